@@ -1,0 +1,91 @@
+// backend.h: the compute interface the saliency engine and the metrics are written against.
+// The CPU backend (host/cpu/) is the plain-C reference; the CUDA backend (cuda/) implements the
+// same ops with the same names and argument order. Every tensor argument lives in the backend's
+// memory (device memory for CUDA): the engine moves data with upload/download only where a
+// result must reach the host. Shapes are given in comments as (N, C, H, W).
+#ifndef PC_BACKEND_H
+#define PC_BACKEND_H
+
+#include "common.h"
+#include "model.h"
+
+typedef enum { PC_PREC_FP32 = 0, PC_PREC_TF32, PC_PREC_FP16, PC_PREC_BF16 } PcPrecision;
+typedef enum { PC_LNORM_CODE = 0, PC_LNORM_PAPER = 1 } PcLnormMode;
+typedef enum { PC_NORM_CODE = 0, PC_NORM_PAPER = 1 } PcNormFormula;   // divide by hi | by hi - lo
+
+typedef struct PcBackend PcBackend;
+typedef struct PcBackendNet PcBackendNet;   // a network prepared on a backend (weights + workspace)
+
+typedef struct {
+    PcPrecision precision;
+    int threads;            // CPU worker threads (0 = default)
+    int device;             // CUDA device ordinal
+} PcBackendOptions;
+
+struct PcBackend {
+    const char *name;       // "cpu", "cuda"
+    char device_name[128];  // "2-core x86_64", "NVIDIA H100 80GB HBM3", ...
+    void *impl;             // the backend's own context struct (handles, streams, pools)
+
+    // ---- memory --------------------------------------------------------------------------
+    void *(*alloc)(PcBackend *be, size_t bytes);                        // zeroed
+    void (*release)(PcBackend *be, void *p);
+    void (*upload)(PcBackend *be, void *dst, const void *src_host, size_t bytes);
+    void (*download)(PcBackend *be, void *dst_host, const void *src, size_t bytes);
+    void (*synchronize)(PcBackend *be);
+
+    // ---- network -------------------------------------------------------------------------
+    // Prepares net for batches of up to max_batch images (copies weights, sizes workspaces).
+    PcBackendNet *(*net_prepare)(PcBackend *be, const PcNet *net, int max_batch, PcError *err);
+    void (*net_release)(PcBackend *be, PcBackendNet *bn);
+    // x (N, 3, H, W) -> logits (N, n_classes) and the outputs of tap_nodes (N, C_t, H_t, W_t).
+    // logits may be NULL: the pass then stops after the last tap node.
+    int (*forward)(PcBackend *be, PcBackendNet *bn, const float *x, int n, float *logits,
+                   int n_taps, const int *tap_nodes, float *const *taps, PcError *err);
+
+    // ---- saliency and metric ops ---------------------------------------------------------
+    // out[i] = softmax(logits[i])[cls]                  logits (N, K) -> out (N)
+    void (*softmax_gather)(PcBackend *be, const float *logits, int n, int k, int cls, float *out);
+    // Per-map percentile normalisation u(M) (SPEC §5) over h*w values of each of m maps.
+    void (*normalize_maps)(PcBackend *be, const float *maps, int m, int h, int w,
+                           PcNormFormula formula, float *out);
+    // Bilinear resampling up() (SPEC §2)                 in (M, h, w) -> out (M, oh, ow)
+    void (*resample)(PcBackend *be, const float *in, int m, int h, int w, int oh, int ow, float *out);
+    // For the m channels chans[] (host array) of act (K, h, w): mask = up(u(act[c]), s, s) and
+    // plus[j] = x * mask, minus[j] = x * (1 - mask) (either output may be NULL).
+    //                           x (3, s, s) -> plus (m, 3, s, s), minus (m, 3, s, s)
+    void (*masked_inputs)(PcBackend *be, const float *act, int h, int w, const int *chans, int m,
+                          const float *x, int s, PcNormFormula formula, float *plus, float *minus);
+    // out[v] = relu(sum_k weights[v, k] * act[k]) (NaN terms count as 0)
+    //                           act (K, h, w), weights (V, K) -> out (V, h, w)
+    void (*weighted_channel_sum)(PcBackend *be, const float *act, int k, int h, int w,
+                                 const float *weights, int v, float *out);
+    // LNorm(C, (th, tw)) of SPEC §7 for m maps           c (M, h, w) -> out (M, h, w)
+    void (*lnorm)(PcBackend *be, const float *c, int m, int h, int w, int th, int tw,
+                  PcLnormMode mode, float *out);
+    // out = relu(a * b) elementwise over n values
+    void (*mul_relu)(PcBackend *be, const float *a, const float *b, size_t n, float *out);
+    // Gaussian blur baseline (SPEC §8), reflect padding   x (3, s, s) -> out (3, s, s)
+    void (*blur)(PcBackend *be, const float *x, int s, int ksize, float sigma, float *out);
+    // Indices of map values by descending value, ties by ascending index (stable)
+    //                           map (n) -> order (n) int32
+    void (*argsort_desc)(PcBackend *be, const float *map, int n, int *order);
+    // Insertion / deletion samples for steps [t0, t0 + m): first min(p*(t+1), s*s) ordered pixels
+    // taken from x (insertion, rest from base) or from base (deletion, rest from x).
+    // x, base (3, s, s), order (s*s) -> out (m, 3, s, s)
+    void (*insdel_samples)(PcBackend *be, const float *x, const float *base, const int *order,
+                           int s, int t0, int m, int pixels_per_step, int deletion, float *out);
+
+    void (*destroy)(PcBackend *be);
+};
+
+// Creates the CPU backend (always available).
+PcBackend *pc_backend_cpu_create(const PcBackendOptions *opt, PcError *err);
+// Creates the CUDA backend; returns NULL with err set when not compiled in or no device.
+PcBackend *pc_backend_cuda_create(const PcBackendOptions *opt, PcError *err);
+// "auto" | "cpu" | "cuda"
+PcBackend *pc_backend_create(const char *device, const PcBackendOptions *opt, PcError *err);
+// 1 when the CUDA backend was compiled into this binary.
+int pc_backend_cuda_compiled(void);
+
+#endif

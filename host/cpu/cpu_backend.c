@@ -1,0 +1,63 @@
+// cpu_backend.c: the CPU backend's memory functions and vtable. Its memory is host memory, so
+// upload/download are copies; it is the reference every CUDA op is tested against.
+#include <cblas.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cpu_internal.h"
+
+static void *cpu_alloc(PcBackend *be, size_t bytes) {
+    (void)be;
+    return xcalloc(1, bytes);
+}
+
+static void cpu_release(PcBackend *be, void *p) {
+    (void)be;
+    free(p);
+}
+
+static void cpu_copy(PcBackend *be, void *dst, const void *src, size_t bytes) {
+    (void)be;
+    if (bytes) memmove(dst, src, bytes);
+}
+
+static void cpu_synchronize(PcBackend *be) { (void)be; }
+
+static void cpu_destroy(PcBackend *be) {
+    if (!be) return;
+    free(be->impl);
+    free(be);
+}
+
+PcBackend *pc_backend_cpu_create(const PcBackendOptions *opt, PcError *err) {
+    (void)err;
+    PcBackend *be = xcalloc(1, sizeof *be);
+    CpuContext *ctx = xcalloc(1, sizeof *ctx);
+    ctx->threads = (opt && opt->threads > 0) ? opt->threads : pc_default_threads();
+    openblas_set_num_threads(ctx->threads);
+    be->name = "cpu";
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    snprintf(be->device_name, sizeof be->device_name, "CPU (%ld cores, %d threads, OpenBLAS)",
+             cores, ctx->threads);
+    be->impl = ctx;
+    be->alloc = cpu_alloc;
+    be->release = cpu_release;
+    be->upload = cpu_copy;
+    be->download = cpu_copy;
+    be->synchronize = cpu_synchronize;
+    be->net_prepare = cpu_net_prepare;
+    be->net_release = cpu_net_release;
+    be->forward = cpu_forward;
+    be->softmax_gather = cpu_softmax_gather;
+    be->normalize_maps = cpu_normalize_maps;
+    be->resample = cpu_resample;
+    be->masked_inputs = cpu_masked_inputs;
+    be->weighted_channel_sum = cpu_weighted_channel_sum;
+    be->lnorm = cpu_lnorm;
+    be->mul_relu = cpu_mul_relu;
+    be->blur = cpu_blur;
+    be->argsort_desc = cpu_argsort_desc;
+    be->insdel_samples = cpu_insdel_samples;
+    be->destroy = cpu_destroy;
+    return be;
+}

@@ -1,0 +1,36 @@
+// cpu_internal.h: the functions of the CPU backend, split by file: cpu_nn.c (network forward),
+// cpu_ops.c (saliency and metric ops), cpu_backend.c (memory and the vtable). Each has the name
+// and argument order of its PcBackend entry (backend.h), prefixed cpu_.
+#ifndef PC_CPU_INTERNAL_H
+#define PC_CPU_INTERNAL_H
+
+#include "backend.h"
+
+typedef struct {
+    int threads;            // worker threads for the CPU code (OpenBLAS gets the same count)
+} CpuContext;
+
+// cpu_nn.c
+PcBackendNet *cpu_net_prepare(PcBackend *be, const PcNet *net, int max_batch, PcError *err);
+void cpu_net_release(PcBackend *be, PcBackendNet *bn);
+int cpu_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n, float *logits, int n_taps,
+                const int *tap_nodes, float *const *taps, PcError *err);
+
+// cpu_ops.c
+void cpu_softmax_gather(PcBackend *be, const float *logits, int n, int k, int cls, float *out);
+void cpu_normalize_maps(PcBackend *be, const float *maps, int m, int h, int w,
+                        PcNormFormula formula, float *out);
+void cpu_resample(PcBackend *be, const float *in, int m, int h, int w, int oh, int ow, float *out);
+void cpu_masked_inputs(PcBackend *be, const float *act, int h, int w, const int *chans, int m,
+                       const float *x, int s, PcNormFormula formula, float *plus, float *minus);
+void cpu_weighted_channel_sum(PcBackend *be, const float *act, int k, int h, int w,
+                              const float *weights, int v, float *out);
+void cpu_lnorm(PcBackend *be, const float *c, int m, int h, int w, int th, int tw, PcLnormMode mode,
+               float *out);
+void cpu_mul_relu(PcBackend *be, const float *a, const float *b, size_t n, float *out);
+void cpu_blur(PcBackend *be, const float *x, int s, int ksize, float sigma, float *out);
+void cpu_argsort_desc(PcBackend *be, const float *map, int n, int *order);
+void cpu_insdel_samples(PcBackend *be, const float *x, const float *base, const int *order, int s,
+                        int t0, int m, int pixels_per_step, int deletion, float *out);
+
+#endif

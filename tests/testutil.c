@@ -1,0 +1,249 @@
+// testutil.c: test harness and HDF5 fixture readers (see testutil.h).
+#include "testutil.h"
+
+#include <hdf5.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+int test_passed, test_failed;
+static const char *g_prog = "test";
+
+void test_check(int ok, const char *file, int line, const char *fmt, ...) {
+    if (ok) {
+        test_passed++;
+        return;
+    }
+    test_failed++;
+    fprintf(stderr, "FAIL %s:%d: ", file, line);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int test_summary(void) {
+    printf("%s: %d passed, %d failed\n", g_prog, test_passed, test_failed);
+    fflush(stdout);
+    if (test_passed + test_failed == 0) {
+        fprintf(stderr, "no checks ran\n");
+        return 1;
+    }
+    return test_failed ? 1 : 0;
+}
+
+void test_skip(const char *reason) {
+    printf("SKIP: %s\n", reason);
+    fflush(stdout);
+    exit(77);
+}
+
+const char *fixture_path(const char *name) {
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s/%s", PC_FIXTURES_DIR, name);
+    return buf;
+}
+
+const char *data_path(const char *rel) {
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s/%s", PC_DATA_DIR, rel);
+    return buf;
+}
+
+static hid_t open_file(const char *file) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);   // missing objects are reported by return value
+    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) fprintf(stderr, "cannot open HDF5 file %s\n", file);
+    return f;
+}
+
+int h5_exists(const char *file, const char *path) {
+    hid_t f = open_file(file);
+    if (f < 0) return 0;
+    htri_t ok = H5Oexists_by_name(f, path, H5P_DEFAULT);
+    // H5Oexists_by_name fails (not 0) when an intermediate group is missing
+    H5Fclose(f);
+    return ok > 0;
+}
+
+static void *read_dataset(const char *file, const char *dset, hid_t memtype, size_t elem,
+                          size_t *n, int64_t dims[8], int *ndim) {
+    hid_t f = open_file(file);
+    if (f < 0) return NULL;
+    if (H5Oexists_by_name(f, dset, H5P_DEFAULT) <= 0) {
+        H5Fclose(f);
+        return NULL;
+    }
+    hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
+    if (d < 0) {
+        H5Fclose(f);
+        return NULL;
+    }
+    hid_t sp = H5Dget_space(d);
+    hsize_t hd[8] = {0};
+    int nd = H5Sget_simple_extent_ndims(sp);
+    H5Sget_simple_extent_dims(sp, hd, NULL);
+    size_t count = 1;
+    for (int i = 0; i < nd; i++) {
+        count *= hd[i];
+        if (dims) dims[i] = (int64_t)hd[i];
+    }
+    if (ndim) *ndim = nd;
+    void *buf = xmalloc(count * elem);
+    hdf5Check(H5Dread(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf));
+    H5Sclose(sp);
+    H5Dclose(d);
+    H5Fclose(f);
+    if (n) *n = count;
+    return buf;
+}
+
+float *h5_read_f32(const char *file, const char *dset, size_t *n, int64_t dims[8], int *ndim) {
+    return read_dataset(file, dset, H5T_NATIVE_FLOAT, sizeof(float), n, dims, ndim);
+}
+double *h5_read_f64(const char *file, const char *dset, size_t *n) {
+    return read_dataset(file, dset, H5T_NATIVE_DOUBLE, sizeof(double), n, NULL, NULL);
+}
+int64_t *h5_read_i64(const char *file, const char *dset, size_t *n) {
+    return read_dataset(file, dset, H5T_NATIVE_INT64, sizeof(int64_t), n, NULL, NULL);
+}
+unsigned char *h5_read_u8(const char *file, const char *dset, size_t *n, int64_t dims[8], int *ndim) {
+    return read_dataset(file, dset, H5T_NATIVE_UCHAR, 1, n, dims, ndim);
+}
+
+char **h5_read_strings(const char *file, const char *dset, size_t *n) {
+    hid_t f = open_file(file);
+    if (f < 0) return NULL;
+    if (H5Oexists_by_name(f, dset, H5P_DEFAULT) <= 0) {
+        H5Fclose(f);
+        return NULL;
+    }
+    hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
+    hid_t sp = H5Dget_space(d);
+    hssize_t cnt = H5Sget_simple_extent_npoints(sp);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    char **tmp = xmalloc((size_t)cnt * sizeof(char *));
+    hdf5Check(H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp));
+    char **out = xmalloc((size_t)cnt * sizeof(char *));
+    for (hssize_t i = 0; i < cnt; i++) out[i] = strdup(tmp[i] ? tmp[i] : "");
+    H5Dvlen_reclaim(t, sp, H5P_DEFAULT, tmp);
+    free(tmp);
+    H5Tclose(t);
+    H5Sclose(sp);
+    H5Dclose(d);
+    H5Fclose(f);
+    *n = (size_t)cnt;
+    return out;
+}
+
+unsigned char *h5_read_vlen_bytes(const char *file, const char *dset, size_t i, size_t *size) {
+    hid_t f = open_file(file);
+    if (f < 0) return NULL;
+    hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
+    if (d < 0) {
+        H5Fclose(f);
+        return NULL;
+    }
+    hid_t sp = H5Dget_space(d);
+    hsize_t start = i, count = 1;
+    hdf5Check(H5Sselect_hyperslab(sp, H5S_SELECT_SET, &start, NULL, &count, NULL));
+    hid_t msp = H5Screate_simple(1, &count, NULL);
+    hid_t t = H5Tvlen_create(H5T_NATIVE_UCHAR);
+    hvl_t v;
+    hdf5Check(H5Dread(d, t, msp, sp, H5P_DEFAULT, &v));
+    unsigned char *out = xmalloc(v.len ? v.len : 1);
+    memcpy(out, v.p, v.len);
+    *size = v.len;
+    H5Dvlen_reclaim(t, msp, H5P_DEFAULT, &v);
+    H5Tclose(t);
+    H5Sclose(msp);
+    H5Sclose(sp);
+    H5Dclose(d);
+    H5Fclose(f);
+    return out;
+}
+
+int h5_attr_f64(const char *file, const char *obj, const char *attr, double *out) {
+    hid_t f = open_file(file);
+    if (f < 0) return -1;
+    if (H5Aexists_by_name(f, obj, attr, H5P_DEFAULT) <= 0) {
+        H5Fclose(f);
+        return -1;
+    }
+    hid_t a = H5Aopen_by_name(f, obj, attr, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t st = H5Aread(a, H5T_NATIVE_DOUBLE, out);
+    H5Aclose(a);
+    H5Fclose(f);
+    return st < 0 ? -1 : 0;
+}
+
+char **h5_attr_strings(const char *file, const char *obj, const char *attr, size_t *n) {
+    hid_t f = open_file(file);
+    if (f < 0) return NULL;
+    if (H5Aexists_by_name(f, obj, attr, H5P_DEFAULT) <= 0) {
+        H5Fclose(f);
+        return NULL;
+    }
+    hid_t a = H5Aopen_by_name(f, obj, attr, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t sp = H5Aget_space(a);
+    hssize_t cnt = H5Sget_simple_extent_npoints(sp);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    char **tmp = xmalloc((size_t)cnt * sizeof(char *));
+    hdf5Check(H5Aread(a, t, tmp));
+    char **out = xmalloc((size_t)cnt * sizeof(char *));
+    for (hssize_t i = 0; i < cnt; i++) out[i] = strdup(tmp[i] ? tmp[i] : "");
+    H5Dvlen_reclaim(t, sp, H5P_DEFAULT, tmp);
+    free(tmp);
+    H5Tclose(t);
+    H5Sclose(sp);
+    H5Aclose(a);
+    H5Fclose(f);
+    *n = (size_t)cnt;
+    return out;
+}
+
+double max_abs_diff_f32(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (isnan(d)) return INFINITY;
+        if (d > m) m = d;
+    }
+    return m;
+}
+
+double max_rel_diff_f32_f64(const float *a, const double *ref, size_t n) {
+    double m = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - ref[i]);
+        if (isnan(d)) return INFINITY;
+        if (d > m) m = d;
+        if (fabs(ref[i]) > r) r = fabs(ref[i]);
+    }
+    return r > 0 ? m / r : m;
+}
+
+double max_rel_diff_f32(const float *a, const float *ref, size_t n) {
+    double m = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)ref[i]);
+        if (isnan(d)) return INFINITY;
+        if (d > m) m = d;
+        if (fabs((double)ref[i]) > r) r = fabs((double)ref[i]);
+    }
+    return r > 0 ? m / r : m;
+}
+
+__attribute__((constructor)) static void set_prog_name(void) {
+    FILE *f = fopen("/proc/self/comm", "r");
+    static char name[64];
+    if (f && fgets(name, sizeof name, f)) {
+        name[strcspn(name, "\n")] = 0;
+        g_prog = name;
+    }
+    if (f) fclose(f);
+}

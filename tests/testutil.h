@@ -1,0 +1,48 @@
+// testutil.h: tiny test harness (CHECK macros, pass/fail counting, closing summary line) and
+// HDF5 readers for the fixture files. Each test program ends with `return test_summary();`.
+#ifndef PC_TESTUTIL_H
+#define PC_TESTUTIL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common.h"
+
+extern int test_passed, test_failed;
+
+// Records one check; prints "FAIL file:line: msg" on failure.
+void test_check(int ok, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+#define CHECK(cond, ...) test_check(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
+// Prints "<name>: N passed, N failed" and returns the exit code (0 when nothing failed).
+int test_summary(void);
+// Prints "SKIP: reason" and exits 77 (CTest reports the test as skipped).
+void test_skip(const char *reason) __attribute__((noreturn));
+
+// Path helpers: fixture file / data file (static buffer, valid until the next call).
+const char *fixture_path(const char *name);
+const char *data_path(const char *rel);
+
+// HDF5 readers: whole dataset converted to the requested type; *n gets the element count and
+// dims (up to 8) the shape. Return malloc'd arrays, or NULL when the dataset does not exist.
+float *h5_read_f32(const char *file, const char *dset, size_t *n, int64_t dims[8], int *ndim);
+double *h5_read_f64(const char *file, const char *dset, size_t *n);
+int64_t *h5_read_i64(const char *file, const char *dset, size_t *n);
+unsigned char *h5_read_u8(const char *file, const char *dset, size_t *n, int64_t dims[8], int *ndim);
+// Variable-length string dataset -> array of malloc'd strings.
+char **h5_read_strings(const char *file, const char *dset, size_t *n);
+// Variable-length opaque/bytes element i of a 1-D object dataset (e.g. synthetic.h5 jpeg bytes).
+unsigned char *h5_read_vlen_bytes(const char *file, const char *dset, size_t i, size_t *size);
+// Numeric attribute of an object (group or dataset) as double; returns 0 on success.
+int h5_attr_f64(const char *file, const char *obj, const char *attr, double *out);
+// Attribute that is an array of strings.
+char **h5_attr_strings(const char *file, const char *obj, const char *attr, size_t *n);
+int h5_exists(const char *file, const char *path);
+
+// max |a-b| over n values
+double max_abs_diff_f32(const float *a, const float *b, size_t n);
+// max |a-b| / max |ref|
+double max_rel_diff_f32_f64(const float *a, const double *ref, size_t n);
+double max_rel_diff_f32(const float *a, const float *ref, size_t n);
+
+#endif
