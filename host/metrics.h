@@ -15,6 +15,7 @@ typedef struct {
     int batch;                  // samples per forward pass
 } PcInsDelOptions;
 
+// steps 224, blur baseline 11 x 11 sigma 5, batch 32. bn must be prepared for opt->batch images.
 void pc_insdel_default_options(PcInsDelOptions *opt);
 
 // Scores per step and AUC for one map (map_host (mh, mw), resized with up() when not S x S).
@@ -24,6 +25,38 @@ int pc_insertion_deletion(PcBackend *be, PcBackendNet *bn, const PcNet *net, con
                           const float *map_host, int mh, int mw, int cls,
                           const PcInsDelOptions *opt, float *ins_scores, double *ins_auc,
                           float *del_scores, double *del_auc, long *forward_passes, PcError *err);
+
+// Per-image state for evaluating many maps of one image (the CLI evaluates ~20 per image): X and
+// the baseline stay on the backend, with the order, sample, logit and score buffers. The baseline
+// (blur by default) is computed once, in init.
+typedef struct {
+    PcBackend *be;
+    int size;                   // S
+    int n_classes;
+    PcInsDelOptions opt;
+    float *x;                   // (3, S, S) backend
+    float *base;                // (3, S, S) backend
+    float *map;                 // (S, S) backend: the map resized to S x S
+    float *map_src;             // (mh, mw) backend, grown on demand for maps that are not S x S
+    size_t map_src_bytes;
+    int *order;                 // (S*S) backend
+    float *samples;             // (batch, 3, S, S) backend
+    float *logits;              // (batch, n_classes) backend
+    float *scores;              // (steps) backend
+    float *scores_host;         // (steps)
+} PcInsDelContext;
+
+// The baseline B of SPEC §8 on the host: blur(X), grey ((0.5 - mean) / std per channel) or zero.
+void pc_insdel_baseline(PcBackend *be, const float *x_host, int size, const PcInsDelOptions *opt,
+                        float *base_host);
+// Uploads X, computes the baseline and sizes the buffers for net.
+int pc_insdel_context_init(PcBackend *be, const PcNet *net, const float *x_host,
+                           const PcInsDelOptions *opt, PcInsDelContext *ctx, PcError *err);
+// Same as pc_insertion_deletion for one map of the context's image.
+int pc_insdel_context_eval(PcInsDelContext *ctx, PcBackendNet *bn, const float *map_host, int mh,
+                           int mw, int cls, float *ins_scores, double *ins_auc, float *del_scores,
+                           double *del_auc, long *forward_passes, PcError *err);
+void pc_insdel_context_free(PcInsDelContext *ctx);
 
 // Energy of saliency s (S*S) inside mask g: sum(s*g)/sum(s), 0 when sum(s) == 0.
 double pc_energy_in_mask(const float *s, const unsigned char *g, int n);

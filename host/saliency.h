@@ -44,12 +44,20 @@ typedef struct {
     float *map_no_lnorm[PC_N_VARIANTS];              // (S, S) or NULL
     long forward_passes;                             // images pushed through the network
     int live_channels;                               // channels with a non-zero activation
+    double seconds_forward;                          // phase timings (wall clock, synchronised):
+    double seconds_masked;                           //   first forward, masked passes,
+    double seconds_maps;                             //   CAMs + recursion + levels
 } PcExplanation;
+
+// Defaults: batch 32 (16 channels' plus and minus images per forward pass), code LNorm and
+// normalisation, levels, isolated CAMs and the no-LNorm map all kept.
+void pc_saliency_default_options(PcSaliencyOptions *opt);
 
 // Resolves layer names (or the arch default when n_names == 0) to nodes and shapes.
 int pc_targets_resolve(const PcNet *net, int n_names, char names[][64], PcTargets *t, PcError *err);
 
 // Explains one image. x_host (3, S, S) normalised input; cls < 0 = argmax of the logits.
+// bn must have been prepared for at least opt->batch images (and at least 1).
 int pc_explain(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTargets *targets,
                const float *x_host, int cls, const PcSaliencyOptions *opt, PcExplanation *out,
                PcError *err);

@@ -1,6 +1,8 @@
 // testutil.c: test harness and HDF5 fixture readers (see testutil.h).
+#define _GNU_SOURCE
 #include "testutil.h"
 
+#include <errno.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdarg.h>
@@ -239,11 +241,5 @@ double max_rel_diff_f32(const float *a, const float *ref, size_t n) {
 }
 
 __attribute__((constructor)) static void set_prog_name(void) {
-    FILE *f = fopen("/proc/self/comm", "r");
-    static char name[64];
-    if (f && fgets(name, sizeof name, f)) {
-        name[strcspn(name, "\n")] = 0;
-        g_prog = name;
-    }
-    if (f) fclose(f);
+    g_prog = program_invocation_short_name;   // full name; /proc/self/comm cuts at 15 chars
 }

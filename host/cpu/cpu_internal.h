@@ -15,6 +15,10 @@ PcBackendNet *cpu_net_prepare(PcBackend *be, const PcNet *net, int max_batch, Pc
 void cpu_net_release(PcBackend *be, PcBackendNet *bn);
 int cpu_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n, float *logits, int n_taps,
                 const int *tap_nodes, float *const *taps, PcError *err);
+// OpenBLAS 0.3.21 falls back to SSE3 kernels on CPUs newer than itself; this re-selects its
+// AVX-512 / AVX2 kernels once per process (no-op when OPENBLAS_CORETYPE is set or the detection
+// worked). Called by cpu_net_prepare; safe to call earlier, e.g. when the backend is created.
+void cpu_blas_select_kernel(void);
 
 // cpu_ops.c
 void cpu_softmax_gather(PcBackend *be, const float *logits, int n, int k, int cls, float *out);

@@ -1,0 +1,199 @@
+// cuda_backend.cu: the CUDA backend's context (device, stream, cuDNN / cuBLAS handles, workspace,
+// stream-ordered scratch pool), its memory functions and its vtable. pc_backend_cuda_create
+// returns NULL with a one-line error, and prints nothing, when there is no usable device.
+#include <stdint.h>
+#include <string.h>
+
+#include "cuda_common.cuh"
+
+[[noreturn]] void cu_die(const char *what, const char *stmt, const char *file, int line,
+                         const char *detail) {
+    fprintf(stderr, "[%s error] %s at %s:%d (%s)\n", what, stmt, file, line, detail ? detail : "");
+    exit(1);
+}
+
+int cu_fail(PcError *err, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+const char *cu_cublas_status_string(cublasStatus_t s) {
+    switch (s) {
+    case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    case CUBLAS_STATUS_LICENSE_ERROR: return "CUBLAS_STATUS_LICENSE_ERROR";
+    }
+    return "unknown cuBLAS status";
+}
+
+// ---- scratch and workspace --------------------------------------------------------------------
+
+void *cu_scratch(CudaContext *ctx, size_t bytes) {
+    void *p = NULL;
+    cudaCheck(cudaMallocAsync(&p, bytes ? bytes : 16, ctx->stream));
+    return p;
+}
+
+void cu_scratch_free(CudaContext *ctx, void *p) {
+    if (p) cudaCheck(cudaFreeAsync(p, ctx->stream));
+}
+
+int cu_workspace_reserve(CudaContext *ctx, size_t bytes, PcError *err) {
+    if (bytes <= ctx->workspace_bytes) return 0;
+    // work queued on the stream may still use the old workspace
+    CU_TRY_CUDA(err, cudaStreamSynchronize(ctx->stream), "cuDNN workspace");
+    if (ctx->workspace) cudaFree(ctx->workspace);
+    ctx->workspace = NULL;
+    ctx->workspace_bytes = 0;
+    CU_TRY_CUDA(err, cudaMalloc(&ctx->workspace, bytes), "cuDNN workspace");
+    ctx->workspace_bytes = bytes;
+    return 0;
+}
+
+// ---- memory -----------------------------------------------------------------------------------
+
+static void *cuda_alloc(PcBackend *be, size_t bytes) {
+    CudaContext *ctx = cu_ctx(be);
+    void *p = NULL;
+    cudaCheck(cudaMalloc(&p, bytes ? bytes : 16));
+    cudaCheck(cudaMemsetAsync(p, 0, bytes ? bytes : 16, ctx->stream));
+    return p;
+}
+
+static void cuda_release(PcBackend *be, void *p) {
+    if (!p) return;
+    cudaCheck(cudaStreamSynchronize(cu_ctx(be)->stream));   // queued work may still read p
+    cudaCheck(cudaFree(p));
+}
+
+static void cuda_upload(PcBackend *be, void *dst, const void *src_host, size_t bytes) {
+    // pageable source: staged before the call returns, so the caller may reuse src_host at once
+    if (bytes)
+        cudaCheck(cudaMemcpyAsync(dst, src_host, bytes, cudaMemcpyHostToDevice, cu_ctx(be)->stream));
+}
+
+static void cuda_download(PcBackend *be, void *dst_host, const void *src, size_t bytes) {
+    CudaContext *ctx = cu_ctx(be);
+    if (bytes) cudaCheck(cudaMemcpyAsync(dst_host, src, bytes, cudaMemcpyDeviceToHost, ctx->stream));
+    cudaCheck(cudaStreamSynchronize(ctx->stream));
+}
+
+static void cuda_synchronize(PcBackend *be) { cudaCheck(cudaStreamSynchronize(cu_ctx(be)->stream)); }
+
+// ---- lifetime ---------------------------------------------------------------------------------
+
+static void context_free(CudaContext *ctx) {
+    if (!ctx) return;
+    if (ctx->stream) cudaStreamSynchronize(ctx->stream);
+    if (ctx->workspace) cudaFree(ctx->workspace);
+    if (ctx->cublas) cublasDestroy(ctx->cublas);
+    if (ctx->cudnn) cudnnDestroy(ctx->cudnn);
+    if (ctx->stream) cudaStreamDestroy(ctx->stream);
+    free(ctx);
+}
+
+static void cuda_destroy(PcBackend *be) {
+    if (!be) return;
+    context_free(cu_ctx(be));
+    free(be);
+}
+
+static int context_init(CudaContext *ctx, const PcBackendOptions *opt, char *device_name,
+                        size_t name_size, PcError *err) {
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        return cu_fail(err, "no CUDA device: %s", cudaGetErrorString(e));
+    }
+    if (count <= 0) return cu_fail(err, "no CUDA device: none found");
+    ctx->device = opt ? opt->device : 0;
+    if (ctx->device < 0 || ctx->device >= count)
+        return cu_fail(err, "CUDA device %d does not exist (%d device%s)", ctx->device, count,
+                       count == 1 ? "" : "s");
+    ctx->precision = opt ? opt->precision : PC_PREC_FP32;
+    CU_TRY_CUDA(err, cudaSetDevice(ctx->device), "cudaSetDevice");
+    cudaDeviceProp prop;
+    CU_TRY_CUDA(err, cudaGetDeviceProperties(&prop, ctx->device), "cudaGetDeviceProperties");
+    snprintf(device_name, name_size, "%s (sm_%d%d, %d SMs)", prop.name, prop.major, prop.minor,
+             prop.multiProcessorCount);
+    ctx->sm_count = prop.multiProcessorCount;
+    if ((ctx->precision == PC_PREC_BF16 || ctx->precision == PC_PREC_TF32) && prop.major < 8)
+        return cu_fail(err, "precision %s needs compute capability 8.0 or newer (device is %d.%d)",
+                       ctx->precision == PC_PREC_BF16 ? "bf16" : "tf32", prop.major, prop.minor);
+    CU_TRY_CUDA(err, cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking), "stream");
+    CU_TRY_CUDNN(err, cudnnCreate(&ctx->cudnn), "cudnnCreate");
+    CU_TRY_CUDNN(err, cudnnSetStream(ctx->cudnn, ctx->stream), "cudnnSetStream");
+    CU_TRY_CUBLAS(err, cublasCreate(&ctx->cublas), "cublasCreate");
+    CU_TRY_CUBLAS(err, cublasSetStream(ctx->cublas, ctx->stream), "cublasSetStream");
+    // fp32 GEMMs must not silently use TF32; the compute type of each GemmEx call decides
+    CU_TRY_CUBLAS(err, cublasSetMathMode(ctx->cublas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+
+    // Keep freed scratch in the pool: the ops allocate and free per call.
+    cudaMemPool_t pool;
+    CU_TRY_CUDA(err, cudaDeviceGetDefaultMemPool(&pool, ctx->device), "memory pool");
+    uint64_t keep = UINT64_MAX;
+    CU_TRY_CUDA(err, cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep),
+                "memory pool");
+
+    size_t free_b = 0, total_b = 0;
+    CU_TRY_CUDA(err, cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
+    ctx->workspace_limit = free_b / 8 < ((size_t)2 << 30) ? free_b / 8 : ((size_t)2 << 30);
+    const char *nofuse = getenv("PC_CUDA_NOFUSE");
+    ctx->no_fusion = nofuse && nofuse[0] && strcmp(nofuse, "0") != 0;
+    const char *find = getenv("PC_CUDNN_FIND");
+    ctx->use_find = find && find[0] && strcmp(find, "0") != 0;
+    return 0;
+}
+
+extern "C" PcBackend *pc_backend_cuda_create(const PcBackendOptions *opt, PcError *err) {
+    CudaContext *ctx = (CudaContext *)calloc(1, sizeof *ctx);
+    PcBackend *be = (PcBackend *)calloc(1, sizeof *be);
+    if (!ctx || !be) {
+        free(ctx);
+        free(be);
+        cu_fail(err, "out of host memory creating the CUDA backend");
+        return NULL;
+    }
+    if (context_init(ctx, opt, be->device_name, sizeof be->device_name, err) != 0) {
+        context_free(ctx);
+        free(be);
+        return NULL;
+    }
+    be->name = "cuda";
+    be->impl = ctx;
+    be->alloc = cuda_alloc;
+    be->release = cuda_release;
+    be->upload = cuda_upload;
+    be->download = cuda_download;
+    be->synchronize = cuda_synchronize;
+    be->net_prepare = cuda_net_prepare;
+    be->net_release = cuda_net_release;
+    be->forward = cuda_forward;
+    be->softmax_gather = cuda_softmax_gather;
+    be->normalize_maps = cuda_normalize_maps;
+    be->resample = cuda_resample;
+    be->masked_inputs = cuda_masked_inputs;
+    be->weighted_channel_sum = cuda_weighted_channel_sum;
+    be->lnorm = cuda_lnorm;
+    be->mul_relu = cuda_mul_relu;
+    be->blur = cuda_blur;
+    be->argsort_desc = cuda_argsort_desc;
+    be->insdel_samples = cuda_insdel_samples;
+    be->destroy = cuda_destroy;
+    return be;
+}
+
+extern "C" int pc_backend_cuda_compiled(void) { return 1; }

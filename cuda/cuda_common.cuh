@@ -1,0 +1,155 @@
+// cuda_common.cuh: what every file of the CUDA backend shares: the backend context (handles,
+// stream, cuDNN workspace, precision; no globals), the check macros for CUDA / cuBLAS / cuDNN
+// and the internal functions of cuda_ops.cu, cuda_layers.cu and cuda_nn.cu, named after their
+// PcBackend entry (backend.h) with a cuda_ prefix.
+//
+// Two kinds of error handling, as in host/common.h:
+//  - cudaCheck / cublasCheck / cudnnCheck: calls that cannot fail in a working program (kernel
+//    launches, copies); print "[CUDA error] statement at file:line (reason)" and exit(1).
+//  - CU_TRY_* (cuda_nn.cu, cuda_backend.cu): calls whose failure is a user-visible condition
+//    (out of memory, an unsupported configuration); fill the PcError and return -1.
+// This library never calls into the host library (pc_host links it, not the reverse), so it has
+// its own small error formatter cu_fail.
+#ifndef PC_CUDA_COMMON_CUH
+#define PC_CUDA_COMMON_CUH
+
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+extern "C" {
+#include "backend.h"
+}
+
+// ---- check macros -----------------------------------------------------------------------------
+[[noreturn]] void cu_die(const char *what, const char *stmt, const char *file, int line,
+                         const char *detail);
+const char *cu_cublas_status_string(cublasStatus_t s);
+
+#define cudaCheck(stmt)                                                                          \
+    do {                                                                                         \
+        cudaError_t cu_e_ = (stmt);                                                              \
+        if (cu_e_ != cudaSuccess) cu_die("CUDA", #stmt, __FILE__, __LINE__, cudaGetErrorString(cu_e_)); \
+    } while (0)
+#define cublasCheck(stmt)                                                                        \
+    do {                                                                                         \
+        cublasStatus_t cu_s_ = (stmt);                                                           \
+        if (cu_s_ != CUBLAS_STATUS_SUCCESS)                                                      \
+            cu_die("cuBLAS", #stmt, __FILE__, __LINE__, cu_cublas_status_string(cu_s_));         \
+    } while (0)
+#define cudnnCheck(stmt)                                                                         \
+    do {                                                                                         \
+        cudnnStatus_t cu_s_ = (stmt);                                                            \
+        if (cu_s_ != CUDNN_STATUS_SUCCESS)                                                       \
+            cu_die("cuDNN", #stmt, __FILE__, __LINE__, cudnnGetErrorString(cu_s_));              \
+    } while (0)
+// Every kernel launch is followed by this: catches bad launch configurations at the call site.
+#define cudaCheckLaunch() cudaCheck(cudaGetLastError())
+
+// Formats into err (may be NULL) and returns -1, like pc_fail of host/common.h.
+int cu_fail(PcError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define CU_TRY_CUDA(err, stmt, what)                                                             \
+    do {                                                                                         \
+        cudaError_t cu_e_ = (stmt);                                                              \
+        if (cu_e_ != cudaSuccess) {                                                              \
+            cudaGetLastError();                                                                  \
+            return cu_fail((err), "%s: %s", (what), cudaGetErrorString(cu_e_));                 \
+        }                                                                                        \
+    } while (0)
+#define CU_TRY_CUDNN(err, stmt, what)                                                            \
+    do {                                                                                         \
+        cudnnStatus_t cu_s_ = (stmt);                                                            \
+        if (cu_s_ != CUDNN_STATUS_SUCCESS)                                                       \
+            return cu_fail((err), "%s: cuDNN %s", (what), cudnnGetErrorString(cu_s_));          \
+    } while (0)
+#define CU_TRY_CUBLAS(err, stmt, what)                                                           \
+    do {                                                                                         \
+        cublasStatus_t cu_s_ = (stmt);                                                           \
+        if (cu_s_ != CUBLAS_STATUS_SUCCESS)                                                      \
+            return cu_fail((err), "%s: cuBLAS %s", (what), cu_cublas_status_string(cu_s_));     \
+    } while (0)
+
+// ---- context ----------------------------------------------------------------------------------
+typedef struct {
+    int device;
+    PcPrecision precision;
+    cudaStream_t stream;        // every op and copy of this backend runs on it, in order
+    cudnnHandle_t cudnn;
+    cublasHandle_t cublas;
+    void *workspace;            // cuDNN workspace shared by the prepared nets (one stream)
+    size_t workspace_bytes;
+    size_t workspace_limit;     // largest workspace an algorithm may ask for
+    int no_fusion;              // PC_CUDA_NOFUSE=1: plain conv + own bias/ReLU kernels only
+    int use_find;               // PC_CUDNN_FIND=1: rank conv algorithms by timing, not heuristics
+    int sm_count;
+} CudaContext;
+
+static inline CudaContext *cu_ctx(PcBackend *be) { return (CudaContext *)be->impl; }
+
+// Stream-ordered scratch memory (cudaMallocAsync on the context stream, pool kept warm); the
+// memory may be reused by later work on the same stream as soon as it is freed.
+void *cu_scratch(CudaContext *ctx, size_t bytes);
+void cu_scratch_free(CudaContext *ctx, void *p);
+// Grows the shared cuDNN workspace to at least bytes; returns 0 or -1 with err.
+int cu_workspace_reserve(CudaContext *ctx, size_t bytes, PcError *err);
+
+static inline unsigned cu_blocks(size_t n, unsigned threads) {
+    size_t b = (n + threads - 1) / threads;
+    if (b > 0x7fffffffu) b = 0x7fffffffu;
+    return b ? (unsigned)b : 1u;
+}
+
+// ---- element types of network activations -----------------------------------------------------
+typedef enum { CU_F32 = 0, CU_F16 = 1, CU_BF16 = 2 } CuDtype;
+static inline size_t cu_dtype_size(CuDtype dt) { return dt == CU_F32 ? 4 : 2; }
+
+// ---- cuda_ops.cu: saliency and metric ops (backend.h) -----------------------------------------
+void cuda_softmax_gather(PcBackend *be, const float *logits, int n, int k, int cls, float *out);
+void cuda_normalize_maps(PcBackend *be, const float *maps, int m, int h, int w,
+                         PcNormFormula formula, float *out);
+void cuda_resample(PcBackend *be, const float *in, int m, int h, int w, int oh, int ow, float *out);
+void cuda_masked_inputs(PcBackend *be, const float *act, int h, int w, const int *chans, int m,
+                        const float *x, int s, PcNormFormula formula, float *plus, float *minus);
+void cuda_weighted_channel_sum(PcBackend *be, const float *act, int k, int h, int w,
+                               const float *weights, int v, float *out);
+void cuda_lnorm(PcBackend *be, const float *c, int m, int h, int w, int th, int tw,
+                PcLnormMode mode, float *out);
+void cuda_mul_relu(PcBackend *be, const float *a, const float *b, size_t n, float *out);
+void cuda_blur(PcBackend *be, const float *x, int s, int ksize, float sigma, float *out);
+void cuda_argsort_desc(PcBackend *be, const float *map, int n, int *order);
+void cuda_insdel_samples(PcBackend *be, const float *x, const float *base, const int *order, int s,
+                         int t0, int m, int pixels_per_step, int deletion, float *out);
+
+// ---- cuda_layers.cu: the network's own kernels (all take the context stream) ------------------
+// x (N, C, H, W) f32 -> y (N, H, W, C) in dt
+void cu_nchw_f32_to_nhwc(cudaStream_t st, const float *x, int n, int c, int h, int w, CuDtype dt,
+                         void *y);
+// x (N, H, W, C) in dt, or (N, C, H, W) f32 when nhwc == 0 -> y (N, C, H, W) f32
+void cu_to_nchw_f32(cudaStream_t st, const void *x, CuDtype dt, int nhwc, int n, int c, int h,
+                    int w, float *y);
+// y[i] = act(y[i] + bias[channel(i)]) in place                  y (N, C, H, W) or (N, H, W, C)
+void cu_bias_act(cudaStream_t st, void *y, CuDtype dt, int nhwc, int n, int c, int hw,
+                 const float *bias, int relu);
+// y = act(a + b)                                                a, b, y: count values of dt
+void cu_add_act(cudaStream_t st, const void *a, const void *b, void *y, CuDtype dt, size_t count,
+                int relu);
+// max pooling, -inf padding (torch)                 x (N, C, H, W) -> y (N, C, OH, OW), or NHWC
+void cu_maxpool(cudaStream_t st, const void *x, void *y, CuDtype dt, int nhwc, int n, int c, int h,
+                int w, int oh, int ow, int k, int stride, int pad, int relu);
+// adaptive average pooling, torch bin rule          x (N, C, H, W) -> y (N, C, OH, OW), or NHWC
+void cu_adaptive_avgpool(cudaStream_t st, const void *x, void *y, CuDtype dt, int nhwc, int n,
+                         int c, int h, int w, int oh, int ow, int relu);
+
+// ---- cuda_nn.cu: the network (backend.h) ------------------------------------------------------
+PcBackendNet *cuda_net_prepare(PcBackend *be, const PcNet *net, int max_batch, PcError *err);
+void cuda_net_release(PcBackend *be, PcBackendNet *bn);
+int cuda_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n, float *logits, int n_taps,
+                 const int *tap_nodes, float *const *taps, PcError *err);
+
+#endif

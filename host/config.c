@@ -1,0 +1,680 @@
+// config.c: INI configuration of a polycam-eval run. inih does the tokenising; a line-counting
+// reader feeds it so every message can name file:line (the packaged inih is built without
+// INI_HANDLER_LINENO), and strips leading blanks so no line is taken as a continuation of the
+// previous value. Values are kept as text first (file, then --set overrides), then checked one by
+// one into the typed fields of PcConfig.
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+// Key indices, in the order of the table below.
+enum {
+    K_ARCH = 0, K_WEIGHTS, K_CLASSES, K_LAYERS, K_NUM_CLASSES, K_VGG_CFG, K_VGG_CLASSIFIER,
+    K_VGG_BN, K_RESNET_BLOCK, K_RESNET_STEM, K_RESNET_STAGES,
+    K_LIST, K_ROOT, K_LABELS, K_OFFSET, K_LIMIT,
+    K_RESIZE, K_SIZE,
+    K_METHODS, K_LNORM, K_NORMALIZE, K_ABLATIONS, K_CLASS, K_SAL_BATCH,
+    K_INSERTION, K_DELETION, K_STEPS, K_BASELINE, K_BLUR_KERNEL, K_BLUR_SIGMA, K_MET_BATCH,
+    K_FILE, K_MAPS, K_OVERLAYS,
+    K_DEVICE, K_PRECISION, K_THREADS, K_DECODERS, K_SHARD,
+    K_COUNT
+};
+
+static const PcConfigKeyDef g_keys[K_COUNT] = {
+    {"model", "arch", "vgg16", "network: vgg11|vgg13|vgg16|vgg19 (optionally _bn), resnet18|resnet34|resnet50|resnet101|resnet152, or vgg|resnet for a custom member (vgg_* / resnet_* keys)", 1},
+    {"model", "weights", "", "safetensors state dict with torchvision tensor names (required)", 1},
+    {"model", "classes", "", "class-name file (one name a line, line k = class k), or a class count; optional", 1},
+    {"model", "layers", "", "target layers, earliest first, comma-separated; empty = the arch's default (VGG: the ReLU before each max-pool; ResNet: relu,layer1,...,layer4)", 1},
+    {"model", "num_classes", "", "class count of the classifier; empty = from classes, else 1000", 1},
+    {"model", "vgg_cfg", "", "arch = vgg: conv widths and M (2x2 max-pool), e.g. 16,16,M,32,32,M", 1},
+    {"model", "vgg_classifier", "4096,4096", "arch = vgg: hidden widths of the classifier", 1},
+    {"model", "vgg_bn", "no", "arch = vgg: batch norm after every conv (yes|no)", 1},
+    {"model", "resnet_block", "bottleneck", "arch = resnet: basic|bottleneck", 1},
+    {"model", "resnet_stem", "64", "arch = resnet: stem width (conv1 output channels)", 1},
+    {"model", "resnet_stages", "", "arch = resnet: planes x blocks / stride per stage, e.g. 64x3/1,128x4/2,256x6/2,512x3/2", 1},
+    {"data", "list", "", "image list, one file name (relative to root) a line (required)", 1},
+    {"data", "root", "", "image folder; empty = the list's folder", 1},
+    {"data", "labels", "", "ground-truth labels, lines '<name> <class> ...'; optional", 1},
+    {"data", "offset", "0", "first list entry to use (0-based)", 1},
+    {"data", "limit", "0", "number of list entries from offset; 0 = all (--limit N sets this)", 1},
+    {"preprocess", "resize", "bilinear", "bilinear (reference: no antialias) | antialias | crop256 (shorter side 256, centre crop)", 1},
+    {"preprocess", "size", "224", "network input side in pixels", 1},
+    {"saliency", "methods", "pcamp,pcamm,pcampm", "Poly-CAM variants: any of pcamp (PCAM+), pcamm (PCAM-), pcampm (PCAM+-)", 1},
+    {"saliency", "lnorm", "code", "layer normalisation: code (reference code) | paper", 1},
+    {"saliency", "normalize", "code", "map normalisation: code (divide by the 99.9th percentile) | paper (by its distance to the 0.1th)", 1},
+    {"saliency", "ablations", "none", "none, or any of levels, cams, no_lnorm (extra method ids per variant)", 1},
+    {"saliency", "class", "predicted", "class to explain: predicted (argmax) | label (ground truth; images without one use the prediction)", 1},
+    {"saliency", "batch", "32", "masked images per forward pass", 1},
+    {"metrics", "insertion", "yes", "compute the insertion curve and AUC (yes|no)", 1},
+    {"metrics", "deletion", "yes", "compute the deletion curve and AUC (yes|no)", 1},
+    {"metrics", "steps", "224", "steps of each curve", 1},
+    {"metrics", "baseline", "blur", "blur (Gaussian blur of the input) | grey (dataset mean) | zero", 1},
+    {"metrics", "blur_kernel", "11", "blur kernel side (odd)", 1},
+    {"metrics", "blur_sigma", "5", "blur standard deviation in pixels", 1},
+    {"metrics", "batch", "32", "curve samples per forward pass", 1},
+    {"output", "file", "", "HDF5 output; empty = <config name>.h5 in the current folder", 0},
+    {"output", "maps", "float16", "saliency maps stored as float16 | float32 | none", 1},
+    {"output", "overlays", "0", "PNG heat-map overlays for the first K images (<output>_overlays/)", 0},
+    {"run", "device", "auto", "auto (CUDA when available) | cpu | cuda", 0},
+    {"run", "precision", "fp32", "fp32 | tf32 | fp16 | bf16 (CUDA only; the CPU computes in fp32)", 1},
+    {"run", "threads", "0", "CPU worker threads; 0 = all cores (or PC_THREADS)", 0},
+    {"run", "decoders", "2", "image decode threads feeding the backend", 0},
+    {"run", "shard", "0/1", "i/n: process only the images whose list index mod n == i (one output per shard)", 1},
+};
+
+// The method ids of saliency.h's variants, repeated here so the config module links on its own.
+static const char *const variant_ids[PC_N_VARIANTS] = {"pcamp", "pcamm", "pcampm"};
+
+static const char *const g_sections[] = {"model", "data", "preprocess", "saliency", "metrics",
+                                         "output", "run"};
+#define N_SECTIONS ((int)(sizeof g_sections / sizeof g_sections[0]))
+
+int pc_config_n_keys(void) { return K_COUNT; }
+const PcConfigKeyDef *pc_config_key(int i) { return (i >= 0 && i < K_COUNT) ? &g_keys[i] : NULL; }
+
+static int section_known(const char *s) {
+    for (int i = 0; i < N_SECTIONS; i++)
+        if (!strcmp(g_sections[i], s)) return 1;
+    return 0;
+}
+
+static int key_index(const char *section, const char *key) {
+    for (int i = 0; i < K_COUNT; i++)
+        if (!strcmp(g_keys[i].section, section) && !strcmp(g_keys[i].key, key)) return i;
+    return -1;
+}
+
+// Copies s without leading/trailing blanks into dst (size n).
+static void trim_copy(char *dst, size_t n, const char *s, size_t len) {
+    while (len && (*s == ' ' || *s == '\t')) s++, len--;
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' || s[len - 1] == '\n'))
+        len--;
+    if (len >= n) len = n - 1;
+    memcpy(dst, s, len);
+    dst[len] = 0;
+}
+
+// ---- parsing ----------------------------------------------------------------------------------
+
+typedef struct {
+    PcConfig *cfg;
+    const char *text;
+    size_t pos, len;
+    int line;               // line most recently handed to inih
+    int *key_line;          // (K_COUNT) line where each key was set, 0 = not yet
+    int failed;
+    PcError *err;
+} ParseState;
+
+static void parse_error(ParseState *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void parse_error(ParseState *st, const char *fmt, ...) {
+    if (st->failed) return;     // the first error is the one reported
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pc_fail(st->err, "%s:%d: %s", st->cfg->path, st->line, msg);
+    st->failed = 1;
+}
+
+// fgets-style reader over the in-memory file that counts lines and vets section headers.
+static char *read_line(char *str, int num, void *stream) {
+    ParseState *st = stream;
+    if (st->pos >= st->len) return NULL;
+    const char *start = st->text + st->pos;
+    const char *nl = memchr(start, '\n', st->len - st->pos);
+    size_t n = nl ? (size_t)(nl - start) + 1 : st->len - st->pos;
+    st->pos += n;
+    st->line++;
+    while (n && (*start == ' ' || *start == '\t')) start++, n--;
+    if (n + 1 > (size_t)num) {
+        parse_error(st, "line too long (more than %d characters)", num - 3);
+        snprintf(str, (size_t)num, ";\n");
+        return str;
+    }
+    memcpy(str, start, n);
+    str[n] = 0;
+    if (str[0] == '[') {
+        char *close = strchr(str, ']');
+        if (close) {
+            char name[128];
+            trim_copy(name, sizeof name, str + 1, (size_t)(close - str - 1));
+            if (!section_known(name)) {
+                parse_error(st, "unknown section [%s] (expected one of [model] [data] [preprocess] "
+                            "[saliency] [metrics] [output] [run])", name);
+            }
+        } else {
+            parse_error(st, "syntax error (section header without ']')");
+        }
+    }
+    return str;
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value) {
+    ParseState *st = user;
+    char sec[128];
+    trim_copy(sec, sizeof sec, section, strlen(section));
+    if (!sec[0]) {
+        parse_error(st, "key '%s' outside of any [section]", name);
+        return 0;
+    }
+    if (!section_known(sec)) return 0;     // already reported by the reader
+    int k = key_index(sec, name);
+    if (k < 0) {
+        parse_error(st, "unknown key '%s' in [%s]", name, sec);
+        return 0;
+    }
+    if (st->key_line[k]) {
+        parse_error(st, "duplicate key '%s' in [%s] (first set on line %d)", name, sec, st->key_line[k]);
+        return 0;
+    }
+    st->key_line[k] = st->line;
+    PcConfig *cfg = st->cfg;
+    cfg->raw[k] = strdup(value);
+    char origin[1200];
+    snprintf(origin, sizeof origin, "%s:%d", cfg->path, st->line);
+    cfg->origin[k] = strdup(origin);
+    return 1;
+}
+
+// "section.key=value" from the command line.
+static int apply_set(PcConfig *cfg, const char *set, PcError *err) {
+    const char *eq = strchr(set, '=');
+    const char *dot = strchr(set, '.');
+    if (!eq || !dot || dot > eq)
+        return pc_fail(err, "--set %s: expected section.key=value", set);
+    char sec[128], key[128];
+    trim_copy(sec, sizeof sec, set, (size_t)(dot - set));
+    trim_copy(key, sizeof key, dot + 1, (size_t)(eq - dot - 1));
+    if (!section_known(sec)) return pc_fail(err, "--set %s: unknown section [%s]", set, sec);
+    int k = key_index(sec, key);
+    if (k < 0) return pc_fail(err, "--set %s: unknown key '%s' in [%s]", set, key, sec);
+    char val[4096];
+    trim_copy(val, sizeof val, eq + 1, strlen(eq + 1));
+    free(cfg->raw[k]);
+    free(cfg->origin[k]);
+    cfg->raw[k] = strdup(val);
+    size_t n = strlen(set) + 8;
+    cfg->origin[k] = xmalloc(n);
+    snprintf(cfg->origin[k], n, "--set %s", set);
+    return 0;
+}
+
+// ---- value checks -----------------------------------------------------------------------------
+
+static const char *effective(const PcConfig *cfg, int k) {
+    return cfg->raw[k] ? cfg->raw[k] : g_keys[k].def;
+}
+
+static int bad_value(const PcConfig *cfg, int k, const char *expected, PcError *err) {
+    return pc_fail(err, "%s: bad value '%s' for [%s] %s (expected %s)",
+                   cfg->origin[k] ? cfg->origin[k] : "default", effective(cfg, k), g_keys[k].section,
+                   g_keys[k].key, expected);
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out) {
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static int get_int(const PcConfig *cfg, int k, long lo, long hi, long *out, PcError *err) {
+    if (parse_long(effective(cfg, k), lo, hi, out) == 0) return 0;
+    char expect[96];
+    if (hi == LONG_MAX) snprintf(expect, sizeof expect, "an integer >= %ld", lo);
+    else snprintf(expect, sizeof expect, "an integer in %ld..%ld", lo, hi);
+    return bad_value(cfg, k, expect, err);
+}
+
+static int get_bool(const PcConfig *cfg, int k, int *out, PcError *err) {
+    const char *v = effective(cfg, k);
+    static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (!strcasecmp(v, yes[i])) return *out = 1, 0;
+        if (!strcasecmp(v, no[i])) return *out = 0, 0;
+    }
+    return bad_value(cfg, k, "yes or no", err);
+}
+
+// Index of the value in a NULL-terminated choice list; error listing the choices otherwise.
+static int get_choice(const PcConfig *cfg, int k, const char *const *choices, int *out, PcError *err) {
+    const char *v = effective(cfg, k);
+    char expect[256] = "";
+    for (int i = 0; choices[i]; i++) {
+        if (!strcmp(v, choices[i])) return *out = i, 0;
+        size_t n = strlen(expect);
+        snprintf(expect + n, sizeof expect - n, "%s%s", i ? (choices[i + 1] ? ", " : " or ") : "", choices[i]);
+    }
+    return bad_value(cfg, k, expect, err);
+}
+
+// Splits a comma-separated list into trimmed items (at most max, each < item_size).
+// Returns the count, or -1 when an item is empty or too long or there are too many.
+static int split_list(const char *s, char items[][64], int max) {
+    int n = 0;
+    const char *p = s;
+    while (1) {
+        const char *c = strchr(p, ',');
+        size_t len = c ? (size_t)(c - p) : strlen(p);
+        if (n == max) return -1;
+        char tmp[256];
+        if (len >= sizeof tmp) return -1;
+        trim_copy(tmp, sizeof tmp, p, len);
+        if (!tmp[0] || strlen(tmp) >= 64) return -1;
+        strcpy(items[n++], tmp);
+        if (!c) break;
+        p = c + 1;
+    }
+    return n;
+}
+
+static char *abs_dir_of_cwd(void) {
+    char buf[PATH_MAX];
+    if (!getcwd(buf, sizeof buf)) return strdup(".");
+    return strdup(buf);
+}
+
+// Resolves a path value: relative to the config's folder when it came from the file, to the
+// current folder when it came from --set.
+static char *resolve_path(const PcConfig *cfg, int k) {
+    const char *v = effective(cfg, k);
+    if (!v[0]) return NULL;
+    if (cfg->origin[k] && !strncmp(cfg->origin[k], "--set ", 6)) {
+        char *cwd = abs_dir_of_cwd();
+        char *p = pc_join_path(cwd, v);
+        free(cwd);
+        return p;
+    }
+    return pc_join_path(cfg->dir, v);
+}
+
+static int is_arch_name(const char *a) {
+    static const char *const names[] = {"vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn",
+                                        "vgg16_bn", "vgg19_bn", "resnet18", "resnet34", "resnet50",
+                                        "resnet101", "resnet152", "vgg", "resnet", NULL};
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(a, names[i])) return 1;
+    return 0;
+}
+
+static int check_model(PcConfig *cfg, PcError *err) {
+    const char *arch = effective(cfg, K_ARCH);
+    if (!is_arch_name(arch))
+        return bad_value(cfg, K_ARCH, "vgg11..vgg19, vgg*_bn, resnet18..resnet152, vgg or resnet", err);
+    memset(&cfg->spec, 0, sizeof cfg->spec);
+    snprintf(cfg->spec.arch, sizeof cfg->spec.arch, "%s", arch);
+    cfg->spec.is_resnet = !strncmp(arch, "resnet", 6);
+    cfg->custom = !strcmp(arch, "vgg") || !strcmp(arch, "resnet");
+
+    // Custom-shape keys only make sense for their custom family.
+    static const int vgg_keys[] = {K_VGG_CFG, K_VGG_CLASSIFIER, K_VGG_BN};
+    static const int resnet_keys[] = {K_RESNET_BLOCK, K_RESNET_STEM, K_RESNET_STAGES};
+    for (int i = 0; i < 3; i++) {
+        int k = vgg_keys[i];
+        if (cfg->raw[k] && strcmp(arch, "vgg"))
+            return pc_fail(err, "%s: [model] %s only applies to arch = vgg (arch is %s)", cfg->origin[k],
+                           g_keys[k].key, arch);
+        k = resnet_keys[i];
+        if (cfg->raw[k] && strcmp(arch, "resnet"))
+            return pc_fail(err, "%s: [model] %s only applies to arch = resnet (arch is %s)",
+                           cfg->origin[k], g_keys[k].key, arch);
+    }
+
+    cfg->weights = resolve_path(cfg, K_WEIGHTS);
+    if (!cfg->weights)
+        return pc_fail(err, "%s: [model] weights is not set (add it, or --set model.weights=FILE)", cfg->path);
+
+    long v;
+    const char *classes = effective(cfg, K_CLASSES);
+    int classes_count = 0;
+    if (classes[0]) {
+        if (parse_long(classes, 1, 1000000, &v) == 0) classes_count = (int)v;
+        else cfg->classes_file = resolve_path(cfg, K_CLASSES);
+    }
+    if (effective(cfg, K_NUM_CLASSES)[0]) {
+        if (get_int(cfg, K_NUM_CLASSES, 1, 1000000, &v, err)) return -1;
+        cfg->n_classes = (int)v;
+        if (classes_count && classes_count != cfg->n_classes)
+            return pc_fail(err, "%s: [model] num_classes = %d disagrees with classes = %d", cfg->origin[K_NUM_CLASSES],
+                           cfg->n_classes, classes_count);
+    } else {
+        cfg->n_classes = classes_count;
+    }
+
+    const char *layers = effective(cfg, K_LAYERS);
+    cfg->n_layers = 0;
+    if (layers[0]) {
+        int n = split_list(layers, cfg->layers, PC_MAX_TARGETS);
+        if (n < 0) return bad_value(cfg, K_LAYERS, "1 to 8 comma-separated layer names", err);
+        cfg->n_layers = n;
+    }
+
+    if (!strcmp(arch, "vgg")) {
+        char items[PC_MAX_VGG_CFG][64];
+        const char *s = effective(cfg, K_VGG_CFG);
+        if (!s[0]) return pc_fail(err, "%s: arch = vgg needs [model] vgg_cfg (e.g. 16,16,M,32,32,M)", cfg->path);
+        int n = split_list(s, items, PC_MAX_VGG_CFG);
+        if (n < 0) return bad_value(cfg, K_VGG_CFG, "comma-separated widths and M, e.g. 16,16,M,32,32,M", err);
+        for (int i = 0; i < n; i++) {
+            if (!strcmp(items[i], "M")) cfg->spec.vgg_cfg[i] = 0;
+            else if (parse_long(items[i], 1, 1 << 20, &v) == 0) cfg->spec.vgg_cfg[i] = (int)v;
+            else return bad_value(cfg, K_VGG_CFG, "comma-separated widths and M, e.g. 16,16,M,32,32,M", err);
+        }
+        cfg->spec.n_vgg_cfg = n;
+        n = split_list(effective(cfg, K_VGG_CLASSIFIER), items, 8);
+        if (n < 0) return bad_value(cfg, K_VGG_CLASSIFIER, "comma-separated hidden widths, e.g. 4096,4096", err);
+        for (int i = 0; i < n; i++) {
+            if (parse_long(items[i], 1, 1 << 20, &v)) return bad_value(cfg, K_VGG_CLASSIFIER, "comma-separated hidden widths, e.g. 4096,4096", err);
+            cfg->spec.vgg_hidden[i] = (int)v;
+        }
+        cfg->spec.n_vgg_hidden = n;
+        if (get_bool(cfg, K_VGG_BN, &cfg->spec.vgg_bn, err)) return -1;
+        cfg->spec.vgg_pool = 7;
+    } else if (!strcmp(arch, "resnet")) {
+        static const char *const blocks[] = {"basic", "bottleneck", NULL};
+        int b;
+        if (get_choice(cfg, K_RESNET_BLOCK, blocks, &b, err)) return -1;
+        cfg->spec.resnet_bottleneck = b;
+        if (get_int(cfg, K_RESNET_STEM, 1, 1 << 20, &v, err)) return -1;
+        cfg->spec.resnet_stem = (int)v;
+        const char *s = effective(cfg, K_RESNET_STAGES);
+        if (!s[0]) return pc_fail(err, "%s: arch = resnet needs [model] resnet_stages (e.g. 64x3/1,128x4/2,256x6/2,512x3/2)", cfg->path);
+        char items[PC_MAX_STAGES][64];
+        int n = split_list(s, items, PC_MAX_STAGES);
+        if (n < 0) return bad_value(cfg, K_RESNET_STAGES, "planes x blocks / stride per stage, e.g. 64x3/1,128x4/2", err);
+        for (int i = 0; i < n; i++) {
+            int planes, nb, stride;
+            char tail;
+            if (sscanf(items[i], "%dx%d/%d%c", &planes, &nb, &stride, &tail) != 3 || planes < 1 || nb < 1 ||
+                stride < 1 || stride > 4)
+                return bad_value(cfg, K_RESNET_STAGES, "planes x blocks / stride per stage, e.g. 64x3/1,128x4/2", err);
+            cfg->spec.stage_planes[i] = planes;
+            cfg->spec.stage_blocks[i] = nb;
+            cfg->spec.stage_stride[i] = stride;
+        }
+        cfg->spec.n_stages = n;
+    }
+    if (cfg->custom && !cfg->n_classes && !cfg->classes_file) cfg->n_classes = 1000;
+    cfg->spec.n_classes = cfg->n_classes;
+    return 0;
+}
+
+static int check_data(PcConfig *cfg, PcError *err) {
+    cfg->list = resolve_path(cfg, K_LIST);
+    if (!cfg->list)
+        return pc_fail(err, "%s: [data] list is not set (add it, or --set data.list=FILE)", cfg->path);
+    cfg->root = resolve_path(cfg, K_ROOT);
+    if (!cfg->root) {
+        // default: the folder of the list file
+        const char *slash = strrchr(cfg->list, '/');
+        cfg->root = slash ? strndup(cfg->list, (size_t)(slash - cfg->list)) : strdup(".");
+    }
+    cfg->labels = resolve_path(cfg, K_LABELS);
+    if (get_int(cfg, K_OFFSET, 0, LONG_MAX, &cfg->offset, err)) return -1;
+    if (get_int(cfg, K_LIMIT, 0, LONG_MAX, &cfg->limit, err)) return -1;
+    return 0;
+}
+
+static int check_rest(PcConfig *cfg, PcError *err) {
+    long v;
+    int c;
+    static const char *const resize[] = {"bilinear", "antialias", "crop256", NULL};
+    if (get_choice(cfg, K_RESIZE, resize, &c, err)) return -1;
+    cfg->resize = (PcResizeMode)c;
+    if (get_int(cfg, K_SIZE, 16, 4096, &v, err)) return -1;
+    cfg->size = (int)v;
+    cfg->spec.in_size = cfg->size;
+
+    // [saliency]
+    char items[8][64];
+    int n = split_list(effective(cfg, K_METHODS), items, 8);
+    const char *methods_expect = "a comma-separated list of pcamp, pcamm, pcampm";
+    if (n < 0) return bad_value(cfg, K_METHODS, methods_expect, err);
+    memset(cfg->variants, 0, sizeof cfg->variants);
+    for (int i = 0; i < n; i++) {
+        int found = 0;
+        for (int vi = 0; vi < PC_N_VARIANTS; vi++)
+            if (!strcmp(items[i], variant_ids[vi])) cfg->variants[vi] = found = 1;
+        if (!found) return bad_value(cfg, K_METHODS, methods_expect, err);
+    }
+    static const char *const codepaper[] = {"code", "paper", NULL};
+    if (get_choice(cfg, K_LNORM, codepaper, &c, err)) return -1;
+    cfg->lnorm = (PcLnormMode)c;
+    if (get_choice(cfg, K_NORMALIZE, codepaper, &c, err)) return -1;
+    cfg->norm = (PcNormFormula)c;
+    cfg->ablate_levels = cfg->ablate_cams = cfg->ablate_no_lnorm = 0;
+    const char *abl = effective(cfg, K_ABLATIONS);
+    const char *abl_expect = "none, or a comma-separated list of levels, cams, no_lnorm";
+    if (strcmp(abl, "none") != 0) {
+        n = split_list(abl, items, 8);
+        if (n < 0) return bad_value(cfg, K_ABLATIONS, abl_expect, err);
+        for (int i = 0; i < n; i++) {
+            if (!strcmp(items[i], "levels")) cfg->ablate_levels = 1;
+            else if (!strcmp(items[i], "cams")) cfg->ablate_cams = 1;
+            else if (!strcmp(items[i], "no_lnorm")) cfg->ablate_no_lnorm = 1;
+            else return bad_value(cfg, K_ABLATIONS, abl_expect, err);
+        }
+    }
+    static const char *const cls[] = {"predicted", "label", NULL};
+    if (get_choice(cfg, K_CLASS, cls, &c, err)) return -1;
+    cfg->class_source = (PcClassSource)c;
+    if (get_int(cfg, K_SAL_BATCH, 1, 65536, &v, err)) return -1;
+    cfg->saliency_batch = (int)v;
+
+    // [metrics]
+    if (get_bool(cfg, K_INSERTION, &cfg->insertion, err)) return -1;
+    if (get_bool(cfg, K_DELETION, &cfg->deletion, err)) return -1;
+    memset(&cfg->insdel, 0, sizeof cfg->insdel);
+    if (get_int(cfg, K_STEPS, 1, (long)cfg->size * cfg->size, &v, err)) return -1;
+    cfg->insdel.steps = (int)v;
+    static const char *const base[] = {"blur", "grey", "zero", NULL};
+    if (get_choice(cfg, K_BASELINE, base, &c, err)) return -1;
+    cfg->insdel.baseline = (PcBaselineKind)c;
+    if (get_int(cfg, K_BLUR_KERNEL, 1, 255, &v, err)) return -1;
+    if (v % 2 == 0) return bad_value(cfg, K_BLUR_KERNEL, "an odd integer in 1..255", err);
+    cfg->insdel.blur_kernel = (int)v;
+    {
+        const char *s = effective(cfg, K_BLUR_SIGMA);
+        char *end;
+        errno = 0;
+        double d = strtod(s, &end);
+        if (!*s || *end || errno || !(d > 0) || !isfinite(d)) return bad_value(cfg, K_BLUR_SIGMA, "a number > 0", err);
+        cfg->insdel.blur_sigma = (float)d;
+    }
+    if (get_int(cfg, K_MET_BATCH, 1, 65536, &v, err)) return -1;
+    cfg->insdel.batch = (int)v;
+
+    // [output]
+    cfg->output = resolve_path(cfg, K_FILE);
+    if (!cfg->output) {
+        // <config name>.h5 in the current folder
+        const char *base_name = strrchr(cfg->path, '/');
+        base_name = base_name ? base_name + 1 : cfg->path;
+        size_t len = strlen(base_name);
+        const char *dot = strrchr(base_name, '.');
+        if (dot && dot != base_name) len = (size_t)(dot - base_name);
+        char *cwd = abs_dir_of_cwd();
+        char name[512];
+        snprintf(name, sizeof name, "%.*s.h5", (int)len, base_name);
+        cfg->output = pc_join_path(cwd, name);
+        free(cwd);
+    }
+    static const char *const maps[] = {"none", "float16", "float32", NULL};
+    if (get_choice(cfg, K_MAPS, maps, &c, err)) return -1;
+    cfg->maps = (PcMapsFormat)c;
+    if (get_int(cfg, K_OVERLAYS, 0, INT_MAX, &v, err)) return -1;
+    cfg->overlays = (int)v;
+
+    // [run]
+    static const char *const dev[] = {"auto", "cpu", "cuda", NULL};
+    if (get_choice(cfg, K_DEVICE, dev, &c, err)) return -1;
+    snprintf(cfg->device, sizeof cfg->device, "%s", dev[c]);
+    static const char *const prec[] = {"fp32", "tf32", "fp16", "bf16", NULL};
+    if (get_choice(cfg, K_PRECISION, prec, &c, err)) return -1;
+    cfg->precision = (PcPrecision)c;
+    if (get_int(cfg, K_THREADS, 0, 4096, &v, err)) return -1;
+    cfg->threads = (int)v;
+    if (get_int(cfg, K_DECODERS, 1, 64, &v, err)) return -1;
+    cfg->decoders = (int)v;
+    {
+        int i, nn;
+        char tail;
+        if (sscanf(effective(cfg, K_SHARD), "%d/%d%c", &i, &nn, &tail) != 2 || nn < 1 || i < 0 || i >= nn)
+            return bad_value(cfg, K_SHARD, "i/n with 0 <= i < n, e.g. 0/4", err);
+        cfg->shard_index = i;
+        cfg->shard_count = nn;
+    }
+    return 0;
+}
+
+// Fills cfg->value: the effective text of every key, with paths resolved.
+static void fill_values(PcConfig *cfg) {
+    for (int k = 0; k < K_COUNT; k++) {
+        const char *v = effective(cfg, k);
+        switch (k) {
+        case K_WEIGHTS: v = cfg->weights; break;
+        case K_CLASSES: if (cfg->classes_file) v = cfg->classes_file; break;
+        case K_LIST: v = cfg->list; break;
+        case K_ROOT: v = cfg->root; break;
+        case K_LABELS: v = cfg->labels ? cfg->labels : ""; break;
+        case K_FILE: v = cfg->output; break;
+        default: break;
+        }
+        cfg->value[k] = strdup(v ? v : "");
+    }
+}
+
+static char *absolute_dir_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, (size_t)(slash - path + (slash == path))) : strdup(".");
+    char buf[PATH_MAX];
+    if (realpath(dir, buf)) {
+        free(dir);
+        return strdup(buf);
+    }
+    return dir;
+}
+
+int pc_config_load_string(const char *text, const char *path, int n_sets, char *const *sets,
+                          PcConfig *cfg, PcError *err) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->raw = xcalloc(K_COUNT, sizeof(char *));
+    cfg->origin = xcalloc(K_COUNT, sizeof(char *));
+    cfg->value = xcalloc(K_COUNT, sizeof(char *));
+    cfg->path = strdup(path);
+    cfg->dir = absolute_dir_of(path);
+
+    // Source text: the file, then the overrides as comments, so the output records both.
+    size_t n = strlen(text) + 64;
+    for (int i = 0; i < n_sets; i++) n += strlen(sets[i]) + 16;
+    cfg->source = xmalloc(n);
+    size_t used = (size_t)snprintf(cfg->source, n, "%s", text);
+    if (used && text[used - 1] != '\n' && n_sets) used += (size_t)snprintf(cfg->source + used, n - used, "\n");
+    for (int i = 0; i < n_sets; i++) used += (size_t)snprintf(cfg->source + used, n - used, "; --set %s\n", sets[i]);
+
+    int key_line[K_COUNT] = {0};
+    ParseState st = {.cfg = cfg, .text = text, .len = strlen(text), .key_line = key_line, .err = err};
+    int rc = ini_parse_stream(read_line, &st, on_key, &st);
+    if (!st.failed && rc != 0) {
+        if (rc > 0) pc_fail(err, "%s:%d: syntax error (expected '[section]', 'key = value' or a comment)", path, rc);
+        else pc_fail(err, "%s: cannot parse (inih error %d)", path, rc);
+        st.failed = 1;
+    }
+    if (st.failed) goto fail;
+    for (int i = 0; i < n_sets; i++)
+        if (apply_set(cfg, sets[i], err)) goto fail;
+    if (check_model(cfg, err) || check_data(cfg, err) || check_rest(cfg, err)) goto fail;
+    fill_values(cfg);
+    return 0;
+fail:
+    pc_config_free(cfg);
+    return -1;
+}
+
+int pc_config_load(const char *path, int n_sets, char *const *sets, PcConfig *cfg, PcError *err) {
+    size_t size;
+    PcError rerr;
+    unsigned char *text = pc_read_file(path, &size, &rerr);
+    if (!text) {
+        memset(cfg, 0, sizeof *cfg);
+        return pc_fail(err, "%s", rerr.msg);
+    }
+    if (memchr(text, 0, size)) {
+        free(text);
+        memset(cfg, 0, sizeof *cfg);
+        return pc_fail(err, "%s: not a text file (contains NUL bytes)", path);
+    }
+    int rc = pc_config_load_string((const char *)text, path, n_sets, sets, cfg, err);
+    free(text);
+    return rc;
+}
+
+void pc_config_free(PcConfig *cfg) {
+    if (!cfg) return;
+    for (int k = 0; k < K_COUNT; k++) {
+        if (cfg->raw) free(cfg->raw[k]);
+        if (cfg->origin) free(cfg->origin[k]);
+        if (cfg->value) free(cfg->value[k]);
+    }
+    free(cfg->raw);
+    free(cfg->origin);
+    free(cfg->value);
+    free(cfg->path);
+    free(cfg->dir);
+    free(cfg->source);
+    free(cfg->weights);
+    free(cfg->classes_file);
+    free(cfg->list);
+    free(cfg->root);
+    free(cfg->labels);
+    free(cfg->output);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+const char *pc_config_get(const PcConfig *cfg, const char *section, const char *key) {
+    int k = key_index(section, key);
+    if (k < 0) return NULL;
+    if (cfg->value && cfg->value[k]) return cfg->value[k];
+    return effective(cfg, k);
+}
+
+char *pc_config_canonical(const PcConfig *cfg, int only_results) {
+    size_t cap = 4096, used = 0;
+    for (int k = 0; k < K_COUNT; k++) cap += strlen(pc_config_get(cfg, g_keys[k].section, g_keys[k].key)) + 64;
+    char *out = xmalloc(cap);
+    out[0] = 0;
+    for (int s = 0; s < N_SECTIONS; s++) {
+        used += (size_t)snprintf(out + used, cap - used, "%s[%s]\n", s ? "\n" : "", g_sections[s]);
+        for (int k = 0; k < K_COUNT; k++) {
+            if (strcmp(g_keys[k].section, g_sections[s]) || (only_results && !g_keys[k].affects_results)) continue;
+            used += (size_t)snprintf(out + used, cap - used, "%s = %s\n", g_keys[k].key,
+                                     pc_config_get(cfg, g_keys[k].section, g_keys[k].key));
+        }
+    }
+    return out;
+}
+
+void pc_config_print_help(FILE *out) {
+    for (int s = 0; s < N_SECTIONS; s++) {
+        fprintf(out, "  [%s]\n", g_sections[s]);
+        for (int k = 0; k < K_COUNT; k++) {
+            if (strcmp(g_keys[k].section, g_sections[s])) continue;
+            char lhs[64];
+            snprintf(lhs, sizeof lhs, "%s = %s", g_keys[k].key, g_keys[k].def[0] ? g_keys[k].def : "(empty)");
+            fprintf(out, "    %-34s %s\n", lhs, g_keys[k].help);
+        }
+    }
+}

@@ -1,0 +1,334 @@
+// saliency.c: the Poly-CAM engine (SPEC §4, §6, §7), written only through the PcBackend vtable so
+// the CPU and CUDA backends run the same code. Per image: one forward pass with taps on every
+// target layer, then per layer the masked passes of its live channels (plus and minus images of a
+// channel in the same forward batch), the channel weights of PCAM+, PCAM- and PCAM+- from the same
+// scores, and finally the CAMs, the LNorm recursion, the level maps, the isolated CAMs and the
+// no-LNorm ablation for the three variants at once (every map op runs on 3 maps).
+#include "saliency.h"
+
+#include <string.h>
+
+const char *const pc_variant_ids[PC_N_VARIANTS] = {"pcamp", "pcamm", "pcampm"};
+
+void pc_saliency_default_options(PcSaliencyOptions *opt) {
+    memset(opt, 0, sizeof *opt);
+    opt->batch = 32;
+    opt->lnorm = PC_LNORM_CODE;
+    opt->norm = PC_NORM_CODE;
+    opt->want_levels = 1;
+    opt->want_cams = 1;
+    opt->want_no_lnorm = 1;
+}
+
+int pc_targets_resolve(const PcNet *net, int n_names, char names[][64], PcTargets *t, PcError *err) {
+    memset(t, 0, sizeof *t);
+    char defaults[PC_MAX_TARGETS][64];
+    if (n_names == 0) {
+        n_names = pc_net_default_targets(net, defaults, PC_MAX_TARGETS);
+        names = defaults;
+        if (n_names <= 0) return pc_fail(err, "%s: the network has no default target layers", net->spec.arch);
+    }
+    if (n_names > PC_MAX_TARGETS)
+        return pc_fail(err, "%d target layers given, at most %d supported", n_names, PC_MAX_TARGETS);
+    for (int i = 0; i < n_names; i++) {
+        int node = pc_net_find(net, names[i]);
+        if (node < 0)
+            return pc_fail(err, "target layer '%s' is not a named output of %s", names[i],
+                           net->spec.arch);
+        const PcNode *nd = &net->nodes[node];
+        if (nd->op == PC_NODE_LINEAR)
+            return pc_fail(err, "target layer '%s' is a linear layer, not a feature map", names[i]);
+        // the recursion runs from the latest layer back to the earliest
+        if (i > 0 && node <= t->nodes[i - 1])
+            return pc_fail(err, "target layer '%s' does not come after '%s' in the network; give "
+                           "target layers earliest first", names[i], names[i - 1]);
+        memcpy(t->names[i], names[i], sizeof t->names[i]);   // both rows are 64 chars
+        t->names[i][sizeof t->names[i] - 1] = '\0';
+        t->nodes[i] = node;
+        t->c[i] = nd->c, t->h[i] = nd->h, t->w[i] = nd->w;
+    }
+    t->n_targets = n_names;
+    return 0;
+}
+
+void pc_explanation_free(PcExplanation *e) {
+    if (!e) return;
+    free(e->logits);
+    for (int l = 0; l < PC_MAX_TARGETS; l++) {
+        free(e->s_plus[l]);
+        free(e->s_minus[l]);
+        for (int v = 0; v < PC_N_VARIANTS; v++) {
+            free(e->weights[v][l]);
+            free(e->cams[v][l]);
+        }
+    }
+    for (int v = 0; v < PC_N_VARIANTS; v++) {
+        free(e->map[v]);
+        free(e->levels[v]);
+        free(e->map_no_lnorm[v]);
+    }
+    memset(e, 0, sizeof *e);
+}
+
+// Backend buffers of one explanation (sizes from the targets), and the host scratch.
+typedef struct {
+    PcBackend *be;
+    float *x;                       // (3, S, S)
+    float *logits;                  // (pairs*2, n_classes)
+    float *taps[PC_MAX_TARGETS];    // (C_l, h_l, w_l)
+    float *masked;                  // (2*pairs, 3, S, S): plus images then minus images
+    float *scores;                  // (2*C_max): per batch, m plus scores then m minus scores
+    float *weights;                 // (3, C_max)
+    float *cams[PC_MAX_TARGETS];    // (3, h_l, w_l)  C_l per variant
+    float *poly[PC_MAX_TARGETS];    // (3, h_l, w_l)  P_l
+    float *plain[PC_MAX_TARGETS];   // (3, h_l, w_l)  no-LNorm P_l
+    float *up;                      // (3, hw_max)    up(P_{l+1}) at layer l
+    float *lnormed;                 // (3, hw_max)
+    float *unorm;                   // (3, hw_max)    u(P_l)
+    float *level;                   // (3, S, S)
+    // host
+    float *act_host;                // (C_max, hw_max over layers)
+    float *scores_host;             // (2*C_max)
+    float *weights_host;            // (3, C_max)
+    int *chans;                     // (C_max) live channels of the current layer
+} Workspace;
+
+static void workspace_free(Workspace *ws) {
+    PcBackend *be = ws->be;
+    if (!be) return;
+    void *dev[] = {ws->x, ws->logits, ws->masked, ws->scores, ws->weights, ws->up, ws->lnormed,
+                   ws->unorm, ws->level};
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
+        if (dev[i]) be->release(be, dev[i]);
+    for (int l = 0; l < PC_MAX_TARGETS; l++) {
+        if (ws->taps[l]) be->release(be, ws->taps[l]);
+        if (ws->cams[l]) be->release(be, ws->cams[l]);
+        if (ws->poly[l]) be->release(be, ws->poly[l]);
+        if (ws->plain[l]) be->release(be, ws->plain[l]);
+    }
+    free(ws->act_host);
+    free(ws->scores_host);
+    free(ws->weights_host);
+    free(ws->chans);
+    memset(ws, 0, sizeof *ws);
+}
+
+static void workspace_init(Workspace *ws, PcBackend *be, const PcNet *net, const PcTargets *tg,
+                           int pairs, int want_no_lnorm) {
+    memset(ws, 0, sizeof *ws);
+    ws->be = be;
+    const size_t S = (size_t)net->in_h, ss = S * S, f = sizeof(float);
+    size_t c_max = 0, act_max = 0, hw_max = 0;
+    for (int l = 0; l < tg->n_targets; l++) {
+        size_t hw = (size_t)tg->h[l] * tg->w[l];
+        if ((size_t)tg->c[l] > c_max) c_max = (size_t)tg->c[l];
+        if (hw * tg->c[l] > act_max) act_max = hw * tg->c[l];
+        if (hw > hw_max) hw_max = hw;
+        ws->taps[l] = be->alloc(be, hw * tg->c[l] * f);
+        ws->cams[l] = be->alloc(be, 3 * hw * f);
+        if (l < tg->n_targets - 1) {   // P_L and its no-LNorm twin are C_L itself
+            ws->poly[l] = be->alloc(be, 3 * hw * f);
+            if (want_no_lnorm) ws->plain[l] = be->alloc(be, 3 * hw * f);
+        }
+    }
+    ws->x = be->alloc(be, 3 * ss * f);
+    ws->logits = be->alloc(be, 2 * (size_t)pairs * net->n_classes * f);
+    ws->masked = be->alloc(be, 2 * (size_t)pairs * 3 * ss * f);
+    ws->scores = be->alloc(be, 2 * c_max * f);
+    ws->weights = be->alloc(be, 3 * c_max * f);
+    ws->up = be->alloc(be, 3 * hw_max * f);
+    ws->lnormed = be->alloc(be, 3 * hw_max * f);
+    ws->unorm = be->alloc(be, 3 * hw_max * f);
+    ws->level = be->alloc(be, 3 * ss * f);
+    ws->act_host = xmalloc(act_max * f);
+    ws->scores_host = xmalloc(2 * c_max * f);
+    ws->weights_host = xmalloc(3 * c_max * f);
+    ws->chans = xmalloc(c_max * sizeof *ws->chans);
+}
+
+// Channels of act (C, hw) that are not identically zero (a NaN counts as non-zero).
+static int find_live_channels(const float *act, int c, size_t hw, int *chans) {
+    int n = 0;
+    for (int k = 0; k < c; k++) {
+        const float *a = act + (size_t)k * hw;
+        int live = 0;
+        for (size_t i = 0; i < hw && !live; i++) live = a[i] != 0.0f;
+        if (live) chans[n++] = k;
+    }
+    return n;
+}
+
+// Masked passes of one layer: s_plus / s_minus of every live channel into ws->scores_host laid
+// out per batch as [m plus scores][m minus scores]. Returns -1 on a forward failure.
+static int layer_scores(PcBackend *be, PcBackendNet *bn, const PcNet *net, Workspace *ws,
+                        const float *act, int h, int w, int n_live, int cls, int batch,
+                        PcNormFormula norm, PcError *err) {
+    const int S = net->in_h, ncls = net->n_classes;
+    const size_t img = (size_t)3 * S * S;
+    const int pairs = batch >= 2 ? batch / 2 : 1;
+    for (int b = 0; b < n_live; b += pairs) {
+        const int m = n_live - b < pairs ? n_live - b : pairs;
+        float *plus = ws->masked, *minus = ws->masked + (size_t)m * img;
+        be->masked_inputs(be, act, h, w, ws->chans + b, m, ws->x, S, norm, plus, minus);
+        if (batch >= 2) {
+            if (be->forward(be, bn, plus, 2 * m, ws->logits, 0, NULL, NULL, err) != 0) return -1;
+            be->softmax_gather(be, ws->logits, 2 * m, ncls, cls, ws->scores + 2 * b);
+        } else {   // one image per pass: the plus and the minus image separately
+            if (be->forward(be, bn, plus, 1, ws->logits, 0, NULL, NULL, err) != 0) return -1;
+            be->softmax_gather(be, ws->logits, 1, ncls, cls, ws->scores + 2 * b);
+            if (be->forward(be, bn, minus, 1, ws->logits, 0, NULL, NULL, err) != 0) return -1;
+            be->softmax_gather(be, ws->logits, 1, ncls, cls, ws->scores + 2 * b + 1);
+        }
+    }
+    be->download(be, ws->scores_host, ws->scores, 2 * (size_t)n_live * sizeof(float));
+    return 0;
+}
+
+// Weights of the three variants (SPEC §6) from the scores of layer l, into e and ws->weights_host
+// (3, C). Dead channels: weight 0, s_plus 0, s_minus s0. Float32 arithmetic like the reference.
+static void layer_weights(Workspace *ws, PcExplanation *e, int l, int c, int n_live, int pairs) {
+    const float s0 = e->score;
+    float *wp = ws->weights_host, *wm = wp + c, *wpm = wm + c;
+    for (int k = 0; k < c; k++) {
+        e->s_plus[l][k] = 0.0f;
+        e->s_minus[l][k] = s0;
+        wp[k] = wm[k] = wpm[k] = 0.0f;
+    }
+    for (int b = 0; b < n_live; b += pairs) {
+        const int m = n_live - b < pairs ? n_live - b : pairs;
+        for (int j = 0; j < m; j++) {
+            const int k = ws->chans[b + j];
+            const float sp = ws->scores_host[2 * b + j], sm = ws->scores_host[2 * b + m + j];
+            e->s_plus[l][k] = sp;
+            e->s_minus[l][k] = sm;
+            const float dm = s0 - sm, dpm = (sp + s0) - sm;
+            wp[k] = sp;
+            wm[k] = dm > 0.0f ? dm : 0.0f;
+            wpm[k] = dpm > 0.0f ? dpm : 0.0f;
+        }
+    }
+    for (int v = 0; v < PC_N_VARIANTS; v++)
+        memcpy(e->weights[v][l], ws->weights_host + (size_t)v * c, (size_t)c * sizeof(float));
+}
+
+// S = up(u(P), S, S) for the 3 variant maps P (3, h, w); variant v's map goes to dst[v].
+static void level_maps(PcBackend *be, Workspace *ws, const float *p, int h, int w, int S,
+                       PcNormFormula norm, float *const dst[PC_N_VARIANTS]) {
+    be->normalize_maps(be, p, 3, h, w, norm, ws->unorm);
+    be->resample(be, ws->unorm, 3, h, w, S, S, ws->level);
+    const size_t ss = (size_t)S * S;
+    for (int v = 0; v < PC_N_VARIANTS; v++)
+        be->download(be, dst[v], ws->level + v * ss, ss * sizeof(float));
+}
+
+int pc_explain(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTargets *tg,
+               const float *x_host, int cls, const PcSaliencyOptions *opt, PcExplanation *e,
+               PcError *err) {
+    memset(e, 0, sizeof *e);
+    const int S = net->in_h, ncls = net->n_classes, L = tg->n_targets;
+    if (net->in_w != S) return pc_fail(err, "%s: input %dx%d is not square", net->spec.arch, S, net->in_w);
+    if (L < 1 || L > PC_MAX_TARGETS) return pc_fail(err, "%d target layers (need 1..%d)", L, PC_MAX_TARGETS);
+    const int batch = opt->batch > 0 ? opt->batch : 1;
+    const int pairs = batch >= 2 ? batch / 2 : 1;
+    const size_t ss = (size_t)S * S;
+
+    Workspace ws;
+    workspace_init(&ws, be, net, tg, pairs, opt->want_no_lnorm);
+    e->size = S;
+    e->n_classes = ncls;
+    e->n_targets = L;
+    e->logits = xmalloc((size_t)ncls * sizeof(float));
+
+    // ---- forward pass with taps, class and s0 ----------------------------------------------
+    double t_start = pc_now();
+    be->upload(be, ws.x, x_host, 3 * ss * sizeof(float));
+    if (be->forward(be, bn, ws.x, 1, ws.logits, L, tg->nodes, ws.taps, err) != 0) goto fail;
+    be->download(be, e->logits, ws.logits, (size_t)ncls * sizeof(float));
+    if (cls < 0) {
+        cls = 0;
+        for (int i = 1; i < ncls; i++)
+            if (e->logits[i] > e->logits[cls]) cls = i;   // first maximum, like torch.max
+    } else if (cls >= ncls) {
+        pc_fail(err, "class %d out of range: %s has %d classes", cls, net->spec.arch, ncls);
+        goto fail;
+    }
+    e->cls = cls;
+    be->softmax_gather(be, ws.logits, 1, ncls, cls, ws.scores);
+    be->download(be, &e->score, ws.scores, sizeof(float));
+    e->forward_passes = 1;
+    double t_fwd = pc_now();
+
+    // ---- masked passes and weights per layer, then C_l ------------------------------------
+    for (int l = 0; l < L; l++) {
+        const int c = tg->c[l], h = tg->h[l], w = tg->w[l];
+        const size_t hw = (size_t)h * w;
+        e->s_plus[l] = xmalloc((size_t)c * sizeof(float));
+        e->s_minus[l] = xmalloc((size_t)c * sizeof(float));
+        for (int v = 0; v < PC_N_VARIANTS; v++) e->weights[v][l] = xmalloc((size_t)c * sizeof(float));
+        be->download(be, ws.act_host, ws.taps[l], (size_t)c * hw * sizeof(float));
+        const int n_live = find_live_channels(ws.act_host, c, hw, ws.chans);
+        if (layer_scores(be, bn, net, &ws, ws.taps[l], h, w, n_live, cls, batch, opt->norm, err) != 0)
+            goto fail;
+        e->live_channels += n_live;
+        e->forward_passes += 2L * n_live;
+        layer_weights(&ws, e, l, c, n_live, pairs);
+        be->upload(be, ws.weights, ws.weights_host, 3 * (size_t)c * sizeof(float));
+        be->weighted_channel_sum(be, ws.taps[l], c, h, w, ws.weights, 3, ws.cams[l]);
+    }
+    be->synchronize(be);
+    double t_masked = pc_now();
+
+    // ---- recursion (SPEC §7), from the latest layer to the earliest -----------------------
+    for (int v = 0; v < PC_N_VARIANTS; v++) {
+        e->map[v] = xmalloc(ss * sizeof(float));
+        if (opt->want_levels) e->levels[v] = xmalloc((size_t)L * ss * sizeof(float));
+        if (opt->want_no_lnorm) e->map_no_lnorm[v] = xmalloc(ss * sizeof(float));
+    }
+    const float *poly_next = NULL, *plain_next = NULL;   // P_{l+1} and its no-LNorm twin
+    for (int l = L - 1; l >= 0; l--) {
+        const int h = tg->h[l], w = tg->w[l];
+        const size_t n = 3 * (size_t)h * w;
+        const float *poly = ws.cams[l], *plain = ws.cams[l];   // P_L = C_L (already ReLU'd)
+        if (l < L - 1) {
+            const int ph = tg->h[l + 1], pw = tg->w[l + 1];
+            be->resample(be, poly_next, 3, ph, pw, h, w, ws.up);
+            be->lnorm(be, ws.cams[l], 3, h, w, ph, pw, opt->lnorm, ws.lnormed);
+            be->mul_relu(be, ws.lnormed, ws.up, n, ws.poly[l]);
+            poly = ws.poly[l];
+            if (opt->want_no_lnorm) {
+                be->resample(be, plain_next, 3, ph, pw, h, w, ws.up);
+                be->mul_relu(be, ws.cams[l], ws.up, n, ws.plain[l]);
+                plain = ws.plain[l];
+            }
+        }
+        poly_next = poly;
+        plain_next = plain;
+        if (opt->want_levels || l == 0) {
+            float *dst[PC_N_VARIANTS];
+            for (int v = 0; v < PC_N_VARIANTS; v++)
+                dst[v] = opt->want_levels ? e->levels[v] + (size_t)l * ss : e->map[v];
+            level_maps(be, &ws, poly, h, w, S, opt->norm, dst);
+        }
+        if (opt->want_cams)
+            for (int v = 0; v < PC_N_VARIANTS; v++) {
+                e->cams[v][l] = xmalloc(n / 3 * sizeof(float));
+                be->download(be, e->cams[v][l], ws.cams[l] + v * (n / 3), n / 3 * sizeof(float));
+            }
+    }
+    for (int v = 0; v < PC_N_VARIANTS; v++)
+        if (opt->want_levels) memcpy(e->map[v], e->levels[v], ss * sizeof(float));   // S_1
+    if (opt->want_no_lnorm)
+        level_maps(be, &ws, plain_next, tg->h[0], tg->w[0], S, opt->norm, e->map_no_lnorm);
+    be->synchronize(be);
+    double t_maps = pc_now();
+    e->seconds_forward = t_fwd - t_start;
+    e->seconds_masked = t_masked - t_fwd;
+    e->seconds_maps = t_maps - t_masked;
+    workspace_free(&ws);
+    return 0;
+
+fail:
+    workspace_free(&ws);
+    pc_explanation_free(e);
+    return -1;
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The README's test command: installs the Debian dependencies, builds polycam-eval (release build
+# with the CUDA backend when nvcc + cuDNN are present, and a CPU-only ASan+UBSan build) and runs the
+# CTest suites. GPU tests skip with a visible message on machines without a device.
+#   PC_TEST_SLOW=0 leaves out the tests labelled "slow".
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+"$root/scripts/install-deps.sh"
+
+echo "== release build"
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=Release
+cmake --build "$root/build" -j"$jobs"
+exclude=()
+[ "${PC_TEST_SLOW:-1}" = "1" ] || exclude=(-LE slow)
+echo "== tests (release build)"
+(cd "$root/build" && ctest --output-on-failure "${exclude[@]}")
+
+echo "== sanitizer build (ASan + UBSan, CPU backend)"
+cmake -S "$root" -B "$root/build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPC_SANITIZE=ON -DPC_ENABLE_CUDA=OFF
+cmake --build "$root/build-asan" -j"$jobs"
+echo "== tests (sanitizer build: input handling, weights, ops, config, store)"
+(cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 \
+   ctest --output-on-failure -R 'test_(safetensors|image_|ops|config|store)')

@@ -1,0 +1,323 @@
+// test_config.c: the INI configuration: defaults, typed values, custom architectures, relative
+// paths (file: relative to the config's folder; --set: to the current folder), --set overrides,
+// the canonical text, --help, and every error message with its file:line.
+#define _GNU_SOURCE
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "testutil.h"
+
+static char g_dir[PATH_MAX];
+
+// Writes text to <tmpdir>/name and returns the path (static buffer).
+static const char *write_ini(const char *name, const char *text) {
+    static char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", g_dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        exit(1);
+    }
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+// Loads text as <tmpdir>/x.ini and expects failure with a message containing want.
+static void expect_error(const char *text, int n_sets, char *const *sets, const char *want, int line) {
+    const char *path = write_ini("x.ini", text);
+    PcConfig cfg;
+    PcError err = {{0}};
+    int rc = pc_config_load(path, n_sets, sets, &cfg, &err);
+    test_check(rc != 0, __FILE__, line, "expected an error containing \"%s\", got success", want);
+    test_check(rc != 0 && strstr(err.msg, want) != NULL, __FILE__, line, "error \"%s\" lacks \"%s\"", err.msg, want);
+    if (rc == 0) pc_config_free(&cfg);
+}
+#define EXPECT_ERROR(text, n_sets, sets, want) expect_error(text, n_sets, sets, want, __LINE__)
+
+static const char *k_minimal = "[model]\nweights = w.safetensors\n[data]\nlist = l.txt\n";
+
+static void test_defaults_and_paths(void) {
+    const char *path = write_ini("min.ini", k_minimal);
+    PcConfig cfg;
+    PcError err = {{0}};
+    int rc = pc_config_load(path, 0, NULL, &cfg, &err);
+    CHECK(rc == 0, "minimal config: %s", err.msg);
+    if (rc) return;
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof want, "%s/w.safetensors", g_dir);
+    CHECK(!strcmp(cfg.weights, want), "weights resolved to %s, want %s", cfg.weights, want);
+    snprintf(want, sizeof want, "%s/l.txt", g_dir);
+    CHECK(!strcmp(cfg.list, want), "list resolved to %s", cfg.list);
+    CHECK(!strcmp(cfg.root, g_dir), "root defaults to the list's folder: %s", cfg.root);
+    CHECK(cfg.labels == NULL && cfg.classes_file == NULL, "optional paths unset");
+    CHECK(!strcmp(cfg.spec.arch, "vgg16") && !cfg.spec.is_resnet && !cfg.custom, "default arch vgg16");
+    CHECK(cfg.n_layers == 0, "default layers = arch default");
+    CHECK(cfg.resize == PC_RESIZE_BILINEAR && cfg.size == 224, "preprocess defaults");
+    CHECK(cfg.variants[0] && cfg.variants[1] && cfg.variants[2], "all three variants by default");
+    CHECK(cfg.lnorm == PC_LNORM_CODE && cfg.norm == PC_NORM_CODE, "code formulas by default");
+    CHECK(!cfg.ablate_levels && !cfg.ablate_cams && !cfg.ablate_no_lnorm, "no ablations by default");
+    CHECK(cfg.class_source == PC_CLASS_PREDICTED, "predicted class by default");
+    CHECK(cfg.insertion && cfg.deletion && cfg.insdel.steps == 224, "metrics defaults");
+    CHECK(cfg.insdel.baseline == PC_BASE_BLUR && cfg.insdel.blur_kernel == 11 && cfg.insdel.blur_sigma == 5.0f,
+          "blur defaults");
+    CHECK(cfg.maps == PC_MAPS_F16 && cfg.overlays == 0, "output defaults");
+    char cwd[PATH_MAX];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL, "getcwd");
+    snprintf(want, sizeof want, "%s/min.h5", cwd);
+    CHECK(!strcmp(cfg.output, want), "default output %s, want %s", cfg.output, want);
+    CHECK(!strcmp(cfg.device, "auto") && cfg.precision == PC_PREC_FP32 && cfg.threads == 0, "run defaults");
+    CHECK(cfg.shard_index == 0 && cfg.shard_count == 1, "shard default 0/1");
+    CHECK(!strcmp(pc_config_get(&cfg, "metrics", "steps"), "224"), "pc_config_get default");
+    CHECK(pc_config_get(&cfg, "metrics", "nope") == NULL, "pc_config_get unknown key");
+    pc_config_free(&cfg);
+}
+
+static void test_values_and_sets(void) {
+    const char *text =
+        "; a comment\n"
+        "# another comment\n"
+        "[model]\n"
+        "  arch = resnet50   ; inline comment\n"
+        "weights = /abs/resnet50.safetensors\n"
+        "layers = relu, layer2.0,layer3.0 ,layer4.0,layer4\n"
+        "classes = sub/classes.txt\n"
+        "[data]\n"
+        "list = lists/val.txt\n"
+        "root = ../images\n"
+        "labels = lists/labels.txt\n"
+        "offset = 10\n"
+        "limit = 20\n"
+        "[preprocess]\nresize = crop256\nsize = 160\n"
+        "[saliency]\nmethods = pcampm,pcamp\nlnorm = paper\nnormalize = paper\nablations = levels, no_lnorm\n"
+        "class = label\nbatch = 8\n"
+        "[metrics]\ninsertion = no\ndeletion = yes\nsteps = 100\nbaseline = grey\nblur_kernel = 7\n"
+        "blur_sigma = 2.5\nbatch = 4\n"
+        "[output]\nfile = out/r.h5\nmaps = float32\noverlays = 3\n"
+        "[run]\ndevice = cpu\nprecision = bf16\nthreads = 3\ndecoders = 4\nshard = 2/5\n";
+    const char *path = write_ini("full.ini", text);
+    char *sets[] = {"data.limit=5", "output.file = rel/o.h5", "metrics.steps=50"};
+    PcConfig cfg;
+    PcError err = {{0}};
+    int rc = pc_config_load(path, 3, sets, &cfg, &err);
+    CHECK(rc == 0, "full config: %s", err.msg);
+    if (rc) return;
+    CHECK(!strcmp(cfg.spec.arch, "resnet50") && cfg.spec.is_resnet && !cfg.custom, "arch resnet50");
+    CHECK(!strcmp(cfg.weights, "/abs/resnet50.safetensors"), "absolute path kept: %s", cfg.weights);
+    CHECK(cfg.n_layers == 5 && !strcmp(cfg.layers[1], "layer2.0") && !strcmp(cfg.layers[2], "layer3.0"),
+          "layers trimmed and split (%d)", cfg.n_layers);
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof want, "%s/sub/classes.txt", g_dir);
+    CHECK(cfg.classes_file && !strcmp(cfg.classes_file, want), "classes file resolved");
+    snprintf(want, sizeof want, "%s/../images", g_dir);
+    CHECK(!strcmp(cfg.root, want), "root resolved: %s", cfg.root);
+    CHECK(cfg.offset == 10 && cfg.limit == 5, "offset 10, --set limit 5 (got %ld, %ld)", cfg.offset, cfg.limit);
+    CHECK(cfg.resize == PC_RESIZE_CROP256 && cfg.size == 160 && cfg.spec.in_size == 160, "preprocess");
+    CHECK(cfg.variants[0] && !cfg.variants[1] && cfg.variants[2], "methods subset");
+    CHECK(cfg.lnorm == PC_LNORM_PAPER && cfg.norm == PC_NORM_PAPER, "paper formulas");
+    CHECK(cfg.ablate_levels && !cfg.ablate_cams && cfg.ablate_no_lnorm, "ablations");
+    CHECK(cfg.class_source == PC_CLASS_LABEL && cfg.saliency_batch == 8, "class source, batch");
+    CHECK(!cfg.insertion && cfg.deletion && cfg.insdel.steps == 50, "metrics with --set steps");
+    CHECK(cfg.insdel.baseline == PC_BASE_GREY && cfg.insdel.blur_kernel == 7 && cfg.insdel.blur_sigma == 2.5f &&
+          cfg.insdel.batch == 4, "metrics values");
+    char cwd[PATH_MAX];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL, "getcwd");
+    snprintf(want, sizeof want, "%s/rel/o.h5", cwd);
+    CHECK(!strcmp(cfg.output, want), "--set path relative to cwd: %s, want %s", cfg.output, want);
+    CHECK(cfg.maps == PC_MAPS_F32 && cfg.overlays == 3, "output values");
+    CHECK(!strcmp(cfg.device, "cpu") && cfg.precision == PC_PREC_BF16 && cfg.threads == 3 && cfg.decoders == 4,
+          "run values");
+    CHECK(cfg.shard_index == 2 && cfg.shard_count == 5, "shard 2/5");
+    CHECK(strstr(cfg.source, "; --set data.limit=5") != NULL, "source text records the overrides");
+    CHECK(strstr(cfg.source, "arch = resnet50") != NULL, "source text keeps the file");
+
+    char *all = pc_config_canonical(&cfg, 0);
+    char *res = pc_config_canonical(&cfg, 1);
+    CHECK(strstr(all, "[run]\ndevice = cpu\n") != NULL, "canonical text has device");
+    CHECK(strstr(all, "limit = 5\n") != NULL && strstr(all, "steps = 50\n") != NULL, "canonical has overrides");
+    CHECK(strstr(res, "device =") == NULL && strstr(res, "threads =") == NULL && strstr(res, "overlays =") == NULL,
+          "result fingerprint leaves out device, threads, overlays");
+    CHECK(strstr(res, "precision = bf16") != NULL && strstr(res, "layers = relu, layer2.0,layer3.0 ,layer4.0,layer4") != NULL,
+          "result fingerprint keeps precision and layers");
+    snprintf(want, sizeof want, "list = %s/lists/val.txt\n", g_dir);
+    CHECK(strstr(res, want) != NULL, "canonical text holds resolved paths");
+    free(all);
+    free(res);
+    pc_config_free(&cfg);
+
+    // Same config with different threads: same fingerprint; different steps: different.
+    char *sets2[] = {"run.threads=1", "data.limit=5", "output.file = rel/o.h5", "metrics.steps=50"};
+    PcConfig a, b;
+    CHECK(pc_config_load(path, 3, sets, &a, &err) == 0, "reload a");
+    CHECK(pc_config_load(path, 4, sets2, &b, &err) == 0, "reload b");
+    char *fa = pc_config_canonical(&a, 1), *fb = pc_config_canonical(&b, 1);
+    CHECK(!strcmp(fa, fb), "threads do not change the fingerprint");
+    free(fa);
+    free(fb);
+    pc_config_free(&a);
+    pc_config_free(&b);
+}
+
+static void test_custom_archs(void) {
+    const char *text = "[model]\narch = vgg\nweights = synth_vgg.safetensors\nclasses = 4\n"
+                       "vgg_cfg = 16,16,M,32,32,M,64,64,M,64,64,M,64,64,M\nvgg_classifier = 128,128\n"
+                       "[data]\nlist = l.txt\n";
+    PcConfig cfg;
+    PcError err = {{0}};
+    int rc = pc_config_load(write_ini("vgg.ini", text), 0, NULL, &cfg, &err);
+    CHECK(rc == 0, "custom vgg: %s", err.msg);
+    if (rc == 0) {
+        CHECK(cfg.custom && !cfg.spec.is_resnet && cfg.spec.n_vgg_cfg == 15, "vgg cfg count %d", cfg.spec.n_vgg_cfg);
+        CHECK(cfg.spec.vgg_cfg[0] == 16 && cfg.spec.vgg_cfg[2] == 0 && cfg.spec.vgg_cfg[14] == 0, "M -> 0");
+        CHECK(cfg.spec.n_vgg_hidden == 2 && cfg.spec.vgg_hidden[1] == 128, "classifier widths");
+        CHECK(cfg.n_classes == 4 && cfg.spec.n_classes == 4 && cfg.classes_file == NULL, "classes as a count");
+        CHECK(cfg.spec.vgg_pool == 7 && !cfg.spec.vgg_bn, "pool 7, no bn");
+        pc_config_free(&cfg);
+    }
+    text = "[model]\narch = resnet\nweights = w\nnum_classes = 10\nresnet_block = basic\nresnet_stem = 16\n"
+           "resnet_stages = 8x1/1,16x2/2,32x1/2,32x1/2\n[data]\nlist = l.txt\n";
+    rc = pc_config_load(write_ini("rn.ini", text), 0, NULL, &cfg, &err);
+    CHECK(rc == 0, "custom resnet: %s", err.msg);
+    if (rc == 0) {
+        CHECK(cfg.custom && cfg.spec.is_resnet && !cfg.spec.resnet_bottleneck && cfg.spec.resnet_stem == 16,
+              "resnet block and stem");
+        CHECK(cfg.spec.n_stages == 4 && cfg.spec.stage_planes[1] == 16 && cfg.spec.stage_blocks[1] == 2 &&
+              cfg.spec.stage_stride[1] == 2 && cfg.spec.stage_stride[0] == 1, "stages parsed");
+        CHECK(cfg.n_classes == 10, "num_classes");
+        pc_config_free(&cfg);
+    }
+    // A custom member with no class count gets 1000, as torchvision.
+    text = "[model]\narch = resnet\nweights = w\nresnet_stages = 8x1/1\n[data]\nlist = l.txt\n";
+    rc = pc_config_load(write_ini("rn2.ini", text), 0, NULL, &cfg, &err);
+    CHECK(rc == 0 && cfg.n_classes == 1000 && cfg.spec.resnet_bottleneck == 1 && cfg.spec.resnet_stem == 64,
+          "custom resnet defaults: %s", rc ? err.msg : "");
+    if (rc == 0) pc_config_free(&cfg);
+}
+
+static void test_errors(void) {
+    // file:line for every parse-level error
+    EXPECT_ERROR("[model]\nweights = w\nfoo = 1\n", 0, NULL, "x.ini:3: unknown key 'foo' in [model]");
+    EXPECT_ERROR("[model]\nweights = w\n\n[modle]\narch = vgg16\n", 0, NULL, "x.ini:4: unknown section [modle]");
+    EXPECT_ERROR("[data]\nlist = a\n[model]\nweights = w\nweights = v\n", 0, NULL,
+                 "x.ini:5: duplicate key 'weights' in [model] (first set on line 4)");
+    EXPECT_ERROR("arch = vgg16\n[model]\n", 0, NULL, "x.ini:1: key 'arch' outside of any [section]");
+    EXPECT_ERROR("[model]\nweights = w\nthis line has no equals sign\n", 0, NULL, "x.ini:3: syntax error");
+    EXPECT_ERROR("[model\nweights = w\n", 0, NULL, "x.ini:1: syntax error");
+    {
+        char longline[600];
+        memset(longline, 'a', sizeof longline);
+        memcpy(longline, "weights = ", 10);
+        longline[sizeof longline - 1] = 0;
+        char text[800];
+        snprintf(text, sizeof text, "[model]\n%s\n", longline);
+        EXPECT_ERROR(text, 0, NULL, "x.ini:2: line too long");
+    }
+    // bad values carry the line of the key
+    const char *base = "[model]\nweights = w\n[data]\nlist = l\n";
+    char text[2048];
+#define BAD(section_line, want)                                                 \
+    do {                                                                        \
+        snprintf(text, sizeof text, "%s%s\n", base, section_line);              \
+        EXPECT_ERROR(text, 0, NULL, want);                                      \
+    } while (0)
+    BAD("[preprocess]\nsize = abc", "x.ini:6: bad value 'abc' for [preprocess] size (expected an integer in 16..4096)");
+    BAD("[preprocess]\nresize = nearest", "x.ini:6: bad value 'nearest' for [preprocess] resize (expected bilinear, antialias or crop256)");
+    BAD("[saliency]\nmethods = pcamp,gradcam", "x.ini:6: bad value 'pcamp,gradcam' for [saliency] methods");
+    BAD("[saliency]\nmethods = pcamp,,pcamm", "x.ini:6: bad value 'pcamp,,pcamm' for [saliency] methods");
+    BAD("[saliency]\nablations = levels,foo", "x.ini:6: bad value 'levels,foo' for [saliency] ablations");
+    BAD("[saliency]\nlnorm = both", "x.ini:6: bad value 'both' for [saliency] lnorm (expected code or paper)");
+    BAD("[saliency]\nbatch = 0", "x.ini:6: bad value '0' for [saliency] batch (expected an integer in 1..65536)");
+    BAD("[metrics]\ninsertion = maybe", "x.ini:6: bad value 'maybe' for [metrics] insertion (expected yes or no)");
+    BAD("[metrics]\nsteps = 0", "x.ini:6: bad value '0' for [metrics] steps");
+    BAD("[metrics]\nblur_kernel = 4", "x.ini:6: bad value '4' for [metrics] blur_kernel (expected an odd integer in 1..255)");
+    BAD("[metrics]\nblur_sigma = -1", "x.ini:6: bad value '-1' for [metrics] blur_sigma (expected a number > 0)");
+    BAD("[metrics]\nbaseline = black", "x.ini:6: bad value 'black' for [metrics] baseline (expected blur, grey or zero)");
+    BAD("[output]\nmaps = float64", "x.ini:6: bad value 'float64' for [output] maps (expected none, float16 or float32)");
+    BAD("[output]\noverlays = -2", "x.ini:6: bad value '-2' for [output] overlays");
+    BAD("[run]\ndevice = tpu", "x.ini:6: bad value 'tpu' for [run] device (expected auto, cpu or cuda)");
+    BAD("[run]\nprecision = fp8", "x.ini:6: bad value 'fp8' for [run] precision");
+    BAD("[run]\nshard = 3/3", "x.ini:6: bad value '3/3' for [run] shard (expected i/n with 0 <= i < n, e.g. 0/4)");
+    BAD("[data]\noffset = -1", "x.ini:6: bad value '-1' for [data] offset (expected an integer >= 0)");
+    EXPECT_ERROR("[model]\narch = vgg17\nweights = w\n[data]\nlist = l\n", 0, NULL, "x.ini:2: bad value 'vgg17' for [model] arch");
+    EXPECT_ERROR("[model]\narch = vgg16\nweights = w\nvgg_cfg = 8,M\n[data]\nlist = l\n", 0, NULL,
+                 "x.ini:4: [model] vgg_cfg only applies to arch = vgg (arch is vgg16)");
+    EXPECT_ERROR("[model]\narch = vgg\nweights = w\nresnet_stem = 8\n[data]\nlist = l\n", 0, NULL,
+                 "x.ini:4: [model] resnet_stem only applies to arch = resnet");
+    EXPECT_ERROR("[model]\narch = vgg\nweights = w\n[data]\nlist = l\n", 0, NULL, "x.ini: arch = vgg needs [model] vgg_cfg");
+    EXPECT_ERROR("[model]\narch = vgg\nweights = w\nvgg_cfg = 8,X\n[data]\nlist = l\n", 0, NULL,
+                 "x.ini:4: bad value '8,X' for [model] vgg_cfg");
+    EXPECT_ERROR("[model]\narch = resnet\nweights = w\nresnet_stages = 8x1\n[data]\nlist = l\n", 0, NULL,
+                 "x.ini:4: bad value '8x1' for [model] resnet_stages");
+    EXPECT_ERROR("[model]\narch = resnet\nweights = w\nresnet_block = huge\nresnet_stages = 8x1/1\n[data]\nlist = l\n", 0,
+                 NULL, "x.ini:4: bad value 'huge' for [model] resnet_block (expected basic or bottleneck)");
+    EXPECT_ERROR("[model]\nweights = w\nclasses = 4\nnum_classes = 5\n[data]\nlist = l\n", 0, NULL,
+                 "x.ini:4: [model] num_classes = 5 disagrees with classes = 4");
+    EXPECT_ERROR("[model]\nweights = w\nlayers = a,b,c,d,e,f,g,h,i\n[data]\nlist = l\n", 0, NULL,
+                 "x.ini:3: bad value 'a,b,c,d,e,f,g,h,i' for [model] layers");
+    // required keys
+    EXPECT_ERROR("[data]\nlist = l\n", 0, NULL, "x.ini: [model] weights is not set");
+    EXPECT_ERROR("[model]\nweights = w\n", 0, NULL, "x.ini: [data] list is not set");
+    // --set errors
+    char *s1[] = {"model.foo=1"};
+    EXPECT_ERROR(k_minimal, 1, s1, "--set model.foo=1: unknown key 'foo' in [model]");
+    char *s2[] = {"nosection=1"};
+    EXPECT_ERROR(k_minimal, 1, s2, "--set nosection=1: expected section.key=value");
+    char *s3[] = {"bogus.key=1"};
+    EXPECT_ERROR(k_minimal, 1, s3, "--set bogus.key=1: unknown section [bogus]");
+    char *s4[] = {"metrics.steps=many"};
+    EXPECT_ERROR(k_minimal, 1, s4, "--set metrics.steps=many: bad value 'many' for [metrics] steps");
+    // a missing file
+    PcConfig cfg;
+    PcError err = {{0}};
+    char missing[PATH_MAX + 32];
+    snprintf(missing, sizeof missing, "%s/does_not_exist.ini", g_dir);
+    CHECK(pc_config_load(missing, 0, NULL, &cfg, &err) != 0, "missing file fails");
+    CHECK(strstr(err.msg, "does_not_exist.ini: cannot open (No such file or directory)") != NULL, "missing file: %s", err.msg);
+}
+
+static void test_steps_upper_bound(void) {
+    // S*S steps is the largest valid value (one pixel a step); one more is an error.
+    PcConfig cfg;
+    PcError err = {{0}};
+    char *ok[] = {"metrics.steps=50176"};
+    int rc = pc_config_load(write_ini("s.ini", k_minimal), 1, ok, &cfg, &err);
+    CHECK(rc == 0 && cfg.insdel.steps == 50176, "steps = 224*224 accepted: %s", rc ? err.msg : "");
+    if (rc == 0) pc_config_free(&cfg);
+    char *bad[] = {"metrics.steps=50177"};
+    EXPECT_ERROR(k_minimal, 1, bad, "bad value '50177' for [metrics] steps (expected an integer in 1..50176)");
+}
+
+static void test_help(void) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    pc_config_print_help(f);
+    fclose(f);
+    for (int i = 0; i < pc_config_n_keys(); i++) {
+        const PcConfigKeyDef *k = pc_config_key(i);
+        char want[128];
+        snprintf(want, sizeof want, "%s = %s", k->key, k->def[0] ? k->def : "(empty)");
+        CHECK(strstr(buf, want) != NULL, "--help lists %s.%s with its default", k->section, k->key);
+    }
+    free(buf);
+}
+
+int main(void) {
+    snprintf(g_dir, sizeof g_dir, "/tmp/pc_test_config_XXXXXX");
+    if (!mkdtemp(g_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_defaults_and_paths();
+    test_values_and_sets();
+    test_custom_archs();
+    test_errors();
+    test_steps_upper_bound();
+    test_help();
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+    return test_summary();
+}

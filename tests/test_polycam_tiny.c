@@ -1,0 +1,266 @@
+// test_polycam_tiny.c: the whole Poly-CAM engine (SPEC §4, §6, §7) on the CPU backend against the
+// reference implementation's outputs for tiny_vgg and tiny_resnet (reference_golden.h5 tiny/*),
+// on both fixture images with the fixture's class: channel weights of the three variants (live
+// channels), final maps, levels, isolated CAMs, no-LNorm maps and the forward-pass count.
+#include <math.h>
+#include <string.h>
+
+#include "saliency.h"
+#include "testutil.h"
+
+#define MAP_TOL 1e-3       // final maps, levels, CAMs, no-LNorm maps: max abs
+#define WEIGHT_TOL 1e-3    // channel weights: max abs / max |ref| of the layer (live channels)
+
+static const char *const kImages[2] = {"ILSVRC2012_val_00010495.JPEG", "ILSVRC2012_val_00015410.JPEG"};
+
+static const char *golden(void) { return fixture_path("reference_golden.h5"); }
+
+// tiny_vgg / tiny_resnet as described in fixtures/README.md.
+static int tiny_spec(const char *model, PcArchSpec *spec, PcError *err) {
+    int resnet = strstr(model, "resnet") != NULL;
+    if (pc_arch_from_name(resnet ? "resnet" : "vgg", spec, err) != 0) return -1;
+    spec->n_classes = 10;
+    spec->in_size = 224;
+    if (!resnet) {
+        const int cfg[15] = {8, 8, 0, 16, 16, 0, 32, 32, 0, 32, 32, 0, 32, 32, 0};
+        spec->n_vgg_cfg = 15;
+        memcpy(spec->vgg_cfg, cfg, sizeof cfg);
+        spec->vgg_bn = 0;
+        spec->n_vgg_hidden = 2;
+        spec->vgg_hidden[0] = spec->vgg_hidden[1] = 64;
+        spec->vgg_pool = 7;
+    } else {
+        const int planes[4] = {4, 8, 16, 32}, blocks[4] = {1, 2, 1, 1}, strides[4] = {1, 2, 2, 2};
+        spec->resnet_bottleneck = 1;
+        spec->resnet_stem = 8;
+        spec->n_stages = 4;
+        memcpy(spec->stage_planes, planes, sizeof planes);
+        memcpy(spec->stage_blocks, blocks, sizeof blocks);
+        memcpy(spec->stage_stride, strides, sizeof strides);
+    }
+    return 0;
+}
+
+static int load_tiny(const char *model, PcNet *net, PcError *err) {
+    PcArchSpec spec;
+    if (tiny_spec(model, &spec, err) != 0) return -1;
+    if (pc_net_create(&spec, net, err) != 0) return -1;
+    char rel[128];
+    snprintf(rel, sizeof rel, "models/%s.safetensors", model);
+    PcStateDict sd;
+    if (pc_safetensors_open(data_path(rel), &sd, err) != 0) {
+        pc_net_free(net);
+        return -1;
+    }
+    int rc = pc_net_load(net, &sd, err);
+    pc_state_dict_free(&sd);
+    if (rc != 0) pc_net_free(net);
+    return rc;
+}
+
+// Channel weights of one variant and layer: max error relative to the layer's largest reference
+// weight, over live channels only (dead channels are skipped: their weight does not matter).
+static double weight_error(const float *w, const double *ref, int c, const unsigned char *live) {
+    double err = 0, scale = 0;
+    for (int k = 0; k < c; k++)
+        if (live[k]) {
+            err = fmax(err, fabs(w[k] - ref[k]));
+            scale = fmax(scale, fabs(ref[k]));
+        }
+    if (isnan(err)) return INFINITY;
+    return scale > 0 ? err / scale : err;
+}
+
+static void check_image(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTargets *tg,
+                        const char *model, const char *image) {
+    char path[512], grp[256];
+    snprintf(grp, sizeof grp, "tiny/%s/%s", model, image);
+    snprintf(path, sizeof path, "inputs/%s", image);
+    size_t n = 0;
+    float *x = h5_read_f32(golden(), path, &n, NULL, NULL);
+    double cls_d = -1;
+    CHECK(x && n == 3 * 224 * 224, "%s missing", path);
+    CHECK(h5_attr_f64(golden(), grp, "class", &cls_d) == 0, "%s: no class attribute", grp);
+    if (!x || cls_d < 0) {
+        free(x);
+        return;
+    }
+    PcSaliencyOptions opt;
+    pc_saliency_default_options(&opt);
+    PcExplanation e;
+    PcError err = {{0}};
+    double t0 = pc_now();
+    int rc = pc_explain(be, bn, net, tg, x, (int)cls_d, &opt, &e, &err);
+    double secs = pc_now() - t0;
+    CHECK(rc == 0, "%s: pc_explain failed: %s", grp, err.msg);
+    if (rc != 0) {
+        free(x);
+        return;
+    }
+    const int L = tg->n_targets;
+    const size_t ss = 224 * 224;
+
+    // live channels, found by the test from the target activations of one forward pass
+    float *taps[PC_MAX_TARGETS];
+    for (int l = 0; l < L; l++)
+        taps[l] = be->alloc(be, (size_t)tg->c[l] * tg->h[l] * tg->w[l] * sizeof(float));
+    float *xd = be->alloc(be, 3 * ss * sizeof(float));
+    be->upload(be, xd, x, 3 * ss * sizeof(float));
+    CHECK(be->forward(be, bn, xd, 1, NULL, L, tg->nodes, taps, &err) == 0, "%s: forward: %s", grp, err.msg);
+    int dead_total = 0, c_total = 0;
+    double worst_w[PC_N_VARIANTS] = {0};
+    for (int l = 0; l < L; l++) {
+        const int c = tg->c[l];
+        const size_t hw = (size_t)tg->h[l] * tg->w[l];
+        float *act = xmalloc((size_t)c * hw * sizeof *act);
+        be->download(be, act, taps[l], (size_t)c * hw * sizeof *act);
+        unsigned char *live = xcalloc((size_t)c, 1);
+        for (int k = 0; k < c; k++)
+            for (size_t i = 0; i < hw && !live[k]; i++) live[k] = act[k * hw + i] != 0.0f;
+        free(act);
+        int n_live = 0;
+        for (int k = 0; k < c; k++) n_live += live[k];
+        dead_total += c - n_live;
+        c_total += c;
+        for (int v = 0; v < PC_N_VARIANTS; v++) {
+            char dset[512];
+            snprintf(dset, sizeof dset, "%s/%s/weights/%s", grp, pc_variant_ids[v], tg->names[l]);
+            size_t nw = 0;
+            double *ref = h5_read_f64(golden(), dset, &nw);
+            CHECK(ref && nw == (size_t)c, "%s missing or not %d values", dset, c);
+            if (ref && nw == (size_t)c) {
+                double d = weight_error(e.weights[v][l], ref, c, live);
+                worst_w[v] = fmax(worst_w[v], d);
+                CHECK(d <= WEIGHT_TOL, "%s: relative error %g on live channels", dset, d);
+            }
+            free(ref);
+        }
+        free(live);
+    }
+    for (int l = 0; l < L; l++) be->release(be, taps[l]);
+    be->release(be, xd);
+    CHECK(e.forward_passes == 1 + 2L * e.live_channels, "%s: %ld forward passes for %d live channels",
+          grp, e.forward_passes, e.live_channels);
+    CHECK(e.live_channels == c_total - dead_total, "%s: live channel count %d, expected %d", grp,
+          e.live_channels, c_total - dead_total);
+
+    double worst_map = 0, worst_level = 0, worst_cam = 0, worst_cam_rel = 0, worst_plain = 0;
+    for (int v = 0; v < PC_N_VARIANTS; v++) {
+        char dset[512];
+        snprintf(dset, sizeof dset, "%s/%s/map", grp, pc_variant_ids[v]);
+        float *ref = h5_read_f32(golden(), dset, &n, NULL, NULL);
+        CHECK(ref && n == ss, "%s missing", dset);
+        if (ref && n == ss) {
+            double d = max_abs_diff_f32(e.map[v], ref, ss);
+            worst_map = fmax(worst_map, d);
+            CHECK(d <= MAP_TOL, "%s: max abs err %g", dset, d);
+        }
+        free(ref);
+        snprintf(dset, sizeof dset, "%s/%s/map_no_lnorm", grp, pc_variant_ids[v]);
+        ref = h5_read_f32(golden(), dset, &n, NULL, NULL);
+        CHECK(ref && n == ss, "%s missing", dset);
+        if (ref && n == ss) {
+            double d = max_abs_diff_f32(e.map_no_lnorm[v], ref, ss);
+            worst_plain = fmax(worst_plain, d);
+            CHECK(d <= MAP_TOL, "%s: max abs err %g", dset, d);
+        }
+        free(ref);
+        for (int l = 0; l < L; l++) {
+            snprintf(dset, sizeof dset, "%s/%s/isolated_cam/%s", grp, pc_variant_ids[v], tg->names[l]);
+            const size_t hw = (size_t)tg->h[l] * tg->w[l];
+            ref = h5_read_f32(golden(), dset, &n, NULL, NULL);
+            CHECK(ref && n == hw, "%s missing or not %zu values", dset, hw);
+            if (ref && n == hw) {
+                double d = max_abs_diff_f32(e.cams[v][l], ref, hw);
+                worst_cam = fmax(worst_cam, d);
+                worst_cam_rel = fmax(worst_cam_rel, max_rel_diff_f32(e.cams[v][l], ref, hw));
+                CHECK(d <= MAP_TOL, "%s: max abs err %g", dset, d);
+            }
+            free(ref);
+        }
+    }
+    // levels: the fixture holds S_L ... S_1 (coarsest first), the engine S_1 ... S_L
+    char dset[512];
+    snprintf(dset, sizeof dset, "%s/pcampm/levels", grp);
+    float *levels = h5_read_f32(golden(), dset, &n, NULL, NULL);
+    CHECK(levels && n == (size_t)L * ss, "%s missing or not %d levels", dset, L);
+    if (levels && n == (size_t)L * ss)
+        for (int i = 0; i < L; i++) {
+            const int l = L - 1 - i;
+            double d = max_abs_diff_f32(e.levels[PC_VARIANT_PM] + (size_t)l * ss, levels + (size_t)i * ss, ss);
+            worst_level = fmax(worst_level, d);
+            CHECK(d <= MAP_TOL, "%s[%d] (S_%d): max abs err %g", dset, i, l + 1, d);
+        }
+    free(levels);
+    CHECK(!memcmp(e.map[PC_VARIANT_PM], e.levels[PC_VARIANT_PM], ss * sizeof(float)),
+          "%s: map is not level S_1", grp);
+
+    free(x);
+    printf("%s %s: class %d, s0 %.5f, %d of %d channels dead, %ld passes, %.2f s\n", model, image,
+           e.cls, e.score, dead_total, c_total, e.forward_passes, secs);
+    printf("  weights rel err pcamp %.2e pcamm %.2e pcampm %.2e | maps %.2e levels %.2e "
+           "cams %.2e (rel %.2e) no-lnorm %.2e\n", worst_w[0], worst_w[1], worst_w[2], worst_map,
+           worst_level, worst_cam, worst_cam_rel, worst_plain);
+    pc_explanation_free(&e);
+}
+
+static void check_model(PcBackend *be, const char *model) {
+    PcError err = {{0}};
+    PcNet net;
+    if (load_tiny(model, &net, &err) != 0) {
+        CHECK(0, "%s: %s", model, err.msg);
+        return;
+    }
+    char obj[128];
+    snprintf(obj, sizeof obj, "tiny/%s", model);
+    size_t n_names = 0;
+    char **names = h5_attr_strings(golden(), obj, "target_layers", &n_names);
+    CHECK(names && n_names >= 1 && n_names <= PC_MAX_TARGETS, "%s: no target_layers attribute", obj);
+    char layer_names[PC_MAX_TARGETS][64];
+    for (size_t i = 0; names && i < n_names && i < PC_MAX_TARGETS; i++)
+        snprintf(layer_names[i], sizeof layer_names[i], "%s", names[i]);
+    PcTargets tg;
+    int ok = names && pc_targets_resolve(&net, (int)n_names, layer_names, &tg, &err) == 0;
+    CHECK(ok, "%s: targets: %s", model, err.msg);
+    // the arch's default targets are the fixture's list too (SPEC §3, paper's ResNet list)
+    PcTargets def;
+    if (ok && pc_targets_resolve(&net, 0, NULL, &def, &err) == 0) {
+        int same = def.n_targets == tg.n_targets;
+        for (int i = 0; same && i < tg.n_targets; i++) same = def.nodes[i] == tg.nodes[i];
+        CHECK(same, "%s: default targets differ from the fixture's", model);
+    }
+    PcSaliencyOptions opt;
+    pc_saliency_default_options(&opt);
+    PcBackendNet *bn = ok ? be->net_prepare(be, &net, opt.batch, &err) : NULL;
+    CHECK(!ok || bn, "%s: net_prepare: %s", model, err.msg);
+    if (bn) {
+        for (int i = 0; i < 2; i++) check_image(be, bn, &net, &tg, model, kImages[i]);
+        be->net_release(be, bn);
+    }
+    for (size_t i = 0; names && i < n_names; i++) free(names[i]);
+    free(names);
+    pc_net_free(&net);
+}
+
+int main(void) {
+    PcError err = {{0}};
+    PcBackendOptions bo = {0};
+    PcBackend *be = pc_backend_cpu_create(&bo, &err);
+    if (!be) {
+        CHECK(0, "cpu backend: %s", err.msg);
+        return test_summary();
+    }
+    check_model(be, "tiny_vgg");
+    check_model(be, "tiny_resnet");
+    // unknown target layers are one-line errors
+    PcNet net;
+    if (load_tiny("tiny_vgg", &net, &err) == 0) {
+        char bad[1][64] = {"features.99"};
+        PcTargets tg;
+        CHECK(pc_targets_resolve(&net, 1, bad, &tg, &err) != 0 && strstr(err.msg, "features.99"),
+              "unknown layer not reported: '%s'", err.msg);
+        pc_net_free(&net);
+    }
+    be->destroy(be);
+    return test_summary();
+}

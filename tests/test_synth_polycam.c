@@ -1,0 +1,233 @@
+// test_synth_polycam.c: end to end on the trained synthetic-task models (synthetic.h5): decode the
+// JPEG, preprocess (bilinear 224), explain with the predicted class, then per image and variant
+// compare energy in mask (SPEC §10) and the insertion / deletion AUCs (SPEC §8) with the
+// reference's values, and our maps with the reference's f16 maps. The first SYNTH_IMAGES images
+// (4 here; test_slow_synth_all.c includes this file with all 16).
+#include <math.h>
+#include <string.h>
+
+#include "image.h"
+#include "metrics.h"
+#include "saliency.h"
+#include "testutil.h"
+
+#ifndef SYNTH_IMAGES
+#define SYNTH_IMAGES 4
+#endif
+#define SYNTH_TOL 0.01     // energy in mask and AUCs, absolute
+#define SYNTH_MAP_TOL 0.05 // maps vs the reference's f16 maps, max abs (reported; see the report)
+
+static const char *synth(void) { return fixture_path("synthetic.h5"); }
+
+// synth_vgg / synth_resnet as described in fixtures/README.md.
+static int load_synth(const char *model, PcNet *net, PcError *err) {
+    PcArchSpec spec;
+    int resnet = strstr(model, "resnet") != NULL;
+    if (pc_arch_from_name(resnet ? "resnet" : "vgg", &spec, err) != 0) return -1;
+    spec.n_classes = 4;
+    spec.in_size = 224;
+    if (!resnet) {
+        const int cfg[15] = {16, 16, 0, 32, 32, 0, 64, 64, 0, 64, 64, 0, 64, 64, 0};
+        spec.n_vgg_cfg = 15;
+        memcpy(spec.vgg_cfg, cfg, sizeof cfg);
+        spec.n_vgg_hidden = 2;
+        spec.vgg_hidden[0] = spec.vgg_hidden[1] = 128;
+        spec.vgg_pool = 7;
+    } else {
+        const int planes[4] = {8, 16, 32, 32}, blocks[4] = {1, 2, 1, 1}, strides[4] = {1, 2, 2, 2};
+        spec.resnet_bottleneck = 1;
+        spec.resnet_stem = 16;
+        spec.n_stages = 4;
+        memcpy(spec.stage_planes, planes, sizeof planes);
+        memcpy(spec.stage_blocks, blocks, sizeof blocks);
+        memcpy(spec.stage_stride, strides, sizeof strides);
+    }
+    if (pc_net_create(&spec, net, err) != 0) return -1;
+    char rel[128];
+    snprintf(rel, sizeof rel, "models/%s.safetensors", model);
+    PcStateDict sd;
+    if (pc_safetensors_open(data_path(rel), &sd, err) != 0) {
+        pc_net_free(net);
+        return -1;
+    }
+    int rc = pc_net_load(net, &sd, err);
+    pc_state_dict_free(&sd);
+    if (rc != 0) pc_net_free(net);
+    return rc;
+}
+
+// Reference values of one model: per-variant arrays of 16.
+typedef struct {
+    unsigned char *mask;    // (16, 224, 224)
+    int64_t *pred;          // (16)
+    double *energy[PC_N_VARIANTS], *ins[PC_N_VARIANTS], *del[PC_N_VARIANTS];
+    float *maps[PC_N_VARIANTS];   // (16, 224, 224) from f16
+} SynthRef;
+
+static int read_ref(const char *model, SynthRef *r) {
+    memset(r, 0, sizeof *r);
+    char dset[256];
+    size_t n = 0;
+    snprintf(dset, sizeof dset, "%s/test/mask", model);
+    r->mask = h5_read_u8(synth(), dset, &n, NULL, NULL);
+    int ok = r->mask && n == 16 * 224 * 224;
+    snprintf(dset, sizeof dset, "%s/test/pred", model);
+    r->pred = h5_read_i64(synth(), dset, &n);
+    ok = ok && r->pred && n == 16;
+    for (int v = 0; v < PC_N_VARIANTS; v++) {
+        const char *id = pc_variant_ids[v];
+        snprintf(dset, sizeof dset, "%s/test/%s/energy_in_mask", model, id);
+        r->energy[v] = h5_read_f64(synth(), dset, &n);
+        ok = ok && r->energy[v] && n == 16;
+        snprintf(dset, sizeof dset, "%s/test/%s/insertion_auc", model, id);
+        r->ins[v] = h5_read_f64(synth(), dset, &n);
+        ok = ok && r->ins[v] && n == 16;
+        snprintf(dset, sizeof dset, "%s/test/%s/deletion_auc", model, id);
+        r->del[v] = h5_read_f64(synth(), dset, &n);
+        ok = ok && r->del[v] && n == 16;
+        snprintf(dset, sizeof dset, "%s/test/%s/map", model, id);
+        r->maps[v] = h5_read_f32(synth(), dset, &n, NULL, NULL);
+        ok = ok && r->maps[v] && n == 16 * 224 * 224;
+    }
+    return ok ? 0 : -1;
+}
+
+static void free_ref(SynthRef *r) {
+    free(r->mask);
+    free(r->pred);
+    for (int v = 0; v < PC_N_VARIANTS; v++) {
+        free(r->energy[v]);
+        free(r->ins[v]);
+        free(r->del[v]);
+        free(r->maps[v]);
+    }
+}
+
+static void check_model(PcBackend *be, const char *model, char **files, int n_images) {
+    PcError err = {{0}};
+    PcNet net;
+    if (load_synth(model, &net, &err) != 0) {
+        CHECK(0, "%s: %s", model, err.msg);
+        return;
+    }
+    SynthRef ref;
+    int have_ref = read_ref(model, &ref) == 0;
+    CHECK(have_ref, "%s: reference datasets missing in synthetic.h5", model);
+    size_t n_names = 0;
+    char **names = h5_attr_strings(synth(), model, "target_layers", &n_names);
+    char layer_names[PC_MAX_TARGETS][64];
+    for (size_t i = 0; names && i < n_names && i < PC_MAX_TARGETS; i++)
+        snprintf(layer_names[i], sizeof layer_names[i], "%s", names[i]);
+    PcTargets tg;
+    int ok = have_ref && names && n_names <= PC_MAX_TARGETS &&
+             pc_targets_resolve(&net, (int)n_names, layer_names, &tg, &err) == 0;
+    CHECK(ok, "%s: targets: %s", model, err.msg);
+    PcSaliencyOptions sopt;
+    pc_saliency_default_options(&sopt);
+    sopt.want_levels = sopt.want_cams = sopt.want_no_lnorm = 0;
+    PcInsDelOptions iopt;
+    pc_insdel_default_options(&iopt);
+    const int batch = sopt.batch > iopt.batch ? sopt.batch : iopt.batch;
+    PcBackendNet *bn = ok ? be->net_prepare(be, &net, batch, &err) : NULL;
+    CHECK(!ok || bn, "%s: net_prepare: %s", model, err.msg);
+    const size_t ss = 224 * 224;
+    double worst_energy = 0, worst_ins = 0, worst_del = 0, worst_map = 0, secs_total = 0;
+    int pointing_agree = 0, n_checked = 0;
+    float *x = xmalloc(3 * ss * sizeof *x);
+    for (int i = 0; bn && i < n_images; i++) {
+        char rel[256];
+        snprintf(rel, sizeof rel, "synthetic/%s", files[i]);
+        PcImageU8 img;
+        if (pc_load_jpeg(data_path(rel), &img, &err) != 0) {
+            CHECK(0, "%s", err.msg);
+            continue;
+        }
+        pc_preprocess(&img, PC_RESIZE_BILINEAR, 224, x);
+        pc_image_free(&img);
+        double t0 = pc_now();
+        PcExplanation e;
+        if (pc_explain(be, bn, &net, &tg, x, -1, &sopt, &e, &err) != 0) {
+            CHECK(0, "%s %s: pc_explain: %s", model, files[i], err.msg);
+            continue;
+        }
+        CHECK(e.cls == ref.pred[i], "%s %s: predicted class %d, reference %lld", model, files[i],
+              e.cls, (long long)ref.pred[i]);
+        PcInsDelContext ctx;
+        if (pc_insdel_context_init(be, &net, x, &iopt, &ctx, &err) != 0) {
+            CHECK(0, "%s %s: insertion/deletion: %s", model, files[i], err.msg);
+            pc_explanation_free(&e);
+            continue;
+        }
+        const unsigned char *g = ref.mask + (size_t)i * ss;
+        for (int v = 0; v < PC_N_VARIANTS; v++) {
+            const char *id = pc_variant_ids[v];
+            double energy = pc_energy_in_mask(e.map[v], g, (int)ss);
+            double ins = 0, del = 0;
+            int rc = pc_insdel_context_eval(&ctx, bn, e.map[v], 224, 224, e.cls, NULL, &ins, NULL,
+                                            &del, NULL, &err);
+            CHECK(rc == 0, "%s %s %s: insertion/deletion: %s", model, files[i], id, err.msg);
+            double de = fabs(energy - ref.energy[v][i]), di = fabs(ins - ref.ins[v][i]),
+                   dd = fabs(del - ref.del[v][i]);
+            double dm = max_abs_diff_f32(e.map[v], ref.maps[v] + (size_t)i * ss, ss);
+            CHECK(de <= SYNTH_TOL, "%s %s %s: energy in mask %.4f, reference %.4f", model, files[i],
+                  id, energy, ref.energy[v][i]);
+            CHECK(di <= SYNTH_TOL, "%s %s %s: insertion AUC %.4f, reference %.4f", model, files[i],
+                  id, ins, ref.ins[v][i]);
+            CHECK(dd <= SYNTH_TOL, "%s %s %s: deletion AUC %.4f, reference %.4f", model, files[i],
+                  id, del, ref.del[v][i]);
+            CHECK(dm <= SYNTH_MAP_TOL, "%s %s %s: map max abs diff %.4g from the f16 reference",
+                  model, files[i], id, dm);
+            worst_energy = fmax(worst_energy, de);
+            worst_ins = fmax(worst_ins, di);
+            worst_del = fmax(worst_del, dd);
+            worst_map = fmax(worst_map, dm);
+            pointing_agree += pc_pointing_hit(e.map[v], g, (int)ss) ==
+                              pc_pointing_hit(ref.maps[v] + (size_t)i * ss, g, (int)ss);
+            n_checked++;
+        }
+        pc_insdel_context_free(&ctx);
+        double secs = pc_now() - t0;
+        secs_total += secs;
+        printf("%s %s: class %d, %d live channels, %ld explain passes, %.2f s (explain %.2f s)\n",
+               model, files[i], e.cls, e.live_channels, e.forward_passes, secs,
+               e.seconds_forward + e.seconds_masked + e.seconds_maps);
+        pc_explanation_free(&e);
+    }
+    printf("%s: %d images x 3 variants: max |diff| energy %.2e, ins AUC %.2e, del AUC %.2e, "
+           "map vs f16 %.2e; pointing agrees %d/%d; %.1f s\n", model, n_images, worst_energy,
+           worst_ins, worst_del, worst_map, pointing_agree, n_checked, secs_total);
+    free(x);
+    if (bn) be->net_release(be, bn);
+    for (size_t i = 0; names && i < n_names; i++) free(names[i]);
+    free(names);
+    if (have_ref) free_ref(&ref);
+    pc_net_free(&net);
+}
+
+int main(void) {
+    PcError err = {{0}};
+    size_t size = 0;
+    char *list = (char *)pc_read_file(data_path("synthetic/images.txt"), &size, &err);
+    if (!list) {
+        CHECK(0, "%s", err.msg);
+        return test_summary();
+    }
+    char *files[16];
+    int n_files = 0;
+    for (char *tok = strtok(list, "\r\n"); tok && n_files < 16; tok = strtok(NULL, "\r\n"))
+        if (*tok) files[n_files++] = tok;
+    CHECK(n_files == 16, "images.txt lists %d images, expected 16", n_files);
+    PcBackendOptions bo = {0};
+    PcBackend *be = pc_backend_cpu_create(&bo, &err);
+    if (!be) {
+        CHECK(0, "cpu backend: %s", err.msg);
+        free(list);
+        return test_summary();
+    }
+    const int n_images = n_files < SYNTH_IMAGES ? n_files : SYNTH_IMAGES;
+    check_model(be, "synth_vgg", files, n_images);
+    check_model(be, "synth_resnet", files, n_images);
+    be->destroy(be);
+    free(list);
+    return test_summary();
+}
