@@ -127,7 +127,7 @@ static int context_init(CudaContext *ctx, const PcBackendOptions *opt, char *dev
     CU_TRY_CUDA(err, cudaSetDevice(ctx->device), "cudaSetDevice");
     cudaDeviceProp prop;
     CU_TRY_CUDA(err, cudaGetDeviceProperties(&prop, ctx->device), "cudaGetDeviceProperties");
-    snprintf(device_name, name_size, "%s (sm_%d%d, %d SMs)", prop.name, prop.major, prop.minor,
+    snprintf(device_name, name_size, "%.96s (sm_%d%d, %d SMs)", prop.name, prop.major, prop.minor,
              prop.multiProcessorCount);
     ctx->sm_count = prop.multiProcessorCount;
     if ((ctx->precision == PC_PREC_BF16 || ctx->precision == PC_PREC_TF32) && prop.major < 8)

@@ -40,10 +40,13 @@ struct Identity {
     __device__ float operator()(float v) const { return v; }
 };
 
-// u(v) of SPEC §5 given the map's lo and divisor.
+// u(v) of SPEC §5 given the map's lo and divisor (NaN stays NaN, as torch's clamp).
 struct Unit {
     float lo, den;
-    __device__ float operator()(float v) const { return fminf(fmaxf((v - lo) / den, 0.0f), 1.0f); }
+    __device__ float operator()(float v) const {
+        float u = (v - lo) / den;
+        return u < 0.0f ? 0.0f : (u > 1.0f ? 1.0f : u);
+    }
 };
 
 // Reflection without repeating the edge (index -1 reads 1), folded until inside [0, n).
@@ -104,9 +107,10 @@ __device__ float percentile_sorted(const float *v, int n, double p) {
     double fl = floor(pos);
     long i0 = (long)fl;
     if (i0 >= n - 1) return v[n - 1];
-    double frac = pos - fl;
-    double a = v[i0], b = v[i0 + 1];
-    return (float)(a + frac * (b - a));
+    double t = pos - fl;
+    double a = v[i0], b = v[i0 + 1], diff = b - a;
+    // numpy's lerp: exact at both ends
+    return (float)(t >= 0.5 ? b - diff * (1.0 - t) : a + diff * t);
 }
 
 // lo and the divisor of u() for each sorted map.                       sorted (M, n) -> (M), (M)
@@ -201,19 +205,20 @@ __global__ void k_gather_maps(const float *act, const int *chans, int m, int n, 
 
 // Normalise + upsample + mask in one pass. One thread per (map, pixel), three colour channels.
 //   g (M, h, w), x (3, s, s) -> plus (M, 3, s, s) = x * mask, minus (M, 3, s, s) = x * (1 - mask)
-__global__ void k_masked_inputs(const float *g, int h, int w, const float *lo, const float *den,
-                                const float *x, int s, float *plus, float *minus) {
+__global__ void k_masked_inputs(const float *g, int m, int h, int w, const float *lo,
+                                const float *den, const float *x, int s, float *plus, float *minus) {
     int p = blockIdx.x * blockDim.x + threadIdx.x;
-    int j = blockIdx.y;
     int ss = s * s;
     if (p >= ss) return;
-    Unit u = {lo[j], den[j]};
-    float mask = up_sample(g + (size_t)j * h * w, h, w, s, s, p / s, p % s, u);
-    size_t base = (size_t)j * 3 * ss + p;
-    for (int c = 0; c < 3; c++) {
-        float xv = x[c * ss + p];
-        if (plus) plus[base + (size_t)c * ss] = xv * mask;
-        if (minus) minus[base + (size_t)c * ss] = xv * (1.0f - mask);
+    for (int j = blockIdx.y; j < m; j += gridDim.y) {
+        Unit u = {lo[j], den[j]};
+        float mask = up_sample(g + (size_t)j * h * w, h, w, s, s, p / s, p % s, u);
+        size_t base = (size_t)j * 3 * ss + p;
+        for (int c = 0; c < 3; c++) {
+            float xv = x[c * ss + p];
+            if (plus) plus[base + (size_t)c * ss] = xv * mask;
+            if (minus) minus[base + (size_t)c * ss] = xv * (1.0f - mask);
+        }
     }
 }
 
@@ -232,8 +237,8 @@ void cuda_masked_inputs(PcBackend *be, const float *act, int h, int w, const int
     k_gather_maps<<<cu_blocks((size_t)m * n, 256), 256, 0, ctx->stream>>>(act, d_chans, m, n, g);
     cudaCheckLaunch();
     map_range(ctx, g, m, n, formula, lo, den);
-    dim3 grid(cu_blocks((size_t)s * s, 256), (unsigned)m);
-    k_masked_inputs<<<grid, 256, 0, ctx->stream>>>(g, h, w, lo, den, x, s, plus, minus);
+    dim3 grid(cu_blocks((size_t)s * s, 256), (unsigned)(m < 65535 ? m : 65535));
+    k_masked_inputs<<<grid, 256, 0, ctx->stream>>>(g, m, h, w, lo, den, x, s, plus, minus);
     cudaCheckLaunch();
     cu_scratch_free(ctx, g);
     cu_scratch_free(ctx, d_chans);
@@ -409,20 +414,15 @@ void cuda_blur(PcBackend *be, const float *x, int s, int ksize, float sigma, flo
 
 // ---- argsort_desc -----------------------------------------------------------------------------
 
-// Descending float order as an ascending uint32 key; -0 == +0, NaN sorts after everything.
+// Descending float order as an ascending uint32 key, as the CPU backend: -0 ties +0, every NaN
+// is one canonical NaN that sorts before +inf (larger than everything).
 __global__ void k_desc_keys(const float *map, int n, unsigned *keys, int *index) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     float v = map[i];
-    unsigned key;
-    if (isnan(v)) {
-        key = 0xffffffffu;
-    } else {
-        unsigned b = __float_as_uint(v == 0.0f ? 0.0f : v);
-        unsigned ordered = (b & 0x80000000u) ? ~b : (b | 0x80000000u);   // ascending in v
-        key = ~ordered;
-    }
-    keys[i] = key;
+    unsigned b = isnan(v) ? 0x7fc00000u : __float_as_uint(v == 0.0f ? 0.0f : v);
+    unsigned ordered = (b & 0x80000000u) ? ~b : (b | 0x80000000u);   // ascending in v
+    keys[i] = ~ordered;
     index[i] = i;
 }
 

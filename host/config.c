@@ -56,7 +56,7 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"metrics", "insertion", "yes", "compute the insertion curve and AUC (yes|no)", 1},
     {"metrics", "deletion", "yes", "compute the deletion curve and AUC (yes|no)", 1},
     {"metrics", "steps", "224", "steps of each curve", 1},
-    {"metrics", "baseline", "blur", "blur (Gaussian blur of the input) | grey (dataset mean) | zero", 1},
+    {"metrics", "baseline", "blur", "blur (Gaussian blur of the input) | grey (pixel value 0.5) | zero (0 after normalisation = the dataset mean)", 1},
     {"metrics", "blur_kernel", "11", "blur kernel side (odd)", 1},
     {"metrics", "blur_sigma", "5", "blur standard deviation in pixels", 1},
     {"metrics", "batch", "32", "curve samples per forward pass", 1},
@@ -211,8 +211,9 @@ static int apply_set(PcConfig *cfg, const char *set, PcError *err) {
 
 // ---- value checks -----------------------------------------------------------------------------
 
+// An empty value ("key =") means the default, as an absent key does.
 static const char *effective(const PcConfig *cfg, int k) {
-    return cfg->raw[k] ? cfg->raw[k] : g_keys[k].def;
+    return cfg->raw[k] && cfg->raw[k][0] ? cfg->raw[k] : g_keys[k].def;
 }
 
 static int bad_value(const PcConfig *cfg, int k, const char *expected, PcError *err) {
@@ -324,11 +325,11 @@ static int check_model(PcConfig *cfg, PcError *err) {
     static const int resnet_keys[] = {K_RESNET_BLOCK, K_RESNET_STEM, K_RESNET_STAGES};
     for (int i = 0; i < 3; i++) {
         int k = vgg_keys[i];
-        if (cfg->raw[k] && strcmp(arch, "vgg"))
+        if (cfg->raw[k] && cfg->raw[k][0] && strcmp(arch, "vgg"))
             return pc_fail(err, "%s: [model] %s only applies to arch = vgg (arch is %s)", cfg->origin[k],
                            g_keys[k].key, arch);
         k = resnet_keys[i];
-        if (cfg->raw[k] && strcmp(arch, "resnet"))
+        if (cfg->raw[k] && cfg->raw[k][0] && strcmp(arch, "resnet"))
             return pc_fail(err, "%s: [model] %s only applies to arch = resnet (arch is %s)",
                            cfg->origin[k], g_keys[k].key, arch);
     }

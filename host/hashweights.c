@@ -34,8 +34,8 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-// Default rule of the README for a tensor with no explicit rule. bn_prefixes: is this tensor's
-// module a batch norm (it has running statistics in the expected list)?
+// Default rule of the README for a tensor with no explicit rule. A tensor belongs to a batch norm
+// when its module has running statistics in the expected list.
 static void default_rule(const PcStateDict *exp, const PcTensor *t, float *base, float *bound) {
     *base = 0.0f;
     *bound = 0.05f;

@@ -153,6 +153,7 @@ char *pc_h5_read_root_attr(hid_t file, const char *name) {
     char *out = NULL;
     if (H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) > 0) {
         hid_t t = vlen_str_type();
+        H5Tset_cset(t, H5Tget_cset(ft));    // HDF5 does not convert ASCII <-> UTF-8
         char *v = NULL;
         if (H5Aread(a, t, &v) >= 0 && v) {
             out = strdup(v);

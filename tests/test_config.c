@@ -304,6 +304,53 @@ static void test_help(void) {
     free(buf);
 }
 
+// The shipped configs parse (weights given where they are placeholders) and say what they claim.
+static void test_shipped_configs(void) {
+    const char *names[] = {"demo.ini", "vgg16_2000.ini", "resnet50_2000.ini", "resnet50_2000_codelayers.ini",
+                           "ablation_vgg16.ini"};
+    char *sets[] = {"model.weights=w.safetensors"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/configs/%s", PC_SOURCE_DIR, names[i]);
+        PcConfig cfg;
+        PcError err = {{0}};
+        int rc = pc_config_load(path, i == 0 ? 0 : 1, sets, &cfg, &err);
+        CHECK(rc == 0, "%s: %s", names[i], err.msg);
+        if (rc) continue;
+        size_t n = strlen(cfg.output);
+        if (i == 0) {
+            CHECK(cfg.custom && cfg.spec.n_vgg_cfg == 15 && cfg.spec.vgg_hidden[0] == 128, "demo: synth_vgg shape");
+            CHECK(strstr(cfg.weights, "data/models/synth_vgg.safetensors") != NULL, "demo weights %s", cfg.weights);
+            CHECK(cfg.classes_file && cfg.labels && cfg.overlays > 0, "demo: classes, labels, overlays");
+            CHECK(n > 16 && !strcmp(cfg.output + n - 16, "/results/demo.h5"), "demo output %s", cfg.output);
+        } else {
+            CHECK(cfg.n_classes == 0 && cfg.classes_file && strstr(cfg.classes_file, "imagenet_classes.txt"),
+                  "%s: ImageNet class names", names[i]);
+            CHECK(strstr(cfg.list, "data/ilsvrc2012_val_2000.txt") && strstr(cfg.labels, "ilsvrc2012_val_labels.txt"),
+                  "%s: the paper's 2000 images with labels", names[i]);
+            CHECK(cfg.insdel.steps == 224 && cfg.insdel.baseline == PC_BASE_BLUR && cfg.resize == PC_RESIZE_BILINEAR &&
+                  cfg.lnorm == PC_LNORM_CODE && cfg.norm == PC_NORM_CODE, "%s: the reference's settings", names[i]);
+        }
+        if (i == 2) CHECK(cfg.n_layers == 5 && !strcmp(cfg.layers[1], "layer1") && !strcmp(cfg.layers[4], "layer4"),
+                          "resnet50_2000: the paper's layers");
+        if (i == 3) CHECK(cfg.n_layers == 5 && !strcmp(cfg.layers[1], "layer2.0") && !strcmp(cfg.layers[3], "layer4.0"),
+                          "resnet50_2000_codelayers: the code's layers");
+        if (i == 4) CHECK(cfg.ablate_levels && cfg.ablate_cams && cfg.ablate_no_lnorm, "ablation_vgg16: all ablations");
+        pc_config_free(&cfg);
+    }
+}
+
+static void test_empty_means_default(void) {
+    PcConfig cfg;
+    PcError err = {{0}};
+    const char *text = "[model]\nweights = w\nlayers =\n[data]\nlist = l\n[metrics]\nsteps =\n[saliency]\nablations =\n";
+    int rc = pc_config_load(write_ini("empty.ini", text), 0, NULL, &cfg, &err);
+    CHECK(rc == 0, "empty values: %s", err.msg);
+    if (rc) return;
+    CHECK(cfg.insdel.steps == 224 && cfg.n_layers == 0 && !cfg.ablate_levels, "empty value = default");
+    pc_config_free(&cfg);
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/pc_test_config_XXXXXX");
     if (!mkdtemp(g_dir)) {
@@ -316,6 +363,8 @@ int main(void) {
     test_errors();
     test_steps_upper_bound();
     test_help();
+    test_shipped_configs();
+    test_empty_means_default();
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);

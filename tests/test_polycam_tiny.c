@@ -204,6 +204,77 @@ static void check_image(PcBackend *be, PcBackendNet *bn, const PcNet *net, const
     pc_explanation_free(&e);
 }
 
+// Engine options on one image, against the default run: the result must not depend on the batch
+// (batch 1 runs the plus and minus image in separate passes, batch 3 one channel per pass), and at
+// a size ratio of 2 everywhere (tiny_vgg) the paper's LNorm gives the code's maps. The same call
+// twice gives the same bits.
+static void check_options(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTargets *tg,
+                          const char *model, const char *image, int check_paper_lnorm) {
+    char path[512];
+    snprintf(path, sizeof path, "inputs/%s", image);
+    size_t n = 0;
+    float *x = h5_read_f32(golden(), path, &n, NULL, NULL);
+    if (!x || n != 3 * 224 * 224) {
+        CHECK(0, "%s missing", path);
+        free(x);
+        return;
+    }
+    const size_t ss = 224 * 224;
+    PcSaliencyOptions opt;
+    pc_saliency_default_options(&opt);
+    opt.want_cams = opt.want_no_lnorm = 0;
+    PcExplanation base, again, other;
+    PcError err = {{0}};
+    if (pc_explain(be, bn, net, tg, x, -1, &opt, &base, &err) != 0) {
+        CHECK(0, "%s %s: %s", model, image, err.msg);
+        free(x);
+        return;
+    }
+    CHECK(pc_explain(be, bn, net, tg, x, -1, &opt, &again, &err) == 0, "%s: %s", model, err.msg);
+    int same = 1;
+    for (int v = 0; v < PC_N_VARIANTS; v++)
+        same &= !memcmp(base.levels[v], again.levels[v], (size_t)tg->n_targets * ss * sizeof(float));
+    CHECK(same, "%s %s: two identical calls give different maps", model, image);
+    pc_explanation_free(&again);
+    const int batches[2] = {1, 3};
+    for (int b = 0; b < 2; b++) {
+        opt.batch = batches[b];
+        if (pc_explain(be, bn, net, tg, x, -1, &opt, &other, &err) != 0) {
+            CHECK(0, "%s batch %d: %s", model, opt.batch, err.msg);
+            continue;
+        }
+        double dw = 0, dm = 0;
+        for (int v = 0; v < PC_N_VARIANTS; v++) {
+            for (int l = 0; l < tg->n_targets; l++)
+                dw = fmax(dw, max_rel_diff_f32(other.weights[v][l], base.weights[v][l], (size_t)tg->c[l]));
+            dm = fmax(dm, max_abs_diff_f32(other.map[v], base.map[v], ss));
+        }
+        CHECK(other.forward_passes == base.forward_passes, "%s batch %d: %ld passes, batch 32 %ld",
+              model, opt.batch, other.forward_passes, base.forward_passes);
+        CHECK(dw <= 1e-5 && dm <= 1e-4, "%s batch %d differs from batch 32: weights rel %g, maps %g",
+              model, opt.batch, dw, dm);
+        printf("%s %s: batch %d vs 32: weights rel diff %.2e, maps %.2e\n", model, image, opt.batch, dw, dm);
+        pc_explanation_free(&other);
+    }
+    if (check_paper_lnorm) {
+        pc_saliency_default_options(&opt);
+        opt.lnorm = PC_LNORM_PAPER;
+        opt.want_cams = opt.want_no_lnorm = 0;
+        if (pc_explain(be, bn, net, tg, x, -1, &opt, &other, &err) == 0) {
+            double dm = 0;
+            for (int v = 0; v < PC_N_VARIANTS; v++)
+                dm = fmax(dm, max_abs_diff_f32(other.levels[v], base.levels[v], (size_t)tg->n_targets * ss));
+            CHECK(dm <= 1e-5, "%s: paper LNorm at ratio 2 differs from code LNorm by %g", model, dm);
+            printf("%s %s: paper vs code LNorm (ratio 2) levels max abs diff %.2e\n", model, image, dm);
+            pc_explanation_free(&other);
+        } else {
+            CHECK(0, "%s paper LNorm: %s", model, err.msg);
+        }
+    }
+    pc_explanation_free(&base);
+    free(x);
+}
+
 static void check_model(PcBackend *be, const char *model) {
     PcError err = {{0}};
     PcNet net;
@@ -235,6 +306,7 @@ static void check_model(PcBackend *be, const char *model) {
     CHECK(!ok || bn, "%s: net_prepare: %s", model, err.msg);
     if (bn) {
         for (int i = 0; i < 2; i++) check_image(be, bn, &net, &tg, model, kImages[i]);
+        check_options(be, bn, &net, &tg, model, kImages[0], strstr(model, "vgg") != NULL);
         be->net_release(be, bn);
     }
     for (size_t i = 0; names && i < n_names; i++) free(names[i]);

@@ -115,6 +115,14 @@ unsigned char *h5_read_u8(const char *file, const char *dset, size_t *n, int64_t
     return read_dataset(file, dset, H5T_NATIVE_UCHAR, 1, n, dims, ndim);
 }
 
+// Gives the memory string type t the character set of the stored type (closes stored).
+static void set_cset_like(hid_t t, hid_t stored) {
+    if (stored < 0) return;
+    H5T_cset_t cs = H5Tget_cset(stored);
+    if (cs >= 0) H5Tset_cset(t, cs);
+    H5Tclose(stored);
+}
+
 char **h5_read_strings(const char *file, const char *dset, size_t *n) {
     hid_t f = open_file(file);
     if (f < 0) return NULL;
@@ -127,6 +135,7 @@ char **h5_read_strings(const char *file, const char *dset, size_t *n) {
     hssize_t cnt = H5Sget_simple_extent_npoints(sp);
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, H5T_VARIABLE);
+    set_cset_like(t, H5Dget_type(d));   // h5py writes UTF-8; HDF5 1.10 won't convert to ASCII
     char **tmp = xmalloc((size_t)cnt * sizeof(char *));
     hdf5Check(H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp));
     char **out = xmalloc((size_t)cnt * sizeof(char *));
@@ -194,6 +203,7 @@ char **h5_attr_strings(const char *file, const char *obj, const char *attr, size
     hssize_t cnt = H5Sget_simple_extent_npoints(sp);
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, H5T_VARIABLE);
+    set_cset_like(t, H5Aget_type(a));
     char **tmp = xmalloc((size_t)cnt * sizeof(char *));
     hdf5Check(H5Aread(a, t, tmp));
     char **out = xmalloc((size_t)cnt * sizeof(char *));

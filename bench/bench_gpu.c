@@ -1,0 +1,413 @@
+// bench_gpu.c: GPU throughput of the paper's Table-1 workload and of the bare forward pass.
+//
+// table1: per image, PCAM+, PCAM- and PCAM+- from one set of masked passes (pc_explain; levels,
+// CAMs and the no-LNorm map off), then insertion + deletion of each of the three maps
+// (pc_insdel_context_*), on full-size VGG16 (paper layer list) and ResNet50 (the reference
+// code's list relu, layer2.0, layer3.0, layer4.0, layer4; --resnet-targets paper for the paper's)
+// with the fixtures' deterministic hash weights (no weight file needed). Reported per model and
+// precision: seconds per image (explain, ins+del per map, total), images/s, forward passes/s,
+// achieved TFLOP/s (pc_net_flops per pass), the speed-up over the reference implementation's
+// figures and the ratio to the goal (seconds of PCAM+- per image).
+// forward: images/s and TFLOP/s of plain forward passes (logits only) per precision and batch,
+// against torch's fp16 forward ceilings on the same card.
+//
+// Usage: bench_gpu [--mode all|table1|forward] [--models vgg16,resnet50] [--precisions
+//        fp32,tf32,fp16,bf16] [--images N] [--batch B] [--batches 32,64,128,256] [--seconds S]
+//        [--device cuda|cpu] [--resnet-targets code|paper] [--csv FILE]
+// --device cpu and the models tiny_vgg, tiny_resnet, synth_vgg, synth_resnet (data/models) serve
+// to smoke-test this program on a machine without a GPU.
+// Exit status: 0 done, 1 error, 2 no CUDA device.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hashweights.h"
+#include "image.h"
+#include "metrics.h"
+#include "saliency.h"
+#include "weights.h"
+
+// Reference implementation (paper, Table 1 timing; seconds per image, one GPU) and goals.
+typedef struct {
+    const char *model;
+    double pcam_pm, pcam_p, insdel_per_map;   // seconds
+    double goal;                              // seconds of PCAM+- per image
+    double torch_fp16_ips;                    // torch fp16 forward ceiling, images/s
+} RefFigures;
+static const RefFigures kRefs[] = {
+    {"vgg16", 0.90, 0.51, 0.20, 0.25, 7957.0},
+    {"resnet50", 2.07, 1.07, 0.17, 0.35, 12822.0},
+};
+
+static const char *const kPrecNames[4] = {"fp32", "tf32", "fp16", "bf16"};
+
+typedef struct {
+    const char *mode;
+    char models[256];
+    char precisions[64];
+    int images;
+    int batch;
+    char batches[128];
+    double seconds;
+    const char *device;
+    int resnet_paper_targets;
+    const char *csv;
+} Args;
+
+static const RefFigures *ref_for(const char *model) {
+    for (size_t i = 0; i < sizeof kRefs / sizeof kRefs[0]; i++)
+        if (!strcmp(kRefs[i].model, model)) return &kRefs[i];
+    return NULL;
+}
+
+// ---- networks ---------------------------------------------------------------------------------
+
+static int load_model(const char *model, PcNet *net, PcError *err) {
+    PcArchSpec spec;
+    int small = !strncmp(model, "tiny_", 5) || !strncmp(model, "synth_", 6);
+    if (!small) {
+        if (pc_arch_from_name(model, &spec, err) || pc_net_create(&spec, net, err)) return -1;
+        PcStateDict sd;
+        // the README's default rules (the fixtures' rules differ only in the final layer's gain)
+        if (pc_hash_state_dict(net, 0, NULL, NULL, NULL, &sd, err)) {
+            pc_net_free(net);
+            return -1;
+        }
+        int rc = pc_net_load(net, &sd, err);
+        pc_state_dict_free(&sd);
+        if (rc) pc_net_free(net);
+        return rc;
+    }
+    int resnet = strstr(model, "resnet") != NULL, synth = strstr(model, "synth") != NULL;
+    if (pc_arch_from_name(resnet ? "resnet" : "vgg", &spec, err)) return -1;
+    spec.n_classes = synth ? 4 : 10;
+    spec.in_size = 224;
+    if (!resnet) {
+        const int tiny[15] = {8, 8, 0, 16, 16, 0, 32, 32, 0, 32, 32, 0, 32, 32, 0};
+        const int syn[15] = {16, 16, 0, 32, 32, 0, 64, 64, 0, 64, 64, 0, 64, 64, 0};
+        spec.n_vgg_cfg = 15;
+        memcpy(spec.vgg_cfg, synth ? syn : tiny, sizeof tiny);
+        spec.n_vgg_hidden = 2;
+        spec.vgg_hidden[0] = spec.vgg_hidden[1] = synth ? 128 : 64;
+        spec.vgg_pool = 7;
+    } else {
+        const int tp[4] = {4, 8, 16, 32}, sp[4] = {8, 16, 32, 32}, blocks[4] = {1, 2, 1, 1},
+                  strides[4] = {1, 2, 2, 2};
+        spec.resnet_bottleneck = 1;
+        spec.resnet_stem = synth ? 16 : 8;
+        spec.n_stages = 4;
+        memcpy(spec.stage_planes, synth ? sp : tp, sizeof tp);
+        memcpy(spec.stage_blocks, blocks, sizeof blocks);
+        memcpy(spec.stage_stride, strides, sizeof strides);
+    }
+    if (pc_net_create(&spec, net, err)) return -1;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/%s.safetensors", PC_DATA_DIR, model);
+    PcStateDict sd;
+    if (pc_safetensors_open(path, &sd, err)) {
+        pc_net_free(net);
+        return -1;
+    }
+    int rc = pc_net_load(net, &sd, err);
+    pc_state_dict_free(&sd);
+    if (rc) pc_net_free(net);
+    return rc;
+}
+
+// The ILSVRC sample images of data/, preprocessed; n of them, cycling.
+static float *load_images(int n, PcError *err) {
+    static const char *const files[4] = {"ILSVRC2012_val_00010495.JPEG", "ILSVRC2012_val_00015410.JPEG",
+                                         "ILSVRC2012_val_00021206.JPEG", "ILSVRC2012_val_00032239.JPEG"};
+    const size_t img = (size_t)3 * 224 * 224;
+    float *x = xmalloc((size_t)(n > 4 ? 4 : n) * img * sizeof(float));
+    for (int i = 0; i < n && i < 4; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/ilsvrc_samples/%s", PC_DATA_DIR, files[i]);
+        PcImageU8 im;
+        if (pc_load_jpeg(path, &im, err)) {
+            free(x);
+            return NULL;
+        }
+        pc_preprocess(&im, PC_RESIZE_BILINEAR, 224, x + i * img);
+        pc_image_free(&im);
+    }
+    return x;
+}
+
+static PcBackend *make_backend(const Args *a, PcPrecision p, PcError *err) {
+    PcBackendOptions opt = {p, 0, 0};
+    if (!strcmp(a->device, "cpu")) return p == PC_PREC_FP32 ? pc_backend_cpu_create(&opt, err) : NULL;
+    return pc_backend_cuda_create(&opt, err);
+}
+
+// ---- table1 -----------------------------------------------------------------------------------
+
+static int bench_table1(const Args *a, const char *model, PcPrecision prec, FILE *csv) {
+    PcError err = {{0}};
+    PcBackend *be = make_backend(a, prec, &err);
+    if (!be) {
+        printf("  %-9s %-5s unavailable: %s\n", model, kPrecNames[prec], err.msg[0] ? err.msg : "-");
+        return 0;
+    }
+    PcNet net;
+    if (load_model(model, &net, &err)) {
+        fprintf(stderr, "bench_gpu: %s: %s\n", model, err.msg);
+        be->destroy(be);
+        return -1;
+    }
+    PcTargets tg;
+    char code_list[5][64] = {"relu", "layer2.0", "layer3.0", "layer4.0", "layer4"};
+    int use_code = net.spec.is_resnet && !a->resnet_paper_targets && !strcmp(model, "resnet50");
+    int rc = pc_targets_resolve(&net, use_code ? 5 : 0, use_code ? code_list : NULL, &tg, &err);
+    PcSaliencyOptions sopt;
+    pc_saliency_default_options(&sopt);
+    sopt.batch = a->batch;
+    sopt.want_levels = sopt.want_cams = sopt.want_no_lnorm = 0;
+    PcInsDelOptions iopt;
+    pc_insdel_default_options(&iopt);
+    iopt.batch = a->batch;
+    PcBackendNet *bn = rc ? NULL : be->net_prepare(be, &net, a->batch, &err);
+    float *x = bn ? load_images(a->images + 1, &err) : NULL;
+    if (!x) {
+        fprintf(stderr, "bench_gpu: %s %s: %s\n", model, kPrecNames[prec], err.msg);
+        if (bn) be->net_release(be, bn);
+        pc_net_free(&net);
+        be->destroy(be);
+        return -1;
+    }
+    const size_t img = (size_t)3 * 224 * 224;
+    double t_explain = 0, t_insdel = 0;
+    long passes_explain = 0, passes_insdel = 0, live = 0, channels = 0;
+    double auc_sum = 0;
+    for (int l = 0; l < tg.n_targets; l++) channels += tg.c[l];
+    // image 0 is a warm-up (cuDNN algorithm choice for each batch size it meets), not timed
+    for (int i = 0; i <= a->images && !rc; i++) {
+        const float *xi = x + (size_t)(i % 4) * img;
+        PcExplanation e;
+        be->synchronize(be);
+        double t0 = pc_now();
+        rc = pc_explain(be, bn, &net, &tg, xi, -1, &sopt, &e, &err);
+        be->synchronize(be);
+        double t1 = pc_now();
+        if (rc) break;
+        PcInsDelContext ctx;
+        long p_insdel = 0;
+        rc = pc_insdel_context_init(be, &net, xi, &iopt, &ctx, &err);
+        for (int v = 0; v < PC_N_VARIANTS && !rc; v++) {
+            double ins = 0, del = 0;
+            rc = pc_insdel_context_eval(&ctx, bn, e.map[v], 224, 224, e.cls, NULL, &ins, NULL, &del, &p_insdel,
+                                        &err);
+            auc_sum += i ? ins - del : 0;
+        }
+        if (!rc) pc_insdel_context_free(&ctx);
+        be->synchronize(be);
+        double t2 = pc_now();
+        if (i > 0) {
+            t_explain += t1 - t0;
+            t_insdel += t2 - t1;
+            passes_explain += e.forward_passes;
+            passes_insdel += p_insdel;
+            live += e.live_channels;
+        }
+        pc_explanation_free(&e);
+    }
+    if (rc) {
+        fprintf(stderr, "bench_gpu: %s %s: %s\n", model, kPrecNames[prec], err.msg);
+    } else {
+        const int n = a->images;
+        double flops = pc_net_flops(&net), total = t_explain + t_insdel;
+        double s_explain = t_explain / n, s_map = t_insdel / n / PC_N_VARIANTS, s_img = total / n;
+        double fps = (passes_explain + passes_insdel) / total;
+        const RefFigures *r = ref_for(model);
+        printf("  %-9s %-5s batch %-4d | PCAM (3 maps) %7.3f s/img  ins+del %6.3f s/map  total %7.3f s/img "
+               "(%.2f img/s) | %8.0f passes/s %6.1f TFLOP/s | live channels %ld/%ld, mean ins-del %.3f\n",
+               model, kPrecNames[prec], a->batch, s_explain, s_map, s_img, 1.0 / s_img, fps, fps * flops * 1e-12,
+               live / n, channels, auc_sum / n / PC_N_VARIANTS);
+        if (r)
+            printf("  %-9s %-5s speed-up vs reference: PCAM+- x%.1f (%.2f s), PCAM+ x%.1f (%.2f s), ins+del x%.1f "
+                   "(%.2f s/map); goal %.2f s PCAM+-: %s (x%.2f)\n",
+                   model, kPrecNames[prec], r->pcam_pm / s_explain, r->pcam_pm, r->pcam_p / s_explain, r->pcam_p,
+                   r->insdel_per_map / s_map, r->insdel_per_map, r->goal,
+                   s_explain <= r->goal ? "met" : "not met", r->goal / s_explain);
+        if (csv)
+            fprintf(csv, "table1,%s,%s,%d,%.5f,%.5f,%.5f,%.1f,%.3f,%ld,%.4f,%.4f\n", model, kPrecNames[prec],
+                    a->batch, s_explain, s_map, s_img, fps, fps * flops * 1e-12, live / n,
+                    r ? r->pcam_pm / s_explain : NAN, r ? r->goal / s_explain : NAN);
+        fflush(stdout);
+    }
+    free(x);
+    be->net_release(be, bn);
+    pc_net_free(&net);
+    be->destroy(be);
+    return rc;
+}
+
+// ---- forward throughput -----------------------------------------------------------------------
+
+static int bench_forward(const Args *a, const char *model, PcPrecision prec, FILE *csv) {
+    PcError err = {{0}};
+    PcBackend *be = make_backend(a, prec, &err);
+    if (!be) {
+        printf("  %-9s %-5s unavailable: %s\n", model, kPrecNames[prec], err.msg[0] ? err.msg : "-");
+        return 0;
+    }
+    PcNet net;
+    if (load_model(model, &net, &err)) {
+        fprintf(stderr, "bench_gpu: %s: %s\n", model, err.msg);
+        be->destroy(be);
+        return -1;
+    }
+    const RefFigures *r = ref_for(model);
+    double flops = pc_net_flops(&net);
+    const size_t img = (size_t)3 * net.in_h * net.in_w;
+    char list[128];
+    snprintf(list, sizeof list, "%s", a->batches);
+    int rc = 0;
+    for (char *tok = strtok(list, ","); tok && !rc; tok = strtok(NULL, ",")) {
+        int b = atoi(tok);
+        if (b <= 0) continue;
+        PcBackendNet *bn = be->net_prepare(be, &net, b, &err);
+        if (!bn) {
+            printf("  %-9s %-5s batch %-4d prepare failed: %s\n", model, kPrecNames[prec], b, err.msg);
+            continue;
+        }
+        float *hx = xmalloc((size_t)b * img * sizeof(float));
+        unsigned s = 7;
+        for (size_t i = 0; i < (size_t)b * img; i++) {
+            s = s * 1664525u + 1013904223u;
+            hx[i] = (float)(s >> 8) * (2.0f / 16777216.0f) - 1.0f;
+        }
+        float *dx = be->alloc(be, (size_t)b * img * sizeof(float));
+        float *dl = be->alloc(be, (size_t)b * net.n_classes * sizeof(float));
+        be->upload(be, dx, hx, (size_t)b * img * sizeof(float));
+        free(hx);
+        for (int w = 0; w < 3 && !rc; w++) rc = be->forward(be, bn, dx, b, dl, 0, NULL, NULL, &err);
+        be->synchronize(be);
+        long iters = 0;
+        double t0 = pc_now(), t = 0;
+        while (!rc && (t < a->seconds || iters < 3)) {
+            rc = be->forward(be, bn, dx, b, dl, 0, NULL, NULL, &err);
+            iters++;
+            if (iters % 4 == 0 || t + 0.5 > a->seconds) be->synchronize(be);
+            t = pc_now() - t0;
+        }
+        be->synchronize(be);
+        t = pc_now() - t0;
+        if (rc) {
+            fprintf(stderr, "bench_gpu: %s %s batch %d: %s\n", model, kPrecNames[prec], b, err.msg);
+        } else {
+            double ips = iters * (double)b / t;
+            printf("  %-9s %-5s batch %-4d %9.0f img/s  %7.1f TFLOP/s", model, kPrecNames[prec], b, ips,
+                   ips * flops * 1e-12);
+            if (r) printf("  (%.2f x torch fp16 ceiling %.0f img/s)", ips / r->torch_fp16_ips, r->torch_fp16_ips);
+            printf("\n");
+            if (csv)
+                fprintf(csv, "forward,%s,%s,%d,%.1f,%.3f,%.4f\n", model, kPrecNames[prec], b, ips,
+                        ips * flops * 1e-12, r ? ips / r->torch_fp16_ips : NAN);
+            fflush(stdout);
+        }
+        be->release(be, dx);
+        be->release(be, dl);
+        be->net_release(be, bn);
+    }
+    pc_net_free(&net);
+    be->destroy(be);
+    return rc;
+}
+
+// ---- main -------------------------------------------------------------------------------------
+
+static int parse_precision(const char *s) {
+    for (int p = 0; p < 4; p++)
+        if (!strcmp(s, kPrecNames[p])) return p;
+    return -1;
+}
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: bench_gpu [--mode all|table1|forward] [--models vgg16,resnet50] [--precisions "
+            "fp32,tf32,fp16,bf16]\n"
+            "                 [--images N] [--batch B] [--batches 32,64,128,256] [--seconds S] [--device cuda|cpu]\n"
+            "                 [--resnet-targets code|paper] [--csv FILE]\n");
+}
+
+int main(int argc, char **argv) {
+    Args a = {"all", "vgg16,resnet50", "fp32,tf32,fp16,bf16", 2, 128, "32,64,128,256", 2.0, "cuda", 0, NULL};
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) {
+            usage();
+            return 1;
+        }
+        if (!strcmp(argv[i], "--mode")) a.mode = v;
+        else if (!strcmp(argv[i], "--models")) snprintf(a.models, sizeof a.models, "%s", v);
+        else if (!strcmp(argv[i], "--precisions")) snprintf(a.precisions, sizeof a.precisions, "%s", v);
+        else if (!strcmp(argv[i], "--images")) a.images = atoi(v);
+        else if (!strcmp(argv[i], "--batch")) a.batch = atoi(v);
+        else if (!strcmp(argv[i], "--batches")) snprintf(a.batches, sizeof a.batches, "%s", v);
+        else if (!strcmp(argv[i], "--seconds")) a.seconds = atof(v);
+        else if (!strcmp(argv[i], "--device")) a.device = v;
+        else if (!strcmp(argv[i], "--resnet-targets")) a.resnet_paper_targets = !strcmp(v, "paper");
+        else if (!strcmp(argv[i], "--csv")) a.csv = v;
+        else {
+            usage();
+            return 1;
+        }
+        i++;
+    }
+    if (a.images < 1 || a.batch < 2 || strcmp(a.device, "cuda") * strcmp(a.device, "cpu") != 0 ||
+        (strcmp(a.mode, "all") && strcmp(a.mode, "table1") && strcmp(a.mode, "forward"))) {
+        usage();
+        return 1;
+    }
+    PcError err = {{0}};
+    PcBackend *probe = make_backend(&a, PC_PREC_FP32, &err);
+    if (!probe) {
+        printf("bench_gpu: %s backend unavailable: %s\n", a.device, err.msg);
+        return 2;
+    }
+    printf("bench_gpu on %s\n", probe->device_name);
+    probe->destroy(probe);
+    FILE *csv = NULL;
+    if (a.csv) {
+        csv = fopen(a.csv, "w");
+        if (!csv) {
+            fprintf(stderr, "bench_gpu: cannot write %s\n", a.csv);
+            return 1;
+        }
+        fprintf(csv, "# forward,model,precision,batch,images_per_s,tflops,x_torch_fp16_ceiling\n"
+                     "# table1,model,precision,batch,s_pcam_per_img,s_insdel_per_map,s_per_img,passes_per_s,"
+                     "tflops,live_channels,speedup_vs_ref_pcampm,goal_ratio\n");
+    }
+    int rc = 0;
+    for (int pass = 0; pass < 2 && !rc; pass++) {
+        const char *mode = pass == 0 ? "forward" : "table1";
+        if (strcmp(a.mode, "all") && strcmp(a.mode, mode)) continue;
+        if (pass == 0)
+            printf("forward throughput (logits only, %.1f s per point; FLOPs = pc_net_flops)\n", a.seconds);
+        else
+            printf("Table-1 workload (%d image%s after one warm-up; batch %d for masked and ins/del passes)\n",
+                   a.images, a.images == 1 ? "" : "s", a.batch);
+        char models[256];
+        snprintf(models, sizeof models, "%s", a.models);
+        char *msave = NULL;
+        for (char *m = strtok_r(models, ",", &msave); m && !rc; m = strtok_r(NULL, ",", &msave)) {
+            char precs[64];
+            snprintf(precs, sizeof precs, "%s", a.precisions);
+            char *psave = NULL;
+            for (char *p = strtok_r(precs, ",", &psave); p && !rc; p = strtok_r(NULL, ",", &psave)) {
+                int prec = parse_precision(p);
+                if (prec < 0) {
+                    fprintf(stderr, "bench_gpu: unknown precision %s\n", p);
+                    rc = -1;
+                    break;
+                }
+                rc = pass == 0 ? bench_forward(&a, m, (PcPrecision)prec, csv)
+                               : bench_table1(&a, m, (PcPrecision)prec, csv);
+            }
+        }
+    }
+    if (csv) fclose(csv);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# gpu_check.sh: the one script to run on a lent GPU machine (see bench/GPU.md). In the repo root:
+#   1. environment report (GPU, nvcc, cmake, cuDNN, which libraries the machine has) -> env.txt
+#   2. unpacks .deps/gpu-deps.tar.xz (made here by bench/fetch_gpu_deps.sh) outside the repo and
+#      points CMake, pkg-config and the loader at it; finds cuDNN (toolkit or pip wheel)
+#   3. configure + build everything                                     -> build.log
+#   4. ctest -R cuda (the GPU tests)                                     -> ctest_cuda.log
+#   5. the rest of the suite, CPU and CLI tests, slow ones included      -> ctest_all.log
+#   6. bench_gpu: forward throughput and the Table-1 workload            -> bench.log, bench.csv
+#   and a summary line per phase                                         -> summary.txt
+# Every phase has its own time limit so the whole run stays under about 9 minutes; a failing
+# phase does not stop the later ones. Output files go to $OUT (the device tool brings them back).
+# Environment: OUT (default /tmp/out), PC_GPU_BUILD (build dir, default /tmp/build_gpu),
+# PC_GPU_PHASES (default "build cuda all bench"), PC_BENCH_ARGS (extra bench_gpu arguments),
+# PC_JOBS (build jobs, default: all cores).
+# Device tool: run(command="bash bench/gpu_check.sh", carry=[".deps"], timeout_s=600)
+set -uo pipefail
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO" || exit 1
+BUILD=${PC_GPU_BUILD:-/tmp/build_gpu}
+PHASES=${PC_GPU_PHASES:-build cuda all bench}
+JOBS=${PC_JOBS:-$(nproc)}
+DEPS_TAR="$REPO/.deps/gpu-deps.tar.xz"
+DEPS_ROOT=${PC_DEPS_ROOT:-/tmp/polycam-gpu-deps}
+T0=$(date +%s)
+SUMMARY="$OUT/summary.txt"
+: >"$SUMMARY"
+say() { echo "[gpu_check +$(($(date +%s) - T0))s] $*" | tee -a "$SUMMARY"; }
+want() { [[ " $PHASES " == *" $1 "* ]]; }
+
+# ---- 1. environment -----------------------------------------------------------------------------
+{
+  echo "== date"; date -u
+  echo "== nvidia-smi"; nvidia-smi 2>&1 || echo "no nvidia-smi"
+  echo "== nvcc"; nvcc --version 2>&1 || /usr/local/cuda/bin/nvcc --version 2>&1
+  echo "== cmake"; cmake --version 2>&1 | head -1
+  echo "== cc"; cc --version 2>&1 | head -1
+  echo "== os"; head -2 /etc/os-release
+  echo "== libraries on the loader path"
+  ldconfig -p | grep -E "cudnn|cublas|cudart|hdf5|jpeg|openblas|inih|curl|gfortran|libsz|libaec" || true
+  echo "== cudnn.h / libcudnn"
+  find / -xdev \( -name 'cudnn.h' -o -name 'libcudnn.so*' \) 2>/dev/null | head -20
+} >"$OUT/env.txt" 2>&1
+if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+  say "GPU: $(nvidia-smi -L | head -1)"
+else
+  say "no GPU visible: the CUDA tests will skip and bench_gpu will report no device"
+fi
+
+# ---- 2. dependencies ----------------------------------------------------------------------------
+if [ ! -f "$DEPS_ROOT/PACKAGES.txt" ]; then
+  if [ ! -f "$DEPS_TAR" ]; then
+    say "missing $DEPS_TAR: run bench/fetch_gpu_deps.sh first and carry .deps"
+    exit 1
+  fi
+  mkdir -p "$DEPS_ROOT"
+  if ! tar -C "$DEPS_ROOT" -xJf "$DEPS_TAR" 2>/dev/null; then
+    python3 -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" "$DEPS_TAR" "$DEPS_ROOT" ||
+      { say "cannot unpack $DEPS_TAR"; exit 1; }
+  fi
+fi
+U="$DEPS_ROOT/usr"
+A="$U/lib/x86_64-linux-gnu"
+# The loader overlay: the libraries whose headers we build against always come from .deps (jpeg62,
+# HDF5 1.10.8, inih, OpenBLAS); their run-time dependencies only when the machine has none, so
+# that system tools (cmake, ctest) keep their own libcurl / libssl.
+OV="$DEPS_ROOT/overlay"
+rm -rf "$OV"
+mkdir -p "$OV"
+has_lib() {   # soname present on this machine (and the file really there)?
+  local p
+  p=$(ldconfig -p 2>/dev/null | awk -v n="$1" '$1 == n {print $NF; exit}')
+  [ -n "$p" ] && [ -e "$p" ]
+}
+for f in "$A"/*.so.* "$DEPS_ROOT"/lib/x86_64-linux-gnu/*.so.* "$A"/openblas-pthread/libopenblas.so.0; do
+  [ -e "$f" ] || continue
+  base=$(basename "$f")
+  case "$base" in
+    libjpeg.so.62* | libhdf5_serial* | libinih* | libINIReader* | libopenblas* | libsz.so* | libaec.so*)
+      ln -sf "$(readlink -f "$f")" "$OV/$base" ;;
+    *.so.[0-9] | *.so.[0-9][0-9] | *.so.[0-9][0-9][0-9] | libdb-5.3.so)
+      has_lib "$base" || ln -sf "$(readlink -f "$f")" "$OV/$base" ;;
+  esac
+done
+# link-time names
+ln -sf "$(readlink -f "$A/openblas-pthread/libopenblas.so.0")" "$OV/libopenblas.so"
+ln -sf "$(readlink -f "$A/libjpeg.so.62")" "$OV/libjpeg.so"
+ln -sf "$(readlink -f "$A/libinih.so.1")" "$OV/libinih.so"
+export LD_LIBRARY_PATH="$OV${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export PKG_CONFIG_PATH="$A/pkgconfig"
+export PKG_CONFIG_SYSROOT_DIR="$DEPS_ROOT"
+export HDF5_DISABLE_VERSION_CHECK=1
+PKGCONF=$(command -v pkg-config || true)
+[ -n "$PKGCONF" ] || PKGCONF="$U/bin/pkgconf"
+say "deps: $(wc -l <"$DEPS_ROOT/PACKAGES.txt") Debian packages in $DEPS_ROOT; loader overlay: $(find "$OV" -mindepth 1 | wc -l) libraries; pkg-config: $PKGCONF"
+
+# cuDNN: the toolkit's, the system's, or the pip wheel's (nvidia-cudnn-cu*)
+CUDNN_ARGS=()
+cudnn_inc="" cudnn_lib=""
+for d in /usr/local/cuda/include /usr/include /usr/include/x86_64-linux-gnu; do
+  [ -f "$d/cudnn.h" ] && { cudnn_inc=$d; break; }
+done
+for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/lib/x86_64-linux-gnu; do
+  for n in libcudnn.so libcudnn.so.9; do [ -e "$d/$n" ] && { cudnn_lib="$d/$n"; break 2; }; done
+done
+if [ -z "$cudnn_inc" ] || [ -z "$cudnn_lib" ]; then
+  wheel=$(python3 -c "import nvidia.cudnn as m; print(list(m.__path__)[0])" 2>/dev/null || true)
+  if [ -n "$wheel" ] && [ -f "$wheel/include/cudnn.h" ]; then
+    cudnn_inc="$wheel/include"
+    cudnn_lib=$(find "$wheel/lib" -maxdepth 1 -name 'libcudnn.so*' 2>/dev/null | sort | head -1)
+  fi
+fi
+if [ -n "$cudnn_inc" ] && [ -n "$cudnn_lib" ]; then
+  CUDNN_ARGS=(-DCUDNN_INCLUDE_DIR="$cudnn_inc" -DCUDNN_LIBRARY="$cudnn_lib")
+  # cuDNN 9 loads its engine libraries from its own folder by name
+  cudnn_dir=$(dirname "$cudnn_lib")
+  export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$cudnn_dir"
+  say "cuDNN: $cudnn_inc, $cudnn_lib"
+else
+  say "cuDNN not found: CMake will build the CPU backend only"
+fi
+
+# ---- 3. build -----------------------------------------------------------------------------------
+if want build; then
+  {
+    timeout 120 cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_PREFIX_PATH="$U" -DCMAKE_LIBRARY_PATH="$OV" \
+      -DCBLAS_INCLUDE_DIR="$U/include/x86_64-linux-gnu/openblas-pthread" \
+      -DCMAKE_C_FLAGS="-isystem $U/include/x86_64-linux-gnu" \
+      -DCMAKE_EXE_LINKER_FLAGS="-Wl,-rpath-link,$OV" \
+      -DPKG_CONFIG_EXECUTABLE="$PKGCONF" "${CUDNN_ARGS[@]}" &&
+      timeout 330 cmake --build "$BUILD" -j "$JOBS"
+  } >"$OUT/build.log" 2>&1
+  rc=$?
+  grep -E "polycam-eval:|warning:|error" "$OUT/build.log" | head -40 >>"$SUMMARY"
+  say "build: rc=$rc (log build.log)"
+  [ $rc -eq 0 ] || exit 1
+fi
+
+# ---- 4. GPU tests -------------------------------------------------------------------------------
+if want cuda; then
+  (cd "$BUILD" && timeout 180 ctest -R cuda --output-on-failure) >"$OUT/ctest_cuda.log" 2>&1
+  rc=$?
+  grep -E "tests passed|tests failed|Skipped|Failed|Passed|SKIP" "$OUT/ctest_cuda.log" | tail -8 >>"$SUMMARY"
+  say "ctest -R cuda: rc=$rc (log ctest_cuda.log)"
+fi
+
+# ---- 5. the rest of the suite -------------------------------------------------------------------
+if want all; then
+  (cd "$BUILD" && timeout 200 ctest -E cuda -j "$(( JOBS > 8 ? 8 : JOBS ))" --output-on-failure) \
+    >"$OUT/ctest_all.log" 2>&1
+  rc=$?
+  grep -E "tests passed|tests failed|\(Failed\)|\(Timeout\)|Not Run" "$OUT/ctest_all.log" | tail -12 >>"$SUMMARY"
+  say "ctest (all but cuda): rc=$rc (log ctest_all.log)"
+fi
+
+# ---- 6. benchmark -------------------------------------------------------------------------------
+if want bench; then
+  # shellcheck disable=SC2086
+  timeout 200 "$BUILD/bench/bench_gpu" --images 1 --batch 128 --batches 64,256 --seconds 1 \
+    --csv "$OUT/bench.csv" ${PC_BENCH_ARGS:-} >"$OUT/bench.log" 2>&1
+  rc=$?
+  case $rc in
+    0) say "bench_gpu: done (bench.log, bench.csv)" ;;
+    2) say "bench_gpu: no CUDA device" ;;
+    124) say "bench_gpu: stopped at its time limit; partial results in bench.log / bench.csv" ;;
+    *) say "bench_gpu: rc=$rc (bench.log)" ;;
+  esac
+  grep -E "speed-up|img/s" "$OUT/bench.log" | head -40 >>"$SUMMARY"
+fi
+say "done"

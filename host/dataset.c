@@ -1,0 +1,335 @@
+// dataset.c: image list, labels and the decode pool (see dataset.h). The pool is a ring of depth
+// slots: decoder k fills slot k % depth once the consumer has released item k - depth, so memory
+// stays bounded and the backend never waits for a JPEG while decoded images are queued.
+#define _GNU_SOURCE
+#include "dataset.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/stat.h>
+
+// Splits a text into lines in place; calls fn(line, lineno, user) for each non-blank, non-comment
+// line (leading/trailing blanks removed). Stops when fn returns non-zero.
+static int for_each_line(char *text, int (*fn)(char *line, int lineno, void *user), void *user) {
+    int lineno = 0;
+    char *save = NULL;
+    for (char *p = text; p; p = save) {
+        char *nl = strchr(p, '\n');
+        save = nl ? nl + 1 : NULL;
+        if (nl) *nl = 0;
+        lineno++;
+        while (isspace((unsigned char)*p)) p++;
+        size_t n = strlen(p);
+        while (n && isspace((unsigned char)p[n - 1])) p[--n] = 0;
+        if (!*p || *p == '#') continue;
+        int rc = fn(p, lineno, user);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+typedef struct {
+    char **items;
+    int n, cap;
+} StrList;
+
+static void strlist_push(StrList *l, const char *s, size_t len) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 256;
+        char **grown = realloc(l->items, (size_t)l->cap * sizeof(char *));
+        if (!grown) pc_die("alloc", "realloc", __FILE__, __LINE__, "string list");
+        l->items = grown;
+    }
+    l->items[l->n++] = strndup(s, len);
+}
+
+static int collect_first_word(char *line, int lineno, void *user) {
+    (void)lineno;
+    size_t n = strcspn(line, " \t");
+    strlist_push(user, line, n);
+    return 0;
+}
+
+typedef struct {
+    char *name;
+    int label;
+} LabelEntry;
+
+typedef struct {
+    LabelEntry *e;
+    int n, cap;
+    const char *path;
+    PcError *err;
+} LabelTable;
+
+static int collect_label(char *line, int lineno, void *user) {
+    LabelTable *t = user;
+    char *name_end = line + strcspn(line, " \t");
+    if (!*name_end) return pc_fail(t->err, "%s:%d: expected '<name> <class>'", t->path, lineno);
+    *name_end = 0;
+    char *cls = name_end + 1;
+    while (*cls == ' ' || *cls == '\t') cls++;
+    char *end;
+    errno = 0;
+    long v = strtol(cls, &end, 10);
+    if (end == cls || errno || v < 0 || v > 1000000 || (*end && *end != ' ' && *end != '\t'))
+        return pc_fail(t->err, "%s:%d: bad class '%.*s' (expected an integer >= 0)", t->path, lineno,
+                       (int)strcspn(cls, " \t"), cls);
+    if (t->n == t->cap) {
+        t->cap = t->cap ? 2 * t->cap : 1024;
+        LabelEntry *grown = realloc(t->e, (size_t)t->cap * sizeof *grown);
+        if (!grown) pc_die("alloc", "realloc", __FILE__, __LINE__, "label table");
+        t->e = grown;
+    }
+    t->e[t->n].name = strdup(line);
+    t->e[t->n].label = (int)v;
+    t->n++;
+    return 0;
+}
+
+static int cmp_label(const void *a, const void *b) {
+    return strcmp(((const LabelEntry *)a)->name, ((const LabelEntry *)b)->name);
+}
+
+static int find_label(const LabelTable *t, const char *name) {
+    LabelEntry key = {(char *)name, 0};
+    const LabelEntry *hit = t->n ? bsearch(&key, t->e, (size_t)t->n, sizeof key, cmp_label) : NULL;
+    if (!hit) {
+        const char *base = strrchr(name, '/');
+        if (base) {
+            key.name = (char *)base + 1;
+            hit = t->n ? bsearch(&key, t->e, (size_t)t->n, sizeof key, cmp_label) : NULL;
+        }
+    }
+    return hit ? hit->label : -1;
+}
+
+static char *read_text(const char *what, const char *path, PcError *err) {
+    size_t size;
+    PcError e;
+    unsigned char *text = pc_read_file(path, &size, &e);
+    if (!text) {
+        pc_fail(err, "%s %s", what, e.msg);
+        return NULL;
+    }
+    return (char *)text;
+}
+
+int pc_dataset_load(const PcConfig *cfg, PcDataset *ds, PcError *err) {
+    memset(ds, 0, sizeof *ds);
+    struct stat sb;
+    if (stat(cfg->root, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return pc_fail(err, "data root %s: no such folder (set [data] root, or --set data.root=DIR)", cfg->root);
+    char *text = read_text("data list", cfg->list, err);
+    if (!text) return -1;
+    StrList list = {0};
+    for_each_line(text, collect_first_word, &list);
+    free(text);
+
+    LabelTable labels = {.path = cfg->labels, .err = err};
+    int rc = -1;
+    if (cfg->labels) {
+        char *lt = read_text("labels", cfg->labels, err);
+        if (!lt) goto done;
+        int bad = for_each_line(lt, collect_label, &labels);
+        free(lt);
+        if (bad) goto done;
+        qsort(labels.e, (size_t)labels.n, sizeof *labels.e, cmp_label);
+    }
+
+    ds->n_listed = list.n;
+    long first = cfg->offset, last = cfg->limit ? cfg->offset + cfg->limit : list.n;
+    if (last > list.n) last = list.n;
+    if (list.n == 0) {
+        pc_fail(err, "data list %s: no image names in it", cfg->list);
+        goto done;
+    }
+    if (first >= list.n) {
+        pc_fail(err, "[data] offset %ld is past the end of %s (%d images)", cfg->offset, cfg->list, list.n);
+        goto done;
+    }
+    int cap = (int)(last - first);
+    ds->names = xcalloc((size_t)cap, sizeof(char *));
+    ds->paths = xcalloc((size_t)cap, sizeof(char *));
+    ds->labels = xcalloc((size_t)cap, sizeof(int));
+    ds->list_index = xcalloc((size_t)cap, sizeof(int));
+    for (long i = first; i < last; i++) {
+        if (i % cfg->shard_count != cfg->shard_index) continue;
+        int k = ds->n++;
+        ds->names[k] = strdup(list.items[i]);
+        ds->paths[k] = pc_join_path(cfg->root, list.items[i]);
+        ds->labels[k] = cfg->labels ? find_label(&labels, list.items[i]) : -1;
+        ds->list_index[k] = (int)i;
+    }
+    if (ds->n == 0) {
+        pc_fail(err, "no images selected: shard %d/%d of entries %ld..%ld of %s", cfg->shard_index, cfg->shard_count,
+                first, last - 1, cfg->list);
+        goto done;
+    }
+    rc = 0;
+done:
+    for (int i = 0; i < list.n; i++) free(list.items[i]);
+    free(list.items);
+    for (int i = 0; i < labels.n; i++) free(labels.e[i].name);
+    free(labels.e);
+    if (rc) pc_dataset_free(ds);
+    return rc;
+}
+
+void pc_dataset_free(PcDataset *ds) {
+    for (int i = 0; i < ds->n; i++) {
+        free(ds->names[i]);
+        free(ds->paths[i]);
+    }
+    free(ds->names);
+    free(ds->paths);
+    free(ds->labels);
+    free(ds->list_index);
+    memset(ds, 0, sizeof *ds);
+}
+
+static int collect_line(char *line, int lineno, void *user) {
+    (void)lineno;
+    strlist_push(user, line, strlen(line));
+    return 0;
+}
+
+int pc_read_class_names(const char *path, char ***names, PcError *err) {
+    char *text = read_text("class names", path, err);
+    if (!text) return -1;
+    StrList l = {0};
+    for_each_line(text, collect_line, &l);
+    free(text);
+    if (l.n == 0) {
+        free(l.items);
+        return pc_fail(err, "class names %s: empty file", path);
+    }
+    *names = l.items;
+    return l.n;
+}
+
+// ---- decode pool ------------------------------------------------------------------------------
+
+typedef struct {
+    PcPrefetchItem item;
+    int ready;
+} Slot;
+
+struct PcPrefetcher {
+    const PcDataset *ds;
+    int *order;
+    int n;
+    PcResizeMode mode;
+    int size;
+    int depth;
+    Slot *slots;            // (depth)
+    int next_claim;         // next position a decoder takes
+    int next_out;           // next position handed to the consumer
+    int released;           // positions given back by the consumer
+    int stop;
+    int n_threads;
+    pthread_t *threads;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static void decode_one(PcPrefetcher *p, PcPrefetchItem *it) {
+    PcImageU8 img = {0};
+    PcError err;
+    if (pc_load_jpeg(p->ds->paths[it->index], &img, &err) != 0) {
+        it->ok = 0;
+        snprintf(it->error, sizeof it->error, "%.500s", err.msg);
+        return;
+    }
+    pc_preprocess(&img, p->mode, p->size, it->x);
+    pc_image_free(&img);
+    it->ok = 1;
+    it->error[0] = 0;
+}
+
+static void *decoder_main(void *arg) {
+    PcPrefetcher *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (1) {
+        while (!p->stop && p->next_claim < p->n && p->next_claim >= p->released + p->depth)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->stop || p->next_claim >= p->n) break;
+        int k = p->next_claim++;
+        Slot *s = &p->slots[k % p->depth];
+        pthread_mutex_unlock(&p->mu);
+        s->item.k = k;
+        s->item.index = p->order[k];
+        decode_one(p, &s->item);
+        pthread_mutex_lock(&p->mu);
+        s->ready = 1;
+        pthread_cond_broadcast(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+PcPrefetcher *pc_prefetch_start(const PcDataset *ds, const int *order, int n, PcResizeMode mode, int size,
+                                int n_threads, int depth) {
+    PcPrefetcher *p = xcalloc(1, sizeof *p);
+    p->ds = ds;
+    p->n = n;
+    p->order = xmalloc((size_t)(n ? n : 1) * sizeof(int));
+    if (n) memcpy(p->order, order, (size_t)n * sizeof(int));
+    p->mode = mode;
+    p->size = size;
+    p->depth = depth < 1 ? 1 : depth;
+    p->slots = xcalloc((size_t)p->depth, sizeof(Slot));
+    for (int i = 0; i < p->depth; i++) p->slots[i].item.x = xmalloc((size_t)3 * size * size * sizeof(float));
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->n_threads = n_threads < 1 ? 1 : n_threads;
+    p->threads = xcalloc((size_t)p->n_threads, sizeof(pthread_t));
+    for (int i = 0; i < p->n_threads; i++) {
+        if (pthread_create(&p->threads[i], NULL, decoder_main, p) != 0) {
+            // fewer decoders still work; with none, the consumer would wait forever
+            if (i == 0) pc_die("pthread", "pthread_create", __FILE__, __LINE__, "no decode thread");
+            p->n_threads = i;
+            break;
+        }
+    }
+    return p;
+}
+
+PcPrefetchItem *pc_prefetch_next(PcPrefetcher *p) {
+    pthread_mutex_lock(&p->mu);
+    if (p->next_out >= p->n) {
+        pthread_mutex_unlock(&p->mu);
+        return NULL;
+    }
+    Slot *s = &p->slots[p->next_out % p->depth];
+    while (!(s->ready && s->item.k == p->next_out)) pthread_cond_wait(&p->cv, &p->mu);
+    p->next_out++;
+    pthread_mutex_unlock(&p->mu);
+    return &s->item;
+}
+
+void pc_prefetch_release(PcPrefetcher *p, PcPrefetchItem *item) {
+    pthread_mutex_lock(&p->mu);
+    p->slots[item->k % p->depth].ready = 0;
+    p->released++;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void pc_prefetch_stop(PcPrefetcher *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->n_threads; i++) pthread_join(p->threads[i], NULL);
+    for (int i = 0; i < p->depth; i++) free(p->slots[i].item.x);
+    free(p->slots);
+    free(p->threads);
+    free(p->order);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+}

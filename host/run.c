@@ -1,0 +1,401 @@
+// run.c: the run loop of polycam-eval (see run.h). Set-up order puts every check that can fail
+// for a whole run (data, weights, layers, device, output) before the first image; then decoded
+// images stream from the decode pool through pc_explain and the insertion/deletion context of
+// metrics.h, and each image's results go to the store as one unit.
+#define _GNU_SOURCE
+#include "run.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <jpeglib.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "dataset.h"
+#include "metrics.h"
+#include "overlay.h"
+#include "progress.h"
+#include "saliency.h"
+#include "table.h"
+#include "weights.h"
+
+#ifdef PC_HAVE_PNG
+#include <png.h>
+#endif
+
+#define PC_STR2(x) #x
+#define PC_STR(x) PC_STR2(x)
+
+void pc_library_versions(const char *inih_version, char *buf, size_t n) {
+    unsigned maj = 0, min = 0, rel = 0;
+    H5get_libversion(&maj, &min, &rel);
+    const char *blas = openblas_get_config();
+    size_t used = 0;
+#ifdef LIBJPEG_TURBO_VERSION
+    used += (size_t)snprintf(buf + used, n - used, "libjpeg-turbo %s", PC_STR(LIBJPEG_TURBO_VERSION));
+#else
+    used += (size_t)snprintf(buf + used, n - used, "libjpeg %d", JPEG_LIB_VERSION);
+#endif
+    if (used < n) used += (size_t)snprintf(buf + used, n - used, "; HDF5 %u.%u.%u", maj, min, rel);
+    if (used < n) used += (size_t)snprintf(buf + used, n - used, "; inih %s", inih_version ? inih_version : "unknown");
+    if (used < n) used += (size_t)snprintf(buf + used, n - used, "; %s", blas ? blas : "OpenBLAS");
+#ifdef PC_HAVE_PNG
+    if (used < n) used += (size_t)snprintf(buf + used, n - used, "; libpng %s", PNG_LIBPNG_VER_STRING);
+#endif
+    (void)used;
+}
+
+// ---- method ids -------------------------------------------------------------------------------
+
+typedef enum { M_MAIN = 0, M_LEVEL, M_CAM, M_NO_LNORM } MethodKind;
+
+typedef struct {
+    int variant;
+    MethodKind kind;
+    int layer;
+} MethodRef;
+
+// pcamp, pcamm, pcampm first (the paper's Table 1), then per variant its levels, isolated CAMs and
+// the no-LNorm map (Tables 2 and 3), layers earliest first.
+static int build_methods(const PcConfig *cfg, const PcTargets *tg, MethodRef *refs, char (*ids)[PC_METHOD_ID_LEN]) {
+    int n = 0;
+    for (int v = 0; v < PC_N_VARIANTS; v++) {
+        if (!cfg->variants[v]) continue;
+        refs[n] = (MethodRef){v, M_MAIN, 0};
+        snprintf(ids[n++], PC_METHOD_ID_LEN, "%s", pc_variant_ids[v]);
+    }
+    for (int v = 0; v < PC_N_VARIANTS; v++) {
+        if (!cfg->variants[v]) continue;
+        for (int l = 0; cfg->ablate_levels && l < tg->n_targets; l++) {
+            refs[n] = (MethodRef){v, M_LEVEL, l};
+            snprintf(ids[n++], PC_METHOD_ID_LEN, "%s.level.%s", pc_variant_ids[v], tg->names[l]);
+        }
+        for (int l = 0; cfg->ablate_cams && l < tg->n_targets; l++) {
+            refs[n] = (MethodRef){v, M_CAM, l};
+            snprintf(ids[n++], PC_METHOD_ID_LEN, "%s.cam.%s", pc_variant_ids[v], tg->names[l]);
+        }
+        if (cfg->ablate_no_lnorm) {
+            refs[n] = (MethodRef){v, M_NO_LNORM, 0};
+            snprintf(ids[n++], PC_METHOD_ID_LEN, "%s.no_lnorm", pc_variant_ids[v]);
+        }
+    }
+    return n;
+}
+
+#define MAX_METHODS (PC_N_VARIANTS * (2 + 2 * PC_MAX_TARGETS))
+
+// ---- set-up -----------------------------------------------------------------------------------
+
+typedef struct {
+    PcDataset ds;
+    char **class_names;
+    int n_class_names;
+    PcStateDict sd;
+    int sd_open;
+    PcNet net;
+    int net_created;
+    PcTargets tg;
+    int n_methods;
+    MethodRef refs[MAX_METHODS];
+    char ids[MAX_METHODS][PC_METHOD_ID_LEN];
+    PcBackend *be;
+    PcBackendNet *bn;
+    PcStore store;
+    float *cam_src, *cam_dst;   // backend buffers to bring isolated CAMs to S x S for storage
+} Run;
+
+static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
+    PcArchSpec spec;
+    if (pc_arch_from_name(cfg->spec.arch, &spec, err)) return -1;
+    if (cfg->custom) {
+        const PcArchSpec *c = &cfg->spec;
+        if (c->is_resnet) {
+            spec.resnet_bottleneck = c->resnet_bottleneck;
+            spec.resnet_stem = c->resnet_stem;
+            spec.n_stages = c->n_stages;
+            memcpy(spec.stage_planes, c->stage_planes, sizeof spec.stage_planes);
+            memcpy(spec.stage_blocks, c->stage_blocks, sizeof spec.stage_blocks);
+            memcpy(spec.stage_stride, c->stage_stride, sizeof spec.stage_stride);
+        } else {
+            spec.n_vgg_cfg = c->n_vgg_cfg;
+            memcpy(spec.vgg_cfg, c->vgg_cfg, sizeof spec.vgg_cfg);
+            spec.vgg_bn = c->vgg_bn;
+            spec.n_vgg_hidden = c->n_vgg_hidden;
+            memcpy(spec.vgg_hidden, c->vgg_hidden, sizeof spec.vgg_hidden);
+            spec.vgg_pool = c->vgg_pool;
+        }
+    }
+    if (cfg->n_classes > 0) spec.n_classes = cfg->n_classes;
+    else if (r->n_class_names > 0) spec.n_classes = r->n_class_names;
+    if (r->n_class_names > 0 && r->n_class_names != spec.n_classes)
+        return pc_fail(err, "class names %s: %d names for a model of %d classes", cfg->classes_file, r->n_class_names,
+                       spec.n_classes);
+    spec.in_size = cfg->size;
+    if (pc_net_create(&spec, &r->net, err)) return -1;
+    r->net_created = 1;
+    PcError e;
+    if (pc_safetensors_open(cfg->weights, &r->sd, &e)) return pc_fail(err, "model weights: %s", e.msg);
+    r->sd_open = 1;
+    if (pc_net_load(&r->net, &r->sd, &e))
+        return pc_fail(err, "model weights %s do not fit arch %s: %s", cfg->weights, spec.arch, e.msg);
+    pc_state_dict_free(&r->sd);     // the net holds its own (folded) copy
+    r->sd_open = 0;
+    char layers[PC_MAX_TARGETS][64];
+    memcpy(layers, cfg->layers, sizeof layers);
+    if (pc_targets_resolve(&r->net, cfg->n_layers, layers, &r->tg, &e))
+        return pc_fail(err, "[model] layers: %s", e.msg);
+    return 0;
+}
+
+static void run_free(Run *r) {
+    if (r->be) {
+        if (r->cam_src) r->be->release(r->be, r->cam_src);
+        if (r->cam_dst) r->be->release(r->be, r->cam_dst);
+        if (r->bn) r->be->net_release(r->be, r->bn);
+        r->be->destroy(r->be);
+    }
+    pc_store_close(&r->store);
+    if (r->sd_open) pc_state_dict_free(&r->sd);
+    if (r->net_created) pc_net_free(&r->net);
+    for (int i = 0; i < r->n_class_names; i++) free(r->class_names[i]);
+    free(r->class_names);
+    pc_dataset_free(&r->ds);
+}
+
+// ---- one image --------------------------------------------------------------------------------
+
+// The S x S map of method m (isolated CAMs are brought to S x S with up() on the backend).
+static const float *method_map(Run *r, const PcExplanation *e, int m, float *tmp, int *mh, int *mw) {
+    const MethodRef *ref = &r->refs[m];
+    const int S = e->size;
+    *mh = *mw = S;
+    switch (ref->kind) {
+    case M_MAIN: return e->map[ref->variant];
+    case M_LEVEL: return e->levels[ref->variant] + (size_t)ref->layer * S * S;
+    case M_NO_LNORM: return e->map_no_lnorm[ref->variant];
+    case M_CAM: {
+        const int h = r->tg.h[ref->layer], w = r->tg.w[ref->layer];
+        r->be->upload(r->be, r->cam_src, e->cams[ref->variant][ref->layer], (size_t)h * w * sizeof(float));
+        r->be->resample(r->be, r->cam_src, 1, h, w, S, S, r->cam_dst);
+        r->be->download(r->be, tmp, r->cam_dst, (size_t)S * S * sizeof(float));
+        return tmp;
+    }
+    }
+    return NULL;
+}
+
+static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *item, const PcSaliencyOptions *sopt,
+                          PcImageResult *res) {
+    const PcStoreLayout *l = &r->store.layout;
+    pc_result_reset(res, l, item->index);
+    if (!item->ok) {
+        snprintf(res->status, sizeof res->status, "%s", item->error);
+        return;
+    }
+    int cls = -1;
+    if (cfg->class_source == PC_CLASS_LABEL && r->ds.labels[item->index] >= 0) cls = r->ds.labels[item->index];
+    PcExplanation e;
+    PcError err;
+    if (pc_explain(r->be, r->bn, &r->net, &r->tg, item->x, cls, sopt, &e, &err)) {
+        snprintf(res->status, sizeof res->status, "saliency: %.480s", err.msg);
+        return;
+    }
+    res->cls = e.cls;
+    res->score = e.score;
+    const size_t ss = (size_t)l->size * l->size;
+    PcInsDelContext ctx;
+    int want_metrics = cfg->insertion || cfg->deletion;
+    if (want_metrics && pc_insdel_context_init(r->be, &r->net, item->x, &cfg->insdel, &ctx, &err)) {
+        snprintf(res->status, sizeof res->status, "metrics: %.480s", err.msg);
+        pc_explanation_free(&e);
+        return;
+    }
+    for (int m = 0; m < r->n_methods; m++) {
+        int mh, mw;
+        float *dst = res->maps + (size_t)m * ss;
+        const float *map = method_map(r, &e, m, dst, &mh, &mw);
+        if (map != dst) memcpy(dst, map, ss * sizeof(float));
+        if (!want_metrics) continue;
+        if (pc_insdel_context_eval(&ctx, r->bn, dst, mh, mw, e.cls,
+                                   cfg->insertion ? res->ins_scores + (size_t)m * l->steps : NULL,
+                                   cfg->insertion ? &res->ins_auc[m] : NULL,
+                                   cfg->deletion ? res->del_scores + (size_t)m * l->steps : NULL,
+                                   cfg->deletion ? &res->del_auc[m] : NULL, NULL, &err)) {
+            // keep the image but mark it: its table row would be incomplete
+            snprintf(res->status, sizeof res->status, "metrics (%.96s): %.380s", r->ids[m], err.msg);
+            break;
+        }
+    }
+    if (want_metrics) pc_insdel_context_free(&ctx);
+    pc_explanation_free(&e);
+}
+
+static void write_overlays(const PcConfig *cfg, Run *r, const PcPrefetchItem *item, const PcImageResult *res,
+                           PcProgress *prog) {
+    const size_t ss = (size_t)cfg->size * cfg->size;
+    size_t n = strlen(cfg->output) + 16;
+    char *dir = xmalloc(n);
+    snprintf(dir, n, "%s_overlays", cfg->output);
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        char msg[1200];
+        snprintf(msg, sizeof msg, "warning: %s: cannot create (%s); no overlays", dir, strerror(errno));
+        pc_progress_note(prog, msg);
+        free(dir);
+        return;
+    }
+    // "sub/a.jpg" -> "sub_a"
+    char stem[512];
+    snprintf(stem, sizeof stem, "%s", r->ds.names[item->index]);
+    char *dot = strrchr(stem, '.');
+    if (dot && dot != stem) *dot = 0;
+    for (char *p = stem; *p; p++)
+        if (*p == '/') *p = '_';
+    for (int m = 0; m < r->n_methods; m++) {
+        size_t pn = strlen(dir) + strlen(stem) + strlen(r->ids[m]) + 8;
+        char *path = xmalloc(pn);
+        snprintf(path, pn, "%s/%s_%s.png", dir, stem, r->ids[m]);
+        PcError err;
+        if (pc_overlay_write_png(path, item->x, res->maps + (size_t)m * ss, cfg->size, &err)) {
+            char msg[1200];
+            snprintf(msg, sizeof msg, "warning: overlay: %s", err.msg);
+            pc_progress_note(prog, msg);
+            free(path);
+            break;
+        }
+        free(path);
+    }
+    free(dir);
+}
+
+// ---- tables -----------------------------------------------------------------------------------
+
+int pc_print_table(const char *h5_path, PcError *err) {
+    PcTable t;
+    if (pc_table_from_file(h5_path, &t, err)) return -1;
+    printf("\n%s: %d images, %d done, %d ok%s\n\n", h5_path, t.n_images, t.n_done, t.n_ok,
+           t.complete ? "" : " (run not finished)");
+    pc_table_print_markdown(stdout, &t);
+    fflush(stdout);
+    char *csv = pc_table_csv_path(h5_path);
+    int rc = pc_table_write_csv(csv, &t, err);
+    if (rc == 0) fprintf(stderr, "table written to %s\n", csv);
+    free(csv);
+    pc_table_free(&t);
+    return rc;
+}
+
+// ---- the run ----------------------------------------------------------------------------------
+
+int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
+    Run *r = xcalloc(1, sizeof *r);
+    int rc = -1;
+    PcPrefetcher *pf = NULL;
+    PcImageResult res = {0};
+    int *todo = NULL;
+    char **skipped = NULL;
+    int n_skipped = 0;
+    char *config_all = NULL, *config_key = NULL;
+
+    if (pc_dataset_load(cfg, &r->ds, err)) goto done;
+    if (cfg->classes_file) {
+        int n = pc_read_class_names(cfg->classes_file, &r->class_names, err);
+        if (n < 0) goto done;
+        r->n_class_names = n;
+    }
+    if (load_model(cfg, r, err)) goto done;
+    r->n_methods = build_methods(cfg, &r->tg, r->refs, r->ids);
+
+    PcBackendOptions bopt = {.precision = cfg->precision, .threads = cfg->threads, .device = 0};
+    r->be = pc_backend_create(cfg->device, &bopt, err);
+    if (!r->be) goto done;
+
+    PcStoreLayout layout = {.n_images = r->ds.n, .size = cfg->size, .steps = cfg->insdel.steps,
+                            .n_methods = r->n_methods, .method_ids = r->ids, .maps = cfg->maps,
+                            .insertion = cfg->insertion, .deletion = cfg->deletion};
+    PcStoreImages images = {.names = r->ds.names, .labels = r->ds.labels, .list_index = r->ds.list_index,
+                            .n_class_names = r->n_class_names, .class_names = r->class_names};
+    char libs[1024], device[256];
+    pc_library_versions(opt->inih_version, libs, sizeof libs);
+    snprintf(device, sizeof device, "%s: %s", r->be->name, r->be->device_name);
+    config_all = pc_config_canonical(cfg, 0);
+    config_key = pc_config_canonical(cfg, 1);
+    PcStoreMeta meta = {.config = config_all, .config_key = config_key, .config_source = cfg->source,
+                        .version = PC_VERSION, .git_commit = opt->git_commit, .libraries = libs, .device = device};
+    if (pc_store_open(&r->store, cfg->output, &layout, &images, &meta, opt->mode, err)) goto done;
+    PcStore *st = &r->store;
+    if (st->complete) {
+        fprintf(stderr, "%s is complete (%d images, same configuration): nothing to compute; --force recomputes it\n",
+                cfg->output, st->n_done);
+        rc = pc_print_table(cfg->output, err);
+        goto done;
+    }
+    fprintf(stderr, "polycam-eval %s: %d images, %s (%d target layers), %d method ids, device %s\n", PC_VERSION,
+            r->ds.n, r->net.spec.arch, r->tg.n_targets, r->n_methods, device);
+    if (st->n_replayed || st->n_dropped_bytes)
+        fprintf(stderr, "resuming %s: %d images already done (rebuilt from %s%s)\n", cfg->output, st->n_done,
+                st->journal_path, st->n_dropped_bytes ? ", torn last record dropped" : "");
+
+    int max_batch = cfg->saliency_batch > cfg->insdel.batch ? cfg->saliency_batch : cfg->insdel.batch;
+    r->bn = r->be->net_prepare(r->be, &r->net, max_batch, err);
+    if (!r->bn) goto done;
+    size_t max_hw = 1;
+    for (int l = 0; l < r->tg.n_targets; l++)
+        if ((size_t)r->tg.h[l] * r->tg.w[l] > max_hw) max_hw = (size_t)r->tg.h[l] * r->tg.w[l];
+    r->cam_src = r->be->alloc(r->be, max_hw * sizeof(float));
+    r->cam_dst = r->be->alloc(r->be, (size_t)cfg->size * cfg->size * sizeof(float));
+
+    PcSaliencyOptions sopt;
+    pc_saliency_default_options(&sopt);
+    sopt.batch = cfg->saliency_batch;
+    sopt.lnorm = cfg->lnorm;
+    sopt.norm = cfg->norm;
+    sopt.want_levels = cfg->ablate_levels;
+    sopt.want_cams = cfg->ablate_cams;
+    sopt.want_no_lnorm = cfg->ablate_no_lnorm;
+
+    todo = xmalloc((size_t)r->ds.n * sizeof(int));
+    int n_todo = 0;
+    for (int i = 0; i < r->ds.n; i++)
+        if (!st->done[i]) todo[n_todo++] = i;
+    pc_result_init(&res, &st->layout);
+    skipped = xcalloc((size_t)r->ds.n, sizeof(char *));
+    PcProgress prog;
+    pc_progress_init(&prog, stderr, r->ds.n, st->n_done);
+    pf = pc_prefetch_start(&r->ds, todo, n_todo, cfg->resize, cfg->size, cfg->decoders, 2 * cfg->decoders + 2);
+    PcPrefetchItem *item;
+    while ((item = pc_prefetch_next(pf)) != NULL) {
+        process_image(cfg, r, item, &sopt, &res);
+        int ok = !strcmp(res.status, "ok");
+        if (ok && item->index < cfg->overlays && cfg->maps != PC_MAPS_NONE) write_overlays(cfg, r, item, &res, &prog);
+        pc_prefetch_release(pf, item);
+        if (pc_store_write(st, &res, err)) goto done;
+        if (!ok) {
+            size_t n = strlen(r->ds.names[res.index]) + strlen(res.status) + 8;
+            skipped[n_skipped] = xmalloc(n);
+            snprintf(skipped[n_skipped++], n, "  %s: %s", r->ds.names[res.index], res.status);
+        }
+        pc_progress_step(&prog, ok, r->ds.names[res.index]);
+    }
+    pc_progress_finish(&prog);
+    if (pc_store_finish(st, err)) goto done;
+    if (n_skipped) {
+        fprintf(stderr, "skipped %d of %d images (recorded in /images/status):\n", n_skipped, n_todo);
+        for (int i = 0; i < n_skipped && i < 20; i++) fprintf(stderr, "%s\n", skipped[i]);
+        if (n_skipped > 20) fprintf(stderr, "  ... and %d more\n", n_skipped - 20);
+    }
+    fprintf(stderr, "results written to %s\n", cfg->output);
+    rc = pc_print_table(cfg->output, err);
+
+done:
+    if (pf) pc_prefetch_stop(pf);
+    for (int i = 0; i < n_skipped; i++) free(skipped[i]);
+    free(skipped);
+    free(todo);
+    if (res.maps) pc_result_free(&res);
+    free(config_all);
+    free(config_key);
+    run_free(r);
+    free(r);
+    return rc;
+}

@@ -1,0 +1,36 @@
+// table.h: the paper's Table 1 from a result file: one row per method id with the mean insertion
+// AUC, deletion AUC and their difference over the images whose status is "ok", and the image
+// count behind the means. Printed as Markdown and written as CSV beside the HDF5 file.
+#ifndef PC_TABLE_H
+#define PC_TABLE_H
+
+#include <stdio.h>
+
+#include "common.h"
+
+typedef struct {
+    char id[96];            // method id ("pcampm", "pcamp.level.features.3", ...)
+    int has_ins, has_del;   // the file holds that curve
+    double ins, del;        // means over the n images (NaN when n = 0)
+    int n;                  // images behind the means
+} PcTableRow;
+
+typedef struct {
+    int n_images;           // images in the file
+    int n_done;             // images with results
+    int n_ok;               // done with status "ok"
+    int complete;           // the run finished
+    int n_rows;
+    PcTableRow *rows;       // (n_rows) in the file's method order
+} PcTable;
+
+// Reads a result file (finished or .partial).
+int pc_table_from_file(const char *h5_path, PcTable *t, PcError *err);
+void pc_table_print_markdown(FILE *out, const PcTable *t);
+int pc_table_write_csv(const char *csv_path, const PcTable *t, PcError *err);
+void pc_table_free(PcTable *t);
+
+// "<file>.csv" beside the result file ("results/demo.h5" -> "results/demo.h5.csv"); malloc'd.
+char *pc_table_csv_path(const char *h5_path);
+
+#endif

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# cli_config_errors.sh: every mistake a user can make before a run starts ends the program with a
+# non-zero status and one clear line naming the file (and line) or the value, before any output
+# file is created: unknown key / section, bad value, missing config, list, root, labels or weights,
+# weights that do not fit the arch, unknown target layer, unwritable output, bad arguments.
+# Usage: bash cli_config_errors.sh <polycam-eval binary> <source dir>
+set -u
+bin=$1
+src=$2
+name=cli_config_errors
+pass=0
+fail=0
+check() {   # description, command...
+    local desc=$1
+    shift
+    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $desc"; fi
+}
+finish() {
+    echo "$name: $pass passed, $fail failed"
+    [ "$fail" -eq 0 ] && exit 0 || exit 1
+}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+
+# A valid base config (tiny_vgg on two synthetic images); each case edits a copy.
+write_base() {
+    cat >"$1" <<EOF
+[model]
+arch = vgg
+weights = $src/data/models/tiny_vgg.safetensors
+vgg_cfg = 8,8,M,16,16,M,32,32,M,32,32,M,32,32,M
+vgg_classifier = 64,64
+num_classes = 10
+
+[data]
+root = $src/data/synthetic
+list = $src/data/synthetic/images.txt
+limit = 1
+
+[metrics]
+steps = 2
+
+[output]
+file = out/result.h5
+
+[run]
+device = cpu
+EOF
+}
+write_base base.ini
+
+# expect_error <description> <expected exit: nonzero|2> <expected text> -- args...
+expect_error() {
+    local desc=$1 want_rc=$2 want=$3
+    shift 4
+    rm -rf out
+    "$bin" "$@" >stdout.txt 2>stderr.txt
+    local rc=$?
+    if [ "$want_rc" = 2 ]; then
+        check "$desc: exit 2 (got $rc)" [ $rc -eq 2 ]
+    else
+        check "$desc: non-zero exit (got $rc)" [ $rc -ne 0 ]
+    fi
+    check "$desc: message contains \"$want\" (got \"$(head -c 300 stderr.txt)\")" grep -qF -- "$want" stderr.txt
+    check "$desc: one line on stderr" [ "$(wc -l <stderr.txt)" -eq 1 ]
+    check "$desc: nothing on stdout" [ ! -s stdout.txt ]
+    check "$desc: no output file created" [ ! -e out/result.h5 -a ! -e out/result.h5.partial -a ! -e out/result.h5.journal ]
+}
+
+# edit <file> <sed expression>: a copy of base.ini with one change
+edit() {
+    sed "$2" base.ini >"$1"
+}
+
+edit unknown_key.ini 's/^num_classes = 10$/num_classes = 10\nfoo = 1/'
+expect_error "unknown key" nonzero "unknown_key.ini:7: unknown key 'foo' in [model]" -- --config unknown_key.ini
+edit unknown_section.ini 's/^\[metrics\]$/[metric]/'
+expect_error "unknown section" nonzero "unknown_section.ini:13: unknown section [metric]" -- --config unknown_section.ini
+edit bad_value.ini 's/^steps = 2$/steps = two/'
+expect_error "bad value" nonzero "bad_value.ini:14: bad value 'two' for [metrics] steps (expected an integer in 1..50176)" -- --config bad_value.ini
+edit bad_choice.ini 's/^device = cpu$/device = gpu/'
+expect_error "bad choice" nonzero "bad_choice.ini:20: bad value 'gpu' for [run] device (expected auto, cpu or cuda)" -- --config bad_choice.ini
+edit syntax.ini 's/^limit = 1$/limit 1/'
+expect_error "syntax error" nonzero "syntax.ini:11: syntax error" -- --config syntax.ini
+expect_error "unknown --set key" nonzero "--set run.gpus=2: unknown key 'gpus' in [run]" -- --config base.ini --set run.gpus=2
+expect_error "bad --set value" nonzero "--set saliency.methods=gradcam: bad value 'gradcam' for [saliency] methods" -- --config base.ini --set saliency.methods=gradcam
+expect_error "missing config file" nonzero "nope.ini: cannot open (No such file or directory)" -- --config nope.ini
+expect_error "missing weights key" nonzero "[model] weights is not set" -- --config base.ini --set model.weights=
+expect_error "missing weights file" nonzero "model weights: $tmp/missing.safetensors: cannot open" -- --config base.ini --set model.weights=missing.safetensors
+expect_error "weights of another arch (tiny_vgg as vgg16)" nonzero "do not fit arch vgg16" -- --config base.ini --set model.arch=vgg16 --set model.vgg_cfg= --set model.vgg_classifier=
+# model.vgg_* keys only apply to arch = vgg: the file's keys make arch = vgg16 an error first
+expect_error "custom keys with a named arch" nonzero "[model] vgg_cfg only applies to arch = vgg (arch is vgg16)" -- --config base.ini --set model.arch=vgg16
+edit named.ini '/^vgg_cfg\|^vgg_classifier\|^num_classes/d'
+expect_error "tiny_vgg weights for vgg11" nonzero "do not fit arch vgg11" -- --config named.ini --set model.arch=vgg11
+expect_error "tiny_resnet weights for a custom vgg" nonzero "do not fit arch vgg" -- --config base.ini --set "model.weights=$src/data/models/tiny_resnet.safetensors"
+expect_error "wrong class count" nonzero "do not fit arch vgg" -- --config base.ini --set model.num_classes=4
+expect_error "unknown target layer" nonzero "[model] layers: target layer 'features.99' is not a named output" -- --config base.ini --set model.layers=features.3,features.99
+expect_error "missing list" nonzero "data list $tmp/nolist.txt: cannot open (No such file or directory)" -- --config base.ini --set data.list=nolist.txt
+expect_error "missing root" nonzero "data root $tmp/noroot: no such folder" -- --config base.ini --set data.root=noroot
+expect_error "missing labels" nonzero "labels $tmp/nolabels.txt: cannot open" -- --config base.ini --set data.labels=nolabels.txt
+printf 'synth_000.jpg zero\n' >badlabels.txt
+expect_error "malformed labels" nonzero "badlabels.txt:1: bad class 'zero'" -- --config base.ini --set data.labels=badlabels.txt
+expect_error "offset past the list" nonzero "[data] offset 99 is past the end" -- --config base.ini --set data.offset=99
+printf 'a\nb\nc\n' >classes3.txt
+expect_error "class names that do not match the model" nonzero "3 names for a model of 10 classes" -- --config base.ini --set data.limit=1 --set model.classes=classes3.txt
+expect_error "unwritable output" nonzero "/proc/polycam_nope/result.h5: cannot create folder /proc/polycam_nope" -- --config base.ini --set output.file=/proc/polycam_nope/result.h5
+if [ "$(id -u)" != 0 ]; then
+    mkdir ro && chmod 555 ro
+    expect_error "read-only output folder" nonzero "ro/result.h5.journal: cannot create (Permission denied)" -- --config base.ini --set output.file=ro/result.h5
+fi
+expect_error "CUDA requested in a build or machine without it" nonzero "" -- --config base.ini --set run.device=cuda --set output.file=out/result.h5
+# command line
+expect_error "unknown argument" 2 "unknown argument '--frobnicate'" -- --config base.ini --frobnicate
+expect_error "--config without a file" 2 "--config needs an argument" -- --config
+expect_error "no --config" 2 "--config FILE.ini is required" --
+expect_error "--resume with --force" 2 "--resume and --force exclude each other" -- --config base.ini --resume --force
+expect_error "--table of a missing file" nonzero "nothing.h5: cannot open as HDF5" -- --table nothing.h5
+
+# --help lists every key with its default; --version names the libraries
+"$bin" --help >help.txt 2>&1
+check "--help exits 0" [ $? -eq 0 ]
+for key in "arch = vgg16" "weights = (empty)" "layers = (empty)" "resize = bilinear" "size = 224" \
+           "methods = pcamp,pcamm,pcampm" "lnorm = code" "normalize = code" "ablations = none" "steps = 224" \
+           "baseline = blur" "blur_kernel = 11" "blur_sigma = 5" "maps = float16" "overlays = 0" "device = auto" \
+           "precision = fp32" "shard = 0/1" "resnet_stages = (empty)" "vgg_cfg = (empty)"; do
+    check "--help lists '$key'" grep -qF -- "$key" help.txt
+done
+"$bin" --version >version.txt 2>&1
+check "--version exits 0" [ $? -eq 0 ]
+check "--version names HDF5 and libjpeg" grep -q "HDF5 1\..*" version.txt
+check "--version names libjpeg" grep -q "libjpeg" version.txt
+finish

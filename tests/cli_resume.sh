@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# cli_resume.sh: a run killed with SIGKILL at several moments (before, between and during images,
+# each time resumed) ends with the same datasets as an uninterrupted run (h5diff), rerunning the
+# plain command continues a killed run, and a different configuration is refused until --force.
+# Plumbing test: tiny_vgg on four synthetic images, two target layers, 8 curve steps.
+# Usage: bash cli_resume.sh <polycam-eval binary> <source dir>
+set -u
+bin=$1
+src=$2
+name=cli_resume
+pass=0
+fail=0
+check() {   # description, command...
+    local desc=$1
+    shift
+    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $desc"; fi
+}
+finish() {
+    echo "$name: $pass passed, $fail failed"
+    [ "$fail" -eq 0 ] && exit 0 || exit 1
+}
+command -v h5diff >/dev/null || { echo "SKIP: h5diff not installed (hdf5-tools)"; exit 77; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+cat >"$tmp/tiny.ini" <<EOF
+[model]
+arch = vgg
+weights = $src/data/models/tiny_vgg.safetensors
+vgg_cfg = 8,8,M,16,16,M,32,32,M,32,32,M,32,32,M
+vgg_classifier = 64,64
+num_classes = 10
+layers = features.13,features.18,features.23
+[data]
+root = $src/data/synthetic
+list = $src/data/synthetic/images.txt
+labels = $src/data/synthetic/labels.txt
+limit = 4
+[saliency]
+ablations = no_lnorm
+batch = 16
+[metrics]
+steps = 8
+batch = 8
+[output]
+maps = float16
+[run]
+device = cpu
+EOF
+
+# same datasets (values of every dataset under /images and /methods)
+same_data() {
+    h5diff -q "$1" "$2" /images /images >/dev/null 2>&1 && h5diff -q "$1" "$2" /methods /methods >/dev/null 2>&1
+}
+
+ref=$tmp/ref.h5
+t0=$(date +%s.%N)
+"$bin" --config "$tmp/tiny.ini" --set "output.file=$ref" >/dev/null 2>"$tmp/ref.err"
+rc=$?
+check "uninterrupted run exits 0: $(tail -n 2 "$tmp/ref.err")" [ $rc -eq 0 ]
+t1=$(date +%s.%N)
+total=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+echo "uninterrupted run: $total s"
+
+# Kill at fractions of the uninterrupted run time: very early (set-up / first image), in the middle
+# of images, and late (around the last images and the final rename).
+out=$tmp/killed.h5
+killed=0
+for frac in 0.03 0.15 0.30 0.30; do
+    delay=$(awk -v t="$total" -v f="$frac" 'BEGIN { printf "%.2f", t * f }')
+    "$bin" --config "$tmp/tiny.ini" --set "output.file=$out" --resume >/dev/null 2>>"$tmp/killed.err" &
+    pid=$!
+    sleep "$delay"
+    if kill -9 "$pid" 2>/dev/null; then killed=$((killed + 1)); fi
+    wait "$pid" 2>/dev/null
+    if [ -f "$out" ]; then break; fi   # it finished before the kill
+done
+echo "killed $killed times"
+check "at least three kills landed mid-run ($killed)" [ "$killed" -ge 3 ]
+unfinished=0
+[ -f "$out" ] || unfinished=1
+check "the killed runs left a journal" [ "$unfinished" -eq 0 -o -f "$out.journal" ]
+# records in the journal (each starts with the bytes "JRCR")
+records=0
+[ -f "$out.journal" ] && records=$(grep -a -o JRCR "$out.journal" | wc -l)
+echo "journal records before the final resume: $records"
+
+# The plain command (no --resume) continues.
+"$bin" --config "$tmp/tiny.ini" --set "output.file=$out" >/dev/null 2>"$tmp/resume.err"
+rc=$?
+check "resumed run exits 0: $(tail -n 2 "$tmp/resume.err")" [ $rc -eq 0 ]
+if [ "$records" -gt 0 ]; then
+    check "resumed run said it was resuming with $records images done" grep -q "resuming .*: $records images already done" "$tmp/resume.err"
+fi
+check "final file present" [ -f "$out" ]
+check "journal and partial removed" [ ! -e "$out.journal" -a ! -e "$out.partial" ]
+check "resumed file has the same datasets as the uninterrupted one (h5diff)" same_data "$ref" "$out"
+if ! same_data "$ref" "$out"; then h5diff "$ref" "$out" /methods /methods | head -n 20; fi
+
+# Kill during the first moments, then a second run started later: torn records are dropped.
+out2=$tmp/killed2.h5
+"$bin" --config "$tmp/tiny.ini" --set "output.file=$out2" >/dev/null 2>&1 &
+pid=$!
+sleep "$(awk -v t="$total" 'BEGIN { printf "%.2f", t * 0.6 }')"
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+# simulate a kill in the middle of a journal write: cut the journal's last record short
+if [ -f "$out2.journal" ]; then
+    size=$(stat -c %s "$out2.journal")
+    [ "$size" -gt 5000 ] && truncate -s $((size - 3000)) "$out2.journal"
+fi
+# and an HDF5 file damaged by the kill
+[ -f "$out2.partial" ] && printf 'garbage garbage garbage' | dd of="$out2.partial" bs=1 seek=0 conv=notrunc 2>/dev/null
+"$bin" --config "$tmp/tiny.ini" --set "output.file=$out2" --resume >/dev/null 2>"$tmp/resume2.err"
+rc=$?
+check "resume over a torn journal and a damaged .partial exits 0: $(tail -n 2 "$tmp/resume2.err")" [ $rc -eq 0 ]
+check "... and gives the same datasets (h5diff)" same_data "$ref" "$out2"
+
+# A different configuration is refused (finished file and unfinished run), --force starts over.
+"$bin" --config "$tmp/tiny.ini" --set "output.file=$out" --set metrics.steps=4 >/dev/null 2>"$tmp/refuse.err"
+rc=$?
+check "different config refused (rc $rc)" [ $rc -ne 0 ]
+check "refusal names the key" grep -q "different configuration: \[metrics\] 'steps = 8' there, \[metrics\] 'steps = 4' now" "$tmp/refuse.err"
+check "refused run left the file alone" same_data "$ref" "$out"
+"$bin" --config "$tmp/tiny.ini" --set "output.file=$out" --set metrics.steps=4 --limit 1 --force >/dev/null 2>&1
+check "--force recomputes" [ $? -eq 0 ]
+check "forced file has 1 image" [ "$(h5dump -y -a /n_images "$out" | sed -n '/DATA {/,/}/p' | sed '1d;$d' | tr -d ' ')" = "1" ]
+"$bin" --config "$tmp/tiny.ini" --set "output.file=$out" --resume --force >/dev/null 2>&1
+check "--resume with --force is a usage error" [ $? -eq 2 ]
+finish

@@ -1,0 +1,530 @@
+// test_cuda_nets.c: the CUDA backend's networks and the whole pipeline through it.
+//  1. fixtures: tiny_vgg, tiny_resnet (data/models) and the hash-weight VGG16 / ResNet50
+//     (host/hashweights.h, rules from reference_golden.h5): fp32 logits and target-layer
+//     activations (channel sums, 4096 samples) within 1e-4 relative of PyTorch; tf32 / fp16 /
+//     bf16 drift printed, with a loose bound that only a wrong layout or conversion would break.
+//  2. node by node: every node of tiny_vgg, tiny_resnet and synth_resnet tapped on the GPU and on
+//     the CPU backend (batch 3 of a max 4), 1e-4 relative; tapping every node disables the fused
+//     conv + residual path, so the logits of an untapped pass are compared too; a taps-only pass
+//     (logits NULL) gives the same taps.
+//  3. synth_vgg / synth_resnet on the 16 synthetic JPEGs: GPU vs CPU logits and the reference's
+//     predicted classes (synthetic.h5).
+//  4. Poly-CAM (pc_explain) and insertion / deletion of the PCAM+- map on tiny_vgg / tiny_resnet,
+//     both fixture images, through the CUDA backend vs the CPU backend: maps 1e-3 abs, channel
+//     weights 1e-3 relative, AUCs 2e-3 abs; fp16 drift of the maps printed.
+// Skips (exit 77) when the CUDA backend is not compiled in or no device is present.
+#include <math.h>
+#include <string.h>
+
+#include "backend.h"
+#include "hashweights.h"
+#include "image.h"
+#include "metrics.h"
+#include "saliency.h"
+#include "testutil.h"
+#include "weights.h"
+
+#define GOLDEN "reference_golden.h5"
+#define FWD_TOL 1e-4
+#define MAP_TOL 1e-3
+#define WEIGHT_TOL 1e-3
+#define AUC_TOL 2e-3
+
+static const char *const kImages[2] = {"ILSVRC2012_val_00010495.JPEG", "ILSVRC2012_val_00015410.JPEG"};
+static const char *const kPrecName[4] = {"fp32", "tf32", "fp16", "bf16"};
+static PcBackend *gpu[4];   // one per precision (NULL when unavailable)
+static PcBackend *cpu;
+
+// ---- networks ---------------------------------------------------------------------------------
+
+static int make_spec(const char *model, PcArchSpec *s, PcError *err) {
+    if (!strcmp(model, "vgg16") || !strcmp(model, "resnet50")) return pc_arch_from_name(model, s, err);
+    int resnet = strstr(model, "resnet") != NULL, synth = strstr(model, "synth") != NULL;
+    if (pc_arch_from_name(resnet ? "resnet" : "vgg", s, err)) return -1;
+    s->n_classes = synth ? 4 : 10;
+    s->in_size = 224;
+    if (!resnet) {
+        const int tiny[15] = {8, 8, 0, 16, 16, 0, 32, 32, 0, 32, 32, 0, 32, 32, 0};
+        const int syn[15] = {16, 16, 0, 32, 32, 0, 64, 64, 0, 64, 64, 0, 64, 64, 0};
+        s->n_vgg_cfg = 15;
+        memcpy(s->vgg_cfg, synth ? syn : tiny, sizeof tiny);
+        s->vgg_bn = 0;
+        s->n_vgg_hidden = 2;
+        s->vgg_hidden[0] = s->vgg_hidden[1] = synth ? 128 : 64;
+        s->vgg_pool = 7;
+    } else {
+        const int tp[4] = {4, 8, 16, 32}, sp[4] = {8, 16, 32, 32};
+        const int blocks[4] = {1, 2, 1, 1}, strides[4] = {1, 2, 2, 2};
+        s->resnet_bottleneck = 1;
+        s->resnet_stem = synth ? 16 : 8;
+        s->n_stages = 4;
+        memcpy(s->stage_planes, synth ? sp : tp, sizeof tp);
+        memcpy(s->stage_blocks, blocks, sizeof blocks);
+        memcpy(s->stage_stride, strides, sizeof strides);
+    }
+    return 0;
+}
+
+// tiny_* / synth_* from data/models; vgg16 / resnet50 from the fixture's hash rules.
+static int load_net(const char *model, PcNet *net, PcError *err) {
+    PcArchSpec spec;
+    if (make_spec(model, &spec, err) || pc_net_create(&spec, net, err)) return -1;
+    PcStateDict sd;
+    int rc;
+    if (!strcmp(model, "vgg16") || !strcmp(model, "resnet50")) {
+        char path[128];
+        size_t nr = 0, nb = 0, nd = 0;
+        snprintf(path, sizeof path, "hashnets/%s/rules/names", model);
+        char **names = h5_read_strings(fixture_path(GOLDEN), path, &nr);
+        snprintf(path, sizeof path, "hashnets/%s/rules/base", model);
+        float *base = h5_read_f32(fixture_path(GOLDEN), path, &nb, NULL, NULL);
+        snprintf(path, sizeof path, "hashnets/%s/rules/bound", model);
+        float *bound = h5_read_f32(fixture_path(GOLDEN), path, &nd, NULL, NULL);
+        rc = names && base && bound && nr == nb && nr == nd ? 0 : pc_fail(err, "%s: weight rules", model);
+        if (!rc) rc = pc_hash_state_dict(net, (int)nr, (const char *const *)names, base, bound, &sd, err);
+        for (size_t i = 0; names && i < nr; i++) free(names[i]);
+        free(names), free(base), free(bound);
+    } else {
+        char rel[128];
+        snprintf(rel, sizeof rel, "models/%s.safetensors", model);
+        rc = pc_safetensors_open(data_path(rel), &sd, err);
+    }
+    if (!rc) {
+        rc = pc_net_load(net, &sd, err);
+        pc_state_dict_free(&sd);
+    }
+    if (rc) pc_net_free(net);
+    return rc;
+}
+
+// The two fixture inputs, (2, 3, 224, 224).
+static float *fixture_inputs(void) {
+    const size_t img = (size_t)3 * 224 * 224;
+    float *x = xmalloc(2 * img * sizeof(float));
+    for (int i = 0; i < 2; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "inputs/%s", kImages[i]);
+        size_t n = 0;
+        float *xi = h5_read_f32(fixture_path(GOLDEN), path, &n, NULL, NULL);
+        CHECK(xi && n == img, "%s missing", path);
+        if (xi && n == img) memcpy(x + i * img, xi, img * sizeof(float));
+        else memset(x + i * img, 0, img * sizeof(float));
+        free(xi);
+    }
+    return x;
+}
+
+// ---- forward through a backend ----------------------------------------------------------------
+
+typedef struct {
+    float *logits;          // (n, classes) host, or NULL when not asked
+    float *taps[64];        // (n, C, H, W) host
+} FwdOut;
+
+static void fwd_free(FwdOut *o, int n_taps) {
+    free(o->logits);
+    for (int t = 0; t < n_taps; t++) free(o->taps[t]);
+}
+
+static size_t node_size(const PcNet *net, int node) {
+    const PcNode *nd = &net->nodes[node];
+    return (size_t)nd->c * nd->h * nd->w;
+}
+
+// n images of x (host) through be in chunks of max_batch; logits when want_logits.
+static int run_forward(PcBackend *be, const PcNet *net, const float *x, int n, int max_batch,
+                       int want_logits, int n_taps, const int *nodes, FwdOut *o, PcError *err) {
+    memset(o, 0, sizeof *o);
+    PcBackendNet *bn = be->net_prepare(be, net, max_batch, err);
+    if (!bn) return -1;
+    const size_t img = (size_t)3 * net->in_h * net->in_w;
+    float *dx = be->alloc(be, (size_t)max_batch * img * sizeof(float));
+    float *dl = be->alloc(be, (size_t)max_batch * net->n_classes * sizeof(float));
+    float *dt[64];
+    if (want_logits) o->logits = xmalloc((size_t)n * net->n_classes * sizeof(float));
+    for (int t = 0; t < n_taps; t++) {
+        dt[t] = be->alloc(be, (size_t)max_batch * node_size(net, nodes[t]) * sizeof(float));
+        o->taps[t] = xmalloc((size_t)n * node_size(net, nodes[t]) * sizeof(float));
+    }
+    int rc = 0;
+    for (int i0 = 0; i0 < n && !rc; i0 += max_batch) {
+        int m = n - i0 < max_batch ? n - i0 : max_batch;
+        be->upload(be, dx, x + i0 * img, m * img * sizeof(float));
+        rc = be->forward(be, bn, dx, m, want_logits ? dl : NULL, n_taps, nodes, dt, err);
+        if (rc) break;
+        if (want_logits)
+            be->download(be, o->logits + (size_t)i0 * net->n_classes, dl,
+                         (size_t)m * net->n_classes * sizeof(float));
+        for (int t = 0; t < n_taps; t++) {
+            size_t per = node_size(net, nodes[t]);
+            be->download(be, o->taps[t] + i0 * per, dt[t], m * per * sizeof(float));
+        }
+    }
+    for (int t = 0; t < n_taps; t++) be->release(be, dt[t]);
+    be->release(be, dx);
+    be->release(be, dl);
+    be->net_release(be, bn);
+    if (rc) fwd_free(o, n_taps);
+    return rc;
+}
+
+// ---- 1. fixtures ------------------------------------------------------------------------------
+
+// Target taps vs the fixture's channel sums and samples; returns the worst relative error.
+static double taps_vs_fixture(const char *grp, const PcNet *net, int nt, char names[][64],
+                              const int *nodes, float *const *taps) {
+    double worst = 0;
+    for (int t = 0; t < nt; t++) {
+        const PcNode *nd = &net->nodes[nodes[t]];
+        size_t hw = (size_t)nd->h * nd->w, chw = nd->c * hw, ns = 0, ni = 0, nv = 0;
+        char path[256];
+        snprintf(path, sizeof path, "%s/act/%s/channel_sum", grp, names[t]);
+        double *sums = h5_read_f64(fixture_path(GOLDEN), path, &ns);
+        snprintf(path, sizeof path, "%s/act/%s/sample_index", grp, names[t]);
+        int64_t *idx = h5_read_i64(fixture_path(GOLDEN), path, &ni);
+        snprintf(path, sizeof path, "%s/act/%s/sample_value", grp, names[t]);
+        double *vals = h5_read_f64(fixture_path(GOLDEN), path, &nv);
+        CHECK(sums && ns == 2 * (size_t)nd->c && idx && vals && nv == 2 * ni, "%s/act/%s fixture", grp,
+              names[t]);
+        if (sums && ns == 2 * (size_t)nd->c && idx && vals && nv == 2 * ni) {
+            float *mine = xmalloc(ns * sizeof(float)), *got = xmalloc(nv * sizeof(float));
+            for (int i = 0; i < 2; i++)
+                for (int c = 0; c < nd->c; c++) {
+                    double s = 0;
+                    for (size_t k = 0; k < hw; k++) s += taps[t][i * chw + c * hw + k];
+                    mine[i * nd->c + c] = (float)s;
+                }
+            for (int i = 0; i < 2; i++)
+                for (size_t k = 0; k < ni; k++)
+                    got[i * ni + k] = idx[k] >= 0 && (size_t)idx[k] < chw ? taps[t][i * chw + idx[k]] : NAN;
+            double es = max_rel_diff_f32_f64(mine, sums, ns), ev = max_rel_diff_f32_f64(got, vals, nv);
+            worst = fmax(worst, fmax(es, ev));
+            free(mine), free(got);
+        }
+        free(sums), free(idx), free(vals);
+    }
+    return worst;
+}
+
+static void test_fixture_net(const char *model) {
+    char grp[64];
+    snprintf(grp, sizeof grp, "%s/%s", strstr(model, "tiny") ? "tiny" : "hashnets", model);
+    PcError err = {{0}};
+    PcNet net;
+    double t0 = pc_now();
+    if (load_net(model, &net, &err)) {
+        CHECK(0, "%s: %s", model, err.msg);
+        return;
+    }
+    double t_load = pc_now() - t0;
+    size_t nt = 0;
+    char **targets = h5_attr_strings(fixture_path(GOLDEN), grp, "target_layers", &nt);
+    CHECK(targets && nt == 5, "%s: target_layers", grp);
+    char names[8][64];
+    int nodes[8];
+    for (size_t t = 0; targets && t < nt && t < 8; t++) {
+        snprintf(names[t], 64, "%s", targets[t]);
+        nodes[t] = pc_net_find(&net, targets[t]);
+        CHECK(nodes[t] >= 0, "%s: no node %s", model, targets[t]);
+        if (nodes[t] < 0) nt = 0;
+        free(targets[t]);
+    }
+    free(targets);
+    char path[128];
+    size_t nl = 0;
+    snprintf(path, sizeof path, "%s/logits", grp);
+    double *ref = h5_read_f64(fixture_path(GOLDEN), path, &nl);
+    CHECK(ref && nl == (size_t)2 * net.n_classes, "%s", path);
+    float *x = fixture_inputs();
+    for (int p = 0; p < 4 && ref && nl == (size_t)2 * net.n_classes; p++) {
+        if (!gpu[p]) continue;
+        FwdOut o;
+        t0 = pc_now();
+        int rc = run_forward(gpu[p], &net, x, 2, 2, 1, (int)nt, nodes, &o, &err);
+        double t_fwd = pc_now() - t0;
+        CHECK(rc == 0, "%s %s: forward: %s", model, kPrecName[p], err.msg);
+        if (rc) continue;
+        double el = max_rel_diff_f32_f64(o.logits, ref, nl);
+        double ea = taps_vs_fixture(grp, &net, (int)nt, names, nodes, o.taps);
+        int agree = 0;
+        for (int i = 0; i < 2; i++) {
+            int a = 0, b = 0;
+            for (int k = 1; k < net.n_classes; k++) {
+                if (o.logits[i * net.n_classes + k] > o.logits[i * net.n_classes + a]) a = k;
+                if (ref[i * net.n_classes + k] > ref[i * net.n_classes + b]) b = k;
+            }
+            agree += a == b;
+        }
+        printf("  %-9s %-5s logits rel err %.2e, activations %.2e, argmax %d/2 (load %.1f s, "
+               "prepare + forward %.2f s)\n",
+               model, kPrecName[p], el, ea, agree, t_load, t_fwd);
+        if (p <= PC_PREC_FP32) {
+            CHECK(el <= FWD_TOL, "%s fp32: logits rel err %.3g", model, el);
+            CHECK(ea <= FWD_TOL, "%s fp32: activations rel err %.3g", model, ea);
+        } else {
+            // reduced precision: only a broken layout or conversion goes past these
+            double bound = p == PC_PREC_BF16 ? 0.25 : 0.1;
+            CHECK(el <= bound, "%s %s: logits drift %.3g > %.2g", model, kPrecName[p], el, bound);
+            CHECK(ea <= bound, "%s %s: activation drift %.3g > %.2g", model, kPrecName[p], ea, bound);
+        }
+        fwd_free(&o, (int)nt);
+    }
+    free(x);
+    free(ref);
+    pc_net_free(&net);
+}
+
+// ---- 2. node by node --------------------------------------------------------------------------
+
+static void test_node_by_node(const char *model) {
+    PcError err = {{0}};
+    PcNet net;
+    if (load_net(model, &net, &err)) {
+        CHECK(0, "%s: %s", model, err.msg);
+        return;
+    }
+    const size_t img = (size_t)3 * 224 * 224;
+    float *x2 = fixture_inputs(), *x = xmalloc(3 * img * sizeof(float));
+    memcpy(x, x2, 2 * img * sizeof(float));
+    for (size_t i = 0; i < img; i++) x[2 * img + i] = 0.5f * x2[i] - 0.25f * x2[img + i];
+    free(x2);
+    int nn = net.n_nodes < 64 ? net.n_nodes : 64;
+    int nodes[64];
+    for (int i = 0; i < nn; i++) nodes[i] = i;
+    FwdOut c, g, g_plain, g_taps;
+    int rc = run_forward(cpu, &net, x, 3, 4, 1, nn, nodes, &c, &err);
+    CHECK(rc == 0, "%s cpu forward: %s", model, err.msg);
+    int rg = run_forward(gpu[0], &net, x, 3, 4, 1, nn, nodes, &g, &err);
+    CHECK(rg == 0, "%s gpu forward (all taps): %s", model, err.msg);
+    if (!rc && !rg) {
+        double worst = 0;
+        int worst_node = -1;
+        for (int i = 0; i < nn; i++) {
+            double e = max_rel_diff_f32(g.taps[i], c.taps[i], 3 * node_size(&net, i));
+            if (e > worst || worst_node < 0) worst = e, worst_node = i;
+            CHECK(e <= FWD_TOL, "%s node %d (%s): rel err %.3g", model, i, net.nodes[i].name, e);
+        }
+        double el = max_rel_diff_f32(g.logits, c.logits, 3 * (size_t)net.n_classes);
+        printf("  %-12s %d nodes tapped: worst node %d rel err %.2e, logits %.2e\n", model, nn, worst_node,
+               worst, el);
+        CHECK(el <= FWD_TOL, "%s: logits rel err %.3g", model, el);
+        // untapped pass: fused conv + residual where available
+        if (run_forward(gpu[0], &net, x, 3, 4, 1, 0, NULL, &g_plain, &err) == 0) {
+            double ef = max_rel_diff_f32(g_plain.logits, c.logits, 3 * (size_t)net.n_classes);
+            printf("  %-12s untapped pass logits rel err %.2e\n", model, ef);
+            CHECK(ef <= FWD_TOL, "%s untapped: logits rel err %.3g", model, ef);
+            fwd_free(&g_plain, 0);
+        } else {
+            CHECK(0, "%s untapped forward: %s", model, err.msg);
+        }
+        // taps only (stops after the last tap): the default targets
+        char tnames[8][64];
+        int nt = pc_net_default_targets(&net, tnames, 8), tn[8];
+        for (int t = 0; t < nt; t++) tn[t] = pc_net_find(&net, tnames[t]);
+        if (run_forward(gpu[0], &net, x, 3, 4, 0, nt, tn, &g_taps, &err) == 0) {
+            double et = 0;
+            for (int t = 0; t < nt; t++)
+                et = fmax(et, max_rel_diff_f32(g_taps.taps[t], c.taps[tn[t]], 3 * node_size(&net, tn[t])));
+            printf("  %-12s taps-only pass: rel err %.2e\n", model, et);
+            CHECK(et <= FWD_TOL, "%s taps-only: rel err %.3g", model, et);
+            fwd_free(&g_taps, nt);
+        } else {
+            CHECK(0, "%s taps-only forward: %s", model, err.msg);
+        }
+    }
+    if (!rc) fwd_free(&c, nn);
+    if (!rg) fwd_free(&g, nn);
+    free(x);
+    pc_net_free(&net);
+}
+
+// ---- 3. synthetic models ----------------------------------------------------------------------
+
+static void test_synth(const char *model) {
+    PcError err = {{0}};
+    PcNet net;
+    if (load_net(model, &net, &err)) {
+        CHECK(0, "%s: %s", model, err.msg);
+        return;
+    }
+    const int n = 16;
+    const size_t img = (size_t)3 * 224 * 224;
+    float *x = xmalloc(n * img * sizeof(float));
+    for (int i = 0; i < n; i++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "synthetic/synth_%03d.jpg", i);
+        PcImageU8 im;
+        if (pc_load_jpeg(data_path(rel), &im, &err)) {
+            CHECK(0, "%s: %s", rel, err.msg);
+            memset(x + i * img, 0, img * sizeof(float));
+            continue;
+        }
+        pc_preprocess(&im, PC_RESIZE_BILINEAR, 224, x + i * img);
+        pc_image_free(&im);
+    }
+    char path[64];
+    snprintf(path, sizeof path, "%s/test/pred", model);
+    size_t np = 0;
+    int64_t *pred = h5_read_i64(fixture_path("synthetic.h5"), path, &np);
+    CHECK(pred && np == (size_t)n, "%s", path);
+    FwdOut c, g;
+    int rc = run_forward(cpu, &net, x, n, 8, 1, 0, NULL, &c, &err);
+    CHECK(rc == 0, "%s cpu: %s", model, err.msg);
+    int rg = run_forward(gpu[0], &net, x, n, 8, 1, 0, NULL, &g, &err);
+    CHECK(rg == 0, "%s gpu: %s", model, err.msg);
+    if (!rc && !rg && pred && np == (size_t)n) {
+        double e = max_rel_diff_f32(g.logits, c.logits, (size_t)n * net.n_classes);
+        int same = 0;
+        for (int i = 0; i < n; i++) {
+            int a = 0;
+            for (int k = 1; k < net.n_classes; k++)
+                if (g.logits[i * net.n_classes + k] > g.logits[i * net.n_classes + a]) a = k;
+            same += a == pred[i];
+        }
+        printf("  %-12s 16 synthetic images: logits vs CPU rel err %.2e, %d/16 predictions as the reference\n",
+               model, e, same);
+        CHECK(e <= FWD_TOL, "%s: logits rel err %.3g", model, e);
+        CHECK(same == n, "%s: %d of 16 predictions differ from the reference", model, n - same);
+    }
+    if (!rc) fwd_free(&c, 0);
+    if (!rg) fwd_free(&g, 0);
+    free(pred);
+    free(x);
+    pc_net_free(&net);
+}
+
+// ---- 4. Poly-CAM and insertion / deletion ------------------------------------------------------
+
+static int explain_on(PcBackend *be, const PcNet *net, const PcTargets *tg, const float *x, int cls,
+                      PcExplanation *e, double *ins, double *del, float *ins_s, float *del_s, PcError *err) {
+    PcSaliencyOptions opt;
+    pc_saliency_default_options(&opt);
+    PcInsDelOptions io;
+    pc_insdel_default_options(&io);
+    int mb = opt.batch > io.batch ? opt.batch : io.batch;
+    PcBackendNet *bn = be->net_prepare(be, net, mb, err);
+    if (!bn) return -1;
+    int rc = pc_explain(be, bn, net, tg, x, cls, &opt, e, err);
+    if (!rc)
+        rc = pc_insertion_deletion(be, bn, net, x, e->map[PC_VARIANT_PM], 224, 224, cls, &io, ins_s, ins, del_s,
+                                   del, NULL, err);
+    be->net_release(be, bn);
+    return rc;
+}
+
+static void test_polycam(const char *model) {
+    PcError err = {{0}};
+    PcNet net;
+    if (load_net(model, &net, &err)) {
+        CHECK(0, "%s: %s", model, err.msg);
+        return;
+    }
+    PcTargets tg;
+    if (pc_targets_resolve(&net, 0, NULL, &tg, &err)) {
+        CHECK(0, "%s: targets: %s", model, err.msg);
+        pc_net_free(&net);
+        return;
+    }
+    float *x2 = fixture_inputs();
+    const size_t img = (size_t)3 * 224 * 224, ss = 224 * 224;
+    for (int i = 0; i < 2; i++) {
+        char grp[128];
+        snprintf(grp, sizeof grp, "tiny/%s/%s", model, kImages[i]);
+        double cls_d = -1;
+        CHECK(h5_attr_f64(fixture_path(GOLDEN), grp, "class", &cls_d) == 0, "%s: class", grp);
+        int cls = (int)cls_d;
+        PcExplanation ec, eg, eh;
+        memset(&ec, 0, sizeof ec), memset(&eg, 0, sizeof eg), memset(&eh, 0, sizeof eh);
+        double ic = 0, dc = 0, ig = 0, dg = 0, ih = 0, dh = 0;
+        float isc[224], dsc[224], isg[224], dsg[224], ish[224], dsh[224];
+        double t0 = pc_now();
+        int rc = explain_on(cpu, &net, &tg, x2 + i * img, cls, &ec, &ic, &dc, isc, dsc, &err);
+        double t_cpu = pc_now() - t0;
+        CHECK(rc == 0, "%s cpu: %s", grp, err.msg);
+        t0 = pc_now();
+        int rg = explain_on(gpu[0], &net, &tg, x2 + i * img, cls, &eg, &ig, &dg, isg, dsg, &err);
+        double t_gpu = pc_now() - t0;
+        CHECK(rg == 0, "%s gpu: %s", grp, err.msg);
+        if (!rc && !rg) {
+            double em = 0, el = 0, en = 0, ew = 0, ecam = 0;
+            for (int v = 0; v < PC_N_VARIANTS; v++) {
+                em = fmax(em, max_abs_diff_f32(eg.map[v], ec.map[v], ss));
+                if (eg.levels[v] && ec.levels[v])
+                    el = fmax(el, max_abs_diff_f32(eg.levels[v], ec.levels[v], (size_t)tg.n_targets * ss));
+                if (eg.map_no_lnorm[v] && ec.map_no_lnorm[v])
+                    en = fmax(en, max_abs_diff_f32(eg.map_no_lnorm[v], ec.map_no_lnorm[v], ss));
+                for (int l = 0; l < tg.n_targets; l++) {
+                    ew = fmax(ew, max_rel_diff_f32(eg.weights[v][l], ec.weights[v][l], (size_t)tg.c[l]));
+                    if (eg.cams[v][l] && ec.cams[v][l])
+                        ecam = fmax(ecam, max_rel_diff_f32(eg.cams[v][l], ec.cams[v][l],
+                                                           (size_t)tg.h[l] * tg.w[l]));
+                }
+            }
+            double es = fmax(max_abs_diff_f32(isg, isc, 224), max_abs_diff_f32(dsg, dsc, 224));
+            double ins_ref = NAN, del_ref = NAN;
+            char pm[192];
+            snprintf(pm, sizeof pm, "%s/pcampm", grp);
+            h5_attr_f64(fixture_path(GOLDEN), pm, "ins_auc", &ins_ref);
+            h5_attr_f64(fixture_path(GOLDEN), pm, "del_auc", &del_ref);
+            printf("  %-11s img%d: maps %.1e levels %.1e no-lnorm %.1e cams %.1e weights %.1e | "
+                   "ins %.4f/%.4f del %.4f/%.4f (gpu/cpu; ref %.4f/%.4f) steps %.1e | cpu %.2f s gpu %.2f s\n",
+                   model, i, em, el, en, ecam, ew, ig, ic, dg, dc, ins_ref, del_ref, es, t_cpu, t_gpu);
+            CHECK(eg.cls == ec.cls, "%s: class %d vs %d", grp, eg.cls, ec.cls);
+            CHECK(eg.forward_passes == ec.forward_passes, "%s: %ld vs %ld forward passes", grp,
+                  eg.forward_passes, ec.forward_passes);
+            CHECK(em <= MAP_TOL, "%s: maps differ by %.3g", grp, em);
+            CHECK(el <= MAP_TOL, "%s: levels differ by %.3g", grp, el);
+            CHECK(en <= MAP_TOL, "%s: no-LNorm maps differ by %.3g", grp, en);
+            CHECK(ecam <= MAP_TOL, "%s: isolated CAMs differ by %.3g (relative)", grp, ecam);
+            CHECK(ew <= WEIGHT_TOL, "%s: channel weights differ by %.3g (relative)", grp, ew);
+            CHECK(fabs(ig - ic) <= AUC_TOL && fabs(dg - dc) <= AUC_TOL, "%s: AUCs %.4f/%.4f vs %.4f/%.4f", grp,
+                  ig, dg, ic, dc);
+            CHECK(es <= AUC_TOL, "%s: per-step scores differ by %.3g", grp, es);
+        }
+        // fp16 drift of the whole pipeline (printed only)
+        if (!rg && gpu[PC_PREC_FP16] &&
+            explain_on(gpu[PC_PREC_FP16], &net, &tg, x2 + i * img, cls, &eh, &ih, &dh, ish, dsh, &err) == 0) {
+            double em = 0;
+            for (int v = 0; v < PC_N_VARIANTS; v++) em = fmax(em, max_abs_diff_f32(eh.map[v], eg.map[v], ss));
+            printf("  %-11s img%d: fp16 drift vs fp32 GPU: maps %.2e, ins %+.4f, del %+.4f\n", model, i, em,
+                   ih - ig, dh - dg);
+        }
+        pc_explanation_free(&ec);
+        pc_explanation_free(&eg);
+        pc_explanation_free(&eh);
+    }
+    free(x2);
+    pc_net_free(&net);
+}
+
+int main(void) {
+    PcError err = {{0}};
+    for (int p = 0; p < 4; p++) {
+        PcBackendOptions opt = {(PcPrecision)p, 0, 0};
+        gpu[p] = pc_backend_cuda_create(&opt, &err);
+        if (!gpu[p] && p == 0) test_skip(err.msg);
+        if (!gpu[p]) printf("  %s unavailable: %s\n", kPrecName[p], err.msg);
+    }
+    PcBackendOptions copt = {PC_PREC_FP32, 0, 0};
+    cpu = pc_backend_cpu_create(&copt, &err);
+    CHECK(cpu != NULL, "CPU backend: %s", err.msg);
+    if (!cpu) return test_summary();
+    printf("test_cuda_nets on %s\n", gpu[0]->device_name);
+
+    test_fixture_net("tiny_vgg");
+    test_fixture_net("tiny_resnet");
+    test_fixture_net("vgg16");
+    test_fixture_net("resnet50");
+    test_node_by_node("tiny_vgg");
+    test_node_by_node("tiny_resnet");
+    test_node_by_node("synth_resnet");
+    test_synth("synth_vgg");
+    test_synth("synth_resnet");
+    test_polycam("tiny_vgg");
+    test_polycam("tiny_resnet");
+
+    for (int p = 0; p < 4; p++)
+        if (gpu[p]) gpu[p]->destroy(gpu[p]);
+    cpu->destroy(cpu);
+    return test_summary();
+}
