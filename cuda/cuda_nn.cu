@@ -581,6 +581,8 @@ static int choose_conv(CudaContext *ctx, PcBackendNet *bn, int i, int n,
                 *out = ch;
                 return 0;
             }
+            // a launch error of a rejected candidate must not be blamed on the next one's success
+            (void)cudaGetLastError();
             last = st;
         }
     }

@@ -136,8 +136,10 @@ static char *read_line(char *str, int num, void *stream) {
     st->pos += n;
     st->line++;
     while (n && (*start == ' ' || *start == '\t')) start++, n--;
-    if (n + 1 > (size_t)num) {
-        parse_error(st, "line too long (more than %d characters)", num - 3);
+    // the text, its newline and the NUL must fit in inih's buffer of num bytes
+    size_t text_len = n && start[n - 1] == '\n' ? n - 1 : n;
+    if (text_len + 2 > (size_t)num) {
+        parse_error(st, "line too long (more than %d characters)", num - 2);
         snprintf(str, (size_t)num, ";\n");
         return str;
     }
@@ -399,8 +401,9 @@ static int check_model(PcConfig *cfg, PcError *err) {
         for (int i = 0; i < n; i++) {
             int planes, nb, stride;
             char tail;
-            if (sscanf(items[i], "%dx%d/%d%c", &planes, &nb, &stride, &tail) != 3 || planes < 1 || nb < 1 ||
-                stride < 1 || stride > 4)
+            // bounded so that planes * expansion and the node count stay far from int overflow
+            if (sscanf(items[i], "%dx%d/%d%c", &planes, &nb, &stride, &tail) != 3 || planes < 1 ||
+                planes > (1 << 20) || nb < 1 || nb > 1024 || stride < 1 || stride > 4)
                 return bad_value(cfg, K_RESNET_STAGES, "planes x blocks / stride per stage, e.g. 64x3/1,128x4/2", err);
             cfg->spec.stage_planes[i] = planes;
             cfg->spec.stage_blocks[i] = nb;

@@ -140,8 +140,9 @@ int pc_dataset_load(const PcConfig *cfg, PcDataset *ds, PcError *err) {
     }
 
     ds->n_listed = list.n;
-    long first = cfg->offset, last = cfg->limit ? cfg->offset + cfg->limit : list.n;
-    if (last > list.n) last = list.n;
+    // offset and limit may each be up to LONG_MAX: compare before adding (no signed overflow)
+    long first = cfg->offset, last = list.n;
+    if (cfg->limit && first < list.n && cfg->limit < list.n - first) last = first + cfg->limit;
     if (list.n == 0) {
         pc_fail(err, "data list %s: no image names in it", cfg->list);
         goto done;

@@ -23,26 +23,6 @@ static hid_t open_if(hid_t f, const char *name) {
     return H5Lexists(f, name, H5P_DEFAULT) > 0 ? H5Dopen2(f, name, H5P_DEFAULT) : -1;
 }
 
-// Strings of a 1-D dataset, in the file's character set.
-static char **read_strings(hid_t d, int *n) {
-    hid_t sp = H5Dget_space(d), ft = H5Dget_type(d), t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5Tget_cset(ft));
-    hssize_t cnt = H5Sget_simple_extent_npoints(sp);
-    char **tmp = xcalloc((size_t)(cnt > 0 ? cnt : 1), sizeof(char *)), **out = NULL;
-    if (cnt > 0 && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp) >= 0) {
-        out = xmalloc((size_t)cnt * sizeof(char *));
-        for (hssize_t i = 0; i < cnt; i++) out[i] = strdup(tmp[i] ? tmp[i] : "");
-        H5Dvlen_reclaim(t, sp, H5P_DEFAULT, tmp);
-        *n = (int)cnt;
-    }
-    free(tmp);
-    H5Tclose(t);
-    H5Tclose(ft);
-    H5Sclose(sp);
-    return out;
-}
-
 static int *read_ints(hid_t f, const char *name, int n) {
     hid_t d = open_if(f, name);
     if (d < 0) return NULL;
@@ -58,31 +38,12 @@ static int *read_ints(hid_t f, const char *name, int n) {
     return v;
 }
 
-// Reads row i of d (rank 1..3) into buf.
-static int read_row(hid_t d, hsize_t i, hid_t memtype, void *buf) {
-    hid_t fs = H5Dget_space(d);
-    hsize_t dims[3] = {0, 1, 1}, start[3] = {i, 0, 0}, count[3];
-    int rank = H5Sget_simple_extent_dims(fs, dims, NULL);
-    if (rank < 1 || rank > 3 || i >= dims[0]) {
-        H5Sclose(fs);
-        return -1;
-    }
-    count[0] = 1;
-    for (int k = 1; k < rank; k++) count[k] = dims[k];
-    hid_t ms = H5Screate_simple(rank, count, NULL);
-    int ok = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
-             H5Dread(d, memtype, ms, fs, H5P_DEFAULT, buf) >= 0;
-    H5Sclose(ms);
-    H5Sclose(fs);
-    return ok ? 0 : -1;
-}
-
 static int read_status(hid_t d, hsize_t i, char *out, size_t n) {
     hid_t ft = H5Dget_type(d), t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, H5T_VARIABLE);
     H5Tset_cset(t, H5Tget_cset(ft));
     char *v = NULL;
-    int rc = read_row(d, i, t, &v);
+    int rc = pc_h5_read_row(d, i, t, &v);
     if (rc == 0) {
         snprintf(out, n, "%s", v ? v : "");
         if (v) H5free_memory(v);
@@ -146,8 +107,6 @@ static int shard_open(Shard *s, const char *path, PcError *err) {
     s->f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (s->f < 0) return pc_fail(err, "%s: cannot open as HDF5", path);
     char *key = pc_h5_read_root_attr(s->f, "config_key");
-    char *complete = NULL;
-    (void)complete;
     if (!key) return pc_fail(err, "%s: not a polycam-eval result file (no config_key)", path);
     char *store_part = strstr(key, "\n[store]\n");
     if (store_part) *store_part = 0;
@@ -159,11 +118,13 @@ static int shard_open(Shard *s, const char *path, PcError *err) {
     s->source = pc_h5_read_root_attr(s->f, "config_source");
     s->device = pc_h5_read_root_attr(s->f, "device");
     hid_t d = open_if(s->f, "/images/name");
+    size_t n_names = 0;
     if (d >= 0) {
-        s->names = read_strings(d, &s->n);
+        s->names = pc_h5_read_strings(d, 0, &n_names);
         H5Dclose(d);
     }
-    if (!s->names) return pc_fail(err, "%s: cannot read /images/name", path);
+    s->n = (int)n_names;
+    if (!s->names || s->n < 1) return pc_fail(err, "%s: cannot read /images/name", path);
     s->index = read_ints(s->f, "/images/index", s->n);
     s->label = read_ints(s->f, "/images/label", s->n);
     int *done = read_ints(s->f, "/images/done", s->n);
@@ -183,8 +144,12 @@ static int shard_open_methods(Shard *s, const PcStoreLayout *l, PcError *err) {
     hid_t **sets[] = {&s->d_map, &s->d_ins_auc, &s->d_ins_scores, &s->d_del_auc, &s->d_del_scores};
     static const char *const suffix[] = {"map", "insertion/auc", "insertion/scores", "deletion/auc", "deletion/scores"};
     const int want[] = {l->maps != PC_MAPS_NONE, l->insertion, l->insertion, l->deletion, l->deletion};
+    // every handle is -1 before the first open, so shard_close never sees an unset one
     for (int k = 0; k < 5; k++) {
-        *sets[k] = xmalloc((size_t)l->n_methods * sizeof(hid_t));
+        *sets[k] = xmalloc((size_t)(l->n_methods > 0 ? l->n_methods : 1) * sizeof(hid_t));
+        for (int m = 0; m < l->n_methods; m++) (*sets[k])[m] = -1;
+    }
+    for (int k = 0; k < 5; k++) {
         for (int m = 0; m < l->n_methods; m++) {
             char name[256];
             snprintf(name, sizeof name, "/methods/%s/%s", l->method_ids[m], suffix[k]);
@@ -200,20 +165,13 @@ static int read_layout(const Shard *s, PcStoreLayout *l, char (**ids)[PC_METHOD_
     memset(l, 0, sizeof *l);
     hid_t a = H5Aexists(s->f, "method_ids") > 0 ? H5Aopen(s->f, "method_ids", H5P_DEFAULT) : -1;
     if (a < 0) return pc_fail(err, "%s: no method_ids attribute", s->path);
-    hid_t sp = H5Aget_space(a), ft = H5Aget_type(a), t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5Tget_cset(ft));
-    int n = (int)H5Sget_simple_extent_npoints(sp);
-    char **tmp = xcalloc((size_t)(n > 0 ? n : 1), sizeof(char *));
-    int ok = n > 0 && H5Aread(a, t, tmp) >= 0;
-    *ids = xcalloc((size_t)(n > 0 ? n : 1), PC_METHOD_ID_LEN);
-    for (int m = 0; ok && m < n; m++) snprintf((*ids)[m], PC_METHOD_ID_LEN, "%s", tmp[m] ? tmp[m] : "");
-    if (ok) H5Dvlen_reclaim(t, sp, H5P_DEFAULT, tmp);
-    free(tmp);
-    H5Tclose(t);
-    H5Tclose(ft);
-    H5Sclose(sp);
+    size_t n_ids = 0;
+    char **tmp = pc_h5_read_strings(a, 1, &n_ids);
     H5Aclose(a);
+    int n = (int)n_ids, ok = tmp && n > 0;
+    *ids = xcalloc((size_t)(n > 0 ? n : 1), PC_METHOD_ID_LEN);
+    for (int m = 0; ok && m < n; m++) snprintf((*ids)[m], PC_METHOD_ID_LEN, "%s", tmp[m]);
+    pc_h5_free_strings(tmp, n_ids);
     if (!ok) return pc_fail(err, "%s: cannot read method_ids", s->path);
     l->n_methods = n;
     l->method_ids = *ids;
@@ -241,18 +199,18 @@ static int read_layout(const Shard *s, PcStoreLayout *l, char (**ids)[PC_METHOD_
 
 static int read_result(const Shard *s, int row, const PcStoreLayout *l, PcImageResult *r, PcError *err) {
     hsize_t i = (hsize_t)row;
-    int ok = read_row(s->d_class, i, H5T_NATIVE_INT, &r->cls) == 0 &&
-             read_row(s->d_score, i, H5T_NATIVE_FLOAT, &r->score) == 0 &&
+    int ok = pc_h5_read_row(s->d_class, i, H5T_NATIVE_INT, &r->cls) == 0 &&
+             pc_h5_read_row(s->d_score, i, H5T_NATIVE_FLOAT, &r->score) == 0 &&
              read_status(s->d_status, i, r->status, sizeof r->status) == 0;
     const size_t ss = (size_t)l->size * l->size;
     for (int m = 0; ok && m < l->n_methods; m++) {
-        if (l->maps != PC_MAPS_NONE) ok = read_row(s->d_map[m], i, H5T_NATIVE_FLOAT, r->maps + m * ss) == 0;
+        if (l->maps != PC_MAPS_NONE) ok = pc_h5_read_row(s->d_map[m], i, H5T_NATIVE_FLOAT, r->maps + m * ss) == 0;
         if (ok && l->insertion)
-            ok = read_row(s->d_ins_auc[m], i, H5T_NATIVE_DOUBLE, &r->ins_auc[m]) == 0 &&
-                 read_row(s->d_ins_scores[m], i, H5T_NATIVE_FLOAT, r->ins_scores + (size_t)m * l->steps) == 0;
+            ok = pc_h5_read_row(s->d_ins_auc[m], i, H5T_NATIVE_DOUBLE, &r->ins_auc[m]) == 0 &&
+                 pc_h5_read_row(s->d_ins_scores[m], i, H5T_NATIVE_FLOAT, r->ins_scores + (size_t)m * l->steps) == 0;
         if (ok && l->deletion)
-            ok = read_row(s->d_del_auc[m], i, H5T_NATIVE_DOUBLE, &r->del_auc[m]) == 0 &&
-                 read_row(s->d_del_scores[m], i, H5T_NATIVE_FLOAT, r->del_scores + (size_t)m * l->steps) == 0;
+            ok = pc_h5_read_row(s->d_del_auc[m], i, H5T_NATIVE_DOUBLE, &r->del_auc[m]) == 0 &&
+                 pc_h5_read_row(s->d_del_scores[m], i, H5T_NATIVE_FLOAT, r->del_scores + (size_t)m * l->steps) == 0;
     }
     return ok ? 0 : pc_fail(err, "%s: cannot read the results of image %d (%s)", s->path, row, s->names[row]);
 }
@@ -335,15 +293,18 @@ int pc_merge(const char *out_path, int n_in, char *const *inputs, PcStoreMode mo
     layout.n_images = total;
     PcStoreImages images = {.names = names, .labels = labels, .list_index = index};
     // class names of the first shard, when it has them
-    int n_class_names = 0;
+    size_t n_class_names = 0;
     hid_t dc = open_if(sh[0].f, "/classes");
     if (dc >= 0) {
-        images.class_names = read_strings(dc, &n_class_names);
-        images.n_class_names = images.class_names ? n_class_names : 0;
+        images.class_names = pc_h5_read_strings(dc, 0, &n_class_names);
+        images.n_class_names = images.class_names ? (int)n_class_names : 0;
         H5Dclose(dc);
     }
-    char source[4096], device[512];
-    snprintf(source, sizeof source, "%s; merged from %d shard files\n", sh[0].source ? sh[0].source : "", n_in);
+    // the first shard's INI text in full (a fixed buffer would cut a long one short)
+    const char *src0 = sh[0].source ? sh[0].source : "";
+    size_t source_len = strlen(src0) + 64;
+    char *source = xmalloc(source_len), device[512];
+    snprintf(source, source_len, "%s; merged from %d shard files\n", src0, n_in);
     snprintf(device, sizeof device, "%s (shards merged)", sh[0].device ? sh[0].device : "");
     char *libs = pc_h5_read_root_attr(sh[0].f, "libraries");
     PcStoreMeta meta = {.config = sh[0].config, .config_key = sh[0].key_base, .config_source = source,
@@ -351,8 +312,8 @@ int pc_merge(const char *out_path, int n_in, char *const *inputs, PcStoreMode mo
                         .device = device};
     int open_rc = pc_store_open(&st, out_path, &layout, &images, &meta, mode, err);
     free(libs);
-    for (int i = 0; i < images.n_class_names; i++) free(images.class_names[i]);
-    free(images.class_names);
+    free(source);
+    pc_h5_free_strings(images.class_names, (size_t)images.n_class_names);
     if (open_rc) goto done;
     if (!st.complete) {
         pc_result_init(&res, &layout);

@@ -247,8 +247,11 @@ static void write_overlays(const PcConfig *cfg, Run *r, const PcPrefetchItem *it
     // "sub/a.jpg" -> "sub_a"
     char stem[512];
     snprintf(stem, sizeof stem, "%s", r->ds.names[item->index]);
-    char *dot = strrchr(stem, '.');
-    if (dot && dot != stem) *dot = 0;
+    // the extension of the file name, not a dot of a folder ("v1.2/img" keeps its name)
+    char *base = strrchr(stem, '/');
+    base = base ? base + 1 : stem;
+    char *dot = strrchr(base, '.');
+    if (dot && dot != base) *dot = 0;
     for (char *p = stem; *p; p++)
         if (*p == '/') *p = '_';
     for (int m = 0; m < r->n_methods; m++) {
@@ -304,6 +307,15 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
         r->n_class_names = n;
     }
     if (load_model(cfg, r, err)) goto done;
+    // class = label with a label the classifier does not have would skip every such image: refuse
+    // before any work instead
+    for (int i = 0; cfg->class_source == PC_CLASS_LABEL && i < r->ds.n; i++) {
+        if (r->ds.labels[i] >= r->net.n_classes) {
+            pc_fail(err, "labels %s: %s has class %d, but the model has %d classes ([saliency] class = label)",
+                    cfg->labels, r->ds.names[i], r->ds.labels[i], r->net.n_classes);
+            goto done;
+        }
+    }
     r->n_methods = build_methods(cfg, &r->tg, r->refs, r->ids);
 
     PcBackendOptions bopt = {.precision = cfg->precision, .threads = cfg->threads, .device = 0};
@@ -367,7 +379,7 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
     while ((item = pc_prefetch_next(pf)) != NULL) {
         process_image(cfg, r, item, &sopt, &res);
         int ok = !strcmp(res.status, "ok");
-        if (ok && item->index < cfg->overlays && cfg->maps != PC_MAPS_NONE) write_overlays(cfg, r, item, &res, &prog);
+        if (ok && item->index < cfg->overlays) write_overlays(cfg, r, item, &res, &prog);
         pc_prefetch_release(pf, item);
         if (pc_store_write(st, &res, err)) goto done;
         if (!ok) {

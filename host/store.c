@@ -216,24 +216,79 @@ static hid_t create_dataset(hid_t loc, const char *name, hid_t type, int rank, c
     return d;
 }
 
-// Writes row `index` of dataset d (rank 1..3) from buf of memory type memtype.
-static int write_row(hid_t d, hsize_t index, hid_t memtype, const void *buf) {
-    hid_t fs = H5Dget_space(d);
-    if (fs < 0) return -1;
+// Selects row `index` of dataset d (rank 1..3) in its file space *fs and makes the matching
+// memory space *ms; both are closed by the caller. Returns -1 (nothing left open) when the row is
+// out of range.
+static int select_row(hid_t d, hsize_t index, hid_t *fs, hid_t *ms) {
+    *fs = H5Dget_space(d);
+    *ms = -1;
+    if (*fs < 0) return -1;
     hsize_t dims[3] = {0, 1, 1}, start[3] = {index, 0, 0}, count[3];
-    int rank = H5Sget_simple_extent_dims(fs, dims, NULL);
+    int rank = H5Sget_simple_extent_dims(*fs, dims, NULL);
     if (rank < 1 || rank > 3 || index >= dims[0]) {
-        H5Sclose(fs);
+        H5Sclose(*fs);
+        *fs = -1;
         return -1;
     }
     count[0] = 1;
     for (int i = 1; i < rank; i++) count[i] = dims[i];
-    int ok = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0;
-    hid_t ms = H5Screate_simple(rank, count, NULL);
-    ok = ok && ms >= 0 && H5Dwrite(d, memtype, ms, fs, H5P_DEFAULT, buf) >= 0;
-    if (ms >= 0) H5Sclose(ms);
+    if (H5Sselect_hyperslab(*fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0)
+        *ms = H5Screate_simple(rank, count, NULL);
+    if (*ms < 0) {
+        H5Sclose(*fs);
+        *fs = -1;
+        return -1;
+    }
+    return 0;
+}
+
+// Writes row `index` of dataset d (rank 1..3) from buf of memory type memtype.
+static int write_row(hid_t d, hsize_t index, hid_t memtype, const void *buf) {
+    hid_t fs, ms;
+    if (select_row(d, index, &fs, &ms)) return -1;
+    int ok = H5Dwrite(d, memtype, ms, fs, H5P_DEFAULT, buf) >= 0;
+    H5Sclose(ms);
     H5Sclose(fs);
     return ok ? 0 : -1;
+}
+
+int pc_h5_read_row(hid_t d, hsize_t index, hid_t memtype, void *buf) {
+    hid_t fs, ms;
+    if (select_row(d, index, &fs, &ms)) return -1;
+    int ok = H5Dread(d, memtype, ms, fs, H5P_DEFAULT, buf) >= 0;
+    H5Sclose(ms);
+    H5Sclose(fs);
+    return ok ? 0 : -1;
+}
+
+char **pc_h5_read_strings(hid_t obj, int is_attr, size_t *n) {
+    hid_t sp = is_attr ? H5Aget_space(obj) : H5Dget_space(obj);
+    if (sp < 0) return NULL;
+    hssize_t cnt = H5Sget_simple_extent_npoints(sp);
+    hid_t ft = is_attr ? H5Aget_type(obj) : H5Dget_type(obj);
+    hid_t t = vlen_str_type();
+    if (ft >= 0) {
+        H5Tset_cset(t, H5Tget_cset(ft));
+        H5Tclose(ft);
+    }
+    char **tmp = xcalloc((size_t)(cnt > 0 ? cnt : 1), sizeof(char *));
+    herr_t rc = cnt < 0 ? -1 : is_attr ? H5Aread(obj, t, tmp) : H5Dread(obj, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp);
+    char **out = NULL;
+    if (rc >= 0) {
+        out = xmalloc((size_t)(cnt > 0 ? cnt : 1) * sizeof(char *));
+        for (hssize_t i = 0; i < cnt; i++) out[i] = strdup(tmp[i] ? tmp[i] : "");
+        H5Dvlen_reclaim(t, sp, H5P_DEFAULT, tmp);
+        *n = (size_t)cnt;
+    }
+    free(tmp);
+    H5Tclose(t);
+    H5Sclose(sp);
+    return out;
+}
+
+void pc_h5_free_strings(char **s, size_t n) {
+    for (size_t i = 0; s && i < n; i++) free(s[i]);
+    free(s);
 }
 
 static void close_handle(hid_t *h, herr_t (*fn)(hid_t)) {
@@ -753,7 +808,13 @@ int pc_store_finish(PcStore *st, PcError *err) {
     iso_time_now(end_time, sizeof end_time);
     if (set_str_attr(st->file, "end_time", end_time) || set_i64_attr(st->file, "complete", 1))
         return pc_fail(err, "%s: cannot write the closing attributes", st->partial_path);
+    // The journal is deleted below: the file must be complete on disk first. A failed flush or
+    // close (disk full) keeps .partial and journal, so a rerun rebuilds the file from the journal.
+    if (H5Fflush(st->file, H5F_SCOPE_LOCAL) < 0) return pc_fail(err, "%s: cannot flush", st->partial_path);
+    hid_t file = st->file;
+    st->file = -1;
     close_hdf5(st);
+    if (H5Fclose(file) < 0) return pc_fail(err, "%s: cannot close", st->partial_path);
     if (rename(st->partial_path, st->path) != 0)
         return pc_fail(err, "%s: cannot rename to %s (%s)", st->partial_path, st->path, strerror(errno));
     if (st->journal) fclose(st->journal);

@@ -122,4 +122,14 @@ uint16_t pc_f32_to_f16(float f);
 // Reads a string attribute of the root of an HDF5 file (malloc'd), NULL when absent.
 char *pc_h5_read_root_attr(hid_t file, const char *name);
 
+// Every string of a 1-D variable-length string dataset (is_attr = 0) or attribute (is_attr = 1),
+// read in the stored character set (HDF5 1.10 does not convert ASCII <-> UTF-8). Returns a
+// malloc'd array of malloc'd strings (free with pc_h5_free_strings) and the count in *n, or NULL.
+char **pc_h5_read_strings(hid_t obj, int is_attr, size_t *n);
+void pc_h5_free_strings(char **s, size_t n);
+
+// Reads row `index` (along the first dimension) of a rank 1..3 dataset into buf, converted to
+// memtype. Returns 0, or -1 when the row is out of range or the read fails.
+int pc_h5_read_row(hid_t d, hsize_t index, hid_t memtype, void *buf);
+
 #endif

@@ -7,6 +7,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "store.h"
+
 // Whole 1-D dataset as doubles, NULL when absent or unreadable.
 static double *read_f64(hid_t f, const char *name, size_t n) {
     if (H5Lexists(f, name, H5P_DEFAULT) <= 0) return NULL;
@@ -26,43 +28,17 @@ static double *read_f64(hid_t f, const char *name, size_t n) {
     return out;
 }
 
-// Variable-length string dataset or attribute -> malloc'd strings; *n gets the count.
-static char **read_strings(hid_t obj, int is_attr, size_t *n) {
-    hid_t sp = is_attr ? H5Aget_space(obj) : H5Dget_space(obj);
-    if (sp < 0) return NULL;
-    hssize_t cnt = H5Sget_simple_extent_npoints(sp);
-    // memory type with the file's character set (HDF5 does not convert ASCII <-> UTF-8)
-    hid_t ft = is_attr ? H5Aget_type(obj) : H5Dget_type(obj);
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    if (ft >= 0) {
-        H5Tset_cset(t, H5Tget_cset(ft));
-        H5Tclose(ft);
-    }
-    char **tmp = xcalloc((size_t)(cnt > 0 ? cnt : 1), sizeof(char *));
-    herr_t rc = is_attr ? H5Aread(obj, t, tmp) : H5Dread(obj, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp);
-    char **out = NULL;
-    if (rc >= 0) {
-        out = xmalloc((size_t)(cnt > 0 ? cnt : 1) * sizeof(char *));
-        for (hssize_t i = 0; i < cnt; i++) out[i] = strdup(tmp[i] ? tmp[i] : "");
-        H5Dvlen_reclaim(t, sp, H5P_DEFAULT, tmp);
-        *n = (size_t)cnt;
-    }
-    free(tmp);
-    H5Tclose(t);
-    H5Sclose(sp);
-    return out;
-}
-
-static void free_strings(char **s, size_t n) {
-    for (size_t i = 0; s && i < n; i++) free(s[i]);
-    free(s);
-}
-
 int pc_table_from_file(const char *h5_path, PcTable *t, PcError *err) {
     memset(t, 0, sizeof *t);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = H5Fopen(h5_path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    // A running polycam-eval holds its .partial file locked; reading a table of it mid-run is a
+    // read-only peek at flushed data, so file locking is not needed here.
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+#if H5_VERSION_GE(1, 10, 7)
+    H5Pset_file_locking(fapl, 0, 1);
+#endif
+    hid_t f = H5Fopen(h5_path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
     if (f < 0) return pc_fail(err, "%s: cannot open as HDF5", h5_path);
     int rc = -1;
     size_t n_ids = 0, n_status = 0;
@@ -73,11 +49,11 @@ int pc_table_from_file(const char *h5_path, PcTable *t, PcError *err) {
         pc_fail(err, "%s: not a polycam-eval result file (no method_ids attribute)", h5_path);
         goto done;
     }
-    ids = read_strings(a, 1, &n_ids);
+    ids = pc_h5_read_strings(a, 1, &n_ids);
     H5Aclose(a);
     hid_t ds = H5Lexists(f, "/images/status", H5P_DEFAULT) > 0 ? H5Dopen2(f, "/images/status", H5P_DEFAULT) : -1;
     if (ds >= 0) {
-        status = read_strings(ds, 0, &n_status);
+        status = pc_h5_read_strings(ds, 0, &n_status);
         H5Dclose(ds);
     }
     if (!ids || !status) {
@@ -129,8 +105,8 @@ int pc_table_from_file(const char *h5_path, PcTable *t, PcError *err) {
     }
     rc = 0;
 done:
-    free_strings(ids, n_ids);
-    free_strings(status, n_status);
+    pc_h5_free_strings(ids, n_ids);
+    pc_h5_free_strings(status, n_status);
     free(done);
     H5Fclose(f);
     if (rc) pc_table_free(t);

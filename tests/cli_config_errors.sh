@@ -101,6 +101,8 @@ expect_error "missing root" nonzero "data root $tmp/noroot: no such folder" -- -
 expect_error "missing labels" nonzero "labels $tmp/nolabels.txt: cannot open" -- --config base.ini --set data.labels=nolabels.txt
 printf 'synth_000.jpg zero\n' >badlabels.txt
 expect_error "malformed labels" nonzero "badlabels.txt:1: bad class 'zero'" -- --config base.ini --set data.labels=badlabels.txt
+printf 'synth_000.jpg 99\n' >biglabels.txt
+expect_error "label beyond the classifier with class = label" nonzero "synth_000.jpg has class 99, but the model has 10 classes" -- --config base.ini --set data.labels=biglabels.txt --set saliency.class=label
 expect_error "offset past the list" nonzero "[data] offset 99 is past the end" -- --config base.ini --set data.offset=99
 printf 'a\nb\nc\n' >classes3.txt
 expect_error "class names that do not match the model" nonzero "3 names for a model of 10 classes" -- --config base.ini --set data.limit=1 --set model.classes=classes3.txt

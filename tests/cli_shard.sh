@@ -71,6 +71,13 @@ rc=$?
 check "the unsharded command finds the merged file complete" [ $rc -eq 0 ]
 check "... and computes nothing" grep -q "nothing to compute" "$tmp/again.err"
 
+# [saliency] class = label explains the ground-truth class
+"$bin" --config "$tmp/rn.ini" --set "output.file=$tmp/label.h5" --set saliency.class=label --limit 2 >/dev/null 2>&1
+vals() { h5dump -y -w 0 -d "$2" "$1" | sed -n '/DATA {/,/}/p' | sed '1d;$d' | tr -d ' '; }
+check "class = label: explained classes are the labels ($(vals "$tmp/label.h5" /images/class))" \
+    [ "$(vals "$tmp/label.h5" /images/class)" = "$(vals "$tmp/label.h5" /images/label)" ]
+check "labels read from labels.txt (0,2)" [ "$(vals "$tmp/label.h5" /images/label)" = "0,2" ]
+
 "$bin" --merge "$tmp/m2.h5" "$tmp/s0.h5" "$tmp/s1.h5" >/dev/null 2>"$tmp/e1"
 check "missing shard refused" grep -q "shard 2/3 is missing" "$tmp/e1"
 "$bin" --merge "$tmp/m2.h5" "$tmp/s0.h5" "$tmp/s0.h5" "$tmp/s1.h5" "$tmp/s2.h5" >/dev/null 2>"$tmp/e2"

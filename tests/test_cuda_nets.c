@@ -98,21 +98,7 @@ static int load_net(const char *model, PcNet *net, PcError *err) {
 }
 
 // The two fixture inputs, (2, 3, 224, 224).
-static float *fixture_inputs(void) {
-    const size_t img = (size_t)3 * 224 * 224;
-    float *x = xmalloc(2 * img * sizeof(float));
-    for (int i = 0; i < 2; i++) {
-        char path[128];
-        snprintf(path, sizeof path, "inputs/%s", kImages[i]);
-        size_t n = 0;
-        float *xi = h5_read_f32(fixture_path(GOLDEN), path, &n, NULL, NULL);
-        CHECK(xi && n == img, "%s missing", path);
-        if (xi && n == img) memcpy(x + i * img, xi, img * sizeof(float));
-        else memset(x + i * img, 0, img * sizeof(float));
-        free(xi);
-    }
-    return x;
-}
+static float *fixture_inputs(void) { return golden_inputs(kImages, 2); }
 
 // ---- forward through a backend ----------------------------------------------------------------
 

@@ -84,17 +84,8 @@ static void test_net(const char *arch) {
         const PcNode *n = &net.nodes[nodes[t]];
         taps[t] = xmalloc((size_t)2 * n->c * n->h * n->w * sizeof(float));
     }
-    const size_t img = (size_t)3 * 224 * 224;
-    float *x = xmalloc(2 * img * sizeof(float));
-    for (size_t i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "inputs/%s", inputs[i]);
-        size_t n;
-        float *xi = h5_read_f32(fixture_path(GOLDEN), path, &n, NULL, NULL);
-        CHECK(xi && n == img, "%s", path);
-        if (xi) memcpy(x + i * img, xi, img * sizeof(float));
-        free(xi);
-        free(inputs[i]);
-    }
+    float *x = golden_inputs((const char *const *)inputs, 2);
+    for (size_t i = 0; i < 2; i++) free(inputs[i]);
     free(inputs);
 
     PcBackendOptions opt = {PC_PREC_FP32, 0, 0};

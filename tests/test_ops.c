@@ -300,6 +300,29 @@ static void test_insdel_samples(PcBackend *be) {
     be->insdel_samples(be, x, base, order, s, 1, 1, 1, 1, out);
     const float del1[12] = {-1, 2, -3, 4, -5, 6, -7, 8, -9, 10, -11, 12};
     CHECK(!memcmp(out, del1, sizeof del1), "deletion sample t=1 wrong");
+
+    // s = 8, a permuted order, 5 pixels per step, steps 3..11 (the last two clamp at 64 pixels),
+    // against a per-pixel oracle: pixel p is taken when its position in the order is < count
+    enum { S8 = 8, SS = 64, M = 9 };
+    int perm[SS], pos[SS];
+    float x8[3 * SS], b8[3 * SS], got[M * 3 * SS];
+    for (int i = 0; i < SS; i++) perm[i] = (i * 29 + 7) % SS;   // 29 is prime to 64
+    for (int i = 0; i < SS; i++) pos[perm[i]] = i;
+    for (int i = 0; i < 3 * SS; i++) x8[i] = (float)i, b8[i] = -1.0f - (float)i;
+    for (int del = 0; del < 2; del++) {
+        be->insdel_samples(be, x8, b8, perm, S8, 3, M, 5, del, got);
+        int bad = 0;
+        for (int j = 0; j < M; j++) {
+            int count = 5 * (3 + j + 1) < SS ? 5 * (3 + j + 1) : SS;
+            for (int c = 0; c < 3; c++)
+                for (int p = 0; p < SS; p++) {
+                    int from_x = (pos[p] < count) != del;
+                    float want = from_x ? x8[c * SS + p] : b8[c * SS + p];
+                    bad += got[(j * 3 + c) * SS + p] != want;
+                }
+        }
+        CHECK(bad == 0, "%s samples t = 3..11: %d wrong values", del ? "deletion" : "insertion", bad);
+    }
 }
 
 int main(void) {

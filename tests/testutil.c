@@ -218,6 +218,21 @@ char **h5_attr_strings(const char *file, const char *obj, const char *attr, size
     return out;
 }
 
+float *golden_inputs(const char *const *names, int n) {
+    const size_t img = (size_t)3 * 224 * 224;
+    float *x = xcalloc((size_t)(n > 0 ? n : 1) * img, sizeof(float));
+    for (int i = 0; i < n; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "inputs/%s", names[i]);
+        size_t count = 0;
+        float *xi = h5_read_f32(fixture_path("reference_golden.h5"), path, &count, NULL, NULL);
+        CHECK(xi && count == img, "%s: %zu values in the fixture, want %zu", path, xi ? count : 0, img);
+        if (xi && count == img) memcpy(x + (size_t)i * img, xi, img * sizeof(float));
+        free(xi);
+    }
+    return x;
+}
+
 double max_abs_diff_f32(const float *a, const float *b, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) {

@@ -38,6 +38,9 @@ int h5_attr_f64(const char *file, const char *obj, const char *attr, double *out
 // Attribute that is an array of strings.
 char **h5_attr_strings(const char *file, const char *obj, const char *attr, size_t *n);
 int h5_exists(const char *file, const char *path);
+// The preprocessed images inputs/<name> of reference_golden.h5 stacked as (n, 3, 224, 224); a
+// missing or mis-sized one fails a CHECK and reads as zeros. malloc'd.
+float *golden_inputs(const char *const *names, int n);
 
 // max |a-b| over n values
 double max_abs_diff_f32(const float *a, const float *b, size_t n);

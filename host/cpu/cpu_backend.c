@@ -34,6 +34,7 @@ PcBackend *pc_backend_cpu_create(const PcBackendOptions *opt, PcError *err) {
     PcBackend *be = xcalloc(1, sizeof *be);
     CpuContext *ctx = xcalloc(1, sizeof *ctx);
     ctx->threads = (opt && opt->threads > 0) ? opt->threads : pc_default_threads();
+    cpu_blas_select_kernel();   // before any BLAS call: OpenBLAS may have picked its slowest kernels
     openblas_set_num_threads(ctx->threads);
     be->name = "cpu";
     long cores = sysconf(_SC_NPROCESSORS_ONLN);

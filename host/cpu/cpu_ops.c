@@ -416,21 +416,23 @@ void cpu_argsort_desc(PcBackend *be, const float *map, int n, int *order) {
 void cpu_insdel_samples(PcBackend *be, const float *x, const float *base, const int *order, int s,
                         int t0, int m, int pixels_per_step, int deletion, float *out) {
     (void)be;
-    const size_t ss = (size_t)s * s;
-    // rank[p] = position of pixel p in the order, so a sample is one select per pixel
-    int *rank = xmalloc(ss * sizeof *rank);
-    for (size_t i = 0; i < ss; i++) rank[order[i]] = (int)i;
+    const size_t ss = (size_t)s * s, img = 3 * ss;
     const float *taken = deletion ? base : x;     // the first ordered pixels come from here
     const float *rest = deletion ? x : base;
+    // each sample is the previous one plus the next pixels_per_step ordered pixels, so only the
+    // first sample of the call is built from scratch
+    size_t done = 0;                              // ordered pixels already taken in the sample
     for (int j = 0; j < m; j++) {
-        long long n_taken = (long long)pixels_per_step * (t0 + j + 1);
-        if (n_taken > (long long)ss) n_taken = (long long)ss;
-        const int limit = (int)n_taken;
-        for (int c = 0; c < 3; c++) {
-            const float *a = taken + c * ss, *b = rest + c * ss;
-            float *dst = out + ((size_t)j * 3 + c) * ss;
-            for (size_t i = 0; i < ss; i++) dst[i] = rank[i] < limit ? a[i] : b[i];
+        unsigned long long want = (unsigned long long)pixels_per_step * (unsigned long long)(t0 + j + 1);
+        const size_t n_taken = want < ss ? (size_t)want : ss;
+        float *dst = out + (size_t)j * img;
+        memcpy(dst, j == 0 ? rest : dst - img, img * sizeof *dst);
+        for (size_t i = done; i < n_taken; i++) {
+            const size_t p = (size_t)order[i];
+            dst[p] = taken[p];
+            dst[ss + p] = taken[ss + p];
+            dst[2 * ss + p] = taken[2 * ss + p];
         }
+        done = n_taken;
     }
-    free(rank);
 }
