@@ -783,8 +783,16 @@ int pc_store_open(PcStore *st, const char *path, const PcStoreLayout *layout, co
     }
     st->journal = fopen(st->journal_path, "w+b");
     if (!st->journal) return pc_fail(err, "%s: cannot create (%s)", st->journal_path, strerror(errno));
-    if (write_journal_header(st, start_time, err)) return -1;
-    return create_partial(st, images, meta, start_time, err);
+    if (write_journal_header(st, start_time, err) || create_partial(st, images, meta, start_time, err)) {
+        // a fresh journal holds no results yet: leave no half-made output behind
+        fclose(st->journal);
+        st->journal = NULL;
+        close_hdf5(st);
+        remove_file(st->journal_path, NULL);
+        remove_file(st->partial_path, NULL);
+        return -1;
+    }
+    return 0;
 }
 
 int pc_store_write(PcStore *st, const PcImageResult *r, PcError *err) {

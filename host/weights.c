@@ -391,6 +391,10 @@ static int check_tensor_bounds(const char *path, PcTensor *t, const int64_t offs
     return 0;
 }
 
+static int cmp_name_ptr(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static int parse_header(const char *path, const char *hdr, size_t hdr_len, const unsigned char *data,
                         uint64_t data_size, PcStateDict *sd, PcError *err) {
     JsonCursor c = {hdr, hdr_len, 0, path, err};
@@ -413,13 +417,6 @@ static int parse_header(const char *path, const char *hdr, size_t hdr_len, const
                 if (json_peek(&c) != '{') return json_fail(&c, "__metadata__ is not an object");
                 if (json_skip_value(&c, 0)) return -1;
             } else {
-                for (int i = 0; i < sd->n; i++) {
-                    if (strcmp(sd->tensors[i].name, name) == 0) {
-                        pc_fail(err, "%s: tensor '%s' appears twice in the header", path, name);
-                        free(name);
-                        return -1;
-                    }
-                }
                 if (sd->n == cap) {
                     cap *= 2;
                     sd->tensors = realloc(sd->tensors, (size_t)cap * sizeof(PcTensor));
@@ -447,6 +444,19 @@ static int parse_header(const char *path, const char *hdr, size_t hdr_len, const
     }
     json_ws(&c);
     if (c.pos != c.n) return json_fail(&c, "trailing bytes after the header object");
+    // Repeated names, found on sorted names: a pairwise check is quadratic, and a header may
+    // hold millions of entries.
+    if (sd->n > 1) {
+        const char **names = xmalloc((size_t)sd->n * sizeof *names);
+        for (int i = 0; i < sd->n; i++) names[i] = sd->tensors[i].name;
+        qsort(names, (size_t)sd->n, sizeof *names, cmp_name_ptr);
+        const char *dup = NULL;
+        for (int i = 1; i < sd->n && !dup; i++)
+            if (strcmp(names[i - 1], names[i]) == 0) dup = names[i];
+        int rc = dup ? pc_fail(err, "%s: tensor '%s' appears twice in the header", path, dup) : 0;
+        free(names);
+        if (rc) return rc;
+    }
     return 0;
 }
 

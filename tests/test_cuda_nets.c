@@ -37,58 +37,23 @@ static PcBackend *cpu;
 
 // ---- networks ---------------------------------------------------------------------------------
 
-static int make_spec(const char *model, PcArchSpec *s, PcError *err) {
-    if (!strcmp(model, "vgg16") || !strcmp(model, "resnet50")) return pc_arch_from_name(model, s, err);
-    int resnet = strstr(model, "resnet") != NULL, synth = strstr(model, "synth") != NULL;
-    if (pc_arch_from_name(resnet ? "resnet" : "vgg", s, err)) return -1;
-    s->n_classes = synth ? 4 : 10;
-    s->in_size = 224;
-    if (!resnet) {
-        const int tiny[15] = {8, 8, 0, 16, 16, 0, 32, 32, 0, 32, 32, 0, 32, 32, 0};
-        const int syn[15] = {16, 16, 0, 32, 32, 0, 64, 64, 0, 64, 64, 0, 64, 64, 0};
-        s->n_vgg_cfg = 15;
-        memcpy(s->vgg_cfg, synth ? syn : tiny, sizeof tiny);
-        s->vgg_bn = 0;
-        s->n_vgg_hidden = 2;
-        s->vgg_hidden[0] = s->vgg_hidden[1] = synth ? 128 : 64;
-        s->vgg_pool = 7;
-    } else {
-        const int tp[4] = {4, 8, 16, 32}, sp[4] = {8, 16, 32, 32};
-        const int blocks[4] = {1, 2, 1, 1}, strides[4] = {1, 2, 2, 2};
-        s->resnet_bottleneck = 1;
-        s->resnet_stem = synth ? 16 : 8;
-        s->n_stages = 4;
-        memcpy(s->stage_planes, synth ? sp : tp, sizeof tp);
-        memcpy(s->stage_blocks, blocks, sizeof blocks);
-        memcpy(s->stage_stride, strides, sizeof strides);
-    }
-    return 0;
-}
-
 // tiny_* / synth_* from data/models; vgg16 / resnet50 from the fixture's hash rules.
 static int load_net(const char *model, PcNet *net, PcError *err) {
-    PcArchSpec spec;
-    if (make_spec(model, &spec, err) || pc_net_create(&spec, net, err)) return -1;
+    if (strcmp(model, "vgg16") && strcmp(model, "resnet50")) return fixture_net_load(model, net, err);
+    if (fixture_net_create(model, net, err)) return -1;
+    char path[128];
+    size_t nr = 0, nb = 0, nd = 0;
+    snprintf(path, sizeof path, "hashnets/%s/rules/names", model);
+    char **names = h5_read_strings(fixture_path(GOLDEN), path, &nr);
+    snprintf(path, sizeof path, "hashnets/%s/rules/base", model);
+    float *base = h5_read_f32(fixture_path(GOLDEN), path, &nb, NULL, NULL);
+    snprintf(path, sizeof path, "hashnets/%s/rules/bound", model);
+    float *bound = h5_read_f32(fixture_path(GOLDEN), path, &nd, NULL, NULL);
     PcStateDict sd;
-    int rc;
-    if (!strcmp(model, "vgg16") || !strcmp(model, "resnet50")) {
-        char path[128];
-        size_t nr = 0, nb = 0, nd = 0;
-        snprintf(path, sizeof path, "hashnets/%s/rules/names", model);
-        char **names = h5_read_strings(fixture_path(GOLDEN), path, &nr);
-        snprintf(path, sizeof path, "hashnets/%s/rules/base", model);
-        float *base = h5_read_f32(fixture_path(GOLDEN), path, &nb, NULL, NULL);
-        snprintf(path, sizeof path, "hashnets/%s/rules/bound", model);
-        float *bound = h5_read_f32(fixture_path(GOLDEN), path, &nd, NULL, NULL);
-        rc = names && base && bound && nr == nb && nr == nd ? 0 : pc_fail(err, "%s: weight rules", model);
-        if (!rc) rc = pc_hash_state_dict(net, (int)nr, (const char *const *)names, base, bound, &sd, err);
-        for (size_t i = 0; names && i < nr; i++) free(names[i]);
-        free(names), free(base), free(bound);
-    } else {
-        char rel[128];
-        snprintf(rel, sizeof rel, "models/%s.safetensors", model);
-        rc = pc_safetensors_open(data_path(rel), &sd, err);
-    }
+    int rc = names && base && bound && nr == nb && nr == nd ? 0 : pc_fail(err, "%s: weight rules", model);
+    if (!rc) rc = pc_hash_state_dict(net, (int)nr, (const char *const *)names, base, bound, &sd, err);
+    for (size_t i = 0; names && i < nr; i++) free(names[i]);
+    free(names), free(base), free(bound);
     if (!rc) {
         rc = pc_net_load(net, &sd, err);
         pc_state_dict_free(&sd);

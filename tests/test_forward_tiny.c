@@ -15,25 +15,6 @@
 #define GOLDEN "reference_golden.h5"
 #define TOL 1e-4
 
-static int build_tiny(const char *which, PcNet *net, PcError *err) {
-    PcArchSpec s;
-    if (strcmp(which, "tiny_vgg") == 0) {
-        static const int cfg[] = {8, 8, 0, 16, 16, 0, 32, 32, 0, 32, 32, 0, 32, 32, 0};
-        if (pc_arch_from_name("vgg", &s, err)) return -1;
-        s.n_vgg_cfg = (int)(sizeof cfg / sizeof cfg[0]);
-        memcpy(s.vgg_cfg, cfg, sizeof cfg);
-        s.n_vgg_hidden = 2, s.vgg_hidden[0] = 64, s.vgg_hidden[1] = 64;
-    } else {
-        if (pc_arch_from_name("resnet", &s, err)) return -1;
-        s.resnet_bottleneck = 1, s.resnet_stem = 8, s.n_stages = 4;
-        int planes[] = {4, 8, 16, 32}, blocks[] = {1, 2, 1, 1}, stride[] = {1, 2, 2, 2};
-        for (int i = 0; i < 4; i++)
-            s.stage_planes[i] = planes[i], s.stage_blocks[i] = blocks[i], s.stage_stride[i] = stride[i];
-    }
-    s.n_classes = 10;
-    return pc_net_create(&s, net, err);
-}
-
 typedef struct {
     int n_taps;
     int nodes[8];
@@ -159,7 +140,7 @@ static void test_net(const char *which) {
     PcError err = {{0}};
     PcNet net;
     PcStateDict sd;
-    if (build_tiny(which, &net, &err) || pc_safetensors_open(data_path(file), &sd, &err)) {
+    if (fixture_net_create(which, &net, &err) || pc_safetensors_open(data_path(file), &sd, &err)) {
         CHECK(0, "%s: %s", which, err.msg);
         return;
     }

@@ -47,28 +47,6 @@ static void expect_open_fails(const char *path, const char *needle, const char *
     printf("  %-28s -> %s\n", what, err.msg);
 }
 
-static int build_tiny_vgg(PcNet *net, PcError *err) {
-    PcArchSpec s;
-    if (pc_arch_from_name("vgg", &s, err)) return -1;
-    static const int cfg[] = {8, 8, 0, 16, 16, 0, 32, 32, 0, 32, 32, 0, 32, 32, 0};
-    s.n_vgg_cfg = (int)(sizeof cfg / sizeof cfg[0]);
-    memcpy(s.vgg_cfg, cfg, sizeof cfg);
-    s.n_vgg_hidden = 2, s.vgg_hidden[0] = 64, s.vgg_hidden[1] = 64;
-    s.n_classes = 10;
-    return pc_net_create(&s, net, err);
-}
-
-static int build_tiny_resnet(PcNet *net, PcError *err) {
-    PcArchSpec s;
-    if (pc_arch_from_name("resnet", &s, err)) return -1;
-    s.resnet_bottleneck = 1, s.resnet_stem = 8, s.n_stages = 4;
-    int planes[] = {4, 8, 16, 32}, blocks[] = {1, 2, 1, 1}, stride[] = {1, 2, 2, 2};
-    for (int i = 0; i < 4; i++)
-        s.stage_planes[i] = planes[i], s.stage_blocks[i] = blocks[i], s.stage_stride[i] = stride[i];
-    s.n_classes = 10;
-    return pc_net_create(&s, net, err);
-}
-
 static void test_hash_examples(void) {
     const float want[5] = {0.291706443f, -0.262198329f, 0.666204691f, 0.368858337f, -0.9227525f};
     for (uint32_t i = 0; i < 5; i++) {
@@ -86,7 +64,7 @@ static void test_tiny_file(const char *file, int resnet, const char *final_name,
     CHECK(rc == 0, "%s: %s", file, err.msg);
     if (rc) return;
     PcNet net;
-    rc = resnet ? build_tiny_resnet(&net, &err) : build_tiny_vgg(&net, &err);
+    rc = fixture_net_create(resnet ? "tiny_resnet" : "tiny_vgg", &net, &err);
     CHECK(rc == 0, "build: %s", err.msg);
     PcStateDict exp;
     pc_net_expected_state(&net, &exp, &err);
@@ -279,7 +257,7 @@ static void test_bad_files(void) {
 static void expect_load_fails(PcStateDict *sd, const char *needle, const char *needle2, const char *what) {
     PcNet net;
     PcError err = {{0}};
-    build_tiny_vgg(&net, &err);
+    fixture_net_create("tiny_vgg", &net, &err);
     int rc = pc_net_load(&net, sd, &err);
     CHECK(rc != 0, "%s: load succeeded", what);
     CHECK(strstr(err.msg, needle) != NULL, "%s: message lacks '%s': %s", what, needle, err.msg);

@@ -10,36 +10,6 @@
 
 #define N_IMAGES 16
 
-static int build(const char *model, PcNet *net, PcError *err) {
-    PcArchSpec s;
-    if (strcmp(model, "synth_vgg") == 0) {
-        static const int cfg[] = {16, 16, 0, 32, 32, 0, 64, 64, 0, 64, 64, 0, 64, 64, 0};
-        if (pc_arch_from_name("vgg", &s, err)) return -1;
-        s.n_vgg_cfg = (int)(sizeof cfg / sizeof cfg[0]);
-        memcpy(s.vgg_cfg, cfg, sizeof cfg);
-        s.n_vgg_hidden = 2, s.vgg_hidden[0] = s.vgg_hidden[1] = 128;
-    } else {
-        if (pc_arch_from_name("resnet", &s, err)) return -1;
-        s.resnet_bottleneck = 1, s.resnet_stem = 16, s.n_stages = 4;
-        int planes[] = {8, 16, 32, 32}, blocks[] = {1, 2, 1, 1}, stride[] = {1, 2, 2, 2};
-        for (int i = 0; i < 4; i++)
-            s.stage_planes[i] = planes[i], s.stage_blocks[i] = blocks[i], s.stage_stride[i] = stride[i];
-    }
-    s.n_classes = 4;
-    if (pc_net_create(&s, net, err)) return -1;
-    char rel[128];
-    snprintf(rel, sizeof rel, "models/%s.safetensors", model);
-    PcStateDict sd;
-    if (pc_safetensors_open(data_path(rel), &sd, err)) {
-        pc_net_free(net);
-        return -1;
-    }
-    int rc = pc_net_load(net, &sd, err);
-    pc_state_dict_free(&sd);
-    if (rc) pc_net_free(net);
-    return rc;
-}
-
 // The 16 file names of data/synthetic/images.txt, in order.
 static int read_names(char names[N_IMAGES][64]) {
     FILE *f = fopen(data_path("synthetic/images.txt"), "r");
@@ -57,7 +27,7 @@ static int read_names(char names[N_IMAGES][64]) {
 static void test_model(const char *model, const float *x) {
     PcError err = {{0}};
     PcNet net;
-    if (build(model, &net, &err)) {
+    if (fixture_net_load(model, &net, &err)) {
         CHECK(0, "%s: %s", model, err.msg);
         return;
     }

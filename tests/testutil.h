@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "common.h"
+#include "model.h"
 
 extern int test_passed, test_failed;
 
@@ -38,6 +39,13 @@ int h5_attr_f64(const char *file, const char *obj, const char *attr, double *out
 // Attribute that is an array of strings.
 char **h5_attr_strings(const char *file, const char *obj, const char *attr, size_t *n);
 int h5_exists(const char *file, const char *path);
+// The fixture networks: "tiny_vgg", "tiny_resnet" (fixtures/README.md, reference_golden.h5
+// tiny/), "synth_vgg", "synth_resnet" (synthetic.h5), or a torchvision name ("vgg16", ...).
+int fixture_arch_spec(const char *model, PcArchSpec *s, PcError *err);
+// The network without weights (pc_net_create of fixture_arch_spec).
+int fixture_net_create(const char *model, PcNet *net, PcError *err);
+// tiny_* / synth_* with their weights from data/models/<model>.safetensors.
+int fixture_net_load(const char *model, PcNet *net, PcError *err);
 // The preprocessed images inputs/<name> of reference_golden.h5 stacked as (n, 3, 224, 224); a
 // missing or mis-sized one fails a CHECK and reads as zeros. malloc'd.
 float *golden_inputs(const char *const *names, int n);
