@@ -63,54 +63,54 @@ static const RefFigures *ref_for(const char *model) {
 
 // ---- networks ---------------------------------------------------------------------------------
 
-static int load_model(const char *model, PcNet *net, PcError *err) {
-    PcArchSpec spec;
-    int small = !strncmp(model, "tiny_", 5) || !strncmp(model, "synth_", 6);
-    if (!small) {
-        if (pc_arch_from_name(model, &spec, err) || pc_net_create(&spec, net, err)) return -1;
-        PcStateDict sd;
-        // the README's default rules (the fixtures' rules differ only in the final layer's gain)
-        if (pc_hash_state_dict(net, 0, NULL, NULL, NULL, &sd, err)) {
-            pc_net_free(net);
-            return -1;
-        }
-        int rc = pc_net_load(net, &sd, err);
-        pc_state_dict_free(&sd);
-        if (rc) pc_net_free(net);
-        return rc;
-    }
+// The small fixture networks tiny_* / synth_* (tests/fixtures/README.md).
+static int small_spec(const char *model, PcArchSpec *spec, PcError *err) {
     int resnet = strstr(model, "resnet") != NULL, synth = strstr(model, "synth") != NULL;
-    if (pc_arch_from_name(resnet ? "resnet" : "vgg", &spec, err)) return -1;
-    spec.n_classes = synth ? 4 : 10;
-    spec.in_size = 224;
+    if (pc_arch_from_name(resnet ? "resnet" : "vgg", spec, err)) return -1;
+    spec->n_classes = synth ? 4 : 10;
+    spec->in_size = 224;
     if (!resnet) {
         const int tiny[15] = {8, 8, 0, 16, 16, 0, 32, 32, 0, 32, 32, 0, 32, 32, 0};
         const int syn[15] = {16, 16, 0, 32, 32, 0, 64, 64, 0, 64, 64, 0, 64, 64, 0};
-        spec.n_vgg_cfg = 15;
-        memcpy(spec.vgg_cfg, synth ? syn : tiny, sizeof tiny);
-        spec.n_vgg_hidden = 2;
-        spec.vgg_hidden[0] = spec.vgg_hidden[1] = synth ? 128 : 64;
-        spec.vgg_pool = 7;
+        spec->n_vgg_cfg = 15;
+        memcpy(spec->vgg_cfg, synth ? syn : tiny, sizeof tiny);
+        spec->n_vgg_hidden = 2;
+        spec->vgg_hidden[0] = spec->vgg_hidden[1] = synth ? 128 : 64;
+        spec->vgg_pool = 7;
     } else {
         const int tp[4] = {4, 8, 16, 32}, sp[4] = {8, 16, 32, 32}, blocks[4] = {1, 2, 1, 1},
                   strides[4] = {1, 2, 2, 2};
-        spec.resnet_bottleneck = 1;
-        spec.resnet_stem = synth ? 16 : 8;
-        spec.n_stages = 4;
-        memcpy(spec.stage_planes, synth ? sp : tp, sizeof tp);
-        memcpy(spec.stage_blocks, blocks, sizeof blocks);
-        memcpy(spec.stage_stride, strides, sizeof strides);
+        spec->resnet_bottleneck = 1;
+        spec->resnet_stem = synth ? 16 : 8;
+        spec->n_stages = 4;
+        memcpy(spec->stage_planes, synth ? sp : tp, sizeof tp);
+        memcpy(spec->stage_blocks, blocks, sizeof blocks);
+        memcpy(spec->stage_stride, strides, sizeof strides);
     }
-    if (pc_net_create(&spec, net, err)) return -1;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/models/%s.safetensors", PC_DATA_DIR, model);
-    PcStateDict sd;
-    if (pc_safetensors_open(path, &sd, err)) {
-        pc_net_free(net);
+    return 0;
+}
+
+// A torchvision model with hash weights, or a small fixture network with its weight file.
+static int load_model(const char *model, PcNet *net, PcError *err) {
+    PcArchSpec spec;
+    int small = !strncmp(model, "tiny_", 5) || !strncmp(model, "synth_", 6);
+    if ((small ? small_spec(model, &spec, err) : pc_arch_from_name(model, &spec, err)) ||
+        pc_net_create(&spec, net, err))
         return -1;
+    PcStateDict sd;
+    int rc;
+    if (small) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/models/%s.safetensors", PC_DATA_DIR, model);
+        rc = pc_safetensors_open(path, &sd, err);
+    } else {
+        // the README's default rules (the fixtures' rules differ only in the final layer's gain)
+        rc = pc_hash_state_dict(net, 0, NULL, NULL, NULL, &sd, err);
     }
-    int rc = pc_net_load(net, &sd, err);
-    pc_state_dict_free(&sd);
+    if (!rc) {
+        rc = pc_net_load(net, &sd, err);
+        pc_state_dict_free(&sd);
+    }
     if (rc) pc_net_free(net);
     return rc;
 }
@@ -141,21 +141,31 @@ static PcBackend *make_backend(const Args *a, PcPrecision p, PcError *err) {
     return pc_backend_cuda_create(&opt, err);
 }
 
-// ---- table1 -----------------------------------------------------------------------------------
-
-static int bench_table1(const Args *a, const char *model, PcPrecision prec, FILE *csv) {
+// The backend of one precision and the model: 1 when both are ready, 0 when the precision is
+// unavailable (reported, the point is skipped), -1 when the model does not load (reported).
+static int open_point(const Args *a, const char *model, PcPrecision prec, PcBackend **be, PcNet *net) {
     PcError err = {{0}};
-    PcBackend *be = make_backend(a, prec, &err);
-    if (!be) {
+    *be = make_backend(a, prec, &err);
+    if (!*be) {
         printf("  %-9s %-5s unavailable: %s\n", model, kPrecNames[prec], err.msg[0] ? err.msg : "-");
         return 0;
     }
-    PcNet net;
-    if (load_model(model, &net, &err)) {
+    if (load_model(model, net, &err)) {
         fprintf(stderr, "bench_gpu: %s: %s\n", model, err.msg);
-        be->destroy(be);
+        (*be)->destroy(*be);
         return -1;
     }
+    return 1;
+}
+
+// ---- table1 -----------------------------------------------------------------------------------
+
+static int bench_table1(const Args *a, const char *model, PcPrecision prec, FILE *csv) {
+    PcBackend *be;
+    PcNet net;
+    int ready = open_point(a, model, prec, &be, &net);
+    if (ready <= 0) return ready;
+    PcError err = {{0}};
     PcTargets tg;
     char code_list[5][64] = {"relu", "layer2.0", "layer3.0", "layer4.0", "layer4"};
     int use_code = net.spec.is_resnet && !a->resnet_paper_targets && !strcmp(model, "resnet50");
@@ -246,18 +256,11 @@ static int bench_table1(const Args *a, const char *model, PcPrecision prec, FILE
 // ---- forward throughput -----------------------------------------------------------------------
 
 static int bench_forward(const Args *a, const char *model, PcPrecision prec, FILE *csv) {
-    PcError err = {{0}};
-    PcBackend *be = make_backend(a, prec, &err);
-    if (!be) {
-        printf("  %-9s %-5s unavailable: %s\n", model, kPrecNames[prec], err.msg[0] ? err.msg : "-");
-        return 0;
-    }
+    PcBackend *be;
     PcNet net;
-    if (load_model(model, &net, &err)) {
-        fprintf(stderr, "bench_gpu: %s: %s\n", model, err.msg);
-        be->destroy(be);
-        return -1;
-    }
+    int ready = open_point(a, model, prec, &be, &net);
+    if (ready <= 0) return ready;
+    PcError err = {{0}};
     const RefFigures *r = ref_for(model);
     double flops = pc_net_flops(&net);
     const size_t img = (size_t)3 * net.in_h * net.in_w;

@@ -22,7 +22,7 @@ typedef struct {
     const char *section;
     const char *key;
     const char *def;        // default value as text ("" = not set)
-    const char *help;       // one line for --help and docs/CLI.md
+    const char *help;       // one line for --help and README.md
     int affects_results;    // part of the fingerprint that decides whether an output can be resumed
 } PcConfigKeyDef;
 

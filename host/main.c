@@ -40,7 +40,7 @@ static void usage(FILE *out) {
             "\n"
             "configuration keys (section, key = default, meaning):\n");
     pc_config_print_help(out);
-    fprintf(out, "\nSee docs/CLI.md for the output layout.\n");
+    fprintf(out, "\nSee README.md for the output layout.\n");
 }
 
 static int need_arg(int i, int argc, const char *opt) {

@@ -4,35 +4,14 @@
 # the others are recorded in /images/status with their reason, skipped in the table's N and listed
 # in the closing summary. Plumbing test: tiny_vgg, two target layers, 4 curve steps.
 # Usage: bash cli_bad_inputs.sh <polycam-eval binary> <source dir>
-set -u
-bin=$1
-src=$2
-name=cli_bad_inputs
-pass=0
-fail=0
-check() {   # description, command...
-    local desc=$1
-    shift
-    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $desc"; fi
-}
-finish() {
-    echo "$name: $pass passed, $fail failed"
-    [ "$fail" -eq 0 ] && exit 0 || exit 1
-}
-command -v h5dump >/dev/null || { echo "SKIP: h5dump not installed (hdf5-tools)"; exit 77; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib/cli_common.sh"
+need_tools h5dump
 
 names=(cmyk.jpg cut_in_half.jpg empty.JPEG grayscale.jpg large_4000x3000.jpg one_pixel.jpg png_named_as.JPEG
        progressive.jpg text_named_as.JPEG truncated.jpg does_not_exist.jpg)
 printf '%s\n' "${names[@]}" >"$tmp/list.txt"
 cat >"$tmp/bad.ini" <<EOF
-[model]
-arch = vgg
-weights = $src/data/models/tiny_vgg.safetensors
-vgg_cfg = 8,8,M,16,16,M,32,32,M,32,32,M,32,32,M
-vgg_classifier = 64,64
-num_classes = 10
+$(tiny_vgg_model)
 layers = features.18,features.23
 [data]
 root = $src/data/bad_inputs
@@ -80,13 +59,9 @@ for i in 0 3 4 5 7; do
     check "valid image ${names[$i]} has status exactly ok" [ "${status[$i]:-}" = "ok" ]
 done
 
-vals() {
-    h5dump -y -w 0 -d "$1" "$out" | sed -n '/DATA {/,/^ *}/p' | sed '1d;$d' | tr ',' '\n' | sed 's/^ *//; s/ *$//' |
-        grep -v '^$'
-}
-mapfile -t cls < <(vals /images/class)
-mapfile -t auc < <(vals /methods/pcampm/insertion/auc)
-mapfile -t done_ < <(vals /images/done)
+mapfile -t cls < <(h5vals "$out" /images/class)
+mapfile -t auc < <(h5vals "$out" /methods/pcampm/insertion/auc)
+mapfile -t done_ < <(h5vals "$out" /images/done)
 for i in "${!names[@]}"; do
     check "${names[$i]} counted done" [ "${done_[$i]:-0}" = "1" ]
     if [ "${status[$i]:-}" = "ok" ]; then

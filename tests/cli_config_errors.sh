@@ -4,34 +4,13 @@
 # file is created: unknown key / section, bad value, missing config, list, root, labels or weights,
 # weights that do not fit the arch, unknown target layer, unwritable output, bad arguments.
 # Usage: bash cli_config_errors.sh <polycam-eval binary> <source dir>
-set -u
-bin=$1
-src=$2
-name=cli_config_errors
-pass=0
-fail=0
-check() {   # description, command...
-    local desc=$1
-    shift
-    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $desc"; fi
-}
-finish() {
-    echo "$name: $pass passed, $fail failed"
-    [ "$fail" -eq 0 ] && exit 0 || exit 1
-}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib/cli_common.sh"
 cd "$tmp" || exit 1
 
 # A valid base config (tiny_vgg on two synthetic images); each case edits a copy.
 write_base() {
     cat >"$1" <<EOF
-[model]
-arch = vgg
-weights = $src/data/models/tiny_vgg.safetensors
-vgg_cfg = 8,8,M,16,16,M,32,32,M,32,32,M,32,32,M
-vgg_classifier = 64,64
-num_classes = 10
+$(tiny_vgg_model)
 
 [data]
 root = $src/data/synthetic

@@ -4,36 +4,9 @@
 # overlays, and compares the insertion / deletion AUCs of PCAM+, PCAM- and PCAM+- with the reference
 # implementation's per-image values in tests/fixtures/synthetic.h5 (within 0.01).
 # Usage: bash cli_demo.sh <polycam-eval binary> <source dir>
-set -u
-bin=$1
-src=$2
-name=cli_demo
-pass=0
-fail=0
-check() {   # description, command...
-    local desc=$1
-    shift
-    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $desc"; fi
-}
-finish() {
-    echo "$name: $pass passed, $fail failed"
-    [ "$fail" -eq 0 ] && exit 0 || exit 1
-}
-for tool in h5dump h5ls; do
-    command -v $tool >/dev/null || { echo "SKIP: $tool not installed (hdf5-tools)"; exit 77; }
-done
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib/cli_common.sh"
+need_tools h5dump h5ls
 
-# values of a numeric dataset, one per line
-h5vals() {
-    h5dump -y -w 0 -d "$2" "$1" 2>/dev/null | sed -n '/DATA {/,/^ *}/p' | sed '1d;$d' | tr ',' '\n' |
-        sed 's/^ *//; s/ *$//' | grep -v '^$'
-}
-# root attribute as h5dump prints it
-h5attr() {
-    h5dump -y -a "/$2" "$1" 2>/dev/null | sed -n '/DATA {/,/^ *}/p' | sed '1d;$d' | sed 's/^ *//'
-}
 # h5ls -r line of a dataset: "<path> <spaces> Dataset {dims}"
 has_dataset() {
     grep -qE "^$1 +Dataset \{$2\}\$" <<<"$listing"

@@ -4,32 +4,11 @@
 # and the table and CSV of both are the same. Plumbing test: tiny_vgg and tiny_resnet on two
 # synthetic images with every ablation, 8 curve steps.
 # Usage: bash cli_determinism.sh <polycam-eval binary> <source dir>
-set -u
-bin=$1
-src=$2
-name=cli_determinism
-pass=0
-fail=0
-check() {   # description, command...
-    local desc=$1
-    shift
-    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $desc"; fi
-}
-finish() {
-    echo "$name: $pass passed, $fail failed"
-    [ "$fail" -eq 0 ] && exit 0 || exit 1
-}
-command -v h5diff >/dev/null || { echo "SKIP: h5diff not installed (hdf5-tools)"; exit 77; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib/cli_common.sh"
+need_tools h5diff
 
 cat >"$tmp/vgg.ini" <<EOF
-[model]
-arch = vgg
-weights = $src/data/models/tiny_vgg.safetensors
-vgg_cfg = 8,8,M,16,16,M,32,32,M,32,32,M,32,32,M
-vgg_classifier = 64,64
-num_classes = 10
+$(tiny_vgg_model)
 layers = features.8,features.13,features.18,features.23
 [data]
 list = $src/data/synthetic/images.txt
@@ -44,12 +23,7 @@ maps = float32
 device = cpu
 EOF
 cat >"$tmp/resnet.ini" <<EOF
-[model]
-arch = resnet
-weights = $src/data/models/tiny_resnet.safetensors
-resnet_stem = 8
-resnet_stages = 4x1/1,8x2/2,16x1/2,32x1/2
-num_classes = 10
+$(tiny_resnet_model)
 layers = relu,layer1,layer2.0,layer2,layer4
 [data]
 list = $src/data/synthetic/images.txt

@@ -4,32 +4,11 @@
 # plain command continues a killed run, and a different configuration is refused until --force.
 # Plumbing test: tiny_vgg on four synthetic images, two target layers, 8 curve steps.
 # Usage: bash cli_resume.sh <polycam-eval binary> <source dir>
-set -u
-bin=$1
-src=$2
-name=cli_resume
-pass=0
-fail=0
-check() {   # description, command...
-    local desc=$1
-    shift
-    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $desc"; fi
-}
-finish() {
-    echo "$name: $pass passed, $fail failed"
-    [ "$fail" -eq 0 ] && exit 0 || exit 1
-}
-command -v h5diff >/dev/null || { echo "SKIP: h5diff not installed (hdf5-tools)"; exit 77; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib/cli_common.sh"
+need_tools h5diff
 
 cat >"$tmp/tiny.ini" <<EOF
-[model]
-arch = vgg
-weights = $src/data/models/tiny_vgg.safetensors
-vgg_cfg = 8,8,M,16,16,M,32,32,M,32,32,M,32,32,M
-vgg_classifier = 64,64
-num_classes = 10
+$(tiny_vgg_model)
 layers = features.13,features.18,features.23
 [data]
 root = $src/data/synthetic
@@ -47,11 +26,6 @@ maps = float16
 [run]
 device = cpu
 EOF
-
-# same datasets (values of every dataset under /images and /methods)
-same_data() {
-    h5diff -q "$1" "$2" /images /images >/dev/null 2>&1 && h5diff -q "$1" "$2" /methods /methods >/dev/null 2>&1
-}
 
 ref=$tmp/ref.h5
 t0=$(date +%s.%N)
@@ -124,7 +98,7 @@ check "refusal names the key" grep -q "different configuration: \[metrics\] 'ste
 check "refused run left the file alone" same_data "$ref" "$out"
 "$bin" --config "$tmp/tiny.ini" --set "output.file=$out" --set metrics.steps=4 --limit 1 --force >/dev/null 2>&1
 check "--force recomputes" [ $? -eq 0 ]
-check "forced file has 1 image" [ "$(h5dump -y -a /n_images "$out" | sed -n '/DATA {/,/}/p' | sed '1d;$d' | tr -d ' ')" = "1" ]
+check "forced file has 1 image" [ "$(h5attr "$out" n_images | tr -d ' ')" = "1" ]
 "$bin" --config "$tmp/tiny.ini" --set "output.file=$out" --resume --force >/dev/null 2>&1
 check "--resume with --force is a usage error" [ $? -eq 2 ]
 finish

@@ -4,32 +4,11 @@
 # command then finds the merged file complete. Missing or duplicated shards, an unfinished shard and
 # shards of different configurations are refused. Plumbing test: tiny_resnet, 5 images, 4 steps.
 # Usage: bash cli_shard.sh <polycam-eval binary> <source dir>
-set -u
-bin=$1
-src=$2
-name=cli_shard
-pass=0
-fail=0
-check() {   # description, command...
-    local desc=$1
-    shift
-    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $desc"; fi
-}
-finish() {
-    echo "$name: $pass passed, $fail failed"
-    [ "$fail" -eq 0 ] && exit 0 || exit 1
-}
-command -v h5diff >/dev/null || { echo "SKIP: h5diff not installed (hdf5-tools)"; exit 77; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib/cli_common.sh"
+need_tools h5diff
 
 cat >"$tmp/rn.ini" <<EOF
-[model]
-arch = resnet
-weights = $src/data/models/tiny_resnet.safetensors
-resnet_stem = 8
-resnet_stages = 4x1/1,8x2/2,16x1/2,32x1/2
-num_classes = 10
+$(tiny_resnet_model)
 layers = layer2,layer3,layer4
 [data]
 list = $src/data/synthetic/images.txt
@@ -44,9 +23,6 @@ steps = 4
 [run]
 device = cpu
 EOF
-same_data() {
-    h5diff -q "$1" "$2" /images /images >/dev/null 2>&1 && h5diff -q "$1" "$2" /methods /methods >/dev/null 2>&1
-}
 
 "$bin" --config "$tmp/rn.ini" --set "output.file=$tmp/full.h5" >/dev/null 2>"$tmp/full.err"
 rc=$?

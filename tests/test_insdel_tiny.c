@@ -16,53 +16,6 @@ static const char *const kImages[2] = {"ILSVRC2012_val_00010495.JPEG", "ILSVRC20
 
 static const char *golden(void) { return fixture_path("reference_golden.h5"); }
 
-// tiny_vgg / tiny_resnet as described in fixtures/README.md.
-static int load_tiny(const char *model, PcNet *net, PcError *err) {
-    PcArchSpec spec;
-    int resnet = strstr(model, "resnet") != NULL;
-    if (pc_arch_from_name(resnet ? "resnet" : "vgg", &spec, err) != 0) return -1;
-    spec.n_classes = 10;
-    spec.in_size = 224;
-    if (!resnet) {
-        const int cfg[15] = {8, 8, 0, 16, 16, 0, 32, 32, 0, 32, 32, 0, 32, 32, 0};
-        spec.n_vgg_cfg = 15;
-        memcpy(spec.vgg_cfg, cfg, sizeof cfg);
-        spec.n_vgg_hidden = 2;
-        spec.vgg_hidden[0] = spec.vgg_hidden[1] = 64;
-        spec.vgg_pool = 7;
-    } else {
-        const int planes[4] = {4, 8, 16, 32}, blocks[4] = {1, 2, 1, 1}, strides[4] = {1, 2, 2, 2};
-        spec.resnet_bottleneck = 1;
-        spec.resnet_stem = 8;
-        spec.n_stages = 4;
-        memcpy(spec.stage_planes, planes, sizeof planes);
-        memcpy(spec.stage_blocks, blocks, sizeof blocks);
-        memcpy(spec.stage_stride, strides, sizeof strides);
-    }
-    if (pc_net_create(&spec, net, err) != 0) return -1;
-    char rel[128];
-    snprintf(rel, sizeof rel, "models/%s.safetensors", model);
-    PcStateDict sd;
-    if (pc_safetensors_open(data_path(rel), &sd, err) != 0) {
-        pc_net_free(net);
-        return -1;
-    }
-    int rc = pc_net_load(net, &sd, err);
-    pc_state_dict_free(&sd);
-    if (rc != 0) pc_net_free(net);
-    return rc;
-}
-
-static double max_abs_f32_f64(const float *a, const double *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs(a[i] - b[i]);
-        if (isnan(d)) return INFINITY;
-        m = fmax(m, d);
-    }
-    return m;
-}
-
 static void check_image(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTargets *tg,
                         const char *model, const char *image) {
     char grp[256], dset[512];
@@ -102,7 +55,7 @@ static void check_image(PcBackend *be, PcBackendNet *bn, const PcNet *net, const
     double secs = pc_now() - t0;
     CHECK(rc == 0, "%s: insertion/deletion failed: %s", grp, err.msg);
     if (rc != 0) goto done;
-    double d_ins = max_abs_f32_f64(ins, ref_ins, 224), d_del = max_abs_f32_f64(del, ref_del, 224);
+    double d_ins = max_abs_diff_f32_f64(ins, ref_ins, 224), d_del = max_abs_diff_f32_f64(del, ref_del, 224);
     CHECK(d_ins <= STEP_TOL, "%s: insertion scores max abs err %g", grp, d_ins);
     CHECK(d_del <= STEP_TOL, "%s: deletion scores max abs err %g", grp, d_del);
     CHECK(fabs(ins_auc - ref_ins_auc) <= STEP_TOL, "%s: insertion AUC %.6f, reference %.6f", grp,
@@ -170,7 +123,7 @@ done:
 static void check_model(PcBackend *be, const char *model) {
     PcError err = {{0}};
     PcNet net;
-    if (load_tiny(model, &net, &err) != 0) {
+    if (fixture_net_load(model, &net, &err) != 0) {
         CHECK(0, "%s: %s", model, err.msg);
         return;
     }
@@ -198,13 +151,8 @@ static void check_localisation(void) {
 }
 
 int main(void) {
-    PcError err = {{0}};
-    PcBackendOptions bo = {0};
-    PcBackend *be = pc_backend_cpu_create(&bo, &err);
-    if (!be) {
-        CHECK(0, "cpu backend: %s", err.msg);
-        return test_summary();
-    }
+    PcBackend *be = test_cpu_backend();
+    if (!be) return test_summary();
     check_localisation();
     check_model(be, "tiny_vgg");
     check_model(be, "tiny_resnet");

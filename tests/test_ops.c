@@ -326,13 +326,8 @@ static void test_insdel_samples(PcBackend *be) {
 }
 
 int main(void) {
-    PcError err = {{0}};
-    PcBackendOptions bo = {0};
-    PcBackend *be = pc_backend_cpu_create(&bo, &err);
-    if (!be) {
-        CHECK(0, "cpu backend: %s", err.msg);
-        return test_summary();
-    }
+    PcBackend *be = test_cpu_backend();
+    if (!be) return test_summary();
     test_resample(be);
     test_lnorm(be);
     test_normalize(be);

@@ -15,49 +15,6 @@ static const char *const kImages[2] = {"ILSVRC2012_val_00010495.JPEG", "ILSVRC20
 
 static const char *golden(void) { return fixture_path("reference_golden.h5"); }
 
-// tiny_vgg / tiny_resnet as described in fixtures/README.md.
-static int tiny_spec(const char *model, PcArchSpec *spec, PcError *err) {
-    int resnet = strstr(model, "resnet") != NULL;
-    if (pc_arch_from_name(resnet ? "resnet" : "vgg", spec, err) != 0) return -1;
-    spec->n_classes = 10;
-    spec->in_size = 224;
-    if (!resnet) {
-        const int cfg[15] = {8, 8, 0, 16, 16, 0, 32, 32, 0, 32, 32, 0, 32, 32, 0};
-        spec->n_vgg_cfg = 15;
-        memcpy(spec->vgg_cfg, cfg, sizeof cfg);
-        spec->vgg_bn = 0;
-        spec->n_vgg_hidden = 2;
-        spec->vgg_hidden[0] = spec->vgg_hidden[1] = 64;
-        spec->vgg_pool = 7;
-    } else {
-        const int planes[4] = {4, 8, 16, 32}, blocks[4] = {1, 2, 1, 1}, strides[4] = {1, 2, 2, 2};
-        spec->resnet_bottleneck = 1;
-        spec->resnet_stem = 8;
-        spec->n_stages = 4;
-        memcpy(spec->stage_planes, planes, sizeof planes);
-        memcpy(spec->stage_blocks, blocks, sizeof blocks);
-        memcpy(spec->stage_stride, strides, sizeof strides);
-    }
-    return 0;
-}
-
-static int load_tiny(const char *model, PcNet *net, PcError *err) {
-    PcArchSpec spec;
-    if (tiny_spec(model, &spec, err) != 0) return -1;
-    if (pc_net_create(&spec, net, err) != 0) return -1;
-    char rel[128];
-    snprintf(rel, sizeof rel, "models/%s.safetensors", model);
-    PcStateDict sd;
-    if (pc_safetensors_open(data_path(rel), &sd, err) != 0) {
-        pc_net_free(net);
-        return -1;
-    }
-    int rc = pc_net_load(net, &sd, err);
-    pc_state_dict_free(&sd);
-    if (rc != 0) pc_net_free(net);
-    return rc;
-}
-
 // Channel weights of one variant and layer: max error relative to the layer's largest reference
 // weight, over live channels only (dead channels are skipped: their weight does not matter).
 static double weight_error(const float *w, const double *ref, int c, const unsigned char *live) {
@@ -278,7 +235,7 @@ static void check_options(PcBackend *be, PcBackendNet *bn, const PcNet *net, con
 static void check_model(PcBackend *be, const char *model) {
     PcError err = {{0}};
     PcNet net;
-    if (load_tiny(model, &net, &err) != 0) {
+    if (fixture_net_load(model, &net, &err) != 0) {
         CHECK(0, "%s: %s", model, err.msg);
         return;
     }
@@ -315,18 +272,14 @@ static void check_model(PcBackend *be, const char *model) {
 }
 
 int main(void) {
-    PcError err = {{0}};
-    PcBackendOptions bo = {0};
-    PcBackend *be = pc_backend_cpu_create(&bo, &err);
-    if (!be) {
-        CHECK(0, "cpu backend: %s", err.msg);
-        return test_summary();
-    }
+    PcBackend *be = test_cpu_backend();
+    if (!be) return test_summary();
     check_model(be, "tiny_vgg");
     check_model(be, "tiny_resnet");
     // unknown target layers are one-line errors
+    PcError err = {{0}};
     PcNet net;
-    if (load_tiny("tiny_vgg", &net, &err) == 0) {
+    if (fixture_net_load("tiny_vgg", &net, &err) == 0) {
         char bad[1][64] = {"features.99"};
         PcTargets tg;
         CHECK(pc_targets_resolve(&net, 1, bad, &tg, &err) != 0 && strstr(err.msg, "features.99"),

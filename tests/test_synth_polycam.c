@@ -23,43 +23,6 @@
 
 static const char *synth(void) { return fixture_path("synthetic.h5"); }
 
-// synth_vgg / synth_resnet as described in fixtures/README.md.
-static int load_synth(const char *model, PcNet *net, PcError *err) {
-    PcArchSpec spec;
-    int resnet = strstr(model, "resnet") != NULL;
-    if (pc_arch_from_name(resnet ? "resnet" : "vgg", &spec, err) != 0) return -1;
-    spec.n_classes = 4;
-    spec.in_size = 224;
-    if (!resnet) {
-        const int cfg[15] = {16, 16, 0, 32, 32, 0, 64, 64, 0, 64, 64, 0, 64, 64, 0};
-        spec.n_vgg_cfg = 15;
-        memcpy(spec.vgg_cfg, cfg, sizeof cfg);
-        spec.n_vgg_hidden = 2;
-        spec.vgg_hidden[0] = spec.vgg_hidden[1] = 128;
-        spec.vgg_pool = 7;
-    } else {
-        const int planes[4] = {8, 16, 32, 32}, blocks[4] = {1, 2, 1, 1}, strides[4] = {1, 2, 2, 2};
-        spec.resnet_bottleneck = 1;
-        spec.resnet_stem = 16;
-        spec.n_stages = 4;
-        memcpy(spec.stage_planes, planes, sizeof planes);
-        memcpy(spec.stage_blocks, blocks, sizeof blocks);
-        memcpy(spec.stage_stride, strides, sizeof strides);
-    }
-    if (pc_net_create(&spec, net, err) != 0) return -1;
-    char rel[128];
-    snprintf(rel, sizeof rel, "models/%s.safetensors", model);
-    PcStateDict sd;
-    if (pc_safetensors_open(data_path(rel), &sd, err) != 0) {
-        pc_net_free(net);
-        return -1;
-    }
-    int rc = pc_net_load(net, &sd, err);
-    pc_state_dict_free(&sd);
-    if (rc != 0) pc_net_free(net);
-    return rc;
-}
-
 // Reference values of one model: per-variant arrays of 16.
 typedef struct {
     unsigned char *mask;    // (16, 224, 224)
@@ -110,7 +73,7 @@ static void free_ref(SynthRef *r) {
 static void check_model(PcBackend *be, const char *model, char **files, int n_images) {
     PcError err = {{0}};
     PcNet net;
-    if (load_synth(model, &net, &err) != 0) {
+    if (fixture_net_load(model, &net, &err) != 0) {
         CHECK(0, "%s: %s", model, err.msg);
         return;
     }
@@ -221,10 +184,8 @@ int main(void) {
     for (char *tok = strtok(list, "\r\n"); tok && n_files < 16; tok = strtok(NULL, "\r\n"))
         if (*tok) files[n_files++] = tok;
     CHECK(n_files == 16, "images.txt lists %d images, expected 16", n_files);
-    PcBackendOptions bo = {0};
-    PcBackend *be = pc_backend_cpu_create(&bo, &err);
+    PcBackend *be = test_cpu_backend();
     if (!be) {
-        CHECK(0, "cpu backend: %s", err.msg);
         free(list);
         return test_summary();
     }

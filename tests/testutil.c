@@ -285,10 +285,28 @@ float *golden_inputs(const char *const *names, int n) {
     return x;
 }
 
+PcBackend *test_cpu_backend(void) {
+    PcError err = {{0}};
+    PcBackendOptions opt = {0};
+    PcBackend *be = pc_backend_cpu_create(&opt, &err);
+    if (!be) CHECK(0, "cpu backend: %s", err.msg);   // a working backend is not itself a check
+    return be;
+}
+
 double max_abs_diff_f32(const float *a, const float *b, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)a[i] - (double)b[i]);
+        if (isnan(d)) return INFINITY;
+        if (d > m) m = d;
+    }
+    return m;
+}
+
+double max_abs_diff_f32_f64(const float *a, const double *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
         if (isnan(d)) return INFINITY;
         if (d > m) m = d;
     }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "backend.h"
 #include "common.h"
 #include "model.h"
 
@@ -49,9 +50,13 @@ int fixture_net_load(const char *model, PcNet *net, PcError *err);
 // The preprocessed images inputs/<name> of reference_golden.h5 stacked as (n, 3, 224, 224); a
 // missing or mis-sized one fails a CHECK and reads as zeros. malloc'd.
 float *golden_inputs(const char *const *names, int n);
+// The CPU backend with default options; when it cannot be created, one failed CHECK and NULL
+// (success is not counted as a check).
+PcBackend *test_cpu_backend(void);
 
 // max |a-b| over n values
 double max_abs_diff_f32(const float *a, const float *b, size_t n);
+double max_abs_diff_f32_f64(const float *a, const double *b, size_t n);
 // max |a-b| / max |ref|
 double max_rel_diff_f32_f64(const float *a, const double *ref, size_t n);
 double max_rel_diff_f32(const float *a, const float *ref, size_t n);
