@@ -64,18 +64,18 @@ int cu_workspace_reserve(CudaContext *ctx, size_t bytes, PcError *err) {
 
 // ---- memory -----------------------------------------------------------------------------------
 
+// Stream-ordered allocations from the device pool (which keeps freed memory, see create): the
+// engine allocates its per-image buffers on every call, and a plain cudaMalloc / cudaFree pair
+// would synchronise the device each time.
 static void *cuda_alloc(PcBackend *be, size_t bytes) {
     CudaContext *ctx = cu_ctx(be);
-    void *p = NULL;
-    cudaCheck(cudaMalloc(&p, bytes ? bytes : 16));
+    void *p = cu_scratch(ctx, bytes);
     cudaCheck(cudaMemsetAsync(p, 0, bytes ? bytes : 16, ctx->stream));
     return p;
 }
 
 static void cuda_release(PcBackend *be, void *p) {
-    if (!p) return;
-    cudaCheck(cudaStreamSynchronize(cu_ctx(be)->stream));   // queued work may still read p
-    cudaCheck(cudaFree(p));
+    cu_scratch_free(cu_ctx(be), p);   // ordered after the queued work that may still read p
 }
 
 static void cuda_upload(PcBackend *be, void *dst, const void *src_host, size_t bytes) {
