@@ -9,6 +9,7 @@
 #include "merge.h"
 #include "run.h"
 
+#include "pc_git_commit.h"   // generated at build time: PC_GIT_COMMIT
 #ifndef PC_GIT_COMMIT
 #define PC_GIT_COMMIT "unknown"
 #endif

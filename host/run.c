@@ -18,6 +18,7 @@
 #include "progress.h"
 #include "saliency.h"
 #include "table.h"
+#include "cpu/cpu_internal.h"
 #include "weights.h"
 
 #ifdef PC_HAVE_PNG
@@ -30,7 +31,9 @@
 void pc_library_versions(const char *inih_version, char *buf, size_t n) {
     unsigned maj = 0, min = 0, rel = 0;
     H5get_libversion(&maj, &min, &rel);
+    cpu_blas_select_kernel();   // report the kernels the CPU backend really uses
     const char *blas = openblas_get_config();
+    const char *kernels = openblas_get_corename();
     size_t used = 0;
 #ifdef LIBJPEG_TURBO_VERSION
     used += (size_t)snprintf(buf + used, n - used, "libjpeg-turbo %s", PC_STR(LIBJPEG_TURBO_VERSION));
@@ -39,7 +42,8 @@ void pc_library_versions(const char *inih_version, char *buf, size_t n) {
 #endif
     if (used < n) used += (size_t)snprintf(buf + used, n - used, "; HDF5 %u.%u.%u", maj, min, rel);
     if (used < n) used += (size_t)snprintf(buf + used, n - used, "; inih %s", inih_version ? inih_version : "unknown");
-    if (used < n) used += (size_t)snprintf(buf + used, n - used, "; %s", blas ? blas : "OpenBLAS");
+    if (used < n) used += (size_t)snprintf(buf + used, n - used, "; %s (kernels %s)", blas ? blas : "OpenBLAS",
+                                           kernels ? kernels : "unknown");
 #ifdef PC_HAVE_PNG
     if (used < n) used += (size_t)snprintf(buf + used, n - used, "; libpng %s", PNG_LIBPNG_VER_STRING);
 #endif

@@ -1,4 +1,4 @@
-// cuda_stub.c: stands in for the CUDA backend in builds without nvcc/cuDNN, so callers get a
+// cuda_unavailable.c: stands in for the CUDA backend in builds without nvcc/cuDNN, so callers get a
 // clear error instead of a link failure.
 #include "backend.h"
 
