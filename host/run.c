@@ -299,7 +299,7 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
     int rc = -1;
     PcPrefetcher *pf = NULL;
     PcImageResult res = {0};
-    int *todo = NULL;
+    int *pending = NULL;
     char **skipped = NULL;
     int n_skipped = 0;
     char *config_all = NULL, *config_key = NULL;
@@ -370,15 +370,15 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
     sopt.want_cams = cfg->ablate_cams;
     sopt.want_no_lnorm = cfg->ablate_no_lnorm;
 
-    todo = xmalloc((size_t)r->ds.n * sizeof(int));
-    int n_todo = 0;
+    pending = xmalloc((size_t)r->ds.n * sizeof(int));
+    int n_pending = 0;
     for (int i = 0; i < r->ds.n; i++)
-        if (!st->done[i]) todo[n_todo++] = i;
+        if (!st->done[i]) pending[n_pending++] = i;
     pc_result_init(&res, &st->layout);
     skipped = xcalloc((size_t)r->ds.n, sizeof(char *));
     PcProgress prog;
     pc_progress_init(&prog, stderr, r->ds.n, st->n_done);
-    pf = pc_prefetch_start(&r->ds, todo, n_todo, cfg->resize, cfg->size, cfg->decoders, 2 * cfg->decoders + 2);
+    pf = pc_prefetch_start(&r->ds, pending, n_pending, cfg->resize, cfg->size, cfg->decoders, 2 * cfg->decoders + 2);
     PcPrefetchItem *item;
     while ((item = pc_prefetch_next(pf)) != NULL) {
         process_image(cfg, r, item, &sopt, &res);
@@ -396,7 +396,7 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
     pc_progress_finish(&prog);
     if (pc_store_finish(st, err)) goto done;
     if (n_skipped) {
-        fprintf(stderr, "skipped %d of %d images (recorded in /images/status):\n", n_skipped, n_todo);
+        fprintf(stderr, "skipped %d of %d images (recorded in /images/status):\n", n_skipped, n_pending);
         for (int i = 0; i < n_skipped && i < 20; i++) fprintf(stderr, "%s\n", skipped[i]);
         if (n_skipped > 20) fprintf(stderr, "  ... and %d more\n", n_skipped - 20);
     }
@@ -407,7 +407,7 @@ done:
     if (pf) pc_prefetch_stop(pf);
     for (int i = 0; i < n_skipped; i++) free(skipped[i]);
     free(skipped);
-    free(todo);
+    free(pending);
     if (res.maps) pc_result_free(&res);
     free(config_all);
     free(config_key);
