@@ -42,6 +42,15 @@ static const RefFigures kRefs[] = {
 
 static const char *const kPrecNames[4] = {"fp32", "tf32", "fp16", "bf16"};
 
+// Insertion / deletion AUCs of every image (warm-up included) and map of one model in fp32: the
+// baseline the other precisions' drift is measured against.
+#define MAX_DRIFT_IMAGES 64
+typedef struct {
+    char model[64];
+    int n;                                           // images recorded
+    double ins[MAX_DRIFT_IMAGES][PC_N_VARIANTS], del[MAX_DRIFT_IMAGES][PC_N_VARIANTS];
+} AucRecord;
+
 typedef struct {
     const char *mode;
     char models[256];
@@ -160,7 +169,7 @@ static int open_point(const Args *a, const char *model, PcPrecision prec, PcBack
 
 // ---- table1 -----------------------------------------------------------------------------------
 
-static int bench_table1(const Args *a, const char *model, PcPrecision prec, FILE *csv) {
+static int bench_table1(const Args *a, const char *model, PcPrecision prec, AucRecord *fp32_aucs, FILE *csv) {
     PcBackend *be;
     PcNet net;
     int ready = open_point(a, model, prec, &be, &net);
@@ -190,6 +199,9 @@ static int bench_table1(const Args *a, const char *model, PcPrecision prec, FILE
     double t_explain = 0, t_insdel = 0;
     long passes_explain = 0, passes_insdel = 0, live = 0, channels = 0;
     double auc_sum = 0;
+    AucRecord rec;
+    memset(&rec, 0, sizeof rec);
+    snprintf(rec.model, sizeof rec.model, "%s", model);
     for (int l = 0; l < tg.n_targets; l++) channels += tg.c[l];
     // image 0 is a warm-up (cuDNN algorithm choice for each batch size it meets), not timed
     for (int i = 0; i <= a->images && !rc; i++) {
@@ -204,13 +216,16 @@ static int bench_table1(const Args *a, const char *model, PcPrecision prec, FILE
         PcInsDelContext ctx;
         long p_insdel = 0;
         rc = pc_insdel_context_init(be, &net, xi, &iopt, &ctx, &err);
+        int ctx_ready = rc == 0;
         for (int v = 0; v < PC_N_VARIANTS && !rc; v++) {
             double ins = 0, del = 0;
             rc = pc_insdel_context_eval(&ctx, bn, e.map[v], 224, 224, e.cls, NULL, &ins, NULL, &del, &p_insdel,
                                         &err);
             auc_sum += i ? ins - del : 0;
+            if (!rc && i < MAX_DRIFT_IMAGES) rec.ins[i][v] = ins, rec.del[i][v] = del;
         }
-        if (!rc) pc_insdel_context_free(&ctx);
+        if (!rc && i < MAX_DRIFT_IMAGES) rec.n = i + 1;
+        if (ctx_ready) pc_insdel_context_free(&ctx);
         be->synchronize(be);
         double t2 = pc_now();
         if (i > 0) {
@@ -240,6 +255,27 @@ static int bench_table1(const Args *a, const char *model, PcPrecision prec, FILE
                    model, kPrecNames[prec], r->pcam_pm / s_explain, r->pcam_pm, r->pcam_p / s_explain, r->pcam_p,
                    r->insdel_per_map / s_map, r->insdel_per_map, r->goal,
                    s_explain <= r->goal ? "met" : "not met", r->goal / s_explain);
+        // AUC drift against fp32 on the same images (warm-up image included)
+        if (prec == PC_PREC_FP32) {
+            *fp32_aucs = rec;
+        } else if (!strcmp(fp32_aucs->model, model) && fp32_aucs->n > 0) {
+            int m = rec.n < fp32_aucs->n ? rec.n : fp32_aucs->n;
+            double mean_i = 0, mean_d = 0, max_i = 0, max_d = 0;
+            for (int i = 0; i < m; i++)
+                for (int v = 0; v < PC_N_VARIANTS; v++) {
+                    double di = fabs(rec.ins[i][v] - fp32_aucs->ins[i][v]);
+                    double dd = fabs(rec.del[i][v] - fp32_aucs->del[i][v]);
+                    mean_i += di, mean_d += dd;
+                    max_i = fmax(max_i, di), max_d = fmax(max_d, dd);
+                }
+            mean_i /= m * PC_N_VARIANTS, mean_d /= m * PC_N_VARIANTS;
+            printf("  %-9s %-5s AUC drift vs fp32 (%d images x 3 maps): insertion mean %.4f max %.4f, "
+                   "deletion mean %.4f max %.4f\n",
+                   model, kPrecNames[prec], m, mean_i, max_i, mean_d, max_d);
+            if (csv)
+                fprintf(csv, "drift,%s,%s,%d,%.5f,%.5f,%.5f,%.5f\n", model, kPrecNames[prec], m, mean_i, max_i,
+                        mean_d, max_d);
+        }
         if (csv)
             fprintf(csv, "table1,%s,%s,%d,%.5f,%.5f,%.5f,%.1f,%.3f,%ld,%.4f,%.4f\n", model, kPrecNames[prec],
                     a->batch, s_explain, s_map, s_img, fps, fps * flops * 1e-12, live / n,
@@ -381,10 +417,13 @@ int main(int argc, char **argv) {
         }
         fprintf(csv, "# forward,model,precision,batch,images_per_s,tflops,x_torch_fp16_ceiling\n"
                      "# table1,model,precision,batch,s_pcam_per_img,s_insdel_per_map,s_per_img,passes_per_s,"
-                     "tflops,live_channels,speedup_vs_ref_pcampm,goal_ratio\n");
+                     "tflops,live_channels,speedup_vs_ref_pcampm,goal_ratio\n"
+                     "# drift,model,precision,images,ins_auc_mean_abs,ins_auc_max_abs,del_auc_mean_abs,del_auc_max_abs\n");
     }
-    int rc = 0;
-    for (int pass = 0; pass < 2 && !rc; pass++) {
+    int failures = 0;
+    AucRecord fp32_aucs;
+    memset(&fp32_aucs, 0, sizeof fp32_aucs);
+    for (int pass = 0; pass < 2; pass++) {
         const char *mode = pass == 0 ? "forward" : "table1";
         if (strcmp(a.mode, "all") && strcmp(a.mode, mode)) continue;
         if (pass == 0)
@@ -395,22 +434,26 @@ int main(int argc, char **argv) {
         char models[256];
         snprintf(models, sizeof models, "%s", a.models);
         char *msave = NULL;
-        for (char *m = strtok_r(models, ",", &msave); m && !rc; m = strtok_r(NULL, ",", &msave)) {
+        for (char *m = strtok_r(models, ",", &msave); m; m = strtok_r(NULL, ",", &msave)) {
             char precs[64];
             snprintf(precs, sizeof precs, "%s", a.precisions);
             char *psave = NULL;
-            for (char *p = strtok_r(precs, ",", &psave); p && !rc; p = strtok_r(NULL, ",", &psave)) {
+            for (char *p = strtok_r(precs, ",", &psave); p; p = strtok_r(NULL, ",", &psave)) {
                 int prec = parse_precision(p);
                 if (prec < 0) {
                     fprintf(stderr, "bench_gpu: unknown precision %s\n", p);
-                    rc = -1;
-                    break;
+                    if (csv) fclose(csv);
+                    return 1;
                 }
-                rc = pass == 0 ? bench_forward(&a, m, (PcPrecision)prec, csv)
-                               : bench_table1(&a, m, (PcPrecision)prec, csv);
+                // a failing point is reported and the others still run
+                int rc = pass == 0 ? bench_forward(&a, m, (PcPrecision)prec, csv)
+                                   : bench_table1(&a, m, (PcPrecision)prec, &fp32_aucs, csv);
+                failures += rc != 0;
+                if (csv) fflush(csv);
             }
         }
     }
     if (csv) fclose(csv);
-    return rc ? 1 : 0;
+    if (failures) printf("bench_gpu: %d point%s failed (see above)\n", failures, failures == 1 ? "" : "s");
+    return failures ? 1 : 0;
 }

@@ -2,17 +2,20 @@
 # gpu_check.sh: the one script to run on a lent GPU machine (see bench/GPU.md). In the repo root:
 #   1. environment report (GPU, nvcc, cmake, cuDNN, which libraries the machine has) -> env.txt
 #   2. unpacks .deps/gpu-deps.tar.xz (made here by bench/fetch_gpu_deps.sh) outside the repo and
-#      points CMake, pkg-config and the loader at it; finds cuDNN (toolkit or pip wheel)
-#   3. configure + build everything                                     -> build.log
-#   4. ctest -R cuda (the GPU tests)                                     -> ctest_cuda.log
-#   5. the rest of the suite, CPU and CLI tests, slow ones included      -> ctest_all.log
-#   6. bench_gpu: forward throughput and the Table-1 workload            -> bench.log, bench.csv
-#   and a summary line per phase                                         -> summary.txt
-# Every phase has its own time limit so the whole run stays under about 9 minutes; a failing
-# phase does not stop the later ones. Output files go to $OUT (the device tool brings them back).
+#      points CMake, pkg-config, PATH (hdf5-tools) and the loader at it; finds cuDNN
+#   3. configure + build (the GPU targets first)                                  -> build.log
+#   4. ctest -R cuda: test_cuda_ops, test_cuda_nets, cli_cuda (the program on the GPU vs the CPU)
+#                                                                                 -> ctest_cuda.log
+#   5. bench_gpu: forward throughput and the Table-1 workload                     -> bench.log, bench.csv
+#   6. when a GPU test failed: compute-sanitizer memcheck of test_cuda_ops       -> sanitizer.log
+#   7. the rest of the suite (CPU and CLI tests), if asked for                    -> ctest_all.log
+#   and a summary line per phase                                                  -> summary.txt
+# Each phase has its own time limit and the script watches a total deadline (PC_GPU_DEADLINE
+# seconds, default 540): a phase that would start too late is skipped and says so. A failing phase
+# does not stop the later ones. Output files go to $OUT (the device tool brings them back).
 # Environment: OUT (default /tmp/out), PC_GPU_BUILD (build dir, default /tmp/build_gpu),
-# PC_GPU_PHASES (default "build cuda all bench"), PC_BENCH_ARGS (extra bench_gpu arguments),
-# PC_JOBS (build jobs, default: all cores).
+# PC_GPU_PHASES (default "build cuda sanitize bench"; add "all" for the CPU suite),
+# PC_BENCH_ARGS (bench_gpu arguments replacing the defaults), PC_JOBS (build jobs, default: all cores).
 # Device tool: run(command="bash bench/gpu_check.sh", carry=[".deps"], timeout_s=600)
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -20,7 +23,8 @@ mkdir -p "$OUT"
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO" || exit 1
 BUILD=${PC_GPU_BUILD:-/tmp/build_gpu}
-PHASES=${PC_GPU_PHASES:-build cuda all bench}
+PHASES=${PC_GPU_PHASES:-build cuda sanitize bench}
+DEADLINE=${PC_GPU_DEADLINE:-540}
 JOBS=${PC_JOBS:-$(nproc)}
 DEPS_TAR="$REPO/.deps/gpu-deps.tar.xz"
 DEPS_ROOT=${PC_DEPS_ROOT:-/tmp/polycam-gpu-deps}
@@ -29,6 +33,13 @@ SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
 say() { echo "[gpu_check +$(($(date +%s) - T0))s] $*" | tee -a "$SUMMARY"; }
 want() { [[ " $PHASES " == *" $1 "* ]]; }
+# left: seconds until the deadline; limit <wanted>: a phase's time limit, cut to what is left
+left() { echo $((DEADLINE - ($(date +%s) - T0))); }
+limit() { local l; l=$(left); [ "$1" -lt "$l" ] && echo "$1" || echo "$l"; }
+late() {   # late <phase> <minimum seconds>: true (and says so) when too little time is left
+  if [ "$(left)" -lt "$2" ]; then say "$1: skipped, $(left) s left before the deadline"; return 0; fi
+  return 1
+}
 
 # ---- 1. environment -----------------------------------------------------------------------------
 {
@@ -89,6 +100,7 @@ ln -sf "$(readlink -f "$A/openblas-pthread/libopenblas.so.0")" "$OV/libopenblas.
 ln -sf "$(readlink -f "$A/libjpeg.so.62")" "$OV/libjpeg.so"
 ln -sf "$(readlink -f "$A/libinih.so.1")" "$OV/libinih.so"
 export LD_LIBRARY_PATH="$OV${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export PATH="$PATH:$U/bin"   # h5dump / h5ls / h5diff for the CLI tests, when the machine has none
 export PKG_CONFIG_PATH="$A/pkgconfig"
 export PKG_CONFIG_SYSROOT_DIR="$DEPS_ROOT"
 export HDF5_DISABLE_VERSION_CHECK=1
@@ -131,7 +143,9 @@ if want build; then
       -DCMAKE_C_FLAGS="-isystem $U/include/x86_64-linux-gnu" \
       -DCMAKE_EXE_LINKER_FLAGS="-Wl,-rpath-link,$OV" \
       -DPKG_CONFIG_EXECUTABLE="$PKGCONF" "${CUDNN_ARGS[@]}" &&
-      timeout 330 cmake --build "$BUILD" -j "$JOBS"
+      timeout "$(limit 300)" cmake --build "$BUILD" -j "$JOBS" --target polycam-eval test_cuda_ops \
+        test_cuda_nets bench_gpu &&
+      if want all; then timeout "$(limit 300)" cmake --build "$BUILD" -j "$JOBS"; fi
   } >"$OUT/build.log" 2>&1
   rc=$?
   grep -E "polycam-eval:|warning:|error" "$OUT/build.log" | head -40 >>"$SUMMARY"
@@ -140,27 +154,19 @@ if want build; then
 fi
 
 # ---- 4. GPU tests -------------------------------------------------------------------------------
-if want cuda; then
-  (cd "$BUILD" && timeout 180 ctest -R cuda --output-on-failure) >"$OUT/ctest_cuda.log" 2>&1
-  rc=$?
-  grep -E "tests passed|tests failed|Skipped|Failed|Passed|SKIP" "$OUT/ctest_cuda.log" | tail -8 >>"$SUMMARY"
-  say "ctest -R cuda: rc=$rc (log ctest_cuda.log)"
+cuda_rc=0
+if want cuda && ! late "ctest -R cuda" 30; then
+  (cd "$BUILD" && timeout "$(limit 240)" ctest -R cuda -V) >"$OUT/ctest_cuda.log" 2>&1
+  cuda_rc=$?
+  grep -E "tests passed|tests failed|Skipped|\(Failed\)|Passed|SKIP|FAIL|Timeout" "$OUT/ctest_cuda.log" | tail -30 >>"$SUMMARY"
+  say "ctest -R cuda: rc=$cuda_rc (log ctest_cuda.log)"
 fi
 
-# ---- 5. the rest of the suite -------------------------------------------------------------------
-if want all; then
-  (cd "$BUILD" && timeout 200 ctest -E cuda -j "$(( JOBS > 8 ? 8 : JOBS ))" --output-on-failure) \
-    >"$OUT/ctest_all.log" 2>&1
-  rc=$?
-  grep -E "tests passed|tests failed|\(Failed\)|\(Timeout\)|Not Run" "$OUT/ctest_all.log" | tail -12 >>"$SUMMARY"
-  say "ctest (all but cuda): rc=$rc (log ctest_all.log)"
-fi
-
-# ---- 6. benchmark -------------------------------------------------------------------------------
-if want bench; then
+# ---- 5. benchmark -------------------------------------------------------------------------------
+if want bench && ! late bench_gpu 40; then
   # shellcheck disable=SC2086
-  timeout 200 "$BUILD/bench/bench_gpu" --images 1 --batch 128 --batches 64,256 --seconds 1 \
-    --csv "$OUT/bench.csv" ${PC_BENCH_ARGS:-} >"$OUT/bench.log" 2>&1
+  timeout "$(limit 240)" "$BUILD/bench/bench_gpu" ${PC_BENCH_ARGS:---images 2 --batch 256 --batches 128,256 --seconds 1} \
+    --csv "$OUT/bench.csv" >"$OUT/bench.log" 2>&1
   rc=$?
   case $rc in
     0) say "bench_gpu: done (bench.log, bench.csv)" ;;
@@ -168,6 +174,23 @@ if want bench; then
     124) say "bench_gpu: stopped at its time limit; partial results in bench.log / bench.csv" ;;
     *) say "bench_gpu: rc=$rc (bench.log)" ;;
   esac
-  grep -E "speed-up|img/s" "$OUT/bench.log" | head -40 >>"$SUMMARY"
+  grep -E "speed-up|img/s|drift|failed|unavailable" "$OUT/bench.log" | head -60 >>"$SUMMARY"
 fi
+# ---- 6. memcheck when a GPU test failed ---------------------------------------------------------
+if want sanitize && [ "$cuda_rc" -ne 0 ] && command -v compute-sanitizer >/dev/null && ! late sanitizer 60; then
+  timeout "$(limit 90)" compute-sanitizer --tool memcheck --print-limit 20 "$BUILD/tests/test_cuda_ops" \
+    >"$OUT/sanitizer.log" 2>&1
+  say "compute-sanitizer test_cuda_ops: rc=$? (log sanitizer.log)"
+  grep -E "ERROR SUMMARY|Invalid|out of bounds" "$OUT/sanitizer.log" | head -8 >>"$SUMMARY"
+fi
+
+# ---- 7. the rest of the suite -------------------------------------------------------------------
+if want all && ! late "ctest (all but cuda)" 60; then
+  (cd "$BUILD" && timeout "$(limit 300)" ctest -E cuda -j "$(( JOBS > 8 ? 8 : JOBS ))" --output-on-failure) \
+    >"$OUT/ctest_all.log" 2>&1
+  rc=$?
+  grep -E "tests passed|tests failed|\(Failed\)|\(Timeout\)|Not Run" "$OUT/ctest_all.log" | tail -12 >>"$SUMMARY"
+  say "ctest (all but cuda): rc=$rc (log ctest_all.log)"
+fi
+
 say "done"

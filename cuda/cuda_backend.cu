@@ -142,6 +142,11 @@ static int context_init(CudaContext *ctx, const PcBackendOptions *opt, char *dev
     CU_TRY_CUBLAS(err, cublasSetMathMode(ctx->cublas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
 
     // Keep freed scratch in the pool: the ops allocate and free per call.
+    int pools = 0;
+    CU_TRY_CUDA(err, cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, ctx->device),
+                "cudaDeviceGetAttribute");
+    if (!pools)
+        return cu_fail(err, "CUDA device %d has no stream-ordered allocator (cudaMallocAsync)", ctx->device);
     cudaMemPool_t pool;
     CU_TRY_CUDA(err, cudaDeviceGetDefaultMemPool(&pool, ctx->device), "memory pool");
     uint64_t keep = UINT64_MAX;

@@ -127,9 +127,9 @@ void cuda_insdel_samples(PcBackend *be, const float *x, const float *base, const
                          int t0, int m, int pixels_per_step, int deletion, float *out);
 
 // ---- cuda_layers.cu: the network's own kernels (all take the context stream) ------------------
-// x (N, C, H, W) f32 -> y (N, H, W, C) in dt
-void cu_nchw_f32_to_nhwc(cudaStream_t st, const float *x, int n, int c, int h, int w, CuDtype dt,
-                         void *y);
+// x (N, C, H, W) f32 -> y (N, H, W, C_pad) in dt, the channels from C on zero
+void cu_nchw_f32_to_nhwc(cudaStream_t st, const float *x, int n, int c, int c_pad, int h, int w,
+                         CuDtype dt, void *y);
 // x (N, H, W, C) in dt, or (N, C, H, W) f32 when nhwc == 0 -> y (N, C, H, W) f32
 void cu_to_nchw_f32(cudaStream_t st, const void *x, CuDtype dt, int nhwc, int n, int c, int h,
                     int w, float *y);

@@ -29,24 +29,25 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float
 
 // ---- layout conversion ------------------------------------------------------------------------
 
-// x (N, C, H, W) f32 -> y (N, H, W, C) T; one thread per output element (coalesced writes)
+// x (N, C, H, W) f32 -> y (N, H, W, C_pad) T, channels C..C_pad-1 zero; one thread per output
+// element (coalesced writes)
 template <typename T>
-__global__ void k_nchw_to_nhwc(const float *x, int n, int c, int hw, T *y) {
+__global__ void k_nchw_to_nhwc(const float *x, int n, int c, int c_pad, int hw, T *y) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (size_t)n * c * hw) return;
-    int ch = (int)(i % c);
-    size_t r = i / c;
+    if (i >= (size_t)n * c_pad * hw) return;
+    int ch = (int)(i % c_pad);
+    size_t r = i / c_pad;
     int p = (int)(r % hw);
     size_t img = r / hw;
-    y[i] = from_f<T>(x[(img * c + ch) * hw + p]);
+    y[i] = from_f<T>(ch < c ? x[(img * c + ch) * hw + p] : 0.0f);
 }
 
-void cu_nchw_f32_to_nhwc(cudaStream_t st, const float *x, int n, int c, int h, int w, CuDtype dt,
-                         void *y) {
-    size_t total = (size_t)n * c * h * w;
+void cu_nchw_f32_to_nhwc(cudaStream_t st, const float *x, int n, int c, int c_pad, int h, int w,
+                         CuDtype dt, void *y) {
+    size_t total = (size_t)n * c_pad * h * w;
     if (!total) return;
     DISPATCH(dt,
-        k_nchw_to_nhwc<T><<<GRID(total)>>>(x, n, c, h * w, (T *)y);
+        k_nchw_to_nhwc<T><<<GRID(total)>>>(x, n, c, c_pad, h * w, (T *)y);
         cudaCheckLaunch());
 }
 
@@ -95,7 +96,7 @@ __global__ void k_bias_act(T *y, size_t total, int c, int hw, int nhwc, const fl
     if (i >= total) return;
     int ch = nhwc ? (int)(i % c) : (int)((i / hw) % c);
     float v = to_f<T>(y[i]) + (bias ? bias[ch] : 0.0f);
-    if (relu && !(v > 0.0f)) v = 0.0f;
+    if (relu && v < 0.0f) v = 0.0f;   // NaN stays NaN, as on the CPU
     y[i] = from_f<T>(v);
 }
 
@@ -113,7 +114,7 @@ __global__ void k_add_act(const T *a, const T *b, T *y, size_t total, int relu) 
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= total) return;
     float v = to_f<T>(a[i]) + to_f<T>(b[i]);
-    if (relu && !(v > 0.0f)) v = 0.0f;
+    if (relu && v < 0.0f) v = 0.0f;   // NaN stays NaN, as on the CPU
     y[i] = from_f<T>(v);
 }
 
@@ -169,10 +170,11 @@ __global__ void k_maxpool(const T *x, T *y, int nhwc, int n, int c, int h, int w
         for (int dx = 0; dx < k; dx++) {
             int xx = x0 + dx;
             if (xx < 0 || xx >= w) continue;
-            m = fmaxf(m, to_f<T>(x[at(nhwc, img, ch, yy, xx, c, h, w)]));
+            float v = to_f<T>(x[at(nhwc, img, ch, yy, xx, c, h, w)]);
+            m = (v > m || v != v) ? v : m;   // a NaN wins and stays (torch, CPU backend)
         }
     }
-    if (relu && !(m > 0.0f)) m = 0.0f;
+    if (relu && m < 0.0f) m = 0.0f;
     y[i] = from_f<T>(m);
 }
 
@@ -201,7 +203,7 @@ __global__ void k_adaptive_avgpool(const T *x, T *y, int nhwc, int n, int c, int
     for (int yy = ys; yy < ye; yy++)
         for (int xx = xs; xx < xe; xx++) sum += to_f<T>(x[at(nhwc, img, ch, yy, xx, c, h, w)]);
     float v = sum / (float)((ye - ys) * (xe - xs));
-    if (relu && !(v > 0.0f)) v = 0.0f;
+    if (relu && v < 0.0f) v = 0.0f;   // NaN stays NaN, as on the CPU
     y[i] = from_f<T>(v);
 }
 

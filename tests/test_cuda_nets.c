@@ -12,6 +12,10 @@
 //  4. Poly-CAM (pc_explain) and insertion / deletion of the PCAM+- map on tiny_vgg / tiny_resnet,
 //     both fixture images, through the CUDA backend vs the CPU backend: maps 1e-3 abs, channel
 //     weights 1e-3 relative, AUCs 2e-3 abs; fp16 drift of the maps printed.
+//  5. Poly-CAM + insertion / deletion of all three maps on synth_vgg / synth_resnet: GPU fp32 vs
+//     the CPU backend on the first 3 synthetic images (maps 1e-3 abs, PCAM- 0.1 as in
+//     test_synth_polycam.c, AUCs 2e-3), GPU fp32 AUCs vs the reference's on all 16 (0.01), and
+//     the tf32 / fp16 / bf16 AUC drift against fp32 on all 16 (printed).
 // Skips (exit 77) when the CUDA backend is not compiled in or no device is present.
 #include <math.h>
 #include <string.h>
@@ -448,6 +452,161 @@ static void test_polycam(const char *model) {
     pc_net_free(&net);
 }
 
+// ---- 5. Poly-CAM on the synthetic models: GPU vs CPU, reference AUCs, precision drift ---------
+
+#define SYNTH_CMP_IMAGES 3   // GPU vs CPU backend on the first few (the CPU side is the slow part)
+#define SYNTH_REF_TOL 0.01   // AUCs vs the reference's (as test_synth_polycam.c)
+// PCAM- maps of the saturated synthetic models: the model's score is 1.0 in float32 on some
+// images and PCAM- weights relu(s0 - s_minus) of ~1e-5 carry float rounding (softmax in float on
+// the GPU, double on the CPU): a sanity bound, as test_synth_polycam.c's map check.
+#define SYNTH_PCAMM_MAP_TOL 0.1
+
+typedef struct {
+    PcExplanation e;
+    double ins[PC_N_VARIANTS], del[PC_N_VARIANTS];
+} SynthResult;
+
+static int synth_explain(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTargets *tg,
+                         const float *x, SynthResult *r, PcError *err) {
+    PcSaliencyOptions sopt;
+    pc_saliency_default_options(&sopt);
+    sopt.want_levels = sopt.want_cams = sopt.want_no_lnorm = 0;
+    PcInsDelOptions iopt;
+    pc_insdel_default_options(&iopt);
+    memset(r, 0, sizeof *r);
+    if (pc_explain(be, bn, net, tg, x, -1, &sopt, &r->e, err)) return -1;
+    PcInsDelContext ctx;
+    if (pc_insdel_context_init(be, net, x, &iopt, &ctx, err)) return -1;
+    int rc = 0;
+    for (int v = 0; v < PC_N_VARIANTS && !rc; v++)
+        rc = pc_insdel_context_eval(&ctx, bn, r->e.map[v], 224, 224, r->e.cls, NULL, &r->ins[v], NULL, &r->del[v],
+                                    NULL, err);
+    pc_insdel_context_free(&ctx);
+    return rc;
+}
+
+static void test_synth_polycam(const char *model) {
+    PcError err = {{0}};
+    PcNet net;
+    if (load_net(model, &net, &err)) {
+        CHECK(0, "%s: %s", model, err.msg);
+        return;
+    }
+    PcTargets tg;
+    if (pc_targets_resolve(&net, 0, NULL, &tg, &err)) {
+        CHECK(0, "%s: targets: %s", model, err.msg);
+        pc_net_free(&net);
+        return;
+    }
+    PcSaliencyOptions sopt;
+    pc_saliency_default_options(&sopt);
+    PcInsDelOptions iopt;
+    pc_insdel_default_options(&iopt);
+    int mb = sopt.batch > iopt.batch ? sopt.batch : iopt.batch;
+    PcBackendNet *bn[4] = {NULL, NULL, NULL, NULL}, *bn_cpu = cpu->net_prepare(cpu, &net, mb, &err);
+    CHECK(bn_cpu != NULL, "%s cpu prepare: %s", model, err.msg);
+    for (int p = 0; p < 4; p++) {
+        if (!gpu[p]) continue;
+        bn[p] = gpu[p]->net_prepare(gpu[p], &net, mb, &err);
+        CHECK(bn[p] != NULL, "%s %s prepare: %s", model, kPrecName[p], err.msg);
+    }
+    // reference AUCs (synthetic.h5)
+    double *ref_ins[PC_N_VARIANTS], *ref_del[PC_N_VARIANTS];
+    for (int v = 0; v < PC_N_VARIANTS; v++) {
+        char dset[128];
+        size_t n = 0;
+        snprintf(dset, sizeof dset, "%s/test/%s/insertion_auc", model, pc_variant_ids[v]);
+        ref_ins[v] = h5_read_f64(fixture_path("synthetic.h5"), dset, &n);
+        CHECK(ref_ins[v] && n == 16, "%s", dset);
+        snprintf(dset, sizeof dset, "%s/test/%s/deletion_auc", model, pc_variant_ids[v]);
+        ref_del[v] = h5_read_f64(fixture_path("synthetic.h5"), dset, &n);
+        CHECK(ref_del[v] && n == 16, "%s", dset);
+    }
+    const size_t ss = 224 * 224;
+    float *x = xmalloc(3 * ss * sizeof(float));
+    double cmp_map = 0, cmp_map_m = 0, cmp_auc = 0, ref_auc = 0;
+    double drift_mean[4][2] = {{0}}, drift_max[4][2] = {{0}};
+    int drift_n[4] = {0}, cls_agree[4] = {0}, n_cmp = 0;
+    for (int i = 0; i < 16 && bn[0] && bn_cpu; i++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "synthetic/synth_%03d.jpg", i);
+        PcImageU8 im;
+        if (pc_load_jpeg(data_path(rel), &im, &err)) {
+            CHECK(0, "%s: %s", rel, err.msg);
+            continue;
+        }
+        pc_preprocess(&im, PC_RESIZE_BILINEAR, 224, x);
+        pc_image_free(&im);
+        SynthResult g32;
+        if (synth_explain(gpu[0], bn[0], &net, &tg, x, &g32, &err)) {
+            CHECK(0, "%s %s gpu fp32: %s", model, rel, err.msg);
+            pc_explanation_free(&g32.e);
+            continue;
+        }
+        for (int v = 0; v < PC_N_VARIANTS && ref_ins[v] && ref_del[v]; v++) {
+            double d = fmax(fabs(g32.ins[v] - ref_ins[v][i]), fabs(g32.del[v] - ref_del[v][i]));
+            ref_auc = fmax(ref_auc, d);
+            CHECK(d <= SYNTH_REF_TOL, "%s %s %s: GPU AUCs %.4f/%.4f, reference %.4f/%.4f", model, rel,
+                  pc_variant_ids[v], g32.ins[v], g32.del[v], ref_ins[v][i], ref_del[v][i]);
+        }
+        if (i < SYNTH_CMP_IMAGES) {
+            SynthResult c;
+            if (synth_explain(cpu, bn_cpu, &net, &tg, x, &c, &err) == 0) {
+                n_cmp++;
+                CHECK(c.e.cls == g32.e.cls, "%s %s: class %d (gpu) vs %d (cpu)", model, rel, g32.e.cls, c.e.cls);
+                for (int v = 0; v < PC_N_VARIANTS; v++) {
+                    double dm = max_abs_diff_f32(g32.e.map[v], c.e.map[v], ss);
+                    double da = fmax(fabs(g32.ins[v] - c.ins[v]), fabs(g32.del[v] - c.del[v]));
+                    if (v == PC_VARIANT_MINUS) cmp_map_m = fmax(cmp_map_m, dm);
+                    else cmp_map = fmax(cmp_map, dm);
+                    cmp_auc = fmax(cmp_auc, da);
+                    CHECK(dm <= (v == PC_VARIANT_MINUS ? SYNTH_PCAMM_MAP_TOL : MAP_TOL),
+                          "%s %s %s: GPU vs CPU maps differ by %.3g", model, rel, pc_variant_ids[v], dm);
+                    CHECK(da <= AUC_TOL, "%s %s %s: GPU vs CPU AUCs %.4f/%.4f vs %.4f/%.4f", model, rel,
+                          pc_variant_ids[v], g32.ins[v], g32.del[v], c.ins[v], c.del[v]);
+                }
+            } else {
+                CHECK(0, "%s %s cpu: %s", model, rel, err.msg);
+            }
+            pc_explanation_free(&c.e);
+        }
+        // other precisions: AUC drift against fp32 on the GPU (reported, not checked)
+        for (int p = 1; p < 4; p++) {
+            if (!bn[p]) continue;
+            SynthResult r;
+            if (synth_explain(gpu[p], bn[p], &net, &tg, x, &r, &err) == 0) {
+                drift_n[p]++;
+                cls_agree[p] += r.e.cls == g32.e.cls;
+                for (int v = 0; v < PC_N_VARIANTS; v++) {
+                    double di = fabs(r.ins[v] - g32.ins[v]), dd = fabs(r.del[v] - g32.del[v]);
+                    drift_mean[p][0] += di, drift_mean[p][1] += dd;
+                    drift_max[p][0] = fmax(drift_max[p][0], di), drift_max[p][1] = fmax(drift_max[p][1], dd);
+                }
+            } else {
+                CHECK(0, "%s %s %s: %s", model, rel, kPrecName[p], err.msg);
+            }
+            pc_explanation_free(&r.e);
+        }
+        pc_explanation_free(&g32.e);
+    }
+    printf("  %-12s Poly-CAM fp32 GPU vs CPU (%d images, 3 maps): maps %.2e (PCAM- %.2e), AUCs %.2e; "
+           "16 images vs reference AUCs: %.2e\n",
+           model, n_cmp, cmp_map, cmp_map_m, cmp_auc, ref_auc);
+    CHECK(n_cmp == SYNTH_CMP_IMAGES, "%s: %d of %d GPU-vs-CPU comparisons ran", model, n_cmp, SYNTH_CMP_IMAGES);
+    for (int p = 1; p < 4; p++)
+        if (drift_n[p])
+            printf("  %-12s %-4s AUC drift vs fp32 (%d images x 3 maps): insertion mean %.4f max %.4f, "
+                   "deletion mean %.4f max %.4f; class as fp32 %d/%d\n",
+                   model, kPrecName[p], drift_n[p], drift_mean[p][0] / (3.0 * drift_n[p]), drift_max[p][0],
+                   drift_mean[p][1] / (3.0 * drift_n[p]), drift_max[p][1], cls_agree[p], drift_n[p]);
+    for (int v = 0; v < PC_N_VARIANTS; v++) free(ref_ins[v]), free(ref_del[v]);
+    free(x);
+    for (int p = 0; p < 4; p++)
+        if (bn[p]) gpu[p]->net_release(gpu[p], bn[p]);
+    if (bn_cpu) cpu->net_release(cpu, bn_cpu);
+    pc_net_free(&net);
+}
+
 int main(void) {
     PcError err = {{0}};
     for (int p = 0; p < 4; p++) {
@@ -473,6 +632,8 @@ int main(void) {
     test_synth("synth_resnet");
     test_polycam("tiny_vgg");
     test_polycam("tiny_resnet");
+    test_synth_polycam("synth_vgg");
+    test_synth_polycam("synth_resnet");
 
     for (int p = 0; p < 4; p++)
         if (gpu[p]) gpu[p]->destroy(gpu[p]);
