@@ -6,7 +6,9 @@
 #   3. configure + build (the GPU targets first)                                  -> build.log
 #   4. ctest -R cuda: test_cuda_ops, test_cuda_nets, cli_cuda (the program on the GPU vs the CPU)
 #                                                                                 -> ctest_cuda.log
-#   5. bench_gpu: forward throughput and the Table-1 workload                     -> bench.log, bench.csv
+#   5. bench_gpu runs (BENCH_RUNS below): forward throughput per precision and batch, the Table-1
+#      workload per model / precision / batch, cuDNN candidate timing (PC_CUDNN_TUNE=1)
+#                                                                                 -> bench.log, bench.csv
 #   6. when a GPU test failed: compute-sanitizer memcheck of test_cuda_ops       -> sanitizer.log
 #   7. the rest of the suite (CPU and CLI tests), if asked for                    -> ctest_all.log
 #   and a summary line per phase                                                  -> summary.txt
@@ -15,7 +17,8 @@
 # does not stop the later ones. Output files go to $OUT (the device tool brings them back).
 # Environment: OUT (default /tmp/out), PC_GPU_BUILD (build dir, default /tmp/build_gpu),
 # PC_GPU_PHASES (default "build cuda sanitize bench"; add "all" for the CPU suite),
-# PC_BENCH_ARGS (bench_gpu arguments replacing the defaults), PC_JOBS (build jobs, default: all cores).
+# PC_BENCH_ARGS (one bench_gpu run with these arguments instead of BENCH_RUNS), PC_JOBS (build
+# jobs, default: all cores).
 # Device tool: run(command="bash bench/gpu_check.sh", carry=[".deps"], timeout_s=600)
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -163,19 +166,43 @@ if want cuda && ! late "ctest -R cuda" 30; then
 fi
 
 # ---- 5. benchmark -------------------------------------------------------------------------------
-if want bench && ! late bench_gpu 40; then
-  # shellcheck disable=SC2086
-  timeout "$(limit 240)" "$BUILD/bench/bench_gpu" ${PC_BENCH_ARGS:---images 2 --batch 256 --batches 128,256 --seconds 1} \
-    --csv "$OUT/bench.csv" >"$OUT/bench.log" 2>&1
-  rc=$?
-  case $rc in
-    0) say "bench_gpu: done (bench.log, bench.csv)" ;;
-    2) say "bench_gpu: no CUDA device" ;;
-    124) say "bench_gpu: stopped at its time limit; partial results in bench.log / bench.csv" ;;
-    *) say "bench_gpu: rc=$rc (bench.log)" ;;
-  esac
-  grep -E "speed-up|img/s|drift|failed|unavailable" "$OUT/bench.log" | head -60 >>"$SUMMARY"
+# The runs of bench_gpu, each "[VAR=value ...] arguments"; PC_BENCH_ARGS replaces them with one run.
+# Most important first: the deadline cuts the last ones.
+BENCH_RUNS=(
+  "--mode table1 --images 2 --batch 256"
+  "PC_CUDNN_TUNE=1 --mode table1 --models vgg16,resnet50_paper --precisions fp16 --images 2 --batch 256"
+  "PC_CUDNN_TUNE=1 --mode forward --models vgg16,resnet50 --precisions fp16 --batches 128,256 --seconds 0.5"
+  "--mode table1 --images 2 --batch 512 --precisions fp16,bf16"
+  "--mode forward --batches 128,256,512 --seconds 0.5"
+)
+[ -n "${PC_BENCH_ARGS:-}" ] && BENCH_RUNS=("$PC_BENCH_ARGS")
+if want bench; then
+  : >"$OUT/bench.log"
+  : >"$OUT/bench.csv"
+  k=0
+  for spec in "${BENCH_RUNS[@]}"; do
+    k=$((k + 1))
+    late "bench_gpu run $k ($spec)" 30 && break
+    envs=() args=()
+    for w in $spec; do
+      if [[ $w == PC_*=* ]]; then envs+=("$w"); else args+=("$w"); fi
+    done
+    echo "== bench_gpu run $k: ${envs[*]} ${args[*]}" >>"$OUT/bench.log"
+    env "${envs[@]}" timeout "$(limit 200)" "$BUILD/bench/bench_gpu" "${args[@]}" --csv "$OUT/bench_$k.csv" \
+      >>"$OUT/bench.log" 2>&1
+    rc=$?
+    { echo "# run $k: ${envs[*]} ${args[*]}"; cat "$OUT/bench_$k.csv" 2>/dev/null; } >>"$OUT/bench.csv"
+    rm -f "$OUT/bench_$k.csv"
+    case $rc in
+      0) say "bench_gpu run $k (${envs[*]} ${args[*]}): done" ;;
+      2) say "bench_gpu: no CUDA device"; break ;;
+      124) say "bench_gpu run $k: stopped at its time limit; partial results in bench.log / bench.csv" ;;
+      *) say "bench_gpu run $k: rc=$rc (bench.log)" ;;
+    esac
+  done
+  grep -E "^==|img/s|vs |drift|failed|unavailable" "$OUT/bench.log" | head -120 >>"$SUMMARY"
 fi
+
 # ---- 6. memcheck when a GPU test failed ---------------------------------------------------------
 if want sanitize && [ "$cuda_rc" -ne 0 ] && command -v compute-sanitizer >/dev/null && ! late sanitizer 60; then
   timeout "$(limit 90)" compute-sanitizer --tool memcheck --print-limit 20 "$BUILD/tests/test_cuda_ops" \

@@ -160,6 +160,8 @@ static int context_init(CudaContext *ctx, const PcBackendOptions *opt, char *dev
     ctx->no_fusion = nofuse && nofuse[0] && strcmp(nofuse, "0") != 0;
     const char *find = getenv("PC_CUDNN_FIND");
     ctx->use_find = find && find[0] && strcmp(find, "0") != 0;
+    const char *tune = getenv("PC_CUDNN_TUNE");
+    ctx->tune = tune && tune[0] && strcmp(tune, "0") != 0;
     return 0;
 }
 

@@ -87,6 +87,7 @@ typedef struct {
     size_t workspace_limit;     // largest workspace an algorithm may ask for
     int no_fusion;              // PC_CUDA_NOFUSE=1: plain conv + own bias/ReLU kernels only
     int use_find;               // PC_CUDNN_FIND=1: rank conv algorithms by timing, not heuristics
+    int tune;                   // PC_CUDNN_TUNE=1: time every candidate (fused or not), keep the fastest
     int sm_count;
 } CudaContext;
 

@@ -9,7 +9,10 @@
 // Memory: node outputs live in a few shared "slots" assigned at prepare by liveness (an output
 // is kept until its last reader), each sized for max_batch images.
 //
-// Convolutions: cuDNN legacy API. A "plan" per batch size (made the first time that size is
+// Batches run at a few bucket sizes (bucket_batch: 1, 2, 4, ..., 64, then multiples of 64), the
+// padding images being whatever the buffers hold: each new size costs an algorithm choice.
+//
+// Convolutions: cuDNN legacy API. A "plan" per bucket size (made the first time that size is
 // run) holds the tensor descriptors and, per convolution, the algorithm, math type and whether
 // the fused cudnnConvolutionBiasActivationForward is used (bias + ReLU; for a ResNet block's last
 // conv also the residual add through z). Candidates come from cudnnGetConvolutionForwardAlgorithm_v7
@@ -76,6 +79,8 @@ struct PcBackendNet {
     void **slot_ptr;
     size_t *slot_bytes;
     int in_slot;                        // converted network input (half paths), else -1
+    float *pad_in;                      // (max_batch, C, H, W) f32: the fp32 input of a batch run
+                                        // at a larger bucket size (allocated on first use)
     cudnnActivationDescriptor_t relu;
     CuPlan *plans;                      // (max_batch + 1), indexed by batch size
 };
@@ -172,6 +177,7 @@ void cuda_net_release(PcBackend *be, PcBackendNet *bn) {
         for (int s = 0; s < bn->n_slots; s++)
             if (bn->slot_ptr[s]) cudaFree(bn->slot_ptr[s]);
     if (bn->params) cudaFree(bn->params);
+    if (bn->pad_in) cudaFree(bn->pad_in);
     if (bn->relu) cudnnDestroyActivationDescriptor(bn->relu);
     free(bn->slot_ptr);
     free(bn->slot_bytes);
@@ -539,7 +545,31 @@ static cudnnStatus_t conv_exec(CudaContext *ctx, PcBackendNet *bn, int i, const 
     return CUDNN_STATUS_SUCCESS;
 }
 
-// Picks the first candidate algorithm (fused first when allowed) that runs on the real buffers.
+// Milliseconds of one more run of a candidate that has just run (so compiled and warm).
+static int time_conv(CudaContext *ctx, PcBackendNet *bn, int i, const ConvChoice *ch, int n,
+                     cudnnTensorDescriptor_t xdesc, const void *x, cudnnTensorDescriptor_t ydesc, void *y,
+                     const void *z, int relu, float *ms, PcError *err) {
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    cudaError_t e = cudaEventCreate(&e0);
+    if (e == cudaSuccess) e = cudaEventCreate(&e1);
+    if (e == cudaSuccess) e = cudaEventRecord(e0, ctx->stream);
+    cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
+    if (e == cudaSuccess) st = conv_exec(ctx, bn, i, ch, n, xdesc, x, ydesc, y, z, relu);
+    if (e == cudaSuccess) e = cudaEventRecord(e1, ctx->stream);
+    if (e == cudaSuccess) e = cudaEventSynchronize(e1);
+    if (e == cudaSuccess) e = cudaEventElapsedTime(ms, e0, e1);
+    if (e0) cudaEventDestroy(e0);
+    if (e1) cudaEventDestroy(e1);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        return cu_fail(err, "timing a convolution: %s", cudaGetErrorString(e));
+    }
+    if (st != CUDNN_STATUS_SUCCESS) *ms = INFINITY;   // ran once, refused now: never chosen
+    return 0;
+}
+
+// Picks the first candidate algorithm (fused first when allowed) that runs on the real buffers;
+// with PC_CUDNN_TUNE=1, every candidate that runs is timed and the fastest is kept.
 static int choose_conv(CudaContext *ctx, PcBackendNet *bn, int i, int n,
                        cudnnTensorDescriptor_t xdesc, const void *x, cudnnTensorDescriptor_t ydesc,
                        void *y, const void *z, int relu, int allow_plain, ConvChoice *out,
@@ -566,6 +596,9 @@ static int choose_conv(CudaContext *ctx, PcBackendNet *bn, int i, int n,
     }
     int try_fused = !ctx->no_fusion && (relu || z);
     cudnnStatus_t last = CUDNN_STATUS_NOT_SUPPORTED;
+    ConvChoice best;
+    float best_ms = INFINITY;
+    int have_best = 0;
     // variants in order of preference: fused (bias in the output type), fused with an f32 bias
     // (half paths only), plain conv + own bias/ReLU kernel
     int variants = c->dt == CU_F32 ? 1 : 2;
@@ -601,13 +634,26 @@ static int choose_conv(CudaContext *ctx, PcBackendNet *bn, int i, int n,
                 cudaError_t e = cudaGetLastError();
                 if (e != cudaSuccess)
                     return cu_fail(err, "%s: convolution launch failed: %s", lbl, cudaGetErrorString(e));
-                *out = ch;
-                return 0;
+                if (!ctx->tune) {
+                    *out = ch;
+                    return 0;
+                }
+                float ms = INFINITY;
+                if (time_conv(ctx, bn, i, &ch, n, xdesc, x, ydesc, y, z, relu, &ms, err)) return -1;
+                if (!have_best || ms < best_ms) best = ch, best_ms = ms, have_best = 1;
+                continue;
             }
             // a launch error of a rejected candidate must not be blamed on the next one's success
             (void)cudaGetLastError();
             last = st;
         }
+    }
+    if (have_best) {   // y holds the last candidate's result: recompute it with the one kept
+        cudnnStatus_t st = conv_exec(ctx, bn, i, &best, n, xdesc, x, ydesc, y, z, relu);
+        if (st != CUDNN_STATUS_SUCCESS)
+            return cu_fail(err, "%s: cuDNN convolution: %s", lbl, cudnnGetErrorString(st));
+        *out = best;
+        return 0;
     }
     if (!allow_plain) {
         out->state = -1;   // residual fusion unavailable: conv and add run separately
@@ -700,12 +746,26 @@ static int choose_conv_add(CudaContext *ctx, PcBackendNet *bn, CuPlan *plan, int
                        &plan->add[cv], err);
 }
 
-int cuda_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n, float *logits, int n_taps,
+// The batch size a forward of n images runs at: 1, 2, 4, ..., 64, then multiples of 64, at most
+// max_batch. Each size the network meets costs cuDNN's algorithm choice and, on the half paths,
+// run-time kernel compilation (seconds); the engine's partial batches come in every size (they
+// follow the live channel count of each layer), so they are rounded up to a few sizes. Images
+// are independent in every layer, so the padding images (whatever the buffers hold) do not
+// change the n real ones; they cost at most a third of a batch of extra work.
+static int bucket_batch(int n, int max_batch) {
+    int b = 1;
+    while (b < n && b < 64) b *= 2;
+    if (b < n) b = (n + 63) / 64 * 64;
+    return b < max_batch ? b : max_batch;
+}
+
+int cuda_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n_img, float *logits, int n_taps,
                  const int *tap_nodes, float *const *taps, PcError *err) {
     CudaContext *ctx = cu_ctx(be);
-    if (n <= 0) return 0;
-    if (n > bn->max_batch)
-        return cu_fail(err, "forward: batch %d exceeds the prepared maximum %d", n, bn->max_batch);
+    if (n_img <= 0) return 0;
+    if (n_img > bn->max_batch)
+        return cu_fail(err, "forward: batch %d exceeds the prepared maximum %d", n_img, bn->max_batch);
+    const int n = bucket_batch(n_img, bn->max_batch);   // the batch the layers run at
     int nn = bn->n_nodes, last = logits ? nn - 1 : -1;
     for (int t = 0; t < n_taps; t++) {
         if (tap_nodes[t] < 0 || tap_nodes[t] >= nn)
@@ -713,6 +773,13 @@ int cuda_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n, float *
         if (tap_nodes[t] > last) last = tap_nodes[t];
     }
     if (last < 0) return 0;
+    if (n > n_img && bn->in_slot < 0 && !bn->pad_in) {   // fp32: the padded input, on first use
+        const size_t bytes = (size_t)bn->max_batch * bn->in_c * bn->in_h * bn->in_w * sizeof(float);
+        float *buf = NULL;
+        CU_TRY_CUDA(err, cudaMalloc(&buf, bytes), "forward: padded input");
+        bn->pad_in = buf;
+        CU_TRY_CUDA(err, cudaMemsetAsync(bn->pad_in, 0, bytes, ctx->stream), "forward: padded input");
+    }
     CuPlan *plan = plan_get(bn, n, err);
     if (!plan) return -1;
     unsigned char *tapped = (unsigned char *)calloc((size_t)nn, 2);
@@ -725,8 +792,14 @@ int cuda_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n, float *
     const void *xin = x;
     if (bn->in_slot >= 0) {
         void *dst = bn->slot_ptr[bn->in_slot];
-        cu_nchw_f32_to_nhwc(ctx->stream, x, n, bn->in_c, bn->in_c_store, bn->in_h, bn->in_w, bn->act_dt, dst);
+        cu_nchw_f32_to_nhwc(ctx->stream, x, n_img, bn->in_c, bn->in_c_store, bn->in_h, bn->in_w, bn->act_dt,
+                            dst);
         xin = dst;
+    } else if (n > n_img) {   // fp32 reads the caller's buffer, which holds only n_img images
+        const size_t in_count = (size_t)bn->in_c * bn->in_h * bn->in_w;
+        cudaCheck(cudaMemcpyAsync(bn->pad_in, x, (size_t)n_img * in_count * sizeof(float), cudaMemcpyDeviceToDevice,
+                                  ctx->stream));
+        xin = bn->pad_in;
     }
     int rc = 0;
     char lbl[160];
@@ -783,12 +856,12 @@ int cuda_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n, float *
         if (rc || !tapped[i]) continue;
         for (int t = 0; t < n_taps; t++)
             if (tap_nodes[t] == i)
-                cu_to_nchw_f32(ctx->stream, y, c->dt, c->nhwc, n, nd->c, nd->h, nd->w, taps[t]);
+                cu_to_nchw_f32(ctx->stream, y, c->dt, c->nhwc, n_img, nd->c, nd->h, nd->w, taps[t]);
     }
     if (!rc && logits) {
         const PcNode *ln = &bn->nodes[nn - 1];
         const CuNode *lc = &bn->cn[nn - 1];
-        cu_to_nchw_f32(ctx->stream, bn->slot_ptr[lc->slot], lc->dt, lc->nhwc, n, ln->c, ln->h, ln->w,
+        cu_to_nchw_f32(ctx->stream, bn->slot_ptr[lc->slot], lc->dt, lc->nhwc, n_img, ln->c, ln->h, ln->w,
                        logits);
     }
     free(tapped);

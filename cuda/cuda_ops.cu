@@ -62,29 +62,31 @@ __device__ __forceinline__ int reflect_index(int i, int n) {
 // ---- softmax_gather ---------------------------------------------------------------------------
 
 // One block per row: max, sum of exp, then the class's probability.     logits (N, K) -> out (N)
+// The sum and the quotient in double, like the CPU backend: the masked passes' weights are
+// differences of scores near 1 (PCAM-: s0 - s_minus), where float rounding of the sum shows.
 __global__ void k_softmax_gather(const float *logits, int k, int cls, float *out) {
-    __shared__ float red[32];
+    __shared__ float red_max[32];
+    __shared__ double red_sum[32];
     const float *row = logits + (size_t)blockIdx.x * k;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
 
     float mx = -INFINITY;
     for (int i = threadIdx.x; i < k; i += blockDim.x) mx = fmaxf(mx, row[i]);
     for (int o = 16; o; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-    if (lane == 0) red[warp] = mx;
+    if (lane == 0) red_max[warp] = mx;
     __syncthreads();
-    mx = lane < nwarps ? red[lane] : -INFINITY;
+    mx = lane < nwarps ? red_max[lane] : -INFINITY;
     for (int o = 16; o; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-    __syncthreads();
 
-    float sum = 0.0f;
-    for (int i = threadIdx.x; i < k; i += blockDim.x) sum += expf(row[i] - mx);
+    double sum = 0.0;
+    for (int i = threadIdx.x; i < k; i += blockDim.x) sum += exp((double)row[i] - (double)mx);
     for (int o = 16; o; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    if (lane == 0) red[warp] = sum;
+    if (lane == 0) red_sum[warp] = sum;
     __syncthreads();
     if (threadIdx.x == 0) {
-        float total = 0.0f;
-        for (int i = 0; i < nwarps; i++) total += red[i];
-        out[blockIdx.x] = expf(row[cls] - mx) / total;
+        double total = 0.0;
+        for (int i = 0; i < nwarps; i++) total += red_sum[i];
+        out[blockIdx.x] = (float)(exp((double)row[cls] - (double)mx) / total);
     }
 }
 
