@@ -203,7 +203,7 @@ static int bench_table1(const Args *a, const char *model, PcPrecision prec, AucR
         return -1;
     }
     const size_t img = (size_t)3 * 224 * 224;
-    double t_explain = 0, t_insdel = 0;
+    double t_explain = 0, t_insdel = 0, t_fwd = 0, t_masked = 0, t_maps = 0;
     long passes_explain = 0, passes_insdel = 0, live = 0, channels = 0;
     double auc_sum = 0;
     AucRecord rec;
@@ -241,6 +241,7 @@ static int bench_table1(const Args *a, const char *model, PcPrecision prec, AucR
             passes_explain += e.forward_passes;
             passes_insdel += p_insdel;
             live += e.live_channels;
+            t_fwd += e.seconds_forward, t_masked += e.seconds_masked, t_maps += e.seconds_maps;
         }
         pc_explanation_free(&e);
     }
@@ -256,6 +257,9 @@ static int bench_table1(const Args *a, const char *model, PcPrecision prec, AucR
                "(%.2f img/s) | %8.0f passes/s %6.1f TFLOP/s | live channels %ld/%ld, mean ins-del %.3f\n",
                model, kPrecNames[prec], a->batch, s_explain, s_map, s_img, 1.0 / s_img, fps, fps * flops * 1e-12,
                live / n, channels, auc_sum / n / PC_N_VARIANTS);
+        printf("  %-9s %-5s PCAM time split: tapped forward %.4f s, masked passes %.3f s (%.0f passes/s), recursion + "
+               "maps %.4f s\n",
+               model, kPrecNames[prec], t_fwd / n, t_masked / n, passes_explain / fmax(t_masked, 1e-9), t_maps / n);
         if (r && !isnan(r->ref_total))
             printf("  %-9s %-5s vs reference implementation: 3 maps x%.1f (its PCAM+- alone %.2f s, PCAM+ %.2f s), "
                    "ins+del x%.1f (%.2f s/map), Table-1 workload x%.1f (%.1f s/img)\n",
