@@ -17,8 +17,8 @@
 # does not stop the later ones. Output files go to $OUT (the device tool brings them back).
 # Environment: OUT (default /tmp/out), PC_GPU_BUILD (build dir, default /tmp/build_gpu),
 # PC_GPU_PHASES (default "build cuda sanitize bench"; add "all" for the CPU suite),
-# PC_BENCH_ARGS (one bench_gpu run with these arguments instead of BENCH_RUNS), PC_JOBS (build
-# jobs, default: all cores).
+# PC_BENCH_ARGS (bench_gpu runs instead of BENCH_RUNS, separated by ';'), PC_JOBS (build jobs,
+# default: all cores).
 # Device tool: run(command="bash bench/gpu_check.sh", carry=[".deps"], timeout_s=600)
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -166,7 +166,8 @@ if want cuda && ! late "ctest -R cuda" 30; then
 fi
 
 # ---- 5. benchmark -------------------------------------------------------------------------------
-# The runs of bench_gpu, each "[VAR=value ...] arguments"; PC_BENCH_ARGS replaces them with one run.
+# The runs of bench_gpu, each "[VAR=value ...] arguments"; PC_BENCH_ARGS replaces them (runs
+# separated by ';').
 # Most important first: the deadline cuts the last ones.
 BENCH_RUNS=(
   "--mode table1 --images 2 --batch 256"
@@ -175,7 +176,7 @@ BENCH_RUNS=(
   "--mode table1 --images 2 --batch 512 --precisions fp16,bf16"
   "--mode forward --batches 128,256,512 --seconds 0.5"
 )
-[ -n "${PC_BENCH_ARGS:-}" ] && BENCH_RUNS=("$PC_BENCH_ARGS")
+[ -n "${PC_BENCH_ARGS:-}" ] && IFS=';' read -r -a BENCH_RUNS <<<"$PC_BENCH_ARGS"
 if want bench; then
   : >"$OUT/bench.log"
   : >"$OUT/bench.csv"

@@ -9,8 +9,9 @@
 // Memory: node outputs live in a few shared "slots" assigned at prepare by liveness (an output
 // is kept until its last reader), each sized for max_batch images.
 //
-// Batches run at a few bucket sizes (bucket_batch: 1, 2, 4, ..., 64, then multiples of 64), the
-// padding images being whatever the buffers hold: each new size costs an algorithm choice.
+// Batches run at a few bucket sizes (run_batch: 1, 2, 4, ..., 64, then multiples of 64; a size
+// repeated within the last 16 forwards at its own), the padding images being whatever the buffers
+// hold: each new size costs an algorithm choice.
 //
 // Convolutions: cuDNN legacy API. A "plan" per bucket size (made the first time that size is
 // run) holds the tensor descriptors and, per convolution, the algorithm, math type and whether
@@ -83,6 +84,8 @@ struct PcBackendNet {
                                         // at a larger bucket size (allocated on first use)
     cudnnActivationDescriptor_t relu;
     CuPlan *plans;                      // (max_batch + 1), indexed by batch size
+    int recent_sizes[16];               // batch sizes of the last 16 forwards (ring)
+    int recent_next;
 };
 
 static cudnnDataType_t cudnn_type(CuDtype dt) {
@@ -746,17 +749,23 @@ static int choose_conv_add(CudaContext *ctx, PcBackendNet *bn, CuPlan *plan, int
                        &plan->add[cv], err);
 }
 
-// The batch size a forward of n images runs at: 1, 2, 4, ..., 64, then multiples of 64, at most
-// max_batch. Each size the network meets costs cuDNN's algorithm choice and, on the half paths,
-// run-time kernel compilation (seconds); the engine's partial batches come in every size (they
-// follow the live channel count of each layer), so they are rounded up to a few sizes. Images
-// are independent in every layer, so the padding images (whatever the buffers hold) do not
-// change the n real ones; they cost at most a third of a batch of extra work.
-static int bucket_batch(int n, int max_batch) {
+// The batch size a forward of n images runs at. Each size the network meets costs cuDNN's
+// algorithm choice and, on the half paths, run-time kernel compilation; the engine's partial
+// batches come in every size (they follow the live channel count of each layer), so they run
+// at a bucket size: 1, 2, 4, ..., 64, then multiples of 64, at most max_batch. A size asked for
+// 3 times within the last 16 forwards (the insertion / deletion batches, steps + 1, 6 per image)
+// gets its own plan and no padding work. Images are independent in every layer, so the padding
+// images (whatever the buffers hold) do not change the n real ones.
+static int run_batch(PcBackendNet *bn, int n) {
+    int seen = 0;
+    for (int k = 0; k < 16; k++) seen += bn->recent_sizes[k] == n;
+    bn->recent_sizes[bn->recent_next] = n;
+    bn->recent_next = (bn->recent_next + 1) % 16;
+    if (bn->plans[n].n == n || seen >= 2) return n;
     int b = 1;
     while (b < n && b < 64) b *= 2;
     if (b < n) b = (n + 63) / 64 * 64;
-    return b < max_batch ? b : max_batch;
+    return b < bn->max_batch ? b : bn->max_batch;
 }
 
 int cuda_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n_img, float *logits, int n_taps,
@@ -765,7 +774,7 @@ int cuda_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n_img, flo
     if (n_img <= 0) return 0;
     if (n_img > bn->max_batch)
         return cu_fail(err, "forward: batch %d exceeds the prepared maximum %d", n_img, bn->max_batch);
-    const int n = bucket_batch(n_img, bn->max_batch);   // the batch the layers run at
+    const int n = run_batch(bn, n_img);   // the batch the layers run at
     int nn = bn->n_nodes, last = logits ? nn - 1 : -1;
     for (int t = 0; t < n_taps; t++) {
         if (tap_nodes[t] < 0 || tap_nodes[t] >= nn)
