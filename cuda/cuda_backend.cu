@@ -111,7 +111,7 @@ static void cuda_destroy(PcBackend *be) {
 }
 
 static int context_init(CudaContext *ctx, const PcBackendOptions *opt, char *device_name,
-                        size_t name_size, PcError *err) {
+                        size_t name_size, int *preferred_batch, PcError *err) {
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess) {
@@ -130,6 +130,10 @@ static int context_init(CudaContext *ctx, const PcBackendOptions *opt, char *dev
     snprintf(device_name, name_size, "%.96s (sm_%d%d, %d SMs)", prop.name, prop.major, prop.minor,
              prop.multiProcessorCount);
     ctx->sm_count = prop.multiProcessorCount;
+    // batch = auto: 256 filled an H100 (batch 512 gained under 3%, 128 lost up to 30% on ResNet50
+    // fp16; bench/RESULTS.md); VGG16 at fp32 needs about 10 GB of activations at 256
+    *preferred_batch = prop.totalGlobalMem >= ((size_t)40 << 30) ? 256
+                       : prop.totalGlobalMem >= ((size_t)16 << 30) ? 128 : 64;
     if ((ctx->precision == PC_PREC_BF16 || ctx->precision == PC_PREC_TF32) && prop.major < 8)
         return cu_fail(err, "precision %s needs compute capability 8.0 or newer (device is %d.%d)",
                        ctx->precision == PC_PREC_BF16 ? "bf16" : "tf32", prop.major, prop.minor);
@@ -174,7 +178,7 @@ extern "C" PcBackend *pc_backend_cuda_create(const PcBackendOptions *opt, PcErro
         cu_fail(err, "out of host memory creating the CUDA backend");
         return NULL;
     }
-    if (context_init(ctx, opt, be->device_name, sizeof be->device_name, err) != 0) {
+    if (context_init(ctx, opt, be->device_name, sizeof be->device_name, &be->preferred_batch, err) != 0) {
         context_free(ctx);
         free(be);
         return NULL;

@@ -25,6 +25,7 @@ typedef struct {
 struct PcBackend {
     const char *name;       // "cpu", "cuda"
     char device_name[128];  // "2-core x86_64", "NVIDIA H100 80GB HBM3", ...
+    int preferred_batch;    // images per forward pass when the configuration says batch = auto
     void *impl;             // the backend's own context struct (handles, streams, pools)
 
     // ---- memory --------------------------------------------------------------------------

@@ -52,14 +52,14 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"saliency", "normalize", "code", "map normalisation: code (divide by the 99.9th percentile) | paper (by its distance to the 0.1th)", 1},
     {"saliency", "ablations", "none", "none, or any of levels, cams, no_lnorm (extra method ids per variant)", 1},
     {"saliency", "class", "predicted", "class to explain: predicted (argmax) | label (ground truth; images without one use the prediction)", 1},
-    {"saliency", "batch", "32", "masked images per forward pass", 1},
+    {"saliency", "batch", "auto", "masked images per forward pass | auto (CPU 32, GPU by memory: 256 from 40 GB)", 1},
     {"metrics", "insertion", "yes", "compute the insertion curve and AUC (yes|no)", 1},
     {"metrics", "deletion", "yes", "compute the deletion curve and AUC (yes|no)", 1},
     {"metrics", "steps", "224", "steps of each curve", 1},
     {"metrics", "baseline", "blur", "blur (Gaussian blur of the input) | grey (pixel value 0.5) | zero (0 after normalisation = the dataset mean)", 1},
     {"metrics", "blur_kernel", "11", "blur kernel side (odd)", 1},
     {"metrics", "blur_sigma", "5", "blur standard deviation in pixels", 1},
-    {"metrics", "batch", "32", "curve samples per forward pass", 1},
+    {"metrics", "batch", "auto", "curve samples per forward pass | auto (as [saliency] batch)", 1},
     {"output", "file", "", "HDF5 output; empty = <config name>.h5 in the current folder", 0},
     {"output", "maps", "float16", "saliency maps stored as float16 | float32 | none", 1},
     {"output", "overlays", "0", "PNG heat-map overlays for the first K images (<output>_overlays/)", 0},
@@ -240,6 +240,14 @@ static int get_int(const PcConfig *cfg, int k, long lo, long hi, long *out, PcEr
     if (hi == LONG_MAX) snprintf(expect, sizeof expect, "an integer >= %ld", lo);
     else snprintf(expect, sizeof expect, "an integer in %ld..%ld", lo, hi);
     return bad_value(cfg, k, expect, err);
+}
+
+// A batch size: an integer in 1..65536, or auto (0: the backend's preferred batch, run.c).
+static int get_batch(const PcConfig *cfg, int k, int *out, PcError *err) {
+    long v;
+    if (!strcasecmp(effective(cfg, k), "auto")) return *out = 0, 0;
+    if (parse_long(effective(cfg, k), 1, 65536, &v) == 0) return *out = (int)v, 0;
+    return bad_value(cfg, k, "auto or an integer in 1..65536", err);
 }
 
 static int get_bool(const PcConfig *cfg, int k, int *out, PcError *err) {
@@ -475,8 +483,7 @@ static int check_rest(PcConfig *cfg, PcError *err) {
     static const char *const cls[] = {"predicted", "label", NULL};
     if (get_choice(cfg, K_CLASS, cls, &c, err)) return -1;
     cfg->class_source = (PcClassSource)c;
-    if (get_int(cfg, K_SAL_BATCH, 1, 65536, &v, err)) return -1;
-    cfg->saliency_batch = (int)v;
+    if (get_batch(cfg, K_SAL_BATCH, &cfg->saliency_batch, err)) return -1;
 
     // [metrics]
     if (get_bool(cfg, K_INSERTION, &cfg->insertion, err)) return -1;
@@ -498,8 +505,7 @@ static int check_rest(PcConfig *cfg, PcError *err) {
         if (!*s || *end || errno || !(d > 0) || !isfinite(d)) return bad_value(cfg, K_BLUR_SIGMA, "a number > 0", err);
         cfg->insdel.blur_sigma = (float)d;
     }
-    if (get_int(cfg, K_MET_BATCH, 1, 65536, &v, err)) return -1;
-    cfg->insdel.batch = (int)v;
+    if (get_batch(cfg, K_MET_BATCH, &cfg->insdel.batch, err)) return -1;
 
     // [output]
     cfg->output = resolve_path(cfg, K_FILE);

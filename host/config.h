@@ -63,7 +63,7 @@ typedef struct {
     PcNormFormula norm;
     int ablate_levels, ablate_cams, ablate_no_lnorm;
     PcClassSource class_source;
-    int saliency_batch;
+    int saliency_batch;             // 0 = auto: the backend's preferred_batch
 
     // ---- [metrics] ----------------------------------------------------------------------------
     int insertion, deletion;

@@ -105,6 +105,7 @@ typedef struct {
     char ids[MAX_METHODS][PC_METHOD_ID_LEN];
     PcBackend *be;
     PcBackendNet *bn;
+    PcInsDelOptions insdel;     // cfg->insdel with batch = auto resolved
     PcStore store;
     float *cam_src, *cam_dst;   // backend buffers to bring isolated CAMs to S x S for storage
 } Run;
@@ -210,7 +211,7 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
     const size_t ss = (size_t)l->size * l->size;
     PcInsDelContext ctx;
     int want_metrics = cfg->insertion || cfg->deletion;
-    if (want_metrics && pc_insdel_context_init(r->be, &r->net, item->x, &cfg->insdel, &ctx, &err)) {
+    if (want_metrics && pc_insdel_context_init(r->be, &r->net, item->x, &r->insdel, &ctx, &err)) {
         snprintf(res->status, sizeof res->status, "metrics: %.480s", err.msg);
         pc_explanation_free(&e);
         return;
@@ -352,7 +353,12 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
         fprintf(stderr, "resuming %s: %d images already done (rebuilt from %s%s)\n", cfg->output, st->n_done,
                 st->journal_path, st->n_dropped_bytes ? ", torn last record dropped" : "");
 
-    int max_batch = cfg->saliency_batch > cfg->insdel.batch ? cfg->saliency_batch : cfg->insdel.batch;
+    // batch = auto: what the backend prefers (sized to the card on the GPU)
+    const int auto_batch = r->be->preferred_batch > 0 ? r->be->preferred_batch : 32;
+    const int sal_batch = cfg->saliency_batch > 0 ? cfg->saliency_batch : auto_batch;
+    r->insdel = cfg->insdel;
+    if (r->insdel.batch <= 0) r->insdel.batch = auto_batch;
+    int max_batch = sal_batch > r->insdel.batch ? sal_batch : r->insdel.batch;
     r->bn = r->be->net_prepare(r->be, &r->net, max_batch, err);
     if (!r->bn) goto done;
     size_t max_hw = 1;
@@ -363,7 +369,7 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
 
     PcSaliencyOptions sopt;
     pc_saliency_default_options(&sopt);
-    sopt.batch = cfg->saliency_batch;
+    sopt.batch = sal_batch;
     sopt.lnorm = cfg->lnorm;
     sopt.norm = cfg->norm;
     sopt.want_levels = cfg->ablate_levels;

@@ -228,7 +228,8 @@ static void test_errors(void) {
     BAD("[saliency]\nmethods = pcamp,,pcamm", "x.ini:6: bad value 'pcamp,,pcamm' for [saliency] methods");
     BAD("[saliency]\nablations = levels,foo", "x.ini:6: bad value 'levels,foo' for [saliency] ablations");
     BAD("[saliency]\nlnorm = both", "x.ini:6: bad value 'both' for [saliency] lnorm (expected code or paper)");
-    BAD("[saliency]\nbatch = 0", "x.ini:6: bad value '0' for [saliency] batch (expected an integer in 1..65536)");
+    BAD("[saliency]\nbatch = 0", "x.ini:6: bad value '0' for [saliency] batch (expected auto or an integer in 1..65536)");
+    BAD("[metrics]\nbatch = -3", "x.ini:6: bad value '-3' for [metrics] batch (expected auto or an integer in 1..65536)");
     BAD("[metrics]\ninsertion = maybe", "x.ini:6: bad value 'maybe' for [metrics] insertion (expected yes or no)");
     BAD("[metrics]\nsteps = 0", "x.ini:6: bad value '0' for [metrics] steps");
     BAD("[metrics]\nblur_kernel = 4", "x.ini:6: bad value '4' for [metrics] blur_kernel (expected an odd integer in 1..255)");
