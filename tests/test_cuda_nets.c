@@ -367,19 +367,26 @@ static int explain_on(PcBackend *be, const PcNet *net, const PcTargets *tg, cons
     return rc;
 }
 
+// The model and its default target layers; a failure is a failed check (returns -1).
+static int load_net_targets(const char *model, PcNet *net, PcTargets *tg) {
+    PcError err = {{0}};
+    if (load_net(model, net, &err)) {
+        CHECK(0, "%s: %s", model, err.msg);
+        return -1;
+    }
+    if (pc_targets_resolve(net, 0, NULL, tg, &err)) {
+        CHECK(0, "%s: targets: %s", model, err.msg);
+        pc_net_free(net);
+        return -1;
+    }
+    return 0;
+}
+
 static void test_polycam(const char *model) {
     PcError err = {{0}};
     PcNet net;
-    if (load_net(model, &net, &err)) {
-        CHECK(0, "%s: %s", model, err.msg);
-        return;
-    }
     PcTargets tg;
-    if (pc_targets_resolve(&net, 0, NULL, &tg, &err)) {
-        CHECK(0, "%s: targets: %s", model, err.msg);
-        pc_net_free(&net);
-        return;
-    }
+    if (load_net_targets(model, &net, &tg)) return;
     float *x2 = fixture_inputs();
     const size_t img = (size_t)3 * 224 * 224, ss = 224 * 224;
     for (int i = 0; i < 2; i++) {
@@ -484,16 +491,8 @@ static int synth_explain(PcBackend *be, PcBackendNet *bn, const PcNet *net, cons
 static void test_synth_polycam(const char *model) {
     PcError err = {{0}};
     PcNet net;
-    if (load_net(model, &net, &err)) {
-        CHECK(0, "%s: %s", model, err.msg);
-        return;
-    }
     PcTargets tg;
-    if (pc_targets_resolve(&net, 0, NULL, &tg, &err)) {
-        CHECK(0, "%s: targets: %s", model, err.msg);
-        pc_net_free(&net);
-        return;
-    }
+    if (load_net_targets(model, &net, &tg)) return;
     PcSaliencyOptions sopt;
     pc_saliency_default_options(&sopt);
     PcInsDelOptions iopt;
