@@ -7,13 +7,9 @@
 source "$(dirname "$0")/lib/cli_common.sh"
 need_tools h5diff
 
-cat >"$tmp/vgg.ini" <<EOF
-$(tiny_vgg_model)
-layers = features.8,features.13,features.18,features.23
-[data]
-list = $src/data/synthetic/images.txt
-limit = 2
-[saliency]
+# shared_sections: what both configurations end with, after their [saliency] method list
+shared_sections() {
+    cat <<EOF
 ablations = levels,cams,no_lnorm
 [metrics]
 steps = 8
@@ -21,6 +17,16 @@ steps = 8
 maps = float32
 [run]
 device = cpu
+EOF
+}
+cat >"$tmp/vgg.ini" <<EOF
+$(tiny_vgg_model)
+layers = features.8,features.13,features.18,features.23
+[data]
+list = $src/data/synthetic/images.txt
+limit = 2
+[saliency]
+$(shared_sections)
 EOF
 cat >"$tmp/resnet.ini" <<EOF
 $(tiny_resnet_model)
@@ -31,13 +37,7 @@ offset = 5
 limit = 2
 [saliency]
 methods = pcampm
-ablations = levels,cams,no_lnorm
-[metrics]
-steps = 8
-[output]
-maps = float32
-[run]
-device = cpu
+$(shared_sections)
 EOF
 
 for net in vgg resnet; do

@@ -171,7 +171,6 @@ static void test_half_types(void) {
 }
 
 static void test_bad_files(void) {
-    char hdr[1024];
     // not there, empty, too short
     expect_open_fails(tmp_file("does_not_exist.safetensors"), "cannot open", "missing file");
     write_raw(tmp_file("empty.safetensors"), 0, "", 0);
@@ -214,27 +213,26 @@ static void test_bad_files(void) {
         write_json(tmp_file(name), corrupt[i][0], 16);
         expect_open_fails(tmp_file(name), corrupt[i][1], what);
     }
-    // offsets out of range / inconsistent with the shape
-    snprintf(hdr, sizeof hdr, "{\"conv.weight\":{\"dtype\":\"F32\",\"shape\":[100],\"data_offsets\":[0,400]}}");
-    write_json(tmp_file("range.safetensors"), hdr, 16);
-    expect_open_fails(tmp_file("range.safetensors"), "'conv.weight'", "offsets beyond the data");
-    snprintf(hdr, sizeof hdr, "{\"conv.weight\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}}");
-    write_json(tmp_file("span.safetensors"), hdr, 16);
-    expect_open_fails(tmp_file("span.safetensors"), "'conv.weight'", "span != numel*4");
-    snprintf(hdr, sizeof hdr, "{\"conv.weight\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,4]}}");
-    write_json(tmp_file("reversed.safetensors"), hdr, 16);
-    expect_open_fails(tmp_file("reversed.safetensors"), "'conv.weight'", "reversed offsets");
-    snprintf(hdr, sizeof hdr,
-             "{\"conv.weight\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,16]}}");
-    write_json(tmp_file("huge.safetensors"), hdr, 16);
-    expect_open_fails(tmp_file("huge.safetensors"), "'conv.weight'", "overflowing shape");
-    // unsupported dtypes
-    snprintf(hdr, sizeof hdr, "{\"fc.weight\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[0,16]}}");
-    write_json(tmp_file("f64.safetensors"), hdr, 16);
-    expect_open_fails(tmp_file("f64.safetensors"), "'fc.weight'", "dtype F64");
-    snprintf(hdr, sizeof hdr, "{\"fc.bias\":{\"dtype\":\"U8\",\"shape\":[16],\"data_offsets\":[0,16]}}");
-    write_json(tmp_file("u8.safetensors"), hdr, 16);
-    expect_open_fails(tmp_file("u8.safetensors"), "U8", "dtype U8");
+    // offsets out of range / inconsistent with the shape, unsupported dtypes:
+    // {header, expected part of the error, what}
+    const char *invalid[][3] = {
+        {"{\"conv.weight\":{\"dtype\":\"F32\",\"shape\":[100],\"data_offsets\":[0,400]}}", "'conv.weight'",
+         "offsets beyond the data"},
+        {"{\"conv.weight\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}}", "'conv.weight'",
+         "span != numel*4"},
+        {"{\"conv.weight\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,4]}}", "'conv.weight'",
+         "reversed offsets"},
+        {"{\"conv.weight\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,16]}}",
+         "'conv.weight'", "overflowing shape"},
+        {"{\"fc.weight\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[0,16]}}", "'fc.weight'", "dtype F64"},
+        {"{\"fc.bias\":{\"dtype\":\"U8\",\"shape\":[16],\"data_offsets\":[0,16]}}", "U8", "dtype U8"},
+    };
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "invalid%zu.safetensors", i);
+        write_json(tmp_file(name), invalid[i][0], 16);
+        expect_open_fails(tmp_file(name), invalid[i][1], invalid[i][2]);
+    }
 
     // truncated copy of a real file
     size_t size;
