@@ -43,6 +43,18 @@ struct PcBackend {
     // logits may be NULL: the pass then stops after the last tap node.
     int (*forward)(PcBackend *be, PcBackendNet *bn, const float *x, int n, float *logits,
                    int n_taps, const int *tap_nodes, float *const *taps, PcError *err);
+    // Data gradients (no weight gradients): a forward pass of x (N, 3, H, W) that keeps what the
+    // backward needs, then the gradient of the logit y_{cls[i]} of each image i (cls: host array
+    // of n class indices) with respect to the outputs of tap_nodes (each after its fused ReLU,
+    // as forward's taps) and/or the input.
+    //   logits (N, n_classes) or NULL; taps[t] (N, C_t, H_t, W_t) the tapped activations or NULL
+    //   each; grad_taps[t] (N, C_t, H_t, W_t) or NULL each; grad_x (N, 3, H, W) or NULL.
+    // The backward stops at the earliest node that a requested gradient needs (grad_x NULL:
+    // the earliest tap with a non-NULL grad_taps[t]). Any number of taps. bn must have been
+    // prepared for at least n images. NULL on a backend without gradients.
+    int (*backward)(PcBackend *be, PcBackendNet *bn, const float *x, int n, const int *cls,
+                    float *logits, int n_taps, const int *tap_nodes, float *const *taps,
+                    float *const *grad_taps, float *grad_x, PcError *err);
 
     // ---- saliency and metric ops ---------------------------------------------------------
     // out[i] = softmax(logits[i])[cls]                  logits (N, K) -> out (N)
