@@ -1,4 +1,6 @@
-// backend.c: picks a backend by name ("auto" tries CUDA, then falls back to the CPU).
+// backend.c: picks a backend by name ("auto" tries CUDA, then falls back to the CPU; "cuda:K" is
+// the CUDA backend on GPU ordinal K).
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
@@ -11,6 +13,11 @@ PcBackend *pc_backend_create(const char *device, const PcBackendOptions *opt, Pc
     }
     if (!strcmp(device, "cpu")) return pc_backend_cpu_create(opt, err);
     if (!strcmp(device, "cuda")) return pc_backend_cuda_create(opt, err);
-    pc_fail(err, "unknown device '%s' (expected auto, cpu or cuda)", device);
+    if (!strncmp(device, "cuda:", 5) && device[5] >= '0' && device[5] <= '9') {   // cuda:K, GPU ordinal K
+        PcBackendOptions o = opt ? *opt : (PcBackendOptions){0};
+        o.device = atoi(device + 5);
+        return pc_backend_cuda_create(&o, err);
+    }
+    pc_fail(err, "unknown device '%s' (expected auto, cpu, cuda or cuda:K)", device);
     return NULL;
 }

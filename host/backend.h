@@ -96,7 +96,7 @@ struct PcBackend {
 PcBackend *pc_backend_cpu_create(const PcBackendOptions *opt, PcError *err);
 // Creates the CUDA backend; returns NULL with err set when not compiled in or no device.
 PcBackend *pc_backend_cuda_create(const PcBackendOptions *opt, PcError *err);
-// "auto" | "cpu" | "cuda"
+// "auto" | "cpu" | "cuda" | "cuda:K" (GPU ordinal K, in place of opt->device)
 PcBackend *pc_backend_create(const char *device, const PcBackendOptions *opt, PcError *err);
 // 1 when the CUDA backend was compiled into this binary.
 int pc_backend_cuda_compiled(void);

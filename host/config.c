@@ -63,11 +63,11 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"output", "file", "", "HDF5 output; empty = <config name>.h5 in the current folder", 0},
     {"output", "maps", "float16", "saliency maps stored as float16 | float32 | none", 1},
     {"output", "overlays", "0", "PNG heat-map overlays for the first K images (<output>_overlays/)", 0},
-    {"run", "device", "auto", "auto (CUDA when available) | cpu | cuda", 0},
+    {"run", "device", "auto", "auto (CUDA when available) | cpu | cuda | cuda:K (GPU ordinal K; cuda = cuda:0)", 0},
     {"run", "precision", "fp32", "fp32 | tf32 | fp16 | bf16 (CUDA only; the CPU computes in fp32)", 1},
     {"run", "threads", "0", "CPU worker threads; 0 = all cores (or PC_THREADS)", 0},
     {"run", "decoders", "2", "image decode threads feeding the backend", 0},
-    {"run", "shard", "0/1", "i/n: process only the images whose list index mod n == i (one output per shard)", 1},
+    {"run", "shard", "0/1", "i/n: process only the images whose list index mod n == i (one output per shard) | auto (i/n of a Slurm array task)", 1},
 };
 
 // The method ids of saliency.h's variants, repeated here so the config module links on its own.
@@ -440,6 +440,53 @@ static int check_data(PcConfig *cfg, PcError *err) {
     return 0;
 }
 
+// [run] device: auto | cpu | cuda | cuda:K, kept as text for pc_backend_create.
+static int get_device(PcConfig *cfg, PcError *err) {
+    const char *v = effective(cfg, K_DEVICE);
+    long k;
+    int ok = !strcmp(v, "auto") || !strcmp(v, "cpu") || !strcmp(v, "cuda") ||
+             (!strncmp(v, "cuda:", 5) && v[5] >= '0' && v[5] <= '9' && !parse_long(v + 5, 0, 4095, &k));
+    if (!ok) return bad_value(cfg, K_DEVICE, "auto, cpu, cuda or cuda:K with K the GPU's ordinal", err);
+    snprintf(cfg->device, sizeof cfg->device, "%s", v);
+    return 0;
+}
+
+// [run] shard = auto inside a Slurm job array --array=0-(n-1): i = SLURM_ARRAY_TASK_ID, n = the
+// array's size. An array that does not start at 0 or has gaps (a resubmitted subset, a step) is
+// refused: its ids cannot say which shard of how many a task is.
+static int shard_from_slurm(PcConfig *cfg, PcError *err) {
+    const char *where = cfg->origin[K_SHARD] ? cfg->origin[K_SHARD] : "default";
+    const char *id = getenv("SLURM_ARRAY_TASK_ID"), *lo = getenv("SLURM_ARRAY_TASK_MIN");
+    const char *hi = getenv("SLURM_ARRAY_TASK_MAX"), *count = getenv("SLURM_ARRAY_TASK_COUNT");
+    long t, a, b, c;
+    if (!id)
+        return pc_fail(err, "%s: [run] shard = auto outside a Slurm job array (SLURM_ARRAY_TASK_ID is not set); "
+                       "give i/n", where);
+    if (parse_long(id, 0, INT_MAX, &t) || parse_long(lo, 0, INT_MAX, &a) || parse_long(hi, 0, INT_MAX, &b) ||
+        (count && parse_long(count, 1, INT_MAX, &c)))
+        return pc_fail(err, "%s: [run] shard = auto: unreadable SLURM_ARRAY_TASK_ID/MIN/MAX/COUNT (%s/%s/%s/%s)",
+                       where, id, lo ? lo : "unset", hi ? hi : "unset", count ? count : "unset");
+    if (a != 0 || t > b || (count && c != b + 1))
+        return pc_fail(err, "%s: [run] shard = auto needs a job array --array=0-(n-1) without gaps (this one: "
+                       "tasks %ld..%ld%s%s); give i/n", where, a, b, count ? ", count " : "", count ? count : "");
+    cfg->shard_index = (int)t;
+    cfg->shard_count = (int)b + 1;
+    return 0;
+}
+
+// [run] shard: i/n, or auto (from the Slurm array task).
+static int get_shard(PcConfig *cfg, PcError *err) {
+    const char *v = effective(cfg, K_SHARD);
+    if (!strcmp(v, "auto")) return shard_from_slurm(cfg, err);
+    int i, n;
+    char tail;
+    if (sscanf(v, "%d/%d%c", &i, &n, &tail) != 2 || n < 1 || i < 0 || i >= n)
+        return bad_value(cfg, K_SHARD, "i/n with 0 <= i < n, e.g. 0/4, or auto", err);
+    cfg->shard_index = i;
+    cfg->shard_count = n;
+    return 0;
+}
+
 static int check_rest(PcConfig *cfg, PcError *err) {
     long v;
     int c;
@@ -529,9 +576,7 @@ static int check_rest(PcConfig *cfg, PcError *err) {
     cfg->overlays = (int)v;
 
     // [run]
-    static const char *const dev[] = {"auto", "cpu", "cuda", NULL};
-    if (get_choice(cfg, K_DEVICE, dev, &c, err)) return -1;
-    snprintf(cfg->device, sizeof cfg->device, "%s", dev[c]);
+    if (get_device(cfg, err)) return -1;
     static const char *const prec[] = {"fp32", "tf32", "fp16", "bf16", NULL};
     if (get_choice(cfg, K_PRECISION, prec, &c, err)) return -1;
     cfg->precision = (PcPrecision)c;
@@ -539,15 +584,7 @@ static int check_rest(PcConfig *cfg, PcError *err) {
     cfg->threads = (int)v;
     if (get_int(cfg, K_DECODERS, 1, 64, &v, err)) return -1;
     cfg->decoders = (int)v;
-    {
-        int i, nn;
-        char tail;
-        if (sscanf(effective(cfg, K_SHARD), "%d/%d%c", &i, &nn, &tail) != 2 || nn < 1 || i < 0 || i >= nn)
-            return bad_value(cfg, K_SHARD, "i/n with 0 <= i < n, e.g. 0/4", err);
-        cfg->shard_index = i;
-        cfg->shard_count = nn;
-    }
-    return 0;
+    return get_shard(cfg, err);
 }
 
 // Fills cfg->value: the effective text of every key, with paths resolved.
@@ -562,6 +599,12 @@ static void fill_values(PcConfig *cfg) {
         case K_LABELS: v = cfg->labels ? cfg->labels : ""; break;
         case K_FILE: v = cfg->output; break;
         default: break;
+        }
+        if (k == K_SHARD) {     // auto is stored as the i/n it stands for (merge and resume read it)
+            char shard[32];
+            snprintf(shard, sizeof shard, "%d/%d", cfg->shard_index, cfg->shard_count);
+            cfg->value[k] = strdup(shard);
+            continue;
         }
         cfg->value[k] = strdup(v ? v : "");
     }

@@ -19,7 +19,7 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: polycam-eval --config FILE.ini [--set section.key=value ...] [--resume | --force] [--limit N]\n"
+            "usage: polycam-eval --config FILE.ini [--set section.key=value ...] [--resume | --force] [--limit N] [--check]\n"
             "       polycam-eval --table FILE.h5\n"
             "       polycam-eval --merge OUT.h5 SHARD.h5 ... [--force]\n"
             "       polycam-eval --help | --version\n"
@@ -34,6 +34,7 @@ static void usage(FILE *out) {
             "  --resume          continue an interrupted run (also the default when the output exists with the\n"
             "                    same configuration); an output made with another configuration is refused\n"
             "  --force           delete any previous output (and its journal) and start over\n"
+            "  --check           only check the configuration, image list, labels, weights and layers, then exit\n"
             "  --table FILE.h5   print the table of a result file and write FILE.h5.csv\n"
             "  --merge OUT.h5 SHARD.h5 ...  join the finished files of a sharded run ([run] shard = i/n)\n"
             "                    into the file the unsharded run would have written, then print its table\n"
@@ -58,7 +59,7 @@ int main(int argc, char **argv) {
     int n_merge_inputs = 0;
     char **sets = calloc((size_t)argc + 2, sizeof(char *));
     char limit_set[64] = "";
-    int n_sets = 0, resume = 0, force = 0, rc = 1;
+    int n_sets = 0, resume = 0, force = 0, check = 0, rc = 1;
     if (!sets || !merge_inputs) return 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -93,6 +94,8 @@ int main(int argc, char **argv) {
             resume = 1;
         } else if (!strcmp(a, "--force")) {
             force = 1;
+        } else if (!strcmp(a, "--check")) {
+            check = 1;
         } else {
             fprintf(stderr, "polycam-eval: unknown argument '%s' (see --help)\n", a);
             goto usage_error;
@@ -100,6 +103,10 @@ int main(int argc, char **argv) {
     }
     if (resume && force) {
         fprintf(stderr, "polycam-eval: --resume and --force exclude each other\n");
+        goto usage_error;
+    }
+    if (check && (table_path || merge_path)) {
+        fprintf(stderr, "polycam-eval: --check goes with --config, not --table or --merge\n");
         goto usage_error;
     }
     if (!!table_path + !!config_path + !!merge_path > 1) {
@@ -130,7 +137,7 @@ int main(int argc, char **argv) {
         goto out;
     }
     if (!config_path) {
-        fprintf(stderr, "polycam-eval: --config FILE.ini is required (see --help)\n");
+        fprintf(stderr, "polycam-eval: --config FILE.ini is required%s (see --help)\n", check ? " with --check" : "");
         goto usage_error;
     }
     if (limit_set[0]) sets[n_sets++] = limit_set;   // after the --set overrides: --limit wins
@@ -142,7 +149,7 @@ int main(int argc, char **argv) {
         goto out;
     }
     PcRunOptions opt = {.mode = force ? PC_STORE_FORCE : resume ? PC_STORE_RESUME : PC_STORE_CONTINUE,
-                        .git_commit = PC_GIT_COMMIT, .inih_version = PC_INIH_VERSION};
+                        .git_commit = PC_GIT_COMMIT, .inih_version = PC_INIH_VERSION, .check_only = check};
     if (pc_run(&cfg, &opt, &err)) fprintf(stderr, "polycam-eval: %s\n", err.msg);
     else rc = 0;
     pc_config_free(&cfg);

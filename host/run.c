@@ -322,6 +322,13 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
         }
     }
     r->n_methods = build_methods(cfg, &r->tg, r->refs, r->ids);
+    if (opt->check_only) {      // --check: no device, no output file
+        fprintf(stderr, "%s: ok: %d images (list entries %d..%d, shard %d/%d), %s, %d target layers, %d method ids\n",
+                cfg->path, r->ds.n, r->ds.list_index[0], r->ds.list_index[r->ds.n - 1], cfg->shard_index,
+                cfg->shard_count, r->net.spec.arch, r->tg.n_targets, r->n_methods);
+        rc = 0;
+        goto done;
+    }
 
     PcBackendOptions bopt = {.precision = cfg->precision, .threads = cfg->threads, .device = 0};
     r->be = pc_backend_create(cfg->device, &bopt, err);

@@ -11,6 +11,7 @@ typedef struct {
     PcStoreMode mode;           // continue (default) | --resume | --force
     const char *git_commit;     // recorded in the output ("unknown" when not built from git)
     const char *inih_version;   // inih has no runtime version call: the build passes it
+    int check_only;             // --check: stop after the list, labels, weights and layers are checked
 } PcRunOptions;
 
 // Everything that can be checked before computing (list, root, labels, weights against the arch,
