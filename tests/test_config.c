@@ -237,9 +237,12 @@ static void test_errors(void) {
     BAD("[metrics]\nbaseline = black", "x.ini:6: bad value 'black' for [metrics] baseline (expected blur, grey or zero)");
     BAD("[output]\nmaps = float64", "x.ini:6: bad value 'float64' for [output] maps (expected none, float16 or float32)");
     BAD("[output]\noverlays = -2", "x.ini:6: bad value '-2' for [output] overlays");
-    BAD("[run]\ndevice = tpu", "x.ini:6: bad value 'tpu' for [run] device (expected auto, cpu or cuda)");
+    BAD("[run]\ndevice = tpu", "x.ini:6: bad value 'tpu' for [run] device (expected auto, cpu, cuda or cuda:K");
+    BAD("[run]\ndevice = cuda:", "x.ini:6: bad value 'cuda:' for [run] device");
+    BAD("[run]\ndevice = cuda:+1", "x.ini:6: bad value 'cuda:+1' for [run] device");
+    BAD("[run]\ndevice = cuda:1x", "x.ini:6: bad value 'cuda:1x' for [run] device");
     BAD("[run]\nprecision = fp8", "x.ini:6: bad value 'fp8' for [run] precision");
-    BAD("[run]\nshard = 3/3", "x.ini:6: bad value '3/3' for [run] shard (expected i/n with 0 <= i < n, e.g. 0/4)");
+    BAD("[run]\nshard = 3/3", "x.ini:6: bad value '3/3' for [run] shard (expected i/n with 0 <= i < n, e.g. 0/4, or auto)");
     BAD("[data]\noffset = -1", "x.ini:6: bad value '-1' for [data] offset (expected an integer >= 0)");
     EXPECT_ERROR("[model]\narch = vgg17\nweights = w\n[data]\nlist = l\n", 0, NULL, "x.ini:2: bad value 'vgg17' for [model] arch");
     EXPECT_ERROR("[model]\narch = vgg16\nweights = w\nvgg_cfg = 8,M\n[data]\nlist = l\n", 0, NULL,
@@ -341,6 +344,41 @@ static void test_shipped_configs(void) {
     }
 }
 
+// [run] device = cuda:K; [run] shard = auto from the Slurm array task's environment, stored as i/n
+static void test_device_and_shard_auto(void) {
+    char text[256];
+    snprintf(text, sizeof text, "%s[run]\ndevice = cuda:3\nshard = auto\n", k_minimal);
+    const char *path = write_ini("auto.ini", text);
+    setenv("SLURM_ARRAY_TASK_ID", "2", 1);
+    setenv("SLURM_ARRAY_TASK_MIN", "0", 1);
+    setenv("SLURM_ARRAY_TASK_MAX", "3", 1);
+    setenv("SLURM_ARRAY_TASK_COUNT", "4", 1);
+    PcConfig cfg;
+    PcError err = {{0}};
+    int rc = pc_config_load(path, 0, NULL, &cfg, &err);
+    CHECK(rc == 0, "device = cuda:3, shard = auto in task 2 of 0-3: %s", err.msg);
+    if (rc == 0) {
+        CHECK(!strcmp(cfg.device, "cuda:3"), "device text kept for the backend (%s)", cfg.device);
+        CHECK(cfg.shard_index == 2 && cfg.shard_count == 4, "shard auto = 2/4 (%d/%d)", cfg.shard_index, cfg.shard_count);
+        char *key = pc_config_canonical(&cfg, 1);
+        CHECK(strstr(key, "\nshard = 2/4\n") != NULL, "the fingerprint stores shard = 2/4, not auto");
+        free(key);
+        pc_config_free(&cfg);
+    }
+    setenv("SLURM_ARRAY_TASK_MIN", "1", 1);   // a resubmitted subset 1..3: its ids cannot give i/n
+    setenv("SLURM_ARRAY_TASK_COUNT", "3", 1);
+    EXPECT_ERROR(text, 0, NULL, "x.ini:7: [run] shard = auto needs a job array --array=0-(n-1) without gaps");
+    setenv("SLURM_ARRAY_TASK_MIN", "0", 1);   // a step: 0-6:2 has 4 tasks
+    setenv("SLURM_ARRAY_TASK_MAX", "6", 1);
+    setenv("SLURM_ARRAY_TASK_COUNT", "4", 1);
+    EXPECT_ERROR(text, 0, NULL, "without gaps");
+    unsetenv("SLURM_ARRAY_TASK_ID");
+    EXPECT_ERROR(text, 0, NULL, "x.ini:7: [run] shard = auto outside a Slurm job array (SLURM_ARRAY_TASK_ID is not set)");
+    unsetenv("SLURM_ARRAY_TASK_MIN");
+    unsetenv("SLURM_ARRAY_TASK_MAX");
+    unsetenv("SLURM_ARRAY_TASK_COUNT");
+}
+
 static void test_empty_means_default(void) {
     PcConfig cfg;
     PcError err = {{0}};
@@ -366,6 +404,7 @@ int main(void) {
     test_help();
     test_shipped_configs();
     test_empty_means_default();
+    test_device_and_shard_auto();
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
