@@ -19,7 +19,7 @@ options:
   --output FILE     merged result file (default: RUN_DIR/<config name>.h5)
   --set S.K=V       configuration override for every shard (repeatable)
   -h, --help        this text
-The polycam-eval used is $POLYCAM_EVAL, else the one on PATH, else build/polycam-eval of this tree.
+The polycam-eval used is $POLYCAM_EVAL, else the one on PATH, else the built or installed one beside it.
 Exit status: 0 when merged, 1 when a shard or the merge failed (rerun to continue), 2 for a
 command-line mistake.
 EOF
@@ -55,7 +55,9 @@ done
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 bin=""
-for cand in "${POLYCAM_EVAL:-}" "$(command -v polycam-eval 2>/dev/null)" "$here/../build/polycam-eval"; do
+# $POLYCAM_EVAL, PATH, a source tree's build/, an installed <prefix>/share/polycam-eval/ -> <prefix>/bin
+for cand in "${POLYCAM_EVAL:-}" "$(command -v polycam-eval 2>/dev/null)" "$here/../build/polycam-eval" \
+            "$here/../../bin/polycam-eval"; do
     if [ -n "$cand" ] && [ -x "$cand" ] && [ -f "$cand" ]; then bin=$cand; break; fi
 done
 [ -n "$bin" ] || die "polycam-eval not found (set POLYCAM_EVAL, put it on PATH or build it)"

@@ -11,7 +11,7 @@
 #   4. a task cancelled in the middle (scancel) is reported by status, and resubmit sbatches that
 #      shard alone plus a new merge job, which completes the run, identical again.
 # Slurm that cannot start is a failure with the reason, never a skip. Needs root (SlurmUser=root),
-# as in CI. Plumbing test: tiny_resnet, 24 list entries at 64 x 64, 8 curve steps.
+# as in CI. Plumbing test: tiny_resnet, 30 list entries (10 per shard) at 64 x 64, 8 curve steps.
 # Usage: bash cli_slurm.sh <polycam-eval binary> <source dir>
 source "$(dirname "$0")/lib/cli_common.sh"
 need_tools h5diff h5dump
@@ -112,7 +112,7 @@ for _ in $(seq 150); do [ "$(sinfo -h -n localhost -o %t 2>/dev/null)" = idle ] 
 echo "single-node Slurm up on ports $port, $((port + 1)): $(sinfo -h -o '%P %D %c CPUs %t')"
 
 # ---- the run ----------------------------------------------------------------------------------
-for k in 1 2; do cat "$src/data/synthetic/images.txt"; done | head -n 24 >"$tmp/list.txt"
+for k in 1 2; do cat "$src/data/synthetic/images.txt"; done | head -n 30 >"$tmp/list.txt"
 cat >"$tmp/run.ini" <<EOF
 $(tiny_resnet_model)
 layers = layer2,layer3,layer4
@@ -160,19 +160,23 @@ same_table() { diff <(grep '^|' "$tmp/full.out") <(grep '^|' "$1") >/dev/null; }
 diagnose() { "$slurm/status" "$1"; tail -n 5 "$1"/logs/*; squeue; }
 # freeze RUN SHARD [polycam-eval]: once the task of SHARD has stored an image, stop its processes
 # (SIGSTOP; only polycam-eval when asked) so the next step finds it in the middle of its run; prints
-# the records it had stored. The pids are left in RUN/frozen.pids.
+# the records it had stored. The pids are left in RUN/frozen_<SHARD>.pids.
 freeze() {
     local j=$1/shard_$2.h5.journal task id p
-    wait_for 90 "shard $2 of $1 to store an image" grep -qsa JRCR "$j" >&2 || return 1
+    local end=$((SECONDS + 90))
+    until grep -qsa JRCR "$j"; do     # a tight loop: the window is one shard's run
+        [ $SECONDS -lt $end ] || { echo "timed out waiting for shard $2 of $1 to store an image" >&2; return 1; }
+        sleep 0.02
+    done
     task=$(awk '$1 == "array" { print $2 }' "$1/jobs")_$2
     id=$(squeue -h -j "$task" -o %A)      # the task's own job id: listpids takes no array syntax
-    scontrol listpids "$id" 2>"$1/frozen.err" | awk '$1 ~ /^[0-9]+$/ { print $1 }' >"$1/frozen.pids"
+    scontrol listpids "$id" 2>"$1/frozen_$2.err" | awk '$1 ~ /^[0-9]+$/ { print $1 }' >"$1/frozen_$2.pids"
     if [ -n "${3:-}" ]; then
-        for p in $(cat "$1/frozen.pids"); do [ "$(cat /proc/$p/comm 2>/dev/null)" = "$3" ] && echo "$p"; done >"$1/frozen.only"
-        mv "$1/frozen.only" "$1/frozen.pids"
+        for p in $(cat "$1/frozen_$2.pids"); do [ "$(cat /proc/$p/comm 2>/dev/null)" = "$3" ] && echo "$p"; done >"$1/frozen_$2.only"
+        mv "$1/frozen_$2.only" "$1/frozen_$2.pids"
     fi
-    [ -s "$1/frozen.pids" ] || { echo "scontrol listpids $id ($task) lists no process${3:+ named $3}: $(cat "$1/frozen.err")" >&2; return 1; }
-    xargs kill -STOP <"$1/frozen.pids"
+    [ -s "$1/frozen_$2.pids" ] || { echo "scontrol listpids $id ($task) lists no process${3:+ named $3}: $(cat "$1/frozen_$2.err")" >&2; return 1; }
+    xargs kill -STOP <"$1/frozen_$2.pids"
     records "$j"
 }
 
@@ -217,8 +221,8 @@ for i in 0 1 2; do
     check "shard $i stored as shard = $i/3" grep -q "^shard = $i/3$" <<<"$(h5attr "$r1/shard_$i.h5" config)"
 done
 "$slurm/status" "$r1" >"$tmp/st1" 2>&1
-check "status: every shard finished, 24/24 images ($(grep '^all' "$tmp/st1"))" grep -q "^all .*3 of 3 shards finished .* 24/24" "$tmp/st1"
-check "status: shard 1 has 8/8" grep -q "^1 .*finished .* 8/8" "$tmp/st1"
+check "status: every shard finished, 30/30 images ($(grep '^all' "$tmp/st1"))" grep -q "^all .*3 of 3 shards finished .* 30/30" "$tmp/st1"
+check "status: shard 1 has 10/10" grep -q "^1 .*finished .* 10/10" "$tmp/st1"
 check "status: names the merged file" grep -q "^merged: $r1/run.h5" "$tmp/st1"
 "$slurm/submit" "$tmp/run.ini" --shards 3 --run-dir "$r1" >/dev/null 2>"$tmp/again.err"
 check "submitting into a used run folder is refused ($(cat "$tmp/again.err"))" grep -q "already holds a run" "$tmp/again.err"
@@ -230,23 +234,25 @@ rc=$?
 check "submit (run 2) exits 0" [ $rc -eq 0 ]
 n=$(freeze "$r2" 1)
 rc=$?
-check "shard 1 caught in the middle of its run ($n of 8 images stored)" [ $rc -eq 0 -a "${n:-0}" -ge 1 -a "${n:-0}" -lt 8 ]
+check "shard 1 caught in the middle of its run ($n of 10 images stored)" [ $rc -eq 0 -a "${n:-0}" -ge 1 -a "${n:-0}" -lt 10 ]
 check "... not finished" [ ! -e "$r2/shard_1.h5" ]
+# shard 2 gets the signal Slurm sends before the time limit (USR1 to the batch script alone); its
+# polycam-eval is held (SIGSTOP) until the script has the signal (whether the task started with
+# shard 1 or after shard 0)
+n=$(freeze "$r2" 2 polycam-eval)
+rc=$?
+check "shard 2 caught in the middle of its run ($n of 10 images stored)" [ $rc -eq 0 -a "${n:-0}" -ge 1 -a "${n:-0}" -lt 10 ]
 "$slurm/status" "$r2" >"$tmp/st2" 2>&1
-check "status shows shard 1 running with images done / 8 ($(grep '^1 ' "$tmp/st2"))" grep -Eq "^1 +running .* [0-7]/8 " "$tmp/st2"
+check "status shows shard 1 running with images done / 10 ($(grep '^1 ' "$tmp/st2"))" grep -Eq "^1 +running .* [0-9]/10 " "$tmp/st2"
 a2=$(awk '$1 == "array" { print $2 }' "$r2/jobs")
 scontrol requeue "${a2}_1" 2>"$tmp/rq.err"
 rc=$?
 check "scontrol requeue ${a2}_1 ($(cat "$tmp/rq.err"))" [ $rc -eq 0 ]
-# shard 2: the signal Slurm sends before the time limit (USR1 to the batch script alone)
-n=$(freeze "$r2" 2 polycam-eval)
-rc=$?
-check "shard 2 caught in the middle of its run ($n of 8 images stored)" [ $rc -eq 0 -a "${n:-0}" -ge 1 -a "${n:-0}" -lt 8 ]
 scancel --batch --signal=USR1 "${a2}_2" 2>"$tmp/usr1.err"
 rc=$?
 check "scancel --batch --signal=USR1 ${a2}_2 ($(cat "$tmp/usr1.err"))" [ $rc -eq 0 ]
 sleep 1
-xargs kill -CONT <"$r2/frozen.pids"
+xargs kill -CONT <"$r2/frozen_2.pids"
 check_wait "run 2 ends merged" 150 "$r2" merged "$r2"
 log=$(ls "$r2"/logs/shard_1.*.out 2>/dev/null | head -n 1)
 check "shard 1 ran again after the requeue" grep -q "restart 1" "$log"
@@ -267,7 +273,7 @@ a3=$(awk '$1 == "array" { print $2 }' "$r3/jobs")
 m3=$(awk '$1 == "merge" { print $2 }' "$r3/jobs")
 n=$(freeze "$r3" 1)
 rc=$?
-check "shard 1 caught in the middle of its run ($n of 8 images stored)" [ $rc -eq 0 -a "${n:-0}" -ge 1 -a "${n:-0}" -lt 8 ]
+check "shard 1 caught in the middle of its run ($n of 10 images stored)" [ $rc -eq 0 -a "${n:-0}" -ge 1 -a "${n:-0}" -lt 10 ]
 scancel "${a3}_1"
 only_merge_left() { [ "$(squeue -h -o %i)" = "$m3" ]; }
 check_wait "shards 0 and 2 finish, the merge job stays pending" 150 "$r3" only_merge_left
