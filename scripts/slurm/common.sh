@@ -75,7 +75,7 @@ pc_job_ids() {
 # has queued or running (squeue, one line per array task), plus "merge <state> <reason> <jobid>"
 # for its merge jobs.
 pc_queue_states() {
-    local ids id
+    local ids
     ids=$( (pc_job_ids array; pc_job_ids merge) | paste -sd, -)
     [ -n "$ids" ] || return 0
     { squeue -h -r -j "$ids" -o '%F %K %T %r %i' 2>/dev/null || true; } | while read -r jid task state reason full; do
