@@ -59,7 +59,7 @@ expect_error "unknown section" nonzero "unknown_section.ini:13: unknown section 
 edit bad_value.ini 's/^steps = 2$/steps = two/'
 expect_error "bad value" nonzero "bad_value.ini:14: bad value 'two' for [metrics] steps (expected an integer in 1..50176)" -- --config bad_value.ini
 edit bad_choice.ini 's/^device = cpu$/device = gpu/'
-expect_error "bad choice" nonzero "bad_choice.ini:20: bad value 'gpu' for [run] device (expected auto, cpu or cuda)" -- --config bad_choice.ini
+expect_error "bad choice" nonzero "bad_choice.ini:20: bad value 'gpu' for [run] device (expected auto, cpu, cuda or cuda:K with K the GPU's ordinal)" -- --config bad_choice.ini
 edit syntax.ini 's/^limit = 1$/limit 1/'
 expect_error "syntax error" nonzero "syntax.ini:11: syntax error" -- --config syntax.ini
 expect_error "unknown --set key" nonzero "--set run.gpus=2: unknown key 'gpus' in [run]" -- --config base.ini --set run.gpus=2
