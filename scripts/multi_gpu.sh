@@ -12,7 +12,8 @@ usage: scripts/multi_gpu.sh CONFIG.ini N [options]
 
 Runs N shards of the configuration at once, shard i on GPU i mod G, and merges them.
 options:
-  --gpus G          GPUs to spread the shards over (default: the GPUs nvidia-smi lists, else N)
+  --gpus G          GPUs to spread the shards over (default: those in CUDA_VISIBLE_DEVICES, else
+                    the GPUs nvidia-smi lists, else N)
   --device D        cuda (default: shard i on cuda:<i mod G>) or cpu (every shard on the CPU,
                     each with an equal share of the cores unless --set run.threads=... says)
   --run-dir DIR     shard files and logs (default: runs/<config name>_<N>gpus)
@@ -62,8 +63,9 @@ for cand in "${POLYCAM_EVAL:-}" "$(command -v polycam-eval 2>/dev/null)" "$here/
 done
 [ -n "$bin" ] || die "polycam-eval not found (set POLYCAM_EVAL, put it on PATH or build it)"
 
-if [ "$device" = cuda ] && [ -z "$gpus" ]; then
-    gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)
+if [ "$device" = cuda ] && [ -z "$gpus" ]; then   # the GPUs CUDA will number 0..G-1
+    if [ -n "${CUDA_VISIBLE_DEVICES:-}" ]; then gpus=$(echo "$CUDA_VISIBLE_DEVICES" | tr ',' '\n' | grep -c .)
+    else gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true); fi
     [ "${gpus:-0}" -gt 0 ] || gpus=$n
 fi
 name=$(basename "$config"); name=${name%.*}
