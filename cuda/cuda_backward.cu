@@ -67,12 +67,13 @@ __global__ void k_add_into(float *dst, const float *src, size_t count) {
     if (i < count) dst[i] += src[i];
 }
 
-// idx (P, OH, OW), P = N * C planes: position yy * W + xx in plane p of x (P, H, W) of the max of
-// each window, by PyTorch's rule (header comment)
-__global__ void k_maxpool_argmax(const float *x, int *idx, size_t total, int h, int w, int oh,
-                                 int ow, int k, int stride, int pad) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= total) return;
+// The pooling kernels' work per element, __host__ __device__ so that their index arithmetic can
+// be run on the host against plain loops.
+
+// Position yy * W + xx in plane p of x (P, H, W), P = N * C, of the max of window i of the
+// output (P, OH, OW), by PyTorch's rule (header comment).
+__host__ __device__ inline int maxpool_argmax_at(const float *x, size_t i, int h, int w, int oh, int ow,
+                                                 int k, int stride, int pad) {
     int ox = (int)(i % ow);
     size_t r = i / ow;
     int oy = (int)(r % oh);
@@ -86,21 +87,20 @@ __global__ void k_maxpool_argmax(const float *x, int *idx, size_t total, int h, 
     for (int yy = ys; yy < ye; yy++)
         for (int xx = xs; xx < xe; xx++) {
             float v = xp[yy * w + xx];
-            if (v > m || isnan(v)) {
+            if (v > m || v != v) {   // NaN: v != v (no fast-math in this build)
                 m = v;
                 best = yy * w + xx;
             }
         }
-    idx[i] = best;
+    return best;
 }
 
-// gx (P, H, W) (+)= the sum of gy (P, OH, OW) over the windows whose argmax is this element. The
-// windows holding row yy are oy in [ceil((yy + pad - k + 1) / stride), floor((yy + pad) / stride)]
-// (oy * stride - pad <= yy <= oy * stride - pad + k - 1), cut to [0, OH - 1]; likewise columns.
-__global__ void k_maxpool_back(const float *gy, const int *idx, float *gx, size_t total, int h,
-                               int w, int oh, int ow, int k, int stride, int pad, int acc) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= total) return;
+// Gradient of input element i of (P, H, W): the sum of gy (P, OH, OW) over the windows whose
+// argmax (idx) is this element. The windows holding row yy are oy in
+// [ceil((yy + pad - k + 1) / stride), floor((yy + pad) / stride)] (oy * stride - pad <= yy <=
+// oy * stride - pad + k - 1), cut to [0, OH - 1]; likewise the columns. Ascending output order.
+__host__ __device__ inline float maxpool_back_at(const float *gy, const int *idx, size_t i, int h, int w,
+                                                 int oh, int ow, int k, int stride, int pad) {
     int xx = (int)(i % w);
     size_t r = i / w;
     int yy = (int)(r % h);
@@ -118,16 +118,14 @@ __global__ void k_maxpool_back(const float *gy, const int *idx, float *gx, size_
     for (int oy = oy0; oy <= oy1; oy++)
         for (int ox = ox0; ox <= ox1; ox++)
             if (ip[oy * ow + ox] == me) s += gp[oy * ow + ox];
-    gx[i] = acc ? gx[i] + s : s;
+    return s;
 }
 
-// gx (P, H, W) (+)= sum over the bins holding the element of gy (P, OH, OW) / bin_h / bin_w. The
-// first bin whose end ceil((oy + 1) H / OH) passes yy is oy = floor(yy OH / H); the bins from
-// there on hold yy until one starts after it.
-__global__ void k_adaptive_avg_back(const float *gy, float *gx, size_t total, int h, int w, int oh,
-                                    int ow, int acc) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= total) return;
+// Gradient of input element i of (P, H, W): the sum over the bins holding it of
+// gy (P, OH, OW) / bin_h / bin_w. The first bin whose end ceil((oy + 1) H / OH) passes yy is
+// oy = floor(yy OH / H); the bins from there on hold yy until one starts after it.
+__host__ __device__ inline float adaptive_avg_back_at(const float *gy, size_t i, int h, int w, int oh,
+                                                      int ow) {
     int xx = (int)(i % w);
     size_t r = i / w;
     int yy = (int)(r % h);
@@ -145,6 +143,31 @@ __global__ void k_adaptive_avg_back(const float *gy, float *gx, size_t total, in
             s += gp[oy * ow + ox] / (float)(ye - ys) / (float)(xe - xs);
         }
     }
+    return s;
+}
+
+// idx (P, OH, OW) = the argmax of each window of x (P, H, W)
+__global__ void k_maxpool_argmax(const float *x, int *idx, size_t total, int h, int w, int oh,
+                                 int ow, int k, int stride, int pad) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < total) idx[i] = maxpool_argmax_at(x, i, h, w, oh, ow, k, stride, pad);
+}
+
+// gx (P, H, W) (+)= the max-pool gradient of gy (P, OH, OW) routed by idx
+__global__ void k_maxpool_back(const float *gy, const int *idx, float *gx, size_t total, int h,
+                               int w, int oh, int ow, int k, int stride, int pad, int acc) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= total) return;
+    float s = maxpool_back_at(gy, idx, i, h, w, oh, ow, k, stride, pad);
+    gx[i] = acc ? gx[i] + s : s;
+}
+
+// gx (P, H, W) (+)= the adaptive-average-pool gradient of gy (P, OH, OW)
+__global__ void k_adaptive_avg_back(const float *gy, float *gx, size_t total, int h, int w, int oh,
+                                    int ow, int acc) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= total) return;
+    float s = adaptive_avg_back_at(gy, i, h, w, oh, ow);
     gx[i] = acc ? gx[i] + s : s;
 }
 
