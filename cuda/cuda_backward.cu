@@ -247,15 +247,12 @@ static size_t count_of(const Pass *p, int k) {
     return (size_t)p->n * c * h * w;
 }
 
-static void *scratch_try(CudaContext *ctx, size_t bytes, PcError *err, const char *what) {
-    void *ptr = NULL;
-    cudaError_t e = cudaMallocAsync(&ptr, bytes ? bytes : 16, ctx->stream);
-    if (e != cudaSuccess) {
-        cudaGetLastError();
-        cu_fail(err, "backward: %s (%zu bytes): %s", what, bytes, cudaGetErrorString(e));
-        return NULL;
-    }
-    return ptr;
+// Stream-ordered device scratch; a failure (out of memory) is an error of the call, not fatal.
+static int scratch_try(CudaContext *ctx, void **ptr, size_t bytes, PcError *err, const char *what) {
+    cudaError_t e = cudaMallocAsync(ptr, bytes ? bytes : 16, ctx->stream);
+    if (e != cudaSuccess) *ptr = NULL;   // never freed by the caller's cleanup
+    CU_TRY_CUDA(err, e, what);
+    return 0;
 }
 
 // The buffer a contribution to node k's gradient goes to: made on the first contribution (*beta =
@@ -264,7 +261,7 @@ static void *scratch_try(CudaContext *ctx, size_t bytes, PcError *err, const cha
 static float *grad_target(Pass *p, int k, float *beta) {
     *beta = GRAD(p, k) ? 1.0f : 0.0f;
     if (!GRAD(p, k))
-        GRAD(p, k) = (float *)scratch_try(p->ctx, count_of(p, k) * sizeof(float), p->err, "gradients");
+        scratch_try(p->ctx, (void **)&GRAD(p, k), count_of(p, k) * sizeof(float), p->err, "backward: gradients");
     return GRAD(p, k);
 }
 
@@ -376,8 +373,9 @@ static int maxpool_back(Pass *p, int j) {
     float *gin = grad_target(p, in, &beta);
     if (!gin) return -1;
     const size_t out_total = (size_t)p->n * c * nd->h * nd->w, in_total = (size_t)p->n * c * h * w;
-    int *idx = (int *)scratch_try(p->ctx, out_total * sizeof(int), p->err, "max-pool indices");
-    if (!idx) return -1;
+    int *idx = NULL;
+    if (scratch_try(p->ctx, (void **)&idx, out_total * sizeof(int), p->err, "backward: max-pool indices"))
+        return -1;
     cudaStream_t st = p->ctx->stream;
     const PcPoolParams *pp = &nd->p.pool;
     k_maxpool_argmax<<<GRID(out_total)>>>(xin, idx, out_total, h, w, nd->h, nd->w, pp->k, pp->stride,
@@ -497,8 +495,8 @@ static int forward_keep(PcBackend *be, Pass *p, float *logits, int n_taps, const
     }
     for (int k = 0; k < nn && !rc; k++) {
         if (!need[k]) continue;
-        p->act[k] = (float *)scratch_try(p->ctx, count_of(p, k) * sizeof(float), p->err, "stored activations");
-        if (!p->act[k]) rc = -1;
+        rc = scratch_try(p->ctx, (void **)&p->act[k], count_of(p, k) * sizeof(float), p->err,
+                         "backward: stored activations");
         fn[m] = k, fb[m++] = p->act[k];
     }
     if (!rc) rc = cuda_forward(be, p->bn, p->x, p->n, logits, m, fn, fb, p->err);
@@ -514,11 +512,9 @@ static int backward_nodes(Pass *p, const int *cls, int n_taps, const int *tap_no
     cudaStream_t st = p->ctx->stream;
     float beta;
     float *seed = grad_target(p, nn - 1, &beta);
-    int *d_cls = (int *)scratch_try(p->ctx, (size_t)p->n * sizeof(int), p->err, "classes");
-    if (!seed || !d_cls) {
-        cu_scratch_free(p->ctx, d_cls);
+    int *d_cls = NULL;
+    if (!seed || scratch_try(p->ctx, (void **)&d_cls, (size_t)p->n * sizeof(int), p->err, "backward: classes"))
         return -1;
-    }
     // pageable source: staged before the call returns
     cudaCheck(cudaMemcpyAsync(d_cls, cls, (size_t)p->n * sizeof(int), cudaMemcpyHostToDevice, st));
     cudaCheck(cudaMemsetAsync(seed, 0, (size_t)p->n * k * sizeof(float), st));
