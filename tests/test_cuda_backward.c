@@ -223,10 +223,12 @@ static int run_backward(PcBackend *be, const PcNet *net, const float *x, int n, 
 typedef struct {
     double max_abs, rel, l2;    // max |d|, max |d| / max |ref|, ||d|| / ||ref|| (finite values)
     size_t nonfinite, bad_nonfinite;
+    size_t over;                // values with |d| > TOL max |ref|: a few isolated ones point at a
+                                // flipped ReLU mask or max-pool choice, many at a real error
 } Diff;
 
 static Diff diff(const float *got, const float *ref, size_t n) {
-    Diff d = {0, 0, 0, 0, 0};
+    Diff d = {0, 0, 0, 0, 0, 0};
     double max_ref = 0, s_dd = 0, s_rr = 0;
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(ref[i]) || !isfinite(got[i])) {
@@ -241,6 +243,8 @@ static Diff diff(const float *got, const float *ref, size_t n) {
     }
     d.rel = max_ref > 0 ? d.max_abs / max_ref : d.max_abs;
     d.l2 = s_rr > 0 ? sqrt(s_dd / s_rr) : sqrt(s_dd);
+    for (size_t i = 0; i < n; i++)
+        d.over += isfinite(ref[i]) && isfinite(got[i]) && fabs((double)got[i] - ref[i]) > TOL * max_ref;
     return d;
 }
 
@@ -250,8 +254,8 @@ static void compare(const char *what, const float *got, const float *ref, size_t
     CHECK(got && ref, "%s: missing output", what);
     if (!got || !ref) return;
     Diff d = diff(got, ref, n);
-    printf("  %-52s n=%-9zu max abs %.2e  rel %.2e  L2 %.2e%s\n", what, n, d.max_abs, d.rel, d.l2,
-           d.nonfinite ? "  (non-finite values compared)" : "");
+    printf("  %-52s n=%-9zu max abs %.2e  rel %.2e  L2 %.2e  over 1e-4: %zu%s\n", what, n, d.max_abs, d.rel,
+           d.l2, d.over, d.nonfinite ? "  (non-finite values compared)" : "");
     if (prec == PC_PREC_FP32) {
         CHECK(d.rel <= tol, "%s: relative error %.3g > %.1g", what, d.rel, tol);
         CHECK(d.bad_nonfinite == 0, "%s: %zu of %zu non-finite values differ", what, d.bad_nonfinite,
