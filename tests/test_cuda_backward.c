@@ -2,8 +2,17 @@
 // y_cls[i]) against the CPU backend's backward, the reference (itself checked against PyTorch
 // autograd elsewhere). Compared: logits, taps, the gradient of every requested tap and of the
 // input. fp32: max |gpu - cpu| / max |cpu| <= 1e-4 for each; non-finite values must sit at the
-// same places. tf32 / fp16 / bf16 (the forward in that precision, the backward on f32 gradients
-// with TF32 math): the drift against the CPU's fp32 gradients is printed (max relative and
+// same places. Except, in section 1 (the 224 x 224 networks), the gradients of the layers before the
+// last target and of the input: they are ill-conditioned with respect to float rounding (one ReLU
+// output near 0 or one near-tie in a max-pool window decided differently by two correct float32
+// forwards moves a whole gradient value, and the backward spreads it), so they get
+// ||d|| / ||ref|| <= 0.02 (kLooseL2), with max rel and the count of values over 1e-4 printed.
+// Measured with the CPU backward against itself on the fixture inputs perturbed by 1e-7 / 1e-6
+// relative (about the size of the GPU / CPU forward differences): hash VGG16 max rel up to 0.24,
+// L2 up to 3.8e-3 / 6.7e-3 in features.1 .. 15 and the input, exactly 0 from features.22 on;
+// ResNet50 max rel 0.05, L2 < 1e-3; tiny_vgg 0 / max rel 0.1 and L2 2.8e-3 in features.1, 3 and
+// the input; tiny_resnet 0 / 0. tf32 / fp16 / bf16 (the forward in that precision, the backward
+// on f32 gradients with TF32 math): the drift against the CPU's fp32 gradients is printed (max relative and
 // ||d|| / ||ref||); only the L2 figure is bounded, loosely (tf32 0.1, fp16 0.3, bf16 0.5): a
 // flipped ReLU mask or max-pool choice moves single values by their whole size, a wrong layout
 // moves the L2 figure to about 1.
@@ -36,6 +45,7 @@
 static const char *const kImages[2] = {"ILSVRC2012_val_00010495.JPEG", "ILSVRC2012_val_00015410.JPEG"};
 static const char *const kPrecName[4] = {"fp32", "tf32", "fp16", "bf16"};
 static const double kDriftL2[4] = {0, 0.1, 0.3, 0.5};
+static const double kLooseL2 = 0.02;
 static PcBackend *gpu[4];   // one per precision (NULL when unavailable)
 static PcBackend *cpu;
 
@@ -160,7 +170,8 @@ static size_t node_size(const PcNet *net, int k) {
 typedef struct {
     int n_taps, nodes[MAX_T];
     unsigned char tap[MAX_T], grad[MAX_T];   // activation / gradient of nodes[t] asked for
-    int gx, logits;
+    unsigned char loose[MAX_T];              // fp32 gradient compared by kLooseL2 (header)
+    int gx, logits, gx_loose;
 } Req;
 
 typedef struct {
@@ -248,15 +259,21 @@ static Diff diff(const float *got, const float *ref, size_t n) {
     return d;
 }
 
-// fp32: max relative error <= tol and identical non-finite places. prec > 0: the drift, printed,
-// with the L2 figure bounded by kDriftL2[prec].
-static void compare(const char *what, const float *got, const float *ref, size_t n, int prec, double tol) {
+// fp32: max relative error <= tol and identical non-finite places (loose: L2 <= kLooseL2 instead
+// of the max relative error). prec > 0: the drift, printed, with the L2 figure bounded by
+// kDriftL2[prec].
+static void compare(const char *what, const float *got, const float *ref, size_t n, int prec, double tol,
+                    int loose) {
     CHECK(got && ref, "%s: missing output", what);
     if (!got || !ref) return;
     Diff d = diff(got, ref, n);
     printf("  %-52s n=%-9zu max abs %.2e  rel %.2e  L2 %.2e  over 1e-4: %zu%s\n", what, n, d.max_abs, d.rel,
            d.l2, d.over, d.nonfinite ? "  (non-finite values compared)" : "");
-    if (prec == PC_PREC_FP32) {
+    if (prec == PC_PREC_FP32 && loose) {
+        CHECK(d.l2 <= kLooseL2, "%s: L2 error %.3g > %.2g", what, d.l2, kLooseL2);
+        CHECK(d.bad_nonfinite == 0, "%s: %zu of %zu non-finite values differ", what, d.bad_nonfinite,
+              d.nonfinite);
+    } else if (prec == PC_PREC_FP32) {
         CHECK(d.rel <= tol, "%s: relative error %.3g > %.1g", what, d.rel, tol);
         CHECK(d.bad_nonfinite == 0, "%s: %zu of %zu non-finite values differ", what, d.bad_nonfinite,
               d.nonfinite);
@@ -271,7 +288,7 @@ static void compare_out(const char *label, const PcNet *net, int n, const Req *r
     char what[160];
     if (rq->logits && prec == PC_PREC_FP32) {
         snprintf(what, sizeof what, "%s logits", label);
-        compare(what, got->logits, ref->logits, (size_t)n * net->nodes[net->n_nodes - 1].c, prec, tol);
+        compare(what, got->logits, ref->logits, (size_t)n * net->nodes[net->n_nodes - 1].c, prec, tol, 0);
     }
     for (int t = 0; t < rq->n_taps; t++) {
         const PcNode *nd = &net->nodes[rq->nodes[t]];
@@ -279,16 +296,16 @@ static void compare_out(const char *label, const PcNet *net, int n, const Req *r
         size_t count = n * node_size(net, rq->nodes[t]);
         if (rq->tap[t] && prec == PC_PREC_FP32) {
             snprintf(what, sizeof what, "%s tap %d %s", label, rq->nodes[t], nm);
-            compare(what, got->taps[t], ref->taps[t], count, prec, tol);
+            compare(what, got->taps[t], ref->taps[t], count, prec, tol, 0);
         }
         if (rq->grad[t]) {
             snprintf(what, sizeof what, "%s grad %d %s", label, rq->nodes[t], nm);
-            compare(what, got->grads[t], ref->grads[t], count, prec, tol);
+            compare(what, got->grads[t], ref->grads[t], count, prec, tol, rq->loose[t]);
         }
     }
     if (rq->gx) {
         snprintf(what, sizeof what, "%s grad input", label);
-        compare(what, got->gx, ref->gx, n * node_size(net, -1), prec, tol);
+        compare(what, got->gx, ref->gx, n * node_size(net, -1), prec, tol, rq->gx_loose);
     }
 }
 
@@ -345,6 +362,9 @@ static void test_network(const char *model) {
     if (!net.spec.is_resnet)   // Zoom-CAM: every conv's gradient in the same pass (13 on VGG16)
         for (int i = 0; i < net.n_nodes; i++)
             if (net.nodes[i].op == PC_NODE_CONV) req_add(&rq, i, 0, 1);
+    // gradients before the last target and of the input compared by L2 (header)
+    for (int t = 0; t < rq.n_taps; t++) rq.loose[t] = rq.nodes[t] < targets[nt - 1];
+    rq.gx_loose = 1;
     float *x = golden_inputs(kImages, 2);
     const int k = net.n_classes, cls[2] = {7 % k, k - 3};
     cpu_vs_gpu(model, &net, x, 2, cls, 2, &rq, 1);
@@ -363,7 +383,7 @@ static void test_network(const char *model) {
         if (!ra && !rb) {
             char what[128];
             snprintf(what, sizeof what, "%s fp32 head-only grad %s vs full pass", model, names[nt - 1]);
-            compare(what, a.grads[0], b.grads[0], 2 * node_size(&net, targets[nt - 1]), 0, 1e-6);
+            compare(what, a.grads[0], b.grads[0], 2 * node_size(&net, targets[nt - 1]), 0, 1e-6, 0);
             printf("  %s: head-only backward %.4f s, to the input %.4f s\n", model, a.seconds, b.seconds);
         }
         if (!ra) out_free(&a);
