@@ -12,10 +12,12 @@
 // L2 up to 3.8e-3 / 6.7e-3 in features.1 .. 15 and the input, exactly 0 from features.22 on;
 // ResNet50 max rel 0.05, L2 < 1e-3; tiny_vgg 0 / max rel 0.1 and L2 2.8e-3 in features.1, 3 and
 // the input; tiny_resnet 0 / 0. tf32 / fp16 / bf16 (the forward in that precision, the backward
-// on f32 gradients with TF32 math): the drift against the CPU's fp32 gradients is printed (max relative and
-// ||d|| / ||ref||); only the L2 figure is bounded, loosely (tf32 0.1, fp16 0.3, bf16 0.5): a
-// flipped ReLU mask or max-pool choice moves single values by their whole size, a wrong layout
-// moves the L2 figure to about 1.
+// on f32 gradients with TF32 math): the drift against the CPU's fp32 gradients is printed (max
+// relative and ||d|| / ||ref||); only the L2 figure is bounded, loosely (tf32 0.3, fp16 0.4, bf16
+// 0.8; uncorrelated gradients of equal size, e.g. a wrong layout, give about 1.4): the same
+// experiment with 1e-3 / 1e-2 relative noise on the input (about a reduced precision's forward
+// error) moved hash VGG16's gradients by L2 up to 0.145 / 0.41 (input, features.1), ResNet50's by
+// 0.11 / 0.31 (input), from the rounding of the masks alone.
 //  1. networks: tiny_vgg and tiny_resnet (data/models), hash-weight VGG16 and ResNet50
 //     (host/hashweights.h, rules of reference_golden.h5) on the two fixture images: the default
 //     target layers (tap + gradient) and the input gradient; on VGG ResNet-free Zoom-CAM's 13
@@ -44,7 +46,7 @@
 
 static const char *const kImages[2] = {"ILSVRC2012_val_00010495.JPEG", "ILSVRC2012_val_00015410.JPEG"};
 static const char *const kPrecName[4] = {"fp32", "tf32", "fp16", "bf16"};
-static const double kDriftL2[4] = {0, 0.1, 0.3, 0.5};
+static const double kDriftL2[4] = {0, 0.3, 0.4, 0.8};
 static const double kLooseL2 = 0.02;
 static PcBackend *gpu[4];   // one per precision (NULL when unavailable)
 static PcBackend *cpu;
