@@ -20,8 +20,8 @@
 // 0.11 / 0.31 (input), from the rounding of the masks alone.
 //  1. networks: tiny_vgg and tiny_resnet (data/models), hash-weight VGG16 and ResNet50
 //     (host/hashweights.h, rules of reference_golden.h5) on the two fixture images: the default
-//     target layers (tap + gradient) and the input gradient; on VGG ResNet-free Zoom-CAM's 13
-//     conv gradients in one pass; the Grad-CAM head alone (the pass stops at the last target)
+//     target layers (tap + gradient) and the input gradient; on VGG also Zoom-CAM's 13 conv
+//     gradients in the same pass; the Grad-CAM head alone (the pass stops at the last target)
 //     equals the full pass; every reduced precision's drift.
 //  2. batch sizes 1 and 3 of a net prepared for 4 (tiny_resnet).
 //  3. single ops on small nets built here (random weights): max-pool with ties on the input
