@@ -11,8 +11,12 @@
 // reference implementation's figures, and the total against the tuned PyTorch figure and the goal.
 // forward: images/s and TFLOP/s of plain forward passes (logits only) per precision and batch,
 // against torch's fp16 forward ceilings on the same card.
+// backward (not part of all): seconds per backward call and per image (backend.h backward: the
+// forward that keeps the activations, then the data gradients) per precision and batch, two
+// requests: the gradient of the last default target layer (Grad-CAM's head) and the gradient of
+// the input with it (Input x Gradient, Integrated Gradients, SmoothGrad).
 //
-// Usage: bench_gpu [--mode all|table1|forward] [--models vgg16,resnet50,resnet50_paper]
+// Usage: bench_gpu [--mode all|table1|forward|backward] [--models vgg16,resnet50,resnet50_paper]
 //        [--precisions fp32,tf32,fp16,bf16] [--images N] [--batch B] [--batches 32,64,128,256]
 //        [--seconds S] [--device cuda|cpu] [--csv FILE]
 // --device cpu and the models tiny_vgg, tiny_resnet, synth_vgg, synth_resnet (data/models) serve
@@ -370,6 +374,85 @@ static int bench_forward(const Args *a, const char *model, PcPrecision prec, FIL
     return rc;
 }
 
+// ---- backward ---------------------------------------------------------------------------------
+
+// Seconds per call of backward (at least 3 calls and `seconds` seconds, after 2 warm-up calls).
+static int time_backward(PcBackend *be, PcBackendNet *bn, const float *dx, int b, const int *cls, int node,
+                         float *grad, float *gx, double seconds, double *per_call, PcError *err) {
+    float *grads[1] = {grad};
+    int rc = 0;
+    for (int w = 0; w < 2 && !rc; w++) rc = be->backward(be, bn, dx, b, cls, NULL, 1, &node, NULL, grads, gx, err);
+    be->synchronize(be);
+    long iters = 0;
+    double t0 = pc_now(), t = 0;
+    while (!rc && (t < seconds || iters < 3)) {
+        rc = be->backward(be, bn, dx, b, cls, NULL, 1, &node, NULL, grads, gx, err);
+        iters++;
+        be->synchronize(be);
+        t = pc_now() - t0;
+    }
+    *per_call = iters ? t / iters : NAN;
+    return rc;
+}
+
+static int bench_backward(const Args *a, const char *model, PcPrecision prec, FILE *csv) {
+    PcBackend *be;
+    PcNet net;
+    int ready = open_point(a, model, prec, &be, &net);
+    if (ready <= 0) return ready;
+    PcError err = {{0}};
+    char names[8][64];
+    int nt = pc_net_default_targets(&net, names, 8);
+    int node = nt > 0 ? pc_net_find(&net, names[nt - 1]) : -1;
+    const PcNode *nd = node >= 0 ? &net.nodes[node] : NULL;
+    const size_t img = (size_t)3 * net.in_h * net.in_w, per = nd ? (size_t)nd->c * nd->h * nd->w : 0;
+    char list[128];
+    snprintf(list, sizeof list, "%s", a->batches);
+    int rc = be->backward && nd ? 0 : -1;
+    if (rc) fprintf(stderr, "bench_gpu: %s: no backward on this backend, or no target layer\n", model);
+    for (char *tok = strtok(list, ","); tok && !rc; tok = strtok(NULL, ",")) {
+        int b = atoi(tok);
+        if (b <= 0) continue;
+        PcBackendNet *bn = be->net_prepare(be, &net, b, &err);
+        if (!bn) {
+            printf("  %-9s %-5s batch %-4d prepare failed: %s\n", model, kPrecNames[prec], b, err.msg);
+            continue;
+        }
+        float *hx = xmalloc((size_t)b * img * sizeof(float));
+        int *cls = xmalloc((size_t)b * sizeof(int));
+        unsigned s = 7;
+        for (size_t i = 0; i < (size_t)b * img; i++) {
+            s = s * 1664525u + 1013904223u;
+            hx[i] = (float)(s >> 8) * (2.0f / 16777216.0f) - 1.0f;
+        }
+        for (int i = 0; i < b; i++) cls[i] = (17 * i + 3) % net.n_classes;
+        float *dx = be->alloc(be, (size_t)b * img * sizeof(float));
+        float *gx = be->alloc(be, (size_t)b * img * sizeof(float));
+        float *grad = be->alloc(be, (size_t)b * per * sizeof(float));
+        be->upload(be, dx, hx, (size_t)b * img * sizeof(float));
+        double t_head = NAN, t_input = NAN;
+        rc = time_backward(be, bn, dx, b, cls, node, grad, NULL, a->seconds / 2, &t_head, &err);
+        if (!rc) rc = time_backward(be, bn, dx, b, cls, node, grad, gx, a->seconds / 2, &t_input, &err);
+        if (rc) {
+            fprintf(stderr, "bench_gpu: %s %s batch %d backward: %s\n", model, kPrecNames[prec], b, err.msg);
+        } else {
+            printf("  %-9s %-5s batch %-4d backward to %s: %.4f s/call %.5f s/img; to the input: %.4f s/call "
+                   "%.5f s/img\n", model, kPrecNames[prec], b, names[nt - 1], t_head, t_head / b, t_input,
+                   t_input / b);
+            if (csv)
+                fprintf(csv, "backward,%s,%s,%d,%s,%.5f,%.6f,%.5f,%.6f\n", model, kPrecNames[prec], b, names[nt - 1],
+                        t_head, t_head / b, t_input, t_input / b);
+            fflush(stdout);
+        }
+        free(hx), free(cls);
+        be->release(be, dx), be->release(be, gx), be->release(be, grad);
+        be->net_release(be, bn);
+    }
+    pc_net_free(&net);
+    be->destroy(be);
+    return rc;
+}
+
 // ---- main -------------------------------------------------------------------------------------
 
 static int parse_precision(const char *s) {
@@ -380,7 +463,7 @@ static int parse_precision(const char *s) {
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: bench_gpu [--mode all|table1|forward] [--models vgg16,resnet50,resnet50_paper]\n"
+            "usage: bench_gpu [--mode all|table1|forward|backward] [--models vgg16,resnet50,resnet50_paper]\n"
             "                 [--precisions fp32,tf32,fp16,bf16] [--images N] [--batch B] [--batches 32,64,128,256]\n"
             "                 [--seconds S] [--device cuda|cpu] [--csv FILE]\n");
 }
@@ -410,7 +493,8 @@ int main(int argc, char **argv) {
         i++;
     }
     if (a.images < 1 || a.batch < 2 || strcmp(a.device, "cuda") * strcmp(a.device, "cpu") != 0 ||
-        (strcmp(a.mode, "all") && strcmp(a.mode, "table1") && strcmp(a.mode, "forward"))) {
+        (strcmp(a.mode, "all") && strcmp(a.mode, "table1") && strcmp(a.mode, "forward") &&
+         strcmp(a.mode, "backward"))) {
         usage();
         return 1;
     }
@@ -432,16 +516,20 @@ int main(int argc, char **argv) {
         fprintf(csv, "# forward,model,precision,batch,images_per_s,tflops,x_torch_fp16_ceiling\n"
                      "# table1,model,precision,batch,s_pcam_per_img,s_insdel_per_map,s_per_img,passes_per_s,"
                      "tflops,live_channels,speedup_vs_ref_total,goal_ratio_total\n"
-                     "# drift,model,precision,images,ins_auc_mean_abs,ins_auc_max_abs,del_auc_mean_abs,del_auc_max_abs\n");
+                     "# drift,model,precision,images,ins_auc_mean_abs,ins_auc_max_abs,del_auc_mean_abs,del_auc_max_abs\n"
+                     "# backward,model,precision,batch,target,s_per_call_target,s_per_img_target,s_per_call_input,"
+                     "s_per_img_input\n");
     }
     int failures = 0;
     AucRecord fp32_aucs;
     memset(&fp32_aucs, 0, sizeof fp32_aucs);
-    for (int pass = 0; pass < 2; pass++) {
-        const char *mode = pass == 0 ? "forward" : "table1";
-        if (strcmp(a.mode, "all") && strcmp(a.mode, mode)) continue;
+    for (int pass = 0; pass < 3; pass++) {
+        const char *mode = pass == 0 ? "forward" : pass == 1 ? "table1" : "backward";
+        if (pass == 2 ? strcmp(a.mode, mode) != 0 : strcmp(a.mode, "all") && strcmp(a.mode, mode)) continue;
         if (pass == 0)
             printf("forward throughput (logits only, %.1f s per point; FLOPs = pc_net_flops)\n", a.seconds);
+        else if (pass == 2)
+            printf("backward (data gradients; batches %s, %.1f s per point)\n", a.batches, a.seconds);
         else
             printf("Table-1 workload (%d image%s after one warm-up; batch %d for masked and ins/del passes)\n",
                    a.images, a.images == 1 ? "" : "s", a.batch);
@@ -453,7 +541,7 @@ int main(int argc, char **argv) {
             snprintf(precs, sizeof precs, "%s", a.precisions);
             char *psave = NULL;
             for (char *p = strtok_r(precs, ",", &psave); p; p = strtok_r(NULL, ",", &psave)) {
-                if (pass == 0 && strstr(m, "_paper")) break;   // same network as without the suffix
+                if (pass != 1 && strstr(m, "_paper")) break;   // same network as without the suffix
                 int prec = parse_precision(p);
                 if (prec < 0) {
                     fprintf(stderr, "bench_gpu: unknown precision %s\n", p);
@@ -461,8 +549,9 @@ int main(int argc, char **argv) {
                     return 1;
                 }
                 // a failing point is reported and the others still run
-                int rc = pass == 0 ? bench_forward(&a, m, (PcPrecision)prec, csv)
-                                   : bench_table1(&a, m, (PcPrecision)prec, &fp32_aucs, csv);
+                int rc = pass == 0   ? bench_forward(&a, m, (PcPrecision)prec, csv)
+                         : pass == 1 ? bench_table1(&a, m, (PcPrecision)prec, &fp32_aucs, csv)
+                                     : bench_backward(&a, m, (PcPrecision)prec, csv);
                 failures += rc != 0;
                 if (csv) fflush(csv);
             }

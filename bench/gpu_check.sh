@@ -4,10 +4,12 @@
 #   2. unpacks .deps/gpu-deps.tar.xz (made here by bench/fetch_gpu_deps.sh) outside the repo and
 #      points CMake, pkg-config, PATH (hdf5-tools) and the loader at it; finds cuDNN
 #   3. configure + build (the GPU targets first)                                  -> build.log
-#   4. ctest -R cuda: test_cuda_ops, test_cuda_nets, cli_cuda (the program on the GPU vs the CPU)
+#   4. ctest -R cuda: test_cuda_ops, test_cuda_nets, test_cuda_backward (data gradients vs the CPU
+#      backward), test_cuda_backward_host, cli_cuda (the program on the GPU vs the CPU)
 #                                                                                 -> ctest_cuda.log
 #   5. bench_gpu runs (BENCH_RUNS below): forward throughput per precision and batch, the Table-1
-#      workload per model / precision / batch, cuDNN candidate timing (PC_CUDNN_TUNE=1)
+#      workload per model / precision / batch, seconds per backward (batch 1 and 50), cuDNN
+#      candidate timing (PC_CUDNN_TUNE=1)
 #                                                                                 -> bench.log, bench.csv
 #   6. when a GPU test failed: compute-sanitizer memcheck of test_cuda_ops       -> sanitizer.log
 #   7. the rest of the suite (CPU and CLI tests), if asked for                    -> ctest_all.log
@@ -147,7 +149,7 @@ if want build; then
       -DCMAKE_EXE_LINKER_FLAGS="-Wl,-rpath-link,$OV" \
       -DPKG_CONFIG_EXECUTABLE="$PKGCONF" "${CUDNN_ARGS[@]}" &&
       timeout "$(limit 300)" cmake --build "$BUILD" -j "$JOBS" --target polycam-eval test_cuda_ops \
-        test_cuda_nets bench_gpu &&
+        test_cuda_nets test_cuda_backward test_cuda_backward_host bench_gpu &&
       if want all; then timeout "$(limit 300)" cmake --build "$BUILD" -j "$JOBS"; fi
   } >"$OUT/build.log" 2>&1
   rc=$?
@@ -159,7 +161,7 @@ fi
 # ---- 4. GPU tests -------------------------------------------------------------------------------
 cuda_rc=0
 if want cuda && ! late "ctest -R cuda" 30; then
-  (cd "$BUILD" && timeout "$(limit 240)" ctest -R cuda -V) >"$OUT/ctest_cuda.log" 2>&1
+  (cd "$BUILD" && timeout "$(limit 300)" ctest -R cuda -V) >"$OUT/ctest_cuda.log" 2>&1
   cuda_rc=$?
   grep -E "tests passed|tests failed|Skipped|\(Failed\)|Passed|SKIP|FAIL|Timeout" "$OUT/ctest_cuda.log" | tail -30 >>"$SUMMARY"
   say "ctest -R cuda: rc=$cuda_rc (log ctest_cuda.log)"
@@ -171,6 +173,7 @@ fi
 # Most important first: the deadline cuts the last ones.
 BENCH_RUNS=(
   "--mode table1 --images 2 --batch 256"
+  "--mode backward --models vgg16,resnet50 --precisions fp32,tf32,fp16 --batches 1,50 --seconds 0.5"
   "PC_CUDNN_TUNE=1 --mode table1 --models vgg16,resnet50_paper --precisions fp16 --images 2 --batch 256"
   "PC_CUDNN_TUNE=1 --mode forward --models vgg16,resnet50 --precisions fp16 --batches 128,256 --seconds 0.5"
   "--mode table1 --images 2 --batch 512 --precisions fp16,bf16"
@@ -201,7 +204,7 @@ if want bench; then
       *) say "bench_gpu run $k: rc=$rc (bench.log)" ;;
     esac
   done
-  grep -E "^==|img/s|vs |drift|failed|unavailable" "$OUT/bench.log" | head -120 >>"$SUMMARY"
+  grep -E "^==|img/s|s/img|vs |drift|failed|unavailable" "$OUT/bench.log" | head -120 >>"$SUMMARY"
 fi
 
 # ---- 6. memcheck when a GPU test failed ---------------------------------------------------------

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cuda_common.cuh"
+#include "cuda_internal.cuh"
 
 [[noreturn]] void cu_die(const char *what, const char *stmt, const char *file, int line,
                          const char *detail) {
@@ -193,6 +194,7 @@ extern "C" PcBackend *pc_backend_cuda_create(const PcBackendOptions *opt, PcErro
     be->net_prepare = cuda_net_prepare;
     be->net_release = cuda_net_release;
     be->forward = cuda_forward;
+    be->backward = cuda_backward;
     be->softmax_gather = cuda_softmax_gather;
     be->normalize_maps = cuda_normalize_maps;
     be->resample = cuda_resample;

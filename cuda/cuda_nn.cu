@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "cuda_common.cuh"
+#include "cuda_internal.cuh"
 
 typedef struct {
     int state;                  // 0 = not chosen yet, 1 = chosen, -1 = no algorithm (fusion off)
@@ -42,6 +43,7 @@ typedef struct {
     const void *w;              // weight in the compute layout / type
     void *w_owned;
     const float *bias_f32;      // (cout), for the own bias kernel
+    const float *w_f32;         // conv (cout, cin, k, k) / linear (out, in) f32, for the backward
     const void *bias_y;         // (cout) in the output type, for the fused call
     void *bias_owned;
     cudnnFilterDescriptor_t wdesc;
@@ -86,6 +88,7 @@ struct PcBackendNet {
     CuPlan *plans;                      // (max_batch + 1), indexed by batch size
     int recent_sizes[16];               // batch sizes of the last 16 forwards (ring)
     int recent_next;
+    CuGrad *grad;                       // the backward's state (cuda_backward.cu), or NULL
 };
 
 static cudnnDataType_t cudnn_type(CuDtype dt) {
@@ -161,6 +164,7 @@ static void plan_destroy(PcBackendNet *bn, CuPlan *p) {
 void cuda_net_release(PcBackend *be, PcBackendNet *bn) {
     if (!bn) return;
     cudaStreamSynchronize(cu_ctx(be)->stream);
+    cuda_backward_release(bn->grad);
     if (bn->plans)
         for (int k = 0; k <= bn->max_batch; k++) plan_destroy(bn, &bn->plans[k]);
     free(bn->plans);
@@ -317,6 +321,7 @@ static int prepare_conv(CudaContext *ctx, PcBackendNet *bn, const PcNet *net, in
         cp->bias + cp->cout > net->params + net->n_params)
         return cu_fail(err, "%s: weight or bias outside the parameter arena", lbl);
     c->bias_f32 = bn->params + (cp->bias - net->params);
+    c->w_f32 = bn->params + (cp->weight - net->params);
     CuDtype dt = c->dt;
     // the first conv of a half path reads the input padded to in_c_store channels: zero weights
     int cin_store = nd->input < 0 ? bn->in_c_store : cp->cin;
@@ -386,6 +391,7 @@ static int prepare_linear(PcBackendNet *bn, const PcNet *net, int i, PcError *er
         lp->bias + lp->out > net->params + net->n_params)
         return cu_fail(err, "%s: weight or bias outside the parameter arena", lbl);
     c->bias_f32 = bn->params + (lp->bias - net->params);
+    c->w_f32 = bn->params + (lp->weight - net->params);
     CuDtype in_dt = nd->input < 0 ? CU_F32 : bn->cn[nd->input].dt;
     int in_nhwc = nd->input < 0 ? 0 : bn->cn[nd->input].nhwc;
     c->lw_dt = in_dt;
@@ -876,3 +882,18 @@ int cuda_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n_img, flo
     free(tapped);
     return rc;
 }
+
+// ---- what the backward reads (cuda_internal.cuh) ----------------------------------------------
+
+void cuda_net_view(const PcBackendNet *bn, CuNetView *v) {
+    v->n_nodes = bn->n_nodes;
+    v->nodes = bn->nodes;
+    v->max_batch = bn->max_batch;
+    v->in_c = bn->in_c, v->in_h = bn->in_h, v->in_w = bn->in_w;
+}
+
+const float *cuda_net_weight_f32(const PcBackendNet *bn, int i) {
+    return i >= 0 && i < bn->n_nodes ? bn->cn[i].w_f32 : NULL;
+}
+
+CuGrad **cuda_net_grad(PcBackendNet *bn) { return &bn->grad; }
