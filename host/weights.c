@@ -4,6 +4,7 @@
 // before any tensor can be touched, so a damaged file gives one error line, never a crash.
 #define _GNU_SOURCE
 #include "weights.h"
+#include "pth.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -508,6 +509,22 @@ int pc_safetensors_open(const char *path, PcStateDict *sd, PcError *err) {
         return -1;
     }
     return 0;
+}
+
+int pc_weights_open(const char *path, PcStateDict *sd, PcError *err) {
+    unsigned char head[4] = {0};
+    size_t got = 0;
+    FILE *f = fopen(path, "rb");
+    int opened = f != NULL;
+    if (f) {
+        got = fread(head, 1, sizeof head, f);
+        fclose(f);
+    }
+    const char *ext = strrchr(path, '.');
+    int torch_ext = ext && (!strcmp(ext, ".pth") || !strcmp(ext, ".pt"));
+    // A .pth that is not a zip still goes to the .pth reader, for its message about the format.
+    if (pc_pth_sniff(head, got) || (opened && torch_ext)) return pc_pth_open(path, sd, err);
+    return pc_safetensors_open(path, sd, err);
 }
 
 // ---- writer ----------------------------------------------------------------------------------
