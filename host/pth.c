@@ -1,4 +1,5 @@
-// pth.c: torch.save checkpoints (zip format, PyTorch >= 1.6) as a PcStateDict. The archive is
+// pth.c: torch.save checkpoints as a PcStateDict: the zip format of PyTorch >= 1.6 and the legacy
+// format before it (mapped; pickles then raw storages, see legacy_open). The zip archive is
 // read with libzip: <name>/data.pkl (the pickled state dict, read by pth_pickle.c) and
 // <name>/data/<key>, the raw little-endian bytes of each storage. Tensors are views of storages
 // (offset + strides in elements); each is copied out contiguous into one arena, half and bfloat16
@@ -10,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
@@ -100,7 +102,8 @@ static unsigned char *read_entry(zip_t *z, zip_uint64_t idx, size_t max_bytes, c
 // ---- storages and tensors ---------------------------------------------------------------------
 
 typedef struct {
-    zip_uint64_t entry;
+    const unsigned char *mem;   // legacy files: the bytes, inside the file's mapping
+    zip_uint64_t entry;         // zip files: the record
     PcDtype dtype;
     int64_t numel;
     const char *key;
@@ -226,13 +229,11 @@ static int resolve_storages(zip_t *z, const char *path, const char *prefix, cons
 
 // Builds sd from the pickle: checks every view, sizes the arena, then reads one storage at a time
 // and copies its tensors out (peak memory: the arena plus the largest storage).
-static int build_state_dict(zip_t *z, const char *path, const char *prefix, size_t file_size, const PthPickle *pk,
-                            PcStateDict *sd, PcError *err) {
-    int *storage_of = xmalloc((size_t)(pk->n ? pk->n : 1) * sizeof(int));
+static int build_state_dict(zip_t *z, const char *path, size_t file_size, const PthPickle *pk, Storage *st, int n_st,
+                            const int *storage_of, PcStateDict *sd, PcError *err) {
     int *next = xmalloc((size_t)(pk->n ? pk->n : 1) * sizeof(int));
     size_t *at = xmalloc((size_t)(pk->n ? pk->n : 1) * sizeof(size_t));
-    Storage *st = NULL;
-    int n_st = 0, rc = resolve_storages(z, path, prefix, pk, &st, &n_st, storage_of, err);
+    int rc = 0;
     sd->tensors = xcalloc((size_t)(pk->n ? pk->n : 1), sizeof(PcTensor));
     size_t total = 0, limit = PTH_MAX_ARENA_FACTOR * file_size + 4096;
     for (int i = 0; i < pk->n && !rc; i++) {
@@ -256,7 +257,7 @@ static int build_state_dict(zip_t *z, const char *path, const char *prefix, size
     if (!rc) sd->owned = xmalloc(total ? total : 8);
     for (int s = 0; s < n_st && !rc; s++) {
         size_t size;
-        unsigned char *bytes = read_entry(z, st[s].entry, file_size, path, &size, err);
+        unsigned char *bytes = st[s].mem ? (unsigned char *)st[s].mem : read_entry(z, st[s].entry, file_size, path, &size, err);
         if (!bytes) {
             rc = -1;
             break;
@@ -265,18 +266,127 @@ static int build_state_dict(zip_t *z, const char *path, const char *prefix, size
             sd->tensors[i].data = (unsigned char *)sd->owned + at[i];
             gather(bytes, st[s].dtype, &pk->tensors[i], sd->tensors[i].numel, (unsigned char *)sd->owned + at[i]);
         }
-        free(bytes);
+        if (!st[s].mem) free(bytes);
     }
-    free(storage_of);
     free(next);
     free(at);
-    free(st);
     return rc;
 }
 
 // ---- entry point ------------------------------------------------------------------------------
 
-// Reads the first bytes and size of the file; refuses what is not a torch.save zip archive.
+// ---- legacy format (torch.save before 1.6, e.g. torchvision's vgg16-397923af.pth) -------------
+// Five pickles in a row: the magic number, the protocol version (1001), system information, the
+// state dict and the sorted list of storage keys; then each storage in that order: its element
+// count (int64, little-endian) and its raw bytes. The file is mapped, storages are not copied.
+
+typedef struct {
+    const char *key;
+    int tensor;
+} KeyRef;
+
+static int cmp_keyref(const void *a, const void *b) {
+    const KeyRef *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : x->tensor - y->tensor;
+}
+
+static int resolve_legacy(const unsigned char *map, size_t size, size_t pos, const char *path, const PthPickle *pk,
+                          const PthPickle *keys, Storage **out, int *n_out, int *storage_of, PcError *err) {
+    int n = pk->n, n_st = 0, rc = 0;
+    KeyRef *kr = xmalloc((size_t)(n ? n : 1) * sizeof *kr);
+    for (int i = 0; i < n; i++) kr[i] = (KeyRef){pk->tensors[i].storage->key, i}, storage_of[i] = -1;
+    qsort(kr, (size_t)n, sizeof *kr, cmp_keyref);
+    Storage *st = xcalloc((size_t)(keys->n_keys ? keys->n_keys : 1), sizeof *st);
+    for (int k = 0; k < keys->n_keys && !rc; k++) {
+        const char *key = keys->keys[k];
+        int lo = 0, hi = n;   // first tensor whose storage key is >= key
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            if (strcmp(kr[mid].key, key) < 0) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo == n || strcmp(kr[lo].key, key)) {
+            rc = pc_fail(err, "%s: storage '%s' of the key list belongs to no tensor", path, key);
+            break;
+        }
+        const PthStorageRef *r = pk->tensors[kr[lo].tensor].storage;
+        size_t esz = storage_elem_size(r->dtype);
+        uint64_t numel = 0;
+        for (int b = 0; b < 8 && pos + 8 <= size; b++) numel |= (uint64_t)map[pos + b] << (8 * b);
+        if (storage_of[kr[lo].tensor] >= 0) {
+            rc = pc_fail(err, "%s: storage '%s' appears twice in the key list", path, key);
+        } else if (pos + 8 > size || numel > (size - pos - 8) / esz) {
+            rc = pc_fail(err, "%s: storage '%s' runs past the end of the file (truncated)", path, key);
+        } else if ((int64_t)numel != r->numel) {
+            rc = pc_fail(err, "%s: storage '%s' holds %llu elements, its tensors declare %lld", path, key,
+                         (unsigned long long)numel, (long long)r->numel);
+        }
+        for (int j = lo; !rc && j < n && !strcmp(kr[j].key, key); j++) {
+            const PthStorageRef *o = pk->tensors[kr[j].tensor].storage;
+            if (o->dtype != r->dtype || o->numel != r->numel)
+                rc = pc_fail(err, "%s: storage '%s' is declared with two different types or sizes", path, key);
+            storage_of[kr[j].tensor] = n_st;
+        }
+        st[n_st++] = (Storage){.mem = map + pos + 8, .dtype = r->dtype, .numel = r->numel, .key = key, .first_tensor = -1};
+        pos += 8 + (size_t)numel * esz;
+    }
+    for (int i = 0; i < n && !rc; i++)
+        if (storage_of[i] < 0)
+            rc = pc_fail(err, "%s: tensor '%s': storage '%s' is not in the file's key list", path, pk->tensors[i].name,
+                         pk->tensors[i].storage->key);
+    free(kr);
+    if (rc) {
+        free(st);
+        return -1;
+    }
+    *out = st;
+    *n_out = n_st;
+    return 0;
+}
+
+static int legacy_open(const char *path, PcStateDict *sd, PcError *err) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return pc_fail(err, "%s: cannot open (%s)", path, strerror(errno));
+    struct stat sb;
+    void *map = fstat(fd, &sb) == 0 && sb.st_size > 0 ? mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0)
+                                                     : MAP_FAILED;
+    close(fd);
+    if (map == MAP_FAILED) return pc_fail(err, "%s: cannot map the file", path);
+    const unsigned char *p = map;
+    // The magic number pickle (checked by check_head: LEGACY_HEAD, then STOP) is an 80-bit int.
+    size_t size = (size_t)sb.st_size, pos = sizeof LEGACY_HEAD + 1, used = 0;
+    static const char *const what[5] = {"magic number", "protocol version", "system information", "state dict",
+                                        "storage key list"};
+    static const PthWant want[5] = {PTH_WANT_ANY, PTH_WANT_ANY, PTH_WANT_ANY, PTH_WANT_STATE_DICT, PTH_WANT_STR_LIST};
+    PthPickle pk[5];
+    memset(pk, 0, sizeof pk);
+    char where[1200];
+    int rc = size < pos || p[pos - 1] != '.' ? pc_fail(err, "%s: legacy format: damaged magic number", path) : 0;
+    for (int i = 1; i < 5 && !rc; i++) {
+        snprintf(where, sizeof where, "%s: legacy format, %s pickle at byte %zu", path, what[i], pos);
+        rc = pth_unpickle_next(p + pos, size - pos, where, want[i], &pk[i], &used, err);
+        pos += used;
+        if (!rc && i == 1 && pk[1].value_int != 1001)
+            rc = pc_fail(err, "%s: legacy format version %lld (1001 is read)", path, (long long)pk[1].value_int);
+    }
+    Storage *st = NULL;
+    int n_st = 0;
+    int *storage_of = xmalloc((size_t)(pk[3].n ? pk[3].n : 1) * sizeof(int));
+    sd->path = strdup(path);
+    if (!rc) rc = resolve_legacy(p, size, pos, path, &pk[3], &pk[4], &st, &n_st, storage_of, err);
+    if (!rc) rc = build_state_dict(NULL, path, size, &pk[3], st, n_st, storage_of, sd, err);
+    for (int i = 0; i < 5; i++) pth_pickle_free(&pk[i]);
+    free(st);
+    free(storage_of);
+    munmap(map, size);
+    return rc;
+}
+
+// ---- entry point ------------------------------------------------------------------------------
+
+// Reads the first bytes and size of the file: 0 for a zip archive, 1 for the legacy format, -1
+// (and err) for anything else.
 static int check_head(const char *path, size_t *file_size, PcError *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return pc_fail(err, "%s: cannot open (%s)", path, strerror(errno));
@@ -286,10 +396,7 @@ static int check_head(const char *path, size_t *file_size, PcError *err) {
     close(fd);
     if (got < 0) return pc_fail(err, "%s: not a readable regular file", path);
     *file_size = (size_t)sb.st_size;
-    if ((size_t)got == sizeof head && !memcmp(head, LEGACY_HEAD, sizeof head))
-        return pc_fail(err, "%s: a PyTorch checkpoint in the legacy format (before 1.6); convert it once with "
-                            "torch >= 1.6: torch.save(torch.load(\"%s\"), \"new.pth\"), or to safetensors with "
-                            "tools/export_torchvision.py", path, path);
+    if ((size_t)got == sizeof head && !memcmp(head, LEGACY_HEAD, sizeof head)) return 1;
     if (got >= 1 && head[0] == 0x80)
         return pc_fail(err, "%s: a bare pickle, not a torch.save (>= 1.6) zip archive; re-save it with torch.save "
                             "or convert it with tools/export_torchvision.py", path);
@@ -301,7 +408,13 @@ static int check_head(const char *path, size_t *file_size, PcError *err) {
 int pc_pth_open(const char *path, PcStateDict *sd, PcError *err) {
     memset(sd, 0, sizeof *sd);
     size_t file_size = 0;
-    if (check_head(path, &file_size, err)) return -1;
+    int kind = check_head(path, &file_size, err);
+    if (kind < 0) return -1;
+    if (kind == 1) {
+        if (legacy_open(path, sd, err) == 0) return 0;
+        pc_state_dict_free(sd);
+        return -1;
+    }
     int zerr = 0;
     zip_t *z = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &zerr);
     if (!z) {
@@ -337,7 +450,13 @@ int pc_pth_open(const char *path, PcStateDict *sd, PcError *err) {
         rc = pth_unpickle(pkl, pkl_size, where, &pk, err);
     }
     sd->path = strdup(path);
-    if (!rc) rc = build_state_dict(z, path, prefix, file_size, &pk, sd, err);
+    Storage *st = NULL;
+    int n_st = 0;
+    int *storage_of = xmalloc((size_t)(pk.n ? pk.n : 1) * sizeof(int));
+    if (!rc) rc = resolve_storages(z, path, prefix, &pk, &st, &n_st, storage_of, err);
+    if (!rc) rc = build_state_dict(z, path, file_size, &pk, st, n_st, storage_of, sd, err);
+    free(st);
+    free(storage_of);
     pth_pickle_free(&pk);
     free(pkl);
     zip_discard(z);   // read-only: nothing to write back

@@ -1,6 +1,7 @@
 // pth.h: reader of PyTorch checkpoints (.pth / .pt) as written by torch.save since PyTorch 1.6: a
 // zip archive (read with libzip) holding <name>/data.pkl, the pickled state dict, and one entry
-// <name>/data/<key> per tensor storage. The pickle is read by a strict interpreter of the opcodes
+// <name>/data/<key> per tensor storage; and of the legacy format before it (pickles, then the
+// storages' raw bytes), in which older torchvision downloads such as vgg16-397923af.pth are. The pickle is read by a strict interpreter of the opcodes
 // torch.save emits (protocol 2) that builds values only: a whitelist of four kinds of callables
 // (collections.OrderedDict, torch._utils._rebuild_tensor_v2 / _rebuild_parameter and the
 // torch.*Storage classes) is recognised by name, nothing is ever imported or executed.
@@ -20,8 +21,8 @@ int pc_pth_sniff(const unsigned char *head, size_t n);
 // float16 and bfloat16 storages become F32 tensors, int64 storages I64 tensors (batch norm's
 // num_batches_tracked); storage offsets and strides are honoured (every tensor is copied out
 // contiguous into sd->owned). Memory is bounded by a small multiple of the file size whatever the
-// file claims. Errors are one line naming the file: a legacy (pre-1.6) file, a TorchScript
-// archive, an unknown opcode, class or storage type, a truncated or corrupt archive.
+// file claims. Errors are one line naming the file: a bare pickle, a TorchScript archive, an
+// unknown opcode, class or storage type, a truncated or corrupt archive.
 int pc_pth_open(const char *path, PcStateDict *sd, PcError *err);
 
 #endif

@@ -10,7 +10,7 @@
 #include <string.h>
 
 typedef enum { V_NONE, V_BOOL, V_INT, V_STR, V_TUPLE, V_LIST, V_DICT, V_GLOBAL, V_STORAGE, V_TENSOR } VKind;
-typedef enum { G_ORDERED_DICT = 1, G_REBUILD_TENSOR_V2, G_REBUILD_PARAMETER, G_STORAGE_CLASS } GKind;
+typedef enum { G_ORDERED_DICT = 1, G_REBUILD_TENSOR, G_REBUILD_TENSOR_V2, G_REBUILD_PARAMETER, G_STORAGE_CLASS } GKind;
 
 typedef struct Val {
     VKind kind;
@@ -44,6 +44,7 @@ typedef struct {
     int n_marks;
     Val **memo;
     size_t n_memo;
+    PthWant want;
 } Machine;
 
 static void *grow(void *ptr, size_t *cap, size_t need, size_t elem) {
@@ -189,9 +190,12 @@ static int op_global(Machine *m) {
         g->i = G_ORDERED_DICT;
     } else if (!strcmp(mod, "torch._utils") && !strcmp(name, "_rebuild_tensor_v2")) {
         g->i = G_REBUILD_TENSOR_V2;
+    } else if (!strcmp(mod, "torch._utils") && !strcmp(name, "_rebuild_tensor")) {   // PyTorch < 0.4
+        g->i = G_REBUILD_TENSOR;
     } else if (!strcmp(mod, "torch._utils") && !strcmp(name, "_rebuild_parameter")) {
         g->i = G_REBUILD_PARAMETER;
-    } else if (!strcmp(mod, "torch") && strlen(name) > 7 && !strcmp(name + strlen(name) - 7, "Storage")) {
+    } else if ((!strcmp(mod, "torch") || !strcmp(mod, "torch.cuda")) && strlen(name) > 7 &&
+               !strcmp(name + strlen(name) - 7, "Storage")) {   // torch.cuda.*: saved from a GPU, same bytes
         static const struct { const char *name; PcDtype dt; } st[] = {
             {"FloatStorage", PC_DT_F32}, {"HalfStorage", PC_DT_F16},
             {"BFloat16Storage", PC_DT_BF16}, {"LongStorage", PC_DT_I64}};
@@ -211,11 +215,14 @@ static int op_global(Machine *m) {
 
 static int is_int(const Val *v) { return v->kind == V_INT; }
 
-// BINPERSID: ('storage', torch.<T>Storage, key, location, numel) -> a storage reference.
+// BINPERSID: ('storage', torch.<T>Storage, key, location, numel) -> a storage reference. Legacy
+// files add a sixth item, the view metadata of pre-0.4 storage views: None for a whole storage.
 static int op_persid(Machine *m) {
     Val *pid = pop(m);
     if (!pid) return -1;
-    if (pid->kind != V_TUPLE || pid->n != 5 || pid->items[0]->kind != V_STR || strcmp(pid->items[0]->s, "storage") ||
+    if (pid->kind == V_TUPLE && pid->n == 6 && pid->items[5]->kind != V_NONE)
+        return fail(m, "%s", "storage view in a persistent id (PyTorch < 0.4 storage views are not read)");
+    if (pid->kind != V_TUPLE || (pid->n != 5 && pid->n != 6) || pid->items[0]->kind != V_STR || strcmp(pid->items[0]->s, "storage") ||
         pid->items[1]->kind != V_GLOBAL || pid->items[1]->i != G_STORAGE_CLASS || pid->items[2]->kind != V_STR ||
         pid->items[3]->kind != V_STR || !is_int(pid->items[4]) || pid->items[4]->i < 0)
         return fail(m, "%s", "persistent id is not ('storage', torch.<type>Storage, key, location, numel)");
@@ -248,12 +255,14 @@ static int int_tuple(Machine *m, const Val *t, int64_t out[PC_MAX_DIMS], int *k,
     return 0;
 }
 
-// _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
-static int rebuild_tensor(Machine *m, const Val *args) {
-    if (args->n != 6 && args->n != 7) return fail(m, "%s", "_rebuild_tensor_v2 called with a wrong number of arguments");
+// _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata]),
+// or (v1, PyTorch < 0.4) _rebuild_tensor(storage, storage_offset, size, stride).
+static int rebuild_tensor(Machine *m, const Val *args, int v1) {
+    if (v1 ? args->n != 4 : (args->n != 6 && args->n != 7))
+        return fail(m, "%s", "_rebuild_tensor(_v2) called with a wrong number of arguments");
     Val *const *a = args->items;
-    if (a[0]->kind != V_STORAGE || !is_int(a[1]) || a[1]->i < 0 || a[4]->kind != V_BOOL || a[5]->kind != V_DICT ||
-        a[5]->n != 0)
+    if (a[0]->kind != V_STORAGE || !is_int(a[1]) || a[1]->i < 0 ||
+        (!v1 && (a[4]->kind != V_BOOL || a[5]->kind != V_DICT || a[5]->n != 0)))
         return fail(m, "%s", "_rebuild_tensor_v2 arguments are not (storage, offset, size, stride, bool, {})");
     PthTensorRef *t = pool_blob(m->pool, sizeof *t);
     int nstride = 0;
@@ -274,12 +283,26 @@ static int op_reduce(Machine *m) {
     if (fn->kind != V_GLOBAL) return fail(m, "REDUCE of a %s, not of a class", kind_name(fn->kind));
     if (args->kind != V_TUPLE) return fail(m, "REDUCE of %s with arguments that are not a tuple", fn->s);
     switch ((GKind)fn->i) {
-    case G_ORDERED_DICT:
-        if (args->n != 0) return fail(m, "%s", "OrderedDict built with arguments");
-        push(m, new_val(m, V_DICT));
+    case G_ORDERED_DICT: {
+        // OrderedDict() (Python 3), or OrderedDict([[key, value], ...]) (Python 2 pickles)
+        Val *d = new_val(m, V_DICT);
+        if (args->n == 1 && args->items[0]->kind == V_LIST) {
+            const Val *items = args->items[0];
+            for (int64_t i = 0; i < items->n; i++) {
+                const Val *kv = items->items[i];
+                if ((kv->kind != V_LIST && kv->kind != V_TUPLE) || kv->n != 2)
+                    return fail(m, "%s", "OrderedDict built from items that are not pairs");
+                append_items(d, kv->items, 2);
+            }
+        } else if (args->n != 0) {
+            return fail(m, "%s", "OrderedDict built with unexpected arguments");
+        }
+        push(m, d);
         return 0;
+    }
+    case G_REBUILD_TENSOR:
     case G_REBUILD_TENSOR_V2:
-        return rebuild_tensor(m, args);
+        return rebuild_tensor(m, args, fn->i == G_REBUILD_TENSOR);
     case G_REBUILD_PARAMETER:   // _rebuild_parameter(data, requires_grad, backward_hooks): the tensor
         if (args->n != 3 || args->items[0]->kind != V_TENSOR)
             return fail(m, "%s", "_rebuild_parameter arguments are not (tensor, bool, {})");
@@ -367,8 +390,22 @@ static int op_int(Machine *m, int64_t v) {
 
 // ---- the loop ---------------------------------------------------------------------------------
 
-// The state dict at STOP: a dict of str -> tensor.
+// The result at STOP: a dict of str -> tensor, a list of str, or anything (checked by the caller).
 static int collect(Machine *m, Val *d, PthPickle *out) {
+    if (m->want == PTH_WANT_ANY) {
+        out->value_int = d->kind == V_INT ? d->i : -1;
+        return 0;
+    }
+    if (m->want == PTH_WANT_STR_LIST) {
+        if (d->kind != V_LIST) return fail(m, "the storage key list is a %s", kind_name(d->kind));
+        out->n_keys = (int)d->n;
+        out->keys = pool_blob(m->pool, (size_t)(d->n ? d->n : 1) * sizeof *out->keys);
+        for (int64_t i = 0; i < d->n; i++) {
+            if (d->items[i]->kind != V_STR) return fail(m, "%s", "a storage key is not a string");
+            out->keys[i] = d->items[i]->s;
+        }
+        return 0;
+    }
     if (d->kind != V_DICT)
         return fail(m, "the pickle holds a %s, not a state dict (export whole models or training checkpoints with "
                        "tools/export_torchvision.py)", kind_name(d->kind));
@@ -414,9 +451,10 @@ static int step(Machine *m, int *stopped, PthPickle *out) {
         if (m->n_marks == PTH_MAX_MARK_DEPTH) return fail(m, "%s", "MARKs nested too deep");
         m->marks[m->n_marks++] = m->sp;
         return 0;
-    case 'X': {                                                                 // BINUNICODE
-        if (need(m, 4)) return -1;
-        size_t len = (size_t)read_le(m, 4);
+    case 'X': case 'T': case 'U': {   // BINUNICODE; BINSTRING, SHORT_BINSTRING (Python 2 str)
+        size_t k = op == 'U' ? 1 : 4;
+        if (need(m, k)) return -1;
+        size_t len = (size_t)read_le(m, k);
         if (len > m->n - m->pos) return fail(m, "%s", "string longer than the rest of the pickle");
         Val *s = new_val(m, V_STR);
         s->s = xmalloc(len + 1);
@@ -472,8 +510,13 @@ static int step(Machine *m, int *stopped, PthPickle *out) {
 }
 
 int pth_unpickle(const unsigned char *p, size_t n, const char *where, PthPickle *out, PcError *err) {
+    return pth_unpickle_next(p, n, where, PTH_WANT_STATE_DICT, out, NULL, err);
+}
+
+int pth_unpickle_next(const unsigned char *p, size_t n, const char *where, PthWant want, PthPickle *out,
+                      size_t *used, PcError *err) {
     memset(out, 0, sizeof *out);
-    Machine m = {.p = p, .n = n, .where = where, .err = err};
+    Machine m = {.p = p, .n = n, .where = where, .err = err, .want = want};
     m.pool = xcalloc(1, sizeof(Pool));
     int stopped = 0, rc = 0;
     while (!rc && !stopped) {
@@ -492,6 +535,7 @@ int pth_unpickle(const unsigned char *p, size_t n, const char *where, PthPickle 
         return -1;
     }
     out->pool = m.pool;
+    if (used) *used = m.pos;
     return 0;
 }
 

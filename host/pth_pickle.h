@@ -1,7 +1,8 @@
 // pth_pickle.h: a strict, non-executing reader of the pickle (protocol 2) that torch.save writes as
 // data.pkl: a state dict {name: tensor} whose tensors are `_rebuild_tensor_v2(storage, offset,
-// size, stride, ...)` calls over storages named by persistent ids ('storage', torch.FloatStorage,
-// key, location, numel). Only the opcodes torch.save uses are understood; classes and callables are
+// size, stride, ...)` calls (`_rebuild_tensor(storage, offset, size, stride)` before PyTorch 0.4)
+// over storages named by persistent ids ('storage', torch.FloatStorage, key, location, numel[,
+// None in legacy files]). Only the opcodes torch.save uses are understood; classes and callables are
 // matched by name against a whitelist and never run. Used by pth.c, which reads the storages.
 #ifndef PC_PTH_PICKLE_H
 #define PC_PTH_PICKLE_H
@@ -29,8 +30,13 @@ typedef struct {
 typedef struct {
     int n;
     PthTensorRef *tensors;      // in the pickle's order
+    int n_keys;                 // PTH_WANT_STR_LIST: the strings
+    const char **keys;
+    int64_t value_int;          // PTH_WANT_ANY: the value when it is an int, else -1
     void *pool;                 // every allocation of the reader, freed at once
 } PthPickle;
+
+typedef enum { PTH_WANT_STATE_DICT = 0, PTH_WANT_STR_LIST, PTH_WANT_ANY } PthWant;
 
 // Limits that keep a hostile pickle's memory bounded (besides: no string longer than the bytes
 // left, no object without an opcode that made it, so memory is linear in the pickle size).
@@ -40,6 +46,10 @@ typedef struct {
 // Reads the pickle p[0..n) into out. `where` names it in messages ("x.pth: data.pkl"). The
 // result must be a dict whose keys are strings and values tensors.
 int pth_unpickle(const unsigned char *p, size_t n, const char *where, PthPickle *out, PcError *err);
+// One pickle of several in a row (legacy files: magic number, protocol, system info, the state
+// dict, the storage keys): reads from p[0] up to its STOP, *used gets the bytes it spans.
+int pth_unpickle_next(const unsigned char *p, size_t n, const char *where, PthWant want, PthPickle *out,
+                      size_t *used, PcError *err);
 void pth_pickle_free(PthPickle *pk);
 
 #endif

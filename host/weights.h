@@ -28,8 +28,8 @@ typedef struct {
 } PcStateDict;
 
 // Opens a weights file of either format, told apart by its first bytes: a torch.save checkpoint
-// (.pth / .pt: a zip archive, or a legacy pickle that gets a message saying how to convert it;
-// pth.h) or else a safetensors file. What the caller gets is the same state dict.
+// (.pth / .pt: the zip format of PyTorch >= 1.6 or the legacy format before it; pth.h) or else a
+// safetensors file. What the caller gets is the same state dict.
 int pc_weights_open(const char *path, PcStateDict *sd, PcError *err);
 
 // Opens a safetensors file (8-byte little-endian header length, JSON header, data). Every offset is

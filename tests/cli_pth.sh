@@ -4,7 +4,7 @@
 # tools/make_pth_fixtures.py) must produce the same HDF5 data as the run with
 # synth_vgg.safetensors: every dataset equal (h5diff), the root attributes equal except the ones
 # that legitimately differ (the weights path in config / config_source, the times, the journal
-# key). Bad checkpoints (legacy format, a pickle calling os.system) fail with exit status 1 and
+# key). Bad checkpoints (a bare pickle, a pickle calling os.system) fail with exit status 1 and
 # one line naming the file.
 # Usage: bash cli_pth.sh <polycam-eval binary> <source dir>
 source "$(dirname "$0")/lib/cli_common.sh"
@@ -43,8 +43,9 @@ for a in $(h5dump -A -H "$st" | sed -n 's/^   ATTRIBUTE "\([a-z_]*\)".*/\1/p'); 
     case $a in
     start_time | end_time | config_key) continue ;;
     esac
-    va=$(h5attr "$st" "$a" | sed "s|synth_vgg\.safetensors|WEIGHTS|g; s|$tmp/st/|OUT/|g")
-    vb=$(h5attr "$pth" "$a" | sed "s|synth_vgg\.pth|WEIGHTS|g; s|$tmp/pth/|OUT/|g")
+    # -w 0: no line wrapping (it would fall differently in paths of different lengths)
+    va=$(h5dump -w 0 -y -a "/$a" "$st" | sed -E "s/synth_vgg\.(safetensors|pth)/WEIGHTS/g; s|$tmp/st/|OUT/|g")
+    vb=$(h5dump -w 0 -y -a "/$a" "$pth" | sed -E "s/synth_vgg\.(safetensors|pth)/WEIGHTS/g; s|$tmp/pth/|OUT/|g")
     check "root attribute $a equal (weights path aside)" [ "$va" = "$vb" ]
 done
 check "the .pth run's config names the .pth file" grep -q "synth_vgg.pth" <<<"$(h5attr "$pth" config)"
@@ -63,7 +64,8 @@ bad_run() {   # bad_run <weights> <expected text>
     check "$(basename "$w"): says '$want'" grep -qF "$want" "$tmp/bad.err"
     cat "$tmp/bad.err"
 }
-bad_run "$src/tests/fixtures/pth/legacy.pth" "legacy format"
+printf '\x80\x02}q\x00.' >"$tmp/bare.pth"
+bad_run "$tmp/bare.pth" "a bare pickle"
 bad_run "$src/tests/fixtures/pth/reduce_os_system.pth" "posix.system"
 check "the pickle's os.system was not run" bash -c "! grep -q 'executed a pickle' '$tmp/bad.out' '$tmp/bad.err'"
 bad_run "$src/tests/fixtures/pth/tiny_resnet.pth" "missing tensor 'features.0.weight'"

@@ -107,12 +107,12 @@ static const PcTensor *get(const PcStateDict *sd, const char *name, PcDtype dt, 
     return ok ? t : NULL;
 }
 
-// views.pth: views of shared storages (tools/make_pth_fixtures.py, views_dict).
-static void test_views(void) {
+// views.pth, legacy_views.pth: views of shared storages (tools/make_pth_fixtures.py, views_dict).
+static void test_views(const char *file) {
     PcStateDict sd;
     PcError err = {{0}};
-    int rc = pc_weights_open(fixture_path("pth/views.pth"), &sd, &err);
-    CHECK(rc == 0, "views.pth: %s", err.msg);
+    int rc = pc_weights_open(fixture_path(file), &sd, &err);
+    CHECK(rc == 0, "%s: %s", file, err.msg);
     if (rc) return;
 #define BASE(i, j) ((float)((i) * 6 + (j)) + 0.5f)
     const PcTensor *t;
@@ -138,7 +138,8 @@ static void test_views(void) {
         bad += v != 4 * 1000000007LL;
     }
 #undef BASE
-    CHECK(bad == 0, "views.pth: %d values differ from the rule base[i, j] = 6 i + j + 0.5", bad);
+    CHECK(bad == 0, "%s: %d values differ from the rule base[i, j] = 6 i + j + 0.5", file, bad);
+    printf("  %s: %d tensors, views as in tools/make_pth_fixtures.py\n", file, sd.n);
     pc_state_dict_free(&sd);
 }
 
@@ -280,6 +281,110 @@ static void one_tensor(Buf *b, const char *cls, int32_t numel, int32_t offset, i
     dict_open(b);
     tensor(b, cls, "0", numel, offset, ndim, shape, stride);
     dict_close(b);
+}
+
+static void le64(Buf *b, uint64_t v) {
+    le32(b, (uint32_t)v);
+    le32(b, (uint32_t)(v >> 32));
+}
+
+// A legacy file as PyTorch 0.2 / 0.3 wrote them (torchvision's vgg16-397923af.pth): magic number,
+// protocol 1001, system info, {"w": _rebuild_tensor(storage, offset, size, stride)} with 6-item
+// persistent ids, the key list, then the storage (count, bytes). `numel_written` may lie. With py2:
+// as Python 2 pickled it: str as SHORT_BINSTRING, OrderedDict([[key, value]]), a torch.cuda storage.
+static int py2;
+static void pystr(Buf *b, const char *s) {
+    if (!py2) {
+        str(b, s);
+        return;
+    }
+    op(b, 'U');
+    op(b, (unsigned char)strlen(s));
+    ops(b, s);
+}
+static void write_legacy_v1(const char *path, int32_t offset, int32_t n, int32_t stride, uint64_t numel_written,
+                            int cut) {
+    Buf b = {0};
+    put(&b, "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", 15);
+    ops(&b, "\x80\x02M\xe9\x03.");   // 1001
+    ops(&b, "\x80\x02}");
+    pystr(&b, "little_endian");
+    op(&b, 0x88);
+    ops(&b, "s.");
+    if (py2) {   // OrderedDict([["w", tensor]])
+        ops(&b, "\x80\x02");
+        global(&b, "collections", "OrderedDict");
+        ops(&b, "](](");
+        pystr(&b, "w");
+    } else {
+        dict_open(&b);
+    }
+    global(&b, "torch._utils", "_rebuild_tensor");
+    op(&b, '(');
+    op(&b, '(');
+    pystr(&b, "storage");
+    global(&b, py2 ? "torch.cuda" : "torch", "FloatStorage");
+    pystr(&b, "93824");
+    pystr(&b, "cuda:0");
+    bint(&b, 4);
+    op(&b, 'N');
+    op(&b, 't');
+    op(&b, 'Q');
+    bint(&b, offset);
+    bint(&b, n);
+    op(&b, 0x85);
+    bint(&b, stride);
+    op(&b, 0x85);
+    op(&b, 't');
+    op(&b, 'R');
+    if (py2) ops(&b, "ee\x85R.");   // APPENDS of the pair, APPENDS of the item list, 1-tuple, REDUCE
+    else dict_close(&b);
+    ops(&b, "\x80\x02]");
+    pystr(&b, "93824");
+    ops(&b, "a.");
+    le64(&b, numel_written);
+    put(&b, FOUR, sizeof FOUR);
+    FILE *f = fopen(path, "wb");
+    fwrite(b.p, 1, b.n - (size_t)cut, f);
+    fclose(f);
+    free(b.p);
+}
+
+static void test_legacy_v1(void) {
+    char p[512];
+    snprintf(p, sizeof p, "%s", tmp_file("legacy_v1.pth"));
+    write_legacy_v1(p, 1, 2, 2, 4, 0);   // w = storage[1::2] = (2, 4)
+    PcStateDict sd;
+    PcError err = {{0}};
+    int rc = pc_weights_open(p, &sd, &err);
+    CHECK(rc == 0, "legacy file of PyTorch < 0.4 (_rebuild_tensor): %s", err.msg);
+    if (!rc) {
+        CHECK(sd.n == 1 && sd.tensors[0].numel == 2 && pc_tensor_get_f32(&sd.tensors[0], 0) == 2.0f &&
+                  pc_tensor_get_f32(&sd.tensors[0], 1) == 4.0f,
+              "legacy v1 view w = storage[1::2] should be (2, 4)");
+        pc_state_dict_free(&sd);
+    }
+    write_legacy_v1(p, 1, 2, 2, 3, 0);
+    expect_fails(p, "holds 3 elements, its tensors declare 4", "legacy: storage count lies");
+    write_legacy_v1(p, 1, 2, 2, 5, 0);
+    expect_fails(p, "runs past the end", "legacy: storage count too large");
+    write_legacy_v1(p, 1, 2, 2, 1ull << 62, 0);
+    expect_fails(p, "runs past the end", "legacy: storage count 2^62");
+    write_legacy_v1(p, 1, 2, 2, 4, 1);
+    expect_fails(p, "runs past the end", "legacy: last byte cut");
+    write_legacy_v1(p, 3, 2, 2, 4, 0);
+    expect_fails(p, "reach element 5", "legacy: view past the storage");
+    py2 = 1;
+    write_legacy_v1(p, 1, 2, 2, 4, 0);
+    rc = pc_weights_open(p, &sd, &err);
+    CHECK(rc == 0, "legacy file pickled by Python 2: %s", err.msg);
+    if (!rc) {
+        CHECK(sd.n == 1 && !strcmp(sd.tensors[0].name, "w") && sd.tensors[0].numel == 2 &&
+                  pc_tensor_get_f32(&sd.tensors[0], 1) == 4.0f,
+              "Python 2 legacy file: w = storage[1::2] should be (2, 4)");
+        pc_state_dict_free(&sd);
+    }
+    py2 = 0;
 }
 
 static void test_crafted_good(void) {
@@ -445,7 +550,6 @@ static void test_hostile_pickles(void) {
 static void test_bad_archives(void) {
     char p[512];
     snprintf(p, sizeof p, "%s", tmp_file("arch.pth"));
-    expect_fails(fixture_path("pth/legacy.pth"), "legacy format", "legacy torch.save file");
     FILE *f = fopen(p, "wb");
     fwrite("\x80\x02}q\x00.", 1, 6, f);
     fclose(f);
@@ -465,17 +569,19 @@ static void test_bad_archives(void) {
 // Every truncation of a good file must fail cleanly; so must byte flips in the pickle, the
 // storages and the zip directory (a flip may also land in a byte nobody checks, e.g. a time stamp:
 // then the file must still load).
-static void test_damaged(void) {
+// Legacy files have no checksum: a flip in a storage's bytes changes a value unnoticed, so for
+// them only clean failures are required.
+static void test_damaged(const char *file, int checksummed) {
     size_t size;
     PcError err = {{0}};
-    unsigned char *good = pc_read_file(fixture_path("pth/views.pth"), &size, &err);
-    CHECK(good != NULL, "views.pth: %s", err.msg);
+    unsigned char *good = pc_read_file(fixture_path(file), &size, &err);
+    CHECK(good != NULL, "%s: %s", file, err.msg);
     if (!good) return;
     char p[512];
     snprintf(p, sizeof p, "%s", tmp_file("cut.pth"));
     PcStateDict ref;
-    int rc0 = pc_weights_open(fixture_path("pth/views.pth"), &ref, &err);
-    CHECK(rc0 == 0, "views.pth: %s", err.msg);
+    int rc0 = pc_weights_open(fixture_path(file), &ref, &err);
+    CHECK(rc0 == 0, "%s: %s", file, err.msg);
     if (rc0) {
         free(good);
         return;
@@ -488,12 +594,12 @@ static void test_damaged(void) {
         fclose(f);
         PcStateDict sd;
         int rc = pc_weights_open(p, &sd, &err);
-        CHECK(rc != 0, "views.pth cut to %zu of %zu bytes opened", len, size);
+        CHECK(rc != 0, "%s cut to %zu of %zu bytes opened", file, len, size);
         CHECK(rc != 0 || strstr(err.msg, p), "cut to %zu: message does not name the file: %s", len, err.msg);
         if (rc == 0) pc_state_dict_free(&sd);
         n_cut++;
     }
-    printf("  %d truncations refused, e.g. -> %.160s\n", n_cut, err.msg);
+    printf("  %s: %d truncations refused, e.g. -> %.160s\n", file, n_cut, err.msg);
     unsigned char *bad = xmalloc(size);
     for (size_t at = 0; at < size; at++) {
         memcpy(bad, good, size);
@@ -517,11 +623,12 @@ static void test_damaged(void) {
             pc_state_dict_free(&sd);
         }
     }
-    CHECK(n_changed == 0, "%d byte flips changed the tensors without an error", n_changed);
+    CHECK(!checksummed || n_changed == 0, "%d byte flips changed the tensors without an error", n_changed);
     pc_state_dict_free(&ref);
-    printf("  %d single-byte flips: %d refused, %d harmless\n", n_flip, n_flip_failed, n_flip - n_flip_failed);
+    printf("  %s: %d single-byte flips: %d refused, %d loaded (%d of them with other values)\n", file, n_flip,
+           n_flip_failed, n_flip - n_flip_failed, n_changed);
     // The data bytes are CRC-protected: a flip inside any stored record is always caught.
-    CHECK(n_flip_failed > (int)size / 2, "only %d of %d flips were noticed", n_flip_failed, n_flip);
+    CHECK(!checksummed || n_flip_failed > (int)size / 2, "only %d of %d flips were noticed", n_flip_failed, n_flip);
     free(bad);
     free(good);
 }
@@ -535,7 +642,10 @@ int main(void) {
     snprintf(synth_pth, sizeof synth_pth, "%s", data_path("models/synth_vgg.pth"));
     compare_with_safetensors(synth_pth, data_path("models/synth_vgg.safetensors"), 0);
     compare_with_safetensors(fixture_path("pth/tiny_vgg_f16.pth"), data_path("models/tiny_vgg.safetensors"), 1);
-    test_views();
+    test_views("pth/views.pth");
+    test_views("pth/legacy_views.pth");
+    compare_with_safetensors(fixture_path("pth/legacy_tiny_resnet.pth"), data_path("models/tiny_resnet.safetensors"), 0);
+    test_legacy_v1();
     test_net_load();
     test_crafted_good();
     printf("hostile pickles:\n");
@@ -543,7 +653,8 @@ int main(void) {
     printf("bad archives:\n");
     test_bad_archives();
     printf("damaged files:\n");
-    test_damaged();
+    test_damaged("pth/views.pth", 1);
+    test_damaged("pth/legacy_views.pth", 0);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) printf("could not remove %s\n", tmpdir);

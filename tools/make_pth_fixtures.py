@@ -10,7 +10,8 @@ no safetensors package) and writes, with torch.save's default zip format (PyTorc
   tests/fixtures/pth/tiny_vgg_f16.pth  every floating tensor as float16
   tests/fixtures/pth/views.pth         tensors that are views of one storage: offsets, transposes,
                                        steps (strides), plus a float16 and an int64 view
-  tests/fixtures/pth/legacy.pth        the pre-1.6 format (_use_new_zipfile_serialization=False)
+  tests/fixtures/pth/legacy_views.pth, legacy_tiny_resnet.pth: views.pth and tiny_resnet.pth in the
+                                       pre-1.6 format (_use_new_zipfile_serialization=False)
   tests/fixtures/pth/reduce_os_system.pth  a zip whose pickle calls os.system through __reduce__
                                        (it is never unpickled by this script, only written)
 The C tests compare the .pth tensors with the safetensors originals and with the values below.
@@ -93,8 +94,9 @@ def main():
     torch.save(collections.OrderedDict((k, v.half() if v.is_floating_point() else v) for k, v in vgg.items()),
                os.path.join(fx, "tiny_vgg_f16.pth"))
     torch.save(views_dict(), os.path.join(fx, "views.pth"))
-    torch.save(collections.OrderedDict(w=torch.ones(2, 3)), os.path.join(fx, "legacy.pth"),
-               _use_new_zipfile_serialization=False)
+    torch.save(views_dict(), os.path.join(fx, "legacy_views.pth"), _use_new_zipfile_serialization=False)
+    torch.save(with_metadata(read_safetensors(os.path.join(models, "tiny_resnet.safetensors"))),
+               os.path.join(fx, "legacy_tiny_resnet.pth"), _use_new_zipfile_serialization=False)
     torch.save({"weight": _Evil()}, os.path.join(fx, "reduce_os_system.pth"))
     print(f"make_pth_fixtures: torch {torch.__version__}: wrote {fx}/*.pth and {models}/synth_vgg.pth")
 
