@@ -77,7 +77,7 @@ char *pc_config_find(const char *name, FILE *note, PcError *err) {
         size_t used = strlen(where);
         snprintf(where + used, sizeof where - used, "%s%s", d ? ", " : "", shown);
     }
-    pc_fail(err, "%s: no such file in the current folder%s%s%s", name, n_dirs ? " nor among the shipped configurations (" : "",
-            where, n_dirs ? ")" : "");
+    pc_fail(err, "%s: cannot open (No such file or directory)%s%s%s", name,
+            n_dirs ? "; not among the shipped configurations either (" : "", where, n_dirs ? ")" : "");
     return NULL;
 }

@@ -1,10 +1,11 @@
 // pth.h: reader of PyTorch checkpoints (.pth / .pt) as written by torch.save since PyTorch 1.6: a
 // zip archive (read with libzip) holding <name>/data.pkl, the pickled state dict, and one entry
 // <name>/data/<key> per tensor storage; and of the legacy format before it (pickles, then the
-// storages' raw bytes) of older checkpoints, e.g. torchvision downloads from PyTorch 0.x days. The pickle is read by a strict interpreter of the opcodes
-// torch.save emits (protocol 2) that builds values only: a whitelist of four kinds of callables
-// (collections.OrderedDict, torch._utils._rebuild_tensor_v2 / _rebuild_parameter and the
-// torch.*Storage classes) is recognised by name, nothing is ever imported or executed.
+// storages' raw bytes) of older checkpoints, e.g. torchvision downloads from PyTorch 0.x days.
+// The pickle is read by a strict interpreter of the opcodes torch.save emits (protocol 2) that
+// builds values only: a whitelist of callables (collections.OrderedDict,
+// torch._utils._rebuild_tensor(_v2) / _rebuild_parameter and the torch.*Storage classes) is
+// recognised by name, nothing is ever imported or executed.
 #ifndef PC_PTH_H
 #define PC_PTH_H
 
