@@ -29,6 +29,9 @@ static const unsigned char LEGACY_HEAD[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 
                                             0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
 
 int pc_pth_sniff(const unsigned char *head, size_t n) {
+    // A safetensors file starts with its header length (8 bytes, little-endian), whose low byte may
+    // well be 0x80, then '{': that pattern is safetensors whatever the first byte.
+    if (n >= 9 && head[8] == '{' && !head[5] && !head[6] && !head[7]) return -1;
     return (n >= 4 && head[0] == 'P' && head[1] == 'K') || (n >= 1 && head[0] == 0x80);
 }
 

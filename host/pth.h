@@ -14,8 +14,8 @@
 #include "common.h"
 #include "weights.h"
 
-// 1 when the first bytes of a file (n of them, n >= 4 for a verdict) are those of a zip archive
-// or of a pickle (legacy torch.save files), i.e. the file is for pc_pth_open, not safetensors.
+// What the first bytes of a file (n of them, 16 suffice) look like: 1 a zip archive or a pickle
+// (legacy torch.save files), for pc_pth_open; -1 a safetensors header; 0 neither.
 int pc_pth_sniff(const unsigned char *head, size_t n);
 
 // Opens a torch.save checkpoint holding a state dict ({name: tensor}, an OrderedDict). Float32,

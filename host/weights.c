@@ -512,7 +512,7 @@ int pc_safetensors_open(const char *path, PcStateDict *sd, PcError *err) {
 }
 
 int pc_weights_open(const char *path, PcStateDict *sd, PcError *err) {
-    unsigned char head[4] = {0};
+    unsigned char head[16] = {0};
     size_t got = 0;
     FILE *f = fopen(path, "rb");
     int opened = f != NULL;
@@ -522,8 +522,9 @@ int pc_weights_open(const char *path, PcStateDict *sd, PcError *err) {
     }
     const char *ext = strrchr(path, '.');
     int torch_ext = ext && (!strcmp(ext, ".pth") || !strcmp(ext, ".pt"));
-    // A .pth that is not a zip still goes to the .pth reader, for its message about the format.
-    if (pc_pth_sniff(head, got) || (opened && torch_ext)) return pc_pth_open(path, sd, err);
+    // The content decides; a .pth that looks like neither goes to the .pth reader for its message.
+    int kind = pc_pth_sniff(head, got);
+    if (kind > 0 || (kind == 0 && opened && torch_ext)) return pc_pth_open(path, sd, err);
     return pc_safetensors_open(path, sd, err);
 }
 

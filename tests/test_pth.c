@@ -387,6 +387,42 @@ static void test_legacy_v1(void) {
     py2 = 0;
 }
 
+// Dispatch: a safetensors file whose header length starts with the byte 0x80 (a pickle's first
+// byte) or spells "PK" is still read as safetensors.
+static void test_sniff(void) {
+    PcStateDict sd;
+    PcError err = {{0}};
+    int rc = pc_safetensors_open(data_path("models/tiny_vgg.safetensors"), &sd, &err);
+    CHECK(rc == 0, "tiny_vgg.safetensors: %s", err.msg);
+    if (rc) return;
+    const char *lens[2] = {"\x80\x02", "PK"};
+    for (int k = 0; k < 2; k++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s", tmp_file(k ? "pk.safetensors" : "x80.pth"));
+        // {"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}} padded with spaces to the length.
+        size_t len = (size_t)(unsigned char)lens[k][0] | (size_t)(unsigned char)lens[k][1] << 8;
+        Buf b = {0};
+        put(&b, lens[k], 2);
+        put(&b, "\0\0\0\0\0\0", 6);
+        ops(&b, "{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}");
+        while (b.n < 8 + len) op(&b, ' ');
+        put(&b, FOUR, 4);
+        FILE *f = fopen(p, "wb");
+        fwrite(b.p, 1, b.n, f);
+        fclose(f);
+        free(b.p);
+        PcStateDict x;
+        rc = pc_weights_open(p, &x, &err);
+        CHECK(rc == 0, "safetensors with header length 0x%02x%02x read as safetensors: %s",
+              (unsigned char)lens[k][1], (unsigned char)lens[k][0], err.msg);
+        if (!rc) {
+            CHECK(x.n == 1 && pc_tensor_get_f32(&x.tensors[0], 0) == 1.0f, "the tensor of %s", p);
+            pc_state_dict_free(&x);
+        }
+    }
+    pc_state_dict_free(&sd);
+}
+
 static void test_crafted_good(void) {
     Buf b = {0};
     const char *p = tmp_file("good.pth");
@@ -648,6 +684,7 @@ int main(void) {
     test_legacy_v1();
     test_net_load();
     test_crafted_good();
+    test_sniff();
     printf("hostile pickles:\n");
     test_hostile_pickles();
     printf("bad archives:\n");
