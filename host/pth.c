@@ -188,7 +188,7 @@ static int resolve_storages(zip_t *z, const char *path, const char *prefix, cons
     for (zip_int64_t i = 0; i < n_entries; i++) slot_of_entry[i] = -1;
     Storage *st = xcalloc((size_t)(pk->n ? pk->n : 1), sizeof *st);
     int n = 0, rc = 0;
-    char name[256];
+    char name[320];   // prefix (< 200) + "/data/" + key (<= 64): never truncated
     for (int i = 0; i < pk->n && !rc; i++) {
         const PthStorageRef *r = pk->tensors[i].storage;
         snprintf(name, sizeof name, "%s/data/%s", prefix, r->key);

@@ -43,7 +43,7 @@ typedef struct {
     size_t marks[PTH_MAX_MARK_DEPTH];
     int n_marks;
     Val **memo;
-    size_t n_memo;
+    size_t n_memo, n_puts;
     PthWant want;
 } Machine;
 
@@ -362,9 +362,11 @@ static int op_tuple(Machine *m, int k) {   // k < 0: TUPLE (items since the MARK
 }
 
 static int op_memo(Machine *m, int put, size_t idx) {
-    // The pickler numbers memo entries 0, 1, 2, ...: an index beyond the pickle's size is a lie.
-    if (idx > m->n) return fail(m, "%s", "memo index beyond the size of the pickle");
+    // The pickler numbers memo entries 0, 1, 2, ... in the order it stores them: an index beyond
+    // the number of stores so far is a lie (and would cost memory the file does not pay for).
+    if (put && idx > m->n_puts) return fail(m, "%s", "memo index beyond the entries stored so far");
     if (put) {
+        m->n_puts++;
         Val *v = top(m);
         if (!v) return -1;
         if (idx >= m->n_memo) {

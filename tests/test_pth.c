@@ -501,7 +501,7 @@ static void test_hostile_pickles(void) {
     le32(&b, 0xFFFFFFF0u);
     op(&b, '.');
     write_pth(p, &b);
-    expect_fails(p, "memo index", "LONG_BINPUT 2^32-16");
+    expect_fails(p, "memo index beyond", "LONG_BINPUT 2^32-16");
     b.n = 0;
     ops(&b, "\x80\x02}h\x05.");
     write_pth(p, &b);
