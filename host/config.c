@@ -30,7 +30,7 @@ enum {
 
 static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"model", "arch", "vgg16", "network: vgg11|vgg13|vgg16|vgg19 (optionally _bn), resnet18|resnet34|resnet50|resnet101|resnet152, or vgg|resnet for a custom member (vgg_* / resnet_* keys)", 1},
-    {"model", "weights", "", "safetensors state dict with torchvision tensor names (required)", 1},
+    {"model", "weights", "", "state dict with torchvision tensor names: .safetensors or torch.save .pth (required)", 1},
     {"model", "classes", "", "class-name file (one name a line, line k = class k), or a class count; optional", 1},
     {"model", "layers", "", "target layers, earliest first, comma-separated; empty = the arch's default (VGG: the ReLU before each max-pool; ResNet: relu,layer1,...,layer4)", 1},
     {"model", "num_classes", "", "class count of the classifier; empty = from classes, else 1000", 1},

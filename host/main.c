@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "config_find.h"
 #include "merge.h"
 #include "run.h"
 
@@ -28,7 +29,8 @@ static void usage(FILE *out) {
             "images of a list, writes them to an HDF5 file image by image and prints the paper's Table 1.\n"
             "\n"
             "options:\n"
-            "  --config FILE     the run's INI file (relative paths in it are relative to its folder)\n"
+            "  --config FILE     the run's INI file (relative paths in it are relative to its folder); a bare\n"
+            "                    name not in the current folder is taken from the shipped configurations\n"
             "  --set S.K=V       override key K of section [S] (repeatable; paths relative to the current folder)\n"
             "  --limit N         only the first N images of the list (same as --set data.limit=N)\n"
             "  --resume          continue an interrupted run (also the default when the output exists with the\n"
@@ -144,10 +146,13 @@ int main(int argc, char **argv) {
 
     PcConfig cfg;
     PcError err;
-    if (pc_config_load(config_path, n_sets, sets, &cfg, &err)) {
+    char *found = pc_config_find(config_path, stderr, &err);   // a bare name: also the shipped configs
+    if (!found || pc_config_load(found, n_sets, sets, &cfg, &err)) {
         fprintf(stderr, "polycam-eval: %s\n", err.msg);
+        free(found);
         goto out;
     }
+    free(found);
     PcRunOptions opt = {.mode = force ? PC_STORE_FORCE : resume ? PC_STORE_RESUME : PC_STORE_CONTINUE,
                         .git_commit = PC_GIT_COMMIT, .inih_version = PC_INIH_VERSION, .check_only = check};
     if (pc_run(&cfg, &opt, &err)) fprintf(stderr, "polycam-eval: %s\n", err.msg);

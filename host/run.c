@@ -140,7 +140,7 @@ static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
     if (pc_net_create(&spec, &r->net, err)) return -1;
     r->net_created = 1;
     PcError e;
-    if (pc_safetensors_open(cfg->weights, &r->sd, &e)) return pc_fail(err, "model weights: %s", e.msg);
+    if (pc_weights_open(cfg->weights, &r->sd, &e)) return pc_fail(err, "model weights: %s", e.msg);
     r->sd_open = 1;
     if (pc_net_load(&r->net, &r->sd, &e))
         return pc_fail(err, "model weights %s do not fit arch %s: %s", cfg->weights, spec.arch, e.msg);

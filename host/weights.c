@@ -4,6 +4,7 @@
 // before any tensor can be touched, so a damaged file gives one error line, never a crash.
 #define _GNU_SOURCE
 #include "weights.h"
+#include "pth.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -508,6 +509,23 @@ int pc_safetensors_open(const char *path, PcStateDict *sd, PcError *err) {
         return -1;
     }
     return 0;
+}
+
+int pc_weights_open(const char *path, PcStateDict *sd, PcError *err) {
+    unsigned char head[16] = {0};
+    size_t got = 0;
+    FILE *f = fopen(path, "rb");
+    int opened = f != NULL;
+    if (f) {
+        got = fread(head, 1, sizeof head, f);
+        fclose(f);
+    }
+    const char *ext = strrchr(path, '.');
+    int torch_ext = ext && (!strcmp(ext, ".pth") || !strcmp(ext, ".pt"));
+    // The content decides; a .pth that looks like neither goes to the .pth reader for its message.
+    int kind = pc_pth_sniff(head, got);
+    if (kind > 0 || (kind == 0 && opened && torch_ext)) return pc_pth_open(path, sd, err);
+    return pc_safetensors_open(path, sd, err);
 }
 
 // ---- writer ----------------------------------------------------------------------------------

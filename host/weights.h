@@ -1,5 +1,5 @@
 // weights.h: a read-only state dict (torchvision tensor names -> typed data) loaded from a
-// safetensors file, or generated in memory by the fixtures' hash rule (hashweights.h).
+// safetensors file or a torch.save checkpoint (pth.h), or generated in memory by the fixtures' hash rule (hashweights.h).
 #ifndef PC_WEIGHTS_H
 #define PC_WEIGHTS_H
 
@@ -26,6 +26,11 @@ typedef struct {
     size_t map_size;
     float *owned;                   // arena of generated values (NULL for files)
 } PcStateDict;
+
+// Opens a weights file of either format, told apart by its first bytes: a torch.save checkpoint
+// (.pth / .pt: the zip format of PyTorch >= 1.6 or the legacy format before it; pth.h) or else a
+// safetensors file. What the caller gets is the same state dict.
+int pc_weights_open(const char *path, PcStateDict *sd, PcError *err);
 
 // Opens a safetensors file (8-byte little-endian header length, JSON header, data). Every offset is
 // checked against the file size; dtypes F32/F16/BF16/I64 are accepted, any other is an error

@@ -2,7 +2,7 @@
 # Installs the Debian packages polycam-eval builds and tests with; does nothing when all are present.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libjpeg62-turbo-dev libhdf5-dev hdf5-tools libinih-dev
-      libopenblas-dev libpng-dev
+      libopenblas-dev libpng-dev libzip-dev libcairo2-dev
       slurm-wlm munge)   # tests/cli_slurm.sh runs scripts/slurm/ on a single-node Slurm
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# cli_install.sh: `cmake --install <build> --prefix P` into a temporary prefix, then the installed
+# program run from an unrelated folder: `--config demo.ini` (a bare name) must find
+# P/share/polycam-eval/configs/demo.ini, say so in one line, and run the demo's first image with
+# the installed image lists, labels, classes and model (the shipped configs' relative paths must
+# resolve inside the prefix). Also: a config of that name in the current folder wins, an unknown
+# name lists the folders searched, the prefix still works after being moved, the build-tree
+# program finds the source tree's configs, and the Slurm scripts (scripts/slurm/, when present)
+# and the module file are installed.
+# Usage: bash cli_install.sh <polycam-eval binary> <source dir>
+source "$(dirname "$0")/lib/cli_common.sh"
+need_tools h5dump
+
+build=$(dirname "$bin")
+prefix=$tmp/prefix
+share=$prefix/share/polycam-eval
+cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" 2>&1
+rc=$?
+check "cmake --install exits 0 (rc $rc): $(tail -n 2 "$tmp/install.log")" [ $rc -eq 0 ]
+check "bin/polycam-eval installed and executable" [ -x "$prefix/bin/polycam-eval" ]
+for f in "$src"/configs/*.ini; do
+    check "config $(basename "$f") installed" [ -f "$share/configs/$(basename "$f")" ]
+done
+for f in demo_list.txt ilsvrc2012_val_2000.txt ilsvrc2012_val_labels.txt imagenet_classes.txt \
+         synthetic/classes.txt synthetic/labels.txt models/synth_vgg.safetensors; do
+    check "data/$f installed" [ -f "$share/data/$f" ]
+done
+check "installed configs write to the current folder, not into the prefix" \
+    bash -c "! grep -q '^file *= *[^ ]' '$share'/configs/*.ini"
+check "module file prepends P/bin to PATH" \
+    grep -qx "prepend-path PATH $prefix/bin" "$prefix/share/modulefiles/polycam-eval/"*
+if [ -d "$src/scripts/slurm" ]; then
+    for f in $(cd "$src/scripts/slurm" && find . -type f); do
+        check "scripts/slurm/$f installed" [ -f "$share/slurm/$f" ]
+        if [ -x "$src/scripts/slurm/$f" ]; then
+            check "scripts/slurm/$f stays executable" [ -x "$share/slurm/$f" ]
+        fi
+    done
+    # The installed scripts find the installed program (common.sh looks at ../../../bin).
+    check "installed slurm scripts find bin/polycam-eval" \
+        [ "$(PATH=/usr/bin:/bin POLYCAM_EVAL= bash -c "source '$share/slurm/common.sh' && pc_find_bin")" = "$prefix/bin/polycam-eval" ]
+    check "multi_gpu.sh installed beside them" [ -x "$share/multi_gpu.sh" ]
+fi
+
+# Every relative path of every installed config resolves inside the prefix.
+for ini in "$share"/configs/*.ini; do
+    while read -r key rel; do
+        check "$(basename "$ini"): $key = $rel exists in the prefix" [ -e "$share/configs/$rel" ]
+    done < <(sed -n 's/^\([a-z_]*\) *= *\(\.\.\/[^ ;]*\).*/\1 \2/p' "$ini")
+done
+
+# ---- the installed program from an unrelated folder ---------------------------------------------
+work=$tmp/elsewhere
+mkdir -p "$work"
+touch "$tmp/marker"
+(cd "$work" && "$prefix/bin/polycam-eval" --config demo.ini --limit 1 --set run.device=cpu \
+    --set output.file=out/demo.h5 --set output.overlays=0 >"$tmp/run.out" 2>"$tmp/run.err")
+rc=$?
+check "installed demo.ini run exits 0 (rc $rc): $(tail -n 2 "$tmp/run.err")" [ $rc -eq 0 ]
+check "one line says where the config was found" \
+    [ "$(grep -c "using the shipped configuration $share/configs/demo.ini" "$tmp/run.err")" -eq 1 ]
+check "output written where --set said (relative to the current folder)" [ -f "$work/out/demo.h5" ]
+check "one image done" [ "$(h5attr "$work/out/demo.h5" n_done | tr -d ' ')" = "1" ]
+check "its status is ok" grep -q '"ok"' <<<"$(h5dump -y -d /images/status "$work/out/demo.h5")"
+check "the table is printed" grep -q "^| pcampm " "$tmp/run.out"
+check "nothing written into the prefix" [ -z "$(find "$prefix" -newer "$tmp/marker" -type f)" ]
+
+# A demo.ini in the current folder wins over the shipped one.
+printf '[model]\narch = not_an_arch\n' >"$work/demo.ini"
+(cd "$work" && "$prefix/bin/polycam-eval" --config demo.ini >/dev/null 2>"$tmp/local.err")
+check "a local demo.ini is read first: $(cat "$tmp/local.err")" grep -q "^polycam-eval: demo.ini:2: " "$tmp/local.err"
+check "no shipped-config line for a local file" bash -c "! grep -q 'shipped' '$tmp/local.err'"
+rm "$work/demo.ini"
+
+# An unknown name: exit 1, the folders searched.
+(cd "$work" && "$prefix/bin/polycam-eval" --config nothere.ini >/dev/null 2>"$tmp/none.err")
+rc=$?
+check "unknown config: exit 1 (rc $rc)" [ $rc -eq 1 ]
+check "unknown config: one line listing the shipped folder: $(cat "$tmp/none.err")" \
+    bash -c "[ \$(wc -l <'$tmp/none.err') -eq 1 ] && grep -qF '$share/configs' '$tmp/none.err'"
+
+# The prefix moved as a whole still finds its configs (the lookup is relative to the program);
+# `--config vgg16_2000` without .ini too. A bad --set stops the run right after the lookup.
+mv "$prefix" "$tmp/moved"
+(cd "$work" && "$tmp/moved/bin/polycam-eval" --config vgg16_2000 --set run.device=bogus >/dev/null 2>"$tmp/moved.err")
+check "moved prefix: vgg16_2000 found in the moved share folder: $(head -n 1 "$tmp/moved.err")" \
+    grep -q "using the shipped configuration $tmp/moved/share/polycam-eval/configs/vgg16_2000.ini" "$tmp/moved.err"
+
+# The build-tree program finds the source tree's configs.
+(cd "$work" && "$bin" --config resnet50_2000.ini --set run.device=bogus >/dev/null 2>"$tmp/build.err")
+check "build-tree program: resnet50_2000.ini from the source tree: $(head -n 1 "$tmp/build.err")" \
+    grep -q "using the shipped configuration $(cd "$src" && pwd -P)/configs/resnet50_2000.ini" "$tmp/build.err"
+finish
