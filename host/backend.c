@@ -1,4 +1,6 @@
-// backend.c: picks a backend by name ("auto" tries CUDA, then falls back to the CPU).
+// backend.c: picks a backend by name ("auto" tries CUDA, then falls back to the CPU), and the
+// backend options that come from the environment.
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
@@ -13,4 +15,31 @@ PcBackend *pc_backend_create(const char *device, const PcBackendOptions *opt, Pc
     if (!strcmp(device, "cuda")) return pc_backend_cuda_create(opt, err);
     pc_fail(err, "unknown device '%s' (expected auto, cpu or cuda)", device);
     return NULL;
+}
+
+static int env_on(const char *name) {
+    const char *v = getenv(name);
+    return v && v[0] && strcmp(v, "0") != 0;
+}
+
+void pc_backend_options_from_env(PcBackendOptions *opt) {
+    opt->no_direct_conv = env_on("PC_NO_DIRECT_CONV");
+    opt->cuda_no_fusion = env_on("PC_CUDA_NOFUSE");
+    opt->cudnn_find = env_on("PC_CUDNN_FIND");
+    opt->cudnn_tune = env_on("PC_CUDNN_TUNE");
+}
+
+void pc_backend_options_key(const PcBackendOptions *opt, char *buf, size_t n) {
+    const struct {
+        const char *key;
+        int on;
+    } sw[] = {{"no_direct_conv", opt->no_direct_conv}, {"cuda_no_fusion", opt->cuda_no_fusion},
+              {"cudnn_find", opt->cudnn_find}, {"cudnn_tune", opt->cudnn_tune}};
+    size_t used = 0;
+    if (n) buf[0] = 0;
+    for (size_t i = 0; i < sizeof sw / sizeof sw[0]; i++) {
+        if (!sw[i].on) continue;
+        if (used == 0 && used < n) used += (size_t)snprintf(buf + used, n - used, "[backend]\n");
+        if (used < n) used += (size_t)snprintf(buf + used, n - used, "%s = 1\n", sw[i].key);
+    }
 }

@@ -1,5 +1,5 @@
 // weights.h: a read-only state dict (torchvision tensor names -> typed data) loaded from a
-// safetensors file, or generated in memory by the fixtures' hash rule (hashweights.h).
+// safetensors file, or generated in memory by the fixtures' hash rule (tests/hashweights.h).
 #ifndef PC_WEIGHTS_H
 #define PC_WEIGHTS_H
 

@@ -1,6 +1,6 @@
 // test_cuda_nets.c: the CUDA backend's networks and the whole pipeline through it.
 //  1. fixtures: tiny_vgg, tiny_resnet (data/models) and the hash-weight VGG16 / ResNet50
-//     (host/hashweights.h, rules from reference_golden.h5): fp32 logits and target-layer
+//     (tests/hashweights.h, rules from reference_golden.h5): fp32 logits and target-layer
 //     activations (channel sums, 4096 samples) within 1e-4 relative of PyTorch; tf32 / fp16 /
 //     bf16 drift printed, with a loose bound that only a wrong layout or conversion would break.
 //  2. node by node: every node of tiny_vgg, tiny_resnet and synth_resnet tapped on the GPU and on
@@ -418,8 +418,7 @@ static void test_polycam(const char *model) {
                 for (int l = 0; l < tg.n_targets; l++) {
                     ew = fmax(ew, max_rel_diff_f32(eg.weights[v][l], ec.weights[v][l], (size_t)tg.c[l]));
                     if (eg.cams[v][l] && ec.cams[v][l])
-                        ecam = fmax(ecam, max_rel_diff_f32(eg.cams[v][l], ec.cams[v][l],
-                                                           (size_t)tg.h[l] * tg.w[l]));
+                        ecam = fmax(ecam, max_rel_diff_f32(eg.cams[v][l], ec.cams[v][l], ss));
                 }
             }
             double es = fmax(max_abs_diff_f32(isg, isc, 224), max_abs_diff_f32(dsg, dsc, 224));
@@ -607,12 +606,12 @@ static void test_synth_polycam(const char *model) {
 int main(void) {
     PcError err = {{0}};
     for (int p = 0; p < 4; p++) {
-        PcBackendOptions opt = {(PcPrecision)p, 0, 0};
+        PcBackendOptions opt = {.precision = (PcPrecision)p};
         gpu[p] = pc_backend_cuda_create(&opt, &err);
         if (!gpu[p] && p == 0) test_skip(err.msg);
         if (!gpu[p]) printf("  %s unavailable: %s\n", kPrecName[p], err.msg);
     }
-    PcBackendOptions copt = {PC_PREC_FP32, 0, 0};
+    PcBackendOptions copt = {.precision = PC_PREC_FP32};
     cpu = pc_backend_cpu_create(&copt, &err);
     CHECK(cpu != NULL, "CPU backend: %s", err.msg);
     if (!cpu) return test_summary();
