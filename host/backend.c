@@ -31,15 +31,12 @@ void pc_backend_options_from_env(PcBackendOptions *opt) {
 
 void pc_backend_options_key(const PcBackendOptions *opt, char *buf, size_t n) {
     const struct {
-        const char *key;
+        const char *var;
         int on;
-    } sw[] = {{"no_direct_conv", opt->no_direct_conv}, {"cuda_no_fusion", opt->cuda_no_fusion},
-              {"cudnn_find", opt->cudnn_find}, {"cudnn_tune", opt->cudnn_tune}};
+    } sw[] = {{"PC_NO_DIRECT_CONV", opt->no_direct_conv}, {"PC_CUDA_NOFUSE", opt->cuda_no_fusion},
+              {"PC_CUDNN_FIND", opt->cudnn_find}, {"PC_CUDNN_TUNE", opt->cudnn_tune}};
     size_t used = 0;
     if (n) buf[0] = 0;
-    for (size_t i = 0; i < sizeof sw / sizeof sw[0]; i++) {
-        if (!sw[i].on) continue;
-        if (used == 0 && used < n) used += (size_t)snprintf(buf + used, n - used, "[backend]\n");
-        if (used < n) used += (size_t)snprintf(buf + used, n - used, "%s = 1\n", sw[i].key);
-    }
+    for (size_t i = 0; i < sizeof sw / sizeof sw[0]; i++)
+        if (sw[i].on && used < n) used += (size_t)snprintf(buf + used, n - used, "%s = 1\n", sw[i].var);
 }

@@ -128,8 +128,9 @@ void pc_backend_cpu_libraries(char *buf, size_t n);
 // Sets the algorithm switches of opt from the environment (PC_NO_DIRECT_CONV, PC_CUDA_NOFUSE,
 // PC_CUDNN_FIND, PC_CUDNN_TUNE: set and not "0" = on); leaves the other fields alone.
 void pc_backend_options_from_env(PcBackendOptions *opt);
-// The switches of opt that are on, as configuration-key text ("" when none; else lines like
-// "[backend]\nno_direct_conv = 1\n"), so that a result file's key names them.
+// The switches of opt that are on, as configuration-key lines ("" when none, else one line per
+// switch, e.g. "PC_NO_DIRECT_CONV = 1\n"). run.c appends them to the configuration text, whose
+// last section is [run], so a resume with other switches is refused naming the variable.
 void pc_backend_options_key(const PcBackendOptions *opt, char *buf, size_t n);
 
 #endif

@@ -278,8 +278,9 @@ int pc_print_table(const char *h5_path, PcError *err) {
 
 // ---- the run ----------------------------------------------------------------------------------
 
-// The configuration text (malloc'd, taken over) followed by the backend switches that are on
-// (PC_NO_DIRECT_CONV, ...: they can change the results' last bits, so they belong to the key).
+// The configuration text (malloc'd, taken over; its last section is [run]) followed by the
+// backend switches that are on ("PC_NO_DIRECT_CONV = 1", ...: they can change the results' last
+// bits, so they belong to the key).
 static char *config_with_switches(char *text, const PcBackendOptions *bopt) {
     char sw[256];
     pc_backend_options_key(bopt, sw, sizeof sw);

@@ -38,12 +38,12 @@ static void test_env_switches(void) {
     CHECK(o.no_direct_conv && o.cudnn_tune && !o.cudnn_find && !o.cuda_no_fusion,
           "PC_NO_DIRECT_CONV=1 PC_CUDNN_TUNE=yes PC_CUDNN_FIND=0: switches %d %d %d %d", o.no_direct_conv,
           o.cuda_no_fusion, o.cudnn_find, o.cudnn_tune);
-    CHECK(!strcmp(key, "[backend]\nno_direct_conv = 1\ncudnn_tune = 1\n"), "key text '%s'", key);
+    CHECK(!strcmp(key, "PC_NO_DIRECT_CONV = 1\nPC_CUDNN_TUNE = 1\n"), "key text '%s'", key);
     setenv("PC_CUDA_NOFUSE", "1", 1);
     unsetenv("PC_NO_DIRECT_CONV");
     pc_backend_options_from_env(&o);
     pc_backend_options_key(&o, key, sizeof key);
-    CHECK(!strcmp(key, "[backend]\ncuda_no_fusion = 1\ncudnn_tune = 1\n"), "key text '%s'", key);
+    CHECK(!strcmp(key, "PC_CUDA_NOFUSE = 1\nPC_CUDNN_TUNE = 1\n"), "key text '%s'", key);
     for (int i = 0; i < 4; i++) unsetenv(vars[i]);
 }
 
