@@ -43,7 +43,7 @@ struct PcBackend {
     void *impl;             // the backend's own context struct (handles, streams, pools)
 
     // ---- memory --------------------------------------------------------------------------
-    void *(*alloc)(PcBackend *be, size_t bytes);                        // zeroed
+    void *(*alloc)(PcBackend *be, size_t bytes);   // zeroed; NULL when out of memory
     void (*release)(PcBackend *be, void *p);
     void (*upload)(PcBackend *be, void *dst, const void *src_host, size_t bytes);
     void (*download)(PcBackend *be, void *dst_host, const void *src, size_t bytes);
@@ -54,7 +54,8 @@ struct PcBackend {
     PcBackendNet *(*net_prepare)(PcBackend *be, const PcNet *net, int max_batch, PcError *err);
     void (*net_release)(PcBackend *be, PcBackendNet *bn);
     // x (N, 3, H, W) -> logits (N, n_classes) and the outputs of tap_nodes (N, C_t, H_t, W_t).
-    // logits may be NULL: the pass then stops after the last tap node.
+    // logits may be NULL: the pass then stops after the last tap node. 0, -1 on an error, or
+    // PC_ERR_OOM when the device has no memory for this batch (or an op before it had none).
     int (*forward)(PcBackend *be, PcBackendNet *bn, const float *x, int n, float *logits,
                    int n_taps, const int *tap_nodes, float *const *taps, PcError *err);
     // Data gradients (no weight gradients): a forward pass of x (N, 3, H, W) that keeps what the
