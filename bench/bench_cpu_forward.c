@@ -112,7 +112,8 @@ int main(int argc, char **argv) {
     int runs = argc > 1 ? atoi(argv[1]) : 5;
     if (runs < 1) runs = 1;
     PcError err = {{0}};
-    PcBackendOptions opt = {PC_PREC_FP32, 0, 0};
+    PcBackendOptions opt = {.precision = PC_PREC_FP32};
+    pc_backend_options_from_env(&opt);   // PC_NO_DIRECT_CONV, as the program reads it
     PcBackend *be = pc_backend_cpu_create(&opt, &err);
     if (!be) {
         fprintf(stderr, "%s\n", err.msg);

@@ -140,6 +140,7 @@ int main(int argc, char **argv) {
     if (n_images < 1 || n_images > 16) n_images = 2;
     PcBackendOptions bo = {0};
     bo.threads = argc > 2 ? atoi(argv[2]) : 0;
+    pc_backend_options_from_env(&bo);   // PC_NO_DIRECT_CONV, as the program reads it
     PcError err = {{0}};
     PcBackend *be = pc_backend_cpu_create(&bo, &err);
     if (!be) {

@@ -156,7 +156,8 @@ static float *load_images(int n, PcError *err) {
 }
 
 static PcBackend *make_backend(const Args *a, PcPrecision p, PcError *err) {
-    PcBackendOptions opt = {p, 0, 0};
+    PcBackendOptions opt = {.precision = p};
+    pc_backend_options_from_env(&opt);   // PC_CUDNN_TUNE etc., as the program reads them
     if (!strcmp(a->device, "cpu")) return p == PC_PREC_FP32 ? pc_backend_cpu_create(&opt, err) : NULL;
     return pc_backend_cuda_create(&opt, err);
 }

@@ -23,6 +23,12 @@ int cu_fail(PcError *err, const char *fmt, ...) {
     return -1;
 }
 
+int cu_try_fail(PcError *err, int oom, const char *stmt, const char *file, int line,
+                const char *what, const char *reason) {
+    cu_fail(err, "%s: %s at %s:%d: %s", what, stmt, file, line, reason);
+    return oom ? PC_ERR_OOM : -1;
+}
+
 const char *cu_cublas_status_string(cublasStatus_t s) {
     switch (s) {
     case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
@@ -41,9 +47,21 @@ const char *cu_cublas_status_string(cublasStatus_t s) {
 
 // ---- scratch and workspace --------------------------------------------------------------------
 
-void *cu_scratch(CudaContext *ctx, size_t bytes) {
+// NULL when the device is out of memory (other failures exit, as cudaCheck).
+static void *try_malloc_async(CudaContext *ctx, size_t bytes) {
     void *p = NULL;
-    cudaCheck(cudaMallocAsync(&p, bytes ? bytes : 16, ctx->stream));
+    cudaError_t e = cudaMallocAsync(&p, bytes ? bytes : 16, ctx->stream);
+    if (e == cudaErrorMemoryAllocation) {
+        cudaGetLastError();   // not sticky: clear it so the next check does not see it
+        return NULL;
+    }
+    cudaCheck(e);
+    return p;
+}
+
+void *cu_scratch(CudaContext *ctx, size_t bytes) {
+    void *p = try_malloc_async(ctx, bytes);
+    if (!p && !ctx->oom_bytes) ctx->oom_bytes = bytes ? bytes : 16;
     return p;
 }
 
@@ -70,8 +88,8 @@ int cu_workspace_reserve(CudaContext *ctx, size_t bytes, PcError *err) {
 // would synchronise the device each time.
 static void *cuda_alloc(PcBackend *be, size_t bytes) {
     CudaContext *ctx = cu_ctx(be);
-    void *p = cu_scratch(ctx, bytes);
-    cudaCheck(cudaMemsetAsync(p, 0, bytes ? bytes : 16, ctx->stream));
+    void *p = try_malloc_async(ctx, bytes);   // NULL: the caller reports it
+    if (p) cudaCheck(cudaMemsetAsync(p, 0, bytes ? bytes : 16, ctx->stream));
     return p;
 }
 
@@ -92,6 +110,14 @@ static void cuda_download(PcBackend *be, void *dst_host, const void *src, size_t
 }
 
 static void cuda_synchronize(PcBackend *be) { cudaCheck(cudaStreamSynchronize(cu_ctx(be)->stream)); }
+
+int cuda_take_error(PcBackend *be, PcError *err) {
+    CudaContext *ctx = cu_ctx(be);
+    if (!ctx->oom_bytes) return 0;
+    cu_fail(err, "out of GPU memory (an op asked for %.1f MiB)", (double)ctx->oom_bytes / 1048576.0);
+    ctx->oom_bytes = 0;
+    return PC_ERR_OOM;
+}
 
 // ---- lifetime ---------------------------------------------------------------------------------
 
@@ -125,9 +151,9 @@ static int context_init(CudaContext *ctx, const PcBackendOptions *opt, char *dev
         return cu_fail(err, "CUDA device %d does not exist (%d device%s)", ctx->device, count,
                        count == 1 ? "" : "s");
     ctx->precision = opt ? opt->precision : PC_PREC_FP32;
-    CU_TRY_CUDA(err, cudaSetDevice(ctx->device), "cudaSetDevice");
+    CU_TRY_CUDA(err, cudaSetDevice(ctx->device), "CUDA set-up");
     cudaDeviceProp prop;
-    CU_TRY_CUDA(err, cudaGetDeviceProperties(&prop, ctx->device), "cudaGetDeviceProperties");
+    CU_TRY_CUDA(err, cudaGetDeviceProperties(&prop, ctx->device), "CUDA set-up");
     snprintf(device_name, name_size, "%.96s (sm_%d%d, %d SMs)", prop.name, prop.major, prop.minor,
              prop.multiProcessorCount);
     ctx->sm_count = prop.multiProcessorCount;
@@ -138,35 +164,32 @@ static int context_init(CudaContext *ctx, const PcBackendOptions *opt, char *dev
     if ((ctx->precision == PC_PREC_BF16 || ctx->precision == PC_PREC_TF32) && prop.major < 8)
         return cu_fail(err, "precision %s needs compute capability 8.0 or newer (device is %d.%d)",
                        ctx->precision == PC_PREC_BF16 ? "bf16" : "tf32", prop.major, prop.minor);
-    CU_TRY_CUDA(err, cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking), "stream");
-    CU_TRY_CUDNN(err, cudnnCreate(&ctx->cudnn), "cudnnCreate");
-    CU_TRY_CUDNN(err, cudnnSetStream(ctx->cudnn, ctx->stream), "cudnnSetStream");
-    CU_TRY_CUBLAS(err, cublasCreate(&ctx->cublas), "cublasCreate");
-    CU_TRY_CUBLAS(err, cublasSetStream(ctx->cublas, ctx->stream), "cublasSetStream");
+    CU_TRY_CUDA(err, cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking), "CUDA set-up");
+    CU_TRY_CUDNN(err, cudnnCreate(&ctx->cudnn), "CUDA set-up");
+    CU_TRY_CUDNN(err, cudnnSetStream(ctx->cudnn, ctx->stream), "CUDA set-up");
+    CU_TRY_CUBLAS(err, cublasCreate(&ctx->cublas), "CUDA set-up");
+    CU_TRY_CUBLAS(err, cublasSetStream(ctx->cublas, ctx->stream), "CUDA set-up");
     // fp32 GEMMs must not silently use TF32; the compute type of each GemmEx call decides
-    CU_TRY_CUBLAS(err, cublasSetMathMode(ctx->cublas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+    CU_TRY_CUBLAS(err, cublasSetMathMode(ctx->cublas, CUBLAS_DEFAULT_MATH), "CUDA set-up");
 
     // Keep freed scratch in the pool: the ops allocate and free per call.
     int pools = 0;
     CU_TRY_CUDA(err, cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, ctx->device),
-                "cudaDeviceGetAttribute");
+                "CUDA set-up");
     if (!pools)
         return cu_fail(err, "CUDA device %d has no stream-ordered allocator (cudaMallocAsync)", ctx->device);
     cudaMemPool_t pool;
-    CU_TRY_CUDA(err, cudaDeviceGetDefaultMemPool(&pool, ctx->device), "memory pool");
+    CU_TRY_CUDA(err, cudaDeviceGetDefaultMemPool(&pool, ctx->device), "CUDA set-up");
     uint64_t keep = UINT64_MAX;
     CU_TRY_CUDA(err, cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep),
-                "memory pool");
+                "CUDA set-up");
 
     size_t free_b = 0, total_b = 0;
-    CU_TRY_CUDA(err, cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
+    CU_TRY_CUDA(err, cudaMemGetInfo(&free_b, &total_b), "CUDA set-up");
     ctx->workspace_limit = free_b / 8 < ((size_t)2 << 30) ? free_b / 8 : ((size_t)2 << 30);
-    const char *nofuse = getenv("PC_CUDA_NOFUSE");
-    ctx->no_fusion = nofuse && nofuse[0] && strcmp(nofuse, "0") != 0;
-    const char *find = getenv("PC_CUDNN_FIND");
-    ctx->use_find = find && find[0] && strcmp(find, "0") != 0;
-    const char *tune = getenv("PC_CUDNN_TUNE");
-    ctx->tune = tune && tune[0] && strcmp(tune, "0") != 0;
+    ctx->no_fusion = opt ? opt->cuda_no_fusion : 0;
+    ctx->use_find = opt ? opt->cudnn_find : 0;
+    ctx->tune = opt ? opt->cudnn_tune : 0;
     return 0;
 }
 
@@ -206,6 +229,7 @@ extern "C" PcBackend *pc_backend_cuda_create(const PcBackendOptions *opt, PcErro
     be->argsort_desc = cuda_argsort_desc;
     be->insdel_samples = cuda_insdel_samples;
     be->destroy = cuda_destroy;
+    be->take_error = cuda_take_error;
     return be;
 }
 

@@ -3,11 +3,15 @@
 // and the internal functions of cuda_ops.cu, cuda_layers.cu and cuda_nn.cu, named after their
 // PcBackend entry (backend.h) with a cuda_ prefix.
 //
-// Two kinds of error handling, as in host/common.h:
-//  - cudaCheck / cublasCheck / cudnnCheck: calls that cannot fail in a working program (kernel
-//    launches, copies); print "[CUDA error] statement at file:line (reason)" and exit(1).
-//  - CU_TRY_* (cuda_nn.cu, cuda_backend.cu): calls whose failure is a user-visible condition
-//    (out of memory, an unsupported configuration); fill the PcError and return -1.
+// Error handling, one check macro per library, each reporting the statement, file and line
+// (as llm.c's cudaCheck / cublasCheck / cudnnCheck):
+//  - cudaCheck (and cudaCheckLaunch after every kernel launch): calls that cannot fail in a
+//    working program (launches, copies, synchronisation); prints "[CUDA error] statement at
+//    file:line (reason)" and exits(1).
+//  - CU_TRY_CUDA / CU_TRY_CUDNN / CU_TRY_CUBLAS (err, statement, what): calls whose failure is a
+//    user-visible condition (out of memory, an unsupported configuration); fill the PcError with
+//    "what: statement at file:line: reason" and return -1, or PC_ERR_OOM when the library ran
+//    out of memory (the engine then retries with a smaller batch).
 // This library never calls into the host library (pc_host links it, not the reverse), so it has
 // its own small error formatter cu_fail.
 #ifndef PC_CUDA_COMMON_CUH
@@ -36,43 +40,37 @@ const char *cu_cublas_status_string(cublasStatus_t s);
         cudaError_t cu_e_ = (stmt);                                                              \
         if (cu_e_ != cudaSuccess) cu_die("CUDA", #stmt, __FILE__, __LINE__, cudaGetErrorString(cu_e_)); \
     } while (0)
-#define cublasCheck(stmt)                                                                        \
-    do {                                                                                         \
-        cublasStatus_t cu_s_ = (stmt);                                                           \
-        if (cu_s_ != CUBLAS_STATUS_SUCCESS)                                                      \
-            cu_die("cuBLAS", #stmt, __FILE__, __LINE__, cu_cublas_status_string(cu_s_));         \
-    } while (0)
-#define cudnnCheck(stmt)                                                                         \
-    do {                                                                                         \
-        cudnnStatus_t cu_s_ = (stmt);                                                            \
-        if (cu_s_ != CUDNN_STATUS_SUCCESS)                                                       \
-            cu_die("cuDNN", #stmt, __FILE__, __LINE__, cudnnGetErrorString(cu_s_));              \
-    } while (0)
 // Every kernel launch is followed by this: catches bad launch configurations at the call site.
 #define cudaCheckLaunch() cudaCheck(cudaGetLastError())
 
 // Formats into err (may be NULL) and returns -1, like pc_fail of host/common.h.
 int cu_fail(PcError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// "what: stmt at file:line: reason" into err; returns PC_ERR_OOM when oom, else -1.
+int cu_try_fail(PcError *err, int oom, const char *stmt, const char *file, int line,
+                const char *what, const char *reason);
 
 #define CU_TRY_CUDA(err, stmt, what)                                                             \
     do {                                                                                         \
         cudaError_t cu_e_ = (stmt);                                                              \
         if (cu_e_ != cudaSuccess) {                                                              \
             cudaGetLastError();                                                                  \
-            return cu_fail((err), "%s: %s", (what), cudaGetErrorString(cu_e_));                 \
+            return cu_try_fail((err), cu_e_ == cudaErrorMemoryAllocation, #stmt, __FILE__,       \
+                               __LINE__, (what), cudaGetErrorString(cu_e_));                     \
         }                                                                                        \
     } while (0)
 #define CU_TRY_CUDNN(err, stmt, what)                                                            \
     do {                                                                                         \
         cudnnStatus_t cu_s_ = (stmt);                                                            \
         if (cu_s_ != CUDNN_STATUS_SUCCESS)                                                       \
-            return cu_fail((err), "%s: cuDNN %s", (what), cudnnGetErrorString(cu_s_));          \
+            return cu_try_fail((err), cu_s_ == CUDNN_STATUS_ALLOC_FAILED, #stmt, __FILE__,       \
+                               __LINE__, (what), cudnnGetErrorString(cu_s_));                    \
     } while (0)
 #define CU_TRY_CUBLAS(err, stmt, what)                                                           \
     do {                                                                                         \
         cublasStatus_t cu_s_ = (stmt);                                                           \
         if (cu_s_ != CUBLAS_STATUS_SUCCESS)                                                      \
-            return cu_fail((err), "%s: cuBLAS %s", (what), cu_cublas_status_string(cu_s_));     \
+            return cu_try_fail((err), cu_s_ == CUBLAS_STATUS_ALLOC_FAILED, #stmt, __FILE__,      \
+                               __LINE__, (what), cu_cublas_status_string(cu_s_));                \
     } while (0)
 
 // ---- context ----------------------------------------------------------------------------------
@@ -85,18 +83,23 @@ typedef struct {
     void *workspace;            // cuDNN workspace shared by the prepared nets (one stream)
     size_t workspace_bytes;
     size_t workspace_limit;     // largest workspace an algorithm may ask for
-    int no_fusion;              // PC_CUDA_NOFUSE=1: plain conv + own bias/ReLU kernels only
-    int use_find;               // PC_CUDNN_FIND=1: rank conv algorithms by timing, not heuristics
-    int tune;                   // PC_CUDNN_TUNE=1: time every candidate (fused or not), keep the fastest
+    int no_fusion;              // options.cuda_no_fusion: plain conv + own bias/ReLU kernels only
+    int use_find;               // options.cudnn_find: rank conv algorithms by timing, not heuristics
+    int tune;                   // options.cudnn_tune: time every candidate (fused or not), keep the fastest
     int sm_count;
+    size_t oom_bytes;           // an op's scratch allocation failed (size asked): see cuda_take_error
 } CudaContext;
 
 static inline CudaContext *cu_ctx(PcBackend *be) { return (CudaContext *)be->impl; }
 
 // Stream-ordered scratch memory (cudaMallocAsync on the context stream, pool kept warm); the
-// memory may be reused by later work on the same stream as soon as it is freed.
+// memory may be reused by later work on the same stream as soon as it is freed. Out of device
+// memory: returns NULL and records the request in ctx->oom_bytes; the op then skips its work and
+// the engine learns of it from take_error (backend.h).
 void *cu_scratch(CudaContext *ctx, size_t bytes);
 void cu_scratch_free(CudaContext *ctx, void *p);
+// backend.h take_error: PC_ERR_OOM (and clears it) when an op's scratch allocation failed.
+int cuda_take_error(PcBackend *be, PcError *err);
 // Grows the shared cuDNN workspace to at least bytes; returns 0 or -1 with err.
 int cu_workspace_reserve(CudaContext *ctx, size_t bytes, PcError *err);
 

@@ -17,7 +17,7 @@
 // run) holds the tensor descriptors and, per convolution, the algorithm, math type and whether
 // the fused cudnnConvolutionBiasActivationForward is used (bias + ReLU; for a ResNet block's last
 // conv also the residual add through z). Candidates come from cudnnGetConvolutionForwardAlgorithm_v7
-// (or cudnnFindConvolutionForwardAlgorithmEx with PC_CUDNN_FIND=1); the first forward of a batch
+// (or cudnnFindConvolutionForwardAlgorithmEx with options.cudnn_find, PC_CUDNN_FIND); the first forward of a batch
 // size tries them in order on the real data, and the first that runs is both the result and the
 // choice kept, so an unsupported fused configuration falls back to conv + own bias/ReLU kernel.
 #include <string.h>
@@ -268,13 +268,10 @@ static int plan_slots(PcBackendNet *bn, PcError *err) {
     free(sp.busy);
     bn->slot_ptr = (void **)calloc((size_t)sp.n + 1, sizeof(void *));
     if (!bn->slot_ptr) return cu_fail(err, "out of host memory planning activations");
-    size_t total = 0;
     for (int s = 0; s < sp.n; s++) {
         CU_TRY_CUDA(err, cudaMalloc(&bn->slot_ptr[s], bn->slot_bytes[s]), "activation buffers");
         CU_TRY_CUDA(err, cudaMemset(bn->slot_ptr[s], 0, bn->slot_bytes[s]), "activation buffers");
-        total += bn->slot_bytes[s];
     }
-    (void)total;
     return 0;
 }
 
@@ -578,7 +575,7 @@ static int time_conv(CudaContext *ctx, PcBackendNet *bn, int i, const ConvChoice
 }
 
 // Picks the first candidate algorithm (fused first when allowed) that runs on the real buffers;
-// with PC_CUDNN_TUNE=1, every candidate that runs is timed and the fastest is kept.
+// with options.cudnn_tune (PC_CUDNN_TUNE), every candidate that runs is timed and the fastest is kept.
 static int choose_conv(CudaContext *ctx, PcBackendNet *bn, int i, int n,
                        cudnnTensorDescriptor_t xdesc, const void *x, cudnnTensorDescriptor_t ydesc,
                        void *y, const void *z, int relu, int allow_plain, ConvChoice *out,
@@ -593,7 +590,8 @@ static int choose_conv(CudaContext *ctx, PcBackendNet *bn, int i, int n,
     cudnnConvolutionFwdAlgoPerf_t perf[2 * CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int got = 0;
     if (ctx->use_find) {
-        if (cu_workspace_reserve(ctx, ctx->workspace_limit, err)) return -1;
+        int rc = cu_workspace_reserve(ctx, ctx->workspace_limit, err);
+        if (rc) return rc;
         CU_TRY_CUDNN(err, cudnnFindConvolutionForwardAlgorithmEx(
                               ctx->cudnn, xdesc, x, c->wdesc, c->w, c->cdesc, ydesc, y,
                               2 * CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf, ctx->workspace,
@@ -636,7 +634,8 @@ static int choose_conv(CudaContext *ctx, PcBackendNet *bn, int i, int n,
                                                         ch.algo, &ws) != CUDNN_STATUS_SUCCESS)
                 continue;
             if (ws > ctx->workspace_limit) continue;
-            if (cu_workspace_reserve(ctx, ws, err)) return -1;
+            int rc = cu_workspace_reserve(ctx, ws, err);
+            if (rc) return rc;
             ch.ws = ws;
             cudnnStatus_t st = conv_exec(ctx, bn, i, &ch, n, xdesc, x, ydesc, y, z, relu);
             if (st == CUDNN_STATUS_SUCCESS) {
@@ -648,7 +647,8 @@ static int choose_conv(CudaContext *ctx, PcBackendNet *bn, int i, int n,
                     return 0;
                 }
                 float ms = INFINITY;
-                if (time_conv(ctx, bn, i, &ch, n, xdesc, x, ydesc, y, z, relu, &ms, err)) return -1;
+                rc = time_conv(ctx, bn, i, &ch, n, xdesc, x, ydesc, y, z, relu, &ms, err);
+                if (rc) return rc;
                 if (!have_best || ms < best_ms) best = ch, best_ms = ms, have_best = 1;
                 continue;
             }
@@ -797,6 +797,7 @@ int cuda_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n_img, flo
     }
     CuPlan *plan = plan_get(bn, n, err);
     if (!plan) return -1;
+    if (ctx->oom_bytes) return cuda_take_error(be, err);   // an op before this pass lacked memory
     unsigned char *tapped = (unsigned char *)calloc((size_t)nn, 2);
     if (!tapped) return cu_fail(err, "forward: out of host memory");
     unsigned char *deferred = tapped + nn;   // convs left to their ADD node (fused residual)

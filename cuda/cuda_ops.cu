@@ -7,21 +7,9 @@
 #include <math.h>
 
 #include "cuda_common.cuh"
+#include "index_math.h"
 
 // ---- shared device helpers --------------------------------------------------------------------
-
-// Bilinear source coordinate of output index i (SPEC §2, PyTorch align_corners=False): the two
-// input indices and the weight of the second.
-__device__ __forceinline__ void up_coord(int i, int n_in, int n_out, int *i0, int *i1, float *t) {
-    float scale = (float)n_in / (float)n_out;
-    float src = ((float)i + 0.5f) * scale - 0.5f;
-    if (src < 0.0f) src = 0.0f;
-    int a = (int)src;                       // floor: src >= 0
-    if (a > n_in - 1) a = n_in - 1;
-    *i0 = a;
-    *i1 = a + 1 < n_in ? a + 1 : n_in - 1;
-    *t = src - (float)a;
-}
 
 // Value of up(map, oh, ow) at (oy, ox) for one (h, w) map, each source value passed through f.
 template <typename F>
@@ -29,8 +17,8 @@ __device__ __forceinline__ float up_sample(const float *map, int h, int w, int o
                                            int ox, F f) {
     int y0, y1, x0, x1;
     float ty, tx;
-    up_coord(oy, h, oh, &y0, &y1, &ty);
-    up_coord(ox, w, ow, &x0, &x1, &tx);
+    pc_up_coord(oy, h, oh, &y0, &y1, &ty);
+    pc_up_coord(ox, w, ow, &x0, &x1, &tx);
     float v00 = f(map[y0 * w + x0]), v01 = f(map[y0 * w + x1]);
     float v10 = f(map[y1 * w + x0]), v11 = f(map[y1 * w + x1]);
     return (1.0f - ty) * ((1.0f - tx) * v00 + tx * v01) + ty * ((1.0f - tx) * v10 + tx * v11);
@@ -48,16 +36,6 @@ struct Unit {
         return u < 0.0f ? 0.0f : (u > 1.0f ? 1.0f : u);
     }
 };
-
-// Reflection without repeating the edge (index -1 reads 1), folded until inside [0, n).
-__device__ __forceinline__ int reflect_index(int i, int n) {
-    if (n == 1) return 0;
-    while (i < 0 || i >= n) {
-        if (i < 0) i = -i;
-        if (i >= n) i = 2 * (n - 1) - i;
-    }
-    return i;
-}
 
 // ---- softmax_gather ---------------------------------------------------------------------------
 
@@ -105,14 +83,11 @@ __global__ void k_segment_offsets(int m, int n, int *offsets) {
 
 // numpy's default ("linear") percentile of n sorted values.
 __device__ float percentile_sorted(const float *v, int n, double p) {
-    double pos = p / 100.0 * (double)(n - 1);
+    double pos = pc_percentile_pos(p, (size_t)n);
     double fl = floor(pos);
     long i0 = (long)fl;
     if (i0 >= n - 1) return v[n - 1];
-    double t = pos - fl;
-    double a = v[i0], b = v[i0 + 1], diff = b - a;
-    // numpy's lerp: exact at both ends
-    return (float)(t >= 0.5 ? b - diff * (1.0 - t) : a + diff * t);
+    return (float)pc_numpy_lerp(v[i0], v[i0 + 1], pos - fl);
 }
 
 // lo and the divisor of u() for each sorted map.                       sorted (M, n) -> (M), (M)
@@ -132,17 +107,21 @@ static void map_range(CudaContext *ctx, const float *maps, int m, int n, PcNormF
     if (total > 0x7fffffffu) cu_die("CUDA", "map_range", __FILE__, __LINE__, "more than 2^31 values");
     float *sorted = (float *)cu_scratch(ctx, total * sizeof(float));
     int *offsets = (int *)cu_scratch(ctx, (size_t)(m + 1) * sizeof(int));
+    void *temp = NULL;
+    size_t temp_bytes = 0;
+    if (!sorted || !offsets) goto out;   // out of memory: recorded for take_error
     k_segment_offsets<<<cu_blocks(m + 1, 256), 256, 0, ctx->stream>>>(m, n, offsets);
     cudaCheckLaunch();
-    size_t temp_bytes = 0;
     cudaCheck(cub::DeviceSegmentedRadixSort::SortKeys(NULL, temp_bytes, maps, sorted, (int)total, m,
                                                       offsets, offsets + 1, 0, 32, ctx->stream));
-    void *temp = cu_scratch(ctx, temp_bytes);
+    temp = cu_scratch(ctx, temp_bytes);
+    if (!temp) goto out;
     cudaCheck(cub::DeviceSegmentedRadixSort::SortKeys(temp, temp_bytes, maps, sorted, (int)total, m,
                                                       offsets, offsets + 1, 0, 32, ctx->stream));
     k_map_range<<<cu_blocks(m, 128), 128, 0, ctx->stream>>>(sorted, m, n, formula == PC_NORM_PAPER,
                                                            lo, den);
     cudaCheckLaunch();
+out:
     cu_scratch_free(ctx, temp);
     cu_scratch_free(ctx, offsets);
     cu_scratch_free(ctx, sorted);
@@ -165,6 +144,7 @@ void cuda_normalize_maps(PcBackend *be, const float *maps, int m, int h, int w,
     int n = h * w;
     if (m <= 0 || n <= 0) return;
     float *range = (float *)cu_scratch(ctx, 2 * (size_t)m * sizeof(float));
+    if (!range) return;   // out of memory: recorded for take_error
     map_range(ctx, maps, m, n, formula, range, range + m);
     k_apply_unit<<<cu_blocks((size_t)m * n, 256), 256, 0, ctx->stream>>>(maps, m, n, range, range + m,
                                                                           out);
@@ -232,9 +212,14 @@ void cuda_masked_inputs(PcBackend *be, const float *act, int h, int w, const int
     // chans is a host array: a pageable async copy is staged before returning, so the caller may
     // reuse it at once.
     int *d_chans = (int *)cu_scratch(ctx, (size_t)m * sizeof(int));
+    float *g = (float *)cu_scratch(ctx, ((size_t)m * n + 2 * (size_t)m) * sizeof(float));
+    if (!d_chans || !g) {   // out of memory: recorded for take_error
+        cu_scratch_free(ctx, g);
+        cu_scratch_free(ctx, d_chans);
+        return;
+    }
     cudaCheck(cudaMemcpyAsync(d_chans, chans, (size_t)m * sizeof(int), cudaMemcpyHostToDevice,
                               ctx->stream));
-    float *g = (float *)cu_scratch(ctx, ((size_t)m * n + 2 * (size_t)m) * sizeof(float));
     float *lo = g + (size_t)m * n, *den = lo + m;
     k_gather_maps<<<cu_blocks((size_t)m * n, 256), 256, 0, ctx->stream>>>(act, d_chans, m, n, g);
     cudaCheckLaunch();
@@ -335,6 +320,7 @@ void cuda_lnorm(PcBackend *be, const float *c, int m, int h, int w, int th, int 
         sh = h / rh;
         sw = w / rw;
         small = (float *)cu_scratch(ctx, (size_t)m * sh * sw * sizeof(float));
+        if (!small) return;   // out of memory: recorded for take_error
         k_avgpool_ratio<<<cu_blocks((size_t)m * sh * sw, 256), 256, 0, ctx->stream>>>(c, m, h, w,
                                                                                       rh, rw, small);
         cudaCheckLaunch();
@@ -342,6 +328,7 @@ void cuda_lnorm(PcBackend *be, const float *c, int m, int h, int w, int th, int 
         sh = th;
         sw = tw;
         small = (float *)cu_scratch(ctx, (size_t)m * sh * sw * sizeof(float));
+        if (!small) return;
         resample_on(ctx->stream, c, m, h, w, sh, sw, small);
     }
     size_t total = (size_t)m * h * w;
@@ -379,8 +366,8 @@ __global__ void k_blur_pass(const float *x, int s, const float *g, int ksize, in
     int p = (int)(i % ss), y = p / s, xx = p % s, r = ksize / 2;
     float acc = 0.0f;
     for (int t = 0; t < ksize; t++) {
-        float v = vertical ? plane[reflect_index(y + t - r, s) * s + xx]
-                           : plane[y * s + reflect_index(xx + t - r, s)];
+        float v = vertical ? plane[pc_reflect_index(y + t - r, s) * s + xx]
+                           : plane[y * s + pc_reflect_index(xx + t - r, s)];
         acc += g[t] * v;
     }
     out[i] = acc;
@@ -403,6 +390,10 @@ void cuda_blur(PcBackend *be, const float *x, int s, int ksize, float sigma, flo
     }
     size_t total = 3 * (size_t)s * s;
     float *d_taps = (float *)cu_scratch(ctx, (size_t)ksize * sizeof(float) + total * sizeof(float));
+    if (!d_taps) {   // out of memory: recorded for take_error
+        free(taps);
+        return;
+    }
     float *tmp = d_taps + ksize;
     cudaCheck(cudaMemcpyAsync(d_taps, taps, (size_t)ksize * sizeof(float), cudaMemcpyHostToDevice,
                               ctx->stream));
@@ -416,15 +407,11 @@ void cuda_blur(PcBackend *be, const float *x, int s, int ksize, float sigma, flo
 
 // ---- argsort_desc -----------------------------------------------------------------------------
 
-// Descending float order as an ascending uint32 key, as the CPU backend: -0 ties +0, every NaN
-// is one canonical NaN that sorts before +inf (larger than everything).
+// Descending float order as an ascending uint32 key (pc_float_key_desc, as the CPU backend).
 __global__ void k_desc_keys(const float *map, int n, unsigned *keys, int *index) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
-    float v = map[i];
-    unsigned b = isnan(v) ? 0x7fc00000u : __float_as_uint(v == 0.0f ? 0.0f : v);
-    unsigned ordered = (b & 0x80000000u) ? ~b : (b | 0x80000000u);   // ascending in v
-    keys[i] = ~ordered;
+    keys[i] = pc_float_key_desc(map[i]);
     index[i] = i;
 }
 
@@ -432,6 +419,7 @@ void cuda_argsort_desc(PcBackend *be, const float *map, int n, int *order) {
     CudaContext *ctx = cu_ctx(be);
     if (n <= 0) return;
     unsigned *keys = (unsigned *)cu_scratch(ctx, 2 * (size_t)n * sizeof(unsigned) + (size_t)n * sizeof(int));
+    if (!keys) return;   // out of memory: recorded for take_error
     unsigned *keys_sorted = keys + n;
     int *index = (int *)(keys_sorted + n);
     k_desc_keys<<<cu_blocks(n, 256), 256, 0, ctx->stream>>>(map, n, keys, index);
@@ -441,8 +429,9 @@ void cuda_argsort_desc(PcBackend *be, const float *map, int n, int *order) {
     cudaCheck(cub::DeviceRadixSort::SortPairs(NULL, temp_bytes, keys, keys_sorted, index, order, n, 0,
                                               32, ctx->stream));
     void *temp = cu_scratch(ctx, temp_bytes);
-    cudaCheck(cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys, keys_sorted, index, order, n, 0,
-                                              32, ctx->stream));
+    if (temp)
+        cudaCheck(cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys, keys_sorted, index, order, n,
+                                                  0, 32, ctx->stream));
     cu_scratch_free(ctx, temp);
     cu_scratch_free(ctx, keys);
 }
@@ -479,6 +468,7 @@ void cuda_insdel_samples(PcBackend *be, const float *x, const float *base, const
     int n = s * s;
     if (m <= 0 || n <= 0) return;
     int *rank = (int *)cu_scratch(ctx, (size_t)n * sizeof(int));
+    if (!rank) return;   // out of memory: recorded for take_error
     k_rank<<<cu_blocks(n, 256), 256, 0, ctx->stream>>>(order, n, rank);
     cudaCheckLaunch();
     size_t total = (size_t)m * 3 * n;

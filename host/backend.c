@@ -1,5 +1,5 @@
 // backend.c: picks a backend by name ("auto" tries CUDA, then falls back to the CPU; "cuda:K" is
-// the CUDA backend on GPU ordinal K).
+// the CUDA backend on GPU ordinal K), and the backend options that come from the environment.
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,4 +20,28 @@ PcBackend *pc_backend_create(const char *device, const PcBackendOptions *opt, Pc
     }
     pc_fail(err, "unknown device '%s' (expected auto, cpu, cuda or cuda:K)", device);
     return NULL;
+}
+
+static int env_on(const char *name) {
+    const char *v = getenv(name);
+    return v && v[0] && strcmp(v, "0") != 0;
+}
+
+void pc_backend_options_from_env(PcBackendOptions *opt) {
+    opt->no_direct_conv = env_on("PC_NO_DIRECT_CONV");
+    opt->cuda_no_fusion = env_on("PC_CUDA_NOFUSE");
+    opt->cudnn_find = env_on("PC_CUDNN_FIND");
+    opt->cudnn_tune = env_on("PC_CUDNN_TUNE");
+}
+
+void pc_backend_options_key(const PcBackendOptions *opt, char *buf, size_t n) {
+    const struct {
+        const char *var;
+        int on;
+    } sw[] = {{"PC_NO_DIRECT_CONV", opt->no_direct_conv}, {"PC_CUDA_NOFUSE", opt->cuda_no_fusion},
+              {"PC_CUDNN_FIND", opt->cudnn_find}, {"PC_CUDNN_TUNE", opt->cudnn_tune}};
+    size_t used = 0;
+    if (n) buf[0] = 0;
+    for (size_t i = 0; i < sizeof sw / sizeof sw[0]; i++)
+        if (sw[i].on && used < n) used += (size_t)snprintf(buf + used, n - used, "%s = 1\n", sw[i].var);
 }

@@ -16,10 +16,24 @@ typedef enum { PC_NORM_CODE = 0, PC_NORM_PAPER = 1 } PcNormFormula;   // divide 
 typedef struct PcBackend PcBackend;
 typedef struct PcBackendNet PcBackendNet;   // a network prepared on a backend (weights + workspace)
 
+// Return value of forward (and of pc_explain / the insertion-deletion functions) when the
+// backend ran out of memory for the batch: the caller may retry with fewer images per pass.
+#define PC_ERR_OOM (-2)
+
 typedef struct {
     PcPrecision precision;
     int threads;            // CPU worker threads (0 = default)
     int device;             // CUDA device ordinal
+    // Algorithm switches for tests and tuning, 0 = default. Each can change the last bits of the
+    // results, so pc_backend_options_key puts the ones that are set into the configuration key.
+    // run.c sets them from the environment (pc_backend_options_from_env), in that one place.
+    int no_direct_conv;     // PC_NO_DIRECT_CONV: every CPU convolution via im2col + GEMM
+    int cuda_no_fusion;     // PC_CUDA_NOFUSE: plain cuDNN conv + own bias/ReLU kernels only
+    int cudnn_find;         // PC_CUDNN_FIND: cuDNN times the plain algorithms (not its heuristics)
+    int cudnn_tune;         // PC_CUDNN_TUNE: time every candidate, keep the fastest
+    // Test hook (CPU): alloc() of more bytes, and forward() of a batch whose input is larger,
+    // fail as out of memory (PC_ERR_OOM), as a full GPU would. 0 = no limit.
+    size_t max_alloc;
 } PcBackendOptions;
 
 struct PcBackend {
@@ -29,7 +43,7 @@ struct PcBackend {
     void *impl;             // the backend's own context struct (handles, streams, pools)
 
     // ---- memory --------------------------------------------------------------------------
-    void *(*alloc)(PcBackend *be, size_t bytes);                        // zeroed
+    void *(*alloc)(PcBackend *be, size_t bytes);   // zeroed; NULL when out of memory
     void (*release)(PcBackend *be, void *p);
     void (*upload)(PcBackend *be, void *dst, const void *src_host, size_t bytes);
     void (*download)(PcBackend *be, void *dst_host, const void *src, size_t bytes);
@@ -40,7 +54,8 @@ struct PcBackend {
     PcBackendNet *(*net_prepare)(PcBackend *be, const PcNet *net, int max_batch, PcError *err);
     void (*net_release)(PcBackend *be, PcBackendNet *bn);
     // x (N, 3, H, W) -> logits (N, n_classes) and the outputs of tap_nodes (N, C_t, H_t, W_t).
-    // logits may be NULL: the pass then stops after the last tap node.
+    // logits may be NULL: the pass then stops after the last tap node. 0, -1 on an error, or
+    // PC_ERR_OOM when the device has no memory for this batch (or an op before it had none).
     int (*forward)(PcBackend *be, PcBackendNet *bn, const float *x, int n, float *logits,
                    int n_taps, const int *tap_nodes, float *const *taps, PcError *err);
     // Data gradients (no weight gradients): a forward pass of x (N, 3, H, W) that keeps what the
@@ -90,6 +105,11 @@ struct PcBackend {
                            int s, int t0, int m, int pixels_per_step, int deletion, float *out);
 
     void (*destroy)(PcBackend *be);
+
+    // ---- errors of the void ops ----------------------------------------------------------
+    // 0, or PC_ERR_OOM with err set when an op since the last call could not get memory (its
+    // output is then undefined: the caller retries with a smaller batch). Clears the state.
+    int (*take_error)(PcBackend *be, PcError *err);
 };
 
 // Creates the CPU backend (always available).
@@ -100,5 +120,18 @@ PcBackend *pc_backend_cuda_create(const PcBackendOptions *opt, PcError *err);
 PcBackend *pc_backend_create(const char *device, const PcBackendOptions *opt, PcError *err);
 // 1 when the CUDA backend was compiled into this binary.
 int pc_backend_cuda_compiled(void);
+
+// The CPU backend's numeric library and the kernel set it runs, as recorded in every result file:
+// "<openblas_get_config()> (kernels <core>)", e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY
+// Haswell MAX_THREADS=64 (kernels Haswell)".
+void pc_backend_cpu_libraries(char *buf, size_t n);
+
+// Sets the algorithm switches of opt from the environment (PC_NO_DIRECT_CONV, PC_CUDA_NOFUSE,
+// PC_CUDNN_FIND, PC_CUDNN_TUNE: set and not "0" = on); leaves the other fields alone.
+void pc_backend_options_from_env(PcBackendOptions *opt);
+// The switches of opt that are on, as configuration-key lines ("" when none, else one line per
+// switch, e.g. "PC_NO_DIRECT_CONV = 1\n"). run.c appends them to the configuration text, whose
+// last section is [run], so a resume with other switches is refused naming the variable.
+void pc_backend_options_key(const PcBackendOptions *opt, char *buf, size_t n);
 
 #endif

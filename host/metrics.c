@@ -35,26 +35,29 @@ static void baseline_on_backend(PcBackend *be, const float *x, int size, const P
     free(host);
 }
 
-void pc_insdel_baseline(PcBackend *be, const float *x_host, int size, const PcInsDelOptions *opt,
-                        float *base_host) {
-    const size_t bytes = 3 * (size_t)size * size * sizeof(float);
-    float *x = be->alloc(be, bytes), *base = be->alloc(be, bytes);
-    be->upload(be, x, x_host, bytes);
-    baseline_on_backend(be, x, size, opt, base);
-    be->download(be, base_host, base, bytes);
-    be->release(be, x);
-    be->release(be, base);
-}
-
 void pc_insdel_context_free(PcInsDelContext *ctx) {
     PcBackend *be = ctx->be;
     if (!be) return;
-    void *dev[] = {ctx->x, ctx->base, ctx->map, ctx->map_src, ctx->order, ctx->samples,
-                   ctx->logits, ctx->scores};
+    void *dev[] = {ctx->x, ctx->base, ctx->map, ctx->order, ctx->samples, ctx->logits, ctx->scores};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
         if (dev[i]) be->release(be, dev[i]);
     free(ctx->scores_host);
     memset(ctx, 0, sizeof *ctx);
+}
+
+// The context's backend buffers for its batch; -1 when the backend is out of memory.
+static int context_buffers(PcInsDelContext *ctx) {
+    PcBackend *be = ctx->be;
+    const size_t ss = (size_t)ctx->size * ctx->size, f = sizeof(float);
+    ctx->x = be->alloc(be, 3 * ss * f);
+    ctx->base = be->alloc(be, 3 * ss * f);
+    ctx->map = be->alloc(be, ss * f);
+    ctx->order = be->alloc(be, ss * sizeof(int));
+    ctx->samples = be->alloc(be, (size_t)ctx->opt.batch * 3 * ss * f);
+    ctx->logits = be->alloc(be, (size_t)ctx->opt.batch * ctx->n_classes * f);
+    ctx->scores = be->alloc(be, (size_t)ctx->opt.steps * f);
+    ctx->scores_host = xmalloc((size_t)ctx->opt.steps * f);
+    return ctx->x && ctx->base && ctx->map && ctx->order && ctx->samples && ctx->logits && ctx->scores ? 0 : -1;
 }
 
 int pc_insdel_context_init(PcBackend *be, const PcNet *net, const float *x_host,
@@ -67,28 +70,29 @@ int pc_insdel_context_init(PcBackend *be, const PcNet *net, const float *x_host,
                        opt->blur_kernel, opt->blur_sigma);
     if (net->in_h != net->in_w)
         return pc_fail(err, "%s: input %dx%d is not square", net->spec.arch, net->in_h, net->in_w);
-    const int S = net->in_h;
-    const size_t ss = (size_t)S * S, f = sizeof(float);
-    ctx->be = be;
-    ctx->size = S;
-    ctx->n_classes = net->n_classes;
-    ctx->opt = *opt;
-    ctx->x = be->alloc(be, 3 * ss * f);
-    ctx->base = be->alloc(be, 3 * ss * f);
-    ctx->map = be->alloc(be, ss * f);
-    ctx->order = be->alloc(be, ss * sizeof(int));
-    ctx->samples = be->alloc(be, (size_t)opt->batch * 3 * ss * f);
-    ctx->logits = be->alloc(be, (size_t)opt->batch * net->n_classes * f);
-    ctx->scores = be->alloc(be, (size_t)opt->steps * f);
-    ctx->scores_host = xmalloc((size_t)opt->steps * f);
-    be->upload(be, ctx->x, x_host, 3 * ss * f);
+    // out of memory: half the samples per pass, down to 1
+    for (int batch = opt->batch;; batch /= 2) {
+        *ctx = (PcInsDelContext){.be = be, .size = net->in_h, .n_classes = net->n_classes, .opt = *opt};
+        ctx->opt.batch = batch;
+        if (context_buffers(ctx) == 0) break;
+        pc_insdel_context_free(ctx);
+        if (batch == 1)
+            return pc_fail(err, "insertion/deletion: out of memory on the %s backend even for one sample per pass",
+                           be->name);
+    }
+    const int S = ctx->size;
+    be->upload(be, ctx->x, x_host, 3 * (size_t)S * S * sizeof(float));
     baseline_on_backend(be, ctx->x, S, opt, ctx->base);
+    if (be->take_error(be, err)) {
+        pc_insdel_context_free(ctx);
+        return -1;
+    }
     return 0;
 }
 
-// One curve: steps samples in batches, softmax score of cls per sample, mean.
-static int run_curve(PcInsDelContext *ctx, PcBackendNet *bn, int cls, int deletion, float *scores,
-                     double *auc, PcError *err) {
+// One curve at the context's batch: steps samples, softmax score of cls per sample. PC_ERR_OOM
+// when the backend ran out of memory for the batch.
+static int curve_at_batch(PcInsDelContext *ctx, PcBackendNet *bn, int cls, int deletion, PcError *err) {
     PcBackend *be = ctx->be;
     const int S = ctx->size, steps = ctx->opt.steps, batch = ctx->opt.batch;
     const long ss = (long)S * S;
@@ -97,10 +101,30 @@ static int run_curve(PcInsDelContext *ctx, PcBackendNet *bn, int cls, int deleti
         const int m = steps - t0 < batch ? steps - t0 : batch;
         be->insdel_samples(be, ctx->x, ctx->base, ctx->order, S, t0, m, per_step, deletion,
                            ctx->samples);
-        if (be->forward(be, bn, ctx->samples, m, ctx->logits, 0, NULL, NULL, err) != 0) return -1;
+        int rc = be->take_error(be, err);
+        if (!rc) rc = be->forward(be, bn, ctx->samples, m, ctx->logits, 0, NULL, NULL, err);
+        if (rc) return rc;
         be->softmax_gather(be, ctx->logits, m, ctx->n_classes, cls, ctx->scores + t0);
     }
     be->download(be, ctx->scores_host, ctx->scores, (size_t)steps * sizeof(float));
+    return be->take_error(be, err);
+}
+
+// One curve and its mean; out of memory: half the batch (kept for the context's later curves),
+// down to 1.
+static int run_curve(PcInsDelContext *ctx, PcBackendNet *bn, int cls, int deletion, float *scores,
+                     double *auc, PcError *err) {
+    int rc;
+    while ((rc = curve_at_batch(ctx, bn, cls, deletion, err)) == PC_ERR_OOM && ctx->opt.batch > 1)
+        ctx->opt.batch /= 2;
+    if (rc == PC_ERR_OOM) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        return pc_fail(err, "insertion/deletion: out of memory on the %s backend even for one sample per pass (%.900s)",
+                       ctx->be->name, why);
+    }
+    if (rc) return rc;
+    const int steps = ctx->opt.steps;
     double sum = 0.0;
     for (int t = 0; t < steps; t++) sum += ctx->scores_host[t];
     if (scores) memcpy(scores, ctx->scores_host, (size_t)steps * sizeof(float));
@@ -113,25 +137,14 @@ int pc_insdel_context_eval(PcInsDelContext *ctx, PcBackendNet *bn, const float *
                            double *del_auc, long *forward_passes, PcError *err) {
     PcBackend *be = ctx->be;
     if (!be) return pc_fail(err, "insertion/deletion: context not initialised");
-    if (!map_host || mh < 1 || mw < 1)
-        return pc_fail(err, "insertion/deletion: saliency map of %dx%d values", mh, mw);
+    const int S = ctx->size;
+    if (!map_host || mh != S || mw != S)
+        return pc_fail(err, "insertion/deletion: saliency map of %dx%d values, need %dx%d (the input size)", mh, mw,
+                       S, S);
     if (cls < 0 || cls >= ctx->n_classes)
         return pc_fail(err, "insertion/deletion: class %d out of range (%d classes)", cls, ctx->n_classes);
-    const int S = ctx->size;
     const size_t ss = (size_t)S * S;
-    if (mh == S && mw == S) {
-        be->upload(be, ctx->map, map_host, ss * sizeof(float));
-    } else {
-        // SPEC §8: a map that is not S x S is first resized with up()
-        const size_t bytes = (size_t)mh * mw * sizeof(float);
-        if (bytes > ctx->map_src_bytes) {
-            if (ctx->map_src) be->release(be, ctx->map_src);
-            ctx->map_src = be->alloc(be, bytes);
-            ctx->map_src_bytes = bytes;
-        }
-        be->upload(be, ctx->map_src, map_host, bytes);
-        be->resample(be, ctx->map_src, 1, mh, mw, S, S, ctx->map);
-    }
+    be->upload(be, ctx->map, map_host, ss * sizeof(float));
     be->argsort_desc(be, ctx->map, (int)ss, ctx->order);
     const int want_ins = ins_scores || ins_auc, want_del = del_scores || del_auc;
     if (want_ins) {

@@ -18,9 +18,11 @@ typedef struct {
 // steps 224, blur baseline 11 x 11 sigma 5, batch 32. bn must be prepared for opt->batch images.
 void pc_insdel_default_options(PcInsDelOptions *opt);
 
-// Scores per step and AUC for one map (map_host (mh, mw), resized with up() when not S x S).
-// ins_scores / del_scores (steps) may be NULL to skip that curve. x_host (3, S, S) normalised.
-// *forward_passes (may be NULL) is increased by the number of images evaluated.
+// Scores per step and AUC for one map: map_host (mh, mw) must be S x S (the engine hands back
+// every map at the input size). ins_scores / del_scores (steps) may be NULL to skip that curve.
+// x_host (3, S, S) normalised. *forward_passes (may be NULL) is increased by the number of images
+// evaluated. When the backend runs out of memory the curve is run again with half the batch,
+// down to 1 (then an error).
 int pc_insertion_deletion(PcBackend *be, PcBackendNet *bn, const PcNet *net, const float *x_host,
                           const float *map_host, int mh, int mw, int cls,
                           const PcInsDelOptions *opt, float *ins_scores, double *ins_auc,
@@ -33,12 +35,10 @@ typedef struct {
     PcBackend *be;
     int size;                   // S
     int n_classes;
-    PcInsDelOptions opt;
+    PcInsDelOptions opt;        // opt.batch: halved after running out of memory
     float *x;                   // (3, S, S) backend
     float *base;                // (3, S, S) backend
-    float *map;                 // (S, S) backend: the map resized to S x S
-    float *map_src;             // (mh, mw) backend, grown on demand for maps that are not S x S
-    size_t map_src_bytes;
+    float *map;                 // (S, S) backend
     int *order;                 // (S*S) backend
     float *samples;             // (batch, 3, S, S) backend
     float *logits;              // (batch, n_classes) backend
@@ -46,10 +46,8 @@ typedef struct {
     float *scores_host;         // (steps)
 } PcInsDelContext;
 
-// The baseline B of SPEC §8 on the host: blur(X), grey ((0.5 - mean) / std per channel) or zero.
-void pc_insdel_baseline(PcBackend *be, const float *x_host, int size, const PcInsDelOptions *opt,
-                        float *base_host);
-// Uploads X, computes the baseline and sizes the buffers for net.
+// Uploads X, computes the baseline B of SPEC §8 (blur(X), grey ((0.5 - mean) / std per channel)
+// or zero) and sizes the buffers for net (fewer samples per pass when memory is short).
 int pc_insdel_context_init(PcBackend *be, const PcNet *net, const float *x_host,
                            const PcInsDelOptions *opt, PcInsDelContext *ctx, PcError *err);
 // Same as pc_insertion_deletion for one map of the context's image.

@@ -5,7 +5,6 @@
 #define _GNU_SOURCE
 #include "run.h"
 
-#include <cblas.h>
 #include <errno.h>
 #include <jpeglib.h>
 #include <math.h>
@@ -18,7 +17,6 @@
 #include "progress.h"
 #include "saliency.h"
 #include "table.h"
-#include "cpu/cpu_internal.h"
 #include "weights.h"
 
 #ifdef PC_HAVE_PNG
@@ -31,9 +29,8 @@
 void pc_library_versions(const char *inih_version, char *buf, size_t n) {
     unsigned maj = 0, min = 0, rel = 0;
     H5get_libversion(&maj, &min, &rel);
-    cpu_blas_select_kernel();   // report the kernels the CPU backend really uses
-    const char *blas = openblas_get_config();
-    const char *kernels = openblas_get_corename();
+    char blas[512];
+    pc_backend_cpu_libraries(blas, sizeof blas);
     size_t used = 0;
 #ifdef LIBJPEG_TURBO_VERSION
     used += (size_t)snprintf(buf + used, n - used, "libjpeg-turbo %s", PC_STR(LIBJPEG_TURBO_VERSION));
@@ -42,8 +39,7 @@ void pc_library_versions(const char *inih_version, char *buf, size_t n) {
 #endif
     if (used < n) used += (size_t)snprintf(buf + used, n - used, "; HDF5 %u.%u.%u", maj, min, rel);
     if (used < n) used += (size_t)snprintf(buf + used, n - used, "; inih %s", inih_version ? inih_version : "unknown");
-    if (used < n) used += (size_t)snprintf(buf + used, n - used, "; %s (kernels %s)", blas ? blas : "OpenBLAS",
-                                           kernels ? kernels : "unknown");
+    if (used < n) used += (size_t)snprintf(buf + used, n - used, "; %s", blas);
 #ifdef PC_HAVE_PNG
     if (used < n) used += (size_t)snprintf(buf + used, n - used, "; libpng %s", PNG_LIBPNG_VER_STRING);
 #endif
@@ -107,7 +103,6 @@ typedef struct {
     PcBackendNet *bn;
     PcInsDelOptions insdel;     // cfg->insdel with batch = auto resolved
     PcStore store;
-    float *cam_src, *cam_dst;   // backend buffers to bring isolated CAMs to S x S for storage
 } Run;
 
 static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
@@ -155,8 +150,6 @@ static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
 
 static void run_free(Run *r) {
     if (r->be) {
-        if (r->cam_src) r->be->release(r->be, r->cam_src);
-        if (r->cam_dst) r->be->release(r->be, r->cam_dst);
         if (r->bn) r->be->net_release(r->be, r->bn);
         r->be->destroy(r->be);
     }
@@ -170,22 +163,14 @@ static void run_free(Run *r) {
 
 // ---- one image --------------------------------------------------------------------------------
 
-// The S x S map of method m (isolated CAMs are brought to S x S with up() on the backend).
-static const float *method_map(Run *r, const PcExplanation *e, int m, float *tmp, int *mh, int *mw) {
+// The S x S map of method m (the engine hands back every map at the input size).
+static const float *method_map(const Run *r, const PcExplanation *e, int m) {
     const MethodRef *ref = &r->refs[m];
-    const int S = e->size;
-    *mh = *mw = S;
     switch (ref->kind) {
     case M_MAIN: return e->map[ref->variant];
-    case M_LEVEL: return e->levels[ref->variant] + (size_t)ref->layer * S * S;
+    case M_LEVEL: return e->levels[ref->variant] + (size_t)ref->layer * e->size * e->size;
     case M_NO_LNORM: return e->map_no_lnorm[ref->variant];
-    case M_CAM: {
-        const int h = r->tg.h[ref->layer], w = r->tg.w[ref->layer];
-        r->be->upload(r->be, r->cam_src, e->cams[ref->variant][ref->layer], (size_t)h * w * sizeof(float));
-        r->be->resample(r->be, r->cam_src, 1, h, w, S, S, r->cam_dst);
-        r->be->download(r->be, tmp, r->cam_dst, (size_t)S * S * sizeof(float));
-        return tmp;
-    }
+    case M_CAM: return e->cams[ref->variant][ref->layer];
     }
     return NULL;
 }
@@ -217,12 +202,10 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
         return;
     }
     for (int m = 0; m < r->n_methods; m++) {
-        int mh, mw;
         float *dst = res->maps + (size_t)m * ss;
-        const float *map = method_map(r, &e, m, dst, &mh, &mw);
-        if (map != dst) memcpy(dst, map, ss * sizeof(float));
+        memcpy(dst, method_map(r, &e, m), ss * sizeof(float));
         if (!want_metrics) continue;
-        if (pc_insdel_context_eval(&ctx, r->bn, dst, mh, mw, e.cls,
+        if (pc_insdel_context_eval(&ctx, r->bn, dst, l->size, l->size, e.cls,
                                    cfg->insertion ? res->ins_scores + (size_t)m * l->steps : NULL,
                                    cfg->insertion ? &res->ins_auc[m] : NULL,
                                    cfg->deletion ? res->del_scores + (size_t)m * l->steps : NULL,
@@ -295,6 +278,21 @@ int pc_print_table(const char *h5_path, PcError *err) {
 
 // ---- the run ----------------------------------------------------------------------------------
 
+// The configuration text (malloc'd, taken over; its last section is [run]) followed by the
+// backend switches that are on ("PC_NO_DIRECT_CONV = 1", ...: they can change the results' last
+// bits, so they belong to the key).
+static char *config_with_switches(char *text, const PcBackendOptions *bopt) {
+    char sw[256];
+    pc_backend_options_key(bopt, sw, sizeof sw);
+    if (!sw[0]) return text;
+    size_t a = strlen(text), b = strlen(sw);
+    char *out = xmalloc(a + b + 1);
+    memcpy(out, text, a);
+    memcpy(out + a, sw, b + 1);
+    free(text);
+    return out;
+}
+
 int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
     Run *r = xcalloc(1, sizeof *r);
     int rc = -1;
@@ -331,6 +329,7 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
     }
 
     PcBackendOptions bopt = {.precision = cfg->precision, .threads = cfg->threads, .device = 0};
+    pc_backend_options_from_env(&bopt);   // the one place the environment reaches the backends
     r->be = pc_backend_create(cfg->device, &bopt, err);
     if (!r->be) goto done;
 
@@ -342,8 +341,8 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
     char libs[1024], device[256];
     pc_library_versions(opt->inih_version, libs, sizeof libs);
     snprintf(device, sizeof device, "%s: %s", r->be->name, r->be->device_name);
-    config_all = pc_config_canonical(cfg, 0);
-    config_key = pc_config_canonical(cfg, 1);
+    config_all = config_with_switches(pc_config_canonical(cfg, 0), &bopt);
+    config_key = config_with_switches(pc_config_canonical(cfg, 1), &bopt);
     PcStoreMeta meta = {.config = config_all, .config_key = config_key, .config_source = cfg->source,
                         .version = PC_VERSION, .git_commit = opt->git_commit, .libraries = libs, .device = device};
     if (pc_store_open(&r->store, cfg->output, &layout, &images, &meta, opt->mode, err)) goto done;
@@ -368,11 +367,6 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
     int max_batch = sal_batch > r->insdel.batch ? sal_batch : r->insdel.batch;
     r->bn = r->be->net_prepare(r->be, &r->net, max_batch, err);
     if (!r->bn) goto done;
-    size_t max_hw = 1;
-    for (int l = 0; l < r->tg.n_targets; l++)
-        if ((size_t)r->tg.h[l] * r->tg.w[l] > max_hw) max_hw = (size_t)r->tg.h[l] * r->tg.w[l];
-    r->cam_src = r->be->alloc(r->be, max_hw * sizeof(float));
-    r->cam_dst = r->be->alloc(r->be, (size_t)cfg->size * cfg->size * sizeof(float));
 
     PcSaliencyOptions sopt;
     pc_saliency_default_options(&sopt);

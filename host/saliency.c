@@ -3,7 +3,9 @@
 // target layer, then per layer the masked passes of its live channels (plus and minus images of a
 // channel in the same forward batch), the channel weights of PCAM+, PCAM- and PCAM+- from the same
 // scores, and finally the CAMs, the LNorm recursion, the level maps, the isolated CAMs and the
-// no-LNorm ablation for the three variants at once (every map op runs on 3 maps).
+// no-LNorm ablation for the three variants at once (every map op runs on 3 maps). Every map
+// handed back is S x S. When the backend runs out of memory the image starts again with half the
+// batch (down to one image per pass).
 #include "saliency.h"
 
 #include <string.h>
@@ -113,8 +115,10 @@ static void workspace_free(Workspace *ws) {
     memset(ws, 0, sizeof *ws);
 }
 
-static void workspace_init(Workspace *ws, PcBackend *be, const PcNet *net, const PcTargets *tg,
-                           int pairs, int want_no_lnorm) {
+// Backend buffers for masked passes of `pairs` plus/minus pairs; -1 when the backend is out of
+// memory (whatever was had is released by workspace_free).
+static int workspace_init(Workspace *ws, PcBackend *be, const PcNet *net, const PcTargets *tg,
+                          int pairs, int want_no_lnorm) {
     memset(ws, 0, sizeof *ws);
     ws->be = be;
     const size_t S = (size_t)net->in_h, ss = S * S, f = sizeof(float);
@@ -144,6 +148,14 @@ static void workspace_init(Workspace *ws, PcBackend *be, const PcNet *net, const
     ws->scores_host = xmalloc(2 * c_max * f);
     ws->weights_host = xmalloc(3 * c_max * f);
     ws->chans = xmalloc(c_max * sizeof *ws->chans);
+    void *dev[] = {ws->x, ws->logits, ws->masked, ws->scores, ws->weights, ws->up, ws->lnormed,
+                   ws->unorm, ws->level};
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
+        if (!dev[i]) return -1;
+    for (int l = 0; l < tg->n_targets; l++)
+        if (!ws->taps[l] || !ws->cams[l] || (l < tg->n_targets - 1 && (!ws->poly[l] || (want_no_lnorm && !ws->plain[l]))))
+            return -1;
+    return 0;
 }
 
 // Channels of act (C, hw) that are not identically zero (a NaN counts as non-zero).
@@ -159,7 +171,8 @@ static int find_live_channels(const float *act, int c, size_t hw, int *chans) {
 }
 
 // Masked passes of one layer: s_plus / s_minus of every live channel into ws->scores_host laid
-// out per batch as [m plus scores][m minus scores]. Returns -1 on a forward failure.
+// out per batch as [m plus scores][m minus scores]. Returns forward's error (-1, or PC_ERR_OOM
+// when the backend ran out of memory for the batch).
 static int layer_scores(PcBackend *be, PcBackendNet *bn, const PcNet *net, Workspace *ws,
                         const float *act, int h, int w, int n_live, int cls, int batch,
                         PcNormFormula norm, PcError *err) {
@@ -170,13 +183,15 @@ static int layer_scores(PcBackend *be, PcBackendNet *bn, const PcNet *net, Works
         const int m = n_live - b < pairs ? n_live - b : pairs;
         float *plus = ws->masked, *minus = ws->masked + (size_t)m * img;
         be->masked_inputs(be, act, h, w, ws->chans + b, m, ws->x, S, norm, plus, minus);
+        int rc = be->take_error(be, err);
+        if (rc) return rc;
         if (batch >= 2) {
-            if (be->forward(be, bn, plus, 2 * m, ws->logits, 0, NULL, NULL, err) != 0) return -1;
+            if ((rc = be->forward(be, bn, plus, 2 * m, ws->logits, 0, NULL, NULL, err)) != 0) return rc;
             be->softmax_gather(be, ws->logits, 2 * m, ncls, cls, ws->scores + 2 * b);
         } else {   // one image per pass: the plus and the minus image separately
-            if (be->forward(be, bn, plus, 1, ws->logits, 0, NULL, NULL, err) != 0) return -1;
+            if ((rc = be->forward(be, bn, plus, 1, ws->logits, 0, NULL, NULL, err)) != 0) return rc;
             be->softmax_gather(be, ws->logits, 1, ncls, cls, ws->scores + 2 * b);
-            if (be->forward(be, bn, minus, 1, ws->logits, 0, NULL, NULL, err) != 0) return -1;
+            if ((rc = be->forward(be, bn, minus, 1, ws->logits, 0, NULL, NULL, err)) != 0) return rc;
             be->softmax_gather(be, ws->logits, 1, ncls, cls, ws->scores + 2 * b + 1);
         }
     }
@@ -221,64 +236,84 @@ static void level_maps(PcBackend *be, Workspace *ws, const float *p, int h, int 
         be->download(be, dst[v], ws->level + v * ss, ss * sizeof(float));
 }
 
-int pc_explain(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTargets *tg,
-               const float *x_host, int cls, const PcSaliencyOptions *opt, PcExplanation *e,
-               PcError *err) {
-    memset(e, 0, sizeof *e);
-    const int S = net->in_h, ncls = net->n_classes, L = tg->n_targets;
-    if (net->in_w != S) return pc_fail(err, "%s: input %dx%d is not square", net->spec.arch, S, net->in_w);
-    if (L < 1 || L > PC_MAX_TARGETS) return pc_fail(err, "%d target layers (need 1..%d)", L, PC_MAX_TARGETS);
-    const int batch = opt->batch > 0 ? opt->batch : 1;
-    const int pairs = batch >= 2 ? batch / 2 : 1;
-    const size_t ss = (size_t)S * S;
-
-    Workspace ws;
-    workspace_init(&ws, be, net, tg, pairs, opt->want_no_lnorm);
-    e->size = S;
-    e->n_classes = ncls;
-    e->n_targets = L;
-    e->logits = xmalloc((size_t)ncls * sizeof(float));
-
-    // ---- forward pass with taps, class and s0 ----------------------------------------------
-    double t_start = pc_now();
-    be->upload(be, ws.x, x_host, 3 * ss * sizeof(float));
-    if (be->forward(be, bn, ws.x, 1, ws.logits, L, tg->nodes, ws.taps, err) != 0) goto fail;
-    be->download(be, e->logits, ws.logits, (size_t)ncls * sizeof(float));
+// The image's forward pass with taps on every target layer: logits, the explained class (cls < 0:
+// the first maximum, like torch.max) and s0 = softmax(logits)[cls].
+static int first_forward(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTargets *tg,
+                         Workspace *ws, const float *x_host, int cls, PcExplanation *e, PcError *err) {
+    const int S = net->in_h, ncls = net->n_classes;
+    be->upload(be, ws->x, x_host, 3 * (size_t)S * S * sizeof(float));
+    int rc = be->forward(be, bn, ws->x, 1, ws->logits, tg->n_targets, tg->nodes, ws->taps, err);
+    if (rc) return rc;
+    be->download(be, e->logits, ws->logits, (size_t)ncls * sizeof(float));
     if (cls < 0) {
         cls = 0;
         for (int i = 1; i < ncls; i++)
-            if (e->logits[i] > e->logits[cls]) cls = i;   // first maximum, like torch.max
+            if (e->logits[i] > e->logits[cls]) cls = i;
     } else if (cls >= ncls) {
-        pc_fail(err, "class %d out of range: %s has %d classes", cls, net->spec.arch, ncls);
-        goto fail;
+        return pc_fail(err, "class %d out of range: %s has %d classes", cls, net->spec.arch, ncls);
     }
     e->cls = cls;
-    be->softmax_gather(be, ws.logits, 1, ncls, cls, ws.scores);
-    be->download(be, &e->score, ws.scores, sizeof(float));
+    be->softmax_gather(be, ws->logits, 1, ncls, cls, ws->scores);
+    be->download(be, &e->score, ws->scores, sizeof(float));
     e->forward_passes = 1;
-    double t_fwd = pc_now();
+    return 0;
+}
 
-    // ---- masked passes and weights per layer, then C_l ------------------------------------
-    for (int l = 0; l < L; l++) {
+// Per target layer: the masked passes of its live channels, the weights of the three variants
+// and their CAMs C_l = relu(sum_k w_k A_k) into ws->cams[l] (3, h_l, w_l).
+static int masked_layers(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTargets *tg,
+                         Workspace *ws, int batch, PcNormFormula norm, PcExplanation *e, PcError *err) {
+    const int pairs = batch >= 2 ? batch / 2 : 1;
+    for (int l = 0; l < tg->n_targets; l++) {
         const int c = tg->c[l], h = tg->h[l], w = tg->w[l];
         const size_t hw = (size_t)h * w;
         e->s_plus[l] = xmalloc((size_t)c * sizeof(float));
         e->s_minus[l] = xmalloc((size_t)c * sizeof(float));
         for (int v = 0; v < PC_N_VARIANTS; v++) e->weights[v][l] = xmalloc((size_t)c * sizeof(float));
-        be->download(be, ws.act_host, ws.taps[l], (size_t)c * hw * sizeof(float));
-        const int n_live = find_live_channels(ws.act_host, c, hw, ws.chans);
-        if (layer_scores(be, bn, net, &ws, ws.taps[l], h, w, n_live, cls, batch, opt->norm, err) != 0)
-            goto fail;
+        be->download(be, ws->act_host, ws->taps[l], (size_t)c * hw * sizeof(float));
+        const int n_live = find_live_channels(ws->act_host, c, hw, ws->chans);
+        int rc = layer_scores(be, bn, net, ws, ws->taps[l], h, w, n_live, e->cls, batch, norm, err);
+        if (rc) return rc;
         e->live_channels += n_live;
         e->forward_passes += 2L * n_live;
-        layer_weights(&ws, e, l, c, n_live, pairs);
-        be->upload(be, ws.weights, ws.weights_host, 3 * (size_t)c * sizeof(float));
-        be->weighted_channel_sum(be, ws.taps[l], c, h, w, ws.weights, 3, ws.cams[l]);
+        layer_weights(ws, e, l, c, n_live, pairs);
+        be->upload(be, ws->weights, ws->weights_host, 3 * (size_t)c * sizeof(float));
+        be->weighted_channel_sum(be, ws->taps[l], c, h, w, ws->weights, 3, ws->cams[l]);
     }
-    be->synchronize(be);
-    double t_masked = pc_now();
+    return 0;
+}
 
-    // ---- recursion (SPEC §7), from the latest layer to the earliest -----------------------
+// P_l of layer l < L (SPEC §7): relu(LNorm(C_l) * up(P_{l+1})) into ws->poly[l], and its
+// no-LNorm twin relu(C_l * up(P'_{l+1})) into ws->plain[l] when plain_next is given.
+static void poly_step(PcBackend *be, Workspace *ws, const PcTargets *tg, int l, PcLnormMode lnorm,
+                      const float *poly_next, const float *plain_next) {
+    const int h = tg->h[l], w = tg->w[l], ph = tg->h[l + 1], pw = tg->w[l + 1];
+    const size_t n = 3 * (size_t)h * w;
+    be->resample(be, poly_next, 3, ph, pw, h, w, ws->up);
+    be->lnorm(be, ws->cams[l], 3, h, w, ph, pw, lnorm, ws->lnormed);
+    be->mul_relu(be, ws->lnormed, ws->up, n, ws->poly[l]);
+    if (plain_next) {
+        be->resample(be, plain_next, 3, ph, pw, h, w, ws->up);
+        be->mul_relu(be, ws->cams[l], ws->up, n, ws->plain[l]);
+    }
+}
+
+// The isolated CAMs of layer l brought to S x S with up() (as every stored map): e->cams[v][l].
+static void isolated_cams(PcBackend *be, Workspace *ws, const PcTargets *tg, int l, int S, PcExplanation *e) {
+    const size_t ss = (size_t)S * S;
+    be->resample(be, ws->cams[l], 3, tg->h[l], tg->w[l], S, S, ws->level);
+    for (int v = 0; v < PC_N_VARIANTS; v++) {
+        e->cams[v][l] = xmalloc(ss * sizeof(float));
+        be->download(be, e->cams[v][l], ws->level + v * ss, ss * sizeof(float));
+    }
+}
+
+// The recursion (SPEC §7) from the latest layer to the earliest, for the three variants at once:
+// the final maps S_1, the levels S_l, the isolated CAMs and the no-LNorm map, as asked.
+static void recursion(PcBackend *be, Workspace *ws, const PcTargets *tg, int S,
+                      const PcSaliencyOptions *opt, PcExplanation *e) {
+    const int L = tg->n_targets;
+    const size_t ss = (size_t)S * S;
     for (int v = 0; v < PC_N_VARIANTS; v++) {
         e->map[v] = xmalloc(ss * sizeof(float));
         if (opt->want_levels) e->levels[v] = xmalloc((size_t)L * ss * sizeof(float));
@@ -286,20 +321,11 @@ int pc_explain(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTarget
     }
     const float *poly_next = NULL, *plain_next = NULL;   // P_{l+1} and its no-LNorm twin
     for (int l = L - 1; l >= 0; l--) {
-        const int h = tg->h[l], w = tg->w[l];
-        const size_t n = 3 * (size_t)h * w;
-        const float *poly = ws.cams[l], *plain = ws.cams[l];   // P_L = C_L (already ReLU'd)
+        const float *poly = ws->cams[l], *plain = ws->cams[l];   // P_L = C_L (already ReLU'd)
         if (l < L - 1) {
-            const int ph = tg->h[l + 1], pw = tg->w[l + 1];
-            be->resample(be, poly_next, 3, ph, pw, h, w, ws.up);
-            be->lnorm(be, ws.cams[l], 3, h, w, ph, pw, opt->lnorm, ws.lnormed);
-            be->mul_relu(be, ws.lnormed, ws.up, n, ws.poly[l]);
-            poly = ws.poly[l];
-            if (opt->want_no_lnorm) {
-                be->resample(be, plain_next, 3, ph, pw, h, w, ws.up);
-                be->mul_relu(be, ws.cams[l], ws.up, n, ws.plain[l]);
-                plain = ws.plain[l];
-            }
+            poly_step(be, ws, tg, l, opt->lnorm, poly_next, opt->want_no_lnorm ? plain_next : NULL);
+            poly = ws->poly[l];
+            if (opt->want_no_lnorm) plain = ws->plain[l];
         }
         poly_next = poly;
         plain_next = plain;
@@ -307,28 +333,65 @@ int pc_explain(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTarget
             float *dst[PC_N_VARIANTS];
             for (int v = 0; v < PC_N_VARIANTS; v++)
                 dst[v] = opt->want_levels ? e->levels[v] + (size_t)l * ss : e->map[v];
-            level_maps(be, &ws, poly, h, w, S, opt->norm, dst);
+            level_maps(be, ws, poly, tg->h[l], tg->w[l], S, opt->norm, dst);
         }
-        if (opt->want_cams)
-            for (int v = 0; v < PC_N_VARIANTS; v++) {
-                e->cams[v][l] = xmalloc(n / 3 * sizeof(float));
-                be->download(be, e->cams[v][l], ws.cams[l] + v * (n / 3), n / 3 * sizeof(float));
-            }
+        if (opt->want_cams) isolated_cams(be, ws, tg, l, S, e);
     }
     for (int v = 0; v < PC_N_VARIANTS; v++)
         if (opt->want_levels) memcpy(e->map[v], e->levels[v], ss * sizeof(float));   // S_1
     if (opt->want_no_lnorm)
-        level_maps(be, &ws, plain_next, tg->h[0], tg->w[0], S, opt->norm, e->map_no_lnorm);
+        level_maps(be, ws, plain_next, tg->h[0], tg->w[0], S, opt->norm, e->map_no_lnorm);
+}
+
+// One explanation with masked passes of at most `batch` images. PC_ERR_OOM when the backend ran
+// out of memory (e is then freed and the caller may retry with a smaller batch).
+static int explain_at_batch(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTargets *tg,
+                            const float *x_host, int cls, const PcSaliencyOptions *opt, int batch,
+                            PcExplanation *e, PcError *err) {
+    memset(e, 0, sizeof *e);
+    e->size = net->in_h;
+    e->n_classes = net->n_classes;
+    e->n_targets = tg->n_targets;
+    e->batch = batch;
+    e->logits = xmalloc((size_t)net->n_classes * sizeof(float));
+    Workspace ws;
+    int rc = workspace_init(&ws, be, net, tg, batch >= 2 ? batch / 2 : 1, opt->want_no_lnorm);
+    if (rc) {
+        pc_fail(err, "cannot allocate the engine's buffers for batch %d on the %s backend", batch, be->name);
+        rc = PC_ERR_OOM;
+    }
+    const double t_start = pc_now();
+    if (!rc) rc = first_forward(be, bn, net, tg, &ws, x_host, cls, e, err);
+    const double t_fwd = pc_now();
+    if (!rc) rc = masked_layers(be, bn, net, tg, &ws, batch, opt->norm, e, err);
     be->synchronize(be);
-    double t_maps = pc_now();
+    const double t_masked = pc_now();
+    if (!rc) recursion(be, &ws, tg, e->size, opt, e);
+    be->synchronize(be);
+    if (!rc) rc = be->take_error(be, err);   // an op of the recursion without memory
     e->seconds_forward = t_fwd - t_start;
     e->seconds_masked = t_masked - t_fwd;
-    e->seconds_maps = t_maps - t_masked;
+    e->seconds_maps = pc_now() - t_masked;
     workspace_free(&ws);
-    return 0;
+    if (rc) pc_explanation_free(e);
+    return rc;
+}
 
-fail:
-    workspace_free(&ws);
-    pc_explanation_free(e);
-    return -1;
+int pc_explain(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTargets *tg,
+               const float *x_host, int cls, const PcSaliencyOptions *opt, PcExplanation *e,
+               PcError *err) {
+    memset(e, 0, sizeof *e);
+    const int S = net->in_h, L = tg->n_targets;
+    if (net->in_w != S) return pc_fail(err, "%s: input %dx%d is not square", net->spec.arch, S, net->in_w);
+    if (L < 1 || L > PC_MAX_TARGETS) return pc_fail(err, "%d target layers (need 1..%d)", L, PC_MAX_TARGETS);
+    // out of memory: halve the masked passes' batch and start the image again, down to 1
+    for (int batch = opt->batch > 0 ? opt->batch : 1;; batch /= 2) {
+        int rc = explain_at_batch(be, bn, net, tg, x_host, cls, opt, batch, e, err);
+        if (rc != PC_ERR_OOM) return rc;
+        if (batch == 1) {
+            char why[sizeof err->msg];
+            snprintf(why, sizeof why, "%s", err->msg);
+            return pc_fail(err, "out of memory on the %s backend even at one image per pass (%.900s)", be->name, why);
+        }
+    }
 }

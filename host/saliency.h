@@ -40,9 +40,11 @@ typedef struct {
     float *s_minus[PC_MAX_TARGETS];                  // (C_l), s0 for skipped channels
     float *map[PC_N_VARIANTS];                       // (S, S) = S_1
     float *levels[PC_N_VARIANTS];                    // (L, S, S): S_1 ... S_L (finest first), or NULL
-    float *cams[PC_N_VARIANTS][PC_MAX_TARGETS];      // (h_l, w_l) isolated C_l, or NULL
+    float *cams[PC_N_VARIANTS][PC_MAX_TARGETS];      // (S, S) isolated up(C_l, S, S), or NULL
     float *map_no_lnorm[PC_N_VARIANTS];              // (S, S) or NULL
     long forward_passes;                             // images pushed through the network
+    int batch;                                       // masked images per pass used (opt->batch,
+                                                     //   halved after running out of memory)
     int live_channels;                               // channels with a non-zero activation
     double seconds_forward;                          // phase timings (wall clock, synchronised):
     double seconds_masked;                           //   first forward, masked passes,
@@ -57,7 +59,8 @@ void pc_saliency_default_options(PcSaliencyOptions *opt);
 int pc_targets_resolve(const PcNet *net, int n_names, char names[][64], PcTargets *t, PcError *err);
 
 // Explains one image. x_host (3, S, S) normalised input; cls < 0 = argmax of the logits.
-// bn must have been prepared for at least opt->batch images (and at least 1).
+// bn must have been prepared for at least opt->batch images (and at least 1). When the backend
+// runs out of memory, the image is explained again with half the batch, down to 1 (then an error).
 int pc_explain(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTargets *targets,
                const float *x_host, int cls, const PcSaliencyOptions *opt, PcExplanation *out,
                PcError *err);

@@ -1,5 +1,6 @@
 // weights.h: a read-only state dict (torchvision tensor names -> typed data) loaded from a
-// safetensors file or a torch.save checkpoint (pth.h), or generated in memory by the fixtures' hash rule (hashweights.h).
+// safetensors file or a torch.save checkpoint (pth.h), or generated in memory by the fixtures' hash
+// rule (tests/hashweights.h).
 #ifndef PC_WEIGHTS_H
 #define PC_WEIGHTS_H
 

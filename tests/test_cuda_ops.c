@@ -359,7 +359,7 @@ static void test_insdel(void) {
 
 int main(void) {
     PcError err = {{0}};
-    PcBackendOptions opt = {PC_PREC_FP32, 0, 0};
+    PcBackendOptions opt = {.precision = PC_PREC_FP32};
     gpu = pc_backend_cuda_create(&opt, &err);
     if (!gpu) test_skip(err.msg);
     cpu = pc_backend_cpu_create(&opt, &err);

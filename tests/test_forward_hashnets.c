@@ -88,7 +88,7 @@ static void test_net(const char *arch) {
     for (size_t i = 0; i < 2; i++) free(inputs[i]);
     free(inputs);
 
-    PcBackendOptions opt = {PC_PREC_FP32, 0, 0};
+    PcBackendOptions opt = {.precision = PC_PREC_FP32};
     PcBackend *be = pc_backend_cpu_create(&opt, &err);
     PcBackendNet *bn = be->net_prepare(be, &net, 2, &err);
     CHECK(bn != NULL, "%s: prepare: %s", arch, err.msg);

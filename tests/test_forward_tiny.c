@@ -3,7 +3,7 @@
 // layer, the per-channel sums and 4096 sampled activation values, all within 1e-4 relative
 // (max |d| / max |ref|). Also checks that the batch size and the thread count do not change the
 // result (1, 2 and 3 threads; batch 2 vs two batches of 1), and runs the im2col + GEMM path for
-// every convolution too (PC_NO_DIRECT_CONV).
+// every convolution too (backend option no_direct_conv).
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,9 +28,11 @@ static void pass_free(PassOut *o) {
     free(o->logits);
 }
 
+static int g_no_direct_conv;   // backend option no_direct_conv for run_pass
+
 static int run_pass(const PcNet *net, int threads, const float *x, int n, int batch_split, PassOut *o) {
     PcError err = {{0}};
-    PcBackendOptions opt = {PC_PREC_FP32, threads, 0};
+    PcBackendOptions opt = {.precision = PC_PREC_FP32, .threads = threads, .no_direct_conv = g_no_direct_conv};
     PcBackend *be = pc_backend_cpu_create(&opt, &err);
     PcBackendNet *bn = be->net_prepare(be, net, batch_split, &err);
     CHECK(bn != NULL, "prepare: %s", err.msg);
@@ -188,17 +190,17 @@ static void test_net(const char *which) {
     if (run_pass(&net, 2, x, 2, 2, &o) == 0) compare_golden(grp, &net, &o);
 
     // the im2col + GEMM path for every convolution (where AVX-512 picks the direct kernel for
-    // the few-channel layers, PC_NO_DIRECT_CONV turns it off)
+    // the few-channel layers, no_direct_conv turns it off)
     {
         PassOut g;
         memset(&g, 0, sizeof g);
         g.n_taps = o.n_taps;
         memcpy(g.nodes, o.nodes, sizeof o.nodes);
         memcpy(g.names, o.names, sizeof o.names);
-        setenv("PC_NO_DIRECT_CONV", "1", 1);
+        g_no_direct_conv = 1;
         printf("  im2col + GEMM only:\n");
         if (run_pass(&net, 2, x, 2, 2, &g) == 0) compare_golden(grp, &net, &g);
-        unsetenv("PC_NO_DIRECT_CONV");
+        g_no_direct_conv = 0;
         pass_free(&g);
     }
 
@@ -249,7 +251,7 @@ static void test_net(const char *which) {
 
     // logits == NULL stops after the last tap: the taps are unchanged
     {
-        PcBackendOptions opt = {PC_PREC_FP32, 2, 0};
+        PcBackendOptions opt = {.precision = PC_PREC_FP32, .threads = 2};
         PcBackend *be = pc_backend_cpu_create(&opt, &err);
         PcBackendNet *bn = be->net_prepare(be, &net, 2, &err);
         const PcNode *t0 = &net.nodes[o.nodes[0]];

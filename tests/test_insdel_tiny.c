@@ -68,7 +68,7 @@ static void check_image(PcBackend *be, PcBackendNet *bn, const PcNet *net, const
            d_del, secs);
 
     // a context reused for several maps gives the same bits as the one-shot call; a 112 x 112
-    // map goes through up() first (its own values, just checks the path runs and is consistent)
+    // map is refused
     PcInsDelContext ctx;
     rc = pc_insdel_context_init(be, net, x, &opt, &ctx, &err);
     CHECK(rc == 0, "%s: context: %s", grp, err.msg);
@@ -81,13 +81,12 @@ static void check_image(PcBackend *be, PcBackendNet *bn, const PcNet *net, const
               "%s: context eval: %s", grp, err.msg);
         CHECK(!memcmp(ins2, ins, sizeof ins) && ins2_auc == ins_auc && del2_auc == del_auc,
               "%s: reused context differs from the one-shot evaluation", grp);
+        // maps come at the input size (the engine upsamples): anything else is refused
         float small[112 * 112];
         be->resample(be, map, 1, 224, 224, 112, 112, small);
         double small_ins = 0;
-        CHECK(pc_insdel_context_eval(&ctx, bn, small, 112, 112, cls, NULL, &small_ins, NULL, NULL, NULL, &err) == 0,
-              "%s: 112x112 map: %s", grp, err.msg);
-        CHECK(fabs(small_ins - ins_auc) < 0.05, "%s: 112x112 map ins AUC %g far from %g", grp,
-              small_ins, ins_auc);
+        CHECK(pc_insdel_context_eval(&ctx, bn, small, 112, 112, cls, NULL, &small_ins, NULL, NULL, NULL, &err) != 0,
+              "%s: a 112x112 map was accepted", grp);
         CHECK(pc_insdel_context_eval(&ctx, bn, map, 224, 224, 10, NULL, &small_ins, NULL, NULL, NULL, &err) != 0,
               "%s: class 10 of 10 accepted", grp);
         pc_insdel_context_free(&ctx);

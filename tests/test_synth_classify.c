@@ -36,7 +36,7 @@ static void test_model(const char *model, const float *x) {
     size_t n;
     int64_t *pred = h5_read_i64(fixture_path("synthetic.h5"), path, &n);
     CHECK(pred && n == N_IMAGES, "%s: %zu predictions", path, pred ? n : 0);
-    PcBackendOptions opt = {PC_PREC_FP32, 0, 0};
+    PcBackendOptions opt = {.precision = PC_PREC_FP32};
     PcBackend *be = pc_backend_cpu_create(&opt, &err);
     PcBackendNet *bn = be->net_prepare(be, &net, N_IMAGES, &err);
     CHECK(bn != NULL, "%s: prepare: %s", model, err.msg);

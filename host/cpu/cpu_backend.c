@@ -6,9 +6,11 @@
 
 #include "cpu_internal.h"
 
+// NULL past the simulated limit (options.max_alloc) or when the host is out of memory.
 static void *cpu_alloc(PcBackend *be, size_t bytes) {
-    (void)be;
-    return xcalloc(1, bytes);
+    const CpuContext *ctx = be->impl;
+    if (ctx->max_alloc && bytes > ctx->max_alloc) return NULL;
+    return calloc(1, bytes ? bytes : 1);
 }
 
 static void cpu_release(PcBackend *be, void *p) {
@@ -23,6 +25,19 @@ static void cpu_copy(PcBackend *be, void *dst, const void *src, size_t bytes) {
 
 static void cpu_synchronize(PcBackend *be) { (void)be; }
 
+// The CPU ops allocate nothing that can fail short of the host running out (which aborts).
+static int cpu_take_error(PcBackend *be, PcError *err) {
+    (void)be, (void)err;
+    return 0;
+}
+
+void pc_backend_cpu_libraries(char *buf, size_t n) {
+    cpu_blas_select_kernel();   // report the kernels the CPU backend really uses
+    const char *blas = openblas_get_config();
+    const char *kernels = openblas_get_corename();
+    snprintf(buf, n, "%s (kernels %s)", blas ? blas : "OpenBLAS", kernels ? kernels : "unknown");
+}
+
 static void cpu_destroy(PcBackend *be) {
     if (!be) return;
     free(be->impl);
@@ -34,6 +49,8 @@ PcBackend *pc_backend_cpu_create(const PcBackendOptions *opt, PcError *err) {
     PcBackend *be = xcalloc(1, sizeof *be);
     CpuContext *ctx = xcalloc(1, sizeof *ctx);
     ctx->threads = (opt && opt->threads > 0) ? opt->threads : pc_default_threads();
+    ctx->no_direct_conv = opt ? opt->no_direct_conv : 0;
+    ctx->max_alloc = opt ? opt->max_alloc : 0;
     cpu_blas_select_kernel();   // before any BLAS call: OpenBLAS may have picked its slowest kernels
     openblas_set_num_threads(ctx->threads);
     be->name = "cpu";
@@ -62,5 +79,6 @@ PcBackend *pc_backend_cpu_create(const PcBackendOptions *opt, PcError *err) {
     be->argsort_desc = cpu_argsort_desc;
     be->insdel_samples = cpu_insdel_samples;
     be->destroy = cpu_destroy;
+    be->take_error = cpu_take_error;
     return be;
 }

@@ -9,6 +9,8 @@
 
 typedef struct {
     int threads;            // worker threads for the CPU code (OpenBLAS gets the same count)
+    int no_direct_conv;     // options.no_direct_conv: every convolution via im2col + GEMM
+    size_t max_alloc;       // options.max_alloc: simulated memory limit (0 = none)
 } CpuContext;
 
 // cpu_nn.c

@@ -23,8 +23,8 @@
 // Workspace: cpu_net_prepare plans which node outputs can share a buffer (an output's buffer is
 // reused once its last reader has run; a residual add writes in place) and allocates ONE arena:
 // per thread the group's input copy, those buffers and im2col chunks, plus the weights repacked
-// for the direct kernel. PC_NO_DIRECT_CONV in the environment turns the direct kernel off (tests
-// use it to check the GEMM path on every layer).
+// for the direct kernel. The backend option no_direct_conv (PC_NO_DIRECT_CONV for the program)
+// turns the direct kernel off (tests use it to check the GEMM path on every layer).
 #define _GNU_SOURCE
 #include <cblas.h>
 #include <immintrin.h>
@@ -620,6 +620,107 @@ static int choose_group(const PcNet *net, int max_batch) {
     return g > (size_t)max_batch ? max_batch : (int)g;
 }
 
+// Buffer plan of one worker: which node outputs share a buffer ("slot"), and the scratch sizes.
+typedef struct {
+    int n_slots;
+    int *slot_of;           // (nodes) slot holding each node's output
+    size_t *slot_size;      // (nodes) floats of each slot
+    size_t scratch;         // im2col chunk floats per part
+    size_t flat_max;        // floats of the largest flattened input of a linear node
+    size_t packed;          // floats of the weights packed for the direct kernel
+} BufferPlan;
+
+static void buffer_plan_free(BufferPlan *bp) {
+    free(bp->slot_of);
+    free(bp->slot_size);
+}
+
+// Free slot for a buffer of need floats (busy[t] < i): the smallest that is big enough, else the
+// largest; a new slot when none is free.
+static int best_free_slot(const BufferPlan *bp, const int *busy, int i, size_t need, int *n_slots) {
+    int s = -1;
+    for (int t = 0; t < *n_slots; t++) {
+        if (busy[t] >= i) continue;
+        if (s < 0) s = t;
+        else if (bp->slot_size[t] >= need ? (bp->slot_size[s] < need || bp->slot_size[t] < bp->slot_size[s])
+                                          : (bp->slot_size[s] < need && bp->slot_size[t] > bp->slot_size[s]))
+            s = t;
+    }
+    return s >= 0 ? s : (*n_slots)++;
+}
+
+// Last reader of every node output, then greedy reuse of free buffers (a residual add writes in
+// place over its first operand when it is that operand's last reader).
+static void plan_buffers(const PcNet *net, int group, int direct, BufferPlan *bp) {
+    const int nn = net->n_nodes;
+    memset(bp, 0, sizeof *bp);
+    bp->slot_of = xmalloc((size_t)nn * sizeof(int));
+    bp->slot_size = xcalloc((size_t)nn, sizeof(size_t));
+    bp->scratch = IM2COL_CHUNK_FLOATS;
+    int *last_use = xmalloc((size_t)nn * sizeof(int));
+    int *slot_busy = xmalloc((size_t)nn * sizeof(int));    // last node reading the slot's content
+    for (int i = 0; i < nn; i++) last_use[i] = i;
+    for (int i = 0; i < nn; i++) {
+        if (net->nodes[i].input >= 0) last_use[net->nodes[i].input] = i;
+        if (net->nodes[i].input2 >= 0) last_use[net->nodes[i].input2] = i;
+    }
+    for (int i = 0; i < nn; i++) {
+        const PcNode *nd = &net->nodes[i];
+        size_t need = nd->op == PC_NODE_LINEAR ? (size_t)nd->c * group : spatial_floats(nd->c, nd->h, nd->w, group);
+        if (nd->op == PC_NODE_CONV) {
+            // at least one output row of columns per chunk
+            size_t row = (size_t)nd->p.conv.cin * nd->p.conv.k * nd->p.conv.k * ld_pad(nd->w);
+            if (row > bp->scratch) bp->scratch = row;
+            if (direct && use_direct(&nd->p.conv, nd->w)) bp->packed += round16(direct_pack_floats(&nd->p.conv));
+        } else if (nd->op == PC_NODE_LINEAR) {
+            size_t flat = (size_t)nd->p.linear.in * (size_t)group;
+            if (flat > bp->flat_max) bp->flat_max = flat;
+        }
+        int s = nd->op == PC_NODE_ADD && nd->input >= 0 && last_use[nd->input] == i
+                    ? bp->slot_of[nd->input]   // in place: out[i] = a[i] + b[i] reads before it writes
+                    : best_free_slot(bp, slot_busy, i, need, &bp->n_slots);
+        if (bp->slot_size[s] < need) bp->slot_size[s] = need;
+        bp->slot_of[i] = s;
+        slot_busy[s] = last_use[i];
+    }
+    free(last_use);
+    free(slot_busy);
+}
+
+// Carves the arena into the workers' workspaces (input copy, slots, scratch; worker 0's scratch
+// serves every thread of the layer-parallel passes) and the packed direct-kernel weights.
+static void carve_arena(CpuNet *cn, const BufferPlan *bp, size_t in_floats, size_t scratch0,
+                        size_t scratch1, int direct) {
+    const PcNet *net = cn->net;
+    const int nn = net->n_nodes;
+    float *p = cn->arena;
+    cn->ws = xcalloc((size_t)cn->workers, sizeof(Workspace));
+    float **slot_ptr = xmalloc((size_t)(bp->n_slots ? bp->n_slots : 1) * sizeof(float *));
+    for (int t = 0; t < cn->workers; t++) {
+        Workspace *ws = &cn->ws[t];
+        ws->input = p;
+        p += round16(in_floats);
+        for (int s = 0; s < bp->n_slots; s++) {
+            slot_ptr[s] = p;
+            p += round16(bp->slot_size[s]);
+        }
+        ws->out = xmalloc((size_t)nn * sizeof(float *));
+        for (int i = 0; i < nn; i++) ws->out[i] = slot_ptr[bp->slot_of[i]];
+        ws->scratch = p;
+        p += round16(t == 0 ? scratch0 : scratch1);
+    }
+    free(slot_ptr);
+    cn->direct_w = xcalloc((size_t)nn, sizeof(float *));
+    for (int i = 0; i < nn; i++) {
+        const PcNode *nd = &net->nodes[i];
+        if (direct && nd->op == PC_NODE_CONV && use_direct(&nd->p.conv, nd->w)) {
+            cn->direct_w[i] = p;
+            direct_pack(&nd->p.conv, p);
+            p += round16(direct_pack_floats(&nd->p.conv));
+        }
+    }
+}
+
 PcBackendNet *cpu_net_prepare(PcBackend *be, const PcNet *net, int max_batch, PcError *err) {
     cpu_blas_select_kernel();
     if (max_batch < 1) {
@@ -633,106 +734,34 @@ PcBackendNet *cpu_net_prepare(PcBackend *be, const PcNet *net, int max_batch, Pc
     const CpuContext *ctx = be ? be->impl : NULL;
     int threads = ctx && ctx->threads > 0 ? ctx->threads : pc_default_threads();
     if (threads > CPU_MAX_THREADS) threads = CPU_MAX_THREADS;
-    const int avx512 = cpu_has_avx512() && !getenv("PC_NO_DIRECT_CONV");
+    const int direct = cpu_has_avx512() && !(ctx && ctx->no_direct_conv);
     const int group = choose_group(net, max_batch);
+    BufferPlan bp;
+    plan_buffers(net, group, direct, &bp);
 
-    const int nn = net->n_nodes;
-    // Buffer plan for one worker: last reader of every node output, then greedy reuse of free
-    // buffers.
-    int *last_use = xmalloc((size_t)nn * sizeof(int));
-    int *slot_of = xmalloc((size_t)nn * sizeof(int));
-    int *slot_busy = xmalloc((size_t)nn * sizeof(int));    // last node reading the slot's content
-    size_t *slot_size = xcalloc((size_t)nn, sizeof(size_t));
-    int n_slots = 0;
-    for (int i = 0; i < nn; i++) last_use[i] = i;
-    for (int i = 0; i < nn; i++) {
-        if (net->nodes[i].input >= 0) last_use[net->nodes[i].input] = i;
-        if (net->nodes[i].input2 >= 0) last_use[net->nodes[i].input2] = i;
-    }
-    size_t scratch = IM2COL_CHUNK_FLOATS, flat_max = 0, packed = 0;
-    for (int i = 0; i < nn; i++) {
-        const PcNode *nd = &net->nodes[i];
-        size_t need = nd->op == PC_NODE_LINEAR ? (size_t)nd->c * group : spatial_floats(nd->c, nd->h, nd->w, group);
-        if (nd->op == PC_NODE_CONV) {
-            // at least one output row of columns per chunk
-            size_t row = (size_t)nd->p.conv.cin * nd->p.conv.k * nd->p.conv.k * ld_pad(nd->w);
-            if (row > scratch) scratch = row;
-            if (avx512 && use_direct(&nd->p.conv, nd->w)) packed += round16(direct_pack_floats(&nd->p.conv));
-        } else if (nd->op == PC_NODE_LINEAR) {
-            size_t flat = (size_t)nd->p.linear.in * (size_t)group;
-            if (flat > flat_max) flat_max = flat;
-        }
-        int s = -1;
-        if (nd->op == PC_NODE_ADD && nd->input >= 0 && last_use[nd->input] == i) {
-            s = slot_of[nd->input];   // in place: out[i] = a[i] + b[i] reads before it writes
-        } else {
-            for (int t = 0; t < n_slots; t++) {
-                if (slot_busy[t] >= i) continue;
-                // best fit among free slots: smallest that is big enough, else the largest
-                if (s < 0) s = t;
-                else if (slot_size[t] >= need ? (slot_size[s] < need || slot_size[t] < slot_size[s])
-                                              : (slot_size[s] < need && slot_size[t] > slot_size[s]))
-                    s = t;
-            }
-            if (s < 0) s = n_slots++;
-        }
-        if (slot_size[s] < need) slot_size[s] = need;
-        slot_of[i] = s;
-        slot_busy[s] = last_use[i];
-    }
-    // Worker 0 also runs the layer-parallel passes (small batches): its scratch serves all threads.
-    size_t scratch0 = scratch * (size_t)threads, scratch1 = scratch;
-    if (flat_max > scratch0) scratch0 = flat_max;
-    if (flat_max > scratch1) scratch1 = flat_max;
-    size_t in_floats = spatial_floats(net->in_c, net->in_h, net->in_w, group);
-    size_t per_worker = round16(in_floats);
-    for (int s = 0; s < n_slots; s++) per_worker += round16(slot_size[s]);
     // image-parallel passes (cpu_forward) need a workspace per thread, else one is enough
     const int workers = threads > 1 && max_batch >= 2 * threads ? threads : 1;
-    size_t total = (size_t)workers * per_worker + round16(scratch0) + (size_t)(workers - 1) * round16(scratch1) + packed;
+    size_t scratch0 = bp.scratch * (size_t)threads, scratch1 = bp.scratch;
+    if (bp.flat_max > scratch0) scratch0 = bp.flat_max;
+    if (bp.flat_max > scratch1) scratch1 = bp.flat_max;
+    const size_t in_floats = spatial_floats(net->in_c, net->in_h, net->in_w, group);
+    size_t per_worker = round16(in_floats);
+    for (int s = 0; s < bp.n_slots; s++) per_worker += round16(bp.slot_size[s]);
+    const size_t total = (size_t)workers * per_worker + round16(scratch0) + (size_t)(workers - 1) * round16(scratch1) +
+                         bp.packed;
 
     CpuNet *cn = xcalloc(1, sizeof *cn);
-    cn->net = net;
-    cn->max_batch = max_batch;
-    cn->threads = threads;
-    cn->group = group;
-    cn->arena_floats = total;
-    cn->scratch_per_part = scratch;
+    *cn = (CpuNet){.net = net, .max_batch = max_batch, .threads = threads, .group = group,
+                   .arena_floats = total, .workers = workers, .scratch_per_part = bp.scratch};
     if (posix_memalign((void **)&cn->arena, 64, total * sizeof(float)) != 0) {
         pc_fail(err, "cpu_net_prepare: cannot allocate the %.1f MiB workspace of %s at batch %d",
                 (double)total * sizeof(float) / 1048576.0, net->spec.arch, max_batch);
         free(cn);
-        free(last_use), free(slot_of), free(slot_busy), free(slot_size);
+        buffer_plan_free(&bp);
         return NULL;
     }
-    float *p = cn->arena;
-    cn->workers = workers;
-    cn->ws = xcalloc((size_t)workers, sizeof(Workspace));
-    float **slot_ptr = xmalloc((size_t)(n_slots ? n_slots : 1) * sizeof(float *));
-    for (int t = 0; t < workers; t++) {
-        Workspace *ws = &cn->ws[t];
-        ws->input = p;
-        p += round16(in_floats);
-        for (int s = 0; s < n_slots; s++) {
-            slot_ptr[s] = p;
-            p += round16(slot_size[s]);
-        }
-        ws->out = xmalloc((size_t)nn * sizeof(float *));
-        for (int i = 0; i < nn; i++) ws->out[i] = slot_ptr[slot_of[i]];
-        ws->scratch = p;
-        p += round16(t == 0 ? scratch0 : scratch1);
-    }
-    cn->direct_w = xcalloc((size_t)nn, sizeof(float *));
-    for (int i = 0; i < nn; i++) {
-        const PcNode *nd = &net->nodes[i];
-        if (avx512 && nd->op == PC_NODE_CONV && use_direct(&nd->p.conv, nd->w)) {
-            cn->direct_w[i] = p;
-            direct_pack(&nd->p.conv, p);
-            p += round16(direct_pack_floats(&nd->p.conv));
-        }
-    }
-    free(slot_ptr);
-    free(last_use), free(slot_of), free(slot_busy), free(slot_size);
+    carve_arena(cn, &bp, in_floats, scratch0, scratch1, direct);
+    buffer_plan_free(&bp);
     return (PcBackendNet *)cn;
 }
 
@@ -828,11 +857,16 @@ static void images_part(void *arg, int part, int parts) {
 // Smaller batches run group by group with every layer split across the threads.
 int cpu_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n, float *logits, int n_taps,
                 const int *tap_nodes, float *const *taps, PcError *err) {
-    (void)be;
     CpuNet *cn = (CpuNet *)bn;
     const PcNet *net = cn->net;
     if (n < 1 || n > cn->max_batch)
         return pc_fail(err, "cpu_forward: batch of %d images, prepared for 1..%d", n, cn->max_batch);
+    const CpuContext *ctx = be ? be->impl : NULL;
+    const size_t in_bytes = (size_t)n * net->in_c * net->in_h * net->in_w * sizeof(float);
+    if (ctx && ctx->max_alloc && in_bytes > ctx->max_alloc) {   // the simulated memory limit
+        pc_fail(err, "cpu_forward: batch of %d images over the memory limit (%zu bytes)", n, ctx->max_alloc);
+        return PC_ERR_OOM;
+    }
     int last = logits ? net->n_nodes - 1 : -1;
     for (int t = 0; t < n_taps; t++) {
         if (tap_nodes[t] < 0 || tap_nodes[t] >= net->n_nodes)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cpu_internal.h"
+#include "index_math.h"
 
 // ---- softmax ------------------------------------------------------------------------------------
 
@@ -27,21 +28,6 @@ void cpu_softmax_gather(PcBackend *be, const float *logits, int n, int k, int cl
 }
 
 // ---- percentile normalisation u() (SPEC §5) ----------------------------------------------------
-
-// Maps a float to a uint32 whose unsigned order is the float's total order (-NaN < -inf < ... <
-// -0 < +0 < ... < +inf < +NaN). Selection on these keys is deterministic whatever the values.
-static inline uint32_t float_key_asc(float v) {
-    uint32_t b;
-    memcpy(&b, &v, sizeof b);
-    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
-}
-
-static inline float key_to_float(uint32_t key) {
-    uint32_t b = (key & 0x80000000u) ? (key & 0x7fffffffu) : ~key;
-    float v;
-    memcpy(&v, &b, sizeof v);
-    return v;
-}
 
 // Moves the k-th smallest key of a[0..n) to a[k], smaller ones before it, larger after
 // (Hoare-style quickselect with a median-of-three pivot; O(n) expected).
@@ -79,29 +65,23 @@ static uint32_t min_key(const uint32_t *a, size_t n) {
     return m;
 }
 
-// numpy's lerp: a + (b - a) t, or b - (b - a)(1 - t) when t >= 0.5 (exact at both ends)
-static double numpy_lerp(double a, double b, double t) {
-    double diff = b - a;
-    return t >= 0.5 ? b - diff * (1.0 - t) : a + diff * t;
-}
-
 // The 0.1 and 99.9 "linear" percentiles of n values (numpy.percentile's default method).
 // keys is scratch of n entries; selection, not a full sort.
 static void percentiles_lo_hi(const float *v, size_t n, uint32_t *keys, float *lo, float *hi) {
-    for (size_t i = 0; i < n; i++) keys[i] = float_key_asc(v[i]);
-    const double q[2] = {0.1 / 100.0, 99.9 / 100.0};
+    for (size_t i = 0; i < n; i++) keys[i] = pc_float_key_asc(v[i]);
+    const double q[2] = {0.1, 99.9};
     float result[2];
     // the 0.1 percentile is selected first; the 99.9 one lies at or above it, so its selection
     // can start at the lower position and reuse the partition
     size_t start = 0;
     for (int p = 0; p < 2; p++) {
-        double pos = q[p] * (double)(n - 1);
+        double pos = pc_percentile_pos(q[p], n);
         size_t k = (size_t)floor(pos);
         double frac = pos - (double)k;
         select_kth(keys + start, n - start, k - start);
-        double a = key_to_float(keys[k]);
-        double b = (k + 1 < n) ? key_to_float(min_key(keys + k + 1, n - k - 1)) : a;
-        result[p] = (float)numpy_lerp(a, b, frac);
+        double a = pc_key_to_float(keys[k]);
+        double b = (k + 1 < n) ? pc_key_to_float(min_key(keys + k + 1, n - k - 1)) : a;
+        result[p] = (float)pc_numpy_lerp(a, b, frac);
         start = k;
     }
     *lo = result[0];
@@ -133,23 +113,16 @@ void cpu_normalize_maps(PcBackend *be, const float *maps, int m, int h, int w,
 
 // ---- bilinear resampling up() (SPEC §2) ---------------------------------------------------------
 
-// Source taps of one output index: value = w0 * v[i0] + w1 * v[i1]. Computed in float32 with
-// PyTorch's expressions (scale = n_in / n_out, src = scale * (i + 0.5) - 0.5 clamped at 0).
+// Source taps of one output index: value = w0 * v[i0] + w1 * v[i1] (pc_up_coord: PyTorch's
+// float32 expressions).
 typedef struct {
     int i0, i1;
     float w0, w1;
 } LerpTap;
 
 static void lerp_taps(int n_in, int n_out, LerpTap *taps) {
-    float scale = (float)n_in / (float)n_out;
     for (int i = 0; i < n_out; i++) {
-        float src = scale * ((float)i + 0.5f) - 0.5f;
-        if (src < 0.0f) src = 0.0f;
-        int i0 = (int)src;
-        if (i0 > n_in - 1) i0 = n_in - 1;
-        taps[i].i0 = i0;
-        taps[i].i1 = i0 < n_in - 1 ? i0 + 1 : i0;
-        taps[i].w1 = src - (float)i0;
+        pc_up_coord(i, n_in, n_out, &taps[i].i0, &taps[i].i1, &taps[i].w1);
         taps[i].w0 = 1.0f - taps[i].w1;
     }
 }
@@ -329,14 +302,6 @@ void cpu_mul_relu(PcBackend *be, const float *a, const float *b, size_t n, float
 
 // ---- Gaussian blur baseline (SPEC §8) -----------------------------------------------------------
 
-// Reflection without repeating the edge (index -1 reads 1, index n reads n - 2), repeated for
-// offsets longer than the axis.
-static int reflect_index(int i, int n) {
-    if (n == 1) return 0;
-    while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
-    return i;
-}
-
 void cpu_blur(PcBackend *be, const float *x, int s, int ksize, float sigma, float *out) {
     (void)be;
     const int half = ksize / 2;
@@ -350,7 +315,7 @@ void cpu_blur(PcBackend *be, const float *x, int s, int ksize, float sigma, floa
     }
     for (int i = 0; i < ksize; i++) g[i] /= gsum;
     int *col = xmalloc((size_t)(s + 2 * half) * sizeof *col);   // padded index -> source index
-    for (int i = -half; i < s + half; i++) col[i + half] = reflect_index(i, s);
+    for (int i = -half; i < s + half; i++) col[i + half] = pc_reflect_index(i, s);
     float *tmp = xmalloc(ss * sizeof *tmp);   // (s, s) after the horizontal pass
     for (int c = 0; c < 3; c++) {
         const float *src = x + c * ss;
@@ -384,10 +349,7 @@ void cpu_argsort_desc(PcBackend *be, const float *map, int n, int *order) {
     uint32_t *key = xmalloc((size_t)n * sizeof *key), *key2 = xmalloc((size_t)n * sizeof *key2);
     int *idx2 = xmalloc((size_t)n * sizeof *idx2);
     for (int i = 0; i < n; i++) {
-        float v = map[i];
-        if (isnan(v)) v = NAN;              // one canonical (positive) NaN
-        else if (v == 0.0f) v = 0.0f;       // -0 -> +0
-        key[i] = ~float_key_asc(v);
+        key[i] = pc_float_key_desc(map[i]);
         order[i] = i;
     }
     uint32_t *kin = key, *kout = key2;
