@@ -127,7 +127,7 @@ int main(int argc, char **argv) {
     int runs = argc > 1 ? atoi(argv[1]) : 3;
     if (runs < 1) runs = 1;
     PcError err = {{0}};
-    PcBackendOptions opt = {PC_PREC_FP32, 0, 0};
+    PcBackendOptions opt = {.precision = PC_PREC_FP32};
     PcBackend *be = pc_backend_cpu_create(&opt, &err);
     if (!be) {
         fprintf(stderr, "%s\n", err.msg);

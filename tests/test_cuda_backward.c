@@ -579,7 +579,7 @@ static void test_errors(void) {
 int main(void) {
     PcError err = {{0}};
     for (int p = 0; p < 4; p++) {
-        PcBackendOptions opt = {(PcPrecision)p, 0, 0};
+        PcBackendOptions opt = {.precision = (PcPrecision)p};
         gpu[p] = pc_backend_cuda_create(&opt, &err);
         if (!gpu[p] && p == 0) test_skip(err.msg);
         if (!gpu[p]) printf("  %s unavailable: %s\n", kPrecName[p], err.msg);
