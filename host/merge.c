@@ -1,22 +1,20 @@
 // merge.c: joins the result files of a sharded run (see merge.h). Each shard is read with the
 // layout reader (float16 maps through float32, exact both ways) and written through the store, so
 // the merged file gets the same layout, journal-protected writes and fingerprint as a single run.
-// The shards' configurations are compared, and the merged one made, by loading each shard's
-// `config` attribute with `output.file = OUT` and `run.shard = 0/1` set: the merged file then says
-// what the unsharded run would have said.
+// The shards' configurations are compared, and the merged one made, with `[output] file = OUT`
+// and `[run] shard = 0/1` set in their canonical texts: the merged file then says what the
+// unsharded run would have said. Which shard a file is comes from its `shard` attribute.
 #define _GNU_SOURCE
 #include "merge.h"
 
 #include <string.h>
 
-#include "config.h"
 #include "h5util.h"
 
 typedef struct {
     PcResultFile rf;
-    PcConfig cfg;           // the shard's config with output.file = OUT, run.shard = 0/1
-    int cfg_loaded;
-    char *key;              // its result keys (canonical text)
+    char *config;           // the shard's config text with [output] file = OUT, [run] shard = 0/1
+    char *key;              // its config_key with [run] shard = 0/1 (without the store's part)
     int shard_i, shard_n;
 } Shard;
 
@@ -26,40 +24,59 @@ typedef struct {
 
 static void shard_close(Shard *s) {
     pc_results_close(&s->rf);
-    if (s->cfg_loaded) pc_config_free(&s->cfg);
+    free(s->config);
     free(s->key);
 }
 
-// [run] shard of a file older than the shard attribute: from its config text.
-static int shard_from_config(const char *text, const char *path, int *i, int *n) {
-    PcConfig c;
-    PcError e;
-    if (pc_config_load_string(text, path, 0, NULL, &c, &e)) return -1;
-    *i = c.shard_index;
-    *n = c.shard_count;
-    pc_config_free(&c);
-    return 0;
+// The line "key = value" of [section] in canonical INI text (config.h: pc_config_canonical):
+// pointer to its value and its length, or NULL.
+static const char *ini_find(const char *text, const char *section, const char *key, size_t *len) {
+    int in_section = 0;
+    size_t kl = strlen(key), sl = strlen(section);
+    for (const char *p = text; p && *p;) {
+        const char *end = strchr(p, '\n');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (p[0] == '[') in_section = n == sl + 2 && !strncmp(p + 1, section, sl);
+        else if (in_section && n >= kl + 3 && !strncmp(p, key, kl) && !strncmp(p + kl, " = ", 3)) {
+            *len = n - kl - 3;
+            return p + kl + 3;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+// Copy of text with the value of [section] key replaced (unchanged when the key is absent).
+static char *ini_with(const char *text, const char *section, const char *key, const char *value) {
+    size_t len = 0;
+    const char *v = ini_find(text, section, key, &len);
+    if (!v) return strdup(text);
+    size_t head = (size_t)(v - text), n = strlen(text) - len + strlen(value) + 1;
+    char *out = xmalloc(n);
+    snprintf(out, n, "%.*s%s%s", (int)head, text, value, v + len);
+    return out;
 }
 
 static int shard_open(Shard *s, const char *path, const char *out_path, PcError *err) {
     if (pc_results_open(&s->rf, path, err)) return -1;
     if (s->rf.n_done != s->rf.n) return pc_fail(err, "%s: the shard's run is not finished (finish it first)", path);
-    const char *config = s->rf.config ? s->rf.config : "";
-    size_t n = strlen(out_path) + 16;
-    char *set_file = xmalloc(n), set_shard[] = "run.shard=0/1";
-    snprintf(set_file, n, "output.file=%s", out_path);
-    char *sets[] = {set_file, set_shard};
-    PcError e;
-    int rc = pc_config_load_string(config, path, 2, sets, &s->cfg, &e);
-    free(set_file);
-    if (rc) return pc_fail(err, "%s: cannot read its config attribute: %s", path, e.msg);
-    s->cfg_loaded = 1;
-    s->key = pc_config_canonical(&s->cfg, 1);
-    s->shard_i = s->rf.shard_index, s->shard_n = s->rf.shard_count;
-    if (s->shard_n < 0 && shard_from_config(config, path, &s->shard_i, &s->shard_n))
-        return pc_fail(err, "%s: cannot tell which shard it is", path);
     if (s->rf.layout.size < 1 || s->rf.layout.steps < 1)
         return pc_fail(err, "%s: the file does not say its map side or steps", path);
+    const char *config = s->rf.config ? s->rf.config : "";
+    char *with_file = ini_with(config, "output", "file", out_path);
+    s->config = ini_with(with_file, "run", "shard", "0/1");
+    free(with_file);
+    // config_key = the result keys, then the store's part (images, names, shapes, weights)
+    char *key = strdup(s->rf.config_key);
+    char *store_part = strstr(key, "\n[store]\n");
+    if (store_part) *store_part = 0;
+    s->key = ini_with(key, "run", "shard", "0/1");
+    free(key);
+    s->shard_i = s->rf.shard_index, s->shard_n = s->rf.shard_count;
+    size_t len = 0;
+    const char *v = ini_find(config, "run", "shard", &len);   // files older than the shard attribute
+    if (s->shard_n < 0 && (!v || sscanf(v, "%d/%d", &s->shard_i, &s->shard_n) != 2))
+        return pc_fail(err, "%s: cannot tell which shard it is", path);
     return 0;
 }
 
@@ -139,13 +156,11 @@ static int open_output(PcStore **st, const char *out_path, const Shard *sh, int 
     char *source = xmalloc(source_len), device[512];
     snprintf(source, source_len, "%s; merged from %d shard files\n", src0, n_in);
     snprintf(device, sizeof device, "%s (shards merged)", sh[0].rf.device ? sh[0].rf.device : "");
-    char *config = pc_config_canonical(&sh[0].cfg, 0);
-    PcStoreMeta meta = {.config = config, .config_key = sh[0].key, .config_source = source, .version = PC_VERSION,
+    PcStoreMeta meta = {.config = sh[0].config, .config_key = sh[0].key, .config_source = source, .version = PC_VERSION,
                         .git_commit = git_commit, .libraries = sh[0].rf.libraries ? sh[0].rf.libraries : "",
                         .device = device, .weights_checksum = sh[0].rf.weights_checksum, .shard_index = 0,
                         .shard_count = 1};
     int rc = pc_store_open(st, out_path, &layout, &images, &meta, mode, err);
-    free(config);
     free(source);
     pc_h5_free_strings(images.class_names, (size_t)images.n_class_names);
     free(names);
