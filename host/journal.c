@@ -212,10 +212,14 @@ int pc_journal_has_signature(const char *path) {
 
 int pc_lock_take(PcLock *l, const char *path, const char *output, PcError *err) {
     l->fd = -1;
+    l->open_errno = 0;
     l->path = strdup(path);
     for (int attempt = 0; attempt < 5; attempt++) {
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (fd < 0) return pc_fail(err, "%s: cannot create the lock file (%s)", path, strerror(errno));
+        if (fd < 0) {
+            l->open_errno = errno;
+            return pc_fail(err, "%s: cannot create the lock file (%s)", path, strerror(errno));
+        }
         if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
             int e = errno;
             char pid[32] = "";

@@ -61,6 +61,7 @@ int pc_journal_has_signature(const char *path);
 typedef struct {
     int fd;                 // -1 = not held
     char *path;
+    int open_errno;         // why the lock file could not be created (0 = it could)
 } PcLock;
 
 // Takes the writer lock of an output: refuses with one line naming the process that holds it.

@@ -66,10 +66,7 @@ static int shard_open(Shard *s, const char *path, const char *out_path, PcError 
     char *with_file = ini_with(config, "output", "file", out_path);
     s->config = ini_with(with_file, "run", "shard", "0/1");
     free(with_file);
-    // config_key = the result keys, then the store's part (images, names, shapes, weights)
-    char *key = strdup(s->rf.config_key);
-    char *store_part = strstr(key, "\n[store]\n");
-    if (store_part) *store_part = 0;
+    char *key = pc_store_key_config_part(s->rf.config_key);
     s->key = ini_with(key, "run", "shard", "0/1");
     free(key);
     s->shard_i = s->rf.shard_index, s->shard_n = s->rf.shard_count;

@@ -48,6 +48,13 @@ static char *build_key(const char *config_key, const PcStoreLayout *l, char *con
     return k;
 }
 
+char *pc_store_key_config_part(const char *fingerprint) {
+    char *key = strdup(fingerprint);
+    char *store_part = strstr(key, "\n[store]\n");   // build_key's "%s\n[store]\n"
+    if (store_part) *store_part = 0;
+    return key;
+}
+
 // Equal fingerprints; a file written before the weights checksum existed matches on the rest.
 static int keys_match(const char *old_key, const char *new_key) {
     if (!strcmp(old_key, new_key)) return 1;
@@ -317,7 +324,12 @@ static int store_open(PcStore *st, const PcStoreImages *im, const PcStoreMeta *m
     if (st->layout.n_images < 1) return pc_fail(err, "%s: no images to store", st->path);
     if (exists(st->path) && !is_regular(st->path))
         return pc_fail(err, "%s: not a regular file; set another [output] file", st->path);
-    if (make_parent_dirs(st->path, err) || pc_lock_take(&st->lock, st->lock_path, st->path, err)) return -1;
+    if (make_parent_dirs(st->path, err)) return -1;
+    if (pc_lock_take(&st->lock, st->lock_path, st->path, err)) {
+        // a finished output in a folder this user cannot write to: reading it needs no lock
+        int read_only = st->lock.open_errno == EACCES || st->lock.open_errno == EROFS;
+        return read_only && mode != PC_STORE_FORCE && exists(st->path) ? open_finished(st, err) : -1;
+    }
     if (mode == PC_STORE_FORCE && remove_previous(st, err)) return -1;
     if (exists(st->path)) return open_finished(st, err);
     st->record = xmalloc(pc_result_bytes(&st->layout));

@@ -43,6 +43,10 @@ int pc_store_finish(PcStore *st, PcError *err);
 // Releases handles, the lock and memory (the files stay as they are; a later run resumes them).
 void pc_store_close(PcStore *st);
 
+// The configuration part of a fingerprint (a file's config_key attribute): the result keys without
+// the store's own part. malloc'd.
+char *pc_store_key_config_part(const char *fingerprint);
+
 // "[metrics] 'steps = 8' there, [metrics] 'steps = 4' now": the first line of fingerprint b that
 // differs from a, with its section.
 void pc_store_key_difference(const char *a, const char *b, char *out, size_t n);

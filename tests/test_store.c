@@ -594,12 +594,10 @@ static void test_weights_changed(void) {
     pc_store_close(st);
     // a file written before the checksum existed still matches on the rest
     const char *old = tmp_path("ref/out.h5");
-    StoreInfo s;
     me.config_key = k_key;
     rc = pc_store_open(&st, old, &l, &im, &me, PC_STORE_CONTINUE, &err);
     CHECK(rc == 0 && pc_store_complete(st), "file without a weights checksum: %s", rc ? err.msg : "");
     pc_store_close(st);
-    (void)s;
 }
 
 static void test_force_foreign(void) {
