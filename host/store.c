@@ -36,8 +36,9 @@ struct PcStore {
 // config_key plus what the store itself depends on (image count and names, map and curve shape,
 // method ids) and the weights' content.
 static char *build_key(const char *config_key, const PcStoreLayout *l, char *const *names, const char *weights) {
+    // each name's own FNV-1a (with its '\0') folded in FNV style, as files since 0.1.0 have it
     uint64_t h = PC_HASH64_INIT;
-    for (int i = 0; i < l->n_images; i++) h = pc_hash64(names[i], strlen(names[i]) + 1, h);
+    for (int i = 0; i < l->n_images; i++) h = (h ^ pc_hash64(names[i], strlen(names[i]) + 1, PC_HASH64_INIT)) * 0x100000001b3ull;
     size_t cap = strlen(config_key) + 512 + (size_t)l->n_methods * (PC_METHOD_ID_LEN + 1);
     char *k = xmalloc(cap);
     size_t n = (size_t)snprintf(k, cap, "%s\n[store]\nimages = %d\nnames_hash = %016llx\nmap_side = %d\nsteps = %d\n"
@@ -96,14 +97,16 @@ void pc_store_key_difference(const char *a, const char *b, char *out, size_t n) 
 }
 
 // What differs in the image list: the first entry that differs, or the counts.
-static void list_difference(char *out, size_t n, char *const *old, int n_old, char *const *now, int n_now) {
+static int list_difference(char *out, size_t n, char *const *old, int n_old, char *const *now, int n_now) {
     for (int i = 0; i < n_old && i < n_now; i++) {
         if (strcmp(old[i], now[i])) {
             snprintf(out, n, ": image %d of the run is '%.200s' there, '%.200s' now", i, old[i], now[i]);
-            return;
+            return 1;
         }
     }
+    if (n_old == n_now) return 0;
     snprintf(out, n, ": the run has %d images there, %d now", n_old, n_now);
+    return 1;
 }
 
 // "<what> was made with a different configuration: [metrics] 'steps = 224' there, [metrics]
@@ -120,11 +123,9 @@ static int refuse(const PcStore *st, PcError *err, const char *what, const char 
                        "%.*s there, %.*s now); use --force to start over or set another [output] file", what,
                        (int)(la > 19 ? la - 19 : 0), a + (la > 19 ? 19 : la), (int)(lb - 19), b + 19);
     }
-    if (is_list && old_names) {
-        list_difference(detail, sizeof detail, old_names, n_old, st->names, st->layout.n_images);
+    if (is_list && old_names && list_difference(detail, sizeof detail, old_names, n_old, st->names, st->layout.n_images))
         return pc_fail(err, "%s was made with a different image list%s ([data] list, offset, limit, [run] shard); use "
                        "--force to start over or set another [output] file", what, detail);
-    }
     if (b)
         snprintf(detail, sizeof detail, ": %s '%.*s' there, %s '%.*s' now", sec, (int)(la > 200 ? 200 : la), a, sec,
                  (int)(lb > 200 ? 200 : lb), b);

@@ -592,6 +592,24 @@ static void test_weights_changed(void) {
     rc = pc_store_open(&st, path, &l, &im, &me, PC_STORE_CONTINUE, &err);
     CHECK(rc == 0, "same weights resume: %s", err.msg);
     pc_store_close(st);
+    // the fingerprint's names hash is the one files of 0.1.0 have (each name's FNV-1a with its
+    // '\0', folded FNV style), so their finished files and journals are continued
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < N_IMAGES; i++) {
+        uint64_t hn = 0xcbf29ce484222325ull;
+        for (const char *c = g_names[i];; c++) {
+            hn = (hn ^ (unsigned char)*c) * 0x100000001b3ull;
+            if (!*c) break;
+        }
+        h = (h ^ hn) * 0x100000001b3ull;
+    }
+    char want[64];
+    snprintf(want, sizeof want, "\nnames_hash = %016llx\n", (unsigned long long)h);
+    hid_t f = H5Fopen(tmp_path("ref/out.h5"), H5F_ACC_RDONLY, H5P_DEFAULT);
+    char *key = f >= 0 ? pc_h5_read_root_attr(f, "config_key") : NULL;
+    CHECK(key && strstr(key, want), "names hash as in 0.1.0 (%s): %s", want + 1, key ? key : "");
+    free(key);
+    if (f >= 0) H5Fclose(f);
     // a file written before the checksum existed still matches on the rest
     const char *old = tmp_path("ref/out.h5");
     me.config_key = k_key;
