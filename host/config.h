@@ -12,9 +12,9 @@
 #include "image.h"
 #include "metrics.h"
 #include "model.h"
+#include "maps_format.h"
 #include "saliency.h"
 
-typedef enum { PC_MAPS_NONE = 0, PC_MAPS_F16, PC_MAPS_F32 } PcMapsFormat;
 typedef enum { PC_CLASS_PREDICTED = 0, PC_CLASS_LABEL } PcClassSource;
 
 // One configuration key: the table in config.c holds every key the program knows.

@@ -9,13 +9,16 @@
 #include <jpeglib.h>
 #include <math.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "dataset.h"
 #include "metrics.h"
 #include "overlay.h"
 #include "progress.h"
 #include "saliency.h"
+#include "journal.h"
 #include "table.h"
 #include "weights.h"
 
@@ -102,7 +105,8 @@ typedef struct {
     PcBackend *be;
     PcBackendNet *bn;
     PcInsDelOptions insdel;     // cfg->insdel with batch = auto resolved
-    PcStore store;
+    PcStore *store;
+    PcBackendOptions bopt;      // precision, threads and the environment's switches
 } Run;
 
 static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
@@ -153,7 +157,7 @@ static void run_free(Run *r) {
         if (r->bn) r->be->net_release(r->be, r->bn);
         r->be->destroy(r->be);
     }
-    pc_store_close(&r->store);
+    pc_store_close(r->store);
     if (r->sd_open) pc_state_dict_free(&r->sd);
     if (r->net_created) pc_net_free(&r->net);
     for (int i = 0; i < r->n_class_names; i++) free(r->class_names[i]);
@@ -177,7 +181,7 @@ static const float *method_map(const Run *r, const PcExplanation *e, int m) {
 
 static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *item, const PcSaliencyOptions *sopt,
                           PcImageResult *res) {
-    const PcStoreLayout *l = &r->store.layout;
+    const PcStoreLayout *l = pc_store_layout(r->store);
     pc_result_reset(res, l, item->index);
     if (!item->ok) {
         snprintf(res->status, sizeof res->status, "%s", item->error);
@@ -268,10 +272,13 @@ int pc_print_table(const char *h5_path, PcError *err) {
            t.complete ? "" : " (run not finished)");
     pc_table_print_markdown(stdout, &t);
     fflush(stdout);
-    char *csv = pc_table_csv_path(h5_path);
-    int rc = pc_table_write_csv(csv, &t, err);
-    if (rc == 0) fprintf(stderr, "table written to %s\n", csv);
-    free(csv);
+    int rc = 0;
+    if (t.complete) {   // a running file's numbers change: no CSV that would go stale beside it
+        char *csv = pc_table_csv_path(h5_path);
+        rc = pc_table_write_csv(csv, &t, err);
+        if (rc == 0) fprintf(stderr, "table written to %s\n", csv);
+        free(csv);
+    }
     pc_table_free(&t);
     return rc;
 }
@@ -293,131 +300,175 @@ static char *config_with_switches(char *text, const PcBackendOptions *bopt) {
     return out;
 }
 
-int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
-    Run *r = xcalloc(1, sizeof *r);
-    int rc = -1;
-    PcPrefetcher *pf = NULL;
-    PcImageResult res = {0};
-    int *pending = NULL;
-    char **skipped = NULL;
-    int n_skipped = 0;
-    char *config_all = NULL, *config_key = NULL;
-
-    if (pc_dataset_load(cfg, &r->ds, err)) goto done;
+// Everything that can fail for the whole run before the output is touched: list, class names,
+// model and weights, labels against the classifier, method ids, backend (not for --check).
+static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError *err) {
+    if (pc_dataset_load(cfg, &r->ds, err)) return -1;
     if (cfg->classes_file) {
         int n = pc_read_class_names(cfg->classes_file, &r->class_names, err);
-        if (n < 0) goto done;
+        if (n < 0) return -1;
         r->n_class_names = n;
     }
-    if (load_model(cfg, r, err)) goto done;
+    if (load_model(cfg, r, err)) return -1;
     // class = label with a label the classifier does not have would skip every such image: refuse
     // before any work instead
     for (int i = 0; cfg->class_source == PC_CLASS_LABEL && i < r->ds.n; i++) {
-        if (r->ds.labels[i] >= r->net.n_classes) {
-            pc_fail(err, "labels %s: %s has class %d, but the model has %d classes ([saliency] class = label)",
-                    cfg->labels, r->ds.names[i], r->ds.labels[i], r->net.n_classes);
-            goto done;
-        }
+        if (r->ds.labels[i] >= r->net.n_classes)
+            return pc_fail(err, "labels %s: %s has class %d, but the model has %d classes ([saliency] class = label)",
+                           cfg->labels, r->ds.names[i], r->ds.labels[i], r->net.n_classes);
     }
     r->n_methods = build_methods(cfg, &r->tg, r->refs, r->ids);
-    if (opt->check_only) {      // --check: no device, no output file
-        fprintf(stderr, "%s: ok: %d images (list entries %d..%d, shard %d/%d), %s, %d target layers, %d method ids\n",
-                cfg->path, r->ds.n, r->ds.list_index[0], r->ds.list_index[r->ds.n - 1], cfg->shard_index,
-                cfg->shard_count, r->net.spec.arch, r->tg.n_targets, r->n_methods);
-        rc = 0;
-        goto done;
+    if (opt->check_only) return 0;      // --check: no device, no output file
+    r->bopt = (PcBackendOptions){.precision = cfg->precision, .threads = cfg->threads, .device = 0};
+    pc_backend_options_from_env(&r->bopt);   // the one place the environment reaches the backends
+    r->be = pc_backend_create(cfg->device, &r->bopt, err);
+    return r->be ? 0 : -1;
+}
+
+// --force: the PNG overlays of the previous run (regular files ending in .png with the PNG
+// signature, in <file>_overlays/) go with its results; anything else there stays.
+static void remove_old_overlays(const char *output) {
+    size_t n = strlen(output) + 16;
+    char *dir = xmalloc(n);
+    snprintf(dir, n, "%s_overlays", output);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 4, ".png")) continue;
+        char *p = pc_join_path(dir, e->d_name);
+        struct stat sb;
+        unsigned char sig[8] = {0};
+        FILE *f = lstat(p, &sb) == 0 && S_ISREG(sb.st_mode) ? fopen(p, "rb") : NULL;
+        if (f && fread(sig, 1, 8, f) == 8 && !memcmp(sig, "\x89PNG\r\n\x1a\n", 8)) unlink(p);
+        if (f) fclose(f);
+        free(p);
     }
+    if (d) closedir(d);
+    rmdir(dir);     // only when nothing else is left in it
+    free(dir);
+}
 
-    PcBackendOptions bopt = {.precision = cfg->precision, .threads = cfg->threads, .device = 0};
-    pc_backend_options_from_env(&bopt);   // the one place the environment reaches the backends
-    r->be = pc_backend_create(cfg->device, &bopt, err);
-    if (!r->be) goto done;
-
+// Opens (or resumes) the output. The fingerprint holds the weights' content (a checksum of the
+// file), not only their path.
+static int open_output(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError *err) {
+    uint64_t wsum;
+    if (pc_hash_file(cfg->weights, &wsum, err)) return -1;
+    char weights[32], libs[1024], device[256];
+    snprintf(weights, sizeof weights, "%016llx", (unsigned long long)wsum);
+    pc_library_versions(opt->inih_version, libs, sizeof libs);
+    snprintf(device, sizeof device, "%s: %s", r->be->name, r->be->device_name);
     PcStoreLayout layout = {.n_images = r->ds.n, .size = cfg->size, .steps = cfg->insdel.steps,
                             .n_methods = r->n_methods, .method_ids = r->ids, .maps = cfg->maps,
                             .insertion = cfg->insertion, .deletion = cfg->deletion};
     PcStoreImages images = {.names = r->ds.names, .labels = r->ds.labels, .list_index = r->ds.list_index,
                             .n_class_names = r->n_class_names, .class_names = r->class_names};
-    char libs[1024], device[256];
-    pc_library_versions(opt->inih_version, libs, sizeof libs);
-    snprintf(device, sizeof device, "%s: %s", r->be->name, r->be->device_name);
-    config_all = config_with_switches(pc_config_canonical(cfg, 0), &bopt);
-    config_key = config_with_switches(pc_config_canonical(cfg, 1), &bopt);
+    char *config_all = config_with_switches(pc_config_canonical(cfg, 0), &r->bopt);
+    char *config_key = config_with_switches(pc_config_canonical(cfg, 1), &r->bopt);
     PcStoreMeta meta = {.config = config_all, .config_key = config_key, .config_source = cfg->source,
-                        .version = PC_VERSION, .git_commit = opt->git_commit, .libraries = libs, .device = device};
-    if (pc_store_open(&r->store, cfg->output, &layout, &images, &meta, opt->mode, err)) goto done;
-    PcStore *st = &r->store;
-    if (st->complete) {
-        fprintf(stderr, "%s is complete (%d images, same configuration): nothing to compute; --force recomputes it\n",
-                cfg->output, st->n_done);
-        rc = pc_print_table(cfg->output, err);
-        goto done;
-    }
-    fprintf(stderr, "polycam-eval %s: %d images, %s (%d target layers), %d method ids, device %s\n", PC_VERSION,
-            r->ds.n, r->net.spec.arch, r->tg.n_targets, r->n_methods, device);
-    if (st->n_replayed || st->n_dropped_bytes)
-        fprintf(stderr, "resuming %s: %d images already done (rebuilt from %s%s)\n", cfg->output, st->n_done,
-                st->journal_path, st->n_dropped_bytes ? ", torn last record dropped" : "");
+                        .version = PC_VERSION, .git_commit = opt->git_commit, .libraries = libs, .device = device,
+                        .weights_checksum = weights, .shard_index = cfg->shard_index, .shard_count = cfg->shard_count};
+    int rc = pc_store_open(&r->store, cfg->output, &layout, &images, &meta, opt->mode, err);
+    free(config_all);
+    free(config_key);
+    if (rc == 0 && opt->mode == PC_STORE_FORCE) remove_old_overlays(cfg->output);
+    return rc;
+}
 
-    // batch = auto: what the backend prefers (sized to the card on the GPU)
+// Batch sizes (auto = the backend's preference), the prepared network and the saliency options.
+static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt, PcError *err) {
     const int auto_batch = r->be->preferred_batch > 0 ? r->be->preferred_batch : 32;
     const int sal_batch = cfg->saliency_batch > 0 ? cfg->saliency_batch : auto_batch;
     r->insdel = cfg->insdel;
     if (r->insdel.batch <= 0) r->insdel.batch = auto_batch;
     int max_batch = sal_batch > r->insdel.batch ? sal_batch : r->insdel.batch;
     r->bn = r->be->net_prepare(r->be, &r->net, max_batch, err);
-    if (!r->bn) goto done;
+    if (!r->bn) return -1;
+    pc_saliency_default_options(sopt);
+    sopt->batch = sal_batch;
+    sopt->lnorm = cfg->lnorm;
+    sopt->norm = cfg->norm;
+    sopt->want_levels = cfg->ablate_levels;
+    sopt->want_cams = cfg->ablate_cams;
+    sopt->want_no_lnorm = cfg->ablate_no_lnorm;
+    return 0;
+}
 
-    PcSaliencyOptions sopt;
-    pc_saliency_default_options(&sopt);
-    sopt.batch = sal_batch;
-    sopt.lnorm = cfg->lnorm;
-    sopt.norm = cfg->norm;
-    sopt.want_levels = cfg->ablate_levels;
-    sopt.want_cams = cfg->ablate_cams;
-    sopt.want_no_lnorm = cfg->ablate_no_lnorm;
-
-    pending = xmalloc((size_t)r->ds.n * sizeof(int));
-    int n_pending = 0;
+// Streams the images the output lacks through the engine and stores each one's results.
+static int compute(const PcConfig *cfg, Run *r, const PcSaliencyOptions *sopt, PcError *err) {
+    PcStore *st = r->store;
+    int *pending = xmalloc((size_t)r->ds.n * sizeof(int)), n_pending = 0, rc = 0;
     for (int i = 0; i < r->ds.n; i++)
-        if (!st->done[i]) pending[n_pending++] = i;
-    pc_result_init(&res, &st->layout);
-    skipped = xcalloc((size_t)r->ds.n, sizeof(char *));
+        if (!pc_store_is_done(st, i)) pending[n_pending++] = i;
+    PcImageResult res;
+    pc_result_init(&res, pc_store_layout(st));
     PcProgress prog;
-    pc_progress_init(&prog, stderr, r->ds.n, st->n_done);
-    pf = pc_prefetch_start(&r->ds, pending, n_pending, cfg->resize, cfg->size, cfg->decoders, 2 * cfg->decoders + 2);
+    pc_progress_init(&prog, stderr, r->ds.n, pc_store_n_done(st));
+    PcPrefetcher *pf = pc_prefetch_start(&r->ds, pending, n_pending, cfg->resize, cfg->size, cfg->decoders,
+                                         2 * cfg->decoders + 2);
     PcPrefetchItem *item;
-    while ((item = pc_prefetch_next(pf)) != NULL) {
-        process_image(cfg, r, item, &sopt, &res);
+    while (rc == 0 && (item = pc_prefetch_next(pf)) != NULL) {
+        process_image(cfg, r, item, sopt, &res);
         int ok = !strcmp(res.status, "ok");
         if (ok && item->index < cfg->overlays) write_overlays(cfg, r, item, &res, &prog);
         pc_prefetch_release(pf, item);
-        if (pc_store_write(st, &res, err)) goto done;
-        if (!ok) {
-            size_t n = strlen(r->ds.names[res.index]) + strlen(res.status) + 8;
-            skipped[n_skipped] = xmalloc(n);
-            snprintf(skipped[n_skipped++], n, "  %s: %s", r->ds.names[res.index], res.status);
-        }
-        pc_progress_step(&prog, ok, r->ds.names[res.index]);
+        rc = pc_store_write(st, &res, err);
+        if (rc == 0) pc_progress_step(&prog, ok, r->ds.names[res.index]);
     }
-    pc_progress_finish(&prog);
-    if (pc_store_finish(st, err)) goto done;
-    if (n_skipped) {
-        fprintf(stderr, "skipped %d of %d images (recorded in /images/status):\n", n_skipped, n_pending);
-        for (int i = 0; i < n_skipped && i < 20; i++) fprintf(stderr, "%s\n", skipped[i]);
-        if (n_skipped > 20) fprintf(stderr, "  ... and %d more\n", n_skipped - 20);
-    }
-    fprintf(stderr, "results written to %s\n", cfg->output);
-    rc = pc_print_table(cfg->output, err);
-
-done:
-    if (pf) pc_prefetch_stop(pf);
-    for (int i = 0; i < n_skipped; i++) free(skipped[i]);
-    free(skipped);
+    pc_prefetch_stop(pf);
+    if (rc == 0) pc_progress_finish(&prog);
+    pc_result_free(&res);
     free(pending);
-    if (res.maps) pc_result_free(&res);
-    free(config_all);
-    free(config_key);
+    return rc;
+}
+
+// The skipped images of the whole run (also those stored before an interruption); an error when
+// no image at all could be used.
+static int report_skipped(const PcConfig *cfg, const Run *r, PcError *err) {
+    int n_skipped = 0;
+    for (int i = 0; i < r->ds.n; i++) {
+        const char *status = pc_store_status(r->store, i);
+        if (!status || !strcmp(status, "ok")) continue;
+        if (n_skipped == 0) fprintf(stderr, "skipped images (recorded in /images/status):\n");
+        if (n_skipped < 20) fprintf(stderr, "  %s: %s\n", r->ds.names[i], status);
+        n_skipped++;
+    }
+    if (n_skipped > 20) fprintf(stderr, "  ... and %d more\n", n_skipped - 20);
+    if (n_skipped) fprintf(stderr, "skipped %d of %d images\n", n_skipped, r->ds.n);
+    if (n_skipped == r->ds.n)
+        return pc_fail(err, "%s: no image could be read (all %d skipped, see above); no table", cfg->output, r->ds.n);
+    return 0;
+}
+
+int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
+    Run *r = xcalloc(1, sizeof *r);
+    PcSaliencyOptions sopt;
+    int rc = set_up(cfg, opt, r, err);
+    if (rc == 0 && opt->check_only) {
+        fprintf(stderr, "%s: ok: %d images (list entries %d..%d, shard %d/%d), %s, %d target layers, %d method ids\n",
+                cfg->path, r->ds.n, r->ds.list_index[0], r->ds.list_index[r->ds.n - 1], cfg->shard_index,
+                cfg->shard_count, r->net.spec.arch, r->tg.n_targets, r->n_methods);
+        run_free(r);
+        free(r);
+        return 0;
+    }
+    if (rc == 0) rc = open_output(cfg, opt, r, err);
+    if (rc == 0 && pc_store_complete(r->store)) {
+        fprintf(stderr, "%s is complete (%d images, same configuration): nothing to compute; --force recomputes it\n",
+                cfg->output, pc_store_n_done(r->store));
+        rc = pc_print_table(cfg->output, err);
+    } else if (rc == 0) {
+        fprintf(stderr, "polycam-eval %s: %d images, %s (%d target layers), %d method ids, device %s: %s\n", PC_VERSION,
+                r->ds.n, r->net.spec.arch, r->tg.n_targets, r->n_methods, r->be->name, r->be->device_name);
+        if (pc_store_n_replayed(r->store) || pc_store_dropped_bytes(r->store))
+            fprintf(stderr, "resuming %s: %d images already done (rebuilt from %s%s)\n", cfg->output,
+                    pc_store_n_done(r->store), pc_store_journal_path(r->store),
+                    pc_store_dropped_bytes(r->store) ? ", torn last record dropped" : "");
+        rc = prepare_compute(cfg, r, &sopt, err) || compute(cfg, r, &sopt, err) || pc_store_finish(r->store, err) ||
+                     report_skipped(cfg, r, err) ? -1 : 0;
+        if (rc == 0) fprintf(stderr, "results written to %s\n", cfg->output);
+        if (rc == 0) rc = pc_print_table(cfg->output, err);
+    }
     run_free(r);
     free(r);
     return rc;

@@ -6,94 +6,34 @@
 #include <hdf5.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "store.h"
+#include "layout.h"
 
-// Whole 1-D dataset as doubles, NULL when absent or unreadable.
-static double *read_f64(hid_t f, const char *name, size_t n) {
-    if (H5Lexists(f, name, H5P_DEFAULT) <= 0) return NULL;
-    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-    if (d < 0) return NULL;
-    hid_t sp = H5Dget_space(d);
-    double *out = NULL;
-    if (sp >= 0 && H5Sget_simple_extent_npoints(sp) == (hssize_t)n) {
-        out = xmalloc(n * sizeof(double));
-        if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0) {
-            free(out);
-            out = NULL;
-        }
+// The table of an open result file: means over the done images whose status is "ok" and whose
+// AUCs are finite.
+static void fill_rows(const PcResultFile *rf, PcTable *t) {
+    const int n = rf->n;
+    t->n_images = n;
+    t->n_done = rf->n_done;
+    t->complete = rf->complete;
+    int *use = xcalloc((size_t)(n > 0 ? n : 1), sizeof(int));
+    for (int i = 0; i < n; i++) {
+        use[i] = rf->done[i] == 1 && !strcmp(rf->status[i], "ok");
+        t->n_ok += use[i];
     }
-    if (sp >= 0) H5Sclose(sp);
-    H5Dclose(d);
-    return out;
-}
-
-int pc_table_from_file(const char *h5_path, PcTable *t, PcError *err) {
-    memset(t, 0, sizeof *t);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    // A running polycam-eval holds its .partial file locked; reading a table of it mid-run is a
-    // read-only peek at flushed data, so file locking is not needed here.
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-#if H5_VERSION_GE(1, 10, 7)
-    H5Pset_file_locking(fapl, 0, 1);
-#endif
-    hid_t f = H5Fopen(h5_path, H5F_ACC_RDONLY, fapl);
-    H5Pclose(fapl);
-    if (f < 0) return pc_fail(err, "%s: cannot open as HDF5", h5_path);
-    int rc = -1;
-    size_t n_ids = 0, n_status = 0;
-    char **ids = NULL, **status = NULL;
-    double *done = NULL;
-    hid_t a = H5Aexists(f, "method_ids") > 0 ? H5Aopen(f, "method_ids", H5P_DEFAULT) : -1;
-    if (a < 0) {
-        pc_fail(err, "%s: not a polycam-eval result file (no method_ids attribute)", h5_path);
-        goto done;
-    }
-    ids = pc_h5_read_strings(a, 1, &n_ids);
-    H5Aclose(a);
-    hid_t ds = H5Lexists(f, "/images/status", H5P_DEFAULT) > 0 ? H5Dopen2(f, "/images/status", H5P_DEFAULT) : -1;
-    if (ds >= 0) {
-        status = pc_h5_read_strings(ds, 0, &n_status);
-        H5Dclose(ds);
-    }
-    if (!ids || !status) {
-        pc_fail(err, "%s: cannot read method_ids or /images/status", h5_path);
-        goto done;
-    }
-    size_t n = n_status;
-    done = read_f64(f, "/images/done", n);
-    if (!done) {
-        pc_fail(err, "%s: cannot read /images/done", h5_path);
-        goto done;
-    }
-    t->n_images = (int)n;
-    for (size_t i = 0; i < n; i++) {
-        if (done[i] != 1) continue;
-        t->n_done++;
-        if (!strcmp(status[i], "ok")) t->n_ok++;
-    }
-    if (H5Aexists(f, "complete") > 0) {
-        hid_t ac = H5Aopen(f, "complete", H5P_DEFAULT);
-        long long c = 0;
-        if (ac >= 0 && H5Aread(ac, H5T_NATIVE_LLONG, &c) >= 0) t->complete = c == 1;
-        if (ac >= 0) H5Aclose(ac);
-    }
-    t->n_rows = (int)n_ids;
-    t->rows = xcalloc(n_ids ? n_ids : 1, sizeof(PcTableRow));
-    for (size_t m = 0; m < n_ids; m++) {
+    t->n_rows = rf->layout.n_methods;
+    t->rows = xcalloc((size_t)(t->n_rows > 0 ? t->n_rows : 1), sizeof(PcTableRow));
+    for (int m = 0; m < t->n_rows; m++) {
         PcTableRow *row = &t->rows[m];
-        snprintf(row->id, sizeof row->id, "%s", ids[m]);
-        char name[256];
-        snprintf(name, sizeof name, "/methods/%s/insertion/auc", ids[m]);
-        double *ins = read_f64(f, name, n);
-        snprintf(name, sizeof name, "/methods/%s/deletion/auc", ids[m]);
-        double *del = read_f64(f, name, n);
+        snprintf(row->id, sizeof row->id, "%s", rf->ids[m]);
+        double *ins = pc_results_auc(rf, m, 0), *del = pc_results_auc(rf, m, 1);
         row->has_ins = ins != NULL;
         row->has_del = del != NULL;
         double si = 0, sd = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (done[i] != 1 || strcmp(status[i], "ok")) continue;
-            if ((ins && !isfinite(ins[i])) || (del && !isfinite(del[i]))) continue;
+        for (int i = 0; i < n; i++) {
+            if (!use[i] || (ins && !isfinite(ins[i])) || (del && !isfinite(del[i]))) continue;
             if (ins) si += ins[i];
             if (del) sd += del[i];
             row->n++;
@@ -103,13 +43,25 @@ int pc_table_from_file(const char *h5_path, PcTable *t, PcError *err) {
         free(ins);
         free(del);
     }
-    rc = 0;
-done:
-    pc_h5_free_strings(ids, n_ids);
-    pc_h5_free_strings(status, n_status);
-    free(done);
-    H5Fclose(f);
-    if (rc) pc_table_free(t);
+    free(use);
+}
+
+int pc_table_from_file(const char *h5_path, PcTable *t, PcError *err) {
+    memset(t, 0, sizeof *t);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    struct stat sb;
+    size_t n = strlen(h5_path) + 16;
+    char *partial = xmalloc(n);
+    snprintf(partial, n, "%s.partial", h5_path);
+    int running = stat(h5_path, &sb) != 0 && stat(partial, &sb) == 0;
+    if (running) pc_fail(err, "%s: the run is not finished; its results so far are in %s (polycam-eval --table %s)",
+                         h5_path, partial, partial);
+    free(partial);
+    if (running) return -1;
+    PcResultFile rf;
+    int rc = pc_results_open(&rf, h5_path, err);
+    if (rc == 0) fill_rows(&rf, t);
+    pc_results_close(&rf);
     return rc;
 }
 
@@ -136,9 +88,7 @@ void pc_table_print_markdown(FILE *out, const PcTable *t) {
     }
 }
 
-int pc_table_write_csv(const char *csv_path, const PcTable *t, PcError *err) {
-    FILE *f = fopen(csv_path, "w");
-    if (!f) return pc_fail(err, "%s: cannot create (%s)", csv_path, strerror(errno));
+static void write_rows(FILE *f, const PcTable *t) {
     fprintf(f, "method,insertion,deletion,ins_del,n\n");
     for (int r = 0; r < t->n_rows; r++) {
         const PcTableRow *row = &t->rows[r];
@@ -150,8 +100,26 @@ int pc_table_write_csv(const char *csv_path, const PcTable *t, PcError *err) {
         if (row->has_ins && row->has_del && isfinite(row->ins - row->del)) fprintf(f, "%.6f", row->ins - row->del);
         fprintf(f, ",%d\n", row->n);
     }
-    if (fclose(f) != 0) return pc_fail(err, "%s: cannot write (%s)", csv_path, strerror(errno));
-    return 0;
+}
+
+// Written to "<csv>.tmp" and renamed: a failure (disk full, no permission) leaves no partial CSV.
+int pc_table_write_csv(const char *csv_path, const PcTable *t, PcError *err) {
+    size_t n = strlen(csv_path) + 8;
+    char *tmp = xmalloc(n);
+    snprintf(tmp, n, "%s.tmp", csv_path);
+    FILE *f = fopen(tmp, "w");
+    int rc = 0;
+    if (!f) {
+        rc = pc_fail(err, "%s: cannot create (%s)", csv_path, strerror(errno));
+    } else {
+        write_rows(f, t);
+        int bad = ferror(f);
+        if (fclose(f) != 0 || bad) rc = pc_fail(err, "%s: cannot write (%s)", csv_path, strerror(errno ? errno : EIO));
+        else if (rename(tmp, csv_path) != 0) rc = pc_fail(err, "%s: cannot create (%s)", csv_path, strerror(errno));
+        if (rc) unlink(tmp);
+    }
+    free(tmp);
+    return rc;
 }
 
 void pc_table_free(PcTable *t) {

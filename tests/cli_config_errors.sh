@@ -88,7 +88,7 @@ expect_error "class names that do not match the model" nonzero "3 names for a mo
 expect_error "unwritable output" nonzero "/proc/polycam_nope/result.h5: cannot create folder /proc/polycam_nope" -- --config base.ini --set output.file=/proc/polycam_nope/result.h5
 if [ "$(id -u)" != 0 ]; then
     mkdir ro && chmod 555 ro
-    expect_error "read-only output folder" nonzero "ro/result.h5.journal: cannot create (Permission denied)" -- --config base.ini --set output.file=ro/result.h5
+    expect_error "read-only output folder" nonzero "ro/result.h5.lock: cannot create the lock file (Permission denied)" -- --config base.ini --set output.file=ro/result.h5
 fi
 expect_error "CUDA requested in a build or machine without it" nonzero "" -- --config base.ini --set run.device=cuda --set output.file=out/result.h5
 # command line

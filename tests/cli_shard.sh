@@ -40,6 +40,9 @@ rc=$?
 check "merge exits 0: $(tail -n 1 "$tmp/merge.err")" [ $rc -eq 0 ]
 check "merge prints the table" grep -q "^| pcampm " "$tmp/merge.out"
 check "merged file equals the unsharded run (h5diff /images, /methods)" same_data "$tmp/full.h5" "$tmp/merged.h5"
+check "merged config names the merged file, not a shard" grep -q "^file = $tmp/merged.h5$" <(h5attr "$tmp/merged.h5" config)
+check "merged file says shard 0/1 (attribute)" [ "$(h5attr "$tmp/merged.h5" shard | tr -d ' ')" = "0,1" ]
+check "shard files say their shard (attribute)" [ "$(h5attr "$tmp/s2.h5" shard | tr -d ' ')" = "2,3" ]
 check "merged table equals the unsharded one" diff <("$bin" --table "$tmp/full.h5" 2>/dev/null | grep '^|') \
     <(grep '^|' "$tmp/merge.out")
 "$bin" --config "$tmp/rn.ini" --set "output.file=$tmp/merged.h5" >/dev/null 2>"$tmp/again.err"
@@ -61,6 +64,7 @@ check "duplicated shard refused" grep -q "given twice" "$tmp/e2"
 "$bin" --config "$tmp/rn.ini" --set "output.file=$tmp/other.h5" --set run.shard=1/3 --set metrics.steps=2 >/dev/null 2>&1
 "$bin" --merge "$tmp/m2.h5" "$tmp/s0.h5" "$tmp/other.h5" "$tmp/s2.h5" >/dev/null 2>"$tmp/e3"
 check "shards of another config refused" grep -q "come from different configurations" "$tmp/e3"
+check "... naming the key: $(cat "$tmp/e3")" grep -q "\[metrics\] 'steps = 4' there, \[metrics\] 'steps = 2' now" "$tmp/e3"
 "$bin" --config "$tmp/rn.ini" --set "output.file=$tmp/p.h5" --set run.shard=1/3 >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 100); do [ -f "$tmp/p.h5.partial" ] && break; sleep 0.05; done

@@ -1,0 +1,67 @@
+// h5util.h: small checked helpers over the HDF5 C API used by the result file modules (layout.c,
+// store.c, merge.c, table.c): string and integer attributes, row reads and writes of 1..3-D
+// datasets, whole-column reads, the IEEE half type, UTF-8 clean-up of stored strings, and the
+// operating system's reason behind a failed HDF5 call ("No space left on device").
+#ifndef PC_H5UTIL_H
+#define PC_H5UTIL_H
+
+#include <hdf5.h>
+
+#include "common.h"
+
+// Round-to-nearest-even float -> IEEE half bits (maps are stored as float16 by default), and back.
+uint16_t pc_f32_to_f16(float f);
+float pc_f16_to_f32(uint16_t h);
+
+// s as valid UTF-8 (malloc'd): every byte that is not part of a valid UTF-8 sequence is written as
+// the four characters \xNN (Python's errors="backslashreplace"), so h5py's .asstr() always decodes.
+char *pc_utf8_clean(const char *s);
+
+// Variable-length string type of character set cset (caller closes).
+hid_t pc_h5_str_type(H5T_cset_t cset);
+// Scalar root/group attributes, created or overwritten. Strings are stored as UTF-8 (cleaned).
+int pc_h5_set_str_attr(hid_t loc, const char *name, const char *value);
+int pc_h5_set_i64_attr(hid_t loc, const char *name, int64_t value);
+// 1-D int64 attribute of n values.
+int pc_h5_set_i64s_attr(hid_t loc, const char *name, const int64_t *v, int n);
+// A string attribute (malloc'd), NULL when absent.
+char *pc_h5_read_root_attr(hid_t loc, const char *name);
+int64_t pc_h5_read_i64_attr(hid_t loc, const char *name, int64_t fallback);
+// n int64 values of a 1-D attribute: 0, or -1 when absent or of another size.
+int pc_h5_read_i64s_attr(hid_t loc, const char *name, int64_t *v, int n);
+
+// IEEE binary16, the type h5py and numpy read as float16 (caller closes).
+hid_t pc_h5_half_type(void);
+// Dataset of shape dims (rank 1..3) with a fill value; chunk != NULL makes it chunked + shuffled
+// + deflated.
+hid_t pc_h5_create_dataset(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims,
+                           const hsize_t *chunk, const void *fill);
+// The dataset when it exists, else -1.
+hid_t pc_h5_open_if(hid_t loc, const char *name);
+// Writes / reads row `index` (along the first dimension) of a rank 1..3 dataset from / into buf
+// of memory type memtype. Returns 0, or -1 when the row is out of range or the call fails.
+int pc_h5_write_row(hid_t d, hsize_t index, hid_t memtype, const void *buf);
+int pc_h5_read_row(hid_t d, hsize_t index, hid_t memtype, void *buf);
+// Whole 1-D dataset `name` of exactly n values, converted; malloc'd, NULL when absent or unreadable.
+int *pc_h5_read_ints(hid_t loc, const char *name, size_t n);
+double *pc_h5_read_f64(hid_t loc, const char *name, size_t n);
+// First dimension of dataset `name` and its rank's last dimension; -1 when absent.
+int pc_h5_dims(hid_t loc, const char *name, hsize_t *first, hsize_t *last);
+
+// Every string of a 1-D variable-length string dataset (is_attr = 0) or attribute (is_attr = 1),
+// read in the stored character set (HDF5 1.10 does not convert ASCII <-> UTF-8). Returns a
+// malloc'd array of malloc'd strings (free with pc_h5_free_strings) and the count in *n, or NULL.
+char **pc_h5_read_strings(hid_t obj, int is_attr, size_t *n);
+void pc_h5_free_strings(char **s, size_t n);
+
+// Opens an existing file read-only without HDF5's file locking (a running polycam-eval holds its
+// .partial locked; readers only peek at flushed data). -1 when it cannot be opened.
+hid_t pc_h5_open_read(const char *path);
+// 1 when path is a regular file starting with the HDF5 signature (no user block), else 0.
+int pc_h5_has_signature(const char *path);
+
+// The reason of the last failed HDF5 call in this thread, as " (No space left on device)" when
+// the HDF5 error stack holds a system error, else "". Points into a thread-local buffer.
+const char *pc_h5_why(void);
+
+#endif

@@ -1,0 +1,121 @@
+// layout.h: the datasets and attributes of a result file, written and read back in one place, so
+// the store (store.c), the shard merge (merge.c) and the tables (table.c) share one definition.
+//
+// Layout of a file (N images, S = map side, T = curve steps):
+//   /images/name (N) str, /images/index (N) i32 position in the list, /images/label (N) i32 (-1 =
+//   unknown), /images/class (N) i32 explained class, /images/score (N) f32 f_c(X),
+//   /images/status (N) str "ok" or the error, /images/done (N) u8 (1 = every dataset written)
+//   /methods/<id>/map (N, S, S) f16|f32, chunk (1, S, S), shuffle + deflate
+//   /methods/<id>/insertion/auc (N) f64, /methods/<id>/insertion/scores (N, T) f32, same deletion/
+//   /classes (K) str (when class names are known)
+//   root attributes: config, config_source, config_key, method_ids, map_side, steps, shard (i, n),
+//   weights_checksum, version, git_commit, libraries, device, start_time, end_time, n_images,
+//   n_done, complete.
+// Strings are UTF-8; bytes that are not valid UTF-8 (file names) are written as \xNN.
+#ifndef PC_LAYOUT_H
+#define PC_LAYOUT_H
+
+#include <hdf5.h>
+
+#include "common.h"
+#include "maps_format.h"
+
+#define PC_METHOD_ID_LEN 96
+
+typedef struct {
+    int n_images;
+    int size;                               // S
+    int steps;                              // T
+    int n_methods;
+    char (*method_ids)[PC_METHOD_ID_LEN];   // (n_methods)
+    PcMapsFormat maps;
+    int insertion, deletion;
+} PcStoreLayout;
+
+// What is known of every image before the run (written when the file is created).
+typedef struct {
+    char **names;           // (n_images)
+    const int *labels;      // (n_images), -1 = unknown
+    const int *list_index;  // (n_images)
+    int n_class_names;      // 0 = none
+    char **class_names;     // (n_class_names)
+} PcStoreImages;
+
+// Text and numbers written as root attributes.
+typedef struct {
+    const char *config;         // canonical text, every key
+    const char *config_key;     // canonical text of the keys that change results
+    const char *config_source;  // the file as written plus the --set overrides
+    const char *version;
+    const char *git_commit;
+    const char *libraries;
+    const char *device;
+    const char *weights_checksum;   // pc_hash_file of the weights, 16 hex digits ("" = unknown)
+    int shard_index, shard_count;   // [run] shard (0/1 when not sharded; count 0 is taken as 0/1)
+} PcStoreMeta;
+
+// Results of one image, host memory, sized by pc_result_init.
+typedef struct {
+    int index;              // image index in the run (0 .. n_images-1)
+    char status[512];       // "ok" or the reason the image was skipped
+    int cls;                // explained class, -1 when skipped
+    float score;            // f_c(X), NaN when skipped
+    float *maps;            // (n_methods, S, S), zeros when maps = none or skipped
+    double *ins_auc;        // (n_methods)
+    double *del_auc;        // (n_methods)
+    float *ins_scores;      // (n_methods, T)
+    float *del_scores;      // (n_methods, T)
+} PcImageResult;
+
+void pc_result_init(PcImageResult *r, const PcStoreLayout *layout);
+// Clears r for image index: status "ok", class -1, NaN scores, zero maps.
+void pc_result_reset(PcImageResult *r, const PcStoreLayout *layout, int index);
+void pc_result_free(PcImageResult *r);
+
+// The fixed-size binary form of one result in the journal (maps in the stored precision).
+size_t pc_result_bytes(const PcStoreLayout *l);
+void pc_result_pack(const PcStoreLayout *l, const PcImageResult *r, unsigned char *out);
+void pc_result_unpack(const PcStoreLayout *l, const unsigned char *in, PcImageResult *r);
+
+// ---- writing ----------------------------------------------------------------------------------
+
+typedef struct PcLayoutWriter PcLayoutWriter;
+
+// Creates the file (truncating it) with every dataset at full size and the root attributes; key
+// is the store's fingerprint (config_key attribute). NULL with err on failure (nothing left open).
+PcLayoutWriter *pc_layout_create(const char *path, const PcStoreLayout *l, const PcStoreImages *im,
+                                 const PcStoreMeta *meta, const char *key, const char *start_time, PcError *err);
+// Writes the results of image r->index, its done flag last, and the n_done attribute.
+int pc_layout_write(PcLayoutWriter *w, const PcImageResult *r, int n_done, PcError *err);
+int pc_layout_flush(PcLayoutWriter *w, PcError *err);
+// Writes end_time and complete = 1, flushes and closes (w is freed whatever the result).
+int pc_layout_finish(PcLayoutWriter *w, PcError *err);
+// Closes without finishing (the file stays as it is).
+void pc_layout_close(PcLayoutWriter *w);
+
+// ---- reading ----------------------------------------------------------------------------------
+
+typedef struct {
+    char *path;
+    hid_t f;
+    PcStoreLayout layout;       // size / steps 0 when the file does not say
+    char (*ids)[PC_METHOD_ID_LEN];
+    int n;                      // images
+    char **names, **status;     // (n)
+    int *index, *label, *done;  // (n)
+    int n_done, complete;
+    char *config, *config_key, *config_source, *device, *libraries, *weights_checksum;
+    int shard_index, shard_count;   // -1 when the file does not say (older files)
+    hid_t d_class, d_score;
+    hid_t *sets;                // (5, n_methods): map, ins auc, ins scores, del auc, del scores
+} PcResultFile;
+
+// Opens a result file (finished or .partial) and reads its attributes and /images.
+int pc_results_open(PcResultFile *rf, const char *path, PcError *err);
+// Reads the results of row `row` into r (maps converted to float32).
+int pc_results_read(const PcResultFile *rf, int row, PcImageResult *r, PcError *err);
+// Insertion (deletion = 0) or deletion AUCs of method m, (n) malloc'd; NULL when not stored.
+double *pc_results_auc(const PcResultFile *rf, int m, int deletion);
+void pc_results_close(PcResultFile *rf);
+
+#endif
