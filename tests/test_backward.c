@@ -282,8 +282,10 @@ static void check_small(const char *name, SmallNet *s) {
     be->destroy(be);
 }
 
-// Max-pool ties: the gradient goes to the first maximum of each window in row-major order.
-static void check_pool_ties(void) {
+// Max-pool ties: the gradient goes to the first maximum of each window in row-major order; with
+// NaN inputs (nan_case) to the window's last NaN, as PyTorch's CPU kernel
+// ((val > maxval) || isnan(val) takes the element).
+static void check_pool_ties(int nan_case) {
     SmallNet s;
     memset(&s, 0, sizeof s);
     PcNet *net = &s.net;
@@ -295,6 +297,7 @@ static void check_pool_ties(void) {
     float x[25];
     for (int i = 0; i < 25; i++) x[i] = 1.0f;   // every window one tie
     x[2 * 5 + 3] = x[2 * 5 + 4] = 2.0f;        // the window at (1, 2) rows 1..2 x cols 3..4: tie of 2s
+    if (nan_case) x[1] = x[5] = NAN;           // window (0, 0) holds both: the later one, x[5], wins
     // expected: windows (oy, ox) rows [max(2oy-1,0), 2oy+1] x cols [max(2ox-1,0), 2ox+1] clipped
     double ref[25] = {0};
     const float *w = net->nodes[1].p.linear.weight;
@@ -307,10 +310,11 @@ static void check_pool_ties(void) {
             float bv = -INFINITY;
             for (int y = y0; y < y1; y++)
                 for (int xx = x0; xx < x1; xx++)
-                    if (x[y * 5 + xx] > bv) bv = x[y * 5 + xx], best = y * 5 + xx;
+                    if (x[y * 5 + xx] > bv || isnan(x[y * 5 + xx])) bv = x[y * 5 + xx], best = y * 5 + xx;
             ref[best] += w[cls * 9 + oy * 3 + ox];
         }
-    CHECK(ref[0] != 0 && ref[2 * 5 + 3] != 0 && ref[2 * 5 + 4] == 0, "ties test set-up");
+    CHECK(ref[2 * 5 + 3] != 0 && ref[2 * 5 + 4] == 0 && (nan_case ? ref[0] == 0 && ref[5] != 0 : ref[0] != 0),
+          "ties test set-up");
     PcBackend *be = test_cpu_backend();
     PcError err = {{0}};
     PcBackendNet *bn = be ? be->net_prepare(be, net, 1, &err) : NULL;
@@ -319,7 +323,7 @@ static void check_pool_ties(void) {
     CHECK(rc == 0, "ties: backward: %s", err.msg);
     if (rc == 0) {
         double e = max_abs_diff_f32_f64(gx, ref, 25);
-        CHECK(e <= 1e-6, "max-pool ties routed to the first maximum (max diff %.3g)", e);
+        CHECK(e <= 1e-6, "max-pool %s routed as PyTorch (max diff %.3g)", nan_case ? "NaNs" : "ties", e);
     }
     if (bn) be->net_release(be, bn);
     if (be) be->destroy(be);
@@ -334,7 +338,8 @@ static void test_ops(void) {
     build_resnet_like(&s);
     check_small("resnet-like", &s);
     small_free(&s);
-    check_pool_ties();
+    check_pool_ties(0);
+    check_pool_ties(1);
 }
 
 // ---- against autograd --------------------------------------------------------------------------
