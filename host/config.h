@@ -80,11 +80,14 @@ typedef struct {
     int threads;            // 0 = default
     int decoders;           // decode threads
     int shard_index, shard_count;
+
+    int bad_key;            // while checking: the key whose value failed (-1 none)
 } PcConfig;
 
 // Reads path, applies the n_sets "section.key=value" overrides, checks every value. Relative paths
 // in the file are relative to its folder; those given with --set are relative to the current
-// directory. On failure returns -1 with one line in err and leaves cfg freed.
+// directory. On failure returns -1 with one line in err and leaves cfg freed, or -2 when the
+// mistake is in a --set argument (a command-line mistake: exit status 2).
 int pc_config_load(const char *path, int n_sets, char *const *sets, PcConfig *cfg, PcError *err);
 // The same from INI text held in memory (path is only used for messages and relative paths).
 int pc_config_load_string(const char *text, const char *path, int n_sets, char *const *sets,

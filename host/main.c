@@ -52,6 +52,22 @@ static int need_arg(int i, int argc, const char *opt) {
     return 1;
 }
 
+// An option that names the run's one file may not be given twice (the first would be ignored).
+static int once(const char *opt, const char *before, const char *now) {
+    if (!before) return 1;
+    fprintf(stderr, "polycam-eval: %s given twice ('%s', then '%s')\n", opt, before, now);
+    return 0;
+}
+
+// --limit N: an integer >= 0, checked here so the message names the option as typed.
+static int limit_ok(const char *v) {
+    const char *p = v;
+    while (*p >= '0' && *p <= '9') p++;
+    if (*v && !*p && p - v <= 18) return 1;
+    fprintf(stderr, "polycam-eval: --limit %s: expected an integer >= 0 (0 = all images)\n", v);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *config_path = NULL, *table_path = NULL, *merge_path = NULL;
     char **merge_inputs = calloc((size_t)argc + 1, sizeof(char *));
@@ -74,19 +90,19 @@ int main(int argc, char **argv) {
             rc = 0;
             goto out;
         } else if (!strcmp(a, "--config")) {
-            if (!need_arg(i, argc, a)) goto usage_error;
+            if (!need_arg(i, argc, a) || !once(a, config_path, argv[i + 1])) goto usage_error;
             config_path = argv[++i];
         } else if (!strcmp(a, "--set")) {
             if (!need_arg(i, argc, a)) goto usage_error;
             sets[n_sets++] = argv[++i];
         } else if (!strcmp(a, "--limit")) {
-            if (!need_arg(i, argc, a)) goto usage_error;
+            if (!need_arg(i, argc, a) || !limit_ok(argv[i + 1])) goto usage_error;
             snprintf(limit_set, sizeof limit_set, "data.limit=%s", argv[++i]);
         } else if (!strcmp(a, "--table")) {
-            if (!need_arg(i, argc, a)) goto usage_error;
+            if (!need_arg(i, argc, a) || !once(a, table_path, argv[i + 1])) goto usage_error;
             table_path = argv[++i];
         } else if (!strcmp(a, "--merge")) {
-            if (!need_arg(i, argc, a)) goto usage_error;
+            if (!need_arg(i, argc, a) || !once(a, merge_path, argv[i + 1])) goto usage_error;
             merge_path = argv[++i];
             while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) merge_inputs[n_merge_inputs++] = argv[++i];
         } else if (!strcmp(a, "--resume")) {
@@ -137,8 +153,10 @@ int main(int argc, char **argv) {
 
     PcConfig cfg;
     PcError err;
-    if (pc_config_load(config_path, n_sets, sets, &cfg, &err)) {
+    int loaded = pc_config_load(config_path, n_sets, sets, &cfg, &err);
+    if (loaded) {
         fprintf(stderr, "polycam-eval: %s\n", err.msg);
+        if (loaded == -2) goto usage_error;
         goto out;
     }
     PcRunOptions opt = {.mode = force ? PC_STORE_FORCE : resume ? PC_STORE_RESUME : PC_STORE_CONTINUE,

@@ -305,7 +305,9 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
     int n_skipped = 0;
     char *config_all = NULL, *config_key = NULL;
 
-    if (pc_dataset_load(cfg, &r->ds, err)) goto done;
+    PcDatasetSpec data = {.list = cfg->list, .root = cfg->root, .labels = cfg->labels, .offset = cfg->offset,
+                          .limit = cfg->limit, .shard_index = cfg->shard_index, .shard_count = cfg->shard_count};
+    if (pc_dataset_load(&data, stderr, &r->ds, err)) goto done;
     if (cfg->classes_file) {
         int n = pc_read_class_names(cfg->classes_file, &r->class_names, err);
         if (n < 0) goto done;
