@@ -8,6 +8,7 @@
 #include "config.h"
 #include "merge.h"
 #include "run.h"
+#include "stop.h"
 
 #include "pc_git_commit.h"   // generated at build time: PC_GIT_COMMIT
 #ifndef PC_GIT_COMMIT
@@ -161,8 +162,10 @@ int main(int argc, char **argv) {
     }
     PcRunOptions opt = {.mode = force ? PC_STORE_FORCE : resume ? PC_STORE_RESUME : PC_STORE_CONTINUE,
                         .git_commit = PC_GIT_COMMIT, .inih_version = PC_INIH_VERSION};
-    if (pc_run(&cfg, &opt, &err)) fprintf(stderr, "polycam-eval: %s\n", err.msg);
-    else rc = 0;
+    pc_stop_install();
+    int ran = pc_run(&cfg, &opt, &err);
+    if (ran) fprintf(stderr, "polycam-eval: %s\n", err.msg);
+    rc = ran == 0 ? 0 : ran == 1 ? PC_EXIT_INTERRUPTED : 1;
     pc_config_free(&cfg);
     goto out;
 usage_error:

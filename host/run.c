@@ -17,6 +17,7 @@
 #include "overlay.h"
 #include "progress.h"
 #include "saliency.h"
+#include "stop.h"
 #include "table.h"
 #include "cpu/cpu_internal.h"
 #include "weights.h"
@@ -328,6 +329,10 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
     PcBackendOptions bopt = {.precision = cfg->precision, .threads = cfg->threads, .device = 0};
     r->be = pc_backend_create(cfg->device, &bopt, err);
     if (!r->be) goto done;
+    // device = cpu with a reduced precision is refused by config.c; auto may land on the CPU
+    if (cfg->precision != PC_PREC_FP32 && !strcmp(r->be->name, "cpu"))
+        fprintf(stderr, "warning: no CUDA device: the CPU computes in fp32; [run] precision = %s applies to CUDA "
+                "only (the file records it)\n", pc_config_get(cfg, "run", "precision"));
 
     PcStoreLayout layout = {.n_images = r->ds.n, .size = cfg->size, .steps = cfg->insdel.steps,
                             .n_methods = r->n_methods, .method_ids = r->ids, .maps = cfg->maps,
@@ -389,6 +394,15 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
     pf = pc_prefetch_start(&r->ds, pending, n_pending, cfg->resize, cfg->size, cfg->decoders, 2 * cfg->decoders + 2);
     PcPrefetchItem *item;
     while ((item = pc_prefetch_next(pf)) != NULL) {
+        int sig = pc_stop_requested();     // SIGTERM / SIGINT / SIGUSR1: stop between images (stop.h)
+        if (sig) {
+            pc_prefetch_release(pf, item);
+            pc_progress_stop(&prog);
+            pc_fail(err, "interrupted by %s; rerun the same command to continue (%d/%d images done)",
+                    pc_stop_signal_name(sig), st->n_done, r->ds.n);
+            rc = 1;
+            goto done;
+        }
         process_image(cfg, r, item, &sopt, &res);
         int ok = !strcmp(res.status, "ok");
         if (ok && item->index < cfg->overlays) write_overlays(cfg, r, item, &res, &prog);

@@ -62,8 +62,16 @@ edit bad_choice.ini 's/^device = cpu$/device = gpu/'
 expect_error "bad choice" nonzero "bad_choice.ini:20: bad value 'gpu' for [run] device (expected auto, cpu or cuda)" -- --config bad_choice.ini
 edit syntax.ini 's/^limit = 1$/limit 1/'
 expect_error "syntax error" nonzero "syntax.ini:11: syntax error" -- --config syntax.ini
-expect_error "unknown --set key" nonzero "--set run.gpus=2: unknown key 'gpus' in [run]" -- --config base.ini --set run.gpus=2
-expect_error "bad --set value" nonzero "--set saliency.methods=gradcam: bad value 'gradcam' for [saliency] methods" -- --config base.ini --set saliency.methods=gradcam
+expect_error "unknown --set key" 2 "--set run.gpus=2: unknown key 'gpus' in [run]" -- --config base.ini --set run.gpus=2
+expect_error "bad --set value" 2 "--set saliency.methods=gradcam: bad value 'gradcam' for [saliency] methods" -- --config base.ini --set saliency.methods=gradcam
+expect_error "--set without a section" 2 "--set nosection=1: expected section.key=value" -- --config base.ini --set nosection=1
+expect_error "--limit not a number" 2 "--limit abc: expected an integer >= 0" -- --config base.ini --limit abc
+expect_error "--config twice" 2 "--config given twice ('base.ini', then 'other.ini')" -- --config base.ini --config other.ini
+expect_error "--table twice" 2 "--table given twice" -- --table a.h5 --table b.h5
+expect_error "a folder as the config" nonzero "polycam-eval: $tmp: not a regular file (a directory)" -- --config "$tmp"
+edit fp16_cpu.ini 's/^device = cpu$/device = cpu\nprecision = fp16/'
+expect_error "fp16 on the CPU (file)" nonzero "fp16_cpu.ini:21: [run] precision = fp16 needs device = cuda; the CPU computes in fp32 only" -- --config fp16_cpu.ini
+expect_error "bf16 on the CPU (--set)" 2 "--set run.precision=bf16: [run] precision = bf16 needs device = cuda" -- --config base.ini --set run.precision=bf16
 expect_error "missing config file" nonzero "nope.ini: cannot open (No such file or directory)" -- --config nope.ini
 expect_error "missing weights key" nonzero "[model] weights is not set" -- --config base.ini --set model.weights=
 expect_error "missing weights file" nonzero "model weights: $tmp/missing.safetensors: cannot open" -- --config base.ini --set model.weights=missing.safetensors
