@@ -113,31 +113,7 @@ typedef struct {
 
 static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
     PcArchSpec spec;
-    if (pc_arch_from_name(cfg->spec.arch, &spec, err)) return -1;
-    if (cfg->custom) {
-        const PcArchSpec *c = &cfg->spec;
-        if (c->is_resnet) {
-            spec.resnet_bottleneck = c->resnet_bottleneck;
-            spec.resnet_stem = c->resnet_stem;
-            spec.n_stages = c->n_stages;
-            memcpy(spec.stage_planes, c->stage_planes, sizeof spec.stage_planes);
-            memcpy(spec.stage_blocks, c->stage_blocks, sizeof spec.stage_blocks);
-            memcpy(spec.stage_stride, c->stage_stride, sizeof spec.stage_stride);
-        } else {
-            spec.n_vgg_cfg = c->n_vgg_cfg;
-            memcpy(spec.vgg_cfg, c->vgg_cfg, sizeof spec.vgg_cfg);
-            spec.vgg_bn = c->vgg_bn;
-            spec.n_vgg_hidden = c->n_vgg_hidden;
-            memcpy(spec.vgg_hidden, c->vgg_hidden, sizeof spec.vgg_hidden);
-            spec.vgg_pool = c->vgg_pool;
-        }
-    }
-    if (cfg->n_classes > 0) spec.n_classes = cfg->n_classes;
-    else if (r->n_class_names > 0) spec.n_classes = r->n_class_names;
-    if (r->n_class_names > 0 && r->n_class_names != spec.n_classes)
-        return pc_fail(err, "class names %s: %d names for a model of %d classes", cfg->classes_file, r->n_class_names,
-                       spec.n_classes);
-    spec.in_size = cfg->size;
+    if (pc_config_arch_spec(cfg, r->n_class_names, &spec, err)) return -1;
     if (pc_net_create(&spec, &r->net, err)) return -1;
     r->net_created = 1;
     PcError e;

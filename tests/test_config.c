@@ -194,8 +194,30 @@ static void test_custom_archs(void) {
     // A custom member with no class count gets 1000, as torchvision.
     text = "[model]\narch = resnet\nweights = w\nresnet_stages = 8x1/1\n[data]\nlist = l.txt\n";
     rc = pc_config_load(write_ini("rn2.ini", text), 0, NULL, &cfg, &err);
-    CHECK(rc == 0 && cfg.n_classes == 1000 && cfg.spec.resnet_bottleneck == 1 && cfg.spec.resnet_stem == 64,
-          "custom resnet defaults: %s", rc ? err.msg : "");
+    CHECK(rc == 0 && cfg.n_classes == 0 && cfg.spec.n_classes == 1000 && cfg.spec.resnet_bottleneck == 1 &&
+              cfg.spec.resnet_stem == 64, "custom resnet defaults: %s", rc ? err.msg : "");
+    if (rc == 0) {
+        // the class count, decided in one place: explicit count > class-name file > the arch's 1000
+        PcArchSpec spec;
+        CHECK(pc_config_arch_spec(&cfg, 0, &spec, &err) == 0 && spec.n_classes == 1000, "no names: 1000");
+        CHECK(pc_config_arch_spec(&cfg, 4, &spec, &err) == 0 && spec.n_classes == 4, "4 names: 4 classes");
+        CHECK(spec.in_size == 224 && spec.n_stages == 1 && spec.stage_planes[0] == 8, "the shape is the config's");
+        pc_config_free(&cfg);
+    }
+    char *ten[] = {"model.num_classes=10"};
+    rc = pc_config_load(write_ini("rn3.ini", text), 1, ten, &cfg, &err);
+    if (rc == 0) {
+        PcArchSpec spec;
+        CHECK(pc_config_arch_spec(&cfg, 0, &spec, &err) == 0 && spec.n_classes == 10, "num_classes = 10");
+        CHECK(pc_config_arch_spec(&cfg, 4, &spec, &err) == -1 && strstr(err.msg, "4 names for a model of 10 classes"),
+              "names disagreeing with num_classes: %s", err.msg);
+        pc_config_free(&cfg);
+    }
+    // a named member: its torchvision shape comes from the config, in_size from [preprocess] size
+    text = "[model]\narch = vgg16_bn\nweights = w\n[data]\nlist = l.txt\n[preprocess]\nsize = 160\n";
+    rc = pc_config_load(write_ini("v16.ini", text), 0, NULL, &cfg, &err);
+    CHECK(rc == 0 && cfg.spec.n_vgg_cfg == 18 && cfg.spec.vgg_bn == 1 && cfg.spec.in_size == 160 &&
+              cfg.spec.n_classes == 1000, "vgg16_bn spec from the config: %s", rc ? err.msg : "");
     if (rc == 0) pc_config_free(&cfg);
 }
 
@@ -355,8 +377,8 @@ static void test_shipped_configs(void) {
         if (rc) continue;
         size_t n = strlen(cfg.output);
         if (i == 0) {
-            CHECK(cfg.custom && cfg.spec.n_vgg_cfg == 15 && cfg.spec.vgg_hidden[0] == 128, "demo: synth_vgg shape");
-            CHECK(strstr(cfg.weights, "data/models/synth_vgg.safetensors") != NULL, "demo weights %s", cfg.weights);
+            CHECK(cfg.custom && cfg.spec.is_resnet && cfg.spec.resnet_stem == 16 && cfg.spec.n_stages == 4, "demo: synth_resnet shape");
+            CHECK(strstr(cfg.weights, "data/models/synth_resnet.safetensors") != NULL, "demo weights %s", cfg.weights);
             CHECK(cfg.classes_file && cfg.labels && cfg.overlays > 0, "demo: classes, labels, overlays");
             CHECK(n > 16 && !strcmp(cfg.output + n - 16, "/results/demo.h5"), "demo output %s", cfg.output);
         } else {
