@@ -106,6 +106,17 @@ expect_error "no --config" 2 "--config FILE.ini is required" --
 expect_error "--resume with --force" 2 "--resume and --force exclude each other" -- --config base.ini --resume --force
 expect_error "--table of a missing file" nonzero "nothing.h5: cannot open as HDF5" -- --table nothing.h5
 
+# precision = fp16 with device = auto: runs; where auto lands on the CPU, one warning says so
+rm -rf out
+"$bin" --config base.ini --set run.device=auto --set run.precision=fp16 >stdout.txt 2>stderr.txt
+rc=$?
+check "fp16 with device = auto runs (rc $rc): $(tail -n 1 stderr.txt)" [ $rc -eq 0 ]
+if grep -q "device cpu" stderr.txt; then
+    check "auto on the CPU with fp16 warns" grep -q "^warning: no CUDA device: the CPU computes in fp32; \[run\] precision = fp16 applies to CUDA only" stderr.txt
+else
+    check "auto on a GPU with fp16 does not warn" ! grep -q "the CPU computes in fp32" stderr.txt
+fi
+
 # --help lists every key with its default; --version names the libraries
 "$bin" --help >help.txt 2>&1
 check "--help exits 0" [ $? -eq 0 ]
