@@ -2,7 +2,10 @@
 # cli_config_errors.sh: every mistake a user can make before a run starts ends the program with a
 # non-zero status and one clear line naming the file (and line) or the value, before any output
 # file is created: unknown key / section, bad value, missing config, list, root, labels or weights,
-# weights that do not fit the arch, unknown target layer, unwritable output, bad arguments.
+# weights that do not fit the arch, unknown target layer, unwritable output, a folder given as the
+# config, a reduced precision with device = cpu, bad arguments. Mistakes on the command line (an
+# unknown option, --config twice, a bad --limit, a --set naming no key or giving a bad value) exit 2,
+# mistakes in the file 1.
 # Usage: bash cli_config_errors.sh <polycam-eval binary> <source dir>
 source "$(dirname "$0")/lib/cli_common.sh"
 cd "$tmp" || exit 1
