@@ -300,6 +300,10 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
             goto done;
         }
     }
+    if (cfg->class_source == PC_CLASS_LABEL && r->ds.n_labelled < r->ds.n)
+        fprintf(stderr, "warning: [saliency] class = label, but %d of %d images have no label%s%s; they explain the "
+                "predicted class\n", r->ds.n - r->ds.n_labelled, r->ds.n, cfg->labels ? " in " : " (no [data] labels)",
+                cfg->labels ? cfg->labels : "");
     r->n_methods = build_methods(cfg, &r->tg, r->refs, r->ids);
 
     PcBackendOptions bopt = {.precision = cfg->precision, .threads = cfg->threads, .device = 0};

@@ -120,6 +120,15 @@ else
     check "auto on a GPU with fp16 does not warn" ! grep -q "the CPU computes in fp32" stderr.txt
 fi
 
+# class = label with images the labels file does not name: runs, one warning with the count
+rm -rf out
+printf 'synth_001.jpg 3\n' >otherlabels.txt
+"$bin" --config base.ini --set data.labels=otherlabels.txt --set saliency.class=label >stdout.txt 2>stderr.txt
+rc=$?
+check "class = label with an unlabelled image runs (rc $rc): $(tail -n 1 stderr.txt)" [ $rc -eq 0 ]
+check "labels matching no image of the run: warned" grep -q "^warning: labels $tmp/otherlabels.txt: no line names an image of this run" stderr.txt
+check "class = label without a label: warned with the count" grep -q "^warning: \[saliency\] class = label, but 1 of 1 images have no label in $tmp/otherlabels.txt; they explain the predicted class" stderr.txt
+
 # --help lists every key with its default; --version names the libraries
 "$bin" --help >help.txt 2>&1
 check "--help exits 0" [ $? -eq 0 ]
