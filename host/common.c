@@ -3,9 +3,11 @@
 #include "common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int pc_fail(PcError *err, const char *fmt, ...) {
@@ -41,34 +43,58 @@ double pc_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+// What a path that is not a regular file is, for the one-line refusal.
+static const char *file_kind(mode_t m) {
+    if (S_ISDIR(m)) return "a directory";
+    if (S_ISFIFO(m)) return "a FIFO";
+    if (S_ISCHR(m)) return "a character device";
+    if (S_ISBLK(m)) return "a block device";
+    if (S_ISSOCK(m)) return "a socket";
+    return "not a plain file";
+}
+
 unsigned char *pc_read_file(const char *path, size_t *size, PcError *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    // O_NONBLOCK: opening a FIFO without a writer must not wait; fstat then refuses it before any
+    // read. Only regular files are read, so the size from fstat is the byte count (a directory's
+    // or a device's st_size means nothing).
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
         pc_fail(err, "%s: cannot open (%s)", path, strerror(errno));
         return NULL;
     }
-    if (fseek(f, 0, SEEK_END) != 0) {
-        fclose(f);
-        pc_fail(err, "%s: cannot seek (%s)", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        pc_fail(err, "%s: cannot stat (%s)", path, strerror(errno));
+        close(fd);
         return NULL;
     }
-    long n = ftell(f);
-    rewind(f);
-    if (n < 0) {
-        fclose(f);
-        pc_fail(err, "%s: cannot tell size", path);
+    if (!S_ISREG(sb.st_mode)) {
+        pc_fail(err, "%s: not a regular file (%s)", path, file_kind(sb.st_mode));
+        close(fd);
         return NULL;
     }
-    unsigned char *buf = xmalloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    if (got != (size_t)n) {
-        free(buf);
-        pc_fail(err, "%s: short read (%zu of %ld bytes)", path, got, n);
+    size_t n = (size_t)sb.st_size, got = 0;
+    unsigned char *buf = malloc(n + 1);
+    if (!buf) {
+        pc_fail(err, "%s: cannot read (%zu bytes: out of memory)", path, n);
+        close(fd);
         return NULL;
     }
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            if (r < 0) pc_fail(err, "%s: cannot read (%s)", path, strerror(errno));
+            else pc_fail(err, "%s: short read (%zu of %zu bytes)", path, got, n);
+            free(buf);
+            close(fd);
+            return NULL;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
     buf[n] = 0;
-    *size = (size_t)n;
+    *size = n;
     return buf;
 }
 

@@ -39,7 +39,9 @@ void pc_die(const char *what, const char *stmt, const char *file, int line, cons
 // Wall-clock seconds (monotonic).
 double pc_now(void);
 
-// Reads a whole file; returns NULL and fills err on failure. *size gets the byte count.
+// Reads a whole regular file; returns NULL and fills err on failure ("<path>: not a regular file
+// (a directory)" for directories, FIFOs and devices, which are never read, so a FIFO cannot block).
+// *size gets the byte count; the buffer has one extra NUL byte.
 unsigned char *pc_read_file(const char *path, size_t *size, PcError *err);
 
 // "dir/rel" unless rel is absolute; result malloc'd.

@@ -218,7 +218,8 @@ static const char *effective(const PcConfig *cfg, int k) {
     return cfg->raw[k] && cfg->raw[k][0] ? cfg->raw[k] : g_keys[k].def;
 }
 
-static int bad_value(const PcConfig *cfg, int k, const char *expected, PcError *err) {
+static int bad_value(PcConfig *cfg, int k, const char *expected, PcError *err) {
+    cfg->bad_key = k;
     return pc_fail(err, "%s: bad value '%s' for [%s] %s (expected %s)",
                    cfg->origin[k] ? cfg->origin[k] : "default", effective(cfg, k), g_keys[k].section,
                    g_keys[k].key, expected);
@@ -234,7 +235,7 @@ static int parse_long(const char *s, long lo, long hi, long *out) {
     return 0;
 }
 
-static int get_int(const PcConfig *cfg, int k, long lo, long hi, long *out, PcError *err) {
+static int get_int(PcConfig *cfg, int k, long lo, long hi, long *out, PcError *err) {
     if (parse_long(effective(cfg, k), lo, hi, out) == 0) return 0;
     char expect[96];
     if (hi == LONG_MAX) snprintf(expect, sizeof expect, "an integer >= %ld", lo);
@@ -243,14 +244,14 @@ static int get_int(const PcConfig *cfg, int k, long lo, long hi, long *out, PcEr
 }
 
 // A batch size: an integer in 1..65536, or auto (0: the backend's preferred batch, run.c).
-static int get_batch(const PcConfig *cfg, int k, int *out, PcError *err) {
+static int get_batch(PcConfig *cfg, int k, int *out, PcError *err) {
     long v;
     if (!strcasecmp(effective(cfg, k), "auto")) return *out = 0, 0;
     if (parse_long(effective(cfg, k), 1, 65536, &v) == 0) return *out = (int)v, 0;
     return bad_value(cfg, k, "auto or an integer in 1..65536", err);
 }
 
-static int get_bool(const PcConfig *cfg, int k, int *out, PcError *err) {
+static int get_bool(PcConfig *cfg, int k, int *out, PcError *err) {
     const char *v = effective(cfg, k);
     static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off", "0"};
     for (int i = 0; i < 4; i++) {
@@ -261,7 +262,7 @@ static int get_bool(const PcConfig *cfg, int k, int *out, PcError *err) {
 }
 
 // Index of the value in a NULL-terminated choice list; error listing the choices otherwise.
-static int get_choice(const PcConfig *cfg, int k, const char *const *choices, int *out, PcError *err) {
+static int get_choice(PcConfig *cfg, int k, const char *const *choices, int *out, PcError *err) {
     const char *v = effective(cfg, k);
     char expect[256] = "";
     for (int i = 0; choices[i]; i++) {
@@ -321,13 +322,13 @@ static int is_arch_name(const char *a) {
     return 0;
 }
 
-static int check_model(PcConfig *cfg, PcError *err) {
+// [model] arch: the family member's torchvision shape (pc_arch_from_name), completed below for
+// the custom members vgg / resnet. The one place where PcArchSpec is built.
+static int check_arch(PcConfig *cfg, PcError *err) {
     const char *arch = effective(cfg, K_ARCH);
     if (!is_arch_name(arch))
         return bad_value(cfg, K_ARCH, "vgg11..vgg19, vgg*_bn, resnet18..resnet152, vgg or resnet", err);
-    memset(&cfg->spec, 0, sizeof cfg->spec);
-    snprintf(cfg->spec.arch, sizeof cfg->spec.arch, "%s", arch);
-    cfg->spec.is_resnet = !strncmp(arch, "resnet", 6);
+    if (pc_arch_from_name(arch, &cfg->spec, err)) return -1;
     cfg->custom = !strcmp(arch, "vgg") || !strcmp(arch, "resnet");
 
     // Custom-shape keys only make sense for their custom family.
@@ -343,11 +344,12 @@ static int check_model(PcConfig *cfg, PcError *err) {
             return pc_fail(err, "%s: [model] %s only applies to arch = resnet (arch is %s)",
                            cfg->origin[k], g_keys[k].key, arch);
     }
+    return 0;
+}
 
-    cfg->weights = resolve_path(cfg, K_WEIGHTS);
-    if (!cfg->weights)
-        return pc_fail(err, "%s: [model] weights is not set (add it, or --set model.weights=FILE)", cfg->path);
-
+// [model] classes / num_classes: an explicit class count (cfg->n_classes, 0 = none) or a class-name
+// file; the final count is decided by pc_config_arch_spec.
+static int check_classes(PcConfig *cfg, PcError *err) {
     long v;
     const char *classes = effective(cfg, K_CLASSES);
     int classes_count = 0;
@@ -355,72 +357,102 @@ static int check_model(PcConfig *cfg, PcError *err) {
         if (parse_long(classes, 1, 1000000, &v) == 0) classes_count = (int)v;
         else cfg->classes_file = resolve_path(cfg, K_CLASSES);
     }
+    cfg->n_classes = classes_count;
     if (effective(cfg, K_NUM_CLASSES)[0]) {
         if (get_int(cfg, K_NUM_CLASSES, 1, 1000000, &v, err)) return -1;
         cfg->n_classes = (int)v;
         if (classes_count && classes_count != cfg->n_classes)
             return pc_fail(err, "%s: [model] num_classes = %d disagrees with classes = %d", cfg->origin[K_NUM_CLASSES],
                            cfg->n_classes, classes_count);
-    } else {
-        cfg->n_classes = classes_count;
     }
+    if (cfg->n_classes) cfg->spec.n_classes = cfg->n_classes;
+    return 0;
+}
 
+static int check_layers(PcConfig *cfg, PcError *err) {
     const char *layers = effective(cfg, K_LAYERS);
     cfg->n_layers = 0;
-    if (layers[0]) {
-        int n = split_list(layers, cfg->layers, PC_MAX_TARGETS);
-        if (n < 0) return bad_value(cfg, K_LAYERS, "1 to 8 comma-separated layer names", err);
-        cfg->n_layers = n;
-    }
+    if (!layers[0]) return 0;
+    int n = split_list(layers, cfg->layers, PC_MAX_TARGETS);
+    if (n < 0) return bad_value(cfg, K_LAYERS, "1 to 8 comma-separated layer names", err);
+    cfg->n_layers = n;
+    return 0;
+}
 
-    if (!strcmp(arch, "vgg")) {
-        char items[PC_MAX_VGG_CFG][64];
-        const char *s = effective(cfg, K_VGG_CFG);
-        if (!s[0]) return pc_fail(err, "%s: arch = vgg needs [model] vgg_cfg (e.g. 16,16,M,32,32,M)", cfg->path);
-        int n = split_list(s, items, PC_MAX_VGG_CFG);
-        if (n < 0) return bad_value(cfg, K_VGG_CFG, "comma-separated widths and M, e.g. 16,16,M,32,32,M", err);
-        for (int i = 0; i < n; i++) {
-            if (!strcmp(items[i], "M")) cfg->spec.vgg_cfg[i] = 0;
-            else if (parse_long(items[i], 1, 1 << 20, &v) == 0) cfg->spec.vgg_cfg[i] = (int)v;
-            else return bad_value(cfg, K_VGG_CFG, "comma-separated widths and M, e.g. 16,16,M,32,32,M", err);
-        }
-        cfg->spec.n_vgg_cfg = n;
-        n = split_list(effective(cfg, K_VGG_CLASSIFIER), items, 8);
-        if (n < 0) return bad_value(cfg, K_VGG_CLASSIFIER, "comma-separated hidden widths, e.g. 4096,4096", err);
-        for (int i = 0; i < n; i++) {
-            if (parse_long(items[i], 1, 1 << 20, &v)) return bad_value(cfg, K_VGG_CLASSIFIER, "comma-separated hidden widths, e.g. 4096,4096", err);
-            cfg->spec.vgg_hidden[i] = (int)v;
-        }
-        cfg->spec.n_vgg_hidden = n;
-        if (get_bool(cfg, K_VGG_BN, &cfg->spec.vgg_bn, err)) return -1;
-        cfg->spec.vgg_pool = 7;
-    } else if (!strcmp(arch, "resnet")) {
-        static const char *const blocks[] = {"basic", "bottleneck", NULL};
-        int b;
-        if (get_choice(cfg, K_RESNET_BLOCK, blocks, &b, err)) return -1;
-        cfg->spec.resnet_bottleneck = b;
-        if (get_int(cfg, K_RESNET_STEM, 1, 1 << 20, &v, err)) return -1;
-        cfg->spec.resnet_stem = (int)v;
-        const char *s = effective(cfg, K_RESNET_STAGES);
-        if (!s[0]) return pc_fail(err, "%s: arch = resnet needs [model] resnet_stages (e.g. 64x3/1,128x4/2,256x6/2,512x3/2)", cfg->path);
-        char items[PC_MAX_STAGES][64];
-        int n = split_list(s, items, PC_MAX_STAGES);
-        if (n < 0) return bad_value(cfg, K_RESNET_STAGES, "planes x blocks / stride per stage, e.g. 64x3/1,128x4/2", err);
-        for (int i = 0; i < n; i++) {
-            int planes, nb, stride;
-            char tail;
-            // bounded so that planes * expansion and the node count stay far from int overflow
-            if (sscanf(items[i], "%dx%d/%d%c", &planes, &nb, &stride, &tail) != 3 || planes < 1 ||
-                planes > (1 << 20) || nb < 1 || nb > 1024 || stride < 1 || stride > 4)
-                return bad_value(cfg, K_RESNET_STAGES, "planes x blocks / stride per stage, e.g. 64x3/1,128x4/2", err);
-            cfg->spec.stage_planes[i] = planes;
-            cfg->spec.stage_blocks[i] = nb;
-            cfg->spec.stage_stride[i] = stride;
-        }
-        cfg->spec.n_stages = n;
+// arch = vgg: vgg_cfg, vgg_classifier, vgg_bn.
+static int check_vgg_shape(PcConfig *cfg, PcError *err) {
+    long v;
+    char items[PC_MAX_VGG_CFG][64];
+    const char *s = effective(cfg, K_VGG_CFG);
+    const char *cfg_expect = "comma-separated widths and M, e.g. 16,16,M,32,32,M";
+    if (!s[0]) return pc_fail(err, "%s: arch = vgg needs [model] vgg_cfg (e.g. 16,16,M,32,32,M)", cfg->path);
+    int n = split_list(s, items, PC_MAX_VGG_CFG);
+    if (n < 0) return bad_value(cfg, K_VGG_CFG, cfg_expect, err);
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(items[i], "M")) cfg->spec.vgg_cfg[i] = 0;
+        else if (parse_long(items[i], 1, 1 << 20, &v) == 0) cfg->spec.vgg_cfg[i] = (int)v;
+        else return bad_value(cfg, K_VGG_CFG, cfg_expect, err);
     }
-    if (cfg->custom && !cfg->n_classes && !cfg->classes_file) cfg->n_classes = 1000;
-    cfg->spec.n_classes = cfg->n_classes;
+    cfg->spec.n_vgg_cfg = n;
+    const char *hidden_expect = "comma-separated hidden widths, e.g. 4096,4096";
+    n = split_list(effective(cfg, K_VGG_CLASSIFIER), items, 8);
+    if (n < 0) return bad_value(cfg, K_VGG_CLASSIFIER, hidden_expect, err);
+    for (int i = 0; i < n; i++) {
+        if (parse_long(items[i], 1, 1 << 20, &v)) return bad_value(cfg, K_VGG_CLASSIFIER, hidden_expect, err);
+        cfg->spec.vgg_hidden[i] = (int)v;
+    }
+    cfg->spec.n_vgg_hidden = n;
+    return get_bool(cfg, K_VGG_BN, &cfg->spec.vgg_bn, err);
+}
+
+// arch = resnet: resnet_block, resnet_stem, resnet_stages.
+static int check_resnet_shape(PcConfig *cfg, PcError *err) {
+    long v;
+    int b;
+    static const char *const blocks[] = {"basic", "bottleneck", NULL};
+    if (get_choice(cfg, K_RESNET_BLOCK, blocks, &b, err)) return -1;
+    cfg->spec.resnet_bottleneck = b;
+    if (get_int(cfg, K_RESNET_STEM, 1, 1 << 20, &v, err)) return -1;
+    cfg->spec.resnet_stem = (int)v;
+    const char *s = effective(cfg, K_RESNET_STAGES);
+    const char *expect = "planes x blocks / stride per stage, e.g. 64x3/1,128x4/2";
+    if (!s[0]) return pc_fail(err, "%s: arch = resnet needs [model] resnet_stages (e.g. 64x3/1,128x4/2,256x6/2,512x3/2)", cfg->path);
+    char items[PC_MAX_STAGES][64];
+    int n = split_list(s, items, PC_MAX_STAGES);
+    if (n < 0) return bad_value(cfg, K_RESNET_STAGES, expect, err);
+    for (int i = 0; i < n; i++) {
+        int planes, nb, stride;
+        char tail;
+        // bounded so that planes * expansion and the node count stay far from int overflow
+        if (sscanf(items[i], "%dx%d/%d%c", &planes, &nb, &stride, &tail) != 3 || planes < 1 || planes > (1 << 20) ||
+            nb < 1 || nb > 1024 || stride < 1 || stride > 4)
+            return bad_value(cfg, K_RESNET_STAGES, expect, err);
+        cfg->spec.stage_planes[i] = planes;
+        cfg->spec.stage_blocks[i] = nb;
+        cfg->spec.stage_stride[i] = stride;
+    }
+    cfg->spec.n_stages = n;
+    return 0;
+}
+
+static int check_model(PcConfig *cfg, PcError *err) {
+    if (check_arch(cfg, err)) return -1;
+    cfg->weights = resolve_path(cfg, K_WEIGHTS);
+    if (!cfg->weights)
+        return pc_fail(err, "%s: [model] weights is not set (add it, or --set model.weights=FILE)", cfg->path);
+    if (check_classes(cfg, err) || check_layers(cfg, err)) return -1;
+    if (!strcmp(cfg->spec.arch, "vgg")) return check_vgg_shape(cfg, err);
+    if (!strcmp(cfg->spec.arch, "resnet")) return check_resnet_shape(cfg, err);
+    return 0;
+}
+
+int pc_config_arch_spec(const PcConfig *cfg, int n_class_names, PcArchSpec *spec, PcError *err) {
+    *spec = cfg->spec;
+    if (n_class_names <= 0) return 0;
+    if (cfg->n_classes && cfg->n_classes != n_class_names)
+        return pc_fail(err, "class names %s: %d names for a model of %d classes", cfg->classes_file, n_class_names,
+                       cfg->n_classes);
+    spec->n_classes = n_class_names;
     return 0;
 }
 
@@ -487,7 +519,7 @@ static int get_shard(PcConfig *cfg, PcError *err) {
     return 0;
 }
 
-static int check_rest(PcConfig *cfg, PcError *err) {
+static int check_preprocess(PcConfig *cfg, PcError *err) {
     long v;
     int c;
     static const char *const resize[] = {"bilinear", "antialias", "crop256", NULL};
@@ -496,43 +528,61 @@ static int check_rest(PcConfig *cfg, PcError *err) {
     if (get_int(cfg, K_SIZE, 16, 4096, &v, err)) return -1;
     cfg->size = (int)v;
     cfg->spec.in_size = cfg->size;
+    return 0;
+}
 
-    // [saliency]
+// [saliency] methods: the variants to compute.
+static int check_methods(PcConfig *cfg, PcError *err) {
     char items[8][64];
     int n = split_list(effective(cfg, K_METHODS), items, 8);
-    const char *methods_expect = "a comma-separated list of pcamp, pcamm, pcampm";
-    if (n < 0) return bad_value(cfg, K_METHODS, methods_expect, err);
+    const char *expect = "a comma-separated list of pcamp, pcamm, pcampm";
+    if (n < 0) return bad_value(cfg, K_METHODS, expect, err);
     memset(cfg->variants, 0, sizeof cfg->variants);
     for (int i = 0; i < n; i++) {
         int found = 0;
         for (int vi = 0; vi < PC_N_VARIANTS; vi++)
             if (!strcmp(items[i], variant_ids[vi])) cfg->variants[vi] = found = 1;
-        if (!found) return bad_value(cfg, K_METHODS, methods_expect, err);
+        if (!found) return bad_value(cfg, K_METHODS, expect, err);
     }
+    return 0;
+}
+
+// [saliency] ablations: none, or the extra method ids per variant.
+static int check_ablations(PcConfig *cfg, PcError *err) {
+    cfg->ablate_levels = cfg->ablate_cams = cfg->ablate_no_lnorm = 0;
+    const char *abl = effective(cfg, K_ABLATIONS);
+    if (!strcmp(abl, "none")) return 0;
+    const char *expect = "none, or a comma-separated list of levels, cams, no_lnorm";
+    char items[8][64];
+    int n = split_list(abl, items, 8);
+    if (n < 0) return bad_value(cfg, K_ABLATIONS, expect, err);
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(items[i], "levels")) cfg->ablate_levels = 1;
+        else if (!strcmp(items[i], "cams")) cfg->ablate_cams = 1;
+        else if (!strcmp(items[i], "no_lnorm")) cfg->ablate_no_lnorm = 1;
+        else return bad_value(cfg, K_ABLATIONS, expect, err);
+    }
+    return 0;
+}
+
+static int check_saliency(PcConfig *cfg, PcError *err) {
+    int c;
+    if (check_methods(cfg, err)) return -1;
     static const char *const codepaper[] = {"code", "paper", NULL};
     if (get_choice(cfg, K_LNORM, codepaper, &c, err)) return -1;
     cfg->lnorm = (PcLnormMode)c;
     if (get_choice(cfg, K_NORMALIZE, codepaper, &c, err)) return -1;
     cfg->norm = (PcNormFormula)c;
-    cfg->ablate_levels = cfg->ablate_cams = cfg->ablate_no_lnorm = 0;
-    const char *abl = effective(cfg, K_ABLATIONS);
-    const char *abl_expect = "none, or a comma-separated list of levels, cams, no_lnorm";
-    if (strcmp(abl, "none") != 0) {
-        n = split_list(abl, items, 8);
-        if (n < 0) return bad_value(cfg, K_ABLATIONS, abl_expect, err);
-        for (int i = 0; i < n; i++) {
-            if (!strcmp(items[i], "levels")) cfg->ablate_levels = 1;
-            else if (!strcmp(items[i], "cams")) cfg->ablate_cams = 1;
-            else if (!strcmp(items[i], "no_lnorm")) cfg->ablate_no_lnorm = 1;
-            else return bad_value(cfg, K_ABLATIONS, abl_expect, err);
-        }
-    }
+    if (check_ablations(cfg, err)) return -1;
     static const char *const cls[] = {"predicted", "label", NULL};
     if (get_choice(cfg, K_CLASS, cls, &c, err)) return -1;
     cfg->class_source = (PcClassSource)c;
-    if (get_batch(cfg, K_SAL_BATCH, &cfg->saliency_batch, err)) return -1;
+    return get_batch(cfg, K_SAL_BATCH, &cfg->saliency_batch, err);
+}
 
-    // [metrics]
+static int check_metrics(PcConfig *cfg, PcError *err) {
+    long v;
+    int c;
     if (get_bool(cfg, K_INSERTION, &cfg->insertion, err)) return -1;
     if (get_bool(cfg, K_DELETION, &cfg->deletion, err)) return -1;
     memset(&cfg->insdel, 0, sizeof cfg->insdel);
@@ -544,42 +594,60 @@ static int check_rest(PcConfig *cfg, PcError *err) {
     if (get_int(cfg, K_BLUR_KERNEL, 1, 255, &v, err)) return -1;
     if (v % 2 == 0) return bad_value(cfg, K_BLUR_KERNEL, "an odd integer in 1..255", err);
     cfg->insdel.blur_kernel = (int)v;
-    {
-        const char *s = effective(cfg, K_BLUR_SIGMA);
-        char *end;
-        errno = 0;
-        double d = strtod(s, &end);
-        if (!*s || *end || errno || !(d > 0) || !isfinite(d)) return bad_value(cfg, K_BLUR_SIGMA, "a number > 0", err);
-        cfg->insdel.blur_sigma = (float)d;
-    }
-    if (get_batch(cfg, K_MET_BATCH, &cfg->insdel.batch, err)) return -1;
+    const char *s = effective(cfg, K_BLUR_SIGMA);
+    char *end;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (!*s || *end || errno || !(d > 0) || !isfinite(d)) return bad_value(cfg, K_BLUR_SIGMA, "a number > 0", err);
+    cfg->insdel.blur_sigma = (float)d;
+    return get_batch(cfg, K_MET_BATCH, &cfg->insdel.batch, err);
+}
 
-    // [output]
-    cfg->output = resolve_path(cfg, K_FILE);
-    if (!cfg->output) {
-        // <config name>.h5 in the current folder
-        const char *base_name = strrchr(cfg->path, '/');
-        base_name = base_name ? base_name + 1 : cfg->path;
-        size_t len = strlen(base_name);
-        const char *dot = strrchr(base_name, '.');
-        if (dot && dot != base_name) len = (size_t)(dot - base_name);
-        char *cwd = abs_dir_of_cwd();
-        char name[512];
-        snprintf(name, sizeof name, "%.*s.h5", (int)len, base_name);
-        cfg->output = pc_join_path(cwd, name);
-        free(cwd);
-    }
+// [output] file, default <config name>.h5 in the current folder.
+static char *output_path(const PcConfig *cfg) {
+    char *out = resolve_path(cfg, K_FILE);
+    if (out) return out;
+    const char *base_name = strrchr(cfg->path, '/');
+    base_name = base_name ? base_name + 1 : cfg->path;
+    size_t len = strlen(base_name);
+    const char *dot = strrchr(base_name, '.');
+    if (dot && dot != base_name) len = (size_t)(dot - base_name);
+    char *cwd = abs_dir_of_cwd();
+    char name[512];
+    snprintf(name, sizeof name, "%.*s.h5", (int)len, base_name);
+    out = pc_join_path(cwd, name);
+    free(cwd);
+    return out;
+}
+
+static int check_output(PcConfig *cfg, PcError *err) {
+    long v;
+    int c;
+    cfg->output = output_path(cfg);
     static const char *const maps[] = {"none", "float16", "float32", NULL};
     if (get_choice(cfg, K_MAPS, maps, &c, err)) return -1;
     cfg->maps = (PcMapsFormat)c;
     if (get_int(cfg, K_OVERLAYS, 0, INT_MAX, &v, err)) return -1;
     cfg->overlays = (int)v;
+    return 0;
+}
 
-    // [run]
+static int check_run(PcConfig *cfg, PcError *err) {
+    long v;
+    int c;
     if (get_device(cfg, err)) return -1;
     static const char *const prec[] = {"fp32", "tf32", "fp16", "bf16", NULL};
     if (get_choice(cfg, K_PRECISION, prec, &c, err)) return -1;
     cfg->precision = (PcPrecision)c;
+    // The CPU backend computes in fp32 only: a reduced precision asked for together with
+    // device = cpu would be recorded in the file but not used. (device = auto falling back to the
+    // CPU warns instead, run.c.)
+    if (!strcmp(cfg->device, "cpu") && cfg->precision != PC_PREC_FP32) {
+        cfg->bad_key = K_PRECISION;
+        return pc_fail(err, "%s: [run] precision = %s needs device = cuda; the CPU computes in fp32 only "
+                       "(set precision = fp32)", cfg->origin[K_PRECISION] ? cfg->origin[K_PRECISION] : cfg->path,
+                       prec[c]);
+    }
     if (get_int(cfg, K_THREADS, 0, 4096, &v, err)) return -1;
     cfg->threads = (int)v;
     if (get_int(cfg, K_DECODERS, 1, 64, &v, err)) return -1;
@@ -621,6 +689,30 @@ static char *absolute_dir_of(const char *path) {
     return dir;
 }
 
+// Source text: the file, then the overrides as comments, so the output records both.
+static char *source_text(const char *text, int n_sets, char *const *sets) {
+    size_t n = strlen(text) + 64;
+    for (int i = 0; i < n_sets; i++) n += strlen(sets[i]) + 16;
+    char *src = xmalloc(n);
+    size_t used = (size_t)snprintf(src, n, "%s", text);
+    if (used && text[used - 1] != '\n' && n_sets) used += (size_t)snprintf(src + used, n - used, "\n");
+    for (int i = 0; i < n_sets; i++) used += (size_t)snprintf(src + used, n - used, "; --set %s\n", sets[i]);
+    return src;
+}
+
+// inih over the text into cfg->raw / cfg->origin; 0, or -1 with the first error in err.
+static int parse_text(PcConfig *cfg, const char *text, PcError *err) {
+    int key_line[K_COUNT] = {0};
+    ParseState st = {.cfg = cfg, .text = text, .len = strlen(text), .key_line = key_line, .err = err};
+    int rc = ini_parse_stream(read_line, &st, on_key, &st);
+    if (!st.failed && rc != 0) {
+        if (rc > 0) pc_fail(err, "%s:%d: syntax error (expected '[section]', 'key = value' or a comment)", cfg->path, rc);
+        else pc_fail(err, "%s: cannot parse (inih error %d)", cfg->path, rc);
+        st.failed = 1;
+    }
+    return st.failed ? -1 : 0;
+}
+
 int pc_config_load_string(const char *text, const char *path, int n_sets, char *const *sets,
                           PcConfig *cfg, PcError *err) {
     memset(cfg, 0, sizeof *cfg);
@@ -629,32 +721,28 @@ int pc_config_load_string(const char *text, const char *path, int n_sets, char *
     cfg->value = xcalloc(K_COUNT, sizeof(char *));
     cfg->path = strdup(path);
     cfg->dir = absolute_dir_of(path);
+    cfg->bad_key = -1;
+    if (!strncmp(text, "\xEF\xBB\xBF", 3)) text += 3;   // a UTF-8 byte order mark is not a line
+    cfg->source = source_text(text, n_sets, sets);
 
-    // Source text: the file, then the overrides as comments, so the output records both.
-    size_t n = strlen(text) + 64;
-    for (int i = 0; i < n_sets; i++) n += strlen(sets[i]) + 16;
-    cfg->source = xmalloc(n);
-    size_t used = (size_t)snprintf(cfg->source, n, "%s", text);
-    if (used && text[used - 1] != '\n' && n_sets) used += (size_t)snprintf(cfg->source + used, n - used, "\n");
-    for (int i = 0; i < n_sets; i++) used += (size_t)snprintf(cfg->source + used, n - used, "; --set %s\n", sets[i]);
-
-    int key_line[K_COUNT] = {0};
-    ParseState st = {.cfg = cfg, .text = text, .len = strlen(text), .key_line = key_line, .err = err};
-    int rc = ini_parse_stream(read_line, &st, on_key, &st);
-    if (!st.failed && rc != 0) {
-        if (rc > 0) pc_fail(err, "%s:%d: syntax error (expected '[section]', 'key = value' or a comment)", path, rc);
-        else pc_fail(err, "%s: cannot parse (inih error %d)", path, rc);
-        st.failed = 1;
-    }
-    if (st.failed) goto fail;
+    int cmdline = 0;    // the mistake is in a --set argument: a command-line mistake (-2)
+    if (parse_text(cfg, text, err)) goto fail;
     for (int i = 0; i < n_sets; i++)
-        if (apply_set(cfg, sets[i], err)) goto fail;
-    if (check_model(cfg, err) || check_data(cfg, err) || check_rest(cfg, err)) goto fail;
+        if (apply_set(cfg, sets[i], err)) {
+            cmdline = 1;
+            goto fail;
+        }
+    if (check_model(cfg, err) || check_data(cfg, err) || check_preprocess(cfg, err) || check_saliency(cfg, err) ||
+        check_metrics(cfg, err) || check_output(cfg, err) || check_run(cfg, err)) {
+        int k = cfg->bad_key;
+        cmdline = k >= 0 && cfg->origin[k] && !strncmp(cfg->origin[k], "--set ", 6);
+        goto fail;
+    }
     fill_values(cfg);
     return 0;
 fail:
     pc_config_free(cfg);
-    return -1;
+    return cmdline ? -2 : -1;
 }
 
 int pc_config_load(const char *path, int n_sets, char *const *sets, PcConfig *cfg, PcError *err) {

@@ -39,11 +39,13 @@ typedef struct {
     char *source;           // the file's text followed by one "; --set ..." line per override
 
     // ---- [model] ------------------------------------------------------------------------------
-    PcArchSpec spec;        // arch, is_resnet and, for custom members (vgg / resnet), the shape
+    PcArchSpec spec;        // the network's shape (the family member's, or the vgg_* / resnet_* keys),
+                            // in_size, n_classes = n_classes below or the arch's 1000: see
+                            // pc_config_arch_spec for the final class count
     int custom;             // arch is "vgg" or "resnet"
     char *weights;          // resolved path
     char *classes_file;     // resolved path, or NULL
-    int n_classes;          // 0 = the arch's default (1000) / the class file's line count
+    int n_classes;          // explicit count (num_classes, or classes = N); 0 = none given
     int n_layers;           // 0 = the arch's default targets
     char layers[PC_MAX_TARGETS][64];
 
@@ -80,16 +82,24 @@ typedef struct {
     int threads;            // 0 = default
     int decoders;           // decode threads
     int shard_index, shard_count;
+
+    int bad_key;            // while checking: the key whose value failed (-1 none)
 } PcConfig;
 
 // Reads path, applies the n_sets "section.key=value" overrides, checks every value. Relative paths
 // in the file are relative to its folder; those given with --set are relative to the current
-// directory. On failure returns -1 with one line in err and leaves cfg freed.
+// directory. On failure returns -1 with one line in err and leaves cfg freed, or -2 when the
+// mistake is in a --set argument (a command-line mistake: exit status 2).
 int pc_config_load(const char *path, int n_sets, char *const *sets, PcConfig *cfg, PcError *err);
 // The same from INI text held in memory (path is only used for messages and relative paths).
 int pc_config_load_string(const char *text, const char *path, int n_sets, char *const *sets,
                           PcConfig *cfg, PcError *err);
 void pc_config_free(PcConfig *cfg);
+
+// The network to build: cfg->spec with its class count decided, in this order, by num_classes (or
+// classes = N), the line count of the class-name file (n_class_names > 0 once it is read), or the
+// arch's 1000. A name file that disagrees with an explicit count is an error.
+int pc_config_arch_spec(const PcConfig *cfg, int n_class_names, PcArchSpec *spec, PcError *err);
 
 // Effective value text of a key (the default when unset), or NULL for an unknown key.
 const char *pc_config_get(const PcConfig *cfg, const char *section, const char *key);

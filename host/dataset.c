@@ -15,6 +15,7 @@
 static int for_each_line(char *text, int (*fn)(char *line, int lineno, void *user), void *user) {
     int lineno = 0;
     char *save = NULL;
+    if (!strncmp(text, "\xEF\xBB\xBF", 3)) text += 3;   // a UTF-8 byte order mark is not part of a name
     for (char *p = text; p; p = save) {
         char *nl = strchr(p, '\n');
         save = nl ? nl + 1 : NULL;
@@ -55,6 +56,7 @@ static int collect_first_word(char *line, int lineno, void *user) {
 typedef struct {
     char *name;
     int label;
+    int line;               // in the labels file
 } LabelEntry;
 
 typedef struct {
@@ -83,24 +85,54 @@ static int collect_label(char *line, int lineno, void *user) {
         if (!grown) pc_die("alloc", "realloc", __FILE__, __LINE__, "label table");
         t->e = grown;
     }
-    t->e[t->n].name = strdup(line);
-    t->e[t->n].label = (int)v;
-    t->n++;
+    t->e[t->n++] = (LabelEntry){strdup(line), (int)v, lineno};
     return 0;
 }
 
+// By name, then by line: the first line of a name comes first (and is the one kept).
 static int cmp_label(const void *a, const void *b) {
+    const LabelEntry *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+static int cmp_label_name(const void *a, const void *b) {
     return strcmp(((const LabelEntry *)a)->name, ((const LabelEntry *)b)->name);
 }
 
+// Sorts the table and drops the later lines of a name given twice, with a warning for each (at
+// most 5 lines, then a count).
+static void dedupe_labels(LabelTable *t, FILE *warn) {
+    qsort(t->e, (size_t)t->n, sizeof *t->e, cmp_label);
+    int kept = 0, dups = 0;
+    for (int i = 0; i < t->n; i++) {
+        LabelEntry *first = kept ? &t->e[kept - 1] : NULL;
+        if (!first || strcmp(first->name, t->e[i].name)) {
+            t->e[kept++] = t->e[i];
+            continue;
+        }
+        if (warn && ++dups <= 5) {
+            if (t->e[i].label != first->label)
+                fprintf(warn, "warning: labels %s:%d: '%s' has class %d here but %d on line %d; line %d is used\n",
+                        t->path, t->e[i].line, t->e[i].name, t->e[i].label, first->label, first->line, first->line);
+            else
+                fprintf(warn, "warning: labels %s:%d: '%s' repeats line %d\n", t->path, t->e[i].line, t->e[i].name,
+                        first->line);
+        }
+        free(t->e[i].name);
+    }
+    if (warn && dups > 5) fprintf(warn, "warning: labels %s: %d more duplicate lines\n", t->path, dups - 5);
+    t->n = kept;
+}
+
 static int find_label(const LabelTable *t, const char *name) {
-    LabelEntry key = {(char *)name, 0};
-    const LabelEntry *hit = t->n ? bsearch(&key, t->e, (size_t)t->n, sizeof key, cmp_label) : NULL;
+    LabelEntry key = {(char *)name, 0, 0};
+    const LabelEntry *hit = t->n ? bsearch(&key, t->e, (size_t)t->n, sizeof key, cmp_label_name) : NULL;
     if (!hit) {
         const char *base = strrchr(name, '/');
         if (base) {
             key.name = (char *)base + 1;
-            hit = t->n ? bsearch(&key, t->e, (size_t)t->n, sizeof key, cmp_label) : NULL;
+            hit = t->n ? bsearch(&key, t->e, (size_t)t->n, sizeof key, cmp_label_name) : NULL;
         }
     }
     return hit ? hit->label : -1;
@@ -117,58 +149,69 @@ static char *read_text(const char *what, const char *path, PcError *err) {
     return (char *)text;
 }
 
-int pc_dataset_load(const PcConfig *cfg, PcDataset *ds, PcError *err) {
-    memset(ds, 0, sizeof *ds);
-    struct stat sb;
-    if (stat(cfg->root, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return pc_fail(err, "data root %s: no such folder (set [data] root, or --set data.root=DIR)", cfg->root);
-    char *text = read_text("data list", cfg->list, err);
+static int read_list(const PcDatasetSpec *spec, StrList *list, PcError *err) {
+    char *text = read_text("data list", spec->list, err);
     if (!text) return -1;
-    StrList list = {0};
-    for_each_line(text, collect_first_word, &list);
+    for_each_line(text, collect_first_word, list);
     free(text);
+    if (list->n == 0) return pc_fail(err, "data list %s: no image names in it", spec->list);
+    return 0;
+}
 
-    LabelTable labels = {.path = cfg->labels, .err = err};
-    int rc = -1;
-    if (cfg->labels) {
-        char *lt = read_text("labels", cfg->labels, err);
-        if (!lt) goto done;
-        int bad = for_each_line(lt, collect_label, &labels);
-        free(lt);
-        if (bad) goto done;
-        qsort(labels.e, (size_t)labels.n, sizeof *labels.e, cmp_label);
-    }
+static int read_labels(const PcDatasetSpec *spec, FILE *warn, LabelTable *labels, PcError *err) {
+    if (!spec->labels) return 0;
+    char *text = read_text("labels", spec->labels, err);
+    if (!text) return -1;
+    int bad = for_each_line(text, collect_label, labels);
+    free(text);
+    if (bad) return -1;
+    dedupe_labels(labels, warn);
+    return 0;
+}
 
-    ds->n_listed = list.n;
+// The run's images: entries offset .. offset + limit - 1 of the list, those of this shard.
+static int select_images(const PcDatasetSpec *spec, const StrList *list, const LabelTable *labels, PcDataset *ds,
+                         PcError *err) {
+    ds->n_listed = list->n;
     // offset and limit may each be up to LONG_MAX: compare before adding (no signed overflow)
-    long first = cfg->offset, last = list.n;
-    if (cfg->limit && first < list.n && cfg->limit < list.n - first) last = first + cfg->limit;
-    if (list.n == 0) {
-        pc_fail(err, "data list %s: no image names in it", cfg->list);
-        goto done;
-    }
-    if (first >= list.n) {
-        pc_fail(err, "[data] offset %ld is past the end of %s (%d images)", cfg->offset, cfg->list, list.n);
-        goto done;
-    }
+    long first = spec->offset, last = list->n;
+    if (spec->limit && first < list->n && spec->limit < list->n - first) last = first + spec->limit;
+    if (first >= list->n)
+        return pc_fail(err, "[data] offset %ld is past the end of %s (%d images)", spec->offset, spec->list, list->n);
     int cap = (int)(last - first);
     ds->names = xcalloc((size_t)cap, sizeof(char *));
     ds->paths = xcalloc((size_t)cap, sizeof(char *));
     ds->labels = xcalloc((size_t)cap, sizeof(int));
     ds->list_index = xcalloc((size_t)cap, sizeof(int));
     for (long i = first; i < last; i++) {
-        if (i % cfg->shard_count != cfg->shard_index) continue;
+        if (i % spec->shard_count != spec->shard_index) continue;
         int k = ds->n++;
-        ds->names[k] = strdup(list.items[i]);
-        ds->paths[k] = pc_join_path(cfg->root, list.items[i]);
-        ds->labels[k] = cfg->labels ? find_label(&labels, list.items[i]) : -1;
+        ds->names[k] = strdup(list->items[i]);
+        ds->paths[k] = pc_join_path(spec->root, list->items[i]);
+        ds->labels[k] = spec->labels ? find_label(labels, list->items[i]) : -1;
         ds->list_index[k] = (int)i;
+        ds->n_labelled += ds->labels[k] >= 0;
     }
-    if (ds->n == 0) {
-        pc_fail(err, "no images selected: shard %d/%d of entries %ld..%ld of %s", cfg->shard_index, cfg->shard_count,
-                first, last - 1, cfg->list);
+    if (ds->n == 0)
+        return pc_fail(err, "no images selected: shard %d/%d of entries %ld..%ld of %s", spec->shard_index,
+                       spec->shard_count, first, last - 1, spec->list);
+    return 0;
+}
+
+int pc_dataset_load(const PcDatasetSpec *spec, FILE *warn, PcDataset *ds, PcError *err) {
+    memset(ds, 0, sizeof *ds);
+    struct stat sb;
+    if (stat(spec->root, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return pc_fail(err, "data root %s: no such folder (set [data] root, or --set data.root=DIR)", spec->root);
+    StrList list = {0};
+    LabelTable labels = {.path = spec->labels, .err = err};
+    int rc = -1;
+    if (read_list(spec, &list, err) || read_labels(spec, warn, &labels, err) ||
+        select_images(spec, &list, &labels, ds, err))
         goto done;
-    }
+    if (spec->labels && ds->n_labelled == 0 && warn)
+        fprintf(warn, "warning: labels %s: no line names an image of this run (%d lines; names must match the "
+                "list's entries or their base names)\n", spec->labels, labels.n);
     rc = 0;
 done:
     for (int i = 0; i < list.n; i++) free(list.items[i]);

@@ -4,8 +4,16 @@
 #ifndef PC_DATASET_H
 #define PC_DATASET_H
 
-#include "config.h"
 #include "image.h"
+
+// Which images a run takes: the list, sliced by offset / limit, then by shard.
+typedef struct {
+    const char *list;           // image list file: first word of each line
+    const char *root;           // folder the list's names are relative to
+    const char *labels;         // '<name> <class> ...' lines, or NULL
+    long offset, limit;         // slice of the list; limit 0 = to the end
+    int shard_index, shard_count;   // then only list positions i with i % count == index
+} PcDatasetSpec;
 
 typedef struct {
     int n;                  // images of this run
@@ -14,12 +22,16 @@ typedef struct {
     int *labels;            // (n) ground-truth class, -1 when unknown
     int *list_index;        // (n) 0-based line position in the list (comments and blanks skipped)
     int n_listed;           // entries in the whole list
+    int n_labelled;         // images of this run with a label
 } PcDataset;
 
-// Reads cfg->list (first word of each line; blank lines and '#' comments skipped) and
-// cfg->labels ('<name> <class> ...' lines; a list entry matches by its full name or its base
-// name). Errors: missing list, root or labels file, a malformed label line, an empty selection.
-int pc_dataset_load(const PcConfig *cfg, PcDataset *ds, PcError *err);
+// Reads spec->list (first word of each line; blank lines and '#' comments skipped; a UTF-8 byte
+// order mark ignored) and spec->labels ('<name> <class> ...' lines; a list entry matches by its
+// full name or its base name; a name given twice keeps its first line). Errors: missing list, root
+// or labels file, a malformed label line, an empty selection. Warnings, one line each, go to warn
+// (when not NULL): duplicate label lines (naming both lines, and both classes when they differ)
+// and a labels file that matches no image of the run.
+int pc_dataset_load(const PcDatasetSpec *spec, FILE *warn, PcDataset *ds, PcError *err);
 void pc_dataset_free(PcDataset *ds);
 
 // Class names, one a line; returns the count (>= 1) or -1 with err set.

@@ -113,6 +113,16 @@ static int decode_trapped(const unsigned char *data, size_t size, PcImageU8 *out
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
+    // The header's size decides every allocation below (our RGB buffer, libjpeg's coefficient
+    // arrays for progressive files): refuse a decompression bomb before any of them.
+    uint64_t pixels = (uint64_t)cinfo.image_width * cinfo.image_height;
+    if (pixels > PC_MAX_IMAGE_PIXELS) {
+        snprintf(trap->message, sizeof trap->message,
+                 "image of %ux%u pixels is above the limit of %llu pixels (Pillow's decompression-bomb "
+                 "limit); not decoded", (unsigned)cinfo.image_width, (unsigned)cinfo.image_height,
+                 (unsigned long long)PC_MAX_IMAGE_PIXELS);
+        longjmp(trap->escape, 1);
+    }
 
     // Decoder settings stay at libjpeg's defaults (JDCT_ISLOW, fancy upsampling), as in Pillow.
     int components;

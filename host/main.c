@@ -9,6 +9,7 @@
 #include "config_find.h"
 #include "merge.h"
 #include "run.h"
+#include "stop.h"
 
 #include "pc_git_commit.h"   // generated at build time: PC_GIT_COMMIT
 #ifndef PC_GIT_COMMIT
@@ -31,12 +32,12 @@ static void usage(FILE *out) {
             "options:\n"
             "  --config FILE     the run's INI file (relative paths in it are relative to its folder); a bare\n"
             "                    name not in the current folder is taken from the shipped configurations\n"
+            "  --check           only check the configuration, image list, labels, weights and layers, then exit\n"
             "  --set S.K=V       override key K of section [S] (repeatable; paths relative to the current folder)\n"
             "  --limit N         only the first N images of the list (same as --set data.limit=N)\n"
             "  --resume          continue an interrupted run (also the default when the output exists with the\n"
             "                    same configuration); an output made with another configuration is refused\n"
             "  --force           delete any previous output (and its journal) and start over\n"
-            "  --check           only check the configuration, image list, labels, weights and layers, then exit\n"
             "  --table FILE.h5   print the table of a result file and write FILE.h5.csv\n"
             "  --merge OUT.h5 SHARD.h5 ...  join the finished files of a sharded run ([run] shard = i/n)\n"
             "                    into the file the unsharded run would have written, then print its table\n"
@@ -55,114 +56,137 @@ static int need_arg(int i, int argc, const char *opt) {
     return 1;
 }
 
-int main(int argc, char **argv) {
-    const char *config_path = NULL, *table_path = NULL, *merge_path = NULL;
-    char **merge_inputs = calloc((size_t)argc + 1, sizeof(char *));
-    int n_merge_inputs = 0;
-    char **sets = calloc((size_t)argc + 2, sizeof(char *));
-    char limit_set[64] = "";
-    int n_sets = 0, resume = 0, force = 0, check = 0, rc = 1;
-    if (!sets || !merge_inputs) return 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            rc = 0;
-            goto out;
-        } else if (!strcmp(a, "--version")) {
-            char libs[1024];
-            pc_library_versions(PC_INIH_VERSION, libs, sizeof libs);
-            printf("polycam-eval %s (commit %s)\n%s\nCUDA backend: %s\n", PC_VERSION, PC_GIT_COMMIT, libs,
-                   pc_backend_cuda_compiled() ? "compiled in" : "not compiled in");
-            rc = 0;
-            goto out;
-        } else if (!strcmp(a, "--config")) {
-            if (!need_arg(i, argc, a)) goto usage_error;
-            config_path = argv[++i];
-        } else if (!strcmp(a, "--set")) {
-            if (!need_arg(i, argc, a)) goto usage_error;
-            sets[n_sets++] = argv[++i];
-        } else if (!strcmp(a, "--limit")) {
-            if (!need_arg(i, argc, a)) goto usage_error;
-            snprintf(limit_set, sizeof limit_set, "data.limit=%s", argv[++i]);
-        } else if (!strcmp(a, "--table")) {
-            if (!need_arg(i, argc, a)) goto usage_error;
-            table_path = argv[++i];
-        } else if (!strcmp(a, "--merge")) {
-            if (!need_arg(i, argc, a)) goto usage_error;
-            merge_path = argv[++i];
-            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) merge_inputs[n_merge_inputs++] = argv[++i];
-        } else if (!strcmp(a, "--resume")) {
-            resume = 1;
-        } else if (!strcmp(a, "--force")) {
-            force = 1;
-        } else if (!strcmp(a, "--check")) {
-            check = 1;
-        } else {
-            fprintf(stderr, "polycam-eval: unknown argument '%s' (see --help)\n", a);
-            goto usage_error;
-        }
-    }
-    if (resume && force) {
-        fprintf(stderr, "polycam-eval: --resume and --force exclude each other\n");
-        goto usage_error;
-    }
-    if (check && (table_path || merge_path)) {
-        fprintf(stderr, "polycam-eval: --check goes with --config, not --table or --merge\n");
-        goto usage_error;
-    }
-    if (!!table_path + !!config_path + !!merge_path > 1) {
-        fprintf(stderr, "polycam-eval: give one of --config, --table and --merge\n");
-        goto usage_error;
-    }
-    if (merge_path) {
-        PcError err;
-        if (n_merge_inputs < 1) {
-            fprintf(stderr, "polycam-eval: --merge OUT.h5 needs the shard files after it\n");
-            goto usage_error;
-        }
-        if (pc_merge(merge_path, n_merge_inputs, merge_inputs, force ? PC_STORE_FORCE : PC_STORE_CONTINUE,
-                     PC_GIT_COMMIT, &err) || pc_print_table(merge_path, &err)) {
-            fprintf(stderr, "polycam-eval: %s\n", err.msg);
-            goto out;
-        }
-        rc = 0;
-        goto out;
-    }
-    if (table_path) {
-        PcError err;
-        if (pc_print_table(table_path, &err)) {
-            fprintf(stderr, "polycam-eval: %s\n", err.msg);
-            goto out;
-        }
-        rc = 0;
-        goto out;
-    }
-    if (!config_path) {
-        fprintf(stderr, "polycam-eval: --config FILE.ini is required%s (see --help)\n", check ? " with --check" : "");
-        goto usage_error;
-    }
-    if (limit_set[0]) sets[n_sets++] = limit_set;   // after the --set overrides: --limit wins
+// An option that names the run's one file may not be given twice (the first would be ignored).
+static int once(const char *opt, const char *before, const char *now) {
+    if (!before) return 1;
+    fprintf(stderr, "polycam-eval: %s given twice ('%s', then '%s')\n", opt, before, now);
+    return 0;
+}
 
+// --limit N: an integer >= 0, checked here so the message names the option as typed.
+static int limit_ok(const char *v) {
+    const char *p = v;
+    while (*p >= '0' && *p <= '9') p++;
+    if (*v && !*p && p - v <= 18) return 1;
+    fprintf(stderr, "polycam-eval: --limit %s: expected an integer >= 0 (0 = all images)\n", v);
+    return 0;
+}
+
+// Exit statuses (README "Using polycam-eval"); PC_EXIT_INTERRUPTED (3) is in stop.h.
+enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
+
+typedef struct {
+    const char *config, *table, *merge;
+    char **merge_inputs;    // (argc) the shard files after --merge OUT.h5
+    int n_merge_inputs;
+    char **sets;            // (argc + 1) --set overrides, then --limit's
+    int n_sets;
+    char limit_set[64];     // "data.limit=N" from --limit N
+    int resume, force, check;
+} Args;
+
+static void print_version(void) {
+    char libs[1024];
+    pc_library_versions(PC_INIH_VERSION, libs, sizeof libs);
+    printf("polycam-eval %s (commit %s)\n%s\nCUDA backend: %s\n", PC_VERSION, PC_GIT_COMMIT, libs,
+           pc_backend_cuda_compiled() ? "compiled in" : "not compiled in");
+}
+
+// One option at argv[*i] (advancing *i over its arguments). Returns 0, EXIT_USAGE on a mistake
+// (message printed), or -1 after --help / --version (printed).
+static int parse_option(int argc, char **argv, int *i, Args *a) {
+    const char *o = argv[*i];
+    if (!strcmp(o, "--help") || !strcmp(o, "-h")) return usage(stdout), -1;
+    if (!strcmp(o, "--version")) return print_version(), -1;
+    if (!strcmp(o, "--resume")) return a->resume = 1, 0;
+    if (!strcmp(o, "--force")) return a->force = 1, 0;
+    if (!strcmp(o, "--check")) return a->check = 1, 0;
+    int takes_arg = !strcmp(o, "--config") || !strcmp(o, "--set") || !strcmp(o, "--limit") ||
+                    !strcmp(o, "--table") || !strcmp(o, "--merge");
+    if (!takes_arg) {
+        fprintf(stderr, "polycam-eval: unknown argument '%s' (see --help)\n", o);
+        return EXIT_USAGE;
+    }
+    if (!need_arg(*i, argc, o)) return EXIT_USAGE;
+    const char *v = argv[++*i];
+    if (!strcmp(o, "--set")) {
+        a->sets[a->n_sets++] = (char *)v;
+    } else if (!strcmp(o, "--limit")) {
+        if (!limit_ok(v)) return EXIT_USAGE;
+        snprintf(a->limit_set, sizeof a->limit_set, "data.limit=%s", v);
+    } else {
+        const char **slot = !strcmp(o, "--config") ? &a->config : !strcmp(o, "--table") ? &a->table : &a->merge;
+        if (!once(o, *slot, v)) return EXIT_USAGE;
+        *slot = v;
+        while (slot == &a->merge && *i + 1 < argc && strncmp(argv[*i + 1], "--", 2) != 0)
+            a->merge_inputs[a->n_merge_inputs++] = argv[++*i];
+    }
+    return 0;
+}
+
+// Combinations of options that exclude each other or are missing.
+static int check_args(const Args *a) {
+    const char *why = NULL;
+    if (a->resume && a->force) why = "--resume and --force exclude each other";
+    else if (a->check && (a->table || a->merge)) why = "--check goes with --config, not --table or --merge";
+    else if (!!a->table + !!a->config + !!a->merge > 1) why = "give one of --config, --table and --merge";
+    else if (a->merge && a->n_merge_inputs < 1) why = "--merge OUT.h5 needs the shard files after it";
+    else if (!a->merge && !a->table && !a->config)
+        why = a->check ? "--config FILE.ini is required with --check (see --help)" : "--config FILE.ini is required (see --help)";
+    if (!why) return 0;
+    fprintf(stderr, "polycam-eval: %s\n", why);
+    return EXIT_USAGE;
+}
+
+static int cmd_merge(const Args *a) {
+    PcError err;
+    if (pc_merge(a->merge, a->n_merge_inputs, a->merge_inputs, a->force ? PC_STORE_FORCE : PC_STORE_CONTINUE,
+                 PC_GIT_COMMIT, &err) || pc_print_table(a->merge, &err)) {
+        fprintf(stderr, "polycam-eval: %s\n", err.msg);
+        return EXIT_ERROR;
+    }
+    return EXIT_OK;
+}
+
+static int cmd_table(const Args *a) {
+    PcError err;
+    if (pc_print_table(a->table, &err)) {
+        fprintf(stderr, "polycam-eval: %s\n", err.msg);
+        return EXIT_ERROR;
+    }
+    return EXIT_OK;
+}
+
+// --config: load (a mistake in a --set or --limit value is a command-line mistake), then run with
+// the graceful stop of stop.h armed.
+static int cmd_run(Args *a) {
+    if (a->limit_set[0]) a->sets[a->n_sets++] = a->limit_set;   // after the --set overrides: --limit wins
     PcConfig cfg;
     PcError err;
-    char *found = pc_config_find(config_path, stderr, &err);   // a bare name: also the shipped configs
-    if (!found || pc_config_load(found, n_sets, sets, &cfg, &err)) {
-        fprintf(stderr, "polycam-eval: %s\n", err.msg);
-        free(found);
-        goto out;
-    }
+    char *found = pc_config_find(a->config, stderr, &err);   // a bare name: also the shipped configs
+    int loaded = found ? pc_config_load(found, a->n_sets, a->sets, &cfg, &err) : -1;
     free(found);
-    PcRunOptions opt = {.mode = force ? PC_STORE_FORCE : resume ? PC_STORE_RESUME : PC_STORE_CONTINUE,
-                        .git_commit = PC_GIT_COMMIT, .inih_version = PC_INIH_VERSION, .check_only = check};
-    if (pc_run(&cfg, &opt, &err)) fprintf(stderr, "polycam-eval: %s\n", err.msg);
-    else rc = 0;
+    if (loaded) {
+        fprintf(stderr, "polycam-eval: %s\n", err.msg);
+        return loaded == -2 ? EXIT_USAGE : EXIT_ERROR;
+    }
+    PcRunOptions opt = {.mode = a->force ? PC_STORE_FORCE : a->resume ? PC_STORE_RESUME : PC_STORE_CONTINUE,
+                        .git_commit = PC_GIT_COMMIT, .inih_version = PC_INIH_VERSION, .check_only = a->check};
+    pc_stop_install();
+    int ran = pc_run(&cfg, &opt, &err);
+    if (ran) fprintf(stderr, "polycam-eval: %s\n", err.msg);
     pc_config_free(&cfg);
-    goto out;
-usage_error:
-    rc = 2;
-out:
-    free(sets);
-    free(merge_inputs);
-    return rc;
+    return ran == 0 ? EXIT_OK : ran == 1 ? PC_EXIT_INTERRUPTED : EXIT_ERROR;
+}
+
+int main(int argc, char **argv) {
+    Args a = {.merge_inputs = calloc((size_t)argc + 1, sizeof(char *)), .sets = calloc((size_t)argc + 2, sizeof(char *))};
+    if (!a.sets || !a.merge_inputs) return EXIT_ERROR;
+    int rc = 0;
+    for (int i = 1; i < argc && rc == 0; i++) rc = parse_option(argc, argv, &i, &a);
+    if (rc == 0) rc = check_args(&a);
+    if (rc == 0) rc = a.merge ? cmd_merge(&a) : a.table ? cmd_table(&a) : cmd_run(&a);
+    free(a.sets);
+    free(a.merge_inputs);
+    return rc < 0 ? EXIT_OK : rc;
 }

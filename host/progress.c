@@ -71,3 +71,9 @@ void pc_progress_finish(PcProgress *p) {
     fprintf(p->out, "done: %d images in %.1f s (%.2f img/s)\n", n, dt, dt > 0 ? n / dt : 0.0);
     fflush(p->out);
 }
+
+void pc_progress_stop(PcProgress *p) {
+    if (p->tty && p->drawn) fprintf(p->out, "\r\033[K");
+    p->drawn = 0;
+    fflush(p->out);
+}

@@ -24,5 +24,7 @@ void pc_progress_step(PcProgress *p, int ok, const char *name);
 void pc_progress_note(PcProgress *p, const char *msg);
 // Final line: images, time, rate.
 void pc_progress_finish(PcProgress *p);
+// The run stops early: clears the bar (on a terminal) so the next line starts clean; no summary.
+void pc_progress_stop(PcProgress *p);
 
 #endif

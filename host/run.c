@@ -18,6 +18,7 @@
 #include "overlay.h"
 #include "progress.h"
 #include "saliency.h"
+#include "stop.h"
 #include "journal.h"
 #include "table.h"
 #include "weights.h"
@@ -111,31 +112,7 @@ typedef struct {
 
 static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
     PcArchSpec spec;
-    if (pc_arch_from_name(cfg->spec.arch, &spec, err)) return -1;
-    if (cfg->custom) {
-        const PcArchSpec *c = &cfg->spec;
-        if (c->is_resnet) {
-            spec.resnet_bottleneck = c->resnet_bottleneck;
-            spec.resnet_stem = c->resnet_stem;
-            spec.n_stages = c->n_stages;
-            memcpy(spec.stage_planes, c->stage_planes, sizeof spec.stage_planes);
-            memcpy(spec.stage_blocks, c->stage_blocks, sizeof spec.stage_blocks);
-            memcpy(spec.stage_stride, c->stage_stride, sizeof spec.stage_stride);
-        } else {
-            spec.n_vgg_cfg = c->n_vgg_cfg;
-            memcpy(spec.vgg_cfg, c->vgg_cfg, sizeof spec.vgg_cfg);
-            spec.vgg_bn = c->vgg_bn;
-            spec.n_vgg_hidden = c->n_vgg_hidden;
-            memcpy(spec.vgg_hidden, c->vgg_hidden, sizeof spec.vgg_hidden);
-            spec.vgg_pool = c->vgg_pool;
-        }
-    }
-    if (cfg->n_classes > 0) spec.n_classes = cfg->n_classes;
-    else if (r->n_class_names > 0) spec.n_classes = r->n_class_names;
-    if (r->n_class_names > 0 && r->n_class_names != spec.n_classes)
-        return pc_fail(err, "class names %s: %d names for a model of %d classes", cfg->classes_file, r->n_class_names,
-                       spec.n_classes);
-    spec.in_size = cfg->size;
+    if (pc_config_arch_spec(cfg, r->n_class_names, &spec, err)) return -1;
     if (pc_net_create(&spec, &r->net, err)) return -1;
     r->net_created = 1;
     PcError e;
@@ -303,7 +280,9 @@ static char *config_with_switches(char *text, const PcBackendOptions *bopt) {
 // Everything that can fail for the whole run before the output is touched: list, class names,
 // model and weights, labels against the classifier, method ids, backend (not for --check).
 static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError *err) {
-    if (pc_dataset_load(cfg, &r->ds, err)) return -1;
+    PcDatasetSpec data = {.list = cfg->list, .root = cfg->root, .labels = cfg->labels, .offset = cfg->offset,
+                          .limit = cfg->limit, .shard_index = cfg->shard_index, .shard_count = cfg->shard_count};
+    if (pc_dataset_load(&data, stderr, &r->ds, err)) return -1;
     if (cfg->classes_file) {
         int n = pc_read_class_names(cfg->classes_file, &r->class_names, err);
         if (n < 0) return -1;
@@ -317,12 +296,21 @@ static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError 
             return pc_fail(err, "labels %s: %s has class %d, but the model has %d classes ([saliency] class = label)",
                            cfg->labels, r->ds.names[i], r->ds.labels[i], r->net.n_classes);
     }
+    if (cfg->class_source == PC_CLASS_LABEL && r->ds.n_labelled < r->ds.n)
+        fprintf(stderr, "warning: [saliency] class = label, but %d of %d images have no label%s%s; they explain the "
+                "predicted class\n", r->ds.n - r->ds.n_labelled, r->ds.n, cfg->labels ? " in " : " (no [data] labels)",
+                cfg->labels ? cfg->labels : "");
     r->n_methods = build_methods(cfg, &r->tg, r->refs, r->ids);
     if (opt->check_only) return 0;      // --check: no device, no output file
     r->bopt = (PcBackendOptions){.precision = cfg->precision, .threads = cfg->threads, .device = 0};
     pc_backend_options_from_env(&r->bopt);   // the one place the environment reaches the backends
     r->be = pc_backend_create(cfg->device, &r->bopt, err);
-    return r->be ? 0 : -1;
+    if (!r->be) return -1;
+    // device = cpu with a reduced precision is refused by config.c; auto may land on the CPU
+    if (cfg->precision != PC_PREC_FP32 && !strcmp(r->be->name, "cpu"))
+        fprintf(stderr, "warning: no CUDA device: the CPU computes in fp32; [run] precision = %s applies to CUDA "
+                "only (the file records it)\n", pc_config_get(cfg, "run", "precision"));
+    return 0;
 }
 
 // --force: the PNG overlays of the previous run (regular files ending in .png with the PNG
@@ -394,7 +382,8 @@ static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt,
     return 0;
 }
 
-// Streams the images the output lacks through the engine and stores each one's results.
+// Streams the images the output lacks through the engine and stores each one's results. Returns 0,
+// -1 on error, or 1 when a stop signal (stop.h) ended it between two images.
 static int compute(const PcConfig *cfg, Run *r, const PcSaliencyOptions *sopt, PcError *err) {
     PcStore *st = r->store;
     int *pending = xmalloc((size_t)r->ds.n * sizeof(int)), n_pending = 0, rc = 0;
@@ -408,6 +397,15 @@ static int compute(const PcConfig *cfg, Run *r, const PcSaliencyOptions *sopt, P
                                          2 * cfg->decoders + 2);
     PcPrefetchItem *item;
     while (rc == 0 && (item = pc_prefetch_next(pf)) != NULL) {
+        int sig = pc_stop_requested();     // SIGTERM / SIGINT / SIGUSR1: stop between images (stop.h)
+        if (sig) {
+            pc_prefetch_release(pf, item);
+            pc_progress_stop(&prog);
+            pc_fail(err, "interrupted by %s; rerun the same command to continue (%d/%d images done)",
+                    pc_stop_signal_name(sig), pc_store_n_done(st), r->ds.n);
+            rc = 1;
+            break;
+        }
         process_image(cfg, r, item, sopt, &res);
         int ok = !strcmp(res.status, "ok");
         if (ok && item->index < cfg->overlays) write_overlays(cfg, r, item, &res, &prog);
@@ -464,8 +462,8 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
             fprintf(stderr, "resuming %s: %d images already done (rebuilt from %s%s)\n", cfg->output,
                     pc_store_n_done(r->store), pc_store_journal_path(r->store),
                     pc_store_dropped_bytes(r->store) ? ", torn last record dropped" : "");
-        rc = prepare_compute(cfg, r, &sopt, err) || compute(cfg, r, &sopt, err) || pc_store_finish(r->store, err) ||
-                     report_skipped(cfg, r, err) ? -1 : 0;
+        rc = prepare_compute(cfg, r, &sopt, err) ? -1 : compute(cfg, r, &sopt, err);
+        if (rc == 0) rc = pc_store_finish(r->store, err) || report_skipped(cfg, r, err) ? -1 : 0;
         if (rc == 0) fprintf(stderr, "results written to %s\n", cfg->output);
         if (rc == 0) rc = pc_print_table(cfg->output, err);
     }

@@ -16,7 +16,9 @@ typedef struct {
 
 // Everything that can be checked before computing (list, root, labels, weights against the arch,
 // target layers, device, output file) fails here with one line in err and exit status 1; images
-// that cannot be read are recorded in /images/status and the run goes on.
+// that cannot be read are recorded in /images/status and the run goes on. Returns 0, -1 on error,
+// or 1 when a stop signal (stop.h) ended the run between two images: err then holds the line
+// "interrupted by SIGTERM; rerun the same command to continue (N/M images done)".
 int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err);
 
 // --table FILE.h5: prints the Markdown table and writes FILE.h5.csv.

@@ -2,7 +2,10 @@
 # cli_config_errors.sh: every mistake a user can make before a run starts ends the program with a
 # non-zero status and one clear line naming the file (and line) or the value, before any output
 # file is created: unknown key / section, bad value, missing config, list, root, labels or weights,
-# weights that do not fit the arch, unknown target layer, unwritable output, bad arguments.
+# weights that do not fit the arch, unknown target layer, unwritable output, a folder given as the
+# config, a reduced precision with device = cpu, bad arguments. Mistakes on the command line (an
+# unknown option, --config twice, a bad --limit, a --set naming no key or giving a bad value) exit 2,
+# mistakes in the file 1.
 # Usage: bash cli_config_errors.sh <polycam-eval binary> <source dir>
 source "$(dirname "$0")/lib/cli_common.sh"
 cd "$tmp" || exit 1
@@ -62,8 +65,16 @@ edit bad_choice.ini 's/^device = cpu$/device = gpu/'
 expect_error "bad choice" nonzero "bad_choice.ini:20: bad value 'gpu' for [run] device (expected auto, cpu, cuda or cuda:K with K the GPU's ordinal)" -- --config bad_choice.ini
 edit syntax.ini 's/^limit = 1$/limit 1/'
 expect_error "syntax error" nonzero "syntax.ini:11: syntax error" -- --config syntax.ini
-expect_error "unknown --set key" nonzero "--set run.gpus=2: unknown key 'gpus' in [run]" -- --config base.ini --set run.gpus=2
-expect_error "bad --set value" nonzero "--set saliency.methods=gradcam: bad value 'gradcam' for [saliency] methods" -- --config base.ini --set saliency.methods=gradcam
+expect_error "unknown --set key" 2 "--set run.gpus=2: unknown key 'gpus' in [run]" -- --config base.ini --set run.gpus=2
+expect_error "bad --set value" 2 "--set saliency.methods=gradcam: bad value 'gradcam' for [saliency] methods" -- --config base.ini --set saliency.methods=gradcam
+expect_error "--set without a section" 2 "--set nosection=1: expected section.key=value" -- --config base.ini --set nosection=1
+expect_error "--limit not a number" 2 "--limit abc: expected an integer >= 0" -- --config base.ini --limit abc
+expect_error "--config twice" 2 "--config given twice ('base.ini', then 'other.ini')" -- --config base.ini --config other.ini
+expect_error "--table twice" 2 "--table given twice" -- --table a.h5 --table b.h5
+expect_error "a folder as the config" nonzero "polycam-eval: $tmp: not a regular file (a directory)" -- --config "$tmp"
+edit fp16_cpu.ini 's/^device = cpu$/device = cpu\nprecision = fp16/'
+expect_error "fp16 on the CPU (file)" nonzero "fp16_cpu.ini:21: [run] precision = fp16 needs device = cuda; the CPU computes in fp32 only" -- --config fp16_cpu.ini
+expect_error "bf16 on the CPU (--set)" 2 "--set run.precision=bf16: [run] precision = bf16 needs device = cuda" -- --config base.ini --set run.precision=bf16
 expect_error "missing config file" nonzero "nope.ini: cannot open (No such file or directory)" -- --config nope.ini
 expect_error "missing weights key" nonzero "[model] weights is not set" -- --config base.ini --set model.weights=
 expect_error "missing weights file" nonzero "model weights: $tmp/missing.safetensors: cannot open" -- --config base.ini --set model.weights=missing.safetensors
@@ -97,6 +108,26 @@ expect_error "--config without a file" 2 "--config needs an argument" -- --confi
 expect_error "no --config" 2 "--config FILE.ini is required" --
 expect_error "--resume with --force" 2 "--resume and --force exclude each other" -- --config base.ini --resume --force
 expect_error "--table of a missing file" nonzero "nothing.h5: cannot open as HDF5" -- --table nothing.h5
+
+# precision = fp16 with device = auto: runs; where auto lands on the CPU, one warning says so
+rm -rf out
+"$bin" --config base.ini --set run.device=auto --set run.precision=fp16 >stdout.txt 2>stderr.txt
+rc=$?
+check "fp16 with device = auto runs (rc $rc): $(tail -n 1 stderr.txt)" [ $rc -eq 0 ]
+if grep -q "device cpu" stderr.txt; then
+    check "auto on the CPU with fp16 warns" grep -q "^warning: no CUDA device: the CPU computes in fp32; \[run\] precision = fp16 applies to CUDA only" stderr.txt
+else
+    check "auto on a GPU with fp16 does not warn" ! grep -q "the CPU computes in fp32" stderr.txt
+fi
+
+# class = label with images the labels file does not name: runs, one warning with the count
+rm -rf out
+printf 'synth_001.jpg 3\n' >otherlabels.txt
+"$bin" --config base.ini --set data.labels=otherlabels.txt --set saliency.class=label >stdout.txt 2>stderr.txt
+rc=$?
+check "class = label with an unlabelled image runs (rc $rc): $(tail -n 1 stderr.txt)" [ $rc -eq 0 ]
+check "labels matching no image of the run: warned" grep -q "^warning: labels $tmp/otherlabels.txt: no line names an image of this run" stderr.txt
+check "class = label without a label: warned with the count" grep -q "^warning: \[saliency\] class = label, but 1 of 1 images have no label in $tmp/otherlabels.txt; they explain the predicted class" stderr.txt
 
 # --help lists every key with its default; --version names the libraries
 "$bin" --help >help.txt 2>&1

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cli_demo.sh: runs configs/demo.ini on the CPU for its first two images (synthetic shapes) into a
+# cli_demo.sh: runs configs/demo.ini (synth_resnet) on the CPU for its first two images (synthetic shapes) into a
 # temporary folder, checks the HDF5 layout (h5ls / h5dump), the root attributes, the table, CSV and
 # overlays, and compares the insertion / deletion AUCs of PCAM+, PCAM- and PCAM+- with the reference
 # implementation's per-image values in tests/fixtures/synthetic.h5 (within 0.01).
@@ -44,7 +44,7 @@ for a in config config_source config_key method_ids version git_commit libraries
 done
 check "n_done = 2" [ "$(h5attr "$out" n_done | tr -d ' ')" = "2" ]
 check "complete = 1" [ "$(h5attr "$out" complete | tr -d ' ')" = "1" ]
-check "config attribute holds the resolved weights path" grep -q "synth_vgg.safetensors" <<<"$(h5attr "$out" config)"
+check "config attribute holds the resolved weights path" grep -q "synth_resnet.safetensors" <<<"$(h5attr "$out" config)"
 check "libraries attribute names HDF5" grep -q "HDF5 1\." <<<"$(h5attr "$out" libraries)"
 check "device attribute is the CPU" grep -q "cpu" <<<"$(h5attr "$out" device)"
 check "both statuses ok" [ "$(h5dump -y -d /images/status "$out" | grep -o '"ok"' | wc -l)" -eq 2 ]
@@ -56,7 +56,7 @@ fixture=$src/tests/fixtures/synthetic.h5
 for m in pcamp pcamm pcampm; do
     for c in insertion deletion; do
         ours=$(h5vals "$out" /methods/$m/$c/auc)
-        ref=$(h5vals "$fixture" /synth_vgg/test/$m/${c}_auc | head -n 2)
+        ref=$(h5vals "$fixture" /synth_resnet/test/$m/${c}_auc | head -n 2)
         cmp=$(paste <(echo "$ours") <(echo "$ref") | awk '
             NF == 2 { d = $1 - $2; if (d < 0) d = -d; if (d > max) max = d; n++ }
             END { printf "%d %.6f", n, max }')

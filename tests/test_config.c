@@ -25,17 +25,20 @@ static const char *write_ini(const char *name, const char *text) {
     return path;
 }
 
-// Loads text as <tmpdir>/x.ini and expects failure with a message containing want.
-static void expect_error(const char *text, int n_sets, char *const *sets, const char *want, int line) {
+// Loads text as <tmpdir>/x.ini and expects failure want_rc with a message containing want: -1 for
+// a mistake in the file, -2 for one in a --set argument (a command-line mistake, exit status 2).
+static void expect_error(const char *text, int n_sets, char *const *sets, const char *want, int want_rc, int line) {
     const char *path = write_ini("x.ini", text);
     PcConfig cfg;
     PcError err = {{0}};
     int rc = pc_config_load(path, n_sets, sets, &cfg, &err);
     test_check(rc != 0, __FILE__, line, "expected an error containing \"%s\", got success", want);
     test_check(rc != 0 && strstr(err.msg, want) != NULL, __FILE__, line, "error \"%s\" lacks \"%s\"", err.msg, want);
+    test_check(rc == 0 || rc == want_rc, __FILE__, line, "\"%s\": returned %d, expected %d", err.msg, rc, want_rc);
     if (rc == 0) pc_config_free(&cfg);
 }
-#define EXPECT_ERROR(text, n_sets, sets, want) expect_error(text, n_sets, sets, want, __LINE__)
+#define EXPECT_ERROR(text, n_sets, sets, want) expect_error(text, n_sets, sets, want, -1, __LINE__)
+#define EXPECT_SET_ERROR(text, n_sets, sets, want) expect_error(text, n_sets, sets, want, -2, __LINE__)
 
 static const char *k_minimal = "[model]\nweights = w.safetensors\n[data]\nlist = l.txt\n";
 
@@ -96,7 +99,7 @@ static void test_values_and_sets(void) {
         "[metrics]\ninsertion = no\ndeletion = yes\nsteps = 100\nbaseline = grey\nblur_kernel = 7\n"
         "blur_sigma = 2.5\nbatch = 4\n"
         "[output]\nfile = out/r.h5\nmaps = float32\noverlays = 3\n"
-        "[run]\ndevice = cpu\nprecision = bf16\nthreads = 3\ndecoders = 4\nshard = 2/5\n";
+        "[run]\ndevice = cuda\nprecision = bf16\nthreads = 3\ndecoders = 4\nshard = 2/5\n";
     const char *path = write_ini("full.ini", text);
     char *sets[] = {"data.limit=5", "output.file = rel/o.h5", "metrics.steps=50"};
     PcConfig cfg;
@@ -127,7 +130,7 @@ static void test_values_and_sets(void) {
     snprintf(want, sizeof want, "%s/rel/o.h5", cwd);
     CHECK(!strcmp(cfg.output, want), "--set path relative to cwd: %s, want %s", cfg.output, want);
     CHECK(cfg.maps == PC_MAPS_F32 && cfg.overlays == 3, "output values");
-    CHECK(!strcmp(cfg.device, "cpu") && cfg.precision == PC_PREC_BF16 && cfg.threads == 3 && cfg.decoders == 4,
+    CHECK(!strcmp(cfg.device, "cuda") && cfg.precision == PC_PREC_BF16 && cfg.threads == 3 && cfg.decoders == 4,
           "run values");
     CHECK(cfg.shard_index == 2 && cfg.shard_count == 5, "shard 2/5");
     CHECK(strstr(cfg.source, "; --set data.limit=5") != NULL, "source text records the overrides");
@@ -135,7 +138,7 @@ static void test_values_and_sets(void) {
 
     char *all = pc_config_canonical(&cfg, 0);
     char *res = pc_config_canonical(&cfg, 1);
-    CHECK(strstr(all, "[run]\ndevice = cpu\n") != NULL, "canonical text has device");
+    CHECK(strstr(all, "[run]\ndevice = cuda\n") != NULL, "canonical text has device");
     CHECK(strstr(all, "limit = 5\n") != NULL && strstr(all, "steps = 50\n") != NULL, "canonical has overrides");
     CHECK(strstr(res, "device =") == NULL && strstr(res, "threads =") == NULL && strstr(res, "overlays =") == NULL,
           "result fingerprint leaves out device, threads, overlays");
@@ -191,8 +194,30 @@ static void test_custom_archs(void) {
     // A custom member with no class count gets 1000, as torchvision.
     text = "[model]\narch = resnet\nweights = w\nresnet_stages = 8x1/1\n[data]\nlist = l.txt\n";
     rc = pc_config_load(write_ini("rn2.ini", text), 0, NULL, &cfg, &err);
-    CHECK(rc == 0 && cfg.n_classes == 1000 && cfg.spec.resnet_bottleneck == 1 && cfg.spec.resnet_stem == 64,
-          "custom resnet defaults: %s", rc ? err.msg : "");
+    CHECK(rc == 0 && cfg.n_classes == 0 && cfg.spec.n_classes == 1000 && cfg.spec.resnet_bottleneck == 1 &&
+              cfg.spec.resnet_stem == 64, "custom resnet defaults: %s", rc ? err.msg : "");
+    if (rc == 0) {
+        // the class count, decided in one place: explicit count > class-name file > the arch's 1000
+        PcArchSpec spec;
+        CHECK(pc_config_arch_spec(&cfg, 0, &spec, &err) == 0 && spec.n_classes == 1000, "no names: 1000");
+        CHECK(pc_config_arch_spec(&cfg, 4, &spec, &err) == 0 && spec.n_classes == 4, "4 names: 4 classes");
+        CHECK(spec.in_size == 224 && spec.n_stages == 1 && spec.stage_planes[0] == 8, "the shape is the config's");
+        pc_config_free(&cfg);
+    }
+    char *ten[] = {"model.num_classes=10"};
+    rc = pc_config_load(write_ini("rn3.ini", text), 1, ten, &cfg, &err);
+    if (rc == 0) {
+        PcArchSpec spec;
+        CHECK(pc_config_arch_spec(&cfg, 0, &spec, &err) == 0 && spec.n_classes == 10, "num_classes = 10");
+        CHECK(pc_config_arch_spec(&cfg, 4, &spec, &err) == -1 && strstr(err.msg, "4 names for a model of 10 classes"),
+              "names disagreeing with num_classes: %s", err.msg);
+        pc_config_free(&cfg);
+    }
+    // a named member: its torchvision shape comes from the config, in_size from [preprocess] size
+    text = "[model]\narch = vgg16_bn\nweights = w\n[data]\nlist = l.txt\n[preprocess]\nsize = 160\n";
+    rc = pc_config_load(write_ini("v16.ini", text), 0, NULL, &cfg, &err);
+    CHECK(rc == 0 && cfg.spec.n_vgg_cfg == 18 && cfg.spec.vgg_bn == 1 && cfg.spec.in_size == 160 &&
+              cfg.spec.n_classes == 1000, "vgg16_bn spec from the config: %s", rc ? err.msg : "");
     if (rc == 0) pc_config_free(&cfg);
 }
 
@@ -265,13 +290,28 @@ static void test_errors(void) {
     EXPECT_ERROR("[model]\nweights = w\n", 0, NULL, "x.ini: [data] list is not set");
     // --set errors
     char *s1[] = {"model.foo=1"};
-    EXPECT_ERROR(k_minimal, 1, s1, "--set model.foo=1: unknown key 'foo' in [model]");
+    EXPECT_SET_ERROR(k_minimal, 1, s1, "--set model.foo=1: unknown key 'foo' in [model]");
     char *s2[] = {"nosection=1"};
-    EXPECT_ERROR(k_minimal, 1, s2, "--set nosection=1: expected section.key=value");
+    EXPECT_SET_ERROR(k_minimal, 1, s2, "--set nosection=1: expected section.key=value");
     char *s3[] = {"bogus.key=1"};
-    EXPECT_ERROR(k_minimal, 1, s3, "--set bogus.key=1: unknown section [bogus]");
+    EXPECT_SET_ERROR(k_minimal, 1, s3, "--set bogus.key=1: unknown section [bogus]");
     char *s4[] = {"metrics.steps=many"};
-    EXPECT_ERROR(k_minimal, 1, s4, "--set metrics.steps=many: bad value 'many' for [metrics] steps");
+    EXPECT_SET_ERROR(k_minimal, 1, s4, "--set metrics.steps=many: bad value 'many' for [metrics] steps");
+    char *s5[] = {"data.limit=abc"};
+    EXPECT_SET_ERROR(k_minimal, 1, s5, "--set data.limit=abc: bad value 'abc' for [data] limit");
+    // a reduced precision with device = cpu: refused (the CPU computes in fp32 only)
+    EXPECT_ERROR("[model]\nweights = w\n[data]\nlist = l\n[run]\ndevice = cpu\nprecision = fp16\n", 0, NULL,
+                 "x.ini:7: [run] precision = fp16 needs device = cuda; the CPU computes in fp32 only");
+    char *s6[] = {"run.device=cpu", "run.precision=bf16"};
+    EXPECT_SET_ERROR(k_minimal, 2, s6, "--set run.precision=bf16: [run] precision = bf16 needs device = cuda");
+    char *s7[] = {"run.precision=tf32"};   // device = auto: accepted (run.c warns when it falls back to the CPU)
+    {
+        PcConfig c;
+        PcError e = {{0}};
+        int rc = pc_config_load(write_ini("tf32.ini", k_minimal), 1, s7, &c, &e);
+        CHECK(rc == 0, "precision = tf32 with device = auto: %s", e.msg);
+        if (rc == 0) pc_config_free(&c);
+    }
     // a missing file
     PcConfig cfg;
     PcError err = {{0}};
@@ -290,7 +330,24 @@ static void test_steps_upper_bound(void) {
     CHECK(rc == 0 && cfg.insdel.steps == 50176, "steps = 224*224 accepted: %s", rc ? err.msg : "");
     if (rc == 0) pc_config_free(&cfg);
     char *bad[] = {"metrics.steps=50177"};
-    EXPECT_ERROR(k_minimal, 1, bad, "bad value '50177' for [metrics] steps (expected an integer in 1..50176)");
+    EXPECT_SET_ERROR(k_minimal, 1, bad, "bad value '50177' for [metrics] steps (expected an integer in 1..50176)");
+}
+
+// A UTF-8 byte order mark (as Windows editors write) is not part of the first line; a folder given
+// as the config is refused in one line naming it.
+static void test_bom_and_folder(void) {
+    PcConfig cfg;
+    PcError err = {{0}};
+    int rc = pc_config_load(write_ini("bom.ini", "\xEF\xBB\xBF[model]\nweights = w\n[data]\nlist = l\n"), 0, NULL,
+                            &cfg, &err);
+    CHECK(rc == 0, "config with a BOM: %s", err.msg);
+    if (rc == 0) {
+        CHECK(strstr(cfg.weights, "/w") != NULL, "weights after a BOM: %s", cfg.weights);
+        pc_config_free(&cfg);
+    }
+    rc = pc_config_load(g_dir, 0, NULL, &cfg, &err);
+    CHECK(rc == -1 && strstr(err.msg, "not a regular file (a directory)") && strstr(err.msg, g_dir) &&
+              !strchr(err.msg, '\n'), "folder as config: rc %d, '%s'", rc, err.msg);
 }
 
 static void test_help(void) {
@@ -323,8 +380,8 @@ static void test_shipped_configs(void) {
         if (rc) continue;
         size_t n = strlen(cfg.output);
         if (i == 0) {
-            CHECK(cfg.custom && cfg.spec.n_vgg_cfg == 15 && cfg.spec.vgg_hidden[0] == 128, "demo: synth_vgg shape");
-            CHECK(strstr(cfg.weights, "data/models/synth_vgg.safetensors") != NULL, "demo weights %s", cfg.weights);
+            CHECK(cfg.custom && cfg.spec.is_resnet && cfg.spec.resnet_stem == 16 && cfg.spec.n_stages == 4, "demo: synth_resnet shape");
+            CHECK(strstr(cfg.weights, "data/models/synth_resnet.safetensors") != NULL, "demo weights %s", cfg.weights);
             CHECK(cfg.classes_file && cfg.labels && cfg.overlays > 0, "demo: classes, labels, overlays");
             CHECK(n > 16 && !strcmp(cfg.output + n - 16, "/results/demo.h5"), "demo output %s", cfg.output);
         } else {
@@ -401,6 +458,7 @@ int main(void) {
     test_custom_archs();
     test_errors();
     test_steps_upper_bound();
+    test_bom_and_folder();
     test_help();
     test_shipped_configs();
     test_empty_means_default();

@@ -3,7 +3,11 @@
 // data/bad_inputs (grayscale, CMYK, progressive, 4000x3000, 1x1), and the broken ones: each must
 // fail with a one-line error naming the file, printing nothing to stderr.
 #include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>   // before jpeglib.h, which uses FILE and size_t
+#include <jpeglib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "image.h"
@@ -116,6 +120,112 @@ static void check_prefixes(const char *rel, size_t step) {
     free(data);
 }
 
+// A valid 16x16 baseline JPEG written by libjpeg into memory (malloc'd, *size bytes).
+static unsigned char *small_jpeg(unsigned long *size) {
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr jerr;
+    c.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&c);
+    unsigned char *buf = NULL;
+    *size = 0;
+    jpeg_mem_dest(&c, &buf, size);
+    c.image_width = c.image_height = 16;
+    c.input_components = 3;
+    c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_start_compress(&c, TRUE);
+    unsigned char row[16 * 3];
+    for (int y = 0; y < 16; y++) {
+        for (int x = 0; x < 16 * 3; x++) row[x] = (unsigned char)(x * 5 + y * 9);
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    return buf;
+}
+
+// Sets the frame size of the SOF0 segment (FF C0 len P Hhi Hlo Whi Wlo ...): a small file that
+// declares a huge image, as a decompression bomb does.
+static int patch_sof(unsigned char *jpg, size_t size, unsigned w, unsigned h) {
+    size_t p = 2;   // after SOI
+    while (p + 9 < size && jpg[p] == 0xFF) {
+        unsigned len = (unsigned)jpg[p + 2] << 8 | jpg[p + 3];
+        if (jpg[p + 1] == 0xC0) {
+            jpg[p + 5] = (unsigned char)(h >> 8), jpg[p + 6] = (unsigned char)h;
+            jpg[p + 7] = (unsigned char)(w >> 8), jpg[p + 8] = (unsigned char)w;
+            return 0;
+        }
+        p += 2 + len;
+    }
+    return -1;
+}
+
+// Images above PC_MAX_IMAGE_PIXELS (Pillow's 2 x 89478485) are refused from the header alone; at
+// the limit the header passes (the patched file then fails on its missing data instead).
+static void check_pixel_limit(void) {
+    unsigned long size;
+    unsigned char *jpg = small_jpeg(&size);
+    CHECK(jpg && size > 100, "libjpeg wrote no test JPEG");
+    if (!jpg) return;
+    PcImageU8 img;
+    PcError err = {{0}};
+    CHECK(pc_decode_jpeg(jpg, size, "small.jpg", &img, &err) == 0, "unpatched test JPEG: %s", err.msg);
+    pc_image_free(&img);
+    static const struct { unsigned w, h; int refused; } cases[] = {
+        {60000, 60000, 1},      // the 10.8 GB bomb of issue 14
+        {20000, 20000, 1},      // 400 Mpx: 1.2 GB
+        {13378, 13377, 1},      // 178957506 pixels: just above
+        {13377, 13377, 0},      // 178944129 pixels: just below
+        {65535, 1, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        unsigned char *copy = xmalloc(size);
+        memcpy(copy, jpg, size);
+        CHECK(patch_sof(copy, size, cases[i].w, cases[i].h) == 0, "no SOF0 in the test JPEG");
+        err.msg[0] = 0;
+        double t0 = pc_now();
+        int rc = pc_decode_jpeg(copy, size, "bomb.jpg", &img, &err);
+        double ms = 1e3 * (pc_now() - t0);
+        int says_limit = strstr(err.msg, "above the limit of 178956970 pixels") != NULL;
+        printf("  %5ux%-5u  %7.2f ms  %s\n", cases[i].w, cases[i].h, ms, rc ? err.msg : "decoded");
+        if (cases[i].refused) {
+            CHECK(rc == -1 && says_limit && strstr(err.msg, "bomb.jpg: "),
+                  "%ux%u: not refused by the pixel limit: '%s'", cases[i].w, cases[i].h, err.msg);
+        } else {
+            CHECK(!says_limit, "%ux%u: refused below the limit: '%s'", cases[i].w, cases[i].h, err.msg);
+        }
+        pc_image_free(&img);
+        free(copy);
+    }
+    free(jpg);
+}
+
+// A directory or a FIFO in an image list is not a file to decode: refused by name, and the FIFO
+// (no writer) must not block the reader.
+static void check_not_regular(void) {
+    char dir[] = "/tmp/pc_decode_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    char sub[64], fifo[64];
+    snprintf(sub, sizeof sub, "%s/dir.jpg", dir);
+    snprintf(fifo, sizeof fifo, "%s/fifo.jpg", dir);
+    CHECK(mkdir(sub, 0700) == 0 && mkfifo(fifo, 0600) == 0, "cannot make the test directory and FIFO");
+    alarm(20);   // a blocking open or read of the FIFO ends the test (SIGALRM) instead of hanging
+    PcImageU8 img;
+    PcError err = {{0}};
+    int rc = pc_load_jpeg(sub, &img, &err);
+    CHECK(rc == -1 && strstr(err.msg, "dir.jpg: not a regular file (a directory)"), "directory: '%s'", err.msg);
+    rc = pc_load_jpeg(fifo, &img, &err);
+    CHECK(rc == -1 && strstr(err.msg, "fifo.jpg: not a regular file (a FIFO)"), "FIFO: '%s'", err.msg);
+    size_t n;
+    CHECK(pc_read_file(sub, &n, &err) == NULL && strstr(err.msg, "(a directory)"), "pc_read_file of a directory");
+    alarm(0);
+    printf("  %s\n", err.msg);
+    rmdir(sub);
+    unlink(fifo);
+    rmdir(dir);
+}
+
 int main(void) {
     printf("golden decodes:\n");
     static const char *golden[] = {"bad_inputs/grayscale.jpg", "bad_inputs/cmyk.jpg",
@@ -158,6 +268,11 @@ int main(void) {
     long stderr_bytes = capture_end(&cap);
     CHECK(stderr_bytes == 0, "decoding broken files wrote %ld bytes to stderr (replayed above)", stderr_bytes);
     printf("error messages:\n%s", messages);
+
+    printf("pixel limit (headers patched to a huge size):\n");
+    check_pixel_limit();
+    printf("not regular files:\n");
+    check_not_regular();
 
     return test_summary();
 }
