@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "merge.h"
+#include "report.h"
 #include "run.h"
 
 #include "pc_git_commit.h"   // generated at build time: PC_GIT_COMMIT
@@ -22,6 +23,7 @@ static void usage(FILE *out) {
             "usage: polycam-eval --config FILE.ini [--set section.key=value ...] [--resume | --force] [--limit N]\n"
             "       polycam-eval --table FILE.h5\n"
             "       polycam-eval --merge OUT.h5 SHARD.h5 ... [--force]\n"
+            "       polycam-eval --report OUT_DIR FILE.h5 ...\n"
             "       polycam-eval --help | --version\n"
             "\n"
             "Computes Poly-CAM saliency maps (PCAM+, PCAM-, PCAM+-) and insertion/deletion metrics for the\n"
@@ -37,6 +39,7 @@ static void usage(FILE *out) {
             "  --table FILE.h5   print the table of a result file and write FILE.h5.csv\n"
             "  --merge OUT.h5 SHARD.h5 ...  join the finished files of a sharded run ([run] shard = i/n)\n"
             "                    into the file the unsharded run would have written, then print its table\n"
+            "  --report OUT_DIR FILE.h5 ...  OUT_DIR/report.md with the paper's tables and figures (PNG + SVG)\n"
             "  --version         program, commit and library versions\n"
             "\n"
             "configuration keys (section, key = default, meaning):\n");
@@ -53,7 +56,7 @@ static int need_arg(int i, int argc, const char *opt) {
 }
 
 int main(int argc, char **argv) {
-    const char *config_path = NULL, *table_path = NULL, *merge_path = NULL;
+    const char *config_path = NULL, *table_path = NULL, *merge_path = NULL, *report_dir = NULL;
     char **merge_inputs = calloc((size_t)argc + 1, sizeof(char *));
     int n_merge_inputs = 0;
     char **sets = calloc((size_t)argc + 2, sizeof(char *));
@@ -89,6 +92,10 @@ int main(int argc, char **argv) {
             if (!need_arg(i, argc, a)) goto usage_error;
             merge_path = argv[++i];
             while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) merge_inputs[n_merge_inputs++] = argv[++i];
+        } else if (!strcmp(a, "--report")) {
+            if (!need_arg(i, argc, a)) goto usage_error;
+            report_dir = argv[++i];
+            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) merge_inputs[n_merge_inputs++] = argv[++i];
         } else if (!strcmp(a, "--resume")) {
             resume = 1;
         } else if (!strcmp(a, "--force")) {
@@ -102,8 +109,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "polycam-eval: --resume and --force exclude each other\n");
         goto usage_error;
     }
-    if (!!table_path + !!config_path + !!merge_path > 1) {
-        fprintf(stderr, "polycam-eval: give one of --config, --table and --merge\n");
+    if (!!table_path + !!config_path + !!merge_path + !!report_dir > 1) {
+        fprintf(stderr, "polycam-eval: give one of --config, --table, --merge and --report\n");
         goto usage_error;
     }
     if (merge_path) {
@@ -117,6 +124,22 @@ int main(int argc, char **argv) {
             fprintf(stderr, "polycam-eval: %s\n", err.msg);
             goto out;
         }
+        rc = 0;
+        goto out;
+    }
+    if (report_dir) {
+        PcError err;
+        PcReportOptions ropt;
+        pc_report_default_options(&ropt);
+        if (n_merge_inputs < 1) {
+            fprintf(stderr, "polycam-eval: --report OUT_DIR needs result files after it\n");
+            goto usage_error;
+        }
+        if (pc_report(report_dir, n_merge_inputs, merge_inputs, &ropt, &err)) {
+            fprintf(stderr, "polycam-eval: %s\n", err.msg);
+            goto out;
+        }
+        printf("report: %s/report.md\n", report_dir);
         rc = 0;
         goto out;
     }

@@ -2,7 +2,7 @@
 # Installs the Debian packages polycam-eval builds and tests with; does nothing when all are present.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libjpeg62-turbo-dev libhdf5-dev hdf5-tools libinih-dev
-      libopenblas-dev libpng-dev)
+      libopenblas-dev libpng-dev libcairo2-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
