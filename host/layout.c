@@ -493,6 +493,30 @@ double *pc_results_auc(const PcResultFile *rf, int m, int deletion) {
     return pc_h5_read_f64(rf->f, name, (size_t)rf->n);
 }
 
+float *pc_results_scores(const PcResultFile *rf, int m, int deletion) {
+    const int t = rf->layout.steps;
+    hid_t d = rf->sets[(size_t)m * N_SETS + (deletion ? SET_DEL_SCORES : SET_INS_SCORES)];
+    if (d < 0 || t <= 0 || rf->n <= 0) return NULL;
+    float *v = xmalloc((size_t)rf->n * t * sizeof(float));
+    if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+int pc_results_map(const PcResultFile *rf, int m, int row, float *out) {
+    hid_t d = rf->sets[(size_t)m * N_SETS + SET_MAP];
+    if (d < 0 || rf->layout.maps == PC_MAPS_NONE) return -1;
+    return pc_h5_read_row(d, (hsize_t)row, H5T_NATIVE_FLOAT, out);
+}
+
+double *pc_results_extra(const PcResultFile *rf, int m, const char *what) {
+    char name[256];
+    snprintf(name, sizeof name, "/methods/%s/%s", rf->ids[m], what);
+    return pc_h5_read_f64(rf->f, name, (size_t)rf->n);
+}
+
 void pc_results_close(PcResultFile *rf) {
     for (int i = 0; rf->sets && i < N_SETS * rf->layout.n_methods; i++)
         if (rf->sets[i] >= 0) H5Dclose(rf->sets[i]);

@@ -116,6 +116,13 @@ int pc_results_open(PcResultFile *rf, const char *path, PcError *err);
 int pc_results_read(const PcResultFile *rf, int row, PcImageResult *r, PcError *err);
 // Insertion (deletion = 0) or deletion AUCs of method m, (n) malloc'd; NULL when not stored.
 double *pc_results_auc(const PcResultFile *rf, int m, int deletion);
+// Per-step scores of method m, (n, T) malloc'd; NULL when that curve is not stored.
+float *pc_results_scores(const PcResultFile *rf, int m, int deletion);
+// The (S, S) map of method m for image `row`, as float32; -1 when maps are not stored.
+int pc_results_map(const PcResultFile *rf, int m, int row, float *out);
+// A per-image value of method m beside the layout's own (e.g. "sensitivity"): (n) malloc'd, NULL
+// when the file has none.
+double *pc_results_extra(const PcResultFile *rf, int m, const char *what);
 void pc_results_close(PcResultFile *rf);
 
 #endif

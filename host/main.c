@@ -8,6 +8,7 @@
 #include "config.h"
 #include "config_find.h"
 #include "merge.h"
+#include "report.h"
 #include "run.h"
 #include "stop.h"
 
@@ -24,6 +25,7 @@ static void usage(FILE *out) {
             "usage: polycam-eval --config FILE.ini [--set section.key=value ...] [--resume | --force] [--limit N] [--check]\n"
             "       polycam-eval --table FILE.h5\n"
             "       polycam-eval --merge OUT.h5 SHARD.h5 ... [--force]\n"
+            "       polycam-eval --report OUT_DIR FILE.h5 ...\n"
             "       polycam-eval --help | --version\n"
             "\n"
             "Computes Poly-CAM saliency maps (PCAM+, PCAM-, PCAM+-) and insertion/deletion metrics for the\n"
@@ -41,6 +43,7 @@ static void usage(FILE *out) {
             "  --table FILE.h5   print the table of a result file and write FILE.h5.csv\n"
             "  --merge OUT.h5 SHARD.h5 ...  join the finished files of a sharded run ([run] shard = i/n)\n"
             "                    into the file the unsharded run would have written, then print its table\n"
+            "  --report OUT_DIR FILE.h5 ...  OUT_DIR/report.md with the paper's tables and figures (PNG + SVG)\n"
             "  --version         program, commit and library versions\n"
             "\n"
             "configuration keys (section, key = default, meaning):\n");
@@ -76,8 +79,8 @@ static int limit_ok(const char *v) {
 enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
 
 typedef struct {
-    const char *config, *table, *merge;
-    char **merge_inputs;    // (argc) the shard files after --merge OUT.h5
+    const char *config, *table, *merge, *report;
+    char **merge_inputs;    // (argc) the shard files after --merge OUT.h5 (or the files after --report DIR)
     int n_merge_inputs;
     char **sets;            // (argc + 1) --set overrides, then --limit's
     int n_sets;
@@ -102,7 +105,7 @@ static int parse_option(int argc, char **argv, int *i, Args *a) {
     if (!strcmp(o, "--force")) return a->force = 1, 0;
     if (!strcmp(o, "--check")) return a->check = 1, 0;
     int takes_arg = !strcmp(o, "--config") || !strcmp(o, "--set") || !strcmp(o, "--limit") ||
-                    !strcmp(o, "--table") || !strcmp(o, "--merge");
+                    !strcmp(o, "--table") || !strcmp(o, "--merge") || !strcmp(o, "--report");
     if (!takes_arg) {
         fprintf(stderr, "polycam-eval: unknown argument '%s' (see --help)\n", o);
         return EXIT_USAGE;
@@ -115,10 +118,12 @@ static int parse_option(int argc, char **argv, int *i, Args *a) {
         if (!limit_ok(v)) return EXIT_USAGE;
         snprintf(a->limit_set, sizeof a->limit_set, "data.limit=%s", v);
     } else {
-        const char **slot = !strcmp(o, "--config") ? &a->config : !strcmp(o, "--table") ? &a->table : &a->merge;
+        const char **slot = !strcmp(o, "--config") ? &a->config : !strcmp(o, "--table") ? &a->table
+                            : !strcmp(o, "--report")                             ? &a->report
+                                                                                 : &a->merge;
         if (!once(o, *slot, v)) return EXIT_USAGE;
         *slot = v;
-        while (slot == &a->merge && *i + 1 < argc && strncmp(argv[*i + 1], "--", 2) != 0)
+        while ((slot == &a->merge || slot == &a->report) && *i + 1 < argc && strncmp(argv[*i + 1], "--", 2) != 0)
             a->merge_inputs[a->n_merge_inputs++] = argv[++*i];
     }
     return 0;
@@ -128,10 +133,12 @@ static int parse_option(int argc, char **argv, int *i, Args *a) {
 static int check_args(const Args *a) {
     const char *why = NULL;
     if (a->resume && a->force) why = "--resume and --force exclude each other";
-    else if (a->check && (a->table || a->merge)) why = "--check goes with --config, not --table or --merge";
-    else if (!!a->table + !!a->config + !!a->merge > 1) why = "give one of --config, --table and --merge";
+    else if (a->check && (a->table || a->merge || a->report)) why = "--check goes with --config only";
+    else if (!!a->table + !!a->config + !!a->merge + !!a->report > 1)
+        why = "give one of --config, --table, --merge and --report";
+    else if (a->report && a->n_merge_inputs < 1) why = "--report OUT_DIR needs result files after it";
     else if (a->merge && a->n_merge_inputs < 1) why = "--merge OUT.h5 needs the shard files after it";
-    else if (!a->merge && !a->table && !a->config)
+    else if (!a->merge && !a->table && !a->config && !a->report)
         why = a->check ? "--config FILE.ini is required with --check (see --help)" : "--config FILE.ini is required (see --help)";
     if (!why) return 0;
     fprintf(stderr, "polycam-eval: %s\n", why);
@@ -154,6 +161,18 @@ static int cmd_table(const Args *a) {
         fprintf(stderr, "polycam-eval: %s\n", err.msg);
         return EXIT_ERROR;
     }
+    return EXIT_OK;
+}
+
+static int cmd_report(const Args *a) {
+    PcError err;
+    PcReportOptions opt;
+    pc_report_default_options(&opt);
+    if (pc_report(a->report, a->n_merge_inputs, a->merge_inputs, &opt, &err)) {
+        fprintf(stderr, "polycam-eval: %s\n", err.msg);
+        return EXIT_ERROR;
+    }
+    printf("report written to %s/report.md\n", a->report);
     return EXIT_OK;
 }
 
@@ -185,7 +204,7 @@ int main(int argc, char **argv) {
     int rc = 0;
     for (int i = 1; i < argc && rc == 0; i++) rc = parse_option(argc, argv, &i, &a);
     if (rc == 0) rc = check_args(&a);
-    if (rc == 0) rc = a.merge ? cmd_merge(&a) : a.table ? cmd_table(&a) : cmd_run(&a);
+    if (rc == 0) rc = a.merge ? cmd_merge(&a) : a.table ? cmd_table(&a) : a.report ? cmd_report(&a) : cmd_run(&a);
     free(a.sets);
     free(a.merge_inputs);
     return rc < 0 ? EXIT_OK : rc;

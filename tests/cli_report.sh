@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# cli_report.sh: `polycam-eval --report OUT_DIR FILE.h5 ...` on two small runs (tiny_vgg with the
+# per-level ablation, tiny_resnet over a partly different image slice): the report's Table 1
+# numbers equal the `--table` CSV of each file where the image sets agree, the means are over the
+# common images otherwise (and the report says what it left out), every figure exists as a
+# non-blank PNG and an SVG, and bad inputs give one line naming the file.
+# Usage: bash cli_report.sh <polycam-eval binary> <source dir>
+source "$(dirname "$0")/lib/cli_common.sh"
+
+run_tiny() {   # run_tiny <model function> <layers> <offset> <out.h5> <extra ini lines>
+    cat >"$tmp/run.ini" <<EOF
+$($1)
+layers = $2
+[data]
+list = $src/data/synthetic/images.txt
+labels = $src/data/synthetic/labels.txt
+offset = $3
+limit = 3
+[saliency]
+methods = pcamp,pcampm
+$5
+[metrics]
+steps = 8
+[run]
+device = cpu
+EOF
+    "$bin" --config "$tmp/run.ini" --set "output.file=$4" >/dev/null 2>"$4.err"
+}
+
+run_tiny tiny_vgg_model "features.8,features.13,features.18" 0 "$tmp/vgg.h5" "ablations = levels,cams"
+check "tiny_vgg run: $(tail -n 1 "$tmp/vgg.h5.err")" [ $? -eq 0 ]
+run_tiny tiny_resnet_model "layer3,layer4" 1 "$tmp/resnet.h5" ""
+check "tiny_resnet run: $(tail -n 1 "$tmp/resnet.h5.err")" [ $? -eq 0 ]
+
+# One file: its Table 1 rows equal --table's CSV (rounded to the report's 4 decimals).
+"$bin" --report "$tmp/rep1" "$tmp/vgg.h5" >/dev/null 2>"$tmp/rep1.err"
+check "report of one file exits 0: $(tail -n 1 "$tmp/rep1.err")" [ $? -eq 0 ]
+"$bin" --table "$tmp/vgg.h5" >/dev/null 2>&1
+md_rows() {   # md_rows <report.md> <first column group>: "id ins del diff n" per Table 1 row
+    awk -F'|' '/^## Tables 1 and 4/{t=1; next} /^## /{t=0} t && /^\| [a-z]/ && $2 !~ /Method/ {
+        gsub(/ /, "", $2); gsub(/ /, "", $3); gsub(/ /, "", $4); gsub(/ /, "", $5); gsub(/ /, "", $6);
+        print $2, $3, $4, $5, $6 }' "$1"
+}
+csv_rows() {
+    awk -F, 'NR > 1 && $1 !~ /\./ { printf "%s %.4f %.4f %.4f %d\n", $1, $2, $3, $4, $5 }' "$1"
+}
+check "Table 1 rows equal the --table CSV" [ "$(md_rows "$tmp/rep1/report.md")" = "$(csv_rows "$tmp/vgg.h5.csv")" ]
+check "Table 1 has the two methods" [ "$(md_rows "$tmp/rep1/report.md" | wc -l)" -eq 2 ]
+check "per-level table of pcampm" grep -q '^### vgg: pcampm per level' "$tmp/rep1/report.md"
+check "level row features.13" grep -q '^| features.13 | ' "$tmp/rep1/report.md"
+for fig in curves_vgg_insertion curves_vgg_deletion grid_vgg levels_vgg_pcamp levels_vgg_pcampm; do
+    check "$fig.png is a PNG" [ "$(head -c 8 "$tmp/rep1/$fig.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
+    # A blank 720 x 480 PNG compresses to under 3 KB; a drawn chart with text is well above 10 KB.
+    check "$fig.png is not blank" [ "$(stat -c %s "$tmp/rep1/$fig.png")" -gt 10000 ]
+    check "$fig.svg is an SVG" grep -q '<svg' "$tmp/rep1/$fig.svg"
+    check "report.md links $fig.png" grep -q "($fig.png)" "$tmp/rep1/report.md"
+done
+
+# Two files over different slices (offsets 0 and 1, 3 images each): the means are over the 2
+# images both hold, and the report says what it left out.
+"$bin" --report "$tmp/rep2" "$tmp/vgg.h5" "$tmp/resnet.h5" >/dev/null 2>"$tmp/rep2.err"
+check "report of two files exits 0: $(tail -n 1 "$tmp/rep2.err")" [ $? -eq 0 ]
+check "one column group per file" grep -q '^| Method | vgg Ins | vgg Del | vgg Ins-Del | N | resnet Ins |' "$tmp/rep2/report.md"
+check "says what it left out" grep -q 'Left out of `.*vgg.h5`: 1 of its 3' "$tmp/rep2/report.md"
+check "N = 2 common images" [ "$(md_rows "$tmp/rep2/report.md" | awk '{print $5}' | sort -u)" = 2 ]
+
+# Bad input: one line naming the file, exit 1.
+"$bin" --report "$tmp/rep3" "$tmp/missing.h5" >/dev/null 2>"$tmp/rep3.err"
+rc=$?
+check "missing file: exit 1" [ $rc -eq 1 ]
+check "missing file: one line naming it" [ "$(wc -l <"$tmp/rep3.err")" -eq 1 ] && grep -q 'missing.h5' "$tmp/rep3.err"
+"$bin" --report "$tmp/rep4" "$src/tests/fixtures/decode_golden.h5" >/dev/null 2>"$tmp/rep4.err"
+check "not a result file: named" grep -q 'decode_golden.h5: not a polycam-eval result file' "$tmp/rep4.err"
+"$bin" --report "$tmp/rep5" >/dev/null 2>&1
+check "no files: usage error (exit 2)" [ $? -eq 2 ]
+finish
