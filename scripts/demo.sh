@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's demo command: installs the Debian dependencies, builds polycam-eval and runs the
-# bundled demo (the synthetic VGG model on bundled images; the GPU when one is present, else the
-# CPU), writing results/demo.h5, results/demo.h5.csv and PNG overlays, and printing the table.
+# bundled demo (the synthetic ResNet model on bundled images; the GPU when one is present, else the
+# CPU), writing results/demo.h5, results/demo.h5.csv and PNG overlays, and printing the table;
+# then the report of that file (results/demo_report/report.md with its figures).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -9,4 +10,5 @@ jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$root/build" -j"$jobs" --target polycam-eval
 mkdir -p "$root/results"
-exec "$root/build/polycam-eval" --config "$root/configs/demo.ini" --force "$@"
+"$root/build/polycam-eval" --config "$root/configs/demo.ini" --force "$@"
+"$root/build/polycam-eval" --report "$root/results/demo_report" "$root/results/demo.h5"
