@@ -50,6 +50,7 @@ PcBackend *pc_backend_cpu_create(const PcBackendOptions *opt, PcError *err) {
     be->net_prepare = cpu_net_prepare;
     be->net_release = cpu_net_release;
     be->forward = cpu_forward;
+    be->backward = cpu_backward;
     be->softmax_gather = cpu_softmax_gather;
     be->normalize_maps = cpu_normalize_maps;
     be->resample = cpu_resample;

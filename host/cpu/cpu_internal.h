@@ -1,6 +1,7 @@
 // cpu_internal.h: the functions of the CPU backend, split by file: cpu_nn.c (network forward),
-// cpu_ops.c (saliency and metric ops), cpu_backend.c (memory and the vtable). Each has the name
-// and argument order of its PcBackend entry (backend.h), prefixed cpu_.
+// cpu_backward.c (data gradients), cpu_ops.c (saliency and metric ops), cpu_backend.c (memory and
+// the vtable). Each has the name and argument order of its PcBackend entry (backend.h), prefixed
+// cpu_.
 #ifndef PC_CPU_INTERNAL_H
 #define PC_CPU_INTERNAL_H
 
@@ -15,10 +16,24 @@ PcBackendNet *cpu_net_prepare(PcBackend *be, const PcNet *net, int max_batch, Pc
 void cpu_net_release(PcBackend *be, PcBackendNet *bn);
 int cpu_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n, float *logits, int n_taps,
                 const int *tap_nodes, float *const *taps, PcError *err);
+// The network a CpuNet was prepared for, and its max_batch (may be NULL).
+const PcNet *cpu_net_of(const PcBackendNet *bn, int *max_batch);
+// Runs fn(arg, p, parts) for p = 0..parts-1 on parts threads (part 0 on the caller), then joins.
+typedef void (*CpuPartFn)(void *arg, int part, int parts);
+void cpu_run_parts(int parts, CpuPartFn fn, void *arg);
 // OpenBLAS 0.3.21 falls back to SSE3 kernels on CPUs newer than itself; this re-selects its
 // AVX-512 / AVX2 kernels once per process (no-op when OPENBLAS_CORETYPE is set or the detection
 // worked). Called by cpu_net_prepare; safe to call earlier, e.g. when the backend is created.
 void cpu_blas_select_kernel(void);
+
+// cpu_backward.c
+int cpu_backward(PcBackend *be, PcBackendNet *bn, const float *x, int n, const int *cls, float *logits,
+                 int n_taps, const int *tap_nodes, float *const *taps, float *const *grad_taps, float *grad_x,
+                 PcError *err);
+// Bytes the backward keeps per image for a pass down to node `stop` (-1: the input): the node
+// outputs that the ReLU masks and the max-pool routing read, plus the two largest gradients alive
+// at once. Batches are processed in chunks of CPU_BACKWARD_CHUNK_BYTES / this many images.
+size_t cpu_backward_bytes_per_image(const PcNet *net, int stop);
 
 // cpu_ops.c
 void cpu_softmax_gather(PcBackend *be, const float *logits, int n, int k, int cls, float *out);

@@ -860,3 +860,13 @@ int cpu_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n, float *l
     if (cn->threads > 1 && blas_threads != 1) openblas_set_num_threads(blas_threads);
     return 0;
 }
+
+// ---- for cpu_backward.c ----------------------------------------------------------------------
+
+const PcNet *cpu_net_of(const PcBackendNet *bn, int *max_batch) {
+    const CpuNet *cn = (const CpuNet *)bn;
+    if (max_batch) *max_batch = cn->max_batch;
+    return cn->net;
+}
+
+void cpu_run_parts(int parts, CpuPartFn fn, void *arg) { run_parts(parts, fn, arg); }
