@@ -63,7 +63,7 @@ expect_error "bad choice" nonzero "bad_choice.ini:20: bad value 'gpu' for [run] 
 edit syntax.ini 's/^limit = 1$/limit 1/'
 expect_error "syntax error" nonzero "syntax.ini:11: syntax error" -- --config syntax.ini
 expect_error "unknown --set key" nonzero "--set run.gpus=2: unknown key 'gpus' in [run]" -- --config base.ini --set run.gpus=2
-expect_error "bad --set value" nonzero "--set saliency.methods=gradcam: bad value 'gradcam' for [saliency] methods" -- --config base.ini --set saliency.methods=gradcam
+expect_error "bad --set value" nonzero "--set saliency.methods=gradcamx: bad value 'gradcamx' for [saliency] methods" -- --config base.ini --set saliency.methods=gradcamx
 expect_error "missing config file" nonzero "nope.ini: cannot open (No such file or directory)" -- --config nope.ini
 expect_error "missing weights key" nonzero "[model] weights is not set" -- --config base.ini --set model.weights=
 expect_error "missing weights file" nonzero "model weights: $tmp/missing.safetensors: cannot open" -- --config base.ini --set model.weights=missing.safetensors

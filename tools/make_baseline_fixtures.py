@@ -138,12 +138,10 @@ class ZoomCAMResnet(nn.Module):
 
     def __init__(self, r):
         super().__init__()
-        fe = nn.Module()
         names = ["conv1", "bn1", "relu", "maxpool"] + ["layer%d" % (i + 1) for i in range(r.n_stages)] + ["avgpool"]
         seq = nn.Sequential()
         for n in names:
             seq.add_module(n, getattr(r, n))
-        del fe
         self.features = seq
         self.classifier = r.fc
 
@@ -385,8 +383,24 @@ def main():
     ap.add_argument("--zoomcam", required=True, help="Zoom-CAM checkout at c01edb1")
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "fixtures", "baselines.h5"))
     ap.add_argument("--spread-runs", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
+    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated subset (default: all)")
+    ap.add_argument("--auc-images", type=int, default=1,
+                    help="synthetic images per model that get insertion / deletion AUCs (448 forwards per map)")
+    ap.add_argument("--merge", nargs="+", metavar="PART",
+                    help="only copy the model groups of these earlier outputs (--models runs) into --out")
     args = ap.parse_args()
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    if args.merge:
+        with h5py.File(args.out, "w") as out:
+            for part in args.merge:
+                with h5py.File(part, "r") as f:
+                    for k, v in f.attrs.items():
+                        out.attrs[k] = v
+                    for g in f:
+                        f.copy(f[g], out, name=g)
+        print("wrote", args.out)
+        return
+    torch.set_num_threads(args.threads or max(1, os.cpu_count() or 1))
     libs = load_libs(args)
     ref = h5py.File(os.path.join(ROOT, "tests", "fixtures", "reference_golden.h5"), "r")
     # the baseline of §8 as the reference computed it
@@ -401,7 +415,7 @@ def main():
         out.attrs["zoomcam"] = "c01edb1"
         out.attrs["seed"] = SEED
         out.attrs["noise"] = "philox normal, sample (stream << 16) | s; stream 1 smoothgrad, 2 smoothgradcampp"
-        for name in MODELS:
+        for name in args.models.split(","):
             model = build(name)
             cam_layer, lc, zc = layers_of(name, model)
             g = out.create_group(name)
@@ -410,6 +424,7 @@ def main():
             g.attrs["zoomcam_layers"] = ",".join(zc)
             names, positions, xs = images_for(name, ref)
             for img, pos, x in zip(names, positions, xs):
+                want_auc = not name.startswith("tiny") and pos < args.auc_images
                 gi = g.create_group(img)
                 with torch.no_grad():
                     logits = model(x[None])[0]
@@ -427,11 +442,11 @@ def main():
                     gm.attrs["source"] = "library"
                     if torch.isnan(m224).any():
                         gm.attrs["nan"] = 1
-                    elif not name.startswith("tiny"):
+                    elif want_auc:
                         ins, dele = insdel(model, x, m224, cls)
                         gm.attrs["ins_auc"] = ins
                         gm.attrs["del_auc"] = dele
-                    if meth in RANDOM:
+                    if meth in RANDOM and (name.startswith("tiny") or pos < args.auc_images):
                         runs = []
                         for r in range(args.spread_runs):
                             torch.manual_seed(1000 + r)
