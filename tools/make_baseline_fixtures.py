@@ -194,7 +194,7 @@ def blur(x):
     return F.conv2d(F.pad(x[None], (5, 5, 5, 5), mode="reflect"), k, groups=3)[0]
 
 
-def insdel(model, x, m224, cls, steps=224, batch=64):
+def insdel(model, x, m224, cls, steps, batch=64):
     """Insertion and deletion AUCs with SPEC §8's stable order; the reference's scoring."""
     s = x.shape[-1]
     order = torch.from_numpy(np.argsort(-m224.reshape(-1).numpy().astype(np.float64), kind="stable"))
@@ -383,6 +383,8 @@ def main():
     ap.add_argument("--zoomcam", required=True, help="Zoom-CAM checkout at c01edb1")
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "fixtures", "baselines.h5"))
     ap.add_argument("--spread-runs", type=int, default=5)
+    ap.add_argument("--auc-steps", type=int, default=224,
+                    help="steps of the insertion / deletion curves (SPEC §8: 224; fewer = cheaper)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated subset (default: all)")
     ap.add_argument("--auc-images", type=int, default=1,
@@ -443,10 +445,11 @@ def main():
                     if torch.isnan(m224).any():
                         gm.attrs["nan"] = 1
                     elif want_auc:
-                        ins, dele = insdel(model, x, m224, cls)
+                        ins, dele = insdel(model, x, m224, cls, args.auc_steps)
+                        gm.attrs["auc_steps"] = args.auc_steps
                         gm.attrs["ins_auc"] = ins
                         gm.attrs["del_auc"] = dele
-                    if meth in RANDOM and (name.startswith("tiny") or pos < args.auc_images):
+                    if meth in RANDOM and args.spread_runs > 1 and want_auc:
                         runs = []
                         for r in range(args.spread_runs):
                             torch.manual_seed(1000 + r)
