@@ -398,8 +398,18 @@ def main():
                 with h5py.File(part, "r") as f:
                     for k, v in f.attrs.items():
                         out.attrs[k] = v
-                    for g in f:
-                        f.copy(f[g], out, name=g)
+                    def visit(name, obj):
+                        # map (224 x 224 after up()) equals map_native when that is already 224 x 224
+                        if name.endswith("/map") and obj.shape == f[name + "_native"].shape:
+                            return
+                        if isinstance(obj, h5py.Group):
+                            dst = out.require_group(name)
+                        else:
+                            dst = out.create_dataset(name, data=obj[()], compression="gzip", compression_opts=9,
+                                                     shuffle=True)
+                        for k, v in obj.attrs.items():
+                            dst.attrs[k] = v
+                    f.visititems(visit)
         print("wrote", args.out)
         return
     torch.set_num_threads(args.threads or max(1, os.cpu_count() or 1))
