@@ -112,8 +112,7 @@ PC_HD static inline float pc_philox_normal(uint64_t seed, uint32_t image, uint32
     return pc_philox_box_muller(o.v[pair], o.v[pair + 1], (int)(i & 1));
 }
 
-#ifndef __CUDA_ARCH__
-// Host bulk fills: out[j] = element (first + j) of the stream, j < n. Same values as the
+// Host bulk fills (host-only functions, also under nvcc): out[j] = element (first + j) of the stream, j < n. Same values as the
 // element-wise functions, one Philox call per block.
 static inline void pc_philox_fill_uniform(uint64_t seed, uint32_t image, uint32_t sample, uint64_t first,
                                           size_t n, float *out) {
@@ -135,6 +134,5 @@ static inline void pc_philox_fill_normal(uint64_t seed, uint32_t image, uint32_t
             out[j] = pc_philox_box_muller(o.v[w & 2], o.v[(w & 2) + 1], (int)(w & 1));
     }
 }
-#endif
 
 #endif

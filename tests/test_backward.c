@@ -5,9 +5,11 @@
 //      float64 forward written here: the input gradient and the gradient of every node's output.
 //   2. Max-pool ties routed as PyTorch routes them (the first maximum in row-major window order),
 //      expected values worked out by hand.
-//   3. The tiny fixture networks and the hash-weight VGG16 / ResNet50 against PyTorch autograd in
-//      float64 (tests/fixtures/gradients.h5, tools/make_grad_fixtures.py): input gradient and
-//      target-layer gradients within 1e-4 relative (max |a - b| / max |b| per tensor).
+//   3. The tiny and synthetic fixture networks, and (with --hashnets: the CTest test
+//      test_backward_hashnets) the hash-weight VGG16 / ResNet50, against PyTorch autograd in
+//      float64 (tests/fixtures/gradients.h5, tools/make_grad_fixtures.py): the input gradient and
+//      the five target layers' gradients within 1e-4 relative (max |a - b| / max |b| per tensor),
+//      up to the kink allowance below; the CAM layer (features.29, layer4, ...) with none.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,6 +247,7 @@ static void check_small(const char *name, SmallNet *s) {
     float logits[2 * 16];
     int rc = be->backward(be, bn, x, n, cls, logits, nn, nodes, taps, gt, gx, &err);
     CHECK(rc == 0, "%s: backward: %s", name, err.msg);
+    double worst = 0;
     for (int img = 0; img < n && rc == 0; img++) {
         const float *xi = x + img * in_n;
         for (int node = -1; node < nn; node++) {
@@ -255,11 +258,13 @@ static void check_small(const char *name, SmallNet *s) {
             double e = max_rel_diff_f32_f64(mine, ref, per);
             CHECK(e <= TOL, "%s image %d: gradient of %s%d rel err %.3g", name, img, node < 0 ? "input" : "node ",
                   node, e);
+            worst = fmax(worst, e);
             free(ref);
         }
         double l = ref_forward(net, xi, cls[img], -2, 0, 0);
         CHECK(fabs(logits[img * net->n_classes + cls[img]] - l) <= 1e-4 * (1 + fabs(l)), "%s: logit", name);
     }
+    printf("  %-12s input and every node's gradient vs float64 finite differences: max rel err %.2e\n", name, worst);
     // grad_x alone, and one tap gradient alone (the pass stops at that node), equal the full pass
     float *gx2 = xmalloc(n * in_n * sizeof(float));
     rc = be->backward(be, bn, x, n, cls, NULL, 0, NULL, NULL, NULL, gx2, &err);
@@ -277,8 +282,10 @@ static void check_small(const char *name, SmallNet *s) {
     be->destroy(be);
 }
 
-// Max-pool ties: the gradient goes to the first maximum of each window in row-major order.
-static void check_pool_ties(void) {
+// Max-pool ties: the gradient goes to the first maximum of each window in row-major order; with
+// NaN inputs (nan_case) to the window's last NaN, as PyTorch's CPU kernel
+// ((val > maxval) || isnan(val) takes the element).
+static void check_pool_ties(int nan_case) {
     SmallNet s;
     memset(&s, 0, sizeof s);
     PcNet *net = &s.net;
@@ -290,6 +297,7 @@ static void check_pool_ties(void) {
     float x[25];
     for (int i = 0; i < 25; i++) x[i] = 1.0f;   // every window one tie
     x[2 * 5 + 3] = x[2 * 5 + 4] = 2.0f;        // the window at (1, 2) rows 1..2 x cols 3..4: tie of 2s
+    if (nan_case) x[1] = x[5] = NAN;           // window (0, 0) holds both: the later one, x[5], wins
     // expected: windows (oy, ox) rows [max(2oy-1,0), 2oy+1] x cols [max(2ox-1,0), 2ox+1] clipped
     double ref[25] = {0};
     const float *w = net->nodes[1].p.linear.weight;
@@ -302,10 +310,11 @@ static void check_pool_ties(void) {
             float bv = -INFINITY;
             for (int y = y0; y < y1; y++)
                 for (int xx = x0; xx < x1; xx++)
-                    if (x[y * 5 + xx] > bv) bv = x[y * 5 + xx], best = y * 5 + xx;
+                    if (x[y * 5 + xx] > bv || isnan(x[y * 5 + xx])) bv = x[y * 5 + xx], best = y * 5 + xx;
             ref[best] += w[cls * 9 + oy * 3 + ox];
         }
-    CHECK(ref[0] != 0 && ref[2 * 5 + 3] != 0 && ref[2 * 5 + 4] == 0, "ties test set-up");
+    CHECK(ref[2 * 5 + 3] != 0 && ref[2 * 5 + 4] == 0 && (nan_case ? ref[0] == 0 && ref[5] != 0 : ref[0] != 0),
+          "ties test set-up");
     PcBackend *be = test_cpu_backend();
     PcError err = {{0}};
     PcBackendNet *bn = be ? be->net_prepare(be, net, 1, &err) : NULL;
@@ -314,7 +323,7 @@ static void check_pool_ties(void) {
     CHECK(rc == 0, "ties: backward: %s", err.msg);
     if (rc == 0) {
         double e = max_abs_diff_f32_f64(gx, ref, 25);
-        CHECK(e <= 1e-6, "max-pool ties routed to the first maximum (max diff %.3g)", e);
+        CHECK(e <= 1e-6, "max-pool %s routed as PyTorch (max diff %.3g)", nan_case ? "NaNs" : "ties", e);
     }
     if (bn) be->net_release(be, bn);
     if (be) be->destroy(be);
@@ -329,10 +338,198 @@ static void test_ops(void) {
     build_resnet_like(&s);
     check_small("resnet-like", &s);
     small_free(&s);
-    check_pool_ties();
+    check_pool_ties(0);
+    check_pool_ties(1);
 }
 
-int main(void) {
-    test_ops();
+// ---- against autograd --------------------------------------------------------------------------
+
+#define GRADS "gradients.h5"
+// The gradient is discontinuous where a ReLU pre-activation is 0 or a max-pool window's two
+// largest values tie. In full-size networks a few units per image lie within float32 rounding of
+// such a kink and fall on either side in any float32 computation (PyTorch's own float32 too: the
+// fixture's f32_vs_f64_* attributes, up to 6.8e-2 for hash VGG16's input gradient), which moves
+// the gradient around each such unit. So up to KINK_FRAC of a tensor's elements (plus KINK_MIN)
+// may exceed TOL, none KINK_TOL; the single-layer CAM target's gradient (the last target layer)
+// gets no allowance. The op tests above hold every element to TOL.
+#define KINK_FRAC 1e-2
+#define KINK_MIN 8
+#define KINK_TOL 0.1
+
+static int kink_allowance = 1;   // 0 while checking a CAM layer
+
+// max |a - ref| / max |ref| into *rel; returns 1 when the tensor passes (see KINK_FRAC).
+static int close_f64(const double *a, const double *ref, size_t n, double *rel, size_t *n_bad) {
+    double m = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(a[i] - ref[i]);
+        if (isnan(d)) d = INFINITY;
+        m = fmax(m, d), r = fmax(r, fabs(ref[i]));
+    }
+    *rel = r > 0 ? m / r : m;
+    *n_bad = 0;
+    for (size_t i = 0; i < n; i++) *n_bad += !(fabs(a[i] - ref[i]) <= TOL * r);
+    return *rel <= TOL ||
+           (kink_allowance && (double)*n_bad <= KINK_FRAC * (double)n + KINK_MIN && *rel <= KINK_TOL);
+}
+
+static int close_f32(const float *a, const float *ref, size_t n, double *rel, size_t *n_bad) {
+    double *a64 = xmalloc(n * sizeof(double)), *r64 = xmalloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++) a64[i] = a[i], r64[i] = ref[i];
+    int ok = close_f64(a64, r64, n, rel, n_bad);
+    free(a64), free(r64);
+    return ok;
+}
+
+// Full-size torchvision arch with the hash weights of reference_golden.h5 hashnets/<arch>/rules.
+static int hash_net_load(const char *arch, PcNet *net) {
+    PcError err = {{0}};
+    PcArchSpec spec;
+    if (pc_arch_from_name(arch, &spec, &err) || pc_net_create(&spec, net, &err)) {
+        CHECK(0, "%s: %s", arch, err.msg);
+        return -1;
+    }
+    char path[128];
+    size_t nr, nb, nd;
+    snprintf(path, sizeof path, "hashnets/%s/rules/names", arch);
+    char **names = h5_read_strings(fixture_path("reference_golden.h5"), path, &nr);
+    snprintf(path, sizeof path, "hashnets/%s/rules/base", arch);
+    float *base = h5_read_f32(fixture_path("reference_golden.h5"), path, &nb, NULL, NULL);
+    snprintf(path, sizeof path, "hashnets/%s/rules/bound", arch);
+    float *bound = h5_read_f32(fixture_path("reference_golden.h5"), path, &nd, NULL, NULL);
+    int rc = -1;
+    PcStateDict sd;
+    if (names && base && bound && nr == nb && nr == nd &&
+        pc_hash_state_dict(net, (int)nr, (const char *const *)names, base, bound, &sd, &err) == 0) {
+        rc = pc_net_load(net, &sd, &err);
+        pc_state_dict_free(&sd);
+    }
+    CHECK(rc == 0, "%s: hash weights: %s", arch, err.msg);
+    for (size_t r = 0; names && r < nr; r++) free(names[r]);
+    free(names), free(base), free(bound);
+    if (rc) pc_net_free(net);
+    return rc;
+}
+
+// One target layer's gradient (2 images) against grad/<layer>/ of the fixture.
+static void check_layer(const char *net_name, const char *layer, const PcNode *nd, const float *g) {
+    char path[256];
+    const size_t hw = (size_t)nd->h * nd->w, chw = nd->c * hw;
+    size_t ns, ni, nv, nf;
+    snprintf(path, sizeof path, "%s/grad/%s/channel_sum", net_name, layer);
+    double *sums = h5_read_f64(fixture_path(GRADS), path, &ns);
+    snprintf(path, sizeof path, "%s/grad/%s/sample_index", net_name, layer);
+    int64_t *idx = h5_read_i64(fixture_path(GRADS), path, &ni);
+    snprintf(path, sizeof path, "%s/grad/%s/sample_value", net_name, layer);
+    double *vals = h5_read_f64(fixture_path(GRADS), path, &nv);
+    int ok = sums && idx && vals && ns == 2 * (size_t)nd->c && nv == 2 * ni;
+    CHECK(ok, "%s/grad/%s: fixture datasets", net_name, layer);
+    if (ok) {
+        double *mine = xcalloc(ns, sizeof(double)), *got = xmalloc(nv * sizeof(double));
+        for (int i = 0; i < 2; i++)
+            for (int c = 0; c < nd->c; c++)
+                for (size_t k = 0; k < hw; k++) mine[i * nd->c + c] += g[i * chw + c * hw + k];
+        for (int i = 0; i < 2; i++)
+            for (size_t k = 0; k < ni; k++)
+                got[i * ni + k] = idx[k] >= 0 && (size_t)idx[k] < chw ? g[i * chw + (size_t)idx[k]] : NAN;
+        double es, ev, ef = 0;
+        size_t bs, bv, bf = 0;
+        int oks = close_f64(mine, sums, ns, &es, &bs), okv = close_f64(got, vals, nv, &ev, &bv);
+        snprintf(path, sizeof path, "%s/grad/%s/full", net_name, layer);
+        float *full = h5_exists(fixture_path(GRADS), path) ? h5_read_f32(fixture_path(GRADS), path, &nf, NULL, NULL)
+                                                           : NULL;
+        if (full) {
+            CHECK(nf == 2 * chw, "%s: %zu values", path, nf);
+            int okf = nf == 2 * chw && close_f32(g, full, nf, &ef, &bf);
+            CHECK(okf, "%s/grad/%s: full gradient rel err %.3g, %zu of %zu past %g", net_name, layer, ef, bf, nf, TOL);
+        }
+        printf("  %-12s %-12s sums %.2e (%zu past)  samples %.2e (%zu)  full %s%.2e (%zu)  (%dx%dx%d)\n", net_name,
+               layer, es, bs, ev, bv, full ? "" : "(none) ", ef, bf, nd->c, nd->h, nd->w);
+        CHECK(oks, "%s/grad/%s: channel sums rel err %.3g, %zu of %zu past %g", net_name, layer, es, bs, ns, TOL);
+        CHECK(okv, "%s/grad/%s: sampled values rel err %.3g, %zu of %zu past %g", net_name, layer, ev, bv, nv, TOL);
+        free(mine), free(got), free(full);
+    }
+    free(sums), free(idx), free(vals);
+}
+
+// The input gradient and every target layer's gradient of the 2 fixture images, one backward call.
+static void check_fixture_net(const char *name, PcNet *net) {
+    size_t nt, ncls, nx;
+    char **targets = h5_attr_strings(fixture_path(GRADS), name, "target_layers", &nt);
+    char path[128];
+    snprintf(path, sizeof path, "%s/class", name);
+    int64_t *cls64 = h5_read_i64(fixture_path(GRADS), path, &ncls);
+    CHECK(targets && nt >= 1 && nt <= 16 && cls64 && ncls == 2, "%s: fixture targets / classes", name);
+    if (!targets || nt < 1 || nt > 16 || !cls64 || ncls != 2) return;
+    static const char *const inputs[2] = {"ILSVRC2012_val_00010495.JPEG", "ILSVRC2012_val_00015410.JPEG"};
+    float *x = golden_inputs(inputs, 2);
+    int nodes[16], cls[2] = {(int)cls64[0], (int)cls64[1]};
+    float *gt[16];
+    for (size_t t = 0; t < nt; t++) {
+        nodes[t] = pc_net_find(net, targets[t]);
+        CHECK(nodes[t] >= 0, "%s: no node %s", name, targets[t]);
+        if (nodes[t] < 0) return;
+        const PcNode *nd = &net->nodes[nodes[t]];
+        gt[t] = xmalloc((size_t)2 * nd->c * nd->h * nd->w * sizeof(float));
+    }
+    const size_t in_n = (size_t)3 * 224 * 224;
+    float *gx = xmalloc(2 * in_n * sizeof(float)), *logits = xmalloc((size_t)2 * net->n_classes * sizeof(float));
+    PcBackend *be = test_cpu_backend();
+    PcError err = {{0}};
+    PcBackendNet *bn = be ? be->net_prepare(be, net, 2, &err) : NULL;
+    CHECK(bn != NULL, "%s: prepare: %s", name, err.msg);
+    double t0 = pc_now();
+    int rc = bn ? be->backward(be, bn, x, 2, cls, logits, (int)nt, nodes, NULL, gt, gx, &err) : -1;
+    double secs = pc_now() - t0;
+    CHECK(rc == 0, "%s: backward: %s", name, err.msg);
+    if (rc == 0) {
+        for (int i = 0; i < 2; i++) {
+            int a = 0;
+            for (int k = 1; k < net->n_classes; k++)
+                if (logits[i * net->n_classes + k] > logits[i * net->n_classes + a]) a = k;
+            CHECK(a == cls[i], "%s image %d: argmax %d, PyTorch %d", name, i, a, cls[i]);
+        }
+        snprintf(path, sizeof path, "%s/grad_input", name);
+        float *ref = h5_read_f32(fixture_path(GRADS), path, &nx, NULL, NULL);
+        CHECK(ref && nx == 2 * in_n, "%s", path);
+        double e = INFINITY, torch32 = NAN;
+        size_t bad = nx;
+        int ok = ref && nx == 2 * in_n && close_f32(gx, ref, nx, &e, &bad);
+        h5_attr_f64(fixture_path(GRADS), name, "f32_vs_f64_input", &torch32);
+        printf("  %-12s backward of 2 images with %zu taps + input: %.2f s; input gradient rel err %.2e (%zu of %zu "
+               "past %g; PyTorch float32: %.2e)\n", name, nt, secs, e, bad, nx, TOL, torch32);
+        CHECK(ok, "%s: input gradient rel err %.3g, %zu of %zu past %g", name, e, bad, nx, TOL);
+        free(ref);
+        for (size_t t = 0; t < nt; t++) {
+            kink_allowance = t + 1 < nt;   // the last target: the CAM layer, no allowance
+            check_layer(name, targets[t], &net->nodes[nodes[t]], gt[t]);
+        }
+        kink_allowance = 1;
+    }
+    for (size_t t = 0; t < nt; t++) free(gt[t]), free(targets[t]);
+    free(targets), free(cls64), free(x), free(gx), free(logits);
+    if (bn) be->net_release(be, bn);
+    if (be) be->destroy(be);
+}
+
+static void test_fixtures(int hash) {
+    static const char *const small[] = {"tiny_vgg", "tiny_resnet", "synth_vgg", "synth_resnet"};
+    static const char *const big[] = {"vgg16", "resnet50"};
+    for (int k = 0; k < (hash ? 2 : 4); k++) {
+        const char *name = hash ? big[k] : small[k];
+        PcNet net;
+        PcError err = {{0}};
+        int rc = hash ? hash_net_load(name, &net) : fixture_net_load(name, &net, &err);
+        CHECK(rc == 0, "%s: load: %s", name, err.msg);
+        if (rc) continue;
+        check_fixture_net(name, &net);
+        pc_net_free(&net);
+    }
+}
+
+int main(int argc, char **argv) {
+    int hash = argc > 1 && strcmp(argv[1], "--hashnets") == 0;
+    if (!hash) test_ops();
+    test_fixtures(hash);
     return test_summary();
 }

@@ -3,6 +3,10 @@
 // values printed by the independent numpy twin tools/philox.py (`python3 tools/philox.py`); the
 // bulk fills against the element-wise functions; moments of 1e6 draws; different images, samples
 // and seeds giving different streams.
+// Test plan for the twins: uniforms must match bit for bit everywhere (integer ops and one exact
+// float multiply). Normals go through double log / sqrt / cos / sin rounded once to float: the
+// numpy twin matches these values exactly; a CUDA check should compare many values and allow a
+// rare (about 1 in 2^27) one-ulp difference, as philox.h explains.
 #include <math.h>
 #include <string.h>
 

@@ -20,11 +20,11 @@
 //   add      both inputs receive g_out.
 // The pass stops at the earliest node whose gradient is asked for (the input for grad_x).
 //
-// Memory: the kept activations and the live gradients of a chunk of images. Per image, VGG16 to
-// the input keeps 13.6 M floats of activations (54 MB) plus at most ~26 MB of gradients;
-// ResNet50 26 MB + ~13 MB (cpu_backward_bytes_per_image gives the exact figure). A batch is
-// processed in chunks of images that fit CPU_BACKWARD_CHUNK_BYTES, so callers may pass any batch
-// size the net was prepared for.
+// Memory: the kept activations and the live gradients of a chunk of images, per image
+// (cpu_backward_bytes_per_image; bench_cpu_backward prints it): VGG16 to the input 80 MB (13.6 M
+// floats of activations, two 3.2 M-float gradients), to features.29 0.9 MB; ResNet50 to the input
+// 45 MB, to layer4 0.4 MB. A batch is processed in chunks of images that fit CPU_BACKWARD_CHUNK_BYTES (1 GiB), so callers may pass
+// any batch size the net was prepared for.
 //
 // Threads: every op splits its work over the backend's threads (by images when a chunk has at
 // least as many images as threads, else by input channels / planes / features); GEMMs run
@@ -240,10 +240,12 @@ static void kept_nodes(const PcNet *net, int stop, char *keep) {
 size_t cpu_backward_bytes_per_image(const PcNet *net, int stop) {
     char *keep = xmalloc((size_t)net->n_nodes);
     kept_nodes(net, stop, keep);
-    size_t kept = 0, big1 = (size_t)net->in_c * net->in_h * net->in_w, big2 = 0;
+    // kept activations, plus the two largest gradients alive at once (a node's and its input's)
+    size_t kept = 0, big1 = stop < 0 ? (size_t)net->in_c * net->in_h * net->in_w : 0, big2 = 0;
     for (int i = 0; i < net->n_nodes; i++) {
         const size_t f = node_floats(&net->nodes[i]);
         if (keep[i]) kept += f;
+        if (i < stop) continue;
         if (f > big1) big2 = big1, big1 = f;
         else if (f > big2) big2 = f;
     }
