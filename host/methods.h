@@ -7,7 +7,7 @@
 //   polycam   pcamp, pcamm, pcampm and their ablation ids (<id>.level.<layer>, <id>.cam.<layer>,
 //             <id>.no_lnorm): all computed together from one set of masked passes (pc_explain);
 //             compute is NULL, run.c derives them from the PcExplanation.
-//   gradient  one forward + backward pass family (BASELINES.md B2, B4): compute fills an S x S map.
+//   gradient  one forward + backward pass family (BASELINES.md B2, B4): native computes the map at its own size, pc_method_compute brings it to S x S.
 //   forward   forward-only baselines (issue 10), same interface.
 #ifndef PC_METHODS_H
 #define PC_METHODS_H
