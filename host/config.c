@@ -5,6 +5,7 @@
 // one into the typed fields of PcConfig.
 #define _GNU_SOURCE
 #include "config.h"
+#include "method_config.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -25,6 +26,8 @@ enum {
     K_INSERTION, K_DELETION, K_STEPS, K_BASELINE, K_BLUR_KERNEL, K_BLUR_SIGMA, K_MET_BATCH,
     K_FILE, K_MAPS, K_OVERLAYS,
     K_DEVICE, K_PRECISION, K_THREADS, K_DECODERS, K_SHARD,
+    K_SEED, K_CAM_LAYER, K_LAYERCAM_LAYERS, K_ZOOMCAM_LAYERS, K_IG_STEPS, K_SG_SAMPLES, K_SG_SIGMA,
+    K_SGCPP_SAMPLES, K_SGCPP_SIGMA,
     K_COUNT
 };
 
@@ -47,7 +50,7 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"data", "limit", "0", "number of list entries from offset; 0 = all (--limit N sets this)", 1},
     {"preprocess", "resize", "bilinear", "bilinear (reference: no antialias) | antialias | crop256 (shorter side 256, centre crop)", 1},
     {"preprocess", "size", "224", "network input side in pixels", 1},
-    {"saliency", "methods", "pcamp,pcamm,pcampm", "Poly-CAM variants: any of pcamp (PCAM+), pcamm (PCAM-), pcampm (PCAM+-)", 1},
+    {"saliency", "methods", "pcamp,pcamm,pcampm", "method ids: pcamp (PCAM+), pcamm (PCAM-), pcampm (PCAM+-), gradcam, gradcampp, smoothgradcampp, layercam, zoomcam, ixg, ig, smoothgrad (README: method ids)", 1},
     {"saliency", "lnorm", "code", "layer normalisation: code (reference code) | paper", 1},
     {"saliency", "normalize", "code", "map normalisation: code (divide by the 99.9th percentile) | paper (by its distance to the 0.1th)", 1},
     {"saliency", "ablations", "none", "none, or any of levels, cams, no_lnorm (extra method ids per variant)", 1},
@@ -68,12 +71,23 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"run", "threads", "0", "CPU worker threads; 0 = all cores (or PC_THREADS)", 0},
     {"run", "decoders", "2", "image decode threads feeding the backend", 0},
     {"run", "shard", "0/1", "i/n: process only the images whose list index mod n == i (one output per shard) | auto (i/n of a Slurm array task)", 1},
+    // settings of the baseline methods (read by method_config.c; README: method ids)
+    {"run", "seed", "0", "seed of the random methods' noise (Philox, keyed by seed, image list position, sample)", 1},
+    {"cam", "layer", "", "layer of gradcam, gradcampp, smoothgradcampp; empty = VGG: the ReLU before the last max-pool, ResNet: layer4", 1},
+    {"layercam", "layers", "", "layercam's layers, earliest first; empty = the default target layers (VGG: ReLU before each max-pool; ResNet: relu,layer1..4)", 1},
+    {"zoomcam", "layers", "", "zoomcam's layers, earliest first; empty = VGG: every conv ReLU output; ResNet: relu,layer1..4", 1},
+    {"ig", "steps", "50", "Integrated Gradients: Gauss-Legendre points", 1},
+    {"smoothgrad", "samples", "50", "SmoothGrad: noisy samples", 1},
+    {"smoothgrad", "sigma", "1.0", "SmoothGrad: noise standard deviation (absolute, normalised input space)", 1},
+    {"smoothgradcampp", "samples", "4", "Smooth Grad-CAM++: noisy samples", 1},
+    {"smoothgradcampp", "sigma", "0.3", "Smooth Grad-CAM++: noise standard deviation", 1},
 };
 
 // The method ids of saliency.h's variants, repeated here so the config module links on its own.
 static const char *const variant_ids[PC_N_VARIANTS] = {"pcamp", "pcamm", "pcampm"};
 
-static const char *const g_sections[] = {"model", "data", "preprocess", "saliency", "metrics",
+static const char *const g_sections[] = {"model", "data", "preprocess", "saliency", "cam", "layercam",
+                                         "zoomcam", "ig", "smoothgrad", "smoothgradcampp", "metrics",
                                          "output", "run"};
 #define N_SECTIONS ((int)(sizeof g_sections / sizeof g_sections[0]))
 
@@ -151,8 +165,12 @@ static char *read_line(char *str, int num, void *stream) {
             char name[128];
             trim_copy(name, sizeof name, str + 1, (size_t)(close - str - 1));
             if (!section_known(name)) {
-                parse_error(st, "unknown section [%s] (expected one of [model] [data] [preprocess] "
-                            "[saliency] [metrics] [output] [run])", name);
+                char list[512] = "";
+                for (int i = 0; i < N_SECTIONS; i++) {
+                    size_t u = strlen(list);
+                    snprintf(list + u, sizeof list - u, "%s[%s]", i ? " " : "", g_sections[i]);
+                }
+                parse_error(st, "unknown section [%s] (expected one of %s)", name, list);
             }
         } else {
             parse_error(st, "syntax error (section header without ']')");
@@ -531,15 +549,16 @@ static int check_preprocess(PcConfig *cfg, PcError *err) {
     return 0;
 }
 
-// [saliency] methods: the variants to compute.
+// [saliency] methods: method ids of the registry (methods.c).
 static int check_methods(PcConfig *cfg, PcError *err) {
-    char items[8][64];
-    int n = split_list(effective(cfg, K_METHODS), items, 8);
-    const char *expect = "a comma-separated list of pcamp, pcamm, pcampm";
+    char items[64][64], ids[512], expect[640];
+    pc_method_list_ids(ids, sizeof ids);
+    snprintf(expect, sizeof expect, "a comma-separated list of %s", ids);
+    int n = split_list(effective(cfg, K_METHODS), items, 64);
     if (n < 0) return bad_value(cfg, K_METHODS, expect, err);
     memset(cfg->variants, 0, sizeof cfg->variants);
     for (int i = 0; i < n; i++) {
-        int found = 0;
+        int found = pc_method_find(items[i]) != NULL;
         for (int vi = 0; vi < PC_N_VARIANTS; vi++)
             if (!strcmp(items[i], variant_ids[vi])) cfg->variants[vi] = found = 1;
         if (!found) return bad_value(cfg, K_METHODS, expect, err);
@@ -732,8 +751,10 @@ int pc_config_load_string(const char *text, const char *path, int n_sets, char *
             cmdline = 1;
             goto fail;
         }
+    PcMethodSettings ms;   // the baseline methods' settings (method_config.c), checked after the rest
     if (check_model(cfg, err) || check_data(cfg, err) || check_preprocess(cfg, err) || check_saliency(cfg, err) ||
-        check_metrics(cfg, err) || check_output(cfg, err) || check_run(cfg, err)) {
+        check_metrics(cfg, err) || check_output(cfg, err) || check_run(cfg, err) ||
+        pc_method_settings_from_config(cfg, &ms, err)) {
         int k = cfg->bad_key;
         cmdline = k >= 0 && cfg->origin[k] && !strncmp(cfg->origin[k], "--set ", 6);
         goto fail;

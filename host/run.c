@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "dataset.h"
+#include "method_config.h"
 #include "metrics.h"
 #include "overlay.h"
 #include "progress.h"
@@ -52,7 +53,9 @@ void pc_library_versions(const char *inih_version, char *buf, size_t n) {
 
 // ---- method ids -------------------------------------------------------------------------------
 
-typedef enum { M_MAIN = 0, M_LEVEL, M_CAM, M_NO_LNORM } MethodKind;
+// M_OTHER: a registry method with its own compute function (methods.h); layer = its index in
+// Run.others.
+typedef enum { M_MAIN = 0, M_LEVEL, M_CAM, M_NO_LNORM, M_OTHER } MethodKind;
 
 typedef struct {
     int variant;
@@ -60,9 +63,13 @@ typedef struct {
     int layer;
 } MethodRef;
 
+#define MAX_OTHERS 32
+
 // pcamp, pcamm, pcampm first (the paper's Table 1), then per variant its levels, isolated CAMs and
-// the no-LNorm map (Tables 2 and 3), layers earliest first.
-static int build_methods(const PcConfig *cfg, const PcTargets *tg, MethodRef *refs, char (*ids)[PC_METHOD_ID_LEN]) {
+// the no-LNorm map (Tables 2 and 3), layers earliest first; then the other registry methods in the
+// order [saliency] methods names them.
+static int build_methods(const PcConfig *cfg, const PcTargets *tg, const PcMethodDesc *const *others, int n_others,
+                         MethodRef *refs, char (*ids)[PC_METHOD_ID_LEN]) {
     int n = 0;
     for (int v = 0; v < PC_N_VARIANTS; v++) {
         if (!cfg->variants[v]) continue;
@@ -84,10 +91,14 @@ static int build_methods(const PcConfig *cfg, const PcTargets *tg, MethodRef *re
             snprintf(ids[n++], PC_METHOD_ID_LEN, "%s.no_lnorm", pc_variant_ids[v]);
         }
     }
+    for (int i = 0; i < n_others; i++) {
+        refs[n] = (MethodRef){0, M_OTHER, i};
+        snprintf(ids[n++], PC_METHOD_ID_LEN, "%s", others[i]->id);
+    }
     return n;
 }
 
-#define MAX_METHODS (PC_N_VARIANTS * (2 + 2 * PC_MAX_TARGETS))
+#define MAX_METHODS (PC_N_VARIANTS * (2 + 2 * PC_MAX_TARGETS) + MAX_OTHERS)
 
 // ---- set-up -----------------------------------------------------------------------------------
 
@@ -100,6 +111,10 @@ typedef struct {
     PcNet net;
     int net_created;
     PcTargets tg;
+    int n_others;                       // registry methods outside the Poly-CAM family
+    const PcMethodDesc *others[MAX_OTHERS];
+    PcMethodSettings mset;              // their settings, layers resolved
+    int any_polycam;                    // a Poly-CAM variant is requested: pc_explain runs
     int n_methods;
     MethodRef refs[MAX_METHODS];
     char ids[MAX_METHODS][PC_METHOD_ID_LEN];
@@ -126,6 +141,12 @@ static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
     memcpy(layers, cfg->layers, sizeof layers);
     if (pc_targets_resolve(&r->net, cfg->n_layers, layers, &r->tg, &e))
         return pc_fail(err, "[model] layers: %s", e.msg);
+    // the other methods: ids, settings, their layers checked against this model
+    r->n_others = pc_method_config_ids(cfg, r->others, MAX_OTHERS, err);
+    if (r->n_others < 0) return -1;
+    if (pc_method_settings_from_config(cfg, &r->mset, err)) return -1;
+    if (r->n_others > 0 && pc_method_settings_resolve(&r->mset, &r->net, err)) return -1;
+    for (int v = 0; v < PC_N_VARIANTS; v++) r->any_polycam |= cfg->variants[v];
     return 0;
 }
 
@@ -151,9 +172,51 @@ static const float *method_map(const Run *r, const PcExplanation *e, int m) {
     case M_MAIN: return e->map[ref->variant];
     case M_LEVEL: return e->levels[ref->variant] + (size_t)ref->layer * e->size * e->size;
     case M_NO_LNORM: return e->map_no_lnorm[ref->variant];
+    case M_OTHER: return NULL;   // computed by its registry entry (process_image)
     case M_CAM: return e->cams[ref->variant][ref->layer];
     }
     return NULL;
+}
+
+// Class and score without the Poly-CAM engine: one forward pass (runs without a Poly-CAM id).
+static int classify(Run *r, const float *x, int cls, int size, int *cls_out, float *score, PcError *err) {
+    PcBackend *be = r->be;
+    const int K = r->net.n_classes;
+    const size_t xs = (size_t)3 * size * size * sizeof(float);
+    float *d_x = be->alloc(be, xs), *d_l = be->alloc(be, (size_t)K * sizeof(float)), *d_s = be->alloc(be, sizeof(float));
+    float *logits = xmalloc((size_t)K * sizeof(float));
+    be->upload(be, d_x, x, xs);
+    int rc = be->forward(be, r->bn, d_x, 1, d_l, 0, NULL, NULL, err);
+    if (rc == 0) {
+        be->download(be, logits, d_l, (size_t)K * sizeof(float));
+        if (cls < 0) {
+            cls = 0;
+            for (int i = 1; i < K; i++)
+                if (logits[i] > logits[cls]) cls = i;   // first maximum, as pc_explain
+        }
+        be->softmax_gather(be, d_l, 1, K, cls, d_s);
+        be->download(be, score, d_s, sizeof(float));
+        *cls_out = cls;
+    }
+    free(logits);
+    be->release(be, d_x);
+    be->release(be, d_l);
+    be->release(be, d_s);
+    return rc;
+}
+
+// The map of method m into dst (S x S); 1 when it is NaN (the library's constant-map case), -1 on
+// error with err.
+static int compute_map(Run *r, const PcExplanation *e, int m, const PcMethodCtx *mctx, float *dst, PcError *err) {
+    const size_t ss = (size_t)mctx->size * mctx->size;
+    if (r->refs[m].kind == M_OTHER) {
+        if (pc_method_compute(r->others[r->refs[m].layer], mctx, dst, err)) return -1;
+    } else {
+        memcpy(dst, method_map(r, e, m), ss * sizeof(float));
+    }
+    for (size_t i = 0; i < ss; i++)
+        if (isnan(dst[i])) return 1;
+    return 0;
 }
 
 static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *item, const PcSaliencyOptions *sopt,
@@ -167,14 +230,22 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
     int cls = -1;
     if (cfg->class_source == PC_CLASS_LABEL && r->ds.labels[item->index] >= 0) cls = r->ds.labels[item->index];
     PcExplanation e;
+    memset(&e, 0, sizeof e);
     PcError err;
-    if (pc_explain(r->be, r->bn, &r->net, &r->tg, item->x, cls, sopt, &e, &err)) {
+    if (r->any_polycam) {
+        if (pc_explain(r->be, r->bn, &r->net, &r->tg, item->x, cls, sopt, &e, &err)) {
+            snprintf(res->status, sizeof res->status, "saliency: %.480s", err.msg);
+            return;
+        }
+        res->cls = e.cls;
+        res->score = e.score;
+    } else if (classify(r, item->x, cls, l->size, &res->cls, &res->score, &err)) {
         snprintf(res->status, sizeof res->status, "saliency: %.480s", err.msg);
         return;
     }
-    res->cls = e.cls;
-    res->score = e.score;
     const size_t ss = (size_t)l->size * l->size;
+    PcMethodCtx mctx = {.be = r->be, .bn = r->bn, .net = &r->net, .set = &r->mset, .x = item->x, .size = l->size,
+                        .cls = res->cls, .image = (uint32_t)r->ds.list_index[item->index], .batch = sopt->batch};
     PcInsDelContext ctx;
     int want_metrics = cfg->insertion || cfg->deletion;
     if (want_metrics && pc_insdel_context_init(r->be, &r->net, item->x, &r->insdel, &ctx, &err)) {
@@ -184,9 +255,20 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
     }
     for (int m = 0; m < r->n_methods; m++) {
         float *dst = res->maps + (size_t)m * ss;
-        memcpy(dst, method_map(r, &e, m), ss * sizeof(float));
+        int rc = compute_map(r, &e, m, &mctx, dst, &err);
+        if (rc < 0) {
+            snprintf(res->status, sizeof res->status, "%.96s: %.380s", r->ids[m], err.msg);
+            break;
+        }
+        if (rc > 0) {
+            // as torchcam: a constant map min-max normalises to NaN; the map is stored as it is,
+            // its curves stay NaN, the image's status says so and the other methods go on
+            snprintf(res->status, sizeof res->status, "%.96s: NaN map (constant before min-max, as the library)",
+                     r->ids[m]);
+            continue;
+        }
         if (!want_metrics) continue;
-        if (pc_insdel_context_eval(&ctx, r->bn, dst, l->size, l->size, e.cls,
+        if (pc_insdel_context_eval(&ctx, r->bn, dst, l->size, l->size, res->cls,
                                    cfg->insertion ? res->ins_scores + (size_t)m * l->steps : NULL,
                                    cfg->insertion ? &res->ins_auc[m] : NULL,
                                    cfg->deletion ? res->del_scores + (size_t)m * l->steps : NULL,
@@ -197,7 +279,7 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
         }
     }
     if (want_metrics) pc_insdel_context_free(&ctx);
-    pc_explanation_free(&e);
+    if (r->any_polycam) pc_explanation_free(&e);
 }
 
 static void write_overlays(const PcConfig *cfg, Run *r, const PcPrefetchItem *item, const PcImageResult *res,
@@ -300,7 +382,7 @@ static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError 
         fprintf(stderr, "warning: [saliency] class = label, but %d of %d images have no label%s%s; they explain the "
                 "predicted class\n", r->ds.n - r->ds.n_labelled, r->ds.n, cfg->labels ? " in " : " (no [data] labels)",
                 cfg->labels ? cfg->labels : "");
-    r->n_methods = build_methods(cfg, &r->tg, r->refs, r->ids);
+    r->n_methods = build_methods(cfg, &r->tg, r->others, r->n_others, r->refs, r->ids);
     if (opt->check_only) return 0;      // --check: no device, no output file
     r->bopt = (PcBackendOptions){.precision = cfg->precision, .threads = cfg->threads, .device = 0};
     pc_backend_options_from_env(&r->bopt);   // the one place the environment reaches the backends

@@ -66,7 +66,7 @@ expect_error "bad choice" nonzero "bad_choice.ini:20: bad value 'gpu' for [run] 
 edit syntax.ini 's/^limit = 1$/limit 1/'
 expect_error "syntax error" nonzero "syntax.ini:11: syntax error" -- --config syntax.ini
 expect_error "unknown --set key" 2 "--set run.gpus=2: unknown key 'gpus' in [run]" -- --config base.ini --set run.gpus=2
-expect_error "bad --set value" 2 "--set saliency.methods=gradcam: bad value 'gradcam' for [saliency] methods" -- --config base.ini --set saliency.methods=gradcam
+expect_error "bad --set value" 2 "--set saliency.methods=gradcamx: bad value 'gradcamx' for [saliency] methods" -- --config base.ini --set saliency.methods=gradcamx
 expect_error "--set without a section" 2 "--set nosection=1: expected section.key=value" -- --config base.ini --set nosection=1
 expect_error "--limit not a number" 2 "--limit abc: expected an integer >= 0" -- --config base.ini --limit abc
 expect_error "--config twice" 2 "--config given twice ('base.ini', then 'other.ini')" -- --config base.ini --config other.ini

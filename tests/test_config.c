@@ -249,7 +249,9 @@ static void test_errors(void) {
     } while (0)
     BAD("[preprocess]\nsize = abc", "x.ini:6: bad value 'abc' for [preprocess] size (expected an integer in 16..4096)");
     BAD("[preprocess]\nresize = nearest", "x.ini:6: bad value 'nearest' for [preprocess] resize (expected bilinear, antialias or crop256)");
-    BAD("[saliency]\nmethods = pcamp,gradcam", "x.ini:6: bad value 'pcamp,gradcam' for [saliency] methods");
+    BAD("[saliency]\nmethods = pcamp,gradcm", "x.ini:6: bad value 'pcamp,gradcm' for [saliency] methods (expected a comma-separated list of pcamp, pcamm, pcampm, gradcam,");
+    BAD("[ig]\nsteps = 0", "x.ini:6: bad value '0' for [ig] steps (expected an integer in 1..4096)");
+    BAD("[smoothgradcampp]\nsigma = 0", "x.ini:6: bad value '0' for [smoothgradcampp] sigma (expected a number > 0)");
     BAD("[saliency]\nmethods = pcamp,,pcamm", "x.ini:6: bad value 'pcamp,,pcamm' for [saliency] methods");
     BAD("[saliency]\nablations = levels,foo", "x.ini:6: bad value 'levels,foo' for [saliency] ablations");
     BAD("[saliency]\nlnorm = both", "x.ini:6: bad value 'both' for [saliency] lnorm (expected code or paper)");

@@ -1,0 +1,174 @@
+// method_config.c: the method settings of a configuration (method_config.h) and their resolution
+// against the model (methods.h).
+#define _GNU_SOURCE
+#include "method_config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *origin_of(const PcConfig *cfg, const char *section, const char *key) {
+    for (int k = 0; k < pc_config_n_keys(); k++) {
+        const PcConfigKeyDef *d = pc_config_key(k);
+        if (!strcmp(d->section, section) && !strcmp(d->key, key))
+            return cfg->origin && cfg->origin[k] ? cfg->origin[k] : "default";
+    }
+    return "default";
+}
+
+static int bad(const PcConfig *cfg, const char *sec, const char *key, const char *expected, PcError *err) {
+    return pc_fail(err, "%s: bad value '%s' for [%s] %s (expected %s)", origin_of(cfg, sec, key),
+                   pc_config_get(cfg, sec, key), sec, key, expected);
+}
+
+static int get_int(const PcConfig *cfg, const char *sec, const char *key, long lo, long hi, int *out, PcError *err) {
+    const char *v = pc_config_get(cfg, sec, key);
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || errno || x < lo || x > hi) {
+        char expect[64];
+        snprintf(expect, sizeof expect, "an integer in %ld..%ld", lo, hi);
+        return bad(cfg, sec, key, expect, err);
+    }
+    *out = (int)x;
+    return 0;
+}
+
+static int get_pos_float(const PcConfig *cfg, const char *sec, const char *key, float *out, PcError *err) {
+    const char *v = pc_config_get(cfg, sec, key);
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (!*v || *end || errno || !(d > 0) || !isfinite(d)) return bad(cfg, sec, key, "a number > 0", err);
+    *out = (float)d;
+    return 0;
+}
+
+int pc_method_settings_from_config(const PcConfig *cfg, PcMethodSettings *s, PcError *err) {
+    memset(s, 0, sizeof *s);
+    snprintf(s->cam_layer, sizeof s->cam_layer, "%s", pc_config_get(cfg, "cam", "layer"));
+    snprintf(s->layercam_layers, sizeof s->layercam_layers, "%s", pc_config_get(cfg, "layercam", "layers"));
+    snprintf(s->zoomcam_layers, sizeof s->zoomcam_layers, "%s", pc_config_get(cfg, "zoomcam", "layers"));
+    if (strchr(s->cam_layer, ',')) return bad(cfg, "cam", "layer", "one layer name", err);
+    if (get_int(cfg, "ig", "steps", 1, 4096, &s->ig_steps, err)) return -1;
+    if (get_int(cfg, "smoothgrad", "samples", 1, 65535, &s->smoothgrad_samples, err)) return -1;
+    if (get_pos_float(cfg, "smoothgrad", "sigma", &s->smoothgrad_sigma, err)) return -1;
+    if (get_int(cfg, "smoothgradcampp", "samples", 1, 65535, &s->sgcampp_samples, err)) return -1;
+    if (get_pos_float(cfg, "smoothgradcampp", "sigma", &s->sgcampp_sigma, err)) return -1;
+    const char *seed = pc_config_get(cfg, "run", "seed");
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(seed, &end, 10);
+    if (!*seed || *end || errno || seed[0] == '-') return bad(cfg, "run", "seed", "an integer in 0..2^64-1", err);
+    s->seed = v;
+    return 0;
+}
+
+int pc_method_config_ids(const PcConfig *cfg, const PcMethodDesc **out, int max, PcError *err) {
+    const char *list = pc_config_get(cfg, "saliency", "methods");
+    int n = 0;
+    const char *p = list;
+    while (*p) {
+        const char *c = strchr(p, ',');
+        size_t len = c ? (size_t)(c - p) : strlen(p);
+        char id[96];
+        while (len && (*p == ' ' || *p == '\t')) p++, len--;
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+        snprintf(id, sizeof id, "%.*s", (int)(len < sizeof id ? len : sizeof id - 1), p);
+        const PcMethodDesc *d = pc_method_find(id);
+        if (!d) {
+            char ids[512];
+            pc_method_list_ids(ids, sizeof ids);
+            return pc_fail(err, "%s: bad value '%s' for [saliency] methods (expected a comma-separated list of %s)",
+                           origin_of(cfg, "saliency", "methods"), list, ids);
+        }
+        int dup = 0;
+        for (int i = 0; i < n; i++) dup |= out[i] == d;
+        if (d->family != PC_FAMILY_POLYCAM && !dup && n < max) out[n++] = d;
+        if (!c) break;
+        p = c + 1;
+    }
+    return n;
+}
+
+// ---- layers -----------------------------------------------------------------------------------
+
+int pc_method_default_layers(const PcNet *net, const char *which, char names[][64], int max) {
+    char tg[PC_MAX_TARGETS][64];
+    int nt = pc_net_default_targets(net, tg, PC_MAX_TARGETS);
+    if (nt <= 0) return 0;
+    int n = 0;
+    if (!strcmp(which, "cam")) {
+        snprintf(names[n++], 64, "%s", tg[nt - 1]);
+    } else if (!strcmp(which, "zoomcam") && !net->spec.is_resnet) {
+        // VGG: every convolution's ReLU output in features (the Zoom-CAM code's list for VGG16)
+        for (int i = 0; i < net->n_nodes && n < max; i++) {
+            const PcNode *nd = &net->nodes[i];
+            if (nd->op == PC_NODE_CONV && nd->relu && !strncmp(nd->name, "features.", 9))
+                snprintf(names[n++], 64, "%s", nd->name);
+        }
+    } else {
+        for (int i = 0; i < nt && n < max; i++) snprintf(names[n++], 64, "%.63s", tg[i]);
+    }
+    return n;
+}
+
+// The named feature-map outputs of the net, for the error message.
+static void valid_layers(const PcNet *net, char *buf, size_t cap) {
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = 0; i < net->n_nodes && used + 80 < cap; i++) {
+        const PcNode *nd = &net->nodes[i];
+        if (nd->op == PC_NODE_LINEAR || !nd->name[0]) continue;
+        used += (size_t)snprintf(buf + used, cap - used, "%s%s", used ? ", " : "", nd->name);
+        if (nd->alias[0]) used += (size_t)snprintf(buf + used, cap - used, ", %s", nd->alias);
+    }
+}
+
+static int resolve_list(const PcNet *net, const char *section, const char *key, const char *text, int single,
+                        PcLayerList *L, PcError *err) {
+    char names[PC_MAX_METHOD_LAYERS][64];
+    int n = 0;
+    if (!text[0]) {
+        n = pc_method_default_layers(net, single ? "cam" : section, names, PC_MAX_METHOD_LAYERS);
+        if (n == 0) return pc_fail(err, "[%s] %s: %s has no default layers; set it", section, key, net->spec.arch);
+    } else {
+        const char *p = text;
+        while (1) {
+            const char *c = strchr(p, ',');
+            size_t len = c ? (size_t)(c - p) : strlen(p);
+            while (len && (*p == ' ' || *p == '\t')) p++, len--;
+            while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+            if (n == PC_MAX_METHOD_LAYERS)
+                return pc_fail(err, "[%s] %s: more than %d layers", section, key, PC_MAX_METHOD_LAYERS);
+            snprintf(names[n++], 64, "%.*s", (int)(len < 63 ? len : 63), p);
+            if (!c) break;
+            p = c + 1;
+        }
+    }
+    L->n = 0;
+    for (int i = 0; i < n; i++) {
+        int node = pc_net_find(net, names[i]);
+        if (node < 0 || net->nodes[node].op == PC_NODE_LINEAR) {
+            char valid[4096];
+            valid_layers(net, valid, sizeof valid);
+            return pc_fail(err, "[%s] %s: '%s' is not a feature-map layer of %s (valid: %s)", section, key, names[i],
+                           net->spec.arch, valid);
+        }
+        if (i > 0 && node <= L->nodes[i - 1])
+            return pc_fail(err, "[%s] %s: '%s' does not come after '%s'; give layers earliest first", section, key,
+                           names[i], names[i - 1]);
+        L->nodes[L->n] = node;
+        snprintf(L->names[L->n++], 64, "%s", names[i]);
+    }
+    return 0;
+}
+
+int pc_method_settings_resolve(PcMethodSettings *s, const PcNet *net, PcError *err) {
+    if (resolve_list(net, "cam", "layer", s->cam_layer, 1, &s->cam, err)) return -1;
+    if (resolve_list(net, "layercam", "layers", s->layercam_layers, 0, &s->layercam, err)) return -1;
+    if (resolve_list(net, "zoomcam", "layers", s->zoomcam_layers, 0, &s->zoomcam, err)) return -1;
+    return 0;
+}

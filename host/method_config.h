@@ -1,0 +1,18 @@
+// method_config.h: the settings of the non-Poly-CAM methods read from a loaded configuration
+// ([cam], [layercam], [zoomcam], [ig], [smoothgrad], [smoothgradcampp], [run] seed; their rows
+// live in config.c's key table) and the method ids of [saliency] methods, in the registry's terms.
+#ifndef PC_METHOD_CONFIG_H
+#define PC_METHOD_CONFIG_H
+
+#include "config.h"
+#include "methods.h"
+
+// Checks and reads the settings (layers stay names until pc_method_settings_resolve). One line
+// naming the key, its origin and the expected values on a bad value.
+int pc_method_settings_from_config(const PcConfig *cfg, PcMethodSettings *s, PcError *err);
+
+// The registry entries of the non-Poly-CAM ids in [saliency] methods, in the order given, without
+// repeats. Returns the count (at most max); -1 with err for an unknown id.
+int pc_method_config_ids(const PcConfig *cfg, const PcMethodDesc **out, int max, PcError *err);
+
+#endif

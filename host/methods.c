@@ -1,0 +1,139 @@
+// methods.c: the method registry (methods.h) and the helpers every compute function shares:
+// up() on the backend, torchcam's min-max, batched data gradients.
+#include "methods.h"
+
+#include <math.h>
+#include <string.h>
+
+static const PcMethodDesc g_methods[] = {
+    {"pcamp", "PCAM+", PC_FAMILY_POLYCAM, "[model] layers, [saliency] lnorm, normalize, ablations", "S x S",
+     "reference Poly-CAM", NULL},
+    {"pcamm", "PCAM-", PC_FAMILY_POLYCAM, "[model] layers, [saliency] lnorm, normalize, ablations", "S x S",
+     "reference Poly-CAM", NULL},
+    {"pcampm", "PCAM+-", PC_FAMILY_POLYCAM, "[model] layers, [saliency] lnorm, normalize, ablations", "S x S",
+     "reference Poly-CAM", NULL},
+    {"gradcam", "Grad-CAM", PC_FAMILY_GRADIENT, "[cam] layer", "the [cam] layer's", "torchcam c85232b GradCAM",
+     pc_method_gradcam},
+    {"gradcampp", "Grad-CAM++", PC_FAMILY_GRADIENT, "[cam] layer", "the [cam] layer's",
+     "torchcam c85232b GradCAMpp", pc_method_gradcampp},
+    {"smoothgradcampp", "Smooth Grad-CAM++", PC_FAMILY_GRADIENT,
+     "[cam] layer, [smoothgradcampp] samples, sigma, [run] seed", "the [cam] layer's",
+     "torchcam c85232b SmoothGradCAMpp", pc_method_smoothgradcampp},
+    {"layercam", "Layer-CAM (fused)", PC_FAMILY_GRADIENT, "[layercam] layers", "the earliest layer's",
+     "torchcam c85232b LayerCAM, reference layercamfusion4", pc_method_layercam},
+    {"zoomcam", "Zoom-CAM", PC_FAMILY_GRADIENT, "[zoomcam] layers", "the earliest layer's", "X-Shi/Zoom-CAM c01edb1",
+     pc_method_zoomcam},
+    {"ixg", "Input x Gradient", PC_FAMILY_GRADIENT, "", "S x S", "captum 0.6.0 InputXGradient", pc_method_ixg},
+    {"ig", "Integrated Gradients", PC_FAMILY_GRADIENT, "[ig] steps", "S x S", "captum 0.6.0 IntegratedGradients",
+     pc_method_ig},
+    {"smoothgrad", "SmoothGrad", PC_FAMILY_GRADIENT, "[smoothgrad] samples, sigma, [run] seed", "S x S",
+     "captum 0.6.0 NoiseTunnel(Saliency)", pc_method_smoothgrad},
+};
+#define N_METHODS ((int)(sizeof g_methods / sizeof g_methods[0]))
+
+int pc_method_count(void) { return N_METHODS; }
+const PcMethodDesc *pc_method_at(int i) { return i >= 0 && i < N_METHODS ? &g_methods[i] : NULL; }
+
+const PcMethodDesc *pc_method_find(const char *id) {
+    for (int i = 0; i < N_METHODS; i++)
+        if (!strcmp(g_methods[i].id, id)) return &g_methods[i];
+    return NULL;
+}
+
+void pc_method_list_ids(char *buf, size_t n) {
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = 0; i < N_METHODS && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%s", i ? ", " : "", g_methods[i].id);
+}
+
+int pc_method_compute(const PcMethodDesc *d, const PcMethodCtx *ctx, float *map, PcError *err) {
+    if (!d->native) return pc_fail(err, "%s: computed by the Poly-CAM engine, not on its own", d->id);
+    const int S = ctx->size;
+    float *native = xmalloc((size_t)S * S * sizeof(float));
+    int h = 0, w = 0;
+    int rc = d->native(ctx, native, &h, &w, err);
+    if (rc == 0) {
+        if (h == S && w == S) memcpy(map, native, (size_t)S * S * sizeof(float));
+        else pc_method_up(ctx, native, h, w, S, S, map);
+    }
+    free(native);
+    return rc;
+}
+
+// ---- helpers ----------------------------------------------------------------------------------
+
+void pc_method_up(const PcMethodCtx *ctx, const float *in, int h, int w, int oh, int ow, float *out) {
+    PcBackend *be = ctx->be;
+    const size_t ni = (size_t)h * w * sizeof(float), no = (size_t)oh * ow * sizeof(float);
+    float *d_in = be->alloc(be, ni), *d_out = be->alloc(be, no);
+    be->upload(be, d_in, in, ni);
+    be->resample(be, d_in, 1, h, w, oh, ow, d_out);
+    be->download(be, out, d_out, no);
+    be->release(be, d_in);
+    be->release(be, d_out);
+}
+
+// torchcam _normalize: m -= min(m); m /= max(m). A constant map gives 0 / 0 = NaN everywhere, as
+// in the library. NaN entries make min / max NaN in torch; they propagate here too.
+void pc_method_minmax(float *m, size_t n) {
+    float lo = INFINITY, hi = -INFINITY;
+    int nan = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(m[i])) nan = 1;
+        if (m[i] < lo) lo = m[i];
+    }
+    if (nan) lo = NAN;
+    for (size_t i = 0; i < n; i++) {
+        m[i] -= lo;
+        if (m[i] > hi) hi = m[i];
+    }
+    if (nan) hi = NAN;
+    for (size_t i = 0; i < n; i++) m[i] /= hi;
+}
+
+static size_t node_size(const PcNet *net, int node) {
+    const PcNode *nd = &net->nodes[node];
+    return (size_t)nd->c * nd->h * nd->w;
+}
+
+int pc_method_backward(const PcMethodCtx *ctx, const float *x, int n, int n_taps, const int *tap_nodes,
+                       float **taps, float **grad_taps, float *grad_x, PcError *err) {
+    PcBackend *be = ctx->be;
+    if (!be->backward) return pc_fail(err, "the %s backend computes no gradients", be->name);
+    const int S = ctx->size, B = ctx->batch > 0 ? ctx->batch : 1;
+    const size_t xs = (size_t)3 * S * S;
+    int rc = 0;
+    float *d_x = be->alloc(be, (size_t)B * xs * sizeof(float));
+    float *d_gx = grad_x ? be->alloc(be, (size_t)B * xs * sizeof(float)) : NULL;
+    float **d_t = xcalloc((size_t)n_taps + 1, sizeof(float *)), **d_g = xcalloc((size_t)n_taps + 1, sizeof(float *));
+    int *cls = xmalloc((size_t)B * sizeof(int));
+    for (int i = 0; i < B; i++) cls[i] = ctx->cls;
+    for (int t = 0; t < n_taps; t++) {
+        const size_t bytes = (size_t)B * node_size(ctx->net, tap_nodes[t]) * sizeof(float);
+        if (taps && taps[t]) d_t[t] = be->alloc(be, bytes);
+        if (grad_taps && grad_taps[t]) d_g[t] = be->alloc(be, bytes);
+    }
+    for (int i0 = 0; i0 < n && rc == 0; i0 += B) {
+        const int m = n - i0 < B ? n - i0 : B;
+        be->upload(be, d_x, x + (size_t)i0 * xs, (size_t)m * xs * sizeof(float));
+        rc = be->backward(be, ctx->bn, d_x, m, cls, NULL, n_taps, tap_nodes, d_t, d_g, d_gx, err);
+        if (rc) break;
+        for (int t = 0; t < n_taps; t++) {
+            const size_t per = node_size(ctx->net, tap_nodes[t]);
+            if (d_t[t]) be->download(be, taps[t] + (size_t)i0 * per, d_t[t], (size_t)m * per * sizeof(float));
+            if (d_g[t]) be->download(be, grad_taps[t] + (size_t)i0 * per, d_g[t], (size_t)m * per * sizeof(float));
+        }
+        if (d_gx) be->download(be, grad_x + (size_t)i0 * xs, d_gx, (size_t)m * xs * sizeof(float));
+    }
+    for (int t = 0; t < n_taps; t++) {
+        if (d_t[t]) be->release(be, d_t[t]);
+        if (d_g[t]) be->release(be, d_g[t]);
+    }
+    free(d_t);
+    free(d_g);
+    free(cls);
+    be->release(be, d_x);
+    if (d_gx) be->release(be, d_gx);
+    return rc;
+}

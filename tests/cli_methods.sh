@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# cli_methods.sh: the gradient baselines through the program (README: method ids) on the synthetic
+# set: every id gives a table row and /methods/<id>/map; the random methods are reproducible, keyed
+# by the image's list position (a shard equals the unsharded run) and by [run] seed; bad ids,
+# layers and settings stop the program with one line naming the key and the valid values.
+# Usage: bash cli_methods.sh <polycam-eval binary> <source dir>
+source "$(dirname "$0")/lib/cli_common.sh"
+need_tools h5dump h5diff
+cd "$tmp" || exit 1
+
+cat >base.ini <<EOF
+[model]
+arch = vgg
+weights = $src/data/models/synth_vgg.safetensors
+vgg_cfg = 16,16,M,32,32,M,64,64,M,64,64,M,64,64,M
+vgg_classifier = 128,128
+classes = $src/data/synthetic/classes.txt
+
+[data]
+list = $src/data/synthetic/images.txt
+labels = $src/data/synthetic/labels.txt
+limit = 2
+
+[metrics]
+steps = 4
+
+[smoothgrad]
+samples = 6
+
+[ig]
+steps = 8
+
+[run]
+device = cpu
+EOF
+
+ids=gradcam,gradcampp,smoothgradcampp,layercam,zoomcam,ixg,ig,smoothgrad
+"$bin" --config base.ini --set saliency.methods=pcampm,$ids --set output.file=all.h5 >all.txt 2>all.err
+check "all methods: exit 0 ($(tail -3 all.err))" [ $? -eq 0 ]
+for id in pcampm ${ids//,/ }; do
+    check "table row for $id" grep -q "^| $id " all.txt
+    check "/methods/$id/map stored" h5dump -H -d "/methods/$id/map" all.h5 >/dev/null 2>&1
+    check "$id: N = 2 images in its row" grep -qE "^\| $id +\|.*\| +2 \|$" all.txt
+done
+check "every image ok" [ "$(h5vals all.h5 /images/status | grep -c '"ok"')" -eq 2 ]
+
+# random methods: the same draws on a rerun, for the second image alone (shard 1/2: list position 1)
+# and with another seed, other draws
+rnd=smoothgrad,smoothgradcampp
+"$bin" --config base.ini --set saliency.methods=$rnd --set output.file=r1.h5 >/dev/null 2>&1
+"$bin" --config base.ini --set saliency.methods=$rnd --set output.file=r2.h5 >/dev/null 2>&1
+check "random methods: rerun bit-identical" same_data r1.h5 r2.h5
+"$bin" --config base.ini --set saliency.methods=$rnd --set run.shard=1/2 --set output.file=s1.h5 >/dev/null 2>&1
+for id in smoothgrad smoothgradcampp; do
+    h5dump -y -w 0 -d "/methods/$id/map[1,0,0;;1,224,224]" r1.h5 | sed -n '/DATA {/,/}/p' >full_$id.txt
+    h5dump -y -w 0 -d "/methods/$id/map[0,0,0;;1,224,224]" s1.h5 | sed -n '/DATA {/,/}/p' >shard_$id.txt
+    check "$id: shard 1/2 equals the unsharded run's second image" cmp -s full_$id.txt shard_$id.txt
+    check "$id: map read back" [ -s full_$id.txt ]
+done
+"$bin" --config base.ini --set saliency.methods=$rnd --set run.seed=7 --set output.file=r3.h5 >/dev/null 2>&1
+check "random methods: another seed, other maps" bash -c "! h5diff -q r1.h5 r3.h5 /methods/smoothgrad/map /methods/smoothgrad/map"
+
+# bad input: one line naming the key and the valid values, nothing written
+expect_line() {
+    local desc=$1 want=$2
+    shift 2
+    rm -f bad.h5
+    "$bin" "$@" --set output.file=bad.h5 >out.txt 2>err.txt
+    local rc=$?
+    check "$desc: exit 1 (got $rc)" [ $rc -eq 1 ]
+    check "$desc: message has \"$want\" (got \"$(head -c 300 err.txt)\")" grep -qF -- "$want" err.txt
+    check "$desc: one line" [ "$(wc -l <err.txt)" -eq 1 ]
+    check "$desc: no output" [ ! -e bad.h5 ]
+}
+expect_line "unknown id" "bad value 'pcampm,gradcm' for [saliency] methods (expected a comma-separated list of pcamp, pcamm, pcampm, gradcam, gradcampp, smoothgradcampp, layercam, zoomcam, ixg, ig, smoothgrad)" \
+    --config base.ini --set saliency.methods=pcampm,gradcm
+expect_line "missing [cam] layer" "[cam] layer: 'features.99' is not a feature-map layer of vgg (valid: features.1, features.3," \
+    --config base.ini --set saliency.methods=gradcam --set cam.layer=features.99
+expect_line "missing [zoomcam] layer" "[zoomcam] layers: 'layer4' is not a feature-map layer of vgg (valid:" \
+    --config base.ini --set saliency.methods=zoomcam --set zoomcam.layers=features.1,layer4
+expect_line "layers out of order" "[layercam] layers: 'features.3' does not come after 'features.8'" \
+    --config base.ini --set saliency.methods=layercam --set layercam.layers=features.8,features.3
+expect_line "bad ig steps" "bad value '0' for [ig] steps (expected an integer in 1..4096)" \
+    --config base.ini --set saliency.methods=ig --set ig.steps=0
+expect_line "bad sigma" "bad value '-1' for [smoothgrad] sigma (expected a number > 0)" \
+    --config base.ini --set smoothgrad.sigma=-1
+expect_line "bad seed" "bad value 'x' for [run] seed" --config base.ini --set run.seed=x
+finish
