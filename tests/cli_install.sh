@@ -22,7 +22,7 @@ for f in "$src"/configs/*.ini; do
     check "config $(basename "$f") installed" [ -f "$share/configs/$(basename "$f")" ]
 done
 for f in demo_list.txt ilsvrc2012_val_2000.txt ilsvrc2012_val_labels.txt imagenet_classes.txt \
-         synthetic/classes.txt synthetic/labels.txt models/synth_vgg.safetensors; do
+         synthetic/classes.txt synthetic/labels.txt models/synth_resnet.safetensors; do
     check "data/$f installed" [ -f "$share/data/$f" ]
 done
 check "installed configs write to the current folder, not into the prefix" \

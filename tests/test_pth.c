@@ -1,5 +1,5 @@
 // test_pth.c: the torch.save (.pth) reader (host/pth.c, pth_pickle.c) through pc_weights_open.
-// Good files: tests/fixtures/pth/*.pth and data/models/synth_vgg.pth, written by torch 1.13
+// Good files: tests/fixtures/pth/*.pth and data/models/synth_resnet.pth, written by torch 1.13
 // (tools/make_pth_fixtures.py) from the safetensors models: every tensor must equal the
 // safetensors original (float16: within half rounding), views.pth must give the values of the
 // rule base[i, j] = 6 i + j + 0.5 the script used. Bad files: truncations and byte flips of a good
@@ -143,26 +143,26 @@ static void test_views(const char *file) {
     pc_state_dict_free(&sd);
 }
 
-// synth_vgg.pth loads into the demo network exactly as the safetensors file does.
+// synth_resnet.pth loads into the demo network exactly as the safetensors file does.
 static void test_net_load(void) {
     PcNet a, b;
     PcError err = {{0}};
-    if (fixture_net_create("synth_vgg", &a, &err) || fixture_net_create("synth_vgg", &b, &err)) {
-        CHECK(0, "synth_vgg: %s", err.msg);
+    if (fixture_net_create("synth_resnet", &a, &err) || fixture_net_create("synth_resnet", &b, &err)) {
+        CHECK(0, "synth_resnet: %s", err.msg);
         return;
     }
     PcStateDict sd;
-    int rc = pc_weights_open(data_path("models/synth_vgg.pth"), &sd, &err);
-    CHECK(rc == 0, "synth_vgg.pth: %s", err.msg);
+    int rc = pc_weights_open(data_path("models/synth_resnet.pth"), &sd, &err);
+    CHECK(rc == 0, "synth_resnet.pth: %s", err.msg);
     if (!rc) {
         rc = pc_net_load(&a, &sd, &err);
-        CHECK(rc == 0, "synth_vgg.pth into the net: %s", err.msg);
+        CHECK(rc == 0, "synth_resnet.pth into the net: %s", err.msg);
         pc_state_dict_free(&sd);
     }
-    rc = pc_weights_open(data_path("models/synth_vgg.safetensors"), &sd, &err);
-    CHECK(rc == 0, "synth_vgg.safetensors through pc_weights_open: %s", err.msg);
+    rc = pc_weights_open(data_path("models/synth_resnet.safetensors"), &sd, &err);
+    CHECK(rc == 0, "synth_resnet.safetensors through pc_weights_open: %s", err.msg);
     if (!rc) {
-        CHECK(pc_net_load(&b, &sd, &err) == 0, "synth_vgg.safetensors into the net: %s", err.msg);
+        CHECK(pc_net_load(&b, &sd, &err) == 0, "synth_resnet.safetensors into the net: %s", err.msg);
         pc_state_dict_free(&sd);
     }
     pc_net_free(&a);
@@ -675,8 +675,8 @@ int main(void) {
     printf("good files:\n");
     compare_with_safetensors(fixture_path("pth/tiny_resnet.pth"), data_path("models/tiny_resnet.safetensors"), 0);
     char synth_pth[4096];   // data_path returns one static buffer
-    snprintf(synth_pth, sizeof synth_pth, "%s", data_path("models/synth_vgg.pth"));
-    compare_with_safetensors(synth_pth, data_path("models/synth_vgg.safetensors"), 0);
+    snprintf(synth_pth, sizeof synth_pth, "%s", data_path("models/synth_resnet.pth"));
+    compare_with_safetensors(synth_pth, data_path("models/synth_resnet.safetensors"), 0);
     compare_with_safetensors(fixture_path("pth/tiny_vgg_f16.pth"), data_path("models/tiny_vgg.safetensors"), 1);
     test_views("pth/views.pth");
     test_views("pth/legacy_views.pth");

@@ -5,7 +5,7 @@ Run from the repository root with Debian's python3-torch (1.13), no venv needed:
     /usr/bin/python3 tools/make_pth_fixtures.py
 It reads the committed safetensors models (data/models/*.safetensors, parsed here with struct/json:
 no safetensors package) and writes, with torch.save's default zip format (PyTorch >= 1.6):
-  data/models/synth_vgg.pth            the demo model (tests/cli_pth.sh compares runs with both files)
+  data/models/synth_resnet.pth            the demo model (tests/cli_pth.sh compares runs with both files)
   tests/fixtures/pth/tiny_resnet.pth   float32 + int64 num_batches_tracked (batch-norm nets)
   tests/fixtures/pth/tiny_vgg_f16.pth  every floating tensor as float16
   tests/fixtures/pth/views.pth         tensors that are views of one storage: offsets, transposes,
@@ -86,8 +86,8 @@ def main():
     models = os.path.join(ROOT, "data", "models")
     os.makedirs(fx, exist_ok=True)
 
-    torch.save(with_metadata(read_safetensors(os.path.join(models, "synth_vgg.safetensors"))),
-               os.path.join(models, "synth_vgg.pth"))
+    torch.save(with_metadata(read_safetensors(os.path.join(models, "synth_resnet.safetensors"))),
+               os.path.join(models, "synth_resnet.pth"))
     torch.save(with_metadata(read_safetensors(os.path.join(models, "tiny_resnet.safetensors"))),
                os.path.join(fx, "tiny_resnet.pth"))
     vgg = read_safetensors(os.path.join(models, "tiny_vgg.safetensors"))
@@ -98,7 +98,7 @@ def main():
     torch.save(with_metadata(read_safetensors(os.path.join(models, "tiny_resnet.safetensors"))),
                os.path.join(fx, "legacy_tiny_resnet.pth"), _use_new_zipfile_serialization=False)
     torch.save({"weight": _Evil()}, os.path.join(fx, "reduce_os_system.pth"))
-    print(f"make_pth_fixtures: torch {torch.__version__}: wrote {fx}/*.pth and {models}/synth_vgg.pth")
+    print(f"make_pth_fixtures: torch {torch.__version__}: wrote {fx}/*.pth and {models}/synth_resnet.pth")
 
 
 if __name__ == "__main__":
