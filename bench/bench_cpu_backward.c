@@ -12,51 +12,7 @@
 #include "backend.h"
 #include "cpu/cpu_internal.h"
 #include "hashweights.h"
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double cpu_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int build(const char *name, PcNet *net, PcError *err) {
-    PcArchSpec s;
-    if (strcmp(name, "synth_vgg") == 0) {
-        static const int cfg[] = {16, 16, 0, 32, 32, 0, 64, 64, 0, 64, 64, 0, 64, 64, 0};
-        if (pc_arch_from_name("vgg", &s, err)) return -1;
-        s.n_vgg_cfg = (int)(sizeof cfg / sizeof cfg[0]);
-        memcpy(s.vgg_cfg, cfg, sizeof cfg);
-        s.n_vgg_hidden = 2, s.vgg_hidden[0] = s.vgg_hidden[1] = 128;
-        s.n_classes = 4;
-    } else if (strcmp(name, "synth_resnet") == 0) {
-        if (pc_arch_from_name("resnet", &s, err)) return -1;
-        s.resnet_bottleneck = 1, s.resnet_stem = 16, s.n_stages = 4;
-        int planes[] = {8, 16, 32, 32}, blocks[] = {1, 2, 1, 1}, stride[] = {1, 2, 2, 2};
-        for (int i = 0; i < 4; i++)
-            s.stage_planes[i] = planes[i], s.stage_blocks[i] = blocks[i], s.stage_stride[i] = stride[i];
-        s.n_classes = 4;
-    } else if (pc_arch_from_name(name, &s, err)) {
-        return -1;
-    }
-    if (pc_net_create(&s, net, err)) return -1;
-    PcStateDict sd;
-    int rc;
-    if (strncmp(name, "synth_", 6) == 0) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/models/%s.safetensors", PC_DATA_DIR, name);
-        rc = pc_safetensors_open(path, &sd, err);
-    } else {
-        rc = pc_hash_state_dict(net, 0, NULL, NULL, NULL, &sd, err);
-    }
-    if (rc == 0) rc = pc_net_load(net, &sd, err);
-    pc_state_dict_free(&sd);
-    return rc;
-}
+#include "util.h"
 
 typedef struct {
     double wall, cpu;
@@ -73,15 +29,15 @@ static Timing time_pass(PcBackend *be, PcBackendNet *bn, const PcNet *net, const
     int *cls = calloc((size_t)n, sizeof(int));
     double *t = calloc((size_t)runs + 1, sizeof(double)), *c = calloc((size_t)runs + 1, sizeof(double));
     for (int r = 0; r <= runs; r++) {   // run 0: warm-up
-        double t0 = pc_now(), c0 = cpu_seconds();
+        double t0 = pc_now(), c0 = bench_cpu_seconds();
         int rc = kind == 0   ? be->forward(be, bn, x, n, logits, 0, NULL, NULL, &err)
                  : kind == 1 ? be->backward(be, bn, x, n, cls, logits, 1, &tap, NULL, &gt, NULL, &err)
                              : be->backward(be, bn, x, n, cls, logits, 0, NULL, NULL, NULL, gx, &err);
         if (rc) fprintf(stderr, "%s\n", err.msg);
-        t[r] = pc_now() - t0, c[r] = cpu_seconds() - c0;
+        t[r] = pc_now() - t0, c[r] = bench_cpu_seconds() - c0;
     }
-    qsort(t + 1, (size_t)runs, sizeof(double), cmp_double);
-    qsort(c + 1, (size_t)runs, sizeof(double), cmp_double);
+    qsort(t + 1, (size_t)runs, sizeof(double), bench_cmp_double);
+    qsort(c + 1, (size_t)runs, sizeof(double), bench_cmp_double);
     Timing out = {t[1 + runs / 2], c[1 + runs / 2]};
     free(logits), free(gt), free(gx), free(cls), free(t), free(c);
     return out;
@@ -90,7 +46,7 @@ static Timing time_pass(PcBackend *be, PcBackendNet *bn, const PcNet *net, const
 static int bench(PcBackend *be, const char *name, const char *cam, const int *batches, int n_batches, int runs) {
     PcError err = {{0}};
     PcNet net;
-    if (build(name, &net, &err)) {
+    if (bench_net(name, &net, &err)) {
         fprintf(stderr, "%s: %s\n", name, err.msg);
         return -1;
     }

@@ -12,39 +12,7 @@
 #include "metrics.h"
 #include "methods.h"
 #include "saliency.h"
-
-static int load_synth(const char *model, PcNet *net, PcError *err) {
-    PcArchSpec spec;
-    int resnet = strstr(model, "resnet") != NULL;
-    if (pc_arch_from_name(resnet ? "resnet" : "vgg", &spec, err) != 0) return -1;
-    spec.n_classes = 4;
-    spec.in_size = 224;
-    if (!resnet) {
-        const int cfg[15] = {16, 16, 0, 32, 32, 0, 64, 64, 0, 64, 64, 0, 64, 64, 0};
-        spec.n_vgg_cfg = 15;
-        memcpy(spec.vgg_cfg, cfg, sizeof cfg);
-        spec.n_vgg_hidden = 2;
-        spec.vgg_hidden[0] = spec.vgg_hidden[1] = 128;
-        spec.vgg_pool = 7;
-    } else {
-        const int planes[4] = {8, 16, 32, 32}, blocks[4] = {1, 2, 1, 1}, strides[4] = {1, 2, 2, 2};
-        spec.resnet_bottleneck = 1;
-        spec.resnet_stem = 16;
-        spec.n_stages = 4;
-        memcpy(spec.stage_planes, planes, sizeof planes);
-        memcpy(spec.stage_blocks, blocks, sizeof blocks);
-        memcpy(spec.stage_stride, strides, sizeof strides);
-    }
-    if (pc_net_create(&spec, net, err) != 0) return -1;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/models/%s.safetensors", PC_DATA_DIR, model);
-    PcStateDict sd;
-    if (pc_safetensors_open(path, &sd, err) != 0) return pc_net_free(net), -1;
-    int rc = pc_net_load(net, &sd, err);
-    pc_state_dict_free(&sd);
-    if (rc) pc_net_free(net);
-    return rc;
-}
+#include "util.h"
 
 // (16, 224, 224) object masks of fixtures/synthetic.h5.
 static unsigned char *read_masks(const char *model) {
@@ -67,7 +35,7 @@ static unsigned char *read_masks(const char *model) {
 static void bench_model(PcBackend *be, const char *model, int n_images) {
     PcError err = {{0}};
     PcNet net;
-    if (load_synth(model, &net, &err)) return (void)fprintf(stderr, "%s: %s\n", model, err.msg);
+    if (bench_net(model, &net, &err)) return (void)fprintf(stderr, "%s: %s\n", model, err.msg);
     unsigned char *masks = read_masks(model);
     if (!masks) return (void)fprintf(stderr, "%s: no masks in synthetic.h5\n", model), pc_net_free(&net);
     PcTargets tg;
