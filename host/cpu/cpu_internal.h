@@ -54,4 +54,25 @@ void cpu_argsort_desc(PcBackend *be, const float *map, int n, int *order);
 void cpu_insdel_samples(PcBackend *be, const float *x, const float *base, const int *order, int s,
                         int t0, int m, int pixels_per_step, int deletion, float *out);
 
+
+// ---- direct convolution for narrow layers (cpu_direct.c, AVX-512) ------------------------------
+#define DIRECT_CO 8         // output channels per register block
+
+typedef struct {
+    const PcNode *nd;
+    const float *in;        // (Cin, N, H, W), channel stride in_cs
+    float *out;             // (Cout, N, OH, OW), channel stride out_cs
+    const float *wpack;     // (ceil(Cout/8), Cin, k, k, 8), zero-padded past Cout
+    int n, h, w;
+    long in_cs, out_cs;
+} DirectJob;
+int cpu_has_avx512(void);
+// Which convolutions take the direct kernel (stride 1 or 2, few output channels, long rows).
+int cpu_use_direct(const PcConvParams *c, int ow);
+// Floats of the packed weights, and the packing (Cout, Cin, k, k) -> (ceil(Cout/8), Cin, k, k, 8).
+size_t cpu_direct_pack_floats(const PcConvParams *c);
+void cpu_direct_pack(const PcConvParams *c, float *dst);
+// One part of a DirectJob (cpu_run_parts).
+void cpu_direct_part(void *arg, int part, int parts);
+
 #endif

@@ -274,166 +274,13 @@ static void conv_chan_part(void *arg, int part, int parts) {
     bias_act(j->out + j0, m0, m1, ncols, j->out_cs, c->bias, nd->relu);
 }
 
-// ---- direct convolution (AVX-512) ------------------------------------------------------------
-//
-// im2col + GEMM moves K = Cin*k*k floats through memory per output pixel to do 2*Cout*K flops:
-// for the few-channel, high-resolution layers of small networks that copy costs more than the
-// GEMM. This kernel reads the input in place instead: 8 output channels x 32 output columns of
-// one output row are accumulated in 16 registers while it walks (ci, ky, kx), each step one
-// (masked) load of 2 x 16 input values and 8 weight broadcasts for 16 FMAs. Masked loads
-// implement the zero padding at the left/right edges; rows outside the image are skipped.
-// Strides 1 and 2.
-
-#define DIRECT_CO 8         // output channels per register block
-
-typedef struct {
-    const PcNode *nd;
-    const float *in;        // (Cin, N, H, W), channel stride in_cs
-    float *out;             // (Cout, N, OH, OW), channel stride out_cs
-    const float *wpack;     // (ceil(Cout/8), Cin, k, k, 8), zero-padded past Cout
-    int n, h, w;
-    long in_cs, out_cs;
-} DirectJob;
-
-static int cpu_has_avx512(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-}
-
-// Lanes l of a 16-lane vector with lo <= l < hi.
-static inline unsigned lane_mask(int lo, int hi) {
-    if (lo < 0) lo = 0;
-    if (hi > 16) hi = 16;
-    return hi <= lo ? 0u : ((1u << (hi - lo)) - 1u) << lo;
-}
-
-// One register block: channels [co0, co0+8) x output columns [x0, x0 + 16*NV) of output row oy
-// of image img. NV (1 or 2 vectors) and the stride S (1 or 2) are compile-time constants after
-// inlining. With S = 2 a vector of 16 outputs needs 32 consecutive inputs: two loads, and a
-// permute keeps the even lanes.
-__attribute__((target("avx512f"), always_inline)) static inline void
-direct_block(const DirectJob *j, const float *wb, int co0, int img, int oy, int ky_lo, int ky_hi, int x0,
-             const int NV, const int S) {
-    const PcConvParams *c = &j->nd->p.conv;
-    const int k = c->k, pad = c->pad, w = j->w, ow = j->nd->w;
-    const size_t in_plane = (size_t)j->h * w;
-    __m512 acc[DIRECT_CO][2];
-#pragma GCC unroll 8
-    for (int q = 0; q < DIRECT_CO; q++) acc[q][0] = acc[q][1] = _mm512_setzero_ps();
-    // load masks per kx (k <= 7 on this path), vector and half: input column base + lane in [0, w)
-    __mmask16 lm[7][2][2];
-    for (int kx = 0; kx < k; kx++)
-        for (int v = 0; v < NV; v++)
-            for (int half = 0; half < S; half++) {
-                int base = S * (x0 + 16 * v) + kx - pad + 16 * half;
-                lm[kx][v][half] = (__mmask16)lane_mask(-base, w - base);
-            }
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    for (int ci = 0; ci < c->cin; ci++) {
-        const float *plane = j->in + ci * j->in_cs + img * in_plane;
-        const float *wc = wb + (size_t)ci * k * k * DIRECT_CO;
-        for (int ky = ky_lo; ky < ky_hi; ky++) {
-            // masked-off lanes are never read, so these pointers may point outside the plane
-            const float *row = plane + (size_t)(oy * S + ky - pad) * w + S * x0 - pad;
-            const float *wk = wc + (size_t)ky * k * DIRECT_CO;
-            for (int kx = 0; kx < k; kx++, wk += DIRECT_CO) {
-                __m512 in[2];
-                for (int v = 0; v < NV; v++) {
-                    const float *src = row + kx + 16 * S * v;
-                    if (S == 1) {
-                        in[v] = _mm512_maskz_loadu_ps(lm[kx][v][0], src);
-                    } else {
-                        __m512 lo = _mm512_maskz_loadu_ps(lm[kx][v][0], src);
-                        __m512 hi = _mm512_maskz_loadu_ps(lm[kx][v][1], src + 16);
-                        in[v] = _mm512_permutex2var_ps(lo, even, hi);
-                    }
-                }
-#pragma GCC unroll 8
-                for (int q = 0; q < DIRECT_CO; q++) {
-                    __m512 wv = _mm512_set1_ps(wk[q]);
-                    acc[q][0] = _mm512_fmadd_ps(wv, in[0], acc[q][0]);
-                    if (NV > 1) acc[q][1] = _mm512_fmadd_ps(wv, in[1], acc[q][1]);
-                }
-            }
-        }
-    }
-    const size_t out_plane = (size_t)j->nd->h * ow;
-    float *orow = j->out + img * out_plane + (size_t)oy * ow + x0;
-    const __m512 zero = _mm512_setzero_ps();
-    const int n_co = c->cout - co0 < DIRECT_CO ? c->cout - co0 : DIRECT_CO;
-#pragma GCC unroll 8
-    for (int q = 0; q < DIRECT_CO; q++) {
-        if (q >= n_co) break;
-        const __m512 b = _mm512_set1_ps(c->bias[co0 + q]);
-        float *dst = orow + (size_t)(co0 + q) * j->out_cs;
-        for (int v = 0; v < NV; v++) {
-            __m512 r = _mm512_add_ps(acc[q][v], b);
-            if (j->nd->relu) r = _mm512_max_ps(zero, r);   // max(0, NaN) = NaN, as PyTorch
-            _mm512_mask_storeu_ps(dst + 16 * v, (__mmask16)lane_mask(0, ow - x0 - 16 * v), r);
-        }
-    }
-}
-
-// Output rows of one part, all channel blocks; S = the stride (compile-time after inlining).
-__attribute__((target("avx512f"), always_inline)) static inline void direct_rows(const DirectJob *j, long r0,
-                                                                                  long r1, const int S) {
-    const PcNode *nd = j->nd;
-    const PcConvParams *c = &nd->p.conv;
-    const int oh = nd->h, ow = nd->w, k = c->k, pad = c->pad;
-    const int n_blocks = (c->cout + DIRECT_CO - 1) / DIRECT_CO;
-    for (long r = r0; r < r1; r++) {
-        const int img = (int)(r / oh), oy = (int)(r % oh);
-        // input row oy*S + ky - pad must lie inside the image
-        const int ky_lo = pad - oy * S > 0 ? pad - oy * S : 0;
-        const int ky_hi = j->h + pad - oy * S < k ? j->h + pad - oy * S : k;
-        for (int cb = 0; cb < n_blocks; cb++) {
-            const float *wb = j->wpack + (size_t)cb * c->cin * k * k * DIRECT_CO;
-            int x0 = 0;
-            for (; x0 + 16 < ow; x0 += 32) direct_block(j, wb, cb * DIRECT_CO, img, oy, ky_lo, ky_hi, x0, 2, S);
-            if (x0 < ow) direct_block(j, wb, cb * DIRECT_CO, img, oy, ky_lo, ky_hi, x0, 1, S);
-        }
-    }
-}
-
-__attribute__((target("avx512f"))) static void direct_part(void *arg, int part, int parts) {
-    const DirectJob *j = arg;
-    const long rows = (long)j->n * j->nd->h;
-    const long r0 = part_begin(rows, part, parts), r1 = part_begin(rows, part + 1, parts);
-    if (j->nd->p.conv.stride == 1) direct_rows(j, r0, r1, 1);
-    else direct_rows(j, r0, r1, 2);
-}
-
-// Which convolutions take the direct kernel: stride 1 or 2, few output channels (where im2col costs
-// more than it saves), rows long enough to fill the vectors.
-static int use_direct(const PcConvParams *c, int ow) {
-    return (c->stride == 1 || c->stride == 2) && c->k > 1 && c->k <= 7 && c->pad < c->k && c->cout <= 64 &&
-           ow >= 32;
-}
-
-static size_t direct_pack_floats(const PcConvParams *c) {
-    return (size_t)((c->cout + DIRECT_CO - 1) / DIRECT_CO) * c->cin * c->k * c->k * DIRECT_CO;
-}
-
-// (Cout, Cin, k, k) -> (ceil(Cout/8), Cin, k, k, 8), zeros past Cout.
-static void direct_pack(const PcConvParams *c, float *dst) {
-    const int kk = c->k * c->k, n_blocks = (c->cout + DIRECT_CO - 1) / DIRECT_CO;
-    for (int cb = 0; cb < n_blocks; cb++)
-        for (int ci = 0; ci < c->cin; ci++)
-            for (int t = 0; t < kk; t++)
-                for (int q = 0; q < DIRECT_CO; q++) {
-                    int co = cb * DIRECT_CO + q;
-                    dst[(((size_t)cb * c->cin + ci) * kk + t) * DIRECT_CO + q] =
-                        co < c->cout ? c->weight[((size_t)co * c->cin + ci) * kk + t] : 0.0f;
-                }
-}
-
 static void conv_forward(const CpuNet *cn, const Workspace *ws, int parts, int node, const float *in, int in_h,
                          int in_w, float *out, int n) {
     const PcNode *nd = &cn->net->nodes[node];
     const long in_cs = ld_pad((long)n * in_h * in_w), out_cs = ld_pad((long)n * nd->h * nd->w);
     if (cn->direct_w[node]) {
         DirectJob dj = {nd, in, out, cn->direct_w[node], n, in_h, in_w, in_cs, out_cs};
-        run_parts(parts, direct_part, &dj);
+        run_parts(parts, cpu_direct_part, &dj);
         return;
     }
     ConvJob job = {nd, in, out, n, in_h, in_w, in_cs, out_cs, ws->scratch, cn->scratch_per_part, 0, 0, 0};
@@ -671,7 +518,7 @@ static void plan_buffers(const PcNet *net, int group, int direct, BufferPlan *bp
             // at least one output row of columns per chunk
             size_t row = (size_t)nd->p.conv.cin * nd->p.conv.k * nd->p.conv.k * ld_pad(nd->w);
             if (row > bp->scratch) bp->scratch = row;
-            if (direct && use_direct(&nd->p.conv, nd->w)) bp->packed += round16(direct_pack_floats(&nd->p.conv));
+            if (direct && cpu_use_direct(&nd->p.conv, nd->w)) bp->packed += round16(cpu_direct_pack_floats(&nd->p.conv));
         } else if (nd->op == PC_NODE_LINEAR) {
             size_t flat = (size_t)nd->p.linear.in * (size_t)group;
             if (flat > bp->flat_max) bp->flat_max = flat;
@@ -713,10 +560,10 @@ static void carve_arena(CpuNet *cn, const BufferPlan *bp, size_t in_floats, size
     cn->direct_w = xcalloc((size_t)nn, sizeof(float *));
     for (int i = 0; i < nn; i++) {
         const PcNode *nd = &net->nodes[i];
-        if (direct && nd->op == PC_NODE_CONV && use_direct(&nd->p.conv, nd->w)) {
+        if (direct && nd->op == PC_NODE_CONV && cpu_use_direct(&nd->p.conv, nd->w)) {
             cn->direct_w[i] = p;
-            direct_pack(&nd->p.conv, p);
-            p += round16(direct_pack_floats(&nd->p.conv));
+            cpu_direct_pack(&nd->p.conv, p);
+            p += round16(cpu_direct_pack_floats(&nd->p.conv));
         }
     }
 }
