@@ -28,6 +28,7 @@ enum {
     K_DEVICE, K_PRECISION, K_THREADS, K_DECODERS, K_SHARD,
     K_SEED, K_CAM_LAYER, K_LAYERCAM_LAYERS, K_ZOOMCAM_LAYERS, K_IG_STEPS, K_SG_SAMPLES, K_SG_SIGMA,
     K_SGCPP_SAMPLES, K_SGCPP_SIGMA,
+    K_SANITY_ENABLED, K_SANITY_METHODS, K_SANITY_IMAGES,
     K_COUNT
 };
 
@@ -81,6 +82,11 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"smoothgrad", "sigma", "1.0", "SmoothGrad: noise standard deviation (absolute, normalised input space)", 1},
     {"smoothgradcampp", "samples", "4", "Smooth Grad-CAM++: noisy samples", 1},
     {"smoothgradcampp", "sigma", "0.3", "Smooth Grad-CAM++: noise standard deviation", 1},
+    // the cascading-randomisation sanity check (read by method_config.c; README: Sanity check). Not
+    // result keys: /sanity is added to (or replaced in) a finished output without recomputing it
+    {"sanity", "enabled", "no", "after the run, the cascading-randomisation sanity check into /sanity (yes|no; --sanity sets yes)", 0},
+    {"sanity", "methods", "", "method ids of the sanity check; empty = the run's [saliency] methods", 0},
+    {"sanity", "images", "1", "the sanity check explains the first N images of the run", 0},
 };
 
 // The method ids of saliency.h's variants, repeated here so the config module links on its own.
@@ -88,7 +94,7 @@ static const char *const variant_ids[PC_N_VARIANTS] = {"pcamp", "pcamm", "pcampm
 
 static const char *const g_sections[] = {"model", "data", "preprocess", "saliency", "cam", "layercam",
                                          "zoomcam", "ig", "smoothgrad", "smoothgradcampp", "metrics",
-                                         "output", "run"};
+                                         "output", "run", "sanity"};
 #define N_SECTIONS ((int)(sizeof g_sections / sizeof g_sections[0]))
 
 int pc_config_n_keys(void) { return K_COUNT; }
@@ -752,9 +758,10 @@ int pc_config_load_string(const char *text, const char *path, int n_sets, char *
             goto fail;
         }
     PcMethodSettings ms;   // the baseline methods' settings (method_config.c), checked after the rest
+    PcSanitySettings ss;   // [sanity] (method_config.c)
     if (check_model(cfg, err) || check_data(cfg, err) || check_preprocess(cfg, err) || check_saliency(cfg, err) ||
         check_metrics(cfg, err) || check_output(cfg, err) || check_run(cfg, err) ||
-        pc_method_settings_from_config(cfg, &ms, err)) {
+        pc_method_settings_from_config(cfg, &ms, err) || pc_sanity_settings_from_config(cfg, &ss, err)) {
         int k = cfg->bad_key;
         cmdline = k >= 0 && cfg->origin[k] && !strncmp(cfg->origin[k], "--set ", 6);
         goto fail;
@@ -819,6 +826,10 @@ char *pc_config_canonical(const PcConfig *cfg, int only_results) {
     char *out = xmalloc(cap);
     out[0] = 0;
     for (int s = 0; s < N_SECTIONS; s++) {
+        int any = !only_results;    // a section without result keys stays out of the key
+        for (int k = 0; k < K_COUNT; k++)
+            any |= !strcmp(g_keys[k].section, g_sections[s]) && g_keys[k].affects_results;
+        if (!any) continue;
         used += (size_t)snprintf(out + used, cap - used, "%s[%s]\n", s ? "\n" : "", g_sections[s]);
         for (int k = 0; k < K_COUNT; k++) {
             if (strcmp(g_keys[k].section, g_sections[s]) || (only_results && !g_keys[k].affects_results)) continue;
