@@ -10,6 +10,7 @@
 #include "h5util.h"
 #include "philox.h"
 #include "similarity.h"
+#include "stop.h"
 
 // ---- layers -----------------------------------------------------------------------------------
 
@@ -334,6 +335,13 @@ int pc_sanity_run(PcSanityEnv *env, const PcSanitySettings *ss, const char *outp
         fprintf(stderr, "sanity check: %d images x %d methods x %d steps (original + %d layers re-initialised)\n",
                 s.n_img, s.n_meth, s.n_steps, s.n_steps - 1);
     for (int t = 0; rc == 0 && t < s.n_steps; t++) {
+        int sig = pc_stop_requested();     // a stop signal between two steps: nothing is written
+        if (sig) {
+            rc = 1;
+            pc_fail(err, "interrupted by %s during the sanity check (step %d of %d); /sanity not written, rerun "
+                         "with --sanity to compute it", pc_stop_signal_name(sig), t, s.n_steps - 1);
+            break;
+        }
         if (t > 0) rc = randomise(env, s.node[t], err);
         if (rc == 0) rc = run_step(env, &s, t, err);
         if (rc == 0)

@@ -61,7 +61,8 @@ typedef struct {
 } PcSanityEnv;
 
 // Runs the check on the first ss->images images and writes /sanity into the (finished) HDF5 file
-// output, replacing an older /sanity. Progress on stderr. 0, or -1 with err.
+// output, replacing an older /sanity. Progress on stderr. 0, -1 with err, or 1 when a stop signal
+// (stop.h) ended it between two steps (err says so; nothing written).
 int pc_sanity_run(PcSanityEnv *env, const PcSanitySettings *ss, const char *output, PcError *err);
 
 #endif

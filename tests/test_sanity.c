@@ -155,7 +155,40 @@ static void test_end_to_end(void) {
     free(x), free(ks), free(want);
 }
 
+// The torchvision networks' orders (BASELINES.md B7 for VGG16), from the node graph alone.
+static void test_torchvision_orders(void) {
+    static const char *const vgg16[] = {"classifier.6", "classifier.3", "classifier.0", "features.28", "features.26",
+                                        "features.24", "features.21", "features.19", "features.17", "features.14",
+                                        "features.12", "features.10", "features.7", "features.5", "features.2",
+                                        "features.0"};
+    PcNet net;
+    PcError err;
+    int nodes[256], L;
+    if (fixture_net_create("vgg16", &net, &err) == 0) {
+        L = pc_sanity_order(&net, nodes, 256);
+        int same = L == 16;
+        for (int i = 0; same && i < L; i++) same = !strcmp(pc_sanity_layer_name(&net, nodes[i]), vgg16[i]);
+        CHECK(same, "vgg16: the 16 steps of BASELINES.md B7 (%d layers)", L);
+        pc_net_free(&net);
+    } else {
+        CHECK(0, "vgg16: %s", err.msg);
+    }
+    if (fixture_net_create("resnet50", &net, &err) == 0) {
+        L = pc_sanity_order(&net, nodes, 256);
+        CHECK(L == 54, "resnet50: 53 convolutions + fc = 54 steps (%d)", L);
+        CHECK(L == 54 && !strcmp(pc_sanity_layer_name(&net, nodes[0]), "fc") &&
+                  !strcmp(pc_sanity_layer_name(&net, nodes[1]), "layer4.2.conv3") &&
+                  !strcmp(pc_sanity_layer_name(&net, nodes[7]), "layer4.0.downsample.0") &&
+                  !strcmp(pc_sanity_layer_name(&net, nodes[53]), "conv1"),
+              "resnet50: fc, layer4.2.conv3, ..., layer4.0.downsample.0, ..., conv1");
+        pc_net_free(&net);
+    } else {
+        CHECK(0, "resnet50: %s", err.msg);
+    }
+}
+
 int main(void) {
+    test_torchvision_orders();
     test_order_bounds("synth_vgg");
     test_order_bounds("synth_resnet");
     test_draws("synth_vgg");
