@@ -49,6 +49,17 @@ check "sanity.images = 0 refused naming the key" grep -q '\[sanity\] images' "$t
 "$bin" --table "$out" --sanity >/dev/null 2>"$tmp/bad3.err"
 check "--sanity with --table: exit 2" [ $? -eq 2 ]
 
+# SIGTERM during the check: it stops after the current step, exit 3, /sanity left as it was.
+"$bin" "${base[@]}" --set sanity.methods=pcamp --sanity >/dev/null 2>"$tmp/int.err" &
+pid=$!
+for _ in $(seq 1200); do grep -q 'sanity step 0/' "$tmp/int.err" && break; sleep 0.1; done
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+check "SIGTERM during the check: exit 3 ($rc)" [ $rc -eq 3 ]
+check "says it was interrupted" grep -q 'interrupted by SIGTERM during the sanity check' "$tmp/int.err"
+check "old /sanity kept (1 method)" bash -c "h5ls -r '$out' | grep -q '^/sanity/methods *Dataset {1}'"
+
 # The report: the sanity section, its grid and the four curves.
 "$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>&1
 "$bin" --report "$tmp/rep" "$out" >/dev/null 2>"$tmp/rep.err"
