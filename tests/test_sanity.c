@@ -6,7 +6,8 @@
 //   - the draws lie in +-bound and their mean / variance fit uniform(-b, b) (|z| < 5);
 //   - batch norm of a re-initialised ResNet conv is reset (folded scale 1/sqrt(1 + eps), bias 0);
 //   - reproducible (same seed: same bits; another seed: other values);
-//   - end to end: synth_resnet after 0, 1, 3, 8 steps computes torch's logits for the same draws.
+//   - end to end: synth_vgg / synth_resnet after 0, 1, 3, 8 steps compute torch's logits for the
+//     same draws.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,23 +118,27 @@ static void test_draws(const char *model) {
     pc_net_free(&again);
 }
 
-// synth_resnet after K steps (seed 0): logits of the fixture's input vs torch with the same draws.
-static void test_end_to_end(void) {
+// model after K steps (seed 0): logits of the fixture's input vs torch with the same draws.
+static void test_end_to_end(const char *model) {
     size_t n, nk;
     int64_t dims[8];
     int nd;
-    float *x = h5_read_f32(fx(), "reinit/synth_resnet/x", &n, dims, &nd);
-    int64_t *ks = h5_read_i64(fx(), "reinit/synth_resnet/steps", &nk);
-    double *want = h5_read_f64(fx(), "reinit/synth_resnet/logits", &n);
+    char p1[128], p2[128], p3[128];
+    snprintf(p1, sizeof p1, "reinit/x");
+    snprintf(p2, sizeof p2, "reinit/%s/steps", model);
+    snprintf(p3, sizeof p3, "reinit/%s/logits", model);
+    float *x = h5_read_f32(fx(), p1, &n, dims, &nd);
+    int64_t *ks = h5_read_i64(fx(), p2, &nk);
+    double *want = h5_read_f64(fx(), p3, &n);
     PcBackend *be = test_cpu_backend();
     if (!x || !ks || !want || !be) {
-        CHECK(0, "fixture reinit/synth_resnet");
+        CHECK(0, "fixture reinit/%s", model);
         return;
     }
     for (size_t r = 0; r < nk; r++) {
         PcNet net;
         PcError err;
-        if (fixture_net_load("synth_resnet", &net, &err)) {
+        if (fixture_net_load(model, &net, &err)) {
             CHECK(0, "%s", err.msg);
             break;
         }
@@ -146,8 +151,8 @@ static void test_end_to_end(void) {
         double scale = 0, worst = 0;
         for (int k = 0; k < 4; k++) scale = fmax(scale, fabs(want[r * 4 + k]));
         for (int k = 0; k < 4; k++) worst = fmax(worst, fabs(logits[k] - want[r * 4 + k]));
-        CHECK(rc == 0 && worst <= 1e-4 * scale + 1e-6, "synth_resnet after %lld steps: logits max |diff| %.3g (max |logit| %.3g)",
-              (long long)ks[r], worst, scale);
+        CHECK(rc == 0 && worst <= 1e-4 * scale + 1e-6, "%s after %lld steps: logits max |diff| %.3g (max |logit| %.3g)",
+              model, (long long)ks[r], worst, scale);
         if (bn) be->net_release(be, bn);
         pc_net_free(&net);
     }
@@ -193,6 +198,7 @@ int main(void) {
     test_order_bounds("synth_resnet");
     test_draws("synth_vgg");
     test_draws("synth_resnet");
-    test_end_to_end();
+    test_end_to_end("synth_vgg");
+    test_end_to_end("synth_resnet");
     return test_summary();
 }

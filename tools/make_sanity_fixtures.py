@@ -19,10 +19,10 @@ written to tests/fixtures/sanity_similarity.h5.
 2. PyTorch's reset_parameters() bounds per layer of the synthetic VGG and ResNet in the cascading
    order (output layer first): /reset/<model>/{names, fan_in, weight_bound, bias_bound, torch_max_w}
    (torch_max_w: the largest |w| of 20 real reset_parameters() draws, <= the bound).
-3. End to end: synth_resnet with its first K layers of the cascading order re-initialised from
+3. End to end: synth_vgg and synth_resnet with their first K layers of the cascading order re-initialised from
    polycam-eval's Philox stream 6 (weights and biases uniform in +-1/sqrt(fan_in), BN reset as
    reset_parameters() + reset_running_stats() do) -> logits of a fixed input:
-   /reinit/synth_resnet/{x, steps, logits}.
+   /reinit/x, /reinit/<model>/{steps, logits}.
 
 Usage: /tmp/bvenv/bin/python tools/make_sanity_fixtures.py
 """
@@ -194,21 +194,23 @@ def main():
                     w = max(w, float(m.weight.abs().max()))
                 mx.append(w)
             g["torch_max_w"] = np.array(mx, np.float64)
-        # end to end: steps 0..K of synth_resnet, logits of a fixed input
+        # end to end: steps 0..K of each synthetic net, logits of a fixed input
         seed, ks = 0, [0, 1, 3, 8]
         x = np.random.default_rng(11).standard_normal((1, 3, 224, 224)).astype(np.float32)
-        g = f.create_group("reinit/synth_resnet")
-        g["x"], g["steps"], g.attrs["seed"] = x[0], np.array(ks, np.int64), seed
-        logits = []
-        for k in ks:
-            model = build("synth_resnet")
-            rows = cascade(model)
-            fwd = [n for n, _, _ in rows][::-1]     # forward order = the layer index of the draw
-            for name, m, bn in rows[:k]:
-                philox_reinit(m, bn, fwd.index(name), seed)
-            with torch.no_grad():
-                logits.append(model(torch.from_numpy(x))[0].numpy().astype(np.float64))
-        g["logits"] = np.array(logits)
+        f.create_dataset("reinit/x", data=x[0], compression="gzip", shuffle=True)
+        for model_name in ("synth_vgg", "synth_resnet"):
+            g = f.create_group("reinit/" + model_name)
+            g["steps"], g.attrs["seed"] = np.array(ks, np.int64), seed
+            logits = []
+            for k in ks:
+                model = build(model_name)
+                rows = cascade(model)
+                fwd = [n for n, _, _ in rows][::-1]     # forward order = the layer index of the draw
+                for name, m, bn in rows[:k]:
+                    philox_reinit(m, bn, fwd.index(name), seed)
+                with torch.no_grad():
+                    logits.append(model(torch.from_numpy(x))[0].numpy().astype(np.float64))
+            g["logits"] = np.array(logits)
     print("wrote", OUT)
 
 
