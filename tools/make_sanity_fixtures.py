@@ -156,6 +156,7 @@ def philox_reinit(m, bn, layer, seed):
 def main():
     import torch
     from make_baseline_fixtures import build
+    torch.manual_seed(0)    # torch_max_w: torch's own draws, reproducible
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with h5py.File(OUT, "w") as f:
         f.attrs["source"] = "tools/make_sanity_fixtures.py (scipy %s, scikit-image %s, torch %s)" % (
