@@ -5,7 +5,8 @@
 // and on the synthetic models the insertion / deletion AUCs (SPEC §8, the fixture's step count).
 // SS-CAM was fed our Philox noise, so it is held to the same bound. The sample counts are the
 // fixture's (attributes of each model group); the masked passes run in batches of 12, so the last
-// batch of every channel pass is partial.
+// batch of every channel pass is partial. Also: every channel dead (constant) gives a NaN map, as
+// torchcam's nansum and min-max do.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,34 @@ static void check_model(PcBackend *be, const char *model) {
     pc_net_free(&net);
 }
 
+// Every channel dead: with a zero input, tiny_vgg's first ReLU output (features.1, 8 x 224 x 224)
+// is ReLU(bias), constant per channel (zero padding equals the input), so every A_bar_k is NaN;
+// torchcam then sums nothing (nansum = 0) and min-maxes a zero map to NaN. The methods must return
+// rc 0 and an all-NaN map (without any masked pass).
+static void check_all_dead(PcBackend *be) {
+    PcError err = {{0}};
+    PcNet net;
+    if (fixture_net_load("tiny_vgg", &net, &err) != 0) {
+        CHECK(0, "tiny_vgg: %s", err.msg);
+        return;
+    }
+    PcMethodSettings set = {.sscam_samples = 2, .sscam_sigma = 2, .iscam_samples = 2, .cam_layer = "features.1"};
+    CHECK(pc_method_settings_resolve(&set, &net, &err) == 0, "tiny_vgg: layers: %s", err.msg);
+    PcBackendNet *bn = be->net_prepare(be, &net, BATCH, &err);
+    float *x = xcalloc((size_t)3 * 224 * 224, sizeof(float)), *out = xmalloc((size_t)224 * 224 * sizeof(float));
+    PcMethodCtx ctx = {.be = be, .bn = bn, .net = &net, .set = &set, .x = x, .size = 224, .cls = 0, .batch = BATCH};
+    for (int m = 0; bn && m < N_METH; m++) {
+        const PcMethodDesc *d = pc_method_find(METHODS[m]);
+        int h = 0, w = 0, rc = d->native(&ctx, out, &h, &w, &err), all_nan = 1;
+        for (int p = 0; p < h * w; p++) all_nan &= isnan(out[p]) != 0;
+        CHECK(rc == 0 && h * w > 0 && all_nan, "%s on a zero input at features.1: rc %d, %dx%d, all NaN %d", d->id, rc, h, w, all_nan);
+    }
+    free(x);
+    free(out);
+    if (bn) be->net_release(be, bn);
+    pc_net_free(&net);
+}
+
 int main(void) {
     if (!h5_exists(fix(), "/")) {
         CHECK(0, "%s missing (tools/make_forward_fixtures.py)", fix());
@@ -177,6 +206,7 @@ int main(void) {
     if (!be) return test_summary();
     const char *models[] = {"tiny_vgg", "tiny_resnet", "synth_vgg", "synth_resnet"};
     for (int i = 0; i < 4; i++) check_model(be, models[i]);
+    check_all_dead(be);
     be->destroy(be);
     return test_summary();
 }
