@@ -58,6 +58,9 @@ int pc_method_settings_from_config(const PcConfig *cfg, PcMethodSettings *s, PcE
     if (get_pos_float(cfg, "smoothgrad", "sigma", &s->smoothgrad_sigma, err)) return -1;
     if (get_int(cfg, "smoothgradcampp", "samples", 1, 65535, &s->sgcampp_samples, err)) return -1;
     if (get_pos_float(cfg, "smoothgradcampp", "sigma", &s->sgcampp_sigma, err)) return -1;
+    if (get_int(cfg, "sscam", "samples", 1, 65535, &s->sscam_samples, err)) return -1;   // 16-bit sample index
+    if (get_pos_float(cfg, "sscam", "sigma", &s->sscam_sigma, err)) return -1;
+    if (get_int(cfg, "iscam", "samples", 1, 65535, &s->iscam_samples, err)) return -1;
     const char *seed = pc_config_get(cfg, "run", "seed");
     char *end;
     errno = 0;
