@@ -28,6 +28,7 @@ enum {
     K_DEVICE, K_PRECISION, K_THREADS, K_DECODERS, K_SHARD,
     K_SEED, K_CAM_LAYER, K_LAYERCAM_LAYERS, K_ZOOMCAM_LAYERS, K_IG_STEPS, K_SG_SAMPLES, K_SG_SIGMA,
     K_SGCPP_SAMPLES, K_SGCPP_SIGMA,
+    K_SENS, K_SENS_SAMPLES, K_SENS_RADIUS,
     K_COUNT
 };
 
@@ -81,6 +82,10 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"smoothgrad", "sigma", "1.0", "SmoothGrad: noise standard deviation (absolute, normalised input space)", 1},
     {"smoothgradcampp", "samples", "4", "Smooth Grad-CAM++: noisy samples", 1},
     {"smoothgradcampp", "sigma", "0.3", "Smooth Grad-CAM++: noise standard deviation", 1},
+    // sensitivity-max (read by method_config.c; host/sensitivity.h)
+    {"robustness", "sensitivity", "no", "sensitivity-max of every method (yes|no; about samples + 1 times the cost of each map)", 1},
+    {"robustness", "samples", "10", "sensitivity-max: perturbed inputs per image (captum's n_perturb_samples)", 1},
+    {"robustness", "radius", "0.02", "sensitivity-max: L-infinity radius of the uniform perturbation (normalised input space)", 1},
 };
 
 // The method ids of saliency.h's variants, repeated here so the config module links on its own.
@@ -88,7 +93,7 @@ static const char *const variant_ids[PC_N_VARIANTS] = {"pcamp", "pcamm", "pcampm
 
 static const char *const g_sections[] = {"model", "data", "preprocess", "saliency", "cam", "layercam",
                                          "zoomcam", "ig", "smoothgrad", "smoothgradcampp", "metrics",
-                                         "output", "run"};
+                                         "output", "run", "robustness"};
 #define N_SECTIONS ((int)(sizeof g_sections / sizeof g_sections[0]))
 
 int pc_config_n_keys(void) { return K_COUNT; }
@@ -752,9 +757,10 @@ int pc_config_load_string(const char *text, const char *path, int n_sets, char *
             goto fail;
         }
     PcMethodSettings ms;   // the baseline methods' settings (method_config.c), checked after the rest
+    PcRobustness rob;
     if (check_model(cfg, err) || check_data(cfg, err) || check_preprocess(cfg, err) || check_saliency(cfg, err) ||
         check_metrics(cfg, err) || check_output(cfg, err) || check_run(cfg, err) ||
-        pc_method_settings_from_config(cfg, &ms, err)) {
+        pc_method_settings_from_config(cfg, &ms, err) || pc_robustness_from_config(cfg, &rob, err)) {
         int k = cfg->bad_key;
         cmdline = k >= 0 && cfg->origin[k] && !strncmp(cfg->origin[k], "--set ", 6);
         goto fail;
