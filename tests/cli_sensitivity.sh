@@ -47,7 +47,7 @@ check "rerun reproduces the sensitivities" h5diff -q "$tmp/a.h5" "$tmp/b.h5" /me
 "$bin" --report "$tmp/rep" "$tmp/a.h5" >/dev/null 2>"$tmp/rep.err"
 check "report exits 0: $(tail -n 1 "$tmp/rep.err")" [ $? -eq 0 ]
 want=$(h5vals "$tmp/a.h5" /methods/pcampm/sensitivity | awk '{s += $1} END {printf "%.4f", s / NR}')
-got=$(awk '/^## Table 5/{t=1} t && /^\| pcampm /{print $3; exit}' "$tmp/rep/report.md")
+got=$(awk '/^## Table 5/{t=1} t && /^\| pcampm /{print $4; exit}' "$tmp/rep/report.md")
 check "report Table 5 pcampm $got = $want" [ "$got" = "$want" ]
 
 # without the key: no dataset, no column
