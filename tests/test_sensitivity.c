@@ -6,11 +6,14 @@
 //    keep the test short): within 1e-4 (relative above 1);
 //  * the perturbations: bit-equal to the fixture's first draw, and statistically uniform on
 //    [-r, r] (range, mean, variance) with fresh draws per sample and image;
-//  * the ratio's edge cases on a toy explanation function: zero clean map (denominator 1), NaN.
+//  * the ratio's edge cases on a toy explanation function: zero clean map (denominator 1), NaN;
+//  * the values through the journal record and the HDF5 layout (write, read back).
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "layout.h"
 #include "sensitivity.h"
 #include "testutil.h"
 
@@ -96,6 +99,47 @@ static void test_ratio(void) {
     }
 }
 
+// ---- storage: the journal record and the HDF5 datasets carry the values --------------------------
+
+static void test_storage(void) {
+    char ids[2][PC_METHOD_ID_LEN] = {"pcampm", "gradcam"};
+    PcStoreLayout l = {.n_images = 2, .size = 4, .steps = 3, .n_methods = 2, .method_ids = ids, .maps = PC_MAPS_F32,
+                       .insertion = 1, .deletion = 0, .sensitivity = 1};
+    PcImageResult a, b;
+    pc_result_init(&a, &l);
+    pc_result_init(&b, &l);
+    pc_result_reset(&a, &l, 1);
+    CHECK(isnan(a.sens[0]) && isnan(a.sens[1]), "a reset result has NaN sensitivities");
+    a.sens[0] = 0.125, a.sens[1] = 3.5;
+    unsigned char *rec = xmalloc(pc_result_bytes(&l));
+    pc_result_pack(&l, &a, rec);
+    pc_result_unpack(&l, rec, &b);
+    CHECK(b.sens[0] == 0.125 && b.sens[1] == 3.5, "journal record round trip: %g %g", b.sens[0], b.sens[1]);
+    char path[512];
+    snprintf(path, sizeof path, "%s/test_sensitivity_%d.h5", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+    char *names[2] = {"a.jpg", "b.jpg"};
+    int labels[2] = {-1, -1}, index[2] = {0, 1};
+    PcStoreImages im = {.names = names, .labels = labels, .list_index = index};
+    PcStoreMeta meta = {.config = "", .config_key = "", .config_source = "", .version = "t", .libraries = "",
+                        .device = "", .weights_checksum = ""};
+    PcError err = {{0}};
+    PcLayoutWriter *w = pc_layout_create(path, &l, &im, &meta, "k", "now", &err);
+    CHECK(w && pc_layout_write(w, &a, 1, &err) == 0 && pc_layout_finish(w, &err) == 0, "layout write: %s", err.msg);
+    PcResultFile rf;
+    int rc = pc_results_open(&rf, path, &err);
+    CHECK(rc == 0 && rf.layout.sensitivity, "read back: sensitivity flag (%s)", err.msg);
+    double *v = rc == 0 ? pc_results_extra(&rf, 1, "sensitivity") : NULL;
+    CHECK(v && isnan(v[0]) && v[1] == 3.5, "/methods/gradcam/sensitivity = [NaN, 3.5]");
+    free(v);
+    pc_result_reset(&b, &l, 0);
+    CHECK(rc == 0 && pc_results_read(&rf, 1, &b, &err) == 0 && b.sens[0] == 0.125, "pc_results_read: %s", err.msg);
+    if (rc == 0) pc_results_close(&rf);
+    unlink(path);
+    free(rec);
+    pc_result_free(&a);
+    pc_result_free(&b);
+}
+
 // ---- against captum ---------------------------------------------------------------------------
 
 static const float *pick_pm(const void *user, const PcExplanation *e, int k) {
@@ -176,6 +220,7 @@ static void check_model(PcBackend *be, const char *model) {
 int main(void) {
     test_delta_statistics();
     test_ratio();
+    test_storage();
     if (!h5_exists(fix(), "/")) {
         CHECK(0, "%s missing (tools/make_sensitivity_fixtures.py)", fix());
         return test_summary();
