@@ -308,7 +308,9 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
         }
     }
     if (want_metrics) pc_insdel_context_free(&ctx);
-    if (r->rob.sensitivity && image_sensitivity(r, &e, &mctx, sopt, res, &err))
+    // sensitivity-max unless a method or metric failed (a NaN map goes on: its Sens is NaN)
+    int sens_ok = !strcmp(res->status, "ok") || strstr(res->status, ": NaN map (");
+    if (r->rob.sensitivity && sens_ok && image_sensitivity(r, &e, &mctx, sopt, res, &err))
         snprintf(res->status, sizeof res->status, "sensitivity: %.480s", err.msg);
     if (r->any_polycam) pc_explanation_free(&e);
 }

@@ -49,6 +49,7 @@ SAMPLES = 3              # perturbations (the reference: captum's default 10; fe
 SG_SAMPLES = 10          # SmoothGrad's own noisy copies (the reference: 50)
 IG_STEPS = 10            # IntegratedGradients points (the reference: captum's default 50)
 MASK64 = (1 << 64) - 1
+DELTA_CHECK = 4096       # values of the first perturbation stored for the C test's bitwise check
 
 
 def call_seed(seed, call):
@@ -172,8 +173,8 @@ def main():
                 cls = int(model(x[None])[0].argmax())
             g = out.create_group("%s/%s" % (name, img))
             g.attrs.update({"class": cls, "image_index": pos})
-            g.create_dataset("input", data=x.numpy())
-            g.create_dataset("delta0", data=delta(pos, 0, x.numel()).reshape(x.shape))
+            g.create_dataset("input", data=x.numpy(), compression="gzip", compression_opts=9, shuffle=True)
+            g.create_dataset("delta0", data=delta(pos, 0, DELTA_CHECK))   # the first values of d_0
             for meth, make in explanation_fns(libs, pc, model, name, pos):
                 fn, cleanup = make()
                 sens = sensitivity_max(fn, x[None].clone(), perturb_func=perturb_func(pos), target=cls,
