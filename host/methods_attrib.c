@@ -33,17 +33,21 @@ void pc_gauss_legendre(int n, double *t, double *w) {
     if (n % 2) t[m - 1] = 0;   // the middle root exactly
 }
 
-// S x S map = sum over colour channels of att (3, S, S); with ctx->unsummed the (3, S, S)
-// attribution itself (*h = 3 S).
-static void channel_sum(const PcMethodCtx *ctx, const float *att, int S, float *out, int *h, int *w) {
+// S x S map = sum over colour channels of att (3, S, S).
+static void sum_channels(const float *att, int S, float *out) {
     const size_t ss = (size_t)S * S;
+    for (size_t p = 0; p < ss; p++) out[p] = att[p] + att[ss + p] + att[2 * ss + p];
+}
+
+// ig / ixg output: the channel sum, or with ctx->unsummed the (3, S, S) attribution itself (*h = 3 S).
+static void channel_sum(const PcMethodCtx *ctx, const float *att, int S, float *out, int *h, int *w) {
     *h = *w = S;
-    if (ctx->unsummed) {
-        memcpy(out, att, 3 * ss * sizeof(float));
-        *h = 3 * S;
+    if (!ctx->unsummed) {
+        sum_channels(att, S, out);
         return;
     }
-    for (size_t p = 0; p < ss; p++) out[p] = att[p] + att[ss + p] + att[2 * ss + p];
+    memcpy(out, att, (size_t)3 * S * S * sizeof(float));
+    *h = 3 * S;
 }
 
 // Input x Gradient: X * dy_c/dX.
@@ -110,8 +114,8 @@ int pc_method_smoothgrad(const PcMethodCtx *ctx, float *out, int *h, int *w, PcE
             for (int j = 0; j < n; j++) s += fabsf(g[(size_t)j * xs + i]);
             att[i] = (float)(s / n);
         }
-        for (size_t p = 0; p < (size_t)S * S; p++) out[p] = att[p] + att[(size_t)S * S + p] + att[2 * (size_t)S * S + p];
-        *h = *w = S;   // B6: SmoothGrad stays channel-summed, as the reference's sg_fn returned it
+        sum_channels(att, S, out);   // also for sensitivity-max (B6): the reference's sg_fn summed
+        *h = *w = S;
     }
     free(xin);
     free(g);
