@@ -29,6 +29,7 @@ enum {
     K_SEED, K_CAM_LAYER, K_LAYERCAM_LAYERS, K_ZOOMCAM_LAYERS, K_IG_STEPS, K_SG_SAMPLES, K_SG_SIGMA,
     K_SGCPP_SAMPLES, K_SGCPP_SIGMA, K_SSCAM_SAMPLES, K_SSCAM_SIGMA, K_ISCAM_SAMPLES,
     K_SANITY_ENABLED, K_SANITY_METHODS, K_SANITY_IMAGES,
+    K_SENS, K_SENS_SAMPLES, K_SENS_RADIUS,
     K_COUNT
 };
 
@@ -90,6 +91,10 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"sanity", "enabled", "no", "after the run, the cascading-randomisation sanity check into /sanity (yes|no; --sanity sets yes)", 0},
     {"sanity", "methods", "", "method ids of the sanity check; empty = the run's [saliency] methods", 0},
     {"sanity", "images", "1", "the sanity check explains the first N images of the run", 0},
+    // sensitivity-max (read by method_config.c; host/sensitivity.h)
+    {"robustness", "sensitivity", "no", "sensitivity-max of every method (yes|no; about samples + 1 times the cost of each map)", 1},
+    {"robustness", "samples", "10", "sensitivity-max: perturbed inputs per image (captum's n_perturb_samples)", 1},
+    {"robustness", "radius", "0.02", "sensitivity-max: L-infinity radius of the uniform perturbation (normalised input space)", 1},
 };
 
 // The method ids of saliency.h's variants, repeated here so the config module links on its own.
@@ -97,7 +102,7 @@ static const char *const variant_ids[PC_N_VARIANTS] = {"pcamp", "pcamm", "pcampm
 
 static const char *const g_sections[] = {"model", "data", "preprocess", "saliency", "cam", "layercam",
                                          "zoomcam", "ig", "smoothgrad", "smoothgradcampp", "metrics",
-                                         "output", "run", "sscam", "iscam", "sanity"};
+                                         "output", "run", "sscam", "iscam", "sanity", "robustness"};
 #define N_SECTIONS ((int)(sizeof g_sections / sizeof g_sections[0]))
 
 int pc_config_n_keys(void) { return K_COUNT; }
@@ -762,9 +767,11 @@ int pc_config_load_string(const char *text, const char *path, int n_sets, char *
         }
     PcMethodSettings ms;   // the baseline methods' settings (method_config.c), checked after the rest
     PcSanitySettings ss;   // [sanity] (method_config.c)
+    PcRobustness rob;      // [robustness] (method_config.c)
     if (check_model(cfg, err) || check_data(cfg, err) || check_preprocess(cfg, err) || check_saliency(cfg, err) ||
         check_metrics(cfg, err) || check_output(cfg, err) || check_run(cfg, err) ||
-        pc_method_settings_from_config(cfg, &ms, err) || pc_sanity_settings_from_config(cfg, &ss, err)) {
+        pc_method_settings_from_config(cfg, &ms, err) || pc_sanity_settings_from_config(cfg, &ss, err) ||
+        pc_robustness_from_config(cfg, &rob, err)) {
         int k = cfg->bad_key;
         cmdline = k >= 0 && cfg->origin[k] && !strncmp(cfg->origin[k], "--set ", 6);
         goto fail;

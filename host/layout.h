@@ -7,6 +7,8 @@
 //   /images/status (N) str "ok" or the error, /images/done (N) u8 (1 = every dataset written)
 //   /methods/<id>/map (N, S, S) f16|f32, chunk (1, S, S), shuffle + deflate
 //   /methods/<id>/insertion/auc (N) f64, /methods/<id>/insertion/scores (N, T) f32, same deletion/
+//   /methods/<id>/sensitivity (N) f64 sensitivity-max (only with [robustness] sensitivity = yes;
+//   NaN = not computed or the library's NaN; host/sensitivity.h)
 //   /classes (K) str (when class names are known)
 //   root attributes: config, config_source, config_key, method_ids, map_side, steps, shard (i, n),
 //   weights_checksum, version, git_commit, libraries, device, start_time, end_time, n_images,
@@ -30,6 +32,7 @@ typedef struct {
     char (*method_ids)[PC_METHOD_ID_LEN];   // (n_methods)
     PcMapsFormat maps;
     int insertion, deletion;
+    int sensitivity;                        // /methods/<id>/sensitivity stored
 } PcStoreLayout;
 
 // What is known of every image before the run (written when the file is created).
@@ -65,6 +68,7 @@ typedef struct {
     double *del_auc;        // (n_methods)
     float *ins_scores;      // (n_methods, T)
     float *del_scores;      // (n_methods, T)
+    double *sens;           // (n_methods) sensitivity-max, NaN when not computed
 } PcImageResult;
 
 void pc_result_init(PcImageResult *r, const PcStoreLayout *layout);
@@ -107,7 +111,7 @@ typedef struct {
     char *config, *config_key, *config_source, *device, *libraries, *weights_checksum;
     int shard_index, shard_count;   // -1 when the file does not say (older files)
     hid_t d_class, d_score;
-    hid_t *sets;                // (5, n_methods): map, ins auc, ins scores, del auc, del scores
+    hid_t *sets;                // (6, n_methods): map, ins auc, ins scores, del auc, del scores, sensitivity
 } PcResultFile;
 
 // Opens a result file (finished or .partial) and reads its attributes and /images.

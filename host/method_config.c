@@ -70,6 +70,20 @@ int pc_method_settings_from_config(const PcConfig *cfg, PcMethodSettings *s, PcE
     return 0;
 }
 
+int pc_robustness_from_config(const PcConfig *cfg, PcRobustness *r, PcError *err) {
+    memset(r, 0, sizeof *r);
+    static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off", "0"};
+    const char *v = pc_config_get(cfg, "robustness", "sensitivity");
+    int known = 0;
+    for (int i = 0; i < 4; i++) {
+        if (!strcasecmp(v, yes[i])) r->sensitivity = 1, known = 1;
+        if (!strcasecmp(v, no[i])) known = 1;
+    }
+    if (!known) return bad(cfg, "robustness", "sensitivity", "yes or no", err);
+    if (get_int(cfg, "robustness", "samples", 1, 255, &r->samples, err)) return -1;
+    return get_pos_float(cfg, "robustness", "radius", &r->radius, err);
+}
+
 int pc_method_config_ids(const PcConfig *cfg, const PcMethodDesc **out, int max, PcError *err) {
     const char *list = pc_config_get(cfg, "saliency", "methods");
     int n = 0;

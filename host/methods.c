@@ -58,7 +58,9 @@ int pc_method_compute(const PcMethodDesc *d, const PcMethodCtx *ctx, float *map,
     const int S = ctx->size;
     float *native = xmalloc((size_t)S * S * sizeof(float));
     int h = 0, w = 0;
-    int rc = d->native(ctx, native, &h, &w, err);
+    PcMethodCtx summed = *ctx;   // the S x S map: channels summed whatever the caller asked
+    summed.unsummed = 0;
+    int rc = d->native(&summed, native, &h, &w, err);
     if (rc == 0) {
         if (h == S && w == S) memcpy(map, native, (size_t)S * S * sizeof(float));
         else pc_method_up(ctx, native, h, w, S, S, map);

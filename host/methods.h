@@ -51,7 +51,7 @@ typedef struct {
 
 // Noise streams: the sample index of pc_philox_normal is (stream << 16) | s, so two random
 // methods of one image never share a draw.
-enum { PC_STREAM_SMOOTHGRAD = 1, PC_STREAM_SGCAMPP = 2, PC_STREAM_SSCAM = 3 };
+enum { PC_STREAM_SMOOTHGRAD = 1, PC_STREAM_SGCAMPP = 2, PC_STREAM_SSCAM = 3, PC_STREAM_SENSITIVITY = 5 };
 
 // Everything a method's compute function sees for one image.
 typedef struct {
@@ -64,6 +64,9 @@ typedef struct {
     int cls;                        // explained class
     uint32_t image;                 // the image's position in the list (/images/index): noise key
     int batch;                      // images per backward / forward pass
+    int unsummed;                   // 1: ig and ixg write their whole (3, S, S) attribution (*h = 3 S,
+                                    //   the channel planes stacked; out holds 3 S S floats), as
+                                    //   sensitivity-max reads them (BASELINES.md B6); others ignore it
 } PcMethodCtx;
 
 // native: the method's map at its native resolution, host (h, w) with *h, *w set; out holds at

@@ -20,6 +20,7 @@
 #include "progress.h"
 #include "sanity.h"
 #include "saliency.h"
+#include "sensitivity.h"
 #include "stop.h"
 #include "journal.h"
 #include "table.h"
@@ -115,6 +116,7 @@ typedef struct {
     int n_others;                       // registry methods outside the Poly-CAM family
     const PcMethodDesc *others[MAX_OTHERS];
     PcMethodSettings mset;              // their settings, layers resolved
+    PcRobustness rob;                   // [robustness]: sensitivity-max
     int any_polycam;                    // a Poly-CAM variant is requested: pc_explain runs
     int n_methods;
     MethodRef refs[MAX_METHODS];
@@ -146,6 +148,7 @@ static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
     r->n_others = pc_method_config_ids(cfg, r->others, MAX_OTHERS, err);
     if (r->n_others < 0) return -1;
     if (pc_method_settings_from_config(cfg, &r->mset, err)) return -1;
+    if (pc_robustness_from_config(cfg, &r->rob, err)) return -1;
     if (r->n_others > 0 && pc_method_settings_resolve(&r->mset, &r->net, err)) return -1;
     for (int v = 0; v < PC_N_VARIANTS; v++) r->any_polycam |= cfg->variants[v];
     return 0;
@@ -220,6 +223,32 @@ static int compute_map(Run *r, const PcExplanation *e, int m, const PcMethodCtx 
     return 0;
 }
 
+// Sensitivity-max of every method of the image (sensitivity.h) into res->sens: the Poly-CAM ids
+// from one pc_explain per perturbation, each registry method on its own. 0, or -1 with err.
+static const float *pick_polycam(const void *user, const PcExplanation *e, int k) {
+    const void *const *u = user;   // {Run, method indices}
+    return method_map(u[0], e, ((const int *)u[1])[k]);
+}
+
+static int image_sensitivity(Run *r, const PcExplanation *e, const PcMethodCtx *mctx, const PcSaliencyOptions *sopt,
+                             PcImageResult *res, PcError *err) {
+    const PcRobustness *rob = &r->rob;
+    int poly[MAX_METHODS], K = 0, rc = 0;
+    double sens[MAX_METHODS];
+    for (int m = 0; m < r->n_methods; m++)
+        if (r->refs[m].kind != M_OTHER) poly[K++] = m;
+    const void *u[2] = {r, poly};
+    if (K > 0)
+        rc = pc_sensitivity_polycam(mctx, &r->tg, sopt, e, K, pick_polycam, u, rob->samples, rob->radius, sens, err);
+    for (int k = 0; rc == 0 && k < K; k++) res->sens[poly[k]] = sens[k];
+    for (int m = 0; rc == 0 && m < r->n_methods; m++) {
+        if (r->refs[m].kind != M_OTHER) continue;
+        rc = pc_sensitivity_method(r->others[r->refs[m].layer], mctx, rob->samples, rob->radius, &res->sens[m], err);
+        if (rc) snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg), " (%s)", r->ids[m]);
+    }
+    return rc;
+}
+
 static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *item, const PcSaliencyOptions *sopt,
                           PcImageResult *res) {
     const PcStoreLayout *l = pc_store_layout(r->store);
@@ -280,6 +309,10 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
         }
     }
     if (want_metrics) pc_insdel_context_free(&ctx);
+    // sensitivity-max unless a method or metric failed (a NaN map goes on: its Sens is NaN)
+    int sens_ok = !strcmp(res->status, "ok") || strstr(res->status, ": NaN map (");
+    if (r->rob.sensitivity && sens_ok && image_sensitivity(r, &e, &mctx, sopt, res, &err))
+        snprintf(res->status, sizeof res->status, "sensitivity: %.480s", err.msg);
     if (r->any_polycam) pc_explanation_free(&e);
 }
 
@@ -431,7 +464,8 @@ static int open_output(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcE
     snprintf(device, sizeof device, "%s: %s", r->be->name, r->be->device_name);
     PcStoreLayout layout = {.n_images = r->ds.n, .size = cfg->size, .steps = cfg->insdel.steps,
                             .n_methods = r->n_methods, .method_ids = r->ids, .maps = cfg->maps,
-                            .insertion = cfg->insertion, .deletion = cfg->deletion};
+                            .insertion = cfg->insertion, .deletion = cfg->deletion,
+                            .sensitivity = r->rob.sensitivity};
     PcStoreImages images = {.names = r->ds.names, .labels = r->ds.labels, .list_index = r->ds.list_index,
                             .n_class_names = r->n_class_names, .class_names = r->class_names};
     char *config_all = config_with_switches(pc_config_canonical(cfg, 0), &r->bopt);
