@@ -378,13 +378,13 @@ int pc_print_table(const char *h5_path, PcError *err) {
 
 // ---- the run ----------------------------------------------------------------------------------
 
-// The configuration text (malloc'd, taken over; its last section is [run]) followed by the
+// The configuration text (malloc'd, taken over) followed by an [environment] section with the
 // backend switches that are on ("PC_NO_DIRECT_CONV = 1", ...: they can change the results' last
-// bits, so they belong to the key).
+// bits, so they belong to the key; their own section, so a mismatch names it).
 static char *config_with_switches(char *text, const PcBackendOptions *bopt) {
-    char sw[256];
-    pc_backend_options_key(bopt, sw, sizeof sw);
-    if (!sw[0]) return text;
+    char sw[256] = "\n[environment]\n";
+    const size_t head = strlen(sw);
+    pc_backend_options_key(bopt, sw + head, sizeof sw - head);   // the header even when none is on
     size_t a = strlen(text), b = strlen(sw);
     char *out = xmalloc(a + b + 1);
     memcpy(out, text, a);
