@@ -28,6 +28,7 @@ enum {
     K_DEVICE, K_PRECISION, K_THREADS, K_DECODERS, K_SHARD,
     K_SEED, K_CAM_LAYER, K_LAYERCAM_LAYERS, K_ZOOMCAM_LAYERS, K_IG_STEPS, K_SG_SAMPLES, K_SG_SIGMA,
     K_SGCPP_SAMPLES, K_SGCPP_SIGMA,
+    K_RISE_MASKS, K_RISE_CELLS, K_RISE_P, K_OCC_WINDOW, K_OCC_STRIDE,
     K_COUNT
 };
 
@@ -50,7 +51,7 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"data", "limit", "0", "number of list entries from offset; 0 = all (--limit N sets this)", 1},
     {"preprocess", "resize", "bilinear", "bilinear (reference: no antialias) | antialias | crop256 (shorter side 256, centre crop)", 1},
     {"preprocess", "size", "224", "network input side in pixels", 1},
-    {"saliency", "methods", "pcamp,pcamm,pcampm", "method ids: pcamp (PCAM+), pcamm (PCAM-), pcampm (PCAM+-), gradcam, gradcampp, smoothgradcampp, layercam, zoomcam, ixg, ig, smoothgrad (README: method ids)", 1},
+    {"saliency", "methods", "pcamp,pcamm,pcampm", "method ids: pcamp (PCAM+), pcamm (PCAM-), pcampm (PCAM+-), gradcam, gradcampp, smoothgradcampp, layercam, zoomcam, ixg, ig, smoothgrad, rise, occlusion (README: method ids)", 1},
     {"saliency", "lnorm", "code", "layer normalisation: code (reference code) | paper", 1},
     {"saliency", "normalize", "code", "map normalisation: code (divide by the 99.9th percentile) | paper (by its distance to the 0.1th)", 1},
     {"saliency", "ablations", "none", "none, or any of levels, cams, no_lnorm (extra method ids per variant)", 1},
@@ -81,13 +82,19 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"smoothgrad", "sigma", "1.0", "SmoothGrad: noise standard deviation (absolute, normalised input space)", 1},
     {"smoothgradcampp", "samples", "4", "Smooth Grad-CAM++: noisy samples", 1},
     {"smoothgradcampp", "sigma", "0.3", "Smooth Grad-CAM++: noise standard deviation", 1},
+    {"rise", "masks", "6000", "RISE: random masks (drawn once per run from [run] seed, stored in /methods/rise/masks)", 1},
+    {"rise", "cells", "8", "RISE: grid cells per side of a mask", 1},
+    {"rise", "p", "0.1", "RISE: probability that a grid cell is 1, in (0, 1]", 1},
+    {"occlusion", "window", "64", "Occlusion: side of the zeroed square window, in pixels", 1},
+    {"occlusion", "stride", "8", "Occlusion: step between window positions, in pixels", 1},
 };
 
 // The method ids of saliency.h's variants, repeated here so the config module links on its own.
 static const char *const variant_ids[PC_N_VARIANTS] = {"pcamp", "pcamm", "pcampm"};
 
 static const char *const g_sections[] = {"model", "data", "preprocess", "saliency", "cam", "layercam",
-                                         "zoomcam", "ig", "smoothgrad", "smoothgradcampp", "metrics",
+                                         "zoomcam", "ig", "smoothgrad", "smoothgradcampp", "rise",
+                                         "occlusion", "metrics",
                                          "output", "run"};
 #define N_SECTIONS ((int)(sizeof g_sections / sizeof g_sections[0]))
 

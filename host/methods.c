@@ -28,6 +28,10 @@ static const PcMethodDesc g_methods[] = {
      pc_method_ig},
     {"smoothgrad", "SmoothGrad", PC_FAMILY_GRADIENT, "[smoothgrad] samples, sigma, [run] seed", "S x S",
      "captum 0.6.0 NoiseTunnel(Saliency)", pc_method_smoothgrad},
+    {"rise", "RISE", PC_FAMILY_FORWARD, "[rise] masks, cells, p, [run] seed", "S x S", "eclique/RISE d91ea00",
+     pc_method_rise},
+    {"occlusion", "Occlusion", PC_FAMILY_FORWARD, "[occlusion] window, stride", "S x S", "captum 0.6.0 Occlusion",
+     pc_method_occlusion},
 };
 #define N_METHODS ((int)(sizeof g_methods / sizeof g_methods[0]))
 

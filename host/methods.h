@@ -41,13 +41,21 @@ typedef struct {
     int sgcampp_samples;                // 4
     float sgcampp_sigma;                // 0.3
     uint64_t seed;                      // [run] seed
+    int rise_masks;                     // 6000
+    int rise_cells;                     // 8
+    double rise_p;                      // 0.1
+    int occ_window;                     // 64
+    int occ_stride;                     // 8
     // resolved against the net
     PcLayerList cam, layercam, zoomcam;
 } PcMethodSettings;
 
 // Noise streams: the sample index of pc_philox_normal is (stream << 16) | s, so two random
 // methods of one image never share a draw.
-enum { PC_STREAM_SMOOTHGRAD = 1, PC_STREAM_SGCAMPP = 2 };
+// RISE draws its masks once per run, shared by every image: its draws use the `image` word
+// PC_RISE_IMAGE (no image has that list position) and sample (PC_STREAM_RISE << 16) | mask index.
+enum { PC_STREAM_SMOOTHGRAD = 1, PC_STREAM_SGCAMPP = 2, PC_STREAM_RISE = 4 };
+#define PC_RISE_IMAGE 0xFFFFFFFFu
 
 // Everything a method's compute function sees for one image.
 typedef struct {
@@ -119,5 +127,15 @@ int pc_method_zoomcam(const PcMethodCtx *ctx, float *out, int *h, int *w, PcErro
 int pc_method_ixg(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
 int pc_method_ig(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
 int pc_method_smoothgrad(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
+// methods_perturb.c
+int pc_method_rise(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
+int pc_method_occlusion(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
+
+// RISE mask geometry of an S x S input: cell = ceil(S / cells), up = (cells + 1) * cell (the side
+// of the resized grid before the crop).
+void pc_rise_geometry(int cells, int size, int *cell, int *up);
+// The grids and offsets of masks first .. first + n - 1 of the run (from s->seed, rise_cells,
+// rise_p): grid (n, cells, cells) 0/1 bytes, offsets (n, 2) (row, column) in [0, cell).
+void pc_rise_draw(const PcMethodSettings *s, int size, int first, int n, unsigned char *grid, int *offsets);
 
 #endif
