@@ -75,6 +75,12 @@ typedef struct {
 // returned as NaN with rc 0; the caller notes it in the image's status.
 typedef int (*PcMethodNative)(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
 
+// Run-level datasets of a method (layout.h: PcRunData; e.g. RISE's masks), stored once per result
+// file: fills out[0 .. return value - 1] (at most PC_METHOD_RUN_DATA), data malloc'd.
+typedef struct PcRunData PcRunData;
+#define PC_METHOD_RUN_DATA 4
+typedef int (*PcMethodRunData)(const PcMethodSettings *s, int size, PcRunData *out);
+
 typedef struct {
     const char *id;                 // "gradcam"
     const char *title;              // "Grad-CAM"
@@ -83,6 +89,7 @@ typedef struct {
     const char *native_size;        // its native map size rule
     const char *source;             // the library it reproduces
     PcMethodNative native;          // NULL for the Poly-CAM family
+    PcMethodRunData run_data;       // NULL: nothing stored beside the per-image results
 } PcMethodDesc;
 
 int pc_method_count(void);
@@ -137,5 +144,7 @@ void pc_rise_geometry(int cells, int size, int *cell, int *up);
 // The grids and offsets of masks first .. first + n - 1 of the run (from s->seed, rise_cells,
 // rise_p): grid (n, cells, cells) 0/1 bytes, offsets (n, 2) (row, column) in [0, cell).
 void pc_rise_draw(const PcMethodSettings *s, int size, int first, int n, unsigned char *grid, int *offsets);
+// /methods/rise/masks/grid (N, cells, cells) u8 and /methods/rise/masks/offsets (N, 2) i32.
+int pc_rise_run_data(const PcMethodSettings *s, int size, PcRunData *out);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "methods.h"
+#include "layout.h"
 #include "philox.h"
 
 // ---- RISE masks -------------------------------------------------------------------------------
@@ -154,4 +155,40 @@ int pc_method_occlusion(const PcMethodCtx *ctx, float *out, int *h, int *w, PcEr
     free(diff);
     free(count);
     return rc;
+}
+
+// ---- RISE masks in the result file ------------------------------------------------------------
+
+int pc_rise_run_data(const PcMethodSettings *s, int size, PcRunData *out) {
+    const int N = s->rise_masks, cells = s->rise_cells;
+    int cell, up;
+    pc_rise_geometry(cells, size, &cell, &up);
+    memset(out, 0, 2 * sizeof *out);
+    unsigned char *grid = xmalloc((size_t)N * cells * cells);
+    int *offsets = xmalloc((size_t)N * 2 * sizeof(int));
+    pc_rise_draw(s, size, 0, N, grid, offsets);
+    const char *what[2] = {"grid", "offsets"};
+    for (int k = 0; k < 2; k++) {
+        PcRunData *d = &out[k];
+        snprintf(d->method, sizeof d->method, "rise");
+        snprintf(d->name, sizeof d->name, "masks/%s", what[k]);
+        d->type = k == 0 ? PC_RUN_U8 : PC_RUN_I32;
+        d->rank = k == 0 ? 3 : 2;
+        d->dims[0] = N, d->dims[1] = k == 0 ? cells : 2, d->dims[2] = cells;
+        d->data = k == 0 ? (void *)grid : (void *)offsets;
+        const char *names[5] = {"cells", "p", "cell", "up_size", "size"};
+        const double vals[5] = {cells, s->rise_p, cell, up, size};
+        for (int a = 0; a < 5; a++) {
+            snprintf(d->attr_names[a], sizeof d->attr_names[a], "%s", names[a]);
+            d->attr_values[a] = vals[a];
+        }
+        d->n_attrs = 5;
+    }
+    snprintf(out[0].description, sizeof out[0].description,
+             "RISE mask grids, 1 = cell kept (Philox: seed [run] seed, image 0xFFFFFFFF, sample (4 << 16) | i, "
+             "cell = u < p). Mask i = skimage.transform.resize(grid[i], (up_size, up_size), order=1, mode='reflect', "
+             "anti_aliasing=False)[r:r+size, c:c+size] with (r, c) = offsets[i] (README: RISE masks)");
+    snprintf(out[1].description, sizeof out[1].description,
+             "RISE crop offsets (row, column) into the up_size x up_size resized grid, floor(u * cell)");
+    return 2;
 }
