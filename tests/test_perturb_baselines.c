@@ -8,7 +8,8 @@
 //     insertion / deletion AUCs within 2e-3 (synthetic nets, first image);
 //   - RISE with our own draws vs RISE with its own np.random draws: within the library's measured
 //     run-to-run spread (max over pairs of its runs).
-// The synthetic nets' other three images run with PC_TEST_ALL_IMAGES=1.
+// This test (about 40 s on 2 cores): tiny_vgg, tiny_resnet and synth_resnet on their first image
+// (synth_resnet's has the AUCs and the spread); test_slow_perturb_all: every model and image.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,10 @@
 #include "methods.h"
 #include "metrics.h"
 #include "testutil.h"
+
+#ifndef PC_PERTURB_ALL
+#define PC_PERTURB_ALL 0
+#endif
 
 #define OCC_TOL 1e-3
 #define RISE_TOL 1e-4
@@ -48,13 +53,15 @@ static void test_masks(PcBackend *be, const PcMethodSettings *set) {
     for (int i = 0; i < 2 * N; i++) obad += off[i] != foff[i];
     CHECK(gbad == 0 && obad == 0, "our RISE draws: %zu grid cells and %zu offsets differ from tools/philox.py's", gbad,
           obad);
+    // the fixture keeps the first M masks (file size)
     float *fm = h5_read_f32(fix(), "rise_masks/masks", &n, dims, &nd);
-    CHECK(fm && n == (size_t)N * S * S, "rise_masks/masks missing");
-    if (fm && n == (size_t)N * S * S) {
+    const int M = fm && nd == 3 ? (int)dims[0] : 0;
+    CHECK(M > 0 && M <= N && n == (size_t)M * S * S, "rise_masks/masks missing");
+    if (M > 0 && M <= N && n == (size_t)M * S * S) {
         int cell, up;
         pc_rise_geometry(c, S, &cell, &up);
         float *m = xmalloc(n * sizeof(float));
-        be->rise_masks(be, fgrid, off, N, c, up, S, m);
+        be->rise_masks(be, fgrid, off, M, c, up, S, m);
         size_t bad = 0;
         double dmax = 0;
         for (size_t i = 0; i < n; i++)
@@ -131,15 +138,14 @@ static void check_model(PcBackend *be, const char *model, const PcMethodSettings
     CHECK(bn != NULL, "%s: net_prepare: %s", model, err.msg);
     const char *tiny_imgs[] = {"ILSVRC2012_val_00010495.JPEG", "ILSVRC2012_val_00015410.JPEG"};
     const char *synth_imgs[] = {"synth_000.jpg", "synth_001.jpg", "synth_002.jpg", "synth_003.jpg"};
-    // the synthetic nets' first image (the one with AUCs and RISE's spread); all four with
-    // PC_TEST_ALL_IMAGES=1 (the fixture has them; several minutes on 2 cores)
-    const int tiny = !strncmp(model, "tiny", 4), all = getenv("PC_TEST_ALL_IMAGES") != NULL;
-    for (int i = 0; bn && i < (tiny ? 2 : all ? 4 : 1); i++) {
+    // PC_PERTURB_ALL (test_slow_perturb_all): every image of the fixture; else the first
+    const int tiny = !strncmp(model, "tiny", 4);
+    for (int i = 0; bn && i < (!PC_PERTURB_ALL ? 1 : tiny ? 2 : 4); i++) {
         char grp[256], path[300];
         snprintf(grp, sizeof grp, "%s/%s", model, tiny ? tiny_imgs[i] : synth_imgs[i]);
-        snprintf(path, sizeof path, "%s/input", grp);
+        snprintf(path, sizeof path, "%s/input", grp);   // X: baselines.h5's (same images and code)
         size_t n = 0;
-        float *x = h5_read_f32(fix(), path, &n, NULL, NULL);
+        float *x = h5_read_f32(fixture_path("baselines.h5"), path, &n, NULL, NULL);
         double cls = attr(grp, "class"), pos = attr(grp, "image_index");
         CHECK(x && n == 3 * 224 * 224 && cls >= 0, "%s: input or class missing", grp);
         if (!x || n != 3 * 224 * 224 || !(cls >= 0)) {
@@ -180,8 +186,8 @@ int main(void) {
     PcBackend *be = test_cpu_backend();
     if (!be) return test_summary();
     test_masks(be, &set);
-    const char *models[] = {"tiny_vgg", "tiny_resnet", "synth_vgg", "synth_resnet"};
-    for (int i = 0; i < 4; i++) {
+    const char *models[] = {"tiny_vgg", "tiny_resnet", "synth_resnet", "synth_vgg"};
+    for (int i = 0; i < (PC_PERTURB_ALL ? 4 : 3); i++) {
         double worst[4] = {0};
         check_model(be, models[i], &set, worst);
         printf("%s: occlusion worst map diff %.2e, AUC diff %.2e; rise worst map diff %.2e, AUC diff %.2e\n",

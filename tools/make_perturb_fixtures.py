@@ -19,8 +19,8 @@ RISE, per model and image:
   (a) `rise/map`: RISE's forward fed the masks polycam-eval draws (tools/philox.py: image word
       0xFFFFFFFF, sample (4 << 16) | i; cells u < p, offsets floor(u * cell)), resized by RISE's own
       skimage call: our map must agree to 1e-4;
-  (b) `rise/grid`, `rise/offsets`, `rise/masks` (first model only: the resized, cropped masks of
-      those grids and offsets) to test our resize op bit for bit;
+  (b) `rise_masks/grid`, `rise_masks/offsets`, `rise_masks/masks` (the first 16 of those masks,
+      resized and cropped by RISE's own skimage call) to test our resize op bit for bit;
   (c) `rise/spread_*`: RISE with its own np.random draws (seeds 0..R-1): the run-to-run spread of
       the map, the bound for our own draws against RISE's.
 Usage: /tmp/bvenv/bin/python tools/make_perturb_fixtures.py [--masks 200]
@@ -143,7 +143,9 @@ def main():
         gr = out.create_group("rise_masks")
         gr.create_dataset("grid", data=grid)
         gr.create_dataset("offsets", data=offsets)
-        gr.create_dataset("masks", data=masks[:, 0].astype(np.float32), compression="gzip", shuffle=True)
+        # the first 16 masks only (file size): enough to test the resize op bit for bit
+        gr.create_dataset("masks", data=masks[:16, 0].astype(np.float32), compression="gzip", compression_opts=9,
+                          shuffle=True)
         for name in args.models.split(","):
             model = mbf.build(name)
             soft = nn.Sequential(model, nn.Softmax(dim=1)).eval()
@@ -154,13 +156,13 @@ def main():
                 gi = g.create_group(img)
                 with torch.no_grad():
                     cls = int(model(x[None])[0].argmax())
-                gi.create_dataset("input", data=x.numpy())
+                # the input tensor X is baselines.h5's <model>/<image>/input (same images, same code)
                 gi.attrs["class"], gi.attrs["image_index"] = cls, pos
                 occ = occlusion_map(model, x, cls, 64, 8).float()
                 rise = rise_forward(soft, masks, x[None], N, p1)[cls].float()
                 for meth, m in (("occlusion", occ), ("rise", rise)):
                     gm = gi.create_group(meth)
-                    gm.create_dataset("map", data=m.numpy())
+                    gm.create_dataset("map", data=m.numpy(), compression="gzip", compression_opts=9, shuffle=True)
                     if want_auc:
                         ins, dele = mbf.insdel(model, x, m, cls, args.auc_steps)
                         gm.attrs["auc_steps"], gm.attrs["ins_auc"], gm.attrs["del_auc"] = args.auc_steps, ins, dele
@@ -174,7 +176,8 @@ def main():
                     gm = gi["rise"]
                     gm.attrs["library_spread_max_abs"] = spread
                     gm.attrs["library_spread_scale"] = float(runs[0].abs().max())
-                    gm.create_dataset("library_own_draws", data=runs[0].numpy())
+                    gm.create_dataset("library_own_draws", data=runs[0].numpy(), compression="gzip",
+                                      compression_opts=9, shuffle=True)
                 print(f"{name} {img}: cls {cls} occlusion max {float(occ.abs().max()):.4g} "
                       f"rise max {float(rise.max()):.4g}", flush=True)
     print("wrote", args.out)
