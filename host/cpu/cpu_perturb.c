@@ -1,5 +1,8 @@
 // cpu_perturb.c: the perturbation ops of the CPU backend (backend.h: rise_masks, masked_batch,
 // occlusion_inputs, weighted_map_sum), the reference of cuda/cuda_perturb.cu.
+// The resize must round every double operation as scipy does (no fused multiply-add), whatever
+// -march a build uses.
+#pragma GCC optimize("fp-contract=off")
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
