@@ -46,6 +46,8 @@ int pc_method_rise(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *
     const PcMethodSettings *st = ctx->set;
     const int S = ctx->size, N = st->rise_masks, cells = st->rise_cells, K = ctx->net->n_classes;
     const int B = ctx->batch > 0 ? ctx->batch : 1;
+    if (N < 1 || cells < 1 || !(st->rise_p > 0 && st->rise_p <= 1))
+        return pc_fail(err, "rise: settings out of range (masks %d, cells %d, p %g)", N, cells, st->rise_p);
     const size_t ss = (size_t)S * S, cc = (size_t)cells * cells;
     int cell, up;
     pc_rise_geometry(cells, S, &cell, &up);
@@ -135,6 +137,8 @@ static int occlusion_diffs(const PcMethodCtx *ctx, int npos, float *diff, PcErro
 int pc_method_occlusion(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err) {
     const PcMethodSettings *st = ctx->set;
     const int S = ctx->size, win = st->occ_window, stride = st->occ_stride;
+    if (win < 1 || win > S || stride < 1 || (stride > win && win < S))
+        return pc_fail(err, "occlusion: window %d / stride %d out of range for %d x %d inputs", win, stride, S, S);
     const int npos = (S - win + stride - 1) / stride + 1, P = npos * npos;
     float *diff = xmalloc((size_t)P * sizeof(float)), *count = xcalloc((size_t)S * S, sizeof(float));
     int rc = occlusion_diffs(ctx, npos, diff, err);
