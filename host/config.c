@@ -30,6 +30,7 @@ enum {
     K_SGCPP_SAMPLES, K_SGCPP_SIGMA, K_SSCAM_SAMPLES, K_SSCAM_SIGMA, K_ISCAM_SAMPLES,
     K_SANITY_ENABLED, K_SANITY_METHODS, K_SANITY_IMAGES,
     K_SENS, K_SENS_SAMPLES, K_SENS_RADIUS,
+    K_RISE_MASKS, K_RISE_CELLS, K_RISE_P, K_OCC_WINDOW, K_OCC_STRIDE,
     K_COUNT
 };
 
@@ -52,7 +53,7 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"data", "limit", "0", "number of list entries from offset; 0 = all (--limit N sets this)", 1},
     {"preprocess", "resize", "bilinear", "bilinear (reference: no antialias) | antialias | crop256 (shorter side 256, centre crop)", 1},
     {"preprocess", "size", "224", "network input side in pixels", 1},
-    {"saliency", "methods", "pcamp,pcamm,pcampm", "method ids: pcamp (PCAM+), pcamm (PCAM-), pcampm (PCAM+-), gradcam, gradcampp, smoothgradcampp, layercam, zoomcam, ixg, ig, smoothgrad, scorecam, sscam, iscam (README: method ids)", 1},
+    {"saliency", "methods", "pcamp,pcamm,pcampm", "method ids: pcamp (PCAM+), pcamm (PCAM-), pcampm (PCAM+-), gradcam, gradcampp, smoothgradcampp, layercam, zoomcam, ixg, ig, smoothgrad, scorecam, sscam, iscam, rise, occlusion (README: method ids)", 1},
     {"saliency", "lnorm", "code", "layer normalisation: code (reference code) | paper", 1},
     {"saliency", "normalize", "code", "map normalisation: code (divide by the 99.9th percentile) | paper (by its distance to the 0.1th)", 1},
     {"saliency", "ablations", "none", "none, or any of levels, cams, no_lnorm (extra method ids per variant)", 1},
@@ -95,14 +96,20 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"robustness", "sensitivity", "no", "sensitivity-max of every method (yes|no; about samples + 1 times the cost of each map)", 1},
     {"robustness", "samples", "10", "sensitivity-max: perturbed inputs per image (captum's n_perturb_samples)", 1},
     {"robustness", "radius", "0.02", "sensitivity-max: L-infinity radius of the uniform perturbation (normalised input space)", 1},
+    {"rise", "masks", "6000", "RISE: random masks (drawn once per run from [run] seed, stored in /methods/rise/masks)", 1},
+    {"rise", "cells", "8", "RISE: grid cells per side of a mask", 1},
+    {"rise", "p", "0.1", "RISE: probability that a grid cell is 1, in (0, 1]", 1},
+    {"occlusion", "window", "64", "Occlusion: side of the zeroed square window, in pixels", 1},
+    {"occlusion", "stride", "8", "Occlusion: step between window positions, in pixels", 1},
 };
 
 // The method ids of saliency.h's variants, repeated here so the config module links on its own.
 static const char *const variant_ids[PC_N_VARIANTS] = {"pcamp", "pcamm", "pcampm"};
 
 static const char *const g_sections[] = {"model", "data", "preprocess", "saliency", "cam", "layercam",
-                                         "zoomcam", "ig", "smoothgrad", "smoothgradcampp", "metrics",
-                                         "output", "run", "sscam", "iscam", "sanity", "robustness"};
+                                         "zoomcam", "ig", "smoothgrad", "smoothgradcampp", "sscam", "iscam",
+                                         "rise", "occlusion", "metrics", "robustness", "output", "run",
+                                         "sanity"};
 #define N_SECTIONS ((int)(sizeof g_sections / sizeof g_sections[0]))
 
 int pc_config_n_keys(void) { return K_COUNT; }

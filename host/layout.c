@@ -303,6 +303,7 @@ PcLayoutWriter *pc_layout_create(const char *path, const PcStoreLayout *l, const
     int rc = w->file < 0 ? pc_fail(err, "%s: cannot create the HDF5 file%s", path, pc_h5_why()) : 0;
     if (!rc) rc = create_images(w, im, err);
     if (!rc) rc = create_methods(w, err);
+    if (!rc) rc = pc_run_data_write(w->file, path, meta->run_data, meta->n_run_data, err);
     if (!rc) rc = write_root_attrs(w, meta, key, start_time, err);
     if (!rc) rc = pc_layout_flush(w, err);
     if (rc) {

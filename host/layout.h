@@ -44,6 +44,36 @@ typedef struct {
     char **class_names;     // (n_class_names)
 } PcStoreImages;
 
+// A run-level dataset: the same for every image of the run and for every shard (RISE's masks),
+// stored as /methods/<method>/<name> (groups on the way created) with the attributes
+// scope = "run", description and the numbers attr_names[i] = attr_values[i] (f64). Written once
+// when the file is created (run_data.c); the shard merge copies them and refuses shards whose
+// run-level datasets differ.
+typedef enum { PC_RUN_U8 = 0, PC_RUN_I32, PC_RUN_F32 } PcRunDataType;
+#define PC_RUN_DATA_ATTRS 8
+typedef struct PcRunData {
+    char method[PC_METHOD_ID_LEN];      // "rise"
+    char name[128];                     // "masks/grid"
+    PcRunDataType type;
+    int rank;                           // 1..4
+    long long dims[4];
+    void *data;                         // host, C order
+    char description[512];
+    int n_attrs;
+    char attr_names[PC_RUN_DATA_ATTRS][32];
+    double attr_values[PC_RUN_DATA_ATTRS];
+} PcRunData;
+
+size_t pc_run_data_bytes(const PcRunData *d);
+// Writes the n datasets into the open file `file` (path for messages). 0, or -1 with err.
+int pc_run_data_write(hid_t file, const char *path, const PcRunData *d, int n, PcError *err);
+// Every run-level dataset under /methods/<id> of the given methods: count, *out malloc'd (free
+// with pc_run_data_free).
+int pc_run_data_read(hid_t file, char (*method_ids)[PC_METHOD_ID_LEN], int n_methods, PcRunData **out);
+void pc_run_data_free(PcRunData *d, int n);
+// Same method, name, type, shape and bytes.
+int pc_run_data_equal(const PcRunData *a, const PcRunData *b);
+
 // Text and numbers written as root attributes.
 typedef struct {
     const char *config;         // canonical text, every key
@@ -55,6 +85,8 @@ typedef struct {
     const char *device;
     const char *weights_checksum;   // pc_hash_file of the weights, 16 hex digits ("" = unknown)
     int shard_index, shard_count;   // [run] shard (0/1 when not sharded; count 0 is taken as 0/1)
+    int n_run_data;                 // run-level datasets (RISE's masks), written at creation
+    const PcRunData *run_data;
 } PcStoreMeta;
 
 // Results of one image, host memory, sized by pc_result_init.

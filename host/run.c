@@ -470,10 +470,17 @@ static int open_output(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcE
                             .n_class_names = r->n_class_names, .class_names = r->class_names};
     char *config_all = config_with_switches(pc_config_canonical(cfg, 0), &r->bopt);
     char *config_key = config_with_switches(pc_config_canonical(cfg, 1), &r->bopt);
+    // run-level datasets of the methods (RISE's masks): the same in every shard and on a resume
+    PcRunData *run_data = xcalloc(MAX_OTHERS * PC_METHOD_RUN_DATA, sizeof *run_data);
+    int n_run_data = 0;
+    for (int i = 0; i < r->n_others; i++)
+        if (r->others[i]->run_data) n_run_data += r->others[i]->run_data(&r->mset, cfg->size, run_data + n_run_data);
     PcStoreMeta meta = {.config = config_all, .config_key = config_key, .config_source = cfg->source,
                         .version = PC_VERSION, .git_commit = opt->git_commit, .libraries = libs, .device = device,
-                        .weights_checksum = weights, .shard_index = cfg->shard_index, .shard_count = cfg->shard_count};
+                        .weights_checksum = weights, .shard_index = cfg->shard_index, .shard_count = cfg->shard_count,
+                        .n_run_data = n_run_data, .run_data = run_data};
     int rc = pc_store_open(&r->store, cfg->output, &layout, &images, &meta, opt->mode, err);
+    pc_run_data_free(run_data, n_run_data);
     free(config_all);
     free(config_key);
     if (rc == 0 && opt->mode == PC_STORE_FORCE) remove_old_overlays(cfg->output);

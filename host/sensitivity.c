@@ -76,7 +76,9 @@ typedef struct {
 
 static int method_explain(void *user, const float *x, int call, float *const *out, PcError *err) {
     MethodUser *u = user;
-    u->set.seed = pc_sensitivity_call_seed(u->seed, call);
+    // per-image noise is drawn anew on every call, as captum calls the method anew; draws of the
+    // run (RISE's masks: a run_data method) stay the run's: the same masks for clean and noisy X
+    if (!u->d->run_data) u->set.seed = pc_sensitivity_call_seed(u->seed, call);
     u->ctx.x = x;
     int h = 0, w = 0;
     if (u->d->native(&u->ctx, out[0], &h, &w, err)) return -1;

@@ -252,6 +252,12 @@ static void test_errors(void) {
     BAD("[saliency]\nmethods = pcamp,gradcm", "x.ini:6: bad value 'pcamp,gradcm' for [saliency] methods (expected a comma-separated list of pcamp, pcamm, pcampm, gradcam,");
     BAD("[ig]\nsteps = 0", "x.ini:6: bad value '0' for [ig] steps (expected an integer in 1..4096)");
     BAD("[smoothgradcampp]\nsigma = 0", "x.ini:6: bad value '0' for [smoothgradcampp] sigma (expected a number > 0)");
+    BAD("[rise]\nmasks = 0", "x.ini:6: bad value '0' for [rise] masks (expected an integer in 1..65535)");
+    BAD("[rise]\np = 0", "x.ini:6: bad value '0' for [rise] p (expected a number in (0, 1])");
+    BAD("[rise]\np = 1.5", "x.ini:6: bad value '1.5' for [rise] p (expected a number in (0, 1])");
+    BAD("[rise]\ncells = 300", "x.ini:6: bad value '300' for [rise] cells (expected an integer in 1..224 ([preprocess] size))");
+    BAD("[occlusion]\nwindow = 225", "x.ini:6: bad value '225' for [occlusion] window (expected an integer in 1..224 ([preprocess] size))");
+    BAD("[occlusion]\nstride = 65", "x.ini:6: bad value '65' for [occlusion] stride (expected an integer in 1..64: at most [occlusion] window, as captum)");
     BAD("[saliency]\nmethods = pcamp,,pcamm", "x.ini:6: bad value 'pcamp,,pcamm' for [saliency] methods");
     BAD("[saliency]\nablations = levels,foo", "x.ini:6: bad value 'levels,foo' for [saliency] ablations");
     BAD("[saliency]\nlnorm = both", "x.ini:6: bad value 'both' for [saliency] lnorm (expected code or paper)");
