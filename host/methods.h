@@ -75,6 +75,10 @@ typedef struct {
     const char *native_size;        // its native map size rule
     const char *source;             // the library it reproduces
     PcMethodNative native;          // NULL for the Poly-CAM family
+    // Forward-pass equivalents per image for the map alone (methods_cost.c; a full backward
+    // counts as PC_COST_BACKWARD passes). NULL for the Poly-CAM family (cost.c counts its
+    // masked passes once for all variants).
+    double (*cost)(const PcNet *net, const PcMethodSettings *s);
 } PcMethodDesc;
 
 int pc_method_count(void);
@@ -119,5 +123,15 @@ int pc_method_zoomcam(const PcMethodCtx *ctx, float *out, int *h, int *w, PcErro
 int pc_method_ixg(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
 int pc_method_ig(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
 int pc_method_smoothgrad(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
+
+// ---- cost per image (methods_cost.c), in forward-pass equivalents ------------------------------
+// A backward pass costs about twice a forward pass (two convolutions per forward one: data
+// gradient and, in cuDNN's and our CPU kernel, the same FLOPs); heads-only backwards are counted
+// as full ones, so these are upper bounds.
+#define PC_COST_BACKWARD 2.0
+double pc_cost_one_backward(const PcNet *net, const PcMethodSettings *s);
+double pc_cost_smoothgradcampp(const PcNet *net, const PcMethodSettings *s);
+double pc_cost_ig(const PcNet *net, const PcMethodSettings *s);
+double pc_cost_smoothgrad(const PcNet *net, const PcMethodSettings *s);
 
 #endif
