@@ -98,6 +98,10 @@ typedef struct {
     const char *source;             // the library it reproduces
     PcMethodNative native;          // NULL for the Poly-CAM family
     PcMethodRunData run_data;       // NULL: nothing stored beside the per-image results
+    // Forward-pass equivalents per image for the map alone (methods_cost.c; a full backward
+    // counts as PC_COST_BACKWARD passes). NULL for the Poly-CAM family (cost.c counts its
+    // masked passes once for all variants).
+    double (*cost)(const PcNet *net, const PcMethodSettings *s);
 } PcMethodDesc;
 
 int pc_method_count(void);
@@ -158,5 +162,20 @@ void pc_rise_geometry(int cells, int size, int *cell, int *up);
 void pc_rise_draw(const PcMethodSettings *s, int size, int first, int n, unsigned char *grid, int *offsets);
 // /methods/rise/masks/grid (N, cells, cells) u8 and /methods/rise/masks/offsets (N, 2) i32.
 int pc_rise_run_data(const PcMethodSettings *s, int size, PcRunData *out);
+
+// ---- cost per image (methods_cost.c), in forward-pass equivalents ------------------------------
+// A backward pass costs about twice a forward pass (two convolutions per forward one: data
+// gradient and, in cuDNN's and our CPU kernel, the same FLOPs); heads-only backwards are counted
+// as full ones, so these are upper bounds.
+#define PC_COST_BACKWARD 2.0
+double pc_cost_one_backward(const PcNet *net, const PcMethodSettings *s);
+double pc_cost_smoothgradcampp(const PcNet *net, const PcMethodSettings *s);
+double pc_cost_ig(const PcNet *net, const PcMethodSettings *s);
+double pc_cost_smoothgrad(const PcNet *net, const PcMethodSettings *s);
+double pc_cost_scorecam(const PcNet *net, const PcMethodSettings *s);
+double pc_cost_sscam(const PcNet *net, const PcMethodSettings *s);
+double pc_cost_iscam(const PcNet *net, const PcMethodSettings *s);
+double pc_cost_rise(const PcNet *net, const PcMethodSettings *s);
+double pc_cost_occlusion(const PcNet *net, const PcMethodSettings *s);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "dataset.h"
 #include "method_config.h"
+#include "cost.h"
 #include "metrics.h"
 #include "overlay.h"
 #include "progress.h"
@@ -506,6 +507,36 @@ static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt,
     return 0;
 }
 
+// The run's cost per image in forward-pass equivalents (cost.h), and on the CPU its projected time
+// from one timed forward batch: a paper-sized run on the CPU takes days, and the user should know
+// that before it starts. On a GPU one cold batch says little (plans, autotuning), so no projection.
+static void announce_cost(const PcConfig *cfg, Run *r, int todo) {
+    PcRunCost c;
+    pc_run_cost(cfg, &r->net, &r->tg, r->others, r->n_others, &r->mset, r->n_methods, &c);
+    fprintf(stderr, "cost: about %.0f forward passes per image (Poly-CAM %.0f, other methods %.0f, curves %.0f)",
+            c.total, c.polycam, c.others, c.curves);
+    if (!r->bn || strcmp(r->be->name, "cpu") || todo <= 0) {
+        fprintf(stderr, "\n");
+        return;
+    }
+    PcBackend *be = r->be;
+    const int n = r->insdel.batch < 8 ? r->insdel.batch : 8;
+    const size_t bytes = (size_t)n * 3 * cfg->size * cfg->size * sizeof(float);
+    float *d_x = be->alloc(be, bytes), *d_logits = be->alloc(be, (size_t)n * r->net.n_classes * sizeof(float));
+    PcError e;
+    double t0 = pc_now();
+    int rc = d_x && d_logits ? be->forward(be, r->bn, d_x, n, d_logits, 0, NULL, NULL, &e) : -1;
+    be->synchronize(be);
+    double per_pass = (pc_now() - t0) / n;
+    if (d_x) be->release(be, d_x);
+    if (d_logits) be->release(be, d_logits);
+    char when[64];
+    pc_format_duration(per_pass * c.total * todo, when, sizeof when);
+    if (rc == 0) fprintf(stderr, "; on this CPU %.4f s per pass: projected %s for %d image%s\n",
+                         per_pass, when, todo, todo == 1 ? "" : "s");
+    else fprintf(stderr, "\n");
+}
+
 // Streams the images the output lacks through the engine and stores each one's results. Returns 0,
 // -1 on error, or 1 when a stop signal (stop.h) ended it between two images.
 static int compute(const PcConfig *cfg, Run *r, const PcSaliencyOptions *sopt, PcError *err) {
@@ -589,6 +620,7 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
         fprintf(stderr, "%s: ok: %d images (list entries %d..%d, shard %d/%d), %s, %d target layers, %d method ids\n",
                 cfg->path, r->ds.n, r->ds.list_index[0], r->ds.list_index[r->ds.n - 1], cfg->shard_index,
                 cfg->shard_count, r->net.spec.arch, r->tg.n_targets, r->n_methods);
+        announce_cost(cfg, r, r->ds.n);
         run_free(r);
         free(r);
         return 0;
@@ -605,7 +637,9 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
             fprintf(stderr, "resuming %s: %d images already done (rebuilt from %s%s)\n", cfg->output,
                     pc_store_n_done(r->store), pc_store_journal_path(r->store),
                     pc_store_dropped_bytes(r->store) ? ", torn last record dropped" : "");
-        rc = prepare_compute(cfg, r, &sopt, err) ? -1 : compute(cfg, r, &sopt, err);
+        rc = prepare_compute(cfg, r, &sopt, err);
+        if (rc == 0) announce_cost(cfg, r, r->ds.n - pc_store_n_done(r->store));
+        if (rc == 0) rc = compute(cfg, r, &sopt, err);
         if (rc == 0) rc = pc_store_finish(r->store, err) || report_skipped(cfg, r, err) ? -1 : 0;
         if (rc == 0) fprintf(stderr, "results written to %s\n", cfg->output);
         if (rc == 0) rc = pc_print_table(cfg->output, err);
