@@ -28,6 +28,7 @@ enum {
     K_DEVICE, K_PRECISION, K_THREADS, K_DECODERS, K_SHARD,
     K_SEED, K_CAM_LAYER, K_LAYERCAM_LAYERS, K_ZOOMCAM_LAYERS, K_IG_STEPS, K_SG_SAMPLES, K_SG_SIGMA,
     K_SGCPP_SAMPLES, K_SGCPP_SIGMA,
+    K_MASKS,
     K_COUNT
 };
 
@@ -81,6 +82,8 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"smoothgrad", "sigma", "1.0", "SmoothGrad: noise standard deviation (absolute, normalised input space)", 1},
     {"smoothgradcampp", "samples", "4", "Smooth Grad-CAM++: noisy samples", 1},
     {"smoothgradcampp", "sigma", "0.3", "Smooth Grad-CAM++: noise standard deviation", 1},
+    // localisation (SPEC §10): ground-truth object masks
+    {"data", "masks", "", "folder of object masks: <name without extension>.png per image (8-bit, nonzero = object; full list name or base name), for energy in mask and pointing; optional", 1},
 };
 
 // The method ids of saliency.h's variants, repeated here so the config module links on its own.
@@ -485,6 +488,7 @@ static int check_data(PcConfig *cfg, PcError *err) {
         cfg->root = slash ? strndup(cfg->list, (size_t)(slash - cfg->list)) : strdup(".");
     }
     cfg->labels = resolve_path(cfg, K_LABELS);
+    cfg->masks = resolve_path(cfg, K_MASKS);
     if (get_int(cfg, K_OFFSET, 0, LONG_MAX, &cfg->offset, err)) return -1;
     if (get_int(cfg, K_LIMIT, 0, LONG_MAX, &cfg->limit, err)) return -1;
     return 0;
@@ -684,6 +688,7 @@ static void fill_values(PcConfig *cfg) {
         case K_LIST: v = cfg->list; break;
         case K_ROOT: v = cfg->root; break;
         case K_LABELS: v = cfg->labels ? cfg->labels : ""; break;
+        case K_MASKS: v = cfg->masks ? cfg->masks : ""; break;
         case K_FILE: v = cfg->output; break;
         default: break;
         }
@@ -802,6 +807,7 @@ void pc_config_free(PcConfig *cfg) {
     free(cfg->list);
     free(cfg->root);
     free(cfg->labels);
+    free(cfg->masks);
     free(cfg->output);
     memset(cfg, 0, sizeof *cfg);
 }

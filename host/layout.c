@@ -11,9 +11,9 @@
 #include "h5util.h"
 
 #define STATUS_BYTES 512
-enum { SET_MAP, SET_INS_AUC, SET_INS_SCORES, SET_DEL_AUC, SET_DEL_SCORES, N_SETS };
+enum { SET_MAP, SET_INS_AUC, SET_INS_SCORES, SET_DEL_AUC, SET_DEL_SCORES, SET_ENERGY, SET_POINTING, N_SETS };
 static const char *const set_suffix[N_SETS] = {"map", "insertion/auc", "insertion/scores", "deletion/auc",
-                                               "deletion/scores"};
+                                               "deletion/scores", "localisation/energy", "localisation/pointing"};
 
 // ---- results ----------------------------------------------------------------------------------
 
@@ -25,6 +25,8 @@ void pc_result_init(PcImageResult *r, const PcStoreLayout *l) {
     r->del_auc = xcalloc(m, sizeof(double));
     r->ins_scores = xcalloc(m * (size_t)l->steps, sizeof(float));
     r->del_scores = xcalloc(m * (size_t)l->steps, sizeof(float));
+    r->energy = xcalloc(m, sizeof(double));
+    r->pointing = xcalloc(m, sizeof(int));
 }
 
 void pc_result_reset(PcImageResult *r, const PcStoreLayout *l, int index) {
@@ -34,7 +36,8 @@ void pc_result_reset(PcImageResult *r, const PcStoreLayout *l, int index) {
     r->cls = -1;
     r->score = NAN;
     memset(r->maps, 0, m * (size_t)l->size * (size_t)l->size * sizeof(float));
-    for (size_t i = 0; i < m; i++) r->ins_auc[i] = r->del_auc[i] = NAN;
+    for (size_t i = 0; i < m; i++) r->ins_auc[i] = r->del_auc[i] = r->energy[i] = NAN;
+    for (size_t i = 0; i < m; i++) r->pointing[i] = -1;
     for (size_t i = 0; i < t; i++) r->ins_scores[i] = r->del_scores[i] = NAN;
 }
 
@@ -44,6 +47,8 @@ void pc_result_free(PcImageResult *r) {
     free(r->del_auc);
     free(r->ins_scores);
     free(r->del_scores);
+    free(r->energy);
+    free(r->pointing);
     memset(r, 0, sizeof *r);
 }
 
@@ -53,12 +58,14 @@ static size_t map_elem_bytes(const PcStoreLayout *l) {
 
 size_t pc_result_bytes(const PcStoreLayout *l) {
     size_t per_method = (size_t)l->size * (size_t)l->size * map_elem_bytes(l) + 2 * sizeof(double) +
-                        (size_t)(l->insertion + l->deletion) * (size_t)l->steps * sizeof(float);
+                        (size_t)(l->insertion + l->deletion) * (size_t)l->steps * sizeof(float) +
+                        (l->localisation ? sizeof(double) + sizeof(int32_t) : 0);
     return sizeof(int32_t) + sizeof(float) + STATUS_BYTES + (size_t)l->n_methods * per_method;
 }
 
 // Record: i32 class, f32 score, status[512], then per method: map (S*S in the stored precision),
-// f64 ins AUC, f64 del AUC, ins scores (T f32, when computed), del scores (same).
+// f64 ins AUC, f64 del AUC, ins scores (T f32, when computed), del scores (same), with
+// localisation f64 energy and i32 pointing.
 void pc_result_pack(const PcStoreLayout *l, const PcImageResult *r, unsigned char *out) {
     size_t ss = (size_t)l->size * (size_t)l->size, t = (size_t)l->steps;
     int32_t cls = r->cls;
@@ -82,6 +89,11 @@ void pc_result_pack(const PcStoreLayout *l, const PcImageResult *r, unsigned cha
         memcpy(out, &r->del_auc[m], 8), out += 8;
         if (l->insertion) memcpy(out, r->ins_scores + (size_t)m * t, t * 4), out += t * 4;
         if (l->deletion) memcpy(out, r->del_scores + (size_t)m * t, t * 4), out += t * 4;
+        if (l->localisation) {
+            int32_t hit = r->pointing[m];
+            memcpy(out, &r->energy[m], 8), out += 8;
+            memcpy(out, &hit, 4), out += 4;
+        }
     }
 }
 
@@ -110,6 +122,12 @@ void pc_result_unpack(const PcStoreLayout *l, const unsigned char *in, PcImageRe
         memcpy(&r->del_auc[m], in, 8), in += 8;
         if (l->insertion) memcpy(r->ins_scores + (size_t)m * t, in, t * 4), in += t * 4;
         if (l->deletion) memcpy(r->del_scores + (size_t)m * t, in, t * 4), in += t * 4;
+        if (l->localisation) {
+            int32_t hit;
+            memcpy(&r->energy[m], in, 8), in += 8;
+            memcpy(&hit, in, 4), in += 4;
+            r->pointing[m] = hit;
+        }
     }
 }
 
@@ -234,6 +252,14 @@ static int create_method(PcLayoutWriter *w, hid_t gm, int m) {
         if (gc >= 0) H5Gclose(gc);
         ok = *auc >= 0 && *sc >= 0;
     }
+    if (ok && l->localisation) {
+        signed char minus_one = -1;
+        hid_t gl = H5Gcreate2(g, "localisation", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        sets[SET_ENERGY] = gl >= 0 ? pc_h5_create_dataset(gl, "energy", H5T_IEEE_F64LE, 1, &n, NULL, &nand) : -1;
+        sets[SET_POINTING] = gl >= 0 ? pc_h5_create_dataset(gl, "pointing", H5T_STD_I8LE, 1, &n, NULL, &minus_one) : -1;
+        if (gl >= 0) H5Gclose(gl);
+        ok = sets[SET_ENERGY] >= 0 && sets[SET_POINTING] >= 0;
+    }
     if (g >= 0) H5Gclose(g);
     return ok ? 0 : -1;
 }
@@ -327,6 +353,9 @@ int pc_layout_write(PcLayoutWriter *w, const PcImageResult *r, int n_done, PcErr
         if (ok && l->deletion)
             ok = pc_h5_write_row(sets[SET_DEL_AUC], i, H5T_NATIVE_DOUBLE, &r->del_auc[m]) == 0 &&
                  pc_h5_write_row(sets[SET_DEL_SCORES], i, H5T_NATIVE_FLOAT, r->del_scores + m * t) == 0;
+        if (ok && l->localisation)
+            ok = pc_h5_write_row(sets[SET_ENERGY], i, H5T_NATIVE_DOUBLE, &r->energy[m]) == 0 &&
+                 pc_h5_write_row(sets[SET_POINTING], i, H5T_NATIVE_INT, &r->pointing[m]) == 0;
         if (!ok)
             return pc_fail(err, "%s: cannot write /methods/%s of image %d%s", w->path, l->method_ids[m], r->index,
                            pc_h5_why());
@@ -397,6 +426,8 @@ static int read_layout(PcResultFile *rf, PcError *err) {
         snprintf(name, sizeof name, "/methods/%s/%s/scores", rf->ids[0], curve);
         if (!l->steps && pc_h5_dims(rf->f, name, &first, &last) == 0) l->steps = (int)last;
     }
+    snprintf(name, sizeof name, "/methods/%s/localisation", rf->ids[0]);
+    l->localisation = H5Lexists(rf->f, name, H5P_DEFAULT) > 0;
     return 0;
 }
 
@@ -430,7 +461,8 @@ static int read_images(PcResultFile *rf, PcError *err) {
 
 static int open_sets(PcResultFile *rf, PcError *err) {
     const PcStoreLayout *l = &rf->layout;
-    const int want[N_SETS] = {l->maps != PC_MAPS_NONE, l->insertion, l->insertion, l->deletion, l->deletion};
+    const int want[N_SETS] = {l->maps != PC_MAPS_NONE, l->insertion, l->insertion, l->deletion, l->deletion,
+                              l->localisation, l->localisation};
     rf->sets = xmalloc((size_t)N_SETS * (size_t)l->n_methods * sizeof(hid_t));
     for (int i = 0; i < N_SETS * l->n_methods; i++) rf->sets[i] = -1;
     for (int m = 0; m < l->n_methods; m++) {
@@ -483,6 +515,9 @@ int pc_results_read(const PcResultFile *rf, int row, PcImageResult *r, PcError *
         if (ok && l->deletion)
             ok = pc_h5_read_row(sets[SET_DEL_AUC], i, H5T_NATIVE_DOUBLE, &r->del_auc[m]) == 0 &&
                  pc_h5_read_row(sets[SET_DEL_SCORES], i, H5T_NATIVE_FLOAT, r->del_scores + m * t) == 0;
+        if (ok && l->localisation)
+            ok = pc_h5_read_row(sets[SET_ENERGY], i, H5T_NATIVE_DOUBLE, &r->energy[m]) == 0 &&
+                 pc_h5_read_row(sets[SET_POINTING], i, H5T_NATIVE_INT, &r->pointing[m]) == 0;
     }
     return ok ? 0 : pc_fail(err, "%s: cannot read the results of image %d (%s)", rf->path, row, rf->names[row]);
 }
@@ -515,6 +550,17 @@ double *pc_results_extra(const PcResultFile *rf, int m, const char *what) {
     char name[256];
     snprintf(name, sizeof name, "/methods/%s/%s", rf->ids[m], what);
     return pc_h5_read_f64(rf->f, name, (size_t)rf->n);
+}
+
+int *pc_results_pointing(const PcResultFile *rf, int m) {
+    hid_t d = rf->sets[(size_t)m * N_SETS + SET_POINTING];
+    if (d < 0 || rf->n <= 0) return NULL;
+    int *v = xmalloc((size_t)rf->n * sizeof(int));
+    if (H5Dread(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
+        free(v);
+        return NULL;
+    }
+    return v;
 }
 
 void pc_results_close(PcResultFile *rf) {

@@ -7,6 +7,8 @@
 //   /images/status (N) str "ok" or the error, /images/done (N) u8 (1 = every dataset written)
 //   /methods/<id>/map (N, S, S) f16|f32, chunk (1, S, S), shuffle + deflate
 //   /methods/<id>/insertion/auc (N) f64, /methods/<id>/insertion/scores (N, T) f32, same deletion/
+//   /methods/<id>/localisation/energy (N) f64 (NaN = not computed), .../localisation/pointing (N)
+//   i8 (1 hit, 0 miss, -1 not computed): SPEC §10, only when the run has [data] masks
 //   /classes (K) str (when class names are known)
 //   root attributes: config, config_source, config_key, method_ids, map_side, steps, shard (i, n),
 //   weights_checksum, version, git_commit, libraries, device, start_time, end_time, n_images,
@@ -30,6 +32,7 @@ typedef struct {
     char (*method_ids)[PC_METHOD_ID_LEN];   // (n_methods)
     PcMapsFormat maps;
     int insertion, deletion;
+    int localisation;                       // energy in mask and pointing per image ([data] masks)
 } PcStoreLayout;
 
 // What is known of every image before the run (written when the file is created).
@@ -65,10 +68,12 @@ typedef struct {
     double *del_auc;        // (n_methods)
     float *ins_scores;      // (n_methods, T)
     float *del_scores;      // (n_methods, T)
+    double *energy;         // (n_methods) energy in mask, NaN when not computed (no mask, NaN map)
+    int *pointing;          // (n_methods) pointing hit 1 / 0, -1 when not computed
 } PcImageResult;
 
 void pc_result_init(PcImageResult *r, const PcStoreLayout *layout);
-// Clears r for image index: status "ok", class -1, NaN scores, zero maps.
+// Clears r for image index: status "ok", class -1, NaN scores and energies, pointing -1, zero maps.
 void pc_result_reset(PcImageResult *r, const PcStoreLayout *layout, int index);
 void pc_result_free(PcImageResult *r);
 
@@ -107,7 +112,7 @@ typedef struct {
     char *config, *config_key, *config_source, *device, *libraries, *weights_checksum;
     int shard_index, shard_count;   // -1 when the file does not say (older files)
     hid_t d_class, d_score;
-    hid_t *sets;                // (5, n_methods): map, ins auc, ins scores, del auc, del scores
+    hid_t *sets;                // (7, n_methods): map, ins auc, ins scores, del auc, del scores, energy, pointing
 } PcResultFile;
 
 // Opens a result file (finished or .partial) and reads its attributes and /images.
@@ -123,6 +128,9 @@ int pc_results_map(const PcResultFile *rf, int m, int row, float *out);
 // A per-image value of method m beside the layout's own (e.g. "sensitivity"): (n) malloc'd, NULL
 // when the file has none.
 double *pc_results_extra(const PcResultFile *rf, int m, const char *what);
+// Pointing hits of method m, (n) malloc'd (1 hit, 0 miss, -1 not computed); NULL when the file has
+// no localisation. The energies are pc_results_extra(rf, m, "localisation/energy").
+int *pc_results_pointing(const PcResultFile *rf, int m);
 void pc_results_close(PcResultFile *rf);
 
 #endif

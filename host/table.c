@@ -11,6 +11,25 @@
 
 #include "layout.h"
 
+// Mean energy in mask and pointing hits of method m over the used images that have them.
+static void fill_localisation(const PcResultFile *rf, int m, const int *use, PcTableRow *row) {
+    row->energy = NAN;
+    if (!rf->layout.localisation) return;
+    double *energy = pc_results_extra(rf, m, "localisation/energy");
+    int *hit = pc_results_pointing(rf, m);
+    row->has_loc = energy && hit;
+    double s = 0;
+    for (int i = 0; row->has_loc && i < rf->n; i++) {
+        if (!use[i] || hit[i] < 0 || !isfinite(energy[i])) continue;
+        s += energy[i];
+        row->hits += hit[i] == 1;
+        row->n_loc++;
+    }
+    if (row->n_loc) row->energy = s / row->n_loc;
+    free(energy);
+    free(hit);
+}
+
 // The table of an open result file: means over the done images whose status is "ok" and whose
 // AUCs are finite.
 static void fill_rows(const PcResultFile *rf, PcTable *t) {
@@ -42,6 +61,7 @@ static void fill_rows(const PcResultFile *rf, PcTable *t) {
         row->del = row->n ? sd / row->n : NAN;
         free(ins);
         free(del);
+        fill_localisation(rf, m, use, row);
     }
     free(use);
 }
@@ -86,10 +106,24 @@ void pc_table_print_markdown(FILE *out, const PcTable *t) {
         cell(diff, sizeof diff, row->has_ins && row->has_del, row->ins - row->del);
         fprintf(out, "| %-*s | %9s | %8s | %7s | %4d |\n", w, row->id, ins, del, diff, row->n);
     }
+    if (!t->n_rows || !t->rows[0].has_loc) return;
+    fprintf(out, "\nLocalisation (SPEC §10: energy of the map in the object mask, pointing game hits):\n\n");
+    fprintf(out, "| %-*s | Energy in mask | Pointing |    N |\n|-", w, "Method");
+    for (int i = 0; i < w; i++) fputc('-', out);
+    fprintf(out, "-|---------------:|---------:|-----:|\n");
+    for (int r = 0; r < t->n_rows; r++) {
+        const PcTableRow *row = &t->rows[r];
+        char energy[32], hits[32];
+        cell(energy, sizeof energy, 1, row->energy);
+        snprintf(hits, sizeof hits, "%d/%d", row->hits, row->n_loc);
+        fprintf(out, "| %-*s | %14s | %8s | %4d |\n", w, row->id, energy, hits, row->n_loc);
+    }
 }
 
+// Columns energy, pointing_hits, pointing_n follow when the file has localisation.
 static void write_rows(FILE *f, const PcTable *t) {
-    fprintf(f, "method,insertion,deletion,ins_del,n\n");
+    const int loc = t->n_rows && t->rows[0].has_loc;
+    fprintf(f, "method,insertion,deletion,ins_del,n%s\n", loc ? ",energy,pointing_hits,pointing_n" : "");
     for (int r = 0; r < t->n_rows; r++) {
         const PcTableRow *row = &t->rows[r];
         fprintf(f, "%s,", row->id);
@@ -98,7 +132,13 @@ static void write_rows(FILE *f, const PcTable *t) {
         if (row->has_del && isfinite(row->del)) fprintf(f, "%.6f", row->del);
         fputc(',', f);
         if (row->has_ins && row->has_del && isfinite(row->ins - row->del)) fprintf(f, "%.6f", row->ins - row->del);
-        fprintf(f, ",%d\n", row->n);
+        fprintf(f, ",%d", row->n);
+        if (loc) {
+            fputc(',', f);
+            if (isfinite(row->energy)) fprintf(f, "%.6f", row->energy);
+            fprintf(f, ",%d,%d", row->hits, row->n_loc);
+        }
+        fputc('\n', f);
     }
 }
 

@@ -1,6 +1,7 @@
 // table.h: the paper's Table 1 from a result file: one row per method id with the mean insertion
 // AUC, deletion AUC and their difference over the images whose status is "ok", and the image
-// count behind the means. Printed as Markdown and written as CSV beside the HDF5 file.
+// count behind the means; with localisation (SPEC §10, [data] masks) the mean energy in mask and
+// the pointing hits. Printed as Markdown and written as CSV beside the HDF5 file.
 #ifndef PC_TABLE_H
 #define PC_TABLE_H
 
@@ -13,6 +14,9 @@ typedef struct {
     int has_ins, has_del;   // the file holds that curve
     double ins, del;        // means over the n images (NaN when n = 0)
     int n;                  // images behind the means
+    int has_loc;            // the file holds localisation
+    double energy;          // mean energy in mask over the n_loc images (NaN when n_loc = 0)
+    int hits, n_loc;        // pointing hits among the n_loc ok images with a localisation
 } PcTableRow;
 
 typedef struct {
@@ -26,6 +30,7 @@ typedef struct {
 
 // Reads a result file (finished or .partial).
 int pc_table_from_file(const char *h5_path, PcTable *t, PcError *err);
+// Table 1; then, when the file has localisation, the localisation table (method, energy, hits/n).
 void pc_table_print_markdown(FILE *out, const PcTable *t);
 int pc_table_write_csv(const char *csv_path, const PcTable *t, PcError *err);
 void pc_table_free(PcTable *t);
