@@ -44,7 +44,8 @@ static void bench_model(PcBackend *be, const char *model, int n_images) {
     pc_saliency_default_options(&sopt);
     sopt.want_levels = sopt.want_cams = sopt.want_no_lnorm = 0;
     PcMethodSettings set = {.ig_steps = 50, .smoothgrad_samples = 50, .smoothgrad_sigma = 1.0f,
-                            .sgcampp_samples = 4, .sgcampp_sigma = 0.3f, .seed = 0};
+                            .sgcampp_samples = 4, .sgcampp_sigma = 0.3f, .sscam_samples = 35, .sscam_sigma = 2.0f,
+                            .iscam_samples = 10, .seed = 0};
     if (pc_method_settings_resolve(&set, &net, &err)) return (void)fprintf(stderr, "%s\n", err.msg);
     PcBackendNet *bn = be->net_prepare(be, &net, sopt.batch, &err);
     const int M = pc_method_count();

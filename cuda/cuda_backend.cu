@@ -222,6 +222,7 @@ extern "C" PcBackend *pc_backend_cuda_create(const PcBackendOptions *opt, PcErro
     be->normalize_maps = cuda_normalize_maps;
     be->resample = cuda_resample;
     be->masked_inputs = cuda_masked_inputs;
+    be->scaled_masked_inputs = cuda_scaled_masked_inputs;
     be->weighted_channel_sum = cuda_weighted_channel_sum;
     be->lnorm = cuda_lnorm;
     be->mul_relu = cuda_mul_relu;

@@ -120,6 +120,9 @@ void cuda_normalize_maps(PcBackend *be, const float *maps, int m, int h, int w,
 void cuda_resample(PcBackend *be, const float *in, int m, int h, int w, int oh, int ow, float *out);
 void cuda_masked_inputs(PcBackend *be, const float *act, int h, int w, const int *chans, int m,
                         const float *x, int s, PcNormFormula formula, float *plus, float *minus);
+void cuda_scaled_masked_inputs(PcBackend *be, const float *amap, int h, int w, const int *chans, int m,
+                               const float *x, int s, float coef, float sigma, uint64_t seed,
+                               uint32_t image, uint32_t sample, float *out);
 void cuda_weighted_channel_sum(PcBackend *be, const float *act, int k, int h, int w,
                                const float *weights, int v, float *out);
 void cuda_lnorm(PcBackend *be, const float *c, int m, int h, int w, int th, int tw,

@@ -8,6 +8,7 @@
 
 #include "cuda_common.cuh"
 #include "index_math.h"
+#include "philox.h"
 
 // ---- shared device helpers --------------------------------------------------------------------
 
@@ -228,6 +229,47 @@ void cuda_masked_inputs(PcBackend *be, const float *act, int h, int w, const int
     k_masked_inputs<<<grid, 256, 0, ctx->stream>>>(g, m, h, w, lo, den, x, s, plus, minus);
     cudaCheckLaunch();
     cu_scratch_free(ctx, g);
+    cu_scratch_free(ctx, d_chans);
+}
+
+// ---- scaled_masked_inputs (BASELINES.md B3) --------------------------------------------------
+
+// One thread per (pixel, channel map): up() of the map at the pixel, the Philox normal of each
+// colour element (recomputed per map: 10 Philox rounds are cheaper than a round trip through
+// memory), out = (coef * x) * (mask + sigma * z) in float32 as the CPU twin.
+//   amap (K, h, w), chans (M) device, x (3, s, s) -> out (M, 3, s, s)
+__global__ void k_scaled_masked_inputs(const float *amap, int h, int w, const int *chans, int m,
+                                       const float *x, int s, float coef, float sigma,
+                                       uint64_t seed, uint32_t image, uint32_t sample, float *out) {
+    int p = blockIdx.x * blockDim.x + threadIdx.x;
+    int ss = s * s;
+    if (p >= ss) return;
+    for (int j = blockIdx.y; j < m; j += gridDim.y) {
+        float mask = up_sample(amap + (size_t)chans[j] * h * w, h, w, s, s, p / s, p % s, Identity());
+        size_t base = (size_t)j * 3 * ss + p;
+        for (int c = 0; c < 3; c++) {
+            float noise = 0.0f;
+            if (sigma != 0.0f) noise = sigma * pc_philox_normal(seed, image, sample, (uint64_t)c * ss + p);
+            float cx = coef * x[c * ss + p];
+            out[base + (size_t)c * ss] = cx * __fadd_rn(mask, noise);
+        }
+    }
+}
+
+void cuda_scaled_masked_inputs(PcBackend *be, const float *amap, int h, int w, const int *chans, int m,
+                               const float *x, int s, float coef, float sigma, uint64_t seed,
+                               uint32_t image, uint32_t sample, float *out) {
+    CudaContext *ctx = cu_ctx(be);
+    if (m <= 0 || h * w <= 0) return;
+    // chans is a host array, staged as in masked_inputs (the caller may reuse it at once)
+    int *d_chans = (int *)cu_scratch(ctx, (size_t)m * sizeof(int));
+    if (!d_chans) return;   // out of memory: recorded for take_error
+    cudaCheck(cudaMemcpyAsync(d_chans, chans, (size_t)m * sizeof(int), cudaMemcpyHostToDevice,
+                              ctx->stream));
+    dim3 grid(cu_blocks((size_t)s * s, 256), (unsigned)(m < 65535 ? m : 65535));
+    k_scaled_masked_inputs<<<grid, 256, 0, ctx->stream>>>(amap, h, w, d_chans, m, x, s, coef, sigma,
+                                                          seed, image, sample, out);
+    cudaCheckLaunch();
     cu_scratch_free(ctx, d_chans);
 }
 

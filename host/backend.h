@@ -84,6 +84,16 @@ struct PcBackend {
     //                           x (3, s, s) -> plus (m, 3, s, s), minus (m, 3, s, s)
     void (*masked_inputs)(PcBackend *be, const float *act, int h, int w, const int *chans, int m,
                           const float *x, int s, PcNormFormula formula, float *plus, float *minus);
+    // The Score-CAM family's masked inputs (BASELINES.md B3), straight into a forward batch: for
+    // the m channels chans[] (host array) of amap (K, h, w), already min-max normalised,
+    //   out[j] = (coef * x) * (up(amap[chans[j]], s, s) + sigma * z)
+    // with z (3, s, s) the Philox standard normals of (seed, image, sample) (philox.h; element
+    // index c * s * s + p), one draw shared by the m channels; sigma = 0: no noise (the term is
+    // then exactly 0). Evaluated in float32 in that order, as torchcam c85232b does.
+    //                           amap (K, h, w), x (3, s, s) -> out (m, 3, s, s)
+    void (*scaled_masked_inputs)(PcBackend *be, const float *amap, int h, int w, const int *chans, int m,
+                                 const float *x, int s, float coef, float sigma, uint64_t seed,
+                                 uint32_t image, uint32_t sample, float *out);
     // out[v] = relu(sum_k weights[v, k] * act[k]) (NaN terms count as 0)
     //                           act (K, h, w), weights (V, K) -> out (V, h, w)
     void (*weighted_channel_sum)(PcBackend *be, const float *act, int k, int h, int w,

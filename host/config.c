@@ -27,7 +27,8 @@ enum {
     K_FILE, K_MAPS, K_OVERLAYS,
     K_DEVICE, K_PRECISION, K_THREADS, K_DECODERS, K_SHARD,
     K_SEED, K_CAM_LAYER, K_LAYERCAM_LAYERS, K_ZOOMCAM_LAYERS, K_IG_STEPS, K_SG_SAMPLES, K_SG_SIGMA,
-    K_SGCPP_SAMPLES, K_SGCPP_SIGMA,
+    K_SGCPP_SAMPLES, K_SGCPP_SIGMA, K_SSCAM_SAMPLES, K_SSCAM_SIGMA, K_ISCAM_SAMPLES,
+    K_SANITY_ENABLED, K_SANITY_METHODS, K_SANITY_IMAGES,
     K_MASKS,
     K_COUNT
 };
@@ -51,7 +52,7 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"data", "limit", "0", "number of list entries from offset; 0 = all (--limit N sets this)", 1},
     {"preprocess", "resize", "bilinear", "bilinear (reference: no antialias) | antialias | crop256 (shorter side 256, centre crop)", 1},
     {"preprocess", "size", "224", "network input side in pixels", 1},
-    {"saliency", "methods", "pcamp,pcamm,pcampm", "method ids: pcamp (PCAM+), pcamm (PCAM-), pcampm (PCAM+-), gradcam, gradcampp, smoothgradcampp, layercam, zoomcam, ixg, ig, smoothgrad (README: method ids)", 1},
+    {"saliency", "methods", "pcamp,pcamm,pcampm", "method ids: pcamp (PCAM+), pcamm (PCAM-), pcampm (PCAM+-), gradcam, gradcampp, smoothgradcampp, layercam, zoomcam, ixg, ig, smoothgrad, scorecam, sscam, iscam (README: method ids)", 1},
     {"saliency", "lnorm", "code", "layer normalisation: code (reference code) | paper", 1},
     {"saliency", "normalize", "code", "map normalisation: code (divide by the 99.9th percentile) | paper (by its distance to the 0.1th)", 1},
     {"saliency", "ablations", "none", "none, or any of levels, cams, no_lnorm (extra method ids per variant)", 1},
@@ -74,7 +75,7 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"run", "shard", "0/1", "i/n: process only the images whose list index mod n == i (one output per shard) | auto (i/n of a Slurm array task)", 1},
     // settings of the baseline methods (read by method_config.c; README: method ids)
     {"run", "seed", "0", "seed of the random methods' noise (Philox, keyed by seed, image list position, sample)", 1},
-    {"cam", "layer", "", "layer of gradcam, gradcampp, smoothgradcampp; empty = VGG: the ReLU before the last max-pool, ResNet: layer4", 1},
+    {"cam", "layer", "", "layer of gradcam, gradcampp, smoothgradcampp, scorecam, sscam, iscam; empty = VGG: the ReLU before the last max-pool, ResNet: layer4", 1},
     {"layercam", "layers", "", "layercam's layers, earliest first; empty = the default target layers (VGG: ReLU before each max-pool; ResNet: relu,layer1..4)", 1},
     {"zoomcam", "layers", "", "zoomcam's layers, earliest first; empty = VGG: every conv ReLU output; ResNet: relu,layer1..4", 1},
     {"ig", "steps", "50", "Integrated Gradients: Gauss-Legendre points", 1},
@@ -82,6 +83,14 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"smoothgrad", "sigma", "1.0", "SmoothGrad: noise standard deviation (absolute, normalised input space)", 1},
     {"smoothgradcampp", "samples", "4", "Smooth Grad-CAM++: noisy samples", 1},
     {"smoothgradcampp", "sigma", "0.3", "Smooth Grad-CAM++: noise standard deviation", 1},
+    {"sscam", "samples", "35", "SS-CAM: noisy samples (each a forward pass per channel of the [cam] layer)", 1},
+    {"sscam", "sigma", "2", "SS-CAM: standard deviation of the noise added to the [0, 1] channel masks", 1},
+    {"iscam", "samples", "10", "IS-CAM: integration steps (each a forward pass per channel of the [cam] layer)", 1},
+    // the cascading-randomisation sanity check (read by method_config.c; README: Sanity check). Not
+    // result keys: /sanity is added to (or replaced in) a finished output without recomputing it
+    {"sanity", "enabled", "no", "after the run, the cascading-randomisation sanity check into /sanity (yes|no; --sanity sets yes)", 0},
+    {"sanity", "methods", "", "method ids of the sanity check; empty = the run's [saliency] methods", 0},
+    {"sanity", "images", "1", "the sanity check explains the first N images of the run", 0},
     // localisation (SPEC §10): ground-truth object masks
     {"data", "masks", "", "folder of object masks: <name without extension>.png per image (8-bit, nonzero = object; full list name or base name), for energy in mask and pointing; optional", 1},
 };
@@ -91,7 +100,7 @@ static const char *const variant_ids[PC_N_VARIANTS] = {"pcamp", "pcamm", "pcampm
 
 static const char *const g_sections[] = {"model", "data", "preprocess", "saliency", "cam", "layercam",
                                          "zoomcam", "ig", "smoothgrad", "smoothgradcampp", "metrics",
-                                         "output", "run"};
+                                         "output", "run", "sscam", "iscam", "sanity"};
 #define N_SECTIONS ((int)(sizeof g_sections / sizeof g_sections[0]))
 
 int pc_config_n_keys(void) { return K_COUNT; }
@@ -757,9 +766,10 @@ int pc_config_load_string(const char *text, const char *path, int n_sets, char *
             goto fail;
         }
     PcMethodSettings ms;   // the baseline methods' settings (method_config.c), checked after the rest
+    PcSanitySettings ss;   // [sanity] (method_config.c)
     if (check_model(cfg, err) || check_data(cfg, err) || check_preprocess(cfg, err) || check_saliency(cfg, err) ||
         check_metrics(cfg, err) || check_output(cfg, err) || check_run(cfg, err) ||
-        pc_method_settings_from_config(cfg, &ms, err)) {
+        pc_method_settings_from_config(cfg, &ms, err) || pc_sanity_settings_from_config(cfg, &ss, err)) {
         int k = cfg->bad_key;
         cmdline = k >= 0 && cfg->origin[k] && !strncmp(cfg->origin[k], "--set ", 6);
         goto fail;
@@ -825,6 +835,10 @@ char *pc_config_canonical(const PcConfig *cfg, int only_results) {
     char *out = xmalloc(cap);
     out[0] = 0;
     for (int s = 0; s < N_SECTIONS; s++) {
+        int any = !only_results;    // a section without result keys stays out of the key
+        for (int k = 0; k < K_COUNT; k++)
+            any |= !strcmp(g_keys[k].section, g_sections[s]) && g_keys[k].affects_results;
+        if (!any) continue;
         used += (size_t)snprintf(out + used, cap - used, "%s[%s]\n", s ? "\n" : "", g_sections[s]);
         for (int k = 0; k < K_COUNT; k++) {
             if (strcmp(g_keys[k].section, g_sections[s]) || (only_results && !g_keys[k].affects_results)) continue;

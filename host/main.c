@@ -23,6 +23,7 @@
 static void usage(FILE *out) {
     fprintf(out,
             "usage: polycam-eval --config FILE.ini [--set section.key=value ...] [--resume | --force] [--limit N] [--check]\n"
+            "                    [--sanity]\n"
             "       polycam-eval --table FILE.h5\n"
             "       polycam-eval --merge OUT.h5 SHARD.h5 ... [--force]\n"
             "       polycam-eval --report OUT_DIR FILE.h5 ...\n"
@@ -40,6 +41,8 @@ static void usage(FILE *out) {
             "  --resume          continue an interrupted run (also the default when the output exists with the\n"
             "                    same configuration); an output made with another configuration is refused\n"
             "  --force           delete any previous output (and its journal) and start over\n"
+            "  --sanity          after the run, the cascading-randomisation sanity check into /sanity of its\n"
+            "                    output (same as --set sanity.enabled=yes; a finished output just gains /sanity)\n"
             "  --table FILE.h5   print the table of a result file and write FILE.h5.csv\n"
             "  --merge OUT.h5 SHARD.h5 ...  join the finished files of a sharded run ([run] shard = i/n)\n"
             "                    into the file the unsharded run would have written, then print its table\n"
@@ -85,7 +88,7 @@ typedef struct {
     char **sets;            // (argc + 1) --set overrides, then --limit's
     int n_sets;
     char limit_set[64];     // "data.limit=N" from --limit N
-    int resume, force, check;
+    int resume, force, check, sanity;
 } Args;
 
 static void print_version(void) {
@@ -104,6 +107,7 @@ static int parse_option(int argc, char **argv, int *i, Args *a) {
     if (!strcmp(o, "--resume")) return a->resume = 1, 0;
     if (!strcmp(o, "--force")) return a->force = 1, 0;
     if (!strcmp(o, "--check")) return a->check = 1, 0;
+    if (!strcmp(o, "--sanity")) return a->sanity = 1, 0;
     int takes_arg = !strcmp(o, "--config") || !strcmp(o, "--set") || !strcmp(o, "--limit") ||
                     !strcmp(o, "--table") || !strcmp(o, "--merge") || !strcmp(o, "--report");
     if (!takes_arg) {
@@ -134,6 +138,7 @@ static int check_args(const Args *a) {
     const char *why = NULL;
     if (a->resume && a->force) why = "--resume and --force exclude each other";
     else if (a->check && (a->table || a->merge || a->report)) why = "--check goes with --config only";
+    else if (a->sanity && (a->table || a->merge || a->report)) why = "--sanity goes with --config only";
     else if (!!a->table + !!a->config + !!a->merge + !!a->report > 1)
         why = "give one of --config, --table, --merge and --report";
     else if (a->report && a->n_merge_inputs < 1) why = "--report OUT_DIR needs result files after it";
@@ -180,6 +185,7 @@ static int cmd_report(const Args *a) {
 // the graceful stop of stop.h armed.
 static int cmd_run(Args *a) {
     if (a->limit_set[0]) a->sets[a->n_sets++] = a->limit_set;   // after the --set overrides: --limit wins
+    if (a->sanity) a->sets[a->n_sets++] = (char *)"sanity.enabled=yes";
     PcConfig cfg;
     PcError err;
     char *found = pc_config_find(a->config, stderr, &err);   // a bare name: also the shipped configs

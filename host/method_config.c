@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *origin_of(const PcConfig *cfg, const char *section, const char *key) {
     for (int k = 0; k < pc_config_n_keys(); k++) {
@@ -57,6 +58,9 @@ int pc_method_settings_from_config(const PcConfig *cfg, PcMethodSettings *s, PcE
     if (get_pos_float(cfg, "smoothgrad", "sigma", &s->smoothgrad_sigma, err)) return -1;
     if (get_int(cfg, "smoothgradcampp", "samples", 1, 65535, &s->sgcampp_samples, err)) return -1;
     if (get_pos_float(cfg, "smoothgradcampp", "sigma", &s->sgcampp_sigma, err)) return -1;
+    if (get_int(cfg, "sscam", "samples", 1, 65535, &s->sscam_samples, err)) return -1;   // 16-bit sample index
+    if (get_pos_float(cfg, "sscam", "sigma", &s->sscam_sigma, err)) return -1;
+    if (get_int(cfg, "iscam", "samples", 1, 65535, &s->iscam_samples, err)) return -1;
     const char *seed = pc_config_get(cfg, "run", "seed");
     char *end;
     errno = 0;
@@ -91,6 +95,49 @@ int pc_method_config_ids(const PcConfig *cfg, const PcMethodDesc **out, int max,
         p = c + 1;
     }
     return n;
+}
+
+// ---- [sanity] ---------------------------------------------------------------------------------
+
+static int sanity_methods(const PcConfig *cfg, PcSanitySettings *s, PcError *err) {
+    const char *key = pc_config_get(cfg, "sanity", "methods")[0] ? "sanity" : "saliency";
+    const char *list = pc_config_get(cfg, key, "methods");
+    for (const char *p = list; *p;) {
+        const char *c = strchr(p, ',');
+        size_t len = c ? (size_t)(c - p) : strlen(p);
+        while (len && (*p == ' ' || *p == '\t')) p++, len--;
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+        char id[64];
+        snprintf(id, sizeof id, "%.*s", (int)(len < sizeof id ? len : sizeof id - 1), p);
+        if (!pc_method_find(id)) {     // a Poly-CAM variant or a registry method (no ablation ids)
+            char ids[512];
+            pc_method_list_ids(ids, sizeof ids);
+            return pc_fail(err, "%s: bad value '%s' for [%s] methods (expected a comma-separated list of %s)",
+                           origin_of(cfg, key, "methods"), list, key, ids);
+        }
+        int dup = 0;
+        for (int i = 0; i < s->n_methods; i++) dup |= !strcmp(s->ids[i], id);
+        if (!dup && s->n_methods == PC_SANITY_MAX_METHODS)
+            return bad(cfg, key, "methods", "at most 32 methods", err);
+        if (!dup) snprintf(s->ids[s->n_methods++], sizeof s->ids[0], "%s", id);
+        if (!c) break;
+        p = c + 1;
+    }
+    return 0;
+}
+
+int pc_sanity_settings_from_config(const PcConfig *cfg, PcSanitySettings *s, PcError *err) {
+    memset(s, 0, sizeof *s);
+    const char *en = pc_config_get(cfg, "sanity", "enabled");
+    static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off", "0"};
+    s->enabled = -1;
+    for (int i = 0; i < 4; i++) {
+        if (!strcasecmp(en, yes[i])) s->enabled = 1;
+        if (!strcasecmp(en, no[i])) s->enabled = 0;
+    }
+    if (s->enabled < 0) return bad(cfg, "sanity", "enabled", "yes or no", err);
+    if (get_int(cfg, "sanity", "images", 1, 100000, &s->images, err)) return -1;
+    return sanity_methods(cfg, s, err);
 }
 
 // ---- layers -----------------------------------------------------------------------------------

@@ -15,4 +15,16 @@ int pc_method_settings_from_config(const PcConfig *cfg, PcMethodSettings *s, PcE
 // repeats. Returns the count (at most max); -1 with err for an unknown id.
 int pc_method_config_ids(const PcConfig *cfg, const PcMethodDesc **out, int max, PcError *err);
 
+// [sanity]: the cascading-randomisation sanity check (README: Sanity check).
+#define PC_SANITY_MAX_METHODS 32
+typedef struct {
+    int enabled;                    // [sanity] enabled (--sanity)
+    int images;                     // the first N images of the run
+    int n_methods;                  // ids: Poly-CAM variants (pcamp, ...) and registry methods
+    char ids[PC_SANITY_MAX_METHODS][64];
+} PcSanitySettings;
+
+// Checks and reads [sanity]; methods empty = the ids of [saliency] methods, in their order.
+int pc_sanity_settings_from_config(const PcConfig *cfg, PcSanitySettings *s, PcError *err);
+
 #endif

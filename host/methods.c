@@ -28,6 +28,12 @@ static const PcMethodDesc g_methods[] = {
      pc_method_ig},
     {"smoothgrad", "SmoothGrad", PC_FAMILY_GRADIENT, "[smoothgrad] samples, sigma, [run] seed", "S x S",
      "captum 0.6.0 NoiseTunnel(Saliency)", pc_method_smoothgrad},
+    {"scorecam", "Score-CAM", PC_FAMILY_FORWARD, "[cam] layer", "the [cam] layer's", "torchcam c85232b ScoreCAM",
+     pc_method_scorecam},
+    {"sscam", "SS-CAM", PC_FAMILY_FORWARD, "[cam] layer, [sscam] samples, sigma, [run] seed", "the [cam] layer's",
+     "torchcam c85232b SSCAM", pc_method_sscam},
+    {"iscam", "IS-CAM", PC_FAMILY_FORWARD, "[cam] layer, [iscam] samples", "the [cam] layer's",
+     "torchcam c85232b ISCAM", pc_method_iscam},
 };
 #define N_METHODS ((int)(sizeof g_methods / sizeof g_methods[0]))
 

@@ -8,7 +8,8 @@
 //             <id>.no_lnorm): all computed together from one set of masked passes (pc_explain);
 //             compute is NULL, run.c derives them from the PcExplanation.
 //   gradient  one forward + backward pass family (BASELINES.md B2, B4): native computes the map at its own size, pc_method_compute brings it to S x S.
-//   forward   forward-only baselines (issue 10), same interface.
+//   forward   forward-only baselines (issue 10, BASELINES.md B3, B5), same interface: batches of
+//             perturbed inputs through `forward` only (methods_scorecam.c: scorecam, sscam, iscam).
 #ifndef PC_METHODS_H
 #define PC_METHODS_H
 
@@ -29,7 +30,7 @@ typedef struct {
 } PcLayerList;
 
 // Settings of the non-Poly-CAM methods ([cam], [layercam], [zoomcam], [ig], [smoothgrad],
-// [smoothgradcampp], [run] seed). Text values come from the config (method_config.c); layers are
+// [smoothgradcampp], [sscam], [iscam], [run] seed). Text values come from the config (method_config.c); layers are
 // resolved against the model (pc_method_settings_resolve).
 typedef struct {
     char cam_layer[64];                 // "" = the arch default (BASELINES B1)
@@ -40,6 +41,9 @@ typedef struct {
     float smoothgrad_sigma;             // 1.0 (absolute, in normalised space)
     int sgcampp_samples;                // 4
     float sgcampp_sigma;                // 0.3
+    int sscam_samples;                  // 35 (SS-CAM noisy samples N)
+    float sscam_sigma;                  // 2.0 (SS-CAM noise std, added to the [0, 1] masks)
+    int iscam_samples;                  // 10 (IS-CAM integration steps N)
     uint64_t seed;                      // [run] seed
     // resolved against the net
     PcLayerList cam, layercam, zoomcam;
@@ -47,7 +51,7 @@ typedef struct {
 
 // Noise streams: the sample index of pc_philox_normal is (stream << 16) | s, so two random
 // methods of one image never share a draw.
-enum { PC_STREAM_SMOOTHGRAD = 1, PC_STREAM_SGCAMPP = 2 };
+enum { PC_STREAM_SMOOTHGRAD = 1, PC_STREAM_SGCAMPP = 2, PC_STREAM_SSCAM = 3 };
 
 // Everything a method's compute function sees for one image.
 typedef struct {
@@ -59,7 +63,7 @@ typedef struct {
     int size;                       // S
     int cls;                        // explained class
     uint32_t image;                 // the image's position in the list (/images/index): noise key
-    int batch;                      // images per backward pass
+    int batch;                      // images per backward / forward pass
 } PcMethodCtx;
 
 // native: the method's map at its native resolution, host (h, w) with *h, *w set; out holds at
@@ -119,5 +123,9 @@ int pc_method_zoomcam(const PcMethodCtx *ctx, float *out, int *h, int *w, PcErro
 int pc_method_ixg(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
 int pc_method_ig(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
 int pc_method_smoothgrad(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
+// forward-only compute functions (methods_scorecam.c)
+int pc_method_scorecam(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
+int pc_method_sscam(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
+int pc_method_iscam(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
 
 #endif

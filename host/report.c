@@ -15,6 +15,7 @@
 #include "h5util.h"
 #include "layout.h"
 #include "plot.h"
+#include "report_sanity.h"
 
 typedef struct {
     PcResultFile r;         // the file as layout.c reads it (ids, names, status, layout)
@@ -473,6 +474,8 @@ static int write_report(const char *dir, ReportFile *fs, int nf, const PcReportO
     table_sensitivity(md, fs, nf, ids, n_ids);
     table_localisation(md, fs, nf, ids, n_ids);
     int rc = write_figures(md, dir, fs, nf, ids, n_ids, opt, err);
+    for (int k = 0; k < nf && rc == 0; k++)   // /sanity, where a file has one (report_sanity.c)
+        rc = pc_report_sanity(md, dir, &fs[k].r, fs[k].label, pc_plot_available(), err);
     if (fclose(md) != 0 && rc == 0) rc = pc_fail(err, "%s: cannot write (%s)", path, strerror(errno));
     free(path);
     return rc;

@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "overlay.h"
 #include "progress.h"
+#include "sanity.h"
 #include "saliency.h"
 #include "stop.h"
 #include "journal.h"
@@ -524,6 +525,25 @@ static int report_skipped(const PcConfig *cfg, const Run *r, PcError *err) {
     return 0;
 }
 
+// [sanity] enabled (--sanity): the cascading-randomisation check on the finished output. It
+// overwrites the net's weights, so it comes last.
+static int run_sanity(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt, PcError *err) {
+    PcSanitySettings ss;
+    if (pc_sanity_settings_from_config(cfg, &ss, err)) return -1;
+    if (!ss.enabled) return 0;
+    if (!r->bn && prepare_compute(cfg, r, sopt, err)) return -1;
+    int registry = 0;
+    for (int m = 0; m < ss.n_methods; m++) {
+        const PcMethodDesc *d = pc_method_find(ss.ids[m]);
+        registry |= d && d->native;
+    }
+    if (registry && pc_method_settings_resolve(&r->mset, &r->net, err)) return -1;
+    PcSanityEnv env = {.be = r->be, .bn = &r->bn, .max_batch = sopt->batch > r->insdel.batch ? sopt->batch : r->insdel.batch,
+                       .net = &r->net, .tg = &r->tg, .sopt = sopt, .mset = &r->mset, .ds = &r->ds,
+                       .resize = cfg->resize, .size = cfg->size};
+    return pc_sanity_run(&env, &ss, cfg->output, err);
+}
+
 int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
     Run *r = xcalloc(1, sizeof *r);
     PcSaliencyOptions sopt;
@@ -553,6 +573,7 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
         if (rc == 0) fprintf(stderr, "results written to %s\n", cfg->output);
         if (rc == 0) rc = pc_print_table(cfg->output, err);
     }
+    if (rc == 0 && !opt->check_only) rc = run_sanity(cfg, r, &sopt, err);
     run_free(r);
     free(r);
     return rc;

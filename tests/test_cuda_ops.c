@@ -1,6 +1,7 @@
 // test_cuda_ops.c: every saliency / metric op of the CUDA backend (backend.h) on random inputs
 // against the CPU backend, the reference: softmax_gather, normalize_maps (both formulas, ties,
-// NaN), resample (up and down, odd sizes), masked_inputs (plus / minus / plus only), weighted
+// NaN), resample (up and down, odd sizes), masked_inputs (plus / minus / plus only),
+// scaled_masked_inputs (Score-CAM family: coefficient, Philox noise on the device, a NaN channel), weighted
 // channel sums (incl. NaN and inf weights), LNorm (code and paper, ratios 1, 2, 4, non-integer),
 // mul_relu, blur (incl. kernels wider than the image), argsort (ties, -0, NaN: identical order)
 // and insertion / deletion samples (identical). Max abs and relative (max |d| / max |ref|)
@@ -210,6 +211,37 @@ static void test_masked(void) {
     masked_case(2, 112, 112, 224, chans_c, 2);
 }
 
+// scaled_masked_inputs (Score-CAM family): min-max-like maps in [0, 1] with a NaN channel,
+// coef 1 / 5.5, sigma 0 / 2 (the Philox noise drawn on the device vs on the host).
+static void scaled_masked_case(int k, int h, int w, int s, const int *chans, int m, float coef, float sigma) {
+    size_t n_act = (size_t)k * h * w, n_x = (size_t)3 * s * s, n_out = (size_t)m * n_x;
+    float *amap = xmalloc(n_act * sizeof(float)), *x = xmalloc(n_x * sizeof(float));
+    for (size_t i = 0; i < n_act; i++) amap[i] = frand();
+    for (int i = 0; i < h * w; i++) amap[i] = NAN;   // channel 0: dead (NaN after min-max)
+    for (size_t i = 0; i < n_x; i++) x[i] = 2.0f * nrand();
+    float *out = xmalloc(n_out * sizeof(float));
+    float *d_a = dev_put(amap, n_act * sizeof(float)), *d_x = dev_put(x, n_x * sizeof(float));
+    float *d_out = gpu->alloc(gpu, n_out * sizeof(float));
+    cpu->scaled_masked_inputs(cpu, amap, h, w, chans, m, x, s, coef, sigma, 42, 7, (3u << 16) | 5u, out);
+    gpu->scaled_masked_inputs(gpu, d_a, h, w, chans, m, d_x, s, coef, sigma, 42, 7, (3u << 16) | 5u, d_out);
+    float *g = host_get(d_out, n_out * sizeof(float));
+    char label[128];
+    snprintf(label, sizeof label, "scaled_masked_inputs %dx%dx%d -> %d x 3x%dx%d c %.2g s %.1g", k, h, w, m, s, s,
+             coef, sigma);
+    compare(label, g, out, n_out, 1e-5);
+    free(g), free(amap), free(x), free(out);
+    gpu->release(gpu, d_a), gpu->release(gpu, d_x), gpu->release(gpu, d_out);
+}
+
+static void test_scaled_masked(void) {
+    const int chans_a[4] = {3, 0, 15, 7};
+    scaled_masked_case(16, 14, 14, 32, chans_a, 4, 1.0f, 0.0f);
+    scaled_masked_case(16, 14, 14, 32, chans_a, 4, 1.0f, 2.0f);
+    const int chans_b[3] = {511, 2, 100};
+    scaled_masked_case(512, 7, 7, 224, chans_b, 3, 5.5f, 0.0f);
+    scaled_masked_case(512, 7, 7, 224, chans_b, 3, 1.0f, 2.0f);
+}
+
 static void wcs_case(const char *what, int k, int h, int w, int v, int special) {
     size_t hw = (size_t)h * w, n_act = (size_t)k * hw, n_out = (size_t)v * hw;
     float *act = xmalloc(n_act * sizeof(float)), *wt = xmalloc((size_t)v * k * sizeof(float));
@@ -371,6 +403,7 @@ int main(void) {
     test_normalize();
     test_resample();
     test_masked();
+    test_scaled_masked();
     test_weighted_sum();
     test_lnorm();
     test_mul_relu();

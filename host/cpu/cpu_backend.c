@@ -72,6 +72,7 @@ PcBackend *pc_backend_cpu_create(const PcBackendOptions *opt, PcError *err) {
     be->normalize_maps = cpu_normalize_maps;
     be->resample = cpu_resample;
     be->masked_inputs = cpu_masked_inputs;
+    be->scaled_masked_inputs = cpu_scaled_masked_inputs;
     be->weighted_channel_sum = cpu_weighted_channel_sum;
     be->lnorm = cpu_lnorm;
     be->mul_relu = cpu_mul_relu;

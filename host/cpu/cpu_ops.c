@@ -1,7 +1,7 @@
 // cpu_ops.c: the saliency and metric ops of the CPU backend (backend.h, "saliency and metric ops"):
 // softmax score, percentile normalisation u() (SPEC §5), bilinear up() (SPEC §2), masked inputs
-// (SPEC §6), weighted channel sums and LNorm (SPEC §7), the Gaussian blur baseline, the stable
-// descending argsort and the insertion/deletion samples (SPEC §8). Single-threaded and
+// (SPEC §6) and the Score-CAM family's (BASELINES.md B3), weighted channel sums and LNorm
+// (SPEC §7), the Gaussian blur baseline, the stable descending argsort and the insertion/deletion samples (SPEC §8). Single-threaded and
 // deterministic: the same inputs give the same output bits on every run; the forward passes, not
 // these ops, dominate the CPU time.
 #include <cblas.h>
@@ -10,6 +10,7 @@
 
 #include "cpu_internal.h"
 #include "index_math.h"
+#include "philox.h"
 
 // ---- softmax ------------------------------------------------------------------------------------
 
@@ -208,6 +209,37 @@ void cpu_masked_inputs(PcBackend *be, const float *act, int h, int w, const int 
     free(mask);
     free(u);
     free(keys);
+}
+
+// ---- Score-CAM family masked inputs (BASELINES.md B3) -------------------------------------------
+
+// out[j] = (coef * x) * (up(amap[chans[j]]) + sigma * z): z drawn once per call (shared by the m
+// channels), each channel's mask upsampled once and applied to the three colour planes.
+void cpu_scaled_masked_inputs(PcBackend *be, const float *amap, int h, int w, const int *chans, int m,
+                              const float *x, int s, float coef, float sigma, uint64_t seed,
+                              uint32_t image, uint32_t sample, float *out) {
+    (void)be;
+    const size_t hw = (size_t)h * w, ss = (size_t)s * s;
+    float *mask = xmalloc(ss * sizeof *mask);                 // (s, s)
+    float *noise = xcalloc(3 * ss, sizeof *noise);            // (3, s, s) sigma * z, or 0
+    float *cx = xmalloc(3 * ss * sizeof *cx);                 // (3, s, s) coef * x
+    if (sigma != 0.0f)
+        for (size_t i = 0; i < 3 * ss; i++) noise[i] = sigma * pc_philox_normal(seed, image, sample, i);
+    for (size_t i = 0; i < 3 * ss; i++) cx[i] = coef * x[i];
+    Resampler r;
+    resampler_init(&r, h, w, s, s);
+    for (int j = 0; j < m; j++) {
+        resample_one(&r, amap + (size_t)chans[j] * hw, mask);
+        for (int c = 0; c < 3; c++) {
+            const float *xc = cx + c * ss, *nc = noise + c * ss;
+            float *dst = out + ((size_t)j * 3 + c) * ss;
+            for (size_t i = 0; i < ss; i++) dst[i] = xc[i] * (mask[i] + nc[i]);
+        }
+    }
+    resampler_free(&r);
+    free(mask);
+    free(noise);
+    free(cx);
 }
 
 // ---- weighted channel sum (SPEC §7) -------------------------------------------------------------

@@ -1,0 +1,355 @@
+// sanity.c: the cascading-randomisation sanity check (see sanity.h): layer order, the
+// re-initialisation draws, the step loop and the /sanity group of the result file.
+#define _GNU_SOURCE
+#include "sanity.h"
+
+#include <hdf5.h>
+#include <math.h>
+#include <string.h>
+
+#include "h5util.h"
+#include "philox.h"
+#include "similarity.h"
+#include "stop.h"
+
+// ---- layers -----------------------------------------------------------------------------------
+
+static int is_param(const PcNode *nd) { return nd->op == PC_NODE_CONV || nd->op == PC_NODE_LINEAR; }
+
+// The node list is built in torchvision's module order (a block's conv1, conv2, conv3, then its
+// downsample; the classifier last), so its reverse is the cascading order.
+int pc_sanity_order(const PcNet *net, int *nodes, int max) {
+    int n = 0;
+    for (int i = net->n_nodes - 1; i >= 0 && n < max; i--)
+        if (is_param(&net->nodes[i])) nodes[n++] = i;
+    return n;
+}
+
+const char *pc_sanity_layer_name(const PcNet *net, int node) {
+    const PcNode *nd = &net->nodes[node];
+    return nd->op == PC_NODE_CONV ? nd->p.conv.weight_name : nd->op == PC_NODE_LINEAR ? nd->p.linear.weight_name : "";
+}
+
+int pc_sanity_layer_index(const PcNet *net, int node) {
+    if (node < 0 || node >= net->n_nodes || !is_param(&net->nodes[node])) return -1;
+    int L = 0;
+    for (int i = 0; i < node; i++) L += is_param(&net->nodes[i]);
+    return L;
+}
+
+int pc_sanity_fan_in(const PcNet *net, int node) {
+    const PcNode *nd = &net->nodes[node];
+    if (nd->op == PC_NODE_CONV) return nd->p.conv.cin * nd->p.conv.k * nd->p.conv.k;
+    return nd->op == PC_NODE_LINEAR ? nd->p.linear.in : 0;
+}
+
+void pc_sanity_reinit_layer(PcNet *net, int node, uint64_t seed) {
+    PcNode *nd = &net->nodes[node];
+    float *w, *b;
+    size_t nw;
+    int nb, has_bias = 1, has_bn = 0;
+    if (nd->op == PC_NODE_CONV) {
+        PcConvParams *c = &nd->p.conv;
+        w = c->weight, b = c->bias, nb = c->cout, nw = (size_t)c->cout * c->cin * c->k * c->k;
+        has_bias = !net->spec.is_resnet;    // torchvision: VGG convs have a bias, ResNet convs none
+        has_bn = c->has_bn;
+    } else {
+        PcLinearParams *l = &nd->p.linear;
+        w = l->weight, b = l->bias, nb = l->out, nw = (size_t)l->out * l->in;
+    }
+    const double bound = 1.0 / sqrt((double)pc_sanity_fan_in(net, node));
+    // reset BN (gamma 1, beta 0, mean 0, var 1) folded as pc_net_load folds: w * s, (b - 0) * s + 0
+    const double s = has_bn ? 1.0 / sqrt(1.0 + 1e-5) : 1.0;
+    const uint32_t sample = ((uint32_t)PC_STREAM_SANITY << 16) | (uint32_t)pc_sanity_layer_index(net, node);
+    enum { CHUNK = 4096 };
+    float u[CHUNK];
+    for (size_t i0 = 0; i0 < nw; i0 += CHUNK) {
+        size_t n = nw - i0 < CHUNK ? nw - i0 : CHUNK;
+        pc_philox_fill_uniform(seed, 0, sample, i0, n, u);
+        for (size_t j = 0; j < n; j++) {
+            float v = (float)((2.0 * u[j] - 1.0) * bound);     // torch: uniform_(-bound, bound)
+            w[i0 + j] = has_bn ? (float)((double)v * s) : v;
+        }
+    }
+    for (int o = 0; o < nb; o++) {
+        float v = 0.f;
+        if (has_bias) {
+            pc_philox_fill_uniform(seed, 0, sample, nw + (size_t)o, 1, u);
+            v = (float)((2.0 * u[0] - 1.0) * bound);
+        }
+        b[o] = has_bn ? (float)((double)v * s) : v;
+    }
+}
+
+// ---- one step ---------------------------------------------------------------------------------
+
+typedef struct {
+    int n_img, n_meth, n_steps, S;
+    int *img;                   // (n_img) dataset index
+    float *x;                   // (n_img, 3, S, S) inputs
+    int *node;                  // (n_steps) node re-initialised at the step (cumulative), -1 = original
+    int *cls;                   // (n_img, n_steps) argmax of the model at the step
+    float *score;               // (n_img, n_steps) its softmax probability
+    int variant[PC_SANITY_MAX_METHODS];                  // Poly-CAM variant, or -1
+    const PcMethodDesc *desc[PC_SANITY_MAX_METHODS];     // registry method, or NULL
+    float *maps;                // (n_meth, n_img, n_steps, S, S)
+    double *sim;                // (PC_SIM_COUNT, n_meth, n_img, n_steps)
+} Sanity;
+
+static float *map_at(const Sanity *s, int m, int i, int t) {
+    return s->maps + (((size_t)m * s->n_img + i) * s->n_steps + t) * s->S * s->S;
+}
+
+// Class (first maximum of the logits) and its softmax score: one forward pass.
+static int classify(PcSanityEnv *env, const float *x, int *cls, float *score, PcError *err) {
+    PcBackend *be = env->be;
+    const int K = env->net->n_classes, S = env->size;
+    const size_t xs = (size_t)3 * S * S * sizeof(float);
+    float *d_x = be->alloc(be, xs), *d_l = be->alloc(be, (size_t)K * sizeof(float)), *d_s = be->alloc(be, sizeof(float));
+    float *logits = xmalloc((size_t)K * sizeof(float));
+    int rc = d_x && d_l && d_s ? 0 : pc_fail(err, "sanity: out of device memory");
+    if (rc == 0) {
+        be->upload(be, d_x, x, xs);
+        rc = be->forward(be, *env->bn, d_x, 1, d_l, 0, NULL, NULL, err);
+    }
+    if (rc == 0) {
+        be->download(be, logits, d_l, (size_t)K * sizeof(float));
+        int c = 0;
+        for (int i = 1; i < K; i++)
+            if (logits[i] > logits[c]) c = i;
+        be->softmax_gather(be, d_l, 1, K, c, d_s);
+        be->download(be, score, d_s, sizeof(float));
+        *cls = c;
+    }
+    free(logits);
+    if (d_x) be->release(be, d_x);
+    if (d_l) be->release(be, d_l);
+    if (d_s) be->release(be, d_s);
+    return rc;
+}
+
+// Every method's map of image i at step t (the Poly-CAM variants from one pc_explain).
+static int compute_maps(PcSanityEnv *env, Sanity *s, int i, int t, PcError *err) {
+    const size_t ss = (size_t)s->S * s->S;
+    const float *x = s->x + (size_t)i * 3 * ss;
+    int cls = s->cls[(size_t)i * s->n_steps + t], any_pc = 0, rc = 0;
+    for (int m = 0; m < s->n_meth; m++) any_pc |= s->variant[m] >= 0;
+    PcExplanation e;
+    memset(&e, 0, sizeof e);
+    if (any_pc) {
+        PcSaliencyOptions o = *env->sopt;
+        o.want_levels = o.want_cams = o.want_no_lnorm = 0;
+        if (pc_explain(env->be, *env->bn, env->net, env->tg, x, cls, &o, &e, err)) return -1;
+    }
+    PcMethodCtx mctx = {.be = env->be, .bn = *env->bn, .net = env->net, .set = env->mset, .x = x, .size = s->S,
+                        .cls = cls, .image = (uint32_t)env->ds->list_index[s->img[i]], .batch = env->sopt->batch};
+    for (int m = 0; m < s->n_meth && rc == 0; m++) {
+        float *dst = map_at(s, m, i, t);
+        if (s->variant[m] >= 0) memcpy(dst, e.map[s->variant[m]], ss * sizeof(float));
+        else rc = pc_method_compute(s->desc[m], &mctx, dst, err);
+    }
+    if (any_pc) pc_explanation_free(&e);
+    return rc;
+}
+
+// One randomisation step for every image: class, maps, similarity to step 0.
+static int run_step(PcSanityEnv *env, Sanity *s, int t, PcError *err) {
+    for (int i = 0; i < s->n_img; i++) {
+        const size_t it = (size_t)i * s->n_steps + t;
+        if (classify(env, s->x + (size_t)i * 3 * s->S * s->S, &s->cls[it], &s->score[it], err)) return -1;
+        if (compute_maps(env, s, i, t, err)) return -1;
+        for (int m = 0; m < s->n_meth; m++) {
+            double sim[PC_SIM_COUNT];
+            pc_sanity_similarity(map_at(s, m, i, 0), map_at(s, m, i, t), s->S, sim);
+            for (int k = 0; k < PC_SIM_COUNT; k++)
+                s->sim[(((size_t)k * s->n_meth + m) * s->n_img + i) * s->n_steps + t] = sim[k];
+        }
+    }
+    return 0;
+}
+
+// Re-initialises the step's layer and refreshes the backend's copy of the weights.
+static int randomise(PcSanityEnv *env, int node, PcError *err) {
+    pc_sanity_reinit_layer(env->net, node, env->mset->seed);
+    env->be->net_release(env->be, *env->bn);
+    *env->bn = env->be->net_prepare(env->be, env->net, env->max_batch, err);
+    return *env->bn ? 0 : -1;
+}
+
+// ---- set-up -----------------------------------------------------------------------------------
+
+// The first n decodable images of the run (decoded as the run decodes them).
+static int load_images(PcSanityEnv *env, Sanity *s, int want, PcError *err) {
+    int n = want < env->ds->n ? want : env->ds->n;
+    int *order = xmalloc((size_t)(env->ds->n + 1) * sizeof(int));
+    for (int i = 0; i < env->ds->n; i++) order[i] = i;
+    const size_t xs = (size_t)3 * s->S * s->S;
+    s->img = xcalloc((size_t)n + 1, sizeof(int));
+    s->x = xcalloc((size_t)n * xs + 1, sizeof(float));
+    PcPrefetcher *pf = pc_prefetch_start(env->ds, order, env->ds->n, env->resize, s->S, 1, 2);
+    PcPrefetchItem *item;
+    while (s->n_img < n && (item = pc_prefetch_next(pf)) != NULL) {
+        if (item->ok) {
+            memcpy(s->x + (size_t)s->n_img * xs, item->x, xs * sizeof(float));
+            s->img[s->n_img++] = item->index;
+        }
+        pc_prefetch_release(pf, item);
+    }
+    pc_prefetch_stop(pf);
+    free(order);
+    return s->n_img > 0 ? 0 : pc_fail(err, "sanity: no image of the run could be read");
+}
+
+static int set_methods(Sanity *s, const PcSanitySettings *ss, PcError *err) {
+    s->n_meth = ss->n_methods;
+    for (int m = 0; m < s->n_meth; m++) {
+        s->variant[m] = -1;
+        s->desc[m] = NULL;
+        for (int v = 0; v < PC_N_VARIANTS; v++)
+            if (!strcmp(ss->ids[m], pc_variant_ids[v])) s->variant[m] = v;
+        if (s->variant[m] >= 0) continue;
+        s->desc[m] = pc_method_find(ss->ids[m]);
+        if (!s->desc[m] || !s->desc[m]->native) return pc_fail(err, "[sanity] methods: '%s' cannot be checked", ss->ids[m]);
+    }
+    return 0;
+}
+
+static void sanity_free(Sanity *s) {
+    free(s->img), free(s->x), free(s->node), free(s->cls), free(s->score), free(s->maps), free(s->sim);
+}
+
+// ---- /sanity ----------------------------------------------------------------------------------
+
+static int write_strings(hid_t g, const char *name, const char *const *v, int n) {
+    hid_t t = pc_h5_str_type(H5T_CSET_UTF8);
+    hsize_t d = (hsize_t)n;
+    hid_t ds = pc_h5_create_dataset(g, name, t, 1, &d, NULL, NULL);
+    int rc = ds < 0 || H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0 ? -1 : 0;
+    if (ds >= 0) H5Dclose(ds);
+    H5Tclose(t);
+    return rc;
+}
+
+// A whole dataset of rank 1..4 from memory (chunked + deflated when chunk is given).
+static int write_array(hid_t g, const char *name, hid_t ftype, hid_t mtype, int rank, const hsize_t *dims,
+                       const hsize_t *chunk, const void *buf) {
+    hid_t sp = H5Screate_simple(rank, dims, NULL), pl = H5Pcreate(H5P_DATASET_CREATE);
+    if (chunk) {
+        H5Pset_chunk(pl, rank, chunk);
+        H5Pset_shuffle(pl);
+        H5Pset_deflate(pl, 4);
+    }
+    hid_t d = H5Dcreate2(g, name, ftype, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
+    int rc = d < 0 || H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 ? -1 : 0;
+    if (d >= 0) H5Dclose(d);
+    H5Pclose(pl);
+    H5Sclose(sp);
+    return rc;
+}
+
+static int write_meta(hid_t g, PcSanityEnv *env, const Sanity *s) {
+    const char **steps = xcalloc((size_t)s->n_steps, sizeof(char *)), *ids[PC_SANITY_MAX_METHODS];
+    int64_t *li = xcalloc((size_t)s->n_steps, sizeof(int64_t)), *img = xcalloc((size_t)s->n_img + 1, sizeof(int64_t));
+    for (int t = 0; t < s->n_steps; t++) {
+        steps[t] = t ? pc_sanity_layer_name(env->net, s->node[t]) : "original";
+        li[t] = t ? pc_sanity_layer_index(env->net, s->node[t]) : -1;
+    }
+    for (int m = 0; m < s->n_meth; m++) ids[m] = s->variant[m] >= 0 ? pc_variant_ids[s->variant[m]] : s->desc[m]->id;
+    for (int i = 0; i < s->n_img; i++) img[i] = s->img[i];
+    hsize_t dt = (hsize_t)s->n_steps, di = (hsize_t)s->n_img, d2[2] = {di, dt};
+    int rc = write_strings(g, "steps", steps, s->n_steps) || write_strings(g, "methods", ids, s->n_meth) ||
+             write_array(g, "layer_index", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &dt, NULL, li) ||
+             write_array(g, "images", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &di, NULL, img) ||
+             write_array(g, "class", H5T_STD_I32LE, H5T_NATIVE_INT, 2, d2, NULL, s->cls) ||
+             write_array(g, "score", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, NULL, s->score);
+    rc = rc || pc_h5_set_i64_attr(g, "seed", (int64_t)env->mset->seed) ||
+         pc_h5_set_str_attr(g, "order", "Conv2d/Linear layers re-initialised cumulatively from the output layer "
+                                        "down (steps[t] = the layer added at step t; step 0 = the original network)") ||
+         pc_h5_set_str_attr(g, "init", "PyTorch reset_parameters(): weights and biases uniform in +-1/sqrt(fan_in) "
+                                       "(Philox stream 6, sample (6<<16)|layer_index, image 0); batch norm of a "
+                                       "re-initialised conv reset (weight 1, bias 0, mean 0, var 1)") ||
+         pc_h5_set_str_attr(g, "measures", "Adebayo et al. 2018: spearman_abs, spearman (scipy spearmanr of "
+                                           "|m|/max|m| and m/max|m|), ssim (skimage, gaussian_weights, maps min-max "
+                                           "to [0,1]), hog (spearmanr of skimage hog, 16x16 cells)");
+    free(steps), free(li), free(img);
+    return rc;
+}
+
+static int write_results(hid_t g, const Sanity *s) {
+    hid_t mg = H5Gcreate2(g, "maps", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t sg = H5Gcreate2(g, "similarity", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = mg < 0 || sg < 0 ? -1 : 0;
+    const size_t per = (size_t)s->n_img * s->n_steps;
+    hsize_t dm[4] = {(hsize_t)s->n_img, (hsize_t)s->n_steps, (hsize_t)s->S, (hsize_t)s->S},
+            ch[4] = {1, 1, (hsize_t)s->S, (hsize_t)s->S}, ds[2] = {(hsize_t)s->n_img, (hsize_t)s->n_steps};
+    for (int m = 0; m < s->n_meth && rc == 0; m++) {
+        const char *id = s->variant[m] >= 0 ? pc_variant_ids[s->variant[m]] : s->desc[m]->id;
+        rc = write_array(mg, id, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, dm, ch, map_at(s, m, 0, 0));
+        for (int k = 0; k < PC_SIM_COUNT && rc == 0; k++) {
+            hid_t kg = H5Lexists(sg, pc_sim_names[k], H5P_DEFAULT) > 0 ? H5Gopen2(sg, pc_sim_names[k], H5P_DEFAULT)
+                                                                        : H5Gcreate2(sg, pc_sim_names[k], H5P_DEFAULT,
+                                                                                     H5P_DEFAULT, H5P_DEFAULT);
+            rc = kg < 0 ? -1
+                        : write_array(kg, id, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, ds, NULL,
+                                      s->sim + ((size_t)k * s->n_meth + m) * per);
+            if (kg >= 0) H5Gclose(kg);
+        }
+    }
+    if (mg >= 0) H5Gclose(mg);
+    if (sg >= 0) H5Gclose(sg);
+    return rc;
+}
+
+static int write_sanity(const char *path, PcSanityEnv *env, const Sanity *s, PcError *err) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (f < 0) return pc_fail(err, "%s: cannot open to add /sanity%s", path, pc_h5_why());
+    if (H5Lexists(f, "sanity", H5P_DEFAULT) > 0) H5Ldelete(f, "sanity", H5P_DEFAULT);
+    hid_t g = H5Gcreate2(f, "sanity", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = g < 0 || write_meta(g, env, s) || write_results(g, s) ? -1 : 0;
+    if (g >= 0) H5Gclose(g);
+    if (H5Fclose(f) < 0) rc = -1;
+    return rc ? pc_fail(err, "%s: cannot write /sanity%s", path, pc_h5_why()) : 0;
+}
+
+// ---- the check --------------------------------------------------------------------------------
+
+static int sanity_alloc(PcSanityEnv *env, Sanity *s, const PcSanitySettings *ss, PcError *err) {
+    s->S = env->size;
+    if (set_methods(s, ss, err) || load_images(env, s, ss->images, err)) return -1;
+    s->node = xcalloc((size_t)env->net->n_nodes + 1, sizeof(int));
+    s->node[0] = -1;
+    s->n_steps = 1 + pc_sanity_order(env->net, s->node + 1, env->net->n_nodes);
+    const size_t per = (size_t)s->n_img * s->n_steps;
+    s->cls = xcalloc(per, sizeof(int));
+    s->score = xcalloc(per, sizeof(float));
+    s->maps = xcalloc((size_t)s->n_meth * per * s->S * s->S, sizeof(float));
+    s->sim = xcalloc((size_t)PC_SIM_COUNT * s->n_meth * per, sizeof(double));
+    return 0;
+}
+
+int pc_sanity_run(PcSanityEnv *env, const PcSanitySettings *ss, const char *output, PcError *err) {
+    Sanity s;
+    memset(&s, 0, sizeof s);
+    int rc = sanity_alloc(env, &s, ss, err);
+    if (rc == 0)
+        fprintf(stderr, "sanity check: %d images x %d methods x %d steps (original + %d layers re-initialised)\n",
+                s.n_img, s.n_meth, s.n_steps, s.n_steps - 1);
+    for (int t = 0; rc == 0 && t < s.n_steps; t++) {
+        int sig = pc_stop_requested();     // a stop signal between two steps: nothing is written
+        if (sig) {
+            rc = 1;
+            pc_fail(err, "interrupted by %s during the sanity check (step %d of %d); /sanity not written, rerun "
+                         "with --sanity to compute it", pc_stop_signal_name(sig), t, s.n_steps - 1);
+            break;
+        }
+        if (t > 0) rc = randomise(env, s.node[t], err);
+        if (rc == 0) rc = run_step(env, &s, t, err);
+        if (rc == 0)
+            fprintf(stderr, "  sanity step %d/%d: %s (class of image 0: %d)\n", t, s.n_steps - 1,
+                    t ? pc_sanity_layer_name(env->net, s.node[t]) : "original", s.cls[t]);
+    }
+    if (rc == 0) rc = write_sanity(output, env, &s, err);
+    if (rc == 0) fprintf(stderr, "sanity check written to %s:/sanity\n", output);
+    sanity_free(&s);
+    return rc;
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# cli_sanity.sh: `polycam-eval --config demo.ini --sanity` (the demo's synth_resnet, 1 image, two
+# fast methods: gradcam and ixg) writes /sanity with the layout of README "Sanity check" (22 steps:
+# the original, then fc ... conv1), step 0 is similar to itself (1), a finished output only gains
+# /sanity (and a second check replaces it), bad [sanity] values give one line naming the key, and
+# `--report` draws the sanity grid and the similarity curves.
+# Usage: bash cli_sanity.sh <polycam-eval binary> <source dir>
+source "$(dirname "$0")/lib/cli_common.sh"
+need_tools h5dump h5ls
+
+out=$tmp/demo.h5
+base=(--config "$src/configs/demo.ini" --limit 1 --set "output.file=$out" --set output.overlays=0
+      --set saliency.methods=gradcam --set metrics.insertion=no --set metrics.deletion=no --set run.device=cpu)
+"$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >"$tmp/run.out" 2>"$tmp/run.err"
+check "run with --sanity exits 0: $(tail -n 1 "$tmp/run.err")" [ $? -eq 0 ]
+check "progress names the steps" grep -q 'sanity step 21/21: conv1' "$tmp/run.err"
+
+h5ls -r "$out" >"$tmp/ls.txt" 2>&1
+for d in "/sanity/steps *Dataset {22}" "/sanity/methods *Dataset {2}" "/sanity/class *Dataset {1, 22}" \
+         "/sanity/score *Dataset {1, 22}" "/sanity/images *Dataset {1}" "/sanity/layer_index *Dataset {22}" \
+         "/sanity/maps/gradcam *Dataset {1, 22, 224, 224}" "/sanity/maps/ixg *Dataset {1, 22, 224, 224}" \
+         "/sanity/similarity/spearman_abs/gradcam *Dataset {1, 22}" "/sanity/similarity/spearman/ixg *Dataset {1, 22}" \
+         "/sanity/similarity/ssim/gradcam *Dataset {1, 22}" "/sanity/similarity/hog/ixg *Dataset {1, 22}"; do
+    check "layout: $d" grep -q "^$d" "$tmp/ls.txt"
+done
+h5vals "$out" /sanity/steps >"$tmp/steps.txt"
+check "22 steps" [ "$(wc -l <"$tmp/steps.txt")" -eq 22 ]
+check "steps: original, fc, layer4.0.downsample.0, layer4.0.conv3, ..., layer1.0.conv1, conv1" \
+    [ "$(sed -n '1p;2p;3p;4p;21p;22p' "$tmp/steps.txt" | tr -d '"' | tr '\n' ' ')" = \
+      "original fc layer4.0.downsample.0 layer4.0.conv3 layer1.0.conv1 conv1 " ]
+for k in spearman_abs spearman ssim hog; do
+    first=$(h5vals "$out" /sanity/similarity/$k/gradcam | head -n 1)
+    check "$k at step 0 is 1 ($first)" [ "$first" = 1 ]
+done
+
+# A finished output gains a new /sanity without recomputing the run (other methods: replaced).
+"$bin" "${base[@]}" --set sanity.methods=ixg --sanity >/dev/null 2>"$tmp/again.err"
+check "second --sanity exits 0: $(tail -n 1 "$tmp/again.err")" [ $? -eq 0 ]
+check "the run itself is not recomputed" grep -q 'nothing to compute' "$tmp/again.err"
+check "/sanity replaced (1 method)" bash -c "h5ls -r '$out' | grep -q '^/sanity/methods *Dataset {1}'"
+
+# Bad values: one line naming the key; --sanity with --table is a command-line mistake.
+"$bin" "${base[@]}" --set sanity.methods=nope --sanity >/dev/null 2>"$tmp/bad.err"
+rc=$?
+check "unknown sanity method: exit 1 ($rc)" [ $rc -eq 1 ]
+check "one line naming [sanity] methods" bash -c "[ \$(wc -l <'$tmp/bad.err') -eq 1 ] && grep -q '\[sanity\] methods' '$tmp/bad.err'"
+"$bin" "${base[@]}" --set sanity.images=0 --sanity >/dev/null 2>"$tmp/bad2.err"
+check "sanity.images = 0 refused naming the key" grep -q '\[sanity\] images' "$tmp/bad2.err"
+"$bin" --table "$out" --sanity >/dev/null 2>"$tmp/bad3.err"
+check "--sanity with --table: exit 2" [ $? -eq 2 ]
+
+# SIGTERM during the check: it stops after the current step, exit 3, /sanity left as it was.
+"$bin" "${base[@]}" --set sanity.methods=pcamp --sanity >/dev/null 2>"$tmp/int.err" &
+pid=$!
+for _ in $(seq 1200); do grep -q 'sanity step 0/' "$tmp/int.err" && break; sleep 0.1; done
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+check "SIGTERM during the check: exit 3 ($rc)" [ $rc -eq 3 ]
+check "says it was interrupted" grep -q 'interrupted by SIGTERM during the sanity check' "$tmp/int.err"
+check "old /sanity kept (1 method)" bash -c "h5ls -r '$out' | grep -q '^/sanity/methods *Dataset {1}'"
+
+# The report: the sanity section, its grid and the four curves.
+"$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>&1
+"$bin" --report "$tmp/rep" "$out" >/dev/null 2>"$tmp/rep.err"
+check "report exits 0: $(tail -n 1 "$tmp/rep.err")" [ $? -eq 0 ]
+check "report has the sanity section" grep -q '^## Sanity check: cascading randomisation (demo)' "$tmp/rep/report.md"
+check "report has the ixg table row of step 1 (fc)" grep -q '^| 1 | `fc` | ' "$tmp/rep/report.md"
+for fig in sanity_grid_demo sanity_spearman_abs_demo sanity_spearman_demo sanity_ssim_demo sanity_hog_demo; do
+    check "$fig.png is a PNG" [ "$(head -c 8 "$tmp/rep/$fig.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
+    check "$fig.png is not blank" [ "$(stat -c %s "$tmp/rep/$fig.png")" -gt 10000 ]
+    check "$fig.svg is an SVG" grep -q '<svg' "$tmp/rep/$fig.svg"
+    check "report.md links $fig.png" grep -q "($fig.png)" "$tmp/rep/report.md"
+done
+finish
