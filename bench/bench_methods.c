@@ -10,6 +10,7 @@
 
 #include "image.h"
 #include "metrics.h"
+#include "method_config.h"
 #include "methods.h"
 #include "saliency.h"
 #include "util.h"
@@ -43,10 +44,13 @@ static void bench_model(PcBackend *be, const char *model, int n_images) {
     PcSaliencyOptions sopt;
     pc_saliency_default_options(&sopt);
     sopt.want_levels = sopt.want_cams = sopt.want_no_lnorm = 0;
-    PcMethodSettings set = {.ig_steps = 50, .smoothgrad_samples = 50, .smoothgrad_sigma = 1.0f,
-                            .sgcampp_samples = 4, .sgcampp_sigma = 0.3f, .sscam_samples = 35, .sscam_sigma = 2.0f,
-                            .iscam_samples = 10, .seed = 0};
-    if (pc_method_settings_resolve(&set, &net, &err)) return (void)fprintf(stderr, "%s\n", err.msg);
+    // every method's settings at the configuration's defaults (the paper's values)
+    PcConfig cfg;
+    PcMethodSettings set;
+    if (pc_config_load_string("[model]\nweights = w\n[data]\nlist = l\n", "defaults.ini", 0, NULL, &cfg, &err) ||
+        pc_method_settings_from_config(&cfg, &set, &err) || pc_method_settings_resolve(&set, &net, &err))
+        return (void)fprintf(stderr, "%s\n", err.msg);
+    pc_config_free(&cfg);
     PcBackendNet *bn = be->net_prepare(be, &net, sopt.batch, &err);
     const int M = pc_method_count();
     double *secs = calloc((size_t)M, sizeof(double)), *energy = calloc((size_t)M, sizeof(double));

@@ -229,6 +229,10 @@ extern "C" PcBackend *pc_backend_cuda_create(const PcBackendOptions *opt, PcErro
     be->blur = cuda_blur;
     be->argsort_desc = cuda_argsort_desc;
     be->insdel_samples = cuda_insdel_samples;
+    be->rise_masks = cuda_rise_masks;
+    be->masked_batch = cuda_masked_batch;
+    be->occlusion_inputs = cuda_occlusion_inputs;
+    be->weighted_map_sum = cuda_weighted_map_sum;
     be->destroy = cuda_destroy;
     be->take_error = cuda_take_error;
     return be;

@@ -133,6 +133,13 @@ void cuda_argsort_desc(PcBackend *be, const float *map, int n, int *order);
 void cuda_insdel_samples(PcBackend *be, const float *x, const float *base, const int *order, int s,
                          int t0, int m, int pixels_per_step, int deletion, float *out);
 
+// ---- cuda_perturb.cu: perturbation ops (RISE, Occlusion) --------------------------------------
+void cuda_rise_masks(PcBackend *be, const unsigned char *grid, const int *offsets, int m, int cells, int up, int s,
+                     float *out);
+void cuda_masked_batch(PcBackend *be, const float *x, const float *masks, int m, int s, float *out);
+void cuda_occlusion_inputs(PcBackend *be, const float *x, int s, int window, int stride, int t0, int m, float *out);
+void cuda_weighted_map_sum(PcBackend *be, const float *maps, const float *w, int m, int n, float *out);
+
 // ---- cuda_layers.cu: the network's own kernels (all take the context stream) ------------------
 // x (N, C, H, W) f32 -> y (N, H, W, C_pad) in dt, the channels from C on zero
 void cu_nchw_f32_to_nhwc(cudaStream_t st, const float *x, int n, int c, int c_pad, int h, int w,

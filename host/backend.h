@@ -114,6 +114,26 @@ struct PcBackend {
     void (*insdel_samples)(PcBackend *be, const float *x, const float *base, const int *order,
                            int s, int t0, int m, int pixels_per_step, int deletion, float *out);
 
+    // ---- perturbation methods (RISE, Occlusion: BASELINES.md B5) ---------------------------
+    // RISE masks: mask i = its grid (cells, cells) of 0/1 bytes resized to (up, up) as
+    // skimage.transform.resize(order=1, mode='reflect', anti_aliasing=False) does (scipy's
+    // ndimage.zoom, grid_mode: source coordinate (k + 0.5) * cells / up - 0.5, mirrored at the
+    // borders, bilinear weights w0 = 1 - f, w1 = 1 - w0, the four terms summed in double in
+    // scipy's order and rounded once to float), then cropped to (s, s) at (offsets[i][0] rows,
+    // offsets[i][1] columns).   grid (m, cells, cells) u8, offsets (m, 2) i32 -> out (m, s, s)
+    void (*rise_masks)(PcBackend *be, const unsigned char *grid, const int *offsets, int m, int cells, int up,
+                       int s, float *out);
+    // out[i] = x * masks[i] (float32 products)   x (3, s, s), masks (m, s, s) -> out (m, 3, s, s)
+    void (*masked_batch)(PcBackend *be, const float *x, const float *masks, int m, int s, float *out);
+    // Occlusion inputs of window positions [t0, t0 + m): x with the window x window square at
+    // (row (t % npos) * stride, column (t / npos) * stride) set to 0 in every channel (captum's
+    // feature order: the row index varies fastest; npos = ceil((s - window) / stride) + 1, the last
+    // window clipped at the border).             x (3, s, s) -> out (m, 3, s, s)
+    void (*occlusion_inputs)(PcBackend *be, const float *x, int s, int window, int stride, int t0, int m,
+                             float *out);
+    // out += w^T maps, a float32 GEMV (BLAS)     maps (m, n), w (m), out (n)
+    void (*weighted_map_sum)(PcBackend *be, const float *maps, const float *w, int m, int n, float *out);
+
     void (*destroy)(PcBackend *be);
 
     // ---- errors of the void ops ----------------------------------------------------------

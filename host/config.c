@@ -29,6 +29,8 @@ enum {
     K_SEED, K_CAM_LAYER, K_LAYERCAM_LAYERS, K_ZOOMCAM_LAYERS, K_IG_STEPS, K_SG_SAMPLES, K_SG_SIGMA,
     K_SGCPP_SAMPLES, K_SGCPP_SIGMA, K_SSCAM_SAMPLES, K_SSCAM_SIGMA, K_ISCAM_SAMPLES,
     K_SANITY_ENABLED, K_SANITY_METHODS, K_SANITY_IMAGES,
+    K_SENS, K_SENS_SAMPLES, K_SENS_RADIUS,
+    K_RISE_MASKS, K_RISE_CELLS, K_RISE_P, K_OCC_WINDOW, K_OCC_STRIDE,
     K_MASKS,
     K_COUNT
 };
@@ -52,7 +54,7 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"data", "limit", "0", "number of list entries from offset; 0 = all (--limit N sets this)", 1},
     {"preprocess", "resize", "bilinear", "bilinear (reference: no antialias) | antialias | crop256 (shorter side 256, centre crop)", 1},
     {"preprocess", "size", "224", "network input side in pixels", 1},
-    {"saliency", "methods", "pcamp,pcamm,pcampm", "method ids: pcamp (PCAM+), pcamm (PCAM-), pcampm (PCAM+-), gradcam, gradcampp, smoothgradcampp, layercam, zoomcam, ixg, ig, smoothgrad, scorecam, sscam, iscam (README: method ids)", 1},
+    {"saliency", "methods", "pcamp,pcamm,pcampm", "method ids: pcamp (PCAM+), pcamm (PCAM-), pcampm (PCAM+-), gradcam, gradcampp, smoothgradcampp, layercam, zoomcam, ixg, ig, smoothgrad, scorecam, sscam, iscam, rise, occlusion (README: method ids)", 1},
     {"saliency", "lnorm", "code", "layer normalisation: code (reference code) | paper", 1},
     {"saliency", "normalize", "code", "map normalisation: code (divide by the 99.9th percentile) | paper (by its distance to the 0.1th)", 1},
     {"saliency", "ablations", "none", "none, or any of levels, cams, no_lnorm (extra method ids per variant)", 1},
@@ -91,6 +93,15 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"sanity", "enabled", "no", "after the run, the cascading-randomisation sanity check into /sanity (yes|no; --sanity sets yes)", 0},
     {"sanity", "methods", "", "method ids of the sanity check; empty = the run's [saliency] methods", 0},
     {"sanity", "images", "1", "the sanity check explains the first N images of the run", 0},
+    // sensitivity-max (read by method_config.c; host/sensitivity.h)
+    {"robustness", "sensitivity", "no", "sensitivity-max of every method (yes|no; about samples + 1 times the cost of each map)", 1},
+    {"robustness", "samples", "10", "sensitivity-max: perturbed inputs per image (captum's n_perturb_samples)", 1},
+    {"robustness", "radius", "0.02", "sensitivity-max: L-infinity radius of the uniform perturbation (normalised input space)", 1},
+    {"rise", "masks", "6000", "RISE: random masks (drawn once per run from [run] seed, stored in /methods/rise/masks)", 1},
+    {"rise", "cells", "8", "RISE: grid cells per side of a mask", 1},
+    {"rise", "p", "0.1", "RISE: probability that a grid cell is 1, in (0, 1]", 1},
+    {"occlusion", "window", "64", "Occlusion: side of the zeroed square window, in pixels", 1},
+    {"occlusion", "stride", "8", "Occlusion: step between window positions, in pixels", 1},
     // localisation (SPEC §10): ground-truth object masks
     {"data", "masks", "", "folder of object masks: <name without extension>.png per image (8-bit, nonzero = object; full list name or base name), for energy in mask and pointing; optional", 1},
 };
@@ -99,8 +110,9 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
 static const char *const variant_ids[PC_N_VARIANTS] = {"pcamp", "pcamm", "pcampm"};
 
 static const char *const g_sections[] = {"model", "data", "preprocess", "saliency", "cam", "layercam",
-                                         "zoomcam", "ig", "smoothgrad", "smoothgradcampp", "metrics",
-                                         "output", "run", "sscam", "iscam", "sanity"};
+                                         "zoomcam", "ig", "smoothgrad", "smoothgradcampp", "sscam", "iscam",
+                                         "rise", "occlusion", "metrics", "robustness", "output", "run",
+                                         "sanity"};
 #define N_SECTIONS ((int)(sizeof g_sections / sizeof g_sections[0]))
 
 int pc_config_n_keys(void) { return K_COUNT; }
@@ -767,9 +779,11 @@ int pc_config_load_string(const char *text, const char *path, int n_sets, char *
         }
     PcMethodSettings ms;   // the baseline methods' settings (method_config.c), checked after the rest
     PcSanitySettings ss;   // [sanity] (method_config.c)
+    PcRobustness rob;      // [robustness] (method_config.c)
     if (check_model(cfg, err) || check_data(cfg, err) || check_preprocess(cfg, err) || check_saliency(cfg, err) ||
         check_metrics(cfg, err) || check_output(cfg, err) || check_run(cfg, err) ||
-        pc_method_settings_from_config(cfg, &ms, err) || pc_sanity_settings_from_config(cfg, &ss, err)) {
+        pc_method_settings_from_config(cfg, &ms, err) || pc_sanity_settings_from_config(cfg, &ss, err) ||
+        pc_robustness_from_config(cfg, &rob, err)) {
         int k = cfg->bad_key;
         cmdline = k >= 0 && cfg->origin[k] && !strncmp(cfg->origin[k], "--set ", 6);
         goto fail;

@@ -45,7 +45,7 @@ static int shipped_dirs(char dirs[2][DIR_CAP]) {
 
 char *pc_config_find(const char *name, FILE *note, PcError *err) {
     if (strchr(name, '/')) return strdup(name);   // a path: used as given
-    // The name as given, then with .ini added (`--config vgg16_2000`).
+    // The name as given, then with .ini added (`--config table1_vgg16`).
     char cands[2][NAME_MAX + 8];
     int n_cands = 0;
     snprintf(cands[n_cands++], sizeof cands[0], "%s", name);

@@ -1,5 +1,5 @@
 // config_find.h: where `--config NAME` is read from. A path with a '/' is used as given; a bare
-// name (as users write it: `--config vgg16_2000.ini`, or without the .ini) is looked up in the
+// name (as users write it: `--config table1_vgg16.ini`, or without the .ini) is looked up in the
 // current folder, then among the shipped configurations: the installed ones next to the program
 // (<prefix>/bin/polycam-eval -> <prefix>/share/polycam-eval/configs) and, for a program run from
 // its build tree, the source tree's configs/.

@@ -11,9 +11,10 @@
 #include "h5util.h"
 
 #define STATUS_BYTES 512
-enum { SET_MAP, SET_INS_AUC, SET_INS_SCORES, SET_DEL_AUC, SET_DEL_SCORES, SET_ENERGY, SET_POINTING, N_SETS };
+enum { SET_MAP, SET_INS_AUC, SET_INS_SCORES, SET_DEL_AUC, SET_DEL_SCORES, SET_SENS, SET_ENERGY, SET_POINTING, N_SETS };
 static const char *const set_suffix[N_SETS] = {"map", "insertion/auc", "insertion/scores", "deletion/auc",
-                                               "deletion/scores", "localisation/energy", "localisation/pointing"};
+                                               "deletion/scores", "sensitivity", "localisation/energy",
+                                               "localisation/pointing"};
 
 // ---- results ----------------------------------------------------------------------------------
 
@@ -25,6 +26,7 @@ void pc_result_init(PcImageResult *r, const PcStoreLayout *l) {
     r->del_auc = xcalloc(m, sizeof(double));
     r->ins_scores = xcalloc(m * (size_t)l->steps, sizeof(float));
     r->del_scores = xcalloc(m * (size_t)l->steps, sizeof(float));
+    r->sens = xcalloc(m, sizeof(double));
     r->energy = xcalloc(m, sizeof(double));
     r->pointing = xcalloc(m, sizeof(int));
 }
@@ -36,7 +38,7 @@ void pc_result_reset(PcImageResult *r, const PcStoreLayout *l, int index) {
     r->cls = -1;
     r->score = NAN;
     memset(r->maps, 0, m * (size_t)l->size * (size_t)l->size * sizeof(float));
-    for (size_t i = 0; i < m; i++) r->ins_auc[i] = r->del_auc[i] = r->energy[i] = NAN;
+    for (size_t i = 0; i < m; i++) r->ins_auc[i] = r->del_auc[i] = r->sens[i] = r->energy[i] = NAN;
     for (size_t i = 0; i < m; i++) r->pointing[i] = -1;
     for (size_t i = 0; i < t; i++) r->ins_scores[i] = r->del_scores[i] = NAN;
 }
@@ -47,6 +49,7 @@ void pc_result_free(PcImageResult *r) {
     free(r->del_auc);
     free(r->ins_scores);
     free(r->del_scores);
+    free(r->sens);
     free(r->energy);
     free(r->pointing);
     memset(r, 0, sizeof *r);
@@ -59,13 +62,14 @@ static size_t map_elem_bytes(const PcStoreLayout *l) {
 size_t pc_result_bytes(const PcStoreLayout *l) {
     size_t per_method = (size_t)l->size * (size_t)l->size * map_elem_bytes(l) + 2 * sizeof(double) +
                         (size_t)(l->insertion + l->deletion) * (size_t)l->steps * sizeof(float) +
+                        (l->sensitivity ? sizeof(double) : 0) +
                         (l->localisation ? sizeof(double) + sizeof(int32_t) : 0);
     return sizeof(int32_t) + sizeof(float) + STATUS_BYTES + (size_t)l->n_methods * per_method;
 }
 
 // Record: i32 class, f32 score, status[512], then per method: map (S*S in the stored precision),
-// f64 ins AUC, f64 del AUC, ins scores (T f32, when computed), del scores (same), with
-// localisation f64 energy and i32 pointing.
+// f64 ins AUC, f64 del AUC, ins scores (T f32, when computed), del scores (same), f64 sensitivity
+// (when computed), with localisation f64 energy and i32 pointing.
 void pc_result_pack(const PcStoreLayout *l, const PcImageResult *r, unsigned char *out) {
     size_t ss = (size_t)l->size * (size_t)l->size, t = (size_t)l->steps;
     int32_t cls = r->cls;
@@ -89,6 +93,7 @@ void pc_result_pack(const PcStoreLayout *l, const PcImageResult *r, unsigned cha
         memcpy(out, &r->del_auc[m], 8), out += 8;
         if (l->insertion) memcpy(out, r->ins_scores + (size_t)m * t, t * 4), out += t * 4;
         if (l->deletion) memcpy(out, r->del_scores + (size_t)m * t, t * 4), out += t * 4;
+        if (l->sensitivity) memcpy(out, &r->sens[m], 8), out += 8;
         if (l->localisation) {
             int32_t hit = r->pointing[m];
             memcpy(out, &r->energy[m], 8), out += 8;
@@ -122,6 +127,7 @@ void pc_result_unpack(const PcStoreLayout *l, const unsigned char *in, PcImageRe
         memcpy(&r->del_auc[m], in, 8), in += 8;
         if (l->insertion) memcpy(r->ins_scores + (size_t)m * t, in, t * 4), in += t * 4;
         if (l->deletion) memcpy(r->del_scores + (size_t)m * t, in, t * 4), in += t * 4;
+        if (l->sensitivity) memcpy(&r->sens[m], in, 8), in += 8;
         if (l->localisation) {
             int32_t hit;
             memcpy(&r->energy[m], in, 8), in += 8;
@@ -226,7 +232,7 @@ static int create_images(PcLayoutWriter *w, const PcStoreImages *im, PcError *er
     return ok ? 0 : pc_fail(err, "%s: cannot create or write the /images datasets%s", w->path, why);
 }
 
-// /methods/<id>/{map, insertion/{auc,scores}, deletion/{auc,scores}} of one method.
+// /methods/<id>/{map, insertion/{auc,scores}, deletion/{auc,scores}, sensitivity} of one method.
 static int create_method(PcLayoutWriter *w, hid_t gm, int m) {
     const PcStoreLayout *l = &w->l;
     hsize_t n = (hsize_t)l->n_images, s = (hsize_t)l->size;
@@ -251,6 +257,10 @@ static int create_method(PcLayoutWriter *w, hid_t gm, int m) {
         *sc = gc >= 0 ? pc_h5_create_dataset(gc, "scores", H5T_IEEE_F32LE, 2, sc_dims, NULL, &nanf_) : -1;
         if (gc >= 0) H5Gclose(gc);
         ok = *auc >= 0 && *sc >= 0;
+    }
+    if (ok && l->sensitivity) {
+        sets[SET_SENS] = pc_h5_create_dataset(g, "sensitivity", H5T_IEEE_F64LE, 1, &n, NULL, &nand);
+        ok = sets[SET_SENS] >= 0;
     }
     if (ok && l->localisation) {
         signed char minus_one = -1;
@@ -319,6 +329,7 @@ PcLayoutWriter *pc_layout_create(const char *path, const PcStoreLayout *l, const
     int rc = w->file < 0 ? pc_fail(err, "%s: cannot create the HDF5 file%s", path, pc_h5_why()) : 0;
     if (!rc) rc = create_images(w, im, err);
     if (!rc) rc = create_methods(w, err);
+    if (!rc) rc = pc_run_data_write(w->file, path, meta->run_data, meta->n_run_data, err);
     if (!rc) rc = write_root_attrs(w, meta, key, start_time, err);
     if (!rc) rc = pc_layout_flush(w, err);
     if (rc) {
@@ -353,6 +364,7 @@ int pc_layout_write(PcLayoutWriter *w, const PcImageResult *r, int n_done, PcErr
         if (ok && l->deletion)
             ok = pc_h5_write_row(sets[SET_DEL_AUC], i, H5T_NATIVE_DOUBLE, &r->del_auc[m]) == 0 &&
                  pc_h5_write_row(sets[SET_DEL_SCORES], i, H5T_NATIVE_FLOAT, r->del_scores + m * t) == 0;
+        if (ok && l->sensitivity) ok = pc_h5_write_row(sets[SET_SENS], i, H5T_NATIVE_DOUBLE, &r->sens[m]) == 0;
         if (ok && l->localisation)
             ok = pc_h5_write_row(sets[SET_ENERGY], i, H5T_NATIVE_DOUBLE, &r->energy[m]) == 0 &&
                  pc_h5_write_row(sets[SET_POINTING], i, H5T_NATIVE_INT, &r->pointing[m]) == 0;
@@ -426,6 +438,8 @@ static int read_layout(PcResultFile *rf, PcError *err) {
         snprintf(name, sizeof name, "/methods/%s/%s/scores", rf->ids[0], curve);
         if (!l->steps && pc_h5_dims(rf->f, name, &first, &last) == 0) l->steps = (int)last;
     }
+    snprintf(name, sizeof name, "/methods/%s/sensitivity", rf->ids[0]);
+    l->sensitivity = H5Lexists(rf->f, name, H5P_DEFAULT) > 0;
     snprintf(name, sizeof name, "/methods/%s/localisation", rf->ids[0]);
     l->localisation = H5Lexists(rf->f, name, H5P_DEFAULT) > 0;
     return 0;
@@ -462,7 +476,7 @@ static int read_images(PcResultFile *rf, PcError *err) {
 static int open_sets(PcResultFile *rf, PcError *err) {
     const PcStoreLayout *l = &rf->layout;
     const int want[N_SETS] = {l->maps != PC_MAPS_NONE, l->insertion, l->insertion, l->deletion, l->deletion,
-                              l->localisation, l->localisation};
+                              l->sensitivity, l->localisation, l->localisation};
     rf->sets = xmalloc((size_t)N_SETS * (size_t)l->n_methods * sizeof(hid_t));
     for (int i = 0; i < N_SETS * l->n_methods; i++) rf->sets[i] = -1;
     for (int m = 0; m < l->n_methods; m++) {
@@ -515,6 +529,7 @@ int pc_results_read(const PcResultFile *rf, int row, PcImageResult *r, PcError *
         if (ok && l->deletion)
             ok = pc_h5_read_row(sets[SET_DEL_AUC], i, H5T_NATIVE_DOUBLE, &r->del_auc[m]) == 0 &&
                  pc_h5_read_row(sets[SET_DEL_SCORES], i, H5T_NATIVE_FLOAT, r->del_scores + m * t) == 0;
+        if (ok && l->sensitivity) ok = pc_h5_read_row(sets[SET_SENS], i, H5T_NATIVE_DOUBLE, &r->sens[m]) == 0;
         if (ok && l->localisation)
             ok = pc_h5_read_row(sets[SET_ENERGY], i, H5T_NATIVE_DOUBLE, &r->energy[m]) == 0 &&
                  pc_h5_read_row(sets[SET_POINTING], i, H5T_NATIVE_INT, &r->pointing[m]) == 0;

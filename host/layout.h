@@ -7,6 +7,8 @@
 //   /images/status (N) str "ok" or the error, /images/done (N) u8 (1 = every dataset written)
 //   /methods/<id>/map (N, S, S) f16|f32, chunk (1, S, S), shuffle + deflate
 //   /methods/<id>/insertion/auc (N) f64, /methods/<id>/insertion/scores (N, T) f32, same deletion/
+//   /methods/<id>/sensitivity (N) f64 sensitivity-max (only with [robustness] sensitivity = yes;
+//   NaN = not computed or the library's NaN; host/sensitivity.h)
 //   /methods/<id>/localisation/energy (N) f64 (NaN = not computed), .../localisation/pointing (N)
 //   i8 (1 hit, 0 miss, -1 not computed): SPEC §10, only when the run has [data] masks
 //   /classes (K) str (when class names are known)
@@ -32,6 +34,7 @@ typedef struct {
     char (*method_ids)[PC_METHOD_ID_LEN];   // (n_methods)
     PcMapsFormat maps;
     int insertion, deletion;
+    int sensitivity;                        // /methods/<id>/sensitivity stored
     int localisation;                       // energy in mask and pointing per image ([data] masks)
 } PcStoreLayout;
 
@@ -44,6 +47,36 @@ typedef struct {
     char **class_names;     // (n_class_names)
 } PcStoreImages;
 
+// A run-level dataset: the same for every image of the run and for every shard (RISE's masks),
+// stored as /methods/<method>/<name> (groups on the way created) with the attributes
+// scope = "run", description and the numbers attr_names[i] = attr_values[i] (f64). Written once
+// when the file is created (run_data.c); the shard merge copies them and refuses shards whose
+// run-level datasets differ.
+typedef enum { PC_RUN_U8 = 0, PC_RUN_I32, PC_RUN_F32 } PcRunDataType;
+#define PC_RUN_DATA_ATTRS 8
+typedef struct PcRunData {
+    char method[PC_METHOD_ID_LEN];      // "rise"
+    char name[128];                     // "masks/grid"
+    PcRunDataType type;
+    int rank;                           // 1..4
+    long long dims[4];
+    void *data;                         // host, C order
+    char description[512];
+    int n_attrs;
+    char attr_names[PC_RUN_DATA_ATTRS][32];
+    double attr_values[PC_RUN_DATA_ATTRS];
+} PcRunData;
+
+size_t pc_run_data_bytes(const PcRunData *d);
+// Writes the n datasets into the open file `file` (path for messages). 0, or -1 with err.
+int pc_run_data_write(hid_t file, const char *path, const PcRunData *d, int n, PcError *err);
+// Every run-level dataset under /methods/<id> of the given methods: count, *out malloc'd (free
+// with pc_run_data_free).
+int pc_run_data_read(hid_t file, char (*method_ids)[PC_METHOD_ID_LEN], int n_methods, PcRunData **out);
+void pc_run_data_free(PcRunData *d, int n);
+// Same method, name, type, shape and bytes.
+int pc_run_data_equal(const PcRunData *a, const PcRunData *b);
+
 // Text and numbers written as root attributes.
 typedef struct {
     const char *config;         // canonical text, every key
@@ -55,6 +88,8 @@ typedef struct {
     const char *device;
     const char *weights_checksum;   // pc_hash_file of the weights, 16 hex digits ("" = unknown)
     int shard_index, shard_count;   // [run] shard (0/1 when not sharded; count 0 is taken as 0/1)
+    int n_run_data;                 // run-level datasets (RISE's masks), written at creation
+    const PcRunData *run_data;
 } PcStoreMeta;
 
 // Results of one image, host memory, sized by pc_result_init.
@@ -68,6 +103,7 @@ typedef struct {
     double *del_auc;        // (n_methods)
     float *ins_scores;      // (n_methods, T)
     float *del_scores;      // (n_methods, T)
+    double *sens;           // (n_methods) sensitivity-max, NaN when not computed
     double *energy;         // (n_methods) energy in mask, NaN when not computed (no mask, NaN map)
     int *pointing;          // (n_methods) pointing hit 1 / 0, -1 when not computed
 } PcImageResult;
@@ -112,7 +148,8 @@ typedef struct {
     char *config, *config_key, *config_source, *device, *libraries, *weights_checksum;
     int shard_index, shard_count;   // -1 when the file does not say (older files)
     hid_t d_class, d_score;
-    hid_t *sets;                // (7, n_methods): map, ins auc, ins scores, del auc, del scores, energy, pointing
+    hid_t *sets;                // (8, n_methods): map, ins auc, ins scores, del auc, del scores, sensitivity,
+                                // energy, pointing
 } PcResultFile;
 
 // Opens a result file (finished or .partial) and reads its attributes and /images.

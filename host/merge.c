@@ -127,6 +127,29 @@ static int order_images(const Shard *sh, int n_in, Entry **out, int *total, PcEr
     return 0;
 }
 
+// The run-level datasets (RISE's masks) of the shards: identical in every shard, else an error
+// naming the dataset. *out: shard 0's.
+static int shard_run_data(const Shard *sh, int n_in, PcRunData **out, int *n_out, PcError *err) {
+    const PcStoreLayout *l = &sh[0].rf.layout;
+    *n_out = pc_run_data_read(sh[0].rf.f, l->method_ids, l->n_methods, out);
+    int rc = 0;
+    for (int k = 1; k < n_in && !rc; k++) {
+        PcRunData *d = NULL;
+        int n = pc_run_data_read(sh[k].rf.f, sh[k].rf.layout.method_ids, sh[k].rf.layout.n_methods, &d);
+        for (int i = 0; i < *n_out && !rc; i++) {
+            int same = i < n && pc_run_data_equal(&(*out)[i], &d[i]);
+            if (!same)
+                rc = pc_fail(err, "%s and %s: /methods/%s/%s differs between the shards (it must be the same run-level "
+                             "data in every shard)", sh[0].rf.path, sh[k].rf.path, (*out)[i].method, (*out)[i].name);
+        }
+        if (!rc && n != *n_out)
+            rc = pc_fail(err, "%s and %s hold different run-level datasets (%d and %d)", sh[0].rf.path, sh[k].rf.path,
+                         *n_out, n);
+        pc_run_data_free(d, n);
+    }
+    return rc;
+}
+
 // Opens OUT.h5 through the store with the images in list order and the unsharded configuration.
 static int open_output(PcStore **st, const char *out_path, const Shard *sh, int n_in, const Entry *all, int total,
                        PcStoreMode mode, const char *git_commit, PcError *err) {
@@ -153,11 +176,14 @@ static int open_output(PcStore **st, const char *out_path, const Shard *sh, int 
     char *source = xmalloc(source_len), device[512];
     snprintf(source, source_len, "%s; merged from %d shard files\n", src0, n_in);
     snprintf(device, sizeof device, "%s (shards merged)", sh[0].rf.device ? sh[0].rf.device : "");
+    PcRunData *run_data = NULL;
+    int n_run_data = 0, rc = shard_run_data(sh, n_in, &run_data, &n_run_data, err);
     PcStoreMeta meta = {.config = sh[0].config, .config_key = sh[0].key, .config_source = source, .version = PC_VERSION,
                         .git_commit = git_commit, .libraries = sh[0].rf.libraries ? sh[0].rf.libraries : "",
                         .device = device, .weights_checksum = sh[0].rf.weights_checksum, .shard_index = 0,
-                        .shard_count = 1};
-    int rc = pc_store_open(st, out_path, &layout, &images, &meta, mode, err);
+                        .shard_count = 1, .n_run_data = n_run_data, .run_data = run_data};
+    if (rc == 0) rc = pc_store_open(st, out_path, &layout, &images, &meta, mode, err);
+    pc_run_data_free(run_data, n_run_data);
     free(source);
     pc_h5_free_strings(images.class_names, (size_t)images.n_class_names);
     free(names);

@@ -47,6 +47,38 @@ static int get_pos_float(const PcConfig *cfg, const char *sec, const char *key, 
     return 0;
 }
 
+// An integer of [sec] key in lo..hi, else one line with `expect` as the expected values.
+static int get_int_in(const PcConfig *cfg, const char *sec, const char *key, long lo, long hi, const char *expect,
+                      int *out, PcError *err) {
+    const char *v = pc_config_get(cfg, sec, key);
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || errno || x < lo || x > hi) return bad(cfg, sec, key, expect, err);
+    *out = (int)x;
+    return 0;
+}
+
+// [rise] and [occlusion]: counts, p in (0, 1], the window against the image side ([preprocess]
+// size, checked by config.c before this runs) and captum's rule stride <= window.
+static int perturb_settings(const PcConfig *cfg, PcMethodSettings *s, PcError *err) {
+    const int S = atoi(pc_config_get(cfg, "preprocess", "size"));
+    char expect[96];
+    if (get_int(cfg, "rise", "masks", 1, 65535, &s->rise_masks, err)) return -1;
+    snprintf(expect, sizeof expect, "an integer in 1..%d ([preprocess] size)", S);
+    if (get_int_in(cfg, "rise", "cells", 1, S, expect, &s->rise_cells, err)) return -1;
+    const char *v = pc_config_get(cfg, "rise", "p");
+    char *end;
+    errno = 0;
+    double p = strtod(v, &end);
+    if (!*v || *end || errno || !(p > 0 && p <= 1)) return bad(cfg, "rise", "p", "a number in (0, 1]", err);
+    s->rise_p = p;
+    if (get_int_in(cfg, "occlusion", "window", 1, S, expect, &s->occ_window, err)) return -1;
+    const int hi = s->occ_window < S ? s->occ_window : S;
+    snprintf(expect, sizeof expect, "an integer in 1..%d: at most [occlusion] window, as captum", hi);
+    return get_int_in(cfg, "occlusion", "stride", 1, hi, expect, &s->occ_stride, err);
+}
+
 int pc_method_settings_from_config(const PcConfig *cfg, PcMethodSettings *s, PcError *err) {
     memset(s, 0, sizeof *s);
     snprintf(s->cam_layer, sizeof s->cam_layer, "%s", pc_config_get(cfg, "cam", "layer"));
@@ -61,6 +93,7 @@ int pc_method_settings_from_config(const PcConfig *cfg, PcMethodSettings *s, PcE
     if (get_int(cfg, "sscam", "samples", 1, 65535, &s->sscam_samples, err)) return -1;   // 16-bit sample index
     if (get_pos_float(cfg, "sscam", "sigma", &s->sscam_sigma, err)) return -1;
     if (get_int(cfg, "iscam", "samples", 1, 65535, &s->iscam_samples, err)) return -1;
+    if (perturb_settings(cfg, s, err)) return -1;
     const char *seed = pc_config_get(cfg, "run", "seed");
     char *end;
     errno = 0;
@@ -68,6 +101,20 @@ int pc_method_settings_from_config(const PcConfig *cfg, PcMethodSettings *s, PcE
     if (!*seed || *end || errno || seed[0] == '-') return bad(cfg, "run", "seed", "an integer in 0..2^64-1", err);
     s->seed = v;
     return 0;
+}
+
+int pc_robustness_from_config(const PcConfig *cfg, PcRobustness *r, PcError *err) {
+    memset(r, 0, sizeof *r);
+    static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off", "0"};
+    const char *v = pc_config_get(cfg, "robustness", "sensitivity");
+    int known = 0;
+    for (int i = 0; i < 4; i++) {
+        if (!strcasecmp(v, yes[i])) r->sensitivity = 1, known = 1;
+        if (!strcasecmp(v, no[i])) known = 1;
+    }
+    if (!known) return bad(cfg, "robustness", "sensitivity", "yes or no", err);
+    if (get_int(cfg, "robustness", "samples", 1, 255, &r->samples, err)) return -1;
+    return get_pos_float(cfg, "robustness", "radius", &r->radius, err);
 }
 
 int pc_method_config_ids(const PcConfig *cfg, const PcMethodDesc **out, int max, PcError *err) {

@@ -11,6 +11,16 @@
 // naming the key, its origin and the expected values on a bad value.
 int pc_method_settings_from_config(const PcConfig *cfg, PcMethodSettings *s, PcError *err);
 
+// [robustness]: sensitivity-max of every method of the run (host/sensitivity.h, BASELINES.md B6).
+typedef struct {
+    int sensitivity;        // yes|no (default no)
+    int samples;            // perturbed inputs per image (10, captum's n_perturb_samples)
+    float radius;           // L-infinity radius (0.02, captum's perturb_radius)
+} PcRobustness;
+
+// Checks and reads [robustness]; one line naming the key, its origin and the expected values.
+int pc_robustness_from_config(const PcConfig *cfg, PcRobustness *r, PcError *err);
+
 // The registry entries of the non-Poly-CAM ids in [saliency] methods, in the order given, without
 // repeats. Returns the count (at most max); -1 with err for an unknown id.
 int pc_method_config_ids(const PcConfig *cfg, const PcMethodDesc **out, int max, PcError *err);

@@ -7,33 +7,38 @@
 
 static const PcMethodDesc g_methods[] = {
     {"pcamp", "PCAM+", PC_FAMILY_POLYCAM, "[model] layers, [saliency] lnorm, normalize, ablations", "S x S",
-     "reference Poly-CAM", NULL},
+     "reference Poly-CAM", NULL, NULL, NULL},
     {"pcamm", "PCAM-", PC_FAMILY_POLYCAM, "[model] layers, [saliency] lnorm, normalize, ablations", "S x S",
-     "reference Poly-CAM", NULL},
+     "reference Poly-CAM", NULL, NULL, NULL},
     {"pcampm", "PCAM+-", PC_FAMILY_POLYCAM, "[model] layers, [saliency] lnorm, normalize, ablations", "S x S",
-     "reference Poly-CAM", NULL},
+     "reference Poly-CAM", NULL, NULL, NULL},
     {"gradcam", "Grad-CAM", PC_FAMILY_GRADIENT, "[cam] layer", "the [cam] layer's", "torchcam c85232b GradCAM",
-     pc_method_gradcam},
+     pc_method_gradcam, NULL, pc_cost_one_backward},
     {"gradcampp", "Grad-CAM++", PC_FAMILY_GRADIENT, "[cam] layer", "the [cam] layer's",
-     "torchcam c85232b GradCAMpp", pc_method_gradcampp},
+     "torchcam c85232b GradCAMpp", pc_method_gradcampp, NULL, pc_cost_one_backward},
     {"smoothgradcampp", "Smooth Grad-CAM++", PC_FAMILY_GRADIENT,
      "[cam] layer, [smoothgradcampp] samples, sigma, [run] seed", "the [cam] layer's",
-     "torchcam c85232b SmoothGradCAMpp", pc_method_smoothgradcampp},
+     "torchcam c85232b SmoothGradCAMpp", pc_method_smoothgradcampp, NULL, pc_cost_smoothgradcampp},
     {"layercam", "Layer-CAM (fused)", PC_FAMILY_GRADIENT, "[layercam] layers", "the earliest layer's",
-     "torchcam c85232b LayerCAM, reference layercamfusion4", pc_method_layercam},
+     "torchcam c85232b LayerCAM, reference layercamfusion4", pc_method_layercam, NULL, pc_cost_one_backward},
     {"zoomcam", "Zoom-CAM", PC_FAMILY_GRADIENT, "[zoomcam] layers", "the earliest layer's", "X-Shi/Zoom-CAM c01edb1",
-     pc_method_zoomcam},
-    {"ixg", "Input x Gradient", PC_FAMILY_GRADIENT, "", "S x S", "captum 0.6.0 InputXGradient", pc_method_ixg},
+     pc_method_zoomcam, NULL, pc_cost_one_backward},
+    {"ixg", "Input x Gradient", PC_FAMILY_GRADIENT, "", "S x S", "captum 0.6.0 InputXGradient", pc_method_ixg, NULL,
+     pc_cost_one_backward},
     {"ig", "Integrated Gradients", PC_FAMILY_GRADIENT, "[ig] steps", "S x S", "captum 0.6.0 IntegratedGradients",
-     pc_method_ig},
+     pc_method_ig, NULL, pc_cost_ig},
     {"smoothgrad", "SmoothGrad", PC_FAMILY_GRADIENT, "[smoothgrad] samples, sigma, [run] seed", "S x S",
-     "captum 0.6.0 NoiseTunnel(Saliency)", pc_method_smoothgrad},
+     "captum 0.6.0 NoiseTunnel(Saliency)", pc_method_smoothgrad, NULL, pc_cost_smoothgrad},
     {"scorecam", "Score-CAM", PC_FAMILY_FORWARD, "[cam] layer", "the [cam] layer's", "torchcam c85232b ScoreCAM",
-     pc_method_scorecam},
+     pc_method_scorecam, NULL, pc_cost_scorecam},
     {"sscam", "SS-CAM", PC_FAMILY_FORWARD, "[cam] layer, [sscam] samples, sigma, [run] seed", "the [cam] layer's",
-     "torchcam c85232b SSCAM", pc_method_sscam},
+     "torchcam c85232b SSCAM", pc_method_sscam, NULL, pc_cost_sscam},
     {"iscam", "IS-CAM", PC_FAMILY_FORWARD, "[cam] layer, [iscam] samples", "the [cam] layer's",
-     "torchcam c85232b ISCAM", pc_method_iscam},
+     "torchcam c85232b ISCAM", pc_method_iscam, NULL, pc_cost_iscam},
+    {"rise", "RISE", PC_FAMILY_FORWARD, "[rise] masks, cells, p, [run] seed", "S x S", "eclique/RISE d91ea00",
+     pc_method_rise, pc_rise_run_data, pc_cost_rise},
+    {"occlusion", "Occlusion", PC_FAMILY_FORWARD, "[occlusion] window, stride", "S x S", "captum 0.6.0 Occlusion",
+     pc_method_occlusion, NULL, pc_cost_occlusion},
 };
 #define N_METHODS ((int)(sizeof g_methods / sizeof g_methods[0]))
 
@@ -58,7 +63,9 @@ int pc_method_compute(const PcMethodDesc *d, const PcMethodCtx *ctx, float *map,
     const int S = ctx->size;
     float *native = xmalloc((size_t)S * S * sizeof(float));
     int h = 0, w = 0;
-    int rc = d->native(ctx, native, &h, &w, err);
+    PcMethodCtx summed = *ctx;   // the S x S map: channels summed whatever the caller asked
+    summed.unsummed = 0;
+    int rc = d->native(&summed, native, &h, &w, err);
     if (rc == 0) {
         if (h == S && w == S) memcpy(map, native, (size_t)S * S * sizeof(float));
         else pc_method_up(ctx, native, h, w, S, S, map);

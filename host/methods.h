@@ -45,13 +45,22 @@ typedef struct {
     float sscam_sigma;                  // 2.0 (SS-CAM noise std, added to the [0, 1] masks)
     int iscam_samples;                  // 10 (IS-CAM integration steps N)
     uint64_t seed;                      // [run] seed
+    int rise_masks;                     // 6000
+    int rise_cells;                     // 8
+    double rise_p;                      // 0.1
+    int occ_window;                     // 64
+    int occ_stride;                     // 8
     // resolved against the net
     PcLayerList cam, layercam, zoomcam;
 } PcMethodSettings;
 
 // Noise streams: the sample index of pc_philox_normal is (stream << 16) | s, so two random
 // methods of one image never share a draw.
-enum { PC_STREAM_SMOOTHGRAD = 1, PC_STREAM_SGCAMPP = 2, PC_STREAM_SSCAM = 3 };
+// RISE draws its masks once per run, shared by every image: its draws use the `image` word
+// PC_RISE_IMAGE (no image has that list position) and sample (PC_STREAM_RISE << 16) | mask index.
+enum { PC_STREAM_SMOOTHGRAD = 1, PC_STREAM_SGCAMPP = 2, PC_STREAM_SSCAM = 3, PC_STREAM_RISE = 4,
+       PC_STREAM_SENSITIVITY = 5 };
+#define PC_RISE_IMAGE 0xFFFFFFFFu
 
 // Everything a method's compute function sees for one image.
 typedef struct {
@@ -64,12 +73,21 @@ typedef struct {
     int cls;                        // explained class
     uint32_t image;                 // the image's position in the list (/images/index): noise key
     int batch;                      // images per backward / forward pass
+    int unsummed;                   // 1: ig and ixg write their whole (3, S, S) attribution (*h = 3 S,
+                                    //   the channel planes stacked; out holds 3 S S floats), as
+                                    //   sensitivity-max reads them (BASELINES.md B6); others ignore it
 } PcMethodCtx;
 
 // native: the method's map at its native resolution, host (h, w) with *h, *w set; out holds at
 // least S * S floats. A map that the library would leave NaN (e.g. min-max of a constant map) is
 // returned as NaN with rc 0; the caller notes it in the image's status.
 typedef int (*PcMethodNative)(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
+
+// Run-level datasets of a method (layout.h: PcRunData; e.g. RISE's masks), stored once per result
+// file: fills out[0 .. return value - 1] (at most PC_METHOD_RUN_DATA), data malloc'd.
+typedef struct PcRunData PcRunData;
+#define PC_METHOD_RUN_DATA 4
+typedef int (*PcMethodRunData)(const PcMethodSettings *s, int size, PcRunData *out);
 
 typedef struct {
     const char *id;                 // "gradcam"
@@ -79,6 +97,11 @@ typedef struct {
     const char *native_size;        // its native map size rule
     const char *source;             // the library it reproduces
     PcMethodNative native;          // NULL for the Poly-CAM family
+    PcMethodRunData run_data;       // NULL: nothing stored beside the per-image results
+    // Forward-pass equivalents per image for the map alone (methods_cost.c; a full backward
+    // counts as PC_COST_BACKWARD passes). NULL for the Poly-CAM family (cost.c counts its
+    // masked passes once for all variants).
+    double (*cost)(const PcNet *net, const PcMethodSettings *s);
 } PcMethodDesc;
 
 int pc_method_count(void);
@@ -127,5 +150,32 @@ int pc_method_smoothgrad(const PcMethodCtx *ctx, float *out, int *h, int *w, PcE
 int pc_method_scorecam(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
 int pc_method_sscam(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
 int pc_method_iscam(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
+// methods_perturb.c
+int pc_method_rise(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
+int pc_method_occlusion(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
+
+// RISE mask geometry of an S x S input: cell = ceil(S / cells), up = (cells + 1) * cell (the side
+// of the resized grid before the crop).
+void pc_rise_geometry(int cells, int size, int *cell, int *up);
+// The grids and offsets of masks first .. first + n - 1 of the run (from s->seed, rise_cells,
+// rise_p): grid (n, cells, cells) 0/1 bytes, offsets (n, 2) (row, column) in [0, cell).
+void pc_rise_draw(const PcMethodSettings *s, int size, int first, int n, unsigned char *grid, int *offsets);
+// /methods/rise/masks/grid (N, cells, cells) u8 and /methods/rise/masks/offsets (N, 2) i32.
+int pc_rise_run_data(const PcMethodSettings *s, int size, PcRunData *out);
+
+// ---- cost per image (methods_cost.c), in forward-pass equivalents ------------------------------
+// A backward pass costs about twice a forward pass (two convolutions per forward one: data
+// gradient and, in cuDNN's and our CPU kernel, the same FLOPs); heads-only backwards are counted
+// as full ones, so these are upper bounds.
+#define PC_COST_BACKWARD 2.0
+double pc_cost_one_backward(const PcNet *net, const PcMethodSettings *s);
+double pc_cost_smoothgradcampp(const PcNet *net, const PcMethodSettings *s);
+double pc_cost_ig(const PcNet *net, const PcMethodSettings *s);
+double pc_cost_smoothgrad(const PcNet *net, const PcMethodSettings *s);
+double pc_cost_scorecam(const PcNet *net, const PcMethodSettings *s);
+double pc_cost_sscam(const PcNet *net, const PcMethodSettings *s);
+double pc_cost_iscam(const PcNet *net, const PcMethodSettings *s);
+double pc_cost_rise(const PcNet *net, const PcMethodSettings *s);
+double pc_cost_occlusion(const PcNet *net, const PcMethodSettings *s);
 
 #endif

@@ -34,9 +34,20 @@ void pc_gauss_legendre(int n, double *t, double *w) {
 }
 
 // S x S map = sum over colour channels of att (3, S, S).
-static void channel_sum(const float *att, int S, float *out) {
+static void sum_channels(const float *att, int S, float *out) {
     const size_t ss = (size_t)S * S;
     for (size_t p = 0; p < ss; p++) out[p] = att[p] + att[ss + p] + att[2 * ss + p];
+}
+
+// ig / ixg output: the channel sum, or with ctx->unsummed the (3, S, S) attribution itself (*h = 3 S).
+static void channel_sum(const PcMethodCtx *ctx, const float *att, int S, float *out, int *h, int *w) {
+    *h = *w = S;
+    if (!ctx->unsummed) {
+        sum_channels(att, S, out);
+        return;
+    }
+    memcpy(out, att, (size_t)3 * S * S * sizeof(float));
+    *h = 3 * S;
 }
 
 // Input x Gradient: X * dy_c/dX.
@@ -47,8 +58,7 @@ int pc_method_ixg(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *e
     int rc = pc_method_backward(ctx, ctx->x, 1, 0, NULL, NULL, NULL, g, err);
     if (rc == 0) {
         for (size_t i = 0; i < xs; i++) g[i] *= ctx->x[i];
-        channel_sum(g, S, out);
-        *h = *w = S;
+        channel_sum(ctx, g, S, out, h, w);
     }
     free(g);
     return rc;
@@ -75,8 +85,7 @@ int pc_method_ig(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *er
             for (int j = 0; j < n; j++) s += (double)(g[(size_t)j * xs + i] * (float)(0.5 * wt[j]));
             att[i] = (float)s * ctx->x[i];
         }
-        channel_sum(att, S, out);
-        *h = *w = S;
+        channel_sum(ctx, att, S, out, h, w);
     }
     free(t);
     free(wt);
@@ -105,7 +114,7 @@ int pc_method_smoothgrad(const PcMethodCtx *ctx, float *out, int *h, int *w, PcE
             for (int j = 0; j < n; j++) s += fabsf(g[(size_t)j * xs + i]);
             att[i] = (float)(s / n);
         }
-        channel_sum(att, S, out);
+        sum_channels(att, S, out);   // also for sensitivity-max (B6): the reference's sg_fn summed
         *h = *w = S;
     }
     free(xin);

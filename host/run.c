@@ -16,11 +16,13 @@
 #include "dataset.h"
 #include "mask.h"
 #include "method_config.h"
+#include "cost.h"
 #include "metrics.h"
 #include "overlay.h"
 #include "progress.h"
 #include "sanity.h"
 #include "saliency.h"
+#include "sensitivity.h"
 #include "stop.h"
 #include "journal.h"
 #include "table.h"
@@ -116,6 +118,7 @@ typedef struct {
     int n_others;                       // registry methods outside the Poly-CAM family
     const PcMethodDesc *others[MAX_OTHERS];
     PcMethodSettings mset;              // their settings, layers resolved
+    PcRobustness rob;                   // [robustness]: sensitivity-max
     int any_polycam;                    // a Poly-CAM variant is requested: pc_explain runs
     int n_methods;
     MethodRef refs[MAX_METHODS];
@@ -147,6 +150,7 @@ static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
     r->n_others = pc_method_config_ids(cfg, r->others, MAX_OTHERS, err);
     if (r->n_others < 0) return -1;
     if (pc_method_settings_from_config(cfg, &r->mset, err)) return -1;
+    if (pc_robustness_from_config(cfg, &r->rob, err)) return -1;
     if (r->n_others > 0 && pc_method_settings_resolve(&r->mset, &r->net, err)) return -1;
     for (int v = 0; v < PC_N_VARIANTS; v++) r->any_polycam |= cfg->variants[v];
     return 0;
@@ -221,6 +225,32 @@ static int compute_map(Run *r, const PcExplanation *e, int m, const PcMethodCtx 
     return 0;
 }
 
+// Sensitivity-max of every method of the image (sensitivity.h) into res->sens: the Poly-CAM ids
+// from one pc_explain per perturbation, each registry method on its own. 0, or -1 with err.
+static const float *pick_polycam(const void *user, const PcExplanation *e, int k) {
+    const void *const *u = user;   // {Run, method indices}
+    return method_map(u[0], e, ((const int *)u[1])[k]);
+}
+
+static int image_sensitivity(Run *r, const PcExplanation *e, const PcMethodCtx *mctx, const PcSaliencyOptions *sopt,
+                             PcImageResult *res, PcError *err) {
+    const PcRobustness *rob = &r->rob;
+    int poly[MAX_METHODS], K = 0, rc = 0;
+    double sens[MAX_METHODS];
+    for (int m = 0; m < r->n_methods; m++)
+        if (r->refs[m].kind != M_OTHER) poly[K++] = m;
+    const void *u[2] = {r, poly};
+    if (K > 0)
+        rc = pc_sensitivity_polycam(mctx, &r->tg, sopt, e, K, pick_polycam, u, rob->samples, rob->radius, sens, err);
+    for (int k = 0; rc == 0 && k < K; k++) res->sens[poly[k]] = sens[k];
+    for (int m = 0; rc == 0 && m < r->n_methods; m++) {
+        if (r->refs[m].kind != M_OTHER) continue;
+        rc = pc_sensitivity_method(r->others[r->refs[m].layer], mctx, rob->samples, rob->radius, &res->sens[m], err);
+        if (rc) snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg), " (%s)", r->ids[m]);
+    }
+    return rc;
+}
+
 static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *item, const PcSaliencyOptions *sopt,
                           PcImageResult *res) {
     const PcStoreLayout *l = pc_store_layout(r->store);
@@ -282,6 +312,10 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
         }
     }
     if (want_metrics) pc_insdel_context_free(&ctx);
+    // sensitivity-max unless a method or metric failed (a NaN map goes on: its Sens is NaN)
+    int sens_ok = !strcmp(res->status, "ok") || strstr(res->status, ": NaN map (");
+    if (r->rob.sensitivity && sens_ok && image_sensitivity(r, &e, &mctx, sopt, res, &err))
+        snprintf(res->status, sizeof res->status, "sensitivity: %.480s", err.msg);
     if (r->any_polycam) pc_explanation_free(&e);
 }
 
@@ -347,13 +381,13 @@ int pc_print_table(const char *h5_path, PcError *err) {
 
 // ---- the run ----------------------------------------------------------------------------------
 
-// The configuration text (malloc'd, taken over; its last section is [run]) followed by the
+// The configuration text (malloc'd, taken over) followed by an [environment] section with the
 // backend switches that are on ("PC_NO_DIRECT_CONV = 1", ...: they can change the results' last
-// bits, so they belong to the key).
+// bits, so they belong to the key; their own section, so a mismatch names it).
 static char *config_with_switches(char *text, const PcBackendOptions *bopt) {
-    char sw[256];
-    pc_backend_options_key(bopt, sw, sizeof sw);
-    if (!sw[0]) return text;
+    char sw[256] = "\n[environment]\n";
+    const size_t head = strlen(sw);
+    pc_backend_options_key(bopt, sw + head, sizeof sw - head);   // the header even when none is on
     size_t a = strlen(text), b = strlen(sw);
     char *out = xmalloc(a + b + 1);
     memcpy(out, text, a);
@@ -435,15 +469,22 @@ static int open_output(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcE
     PcStoreLayout layout = {.n_images = r->ds.n, .size = cfg->size, .steps = cfg->insdel.steps,
                             .n_methods = r->n_methods, .method_ids = r->ids, .maps = cfg->maps,
                             .insertion = cfg->insertion, .deletion = cfg->deletion,
-                            .localisation = r->ds.mask_paths != NULL};
+                            .sensitivity = r->rob.sensitivity, .localisation = r->ds.mask_paths != NULL};
     PcStoreImages images = {.names = r->ds.names, .labels = r->ds.labels, .list_index = r->ds.list_index,
                             .n_class_names = r->n_class_names, .class_names = r->class_names};
     char *config_all = config_with_switches(pc_config_canonical(cfg, 0), &r->bopt);
     char *config_key = config_with_switches(pc_config_canonical(cfg, 1), &r->bopt);
+    // run-level datasets of the methods (RISE's masks): the same in every shard and on a resume
+    PcRunData *run_data = xcalloc(MAX_OTHERS * PC_METHOD_RUN_DATA, sizeof *run_data);
+    int n_run_data = 0;
+    for (int i = 0; i < r->n_others; i++)
+        if (r->others[i]->run_data) n_run_data += r->others[i]->run_data(&r->mset, cfg->size, run_data + n_run_data);
     PcStoreMeta meta = {.config = config_all, .config_key = config_key, .config_source = cfg->source,
                         .version = PC_VERSION, .git_commit = opt->git_commit, .libraries = libs, .device = device,
-                        .weights_checksum = weights, .shard_index = cfg->shard_index, .shard_count = cfg->shard_count};
+                        .weights_checksum = weights, .shard_index = cfg->shard_index, .shard_count = cfg->shard_count,
+                        .n_run_data = n_run_data, .run_data = run_data};
     int rc = pc_store_open(&r->store, cfg->output, &layout, &images, &meta, opt->mode, err);
+    pc_run_data_free(run_data, n_run_data);
     free(config_all);
     free(config_key);
     if (rc == 0 && opt->mode == PC_STORE_FORCE) remove_old_overlays(cfg->output);
@@ -467,6 +508,36 @@ static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt,
     sopt->want_cams = cfg->ablate_cams;
     sopt->want_no_lnorm = cfg->ablate_no_lnorm;
     return 0;
+}
+
+// The run's cost per image in forward-pass equivalents (cost.h), and on the CPU its projected time
+// from one timed forward batch: a paper-sized run on the CPU takes days, and the user should know
+// that before it starts. On a GPU one cold batch says little (plans, autotuning), so no projection.
+static void announce_cost(const PcConfig *cfg, Run *r, int todo) {
+    PcRunCost c;
+    pc_run_cost(cfg, &r->net, &r->tg, r->others, r->n_others, &r->mset, r->n_methods, &c);
+    fprintf(stderr, "cost: about %.0f forward passes per image (Poly-CAM %.0f, other methods %.0f, curves %.0f)",
+            c.total, c.polycam, c.others, c.curves);
+    if (!r->bn || strcmp(r->be->name, "cpu") || todo <= 0) {
+        fprintf(stderr, "\n");
+        return;
+    }
+    PcBackend *be = r->be;
+    const int n = r->insdel.batch < 8 ? r->insdel.batch : 8;
+    const size_t bytes = (size_t)n * 3 * cfg->size * cfg->size * sizeof(float);
+    float *d_x = be->alloc(be, bytes), *d_logits = be->alloc(be, (size_t)n * r->net.n_classes * sizeof(float));
+    PcError e;
+    double t0 = pc_now();
+    int rc = d_x && d_logits ? be->forward(be, r->bn, d_x, n, d_logits, 0, NULL, NULL, &e) : -1;
+    be->synchronize(be);
+    double per_pass = (pc_now() - t0) / n;
+    if (d_x) be->release(be, d_x);
+    if (d_logits) be->release(be, d_logits);
+    char when[64];
+    pc_format_duration(per_pass * c.total * todo, when, sizeof when);
+    if (rc == 0) fprintf(stderr, "; on this CPU %.4f s per pass: projected %s for %d image%s\n",
+                         per_pass, when, todo, todo == 1 ? "" : "s");
+    else fprintf(stderr, "\n");
 }
 
 // Streams the images the output lacks through the engine and stores each one's results. Returns 0,
@@ -552,6 +623,7 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
         fprintf(stderr, "%s: ok: %d images (list entries %d..%d, shard %d/%d), %s, %d target layers, %d method ids\n",
                 cfg->path, r->ds.n, r->ds.list_index[0], r->ds.list_index[r->ds.n - 1], cfg->shard_index,
                 cfg->shard_count, r->net.spec.arch, r->tg.n_targets, r->n_methods);
+        announce_cost(cfg, r, r->ds.n);
         run_free(r);
         free(r);
         return 0;
@@ -568,7 +640,9 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
             fprintf(stderr, "resuming %s: %d images already done (rebuilt from %s%s)\n", cfg->output,
                     pc_store_n_done(r->store), pc_store_journal_path(r->store),
                     pc_store_dropped_bytes(r->store) ? ", torn last record dropped" : "");
-        rc = prepare_compute(cfg, r, &sopt, err) ? -1 : compute(cfg, r, &sopt, err);
+        rc = prepare_compute(cfg, r, &sopt, err);
+        if (rc == 0) announce_cost(cfg, r, r->ds.n - pc_store_n_done(r->store));
+        if (rc == 0) rc = compute(cfg, r, &sopt, err);
         if (rc == 0) rc = pc_store_finish(r->store, err) || report_skipped(cfg, r, err) ? -1 : 0;
         if (rc == 0) fprintf(stderr, "results written to %s\n", cfg->output);
         if (rc == 0) rc = pc_print_table(cfg->output, err);

@@ -61,6 +61,13 @@ static void fill_rows(const PcResultFile *rf, PcTable *t) {
         row->del = row->n ? sd / row->n : NAN;
         free(ins);
         free(del);
+        double *sens = rf->layout.sensitivity ? pc_results_extra(rf, m, "sensitivity") : NULL;
+        double ss = 0;
+        row->has_sens = sens != NULL;
+        for (int i = 0; sens && i < n; i++)
+            if (use[i] && isfinite(sens[i])) ss += sens[i], row->n_sens++;
+        row->sens = row->n_sens ? ss / row->n_sens : NAN;
+        free(sens);
         fill_localisation(rf, m, use, row);
     }
     free(use);
@@ -90,21 +97,27 @@ static void cell(char *buf, size_t n, int has, double v) {
     else snprintf(buf, n, "%.4f", v);
 }
 
+static int has_sens(const PcTable *t) { return t->n_rows > 0 && t->rows[0].has_sens; }
+
 void pc_table_print_markdown(FILE *out, const PcTable *t) {
     int w = 6;
+    const int sens = has_sens(t);
     for (int r = 0; r < t->n_rows; r++)
         if ((int)strlen(t->rows[r].id) > w) w = (int)strlen(t->rows[r].id);
-    fprintf(out, "| %-*s | Insertion | Deletion | Ins-Del |    N |\n", w, "Method");
+    fprintf(out, "| %-*s | Insertion | Deletion | Ins-Del |    N |%s\n", w, "Method", sens ? " Sens-max | N sens |" : "");
     fprintf(out, "|-");
     for (int i = 0; i < w; i++) fputc('-', out);
-    fprintf(out, "-|----------:|---------:|--------:|-----:|\n");
+    fprintf(out, "-|----------:|---------:|--------:|-----:|%s\n", sens ? "---------:|-------:|" : "");
     for (int r = 0; r < t->n_rows; r++) {
         const PcTableRow *row = &t->rows[r];
-        char ins[32], del[32], diff[32];
+        char ins[32], del[32], diff[32], sm[32];
         cell(ins, sizeof ins, row->has_ins, row->ins);
         cell(del, sizeof del, row->has_del, row->del);
         cell(diff, sizeof diff, row->has_ins && row->has_del, row->ins - row->del);
-        fprintf(out, "| %-*s | %9s | %8s | %7s | %4d |\n", w, row->id, ins, del, diff, row->n);
+        fprintf(out, "| %-*s | %9s | %8s | %7s | %4d |", w, row->id, ins, del, diff, row->n);
+        cell(sm, sizeof sm, row->has_sens, row->sens);
+        if (sens) fprintf(out, " %8s | %6d |", sm, row->n_sens);
+        fputc('\n', out);
     }
     if (!t->n_rows || !t->rows[0].has_loc) return;
     fprintf(out, "\nLocalisation (SPEC §10: energy of the map in the object mask, pointing game hits):\n\n");
@@ -123,7 +136,8 @@ void pc_table_print_markdown(FILE *out, const PcTable *t) {
 // Columns energy, pointing_hits, pointing_n follow when the file has localisation.
 static void write_rows(FILE *f, const PcTable *t) {
     const int loc = t->n_rows && t->rows[0].has_loc;
-    fprintf(f, "method,insertion,deletion,ins_del,n%s\n", loc ? ",energy,pointing_hits,pointing_n" : "");
+    fprintf(f, "method,insertion,deletion,ins_del,n%s%s\n", has_sens(t) ? ",sensitivity,n_sensitivity" : "",
+            loc ? ",energy,pointing_hits,pointing_n" : "");
     for (int r = 0; r < t->n_rows; r++) {
         const PcTableRow *row = &t->rows[r];
         fprintf(f, "%s,", row->id);
@@ -133,6 +147,11 @@ static void write_rows(FILE *f, const PcTable *t) {
         fputc(',', f);
         if (row->has_ins && row->has_del && isfinite(row->ins - row->del)) fprintf(f, "%.6f", row->ins - row->del);
         fprintf(f, ",%d", row->n);
+        if (has_sens(t)) {
+            fputc(',', f);
+            if (isfinite(row->sens)) fprintf(f, "%.6f", row->sens);
+            fprintf(f, ",%d", row->n_sens);
+        }
         if (loc) {
             fputc(',', f);
             if (isfinite(row->energy)) fprintf(f, "%.6f", row->energy);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # cli_backend_switches.sh: the environment switches that can change results (PC_NO_DIRECT_CONV,
 # PC_CUDA_NOFUSE, PC_CUDNN_FIND, PC_CUDNN_TUNE) are part of the configuration key: a run made with
-# PC_NO_DIRECT_CONV=1 records it in its config / config_key attributes ([run] section), a rerun
+# PC_NO_DIRECT_CONV=1 records it in its config / config_key attributes ([environment] section), a rerun
 # without it is refused as a different configuration (exit 1, naming the variable), a rerun with it
 # finds the file complete, and "0" counts as off. Plumbing test: tiny_vgg, one synthetic image,
 # 4 curve steps, on the CPU.

@@ -80,14 +80,14 @@ check "unknown config: one line listing the shipped folder: $(cat "$tmp/none.err
     bash -c "[ \$(wc -l <'$tmp/none.err') -eq 1 ] && grep -qF '$share/configs' '$tmp/none.err'"
 
 # The prefix moved as a whole still finds its configs (the lookup is relative to the program);
-# `--config vgg16_2000` without .ini too. A bad --set stops the run right after the lookup.
+# `--config table1_vgg16` without .ini too. A bad --set stops the run right after the lookup.
 mv "$prefix" "$tmp/moved"
-(cd "$work" && "$tmp/moved/bin/polycam-eval" --config vgg16_2000 --set run.device=bogus >/dev/null 2>"$tmp/moved.err")
-check "moved prefix: vgg16_2000 found in the moved share folder: $(head -n 1 "$tmp/moved.err")" \
-    grep -q "using the shipped configuration $tmp/moved/share/polycam-eval/configs/vgg16_2000.ini" "$tmp/moved.err"
+(cd "$work" && "$tmp/moved/bin/polycam-eval" --config table1_vgg16 --set run.device=bogus >/dev/null 2>"$tmp/moved.err")
+check "moved prefix: table1_vgg16 found in the moved share folder: $(head -n 1 "$tmp/moved.err")" \
+    grep -q "using the shipped configuration $tmp/moved/share/polycam-eval/configs/table1_vgg16.ini" "$tmp/moved.err"
 
 # The build-tree program finds the source tree's configs.
-(cd "$work" && "$bin" --config resnet50_2000.ini --set run.device=bogus >/dev/null 2>"$tmp/build.err")
-check "build-tree program: resnet50_2000.ini from the source tree: $(head -n 1 "$tmp/build.err")" \
-    grep -q "using the shipped configuration $(cd "$src" && pwd -P)/configs/resnet50_2000.ini" "$tmp/build.err"
+(cd "$work" && "$bin" --config table1_resnet50.ini --set run.device=bogus >/dev/null 2>"$tmp/build.err")
+check "build-tree program: table1_resnet50.ini from the source tree: $(head -n 1 "$tmp/build.err")" \
+    grep -q "using the shipped configuration $(cd "$src" && pwd -P)/configs/table1_resnet50.ini" "$tmp/build.err"
 finish

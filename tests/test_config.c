@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "method_config.h"
 #include "testutil.h"
 
 static char g_dir[PATH_MAX];
@@ -252,6 +253,12 @@ static void test_errors(void) {
     BAD("[saliency]\nmethods = pcamp,gradcm", "x.ini:6: bad value 'pcamp,gradcm' for [saliency] methods (expected a comma-separated list of pcamp, pcamm, pcampm, gradcam,");
     BAD("[ig]\nsteps = 0", "x.ini:6: bad value '0' for [ig] steps (expected an integer in 1..4096)");
     BAD("[smoothgradcampp]\nsigma = 0", "x.ini:6: bad value '0' for [smoothgradcampp] sigma (expected a number > 0)");
+    BAD("[rise]\nmasks = 0", "x.ini:6: bad value '0' for [rise] masks (expected an integer in 1..65535)");
+    BAD("[rise]\np = 0", "x.ini:6: bad value '0' for [rise] p (expected a number in (0, 1])");
+    BAD("[rise]\np = 1.5", "x.ini:6: bad value '1.5' for [rise] p (expected a number in (0, 1])");
+    BAD("[rise]\ncells = 300", "x.ini:6: bad value '300' for [rise] cells (expected an integer in 1..224 ([preprocess] size))");
+    BAD("[occlusion]\nwindow = 225", "x.ini:6: bad value '225' for [occlusion] window (expected an integer in 1..224 ([preprocess] size))");
+    BAD("[occlusion]\nstride = 65", "x.ini:6: bad value '65' for [occlusion] stride (expected an integer in 1..64: at most [occlusion] window, as captum)");
     BAD("[saliency]\nmethods = pcamp,,pcamm", "x.ini:6: bad value 'pcamp,,pcamm' for [saliency] methods");
     BAD("[saliency]\nablations = levels,foo", "x.ini:6: bad value 'levels,foo' for [saliency] ablations");
     BAD("[saliency]\nlnorm = both", "x.ini:6: bad value 'both' for [saliency] lnorm (expected code or paper)");
@@ -367,38 +374,59 @@ static void test_help(void) {
     free(buf);
 }
 
-// The shipped configs parse (weights given where they are placeholders) and say what they claim.
+// The shipped configs parse (weights given where they are placeholders) and say what they claim:
+// one file per paper table (README "Configurations").
+typedef struct {
+    const char *name;
+    int n_others;           // registry methods besides the Poly-CAM variants
+    const char *layer1;     // [model] layers[1], or NULL for the arch default
+    int levels, cams, no_lnorm;
+} ShippedConfig;
+
+static void check_paper_config(const ShippedConfig *sc, const PcConfig *cfg) {
+    CHECK(cfg->n_classes == 0 && cfg->classes_file && strstr(cfg->classes_file, "imagenet_classes.txt"),
+          "%s: ImageNet class names", sc->name);
+    CHECK(strstr(cfg->list, "data/ilsvrc2012_val_2000.txt") && strstr(cfg->labels, "ilsvrc2012_val_labels.txt"),
+          "%s: the paper's 2000 images with labels", sc->name);
+    CHECK(cfg->insdel.steps == 224 && cfg->insdel.baseline == PC_BASE_BLUR && cfg->resize == PC_RESIZE_BILINEAR &&
+          cfg->lnorm == PC_LNORM_CODE && cfg->norm == PC_NORM_CODE, "%s: the reference's settings", sc->name);
+    CHECK(cfg->variants[0] && cfg->variants[1] && cfg->variants[2], "%s: the three Poly-CAM rows", sc->name);
+    const PcMethodDesc *others[64];
+    PcError err = {{0}};
+    int n = pc_method_config_ids(cfg, others, 64, &err);
+    CHECK(n == sc->n_others, "%s: %d other methods (want %d) %s", sc->name, n, sc->n_others, err.msg);
+    if (sc->layer1) CHECK(cfg->n_layers == 5 && !strcmp(cfg->layers[1], sc->layer1), "%s: layers[1] = %s", sc->name,
+                          sc->layer1);
+    else CHECK(cfg->n_layers == 0, "%s: the arch's default layers", sc->name);
+    CHECK(cfg->ablate_levels == sc->levels && cfg->ablate_cams == sc->cams && cfg->ablate_no_lnorm == sc->no_lnorm,
+          "%s: ablations", sc->name);
+}
+
 static void test_shipped_configs(void) {
-    const char *names[] = {"demo.ini", "vgg16_2000.ini", "resnet50_2000.ini", "resnet50_2000_codelayers.ini",
-                           "ablation_vgg16.ini"};
+    const ShippedConfig paper[] = {
+        {"table1_vgg16.ini", 8, NULL, 0, 0, 0},          {"table1_resnet50.ini", 8, "layer2.0", 0, 0, 0},
+        {"table2_vgg16.ini", 0, NULL, 1, 1, 1},          {"table3_resnet50.ini", 0, "layer2.0", 1, 0, 1},
+        {"table3_resnet50_cams.ini", 0, "layer1", 0, 1, 0}, {"table4_vgg16.ini", 13, NULL, 0, 0, 0},
+        {"table4_resnet50.ini", 13, "layer2.0", 0, 0, 0},
+    };
     char *sets[] = {"model.weights=w.safetensors"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/configs/%s", PC_SOURCE_DIR, names[i]);
-        PcConfig cfg;
-        PcError err = {{0}};
-        int rc = pc_config_load(path, i == 0 ? 0 : 1, sets, &cfg, &err);
-        CHECK(rc == 0, "%s: %s", names[i], err.msg);
+    char path[PATH_MAX];
+    PcConfig cfg;
+    PcError err = {{0}};
+    snprintf(path, sizeof path, "%s/configs/demo.ini", PC_SOURCE_DIR);
+    CHECK(pc_config_load(path, 0, sets, &cfg, &err) == 0, "demo.ini: %s", err.msg);
+    size_t n = strlen(cfg.output);
+    CHECK(cfg.custom && cfg.spec.is_resnet && cfg.spec.resnet_stem == 16 && cfg.spec.n_stages == 4, "demo: synth_resnet shape");
+    CHECK(strstr(cfg.weights, "data/models/synth_resnet.safetensors") != NULL, "demo weights %s", cfg.weights);
+    CHECK(cfg.classes_file && cfg.labels && cfg.overlays > 0, "demo: classes, labels, overlays");
+    CHECK(n > 16 && !strcmp(cfg.output + n - 16, "/results/demo.h5"), "demo output %s", cfg.output);
+    pc_config_free(&cfg);
+    for (size_t i = 0; i < sizeof paper / sizeof paper[0]; i++) {
+        snprintf(path, sizeof path, "%s/configs/%s", PC_SOURCE_DIR, paper[i].name);
+        int rc = pc_config_load(path, 1, sets, &cfg, &err);
+        CHECK(rc == 0, "%s: %s", paper[i].name, err.msg);
         if (rc) continue;
-        size_t n = strlen(cfg.output);
-        if (i == 0) {
-            CHECK(cfg.custom && cfg.spec.is_resnet && cfg.spec.resnet_stem == 16 && cfg.spec.n_stages == 4, "demo: synth_resnet shape");
-            CHECK(strstr(cfg.weights, "data/models/synth_resnet.safetensors") != NULL, "demo weights %s", cfg.weights);
-            CHECK(cfg.classes_file && cfg.labels && cfg.overlays > 0, "demo: classes, labels, overlays");
-            CHECK(n > 16 && !strcmp(cfg.output + n - 16, "/results/demo.h5"), "demo output %s", cfg.output);
-        } else {
-            CHECK(cfg.n_classes == 0 && cfg.classes_file && strstr(cfg.classes_file, "imagenet_classes.txt"),
-                  "%s: ImageNet class names", names[i]);
-            CHECK(strstr(cfg.list, "data/ilsvrc2012_val_2000.txt") && strstr(cfg.labels, "ilsvrc2012_val_labels.txt"),
-                  "%s: the paper's 2000 images with labels", names[i]);
-            CHECK(cfg.insdel.steps == 224 && cfg.insdel.baseline == PC_BASE_BLUR && cfg.resize == PC_RESIZE_BILINEAR &&
-                  cfg.lnorm == PC_LNORM_CODE && cfg.norm == PC_NORM_CODE, "%s: the reference's settings", names[i]);
-        }
-        if (i == 2) CHECK(cfg.n_layers == 5 && !strcmp(cfg.layers[1], "layer1") && !strcmp(cfg.layers[4], "layer4"),
-                          "resnet50_2000: the paper's layers");
-        if (i == 3) CHECK(cfg.n_layers == 5 && !strcmp(cfg.layers[1], "layer2.0") && !strcmp(cfg.layers[3], "layer4.0"),
-                          "resnet50_2000_codelayers: the code's layers");
-        if (i == 4) CHECK(cfg.ablate_levels && cfg.ablate_cams && cfg.ablate_no_lnorm, "ablation_vgg16: all ablations");
+        check_paper_config(&paper[i], &cfg);
         pc_config_free(&cfg);
     }
 }

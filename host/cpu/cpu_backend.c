@@ -79,6 +79,10 @@ PcBackend *pc_backend_cpu_create(const PcBackendOptions *opt, PcError *err) {
     be->blur = cpu_blur;
     be->argsort_desc = cpu_argsort_desc;
     be->insdel_samples = cpu_insdel_samples;
+    be->rise_masks = cpu_rise_masks;
+    be->masked_batch = cpu_masked_batch;
+    be->occlusion_inputs = cpu_occlusion_inputs;
+    be->weighted_map_sum = cpu_weighted_map_sum;
     be->destroy = cpu_destroy;
     be->take_error = cpu_take_error;
     return be;

@@ -57,6 +57,12 @@ void cpu_argsort_desc(PcBackend *be, const float *map, int n, int *order);
 void cpu_insdel_samples(PcBackend *be, const float *x, const float *base, const int *order, int s,
                         int t0, int m, int pixels_per_step, int deletion, float *out);
 
+// cpu_perturb.c
+void cpu_rise_masks(PcBackend *be, const unsigned char *grid, const int *offsets, int m, int cells, int up, int s,
+                    float *out);
+void cpu_masked_batch(PcBackend *be, const float *x, const float *masks, int m, int s, float *out);
+void cpu_occlusion_inputs(PcBackend *be, const float *x, int s, int window, int stride, int t0, int m, float *out);
+void cpu_weighted_map_sum(PcBackend *be, const float *maps, const float *w, int m, int n, float *out);
 
 // ---- direct convolution for narrow layers (cpu_direct.c, AVX-512) ------------------------------
 #define DIRECT_CO 8         // output channels per register block
