@@ -31,6 +31,7 @@ enum {
     K_SANITY_ENABLED, K_SANITY_METHODS, K_SANITY_IMAGES,
     K_SENS, K_SENS_SAMPLES, K_SENS_RADIUS,
     K_RISE_MASKS, K_RISE_CELLS, K_RISE_P, K_OCC_WINDOW, K_OCC_STRIDE,
+    K_MASKS,
     K_COUNT
 };
 
@@ -101,6 +102,8 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"rise", "p", "0.1", "RISE: probability that a grid cell is 1, in (0, 1]", 1},
     {"occlusion", "window", "64", "Occlusion: side of the zeroed square window, in pixels", 1},
     {"occlusion", "stride", "8", "Occlusion: step between window positions, in pixels", 1},
+    // localisation (SPEC §10): ground-truth object masks
+    {"data", "masks", "", "folder of object masks: <name without extension>.png per image (8-bit, nonzero = object; full list name or base name), for energy in mask and pointing; optional", 1},
 };
 
 // The method ids of saliency.h's variants, repeated here so the config module links on its own.
@@ -506,6 +509,7 @@ static int check_data(PcConfig *cfg, PcError *err) {
         cfg->root = slash ? strndup(cfg->list, (size_t)(slash - cfg->list)) : strdup(".");
     }
     cfg->labels = resolve_path(cfg, K_LABELS);
+    cfg->masks = resolve_path(cfg, K_MASKS);
     if (get_int(cfg, K_OFFSET, 0, LONG_MAX, &cfg->offset, err)) return -1;
     if (get_int(cfg, K_LIMIT, 0, LONG_MAX, &cfg->limit, err)) return -1;
     return 0;
@@ -705,6 +709,7 @@ static void fill_values(PcConfig *cfg) {
         case K_LIST: v = cfg->list; break;
         case K_ROOT: v = cfg->root; break;
         case K_LABELS: v = cfg->labels ? cfg->labels : ""; break;
+        case K_MASKS: v = cfg->masks ? cfg->masks : ""; break;
         case K_FILE: v = cfg->output; break;
         default: break;
         }
@@ -826,6 +831,7 @@ void pc_config_free(PcConfig *cfg) {
     free(cfg->list);
     free(cfg->root);
     free(cfg->labels);
+    free(cfg->masks);
     free(cfg->output);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -53,6 +53,7 @@ typedef struct {
     char *list;             // resolved path of the image list
     char *root;             // resolved image folder (default: the list's folder)
     char *labels;           // resolved path, or NULL
+    char *masks;            // [data] masks: resolved folder of object masks, or NULL
     long offset, limit;     // slice of the list; limit 0 = to the end
 
     // ---- [preprocess] -------------------------------------------------------------------------

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "mask.h"
+
 // Splits a text into lines in place; calls fn(line, lineno, user) for each non-blank, non-comment
 // line (leading/trailing blanks removed). Stops when fn returns non-zero.
 static int for_each_line(char *text, int (*fn)(char *line, int lineno, void *user), void *user) {
@@ -198,6 +200,28 @@ static int select_images(const PcDatasetSpec *spec, const StrList *list, const L
     return 0;
 }
 
+// The mask of every image of the run ([data] masks): an error when none has one (a wrong folder),
+// a warning when some lack one (their localisation is left out).
+static int find_masks(const PcDatasetSpec *spec, FILE *warn, PcDataset *ds, PcError *err) {
+    struct stat sb;
+    if (stat(spec->masks, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return pc_fail(err, "[data] masks %s: no such folder", spec->masks);
+    ds->mask_paths = xcalloc((size_t)ds->n, sizeof(char *));
+    int first_missing = -1;
+    for (int i = 0; i < ds->n; i++) {
+        ds->mask_paths[i] = pc_mask_find(spec->masks, ds->names[i]);
+        if (ds->mask_paths[i]) ds->n_masked++;
+        else if (first_missing < 0) first_missing = i;
+    }
+    if (ds->n_masked == 0)
+        return pc_fail(err, "[data] masks %s: no mask for any of the %d images (expected <name without extension>.png, "
+                       "e.g. for '%s')", spec->masks, ds->n, ds->names[0]);
+    if (first_missing >= 0 && warn)
+        fprintf(warn, "warning: [data] masks %s: %d of %d images have no mask (first: '%s'); their localisation is "
+                "left out\n", spec->masks, ds->n - ds->n_masked, ds->n, ds->names[first_missing]);
+    return 0;
+}
+
 int pc_dataset_load(const PcDatasetSpec *spec, FILE *warn, PcDataset *ds, PcError *err) {
     memset(ds, 0, sizeof *ds);
     struct stat sb;
@@ -207,7 +231,7 @@ int pc_dataset_load(const PcDatasetSpec *spec, FILE *warn, PcDataset *ds, PcErro
     LabelTable labels = {.path = spec->labels, .err = err};
     int rc = -1;
     if (read_list(spec, &list, err) || read_labels(spec, warn, &labels, err) ||
-        select_images(spec, &list, &labels, ds, err))
+        select_images(spec, &list, &labels, ds, err) || (spec->masks && find_masks(spec, warn, ds, err)))
         goto done;
     if (spec->labels && ds->n_labelled == 0 && warn)
         fprintf(warn, "warning: labels %s: no line names an image of this run (%d lines; names must match the "
@@ -226,7 +250,9 @@ void pc_dataset_free(PcDataset *ds) {
     for (int i = 0; i < ds->n; i++) {
         free(ds->names[i]);
         free(ds->paths[i]);
+        if (ds->mask_paths) free(ds->mask_paths[i]);
     }
+    free(ds->mask_paths);
     free(ds->names);
     free(ds->paths);
     free(ds->labels);
@@ -282,15 +308,20 @@ struct PcPrefetcher {
 static void decode_one(PcPrefetcher *p, PcPrefetchItem *it) {
     PcImageU8 img = {0};
     PcError err;
+    it->has_mask = 0;
     if (pc_load_jpeg(p->ds->paths[it->index], &img, &err) != 0) {
         it->ok = 0;
         snprintf(it->error, sizeof it->error, "%.500s", err.msg);
         return;
     }
     pc_preprocess(&img, p->mode, p->size, it->x);
+    const char *mask = p->ds->mask_paths ? p->ds->mask_paths[it->index] : NULL;
+    it->has_mask = mask != NULL;
+    int bad_mask = mask && pc_mask_load(mask, img.width, img.height, p->mode, p->size, it->mask, &err);
     pc_image_free(&img);
-    it->ok = 1;
-    it->error[0] = 0;
+    it->ok = !bad_mask;
+    if (bad_mask) snprintf(it->error, sizeof it->error, "%.500s", err.msg);
+    else it->error[0] = 0;
 }
 
 static void *decoder_main(void *arg) {
@@ -325,7 +356,10 @@ PcPrefetcher *pc_prefetch_start(const PcDataset *ds, const int *order, int n, Pc
     p->size = size;
     p->depth = depth < 1 ? 1 : depth;
     p->slots = xcalloc((size_t)p->depth, sizeof(Slot));
-    for (int i = 0; i < p->depth; i++) p->slots[i].item.x = xmalloc((size_t)3 * size * size * sizeof(float));
+    for (int i = 0; i < p->depth; i++) {
+        p->slots[i].item.x = xmalloc((size_t)3 * size * size * sizeof(float));
+        p->slots[i].item.mask = xmalloc((size_t)size * size);
+    }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->n_threads = n_threads < 1 ? 1 : n_threads;
@@ -369,7 +403,10 @@ void pc_prefetch_stop(PcPrefetcher *p) {
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->n_threads; i++) pthread_join(p->threads[i], NULL);
-    for (int i = 0; i < p->depth; i++) free(p->slots[i].item.x);
+    for (int i = 0; i < p->depth; i++) {
+        free(p->slots[i].item.x);
+        free(p->slots[i].item.mask);
+    }
     free(p->slots);
     free(p->threads);
     free(p->order);

@@ -11,6 +11,7 @@ typedef struct {
     const char *list;           // image list file: first word of each line
     const char *root;           // folder the list's names are relative to
     const char *labels;         // '<name> <class> ...' lines, or NULL
+    const char *masks;          // folder of object masks (mask.h), or NULL
     long offset, limit;         // slice of the list; limit 0 = to the end
     int shard_index, shard_count;   // then only list positions i with i % count == index
 } PcDatasetSpec;
@@ -23,6 +24,8 @@ typedef struct {
     int *list_index;        // (n) 0-based line position in the list (comments and blanks skipped)
     int n_listed;           // entries in the whole list
     int n_labelled;         // images of this run with a label
+    char **mask_paths;      // (n) object mask of each image (NULL: none); NULL without [data] masks
+    int n_masked;           // images of this run with a mask
 } PcDataset;
 
 // Reads spec->list (first word of each line; blank lines and '#' comments skipped; a UTF-8 byte
@@ -30,7 +33,8 @@ typedef struct {
 // full name or its base name; a name given twice keeps its first line). Errors: missing list, root
 // or labels file, a malformed label line, an empty selection. Warnings, one line each, go to warn
 // (when not NULL): duplicate label lines (naming both lines, and both classes when they differ)
-// and a labels file that matches no image of the run.
+// and a labels file that matches no image of the run. With spec->masks: an error when the folder is
+// missing or holds no mask of the run's images, a warning naming the first image without one.
 int pc_dataset_load(const PcDatasetSpec *spec, FILE *warn, PcDataset *ds, PcError *err);
 void pc_dataset_free(PcDataset *ds);
 
@@ -43,6 +47,8 @@ typedef struct {
     int ok;                 // decoded and preprocessed
     char error[512];        // why not, when !ok
     float *x;               // (3, S, S) normalised network input
+    int has_mask;           // the dataset has a mask for this image and mask holds it
+    unsigned char *mask;    // (S, S) 0/1 object mask at the input grid (mask.h)
 } PcPrefetchItem;
 
 typedef struct PcPrefetcher PcPrefetcher;

@@ -11,9 +11,10 @@
 #include "h5util.h"
 
 #define STATUS_BYTES 512
-enum { SET_MAP, SET_INS_AUC, SET_INS_SCORES, SET_DEL_AUC, SET_DEL_SCORES, SET_SENS, N_SETS };
+enum { SET_MAP, SET_INS_AUC, SET_INS_SCORES, SET_DEL_AUC, SET_DEL_SCORES, SET_SENS, SET_ENERGY, SET_POINTING, N_SETS };
 static const char *const set_suffix[N_SETS] = {"map", "insertion/auc", "insertion/scores", "deletion/auc",
-                                               "deletion/scores", "sensitivity"};
+                                               "deletion/scores", "sensitivity", "localisation/energy",
+                                               "localisation/pointing"};
 
 // ---- results ----------------------------------------------------------------------------------
 
@@ -26,6 +27,8 @@ void pc_result_init(PcImageResult *r, const PcStoreLayout *l) {
     r->ins_scores = xcalloc(m * (size_t)l->steps, sizeof(float));
     r->del_scores = xcalloc(m * (size_t)l->steps, sizeof(float));
     r->sens = xcalloc(m, sizeof(double));
+    r->energy = xcalloc(m, sizeof(double));
+    r->pointing = xcalloc(m, sizeof(int));
 }
 
 void pc_result_reset(PcImageResult *r, const PcStoreLayout *l, int index) {
@@ -35,7 +38,8 @@ void pc_result_reset(PcImageResult *r, const PcStoreLayout *l, int index) {
     r->cls = -1;
     r->score = NAN;
     memset(r->maps, 0, m * (size_t)l->size * (size_t)l->size * sizeof(float));
-    for (size_t i = 0; i < m; i++) r->ins_auc[i] = r->del_auc[i] = r->sens[i] = NAN;
+    for (size_t i = 0; i < m; i++) r->ins_auc[i] = r->del_auc[i] = r->sens[i] = r->energy[i] = NAN;
+    for (size_t i = 0; i < m; i++) r->pointing[i] = -1;
     for (size_t i = 0; i < t; i++) r->ins_scores[i] = r->del_scores[i] = NAN;
 }
 
@@ -46,6 +50,8 @@ void pc_result_free(PcImageResult *r) {
     free(r->ins_scores);
     free(r->del_scores);
     free(r->sens);
+    free(r->energy);
+    free(r->pointing);
     memset(r, 0, sizeof *r);
 }
 
@@ -56,13 +62,14 @@ static size_t map_elem_bytes(const PcStoreLayout *l) {
 size_t pc_result_bytes(const PcStoreLayout *l) {
     size_t per_method = (size_t)l->size * (size_t)l->size * map_elem_bytes(l) + 2 * sizeof(double) +
                         (size_t)(l->insertion + l->deletion) * (size_t)l->steps * sizeof(float) +
-                        (l->sensitivity ? sizeof(double) : 0);
+                        (l->sensitivity ? sizeof(double) : 0) +
+                        (l->localisation ? sizeof(double) + sizeof(int32_t) : 0);
     return sizeof(int32_t) + sizeof(float) + STATUS_BYTES + (size_t)l->n_methods * per_method;
 }
 
 // Record: i32 class, f32 score, status[512], then per method: map (S*S in the stored precision),
 // f64 ins AUC, f64 del AUC, ins scores (T f32, when computed), del scores (same), f64 sensitivity
-// (when computed).
+// (when computed), with localisation f64 energy and i32 pointing.
 void pc_result_pack(const PcStoreLayout *l, const PcImageResult *r, unsigned char *out) {
     size_t ss = (size_t)l->size * (size_t)l->size, t = (size_t)l->steps;
     int32_t cls = r->cls;
@@ -87,6 +94,11 @@ void pc_result_pack(const PcStoreLayout *l, const PcImageResult *r, unsigned cha
         if (l->insertion) memcpy(out, r->ins_scores + (size_t)m * t, t * 4), out += t * 4;
         if (l->deletion) memcpy(out, r->del_scores + (size_t)m * t, t * 4), out += t * 4;
         if (l->sensitivity) memcpy(out, &r->sens[m], 8), out += 8;
+        if (l->localisation) {
+            int32_t hit = r->pointing[m];
+            memcpy(out, &r->energy[m], 8), out += 8;
+            memcpy(out, &hit, 4), out += 4;
+        }
     }
 }
 
@@ -116,6 +128,12 @@ void pc_result_unpack(const PcStoreLayout *l, const unsigned char *in, PcImageRe
         if (l->insertion) memcpy(r->ins_scores + (size_t)m * t, in, t * 4), in += t * 4;
         if (l->deletion) memcpy(r->del_scores + (size_t)m * t, in, t * 4), in += t * 4;
         if (l->sensitivity) memcpy(&r->sens[m], in, 8), in += 8;
+        if (l->localisation) {
+            int32_t hit;
+            memcpy(&r->energy[m], in, 8), in += 8;
+            memcpy(&hit, in, 4), in += 4;
+            r->pointing[m] = hit;
+        }
     }
 }
 
@@ -244,6 +262,14 @@ static int create_method(PcLayoutWriter *w, hid_t gm, int m) {
         sets[SET_SENS] = pc_h5_create_dataset(g, "sensitivity", H5T_IEEE_F64LE, 1, &n, NULL, &nand);
         ok = sets[SET_SENS] >= 0;
     }
+    if (ok && l->localisation) {
+        signed char minus_one = -1;
+        hid_t gl = H5Gcreate2(g, "localisation", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        sets[SET_ENERGY] = gl >= 0 ? pc_h5_create_dataset(gl, "energy", H5T_IEEE_F64LE, 1, &n, NULL, &nand) : -1;
+        sets[SET_POINTING] = gl >= 0 ? pc_h5_create_dataset(gl, "pointing", H5T_STD_I8LE, 1, &n, NULL, &minus_one) : -1;
+        if (gl >= 0) H5Gclose(gl);
+        ok = sets[SET_ENERGY] >= 0 && sets[SET_POINTING] >= 0;
+    }
     if (g >= 0) H5Gclose(g);
     return ok ? 0 : -1;
 }
@@ -339,6 +365,9 @@ int pc_layout_write(PcLayoutWriter *w, const PcImageResult *r, int n_done, PcErr
             ok = pc_h5_write_row(sets[SET_DEL_AUC], i, H5T_NATIVE_DOUBLE, &r->del_auc[m]) == 0 &&
                  pc_h5_write_row(sets[SET_DEL_SCORES], i, H5T_NATIVE_FLOAT, r->del_scores + m * t) == 0;
         if (ok && l->sensitivity) ok = pc_h5_write_row(sets[SET_SENS], i, H5T_NATIVE_DOUBLE, &r->sens[m]) == 0;
+        if (ok && l->localisation)
+            ok = pc_h5_write_row(sets[SET_ENERGY], i, H5T_NATIVE_DOUBLE, &r->energy[m]) == 0 &&
+                 pc_h5_write_row(sets[SET_POINTING], i, H5T_NATIVE_INT, &r->pointing[m]) == 0;
         if (!ok)
             return pc_fail(err, "%s: cannot write /methods/%s of image %d%s", w->path, l->method_ids[m], r->index,
                            pc_h5_why());
@@ -411,6 +440,8 @@ static int read_layout(PcResultFile *rf, PcError *err) {
     }
     snprintf(name, sizeof name, "/methods/%s/sensitivity", rf->ids[0]);
     l->sensitivity = H5Lexists(rf->f, name, H5P_DEFAULT) > 0;
+    snprintf(name, sizeof name, "/methods/%s/localisation", rf->ids[0]);
+    l->localisation = H5Lexists(rf->f, name, H5P_DEFAULT) > 0;
     return 0;
 }
 
@@ -445,7 +476,7 @@ static int read_images(PcResultFile *rf, PcError *err) {
 static int open_sets(PcResultFile *rf, PcError *err) {
     const PcStoreLayout *l = &rf->layout;
     const int want[N_SETS] = {l->maps != PC_MAPS_NONE, l->insertion, l->insertion, l->deletion, l->deletion,
-                              l->sensitivity};
+                              l->sensitivity, l->localisation, l->localisation};
     rf->sets = xmalloc((size_t)N_SETS * (size_t)l->n_methods * sizeof(hid_t));
     for (int i = 0; i < N_SETS * l->n_methods; i++) rf->sets[i] = -1;
     for (int m = 0; m < l->n_methods; m++) {
@@ -499,6 +530,9 @@ int pc_results_read(const PcResultFile *rf, int row, PcImageResult *r, PcError *
             ok = pc_h5_read_row(sets[SET_DEL_AUC], i, H5T_NATIVE_DOUBLE, &r->del_auc[m]) == 0 &&
                  pc_h5_read_row(sets[SET_DEL_SCORES], i, H5T_NATIVE_FLOAT, r->del_scores + m * t) == 0;
         if (ok && l->sensitivity) ok = pc_h5_read_row(sets[SET_SENS], i, H5T_NATIVE_DOUBLE, &r->sens[m]) == 0;
+        if (ok && l->localisation)
+            ok = pc_h5_read_row(sets[SET_ENERGY], i, H5T_NATIVE_DOUBLE, &r->energy[m]) == 0 &&
+                 pc_h5_read_row(sets[SET_POINTING], i, H5T_NATIVE_INT, &r->pointing[m]) == 0;
     }
     return ok ? 0 : pc_fail(err, "%s: cannot read the results of image %d (%s)", rf->path, row, rf->names[row]);
 }
@@ -531,6 +565,17 @@ double *pc_results_extra(const PcResultFile *rf, int m, const char *what) {
     char name[256];
     snprintf(name, sizeof name, "/methods/%s/%s", rf->ids[m], what);
     return pc_h5_read_f64(rf->f, name, (size_t)rf->n);
+}
+
+int *pc_results_pointing(const PcResultFile *rf, int m) {
+    hid_t d = rf->sets[(size_t)m * N_SETS + SET_POINTING];
+    if (d < 0 || rf->n <= 0) return NULL;
+    int *v = xmalloc((size_t)rf->n * sizeof(int));
+    if (H5Dread(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
+        free(v);
+        return NULL;
+    }
+    return v;
 }
 
 void pc_results_close(PcResultFile *rf) {

@@ -9,6 +9,8 @@
 //   /methods/<id>/insertion/auc (N) f64, /methods/<id>/insertion/scores (N, T) f32, same deletion/
 //   /methods/<id>/sensitivity (N) f64 sensitivity-max (only with [robustness] sensitivity = yes;
 //   NaN = not computed or the library's NaN; host/sensitivity.h)
+//   /methods/<id>/localisation/energy (N) f64 (NaN = not computed), .../localisation/pointing (N)
+//   i8 (1 hit, 0 miss, -1 not computed): SPEC §10, only when the run has [data] masks
 //   /classes (K) str (when class names are known)
 //   root attributes: config, config_source, config_key, method_ids, map_side, steps, shard (i, n),
 //   weights_checksum, version, git_commit, libraries, device, start_time, end_time, n_images,
@@ -33,6 +35,7 @@ typedef struct {
     PcMapsFormat maps;
     int insertion, deletion;
     int sensitivity;                        // /methods/<id>/sensitivity stored
+    int localisation;                       // energy in mask and pointing per image ([data] masks)
 } PcStoreLayout;
 
 // What is known of every image before the run (written when the file is created).
@@ -101,10 +104,12 @@ typedef struct {
     float *ins_scores;      // (n_methods, T)
     float *del_scores;      // (n_methods, T)
     double *sens;           // (n_methods) sensitivity-max, NaN when not computed
+    double *energy;         // (n_methods) energy in mask, NaN when not computed (no mask, NaN map)
+    int *pointing;          // (n_methods) pointing hit 1 / 0, -1 when not computed
 } PcImageResult;
 
 void pc_result_init(PcImageResult *r, const PcStoreLayout *layout);
-// Clears r for image index: status "ok", class -1, NaN scores, zero maps.
+// Clears r for image index: status "ok", class -1, NaN scores and energies, pointing -1, zero maps.
 void pc_result_reset(PcImageResult *r, const PcStoreLayout *layout, int index);
 void pc_result_free(PcImageResult *r);
 
@@ -143,7 +148,8 @@ typedef struct {
     char *config, *config_key, *config_source, *device, *libraries, *weights_checksum;
     int shard_index, shard_count;   // -1 when the file does not say (older files)
     hid_t d_class, d_score;
-    hid_t *sets;                // (6, n_methods): map, ins auc, ins scores, del auc, del scores, sensitivity
+    hid_t *sets;                // (8, n_methods): map, ins auc, ins scores, del auc, del scores, sensitivity,
+                                // energy, pointing
 } PcResultFile;
 
 // Opens a result file (finished or .partial) and reads its attributes and /images.
@@ -159,6 +165,9 @@ int pc_results_map(const PcResultFile *rf, int m, int row, float *out);
 // A per-image value of method m beside the layout's own (e.g. "sensitivity"): (n) malloc'd, NULL
 // when the file has none.
 double *pc_results_extra(const PcResultFile *rf, int m, const char *what);
+// Pointing hits of method m, (n) malloc'd (1 hit, 0 miss, -1 not computed); NULL when the file has
+// no localisation. The energies are pc_results_extra(rf, m, "localisation/energy").
+int *pc_results_pointing(const PcResultFile *rf, int m);
 void pc_results_close(PcResultFile *rf);
 
 #endif

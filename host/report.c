@@ -189,6 +189,41 @@ static void table_sensitivity(FILE *md, const ReportFile *fs, int nf, const char
     }
 }
 
+// Pointing hits of method id over the used images with a localisation; *n gets their count.
+static int hits_of(const ReportFile *rf, const char *id, int *n) {
+    int m = method_index(rf, id), hits = 0;
+    int *hit = m < 0 ? NULL : pc_results_pointing(&rf->r, m);
+    *n = 0;
+    for (int i = 0; hit && i < rf->r.n; i++)
+        if (rf->use[i] && hit[i] >= 0) hits += hit[i] == 1, (*n)++;
+    free(hit);
+    return hits;
+}
+
+// Localisation (SPEC §10), when any file has [data] masks: mean energy in mask and pointing hits
+// per method and file.
+static void table_localisation(FILE *md, const ReportFile *fs, int nf, const char **ids, int n_ids) {
+    int any = 0;
+    for (int k = 0; k < nf; k++) any |= fs[k].r.layout.localisation;
+    if (!any) return;
+    fprintf(md, "\n## Localisation: energy in the object mask and pointing game (SPEC §10)\n\n| Method |");
+    for (int k = 0; k < nf; k++) fprintf(md, " %s energy | %s pointing |", fs[k].label, fs[k].label);
+    fprintf(md, "\n|---|");
+    for (int k = 0; k < nf; k++) fprintf(md, "---:|---:|");
+    fprintf(md, "\n");
+    for (int m = 0; m < n_ids; m++) {
+        fprintf(md, "| %s |", ids[m]);
+        for (int k = 0; k < nf; k++) {
+            int n = 0, hits = hits_of(&fs[k], ids[m], &n);
+            char a[32], b[32] = "-";
+            fmt4(a, sizeof a, mean_of(&fs[k], ids[m], "localisation/energy", NULL));
+            if (n) snprintf(b, sizeof b, "%d/%d", hits, n);
+            fprintf(md, " %s | %s |", a, b);
+        }
+        fprintf(md, "\n");
+    }
+}
+
 // Ablation ids of one file: the variants that have levels, and for variant v its layers.
 typedef struct {
     int n_variants;
@@ -437,6 +472,7 @@ static int write_report(const char *dir, ReportFile *fs, int nf, const PcReportO
         table_levels(md, &fs[k], &lv);
     }
     table_sensitivity(md, fs, nf, ids, n_ids);
+    table_localisation(md, fs, nf, ids, n_ids);
     int rc = write_figures(md, dir, fs, nf, ids, n_ids, opt, err);
     for (int k = 0; k < nf && rc == 0; k++)   // /sanity, where a file has one (report_sanity.c)
         rc = pc_report_sanity(md, dir, &fs[k].r, fs[k].label, pc_plot_available(), err);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "dataset.h"
+#include "mask.h"
 #include "method_config.h"
 #include "cost.h"
 #include "metrics.h"
@@ -298,6 +299,7 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
                      r->ids[m]);
             continue;
         }
+        if (item->has_mask) pc_localise(dst, item->mask, (int)ss, &res->energy[m], &res->pointing[m]);
         if (!want_metrics) continue;
         if (pc_insdel_context_eval(&ctx, r->bn, dst, l->size, l->size, res->cls,
                                    cfg->insertion ? res->ins_scores + (size_t)m * l->steps : NULL,
@@ -397,7 +399,8 @@ static char *config_with_switches(char *text, const PcBackendOptions *bopt) {
 // Everything that can fail for the whole run before the output is touched: list, class names,
 // model and weights, labels against the classifier, method ids, backend (not for --check).
 static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError *err) {
-    PcDatasetSpec data = {.list = cfg->list, .root = cfg->root, .labels = cfg->labels, .offset = cfg->offset,
+    PcDatasetSpec data = {.list = cfg->list, .root = cfg->root, .labels = cfg->labels, .masks = cfg->masks,
+                          .offset = cfg->offset,
                           .limit = cfg->limit, .shard_index = cfg->shard_index, .shard_count = cfg->shard_count};
     if (pc_dataset_load(&data, stderr, &r->ds, err)) return -1;
     if (cfg->classes_file) {
@@ -466,7 +469,7 @@ static int open_output(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcE
     PcStoreLayout layout = {.n_images = r->ds.n, .size = cfg->size, .steps = cfg->insdel.steps,
                             .n_methods = r->n_methods, .method_ids = r->ids, .maps = cfg->maps,
                             .insertion = cfg->insertion, .deletion = cfg->deletion,
-                            .sensitivity = r->rob.sensitivity};
+                            .sensitivity = r->rob.sensitivity, .localisation = r->ds.mask_paths != NULL};
     PcStoreImages images = {.names = r->ds.names, .labels = r->ds.labels, .list_index = r->ds.list_index,
                             .n_class_names = r->n_class_names, .class_names = r->class_names};
     char *config_all = config_with_switches(pc_config_canonical(cfg, 0), &r->bopt);

@@ -11,6 +11,25 @@
 
 #include "layout.h"
 
+// Mean energy in mask and pointing hits of method m over the used images that have them.
+static void fill_localisation(const PcResultFile *rf, int m, const int *use, PcTableRow *row) {
+    row->energy = NAN;
+    if (!rf->layout.localisation) return;
+    double *energy = pc_results_extra(rf, m, "localisation/energy");
+    int *hit = pc_results_pointing(rf, m);
+    row->has_loc = energy && hit;
+    double s = 0;
+    for (int i = 0; row->has_loc && i < rf->n; i++) {
+        if (!use[i] || hit[i] < 0 || !isfinite(energy[i])) continue;
+        s += energy[i];
+        row->hits += hit[i] == 1;
+        row->n_loc++;
+    }
+    if (row->n_loc) row->energy = s / row->n_loc;
+    free(energy);
+    free(hit);
+}
+
 // The table of an open result file: means over the done images whose status is "ok" and whose
 // AUCs are finite.
 static void fill_rows(const PcResultFile *rf, PcTable *t) {
@@ -49,6 +68,7 @@ static void fill_rows(const PcResultFile *rf, PcTable *t) {
             if (use[i] && isfinite(sens[i])) ss += sens[i], row->n_sens++;
         row->sens = row->n_sens ? ss / row->n_sens : NAN;
         free(sens);
+        fill_localisation(rf, m, use, row);
     }
     free(use);
 }
@@ -99,10 +119,25 @@ void pc_table_print_markdown(FILE *out, const PcTable *t) {
         if (sens) fprintf(out, " %8s | %6d |", sm, row->n_sens);
         fputc('\n', out);
     }
+    if (!t->n_rows || !t->rows[0].has_loc) return;
+    fprintf(out, "\nLocalisation (SPEC §10: energy of the map in the object mask, pointing game hits):\n\n");
+    fprintf(out, "| %-*s | Energy in mask | Pointing |    N |\n|-", w, "Method");
+    for (int i = 0; i < w; i++) fputc('-', out);
+    fprintf(out, "-|---------------:|---------:|-----:|\n");
+    for (int r = 0; r < t->n_rows; r++) {
+        const PcTableRow *row = &t->rows[r];
+        char energy[32], hits[32];
+        cell(energy, sizeof energy, 1, row->energy);
+        snprintf(hits, sizeof hits, "%d/%d", row->hits, row->n_loc);
+        fprintf(out, "| %-*s | %14s | %8s | %4d |\n", w, row->id, energy, hits, row->n_loc);
+    }
 }
 
+// Columns energy, pointing_hits, pointing_n follow when the file has localisation.
 static void write_rows(FILE *f, const PcTable *t) {
-    fprintf(f, "method,insertion,deletion,ins_del,n%s\n", has_sens(t) ? ",sensitivity,n_sensitivity" : "");
+    const int loc = t->n_rows && t->rows[0].has_loc;
+    fprintf(f, "method,insertion,deletion,ins_del,n%s%s\n", has_sens(t) ? ",sensitivity,n_sensitivity" : "",
+            loc ? ",energy,pointing_hits,pointing_n" : "");
     for (int r = 0; r < t->n_rows; r++) {
         const PcTableRow *row = &t->rows[r];
         fprintf(f, "%s,", row->id);
@@ -116,6 +151,11 @@ static void write_rows(FILE *f, const PcTable *t) {
             fputc(',', f);
             if (isfinite(row->sens)) fprintf(f, "%.6f", row->sens);
             fprintf(f, ",%d", row->n_sens);
+        }
+        if (loc) {
+            fputc(',', f);
+            if (isfinite(row->energy)) fprintf(f, "%.6f", row->energy);
+            fprintf(f, ",%d,%d", row->hits, row->n_loc);
         }
         fputc('\n', f);
     }

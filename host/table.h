@@ -1,6 +1,8 @@
 // table.h: the paper's Table 1 from a result file: one row per method id with the mean insertion
 // AUC, deletion AUC and their difference over the images whose status is "ok", and the image
-// count behind the means; when the file stores sensitivity-max, its mean as one more column. Printed as Markdown and written as CSV beside the HDF5 file.
+// count behind the means; when the file stores sensitivity-max, its mean as one more column; with
+// localisation (SPEC §10, [data] masks) the mean energy in mask and the pointing hits. Printed as
+// Markdown and written as CSV beside the HDF5 file.
 #ifndef PC_TABLE_H
 #define PC_TABLE_H
 
@@ -16,6 +18,9 @@ typedef struct {
     int has_sens;           // the file stores sensitivity-max ([robustness] sensitivity = yes)
     double sens;            // its mean over the ok images where it is finite (NaN when none)
     int n_sens;             // images behind that mean
+    int has_loc;            // the file holds localisation
+    double energy;          // mean energy in mask over the n_loc images (NaN when n_loc = 0)
+    int hits, n_loc;        // pointing hits among the n_loc ok images with a localisation
 } PcTableRow;
 
 typedef struct {
@@ -29,6 +34,7 @@ typedef struct {
 
 // Reads a result file (finished or .partial).
 int pc_table_from_file(const char *h5_path, PcTable *t, PcError *err);
+// Table 1; then, when the file has localisation, the localisation table (method, energy, hits/n).
 void pc_table_print_markdown(FILE *out, const PcTable *t);
 int pc_table_write_csv(const char *csv_path, const PcTable *t, PcError *err);
 void pc_table_free(PcTable *t);
