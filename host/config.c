@@ -4,7 +4,7 @@
 // previous value. Values are kept as text first (file, then --set overrides), then checked one by
 // one into the typed fields of PcConfig.
 #define _GNU_SOURCE
-#include "config.h"
+#include "config_internal.h"
 #include "method_config.h"
 
 #include <errno.h>
@@ -13,27 +13,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
-#include <strings.h>
-#include <unistd.h>
 
-// Key indices, in the order of the table below.
-enum {
-    K_ARCH = 0, K_WEIGHTS, K_CLASSES, K_LAYERS, K_NUM_CLASSES, K_VGG_CFG, K_VGG_CLASSIFIER,
-    K_VGG_BN, K_RESNET_BLOCK, K_RESNET_STEM, K_RESNET_STAGES,
-    K_LIST, K_ROOT, K_LABELS, K_OFFSET, K_LIMIT,
-    K_RESIZE, K_SIZE,
-    K_METHODS, K_LNORM, K_NORMALIZE, K_ABLATIONS, K_CLASS, K_SAL_BATCH,
-    K_INSERTION, K_DELETION, K_STEPS, K_BASELINE, K_BLUR_KERNEL, K_BLUR_SIGMA, K_MET_BATCH,
-    K_FILE, K_MAPS, K_OVERLAYS,
-    K_DEVICE, K_PRECISION, K_THREADS, K_DECODERS, K_SHARD,
-    K_SEED, K_CAM_LAYER, K_LAYERCAM_LAYERS, K_ZOOMCAM_LAYERS, K_IG_STEPS, K_SG_SAMPLES, K_SG_SIGMA,
-    K_SGCPP_SAMPLES, K_SGCPP_SIGMA, K_SSCAM_SAMPLES, K_SSCAM_SIGMA, K_ISCAM_SAMPLES,
-    K_SANITY_ENABLED, K_SANITY_METHODS, K_SANITY_IMAGES,
-    K_SENS, K_SENS_SAMPLES, K_SENS_RADIUS,
-    K_RISE_MASKS, K_RISE_CELLS, K_RISE_P, K_OCC_WINDOW, K_OCC_STRIDE,
-    K_MASKS,
-    K_COUNT
-};
 
 static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"model", "arch", "vgg16", "network: vgg11|vgg13|vgg16|vgg19 (optionally _bn), resnet18|resnet34|resnet50|resnet101|resnet152, or vgg|resnet for a custom member (vgg_* / resnet_* keys)", 1},
@@ -131,7 +111,7 @@ static int key_index(const char *section, const char *key) {
 }
 
 // Copies s without leading/trailing blanks into dst (size n).
-static void trim_copy(char *dst, size_t n, const char *s, size_t len) {
+void cfg_trim_copy(char *dst, size_t n, const char *s, size_t len) {
     while (len && (*s == ' ' || *s == '\t')) s++, len--;
     while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' || s[len - 1] == '\n'))
         len--;
@@ -187,7 +167,7 @@ static char *read_line(char *str, int num, void *stream) {
         char *close = strchr(str, ']');
         if (close) {
             char name[128];
-            trim_copy(name, sizeof name, str + 1, (size_t)(close - str - 1));
+            cfg_trim_copy(name, sizeof name, str + 1, (size_t)(close - str - 1));
             if (!section_known(name)) {
                 char list[512] = "";
                 for (int i = 0; i < N_SECTIONS; i++) {
@@ -206,7 +186,7 @@ static char *read_line(char *str, int num, void *stream) {
 static int on_key(void *user, const char *section, const char *name, const char *value) {
     ParseState *st = user;
     char sec[128];
-    trim_copy(sec, sizeof sec, section, strlen(section));
+    cfg_trim_copy(sec, sizeof sec, section, strlen(section));
     if (!sec[0]) {
         parse_error(st, "key '%s' outside of any [section]", name);
         return 0;
@@ -237,13 +217,13 @@ static int apply_set(PcConfig *cfg, const char *set, PcError *err) {
     if (!eq || !dot || dot > eq)
         return pc_fail(err, "--set %s: expected section.key=value", set);
     char sec[128], key[128];
-    trim_copy(sec, sizeof sec, set, (size_t)(dot - set));
-    trim_copy(key, sizeof key, dot + 1, (size_t)(eq - dot - 1));
+    cfg_trim_copy(sec, sizeof sec, set, (size_t)(dot - set));
+    cfg_trim_copy(key, sizeof key, dot + 1, (size_t)(eq - dot - 1));
     if (!section_known(sec)) return pc_fail(err, "--set %s: unknown section [%s]", set, sec);
     int k = key_index(sec, key);
     if (k < 0) return pc_fail(err, "--set %s: unknown key '%s' in [%s]", set, key, sec);
     char val[4096];
-    trim_copy(val, sizeof val, eq + 1, strlen(eq + 1));
+    cfg_trim_copy(val, sizeof val, eq + 1, strlen(eq + 1));
     free(cfg->raw[k]);
     free(cfg->origin[k]);
     cfg->raw[k] = strdup(val);
@@ -253,275 +233,30 @@ static int apply_set(PcConfig *cfg, const char *set, PcError *err) {
     return 0;
 }
 
-// ---- value checks -----------------------------------------------------------------------------
-
-// An empty value ("key =") means the default, as an absent key does.
-static const char *effective(const PcConfig *cfg, int k) {
-    return cfg->raw[k] && cfg->raw[k][0] ? cfg->raw[k] : g_keys[k].def;
-}
-
-static int bad_value(PcConfig *cfg, int k, const char *expected, PcError *err) {
-    cfg->bad_key = k;
-    return pc_fail(err, "%s: bad value '%s' for [%s] %s (expected %s)",
-                   cfg->origin[k] ? cfg->origin[k] : "default", effective(cfg, k), g_keys[k].section,
-                   g_keys[k].key, expected);
-}
-
-static int parse_long(const char *s, long lo, long hi, long *out) {
-    if (!s || !*s) return -1;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-static int get_int(PcConfig *cfg, int k, long lo, long hi, long *out, PcError *err) {
-    if (parse_long(effective(cfg, k), lo, hi, out) == 0) return 0;
-    char expect[96];
-    if (hi == LONG_MAX) snprintf(expect, sizeof expect, "an integer >= %ld", lo);
-    else snprintf(expect, sizeof expect, "an integer in %ld..%ld", lo, hi);
-    return bad_value(cfg, k, expect, err);
-}
-
-// A batch size: an integer in 1..65536, or auto (0: the backend's preferred batch, run.c).
-static int get_batch(PcConfig *cfg, int k, int *out, PcError *err) {
-    long v;
-    if (!strcasecmp(effective(cfg, k), "auto")) return *out = 0, 0;
-    if (parse_long(effective(cfg, k), 1, 65536, &v) == 0) return *out = (int)v, 0;
-    return bad_value(cfg, k, "auto or an integer in 1..65536", err);
-}
-
-static int get_bool(PcConfig *cfg, int k, int *out, PcError *err) {
-    const char *v = effective(cfg, k);
-    static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off", "0"};
-    for (int i = 0; i < 4; i++) {
-        if (!strcasecmp(v, yes[i])) return *out = 1, 0;
-        if (!strcasecmp(v, no[i])) return *out = 0, 0;
-    }
-    return bad_value(cfg, k, "yes or no", err);
-}
-
-// Index of the value in a NULL-terminated choice list; error listing the choices otherwise.
-static int get_choice(PcConfig *cfg, int k, const char *const *choices, int *out, PcError *err) {
-    const char *v = effective(cfg, k);
-    char expect[256] = "";
-    for (int i = 0; choices[i]; i++) {
-        if (!strcmp(v, choices[i])) return *out = i, 0;
-        size_t n = strlen(expect);
-        snprintf(expect + n, sizeof expect - n, "%s%s", i ? (choices[i + 1] ? ", " : " or ") : "", choices[i]);
-    }
-    return bad_value(cfg, k, expect, err);
-}
-
-// Splits a comma-separated list into trimmed items (at most max, each < item_size).
-// Returns the count, or -1 when an item is empty or too long or there are too many.
-static int split_list(const char *s, char items[][64], int max) {
-    int n = 0;
-    const char *p = s;
-    while (1) {
-        const char *c = strchr(p, ',');
-        size_t len = c ? (size_t)(c - p) : strlen(p);
-        if (n == max) return -1;
-        char tmp[256];
-        if (len >= sizeof tmp) return -1;
-        trim_copy(tmp, sizeof tmp, p, len);
-        if (!tmp[0] || strlen(tmp) >= 64) return -1;
-        strcpy(items[n++], tmp);
-        if (!c) break;
-        p = c + 1;
-    }
-    return n;
-}
-
-static char *abs_dir_of_cwd(void) {
-    char buf[PATH_MAX];
-    if (!getcwd(buf, sizeof buf)) return strdup(".");
-    return strdup(buf);
-}
-
-// Resolves a path value: relative to the config's folder when it came from the file, to the
-// current folder when it came from --set.
-static char *resolve_path(const PcConfig *cfg, int k) {
-    const char *v = effective(cfg, k);
-    if (!v[0]) return NULL;
-    if (cfg->origin[k] && !strncmp(cfg->origin[k], "--set ", 6)) {
-        char *cwd = abs_dir_of_cwd();
-        char *p = pc_join_path(cwd, v);
-        free(cwd);
-        return p;
-    }
-    return pc_join_path(cfg->dir, v);
-}
-
-static int is_arch_name(const char *a) {
-    static const char *const names[] = {"vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn",
-                                        "vgg16_bn", "vgg19_bn", "resnet18", "resnet34", "resnet50",
-                                        "resnet101", "resnet152", "vgg", "resnet", NULL};
-    for (int i = 0; names[i]; i++)
-        if (!strcmp(a, names[i])) return 1;
-    return 0;
-}
-
-// [model] arch: the family member's torchvision shape (pc_arch_from_name), completed below for
-// the custom members vgg / resnet. The one place where PcArchSpec is built.
-static int check_arch(PcConfig *cfg, PcError *err) {
-    const char *arch = effective(cfg, K_ARCH);
-    if (!is_arch_name(arch))
-        return bad_value(cfg, K_ARCH, "vgg11..vgg19, vgg*_bn, resnet18..resnet152, vgg or resnet", err);
-    if (pc_arch_from_name(arch, &cfg->spec, err)) return -1;
-    cfg->custom = !strcmp(arch, "vgg") || !strcmp(arch, "resnet");
-
-    // Custom-shape keys only make sense for their custom family.
-    static const int vgg_keys[] = {K_VGG_CFG, K_VGG_CLASSIFIER, K_VGG_BN};
-    static const int resnet_keys[] = {K_RESNET_BLOCK, K_RESNET_STEM, K_RESNET_STAGES};
-    for (int i = 0; i < 3; i++) {
-        int k = vgg_keys[i];
-        if (cfg->raw[k] && cfg->raw[k][0] && strcmp(arch, "vgg"))
-            return pc_fail(err, "%s: [model] %s only applies to arch = vgg (arch is %s)", cfg->origin[k],
-                           g_keys[k].key, arch);
-        k = resnet_keys[i];
-        if (cfg->raw[k] && cfg->raw[k][0] && strcmp(arch, "resnet"))
-            return pc_fail(err, "%s: [model] %s only applies to arch = resnet (arch is %s)",
-                           cfg->origin[k], g_keys[k].key, arch);
-    }
-    return 0;
-}
-
-// [model] classes / num_classes: an explicit class count (cfg->n_classes, 0 = none) or a class-name
-// file; the final count is decided by pc_config_arch_spec.
-static int check_classes(PcConfig *cfg, PcError *err) {
-    long v;
-    const char *classes = effective(cfg, K_CLASSES);
-    int classes_count = 0;
-    if (classes[0]) {
-        if (parse_long(classes, 1, 1000000, &v) == 0) classes_count = (int)v;
-        else cfg->classes_file = resolve_path(cfg, K_CLASSES);
-    }
-    cfg->n_classes = classes_count;
-    if (effective(cfg, K_NUM_CLASSES)[0]) {
-        if (get_int(cfg, K_NUM_CLASSES, 1, 1000000, &v, err)) return -1;
-        cfg->n_classes = (int)v;
-        if (classes_count && classes_count != cfg->n_classes)
-            return pc_fail(err, "%s: [model] num_classes = %d disagrees with classes = %d", cfg->origin[K_NUM_CLASSES],
-                           cfg->n_classes, classes_count);
-    }
-    if (cfg->n_classes) cfg->spec.n_classes = cfg->n_classes;
-    return 0;
-}
-
-static int check_layers(PcConfig *cfg, PcError *err) {
-    const char *layers = effective(cfg, K_LAYERS);
-    cfg->n_layers = 0;
-    if (!layers[0]) return 0;
-    int n = split_list(layers, cfg->layers, PC_MAX_TARGETS);
-    if (n < 0) return bad_value(cfg, K_LAYERS, "1 to 8 comma-separated layer names", err);
-    cfg->n_layers = n;
-    return 0;
-}
-
-// arch = vgg: vgg_cfg, vgg_classifier, vgg_bn.
-static int check_vgg_shape(PcConfig *cfg, PcError *err) {
-    long v;
-    char items[PC_MAX_VGG_CFG][64];
-    const char *s = effective(cfg, K_VGG_CFG);
-    const char *cfg_expect = "comma-separated widths and M, e.g. 16,16,M,32,32,M";
-    if (!s[0]) return pc_fail(err, "%s: arch = vgg needs [model] vgg_cfg (e.g. 16,16,M,32,32,M)", cfg->path);
-    int n = split_list(s, items, PC_MAX_VGG_CFG);
-    if (n < 0) return bad_value(cfg, K_VGG_CFG, cfg_expect, err);
-    for (int i = 0; i < n; i++) {
-        if (!strcmp(items[i], "M")) cfg->spec.vgg_cfg[i] = 0;
-        else if (parse_long(items[i], 1, 1 << 20, &v) == 0) cfg->spec.vgg_cfg[i] = (int)v;
-        else return bad_value(cfg, K_VGG_CFG, cfg_expect, err);
-    }
-    cfg->spec.n_vgg_cfg = n;
-    const char *hidden_expect = "comma-separated hidden widths, e.g. 4096,4096";
-    n = split_list(effective(cfg, K_VGG_CLASSIFIER), items, 8);
-    if (n < 0) return bad_value(cfg, K_VGG_CLASSIFIER, hidden_expect, err);
-    for (int i = 0; i < n; i++) {
-        if (parse_long(items[i], 1, 1 << 20, &v)) return bad_value(cfg, K_VGG_CLASSIFIER, hidden_expect, err);
-        cfg->spec.vgg_hidden[i] = (int)v;
-    }
-    cfg->spec.n_vgg_hidden = n;
-    return get_bool(cfg, K_VGG_BN, &cfg->spec.vgg_bn, err);
-}
-
-// arch = resnet: resnet_block, resnet_stem, resnet_stages.
-static int check_resnet_shape(PcConfig *cfg, PcError *err) {
-    long v;
-    int b;
-    static const char *const blocks[] = {"basic", "bottleneck", NULL};
-    if (get_choice(cfg, K_RESNET_BLOCK, blocks, &b, err)) return -1;
-    cfg->spec.resnet_bottleneck = b;
-    if (get_int(cfg, K_RESNET_STEM, 1, 1 << 20, &v, err)) return -1;
-    cfg->spec.resnet_stem = (int)v;
-    const char *s = effective(cfg, K_RESNET_STAGES);
-    const char *expect = "planes x blocks / stride per stage, e.g. 64x3/1,128x4/2";
-    if (!s[0]) return pc_fail(err, "%s: arch = resnet needs [model] resnet_stages (e.g. 64x3/1,128x4/2,256x6/2,512x3/2)", cfg->path);
-    char items[PC_MAX_STAGES][64];
-    int n = split_list(s, items, PC_MAX_STAGES);
-    if (n < 0) return bad_value(cfg, K_RESNET_STAGES, expect, err);
-    for (int i = 0; i < n; i++) {
-        int planes, nb, stride;
-        char tail;
-        // bounded so that planes * expansion and the node count stay far from int overflow
-        if (sscanf(items[i], "%dx%d/%d%c", &planes, &nb, &stride, &tail) != 3 || planes < 1 || planes > (1 << 20) ||
-            nb < 1 || nb > 1024 || stride < 1 || stride > 4)
-            return bad_value(cfg, K_RESNET_STAGES, expect, err);
-        cfg->spec.stage_planes[i] = planes;
-        cfg->spec.stage_blocks[i] = nb;
-        cfg->spec.stage_stride[i] = stride;
-    }
-    cfg->spec.n_stages = n;
-    return 0;
-}
-
-static int check_model(PcConfig *cfg, PcError *err) {
-    if (check_arch(cfg, err)) return -1;
-    cfg->weights = resolve_path(cfg, K_WEIGHTS);
-    if (!cfg->weights)
-        return pc_fail(err, "%s: [model] weights is not set (add it, or --set model.weights=FILE)", cfg->path);
-    if (check_classes(cfg, err) || check_layers(cfg, err)) return -1;
-    if (!strcmp(cfg->spec.arch, "vgg")) return check_vgg_shape(cfg, err);
-    if (!strcmp(cfg->spec.arch, "resnet")) return check_resnet_shape(cfg, err);
-    return 0;
-}
-
-int pc_config_arch_spec(const PcConfig *cfg, int n_class_names, PcArchSpec *spec, PcError *err) {
-    *spec = cfg->spec;
-    if (n_class_names <= 0) return 0;
-    if (cfg->n_classes && cfg->n_classes != n_class_names)
-        return pc_fail(err, "class names %s: %d names for a model of %d classes", cfg->classes_file, n_class_names,
-                       cfg->n_classes);
-    spec->n_classes = n_class_names;
-    return 0;
-}
-
 static int check_data(PcConfig *cfg, PcError *err) {
-    cfg->list = resolve_path(cfg, K_LIST);
+    cfg->list = cfg_resolve_path(cfg, K_LIST);
     if (!cfg->list)
         return pc_fail(err, "%s: [data] list is not set (add it, or --set data.list=FILE)", cfg->path);
-    cfg->root = resolve_path(cfg, K_ROOT);
+    cfg->root = cfg_resolve_path(cfg, K_ROOT);
     if (!cfg->root) {
         // default: the folder of the list file
         const char *slash = strrchr(cfg->list, '/');
         cfg->root = slash ? strndup(cfg->list, (size_t)(slash - cfg->list)) : strdup(".");
     }
-    cfg->labels = resolve_path(cfg, K_LABELS);
-    cfg->masks = resolve_path(cfg, K_MASKS);
-    if (get_int(cfg, K_OFFSET, 0, LONG_MAX, &cfg->offset, err)) return -1;
-    if (get_int(cfg, K_LIMIT, 0, LONG_MAX, &cfg->limit, err)) return -1;
+    cfg->labels = cfg_resolve_path(cfg, K_LABELS);
+    cfg->masks = cfg_resolve_path(cfg, K_MASKS);
+    if (cfg_get_int(cfg, K_OFFSET, 0, LONG_MAX, &cfg->offset, err)) return -1;
+    if (cfg_get_int(cfg, K_LIMIT, 0, LONG_MAX, &cfg->limit, err)) return -1;
     return 0;
 }
 
 // [run] device: auto | cpu | cuda | cuda:K, kept as text for pc_backend_create.
 static int get_device(PcConfig *cfg, PcError *err) {
-    const char *v = effective(cfg, K_DEVICE);
+    const char *v = cfg_effective(cfg, K_DEVICE);
     long k;
     int ok = !strcmp(v, "auto") || !strcmp(v, "cpu") || !strcmp(v, "cuda") ||
-             (!strncmp(v, "cuda:", 5) && v[5] >= '0' && v[5] <= '9' && !parse_long(v + 5, 0, 4095, &k));
-    if (!ok) return bad_value(cfg, K_DEVICE, "auto, cpu, cuda or cuda:K with K the GPU's ordinal", err);
+             (!strncmp(v, "cuda:", 5) && v[5] >= '0' && v[5] <= '9' && !cfg_parse_long(v + 5, 0, 4095, &k));
+    if (!ok) return cfg_bad_value(cfg, K_DEVICE, "auto, cpu, cuda or cuda:K with K the GPU's ordinal", err);
     snprintf(cfg->device, sizeof cfg->device, "%s", v);
     return 0;
 }
@@ -537,8 +272,8 @@ static int shard_from_slurm(PcConfig *cfg, PcError *err) {
     if (!id)
         return pc_fail(err, "%s: [run] shard = auto outside a Slurm job array (SLURM_ARRAY_TASK_ID is not set); "
                        "give i/n", where);
-    if (parse_long(id, 0, INT_MAX, &t) || parse_long(lo, 0, INT_MAX, &a) || parse_long(hi, 0, INT_MAX, &b) ||
-        (count && parse_long(count, 1, INT_MAX, &c)))
+    if (cfg_parse_long(id, 0, INT_MAX, &t) || cfg_parse_long(lo, 0, INT_MAX, &a) || cfg_parse_long(hi, 0, INT_MAX, &b) ||
+        (count && cfg_parse_long(count, 1, INT_MAX, &c)))
         return pc_fail(err, "%s: [run] shard = auto: unreadable SLURM_ARRAY_TASK_ID/MIN/MAX/COUNT (%s/%s/%s/%s)",
                        where, id, lo ? lo : "unset", hi ? hi : "unset", count ? count : "unset");
     if (a != 0 || t > b || (count && c != b + 1))
@@ -551,12 +286,12 @@ static int shard_from_slurm(PcConfig *cfg, PcError *err) {
 
 // [run] shard: i/n, or auto (from the Slurm array task).
 static int get_shard(PcConfig *cfg, PcError *err) {
-    const char *v = effective(cfg, K_SHARD);
+    const char *v = cfg_effective(cfg, K_SHARD);
     if (!strcmp(v, "auto")) return shard_from_slurm(cfg, err);
     int i, n;
     char tail;
     if (sscanf(v, "%d/%d%c", &i, &n, &tail) != 2 || n < 1 || i < 0 || i >= n)
-        return bad_value(cfg, K_SHARD, "i/n with 0 <= i < n, e.g. 0/4, or auto", err);
+        return cfg_bad_value(cfg, K_SHARD, "i/n with 0 <= i < n, e.g. 0/4, or auto", err);
     cfg->shard_index = i;
     cfg->shard_count = n;
     return 0;
@@ -566,9 +301,9 @@ static int check_preprocess(PcConfig *cfg, PcError *err) {
     long v;
     int c;
     static const char *const resize[] = {"bilinear", "antialias", "crop256", NULL};
-    if (get_choice(cfg, K_RESIZE, resize, &c, err)) return -1;
+    if (cfg_get_choice(cfg, K_RESIZE, resize, &c, err)) return -1;
     cfg->resize = (PcResizeMode)c;
-    if (get_int(cfg, K_SIZE, 16, 4096, &v, err)) return -1;
+    if (cfg_get_int(cfg, K_SIZE, 16, 4096, &v, err)) return -1;
     cfg->size = (int)v;
     cfg->spec.in_size = cfg->size;
     return 0;
@@ -579,14 +314,14 @@ static int check_methods(PcConfig *cfg, PcError *err) {
     char items[64][64], ids[512], expect[640];
     pc_method_list_ids(ids, sizeof ids);
     snprintf(expect, sizeof expect, "a comma-separated list of %s", ids);
-    int n = split_list(effective(cfg, K_METHODS), items, 64);
-    if (n < 0) return bad_value(cfg, K_METHODS, expect, err);
+    int n = cfg_split_list(cfg_effective(cfg, K_METHODS), items, 64);
+    if (n < 0) return cfg_bad_value(cfg, K_METHODS, expect, err);
     memset(cfg->variants, 0, sizeof cfg->variants);
     for (int i = 0; i < n; i++) {
         int found = pc_method_find(items[i]) != NULL;
         for (int vi = 0; vi < PC_N_VARIANTS; vi++)
             if (!strcmp(items[i], variant_ids[vi])) cfg->variants[vi] = found = 1;
-        if (!found) return bad_value(cfg, K_METHODS, expect, err);
+        if (!found) return cfg_bad_value(cfg, K_METHODS, expect, err);
     }
     return 0;
 }
@@ -594,17 +329,17 @@ static int check_methods(PcConfig *cfg, PcError *err) {
 // [saliency] ablations: none, or the extra method ids per variant.
 static int check_ablations(PcConfig *cfg, PcError *err) {
     cfg->ablate_levels = cfg->ablate_cams = cfg->ablate_no_lnorm = 0;
-    const char *abl = effective(cfg, K_ABLATIONS);
+    const char *abl = cfg_effective(cfg, K_ABLATIONS);
     if (!strcmp(abl, "none")) return 0;
     const char *expect = "none, or a comma-separated list of levels, cams, no_lnorm";
     char items[8][64];
-    int n = split_list(abl, items, 8);
-    if (n < 0) return bad_value(cfg, K_ABLATIONS, expect, err);
+    int n = cfg_split_list(abl, items, 8);
+    if (n < 0) return cfg_bad_value(cfg, K_ABLATIONS, expect, err);
     for (int i = 0; i < n; i++) {
         if (!strcmp(items[i], "levels")) cfg->ablate_levels = 1;
         else if (!strcmp(items[i], "cams")) cfg->ablate_cams = 1;
         else if (!strcmp(items[i], "no_lnorm")) cfg->ablate_no_lnorm = 1;
-        else return bad_value(cfg, K_ABLATIONS, expect, err);
+        else return cfg_bad_value(cfg, K_ABLATIONS, expect, err);
     }
     return 0;
 }
@@ -613,50 +348,50 @@ static int check_saliency(PcConfig *cfg, PcError *err) {
     int c;
     if (check_methods(cfg, err)) return -1;
     static const char *const codepaper[] = {"code", "paper", NULL};
-    if (get_choice(cfg, K_LNORM, codepaper, &c, err)) return -1;
+    if (cfg_get_choice(cfg, K_LNORM, codepaper, &c, err)) return -1;
     cfg->lnorm = (PcLnormMode)c;
-    if (get_choice(cfg, K_NORMALIZE, codepaper, &c, err)) return -1;
+    if (cfg_get_choice(cfg, K_NORMALIZE, codepaper, &c, err)) return -1;
     cfg->norm = (PcNormFormula)c;
     if (check_ablations(cfg, err)) return -1;
     static const char *const cls[] = {"predicted", "label", NULL};
-    if (get_choice(cfg, K_CLASS, cls, &c, err)) return -1;
+    if (cfg_get_choice(cfg, K_CLASS, cls, &c, err)) return -1;
     cfg->class_source = (PcClassSource)c;
-    return get_batch(cfg, K_SAL_BATCH, &cfg->saliency_batch, err);
+    return cfg_get_batch(cfg, K_SAL_BATCH, &cfg->saliency_batch, err);
 }
 
 static int check_metrics(PcConfig *cfg, PcError *err) {
     long v;
     int c;
-    if (get_bool(cfg, K_INSERTION, &cfg->insertion, err)) return -1;
-    if (get_bool(cfg, K_DELETION, &cfg->deletion, err)) return -1;
+    if (cfg_get_bool(cfg, K_INSERTION, &cfg->insertion, err)) return -1;
+    if (cfg_get_bool(cfg, K_DELETION, &cfg->deletion, err)) return -1;
     memset(&cfg->insdel, 0, sizeof cfg->insdel);
-    if (get_int(cfg, K_STEPS, 1, (long)cfg->size * cfg->size, &v, err)) return -1;
+    if (cfg_get_int(cfg, K_STEPS, 1, (long)cfg->size * cfg->size, &v, err)) return -1;
     cfg->insdel.steps = (int)v;
     static const char *const base[] = {"blur", "grey", "zero", NULL};
-    if (get_choice(cfg, K_BASELINE, base, &c, err)) return -1;
+    if (cfg_get_choice(cfg, K_BASELINE, base, &c, err)) return -1;
     cfg->insdel.baseline = (PcBaselineKind)c;
-    if (get_int(cfg, K_BLUR_KERNEL, 1, 255, &v, err)) return -1;
-    if (v % 2 == 0) return bad_value(cfg, K_BLUR_KERNEL, "an odd integer in 1..255", err);
+    if (cfg_get_int(cfg, K_BLUR_KERNEL, 1, 255, &v, err)) return -1;
+    if (v % 2 == 0) return cfg_bad_value(cfg, K_BLUR_KERNEL, "an odd integer in 1..255", err);
     cfg->insdel.blur_kernel = (int)v;
-    const char *s = effective(cfg, K_BLUR_SIGMA);
+    const char *s = cfg_effective(cfg, K_BLUR_SIGMA);
     char *end;
     errno = 0;
     double d = strtod(s, &end);
-    if (!*s || *end || errno || !(d > 0) || !isfinite(d)) return bad_value(cfg, K_BLUR_SIGMA, "a number > 0", err);
+    if (!*s || *end || errno || !(d > 0) || !isfinite(d)) return cfg_bad_value(cfg, K_BLUR_SIGMA, "a number > 0", err);
     cfg->insdel.blur_sigma = (float)d;
-    return get_batch(cfg, K_MET_BATCH, &cfg->insdel.batch, err);
+    return cfg_get_batch(cfg, K_MET_BATCH, &cfg->insdel.batch, err);
 }
 
 // [output] file, default <config name>.h5 in the current folder.
 static char *output_path(const PcConfig *cfg) {
-    char *out = resolve_path(cfg, K_FILE);
+    char *out = cfg_resolve_path(cfg, K_FILE);
     if (out) return out;
     const char *base_name = strrchr(cfg->path, '/');
     base_name = base_name ? base_name + 1 : cfg->path;
     size_t len = strlen(base_name);
     const char *dot = strrchr(base_name, '.');
     if (dot && dot != base_name) len = (size_t)(dot - base_name);
-    char *cwd = abs_dir_of_cwd();
+    char *cwd = cfg_cwd();
     char name[512];
     snprintf(name, sizeof name, "%.*s.h5", (int)len, base_name);
     out = pc_join_path(cwd, name);
@@ -669,9 +404,9 @@ static int check_output(PcConfig *cfg, PcError *err) {
     int c;
     cfg->output = output_path(cfg);
     static const char *const maps[] = {"none", "float16", "float32", NULL};
-    if (get_choice(cfg, K_MAPS, maps, &c, err)) return -1;
+    if (cfg_get_choice(cfg, K_MAPS, maps, &c, err)) return -1;
     cfg->maps = (PcMapsFormat)c;
-    if (get_int(cfg, K_OVERLAYS, 0, INT_MAX, &v, err)) return -1;
+    if (cfg_get_int(cfg, K_OVERLAYS, 0, INT_MAX, &v, err)) return -1;
     cfg->overlays = (int)v;
     return 0;
 }
@@ -681,7 +416,7 @@ static int check_run(PcConfig *cfg, PcError *err) {
     int c;
     if (get_device(cfg, err)) return -1;
     static const char *const prec[] = {"fp32", "tf32", "fp16", "bf16", NULL};
-    if (get_choice(cfg, K_PRECISION, prec, &c, err)) return -1;
+    if (cfg_get_choice(cfg, K_PRECISION, prec, &c, err)) return -1;
     cfg->precision = (PcPrecision)c;
     // The CPU backend computes in fp32 only: a reduced precision asked for together with
     // device = cpu would be recorded in the file but not used. (device = auto falling back to the
@@ -692,9 +427,9 @@ static int check_run(PcConfig *cfg, PcError *err) {
                        "(set precision = fp32)", cfg->origin[K_PRECISION] ? cfg->origin[K_PRECISION] : cfg->path,
                        prec[c]);
     }
-    if (get_int(cfg, K_THREADS, 0, 4096, &v, err)) return -1;
+    if (cfg_get_int(cfg, K_THREADS, 0, 4096, &v, err)) return -1;
     cfg->threads = (int)v;
-    if (get_int(cfg, K_DECODERS, 1, 64, &v, err)) return -1;
+    if (cfg_get_int(cfg, K_DECODERS, 1, 64, &v, err)) return -1;
     cfg->decoders = (int)v;
     return get_shard(cfg, err);
 }
@@ -702,7 +437,7 @@ static int check_run(PcConfig *cfg, PcError *err) {
 // Fills cfg->value: the effective text of every key, with paths resolved.
 static void fill_values(PcConfig *cfg) {
     for (int k = 0; k < K_COUNT; k++) {
-        const char *v = effective(cfg, k);
+        const char *v = cfg_effective(cfg, k);
         switch (k) {
         case K_WEIGHTS: v = cfg->weights; break;
         case K_CLASSES: if (cfg->classes_file) v = cfg->classes_file; break;
@@ -780,7 +515,7 @@ int pc_config_load_string(const char *text, const char *path, int n_sets, char *
     PcMethodSettings ms;   // the baseline methods' settings (method_config.c), checked after the rest
     PcSanitySettings ss;   // [sanity] (method_config.c)
     PcRobustness rob;      // [robustness] (method_config.c)
-    if (check_model(cfg, err) || check_data(cfg, err) || check_preprocess(cfg, err) || check_saliency(cfg, err) ||
+    if (cfg_check_model(cfg, err) || check_data(cfg, err) || check_preprocess(cfg, err) || check_saliency(cfg, err) ||
         check_metrics(cfg, err) || check_output(cfg, err) || check_run(cfg, err) ||
         pc_method_settings_from_config(cfg, &ms, err) || pc_sanity_settings_from_config(cfg, &ss, err) ||
         pc_robustness_from_config(cfg, &rob, err)) {
@@ -840,7 +575,7 @@ const char *pc_config_get(const PcConfig *cfg, const char *section, const char *
     int k = key_index(section, key);
     if (k < 0) return NULL;
     if (cfg->value && cfg->value[k]) return cfg->value[k];
-    return effective(cfg, k);
+    return cfg_effective(cfg, k);
 }
 
 char *pc_config_canonical(const PcConfig *cfg, int only_results) {

@@ -1,0 +1,113 @@
+// config_values.c: typed reading of one configuration key's text (config_internal.h): integers,
+// batch sizes, yes/no, choices, lists and paths, each failing with one line that names the key, its
+// origin (file:line or --set) and what was expected.
+#define _GNU_SOURCE
+#include "config_internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+// An empty value ("key =") means the default, as an absent key does.
+const char *cfg_effective(const PcConfig *cfg, int k) {
+    return cfg->raw[k] && cfg->raw[k][0] ? cfg->raw[k] : pc_config_key(k)->def;
+}
+
+int cfg_bad_value(PcConfig *cfg, int k, const char *expected, PcError *err) {
+    cfg->bad_key = k;
+    return pc_fail(err, "%s: bad value '%s' for [%s] %s (expected %s)",
+                   cfg->origin[k] ? cfg->origin[k] : "default", cfg_effective(cfg, k), pc_config_key(k)->section,
+                   pc_config_key(k)->key, expected);
+}
+
+int cfg_parse_long(const char *s, long lo, long hi, long *out) {
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+int cfg_get_int(PcConfig *cfg, int k, long lo, long hi, long *out, PcError *err) {
+    if (cfg_parse_long(cfg_effective(cfg, k), lo, hi, out) == 0) return 0;
+    char expect[96];
+    if (hi == LONG_MAX) snprintf(expect, sizeof expect, "an integer >= %ld", lo);
+    else snprintf(expect, sizeof expect, "an integer in %ld..%ld", lo, hi);
+    return cfg_bad_value(cfg, k, expect, err);
+}
+
+// A batch size: an integer in 1..65536, or auto (0: the backend's preferred batch, run.c).
+int cfg_get_batch(PcConfig *cfg, int k, int *out, PcError *err) {
+    long v;
+    if (!strcasecmp(cfg_effective(cfg, k), "auto")) return *out = 0, 0;
+    if (cfg_parse_long(cfg_effective(cfg, k), 1, 65536, &v) == 0) return *out = (int)v, 0;
+    return cfg_bad_value(cfg, k, "auto or an integer in 1..65536", err);
+}
+
+int cfg_get_bool(PcConfig *cfg, int k, int *out, PcError *err) {
+    const char *v = cfg_effective(cfg, k);
+    static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (!strcasecmp(v, yes[i])) return *out = 1, 0;
+        if (!strcasecmp(v, no[i])) return *out = 0, 0;
+    }
+    return cfg_bad_value(cfg, k, "yes or no", err);
+}
+
+// Index of the value in a NULL-terminated choice list; error listing the choices otherwise.
+int cfg_get_choice(PcConfig *cfg, int k, const char *const *choices, int *out, PcError *err) {
+    const char *v = cfg_effective(cfg, k);
+    char expect[256] = "";
+    for (int i = 0; choices[i]; i++) {
+        if (!strcmp(v, choices[i])) return *out = i, 0;
+        size_t n = strlen(expect);
+        snprintf(expect + n, sizeof expect - n, "%s%s", i ? (choices[i + 1] ? ", " : " or ") : "", choices[i]);
+    }
+    return cfg_bad_value(cfg, k, expect, err);
+}
+
+// Splits a comma-separated list into trimmed items (at most max, each < item_size).
+// Returns the count, or -1 when an item is empty or too long or there are too many.
+int cfg_split_list(const char *s, char items[][64], int max) {
+    int n = 0;
+    const char *p = s;
+    while (1) {
+        const char *c = strchr(p, ',');
+        size_t len = c ? (size_t)(c - p) : strlen(p);
+        if (n == max) return -1;
+        char tmp[256];
+        if (len >= sizeof tmp) return -1;
+        cfg_trim_copy(tmp, sizeof tmp, p, len);
+        if (!tmp[0] || strlen(tmp) >= 64) return -1;
+        strcpy(items[n++], tmp);
+        if (!c) break;
+        p = c + 1;
+    }
+    return n;
+}
+
+char *cfg_cwd(void) {
+    char buf[PATH_MAX];
+    if (!getcwd(buf, sizeof buf)) return strdup(".");
+    return strdup(buf);
+}
+
+// Resolves a path value: relative to the config's folder when it came from the file, to the
+// current folder when it came from --set.
+char *cfg_resolve_path(const PcConfig *cfg, int k) {
+    const char *v = cfg_effective(cfg, k);
+    if (!v[0]) return NULL;
+    if (cfg->origin[k] && !strncmp(cfg->origin[k], "--set ", 6)) {
+        char *cwd = cfg_cwd();
+        char *p = pc_join_path(cwd, v);
+        free(cwd);
+        return p;
+    }
+    return pc_join_path(cfg->dir, v);
+}
+
