@@ -381,13 +381,15 @@ typedef struct {
     int n_others;           // registry methods besides the Poly-CAM variants
     const char *layer1;     // [model] layers[1], or NULL for the arch default
     int levels, cams, no_lnorm;
+    int curves, sensitivity, sanity;    // insertion + deletion, [robustness], [sanity]
 } ShippedConfig;
 
 static void check_paper_config(const ShippedConfig *sc, const PcConfig *cfg) {
     CHECK(cfg->n_classes == 0 && cfg->classes_file && strstr(cfg->classes_file, "imagenet_classes.txt"),
           "%s: ImageNet class names", sc->name);
-    CHECK(strstr(cfg->list, "data/ilsvrc2012_val_2000.txt") && strstr(cfg->labels, "ilsvrc2012_val_labels.txt"),
-          "%s: the paper's 2000 images with labels", sc->name);
+    const char *list = sc->sanity ? "data/sanity_list.txt" : "data/ilsvrc2012_val_2000.txt";
+    CHECK(strstr(cfg->list, list) && strstr(cfg->labels, "ilsvrc2012_val_labels.txt"),
+          "%s: the paper's images (%s) with labels", sc->name, list);
     CHECK(cfg->insdel.steps == 224 && cfg->insdel.baseline == PC_BASE_BLUR && cfg->resize == PC_RESIZE_BILINEAR &&
           cfg->lnorm == PC_LNORM_CODE && cfg->norm == PC_NORM_CODE, "%s: the reference's settings", sc->name);
     CHECK(cfg->variants[0] && cfg->variants[1] && cfg->variants[2], "%s: the three Poly-CAM rows", sc->name);
@@ -400,14 +402,27 @@ static void check_paper_config(const ShippedConfig *sc, const PcConfig *cfg) {
     else CHECK(cfg->n_layers == 0, "%s: the arch's default layers", sc->name);
     CHECK(cfg->ablate_levels == sc->levels && cfg->ablate_cams == sc->cams && cfg->ablate_no_lnorm == sc->no_lnorm,
           "%s: ablations", sc->name);
+    PcRobustness rob;
+    PcSanitySettings san;
+    CHECK(pc_robustness_from_config(cfg, &rob, &err) == 0 && pc_sanity_settings_from_config(cfg, &san, &err) == 0,
+          "%s: %s", sc->name, err.msg);
+    CHECK(cfg->insertion == sc->curves && cfg->deletion == sc->curves, "%s: curves %d", sc->name, sc->curves);
+    CHECK(rob.sensitivity == sc->sensitivity, "%s: sensitivity %d", sc->name, sc->sensitivity);
+    CHECK(san.enabled == sc->sanity, "%s: sanity %d", sc->name, sc->sanity);
 }
 
 static void test_shipped_configs(void) {
     const ShippedConfig paper[] = {
-        {"table1_vgg16.ini", 8, NULL, 0, 0, 0},          {"table1_resnet50.ini", 8, "layer2.0", 0, 0, 0},
-        {"table2_vgg16.ini", 0, NULL, 1, 1, 1},          {"table3_resnet50.ini", 0, "layer2.0", 1, 0, 1},
-        {"table3_resnet50_cams.ini", 0, "layer1", 0, 1, 0}, {"table4_vgg16.ini", 13, NULL, 0, 0, 0},
-        {"table4_resnet50.ini", 13, "layer2.0", 0, 0, 0},
+        {"table1_vgg16.ini", 8, NULL, 0, 0, 0, 1, 0, 0},
+        {"table1_resnet50.ini", 8, "layer2.0", 0, 0, 0, 1, 0, 0},
+        {"table2_vgg16.ini", 0, NULL, 1, 1, 1, 1, 0, 0},
+        {"table3_resnet50.ini", 0, "layer2.0", 1, 0, 1, 1, 0, 0},
+        {"table3_resnet50_cams.ini", 0, "layer1", 0, 1, 0, 1, 0, 0},
+        {"table4_vgg16.ini", 13, NULL, 0, 0, 0, 1, 0, 0},
+        {"table4_resnet50.ini", 13, "layer2.0", 0, 0, 0, 1, 0, 0},
+        {"table5_vgg16.ini", 13, NULL, 0, 0, 0, 0, 1, 0},
+        {"table5_resnet50.ini", 13, "layer2.0", 0, 0, 0, 0, 1, 0},
+        {"sanity_vgg16.ini", 0, NULL, 0, 0, 0, 0, 0, 1},
     };
     char *sets[] = {"model.weights=w.safetensors"};
     char path[PATH_MAX];
