@@ -513,12 +513,12 @@ static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt,
 // The run's cost per image in forward-pass equivalents (cost.h), and on the CPU its projected time
 // from one timed forward batch: a paper-sized run on the CPU takes days, and the user should know
 // that before it starts. On a GPU one cold batch says little (plans, autotuning), so no projection.
-static void announce_cost(const PcConfig *cfg, Run *r, int todo) {
+static void announce_cost(const PcConfig *cfg, Run *r, int n_left) {
     PcRunCost c;
     pc_run_cost(cfg, &r->net, &r->tg, r->others, r->n_others, &r->mset, r->n_methods, &c);
     fprintf(stderr, "cost: about %.0f forward passes per image (Poly-CAM %.0f, other methods %.0f, curves %.0f)",
             c.total, c.polycam, c.others, c.curves);
-    if (!r->bn || strcmp(r->be->name, "cpu") || todo <= 0) {
+    if (!r->bn || strcmp(r->be->name, "cpu") || n_left <= 0) {
         fprintf(stderr, "\n");
         return;
     }
@@ -534,9 +534,9 @@ static void announce_cost(const PcConfig *cfg, Run *r, int todo) {
     if (d_x) be->release(be, d_x);
     if (d_logits) be->release(be, d_logits);
     char when[64];
-    pc_format_duration(per_pass * c.total * todo, when, sizeof when);
+    pc_format_duration(per_pass * c.total * n_left, when, sizeof when);
     if (rc == 0) fprintf(stderr, "; on this CPU %.4f s per pass: projected %s for %d image%s\n",
-                         per_pass, when, todo, todo == 1 ? "" : "s");
+                         per_pass, when, n_left, n_left == 1 ? "" : "s");
     else fprintf(stderr, "\n");
 }
 
