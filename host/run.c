@@ -636,12 +636,13 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
     } else if (rc == 0) {
         fprintf(stderr, "polycam-eval %s: %d images, %s (%d target layers), %d method ids, device %s: %s\n", PC_VERSION,
                 r->ds.n, r->net.spec.arch, r->tg.n_targets, r->n_methods, r->be->name, r->be->device_name);
-        if (pc_store_n_replayed(r->store) || pc_store_dropped_bytes(r->store))
+        rc = prepare_compute(cfg, r, &sopt, err);
+        if (rc == 0) announce_cost(cfg, r, r->ds.n - pc_store_n_done(r->store));
+        // "resuming" last: the images start right after it (cli_interrupt signals on it)
+        if (rc == 0 && (pc_store_n_replayed(r->store) || pc_store_dropped_bytes(r->store)))
             fprintf(stderr, "resuming %s: %d images already done (rebuilt from %s%s)\n", cfg->output,
                     pc_store_n_done(r->store), pc_store_journal_path(r->store),
                     pc_store_dropped_bytes(r->store) ? ", torn last record dropped" : "");
-        rc = prepare_compute(cfg, r, &sopt, err);
-        if (rc == 0) announce_cost(cfg, r, r->ds.n - pc_store_n_done(r->store));
         if (rc == 0) rc = compute(cfg, r, &sopt, err);
         if (rc == 0) rc = pc_store_finish(r->store, err) || report_skipped(cfg, r, err) ? -1 : 0;
         if (rc == 0) fprintf(stderr, "results written to %s\n", cfg->output);

@@ -47,7 +47,7 @@ wait_records() {
 }
 # the lines of a stderr file that are not progress output
 other_lines() {
-    grep -vE '^(polycam-eval [0-9]|progress: |resuming |done: )' "$1"
+    grep -vE '^(polycam-eval [0-9]|cost: |progress: |resuming |done: )' "$1"
 }
 
 # 1. SIGTERM once the first image is stored: the run stops after the image it is computing.
