@@ -7,7 +7,8 @@
 # GPU run: mean and max within twice the figures measured on an H100 (README "Performance":
 # fp16 0.0007 / 0.0056, bf16 0.0049 / 0.028).
 # Skips (exit 77, with the reason) without a CUDA device, in a build without the CUDA backend, or
-# without the hdf5-tools; any other failure of the GPU run fails the test.
+# without the hdf5-tools; any other failure of the GPU run fails the test. Last, the 13 baselines
+# (GPU vs CPU: maps 1e-3, AUCs 2e-3).
 # Usage: bash cli_cuda.sh <polycam-eval binary> <source dir>
 source "$(dirname "$0")/lib/cli_common.sh"
 need_tools h5dump
@@ -99,4 +100,32 @@ for p in fp16 bf16; do
                   printf "%.3g\n", s / NF }' <<<"$means")
     check "$p AUC drift mean $mean <= $mean_bound" le "$mean" "$mean_bound"
 done
+
+# The 13 baselines on the GPU against the CPU (first image; smaller sample counts so the CPU side
+# stays short). The random methods draw the same Philox numbers on both devices, so every map is
+# held to 1e-3 and its AUCs to 2e-3, as the Poly-CAM maps above.
+baselines=gradcam,gradcampp,smoothgradcampp,scorecam,sscam,iscam,layercam,zoomcam,ixg,ig,smoothgrad,rise,occlusion
+run_baselines() {   # run_baselines <device> <out>
+    "$bin" --config "$src/configs/demo.ini" --set "run.device=$1" --set "saliency.methods=$baselines" \
+        --set sscam.samples=2 --set iscam.samples=2 --set ig.steps=8 --set smoothgrad.samples=8 \
+        --set rise.masks=500 --set occlusion.stride=16 --set metrics.steps=56 \
+        --set "output.file=$2" --set output.maps=float32 --set output.overlays=0 --limit 1 >"$2.stdout" 2>"$2.stderr"
+}
+run_baselines cuda "$tmp/bgpu.h5"
+rc=$?
+check "baselines on the GPU exit 0 (rc $rc): $(tail -n 3 "$tmp/bgpu.h5.stderr")" [ $rc -eq 0 ]
+run_baselines cpu "$tmp/bcpu.h5"
+rc2=$?
+check "baselines on the CPU exit 0 (rc $rc2): $(tail -n 3 "$tmp/bcpu.h5.stderr")" [ $rc2 -eq 0 ]
+if [ $rc -eq 0 ] && [ $rc2 -eq 0 ]; then
+    for m in ${baselines//,/ }; do
+        d=$(max_abs_diff "$tmp/bgpu.h5" "$tmp/bcpu.h5" /methods/$m/map)
+        echo "  $m map: GPU vs CPU max abs $d"
+        check "$m map GPU vs CPU $d <= 1e-3" le "$d" 1e-3
+        for c in insertion deletion; do
+            d=$(max_abs_diff "$tmp/bgpu.h5" "$tmp/bcpu.h5" /methods/$m/$c/auc)
+            check "$m $c AUC GPU vs CPU $d <= 2e-3" le "$d" 2e-3
+        done
+    done
+fi
 finish
