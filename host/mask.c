@@ -11,8 +11,7 @@
 #include "metrics.h"
 
 #ifdef PC_HAVE_PNG
-#include <png.h>
-#include <setjmp.h>
+#include "png_trap.h"
 #endif
 
 static int is_file(const char *p) {
@@ -59,26 +58,11 @@ void pc_localise(const float *map, const unsigned char *mask, int n, double *ene
 }
 
 #ifdef PC_HAVE_PNG
-typedef struct {
-    jmp_buf escape;
-    char message[256];
-} PngTrap;
-
-static void trap_error(png_structp png, png_const_charp msg) {
-    PngTrap *trap = png_get_error_ptr(png);
-    snprintf(trap->message, sizeof trap->message, "%s", msg);
-    longjmp(trap->escape, 1);
-}
-
-static void trap_warning(png_structp png, png_const_charp msg) {
-    (void)png;
-    (void)msg;
-}
 
 // The PNG as 8-bit grey (H, W), malloc'd in *grey; -1 with err naming the file.
 static int read_grey(const char *path, FILE *f, unsigned char **grey, int *w, int *h, PcError *err) {
     PngTrap trap = {.message = ""};
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &trap, trap_error, trap_warning);
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &trap, pc_png_trap_error, pc_png_trap_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     unsigned char *volatile buf = NULL;
     png_bytep *volatile rows = NULL;

@@ -7,24 +7,7 @@
 #include <string.h>
 
 #ifdef PC_HAVE_PNG
-#include <png.h>
-#include <setjmp.h>
-
-typedef struct {
-    jmp_buf escape;
-    char message[256];
-} PngTrap;
-
-static void png_error_fn(png_structp png, png_const_charp msg) {
-    PngTrap *trap = png_get_error_ptr(png);
-    snprintf(trap->message, sizeof trap->message, "%s", msg);
-    longjmp(trap->escape, 1);
-}
-
-static void png_warning_fn(png_structp png, png_const_charp msg) {
-    (void)png;
-    (void)msg;
-}
+#include "png_trap.h"
 
 static float clamp01(float v) { return v < 0 ? 0 : v > 1 ? 1 : v; }
 
@@ -60,7 +43,7 @@ int pc_overlay_write_png(const char *path, const float *x, const float *map, int
         return pc_fail(err, "%s: cannot create (%s)", path, strerror(errno));
     }
     PngTrap trap = {.message = ""};
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &trap, png_error_fn, png_warning_fn);
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &trap, pc_png_trap_error, pc_png_trap_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     png_bytep *rows = xmalloc((size_t)size * sizeof(png_bytep));
     int rc = 0;
