@@ -28,18 +28,6 @@ static float nrand(void) {   // roughly N(0, 1)
     return s - 6.0f;
 }
 
-static float *dev_put(const void *host, size_t bytes) {
-    float *d = gpu->alloc(gpu, bytes);
-    gpu->upload(gpu, d, host, bytes);
-    return d;
-}
-
-static float *host_get(const void *dev, size_t bytes) {
-    float *h = xmalloc(bytes ? bytes : 1);
-    gpu->download(gpu, h, dev, bytes);
-    return h;
-}
-
 // Max abs / relative error of got vs ref over the finite reference values; non-finite values
 // must match in kind (NaN, +inf, -inf) and place. Checks rel <= tol (abs <= tol when ref is 0).
 static void compare(const char *what, const float *got, const float *ref, size_t n, double tol) {
@@ -81,13 +69,13 @@ static void compare_int(const char *what, const int *got, const int *ref, size_t
 static void test_memory(void) {
     size_t n = 1000;
     float *d = gpu->alloc(gpu, n * sizeof(float));
-    float *h = host_get(d, n * sizeof(float));
+    float *h = test_download(gpu, d, n * sizeof(float));
     int zero = 1;
     for (size_t i = 0; i < n; i++) zero &= h[i] == 0.0f;
     CHECK(zero, "alloc: memory is not zeroed");
     for (size_t i = 0; i < n; i++) h[i] = (float)i * 0.5f;
     gpu->upload(gpu, d, h, n * sizeof(float));
-    float *back = host_get(d, n * sizeof(float));
+    float *back = test_download(gpu, d, n * sizeof(float));
     CHECK(memcmp(back, h, n * sizeof(float)) == 0, "upload/download round trip differs");
     free(back);
     free(h);
@@ -98,11 +86,11 @@ static void test_softmax(void) {
     const int n = 37, k = 1000, cls = 17;
     float *logits = xmalloc((size_t)n * k * sizeof(float));
     for (int i = 0; i < n * k; i++) logits[i] = 8.0f * nrand();
-    float ref[37], *d_logits = dev_put(logits, (size_t)n * k * sizeof(float));
+    float ref[37], *d_logits = test_upload(gpu, logits, (size_t)n * k * sizeof(float));
     float *d_out = gpu->alloc(gpu, n * sizeof(float));
     cpu->softmax_gather(cpu, logits, n, k, cls, ref);
     gpu->softmax_gather(gpu, d_logits, n, k, cls, d_out);
-    float *got = host_get(d_out, n * sizeof(float));
+    float *got = test_download(gpu, d_out, n * sizeof(float));
     compare("softmax_gather 37 x 1000", got, ref, n, 1e-5);
     free(got), free(logits);
     gpu->release(gpu, d_logits), gpu->release(gpu, d_out);
@@ -110,14 +98,14 @@ static void test_softmax(void) {
 
 static void normalize_case(const char *what, const float *maps, int m, int h, int w) {
     size_t n = (size_t)m * h * w;
-    float *d_maps = dev_put(maps, n * sizeof(float));
+    float *d_maps = test_upload(gpu, maps, n * sizeof(float));
     float *d_out = gpu->alloc(gpu, n * sizeof(float));
     float *ref = xmalloc(n * sizeof(float));
     for (int f = 0; f < 2; f++) {
         PcNormFormula formula = f ? PC_NORM_PAPER : PC_NORM_CODE;
         cpu->normalize_maps(cpu, maps, m, h, w, formula, ref);
         gpu->normalize_maps(gpu, d_maps, m, h, w, formula, d_out);
-        float *got = host_get(d_out, n * sizeof(float));
+        float *got = test_download(gpu, d_out, n * sizeof(float));
         char label[128];
         snprintf(label, sizeof label, "normalize_maps %s (%s)", what, f ? "paper" : "code");
         compare(label, got, ref, n, 1e-5);
@@ -155,10 +143,10 @@ static void test_resample(void) {
         size_t n_in = (size_t)m * h * w, n_out = (size_t)m * oh * ow;
         float *in = xmalloc(n_in * sizeof(float)), *ref = xmalloc(n_out * sizeof(float));
         for (size_t i = 0; i < n_in; i++) in[i] = nrand();
-        float *d_in = dev_put(in, n_in * sizeof(float)), *d_out = gpu->alloc(gpu, n_out * sizeof(float));
+        float *d_in = test_upload(gpu, in, n_in * sizeof(float)), *d_out = gpu->alloc(gpu, n_out * sizeof(float));
         cpu->resample(cpu, in, m, h, w, oh, ow, ref);
         gpu->resample(gpu, d_in, m, h, w, oh, ow, d_out);
-        float *got = host_get(d_out, n_out * sizeof(float));
+        float *got = test_download(gpu, d_out, n_out * sizeof(float));
         char label[128];
         snprintf(label, sizeof label, "resample 3x%dx%d -> %dx%d", h, w, oh, ow);
         compare(label, got, ref, n_out, 1e-5);
@@ -173,13 +161,13 @@ static void masked_case(int k, int h, int w, int s, const int *chans, int m) {
     for (size_t i = 0; i < n_act; i++) act[i] = fmaxf(0.0f, nrand());
     for (size_t i = 0; i < n_x; i++) x[i] = 2.0f * nrand();
     float *plus = xmalloc(n_out * sizeof(float)), *minus = xmalloc(n_out * sizeof(float));
-    float *d_act = dev_put(act, n_act * sizeof(float)), *d_x = dev_put(x, n_x * sizeof(float));
+    float *d_act = test_upload(gpu, act, n_act * sizeof(float)), *d_x = test_upload(gpu, x, n_x * sizeof(float));
     float *d_plus = gpu->alloc(gpu, n_out * sizeof(float)), *d_minus = gpu->alloc(gpu, n_out * sizeof(float));
     for (int f = 0; f < 2; f++) {
         PcNormFormula formula = f ? PC_NORM_PAPER : PC_NORM_CODE;
         cpu->masked_inputs(cpu, act, h, w, chans, m, x, s, formula, plus, minus);
         gpu->masked_inputs(gpu, d_act, h, w, chans, m, d_x, s, formula, d_plus, d_minus);
-        float *gp = host_get(d_plus, n_out * sizeof(float)), *gm = host_get(d_minus, n_out * sizeof(float));
+        float *gp = test_download(gpu, d_plus, n_out * sizeof(float)), *gm = test_download(gpu, d_minus, n_out * sizeof(float));
         char label[128];
         snprintf(label, sizeof label, "masked_inputs %dx%dx%d -> %d x 3x%dx%d plus (%s)", k, h, w, m, s, s,
                  f ? "paper" : "code");
@@ -194,7 +182,7 @@ static void masked_case(int k, int h, int w, int s, const int *chans, int m) {
     gpu->upload(gpu, d_minus, zeros, n_out * sizeof(float));
     gpu->masked_inputs(gpu, d_act, h, w, chans, m, d_x, s, PC_NORM_CODE, d_plus, NULL);
     cpu->masked_inputs(cpu, act, h, w, chans, m, x, s, PC_NORM_CODE, plus, NULL);
-    float *gp = host_get(d_plus, n_out * sizeof(float)), *gm = host_get(d_minus, n_out * sizeof(float));
+    float *gp = test_download(gpu, d_plus, n_out * sizeof(float)), *gm = test_download(gpu, d_minus, n_out * sizeof(float));
     compare("masked_inputs plus only", gp, plus, n_out, 1e-5);
     CHECK(memcmp(gm, zeros, n_out * sizeof(float)) == 0, "masked_inputs wrote minus when it was NULL");
     free(gp), free(gm), free(zeros);
@@ -220,11 +208,11 @@ static void scaled_masked_case(int k, int h, int w, int s, const int *chans, int
     for (int i = 0; i < h * w; i++) amap[i] = NAN;   // channel 0: dead (NaN after min-max)
     for (size_t i = 0; i < n_x; i++) x[i] = 2.0f * nrand();
     float *out = xmalloc(n_out * sizeof(float));
-    float *d_a = dev_put(amap, n_act * sizeof(float)), *d_x = dev_put(x, n_x * sizeof(float));
+    float *d_a = test_upload(gpu, amap, n_act * sizeof(float)), *d_x = test_upload(gpu, x, n_x * sizeof(float));
     float *d_out = gpu->alloc(gpu, n_out * sizeof(float));
     cpu->scaled_masked_inputs(cpu, amap, h, w, chans, m, x, s, coef, sigma, 42, 7, (3u << 16) | 5u, out);
     gpu->scaled_masked_inputs(gpu, d_a, h, w, chans, m, d_x, s, coef, sigma, 42, 7, (3u << 16) | 5u, d_out);
-    float *g = host_get(d_out, n_out * sizeof(float));
+    float *g = test_download(gpu, d_out, n_out * sizeof(float));
     char label[128];
     snprintf(label, sizeof label, "scaled_masked_inputs %dx%dx%d -> %d x 3x%dx%d c %.2g s %.1g", k, h, w, m, s, s,
              coef, sigma);
@@ -253,11 +241,11 @@ static void wcs_case(const char *what, int k, int h, int w, int v, int special) 
         wt[2 * k + 3] = -INFINITY;
     }
     float *ref = xmalloc(n_out * sizeof(float));
-    float *d_act = dev_put(act, n_act * sizeof(float)), *d_w = dev_put(wt, (size_t)v * k * sizeof(float));
+    float *d_act = test_upload(gpu, act, n_act * sizeof(float)), *d_w = test_upload(gpu, wt, (size_t)v * k * sizeof(float));
     float *d_out = gpu->alloc(gpu, n_out * sizeof(float));
     cpu->weighted_channel_sum(cpu, act, k, h, w, wt, v, ref);
     gpu->weighted_channel_sum(gpu, d_act, k, h, w, d_w, v, d_out);
-    float *got = host_get(d_out, n_out * sizeof(float));
+    float *got = test_download(gpu, d_out, n_out * sizeof(float));
     compare(what, got, ref, n_out, 1e-4);
     free(got), free(act), free(wt), free(ref);
     gpu->release(gpu, d_act), gpu->release(gpu, d_w), gpu->release(gpu, d_out);
@@ -274,12 +262,12 @@ static void lnorm_case(int m, int h, int w, int th, int tw, int sparse) {
     size_t n = (size_t)m * h * w;
     float *c = xmalloc(n * sizeof(float)), *ref = xmalloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) c[i] = sparse ? fmaxf(0.0f, nrand() - 1.0f) : fmaxf(0.0f, nrand()) + 0.1f;
-    float *d_c = dev_put(c, n * sizeof(float)), *d_out = gpu->alloc(gpu, n * sizeof(float));
+    float *d_c = test_upload(gpu, c, n * sizeof(float)), *d_out = gpu->alloc(gpu, n * sizeof(float));
     for (int mode = 0; mode < 2; mode++) {
         PcLnormMode lm = mode ? PC_LNORM_PAPER : PC_LNORM_CODE;
         cpu->lnorm(cpu, c, m, h, w, th, tw, lm, ref);
         gpu->lnorm(gpu, d_c, m, h, w, th, tw, lm, d_out);
-        float *got = host_get(d_out, n * sizeof(float));
+        float *got = test_download(gpu, d_out, n * sizeof(float));
         char label[128];
         snprintf(label, sizeof label, "lnorm %dx%d by %dx%d %s (%s)", h, w, th, tw, sparse ? "sparse" : "dense",
                  mode ? "paper" : "code");
@@ -303,11 +291,11 @@ static void test_mul_relu(void) {
     size_t n = 100003;
     float *a = xmalloc(n * sizeof(float)), *b = xmalloc(n * sizeof(float)), *ref = xmalloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) a[i] = nrand(), b[i] = nrand();
-    float *d_a = dev_put(a, n * sizeof(float)), *d_b = dev_put(b, n * sizeof(float));
+    float *d_a = test_upload(gpu, a, n * sizeof(float)), *d_b = test_upload(gpu, b, n * sizeof(float));
     float *d_out = gpu->alloc(gpu, n * sizeof(float));
     cpu->mul_relu(cpu, a, b, n, ref);
     gpu->mul_relu(gpu, d_a, d_b, n, d_out);
-    float *got = host_get(d_out, n * sizeof(float));
+    float *got = test_download(gpu, d_out, n * sizeof(float));
     compare("mul_relu", got, ref, n, 0.0);
     free(a), free(b), free(ref), free(got);
     gpu->release(gpu, d_a), gpu->release(gpu, d_b), gpu->release(gpu, d_out);
@@ -320,10 +308,10 @@ static void test_blur(void) {
         size_t n = (size_t)3 * s * s;
         float *x = xmalloc(n * sizeof(float)), *ref = xmalloc(n * sizeof(float));
         for (size_t i = 0; i < n; i++) x[i] = 2.0f * nrand();
-        float *d_x = dev_put(x, n * sizeof(float)), *d_out = gpu->alloc(gpu, n * sizeof(float));
+        float *d_x = test_upload(gpu, x, n * sizeof(float)), *d_out = gpu->alloc(gpu, n * sizeof(float));
         cpu->blur(cpu, x, s, ks, 5.0f, ref);
         gpu->blur(gpu, d_x, s, ks, 5.0f, d_out);
-        float *got = host_get(d_out, n * sizeof(float));
+        float *got = test_download(gpu, d_out, n * sizeof(float));
         char label[128];
         snprintf(label, sizeof label, "blur 3x%dx%d kernel %d sigma 5", s, s, ks);
         compare(label, got, ref, n, 1e-5);
@@ -334,11 +322,11 @@ static void test_blur(void) {
 
 static void argsort_case(const char *what, const float *map, int n) {
     int *ref = xmalloc((size_t)n * sizeof(int));
-    float *d_map = dev_put(map, (size_t)n * sizeof(float));
+    float *d_map = test_upload(gpu, map, (size_t)n * sizeof(float));
     int *d_order = (int *)gpu->alloc(gpu, (size_t)n * sizeof(int));
     cpu->argsort_desc(cpu, map, n, ref);
     gpu->argsort_desc(gpu, d_map, n, d_order);
-    int *got = (int *)host_get(d_order, (size_t)n * sizeof(int));
+    int *got = (int *)test_download(gpu, d_order, (size_t)n * sizeof(int));
     compare_int(what, got, ref, (size_t)n);
     free(got), free(ref);
     gpu->release(gpu, d_map), gpu->release(gpu, d_order);
@@ -366,13 +354,13 @@ static void insdel_case(int s, int t0, int m, int p) {
     for (size_t i = 0; i < ss; i++) map[i] = floorf(frand() * 50.0f);
     int *order = xmalloc(ss * sizeof(int));
     cpu->argsort_desc(cpu, map, (int)ss, order);
-    float *d_x = dev_put(x, n_x * sizeof(float)), *d_base = dev_put(base, n_x * sizeof(float));
-    int *d_order = (int *)dev_put(order, ss * sizeof(int));
+    float *d_x = test_upload(gpu, x, n_x * sizeof(float)), *d_base = test_upload(gpu, base, n_x * sizeof(float));
+    int *d_order = (int *)test_upload(gpu, order, ss * sizeof(int));
     float *d_out = gpu->alloc(gpu, n_out * sizeof(float)), *ref = xmalloc(n_out * sizeof(float));
     for (int del = 0; del < 2; del++) {
         cpu->insdel_samples(cpu, x, base, order, s, t0, m, p, del, ref);
         gpu->insdel_samples(gpu, d_x, d_base, d_order, s, t0, m, p, del, d_out);
-        float *got = host_get(d_out, n_out * sizeof(float));
+        float *got = test_download(gpu, d_out, n_out * sizeof(float));
         char label[128];
         snprintf(label, sizeof label, "insdel_samples %s s=%d t0=%d m=%d p=%d", del ? "deletion" : "insertion",
                  s, t0, m, p);

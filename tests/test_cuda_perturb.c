@@ -17,18 +17,6 @@ static float frand(void) {
     return (float)(rng_state >> 8) * (1.0f / 16777216.0f);
 }
 
-static void *dev_put(const void *host, size_t bytes) {
-    void *d = gpu->alloc(gpu, bytes);
-    gpu->upload(gpu, d, host, bytes);
-    return d;
-}
-
-static float *host_get(const void *dev, size_t bytes) {
-    float *h = xmalloc(bytes ? bytes : 1);
-    gpu->download(gpu, h, dev, bytes);
-    return h;
-}
-
 static void same_bits(const char *what, const float *got, const float *ref, size_t n) {
     size_t bad = 0;
     double dmax = 0;
@@ -47,10 +35,10 @@ static void rise_case(int m, int cells, int s) {
     const size_t n = (size_t)m * s * s;
     float *ref = xmalloc(n * sizeof(float));
     cpu->rise_masks(cpu, grid, off, m, cells, up, s, ref);
-    void *dg = dev_put(grid, (size_t)m * cells * cells), *doff = dev_put(off, (size_t)m * 2 * sizeof(int));
+    void *dg = test_upload(gpu, grid, (size_t)m * cells * cells), *doff = test_upload(gpu, off, (size_t)m * 2 * sizeof(int));
     float *dout = gpu->alloc(gpu, n * sizeof(float));
     gpu->rise_masks(gpu, dg, doff, m, cells, up, s, dout);
-    float *got = host_get(dout, n * sizeof(float));
+    float *got = test_download(gpu, dout, n * sizeof(float));
     char what[96];
     snprintf(what, sizeof what, "rise_masks m=%d cells=%d s=%d", m, cells, s);
     same_bits(what, got, ref, n);
@@ -65,10 +53,10 @@ static void masked_case(int m, int s) {
     for (size_t i = 0; i < m * ss; i++) mk[i] = frand();
     float *ref = xmalloc((size_t)m * 3 * ss * sizeof(float));
     cpu->masked_batch(cpu, x, mk, m, s, ref);
-    float *dx = dev_put(x, 3 * ss * sizeof(float)), *dm = dev_put(mk, m * ss * sizeof(float));
+    float *dx = test_upload(gpu, x, 3 * ss * sizeof(float)), *dm = test_upload(gpu, mk, m * ss * sizeof(float));
     float *dout = gpu->alloc(gpu, (size_t)m * 3 * ss * sizeof(float));
     gpu->masked_batch(gpu, dx, dm, m, s, dout);
-    float *got = host_get(dout, (size_t)m * 3 * ss * sizeof(float));
+    float *got = test_download(gpu, dout, (size_t)m * 3 * ss * sizeof(float));
     same_bits("masked_batch", got, ref, (size_t)m * 3 * ss);
     gpu->release(gpu, dx), gpu->release(gpu, dm), gpu->release(gpu, dout);
     free(x), free(mk), free(ref), free(got);
@@ -80,9 +68,9 @@ static void occlusion_case(int s, int window, int stride, int t0, int m) {
     for (size_t i = 0; i < xs; i++) x[i] = frand() + 0.5f;
     float *ref = xmalloc((size_t)m * xs * sizeof(float));
     cpu->occlusion_inputs(cpu, x, s, window, stride, t0, m, ref);
-    float *dx = dev_put(x, xs * sizeof(float)), *dout = gpu->alloc(gpu, (size_t)m * xs * sizeof(float));
+    float *dx = test_upload(gpu, x, xs * sizeof(float)), *dout = gpu->alloc(gpu, (size_t)m * xs * sizeof(float));
     gpu->occlusion_inputs(gpu, dx, s, window, stride, t0, m, dout);
-    float *got = host_get(dout, (size_t)m * xs * sizeof(float));
+    float *got = test_download(gpu, dout, (size_t)m * xs * sizeof(float));
     char what[96];
     snprintf(what, sizeof what, "occlusion_inputs s=%d w=%d st=%d t0=%d", s, window, stride, t0);
     same_bits(what, got, ref, (size_t)m * xs);
@@ -97,10 +85,10 @@ static void gemv_case(int m, int n) {
     for (int i = 0; i < m; i++) w[i] = frand();
     for (int i = 0; i < n; i++) acc[i] = ref[i] = frand();
     cpu->weighted_map_sum(cpu, maps, w, m, n, ref);
-    float *dm = dev_put(maps, (size_t)m * n * sizeof(float)), *dw = dev_put(w, m * sizeof(float));
-    float *da = dev_put(acc, n * sizeof(float));
+    float *dm = test_upload(gpu, maps, (size_t)m * n * sizeof(float)), *dw = test_upload(gpu, w, m * sizeof(float));
+    float *da = test_upload(gpu, acc, n * sizeof(float));
     gpu->weighted_map_sum(gpu, dm, dw, m, n, da);
-    float *got = host_get(da, n * sizeof(float));
+    float *got = test_download(gpu, da, n * sizeof(float));
     double dmax = 0, rmax = 0;
     for (int i = 0; i < n; i++) dmax = fmax(dmax, fabs((double)got[i] - ref[i])), rmax = fmax(rmax, fabs(ref[i]));
     printf("  weighted_map_sum m=%d n=%d: rel %.2e\n", m, n, dmax / rmax);

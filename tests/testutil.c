@@ -338,3 +338,15 @@ double max_rel_diff_f32(const float *a, const float *ref, size_t n) {
 __attribute__((constructor)) static void set_prog_name(void) {
     g_prog = program_invocation_short_name;   // full name; /proc/self/comm cuts at 15 chars
 }
+
+void *test_upload(PcBackend *be, const void *host, size_t bytes) {
+    void *d = be->alloc(be, bytes);
+    be->upload(be, d, host, bytes);
+    return d;
+}
+
+float *test_download(PcBackend *be, const void *dev, size_t bytes) {
+    float *h = xmalloc(bytes ? bytes : 1);
+    be->download(be, h, dev, bytes);
+    return h;
+}

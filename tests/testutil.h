@@ -55,6 +55,11 @@ float *golden_inputs(const char *const *names, int n);
 PcBackend *test_cpu_backend(void);
 
 // max |a-b| over n values
+// A backend buffer holding a copy of bytes of host memory (alloc + upload), and a malloc'd host
+// copy of a backend buffer (download): the CPU-vs-GPU tests' plumbing.
+void *test_upload(PcBackend *be, const void *host, size_t bytes);
+float *test_download(PcBackend *be, const void *dev, size_t bytes);
+
 double max_abs_diff_f32(const float *a, const float *b, size_t n);
 double max_abs_diff_f32_f64(const float *a, const double *b, size_t n);
 // max |a-b| / max |ref|
