@@ -8,8 +8,11 @@
 
 #include "common.h"
 #include "model.h"
+#include "quant.h"
 
-typedef enum { PC_PREC_FP32 = 0, PC_PREC_TF32, PC_PREC_FP16, PC_PREC_BF16 } PcPrecision;
+// fp8 / int8: the 8-bit convolutions of quant.h (CUDA: tensor cores; CPU: an exact emulation in
+// value, the oracle), everything else as fp16 (CUDA) / fp32 (CPU).
+typedef enum { PC_PREC_FP32 = 0, PC_PREC_TF32, PC_PREC_FP16, PC_PREC_BF16, PC_PREC_FP8, PC_PREC_INT8 } PcPrecision;
 typedef enum { PC_LNORM_CODE = 0, PC_LNORM_PAPER = 1 } PcLnormMode;
 typedef enum { PC_NORM_CODE = 0, PC_NORM_PAPER = 1 } PcNormFormula;   // divide by hi | by hi - lo
 
@@ -53,6 +56,12 @@ struct PcBackend {
     // Prepares net for batches of up to max_batch images (copies weights, sizes workspaces).
     PcBackendNet *(*net_prepare)(PcBackend *be, const PcNet *net, int max_batch, PcError *err);
     void (*net_release)(PcBackend *be, PcBackendNet *bn);
+    // 8-bit precisions (quant.h): gives bn the input scales of its 8-bit convs (q->n_nodes = the
+    // net's node count, q->format the backend's precision); the weights are quantised here. q NULL:
+    // bn runs unquantised again (as fp16 on CUDA, fp32 on the CPU), as it does before the first
+    // call (the run's calibration pass). 0, or -1 with err set (a backend of another precision,
+    // a scale on a node that cannot run in 8 bits).
+    int (*net_set_quant)(PcBackend *be, PcBackendNet *bn, const PcQuant *q, PcError *err);
     // x (N, 3, H, W) -> logits (N, n_classes) and the outputs of tap_nodes (N, C_t, H_t, W_t).
     // logits may be NULL: the pass then stops after the last tap node. 0, -1 on an error, or
     // PC_ERR_OOM when the device has no memory for this batch (or an op before it had none).
