@@ -5,7 +5,9 @@
 // The scheme (README "8-bit precisions"); the CPU backend emulates it exactly in value and is the
 // oracle for the CUDA twin:
 //   * 8-bit convs: every convolution whose input is not the network input (the first conv reads
-//     3 channels, where 8 bits do not pay) and that the run does not keep (`[precision] keep`).
+//     3 channels, where 8 bits do not pay), whose input and output channel counts are multiples of
+//     16 (cuDNN's FP8 / INT8 kernels; pc_quant_eligible) and that the run does not keep in 16 bits
+//     (`[precision] keep`). VGG16 and ResNet50: every conv but the first.
 //     Linear layers and the first conv run as in fp16 (CUDA) / fp32 (CPU). Max-pool, adaptive
 //     average pool, add and ReLU are unchanged.
 //   * value of an 8-bit conv node, per output channel k (fp32 accumulation; products of two
@@ -68,6 +70,12 @@ static inline PC_HD float pc_q_round(float v, PcQuantFormat f) {
 // x quantised with scale s and dequantised: Q(x * (1 / s)) * s, the value an 8-bit conv sees.
 static inline PC_HD float pc_q_fake(float x, float inv_s, float s, PcQuantFormat f) {
     return pc_q_round(x * inv_s, f) * s;
+}
+
+// 1 when a conv reading node `input` (-1: the network input) with cin -> cout channels may run in
+// 8 bits; both backends and the calibration apply this one rule.
+static inline PC_HD int pc_quant_eligible(int input, int cin, int cout) {
+    return input >= 0 && cin % 16 == 0 && cout % 16 == 0;
 }
 
 // The scales of one network, indexed by node (host memory). in_scale[i] > 0 exactly for the
