@@ -29,6 +29,15 @@ int cu_try_fail(PcError *err, int oom, const char *stmt, const char *file, int l
     return oom ? PC_ERR_OOM : -1;
 }
 
+int cu_try_fail_cudnn_be(PcError *err, cudnnStatus_t st, const char *stmt, const char *file, int line,
+                         const char *what) {
+    char last[512] = "";
+    cudnnGetLastErrorString(last, sizeof last);   // the message of the last failed cuDNN call
+    char reason[768];
+    snprintf(reason, sizeof reason, "%s%s%.500s", cudnnGetErrorString(st), last[0] ? ": " : "", last);
+    return cu_try_fail(err, st == CUDNN_STATUS_ALLOC_FAILED, stmt, file, line, what, reason);
+}
+
 const char *cu_cublas_status_string(cublasStatus_t s) {
     switch (s) {
     case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
@@ -164,6 +173,14 @@ static int context_init(CudaContext *ctx, const PcBackendOptions *opt, char *dev
     if ((ctx->precision == PC_PREC_BF16 || ctx->precision == PC_PREC_TF32) && prop.major < 8)
         return cu_fail(err, "precision %s needs compute capability 8.0 or newer (device is %d.%d)",
                        ctx->precision == PC_PREC_BF16 ? "bf16" : "tf32", prop.major, prop.minor);
+    // fp8: E4M3 tensor cores and conversions from compute capability 8.9 (Ada, Hopper); cuDNN's
+    // fp8 convolution engines want 9.0. int8 tensor cores exist from 7.5.
+    if (ctx->precision == PC_PREC_FP8 && prop.major * 10 + prop.minor < 89)
+        return cu_fail(err, "precision fp8 needs compute capability 8.9 or newer (device %s is %d.%d)", prop.name,
+                       prop.major, prop.minor);
+    if (ctx->precision == PC_PREC_INT8 && prop.major * 10 + prop.minor < 75)
+        return cu_fail(err, "precision int8 needs compute capability 7.5 or newer (device %s is %d.%d)", prop.name,
+                       prop.major, prop.minor);
     CU_TRY_CUDA(err, cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking), "CUDA set-up");
     CU_TRY_CUDNN(err, cudnnCreate(&ctx->cudnn), "CUDA set-up");
     CU_TRY_CUDNN(err, cudnnSetStream(ctx->cudnn, ctx->stream), "CUDA set-up");
@@ -216,6 +233,7 @@ extern "C" PcBackend *pc_backend_cuda_create(const PcBackendOptions *opt, PcErro
     be->synchronize = cuda_synchronize;
     be->net_prepare = cuda_net_prepare;
     be->net_release = cuda_net_release;
+    be->net_set_quant = cuda_net_set_quant;
     be->forward = cuda_forward;
     be->backward = cuda_backward;
     be->softmax_gather = cuda_softmax_gather;

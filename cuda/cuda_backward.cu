@@ -4,7 +4,8 @@
 // Forward: cuda_forward (cuda_nn.cu) with every output the backward reads tapped into f32 NCHW
 // buffers: the outputs of nodes with a fused ReLU (their masks) and the inputs of max-pools (their
 // argmax). The forward runs in the backend's precision, so the gradients of tf32 / fp16 / bf16 are
-// taken at the activations that precision computes. Tapping a conv turns off its fused residual
+// taken at the activations that precision computes; fp8 / int8 nets run it as fp16 (their 8-bit
+// convs are forward-only: cuda_forward_unquantised). Tapping a conv turns off its fused residual
 // path; the backward taps only ReLU outputs and max-pool inputs, so ResNet's conv3 + identity +
 // ReLU stays fused.
 //
@@ -499,7 +500,7 @@ static int forward_keep(PcBackend *be, Pass *p, float *logits, int n_taps, const
                          "backward: stored activations");
         fn[m] = k, fb[m++] = p->act[k];
     }
-    if (!rc) rc = cuda_forward(be, p->bn, p->x, p->n, logits, m, fn, fb, p->err);
+    if (!rc) rc = cuda_forward_unquantised(be, p->bn, p->x, p->n, logits, m, fn, fb, p->err);
     free(need), free(fn), free(fb);
     return rc;
 }

@@ -8,7 +8,8 @@
 //  - cudaCheck (and cudaCheckLaunch after every kernel launch): calls that cannot fail in a
 //    working program (launches, copies, synchronisation); prints "[CUDA error] statement at
 //    file:line (reason)" and exits(1).
-//  - CU_TRY_CUDA / CU_TRY_CUDNN / CU_TRY_CUBLAS (err, statement, what): calls whose failure is a
+//  - CU_TRY_CUDA / CU_TRY_CUDNN / CU_TRY_CUDNN_BE (cuDNN's backend API, with cuDNN's last error
+//    message) / CU_TRY_CUBLAS (err, statement, what): calls whose failure is a
 //    user-visible condition (out of memory, an unsupported configuration); fill the PcError with
 //    "what: statement at file:line: reason" and return -1, or PC_ERR_OOM when the library ran
 //    out of memory (the engine then retries with a smaller batch).
@@ -64,6 +65,16 @@ int cu_try_fail(PcError *err, int oom, const char *stmt, const char *file, int l
         if (cu_s_ != CUDNN_STATUS_SUCCESS)                                                       \
             return cu_try_fail((err), cu_s_ == CUDNN_STATUS_ALLOC_FAILED, #stmt, __FILE__,       \
                                __LINE__, (what), cudnnGetErrorString(cu_s_));                    \
+    } while (0)
+// The cuDNN backend (graph) API: as CU_TRY_CUDNN, with cuDNN's own last error message
+// (cudnnGetLastErrorString), which says which attribute or engine refused.
+int cu_try_fail_cudnn_be(PcError *err, cudnnStatus_t st, const char *stmt, const char *file, int line,
+                         const char *what);
+#define CU_TRY_CUDNN_BE(err, stmt, what)                                                         \
+    do {                                                                                         \
+        cudnnStatus_t cu_s_ = (stmt);                                                            \
+        if (cu_s_ != CUDNN_STATUS_SUCCESS)                                                       \
+            return cu_try_fail_cudnn_be((err), cu_s_, #stmt, __FILE__, __LINE__, (what));        \
     } while (0)
 #define CU_TRY_CUBLAS(err, stmt, what)                                                           \
     do {                                                                                         \
@@ -159,6 +170,9 @@ void cu_maxpool(cudaStream_t st, const void *x, void *y, CuDtype dt, int nhwc, i
 // adaptive average pooling, torch bin rule          x (N, C, H, W) -> y (N, C, OH, OW), or NHWC
 void cu_adaptive_avgpool(cudaStream_t st, const void *x, void *y, CuDtype dt, int nhwc, int n,
                          int c, int h, int w, int oh, int ow, int relu);
+
+// ---- cuda_quant.cu: the 8-bit convolutions (cuda_quant.cuh) ----------------------------------
+int cuda_net_set_quant(PcBackend *be, PcBackendNet *bn, const PcQuant *q, PcError *err);
 
 // ---- cuda_nn.cu: the network (backend.h) ------------------------------------------------------
 PcBackendNet *cuda_net_prepare(PcBackend *be, const PcNet *net, int max_batch, PcError *err);

@@ -20,6 +20,9 @@ void cuda_net_view(const PcBackendNet *bn, CuNetView *v);
 // Device f32 weight of node i: conv (cout, cin, k, k), linear (out, in) in torch's (C, H, W)
 // flatten order, whatever the precision of the forward; NULL for other nodes.
 const float *cuda_net_weight_f32(const PcBackendNet *bn, int i);
+// cuda_forward with the 8-bit convs of an fp8 / int8 net run as fp16 (the backward's forward).
+int cuda_forward_unquantised(PcBackend *be, PcBackendNet *bn, const float *x, int n, float *logits, int n_taps,
+                             const int *tap_nodes, float *const *taps, PcError *err);
 // The slot that holds the backward's state; cuda_net_release frees it (cuda_backward_release).
 CuGrad **cuda_net_grad(PcBackendNet *bn);
 

@@ -4,7 +4,8 @@
 // cuda_nn.cu (per-batch-size plans and the forward pass). Private to those files; the backward
 // (cuda_backward.cu) sees the network only through cuda_internal.cuh.
 //
-// Layout and precision: fp32 / tf32 run NCHW f32 (cuDNN math FMA for fp32, so no TF32 sneaks in;
+// Layout and precision: fp8 / int8 run as fp16 (below) except the 8-bit convs (cuda_quant.cuh);
+// fp32 / tf32 run NCHW f32 (cuDNN math FMA for fp32, so no TF32 sneaks in;
 // DEFAULT for tf32); fp16 / bf16 run NHWC half tensors on tensor cores (input converted once, conv
 // weights converted to KRSC half at prepare, f32 accumulation). Linear layers always write f32
 // (N, out): the first one reads the half activation with its weight columns permuted to the NHWC
@@ -14,6 +15,9 @@
 
 #include "cuda_common.cuh"
 #include "cuda_internal.cuh"
+
+typedef struct CuQuantState CuQuantState;   // 8-bit state of a net (cuda_quant.cuh)
+typedef struct CuQPlan CuQPlan;             // one 8-bit conv's cuDNN graph plan (cuda_quant.cuh)
 
 // The algorithm a convolution runs with at one batch size (cuda_conv_algo.cu).
 typedef struct {
@@ -57,6 +61,7 @@ typedef struct {
     cudnnTensorDescriptor_t *desc;      // per node output (NULL for linear nodes)
     ConvChoice *plain;                  // per conv node
     ConvChoice *add;                    // per conv node with add_node >= 0
+    CuQPlan *qplan;                     // per node: its 8-bit graph plan (fp8 / int8 nets)
 } CuPlan;
 
 struct PcBackendNet {
@@ -81,6 +86,7 @@ struct PcBackendNet {
     int recent_sizes[16];               // batch sizes of the last 16 forwards (ring)
     int recent_next;
     CuGrad *grad;                       // the backward's state (cuda_backward.cu), or NULL
+    CuQuantState *quant;                // fp8 / int8: the 8-bit convs (cuda_quant.cu), or NULL
 };
 
 static inline cudnnDataType_t cudnn_type(CuDtype dt) {

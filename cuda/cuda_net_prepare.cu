@@ -4,7 +4,7 @@
 // activation slots planned (cuda_net_slots.cu). Layouts and precisions: cuda_net.cuh.
 #include <string.h>
 
-#include "cuda_net.cuh"
+#include "cuda_quant.cuh"
 
 // ---- host-side weight conversion --------------------------------------------------------------
 
@@ -44,6 +44,7 @@ void cuda_net_release(PcBackend *be, PcBackendNet *bn) {
     if (!bn) return;
     cudaStreamSynchronize(cu_ctx(be)->stream);
     cuda_backward_release(bn->grad);
+    cu_quant_free(bn);
     if (bn->plans)
         for (int k = 0; k <= bn->max_batch; k++) cu_plan_destroy(bn, &bn->plans[k]);
     free(bn->plans);
@@ -237,8 +238,10 @@ static PcBackendNet *net_alloc(PcBackend *be, const PcNet *net, int max_batch, P
 // 8), so the input is stored with zero channels up to 8 and the first conv's filter with zero
 // weights for them, when only convolutions read the input.
 static void choose_storage(const CudaContext *ctx, const PcNet *net, PcBackendNet *bn) {
-    int half = ctx->precision == PC_PREC_FP16 || ctx->precision == PC_PREC_BF16;
-    bn->act_dt = ctx->precision == PC_PREC_FP16 ? CU_F16 : ctx->precision == PC_PREC_BF16 ? CU_BF16 : CU_F32;
+    // fp8 / int8: the fp16 path, with the 8-bit convs added by net_set_quant (cuda_quant.cuh)
+    const PcPrecision p = ctx->precision;
+    int half = p == PC_PREC_FP16 || p == PC_PREC_BF16 || p == PC_PREC_FP8 || p == PC_PREC_INT8;
+    bn->act_dt = p == PC_PREC_BF16 ? CU_BF16 : half ? CU_F16 : CU_F32;
     bn->nhwc = half;
     bn->in_slot = half ? 0 : -1;
     bn->in_c_store = net->in_c;

@@ -8,7 +8,7 @@
 // that size is run) holds the tensor descriptors and, per convolution, the chosen algorithm.
 #include <string.h>
 
-#include "cuda_net.cuh"
+#include "cuda_quant.cuh"
 
 static cudaDataType_t cublas_type(CuDtype dt) {
     return dt == CU_F16 ? CUDA_R_16F : dt == CU_BF16 ? CUDA_R_16BF : CUDA_R_32F;
@@ -21,9 +21,12 @@ void cu_plan_destroy(PcBackendNet *bn, CuPlan *p) {
     if (p->desc)
         for (int i = 0; i < bn->n_nodes; i++)
             if (p->desc[i]) cudnnDestroyTensorDescriptor(p->desc[i]);
+    if (p->qplan)
+        for (int i = 0; i < bn->n_nodes; i++) cu_qplan_free(&p->qplan[i]);
     free(p->desc);
     free(p->plain);
     free(p->add);
+    free(p->qplan);
     memset(p, 0, sizeof *p);
 }
 
@@ -43,7 +46,8 @@ static CuPlan *plan_get(PcBackendNet *bn, int n, PcError *err) {
     p->desc = (cudnnTensorDescriptor_t *)calloc((size_t)nn, sizeof(cudnnTensorDescriptor_t));
     p->plain = (ConvChoice *)calloc((size_t)nn, sizeof(ConvChoice));
     p->add = (ConvChoice *)calloc((size_t)nn, sizeof(ConvChoice));
-    int rc = !p->desc || !p->plain || !p->add ? cu_fail(err, "out of host memory planning batch %d", n) : 0;
+    p->qplan = (CuQPlan *)calloc((size_t)nn, sizeof(CuQPlan));
+    int rc = !p->desc || !p->plain || !p->add || !p->qplan ? cu_fail(err, "out of host memory planning batch %d", n) : 0;
     if (!rc) rc = set_desc(&p->in_desc, bn->act_dt, bn->nhwc, n, bn->in_c_store, bn->in_h, bn->in_w, err, "input");
     for (int i = 0; i < nn && !rc; i++) {
         const PcNode *nd = &bn->nodes[i];
@@ -203,9 +207,9 @@ static int run_add(CudaContext *ctx, PcBackendNet *bn, CuPlan *plan, int j, int 
     return rc;
 }
 
-// Node i on batch n (a conv deferred to its ADD node is run there).
+// Node i on batch n (a conv deferred to its ADD node is run there; quant: the 8-bit convs in 8 bits).
 static int run_node(CudaContext *ctx, PcBackendNet *bn, CuPlan *plan, int i, int n, const void *xin,
-                    const unsigned char *deferred, PcError *err) {
+                    const unsigned char *deferred, int quant, PcError *err) {
     const PcNode *nd = &bn->nodes[i];
     const CuNode *c = &bn->cn[i];
     void *y = bn->slot_ptr[c->slot];
@@ -214,7 +218,12 @@ static int run_node(CudaContext *ctx, PcBackendNet *bn, CuPlan *plan, int i, int
     in_shape(bn, nd->input, &ic, &ih, &iw);
     char lbl[160];
     switch (nd->op) {
-    case PC_NODE_CONV: return deferred[i] ? 0 : run_conv(ctx, bn, plan, i, n, xin, err);
+    case PC_NODE_CONV: {
+        if (deferred[i]) return 0;
+        // 8-bit conv (scales set); 1 = it cannot run in 8 bits: the fp16 conv
+        int rc = quant ? cu_quant_conv(ctx, bn, plan, i, n, a, y, err) : 1;
+        return rc == 1 ? run_conv(ctx, bn, plan, i, n, xin, err) : rc;
+    }
     case PC_NODE_ADD: return run_add(ctx, bn, plan, i, n, xin, deferred, err);
     case PC_NODE_MAXPOOL:
         cu_maxpool(ctx->stream, a, y, c->dt, c->nhwc, n, ic, ih, iw, nd->h, nd->w, nd->p.pool.k, nd->p.pool.stride,
@@ -228,8 +237,9 @@ static int run_node(CudaContext *ctx, PcBackendNet *bn, CuPlan *plan, int i, int
     }
 }
 
-int cuda_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n_img, float *logits, int n_taps,
-                 const int *tap_nodes, float *const *taps, PcError *err) {
+// The forward pass; quant 0: the 8-bit convs as fp16 (the backward's forward).
+static int forward(PcBackend *be, PcBackendNet *bn, const float *x, int n_img, float *logits, int n_taps,
+                   const int *tap_nodes, float *const *taps, int quant, PcError *err) {
     CudaContext *ctx = cu_ctx(be);
     if (n_img <= 0) return 0;
     if (n_img > bn->max_batch)
@@ -250,11 +260,14 @@ int cuda_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n_img, flo
     if (!tapped) return cu_fail(err, "forward: out of host memory");
     unsigned char *deferred = tapped + nn;   // convs left to their ADD node (fused residual)
     for (int t = 0; t < n_taps; t++) tapped[tap_nodes[t]] = 1;
-    for (int i = 0; i < nn; i++) deferred[i] = bn->cn[i].add_node >= 0 && plan->add[i].state >= 0 && !tapped[i];
+    // an 8-bit conv is never fused into its residual add (the add kernel runs)
+    for (int i = 0; i < nn; i++)
+        deferred[i] = bn->cn[i].add_node >= 0 && plan->add[i].state >= 0 && !tapped[i] &&
+                      !(quant && cu_quant_active(bn, i));
     const void *xin = stage_input(ctx, bn, x, n_img, n);
     int rc = 0;
     for (int i = 0; i <= last && !rc; i++) {
-        rc = run_node(ctx, bn, plan, i, n, xin, deferred, err);
+        rc = run_node(ctx, bn, plan, i, n, xin, deferred, quant, err);
         if (rc || !tapped[i]) continue;
         const PcNode *nd = &bn->nodes[i];
         const CuNode *c = &bn->cn[i];
@@ -269,6 +282,16 @@ int cuda_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n_img, flo
     }
     free(tapped);
     return rc;
+}
+
+int cuda_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n_img, float *logits, int n_taps,
+                 const int *tap_nodes, float *const *taps, PcError *err) {
+    return forward(be, bn, x, n_img, logits, n_taps, tap_nodes, taps, 1, err);
+}
+
+int cuda_forward_unquantised(PcBackend *be, PcBackendNet *bn, const float *x, int n_img, float *logits,
+                             int n_taps, const int *tap_nodes, float *const *taps, PcError *err) {
+    return forward(be, bn, x, n_img, logits, n_taps, tap_nodes, taps, 0, err);
 }
 
 // ---- what the backward reads (cuda_internal.cuh) ----------------------------------------------
