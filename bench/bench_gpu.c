@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpu_quant.h"
 #include "hashweights.h"
 #include "image.h"
 #include "metrics.h"
@@ -48,7 +49,17 @@ static const RefFigures kRefs[] = {
     {"resnet50_paper", NAN, NAN, NAN, NAN, 0.71, 0.35, 12822.0},
 };
 
-static const char *const kPrecNames[4] = {"fp32", "tf32", "fp16", "bf16"};
+static const char *const kPrecNames[6] = {"fp32", "tf32", "fp16", "bf16", "fp8", "int8"};
+#define N_PREC 6
+
+// Dense tensor peaks of an H100 / H200 SXM (TFLOP/s; int8: TOPS), the denominator of "of peak":
+// fp32 without tensor cores 67, tf32 495, fp16 / bf16 989, fp8 / int8 1979 (NVIDIA's datasheet
+// figures without sparsity). Other cards: no ratio printed.
+static const double kPeakH100[N_PREC] = {67.0, 495.0, 989.0, 989.0, 1979.0, 1979.0};
+
+// The issue's goals for the 8-bit precisions (issue #13): forward img/s and Table-1 s/img.
+static const double kGoal8Forward[2] = {22000.0, 50000.0};   // vgg16, resnet50
+static const double kGoal8Table1 = 0.20;
 
 // Insertion / deletion AUCs of every image (warm-up included) and map of one model in fp32: the
 // baseline the other precisions' drift is measured against.
@@ -179,6 +190,22 @@ static int open_point(const Args *a, const char *model, PcPrecision prec, PcBack
     return 1;
 }
 
+// fp8 / int8: calibration on the first n of the host images x (3, 224, 224 each, at most 4 held)
+// and net_set_quant (gpu_quant.h); other precisions: nothing.
+static int calibrate_images(PcBackend *be, PcBackendNet *bn, const PcNet *net, const float *x, int n, PcPrecision prec,
+                            int *n8, PcError *err) {
+    *n8 = 0;
+    if (prec != PC_PREC_FP8 && prec != PC_PREC_INT8) return 0;
+    const size_t img = (size_t)3 * net->in_h * net->in_w;
+    if (n > 4) n = 4;
+    float *d = be->alloc(be, (size_t)n * img * sizeof(float));
+    if (!d) return pc_fail(err, "calibration: out of device memory");
+    be->upload(be, d, x, (size_t)n * img * sizeof(float));
+    int rc = bench_quant_setup(be, bn, net, d, n, prec, n8, err);
+    be->release(be, d);
+    return rc;
+}
+
 // ---- table1 -----------------------------------------------------------------------------------
 
 static int bench_table1(const Args *a, const char *model, PcPrecision prec, AucRecord *fp32_aucs, FILE *csv) {
@@ -200,6 +227,11 @@ static int bench_table1(const Args *a, const char *model, PcPrecision prec, AucR
     iopt.batch = a->batch;
     PcBackendNet *bn = rc ? NULL : be->net_prepare(be, &net, a->batch, &err);
     float *x = bn ? load_images(a->images + 1, &err) : NULL;
+    int n8 = 0;
+    if (x && calibrate_images(be, bn, &net, x, a->images + 1 < a->batch ? a->images + 1 : a->batch, prec, &n8, &err)) {
+        free(x);
+        x = NULL;
+    }
     if (!x) {
         fprintf(stderr, "bench_gpu: %s %s: %s\n", model, kPrecNames[prec], err.msg);
         if (bn) be->net_release(be, bn);
@@ -275,6 +307,10 @@ static int bench_table1(const Args *a, const char *model, PcPrecision prec, AucR
                    "(x%.2f)\n",
                    model, kPrecNames[prec], s_img, r->torch_tuned / s_img, r->torch_tuned, r->goal,
                    s_img <= r->goal ? "met" : "not met", r->goal / s_img);
+        if (prec == PC_PREC_FP8 || prec == PC_PREC_INT8)
+            printf("  %-9s %-5s %d 8-bit convs, %d fell back to fp16; Table-1 workload %.3f s/img: 8-bit goal %.2f "
+                   "s/img %s\n", model, kPrecNames[prec], n8, bench_quant_fallbacks(bn), s_img, kGoal8Table1,
+                   s_img <= kGoal8Table1 ? "met" : "not met");
         // AUC drift against fp32 on the same images (warm-up image included)
         if (prec == PC_PREC_FP32) {
             *fp32_aucs = rec;
@@ -311,7 +347,36 @@ static int bench_table1(const Args *a, const char *model, PcPrecision prec, AucR
 
 // ---- forward throughput -----------------------------------------------------------------------
 
-static int bench_forward(const Args *a, const char *model, PcPrecision prec, FILE *csv) {
+// Forward rates of one run (the largest batch measured per model and precision): the whole-paper
+// projection's denominators.
+typedef struct {
+    char model[64];
+    double ips[N_PREC];
+    int batch[N_PREC];
+} Rate;
+typedef struct {
+    Rate r[8];
+    int n;
+} Rates;
+
+static Rate *rate_for(Rates *rs, const char *model) {
+    for (int i = 0; i < rs->n; i++)
+        if (!strcmp(rs->r[i].model, model)) return &rs->r[i];
+    if (rs->n == 8) return NULL;
+    Rate *r = &rs->r[rs->n++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->model, sizeof r->model, "%s", model);
+    return r;
+}
+
+// "  (63 % of the H100/H200 dense fp16 peak)" or nothing on other cards.
+static void print_peak(const PcBackend *be, PcPrecision prec, double tflops) {
+    if (strstr(be->device_name, "H100") || strstr(be->device_name, "H200"))
+        printf("  %4.1f %% of dense %s peak (%.0f)", 100.0 * tflops / kPeakH100[prec], kPrecNames[prec],
+               kPeakH100[prec]);
+}
+
+static int bench_forward(const Args *a, const char *model, PcPrecision prec, FILE *csv, Rates *rates) {
     PcBackend *be;
     PcNet net;
     int ready = open_point(a, model, prec, &be, &net);
@@ -341,6 +406,8 @@ static int bench_forward(const Args *a, const char *model, PcPrecision prec, FIL
         float *dl = be->alloc(be, (size_t)b * net.n_classes * sizeof(float));
         be->upload(be, dx, hx, (size_t)b * img * sizeof(float));
         free(hx);
+        int n8 = 0;
+        rc = bench_quant_setup(be, bn, &net, dx, b < 8 ? b : 8, prec, &n8, &err);   // fp8 / int8: calibration
         for (int w = 0; w < 3 && !rc; w++) rc = be->forward(be, bn, dx, b, dl, 0, NULL, NULL, &err);
         be->synchronize(be);
         long iters = 0;
@@ -359,8 +426,16 @@ static int bench_forward(const Args *a, const char *model, PcPrecision prec, FIL
             double ips = iters * (double)b / t;
             printf("  %-9s %-5s batch %-4d %9.0f img/s  %7.1f TFLOP/s", model, kPrecNames[prec], b, ips,
                    ips * flops * 1e-12);
+            print_peak(be, prec, ips * flops * 1e-12);
             if (r) printf("  (%.2f x torch fp16 ceiling %.0f img/s)", ips / r->torch_fp16_ips, r->torch_fp16_ips);
+            int g = !strcmp(model, "vgg16") ? 0 : !strcmp(model, "resnet50") ? 1 : -1;
+            if (n8 > 0)
+                printf("  [%d 8-bit convs, %d fell back%s%s%s]", n8, bench_quant_fallbacks(bn),
+                       g >= 0 ? "; goal " : "", g >= 0 ? (ips >= kGoal8Forward[g] ? "met" : "not met") : "",
+                       g >= 0 ? (g ? " (50k img/s)" : " (22k img/s)") : "");
             printf("\n");
+            Rate *rt = rate_for(rates, model);
+            if (rt && b >= rt->batch[prec]) rt->ips[prec] = ips, rt->batch[prec] = b;
             if (csv)
                 fprintf(csv, "forward,%s,%s,%d,%.1f,%.3f,%.4f\n", model, kPrecNames[prec], b, ips,
                         ips * flops * 1e-12, r ? ips / r->torch_fp16_ips : NAN);
@@ -373,6 +448,70 @@ static int bench_forward(const Args *a, const char *model, PcPrecision prec, FIL
     pc_net_free(&net);
     be->destroy(be);
     return rc;
+}
+
+// ---- whole-paper projection ---------------------------------------------------------------------
+
+// The shipped configurations of the paper's tables per model (configs/*.ini). Table 4's runs hold
+// Table 1's rows, so the whole paper counts table4 and not table1.
+static const char *const kPaperConfigs[2][5] = {
+    {"table1_vgg16", "table2_vgg16", "table4_vgg16", "table5_vgg16", NULL},
+    {"table1_resnet50", "table3_resnet50", "table3_resnet50_cams", "table4_resnet50", "table5_resnet50"},
+};
+
+// One model's configurations: passes per image, then per precision s/img and GPU-hours for 2000
+// images; adds the whole-paper hours (all but table1) into total[precision].
+static void project_model(int mi, const Rate *rt, FILE *csv, double *total) {
+    const char *model = mi ? "resnet50" : "vgg16";
+    PcError err = {{0}};
+    PcArchSpec spec;
+    PcNet net;
+    if (pc_arch_from_name(model, &spec, &err) || pc_net_create(&spec, &net, &err)) {
+        printf("  %s: %s\n", model, err.msg);
+        return;
+    }
+    for (int c = 0; c < 5 && kPaperConfigs[mi][c]; c++) {
+        const char *cfg = kPaperConfigs[mi][c];
+        double passes = 0;
+        if (bench_paper_passes(cfg, &net, &passes, &err)) {
+            printf("  %-22s %s\n", cfg, err.msg);
+            continue;
+        }
+        printf("  %-22s %8.0f passes/img |", cfg, passes);
+        for (int p = 0; p < N_PREC; p++) {
+            if (!(rt->ips[p] > 0)) continue;
+            double s_img = passes / rt->ips[p], hours = s_img * 2000.0 / 3600.0;
+            printf(" %s %.2f s/img %.2f h |", kPrecNames[p], s_img, hours);
+            if (strncmp(cfg, "table1_", 7)) total[p] += hours;
+            if (csv) fprintf(csv, "paper,%s,%s,%.0f,%s,%d,%.5f,%.4f\n", model, cfg, passes, kPrecNames[p],
+                             rt->batch[p], s_img, hours);
+        }
+        printf("\n");
+    }
+    pc_net_free(&net);
+}
+
+static void print_projection(const Rates *rs, FILE *csv) {
+    double total[N_PREC] = {0};
+    int have[N_PREC] = {0}, models = 0;
+    printf("whole-paper projection, 2000 images (forward-pass equivalents of configs/*.ini / the forward rate "
+           "measured above at its largest batch; PROJECTED, not measured)\n");
+    for (int mi = 0; mi < 2; mi++) {
+        Rate *rt = NULL;
+        for (int i = 0; i < rs->n; i++)
+            if (!strcmp(rs->r[i].model, mi ? "resnet50" : "vgg16")) rt = (Rate *)&rs->r[i];
+        if (!rt) continue;
+        models++;
+        for (int p = 0; p < N_PREC; p++) have[p] += rt->ips[p] > 0;
+        project_model(mi, rt, csv, total);
+    }
+    printf("  whole paper (Tables 1-5, %s; table4 runs hold table1's rows):", models == 2 ? "both models"
+                                                                                          : "measured models only");
+    for (int p = 0; p < N_PREC; p++)
+        if (have[p] == models && models) printf(" %s %.1f GPU-h |", kPrecNames[p], total[p]);
+    printf("\n  caveats: the backward-based methods (ixg, ig, smoothgrad, Grad-CAM family) count as forward "
+           "equivalents at the precision's forward rate, though an 8-bit net's backward runs in fp16; decoding, "
+           "sorting and the map ops are not counted; the paper's real weights may calibrate differently\n");
 }
 
 // ---- backward ---------------------------------------------------------------------------------
@@ -457,7 +596,7 @@ static int bench_backward(const Args *a, const char *model, PcPrecision prec, FI
 // ---- main -------------------------------------------------------------------------------------
 
 static int parse_precision(const char *s) {
-    for (int p = 0; p < 4; p++)
+    for (int p = 0; p < N_PREC; p++)
         if (!strcmp(s, kPrecNames[p])) return p;
     return -1;
 }
@@ -465,12 +604,12 @@ static int parse_precision(const char *s) {
 static void usage(void) {
     fprintf(stderr,
             "usage: bench_gpu [--mode all|table1|forward|backward] [--models vgg16,resnet50,resnet50_paper]\n"
-            "                 [--precisions fp32,tf32,fp16,bf16] [--images N] [--batch B] [--batches 32,64,128,256]\n"
+            "                 [--precisions fp32,tf32,fp16,bf16,fp8,int8] [--images N] [--batch B] [--batches 32,64,128,256]\n"
             "                 [--seconds S] [--device cuda|cpu] [--csv FILE]\n");
 }
 
 int main(int argc, char **argv) {
-    Args a = {"all", "vgg16,resnet50,resnet50_paper", "fp32,tf32,fp16,bf16", 2, 128, "32,64,128,256", 2.0, "cuda",
+    Args a = {"all", "vgg16,resnet50,resnet50_paper", "fp32,tf32,fp16,bf16,fp8,int8", 2, 128, "32,64,128,256", 2.0, "cuda",
               NULL};
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -518,12 +657,15 @@ int main(int argc, char **argv) {
                      "# table1,model,precision,batch,s_pcam_per_img,s_insdel_per_map,s_per_img,passes_per_s,"
                      "tflops,live_channels,speedup_vs_ref_total,goal_ratio_total\n"
                      "# drift,model,precision,images,ins_auc_mean_abs,ins_auc_max_abs,del_auc_mean_abs,del_auc_max_abs\n"
+                     "# paper,model,config,passes_per_img,precision,forward_batch,s_per_img,gpu_hours_2000_images\n"
                      "# backward,model,precision,batch,target,s_per_call_target,s_per_img_target,s_per_call_input,"
                      "s_per_img_input\n");
     }
     int failures = 0;
     AucRecord fp32_aucs;
     memset(&fp32_aucs, 0, sizeof fp32_aucs);
+    Rates rates;
+    memset(&rates, 0, sizeof rates);
     for (int pass = 0; pass < 3; pass++) {
         const char *mode = pass == 0 ? "forward" : pass == 1 ? "table1" : "backward";
         if (pass == 2 ? strcmp(a.mode, mode) != 0 : strcmp(a.mode, "all") && strcmp(a.mode, mode)) continue;
@@ -550,13 +692,14 @@ int main(int argc, char **argv) {
                     return 1;
                 }
                 // a failing point is reported and the others still run
-                int rc = pass == 0   ? bench_forward(&a, m, (PcPrecision)prec, csv)
+                int rc = pass == 0   ? bench_forward(&a, m, (PcPrecision)prec, csv, &rates)
                          : pass == 1 ? bench_table1(&a, m, (PcPrecision)prec, &fp32_aucs, csv)
                                      : bench_backward(&a, m, (PcPrecision)prec, csv);
                 failures += rc != 0;
                 if (csv) fflush(csv);
             }
         }
+        if (pass == 0 && rates.n) print_projection(&rates, csv);
     }
     if (csv) fclose(csv);
     if (failures) printf("bench_gpu: %d point%s failed (see above)\n", failures, failures == 1 ? "" : "s");
