@@ -3,33 +3,37 @@
 #   1. environment report (GPU, nvcc, cmake, cuDNN, which libraries the machine has) -> env.txt
 #   2. unpacks .deps/gpu-deps.tar.xz (made here by bench/fetch_gpu_deps.sh) outside the repo and
 #      points CMake, pkg-config, PATH (hdf5-tools) and the loader at it; finds cuDNN
-#   3. configure + build (the GPU targets first)                                  -> build.log
-#   4. ctest -R cuda: test_cuda_ops, test_cuda_nets, test_cuda_backward (data gradients vs the CPU
-#      backward), test_cuda_backward_host, cli_cuda (the program on the GPU vs the CPU)
-#                                                                                 -> ctest_cuda.log
-#   5. bench_gpu runs (BENCH_RUNS below): forward throughput per precision and batch, the Table-1
-#      workload per model / precision / batch, seconds per backward (batch 1 and 50), cuDNN
-#      candidate timing (PC_CUDNN_TUNE=1)
-#                                                                                 -> bench.log, bench.csv
-#   6. when a GPU test failed: compute-sanitizer memcheck of test_cuda_ops       -> sanitizer.log
-#   7. the rest of the suite (CPU and CLI tests), if asked for                    -> ctest_all.log
-#   and a summary line per phase                                                  -> summary.txt
-# Each phase has its own time limit and the script watches a total deadline (PC_GPU_DEADLINE
-# seconds, default 540): a phase that would start too late is skipped and says so. A failing phase
-# does not stop the later ones. Output files go to $OUT (the device tool brings them back).
+#   3. configure + build: the CUDA library, then each GPU target on its own (one that fails to
+#      build does not stop the others)                                           -> build.log
+#   4. the existing CUDA tests, each with its own time limit and log: test_cuda_ops,
+#      test_cuda_nets, test_cuda_backward, test_cuda_backward_host, test_cuda_perturb, cli_cuda
+#                                                                    -> ctest_<name>.log
+#   5. the 8-bit precisions: test_cuda_quant, test_cuda_quant_nets (PC_QUANT_VERBOSE=1: cuDNN's
+#      engine refusals and choices in the log)                         -> ctest_<name>.log
+#   6. bench_gpu runs (BENCH_RUNS below): forward rates of fp32 / fp16 / fp8 / int8 side by side
+#      with the whole-paper projection, the Table-1 workload per precision with its AUC drift
+#      against fp32, forward at batch 512                                  -> bench.log, bench.csv
+#   7. when a GPU test failed: compute-sanitizer memcheck of test_cuda_ops / test_cuda_quant
+#                                                                    -> sanitizer_<name>.log
+#   8. the rest of the suite (CPU and CLI tests), if asked for                    -> ctest_all.log
+#   and a summary line per test / run, with its FAIL lines                        -> summary.txt
+# Each part has its own time limit; the script watches a total deadline (PC_GPU_DEADLINE seconds,
+# default 450) and keeps time for the later parts (the existing tests leave 230 s for 5 and 6): a
+# part that would start too late is skipped and says so. A failing part does not stop the later
+# ones (only a failed configure or CUDA library build ends the script). Output files go to $OUT.
 # Environment: OUT (default /tmp/out), PC_GPU_BUILD (build dir, default /tmp/build_gpu),
-# PC_GPU_PHASES (default "build cuda sanitize bench"; add "all" for the CPU suite),
+# PC_GPU_PHASES (default "build cuda quant bench sanitize"; add "all" for the CPU suite),
 # PC_BENCH_ARGS (bench_gpu runs instead of BENCH_RUNS, separated by ';'), PC_JOBS (build jobs,
 # default: all cores).
-# Device tool: run(command="bash bench/gpu_check.sh", carry=[".deps"], timeout_s=600)
+# Device tool: run(command="bash bench/gpu_check.sh", carry=[".deps"], timeout_s=540)
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO" || exit 1
 BUILD=${PC_GPU_BUILD:-/tmp/build_gpu}
-PHASES=${PC_GPU_PHASES:-build cuda sanitize bench}
-DEADLINE=${PC_GPU_DEADLINE:-540}
+PHASES=${PC_GPU_PHASES:-build cuda quant bench sanitize}
+DEADLINE=${PC_GPU_DEADLINE:-450}
 JOBS=${PC_JOBS:-$(nproc)}
 DEPS_TAR="$REPO/.deps/gpu-deps.tar.xz"
 DEPS_ROOT=${PC_DEPS_ROOT:-/tmp/polycam-gpu-deps}
@@ -140,44 +144,84 @@ else
 fi
 
 # ---- 3. build -----------------------------------------------------------------------------------
+GPU_TARGETS="polycam-eval test_cuda_ops test_cuda_nets test_cuda_backward test_cuda_backward_host test_cuda_perturb
+  test_cuda_quant test_cuda_quant_nets bench_gpu"
+build_all() {
+  timeout 120 cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$U" -DCMAKE_LIBRARY_PATH="$OV" \
+    -DCBLAS_INCLUDE_DIR="$U/include/x86_64-linux-gnu/openblas-pthread" \
+    -DCMAKE_C_FLAGS="-isystem $U/include/x86_64-linux-gnu" \
+    -DCMAKE_EXE_LINKER_FLAGS="-Wl,-rpath-link,$OV" \
+    -DPKG_CONFIG_EXECUTABLE="$PKGCONF" "${CUDNN_ARGS[@]}" || return 1
+  # the libraries, then the GPU targets one by one: a target that does not build does not stop
+  # the others (its tests then report "not built")
+  timeout "$(limit 240)" cmake --build "$BUILD" -j "$JOBS" --target pc_host pc_testutil pc_benchutil || return 1
+  local t
+  for t in $GPU_TARGETS; do
+    timeout "$(limit 120)" cmake --build "$BUILD" -j "$JOBS" --target "$t" || echo "polycam-eval: target $t: build failed"
+  done
+  if want all; then timeout "$(limit 300)" cmake --build "$BUILD" -j "$JOBS"; fi
+  return 0
+}
 if want build; then
-  {
-    timeout 120 cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
-      -DCMAKE_PREFIX_PATH="$U" -DCMAKE_LIBRARY_PATH="$OV" \
-      -DCBLAS_INCLUDE_DIR="$U/include/x86_64-linux-gnu/openblas-pthread" \
-      -DCMAKE_C_FLAGS="-isystem $U/include/x86_64-linux-gnu" \
-      -DCMAKE_EXE_LINKER_FLAGS="-Wl,-rpath-link,$OV" \
-      -DPKG_CONFIG_EXECUTABLE="$PKGCONF" "${CUDNN_ARGS[@]}" &&
-      timeout "$(limit 300)" cmake --build "$BUILD" -j "$JOBS" --target polycam-eval test_cuda_ops \
-        test_cuda_nets test_cuda_backward test_cuda_backward_host bench_gpu &&
-      if want all; then timeout "$(limit 300)" cmake --build "$BUILD" -j "$JOBS"; fi
-  } >"$OUT/build.log" 2>&1
+  build_all >"$OUT/build.log" 2>&1
   rc=$?
   grep -E "polycam-eval:|warning:|error" "$OUT/build.log" | head -40 >>"$SUMMARY"
   say "build: rc=$rc (log build.log)"
   [ $rc -eq 0 ] || exit 1
 fi
 
-# ---- 4. GPU tests -------------------------------------------------------------------------------
-cuda_rc=0
-if want cuda && ! late "ctest -R cuda" 30; then
-  (cd "$BUILD" && timeout "$(limit 300)" ctest -R cuda -V) >"$OUT/ctest_cuda.log" 2>&1
-  cuda_rc=$?
-  grep -E "tests passed|tests failed|Skipped|\(Failed\)|Passed|SKIP|FAIL|Timeout" "$OUT/ctest_cuda.log" | tail -30 >>"$SUMMARY"
-  say "ctest -R cuda: rc=$cuda_rc (log ctest_cuda.log)"
+# ---- 4. GPU tests, one at a time ----------------------------------------------------------------
+# run_test <name> <seconds> <reserve> [VAR=value ...]: ctest of one test with its own time limit
+# (cut so that <reserve> seconds stay for the later phases), verbose log ctest_<name>.log, and a
+# summary line: passed / FAILED / skipped / timed out, with its FAIL and SKIP lines.
+failed_tests=""
+run_test() {
+  local name=$1 want=$2 reserve=$3
+  shift 3
+  local l=$(( $(left) - reserve ))
+  [ "$l" -gt "$want" ] && l=$want
+  if [ "$l" -lt 10 ]; then say "$name: skipped, $(left) s left ($reserve s kept for later phases)"; return; fi
+  if [ ! -x "$BUILD/tests/$name" ] && [ "${name#cli_}" = "$name" ]; then
+    say "$name: NOT BUILT (see build.log)"; failed_tests="$failed_tests $name"; return
+  fi
+  local t0=$(date +%s) log="$OUT/ctest_$name.log"
+  (cd "$BUILD" && env "$@" timeout $((l + 5)) ctest -R "^${name}\$" --timeout "$l" -V) >"$log" 2>&1
+  local rc=$? dt=$(( $(date +%s) - t0 )) what
+  if grep -q "tests passed, 0 tests failed" "$log" && ! grep -q "Skipped\|\*\*\*Not Run" "$log"; then what="passed"
+  elif grep -qE "\*\*\*Skipped|Skipped " "$log"; then what="SKIPPED"
+  elif grep -q "\*\*\*Timeout" "$log"; then what="TIMED OUT after $l s"; failed_tests="$failed_tests $name"
+  else what="FAILED (rc=$rc)"; failed_tests="$failed_tests $name"; fi
+  say "$name: $what in $dt s (log ctest_$name.log)"
+  grep -E "^[0-9]+: (FAIL|SKIP)|: [0-9]+ passed, [0-9]+ failed|warning: node" "$log" | head -12 | sed 's/^/    /' >>"$SUMMARY"
+}
+
+if want cuda && ! late "GPU tests" 30; then
+  # the existing CUDA tests; 230 s are kept for the 8-bit tests and the benchmark
+  for t in test_cuda_ops:90 test_cuda_nets:150 test_cuda_backward:120 test_cuda_backward_host:20 \
+           test_cuda_perturb:60 cli_cuda:120; do
+    run_test "${t%%:*}" "${t##*:}" 230
+  done
 fi
 
-# ---- 5. benchmark -------------------------------------------------------------------------------
+# ---- 5. the 8-bit precisions (issue #13) ---------------------------------------------------------
+# PC_QUANT_VERBOSE=1: each cuDNN engine refusal and choice of the 8-bit convs is printed in the log.
+if want quant && ! late "8-bit tests" 30; then
+  run_test test_cuda_quant 120 150 PC_QUANT_VERBOSE=1
+  run_test test_cuda_quant_nets 150 120 PC_QUANT_VERBOSE=1
+  grep -hE "8-bit conv\] .*variant [0-9], engine" "$OUT"/ctest_test_cuda_quant*.log 2>/dev/null | sort | uniq -c |
+    sort -rn | head -8 | sed 's/^/    engines: /' >>"$SUMMARY"
+fi
+
+# ---- 6. benchmark -------------------------------------------------------------------------------
 # The runs of bench_gpu, each "[VAR=value ...] arguments"; PC_BENCH_ARGS replaces them (runs
-# separated by ';').
-# Most important first: the deadline cuts the last ones.
+# separated by ';'). Most important first: the deadline cuts the last ones. Run 1 gives the forward
+# rates of fp32 / fp16 / fp8 / int8 side by side and the whole-paper projection from them; run 2
+# the Table-1 workload per image and the AUC drift of each precision against fp32.
 BENCH_RUNS=(
-  "--mode table1 --images 2 --batch 256"
-  "--mode backward --models vgg16,resnet50 --precisions fp32,tf32,fp16 --batches 1,50 --seconds 0.5"
-  "PC_CUDNN_TUNE=1 --mode table1 --models vgg16,resnet50_paper --precisions fp16 --images 2 --batch 256"
-  "PC_CUDNN_TUNE=1 --mode forward --models vgg16,resnet50 --precisions fp16 --batches 128,256 --seconds 0.5"
-  "--mode table1 --images 2 --batch 512 --precisions fp16,bf16"
-  "--mode forward --batches 128,256,512 --seconds 0.5"
+  "--mode forward --models vgg16,resnet50 --precisions fp32,fp16,fp8,int8 --batches 256 --seconds 0.5"
+  "--mode table1 --models vgg16,resnet50_paper --precisions fp32,fp16,fp8,int8 --images 2 --batch 256"
+  "--mode forward --models vgg16,resnet50 --precisions fp16,fp8,int8 --batches 512 --seconds 0.5"
 )
 [ -n "${PC_BENCH_ARGS:-}" ] && IFS=';' read -r -a BENCH_RUNS <<<"$PC_BENCH_ARGS"
 if want bench; then
@@ -187,35 +231,42 @@ if want bench; then
   for spec in "${BENCH_RUNS[@]}"; do
     k=$((k + 1))
     late "bench_gpu run $k ($spec)" 30 && break
+    if [ ! -x "$BUILD/bench/bench_gpu" ]; then say "bench_gpu: NOT BUILT (see build.log)"; break; fi
     envs=() args=()
     for w in $spec; do
       if [[ $w == PC_*=* ]]; then envs+=("$w"); else args+=("$w"); fi
     done
     echo "== bench_gpu run $k: ${envs[*]} ${args[*]}" >>"$OUT/bench.log"
+    t0=$(date +%s)
     env "${envs[@]}" timeout "$(limit 200)" "$BUILD/bench/bench_gpu" "${args[@]}" --csv "$OUT/bench_$k.csv" \
       >>"$OUT/bench.log" 2>&1
     rc=$?
     { echo "# run $k: ${envs[*]} ${args[*]}"; cat "$OUT/bench_$k.csv" 2>/dev/null; } >>"$OUT/bench.csv"
     rm -f "$OUT/bench_$k.csv"
     case $rc in
-      0) say "bench_gpu run $k (${envs[*]} ${args[*]}): done" ;;
+      0) say "bench_gpu run $k (${envs[*]} ${args[*]}): done in $(( $(date +%s) - t0 )) s" ;;
       2) say "bench_gpu: no CUDA device"; break ;;
       124) say "bench_gpu run $k: stopped at its time limit; partial results in bench.log / bench.csv" ;;
       *) say "bench_gpu run $k: rc=$rc (bench.log)" ;;
     esac
   done
-  grep -E "^==|img/s|s/img|vs |drift|failed|unavailable" "$OUT/bench.log" | head -120 >>"$SUMMARY"
+  grep -E "^==|img/s|s/img|vs |drift|failed|unavailable|whole paper|passes/img|warning|8-bit" "$OUT/bench.log" |
+    head -150 >>"$SUMMARY"
 fi
 
-# ---- 6. memcheck when a GPU test failed ---------------------------------------------------------
-if want sanitize && [ "$cuda_rc" -ne 0 ] && command -v compute-sanitizer >/dev/null && ! late sanitizer 60; then
-  timeout "$(limit 90)" compute-sanitizer --tool memcheck --print-limit 20 "$BUILD/tests/test_cuda_ops" \
-    >"$OUT/sanitizer.log" 2>&1
-  say "compute-sanitizer test_cuda_ops: rc=$? (log sanitizer.log)"
-  grep -E "ERROR SUMMARY|Invalid|out of bounds" "$OUT/sanitizer.log" | head -8 >>"$SUMMARY"
+# ---- 7. memcheck when a GPU test failed ---------------------------------------------------------
+if want sanitize && [ -n "$failed_tests" ] && command -v compute-sanitizer >/dev/null; then
+  for t in test_cuda_ops test_cuda_quant; do
+    [[ " $failed_tests " == *" $t "* ]] || continue
+    late "sanitizer $t" 40 && break
+    timeout "$(limit 90)" compute-sanitizer --tool memcheck --print-limit 20 "$BUILD/tests/$t" \
+      >"$OUT/sanitizer_$t.log" 2>&1
+    say "compute-sanitizer $t: rc=$? (log sanitizer_$t.log)"
+    grep -E "ERROR SUMMARY|Invalid|out of bounds" "$OUT/sanitizer_$t.log" | head -8 >>"$SUMMARY"
+  done
 fi
 
-# ---- 7. the rest of the suite -------------------------------------------------------------------
+# ---- 8. the rest of the suite -------------------------------------------------------------------
 if want all && ! late "ctest (all but cuda)" 60; then
   (cd "$BUILD" && timeout "$(limit 300)" ctest -E cuda -j "$(( JOBS > 8 ? 8 : JOBS ))" --output-on-failure) \
     >"$OUT/ctest_all.log" 2>&1
@@ -224,4 +275,5 @@ if want all && ! late "ctest (all but cuda)" 60; then
   say "ctest (all but cuda): rc=$rc (log ctest_all.log)"
 fi
 
+[ -n "$failed_tests" ] && say "failed or not run:$failed_tests"
 say "done"

@@ -17,7 +17,6 @@
 #include "cuda_internal.cuh"
 
 typedef struct CuQuantState CuQuantState;   // 8-bit state of a net (cuda_quant.cuh)
-typedef struct CuQPlan CuQPlan;             // one 8-bit conv's cuDNN graph plan (cuda_quant.cuh)
 
 // The algorithm a convolution runs with at one batch size (cuda_conv_algo.cu).
 typedef struct {
@@ -61,7 +60,6 @@ typedef struct {
     cudnnTensorDescriptor_t *desc;      // per node output (NULL for linear nodes)
     ConvChoice *plain;                  // per conv node
     ConvChoice *add;                    // per conv node with add_node >= 0
-    CuQPlan *qplan;                     // per node: its 8-bit graph plan (fp8 / int8 nets)
 } CuPlan;
 
 struct PcBackendNet {

@@ -21,12 +21,9 @@ void cu_plan_destroy(PcBackendNet *bn, CuPlan *p) {
     if (p->desc)
         for (int i = 0; i < bn->n_nodes; i++)
             if (p->desc[i]) cudnnDestroyTensorDescriptor(p->desc[i]);
-    if (p->qplan)
-        for (int i = 0; i < bn->n_nodes; i++) cu_qplan_free(&p->qplan[i]);
     free(p->desc);
     free(p->plain);
     free(p->add);
-    free(p->qplan);
     memset(p, 0, sizeof *p);
 }
 
@@ -46,8 +43,7 @@ static CuPlan *plan_get(PcBackendNet *bn, int n, PcError *err) {
     p->desc = (cudnnTensorDescriptor_t *)calloc((size_t)nn, sizeof(cudnnTensorDescriptor_t));
     p->plain = (ConvChoice *)calloc((size_t)nn, sizeof(ConvChoice));
     p->add = (ConvChoice *)calloc((size_t)nn, sizeof(ConvChoice));
-    p->qplan = (CuQPlan *)calloc((size_t)nn, sizeof(CuQPlan));
-    int rc = !p->desc || !p->plain || !p->add || !p->qplan ? cu_fail(err, "out of host memory planning batch %d", n) : 0;
+    int rc = !p->desc || !p->plain || !p->add ? cu_fail(err, "out of host memory planning batch %d", n) : 0;
     if (!rc) rc = set_desc(&p->in_desc, bn->act_dt, bn->nhwc, n, bn->in_c_store, bn->in_h, bn->in_w, err, "input");
     for (int i = 0; i < nn && !rc; i++) {
         const PcNode *nd = &bn->nodes[i];
@@ -221,7 +217,7 @@ static int run_node(CudaContext *ctx, PcBackendNet *bn, CuPlan *plan, int i, int
     case PC_NODE_CONV: {
         if (deferred[i]) return 0;
         // 8-bit conv (scales set); 1 = it cannot run in 8 bits: the fp16 conv
-        int rc = quant ? cu_quant_conv(ctx, bn, plan, i, n, a, y, err) : 1;
+        int rc = quant ? cu_quant_conv(ctx, bn, i, n, a, y, err) : 1;
         return rc == 1 ? run_conv(ctx, bn, plan, i, n, xin, err) : rc;
     }
     case PC_NODE_ADD: return run_add(ctx, bn, plan, i, n, xin, deferred, err);

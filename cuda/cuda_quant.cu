@@ -88,10 +88,38 @@ void cu_quant_free(PcBackendNet *bn) {
     CuQuantState *qs = bn->quant;
     if (!qs) return;
     for (int i = 0; qs->node && i < bn->n_nodes; i++) free_node_buffers(&qs->node[i]);
+    for (int j = 0; qs->plans && j < bn->n_nodes * qs->n_sizes; j++) cu_qplan_free(&qs->plans[j]);
     if (qs->qbuf) cudaFree(qs->qbuf);
+    free(qs->plans);
     free(qs->node);
     free(qs);
     bn->quant = NULL;
+}
+
+// The bucket size an 8-bit conv of n images runs at, and its plan index (cuda_quant.cuh).
+static int bucket_of(const PcBackendNet *bn, int n, int *index) {
+    int b = 1, k = 0;
+    while (b < n && b < 64) b *= 2, k++;
+    if (b < n) b = (n + 63) / 64 * 64, k = 6 + b / 64;
+    if (b >= bn->max_batch) b = bn->max_batch, k = bn->quant->n_sizes - 1;   // max_batch's own slot
+    *index = k;
+    return b;
+}
+
+// The state of a net's first net_set_quant: per node, and the plan table.
+static int quant_alloc(PcBackendNet *bn, PcError *err) {
+    CuQuantState *qs = (CuQuantState *)calloc(1, sizeof *qs);
+    bn->quant = qs;
+    if (qs) {
+        qs->n_sizes = 8 + bn->max_batch / 64 + 1;   // 1..64 (7), 128.. (max_batch / 64), max_batch itself
+        qs->node = (CuQNode *)calloc((size_t)bn->n_nodes, sizeof(CuQNode));
+        qs->plans = (CuQPlan *)calloc((size_t)bn->n_nodes * qs->n_sizes, sizeof(CuQPlan));
+    }
+    if (!qs || !qs->node || !qs->plans) {
+        cu_quant_free(bn);
+        return cu_fail(err, "net_set_quant: out of host memory");
+    }
+    return 0;
 }
 
 int cu_quant_active(const PcBackendNet *bn, int i) {
@@ -206,14 +234,7 @@ int cuda_net_set_quant(PcBackend *be, PcBackendNet *bn, const PcQuant *q, PcErro
     if (!eight) return cu_fail(err, "net_set_quant: the backend runs a precision other than fp8 / int8");
     if (check_scales(ctx, bn, q, err)) return -1;
     cudaCheck(cudaStreamSynchronize(ctx->stream));   // queued passes may read the old buffers
-    if (!bn->quant) {
-        bn->quant = (CuQuantState *)calloc(1, sizeof *bn->quant);
-        if (bn->quant) bn->quant->node = (CuQNode *)calloc((size_t)bn->n_nodes, sizeof(CuQNode));
-        if (!bn->quant || !bn->quant->node) {
-            cu_quant_free(bn);
-            return cu_fail(err, "net_set_quant: out of host memory");
-        }
-    }
+    if (!bn->quant && quant_alloc(bn, err)) return -1;
     CuQuantState *qs = bn->quant;
     qs->format = q->format;
     qs->active = 0;
@@ -250,12 +271,13 @@ static void run_epilogue(CudaContext *ctx, const CuQShape *s, const CuQPtrs *p) 
     cudaCheckLaunch();
 }
 
-int cu_quant_conv(CudaContext *ctx, PcBackendNet *bn, CuPlan *plan, int i, int n, const void *x, void *y,
-                  PcError *err) {
+int cu_quant_conv(CudaContext *ctx, PcBackendNet *bn, int i, int n_run, const void *x, void *y, PcError *err) {
     if (!cu_quant_active(bn, i)) return 1;
     CuQuantState *qs = bn->quant;
     CuQNode *q = &qs->node[i];
-    CuQPlan *qp = &plan->qplan[i];
+    int idx;
+    const int n = bucket_of(bn, n_run, &idx);
+    CuQPlan *qp = &qs->plans[(size_t)i * qs->n_sizes + idx];
     if (qp->state < 0) return 1;
     CuQShape s;
     shape_of(bn, i, n, &s);
@@ -264,8 +286,9 @@ int cu_quant_conv(CudaContext *ctx, PcBackendNet *bn, CuPlan *plan, int i, int n
     const size_t acc_bytes = (size_t)n * s.oh * s.ow * s.k * sizeof(float);
     int rc;
     if (qp->state == 0) {
+        const size_t oom_before = ctx->oom_bytes;
         p.acc = (float *)cu_scratch(ctx, acc_bytes);   // for the conv-only variant, if it comes to that
-        if (!p.acc) ctx->oom_bytes = 0;                  // (not an error: that variant is skipped)
+        if (!p.acc) ctx->oom_bytes = oom_before;         // (not an error: that variant is skipped)
         rc = cu_qgraph_choose(ctx, &s, &p, qp, err);
         if (rc == -1 && qp->state < 0) {
             char lbl[160];
@@ -282,9 +305,10 @@ int cu_quant_conv(CudaContext *ctx, PcBackendNet *bn, CuPlan *plan, int i, int n
         return rc;
     }
     if (qp->variant == CU_QV_CONV_ONLY) {
+        const size_t oom_before = ctx->oom_bytes;
         p.acc = (float *)cu_scratch(ctx, acc_bytes);
         if (!p.acc) {
-            ctx->oom_bytes = 0;
+            ctx->oom_bytes = oom_before;
             cu_fail(err, "8-bit conv: out of GPU memory for its accumulator (%.1f MiB)", (double)acc_bytes / 1048576.0);
             return PC_ERR_OOM;
         }

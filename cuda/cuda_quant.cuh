@@ -30,17 +30,9 @@ typedef struct {
     int unsupported;            // 1: no cuDNN engine ran it; runs as fp16 (kept across set_quant)
 } CuQNode;
 
-struct CuQuantState {
-    PcQuantFormat format;
-    int active;                 // scales set (net_set_quant with q != NULL)
-    CuQNode *node;              // (n_nodes)
-    void *qbuf;                 // quantised input of the running conv, max over the 8-bit nodes
-    size_t qbuf_bytes;
-};
-
 // The execution plan of one node's graph at one batch size (cuda_quant_graph.cu).
 #define CU_QPLAN_KEEP 24
-struct CuQPlan {
+typedef struct {
     int state;                  // 0 = not built, 1 = ready, -1 = no engine (node runs fp16)
     cudnnBackendDescriptor_t plan;
     cudnnBackendDescriptor_t keep[CU_QPLAN_KEEP];   // descriptors the plan was built from
@@ -48,6 +40,20 @@ struct CuQPlan {
     int64_t ws;                 // workspace bytes
     int64_t engine;             // cuDNN global engine index (diagnostics), -1 unknown
     int variant;                // graph variant that ran: CU_QV_*
+} CuQPlan;
+
+// An 8-bit conv runs at a bucket size of its own, whatever size the forward runs at: 1, 2, 4, ...,
+// 64, then multiples of 64 (at most max_batch; the extra images are whatever the buffers hold,
+// as the forward's own padding), so that each node builds a graph plan (with cuDNN's run-time
+// kernel compilation) for a few sizes only, and every plan is kept for the net's lifetime.
+struct CuQuantState {
+    PcQuantFormat format;
+    int active;                 // scales set (net_set_quant with q != NULL)
+    CuQNode *node;              // (n_nodes)
+    void *qbuf;                 // quantised input of the running conv, max over the 8-bit nodes
+    size_t qbuf_bytes;
+    int n_sizes;                // bucket sizes per node
+    CuQPlan *plans;             // (n_nodes, n_sizes): node i, bucket index (cu_quant_conv)
 };
 
 // Graph variants, tried in this order (fp8 skips CU_QV_F32ACC):
@@ -89,11 +95,11 @@ void cu_qplan_free(CuQPlan *qp);
 // (cuda_net_set_quant, backend.h net_set_quant: declared in cuda_common.cuh)
 // 1 when conv i has 8-bit state and runs in 8 bits (scales set, an engine not refused).
 int cu_quant_active(const PcBackendNet *bn, int i);
-// Conv i of batch n in 8 bits: x (N, H, W, C) half -> y (N, OH, OW, K) half. Returns 0 when it
+// Conv i of batch n in 8 bits (run at its bucket size: the buffers hold max_batch images): x (N, H,
+// W, C) half -> y (N, OH, OW, K) half. Returns 0 when it
 // ran, 1 when it cannot run in 8 bits (no engine: warned once; the caller runs the fp16 conv), or
 // -1 with err set.
-int cu_quant_conv(CudaContext *ctx, PcBackendNet *bn, CuPlan *plan, int i, int n, const void *x, void *y,
-                  PcError *err);
+int cu_quant_conv(CudaContext *ctx, PcBackendNet *bn, int i, int n, const void *x, void *y, PcError *err);
 // Frees the 8-bit state (stream idle).
 void cu_quant_free(PcBackendNet *bn);
 
