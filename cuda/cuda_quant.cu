@@ -298,13 +298,13 @@ int cu_quant_conv(CudaContext *ctx, PcBackendNet *bn, int i, int n_run, const vo
                     node_label(bn, i, lbl, sizeof lbl), qs->format == PC_QUANT_INT8 ? "int8" : "fp8", n, err->msg);
             err->msg[0] = 0;
             rc = 1;
-        } else if (rc == 0 && qp->variant == CU_QV_CONV_ONLY) {
+        } else if (rc == 0 && cu_qv_epilogue(qp->variant)) {
             run_epilogue(ctx, &s, &p);
         }
         cu_scratch_free(ctx, p.acc);
         return rc;
     }
-    if (qp->variant == CU_QV_CONV_ONLY) {
+    if (cu_qv_epilogue(qp->variant)) {
         const size_t oom_before = ctx->oom_bytes;
         p.acc = (float *)cu_scratch(ctx, acc_bytes);
         if (!p.acc) {
@@ -314,7 +314,7 @@ int cu_quant_conv(CudaContext *ctx, PcBackendNet *bn, int i, int n_run, const vo
         }
     }
     rc = cu_qgraph_exec(ctx, qp, &p, err);
-    if (!rc && qp->variant == CU_QV_CONV_ONLY) run_epilogue(ctx, &s, &p);
+    if (!rc && cu_qv_epilogue(qp->variant)) run_epilogue(ctx, &s, &p);
     cu_scratch_free(ctx, p.acc);
     return rc;
 }

@@ -40,6 +40,11 @@ typedef struct {
     int64_t ws;                 // workspace bytes
     int64_t engine;             // cuDNN global engine index (diagnostics), -1 unknown
     int variant;                // graph variant that ran: CU_QV_*
+    // CU_QV_LEGACY: cuDNN's legacy API (int8 x / w, int32 compute, fp32 y)
+    cudnnTensorDescriptor_t lx, ly;
+    cudnnFilterDescriptor_t lw;
+    cudnnConvolutionDescriptor_t lc;
+    cudnnConvolutionFwdAlgo_t lalgo;
 } CuQPlan;
 
 // An 8-bit conv runs at a bucket size of its own, whatever size the forward runs at: 1, 2, 4, ...,
@@ -62,7 +67,11 @@ struct CuQuantState {
 //   CU_QV_F32ACC   int8 only: the same with the conv's virtual output declared fp32
 //   CU_QV_CONV_ONLY  the conv alone into an fp32 buffer (acc), then our epilogue kernel
 //                  (k_epilogue in cuda_quant.cu: the same fp32 operations in the same order)
-enum { CU_QV_FUSED = 0, CU_QV_F32ACC = 1, CU_QV_CONV_ONLY = 2, CU_QV_COUNT = 3 };
+//   CU_QV_LEGACY   int8 only: the conv by cudnnConvolutionForward (INT8_EXT_CONFIG: int8 NHWC x
+//                  and filter, int32 compute, fp32 y = acc), then the epilogue kernel
+enum { CU_QV_FUSED = 0, CU_QV_F32ACC = 1, CU_QV_CONV_ONLY = 2, CU_QV_LEGACY = 3, CU_QV_COUNT = 4 };
+// The variants whose conv writes acc and leave the pointwise part to k_epilogue.
+static inline int cu_qv_epilogue(int v) { return v == CU_QV_CONV_ONLY || v == CU_QV_LEGACY; }
 
 // Shape and operands of one 8-bit conv call.
 typedef struct {
@@ -83,11 +92,11 @@ typedef struct {
 // ---- cuda_quant_graph.cu ----------------------------------------------------------------------
 // Builds the graph of s, asks cuDNN's heuristics (mode A, then fallback) for engines, and runs
 // them in order on the real operands p; the first that runs is kept in out (state 1) and its
-// result is in p->y (CU_QV_CONV_ONLY: the conv's in p->acc; the caller runs the epilogue; without
-// p->acc that variant is not tried). Returns 0, or -1 with err set to the last refusal of every
+// result is in p->y (cu_qv_epilogue variants: the conv's in p->acc, the caller runs the epilogue;
+// without p->acc they are not tried). Returns 0, or -1 with err set to the last refusal of every
 // variant (out->state -1). PC_QUANT_VERBOSE=1 prints each refusal and the choice on stderr.
 int cu_qgraph_choose(CudaContext *ctx, const CuQShape *s, const CuQPtrs *p, CuQPlan *out, PcError *err);
-// Runs a ready plan on p (CU_QV_CONV_ONLY: into p->acc). 0, or -1 with err set.
+// Runs a ready plan on p (cu_qv_epilogue variants: into p->acc). 0, or -1 with err set.
 int cu_qgraph_exec(CudaContext *ctx, const CuQPlan *qp, const CuQPtrs *p, PcError *err);
 void cu_qplan_free(CuQPlan *qp);
 

@@ -11,7 +11,8 @@
 //       [ReLU]                        -> y (N, K, OH, OW) half, NHWC strides
 //
 // Variants (cuda_quant.cuh CU_QV_*): the fused graph; for int8 the same with an fp32 virtual
-// accumulator; the conv alone into an fp32 buffer (our kernel then does the pointwise part).
+// accumulator; the conv alone into an fp32 buffer (our kernel then does the pointwise part); for
+// int8 last, the legacy API's int8 convolution (INT8_EXT_CONFIG) with our kernel after it.
 // Engines: heuristics mode A, then mode FALLBACK; each engine config is finalised into a plan
 // and run on the real operands, the first that runs is kept (as cuda_conv_algo.cu does for the
 // legacy API). Every descriptor the plan was built from is kept with it until cu_qplan_free.
@@ -209,12 +210,58 @@ static int execute(CudaContext *ctx, cudnnBackendDescriptor_t plan, int variant,
     return rc;
 }
 
+static cudnnStatus_t legacy_exec(CudaContext *ctx, const CuQPlan *qp, const CuQPtrs *p) {
+    const float one = 1.0f, zero = 0.0f;
+    return cudnnConvolutionForward(ctx->cudnn, &one, qp->lx, p->x, qp->lw, p->w, qp->lc, qp->lalgo, ctx->workspace,
+                                   (size_t)qp->ws, &zero, qp->ly, p->acc);
+}
+
 int cu_qgraph_exec(CudaContext *ctx, const CuQPlan *qp, const CuQPtrs *p, PcError *err) {
     if (qp->state != 1) return cu_fail(err, "8-bit conv: no plan");
+    if (qp->variant == CU_QV_LEGACY) {
+        CU_TRY_CUDNN_BE(err, legacy_exec(ctx, qp, p), "8-bit conv (legacy API)");
+        return 0;
+    }
     return execute(ctx, qp->plan, qp->variant, p, err);
 }
 
+// CU_QV_LEGACY: descriptors, then the implicit-GEMM algorithm (the one INT8_EXT_CONFIG has) run on
+// p. 1 = it ran (kept in out), 0 = refused (err says why), < 0 hard error.
+static int try_legacy(CudaContext *ctx, const CuQShape *s, const CuQPtrs *p, CuQPlan *out, PcError *err) {
+    const char *what = "8-bit conv (legacy API)";
+    CU_TRY_CUDNN_BE(err, cudnnCreateTensorDescriptor(&out->lx), what);
+    CU_TRY_CUDNN_BE(err, cudnnCreateTensorDescriptor(&out->ly), what);
+    CU_TRY_CUDNN_BE(err, cudnnCreateFilterDescriptor(&out->lw), what);
+    CU_TRY_CUDNN_BE(err, cudnnCreateConvolutionDescriptor(&out->lc), what);
+    CU_TRY_CUDNN_BE(err, cudnnSetTensor4dDescriptor(out->lx, CUDNN_TENSOR_NHWC, CUDNN_DATA_INT8, s->n, s->c, s->h,
+                                                    s->w), what);
+    CU_TRY_CUDNN_BE(err, cudnnSetTensor4dDescriptor(out->ly, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, s->n, s->k, s->oh,
+                                                    s->ow), what);
+    CU_TRY_CUDNN_BE(err, cudnnSetFilter4dDescriptor(out->lw, CUDNN_DATA_INT8, CUDNN_TENSOR_NHWC, s->k, s->c, s->r,
+                                                    s->r), what);
+    CU_TRY_CUDNN_BE(err, cudnnSetConvolution2dDescriptor(out->lc, s->pad, s->pad, s->stride, s->stride, 1, 1,
+                                                         CUDNN_CROSS_CORRELATION, CUDNN_DATA_INT32), what);
+    out->lalgo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+    size_t ws = 0;
+    CU_TRY_CUDNN_BE(err, cudnnGetConvolutionForwardWorkspaceSize(ctx->cudnn, out->lx, out->lw, out->lc, out->ly,
+                                                                 out->lalgo, &ws), what);
+    if (ws > ctx->workspace_limit) return cu_fail(err, "%s: workspace %zu bytes over the limit", what, ws);
+    int rc = cu_workspace_reserve(ctx, ws, err);
+    if (rc) return rc;
+    out->ws = (int64_t)ws;
+    out->variant = CU_QV_LEGACY;
+    CU_TRY_CUDNN_BE(err, legacy_exec(ctx, out, p), what);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return cu_fail(err, "%s: launch failed: %s", what, cudaGetErrorString(e));
+    out->state = 1;
+    return 1;
+}
+
 void cu_qplan_free(CuQPlan *qp) {
+    if (qp->lx) cudnnDestroyTensorDescriptor(qp->lx);
+    if (qp->ly) cudnnDestroyTensorDescriptor(qp->ly);
+    if (qp->lw) cudnnDestroyFilterDescriptor(qp->lw);
+    if (qp->lc) cudnnDestroyConvolutionDescriptor(qp->lc);
     if (qp->plan) cudnnBackendDestroyDescriptor(qp->plan);
     for (int i = qp->n_keep - 1; i >= 0; i--) cudnnBackendDestroyDescriptor(qp->keep[i]);
     memset(qp, 0, sizeof *qp);
@@ -358,13 +405,25 @@ int cu_qgraph_choose(CudaContext *ctx, const CuQShape *s, const CuQPtrs *p, CuQP
     char why[CU_QV_COUNT][200];
     for (int v = 0; v < CU_QV_COUNT; v++) {
         snprintf(why[v], sizeof why[v], "not tried");
-        if ((v == CU_QV_F32ACC && s->format != PC_QUANT_INT8) || (v == CU_QV_CONV_ONLY && !p->acc)) continue;
-        Bag b = {};
-        cudnnBackendDescriptor_t g;
-        // a graph cuDNN does not accept is a refusal (next variant); failing to get the workspace
-        // is an error of the pass (the engine may retry with a smaller batch)
-        int rc = build_graph(ctx, s, v, &b, &g, err) ? 0 : try_graph(ctx, g, v, p, &b, out, verbose, err);
-        bag_free(&b);
+        if (((v == CU_QV_F32ACC || v == CU_QV_LEGACY) && s->format != PC_QUANT_INT8) ||
+            (cu_qv_epilogue(v) && !p->acc))
+            continue;
+        int rc;
+        if (v == CU_QV_LEGACY) {
+            rc = try_legacy(ctx, s, p, out, err);
+            if (rc != 1) {   // refused: its descriptors go
+                cu_qplan_free(out);
+                out->engine = -1;
+                if (rc == -1) rc = 0;
+            }
+        } else {
+            Bag b = {};
+            cudnnBackendDescriptor_t g;
+            // a graph cuDNN does not accept is a refusal (next variant); failing to get the
+            // workspace is an error of the pass (the engine may retry with a smaller batch)
+            rc = build_graph(ctx, s, v, &b, &g, err) ? 0 : try_graph(ctx, g, v, p, &b, out, verbose, err);
+            bag_free(&b);
+        }
         if (rc < 0) return rc;
         if (rc == 1) {
             if (verbose)
@@ -377,6 +436,6 @@ int cu_qgraph_choose(CudaContext *ctx, const CuQShape *s, const CuQPtrs *p, CuQP
         if (verbose) fprintf(stderr, "[8-bit conv] variant %d refused: %s\n", v, why[v]);
     }
     out->state = -1;
-    return cu_fail(err, "variants refused: fused: %s | fp32 accumulator: %s | conv only: %s", why[CU_QV_FUSED],
-                   why[CU_QV_F32ACC], why[CU_QV_CONV_ONLY]);
+    return cu_fail(err, "variants refused: fused: %s | fp32 accumulator: %s | conv only: %s | legacy API: %s",
+                   why[CU_QV_FUSED], why[CU_QV_F32ACC], why[CU_QV_CONV_ONLY], why[CU_QV_LEGACY]);
 }
