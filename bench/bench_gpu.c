@@ -240,7 +240,7 @@ static int bench_table1(const Args *a, const char *model, PcPrecision prec, AucR
         return -1;
     }
     const size_t img = (size_t)3 * 224 * 224;
-    double t_explain = 0, t_insdel = 0, t_fwd = 0, t_masked = 0, t_maps = 0;
+    double t_explain = 0, t_insdel = 0, t_fwd = 0, t_masked = 0, t_maps = 0, t_warm = 0;
     long passes_explain = 0, passes_insdel = 0, live = 0, channels = 0;
     double auc_sum = 0;
     AucRecord rec;
@@ -272,6 +272,7 @@ static int bench_table1(const Args *a, const char *model, PcPrecision prec, AucR
         if (ctx_ready) pc_insdel_context_free(&ctx);
         be->synchronize(be);
         double t2 = pc_now();
+        if (i == 0) t_warm = t2 - t0;
         if (i > 0) {
             t_explain += t1 - t0;
             t_insdel += t2 - t1;
@@ -295,8 +296,9 @@ static int bench_table1(const Args *a, const char *model, PcPrecision prec, AucR
                model, kPrecNames[prec], a->batch, s_explain, s_map, s_img, 1.0 / s_img, fps, fps * flops * 1e-12,
                live / n, channels, auc_sum / n / PC_N_VARIANTS);
         printf("  %-9s %-5s PCAM time split: tapped forward %.4f s, masked passes %.3f s (%.0f passes/s), recursion + "
-               "maps %.4f s\n",
-               model, kPrecNames[prec], t_fwd / n, t_masked / n, passes_explain / fmax(t_masked, 1e-9), t_maps / n);
+               "maps %.4f s; warm-up image (algorithm choice, 8-bit graph builds) %.1f s\n",
+               model, kPrecNames[prec], t_fwd / n, t_masked / n, passes_explain / fmax(t_masked, 1e-9), t_maps / n,
+               t_warm);
         if (r && !isnan(r->ref_total))
             printf("  %-9s %-5s vs reference implementation: 3 maps x%.1f (its PCAM+- alone %.2f s, PCAM+ %.2f s), "
                    "ins+del x%.1f (%.2f s/map), Table-1 workload x%.1f (%.1f s/img)\n",
@@ -407,8 +409,11 @@ static int bench_forward(const Args *a, const char *model, PcPrecision prec, FIL
         be->upload(be, dx, hx, (size_t)b * img * sizeof(float));
         free(hx);
         int n8 = 0;
+        double t_setup = pc_now();
         rc = bench_quant_setup(be, bn, &net, dx, b < 8 ? b : 8, prec, &n8, &err);   // fp8 / int8: calibration
         for (int w = 0; w < 3 && !rc; w++) rc = be->forward(be, bn, dx, b, dl, 0, NULL, NULL, &err);
+        be->synchronize(be);
+        t_setup = pc_now() - t_setup;   // calibration, algorithm choice, the 8-bit graphs' builds
         be->synchronize(be);
         long iters = 0;
         double t0 = pc_now(), t = 0;
@@ -429,6 +434,7 @@ static int bench_forward(const Args *a, const char *model, PcPrecision prec, FIL
             print_peak(be, prec, ips * flops * 1e-12);
             if (r) printf("  (%.2f x torch fp16 ceiling %.0f img/s)", ips / r->torch_fp16_ips, r->torch_fp16_ips);
             int g = !strcmp(model, "vgg16") ? 0 : !strcmp(model, "resnet50") ? 1 : -1;
+            printf("  [set-up %.1f s]", t_setup);
             if (n8 > 0)
                 printf("  [%d 8-bit convs, %d fell back%s%s%s]", n8, bench_quant_fallbacks(bn),
                        g >= 0 ? "; goal " : "", g >= 0 ? (ips >= kGoal8Forward[g] ? "met" : "not met") : "",

@@ -17,8 +17,15 @@
 // and run on the real operands, the first that runs is kept (as cuda_conv_algo.cu does for the
 // legacy API). Every descriptor the plan was built from is kept with it until cu_qplan_free.
 #include <string.h>
+#include <time.h>
 
 #include "cuda_quant.cuh"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 // Tensor unique ids of the variant pack.
 enum { UID_X = 1, UID_W, UID_DESCALE, UID_BIAS, UID_Y, UID_ACC_V = 10, UID_SCALED_V, UID_BIASED_V };
@@ -402,6 +409,7 @@ int cu_qgraph_choose(CudaContext *ctx, const CuQShape *s, const CuQPtrs *p, CuQP
     const int verbose = env && env[0] && strcmp(env, "0");
     memset(out, 0, sizeof *out);
     out->engine = -1;
+    const double t0 = now_s();
     char why[CU_QV_COUNT][200];
     for (int v = 0; v < CU_QV_COUNT; v++) {
         snprintf(why[v], sizeof why[v], "not tried");
@@ -428,8 +436,9 @@ int cu_qgraph_choose(CudaContext *ctx, const CuQShape *s, const CuQPtrs *p, CuQP
         if (rc == 1) {
             if (verbose)
                 fprintf(stderr, "[8-bit conv] %s n=%d c=%d %dx%d k=%d r=%d s=%d relu=%d: variant %d, engine %lld, "
-                        "workspace %lld bytes\n", s->format == PC_QUANT_INT8 ? "int8" : "fp8", s->n, s->c, s->h,
-                        s->w, s->k, s->r, s->stride, s->relu, v, (long long)out->engine, (long long)out->ws);
+                        "workspace %lld bytes, chosen in %.3f s\n", s->format == PC_QUANT_INT8 ? "int8" : "fp8",
+                        s->n, s->c, s->h, s->w, s->k, s->r, s->stride, s->relu, v, (long long)out->engine,
+                        (long long)out->ws, now_s() - t0);
             return 0;
         }
         snprintf(why[v], sizeof why[v], "%.190s", err->msg);
