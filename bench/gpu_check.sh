@@ -18,7 +18,7 @@
 #   8. the rest of the suite (CPU and CLI tests), if asked for                    -> ctest_all.log
 #   and a summary line per test / run, with its FAIL lines                        -> summary.txt
 # Each part has its own time limit; the script watches a total deadline (PC_GPU_DEADLINE seconds,
-# default 450) and keeps time for the later parts (the existing tests leave 230 s for 5 and 6): a
+# default 450) and keeps time for the later parts (the existing tests leave 210 s for 5 and 6): a
 # part that would start too late is skipped and says so. A failing part does not stop the later
 # ones (only a failed configure or CUDA library build ends the script). Output files go to $OUT.
 # Environment: OUT (default /tmp/out), PC_GPU_BUILD (build dir, default /tmp/build_gpu),
@@ -197,10 +197,10 @@ run_test() {
 }
 
 if want cuda && ! late "GPU tests" 30; then
-  # the existing CUDA tests; 230 s are kept for the 8-bit tests and the benchmark
+  # the existing CUDA tests; 210 s are kept for the 8-bit tests and the benchmark
   for t in test_cuda_ops:90 test_cuda_nets:150 test_cuda_backward:120 test_cuda_backward_host:20 \
            test_cuda_perturb:60 cli_cuda:120; do
-    run_test "${t%%:*}" "${t##*:}" 230
+    run_test "${t%%:*}" "${t##*:}" 210
   done
 fi
 
