@@ -6,6 +6,8 @@
 // repeated within the last 16 forwards at its own), the padding images being whatever the buffers
 // hold: each new size costs an algorithm choice. A "plan" per bucket size (made the first time
 // that size is run) holds the tensor descriptors and, per convolution, the chosen algorithm.
+// fp8 / int8 nets with scales run their 8-bit convs through cu_quant_conv (cuda_quant.cuh), which
+// keeps plans of its own; the backward's forward (cuda_forward_unquantised) runs them as fp16.
 #include <string.h>
 
 #include "cuda_quant.cuh"
