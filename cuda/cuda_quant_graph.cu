@@ -307,9 +307,11 @@ static int heuristics(CudaContext *ctx, cudnnBackendDescriptor_t g, cudnnBackend
         st = cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count,
                                       NULL);
     if (count > max) count = max;
-    int k = 0;
-    for (; st == CUDNN_STATUS_SUCCESS && k < count; k++)
+    int k = 0;   // configs created
+    while (st == CUDNN_STATUS_SUCCESS && k < count) {
         st = cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, &cfgs[k]);
+        if (st == CUDNN_STATUS_SUCCESS) k++;
+    }
     int64_t got = 0;
     if (st == CUDNN_STATUS_SUCCESS && count > 0)
         st = cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got,
