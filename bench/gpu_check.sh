@@ -209,6 +209,9 @@ fi
 if want quant && ! late "8-bit tests" 30; then
   run_test test_cuda_quant 120 150 PC_QUANT_VERBOSE=1
   run_test test_cuda_quant_nets 150 120 PC_QUANT_VERBOSE=1
+  # the measured figures: rounding sweeps, per-conv errors, logits vs the emulation, AUC drift
+  grep -hE "differ, [0-9]+ NaN|max \|d\|.*rms|vs 8-bit emulation|AUC drift|backward of the 8-bit|unquantised before" \
+    "$OUT"/ctest_test_cuda_quant*.log 2>/dev/null | cut -c1-300 | head -60 | sed 's/^/    /' >>"$SUMMARY"
   # which graph variant (cuda_quant.cuh CU_QV_*) and cuDNN engine the 8-bit convs got, how often
   grep -hE "8-bit conv\] (fp8|int8) .*variant [0-9], engine" "$OUT"/ctest_test_cuda_quant*.log 2>/dev/null |
     sed -E 's/.*\] (fp8|int8) .*: (variant [0-9], engine -?[0-9]+).*/\1 \2/' | sort | uniq -c | sort -rn | head -8 |
