@@ -59,7 +59,7 @@ late() {   # late <phase> <minimum seconds>: true (and says so) when too little 
   echo "== cc"; cc --version 2>&1 | head -1
   echo "== os"; head -2 /etc/os-release
   echo "== libraries on the loader path"
-  ldconfig -p | grep -E "cudnn|cublas|cudart|hdf5|jpeg|openblas|inih|curl|gfortran|libsz|libaec" || true
+  ldconfig -p | grep -E "cudnn|cublas|cudart|nvrtc|hdf5|jpeg|openblas|inih|curl|gfortran|libsz|libaec" || true
   echo "== cudnn.h / libcudnn"
   find / -xdev \( -name 'cudnn.h' -o -name 'libcudnn.so*' \) 2>/dev/null | head -20
 } >"$OUT/env.txt" 2>&1
@@ -141,6 +141,20 @@ if [ -n "$cudnn_inc" ] && [ -n "$cudnn_lib" ]; then
   say "cuDNN: $cudnn_inc, $cudnn_lib"
 else
   say "cuDNN not found: CMake will build the CPU backend only"
+fi
+# cuDNN's run-time fusion engines (the fused 8-bit conv graphs) compile their kernels with NVRTC,
+# which cuDNN loads by name (libnvrtc.so.*, libnvrtc-builtins.so.*): the toolkit's, or the pip
+# wheel's; without it those engines refuse and the 8-bit convs fall back (see the tests' logs)
+nvrtc=""
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu \
+         $(python3 -c "import nvidia.cuda_nvrtc as m; print(list(m.__path__)[0] + '/lib')" 2>/dev/null); do
+  if ls "$d"/libnvrtc.so* >/dev/null 2>&1; then nvrtc=$d; break; fi
+done
+if [ -n "$nvrtc" ]; then
+  export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$nvrtc"
+  say "NVRTC (cuDNN run-time fusion): $(ls "$nvrtc"/libnvrtc.so* | head -1)"
+else
+  say "NVRTC not found: cuDNN's run-time fusion engines (fused 8-bit convs) may refuse"
 fi
 
 # ---- 3. build -----------------------------------------------------------------------------------
