@@ -8,7 +8,8 @@
 #   4. the existing CUDA tests, each with its own time limit and log: test_cuda_ops,
 #      test_cuda_nets, test_cuda_backward, test_cuda_backward_host, test_cuda_perturb, cli_cuda
 #                                                                    -> ctest_<name>.log
-#   5. the 8-bit precisions: test_cuda_quant, test_cuda_quant_nets (PC_QUANT_VERBOSE=1: cuDNN's
+#   5. the 8-bit precisions: test_cuda_quant_host, test_cuda_quant, test_cuda_quant_nets
+#      (PC_QUANT_VERBOSE=1: cuDNN's
 #      engine refusals and choices in the log)                         -> ctest_<name>.log
 #   6. bench_gpu runs (BENCH_RUNS below): forward rates of fp32 / fp16 / fp8 / int8 side by side
 #      with the whole-paper projection, the Table-1 workload per precision with its AUC drift
@@ -159,7 +160,7 @@ fi
 
 # ---- 3. build -----------------------------------------------------------------------------------
 GPU_TARGETS="polycam-eval test_cuda_ops test_cuda_nets test_cuda_backward test_cuda_backward_host test_cuda_perturb
-  test_cuda_quant test_cuda_quant_nets bench_gpu"
+  test_cuda_quant_host test_cuda_quant test_cuda_quant_nets bench_gpu"
 build_all() {
   timeout 120 cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH="$U" -DCMAKE_LIBRARY_PATH="$OV" \
@@ -221,6 +222,7 @@ fi
 # ---- 5. the 8-bit precisions (issue #13) ---------------------------------------------------------
 # PC_QUANT_VERBOSE=1: each cuDNN engine refusal and choice of the 8-bit convs is printed in the log.
 if want quant && ! late "8-bit tests" 30; then
+  run_test test_cuda_quant_host 20 180
   run_test test_cuda_quant 120 150 PC_QUANT_VERBOSE=1
   run_test test_cuda_quant_nets 150 120 PC_QUANT_VERBOSE=1
   # the measured figures: rounding sweeps, per-conv errors, logits vs the emulation, AUC drift

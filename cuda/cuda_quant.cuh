@@ -96,6 +96,10 @@ typedef struct {
 // without p->acc they are not tried). Returns 0, or -1 with err set to the last refusal of every
 // variant (out->state -1). PC_QUANT_VERBOSE=1 prints each refusal and the choice on stderr.
 int cu_qgraph_choose(CudaContext *ctx, const CuQShape *s, const CuQPtrs *p, CuQPlan *out, PcError *err);
+// The graph's operations of variant v (not CU_QV_LEGACY) built and finalised, then freed: needs no
+// device (the operation graph, which needs a cuDNN handle, is not made). The count of operations,
+// or -1 with err set to cuDNN's refusal. For test_cuda_quant_host.
+int cu_qgraph_ops_check(const CuQShape *s, int v, PcError *err);
 // Runs a ready plan on p (cu_qv_epilogue variants: into p->acc). 0, or -1 with err set.
 int cu_qgraph_exec(CudaContext *ctx, const CuQPlan *qp, const CuQPtrs *p, PcError *err);
 void cu_qplan_free(CuQPlan *qp);

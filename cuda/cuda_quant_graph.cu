@@ -143,22 +143,21 @@ static int make_pointwise(Bag *b, cudnnPointwiseMode_t mode, cudnnBackendDescrip
     return 0;
 }
 
-// The operation graph of variant v into *graph (descriptors in b).
-static int build_graph(CudaContext *ctx, const CuQShape *s, int v, Bag *b, cudnnBackendDescriptor_t *graph,
-                       PcError *err) {
+// The operations of variant v (finalised descriptors in b) into ops; *n_ops their count.
+static int build_ops(const CuQShape *s, int v, Bag *b, cudnnBackendDescriptor_t ops[4], int *n_ops, PcError *err) {
     const int int8 = s->format == PC_QUANT_INT8;
     const cudnnDataType_t q = int8 ? CUDNN_DATA_INT8 : CUDNN_DATA_FP8_E4M3;
     const cudnnDataType_t comp = int8 ? CUDNN_DATA_INT32 : CUDNN_DATA_FLOAT;
     const cudnnDataType_t acc_t = int8 && v == CU_QV_FUSED ? CUDNN_DATA_INT32 : CUDNN_DATA_FLOAT;
     const int64_t xd[4] = {s->n, s->c, s->h, s->w}, wd[4] = {s->k, s->c, s->r, s->r};
     const int64_t yd[4] = {s->n, s->k, s->oh, s->ow}, kd[4] = {1, s->k, 1, 1};
-    cudnnBackendDescriptor_t x, w, acc, desc, bias, scaled, biased, y, ops[4];
-    int n_ops = 0;
+    cudnnBackendDescriptor_t x, w, acc, desc, bias, scaled, biased, y;
+    *n_ops = 0;
     if (make_tensor(b, UID_X, q, xd, 0, &x, err) || make_tensor(b, UID_W, q, wd, 0, &w, err)) return -1;
     if (v == CU_QV_CONV_ONLY) {
         // the accumulator is the graph's output, fp32, under y's uid
         if (make_tensor(b, UID_Y, CUDNN_DATA_FLOAT, yd, 0, &acc, err) ||
-            make_conv(b, s, comp, x, w, acc, &ops[n_ops++], err))
+            make_conv(b, s, comp, x, w, acc, &ops[(*n_ops)++], err))
             return -1;
     } else {
         if (make_tensor(b, UID_ACC_V, acc_t, yd, 1, &acc, err) ||
@@ -168,12 +167,29 @@ static int build_graph(CudaContext *ctx, const CuQShape *s, int v, Bag *b, cudnn
             make_tensor(b, UID_Y, CUDNN_DATA_HALF, yd, 0, &y, err))
             return -1;
         if (s->relu && make_tensor(b, UID_BIASED_V, CUDNN_DATA_FLOAT, yd, 1, &biased, err)) return -1;
-        if (make_conv(b, s, comp, x, w, acc, &ops[n_ops++], err) ||
-            make_pointwise(b, CUDNN_POINTWISE_MUL, acc, desc, scaled, &ops[n_ops++], err) ||
-            make_pointwise(b, CUDNN_POINTWISE_ADD, scaled, bias, s->relu ? biased : y, &ops[n_ops++], err) ||
-            (s->relu && make_pointwise(b, CUDNN_POINTWISE_RELU_FWD, biased, NULL, y, &ops[n_ops++], err)))
+        if (make_conv(b, s, comp, x, w, acc, &ops[(*n_ops)++], err) ||
+            make_pointwise(b, CUDNN_POINTWISE_MUL, acc, desc, scaled, &ops[(*n_ops)++], err) ||
+            make_pointwise(b, CUDNN_POINTWISE_ADD, scaled, bias, s->relu ? biased : y, &ops[(*n_ops)++], err) ||
+            (s->relu && make_pointwise(b, CUDNN_POINTWISE_RELU_FWD, biased, NULL, y, &ops[(*n_ops)++], err)))
             return -1;
     }
+    return 0;
+}
+
+int cu_qgraph_ops_check(const CuQShape *s, int v, PcError *err) {
+    Bag b = {};
+    cudnnBackendDescriptor_t ops[4];
+    int n_ops = 0, rc = build_ops(s, v, &b, ops, &n_ops, err);
+    bag_free(&b);
+    return rc ? rc : n_ops;
+}
+
+// The operation graph of variant v into *graph (descriptors in b).
+static int build_graph(CudaContext *ctx, const CuQShape *s, int v, Bag *b, cudnnBackendDescriptor_t *graph,
+                       PcError *err) {
+    cudnnBackendDescriptor_t ops[4];
+    int n_ops = 0;
+    if (build_ops(s, v, b, ops, &n_ops, err)) return -1;
     const char *what = "8-bit conv graph: operation graph";
     if (bag_new(b, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, graph, err)) return -1;
     CU_TRY_CUDNN_BE(err, cudnnBackendSetAttribute(*graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
