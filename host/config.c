@@ -84,6 +84,14 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"occlusion", "stride", "8", "Occlusion: step between window positions, in pixels", 1},
     // localisation (SPEC §10): ground-truth object masks
     {"data", "masks", "", "folder of object masks: <name without extension>.png per image (8-bit, nonzero = object; full list name or base name), for energy in mask and pointing; optional", 1},
+    // the 8-bit precisions (read by method_config.c; host/quant.h, README: 8-bit precisions). In the
+    // configuration texts only when [run] precision is fp8 or int8
+    {"precision", "calibration_images", "16", "fp8/int8: input scales calibrated on the first N images of the list (by list position, after offset and limit: the same for every shard and a resume)", 1},
+    {"precision", "clip", "1.0", "fp8/int8: input scale = clip * (largest |x| seen in calibration) / QMAX, clip in (0, 1]", 1},
+    {"precision", "keep", "", "fp8/int8: conv layers kept in 16 bits (CUDA) / fp32 (CPU), comma-separated, e.g. layer4.2.conv3", 1},
+    {"precision", "guard_images", "8", "fp8/int8: accuracy guard on the first N images of each process, against an fp32 reference; 0 = off", 0},
+    {"precision", "guard_max_dauc", "0.005", "fp8/int8: the guard stops the run when the mean |AUC(8-bit) - AUC(fp32)| over its maps and curves exceeds this", 0},
+    {"precision", "guard_min_agreement", "0.75", "fp8/int8: the guard stops the run when fewer than this fraction of its images keep the fp32 predicted class", 0},
 };
 
 // The method ids of saliency.h's variants, repeated here so the config module links on its own.
@@ -92,7 +100,7 @@ static const char *const variant_ids[PC_N_VARIANTS] = {"pcamp", "pcamm", "pcampm
 static const char *const g_sections[] = {"model", "data", "preprocess", "saliency", "cam", "layercam",
                                          "zoomcam", "ig", "smoothgrad", "smoothgradcampp", "sscam", "iscam",
                                          "rise", "occlusion", "metrics", "robustness", "output", "run",
-                                         "sanity"};
+                                         "sanity", "precision"};
 #define N_SECTIONS ((int)(sizeof g_sections / sizeof g_sections[0]))
 
 int pc_config_n_keys(void) { return K_COUNT; }
@@ -415,17 +423,17 @@ static int check_run(PcConfig *cfg, PcError *err) {
     long v;
     int c;
     if (get_device(cfg, err)) return -1;
-    static const char *const prec[] = {"fp32", "tf32", "fp16", "bf16", NULL};
+    static const char *const prec[] = {"fp32", "tf32", "fp16", "bf16", "fp8", "int8", NULL};
     if (cfg_get_choice(cfg, K_PRECISION, prec, &c, err)) return -1;
     cfg->precision = (PcPrecision)c;
-    // The CPU backend computes in fp32 only: a reduced precision asked for together with
-    // device = cpu would be recorded in the file but not used. (device = auto falling back to the
-    // CPU warns instead, run.c.)
-    if (!strcmp(cfg->device, "cpu") && cfg->precision != PC_PREC_FP32) {
+    // The CPU backend computes in fp32, and emulates the 8-bit convs of fp8 / int8 exactly in
+    // value: tf32 / fp16 / bf16 asked for together with device = cpu would be recorded in the file
+    // but not used. (device = auto falling back to the CPU warns instead, run.c.)
+    if (!strcmp(cfg->device, "cpu") && cfg->precision != PC_PREC_FP32 && !pc_precision_is_8bit(cfg->precision)) {
         cfg->bad_key = K_PRECISION;
-        return pc_fail(err, "%s: [run] precision = %s needs device = cuda; the CPU computes in fp32 only "
-                       "(set precision = fp32)", cfg->origin[K_PRECISION] ? cfg->origin[K_PRECISION] : cfg->path,
-                       prec[c]);
+        return pc_fail(err, "%s: [run] precision = %s needs device = cuda; the CPU computes in fp32 only (and "
+                       "emulates fp8 and int8): set precision = fp32",
+                       cfg->origin[K_PRECISION] ? cfg->origin[K_PRECISION] : cfg->path, prec[c]);
     }
     if (cfg_get_int(cfg, K_THREADS, 0, 4096, &v, err)) return -1;
     cfg->threads = (int)v;
@@ -515,10 +523,11 @@ int pc_config_load_string(const char *text, const char *path, int n_sets, char *
     PcMethodSettings ms;   // the baseline methods' settings (method_config.c), checked after the rest
     PcSanitySettings ss;   // [sanity] (method_config.c)
     PcRobustness rob;      // [robustness] (method_config.c)
+    PcPrecisionSettings ps;   // [precision] (method_config.c)
     if (cfg_check_model(cfg, err) || check_data(cfg, err) || check_preprocess(cfg, err) || check_saliency(cfg, err) ||
         check_metrics(cfg, err) || check_output(cfg, err) || check_run(cfg, err) ||
         pc_method_settings_from_config(cfg, &ms, err) || pc_sanity_settings_from_config(cfg, &ss, err) ||
-        pc_robustness_from_config(cfg, &rob, err)) {
+        pc_robustness_from_config(cfg, &rob, err) || pc_precision_settings_from_config(cfg, &ps, err)) {
         int k = cfg->bad_key;
         cmdline = k >= 0 && cfg->origin[k] && !strncmp(cfg->origin[k], "--set ", 6);
         goto fail;
@@ -584,6 +593,8 @@ char *pc_config_canonical(const PcConfig *cfg, int only_results) {
     char *out = xmalloc(cap);
     out[0] = 0;
     for (int s = 0; s < N_SECTIONS; s++) {
+        // [precision] only in the 8-bit precisions: the texts (and keys) of other runs stay as before
+        if (!strcmp(g_sections[s], "precision") && !pc_precision_is_8bit(cfg->precision)) continue;
         int any = !only_results;    // a section without result keys stays out of the key
         for (int k = 0; k < K_COUNT; k++)
             any |= !strcmp(g_keys[k].section, g_sections[s]) && g_keys[k].affects_results;

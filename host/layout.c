@@ -330,6 +330,7 @@ PcLayoutWriter *pc_layout_create(const char *path, const PcStoreLayout *l, const
     if (!rc) rc = create_images(w, im, err);
     if (!rc) rc = create_methods(w, err);
     if (!rc) rc = pc_run_data_write(w->file, path, meta->run_data, meta->n_run_data, err);
+    if (!rc && meta->write_extra) rc = meta->write_extra(w->file, meta->extra, err);
     if (!rc) rc = write_root_attrs(w, meta, key, start_time, err);
     if (!rc) rc = pc_layout_flush(w, err);
     if (rc) {

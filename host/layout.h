@@ -12,6 +12,8 @@
 //   /methods/<id>/localisation/energy (N) f64 (NaN = not computed), .../localisation/pointing (N)
 //   i8 (1 hit, 0 miss, -1 not computed): SPEC §10, only when the run has [data] masks
 //   /classes (K) str (when class names are known)
+//   /quant: the 8-bit precisions' layers, input scales and accuracy guard (quant_run.h), only in
+//   fp8 / int8 runs
 //   root attributes: config, config_source, config_key, method_ids, map_side, steps, shard (i, n),
 //   weights_checksum, version, git_commit, libraries, device, start_time, end_time, n_images,
 //   n_done, complete.
@@ -90,6 +92,10 @@ typedef struct {
     int shard_index, shard_count;   // [run] shard (0/1 when not sharded; count 0 is taken as 0/1)
     int n_run_data;                 // run-level datasets (RISE's masks), written at creation
     const PcRunData *run_data;
+    // Further run-level objects written at creation (the 8-bit precisions' /quant, quant.c):
+    // write_extra(file, extra) 0, or -1 with err set. NULL = none.
+    int (*write_extra)(hid_t file, const void *extra, PcError *err);
+    const void *extra;
 } PcStoreMeta;
 
 // Results of one image, host memory, sized by pc_result_init.

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "h5util.h"
+#include "quant_run.h"
 
 typedef struct {
     PcResultFile rf;
@@ -88,7 +89,11 @@ static int check_shards(const Shard *sh, int n_in, char *const *inputs, PcError 
         if (strcmp(sh[k].key, sh[0].key)) {
             char diff[700];
             pc_store_key_difference(sh[0].key, sh[k].key, diff, sizeof diff);
-            rc = pc_fail(err, "%s and %s come from different configurations (beyond [run] shard): %s (there = %s, now = "
+            if (!strncmp(diff, "[quant] ", 8))   // the 8-bit scales (quant_run.h)
+                rc = pc_fail(err, "%s and %s were calibrated differently (8-bit input scales: %s): merge only shards "
+                             "of one calibration; rerun the odd shard where the others ran (or with --force on the "
+                             "same device)", inputs[0], inputs[k], diff);
+            else rc = pc_fail(err, "%s and %s come from different configurations (beyond [run] shard): %s (there = %s, now = "
                          "%s)", inputs[0], inputs[k], diff, inputs[0], inputs[k]);
         } else if (strcmp(w0, wk)) {
             rc = pc_fail(err, "%s and %s were made with different weights: [model] weights: checksum %s there, %s in "
@@ -150,6 +155,29 @@ static int shard_run_data(const Shard *sh, int n_in, PcRunData **out, int *n_out
     return rc;
 }
 
+// /quant of the 8-bit precisions (the same scales in every shard: their keys are equal) with the
+// shards' guard figures pooled (images and curves summed, agreement and mean weighted, the largest
+// max). 1 when shard 0 has one.
+static int shard_quant(const Shard *sh, int n_in, PcQuantPlan *out) {
+    if (!pc_quant_read_h5(sh[0].rf.f, out)) return 0;
+    double agree = out->guard_agreement * out->guard_images, sum = out->guard_mean_dauc * out->guard_pairs;
+    for (int k = 1; k < n_in; k++) {
+        PcQuantPlan p;
+        if (!pc_quant_read_h5(sh[k].rf.f, &p)) continue;
+        if (p.guard_images > 0) {
+            agree += p.guard_agreement * p.guard_images;
+            sum += p.guard_mean_dauc * p.guard_pairs;
+            out->guard_images += p.guard_images;
+            out->guard_pairs += p.guard_pairs;
+            if (p.guard_max_dauc > out->guard_max_dauc) out->guard_max_dauc = p.guard_max_dauc;
+        }
+        pc_quant_plan_free(&p);
+    }
+    out->guard_agreement = out->guard_images ? agree / out->guard_images : 0.0;
+    out->guard_mean_dauc = out->guard_pairs ? sum / out->guard_pairs : 0.0;
+    return 1;
+}
+
 // Opens OUT.h5 through the store with the images in list order and the unsharded configuration.
 static int open_output(PcStore **st, const char *out_path, const Shard *sh, int n_in, const Entry *all, int total,
                        PcStoreMode mode, const char *git_commit, PcError *err) {
@@ -178,11 +206,15 @@ static int open_output(PcStore **st, const char *out_path, const Shard *sh, int 
     snprintf(device, sizeof device, "%s (shards merged)", sh[0].rf.device ? sh[0].rf.device : "");
     PcRunData *run_data = NULL;
     int n_run_data = 0, rc = shard_run_data(sh, n_in, &run_data, &n_run_data, err);
+    PcQuantPlan quant;
+    const int quantised = shard_quant(sh, n_in, &quant);
     PcStoreMeta meta = {.config = sh[0].config, .config_key = sh[0].key, .config_source = source, .version = PC_VERSION,
                         .git_commit = git_commit, .libraries = sh[0].rf.libraries ? sh[0].rf.libraries : "",
                         .device = device, .weights_checksum = sh[0].rf.weights_checksum, .shard_index = 0,
-                        .shard_count = 1, .n_run_data = n_run_data, .run_data = run_data};
+                        .shard_count = 1, .n_run_data = n_run_data, .run_data = run_data,
+                        .write_extra = quantised ? pc_quant_write_h5 : NULL, .extra = &quant};
     if (rc == 0) rc = pc_store_open(st, out_path, &layout, &images, &meta, mode, err);
+    pc_quant_plan_free(&quant);
     pc_run_data_free(run_data, n_run_data);
     free(source);
     pc_h5_free_strings(images.class_names, (size_t)images.n_class_names);

@@ -266,3 +266,47 @@ int pc_method_settings_resolve(PcMethodSettings *s, const PcNet *net, PcError *e
     if (resolve_list(net, "zoomcam", "layers", s->zoomcam_layers, 0, &s->zoomcam, err)) return -1;
     return 0;
 }
+
+// A number of [sec] key in [lo, hi] (lo excluded when lo_open), else one line with `expect`.
+static int get_double_in(const PcConfig *cfg, const char *sec, const char *key, double lo, double hi, int lo_open,
+                         const char *expect, double *out, PcError *err) {
+    const char *v = pc_config_get(cfg, sec, key);
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (!*v || *end || errno || !isfinite(d) || d > hi || d < lo || (lo_open && d == lo))
+        return bad(cfg, sec, key, expect, err);
+    *out = d;
+    return 0;
+}
+
+// [precision] keep: comma-separated names, blanks trimmed; -1 for an empty or over-long item or too many.
+static int split_names(const char *v, char (*out)[64], int max) {
+    int n = 0;
+    for (const char *p = v;;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len && (*p == ' ' || *p == '\t')) p++, len--;
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+        if (!len || len >= 64 || n == max) return -1;
+        memcpy(out[n], p, len);
+        out[n++][len] = 0;
+        if (!e) return n;
+        p = e + 1;
+    }
+}
+
+int pc_precision_settings_from_config(const PcConfig *cfg, PcPrecisionSettings *s, PcError *err) {
+    memset(s, 0, sizeof *s);
+    if (get_int(cfg, "precision", "calibration_images", 1, 100000, &s->calibration_images, err)) return -1;
+    if (get_double_in(cfg, "precision", "clip", 0.0, 1.0, 1, "a number in (0, 1]", &s->clip, err)) return -1;
+    const char *keep = pc_config_get(cfg, "precision", "keep");
+    s->n_keep = keep[0] ? split_names(keep, s->keep, PC_MAX_KEEP) : 0;
+    if (s->n_keep < 0) return bad(cfg, "precision", "keep", "a comma-separated list of conv layer names", err);
+    snprintf(s->keep_origin, sizeof s->keep_origin, "%s", origin_of(cfg, "precision", "keep"));
+    if (get_int(cfg, "precision", "guard_images", 0, 100000, &s->guard_images, err)) return -1;
+    if (get_double_in(cfg, "precision", "guard_max_dauc", 0.0, 1.0, 0, "a number in [0, 1]", &s->guard_max_dauc, err))
+        return -1;
+    return get_double_in(cfg, "precision", "guard_min_agreement", 0.0, 1.0, 0, "a number in [0, 1]",
+                         &s->guard_min_agreement, err);
+}

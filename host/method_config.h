@@ -25,6 +25,23 @@ int pc_robustness_from_config(const PcConfig *cfg, PcRobustness *r, PcError *err
 // repeats. Returns the count (at most max); -1 with err for an unknown id.
 int pc_method_config_ids(const PcConfig *cfg, const PcMethodDesc **out, int max, PcError *err);
 
+// [precision]: the 8-bit precisions' calibration and accuracy guard (quant.h, README: 8-bit
+// precisions). Read in every precision; used when [run] precision is fp8 or int8.
+#define PC_MAX_KEEP 128
+typedef struct {
+    int calibration_images;         // 16: the first N images of the list (after offset and limit)
+    double clip;                    // 1.0, in (0, 1]: s_x = clip * amax / QMAX
+    int n_keep;                     // conv layers kept in 16 bits (names checked against the net
+    char keep[PC_MAX_KEEP][64];     //   by pc_quant_plan)
+    char keep_origin[256];          // where keep was set: "x.ini:12", "--set ...", "default"
+    int guard_images;               // 8, 0 = no guard
+    double guard_max_dauc;          // 0.005: largest mean |dAUC| the guard lets pass
+    double guard_min_agreement;     // 0.75: smallest fraction of images keeping the fp32 class
+} PcPrecisionSettings;
+
+// Checks and reads [precision]; one line naming the key, its origin and the expected values.
+int pc_precision_settings_from_config(const PcConfig *cfg, PcPrecisionSettings *s, PcError *err);
+
 // [sanity]: the cascading-randomisation sanity check (README: Sanity check).
 #define PC_SANITY_MAX_METHODS 32
 typedef struct {

@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "overlay.h"
 #include "progress.h"
+#include "quant_run.h"
 #include "sanity.h"
 #include "saliency.h"
 #include "sensitivity.h"
@@ -128,6 +129,9 @@ typedef struct {
     PcInsDelOptions insdel;     // cfg->insdel with batch = auto resolved
     PcStore *store;
     PcBackendOptions bopt;      // precision, threads and the environment's switches
+    int quantised;              // fp8 / int8: quant holds the 8-bit convs and their scales
+    PcQuantPlan quant;
+    PcStoreLayout layout;       // the stored results' shape (set_up)
 } Run;
 
 static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
@@ -162,11 +166,20 @@ static void run_free(Run *r) {
         r->be->destroy(r->be);
     }
     pc_store_close(r->store);
+    pc_quant_plan_free(&r->quant);
     if (r->sd_open) pc_state_dict_free(&r->sd);
     if (r->net_created) pc_net_free(&r->net);
     for (int i = 0; i < r->n_class_names; i++) free(r->class_names[i]);
     free(r->class_names);
     pc_dataset_free(&r->ds);
+}
+
+// The shape of the stored results.
+static PcStoreLayout run_layout(const PcConfig *cfg, Run *r) {
+    return (PcStoreLayout){.n_images = r->ds.n, .size = cfg->size, .steps = cfg->insdel.steps,
+                           .n_methods = r->n_methods, .method_ids = r->ids, .maps = cfg->maps,
+                           .insertion = cfg->insertion, .deletion = cfg->deletion,
+                           .sensitivity = r->rob.sensitivity, .localisation = r->ds.mask_paths != NULL};
 }
 
 // ---- one image --------------------------------------------------------------------------------
@@ -253,7 +266,7 @@ static int image_sensitivity(Run *r, const PcExplanation *e, const PcMethodCtx *
 
 static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *item, const PcSaliencyOptions *sopt,
                           PcImageResult *res) {
-    const PcStoreLayout *l = pc_store_layout(r->store);
+    const PcStoreLayout *l = &r->layout;
     pc_result_reset(res, l, item->index);
     if (!item->ok) {
         snprintf(res->status, sizeof res->status, "%s", item->error);
@@ -421,16 +434,64 @@ static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError 
                 "predicted class\n", r->ds.n - r->ds.n_labelled, r->ds.n, cfg->labels ? " in " : " (no [data] labels)",
                 cfg->labels ? cfg->labels : "");
     r->n_methods = build_methods(cfg, &r->tg, r->others, r->n_others, r->refs, r->ids);
+    r->layout = run_layout(cfg, r);
+    if (pc_precision_is_8bit(cfg->precision)) {   // [precision] keep against this net, also for --check
+        PcPrecisionSettings ps;
+        int bad = pc_precision_settings_from_config(cfg, &ps, err) || pc_quant_plan(&r->net, cfg->precision, &ps, &r->quant, err);
+        pc_quant_plan_free(&r->quant);
+        if (bad) return -1;
+    }
     if (opt->check_only) return 0;      // --check: no device, no output file
     r->bopt = (PcBackendOptions){.precision = cfg->precision, .threads = cfg->threads, .device = 0};
     pc_backend_options_from_env(&r->bopt);   // the one place the environment reaches the backends
     r->be = pc_backend_create(cfg->device, &r->bopt, err);
     if (!r->be) return -1;
-    // device = cpu with a reduced precision is refused by config.c; auto may land on the CPU
-    if (cfg->precision != PC_PREC_FP32 && !strcmp(r->be->name, "cpu"))
+    // device = cpu with a reduced precision is refused by config.c; auto may land on the CPU (which
+    // emulates the 8-bit precisions)
+    if (cfg->precision != PC_PREC_FP32 && !pc_precision_is_8bit(cfg->precision) && !strcmp(r->be->name, "cpu"))
         fprintf(stderr, "warning: no CUDA device: the CPU computes in fp32; [run] precision = %s applies to CUDA "
                 "only (the file records it)\n", pc_config_get(cfg, "run", "precision"));
     return 0;
+}
+
+// ---- the 8-bit precisions ---------------------------------------------------------------------
+
+typedef struct {
+    const PcConfig *cfg;
+    Run *r;
+    const PcSaliencyOptions *sopt;
+} GuardUser;
+
+// process_image on backend be / net bn (the guard's fp32 reference, or the run's own), without
+// sensitivity-max: the guard compares the curves.
+static void guard_image(void *user, PcBackend *be, PcBackendNet *bn, const PcPrefetchItem *item, PcImageResult *res) {
+    GuardUser *u = user;
+    Run *r = u->r;
+    PcBackend *be0 = r->be;
+    PcBackendNet *bn0 = r->bn;
+    const int sens = r->rob.sensitivity;
+    r->be = be, r->bn = bn, r->rob.sensitivity = 0;
+    process_image(u->cfg, r, item, u->sopt, res);
+    r->be = be0, r->bn = bn0, r->rob.sensitivity = sens;
+}
+
+static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt, PcError *err);
+
+// fp8 / int8: the net prepared, its scales (stored or calibrated) set, then the accuracy guard,
+// all before the output is opened: a guard that fails leaves nothing behind.
+static int quant_prepare(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcSaliencyOptions *sopt, PcError *err) {
+    PcPrecisionSettings ps;
+    if (pc_precision_settings_from_config(cfg, &ps, err) || prepare_compute(cfg, r, sopt, err)) return -1;
+    char *key = config_with_switches(pc_config_canonical(cfg, 1), &r->bopt);
+    GuardUser u = {cfg, r, sopt};
+    PcQuantEnv env = {.cfg = cfg, .ps = &ps, .ds = &r->ds, .net = &r->net, .be = r->be, .bn = r->bn, .bopt = &r->bopt,
+                      .max_batch = sopt->batch > r->insdel.batch ? sopt->batch : r->insdel.batch,
+                      .layout = &r->layout, .image = guard_image, .user = &u, .mode = opt->mode, .key = key};
+    int finished = 0, rc = pc_quant_setup(&env, &r->quant, &finished, err);
+    r->quantised = rc == 0;
+    if (rc == 0 && !finished) rc = pc_quant_guard(&env, &r->quant, err);
+    free(key);
+    return rc;
 }
 
 // --force: the PNG overlays of the previous run (regular files ending in .png with the PNG
@@ -459,6 +520,18 @@ static void remove_old_overlays(const char *output) {
 
 // Opens (or resumes) the output. The fingerprint holds the weights' content (a checksum of the
 // file), not only their path.
+// The configuration text followed by the 8-bit scales' [quant] section (quant_run.h) in fp8 / int8.
+static char *config_with_quant(char *text, const Run *r) {
+    if (!r->quantised) return text;
+    char *q = pc_quant_key_text(&r->quant);
+    char *out = xmalloc(strlen(text) + strlen(q) + 1);
+    strcpy(out, text);
+    strcat(out, q);
+    free(text);
+    free(q);
+    return out;
+}
+
 static int open_output(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError *err) {
     uint64_t wsum;
     if (pc_hash_file(cfg->weights, &wsum, err)) return -1;
@@ -466,14 +539,11 @@ static int open_output(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcE
     snprintf(weights, sizeof weights, "%016llx", (unsigned long long)wsum);
     pc_library_versions(opt->inih_version, libs, sizeof libs);
     snprintf(device, sizeof device, "%s: %s", r->be->name, r->be->device_name);
-    PcStoreLayout layout = {.n_images = r->ds.n, .size = cfg->size, .steps = cfg->insdel.steps,
-                            .n_methods = r->n_methods, .method_ids = r->ids, .maps = cfg->maps,
-                            .insertion = cfg->insertion, .deletion = cfg->deletion,
-                            .sensitivity = r->rob.sensitivity, .localisation = r->ds.mask_paths != NULL};
+    PcStoreLayout layout = run_layout(cfg, r);
     PcStoreImages images = {.names = r->ds.names, .labels = r->ds.labels, .list_index = r->ds.list_index,
                             .n_class_names = r->n_class_names, .class_names = r->class_names};
-    char *config_all = config_with_switches(pc_config_canonical(cfg, 0), &r->bopt);
-    char *config_key = config_with_switches(pc_config_canonical(cfg, 1), &r->bopt);
+    char *config_all = config_with_quant(config_with_switches(pc_config_canonical(cfg, 0), &r->bopt), r);
+    char *config_key = config_with_quant(config_with_switches(pc_config_canonical(cfg, 1), &r->bopt), r);
     // run-level datasets of the methods (RISE's masks): the same in every shard and on a resume
     PcRunData *run_data = xcalloc(MAX_OTHERS * PC_METHOD_RUN_DATA, sizeof *run_data);
     int n_run_data = 0;
@@ -482,7 +552,8 @@ static int open_output(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcE
     PcStoreMeta meta = {.config = config_all, .config_key = config_key, .config_source = cfg->source,
                         .version = PC_VERSION, .git_commit = opt->git_commit, .libraries = libs, .device = device,
                         .weights_checksum = weights, .shard_index = cfg->shard_index, .shard_count = cfg->shard_count,
-                        .n_run_data = n_run_data, .run_data = run_data};
+                        .n_run_data = n_run_data, .run_data = run_data,
+                        .write_extra = r->quantised ? pc_quant_write_h5 : NULL, .extra = &r->quant};
     int rc = pc_store_open(&r->store, cfg->output, &layout, &images, &meta, opt->mode, err);
     pc_run_data_free(run_data, n_run_data);
     free(config_all);
@@ -628,6 +699,7 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
         free(r);
         return 0;
     }
+    if (rc == 0 && pc_precision_is_8bit(cfg->precision)) rc = quant_prepare(cfg, opt, r, &sopt, err);
     if (rc == 0) rc = open_output(cfg, opt, r, err);
     if (rc == 0 && pc_store_complete(r->store)) {
         fprintf(stderr, "%s is complete (%d images, same configuration): nothing to compute; --force recomputes it\n",
@@ -636,7 +708,7 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
     } else if (rc == 0) {
         fprintf(stderr, "polycam-eval %s: %d images, %s (%d target layers), %d method ids, device %s: %s\n", PC_VERSION,
                 r->ds.n, r->net.spec.arch, r->tg.n_targets, r->n_methods, r->be->name, r->be->device_name);
-        rc = prepare_compute(cfg, r, &sopt, err);
+        rc = r->bn ? 0 : prepare_compute(cfg, r, &sopt, err);
         if (rc == 0) announce_cost(cfg, r, r->ds.n - pc_store_n_done(r->store));
         // "resuming" last: the images start right after it (cli_interrupt signals on it)
         if (rc == 0 && (pc_store_n_replayed(r->store) || pc_store_dropped_bytes(r->store)))
@@ -648,6 +720,8 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
         if (rc == 0) fprintf(stderr, "results written to %s\n", cfg->output);
         if (rc == 0) rc = pc_print_table(cfg->output, err);
     }
+    // the sanity check randomises the weights, which the calibrated scales do not fit: unquantised
+    if (rc == 0 && r->quantised && r->bn) rc = r->be->net_set_quant(r->be, r->bn, NULL, err);
     if (rc == 0 && !opt->check_only) rc = run_sanity(cfg, r, &sopt, err);
     run_free(r);
     free(r);

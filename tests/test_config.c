@@ -275,7 +275,14 @@ static void test_errors(void) {
     BAD("[run]\ndevice = cuda:", "x.ini:6: bad value 'cuda:' for [run] device");
     BAD("[run]\ndevice = cuda:+1", "x.ini:6: bad value 'cuda:+1' for [run] device");
     BAD("[run]\ndevice = cuda:1x", "x.ini:6: bad value 'cuda:1x' for [run] device");
-    BAD("[run]\nprecision = fp8", "x.ini:6: bad value 'fp8' for [run] precision");
+    BAD("[run]\nprecision = fp4", "x.ini:6: bad value 'fp4' for [run] precision (expected fp32, tf32, fp16, bf16, fp8 or int8)");
+    BAD("[precision]\ncalibration_images = 0", "x.ini:6: bad value '0' for [precision] calibration_images (expected an integer in 1..100000)");
+    BAD("[precision]\nclip = 0", "x.ini:6: bad value '0' for [precision] clip (expected a number in (0, 1])");
+    BAD("[precision]\nclip = 1.5", "x.ini:6: bad value '1.5' for [precision] clip (expected a number in (0, 1])");
+    BAD("[precision]\nkeep = a,,b", "x.ini:6: bad value 'a,,b' for [precision] keep (expected a comma-separated list of conv layer names)");
+    BAD("[precision]\nguard_images = -1", "x.ini:6: bad value '-1' for [precision] guard_images (expected an integer in 0..100000)");
+    BAD("[precision]\nguard_max_dauc = x", "x.ini:6: bad value 'x' for [precision] guard_max_dauc (expected a number in [0, 1])");
+    BAD("[precision]\nguard_min_agreement = 2", "x.ini:6: bad value '2' for [precision] guard_min_agreement (expected a number in [0, 1])");
     BAD("[run]\nshard = 3/3", "x.ini:6: bad value '3/3' for [run] shard (expected i/n with 0 <= i < n, e.g. 0/4, or auto)");
     BAD("[data]\noffset = -1", "x.ini:6: bad value '-1' for [data] offset (expected an integer >= 0)");
     EXPECT_ERROR("[model]\narch = vgg17\nweights = w\n[data]\nlist = l\n", 0, NULL, "x.ini:2: bad value 'vgg17' for [model] arch");
@@ -481,6 +488,32 @@ static void test_device_and_shard_auto(void) {
     unsetenv("SLURM_ARRAY_TASK_COUNT");
 }
 
+// [precision] enters the configuration texts (and so the key) only in the 8-bit precisions: the
+// key of an fp32 / fp16 run is what it was before the section existed. fp8 / int8 run on the CPU.
+static void test_precision_section(void) {
+    const char *text = "[model]\nweights = w\n[data]\nlist = l\n[run]\ndevice = cpu\nprecision = int8\n[precision]\n"
+                       "clip = 0.9\nkeep = layer4.2.conv3, layer4.2.conv2\n";
+    PcConfig cfg;
+    PcError err = {{0}};
+    int rc = pc_config_load(write_ini("int8.ini", text), 0, NULL, &cfg, &err);
+    CHECK(rc == 0 && cfg.precision == PC_PREC_INT8, "int8 on the CPU: %s", err.msg);
+    if (rc) return;
+    char *key = pc_config_canonical(&cfg, 1), *all = pc_config_canonical(&cfg, 0);
+    CHECK(strstr(key, "[precision]\ncalibration_images = 16\nclip = 0.9\nkeep = layer4.2.conv3, layer4.2.conv2\n") &&
+              !strstr(key, "guard_images"), "int8 key: %s", key);
+    CHECK(strstr(all, "guard_max_dauc = 0.005\nguard_min_agreement = 0.75\n") != NULL, "int8 full text: %s", all);
+    free(key), free(all);
+    pc_config_free(&cfg);
+    rc = pc_config_load(write_ini("fp32.ini", "[model]\nweights = w\n[data]\nlist = l\n[precision]\nclip = 0.5\n"), 0,
+                        NULL, &cfg, &err);
+    CHECK(rc == 0, "fp32 with [precision]: %s", err.msg);
+    if (rc) return;
+    key = pc_config_canonical(&cfg, 1), all = pc_config_canonical(&cfg, 0);
+    CHECK(!strstr(key, "[precision]") && !strstr(all, "[precision]"), "fp32 texts hold [precision]");
+    free(key), free(all);
+    pc_config_free(&cfg);
+}
+
 static void test_empty_means_default(void) {
     PcConfig cfg;
     PcError err = {{0}};
@@ -507,6 +540,7 @@ int main(void) {
     test_help();
     test_shipped_configs();
     test_empty_means_default();
+    test_precision_section();
     test_device_and_shard_auto();
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);

@@ -48,6 +48,7 @@ PcBackend *pc_backend_cpu_create(const PcBackendOptions *opt, PcError *err) {
     (void)err;
     PcBackend *be = xcalloc(1, sizeof *be);
     CpuContext *ctx = xcalloc(1, sizeof *ctx);
+    ctx->precision = opt ? opt->precision : PC_PREC_FP32;
     ctx->threads = (opt && opt->threads > 0) ? opt->threads : pc_default_threads();
     ctx->no_direct_conv = opt ? opt->no_direct_conv : 0;
     ctx->max_alloc = opt ? opt->max_alloc : 0;
@@ -66,6 +67,7 @@ PcBackend *pc_backend_cpu_create(const PcBackendOptions *opt, PcError *err) {
     be->synchronize = cpu_synchronize;
     be->net_prepare = cpu_net_prepare;
     be->net_release = cpu_net_release;
+    be->net_set_quant = cpu_net_set_quant;
     be->forward = cpu_forward;
     be->backward = cpu_backward;
     be->softmax_gather = cpu_softmax_gather;

@@ -2,7 +2,8 @@
 // gradient of the logit y_{cls[i]} of each image with respect to tapped node outputs and/or the
 // input. No weight gradients.
 //
-// Forward: cpu_forward (cpu_nn.c) runs the batch with extra taps on the node outputs the backward
+// Forward: cpu_forward_ex (cpu_nn.c), unquantised fp32 also in the 8-bit precisions (their 8 bits
+// apply to forward passes only), runs the batch with extra taps on the node outputs the backward
 // reads: the output of every node with a fused ReLU (its mask) and the input of every max-pool
 // (to route its gradient). Backward, node by node from the logits down, on image-major
 // (N, C, H, W) float32 tensors, each node's output gradient complete once every later node has run
@@ -348,7 +349,7 @@ static int chunk_forward(PcBackend *be, PcBackendNet *bn, Chunk *ck, const char 
     }
     for (int t = 0; t < n_taps; t++)
         if (taps[t]) nodes[nt] = tap_nodes[t], dst[nt++] = taps[t] + (size_t)i0 * node_floats(&net->nodes[tap_nodes[t]]);
-    int rc = cpu_forward(be, bn, ck->x, ck->m, logits + (size_t)i0 * net->n_classes, nt, nodes, dst, err);
+    int rc = cpu_forward_ex(be, bn, ck->x, ck->m, logits + (size_t)i0 * net->n_classes, nt, nodes, dst, 0, err);
     free(nodes), free(dst);
     return rc;
 }
@@ -383,7 +384,7 @@ int cpu_backward(PcBackend *be, PcBackendNet *bn, const float *x, int n, const i
     float *const *tap_out = taps ? taps : none;
     if (!grad_taps) grad_taps = none;
     if (stop >= net->n_nodes) {   // no gradient asked for: a forward
-        int rc = cpu_forward(be, bn, x, n, logits, n_taps, tap_nodes, tap_out, err);
+        int rc = cpu_forward_ex(be, bn, x, n, logits, n_taps, tap_nodes, tap_out, 0, err);
         free(none);
         return rc;
     }

@@ -8,6 +8,7 @@
 #include "backend.h"
 
 typedef struct {
+    PcPrecision precision;  // fp32, or fp8 / int8: the 8-bit convs emulated in value (cpu_quant.c)
     int threads;            // worker threads for the CPU code (OpenBLAS gets the same count)
     int no_direct_conv;     // options.no_direct_conv: every convolution via im2col + GEMM
     size_t max_alloc;       // options.max_alloc: simulated memory limit (0 = none)
@@ -18,6 +19,10 @@ PcBackendNet *cpu_net_prepare(PcBackend *be, const PcNet *net, int max_batch, Pc
 void cpu_net_release(PcBackend *be, PcBackendNet *bn);
 int cpu_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n, float *logits, int n_taps,
                 const int *tap_nodes, float *const *taps, PcError *err);
+// cpu_forward with the 8-bit convs on (quant = 1, when net_set_quant gave scales) or off (0: the
+// backward's forward, which runs unquantised in fp32).
+int cpu_forward_ex(PcBackend *be, PcBackendNet *bn, const float *x, int n, float *logits, int n_taps,
+                   const int *tap_nodes, float *const *taps, int quant, PcError *err);
 // The network a CpuNet was prepared for, and its max_batch (may be NULL).
 const PcNet *cpu_net_of(const PcBackendNet *bn, int *max_batch);
 // Runs fn(arg, p, parts) for p = 0..parts-1 on parts threads (part 0 on the caller), then joins.
@@ -27,6 +32,41 @@ void cpu_run_parts(int parts, CpuPartFn fn, void *arg);
 // AVX-512 / AVX2 kernels once per process (no-op when OPENBLAS_CORETYPE is set or the detection
 // worked). Called by cpu_net_prepare; safe to call earlier, e.g. when the backend is created.
 void cpu_blas_select_kernel(void);
+
+// ---- 8-bit precisions (cpu_quant.c; quant.h has the scheme) ------------------------------------
+// What net_set_quant gives a prepared net. An 8-bit conv i (in_scale[i] > 0) runs as the fp32 conv
+// of the fake-quantised values: its input Q(x / s_x) * s_x written into the worker's qin before the
+// conv, its weights the fake-quantised copy Q(w[k] / s_w[k]) * s_w[k] (both paths: im2col + GEMM
+// and the direct kernel, whose packed copy is made from it).
+typedef struct {
+    PcQuantFormat format;
+    int n_nodes;
+    float *in_scale;        // (n_nodes) s_x of node i's input, 0 = not an 8-bit conv
+    float **weight;         // (n_nodes) (cout, cin, k, k) fake-quantised weights, or NULL
+    float **direct_w;       // (n_nodes) those packed for the direct kernel, or NULL (GEMM path)
+    int workers;
+    float **qin;            // (workers) the fake-quantised input of the conv being run, laid out as
+                            // the conv's input (C, G*H*W), channel stride ld_pad(G*H*W)
+} CpuQuant;
+
+int cpu_net_set_quant(PcBackend *be, PcBackendNet *bn, const PcQuant *q, PcError *err);
+void cpu_quant_free(CpuQuant *q);
+// out[c, j] = Q(in[c, j] * inv_s) * s for the cols values of each of c channels (channel stride cs
+// in both): one part of a CpuQuantInput (cpu_run_parts).
+typedef struct {
+    const float *in;
+    float *out;
+    int c;
+    long cols, cs;
+    float s, inv_s;
+    PcQuantFormat format;
+} CpuQuantInput;
+void cpu_quant_input_part(void *arg, int part, int parts);
+// cpu_nn.c: hands a net its 8-bit state (NULL: unquantised; the old one is freed), sizing the
+// workers' qin buffers for the 8-bit convs' inputs.
+void cpu_net_attach_quant(PcBackendNet *bn, CpuQuant *q);
+// Whether the direct kernel runs conv node i of the net (the packing cpu_direct_pack makes).
+int cpu_net_uses_direct(const PcBackendNet *bn, int node);
 
 // cpu_backward.c
 int cpu_backward(PcBackend *be, PcBackendNet *bn, const float *x, int n, const int *cls, float *logits,

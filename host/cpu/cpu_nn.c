@@ -61,6 +61,7 @@ typedef struct {
     Workspace *ws;
     float **direct_w;       // per node: weights packed for the direct kernel, or NULL (GEMM path)
     size_t scratch_per_part;
+    CpuQuant *quant;        // the 8-bit convs (net_set_quant, cpu_quant.c), or NULL
 } CpuNet;
 
 // Leading dimension for n floats: a multiple of 16 floats that is an odd number of 64-byte lines,
@@ -148,6 +149,7 @@ static inline long part_begin(long n, int part, int parts) { return n * part / p
 // channel stride out_cs.
 typedef struct {
     const PcNode *nd;
+    const float *weight;    // (Cout, Cin, k, k): the node's, or its fake-quantised copy (8-bit)
     const float *in;
     float *out;
     int n, in_h, in_w;
@@ -243,7 +245,7 @@ static void conv_cols_part(void *arg, int part, int parts) {
             im2col_rows(j, r, re, scratch, ldb);
             b = scratch;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, (int)ncols, kk, 1.0f, c->weight,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, (int)ncols, kk, 1.0f, j->weight,
                     kk, b, (int)ldb, 0.0f, j->out + j0, (int)j->out_cs);
         bias_act(j->out + j0, 0, c->cout, ncols, j->out_cs, c->bias, nd->relu);
     }
@@ -269,21 +271,32 @@ static void conv_chan_part(void *arg, int part, int parts) {
     const float *b = conv_is_pointwise(c) ? j->in + j0 : j->scratch;
     const long ldb = conv_is_pointwise(c) ? j->in_cs : j->chunk_ld;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m1 - m0, (int)ncols, kk, 1.0f,
-                c->weight + (size_t)m0 * kk, kk, b, (int)ldb, 0.0f, j->out + (size_t)m0 * j->out_cs + j0,
+                j->weight + (size_t)m0 * kk, kk, b, (int)ldb, 0.0f, j->out + (size_t)m0 * j->out_cs + j0,
                 (int)j->out_cs);
     bias_act(j->out + j0, m0, m1, ncols, j->out_cs, c->bias, nd->relu);
 }
 
+// quant: the 8-bit convs run fake-quantised (cpu_quant.c): the input rounded into the worker's qin
+// first, the conv then reads it and the fake-quantised weights.
 static void conv_forward(const CpuNet *cn, const Workspace *ws, int parts, int node, const float *in, int in_h,
-                         int in_w, float *out, int n) {
+                         int in_w, float *out, int n, int quant) {
     const PcNode *nd = &cn->net->nodes[node];
     const long in_cs = ld_pad((long)n * in_h * in_w), out_cs = ld_pad((long)n * nd->h * nd->w);
-    if (cn->direct_w[node]) {
-        DirectJob dj = {nd, in, out, cn->direct_w[node], n, in_h, in_w, in_cs, out_cs};
+    const float *weight = nd->p.conv.weight, *direct_w = cn->direct_w[node];
+    const CpuQuant *q = quant ? cn->quant : NULL;
+    if (q && q->in_scale[node] > 0.0f) {
+        const float s = q->in_scale[node];
+        float *qin = q->qin[ws - cn->ws];
+        CpuQuantInput qj = {in, qin, nd->p.conv.cin, (long)n * in_h * in_w, in_cs, s, 1.0f / s, q->format};
+        run_parts(parts, cpu_quant_input_part, &qj);
+        in = qin, weight = q->weight[node], direct_w = q->direct_w[node];
+    }
+    if (direct_w) {
+        DirectJob dj = {nd, in, out, direct_w, n, in_h, in_w, in_cs, out_cs};
         run_parts(parts, cpu_direct_part, &dj);
         return;
     }
-    ConvJob job = {nd, in, out, n, in_h, in_w, in_cs, out_cs, ws->scratch, cn->scratch_per_part, 0, 0, 0};
+    ConvJob job = {nd, weight, in, out, n, in_h, in_w, in_cs, out_cs, ws->scratch, cn->scratch_per_part, 0, 0, 0};
     const long rows = (long)n * nd->h, cols_total = rows * nd->w;
     if (parts <= 1 || cols_total >= (long)MIN_COLS_PER_THREAD * parts) {
         run_parts(parts, conv_cols_part, &job);
@@ -620,8 +633,29 @@ void cpu_net_release(PcBackend *be, PcBackendNet *bn) {
     free(cn->ws);
     free(cn->arena);
     free(cn->direct_w);
+    cpu_quant_free(cn->quant);
     free(cn);
 }
+
+void cpu_net_attach_quant(PcBackendNet *bn, CpuQuant *q) {
+    CpuNet *cn = (CpuNet *)bn;
+    cpu_quant_free(cn->quant);
+    cn->quant = q;
+    if (!q) return;
+    const PcNet *net = cn->net;
+    size_t floats = 16;   // the largest 8-bit conv input of a group
+    for (int i = 0; i < net->n_nodes; i++) {
+        if (q->in_scale[i] == 0.0f) continue;
+        int in = net->nodes[i].input;   // >= 0: an 8-bit conv never reads the network input
+        size_t f = spatial_floats(net->nodes[in].c, net->nodes[in].h, net->nodes[in].w, cn->group);
+        if (f > floats) floats = f;
+    }
+    q->workers = cn->workers;
+    q->qin = xcalloc((size_t)cn->workers, sizeof(float *));
+    for (int t = 0; t < cn->workers; t++) q->qin[t] = xmalloc(floats * sizeof(float));
+}
+
+int cpu_net_uses_direct(const PcBackendNet *bn, int node) { return ((const CpuNet *)bn)->direct_w[node] != NULL; }
 
 // ---- forward ---------------------------------------------------------------------------------
 
@@ -643,6 +677,7 @@ typedef struct {
     const CpuNet *cn;
     const float *x;         // (N, 3, H, W), the whole batch
     int n, last;
+    int quant;              // the 8-bit convs on
     float *logits;
     int n_taps;
     const int *tap_nodes;
@@ -664,7 +699,7 @@ static void run_group(const Pass *ps, const Workspace *ws, int parts, int i0, in
         const long in_cs = ld_pad((long)g * ih * iw), out_cs = ld_pad((long)g * nd->h * nd->w);
         PlaneJob pj = {nd, in, nd->input2 >= 0 ? ws->out[nd->input2] : NULL, ws->out[i], g, ih, iw, in_cs, out_cs};
         switch (nd->op) {
-        case PC_NODE_CONV: conv_forward(cn, ws, parts, i, in, ih, iw, ws->out[i], g); break;
+        case PC_NODE_CONV: conv_forward(cn, ws, parts, i, in, ih, iw, ws->out[i], g, ps->quant); break;
         case PC_NODE_MAXPOOL: run_parts(parts, maxpool_part, &pj); break;
         case PC_NODE_ADAPTIVE_AVG: run_parts(parts, avgpool_part, &pj); break;
         case PC_NODE_ADD: run_parts(parts, add_part, &pj); break;
@@ -704,6 +739,11 @@ static void images_part(void *arg, int part, int parts) {
 // Smaller batches run group by group with every layer split across the threads.
 int cpu_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n, float *logits, int n_taps,
                 const int *tap_nodes, float *const *taps, PcError *err) {
+    return cpu_forward_ex(be, bn, x, n, logits, n_taps, tap_nodes, taps, 1, err);
+}
+
+int cpu_forward_ex(PcBackend *be, PcBackendNet *bn, const float *x, int n, float *logits, int n_taps,
+                   const int *tap_nodes, float *const *taps, int quant, PcError *err) {
     CpuNet *cn = (CpuNet *)bn;
     const PcNet *net = cn->net;
     if (n < 1 || n > cn->max_batch)
@@ -728,7 +768,7 @@ int cpu_forward(PcBackend *be, PcBackendNet *bn, const float *x, int n, float *l
     int blas_threads = openblas_get_num_threads();
     if (cn->threads > 1 && blas_threads != 1) openblas_set_num_threads(1);
 
-    Pass ps = {cn, x, n, last, logits, n_taps, tap_nodes, taps};
+    Pass ps = {cn, x, n, last, quant, logits, n_taps, tap_nodes, taps};
     if (cn->workers > 1 && n >= 2 * cn->threads) {
         run_parts(cn->threads, images_part, &ps);
     } else {

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# cli_quant.sh: the 8-bit precisions through the program on the CPU (README "8-bit precisions"):
+# fp8 and int8 runs store their scales (config_key [quant], /quant); a resume reads them back instead
+# of calibrating (proved by changing a calibration image's content in between: a recalibration
+# would give other scales and be refused); a finished file is found complete; shards merge, and
+# shards calibrated on different images are refused; the guard stops a run with clip = 0.001 (one
+# line, exit 1, no file left); bad [precision] values and keep names are one-line errors; an fp32
+# run's key has no [precision] / [quant]. Plumbing test: synth_resnet, 3 synthetic images, Grad-CAM
+# (its maps from the unquantised backward, its curves from 8-bit forwards), 4 steps.
+# Usage: bash cli_quant.sh <polycam-eval binary> <source dir>
+source "$(dirname "$0")/lib/cli_common.sh"
+need_tools h5dump
+
+mkdir -p "$tmp/img"
+cp "$src"/data/synthetic/synth_00[0-9].jpg "$tmp/img/"
+cat >"$tmp/q.ini" <<EOF
+[model]
+arch = resnet
+weights = $src/data/models/synth_resnet.safetensors
+resnet_block = bottleneck
+resnet_stem = 16
+resnet_stages = 8x1/1,16x2/2,32x1/2,32x1/2
+num_classes = 4
+[data]
+root = $tmp/img
+list = $src/data/synthetic/images.txt
+limit = 3
+[saliency]
+methods = gradcam
+[metrics]
+steps = 4
+[run]
+device = cpu
+precision = fp8
+[precision]
+calibration_images = 2
+guard_images = 1
+guard_max_dauc = 0.2
+EOF
+q() { "$bin" --config "$tmp/q.ini" --set "output.file=$tmp/$1.h5" "${@:2}"; }
+scales() { h5vals "$1" /quant/in_scale | tr '\n' ' '; }
+
+# fp8 and int8: scales stored, the start line, the guard line
+for fmt in fp8 int8; do
+    q "$fmt" --set "run.precision=$fmt" >/dev/null 2>"$tmp/$fmt.err"
+    rc=$?
+    check "$fmt run exits 0: $(tail -n 1 "$tmp/$fmt.err")" [ $rc -eq 0 ]
+    check "$fmt: one start line (format, 8-bit convs, calibration images)" \
+        grep -q "^8-bit: $fmt in 16 of 20 convs .*calibrated on 2 images (list entries 0..1), clip 1$" "$tmp/$fmt.err"
+    check "$fmt: the guard line" grep -q "^8-bit guard passed: 1 image against fp32: predicted class kept on 1/1" "$tmp/$fmt.err"
+    check "$fmt: /quant holds 16 scales" [ "$(h5vals "$tmp/$fmt.h5" /quant/in_scale | wc -l)" -eq 16 ]
+    check "$fmt: /quant/layers names the convs" grep -qx '"layer1.0.downsample.0"' <(h5vals "$tmp/$fmt.h5" /quant/layers)
+    check "$fmt: the key's [quant] section" grep -q "^format = $fmt$" <(h5attr "$tmp/$fmt.h5" config_key)
+done
+check "fp8 and int8 scales differ" [ "$(scales "$tmp/fp8.h5")" != "$(scales "$tmp/int8.h5")" ]
+first=$(h5vals "$tmp/fp8.h5" /quant/in_scale | head -n 1)
+key_first=$(h5attr "$tmp/fp8.h5" config_key | grep '^layer1.0.downsample.0 = ' | sed 's/.* = //; s/\\n.*//')
+check "key and /quant hold the same first scale ($first, $key_first; h5dump prints 6 digits)" \
+    awk -v a="$first" -v b="$key_first" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= 1e-5 * b) }'
+
+# a finished file: complete, scales read back (no calibration)
+q fp8 >/dev/null 2>"$tmp/again.err"
+check "rerun finds the fp8 file complete" grep -q "nothing to compute" "$tmp/again.err"
+check "... reading its scales back" grep -q "input scales read back from" "$tmp/again.err"
+
+# a resume reads the scales from the journal: stop after the start, change calibration image 0
+"$bin" --config "$tmp/q.ini" --set "output.file=$tmp/res.h5" >/dev/null 2>"$tmp/res1.err" &
+pid=$!
+for _ in $(seq 1 600); do grep -q "8-bit guard passed" "$tmp/res1.err" && break; sleep 0.05; done
+kill -TERM "$pid" 2>/dev/null
+wait "$pid"
+rc=$?
+check "SIGTERM after the guard: interrupted (exit 3, got $rc)" [ $rc -eq 3 ]
+check "... leaving a journal" [ -f "$tmp/res.h5.journal" ]
+cp "$tmp/img/synth_007.jpg" "$tmp/img/synth_000.jpg"   # a recalibration would now give other scales
+q res >/dev/null 2>"$tmp/res2.err"
+rc=$?
+check "resume exits 0: $(tail -n 1 "$tmp/res2.err")" [ $rc -eq 0 ]
+check "resume read the scales back" grep -q "input scales read back from $tmp/res.h5's earlier run" "$tmp/res2.err"
+check "resumed scales are the first run's" [ "$(scales "$tmp/res.h5")" = "$(scales "$tmp/fp8.h5")" ]
+q recal --force >/dev/null 2>"$tmp/recal.err"
+check "a fresh calibration on the changed image gives other scales" [ "$(scales "$tmp/recal.h5")" != "$(scales "$tmp/fp8.h5")" ]
+
+# shards: both calibrate on list entries 0..1 -> merge works; a shard calibrated otherwise is refused
+cp "$src/data/synthetic/synth_000.jpg" "$tmp/img/synth_000.jpg"
+q s0 --set run.shard=0/2 >/dev/null 2>"$tmp/s0.err"
+q s1 --set run.shard=1/2 >/dev/null 2>"$tmp/s1.err"
+check "shard 0/2 calibrates on list entries 0..1" grep -q "calibrated on 2 images (list entries 0..1)" "$tmp/s0.err"
+check "shard 1/2 too" grep -q "calibrated on 2 images (list entries 0..1)" "$tmp/s1.err"
+check "shards share the unsharded run's scales" [ "$(scales "$tmp/s1.h5")" = "$(scales "$tmp/fp8.h5")" ]
+"$bin" --merge "$tmp/merged.h5" "$tmp/s0.h5" "$tmp/s1.h5" >/dev/null 2>"$tmp/merge.err"
+rc=$?
+check "merge exits 0: $(tail -n 1 "$tmp/merge.err")" [ $rc -eq 0 ]
+check "merged /quant holds the scales" [ "$(scales "$tmp/merged.h5")" = "$(scales "$tmp/fp8.h5")" ]
+check "merged guard pools both shards' images (2)" \
+    [ "$(h5dump -a /quant/guard_images "$tmp/merged.h5" | grep -o '(0): [0-9]*' | sed 's/(0): //')" = 2 ]
+cp "$src/data/synthetic/synth_007.jpg" "$tmp/img/synth_000.jpg"
+q s1b --set run.shard=1/2 >/dev/null 2>&1
+"$bin" --merge "$tmp/bad.h5" "$tmp/s0.h5" "$tmp/s1b.h5" >/dev/null 2>"$tmp/badmerge.err"
+rc=$?
+check "merge of differently calibrated shards refused (exit $rc)" [ $rc -ne 0 ]
+check "... in one line naming the scales" grep -q "were calibrated differently (8-bit input scales: \[quant\] 'layer" "$tmp/badmerge.err"
+check "... one line" [ "$(wc -l <"$tmp/badmerge.err")" -eq 1 ]
+check "... and no merged file" [ ! -e "$tmp/bad.h5" ]
+cp "$src/data/synthetic/synth_000.jpg" "$tmp/img/synth_000.jpg"
+
+# the guard: clip = 0.001 saturates nearly every input
+for fmt in fp8 int8; do
+    q bad_$fmt --set "run.precision=$fmt" --set precision.clip=0.001 --set precision.guard_max_dauc=0.005 \
+        >"$tmp/bad_$fmt.out" 2>"$tmp/bad_$fmt.err"
+    rc=$?
+    check "$fmt guard trips with clip = 0.001 (exit $rc)" [ $rc -eq 1 ]
+    check "$fmt guard: the message" grep -q "^polycam-eval: 8-bit accuracy guard failed: 1 image against fp32: .* nothing was written. Keep the worst layers in 16 bits" "$tmp/bad_$fmt.err"
+    check "$fmt guard: nothing written" [ -z "$(ls "$tmp" | grep "^bad_$fmt\.h5")" ]
+done
+check "guard off (guard_images = 0) lets clip = 0.001 run" \
+    q off --set precision.clip=0.001 --set precision.guard_images=0 >/dev/null 2>&1
+check "... whose /quant says no guard ran" [ "$(h5dump -a /quant/guard_images "$tmp/off.h5" | grep -o '(0): [0-9]*')" = "(0): 0" ]
+
+# bad values and keep names
+"$bin" --config "$tmp/q.ini" --check --set precision.keep=layer1.0.conv9 >/dev/null 2>"$tmp/keep.err"
+rc=$?
+check "unknown keep layer refused by --check (exit $rc)" [ $rc -eq 1 ]
+check "... naming it and the 8-bit convs" grep -q "^polycam-eval: --set precision.keep=layer1.0.conv9: \[precision\] keep: 'layer1.0.conv9' is not an 8-bit conv of resnet (those are: layer1.0.downsample.0, " "$tmp/keep.err"
+q kept --set precision.keep=layer4.0.conv3,layer1.0.downsample.0 >/dev/null 2>"$tmp/kept.err"
+check "keep two layers: 14 of 20 convs in 8 bits" grep -q "^8-bit: fp8 in 14 of 20 convs" "$tmp/kept.err"
+"$bin" --config "$tmp/q.ini" --check --set precision.clip=0 >/dev/null 2>"$tmp/clip.err"
+check "clip = 0 refused in one line" grep -q "bad value '0' for \[precision\] clip (expected a number in (0, 1\])" "$tmp/clip.err"
+
+# fp32: no [precision], no [quant], no /quant
+q f32 --set run.precision=fp32 >/dev/null 2>&1
+not() { ! "$@"; }
+check "fp32 key has no [precision] / [quant]" not grep -q "^\[precision\]\|^\[quant\]" <(h5attr "$tmp/f32.h5" config_key)
+check "... but has [run] (the key is read)" grep -q "^\[run\]" <(h5attr "$tmp/f32.h5" config_key)
+check "fp32 file has no /quant" not h5dump -g /quant "$tmp/f32.h5" >/dev/null 2>&1
+finish
