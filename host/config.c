@@ -521,6 +521,8 @@ int pc_config_load_string(const char *text, const char *path, int n_sets, char *
         pc_robustness_from_config(cfg, &rob, err)) {
         int k = cfg->bad_key;
         cmdline = k >= 0 && cfg->origin[k] && !strncmp(cfg->origin[k], "--set ", 6);
+        // method_config.c names the origin first ("--set ig.steps=0: bad value ...") without bad_key
+        if (k < 0) cmdline = !strncmp(err->msg, "--set ", 6);
         goto fail;
     }
     fill_values(cfg);

@@ -151,7 +151,16 @@ static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
     if (r->n_others < 0) return -1;
     if (pc_method_settings_from_config(cfg, &r->mset, err)) return -1;
     if (pc_robustness_from_config(cfg, &r->rob, err)) return -1;
-    if (r->n_others > 0 && pc_method_settings_resolve(&r->mset, &r->net, err)) return -1;
+    // the layers of the sanity check's registry methods too: a bad [cam] layer must stop the run
+    // before its first image, not after the last one
+    PcSanitySettings ss;
+    if (pc_sanity_settings_from_config(cfg, &ss, err)) return -1;
+    int sanity_registry = 0;
+    for (int m = 0; ss.enabled && m < ss.n_methods; m++) {
+        const PcMethodDesc *d = pc_method_find(ss.ids[m]);
+        sanity_registry |= d && d->native;
+    }
+    if ((r->n_others > 0 || sanity_registry) && pc_method_settings_resolve(&r->mset, &r->net, err)) return -1;
     for (int v = 0; v < PC_N_VARIANTS; v++) r->any_polycam |= cfg->variants[v];
     return 0;
 }
@@ -602,13 +611,7 @@ static int run_sanity(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt, PcEr
     PcSanitySettings ss;
     if (pc_sanity_settings_from_config(cfg, &ss, err)) return -1;
     if (!ss.enabled) return 0;
-    if (!r->bn && prepare_compute(cfg, r, sopt, err)) return -1;
-    int registry = 0;
-    for (int m = 0; m < ss.n_methods; m++) {
-        const PcMethodDesc *d = pc_method_find(ss.ids[m]);
-        registry |= d && d->native;
-    }
-    if (registry && pc_method_settings_resolve(&r->mset, &r->net, err)) return -1;
+    if (!r->bn && prepare_compute(cfg, r, sopt, err)) return -1;   // the methods' layers: load_model
     PcSanityEnv env = {.be = r->be, .bn = &r->bn, .max_batch = sopt->batch > r->insdel.batch ? sopt->batch : r->insdel.batch,
                        .net = &r->net, .tg = &r->tg, .sopt = sopt, .mset = &r->mset, .ds = &r->ds,
                        .resize = cfg->resize, .size = cfg->size};

@@ -108,6 +108,13 @@ expect_error "--config without a file" 2 "--config needs an argument" -- --confi
 expect_error "no --config" 2 "--config FILE.ini is required" --
 expect_error "--resume with --force" 2 "--resume and --force exclude each other" -- --config base.ini --resume --force
 expect_error "--table of a missing file" nonzero "nothing.h5: cannot open as HDF5" -- --table nothing.h5
+# a bad --set value of a method's settings is a command-line mistake like any other --set (exit 2)
+expect_error "--set ig.steps=0" 2 "--set ig.steps=0: bad value '0' for [ig] steps" -- --config base.ini --set ig.steps=0
+expect_error "--set robustness.samples=0" 2 "--set robustness.samples=0: bad value '0' for [robustness] samples" -- --config base.ini --set robustness.samples=0
+expect_error "--set sanity.images=0" 2 "--set sanity.images=0: bad value '0' for [sanity] images" -- --config base.ini --set sanity.images=0
+# the sanity check's methods' layers are checked before the run, not after its last image
+expect_error "[sanity] gradcam with a bad [cam] layer" nonzero "[cam] layer: 'nope' is not a feature-map layer" -- --config base.ini --set saliency.methods=pcamp --sanity --set sanity.methods=gradcam --set cam.layer=nope
+expect_error "... and --check finds it" nonzero "[cam] layer: 'nope' is not a feature-map layer" -- --config base.ini --set saliency.methods=pcamp --sanity --set sanity.methods=gradcam --set cam.layer=nope --check
 
 # precision = fp16 with device = auto: runs; where auto lands on the CPU, one warning says so
 rm -rf out
