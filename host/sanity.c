@@ -85,6 +85,7 @@ void pc_sanity_reinit_layer(PcNet *net, int node, uint64_t seed) {
 
 typedef struct {
     int n_img, n_meth, n_steps, S;
+    int want;                   // [sanity] images (n_img is fewer when fewer images are readable)
     int *img;                   // (n_img) dataset index
     float *x;                   // (n_img, 3, S, S) inputs
     int *node;                  // (n_steps) node re-initialised at the step (cumulative), -1 = original
@@ -263,6 +264,7 @@ static int write_meta(hid_t g, PcSanityEnv *env, const Sanity *s) {
              write_array(g, "class", H5T_STD_I32LE, H5T_NATIVE_INT, 2, d2, NULL, s->cls) ||
              write_array(g, "score", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, NULL, s->score);
     rc = rc || pc_h5_set_i64_attr(g, "seed", (int64_t)env->mset->seed) ||
+         pc_h5_set_i64_attr(g, "images_requested", s->want) ||
          pc_h5_set_str_attr(g, "order", "Conv2d/Linear layers re-initialised cumulatively from the output layer "
                                         "down (steps[t] = the layer added at step t; step 0 = the original network)") ||
          pc_h5_set_str_attr(g, "init", "PyTorch reset_parameters(): weights and biases uniform in +-1/sqrt(fan_in) "
@@ -315,6 +317,7 @@ static int write_sanity(const char *path, PcSanityEnv *env, const Sanity *s, PcE
 
 static int sanity_alloc(PcSanityEnv *env, Sanity *s, const PcSanitySettings *ss, PcError *err) {
     s->S = env->size;
+    s->want = ss->images;
     if (set_methods(s, ss, err) || load_images(env, s, ss->images, err)) return -1;
     s->node = xcalloc((size_t)env->net->n_nodes + 1, sizeof(int));
     s->node[0] = -1;
