@@ -409,7 +409,18 @@ static int figure_grid(FILE *md, const char *dir, const ReportFile *rf, const ch
 
 // ---- the report --------------------------------------------------------------------------------
 
-static void describe_files(FILE *md, const ReportFile *fs, int nf, int kept) {
+// Files that share no readable image: rather than empty tables, each file's means over its own
+// readable images (describe_files says the columns then do not compare). Returns 1 when it did.
+static int use_own_images(ReportFile *fs, int nf, int kept) {
+    int any_ok = 0;
+    for (int k = 0; k < nf; k++)
+        for (int i = 0; i < fs[k].r.n; i++) any_ok |= fs[k].ok[i];
+    if (nf < 2 || kept > 0 || !any_ok) return 0;
+    for (int k = 0; k < nf; k++) memcpy(fs[k].use, fs[k].ok, (size_t)fs[k].r.n);
+    return 1;
+}
+
+static void describe_files(FILE *md, const ReportFile *fs, int nf, int kept, int own) {
     fprintf(md, "| File | Images | Done | State | Used in the means |\n|---|---:|---:|---|---:|\n");
     for (int k = 0; k < nf; k++) {
         int used = 0;
@@ -417,7 +428,10 @@ static void describe_files(FILE *md, const ReportFile *fs, int nf, int kept) {
         fprintf(md, "| `%s` | %d | %d | %s | %d |\n", fs[k].r.path, fs[k].r.n, fs[k].r.n_done,
                 fs[k].r.complete ? "complete" : "running (images done so far)", used);
     }
-    for (int k = 0; k < nf; k++) {
+    if (own)
+        fprintf(md, "\n**The files share no readable image**: each file's numbers are the means over its own "
+                    "readable images, so the column groups do not compare image for image.\n");
+    for (int k = 0; k < nf && !own; k++) {
         int ok = 0;
         for (int i = 0; i < fs[k].r.n; i++) ok += fs[k].ok[i];
         if (ok != kept)
@@ -458,13 +472,16 @@ static int write_report(const char *dir, ReportFile *fs, int nf, const PcReportO
         free(path);
         return rc;
     }
-    int kept = mark_common(fs, nf);
+    int kept = mark_common(fs, nf), own = use_own_images(fs, nf, kept);
     const char *ids[512];
     int n_ids = main_ids(fs, nf, ids, 512);
     fprintf(md, "# polycam-eval report\n\n");
-    describe_files(md, fs, nf, kept);
+    describe_files(md, fs, nf, kept, own);
+    int curves = 0;
+    for (int k = 0; k < nf; k++) curves |= fs[k].r.layout.insertion || fs[k].r.layout.deletion;
     fprintf(md, "\n## Tables 1 and 4: insertion / deletion AUCs (mean over images)\n\n");
-    table_aucs(md, fs, nf, ids, n_ids);
+    if (curves) table_aucs(md, fs, nf, ids, n_ids);
+    else fprintf(md, "(No file has insertion or deletion curves: `[metrics] insertion = no, deletion = no`.)\n");
     for (int k = 0; k < nf; k++) {
         Levels lv;
         find_levels(&fs[k], &lv);

@@ -63,6 +63,23 @@ check "report of two files exits 0: $(tail -n 1 "$tmp/rep2.err")" [ $? -eq 0 ]
 check "one column group per file" grep -q '^| Method | vgg Ins | vgg Del | vgg Ins-Del | N | resnet Ins |' "$tmp/rep2/report.md"
 check "says what it left out" grep -q 'Left out of `.*vgg.h5`: 1 of its 3' "$tmp/rep2/report.md"
 check "N = 2 common images" [ "$(md_rows "$tmp/rep2/report.md" | awk '{print $5}' | sort -u)" = 2 ]
+# Files that share no image (tiny_resnet on entries 5..7): each file's means over its own images,
+# said in bold, instead of empty tables and no figures.
+run_tiny tiny_resnet_model "layer3,layer4" 5 "$tmp/far.h5" ""
+check "tiny_resnet run on entries 5..7: $(tail -n 1 "$tmp/far.h5.err")" [ $? -eq 0 ]
+"$bin" --report "$tmp/rep6" "$tmp/vgg.h5" "$tmp/far.h5" >/dev/null 2>"$tmp/rep6.err"
+check "report of disjoint files exits 0: $(tail -n 1 "$tmp/rep6.err")" [ $? -eq 0 ]
+check "says the files share no image" grep -q '^\*\*The files share no readable image\*\*' "$tmp/rep6/report.md"
+check "vgg's rows are its own 3 images, equal to its --table CSV" \
+    [ "$(md_rows "$tmp/rep6/report.md")" = "$(csv_rows "$tmp/vgg.h5.csv")" ]
+check "far's curve figure is drawn" [ -s "$tmp/rep6/curves_far_insertion.png" ]
+# A file without curves (localisation / sanity only): no table of dashes, one line instead.
+"$bin" --config "$tmp/run.ini" --set "output.file=$tmp/nocurves.h5" --set metrics.insertion=no \
+    --set metrics.deletion=no >/dev/null 2>&1
+"$bin" --report "$tmp/rep7" "$tmp/nocurves.h5" >/dev/null 2>"$tmp/rep7.err"
+check "report of a file without curves exits 0: $(tail -n 1 "$tmp/rep7.err")" [ $? -eq 0 ]
+check "... says it has no curves" grep -q '^(No file has insertion or deletion curves' "$tmp/rep7/report.md"
+check "... and prints no AUC rows" [ "$(md_rows "$tmp/rep7/report.md" | wc -l)" -eq 0 ]
 
 # Bad input: one line naming the file, exit 1.
 "$bin" --report "$tmp/rep3" "$tmp/missing.h5" >/dev/null 2>"$tmp/rep3.err"
