@@ -614,7 +614,7 @@ static int run_sanity(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt, PcEr
     if (!r->bn && prepare_compute(cfg, r, sopt, err)) return -1;   // the methods' layers: load_model
     PcSanityEnv env = {.be = r->be, .bn = &r->bn, .max_batch = sopt->batch > r->insdel.batch ? sopt->batch : r->insdel.batch,
                        .net = &r->net, .tg = &r->tg, .sopt = sopt, .mset = &r->mset, .ds = &r->ds,
-                       .resize = cfg->resize, .size = cfg->size};
+                       .resize = cfg->resize, .size = cfg->size, .maps = cfg->maps};
     return pc_sanity_run(&env, &ss, cfg->output, err);
 }
 

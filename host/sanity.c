@@ -277,16 +277,32 @@ static int write_meta(hid_t g, PcSanityEnv *env, const Sanity *s) {
     return rc;
 }
 
-static int write_results(hid_t g, const Sanity *s) {
+// maps/<id> (n_img, n_steps, S, S) of method m in the run's [output] maps format (none: not stored).
+static int write_maps(hid_t mg, const char *id, const Sanity *s, int m, PcMapsFormat fmt) {
+    hsize_t dm[4] = {(hsize_t)s->n_img, (hsize_t)s->n_steps, (hsize_t)s->S, (hsize_t)s->S},
+            ch[4] = {1, 1, (hsize_t)s->S, (hsize_t)s->S};
+    if (fmt == PC_MAPS_NONE) return 0;
+    if (fmt == PC_MAPS_F32) return write_array(mg, id, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, dm, ch, map_at(s, m, 0, 0));
+    const size_t n = (size_t)s->n_img * s->n_steps * s->S * s->S;
+    const float *src = map_at(s, m, 0, 0);
+    uint16_t *half = xmalloc(n * sizeof(uint16_t));
+    for (size_t i = 0; i < n; i++) half[i] = pc_f32_to_f16(src[i]);
+    hid_t t = pc_h5_half_type();
+    int rc = write_array(mg, id, t, t, 4, dm, ch, half);
+    H5Tclose(t);
+    free(half);
+    return rc;
+}
+
+static int write_results(hid_t g, const Sanity *s, PcMapsFormat fmt) {
     hid_t mg = H5Gcreate2(g, "maps", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     hid_t sg = H5Gcreate2(g, "similarity", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     int rc = mg < 0 || sg < 0 ? -1 : 0;
     const size_t per = (size_t)s->n_img * s->n_steps;
-    hsize_t dm[4] = {(hsize_t)s->n_img, (hsize_t)s->n_steps, (hsize_t)s->S, (hsize_t)s->S},
-            ch[4] = {1, 1, (hsize_t)s->S, (hsize_t)s->S}, ds[2] = {(hsize_t)s->n_img, (hsize_t)s->n_steps};
+    hsize_t ds[2] = {(hsize_t)s->n_img, (hsize_t)s->n_steps};
     for (int m = 0; m < s->n_meth && rc == 0; m++) {
         const char *id = s->variant[m] >= 0 ? pc_variant_ids[s->variant[m]] : s->desc[m]->id;
-        rc = write_array(mg, id, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, dm, ch, map_at(s, m, 0, 0));
+        rc = write_maps(mg, id, s, m, fmt);
         for (int k = 0; k < PC_SIM_COUNT && rc == 0; k++) {
             hid_t kg = H5Lexists(sg, pc_sim_names[k], H5P_DEFAULT) > 0 ? H5Gopen2(sg, pc_sim_names[k], H5P_DEFAULT)
                                                                         : H5Gcreate2(sg, pc_sim_names[k], H5P_DEFAULT,
@@ -307,7 +323,7 @@ static int write_sanity(const char *path, PcSanityEnv *env, const Sanity *s, PcE
     if (f < 0) return pc_fail(err, "%s: cannot open to add /sanity%s", path, pc_h5_why());
     if (H5Lexists(f, "sanity", H5P_DEFAULT) > 0) H5Ldelete(f, "sanity", H5P_DEFAULT);
     hid_t g = H5Gcreate2(f, "sanity", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = g < 0 || write_meta(g, env, s) || write_results(g, s) ? -1 : 0;
+    int rc = g < 0 || write_meta(g, env, s) || write_results(g, s, env->maps) ? -1 : 0;
     if (g >= 0) H5Gclose(g);
     if (H5Fclose(f) < 0) rc = -1;
     return rc ? pc_fail(err, "%s: cannot write /sanity%s", path, pc_h5_why()) : 0;

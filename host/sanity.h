@@ -58,6 +58,7 @@ typedef struct {
     const PcDataset *ds;
     PcResizeMode resize;
     int size;                       // S
+    PcMapsFormat maps;              // [output] maps: how /sanity/maps are stored (none: not at all)
 } PcSanityEnv;
 
 // Runs the check on the first ss->images images and writes /sanity into the (finished) HDF5 file

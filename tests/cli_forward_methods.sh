@@ -34,7 +34,7 @@ expect_line() {
     rm -f bad.h5
     "$bin" "$@" --set output.file=bad.h5 >out.txt 2>err.txt
     local rc=$?
-    check "$desc: exit 1 (got $rc)" [ $rc -eq 1 ]
+    check "$desc (a --set): exit 2 (got $rc)" [ $rc -eq 2 ]
     check "$desc: message has \"$want\" (got \"$(head -c 300 err.txt)\")" grep -qF -- "$want" err.txt
     check "$desc: one line" [ "$(wc -l <err.txt)" -eq 1 ]
     check "$desc: no output" [ ! -e bad.h5 ]

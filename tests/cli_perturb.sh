@@ -45,6 +45,6 @@ check "another seed: other masks" bash -c "! h5diff full.h5 seed5.h5 /methods/ri
 
 "$bin" "${args[@]}" --set rise.masks=0 --set output.file=bad.h5 >/dev/null 2>bad.err
 rc=$?
-check "rise.masks = 0: exit 1 (got $rc)" [ $rc -eq 1 ]
+check "rise.masks = 0 (a --set): exit 2 (got $rc)" [ $rc -eq 2 ]
 check "rise.masks = 0: one line naming the key" grep -q "bad value '0' for \[rise\] masks (expected an integer in 1..65535)" bad.err
 finish

@@ -23,6 +23,8 @@ for d in "/sanity/steps *Dataset {22}" "/sanity/methods *Dataset {2}" "/sanity/c
          "/sanity/similarity/ssim/gradcam *Dataset {1, 22}" "/sanity/similarity/hog/ixg *Dataset {1, 22}"; do
     check "layout: $d" grep -q "^$d" "$tmp/ls.txt"
 done
+check "maps stored as [output] maps says (demo.ini: float16)" \
+    bash -c "h5ls -v '$out/sanity/maps/gradcam' | grep -q '16-bit little-endian floating-point'"
 h5vals "$out" /sanity/steps >"$tmp/steps.txt"
 check "22 steps" [ "$(wc -l <"$tmp/steps.txt")" -eq 22 ]
 check "steps: original, fc, layer4.0.downsample.0, layer4.0.conv3, ..., layer1.0.conv1, conv1" \
@@ -39,10 +41,20 @@ check "second --sanity exits 0: $(tail -n 1 "$tmp/again.err")" [ $? -eq 0 ]
 check "the run itself is not recomputed" grep -q 'nothing to compute' "$tmp/again.err"
 check "/sanity replaced (1 method)" bash -c "h5ls -r '$out' | grep -q '^/sanity/methods *Dataset {1}'"
 
+# [output] maps = none: no /sanity/maps, the same similarities, the report says why it has no grid.
+"$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity --set output.maps=none \
+    --set "output.file=$tmp/nomaps.h5" >/dev/null 2>&1
+check "maps = none: no /sanity/maps datasets" bash -c "! h5ls -r '$tmp/nomaps.h5' | grep -q '^/sanity/maps/'"
+for k in spearman_abs spearman ssim hog; do
+    check "maps = none: the same $k of ixg" h5diff -q "$out" "$tmp/nomaps.h5" /sanity/similarity/$k/ixg /sanity/similarity/$k/ixg
+done
+"$bin" --report "$tmp/nomaps_rep" "$tmp/nomaps.h5" >/dev/null 2>&1
+check "maps = none: the report says there is no grid" grep -q 'No sanity grid: the file stores no maps' "$tmp/nomaps_rep/report.md"
+
 # Bad values: one line naming the key; --sanity with --table is a command-line mistake.
 "$bin" "${base[@]}" --set sanity.methods=nope --sanity >/dev/null 2>"$tmp/bad.err"
 rc=$?
-check "unknown sanity method: exit 1 ($rc)" [ $rc -eq 1 ]
+check "unknown sanity method (a --set): exit 2 ($rc)" [ $rc -eq 2 ]
 check "one line naming [sanity] methods" bash -c "[ \$(wc -l <'$tmp/bad.err') -eq 1 ] && grep -q '\[sanity\] methods' '$tmp/bad.err'"
 "$bin" "${base[@]}" --set sanity.images=0 --sanity >/dev/null 2>"$tmp/bad2.err"
 check "sanity.images = 0 refused naming the key" grep -q '\[sanity\] images' "$tmp/bad2.err"
