@@ -384,7 +384,7 @@ static int check_metrics(PcConfig *cfg, PcError *err) {
 
 // [output] file, default <config name>.h5 in the current folder.
 static char *output_path(const PcConfig *cfg) {
-    char *out = cfg_resolve_path(cfg, K_FILE);
+    char *out = cfg_resolve_path_tidy(cfg, K_FILE);
     if (out) return out;
     const char *base_name = strrchr(cfg->path, '/');
     base_name = base_name ? base_name + 1 : cfg->path;

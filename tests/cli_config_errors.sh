@@ -136,6 +136,17 @@ check "class = label with an unlabelled image runs (rc $rc): $(tail -n 1 stderr.
 check "labels matching no image of the run: warned" grep -q "^warning: labels $tmp/otherlabels.txt: no line names an image of this run" stderr.txt
 check "class = label without a label: warned with the count" grep -q "^warning: \[saliency\] class = label, but 1 of 1 images have no label in $tmp/otherlabels.txt; they explain the predicted class" stderr.txt
 
+# [output] file = ../x.h5 in a config of another folder: the paths printed (and stored in the
+# config attribute) are tidy, "<tmp>/out3/r.h5", not "<tmp>/cfgdir/../out3/r.h5"
+mkdir -p cfgdir
+sed 's|^file = out/result.h5$|file = ../out3/r.h5|' base.ini >cfgdir/up.ini
+"$bin" --config cfgdir/up.ini >stdout.txt 2>stderr.txt
+rc=$?
+real_tmp=$(cd "$tmp" && pwd -P)
+check "output ../out3/r.h5 (rc $rc): $(tail -n 1 stderr.txt)" [ $rc -eq 0 ]
+check "the output path is printed without ../" grep -qx "results written to $real_tmp/out3/r.h5" stderr.txt
+check "... and is the file written" [ -f "$real_tmp/out3/r.h5" ]
+
 # --help lists every key with its default; --version names the libraries
 "$bin" --help >help.txt 2>&1
 check "--help exits 0" [ $? -eq 0 ]
