@@ -331,10 +331,40 @@ static int write_sanity(const char *path, PcSanityEnv *env, const Sanity *s, PcE
 
 // ---- the check --------------------------------------------------------------------------------
 
+// 1 when output's /sanity was made with these settings: the same method ids in order, [sanity]
+// images, seed and map format (the rest is the run's fingerprint, which the output matched).
+static int is_current(const char *output, const PcSanityEnv *env, const Sanity *s) {
+    hid_t f = pc_h5_open_read(output);
+    if (f < 0) return 0;
+    hid_t g = H5Lexists(f, "sanity", H5P_DEFAULT) > 0 ? H5Gopen2(f, "sanity", H5P_DEFAULT) : -1;
+    int same = g >= 0 && pc_h5_read_i64_attr(g, "images_requested", -1) == s->want &&
+               pc_h5_read_i64_attr(g, "seed", -1) == (int64_t)env->mset->seed;
+    hid_t d = same ? pc_h5_open_if(g, "methods") : -1;
+    size_t n = 0;
+    char **ids = d >= 0 ? pc_h5_read_strings(d, 0, &n) : NULL;
+    same = same && ids && n == (size_t)s->n_meth;
+    for (int m = 0; same && m < s->n_meth; m++) {
+        const char *id = s->variant[m] >= 0 ? pc_variant_ids[s->variant[m]] : s->desc[m]->id;
+        char name[128];
+        snprintf(name, sizeof name, "maps/%s", id);
+        hid_t md = pc_h5_open_if(g, name);
+        hid_t t = md >= 0 ? H5Dget_type(md) : -1;
+        size_t bytes = t >= 0 ? H5Tget_size(t) : 0;
+        same = !strcmp(ids[m], id) && bytes == (env->maps == PC_MAPS_F16 ? 2 : env->maps == PC_MAPS_F32 ? 4 : 0);
+        if (t >= 0) H5Tclose(t);
+        if (md >= 0) H5Dclose(md);
+    }
+    if (ids) pc_h5_free_strings(ids, n);
+    if (d >= 0) H5Dclose(d);
+    if (g >= 0) H5Gclose(g);
+    H5Fclose(f);
+    return same;
+}
+
 static int sanity_alloc(PcSanityEnv *env, Sanity *s, const PcSanitySettings *ss, PcError *err) {
     s->S = env->size;
     s->want = ss->images;
-    if (set_methods(s, ss, err) || load_images(env, s, ss->images, err)) return -1;
+    if (load_images(env, s, ss->images, err)) return -1;   // methods: set_methods before
     s->node = xcalloc((size_t)env->net->n_nodes + 1, sizeof(int));
     s->node[0] = -1;
     s->n_steps = 1 + pc_sanity_order(env->net, s->node + 1, env->net->n_nodes);
@@ -349,7 +379,13 @@ static int sanity_alloc(PcSanityEnv *env, Sanity *s, const PcSanitySettings *ss,
 int pc_sanity_run(PcSanityEnv *env, const PcSanitySettings *ss, const char *output, PcError *err) {
     Sanity s;
     memset(&s, 0, sizeof s);
-    int rc = sanity_alloc(env, &s, ss, err);
+    s.want = ss->images;
+    int rc = set_methods(&s, ss, err);
+    if (rc == 0 && is_current(output, env, &s)) {
+        fprintf(stderr, "sanity check: %s:/sanity has these settings already: nothing to compute\n", output);
+        return 0;
+    }
+    if (rc == 0) rc = sanity_alloc(env, &s, ss, err);
     if (rc == 0)
         fprintf(stderr, "sanity check: %d images x %d methods x %d steps (original + %d layers re-initialised)\n",
                 s.n_img, s.n_meth, s.n_steps, s.n_steps - 1);

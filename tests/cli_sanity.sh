@@ -74,6 +74,13 @@ check "old /sanity kept (1 method)" bash -c "h5ls -r '$out' | grep -q '^/sanity/
 
 # The report: the sanity section, its grid and the four curves.
 "$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>&1
+# The same command again: the run and its check are both there already, nothing is recomputed.
+cp "$out" "$tmp/before_rerun.h5"
+"$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>"$tmp/rerun.err"
+check "rerun with the same [sanity]: exit 0 ($(tail -n 1 "$tmp/rerun.err"))" [ $? -eq 0 ]
+check "rerun: the check is not recomputed" grep -q '/sanity has these settings already: nothing to compute' "$tmp/rerun.err"
+check "rerun: no sanity step ran" bash -c "! grep -q 'sanity step' '$tmp/rerun.err'"
+check "rerun: the file is unchanged" cmp -s "$out" "$tmp/before_rerun.h5"
 "$bin" --report "$tmp/rep" "$out" >/dev/null 2>"$tmp/rep.err"
 check "report exits 0: $(tail -n 1 "$tmp/rep.err")" [ $? -eq 0 ]
 check "report has the sanity section" grep -q '^## Sanity check: cascading randomisation (demo)' "$tmp/rep/report.md"
