@@ -516,13 +516,15 @@ int pc_config_load_string(const char *text, const char *path, int n_sets, char *
     PcSanitySettings ss;   // [sanity] (method_config.c)
     PcRobustness rob;      // [robustness] (method_config.c)
     if (cfg_check_model(cfg, err) || check_data(cfg, err) || check_preprocess(cfg, err) || check_saliency(cfg, err) ||
-        check_metrics(cfg, err) || check_output(cfg, err) || check_run(cfg, err) ||
-        pc_method_settings_from_config(cfg, &ms, err) || pc_sanity_settings_from_config(cfg, &ss, err) ||
-        pc_robustness_from_config(cfg, &rob, err)) {
+        check_metrics(cfg, err) || check_output(cfg, err) || check_run(cfg, err)) {
         int k = cfg->bad_key;
         cmdline = k >= 0 && cfg->origin[k] && !strncmp(cfg->origin[k], "--set ", 6);
-        // method_config.c names the origin first ("--set ig.steps=0: bad value ...") without bad_key
-        if (k < 0) cmdline = !strncmp(err->msg, "--set ", 6);
+        goto fail;
+    }
+    if (pc_method_settings_from_config(cfg, &ms, err) || pc_sanity_settings_from_config(cfg, &ss, err) ||
+        pc_robustness_from_config(cfg, &rob, err)) {
+        // method_config.c: a bad value, its origin first ("--set ig.steps=0: bad value ...")
+        cmdline = !strncmp(err->msg, "--set ", 6);
         goto fail;
     }
     fill_values(cfg);
