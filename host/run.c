@@ -524,18 +524,27 @@ static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt,
 // that before it starts. On a GPU one cold batch says little (plans, autotuning), so no projection.
 static void announce_cost(const PcConfig *cfg, Run *r, int n_left) {
     PcRunCost c;
-    pc_run_cost(cfg, &r->net, &r->tg, r->others, r->n_others, &r->mset, r->n_methods, &c);
-    fprintf(stderr, "cost: about %.0f forward passes per image (Poly-CAM %.0f, other methods %.0f, curves %.0f)",
+    PcSanitySettings ss;
+    PcError e;
+    if (pc_sanity_settings_from_config(cfg, &ss, &e)) ss.enabled = 0;   // checked at load
+    pc_run_cost(cfg, &r->net, &r->tg, r->others, r->n_others, &r->mset, r->n_methods, &r->rob, &ss, &c);
+    fprintf(stderr, "cost: about %.0f forward passes per image (Poly-CAM %.0f, other methods %.0f, curves %.0f",
             c.total, c.polycam, c.others, c.curves);
+    if (r->rob.sensitivity) fprintf(stderr, ", sensitivity-max %.0f", c.sensitivity);
+    fprintf(stderr, ")");
+    // the sanity check explains its first images once more at every step, after the run
+    const int n_sanity = ss.enabled ? (ss.images < r->ds.n ? ss.images : r->ds.n) : 0;
+    if (n_sanity) fprintf(stderr, "; sanity check about %.0f", c.sanity * n_sanity);
+
     if (!r->bn || strcmp(r->be->name, "cpu") || n_left <= 0) {
         fprintf(stderr, "\n");
         return;
     }
     PcBackend *be = r->be;
     const int n = r->insdel.batch < 8 ? r->insdel.batch : 8;
+    const double passes = c.total * n_left + c.sanity * n_sanity;
     const size_t bytes = (size_t)n * 3 * cfg->size * cfg->size * sizeof(float);
     float *d_x = be->alloc(be, bytes), *d_logits = be->alloc(be, (size_t)n * r->net.n_classes * sizeof(float));
-    PcError e;
     double t0 = pc_now();
     int rc = d_x && d_logits ? be->forward(be, r->bn, d_x, n, d_logits, 0, NULL, NULL, &e) : -1;
     be->synchronize(be);
@@ -543,9 +552,9 @@ static void announce_cost(const PcConfig *cfg, Run *r, int n_left) {
     if (d_x) be->release(be, d_x);
     if (d_logits) be->release(be, d_logits);
     char when[64];
-    pc_format_duration(per_pass * c.total * n_left, when, sizeof when);
-    if (rc == 0) fprintf(stderr, "; on this CPU %.4f s per pass: projected %s for %d image%s\n",
-                         per_pass, when, n_left, n_left == 1 ? "" : "s");
+    pc_format_duration(per_pass * passes, when, sizeof when);
+    if (rc == 0) fprintf(stderr, "; on this CPU %.4f s per pass: projected %s for %d image%s%s\n",
+                         per_pass, when, n_left, n_left == 1 ? "" : "s", n_sanity ? " and the sanity check" : "");
     else fprintf(stderr, "\n");
 }
 

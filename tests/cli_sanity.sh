@@ -14,6 +14,7 @@ base=(--config "$src/configs/demo.ini" --limit 1 --set "output.file=$out" --set 
 "$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >"$tmp/run.out" 2>"$tmp/run.err"
 check "run with --sanity exits 0: $(tail -n 1 "$tmp/run.err")" [ $? -eq 0 ]
 check "progress names the steps" grep -q 'sanity step 21/21: conv1' "$tmp/run.err"
+check "the cost line counts the sanity check" grep -q '^cost: .*; sanity check about [0-9]' "$tmp/run.err"
 
 h5ls -r "$out" >"$tmp/ls.txt" 2>&1
 for d in "/sanity/steps *Dataset {22}" "/sanity/methods *Dataset {2}" "/sanity/class *Dataset {1, 22}" \
