@@ -50,9 +50,7 @@ static void file_close(ReportFile *rf) {
 }
 
 // Reads what the report needs of one result file; the file stays open for curves and maps.
-static int file_open(ReportFile *rf, const char *path, PcError *err) {
-    memset(rf, 0, sizeof *rf);
-    rf->label = file_label(path);
+static int file_read(ReportFile *rf, const char *path, PcError *err) {
     if (access(path, R_OK) != 0) return pc_fail(err, "%s: cannot read (%s)", path, strerror(errno));
     PcError e;
     if (pc_results_open(&rf->r, path, &e)) {
@@ -67,6 +65,19 @@ static int file_open(ReportFile *rf, const char *path, PcError *err) {
     for (int i = 0; i < n; i++) rf->ok[i] = rf->r.done[i] == 1 && !strcmp(rf->r.status[i], "ok");
     if (rf->r.layout.size <= 0) rf->r.layout.size = 224;
     return 0;
+}
+
+// A result file, or for the output of a run still going its .partial (the images done so far).
+static int file_open(ReportFile *rf, const char *path, PcError *err) {
+    memset(rf, 0, sizeof *rf);
+    rf->label = file_label(path);
+    size_t n = strlen(path) + 16;
+    char *partial = xmalloc(n);
+    snprintf(partial, n, "%s.partial", path);
+    if (access(path, F_OK) != 0 && access(partial, R_OK) == 0) path = partial;
+    int rc = file_read(rf, path, err);
+    free(partial);
+    return rc;
 }
 
 static int method_index(const ReportFile *rf, const char *id) {
