@@ -16,7 +16,7 @@ small=(--limit 1 --set output.overlays=0 --set metrics.steps=4 --set sscam.sampl
        --set sscam.sigma=0.2 --set output.maps=float32)
 ids=scorecam,sscam,iscam
 "$bin" --config "$demo" "${small[@]}" --set saliency.methods=$ids --set output.file=f1.h5 >f1.txt 2>f1.err
-check "forward methods: exit 0 ($(tail -3 f1.err))" [ $? -eq 0 ]
+rc=$?; check "forward methods: exit 0 ($(tail -3 f1.err))" [ $rc -eq 0 ]
 for id in ${ids//,/ }; do
     check "table row for $id" grep -qE "^\| $id +\|.*\| +1 \|$" f1.txt
     check "/methods/$id/map stored" h5dump -H -d "/methods/$id/map" f1.h5 >/dev/null 2>&1

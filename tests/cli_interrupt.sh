@@ -120,7 +120,7 @@ bl=(--config "$tmp/tiny.ini" --set data.limit=3 --set "data.masks=$src/data/synt
     --set saliency.methods=gradcam,ixg,smoothgrad,rise,occlusion --set smoothgrad.samples=2 --set rise.masks=16
     --set occlusion.stride=32 --set robustness.sensitivity=yes --set robustness.samples=2)
 "$bin" "${bl[@]}" --set "output.file=$tmp/bref.h5" >/dev/null 2>"$tmp/bref.err"
-check "baselines, uninterrupted: $(tail -n 1 "$tmp/bref.err")" [ $? -eq 0 ]
+rc=$?; check "baselines, uninterrupted: $(tail -n 1 "$tmp/bref.err")" [ $rc -eq 0 ]
 out=$tmp/brun.h5
 "$bin" "${bl[@]}" --set "output.file=$out" >/dev/null 2>"$tmp/bterm.err" &
 pid=$!
@@ -136,7 +136,7 @@ kill -9 "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
 check "baselines: SIGKILL landed before the end (journal left)" [ -f "$out.journal" -a ! -e "$out" ]
 "$bin" "${bl[@]}" --set "output.file=$out" >/dev/null 2>"$tmp/bfinal.err"
-check "baselines: final rerun exits 0: $(tail -n 1 "$tmp/bfinal.err")" [ $? -eq 0 ]
+rc=$?; check "baselines: final rerun exits 0: $(tail -n 1 "$tmp/bfinal.err")" [ $rc -eq 0 ]
 check "baselines: the resumed file has the uninterrupted one's datasets (maps, curves, sensitivity, localisation, RISE masks)" \
     same_data "$tmp/bref.h5" "$out"
 check "baselines: it has sensitivity and localisation" \

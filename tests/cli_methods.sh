@@ -36,7 +36,7 @@ EOF
 
 ids=gradcam,gradcampp,smoothgradcampp,layercam,zoomcam,ixg,ig,smoothgrad
 "$bin" --config base.ini --set saliency.methods=pcampm,$ids --set output.file=all.h5 >all.txt 2>all.err
-check "all methods: exit 0 ($(tail -3 all.err))" [ $? -eq 0 ]
+rc=$?; check "all methods: exit 0 ($(tail -3 all.err))" [ $rc -eq 0 ]
 for id in pcampm ${ids//,/ }; do
     check "table row for $id" grep -q "^| $id " all.txt
     check "/methods/$id/map stored" h5dump -H -d "/methods/$id/map" all.h5 >/dev/null 2>&1

@@ -12,7 +12,7 @@ out=$tmp/demo.h5
 base=(--config "$src/configs/demo.ini" --limit 1 --set "output.file=$out" --set output.overlays=0
       --set saliency.methods=gradcam --set metrics.insertion=no --set metrics.deletion=no --set run.device=cpu)
 "$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >"$tmp/run.out" 2>"$tmp/run.err"
-check "run with --sanity exits 0: $(tail -n 1 "$tmp/run.err")" [ $? -eq 0 ]
+rc=$?; check "run with --sanity exits 0: $(tail -n 1 "$tmp/run.err")" [ $rc -eq 0 ]
 check "progress names the steps" grep -q 'sanity step 21/21: conv1' "$tmp/run.err"
 check "the cost line counts the sanity check" grep -q '^cost: .*; sanity check about [0-9]' "$tmp/run.err"
 
@@ -38,7 +38,7 @@ done
 
 # A finished output gains a new /sanity without recomputing the run (other methods: replaced).
 "$bin" "${base[@]}" --set sanity.methods=ixg --sanity >/dev/null 2>"$tmp/again.err"
-check "second --sanity exits 0: $(tail -n 1 "$tmp/again.err")" [ $? -eq 0 ]
+rc=$?; check "second --sanity exits 0: $(tail -n 1 "$tmp/again.err")" [ $rc -eq 0 ]
 check "the run itself is not recomputed" grep -q 'nothing to compute' "$tmp/again.err"
 check "/sanity replaced (1 method)" bash -c "h5ls -r '$out' | grep -q '^/sanity/methods *Dataset {1}'"
 
@@ -78,12 +78,12 @@ check "old /sanity kept (1 method)" bash -c "h5ls -r '$out' | grep -q '^/sanity/
 # The same command again: the run and its check are both there already, nothing is recomputed.
 cp "$out" "$tmp/before_rerun.h5"
 "$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>"$tmp/rerun.err"
-check "rerun with the same [sanity]: exit 0 ($(tail -n 1 "$tmp/rerun.err"))" [ $? -eq 0 ]
+rc=$?; check "rerun with the same [sanity]: exit 0 ($(tail -n 1 "$tmp/rerun.err"))" [ $rc -eq 0 ]
 check "rerun: the check is not recomputed" grep -q '/sanity has these settings already: nothing to compute' "$tmp/rerun.err"
 check "rerun: no sanity step ran" bash -c "! grep -q 'sanity step' '$tmp/rerun.err'"
 check "rerun: the file is unchanged" cmp -s "$out" "$tmp/before_rerun.h5"
 "$bin" --report "$tmp/rep" "$out" >/dev/null 2>"$tmp/rep.err"
-check "report exits 0: $(tail -n 1 "$tmp/rep.err")" [ $? -eq 0 ]
+rc=$?; check "report exits 0: $(tail -n 1 "$tmp/rep.err")" [ $rc -eq 0 ]
 check "report has the sanity section" grep -q '^## Sanity check: cascading randomisation (demo)' "$tmp/rep/report.md"
 check "report has the ixg table row of step 1 (fc)" grep -q '^| 1 | `fc` | ' "$tmp/rep/report.md"
 for fig in sanity_grid_demo sanity_spearman_abs_demo sanity_spearman_demo sanity_ssim_demo sanity_hog_demo; do

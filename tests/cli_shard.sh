@@ -82,13 +82,13 @@ bl=(--config "$tmp/rn.ini" --set saliency.methods=gradcam,ixg,rise --set salienc
     --set rise.masks=16 --set robustness.sensitivity=yes --set robustness.samples=2
     --set sanity.enabled=yes --set sanity.methods=gradcam,ixg --set sanity.images=2)
 "$bin" "${bl[@]}" --set "output.file=$tmp/bfull.h5" >/dev/null 2>"$tmp/bfull.err"
-check "baselines + sensitivity + sanity, unsharded: $(tail -n 1 "$tmp/bfull.err")" [ $? -eq 0 ]
+rc=$?; check "baselines + sensitivity + sanity, unsharded: $(tail -n 1 "$tmp/bfull.err")" [ $rc -eq 0 ]
 for i in 0 1 2; do
     "$bin" "${bl[@]}" --set "output.file=$tmp/b$i.h5" --set "run.shard=$i/3" >/dev/null 2>"$tmp/b$i.err"
-    check "baselines shard $i/3: $(tail -n 1 "$tmp/b$i.err")" [ $? -eq 0 ]
+    rc=$?; check "baselines shard $i/3: $(tail -n 1 "$tmp/b$i.err")" [ $rc -eq 0 ]
 done
 "$bin" --merge "$tmp/bm.h5" "$tmp/b0.h5" "$tmp/b1.h5" "$tmp/b2.h5" >/dev/null 2>"$tmp/bm.err"
-check "baselines merge exits 0: $(tail -n 1 "$tmp/bm.err")" [ $? -eq 0 ]
+rc=$?; check "baselines merge exits 0: $(tail -n 1 "$tmp/bm.err")" [ $rc -eq 0 ]
 check "baselines merge: /images, /methods (RISE masks, sensitivity) equal the unsharded run" same_data "$tmp/bfull.h5" "$tmp/bm.h5"
 check "baselines merge: /sanity equals the unsharded run's (h5diff)" h5diff -q "$tmp/bfull.h5" "$tmp/bm.h5" /sanity /sanity
 check "merged /sanity/images are rows 0, 1 of the merged file" [ "$(h5vals "$tmp/bm.h5" /sanity/images | tr '\n' ' ')" = "0 1 " ]
@@ -101,6 +101,6 @@ check "a shard without /sanity among shards with one: refused in one line ($(cat
 check "shards whose sanity checks differ: refused ($(cat "$tmp/e6"))" grep -q "their sanity checks (/sanity) differ in methods" "$tmp/e6"
 check "no output after the sanity refusals" [ ! -e "$tmp/bm2.h5" ]
 "$bin" --report "$tmp/brep" "$tmp/bm.h5" >/dev/null 2>"$tmp/brep.err"
-check "report of the merged file: $(tail -n 1 "$tmp/brep.err")" [ $? -eq 0 ]
+rc=$?; check "report of the merged file: $(tail -n 1 "$tmp/brep.err")" [ $rc -eq 0 ]
 check "... has Table 5 and the sanity section of the merged images" bash -c "grep -q '^## Table 5' '$tmp/brep/report.md' && grep -q '^## Sanity check' '$tmp/brep/report.md' && grep -q 'Images: \`synth_002.jpg\`, \`synth_003.jpg\`' '$tmp/brep/report.md'"
 finish
