@@ -101,7 +101,8 @@ fi
 "$bin" --report "$tmp/rep3" "$tmp/missing.h5" >/dev/null 2>"$tmp/rep3.err"
 rc=$?
 check "missing file: exit 1" [ $rc -eq 1 ]
-check "missing file: one line naming it" [ "$(wc -l <"$tmp/rep3.err")" -eq 1 ] && grep -q 'missing.h5' "$tmp/rep3.err"
+check "missing file: one line" [ "$(wc -l <"$tmp/rep3.err")" -eq 1 ]
+check "missing file: the line names it" grep -q 'missing.h5' "$tmp/rep3.err"
 "$bin" --report "$tmp/rep4" "$src/tests/fixtures/decode_golden.h5" >/dev/null 2>"$tmp/rep4.err"
 check "not a result file: named" grep -q 'decode_golden.h5: not a polycam-eval result file' "$tmp/rep4.err"
 "$bin" --report "$tmp/rep5" >/dev/null 2>&1
