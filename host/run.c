@@ -535,7 +535,6 @@ static void announce_cost(const PcConfig *cfg, Run *r, int n_left) {
     // the sanity check explains its first images once more at every step, after the run
     const int n_sanity = ss.enabled ? (ss.images < r->ds.n ? ss.images : r->ds.n) : 0;
     if (n_sanity) fprintf(stderr, "; sanity check about %.0f", c.sanity * n_sanity);
-
     if (!r->bn || strcmp(r->be->name, "cpu") || n_left <= 0) {
         fprintf(stderr, "\n");
         return;

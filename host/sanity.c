@@ -363,7 +363,6 @@ static int is_current(const char *output, const PcSanityEnv *env, const Sanity *
 
 static int sanity_alloc(PcSanityEnv *env, Sanity *s, const PcSanitySettings *ss, PcError *err) {
     s->S = env->size;
-    s->want = ss->images;
     if (load_images(env, s, ss->images, err)) return -1;   // methods: set_methods before
     s->node = xcalloc((size_t)env->net->n_nodes + 1, sizeof(int));
     s->node[0] = -1;
