@@ -88,7 +88,8 @@ static int method_index(const ReportFile *rf, const char *id) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-// use[i] = ok here and ok in every other file (matched by name). Returns the count kept in file 0.
+// use[i] = ok here and ok in every other file that has readable images (matched by name).
+// Returns the count kept (the same in each such file).
 static int mark_common(ReportFile *fs, int nf) {
     char ***sorted = xcalloc((size_t)nf, sizeof(char **));
     int *ns = xcalloc((size_t)nf, sizeof(int));
@@ -101,12 +102,18 @@ static int mark_common(ReportFile *fs, int nf) {
     for (int k = 0; k < nf; k++)
         for (int i = 0; i < fs[k].r.n; i++) {
             int keep = fs[k].ok[i];
+            // a file with no readable image (yet: a run just started) has nothing to compare
             for (int o = 0; o < nf && keep; o++)
-                keep = o == k || bsearch(&fs[k].r.names[i], sorted[o], (size_t)ns[o], sizeof(char *), cmp_str) != NULL;
+                keep = o == k || ns[o] == 0 ||
+                       bsearch(&fs[k].r.names[i], sorted[o], (size_t)ns[o], sizeof(char *), cmp_str) != NULL;
             fs[k].use[i] = (unsigned char)keep;
         }
-    int kept = 0;
-    for (int i = 0; i < fs[0].r.n; i++) kept += fs[0].use[i];
+    int kept = 0;   // the same in every file that has readable images
+    for (int k = 0; k < nf; k++) {
+        int used = 0;
+        for (int i = 0; i < fs[k].r.n; i++) used += fs[k].use[i];
+        if (used > kept) kept = used;
+    }
     for (int k = 0; k < nf; k++) free(sorted[k]);
     free(sorted);
     free(ns);
@@ -423,10 +430,13 @@ static int figure_grid(FILE *md, const char *dir, const ReportFile *rf, const ch
 // Files that share no readable image: rather than empty tables, each file's means over its own
 // readable images (describe_files says the columns then do not compare). Returns 1 when it did.
 static int use_own_images(ReportFile *fs, int nf, int kept) {
-    int any_ok = 0;
-    for (int k = 0; k < nf; k++)
-        for (int i = 0; i < fs[k].r.n; i++) any_ok |= fs[k].ok[i];
-    if (nf < 2 || kept > 0 || !any_ok) return 0;
+    int with_ok = 0;
+    for (int k = 0; k < nf; k++) {
+        int any = 0;
+        for (int i = 0; i < fs[k].r.n; i++) any |= fs[k].ok[i];
+        with_ok += any;
+    }
+    if (with_ok < 2 || kept > 0) return 0;
     for (int k = 0; k < nf; k++) memcpy(fs[k].use, fs[k].ok, (size_t)fs[k].r.n);
     return 1;
 }
@@ -442,10 +452,13 @@ static void describe_files(FILE *md, const ReportFile *fs, int nf, int kept, int
     if (own)
         fprintf(md, "\n**The files share no readable image**: each file's numbers are the means over its own "
                     "readable images, so the column groups do not compare image for image.\n");
-    for (int k = 0; k < nf && !own; k++) {
+    for (int k = 0; k < nf; k++) {
         int ok = 0;
         for (int i = 0; i < fs[k].r.n; i++) ok += fs[k].ok[i];
-        if (ok != kept)
+        if (ok == 0)
+            fprintf(md, "\n`%s` has no readable image%s: its columns are empty.\n", fs[k].r.path,
+                    fs[k].r.complete ? "" : " yet");
+        else if (ok != kept && !own)
             fprintf(md, "\nLeft out of `%s`: %d of its %d readable images, which another file lacks or could not "
                         "read; every mean is over the same %d images.\n", fs[k].r.path, ok - kept, ok, kept);
     }

@@ -81,6 +81,21 @@ rc=$?; check "report of a file without curves exits 0: $(tail -n 1 "$tmp/rep7.er
 check "... says it has no curves" grep -q '^(No file has insertion or deletion curves' "$tmp/rep7/report.md"
 check "... and prints no AUC rows" [ "$(md_rows "$tmp/rep7/report.md" | wc -l)" -eq 0 ]
 
+# A file with no readable image (a run whose only image is broken) beside vgg.h5: vgg's means stay
+# over its own images (they were all dropped), and the report says why the other columns are empty.
+printf 'empty.JPEG\n' >"$tmp/broken.txt"
+"$bin" --config "$tmp/run.ini" --set "output.file=$tmp/broken.h5" --set "data.list=$tmp/broken.txt" \
+    --set "data.root=$src/data/bad_inputs" --set data.offset=0 --set data.labels= >/dev/null 2>&1
+"$bin" --report "$tmp/rep9" "$tmp/broken.h5" "$tmp/vgg.h5" >/dev/null 2>"$tmp/rep9.err"
+rc=$?; check "report with a file of no readable image: $(tail -n 1 "$tmp/rep9.err")" [ $rc -eq 0 ]
+check "... says so" grep -q 'broken.h5` has no readable image: its columns are empty' "$tmp/rep9/report.md"
+second_group() {   # "id ins del diff n" of the second column group of Table 1
+    awk -F'|' '/^## Tables 1 and 4/{t=1; next} /^## /{t=0} t && /^\| [a-z]/ && $2 !~ /Method/ {
+        for (i = 2; i <= 10; i++) gsub(/ /, "", $i); print $2, $7, $8, $9, $10 }' "$1"
+}
+check "... and vgg's rows are its own 3 images (its --table CSV)" \
+    [ "$(second_group "$tmp/rep9/report.md")" = "$(csv_rows "$tmp/vgg.h5.csv")" ]
+
 # The output name of a run that is not finished: its .partial, with the images done so far.
 "$bin" --config "$tmp/run.ini" --set "output.file=$tmp/going.h5" --set data.limit=16 >/dev/null 2>&1 &
 pid=$!
