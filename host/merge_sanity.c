@@ -201,13 +201,22 @@ int pc_merge_sanity_write(const char *out_path, const PcResultFile *const *sh, i
     int n_out = 0;
     Checked *c = checked_images(sh, n, &n_out);
     if (want >= 0 && n_out > want) n_out = want;
-    hid_t out = H5Fopen(out_path, H5F_ACC_RDWR, H5P_DEFAULT);
-    int rc = out < 0 ? -1 : 0, present = out >= 0 && H5Lexists(out, "sanity", H5P_DEFAULT) > 0;
-    if (rc == 0 && !present) rc = write_group(out, sh, c, n_out, out_index, total);
-    if (rc && out >= 0 && H5Lexists(out, "sanity", H5P_DEFAULT) > 0) H5Ldelete(out, "sanity", H5P_DEFAULT);
+    hid_t out = pc_h5_open_read(out_path);
+    int present = out >= 0 && H5Lexists(out, "sanity", H5P_DEFAULT) > 0;
+    if (out >= 0) H5Fclose(out);
+    if (present) {
+        free(c);
+        return 0;
+    }
+    // into a copy renamed over the output when complete (h5util.h): a kill leaves the output whole
+    char *tmp = pc_h5_update_begin(out_path, err);
+    out = tmp ? H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT) : -1;
+    int rc = out < 0 ? -1 : write_group(out, sh, c, n_out, out_index, total);
     if (out >= 0 && H5Fclose(out) < 0) rc = -1;
     free(c);
-    if (rc) return pc_fail(err, "%s: cannot write the merged /sanity%s", out_path, pc_h5_why());
-    if (!present) fprintf(stderr, "merged the shards' sanity checks: %d images\n", n_out);
+    if (!tmp) return -1;
+    if (rc) pc_fail(err, "%s: cannot write the merged /sanity%s", out_path, pc_h5_why());
+    if (pc_h5_update_end(out_path, tmp, rc == 0, rc ? NULL : err) || rc) return -1;
+    fprintf(stderr, "merged the shards' sanity checks: %d images\n", n_out);
     return 0;
 }

@@ -318,15 +318,20 @@ static int write_results(hid_t g, const Sanity *s, PcMapsFormat fmt) {
     return rc;
 }
 
+// Into a copy of the finished file, renamed over it when complete (h5util.h: pc_h5_update_begin):
+// a kill while /sanity is written leaves the run's results as they were.
 static int write_sanity(const char *path, PcSanityEnv *env, const Sanity *s, PcError *err) {
-    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-    if (f < 0) return pc_fail(err, "%s: cannot open to add /sanity%s", path, pc_h5_why());
-    if (H5Lexists(f, "sanity", H5P_DEFAULT) > 0) H5Ldelete(f, "sanity", H5P_DEFAULT);
-    hid_t g = H5Gcreate2(f, "sanity", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = g < 0 || write_meta(g, env, s) || write_results(g, s, env->maps) ? -1 : 0;
+    char *tmp = pc_h5_update_begin(path, err);
+    if (!tmp) return -1;
+    hid_t f = H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT);
+    int rc = f < 0 ? pc_fail(err, "%s: cannot open to add /sanity%s", tmp, pc_h5_why()) : 0;
+    if (rc == 0 && H5Lexists(f, "sanity", H5P_DEFAULT) > 0) H5Ldelete(f, "sanity", H5P_DEFAULT);
+    hid_t g = rc == 0 ? H5Gcreate2(f, "sanity", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    if (rc == 0 && (g < 0 || write_meta(g, env, s) || write_results(g, s, env->maps)))
+        rc = pc_fail(err, "%s: cannot write /sanity%s", path, pc_h5_why());
     if (g >= 0) H5Gclose(g);
-    if (H5Fclose(f) < 0) rc = -1;
-    return rc ? pc_fail(err, "%s: cannot write /sanity%s", path, pc_h5_why()) : 0;
+    if (f >= 0 && H5Fclose(f) < 0 && rc == 0) rc = pc_fail(err, "%s: cannot write /sanity%s", path, pc_h5_why());
+    return pc_h5_update_end(path, tmp, rc == 0, err) || rc ? -1 : 0;
 }
 
 // ---- the check --------------------------------------------------------------------------------

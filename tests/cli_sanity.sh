@@ -73,6 +73,27 @@ check "SIGTERM during the check: exit 3 ($rc)" [ $rc -eq 3 ]
 check "says it was interrupted" grep -q 'interrupted by SIGTERM during the sanity check' "$tmp/int.err"
 check "old /sanity kept (1 method)" bash -c "h5ls -r '$out' | grep -q '^/sanity/methods *Dataset {1}'"
 
+# /sanity goes into a copy renamed over the file when complete: a write that fails leaves the file
+# as it was (here the copy cannot be made), and a SIGKILL at the end leaves the old or the new
+# /sanity whole, never a half-written file.
+cp "$out" "$tmp/before_fail.h5"
+mkdir "$out.update"
+"$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>"$tmp/fail.err"
+rc=$?
+check "failed /sanity write: exit 1 ($rc)" [ $rc -eq 1 ]
+check "failed /sanity write: one line naming the copy ($(tail -n 1 "$tmp/fail.err"))" grep -q "cannot copy it to $out.update" "$tmp/fail.err"
+check "failed /sanity write: the file is unchanged" cmp -s "$out" "$tmp/before_fail.h5"
+rmdir "$out.update"
+"$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>"$tmp/kill.err" &
+pid=$!
+for _ in $(seq 1200); do grep -q 'sanity step 21/' "$tmp/kill.err" && break; sleep 0.02; done
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+check "SIGKILL at the end of the check: the results read as before" \
+    bash -c "'$bin' --table '$out' >/dev/null 2>&1 && h5diff -q '$out' '$tmp/before_fail.h5' /methods /methods"
+n_meth=$(h5ls -r "$out" | sed -n 's|^/sanity/methods *Dataset {\([0-9]*\)}.*|\1|p')
+check "SIGKILL at the end of the check: /sanity is the old (1) or the new (2) one ($n_meth)" [ "$n_meth" = 1 -o "$n_meth" = 2 ]
+
 # The report: the sanity section, its grid and the four curves.
 "$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>&1
 # The same command again: the run and its check are both there already, nothing is recomputed.
