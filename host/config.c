@@ -392,7 +392,7 @@ static int check_metrics(PcConfig *cfg, PcError *err) {
 
 // [output] file, default <config name>.h5 in the current folder.
 static char *output_path(const PcConfig *cfg) {
-    char *out = cfg_resolve_path(cfg, K_FILE);
+    char *out = cfg_resolve_path_tidy(cfg, K_FILE);
     if (out) return out;
     const char *base_name = strrchr(cfg->path, '/');
     base_name = base_name ? base_name + 1 : cfg->path;
@@ -525,11 +525,15 @@ int pc_config_load_string(const char *text, const char *path, int n_sets, char *
     PcRobustness rob;      // [robustness] (method_config.c)
     PcPrecisionSettings ps;   // [precision] (method_config.c)
     if (cfg_check_model(cfg, err) || check_data(cfg, err) || check_preprocess(cfg, err) || check_saliency(cfg, err) ||
-        check_metrics(cfg, err) || check_output(cfg, err) || check_run(cfg, err) ||
-        pc_method_settings_from_config(cfg, &ms, err) || pc_sanity_settings_from_config(cfg, &ss, err) ||
-        pc_robustness_from_config(cfg, &rob, err) || pc_precision_settings_from_config(cfg, &ps, err)) {
+        check_metrics(cfg, err) || check_output(cfg, err) || check_run(cfg, err)) {
         int k = cfg->bad_key;
         cmdline = k >= 0 && cfg->origin[k] && !strncmp(cfg->origin[k], "--set ", 6);
+        goto fail;
+    }
+    if (pc_method_settings_from_config(cfg, &ms, err) || pc_sanity_settings_from_config(cfg, &ss, err) ||
+        pc_robustness_from_config(cfg, &rob, err) || pc_precision_settings_from_config(cfg, &ps, err)) {
+        // method_config.c: a bad value, its origin first ("--set ig.steps=0: bad value ...")
+        cmdline = !strncmp(err->msg, "--set ", 6);
         goto fail;
     }
     fill_values(cfg);

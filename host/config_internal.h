@@ -39,6 +39,10 @@ int cfg_get_choice(PcConfig *cfg, int k, const char *const *choices, int *out, P
 int cfg_split_list(const char *s, char items[][64], int max);
 // A path value resolved against the config's folder (file) or the current folder (--set); NULL when empty.
 char *cfg_resolve_path(const PcConfig *cfg, int k);
+// The same with the relative value's leading "./" and "../" applied to the folder (canonical:
+// realpath / getcwd, so this is exact), for paths printed to the user ([output] file: not a
+// result key, so the fingerprint is unchanged): "/x/configs/../results/a.h5" -> "/x/results/a.h5".
+char *cfg_resolve_path_tidy(const PcConfig *cfg, int k);
 // The current folder, absolute (malloc'd).
 char *cfg_cwd(void);
 // Copies s (len bytes) without leading / trailing blanks into dst (size n).

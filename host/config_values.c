@@ -97,17 +97,44 @@ char *cfg_cwd(void) {
     return strdup(buf);
 }
 
+// base joined with rel; with tidy, rel's leading "./" and "../" are applied to base first.
+static char *join(const char *base, const char *rel, int tidy) {
+    if (!tidy || rel[0] == '/' || !base || base[0] != '/') return pc_join_path(base, rel);
+    char *b = strdup(base);
+    for (;;) {
+        if (!strncmp(rel, "./", 2)) {
+            rel += 2;
+        } else if (!strncmp(rel, "../", 3)) {
+            char *slash = strrchr(b, '/');
+            if (slash == b) b[1] = 0;   // the root's parent is the root
+            else *slash = 0;
+            rel += 3;
+        } else {
+            break;
+        }
+        while (*rel == '/') rel++;
+    }
+    size_t n = strlen(b) + strlen(rel) + 2;
+    char *p = xmalloc(n);
+    snprintf(p, n, "%s%s%s", b, strcmp(b, "/") ? "/" : "", rel);
+    free(b);
+    return p;
+}
+
 // Resolves a path value: relative to the config's folder when it came from the file, to the
 // current folder when it came from --set.
-char *cfg_resolve_path(const PcConfig *cfg, int k) {
+static char *resolve(const PcConfig *cfg, int k, int tidy) {
     const char *v = cfg_effective(cfg, k);
     if (!v[0]) return NULL;
     if (cfg->origin[k] && !strncmp(cfg->origin[k], "--set ", 6)) {
         char *cwd = cfg_cwd();
-        char *p = pc_join_path(cwd, v);
+        char *p = join(cwd, v, tidy);
         free(cwd);
         return p;
     }
-    return pc_join_path(cfg->dir, v);
+    return join(cfg->dir, v, tidy);
 }
+
+char *cfg_resolve_path(const PcConfig *cfg, int k) { return resolve(cfg, k, 0); }
+char *cfg_resolve_path_tidy(const PcConfig *cfg, int k) { return resolve(cfg, k, 1); }
 

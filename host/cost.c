@@ -2,25 +2,50 @@
 #include "cost.h"
 
 #include <stdio.h>
+#include <string.h>
+
+#include "sanity.h"
+
+// Poly-CAM: one tapped pass, then one masked pass per channel of every target layer for the
+// "plus" masks (PCAM+, PCAM+-) and one for the "minus" masks (PCAM-, PCAM+-). Dead channels are
+// skipped by the engine, so this is an upper bound.
+static double polycam_cost(const PcTargets *tg, int plus, int minus) {
+    if (!plus && !minus) return 0;
+    double channels = 0;
+    for (int l = 0; l < tg->n_targets; l++) channels += tg->c[l];
+    return 1.0 + channels * (plus + minus);
+}
+
+// The sanity check per checked image: every step (the original and one per re-initialised layer)
+// classifies once and computes its methods' maps.
+static double sanity_cost(const PcNet *net, const PcTargets *tg, const PcMethodSettings *set,
+                          const PcSanitySettings *ss) {
+    int plus = 0, minus = 0, nodes[1024];
+    double maps = 0;
+    for (int m = 0; m < ss->n_methods; m++) {
+        plus |= !strcmp(ss->ids[m], "pcamp") || !strcmp(ss->ids[m], "pcampm");
+        minus |= !strcmp(ss->ids[m], "pcamm") || !strcmp(ss->ids[m], "pcampm");
+        const PcMethodDesc *d = pc_method_find(ss->ids[m]);
+        if (d && d->native && d->cost) maps += d->cost(net, set);
+    }
+    const int steps = 1 + pc_sanity_order(net, nodes, 1024);
+    return steps * (1.0 + polycam_cost(tg, plus, minus) + maps);
+}
 
 void pc_run_cost(const PcConfig *cfg, const PcNet *net, const PcTargets *tg, const PcMethodDesc *const *others,
-                 int n_others, const PcMethodSettings *set, int n_maps, PcRunCost *out) {
+                 int n_others, const PcMethodSettings *set, int n_maps, const PcRobustness *rob,
+                 const PcSanitySettings *ss, PcRunCost *out) {
     *out = (PcRunCost){0};
-    // Poly-CAM: one tapped pass, then one masked pass per channel of every target layer for the
-    // "plus" masks (PCAM+, PCAM+-) and one for the "minus" masks (PCAM-, PCAM+-). Dead channels
-    // are skipped by the engine, so this is an upper bound.
-    const int plus = cfg->variants[PC_VARIANT_PLUS] || cfg->variants[PC_VARIANT_PM];
-    const int minus = cfg->variants[PC_VARIANT_MINUS] || cfg->variants[PC_VARIANT_PM];
-    if (plus || minus) {
-        double channels = 0;
-        for (int l = 0; l < tg->n_targets; l++) channels += tg->c[l];
-        out->polycam = 1.0 + channels * (plus + minus);
-    }
+    out->polycam = polycam_cost(tg, cfg->variants[PC_VARIANT_PLUS] || cfg->variants[PC_VARIANT_PM],
+                                cfg->variants[PC_VARIANT_MINUS] || cfg->variants[PC_VARIANT_PM]);
     for (int m = 0; m < n_others; m++)
         if (others[m]->cost) out->others += others[m]->cost(net, set);
     // SPEC §8: one pass per step and per curve
     out->curves = (double)n_maps * cfg->insdel.steps * (cfg->insertion + cfg->deletion);
-    out->total = out->polycam + out->others + out->curves;
+    // sensitivity-max (sensitivity.h): each perturbed input explained again by every method
+    if (rob && rob->sensitivity) out->sensitivity = rob->samples * (out->polycam + out->others);
+    out->total = out->polycam + out->others + out->curves + out->sensitivity;
+    if (ss && ss->enabled) out->sanity = sanity_cost(net, tg, set, ss);
 }
 
 void pc_format_duration(double s, char *buf, size_t n) {

@@ -8,7 +8,10 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 // ---- float16 ----------------------------------------------------------------------------------
 
@@ -384,4 +387,59 @@ int pc_h5_has_signature(const char *path) {
     int ok = fread(sig, 1, 8, f) == 8 && !memcmp(sig, "\x89HDF\r\n\x1a\n", 8);
     fclose(f);
     return ok;
+}
+
+// ---- changing a finished file -----------------------------------------------------------------
+
+// in -> out, all of it; 0 or -1 (errno set).
+static int copy_fd(int in, int out) {
+    enum { CHUNK = 1 << 20 };
+    char *buf = xmalloc(CHUNK);
+    ssize_t got;
+    int rc = 0;
+    while (rc == 0 && (got = read(in, buf, CHUNK)) != 0) {
+        if (got < 0) {
+            rc = -1;
+            break;
+        }
+        for (ssize_t off = 0; rc == 0 && off < got;) {
+            ssize_t w = write(out, buf + off, (size_t)(got - off));
+            if (w <= 0) rc = -1;
+            else off += w;
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+char *pc_h5_update_begin(const char *path, PcError *err) {
+    size_t n = strlen(path) + 16;
+    char *tmp = xmalloc(n);
+    snprintf(tmp, n, "%s.update", path);
+    struct stat sb;
+    int in = open(path, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+    if (in >= 0 && fstat(in, &sb) == 0) out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, sb.st_mode & 0777);
+    if (out >= 0) rc = copy_fd(in, out);
+    int e = errno;
+    if (out >= 0 && close(out) != 0 && rc == 0) rc = -1, e = errno;
+    if (in >= 0) close(in);
+    if (rc == 0) return tmp;
+    pc_fail(err, "%s: cannot copy it to %s to change it (%s)", path, tmp, strerror(e ? e : EIO));
+    unlink(tmp);
+    free(tmp);
+    return NULL;
+}
+
+int pc_h5_update_end(const char *path, char *tmp, int ok, PcError *err) {
+    int rc = 0;
+    if (ok) {
+        int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fsync(fd) != 0) rc = pc_fail(err, "%s: cannot flush (%s)", tmp, strerror(errno));
+        if (fd >= 0) close(fd);
+        if (rc == 0 && rename(tmp, path) != 0)
+            rc = pc_fail(err, "%s: cannot rename to %s (%s)", tmp, path, strerror(errno));
+    }
+    if (!ok || rc) unlink(tmp);
+    free(tmp);
+    return rc;
 }

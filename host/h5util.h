@@ -60,6 +60,14 @@ hid_t pc_h5_open_read(const char *path);
 // 1 when path is a regular file starting with the HDF5 signature (no user block), else 0.
 int pc_h5_has_signature(const char *path);
 
+// Crash-safe change of a finished file: pc_h5_update_begin copies path to "<path>.update" and
+// returns that name (malloc'd; NULL with err) for the caller to open, change and close;
+// pc_h5_update_end(ok = 1) flushes it to disk and renames it over path, ok = 0 removes it. A kill
+// at any moment leaves path as it was or as changed, never half-changed (HDF5 1.10 files are not
+// safe to kill in the middle of a write). Frees tmp.
+char *pc_h5_update_begin(const char *path, PcError *err);
+int pc_h5_update_end(const char *path, char *tmp, int ok, PcError *err);
+
 // The reason of the last failed HDF5 call in this thread, as " (No space left on device)" when
 // the HDF5 error stack holds a system error, else "". Points into a thread-local buffer.
 const char *pc_h5_why(void);

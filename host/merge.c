@@ -7,9 +7,11 @@
 #define _GNU_SOURCE
 #include "merge.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "h5util.h"
+#include "merge_sanity.h"
 #include "quant_run.h"
 
 typedef struct {
@@ -238,6 +240,31 @@ static int copy_rows(PcStore *st, const Shard *sh, const Entry *all, int total, 
     return rc ? rc : pc_store_finish(st, err);
 }
 
+// /sanity (merge_sanity.h): checked before the output is touched (*has = 1 when the shards have
+// one), written into the finished output.
+static int sanity_of_shards(const Shard *sh, int n_in, const Entry *all, int total, int write, int *has,
+                            const char *out_path, PcError *err) {
+    const PcResultFile **rfs = xcalloc((size_t)n_in, sizeof *rfs);
+    int *images = xcalloc((size_t)n_in, sizeof(int)), rc = 0;
+    for (int k = 0; k < n_in; k++) {
+        size_t len = 0;
+        const char *v = ini_find(sh[k].config, "sanity", "images", &len);
+        rfs[k] = &sh[k].rf;
+        images[k] = v ? atoi(v) : -1;
+    }
+    rc = pc_merge_sanity_check(rfs, images, n_in, err);   // also reads each check's [sanity] images
+    if (rc >= 0) *has = rc, rc = 0;
+    if (rc == 0 && write && *has) {
+        int *index = xcalloc((size_t)total + 1, sizeof(int));
+        for (int i = 0; i < total; i++) index[i] = all[i].index;
+        rc = pc_merge_sanity_write(out_path, rfs, n_in, images[0], index, total, err);
+        free(index);
+    }
+    free(rfs);
+    free(images);
+    return rc;
+}
+
 int pc_merge(const char *out_path, int n_in, char *const *inputs, PcStoreMode mode, const char *git_commit,
              PcError *err) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -246,12 +273,15 @@ int pc_merge(const char *out_path, int n_in, char *const *inputs, PcStoreMode mo
     for (int k = 0; k < n_in; k++) sh[k].rf.f = -1;
     Entry *all = NULL;
     PcStore *st = NULL;
-    int total = 0, rc = 0;
+    int total = 0, rc = 0, sanity = 0;
     for (int k = 0; k < n_in && !rc; k++) rc = shard_open(&sh[k], inputs[k], out_path, err);
     if (!rc) rc = check_shards(sh, n_in, inputs, err);
+    if (!rc) rc = sanity_of_shards(sh, n_in, NULL, 0, 0, &sanity, out_path, err);
     if (!rc) rc = order_images(sh, n_in, &all, &total, err);
     if (!rc) rc = open_output(&st, out_path, sh, n_in, all, total, mode, git_commit, err);
     if (!rc && !pc_store_complete(st)) rc = copy_rows(st, sh, all, total, err);
+    // with the writer lock still held; an output that has /sanity already keeps it
+    if (!rc && sanity) rc = sanity_of_shards(sh, n_in, all, total, 1, &sanity, out_path, err);
     if (!rc) fprintf(stderr, "merged %d shard files (%d images) into %s\n", n_in, total, out_path);
     pc_store_close(st);
     for (int k = 0; k < n_in; k++) shard_close(&sh[k]);

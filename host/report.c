@@ -50,9 +50,7 @@ static void file_close(ReportFile *rf) {
 }
 
 // Reads what the report needs of one result file; the file stays open for curves and maps.
-static int file_open(ReportFile *rf, const char *path, PcError *err) {
-    memset(rf, 0, sizeof *rf);
-    rf->label = file_label(path);
+static int file_read(ReportFile *rf, const char *path, PcError *err) {
     if (access(path, R_OK) != 0) return pc_fail(err, "%s: cannot read (%s)", path, strerror(errno));
     PcError e;
     if (pc_results_open(&rf->r, path, &e)) {
@@ -69,6 +67,19 @@ static int file_open(ReportFile *rf, const char *path, PcError *err) {
     return 0;
 }
 
+// A result file, or for the output of a run still going its .partial (the images done so far).
+static int file_open(ReportFile *rf, const char *path, PcError *err) {
+    memset(rf, 0, sizeof *rf);
+    rf->label = file_label(path);
+    size_t n = strlen(path) + 16;
+    char *partial = xmalloc(n);
+    snprintf(partial, n, "%s.partial", path);
+    if (access(path, F_OK) != 0 && access(partial, R_OK) == 0) path = partial;
+    int rc = file_read(rf, path, err);
+    free(partial);
+    return rc;
+}
+
 static int method_index(const ReportFile *rf, const char *id) {
     for (int m = 0; m < rf->r.layout.n_methods; m++)
         if (!strcmp(rf->r.ids[m], id)) return m;
@@ -77,7 +88,8 @@ static int method_index(const ReportFile *rf, const char *id) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-// use[i] = ok here and ok in every other file (matched by name). Returns the count kept in file 0.
+// use[i] = ok here and ok in every other file that has readable images (matched by name).
+// Returns the count kept (the same in each such file).
 static int mark_common(ReportFile *fs, int nf) {
     char ***sorted = xcalloc((size_t)nf, sizeof(char **));
     int *ns = xcalloc((size_t)nf, sizeof(int));
@@ -90,12 +102,18 @@ static int mark_common(ReportFile *fs, int nf) {
     for (int k = 0; k < nf; k++)
         for (int i = 0; i < fs[k].r.n; i++) {
             int keep = fs[k].ok[i];
+            // a file with no readable image (yet: a run just started) has nothing to compare
             for (int o = 0; o < nf && keep; o++)
-                keep = o == k || bsearch(&fs[k].r.names[i], sorted[o], (size_t)ns[o], sizeof(char *), cmp_str) != NULL;
+                keep = o == k || ns[o] == 0 ||
+                       bsearch(&fs[k].r.names[i], sorted[o], (size_t)ns[o], sizeof(char *), cmp_str) != NULL;
             fs[k].use[i] = (unsigned char)keep;
         }
-    int kept = 0;
-    for (int i = 0; i < fs[0].r.n; i++) kept += fs[0].use[i];
+    int kept = 0;   // the same in every file that has readable images
+    for (int k = 0; k < nf; k++) {
+        int used = 0;
+        for (int i = 0; i < fs[k].r.n; i++) used += fs[k].use[i];
+        if (used > kept) kept = used;
+    }
     for (int k = 0; k < nf; k++) free(sorted[k]);
     free(sorted);
     free(ns);
@@ -409,7 +427,21 @@ static int figure_grid(FILE *md, const char *dir, const ReportFile *rf, const ch
 
 // ---- the report --------------------------------------------------------------------------------
 
-static void describe_files(FILE *md, const ReportFile *fs, int nf, int kept) {
+// Files that share no readable image: rather than empty tables, each file's means over its own
+// readable images (describe_files says the columns then do not compare). Returns 1 when it did.
+static int use_own_images(ReportFile *fs, int nf, int kept) {
+    int with_ok = 0;
+    for (int k = 0; k < nf; k++) {
+        int any = 0;
+        for (int i = 0; i < fs[k].r.n; i++) any |= fs[k].ok[i];
+        with_ok += any;
+    }
+    if (with_ok < 2 || kept > 0) return 0;
+    for (int k = 0; k < nf; k++) memcpy(fs[k].use, fs[k].ok, (size_t)fs[k].r.n);
+    return 1;
+}
+
+static void describe_files(FILE *md, const ReportFile *fs, int nf, int kept, int own) {
     fprintf(md, "| File | Images | Done | State | Used in the means |\n|---|---:|---:|---|---:|\n");
     for (int k = 0; k < nf; k++) {
         int used = 0;
@@ -417,10 +449,16 @@ static void describe_files(FILE *md, const ReportFile *fs, int nf, int kept) {
         fprintf(md, "| `%s` | %d | %d | %s | %d |\n", fs[k].r.path, fs[k].r.n, fs[k].r.n_done,
                 fs[k].r.complete ? "complete" : "running (images done so far)", used);
     }
+    if (own)
+        fprintf(md, "\n**The files share no readable image**: each file's numbers are the means over its own "
+                    "readable images, so the column groups do not compare image for image.\n");
     for (int k = 0; k < nf; k++) {
         int ok = 0;
         for (int i = 0; i < fs[k].r.n; i++) ok += fs[k].ok[i];
-        if (ok != kept)
+        if (ok == 0)
+            fprintf(md, "\n`%s` has no readable image%s: its columns are empty.\n", fs[k].r.path,
+                    fs[k].r.complete ? "" : " yet");
+        else if (ok != kept && !own)
             fprintf(md, "\nLeft out of `%s`: %d of its %d readable images, which another file lacks or could not "
                         "read; every mean is over the same %d images.\n", fs[k].r.path, ok - kept, ok, kept);
     }
@@ -458,13 +496,16 @@ static int write_report(const char *dir, ReportFile *fs, int nf, const PcReportO
         free(path);
         return rc;
     }
-    int kept = mark_common(fs, nf);
+    int kept = mark_common(fs, nf), own = use_own_images(fs, nf, kept);
     const char *ids[512];
     int n_ids = main_ids(fs, nf, ids, 512);
     fprintf(md, "# polycam-eval report\n\n");
-    describe_files(md, fs, nf, kept);
+    describe_files(md, fs, nf, kept, own);
+    int curves = 0;
+    for (int k = 0; k < nf; k++) curves |= fs[k].r.layout.insertion || fs[k].r.layout.deletion;
     fprintf(md, "\n## Tables 1 and 4: insertion / deletion AUCs (mean over images)\n\n");
-    table_aucs(md, fs, nf, ids, n_ids);
+    if (curves) table_aucs(md, fs, nf, ids, n_ids);
+    else fprintf(md, "(No file has insertion or deletion curves: `[metrics] insertion = no, deletion = no`.)\n");
     for (int k = 0; k < nf; k++) {
         Levels lv;
         find_levels(&fs[k], &lv);

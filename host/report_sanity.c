@@ -128,6 +128,16 @@ static void short_name(const char *in, char *out, size_t n) {
 // Grid: methods (rows) x steps (columns) of the first checked image.
 static int figure_grid(FILE *md, const char *dir, const PcResultFile *rf, const SanityFile *s, const char *label,
                        PcError *err) {
+    int any = 0;
+    for (int m = 0; m < s->n_meth && !any; m++) {
+        char name[256];
+        snprintf(name, sizeof name, "/sanity/maps/%s", s->methods[m]);
+        any = H5Lexists(rf->f, name, H5P_DEFAULT) > 0;
+    }
+    if (!any) {
+        fprintf(md, "\n(No sanity grid: the file stores no maps, `[output] maps = none`.)\n");
+        return 0;
+    }
     const int S = s->S, t = s->n_steps > 24 ? 64 : 96;
     const size_t tile = (size_t)t * t * 3, ss = (size_t)S * S;
     unsigned char *tiles = xcalloc((size_t)s->n_meth * s->n_steps * tile + 1, 1);

@@ -155,7 +155,16 @@ static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
     if (r->n_others < 0) return -1;
     if (pc_method_settings_from_config(cfg, &r->mset, err)) return -1;
     if (pc_robustness_from_config(cfg, &r->rob, err)) return -1;
-    if (r->n_others > 0 && pc_method_settings_resolve(&r->mset, &r->net, err)) return -1;
+    // the layers of the sanity check's registry methods too: a bad [cam] layer must stop the run
+    // before its first image, not after the last one
+    PcSanitySettings ss;
+    if (pc_sanity_settings_from_config(cfg, &ss, err)) return -1;
+    int sanity_registry = 0;
+    for (int m = 0; ss.enabled && m < ss.n_methods; m++) {
+        const PcMethodDesc *d = pc_method_find(ss.ids[m]);
+        sanity_registry |= d && d->native;
+    }
+    if ((r->n_others > 0 || sanity_registry) && pc_method_settings_resolve(&r->mset, &r->net, err)) return -1;
     for (int v = 0; v < PC_N_VARIANTS; v++) r->any_polycam |= cfg->variants[v];
     return 0;
 }
@@ -586,18 +595,26 @@ static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt,
 // that before it starts. On a GPU one cold batch says little (plans, autotuning), so no projection.
 static void announce_cost(const PcConfig *cfg, Run *r, int n_left) {
     PcRunCost c;
-    pc_run_cost(cfg, &r->net, &r->tg, r->others, r->n_others, &r->mset, r->n_methods, &c);
-    fprintf(stderr, "cost: about %.0f forward passes per image (Poly-CAM %.0f, other methods %.0f, curves %.0f)",
+    PcSanitySettings ss;
+    PcError e;
+    if (pc_sanity_settings_from_config(cfg, &ss, &e)) ss.enabled = 0;   // checked at load
+    pc_run_cost(cfg, &r->net, &r->tg, r->others, r->n_others, &r->mset, r->n_methods, &r->rob, &ss, &c);
+    fprintf(stderr, "cost: about %.0f forward passes per image (Poly-CAM %.0f, other methods %.0f, curves %.0f",
             c.total, c.polycam, c.others, c.curves);
+    if (r->rob.sensitivity) fprintf(stderr, ", sensitivity-max %.0f", c.sensitivity);
+    fprintf(stderr, ")");
+    // the sanity check explains its first images once more at every step, after the run
+    const int n_sanity = ss.enabled ? (ss.images < r->ds.n ? ss.images : r->ds.n) : 0;
+    if (n_sanity) fprintf(stderr, "; sanity check about %.0f", c.sanity * n_sanity);
     if (!r->bn || strcmp(r->be->name, "cpu") || n_left <= 0) {
         fprintf(stderr, "\n");
         return;
     }
     PcBackend *be = r->be;
     const int n = r->insdel.batch < 8 ? r->insdel.batch : 8;
+    const double passes = c.total * n_left + c.sanity * n_sanity;
     const size_t bytes = (size_t)n * 3 * cfg->size * cfg->size * sizeof(float);
     float *d_x = be->alloc(be, bytes), *d_logits = be->alloc(be, (size_t)n * r->net.n_classes * sizeof(float));
-    PcError e;
     double t0 = pc_now();
     int rc = d_x && d_logits ? be->forward(be, r->bn, d_x, n, d_logits, 0, NULL, NULL, &e) : -1;
     be->synchronize(be);
@@ -605,9 +622,9 @@ static void announce_cost(const PcConfig *cfg, Run *r, int n_left) {
     if (d_x) be->release(be, d_x);
     if (d_logits) be->release(be, d_logits);
     char when[64];
-    pc_format_duration(per_pass * c.total * n_left, when, sizeof when);
-    if (rc == 0) fprintf(stderr, "; on this CPU %.4f s per pass: projected %s for %d image%s\n",
-                         per_pass, when, n_left, n_left == 1 ? "" : "s");
+    pc_format_duration(per_pass * passes, when, sizeof when);
+    if (rc == 0) fprintf(stderr, "; on this CPU %.4f s per pass: projected %s for %d image%s%s\n",
+                         per_pass, when, n_left, n_left == 1 ? "" : "s", n_sanity ? " and the sanity check" : "");
     else fprintf(stderr, "\n");
 }
 
@@ -673,16 +690,10 @@ static int run_sanity(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt, PcEr
     PcSanitySettings ss;
     if (pc_sanity_settings_from_config(cfg, &ss, err)) return -1;
     if (!ss.enabled) return 0;
-    if (!r->bn && prepare_compute(cfg, r, sopt, err)) return -1;
-    int registry = 0;
-    for (int m = 0; m < ss.n_methods; m++) {
-        const PcMethodDesc *d = pc_method_find(ss.ids[m]);
-        registry |= d && d->native;
-    }
-    if (registry && pc_method_settings_resolve(&r->mset, &r->net, err)) return -1;
+    if (!r->bn && prepare_compute(cfg, r, sopt, err)) return -1;   // the methods' layers: load_model
     PcSanityEnv env = {.be = r->be, .bn = &r->bn, .max_batch = sopt->batch > r->insdel.batch ? sopt->batch : r->insdel.batch,
                        .net = &r->net, .tg = &r->tg, .sopt = sopt, .mset = &r->mset, .ds = &r->ds,
-                       .resize = cfg->resize, .size = cfg->size};
+                       .resize = cfg->resize, .size = cfg->size, .maps = cfg->maps};
     return pc_sanity_run(&env, &ss, cfg->output, err);
 }
 

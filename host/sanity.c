@@ -85,6 +85,7 @@ void pc_sanity_reinit_layer(PcNet *net, int node, uint64_t seed) {
 
 typedef struct {
     int n_img, n_meth, n_steps, S;
+    int want;                   // [sanity] images (n_img is fewer when fewer images are readable)
     int *img;                   // (n_img) dataset index
     float *x;                   // (n_img, 3, S, S) inputs
     int *node;                  // (n_steps) node re-initialised at the step (cumulative), -1 = original
@@ -263,6 +264,7 @@ static int write_meta(hid_t g, PcSanityEnv *env, const Sanity *s) {
              write_array(g, "class", H5T_STD_I32LE, H5T_NATIVE_INT, 2, d2, NULL, s->cls) ||
              write_array(g, "score", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, NULL, s->score);
     rc = rc || pc_h5_set_i64_attr(g, "seed", (int64_t)env->mset->seed) ||
+         pc_h5_set_i64_attr(g, "images_requested", s->want) ||
          pc_h5_set_str_attr(g, "order", "Conv2d/Linear layers re-initialised cumulatively from the output layer "
                                         "down (steps[t] = the layer added at step t; step 0 = the original network)") ||
          pc_h5_set_str_attr(g, "init", "PyTorch reset_parameters(): weights and biases uniform in +-1/sqrt(fan_in) "
@@ -275,16 +277,32 @@ static int write_meta(hid_t g, PcSanityEnv *env, const Sanity *s) {
     return rc;
 }
 
-static int write_results(hid_t g, const Sanity *s) {
+// maps/<id> (n_img, n_steps, S, S) of method m in the run's [output] maps format (none: not stored).
+static int write_maps(hid_t mg, const char *id, const Sanity *s, int m, PcMapsFormat fmt) {
+    hsize_t dm[4] = {(hsize_t)s->n_img, (hsize_t)s->n_steps, (hsize_t)s->S, (hsize_t)s->S},
+            ch[4] = {1, 1, (hsize_t)s->S, (hsize_t)s->S};
+    if (fmt == PC_MAPS_NONE) return 0;
+    if (fmt == PC_MAPS_F32) return write_array(mg, id, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, dm, ch, map_at(s, m, 0, 0));
+    const size_t n = (size_t)s->n_img * s->n_steps * s->S * s->S;
+    const float *src = map_at(s, m, 0, 0);
+    uint16_t *half = xmalloc(n * sizeof(uint16_t));
+    for (size_t i = 0; i < n; i++) half[i] = pc_f32_to_f16(src[i]);
+    hid_t t = pc_h5_half_type();
+    int rc = write_array(mg, id, t, t, 4, dm, ch, half);
+    H5Tclose(t);
+    free(half);
+    return rc;
+}
+
+static int write_results(hid_t g, const Sanity *s, PcMapsFormat fmt) {
     hid_t mg = H5Gcreate2(g, "maps", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     hid_t sg = H5Gcreate2(g, "similarity", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     int rc = mg < 0 || sg < 0 ? -1 : 0;
     const size_t per = (size_t)s->n_img * s->n_steps;
-    hsize_t dm[4] = {(hsize_t)s->n_img, (hsize_t)s->n_steps, (hsize_t)s->S, (hsize_t)s->S},
-            ch[4] = {1, 1, (hsize_t)s->S, (hsize_t)s->S}, ds[2] = {(hsize_t)s->n_img, (hsize_t)s->n_steps};
+    hsize_t ds[2] = {(hsize_t)s->n_img, (hsize_t)s->n_steps};
     for (int m = 0; m < s->n_meth && rc == 0; m++) {
         const char *id = s->variant[m] >= 0 ? pc_variant_ids[s->variant[m]] : s->desc[m]->id;
-        rc = write_array(mg, id, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, dm, ch, map_at(s, m, 0, 0));
+        rc = write_maps(mg, id, s, m, fmt);
         for (int k = 0; k < PC_SIM_COUNT && rc == 0; k++) {
             hid_t kg = H5Lexists(sg, pc_sim_names[k], H5P_DEFAULT) > 0 ? H5Gopen2(sg, pc_sim_names[k], H5P_DEFAULT)
                                                                         : H5Gcreate2(sg, pc_sim_names[k], H5P_DEFAULT,
@@ -300,22 +318,57 @@ static int write_results(hid_t g, const Sanity *s) {
     return rc;
 }
 
+// Into a copy of the finished file, renamed over it when complete (h5util.h: pc_h5_update_begin):
+// a kill while /sanity is written leaves the run's results as they were.
 static int write_sanity(const char *path, PcSanityEnv *env, const Sanity *s, PcError *err) {
-    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-    if (f < 0) return pc_fail(err, "%s: cannot open to add /sanity%s", path, pc_h5_why());
-    if (H5Lexists(f, "sanity", H5P_DEFAULT) > 0) H5Ldelete(f, "sanity", H5P_DEFAULT);
-    hid_t g = H5Gcreate2(f, "sanity", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = g < 0 || write_meta(g, env, s) || write_results(g, s) ? -1 : 0;
+    char *tmp = pc_h5_update_begin(path, err);
+    if (!tmp) return -1;
+    hid_t f = H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT);
+    int rc = f < 0 ? pc_fail(err, "%s: cannot open to add /sanity%s", tmp, pc_h5_why()) : 0;
+    if (rc == 0 && H5Lexists(f, "sanity", H5P_DEFAULT) > 0) H5Ldelete(f, "sanity", H5P_DEFAULT);
+    hid_t g = rc == 0 ? H5Gcreate2(f, "sanity", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    if (rc == 0 && (g < 0 || write_meta(g, env, s) || write_results(g, s, env->maps)))
+        rc = pc_fail(err, "%s: cannot write /sanity%s", path, pc_h5_why());
     if (g >= 0) H5Gclose(g);
-    if (H5Fclose(f) < 0) rc = -1;
-    return rc ? pc_fail(err, "%s: cannot write /sanity%s", path, pc_h5_why()) : 0;
+    if (f >= 0 && H5Fclose(f) < 0 && rc == 0) rc = pc_fail(err, "%s: cannot write /sanity%s", path, pc_h5_why());
+    return pc_h5_update_end(path, tmp, rc == 0, err) || rc ? -1 : 0;
 }
 
 // ---- the check --------------------------------------------------------------------------------
 
+// 1 when output's /sanity was made with these settings: the same method ids in order, [sanity]
+// images, seed and map format (the rest is the run's fingerprint, which the output matched).
+static int is_current(const char *output, const PcSanityEnv *env, const Sanity *s) {
+    hid_t f = pc_h5_open_read(output);
+    if (f < 0) return 0;
+    hid_t g = H5Lexists(f, "sanity", H5P_DEFAULT) > 0 ? H5Gopen2(f, "sanity", H5P_DEFAULT) : -1;
+    int same = g >= 0 && pc_h5_read_i64_attr(g, "images_requested", -1) == s->want &&
+               pc_h5_read_i64_attr(g, "seed", -1) == (int64_t)env->mset->seed;
+    hid_t d = same ? pc_h5_open_if(g, "methods") : -1;
+    size_t n = 0;
+    char **ids = d >= 0 ? pc_h5_read_strings(d, 0, &n) : NULL;
+    same = same && ids && n == (size_t)s->n_meth;
+    for (int m = 0; same && m < s->n_meth; m++) {
+        const char *id = s->variant[m] >= 0 ? pc_variant_ids[s->variant[m]] : s->desc[m]->id;
+        char name[128];
+        snprintf(name, sizeof name, "maps/%s", id);
+        hid_t md = pc_h5_open_if(g, name);
+        hid_t t = md >= 0 ? H5Dget_type(md) : -1;
+        size_t bytes = t >= 0 ? H5Tget_size(t) : 0;
+        same = !strcmp(ids[m], id) && bytes == (env->maps == PC_MAPS_F16 ? 2 : env->maps == PC_MAPS_F32 ? 4 : 0);
+        if (t >= 0) H5Tclose(t);
+        if (md >= 0) H5Dclose(md);
+    }
+    if (ids) pc_h5_free_strings(ids, n);
+    if (d >= 0) H5Dclose(d);
+    if (g >= 0) H5Gclose(g);
+    H5Fclose(f);
+    return same;
+}
+
 static int sanity_alloc(PcSanityEnv *env, Sanity *s, const PcSanitySettings *ss, PcError *err) {
     s->S = env->size;
-    if (set_methods(s, ss, err) || load_images(env, s, ss->images, err)) return -1;
+    if (load_images(env, s, ss->images, err)) return -1;   // methods: set_methods before
     s->node = xcalloc((size_t)env->net->n_nodes + 1, sizeof(int));
     s->node[0] = -1;
     s->n_steps = 1 + pc_sanity_order(env->net, s->node + 1, env->net->n_nodes);
@@ -330,7 +383,13 @@ static int sanity_alloc(PcSanityEnv *env, Sanity *s, const PcSanitySettings *ss,
 int pc_sanity_run(PcSanityEnv *env, const PcSanitySettings *ss, const char *output, PcError *err) {
     Sanity s;
     memset(&s, 0, sizeof s);
-    int rc = sanity_alloc(env, &s, ss, err);
+    s.want = ss->images;
+    int rc = set_methods(&s, ss, err);
+    if (rc == 0 && is_current(output, env, &s)) {
+        fprintf(stderr, "sanity check: %s:/sanity has these settings already: nothing to compute\n", output);
+        return 0;
+    }
+    if (rc == 0) rc = sanity_alloc(env, &s, ss, err);
     if (rc == 0)
         fprintf(stderr, "sanity check: %d images x %d methods x %d steps (original + %d layers re-initialised)\n",
                 s.n_img, s.n_meth, s.n_steps, s.n_steps - 1);

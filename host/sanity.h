@@ -58,10 +58,12 @@ typedef struct {
     const PcDataset *ds;
     PcResizeMode resize;
     int size;                       // S
+    PcMapsFormat maps;              // [output] maps: how /sanity/maps are stored (none: not at all)
 } PcSanityEnv;
 
 // Runs the check on the first ss->images images and writes /sanity into the (finished) HDF5 file
-// output, replacing an older /sanity. Progress on stderr. 0, -1 with err, or 1 when a stop signal
+// output, replacing an older /sanity; one made with the same methods, images, seed and map format
+// is kept (nothing computed). Progress on stderr. 0, -1 with err, or 1 when a stop signal
 // (stop.h) ended it between two steps (err says so; nothing written).
 int pc_sanity_run(PcSanityEnv *env, const PcSanitySettings *ss, const char *output, PcError *err);
 

@@ -108,6 +108,13 @@ expect_error "--config without a file" 2 "--config needs an argument" -- --confi
 expect_error "no --config" 2 "--config FILE.ini is required" --
 expect_error "--resume with --force" 2 "--resume and --force exclude each other" -- --config base.ini --resume --force
 expect_error "--table of a missing file" nonzero "nothing.h5: cannot open as HDF5" -- --table nothing.h5
+# a bad --set value of a method's settings is a command-line mistake like any other --set (exit 2)
+expect_error "--set ig.steps=0" 2 "--set ig.steps=0: bad value '0' for [ig] steps" -- --config base.ini --set ig.steps=0
+expect_error "--set robustness.samples=0" 2 "--set robustness.samples=0: bad value '0' for [robustness] samples" -- --config base.ini --set robustness.samples=0
+expect_error "--set sanity.images=0" 2 "--set sanity.images=0: bad value '0' for [sanity] images" -- --config base.ini --set sanity.images=0
+# the sanity check's methods' layers are checked before the run, not after its last image
+expect_error "[sanity] gradcam with a bad [cam] layer" nonzero "[cam] layer: 'nope' is not a feature-map layer" -- --config base.ini --set saliency.methods=pcamp --sanity --set sanity.methods=gradcam --set cam.layer=nope
+expect_error "... and --check finds it" nonzero "[cam] layer: 'nope' is not a feature-map layer" -- --config base.ini --set saliency.methods=pcamp --sanity --set sanity.methods=gradcam --set cam.layer=nope --check
 
 # precision = fp16 with device = auto: runs; where auto lands on the CPU, one warning says so
 rm -rf out
@@ -128,6 +135,17 @@ rc=$?
 check "class = label with an unlabelled image runs (rc $rc): $(tail -n 1 stderr.txt)" [ $rc -eq 0 ]
 check "labels matching no image of the run: warned" grep -q "^warning: labels $tmp/otherlabels.txt: no line names an image of this run" stderr.txt
 check "class = label without a label: warned with the count" grep -q "^warning: \[saliency\] class = label, but 1 of 1 images have no label in $tmp/otherlabels.txt; they explain the predicted class" stderr.txt
+
+# [output] file = ../x.h5 in a config of another folder: the paths printed (and stored in the
+# config attribute) are tidy, "<tmp>/out3/r.h5", not "<tmp>/cfgdir/../out3/r.h5"
+mkdir -p cfgdir
+sed 's|^file = out/result.h5$|file = ../out3/r.h5|' base.ini >cfgdir/up.ini
+"$bin" --config cfgdir/up.ini >stdout.txt 2>stderr.txt
+rc=$?
+real_tmp=$(cd "$tmp" && pwd -P)
+check "output ../out3/r.h5 (rc $rc): $(tail -n 1 stderr.txt)" [ $rc -eq 0 ]
+check "the output path is printed without ../" grep -qx "results written to $real_tmp/out3/r.h5" stderr.txt
+check "... and is the file written" [ -f "$real_tmp/out3/r.h5" ]
 
 # --help lists every key with its default; --version names the libraries
 "$bin" --help >help.txt 2>&1

@@ -16,7 +16,7 @@ small=(--limit 1 --set output.overlays=0 --set metrics.steps=4 --set sscam.sampl
        --set sscam.sigma=0.2 --set output.maps=float32)
 ids=scorecam,sscam,iscam
 "$bin" --config "$demo" "${small[@]}" --set saliency.methods=$ids --set output.file=f1.h5 >f1.txt 2>f1.err
-check "forward methods: exit 0 ($(tail -3 f1.err))" [ $? -eq 0 ]
+rc=$?; check "forward methods: exit 0 ($(tail -3 f1.err))" [ $rc -eq 0 ]
 for id in ${ids//,/ }; do
     check "table row for $id" grep -qE "^\| $id +\|.*\| +1 \|$" f1.txt
     check "/methods/$id/map stored" h5dump -H -d "/methods/$id/map" f1.h5 >/dev/null 2>&1
@@ -34,7 +34,7 @@ expect_line() {
     rm -f bad.h5
     "$bin" "$@" --set output.file=bad.h5 >out.txt 2>err.txt
     local rc=$?
-    check "$desc: exit 1 (got $rc)" [ $rc -eq 1 ]
+    check "$desc (a --set): exit 2 (got $rc)" [ $rc -eq 2 ]
     check "$desc: message has \"$want\" (got \"$(head -c 300 err.txt)\")" grep -qF -- "$want" err.txt
     check "$desc: one line" [ "$(wc -l <err.txt)" -eq 1 ]
     check "$desc: no output" [ ! -e bad.h5 ]

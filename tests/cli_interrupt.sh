@@ -4,6 +4,7 @@
 # command to continue (N/M images done)", leaving the journal; SIGUSR1 does the same on the resumed
 # run; two SIGINTs stop at once (exit 3, still resumable); the final rerun completes with exit 0 and
 # the same datasets as an uninterrupted run (h5diff).
+# Then the same with the baselines, sensitivity-max and [data] masks (SIGTERM, then SIGKILL).
 # Plumbing test: tiny_vgg on four synthetic images, two target layers, 8 curve steps.
 # Usage: bash cli_interrupt.sh <polycam-eval binary> <source dir>
 source "$(dirname "$0")/lib/cli_common.sh"
@@ -112,4 +113,32 @@ check "final rerun exits 0: $(tail -n 2 "$tmp/final.err")" [ $rc -eq 0 ]
 check "journal and partial removed" [ ! -e "$out.journal" -a ! -e "$out.partial" ]
 check "interrupted and resumed file has the same datasets as the uninterrupted one (h5diff)" same_data "$ref" "$out"
 if ! same_data "$ref" "$out"; then h5diff "$ref" "$out" /images /images | head -n 20; fi
+
+# 5. The baselines (random ones and RISE's run-level masks), sensitivity-max and the localisation of
+# [data] masks through a SIGTERM and a SIGKILL: the resumed file equals the uninterrupted one.
+bl=(--config "$tmp/tiny.ini" --set data.limit=3 --set "data.masks=$src/data/synthetic/masks"
+    --set saliency.methods=gradcam,ixg,smoothgrad,rise,occlusion --set smoothgrad.samples=2 --set rise.masks=16
+    --set occlusion.stride=32 --set robustness.sensitivity=yes --set robustness.samples=2)
+"$bin" "${bl[@]}" --set "output.file=$tmp/bref.h5" >/dev/null 2>"$tmp/bref.err"
+rc=$?; check "baselines, uninterrupted: $(tail -n 1 "$tmp/bref.err")" [ $rc -eq 0 ]
+out=$tmp/brun.h5
+"$bin" "${bl[@]}" --set "output.file=$out" >/dev/null 2>"$tmp/bterm.err" &
+pid=$!
+wait_records "$pid" 1
+kill -TERM "$pid" 2>/dev/null
+wait "$pid"
+rc=$?
+check "baselines: SIGTERM exits 3 ($rc)" [ $rc -eq 3 ]
+"$bin" "${bl[@]}" --set "output.file=$out" >/dev/null 2>"$tmp/bkill.err" &
+pid=$!
+wait_records "$pid" 2
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+check "baselines: SIGKILL landed before the end (journal left)" [ -f "$out.journal" -a ! -e "$out" ]
+"$bin" "${bl[@]}" --set "output.file=$out" >/dev/null 2>"$tmp/bfinal.err"
+rc=$?; check "baselines: final rerun exits 0: $(tail -n 1 "$tmp/bfinal.err")" [ $rc -eq 0 ]
+check "baselines: the resumed file has the uninterrupted one's datasets (maps, curves, sensitivity, localisation, RISE masks)" \
+    same_data "$tmp/bref.h5" "$out"
+check "baselines: it has sensitivity and localisation" \
+    bash -c "h5ls -r '$out' | grep -q '^/methods/smoothgrad/sensitivity ' && h5ls -r '$out' | grep -q '^/methods/rise/localisation/energy '"
 finish

@@ -36,7 +36,7 @@ EOF
 
 ids=gradcam,gradcampp,smoothgradcampp,layercam,zoomcam,ixg,ig,smoothgrad
 "$bin" --config base.ini --set saliency.methods=pcampm,$ids --set output.file=all.h5 >all.txt 2>all.err
-check "all methods: exit 0 ($(tail -3 all.err))" [ $? -eq 0 ]
+rc=$?; check "all methods: exit 0 ($(tail -3 all.err))" [ $rc -eq 0 ]
 for id in pcampm ${ids//,/ }; do
     check "table row for $id" grep -q "^| $id " all.txt
     check "/methods/$id/map stored" h5dump -H -d "/methods/$id/map" all.h5 >/dev/null 2>&1
@@ -81,9 +81,9 @@ expect_line "missing [zoomcam] layer" "[zoomcam] layers: 'layer4' is not a featu
     --config base.ini --set saliency.methods=zoomcam --set zoomcam.layers=features.1,layer4
 expect_line "layers out of order" "[layercam] layers: 'features.3' does not come after 'features.8'" \
     --config base.ini --set saliency.methods=layercam --set layercam.layers=features.8,features.3
-expect_line "bad ig steps" "bad value '0' for [ig] steps (expected an integer in 1..4096)" \
+want_rc=2 expect_line "bad ig steps" "bad value '0' for [ig] steps (expected an integer in 1..4096)" \
     --config base.ini --set saliency.methods=ig --set ig.steps=0
-expect_line "bad sigma" "bad value '-1' for [smoothgrad] sigma (expected a number > 0)" \
+want_rc=2 expect_line "bad sigma" "bad value '-1' for [smoothgrad] sigma (expected a number > 0)" \
     --config base.ini --set smoothgrad.sigma=-1
-expect_line "bad seed" "bad value 'x' for [run] seed" --config base.ini --set run.seed=x
+want_rc=2 expect_line "bad seed" "bad value 'x' for [run] seed" --config base.ini --set run.seed=x
 finish

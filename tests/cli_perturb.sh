@@ -11,7 +11,7 @@ cd "$tmp" || exit 1
 args=(--config "$src/configs/demo.ini" --set saliency.methods=rise,occlusion --set rise.masks=100 --set occlusion.stride=32
       --set metrics.steps=4 --set output.overlays=0 --set run.device=cpu --limit 2)
 "$bin" "${args[@]}" --set output.file=full.h5 >full.txt 2>full.err
-check "rise + occlusion: exit 0 ($(tail -2 full.err))" [ $? -eq 0 ]
+rc=$?; check "rise + occlusion: exit 0 ($(tail -2 full.err))" [ $rc -eq 0 ]
 for id in rise occlusion; do
     check "table row for $id" grep -qE "^\| $id +\|.*\| +2 \|$" full.txt
     check "/methods/$id/map stored" h5dump -H -d "/methods/$id/map" full.h5 >/dev/null 2>&1
@@ -35,7 +35,7 @@ h5dump -y -w 0 -d "/methods/rise/map[1,0,0;;1,224,224]" full.h5 | sed -n '/DATA 
 h5dump -y -w 0 -d "/methods/rise/map[0,0,0;;1,224,224]" s1.h5 | sed -n '/DATA {/,/}/p' >shard_map.txt
 check "rise: shard 1/2 map equals the unsharded run's second image" cmp -s full_map.txt shard_map.txt
 "$bin" --merge merged.h5 s0.h5 s1.h5 >/dev/null 2>merge.err
-check "merge: exit 0 ($(tail -1 merge.err))" [ $? -eq 0 ]
+rc=$?; check "merge: exit 0 ($(tail -1 merge.err))" [ $rc -eq 0 ]
 check "merged file: the same masks" h5diff full.h5 merged.h5 /methods/rise/masks /methods/rise/masks
 check "merged file: the same rise maps" h5diff full.h5 merged.h5 /methods/rise/map /methods/rise/map
 
@@ -45,6 +45,6 @@ check "another seed: other masks" bash -c "! h5diff full.h5 seed5.h5 /methods/ri
 
 "$bin" "${args[@]}" --set rise.masks=0 --set output.file=bad.h5 >/dev/null 2>bad.err
 rc=$?
-check "rise.masks = 0: exit 1 (got $rc)" [ $rc -eq 1 ]
+check "rise.masks = 0 (a --set): exit 2 (got $rc)" [ $rc -eq 2 ]
 check "rise.masks = 0: one line naming the key" grep -q "bad value '0' for \[rise\] masks (expected an integer in 1..65535)" bad.err
 finish

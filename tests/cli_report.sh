@@ -28,13 +28,13 @@ EOF
 }
 
 run_tiny tiny_vgg_model "features.8,features.13,features.18" 0 "$tmp/vgg.h5" "ablations = levels,cams"
-check "tiny_vgg run: $(tail -n 1 "$tmp/vgg.h5.err")" [ $? -eq 0 ]
+rc=$?; check "tiny_vgg run: $(tail -n 1 "$tmp/vgg.h5.err")" [ $rc -eq 0 ]
 run_tiny tiny_resnet_model "layer3,layer4" 1 "$tmp/resnet.h5" ""
-check "tiny_resnet run: $(tail -n 1 "$tmp/resnet.h5.err")" [ $? -eq 0 ]
+rc=$?; check "tiny_resnet run: $(tail -n 1 "$tmp/resnet.h5.err")" [ $rc -eq 0 ]
 
 # One file: its Table 1 rows equal --table's CSV (rounded to the report's 4 decimals).
 "$bin" --report "$tmp/rep1" "$tmp/vgg.h5" >/dev/null 2>"$tmp/rep1.err"
-check "report of one file exits 0: $(tail -n 1 "$tmp/rep1.err")" [ $? -eq 0 ]
+rc=$?; check "report of one file exits 0: $(tail -n 1 "$tmp/rep1.err")" [ $rc -eq 0 ]
 "$bin" --table "$tmp/vgg.h5" >/dev/null 2>&1
 md_rows() {   # md_rows <report.md> <first column group>: "id ins del diff n" per Table 1 row
     awk -F'|' '/^## Tables 1 and 4/{t=1; next} /^## /{t=0} t && /^\| [a-z]/ && $2 !~ /Method/ {
@@ -59,16 +59,65 @@ done
 # Two files over different slices (offsets 0 and 1, 3 images each): the means are over the 2
 # images both hold, and the report says what it left out.
 "$bin" --report "$tmp/rep2" "$tmp/vgg.h5" "$tmp/resnet.h5" >/dev/null 2>"$tmp/rep2.err"
-check "report of two files exits 0: $(tail -n 1 "$tmp/rep2.err")" [ $? -eq 0 ]
+rc=$?; check "report of two files exits 0: $(tail -n 1 "$tmp/rep2.err")" [ $rc -eq 0 ]
 check "one column group per file" grep -q '^| Method | vgg Ins | vgg Del | vgg Ins-Del | N | resnet Ins |' "$tmp/rep2/report.md"
 check "says what it left out" grep -q 'Left out of `.*vgg.h5`: 1 of its 3' "$tmp/rep2/report.md"
 check "N = 2 common images" [ "$(md_rows "$tmp/rep2/report.md" | awk '{print $5}' | sort -u)" = 2 ]
+# Files that share no image (tiny_resnet on entries 5..7): each file's means over its own images,
+# said in bold, instead of empty tables and no figures.
+run_tiny tiny_resnet_model "layer3,layer4" 5 "$tmp/far.h5" ""
+rc=$?; check "tiny_resnet run on entries 5..7: $(tail -n 1 "$tmp/far.h5.err")" [ $rc -eq 0 ]
+"$bin" --report "$tmp/rep6" "$tmp/vgg.h5" "$tmp/far.h5" >/dev/null 2>"$tmp/rep6.err"
+rc=$?; check "report of disjoint files exits 0: $(tail -n 1 "$tmp/rep6.err")" [ $rc -eq 0 ]
+check "says the files share no image" grep -q '^\*\*The files share no readable image\*\*' "$tmp/rep6/report.md"
+check "vgg's rows are its own 3 images, equal to its --table CSV" \
+    [ "$(md_rows "$tmp/rep6/report.md")" = "$(csv_rows "$tmp/vgg.h5.csv")" ]
+check "far's curve figure is drawn" [ -s "$tmp/rep6/curves_far_insertion.png" ]
+# A file without curves (localisation / sanity only): no table of dashes, one line instead.
+"$bin" --config "$tmp/run.ini" --set "output.file=$tmp/nocurves.h5" --set metrics.insertion=no \
+    --set metrics.deletion=no >/dev/null 2>&1
+"$bin" --report "$tmp/rep7" "$tmp/nocurves.h5" >/dev/null 2>"$tmp/rep7.err"
+rc=$?; check "report of a file without curves exits 0: $(tail -n 1 "$tmp/rep7.err")" [ $rc -eq 0 ]
+check "... says it has no curves" grep -q '^(No file has insertion or deletion curves' "$tmp/rep7/report.md"
+check "... and prints no AUC rows" [ "$(md_rows "$tmp/rep7/report.md" | wc -l)" -eq 0 ]
+
+# A file with no readable image (a run whose only image is broken) beside vgg.h5: vgg's means stay
+# over its own images (they were all dropped), and the report says why the other columns are empty.
+printf 'empty.JPEG\n' >"$tmp/broken.txt"
+"$bin" --config "$tmp/run.ini" --set "output.file=$tmp/broken.h5" --set "data.list=$tmp/broken.txt" \
+    --set "data.root=$src/data/bad_inputs" --set data.offset=0 --set data.labels= >/dev/null 2>&1
+"$bin" --report "$tmp/rep9" "$tmp/broken.h5" "$tmp/vgg.h5" >/dev/null 2>"$tmp/rep9.err"
+rc=$?; check "report with a file of no readable image: $(tail -n 1 "$tmp/rep9.err")" [ $rc -eq 0 ]
+check "... says so" grep -q 'broken.h5` has no readable image: its columns are empty' "$tmp/rep9/report.md"
+second_group() {   # "id ins del diff n" of the second column group of Table 1
+    awk -F'|' '/^## Tables 1 and 4/{t=1; next} /^## /{t=0} t && /^\| [a-z]/ && $2 !~ /Method/ {
+        for (i = 2; i <= 10; i++) gsub(/ /, "", $i); print $2, $7, $8, $9, $10 }' "$1"
+}
+check "... and vgg's rows are its own 3 images (its --table CSV)" \
+    [ "$(second_group "$tmp/rep9/report.md")" = "$(csv_rows "$tmp/vgg.h5.csv")" ]
+
+# The output name of a run that is not finished: its .partial, with the images done so far.
+"$bin" --config "$tmp/run.ini" --set "output.file=$tmp/going.h5" --set data.limit=16 >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 3000); do
+    [ "$(grep -a -o JRCR "$tmp/going.h5.journal" 2>/dev/null | wc -l)" -ge 1 ] && break
+    kill -0 $pid 2>/dev/null || break
+    sleep 0.1
+done
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+if [ ! -e "$tmp/going.h5" ]; then
+    "$bin" --report "$tmp/rep8" "$tmp/going.h5" >/dev/null 2>"$tmp/rep8.err"
+    rc=$?; check "report of an unfinished run's output name: $(tail -n 1 "$tmp/rep8.err")" [ $rc -eq 0 ]
+    check "... reads its .partial, listed as running" grep -q "going.h5.partial\` | [0-9]* | [1-9][0-9]* | running" "$tmp/rep8/report.md"
+fi
 
 # Bad input: one line naming the file, exit 1.
 "$bin" --report "$tmp/rep3" "$tmp/missing.h5" >/dev/null 2>"$tmp/rep3.err"
 rc=$?
 check "missing file: exit 1" [ $rc -eq 1 ]
-check "missing file: one line naming it" [ "$(wc -l <"$tmp/rep3.err")" -eq 1 ] && grep -q 'missing.h5' "$tmp/rep3.err"
+check "missing file: one line" [ "$(wc -l <"$tmp/rep3.err")" -eq 1 ]
+check "missing file: the line names it" grep -q 'missing.h5' "$tmp/rep3.err"
 "$bin" --report "$tmp/rep4" "$src/tests/fixtures/decode_golden.h5" >/dev/null 2>"$tmp/rep4.err"
 check "not a result file: named" grep -q 'decode_golden.h5: not a polycam-eval result file' "$tmp/rep4.err"
 "$bin" --report "$tmp/rep5" >/dev/null 2>&1

@@ -12,8 +12,9 @@ out=$tmp/demo.h5
 base=(--config "$src/configs/demo.ini" --limit 1 --set "output.file=$out" --set output.overlays=0
       --set saliency.methods=gradcam --set metrics.insertion=no --set metrics.deletion=no --set run.device=cpu)
 "$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >"$tmp/run.out" 2>"$tmp/run.err"
-check "run with --sanity exits 0: $(tail -n 1 "$tmp/run.err")" [ $? -eq 0 ]
+rc=$?; check "run with --sanity exits 0: $(tail -n 1 "$tmp/run.err")" [ $rc -eq 0 ]
 check "progress names the steps" grep -q 'sanity step 21/21: conv1' "$tmp/run.err"
+check "the cost line counts the sanity check" grep -q '^cost: .*; sanity check about [0-9]' "$tmp/run.err"
 
 h5ls -r "$out" >"$tmp/ls.txt" 2>&1
 for d in "/sanity/steps *Dataset {22}" "/sanity/methods *Dataset {2}" "/sanity/class *Dataset {1, 22}" \
@@ -23,6 +24,8 @@ for d in "/sanity/steps *Dataset {22}" "/sanity/methods *Dataset {2}" "/sanity/c
          "/sanity/similarity/ssim/gradcam *Dataset {1, 22}" "/sanity/similarity/hog/ixg *Dataset {1, 22}"; do
     check "layout: $d" grep -q "^$d" "$tmp/ls.txt"
 done
+check "maps stored as [output] maps says (demo.ini: float16)" \
+    bash -c "h5ls -v '$out/sanity/maps/gradcam' | grep -q '16-bit little-endian floating-point'"
 h5vals "$out" /sanity/steps >"$tmp/steps.txt"
 check "22 steps" [ "$(wc -l <"$tmp/steps.txt")" -eq 22 ]
 check "steps: original, fc, layer4.0.downsample.0, layer4.0.conv3, ..., layer1.0.conv1, conv1" \
@@ -35,14 +38,24 @@ done
 
 # A finished output gains a new /sanity without recomputing the run (other methods: replaced).
 "$bin" "${base[@]}" --set sanity.methods=ixg --sanity >/dev/null 2>"$tmp/again.err"
-check "second --sanity exits 0: $(tail -n 1 "$tmp/again.err")" [ $? -eq 0 ]
+rc=$?; check "second --sanity exits 0: $(tail -n 1 "$tmp/again.err")" [ $rc -eq 0 ]
 check "the run itself is not recomputed" grep -q 'nothing to compute' "$tmp/again.err"
 check "/sanity replaced (1 method)" bash -c "h5ls -r '$out' | grep -q '^/sanity/methods *Dataset {1}'"
+
+# [output] maps = none: no /sanity/maps, the same similarities, the report says why it has no grid.
+"$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity --set output.maps=none \
+    --set "output.file=$tmp/nomaps.h5" >/dev/null 2>&1
+check "maps = none: no /sanity/maps datasets" bash -c "! h5ls -r '$tmp/nomaps.h5' | grep -q '^/sanity/maps/'"
+for k in spearman_abs spearman ssim hog; do
+    check "maps = none: the same $k of ixg" h5diff -q "$out" "$tmp/nomaps.h5" /sanity/similarity/$k/ixg /sanity/similarity/$k/ixg
+done
+"$bin" --report "$tmp/nomaps_rep" "$tmp/nomaps.h5" >/dev/null 2>&1
+check "maps = none: the report says there is no grid" grep -q 'No sanity grid: the file stores no maps' "$tmp/nomaps_rep/report.md"
 
 # Bad values: one line naming the key; --sanity with --table is a command-line mistake.
 "$bin" "${base[@]}" --set sanity.methods=nope --sanity >/dev/null 2>"$tmp/bad.err"
 rc=$?
-check "unknown sanity method: exit 1 ($rc)" [ $rc -eq 1 ]
+check "unknown sanity method (a --set): exit 2 ($rc)" [ $rc -eq 2 ]
 check "one line naming [sanity] methods" bash -c "[ \$(wc -l <'$tmp/bad.err') -eq 1 ] && grep -q '\[sanity\] methods' '$tmp/bad.err'"
 "$bin" "${base[@]}" --set sanity.images=0 --sanity >/dev/null 2>"$tmp/bad2.err"
 check "sanity.images = 0 refused naming the key" grep -q '\[sanity\] images' "$tmp/bad2.err"
@@ -60,10 +73,38 @@ check "SIGTERM during the check: exit 3 ($rc)" [ $rc -eq 3 ]
 check "says it was interrupted" grep -q 'interrupted by SIGTERM during the sanity check' "$tmp/int.err"
 check "old /sanity kept (1 method)" bash -c "h5ls -r '$out' | grep -q '^/sanity/methods *Dataset {1}'"
 
+# /sanity goes into a copy renamed over the file when complete: a write that fails leaves the file
+# as it was (here the copy cannot be made), and a SIGKILL at the end leaves the old or the new
+# /sanity whole, never a half-written file.
+cp "$out" "$tmp/before_fail.h5"
+mkdir "$out.update"
+"$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>"$tmp/fail.err"
+rc=$?
+check "failed /sanity write: exit 1 ($rc)" [ $rc -eq 1 ]
+check "failed /sanity write: one line naming the copy ($(tail -n 1 "$tmp/fail.err"))" grep -q "cannot copy it to $out.update" "$tmp/fail.err"
+check "failed /sanity write: the file is unchanged" cmp -s "$out" "$tmp/before_fail.h5"
+rmdir "$out.update"
+"$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>"$tmp/kill.err" &
+pid=$!
+for _ in $(seq 1200); do grep -q 'sanity step 21/' "$tmp/kill.err" && break; sleep 0.02; done
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+check "SIGKILL at the end of the check: the results read as before" \
+    bash -c "'$bin' --table '$out' >/dev/null 2>&1 && h5diff -q '$out' '$tmp/before_fail.h5' /methods /methods"
+n_meth=$(h5ls -r "$out" | sed -n 's|^/sanity/methods *Dataset {\([0-9]*\)}.*|\1|p')
+check "SIGKILL at the end of the check: /sanity is the old (1) or the new (2) one ($n_meth)" [ "$n_meth" = 1 -o "$n_meth" = 2 ]
+
 # The report: the sanity section, its grid and the four curves.
 "$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>&1
+# The same command again: the run and its check are both there already, nothing is recomputed.
+cp "$out" "$tmp/before_rerun.h5"
+"$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>"$tmp/rerun.err"
+rc=$?; check "rerun with the same [sanity]: exit 0 ($(tail -n 1 "$tmp/rerun.err"))" [ $rc -eq 0 ]
+check "rerun: the check is not recomputed" grep -q '/sanity has these settings already: nothing to compute' "$tmp/rerun.err"
+check "rerun: no sanity step ran" bash -c "! grep -q 'sanity step' '$tmp/rerun.err'"
+check "rerun: the file is unchanged" cmp -s "$out" "$tmp/before_rerun.h5"
 "$bin" --report "$tmp/rep" "$out" >/dev/null 2>"$tmp/rep.err"
-check "report exits 0: $(tail -n 1 "$tmp/rep.err")" [ $? -eq 0 ]
+rc=$?; check "report exits 0: $(tail -n 1 "$tmp/rep.err")" [ $rc -eq 0 ]
 check "report has the sanity section" grep -q '^## Sanity check: cascading randomisation (demo)' "$tmp/rep/report.md"
 check "report has the ixg table row of step 1 (fc)" grep -q '^| 1 | `fc` | ' "$tmp/rep/report.md"
 for fig in sanity_grid_demo sanity_spearman_abs_demo sanity_spearman_demo sanity_ssim_demo sanity_hog_demo; do

@@ -26,7 +26,7 @@ sensitivity = yes
 samples = 2
 EOF
 "$bin" --config "$tmp/run.ini" --set "output.file=$tmp/a.h5" >"$tmp/a.out" 2>"$tmp/a.err"
-check "run with sensitivity exits 0: $(tail -n 1 "$tmp/a.err")" [ $? -eq 0 ]
+rc=$?; check "run with sensitivity exits 0: $(tail -n 1 "$tmp/a.err")" [ $rc -eq 0 ]
 for id in pcampm gradcam ixg; do
     vals=$(h5vals "$tmp/a.h5" "/methods/$id/sensitivity")
     n=$(echo "$vals" | awk '$1 > 0 && $1 < 1e6' | wc -l)
@@ -38,6 +38,11 @@ for id in pcampm gradcam ixg; do
     check "$id: CSV sensitivity $csv = $mean" [ "$csv" = "$mean" ]
 done
 check "table header has the Sens-max column" grep -q "Sens-max" "$tmp/a.out"
+# the cost line counts the perturbed inputs: samples x (Poly-CAM + other methods), in the total
+cost=$(grep '^cost: ' "$tmp/a.err")
+read -r total pc other curves sens <<<"$(echo "$cost" | sed -E 's/^cost: about ([0-9]+) .*Poly-CAM ([0-9]+), other methods ([0-9]+), curves ([0-9]+), sensitivity-max ([0-9]+)\).*/\1 \2 \3 \4 \5/')"
+check "cost line counts sensitivity-max = 2 x (Poly-CAM + others) ($cost)" [ "$sens" = "$((2 * (pc + other)))" ]
+check "... in the total" [ "$total" = "$((pc + other + curves + sens))" ]
 check "CSV header has sensitivity" grep -q "^method,insertion,deletion,ins_del,n,sensitivity,n_sensitivity$" "$tmp/a.h5.csv"
 
 # two shards merged give the same numbers (noise keyed by seed, list position, perturbation and
@@ -47,7 +52,7 @@ for i in 0 1; do
     check "shard $i/2 exits 0" [ $? -eq 0 ]
 done
 "$bin" --merge "$tmp/m.h5" "$tmp/s0.h5" "$tmp/s1.h5" >/dev/null 2>"$tmp/merge.err"
-check "merge exits 0: $(tail -n 1 "$tmp/merge.err")" [ $? -eq 0 ]
+rc=$?; check "merge exits 0: $(tail -n 1 "$tmp/merge.err")" [ $rc -eq 0 ]
 for id in pcampm gradcam ixg; do
     check "$id: merged shards' sensitivities equal the unsharded run's" \
         h5diff -q "$tmp/a.h5" "$tmp/m.h5" "/methods/$id/sensitivity" "/methods/$id/sensitivity"
@@ -55,7 +60,7 @@ done
 
 # Table 5 of the report
 "$bin" --report "$tmp/rep" "$tmp/a.h5" >/dev/null 2>"$tmp/rep.err"
-check "report exits 0: $(tail -n 1 "$tmp/rep.err")" [ $? -eq 0 ]
+rc=$?; check "report exits 0: $(tail -n 1 "$tmp/rep.err")" [ $rc -eq 0 ]
 want=$(h5vals "$tmp/a.h5" /methods/pcampm/sensitivity | awk '{s += $1} END {printf "%.4f", s / NR}')
 got=$(awk '/^## Table 5/{t=1} t && /^\| pcampm /{print $4; exit}' "$tmp/rep/report.md")
 check "report Table 5 pcampm $got = $want" [ "$got" = "$want" ]

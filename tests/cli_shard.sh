@@ -2,7 +2,8 @@
 # cli_shard.sh: a run split into shards ([run] shard = i/3, one file each) and joined with
 # `polycam-eval --merge` gives the same datasets as the unsharded run (h5diff), and the unsharded
 # command then finds the merged file complete. Missing or duplicated shards, an unfinished shard and
-# shards of different configurations are refused. Plumbing test: tiny_resnet, 5 images, 4 steps.
+# shards of different configurations are refused. Baselines, sensitivity-max and the sanity check
+# survive the merge (/sanity as the unsharded run's). Plumbing test: tiny_resnet, 5 images, 4 steps.
 # Usage: bash cli_shard.sh <polycam-eval binary> <source dir>
 source "$(dirname "$0")/lib/cli_common.sh"
 need_tools h5diff
@@ -73,4 +74,33 @@ wait $pid 2>/dev/null
 "$bin" --merge "$tmp/m2.h5" "$tmp/s0.h5" "$tmp/p.h5.partial" "$tmp/s2.h5" >/dev/null 2>"$tmp/e4"
 check "unfinished shard refused: $(cat "$tmp/e4")" grep -q "not finished\|cannot open" "$tmp/e4"
 check "no output after refusals" [ ! -e "$tmp/m2.h5" ]
+
+# Baselines (RISE's run-level masks), sensitivity-max and the sanity check through shards and merge:
+# the merged /sanity is the unsharded run's (its first 2 readable images: list entries 2 and 3,
+# from shards 2 and 0), and shards whose /sanity is missing or differs are refused with one line.
+bl=(--config "$tmp/rn.ini" --set saliency.methods=gradcam,ixg,rise --set saliency.ablations=none
+    --set rise.masks=16 --set robustness.sensitivity=yes --set robustness.samples=2
+    --set sanity.enabled=yes --set sanity.methods=gradcam,ixg --set sanity.images=2)
+"$bin" "${bl[@]}" --set "output.file=$tmp/bfull.h5" >/dev/null 2>"$tmp/bfull.err"
+rc=$?; check "baselines + sensitivity + sanity, unsharded: $(tail -n 1 "$tmp/bfull.err")" [ $rc -eq 0 ]
+for i in 0 1 2; do
+    "$bin" "${bl[@]}" --set "output.file=$tmp/b$i.h5" --set "run.shard=$i/3" >/dev/null 2>"$tmp/b$i.err"
+    rc=$?; check "baselines shard $i/3: $(tail -n 1 "$tmp/b$i.err")" [ $rc -eq 0 ]
+done
+"$bin" --merge "$tmp/bm.h5" "$tmp/b0.h5" "$tmp/b1.h5" "$tmp/b2.h5" >/dev/null 2>"$tmp/bm.err"
+rc=$?; check "baselines merge exits 0: $(tail -n 1 "$tmp/bm.err")" [ $rc -eq 0 ]
+check "baselines merge: /images, /methods (RISE masks, sensitivity) equal the unsharded run" same_data "$tmp/bfull.h5" "$tmp/bm.h5"
+check "baselines merge: /sanity equals the unsharded run's (h5diff)" h5diff -q "$tmp/bfull.h5" "$tmp/bm.h5" /sanity /sanity
+check "merged /sanity/images are rows 0, 1 of the merged file" [ "$(h5vals "$tmp/bm.h5" /sanity/images | tr '\n' ' ')" = "0 1 " ]
+"$bin" "${bl[@]}" --set "output.file=$tmp/bns1.h5" --set run.shard=1/3 --set sanity.enabled=no >/dev/null 2>&1
+"$bin" --merge "$tmp/bm2.h5" "$tmp/b0.h5" "$tmp/bns1.h5" "$tmp/b2.h5" >/dev/null 2>"$tmp/e5"
+check "a shard without /sanity among shards with one: refused in one line ($(cat "$tmp/e5"))" \
+    bash -c "[ \$(wc -l <'$tmp/e5') -eq 1 ] && grep -q 'bns1.h5 has none: the merged check needs every shard' '$tmp/e5'"
+"$bin" "${bl[@]}" --set "output.file=$tmp/bns1.h5" --set run.shard=1/3 --set sanity.methods=ixg >/dev/null 2>&1
+"$bin" --merge "$tmp/bm2.h5" "$tmp/b0.h5" "$tmp/bns1.h5" "$tmp/b2.h5" >/dev/null 2>"$tmp/e6"
+check "shards whose sanity checks differ: refused ($(cat "$tmp/e6"))" grep -q "their sanity checks (/sanity) differ in methods" "$tmp/e6"
+check "no output after the sanity refusals" [ ! -e "$tmp/bm2.h5" ]
+"$bin" --report "$tmp/brep" "$tmp/bm.h5" >/dev/null 2>"$tmp/brep.err"
+rc=$?; check "report of the merged file: $(tail -n 1 "$tmp/brep.err")" [ $rc -eq 0 ]
+check "... has Table 5 and the sanity section of the merged images" bash -c "grep -q '^## Table 5' '$tmp/brep/report.md' && grep -q '^## Sanity check' '$tmp/brep/report.md' && grep -q 'Images: \`synth_002.jpg\`, \`synth_003.jpg\`' '$tmp/brep/report.md'"
 finish
