@@ -85,8 +85,8 @@ int bench_paper_passes(const char *name, const PcNet *net, double *passes, PcErr
         int n_maps = n_others;
         for (int v = 0; v < PC_N_VARIANTS; v++) n_maps += cfg.variants[v] != 0;
         PcRunCost c;
-        pc_run_cost(&cfg, net, &tg, others, n_others, &set, n_maps, &c);
-        *passes = c.total + (rob.sensitivity ? (c.polycam + c.others) * rob.samples : 0.0);
+        pc_run_cost(&cfg, net, &tg, others, n_others, &set, n_maps, &rob, NULL, &c);
+        *passes = c.total;   // sensitivity-max included (cost.c); the sanity check is not a table's
     }
     pc_config_free(&cfg);
     return rc ? -1 : 0;
