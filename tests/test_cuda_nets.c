@@ -473,29 +473,6 @@ static void test_polycam(const char *model) {
 #define SYNTH_CMP_IMAGES 3   // GPU vs CPU backend on the first few (the CPU side is the slow part)
 #define SYNTH_REF_TOL 0.01   // AUCs vs the reference's (as test_synth_polycam.c)
 
-typedef struct {
-    PcExplanation e;
-    double ins[PC_N_VARIANTS], del[PC_N_VARIANTS];
-} SynthResult;
-
-static int synth_explain(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTargets *tg,
-                         const float *x, SynthResult *r, PcError *err) {
-    PcSaliencyOptions sopt;
-    pc_saliency_default_options(&sopt);
-    sopt.want_levels = sopt.want_cams = sopt.want_no_lnorm = 0;
-    PcInsDelOptions iopt;
-    pc_insdel_default_options(&iopt);
-    memset(r, 0, sizeof *r);
-    if (pc_explain(be, bn, net, tg, x, -1, &sopt, &r->e, err)) return -1;
-    PcInsDelContext ctx;
-    if (pc_insdel_context_init(be, net, x, &iopt, &ctx, err)) return -1;
-    int rc = 0;
-    for (int v = 0; v < PC_N_VARIANTS && !rc; v++)
-        rc = pc_insdel_context_eval(&ctx, bn, r->e.map[v], 224, 224, r->e.cls, NULL, &r->ins[v], NULL, &r->del[v],
-                                    NULL, err);
-    pc_insdel_context_free(&ctx);
-    return rc;
-}
 
 static void test_synth_polycam(const char *model) {
     PcError err = {{0}};
@@ -541,8 +518,8 @@ static void test_synth_polycam(const char *model) {
         }
         pc_preprocess(&im, PC_RESIZE_BILINEAR, 224, x);
         pc_image_free(&im);
-        SynthResult g32;
-        if (synth_explain(gpu[0], bn[0], &net, &tg, x, &g32, &err)) {
+        TestSynthResult g32;
+        if (test_synth_explain(gpu[0], bn[0], &net, &tg, x, &g32, &err)) {
             CHECK(0, "%s %s gpu fp32: %s", model, rel, err.msg);
             pc_explanation_free(&g32.e);
             continue;
@@ -554,8 +531,8 @@ static void test_synth_polycam(const char *model) {
                   pc_variant_ids[v], g32.ins[v], g32.del[v], ref_ins[v][i], ref_del[v][i]);
         }
         if (i < SYNTH_CMP_IMAGES) {
-            SynthResult c;
-            if (synth_explain(cpu, bn_cpu, &net, &tg, x, &c, &err) == 0) {
+            TestSynthResult c;
+            if (test_synth_explain(cpu, bn_cpu, &net, &tg, x, &c, &err) == 0) {
                 n_cmp++;
                 CHECK(c.e.cls == g32.e.cls, "%s %s: class %d (gpu) vs %d (cpu)", model, rel, g32.e.cls, c.e.cls);
                 for (int v = 0; v < PC_N_VARIANTS; v++) {
@@ -579,8 +556,8 @@ static void test_synth_polycam(const char *model) {
         // other precisions: AUC drift against fp32 on the GPU (bounded below, kDriftMean / kDriftMax)
         for (int p = 1; p < 4; p++) {
             if (!bn[p]) continue;
-            SynthResult r;
-            if (synth_explain(gpu[p], bn[p], &net, &tg, x, &r, &err) == 0) {
+            TestSynthResult r;
+            if (test_synth_explain(gpu[p], bn[p], &net, &tg, x, &r, &err) == 0) {
                 drift_n[p]++;
                 cls_agree[p] += r.e.cls == g32.e.cls;
                 for (int v = 0; v < PC_N_VARIANTS; v++) {

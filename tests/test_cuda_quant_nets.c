@@ -205,29 +205,6 @@ static int argmax(const float *v, int k) {
 // fp8 path may drift by several hundredths; a broken one (noise in the maps) by tenths.
 static const double kDriftCatastrophe = 0.15, kGuardMeanDauc = 0.005;
 
-typedef struct {
-    PcExplanation e;
-    double ins[PC_N_VARIANTS], del[PC_N_VARIANTS];
-} SynthResult;
-
-static int synth_explain(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTargets *tg, const float *x,
-                         SynthResult *r, PcError *err) {
-    PcSaliencyOptions sopt;
-    pc_saliency_default_options(&sopt);
-    sopt.want_levels = sopt.want_cams = sopt.want_no_lnorm = 0;
-    PcInsDelOptions iopt;
-    pc_insdel_default_options(&iopt);
-    memset(r, 0, sizeof *r);
-    if (pc_explain(be, bn, net, tg, x, -1, &sopt, &r->e, err)) return -1;
-    PcInsDelContext ctx;
-    if (pc_insdel_context_init(be, net, x, &iopt, &ctx, err)) return -1;
-    int rc = 0;
-    for (int v = 0; v < PC_N_VARIANTS && !rc; v++)
-        rc = pc_insdel_context_eval(&ctx, bn, r->e.map[v], 224, 224, r->e.cls, NULL, &r->ins[v], NULL, &r->del[v],
-                                    NULL, err);
-    pc_insdel_context_free(&ctx);
-    return rc;
-}
 
 // The 16 synthetic images, preprocessed (16, 3, 224, 224); a missing one fails a check.
 static float *synth_images(void) {
@@ -292,16 +269,16 @@ static void synth_drift(const char *model, PcBackend *be32, PcBackend *const be8
     int n[2] = {0}, agree[2] = {0};
     const size_t img = (size_t)3 * 224 * 224;
     for (int i = 0; i < 16 && bn32; i++) {
-        SynthResult r32;
-        if (synth_explain(be32, bn32, &net, &tg, x + i * img, &r32, &err)) {
+        TestSynthResult r32;
+        if (test_synth_explain(be32, bn32, &net, &tg, x + i * img, &r32, &err)) {
             CHECK(0, "%s image %d fp32: %s", model, i, err.msg);
             pc_explanation_free(&r32.e);
             continue;
         }
         for (int fi = 0; fi < 2; fi++) {
             if (!bn8[fi]) continue;
-            SynthResult r;
-            if (synth_explain(be8[fi], bn8[fi], &net, &tg, x + i * img, &r, &err) == 0) {
+            TestSynthResult r;
+            if (test_synth_explain(be8[fi], bn8[fi], &net, &tg, x + i * img, &r, &err) == 0) {
                 n[fi]++;
                 agree[fi] += r.e.cls == r32.e.cls;
                 for (int v = 0; v < PC_N_VARIANTS; v++) {

@@ -350,3 +350,22 @@ float *test_download(PcBackend *be, const void *dev, size_t bytes) {
     be->download(be, h, dev, bytes);
     return h;
 }
+
+int test_synth_explain(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTargets *tg, const float *x,
+                       TestSynthResult *r, PcError *err) {
+    PcSaliencyOptions sopt;
+    pc_saliency_default_options(&sopt);
+    sopt.want_levels = sopt.want_cams = sopt.want_no_lnorm = 0;
+    PcInsDelOptions iopt;
+    pc_insdel_default_options(&iopt);
+    memset(r, 0, sizeof *r);
+    if (pc_explain(be, bn, net, tg, x, -1, &sopt, &r->e, err)) return -1;
+    PcInsDelContext ctx;
+    if (pc_insdel_context_init(be, net, x, &iopt, &ctx, err)) return -1;
+    int rc = 0;
+    for (int v = 0; v < PC_N_VARIANTS && !rc; v++)
+        rc = pc_insdel_context_eval(&ctx, bn, r->e.map[v], 224, 224, r->e.cls, NULL, &r->ins[v], NULL, &r->del[v],
+                                    NULL, err);
+    pc_insdel_context_free(&ctx);
+    return rc;
+}

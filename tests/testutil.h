@@ -8,7 +8,9 @@
 
 #include "backend.h"
 #include "common.h"
+#include "metrics.h"
 #include "model.h"
+#include "saliency.h"
 
 extern int test_passed, test_failed;
 
@@ -65,5 +67,15 @@ double max_abs_diff_f32_f64(const float *a, const double *b, size_t n);
 // max |a-b| / max |ref|
 double max_rel_diff_f32_f64(const float *a, const double *ref, size_t n);
 double max_rel_diff_f32(const float *a, const float *ref, size_t n);
+
+// PCAM+, PCAM-, PCAM+- of x (3, 224, 224) with the default options (no levels, CAMs or no-LNorm
+// maps) and the insertion / deletion AUC of each, 224 x 224 steps: what the CPU-vs-GPU tests
+// compare between backends and precisions. 0, or -1 with err set.
+typedef struct {
+    PcExplanation e;
+    double ins[PC_N_VARIANTS], del[PC_N_VARIANTS];
+} TestSynthResult;
+int test_synth_explain(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTargets *tg, const float *x,
+                       TestSynthResult *r, PcError *err);
 
 #endif
