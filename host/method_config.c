@@ -114,7 +114,10 @@ int pc_robustness_from_config(const PcConfig *cfg, PcRobustness *r, PcError *err
     }
     if (!known) return bad(cfg, "robustness", "sensitivity", "yes or no", err);
     if (get_int(cfg, "robustness", "samples", 1, 255, &r->samples, err)) return -1;
-    return get_pos_float(cfg, "robustness", "radius", &r->radius, err);
+    // normalised inputs lie within about [-2.2, 2.7]: a radius past 10 only measures noise (and a
+    // huge one overflows the perturbed inputs to inf)
+    if (get_pos_float(cfg, "robustness", "radius", &r->radius, err)) return -1;
+    return r->radius <= 10.0f ? 0 : bad(cfg, "robustness", "radius", "a number in (0, 10]", err);
 }
 
 int pc_method_config_ids(const PcConfig *cfg, const PcMethodDesc **out, int max, PcError *err) {

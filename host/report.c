@@ -474,18 +474,27 @@ static int write_figures(FILE *md, const char *dir, const ReportFile *fs, int nf
         fprintf(md, "\n(No figures: this polycam-eval was built without cairo.)\n");
         return 0;
     }
-    fprintf(md, "\n## Figures\n");
-    for (int k = 0; k < nf; k++) {
-        if (figure_curves(md, dir, &fs[k], ids, n_ids, "insertion", err) ||
-            figure_curves(md, dir, &fs[k], ids, n_ids, "deletion", err) ||
-            figure_grid(md, dir, &fs[k], ids, n_ids, opt, err))
-            return -1;
+    // the figures' lines go to memory first: the heading only when at least one was drawn
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fm = open_memstream(&buf, &len);
+    if (!fm) return pc_fail(err, "report: out of memory");
+    int rc = 0;
+    for (int k = 0; k < nf && rc == 0; k++) {
+        if (figure_curves(fm, dir, &fs[k], ids, n_ids, "insertion", err) ||
+            figure_curves(fm, dir, &fs[k], ids, n_ids, "deletion", err) ||
+            figure_grid(fm, dir, &fs[k], ids, n_ids, opt, err)) {
+            rc = -1;
+            break;
+        }
         Levels lv;
         find_levels(&fs[k], &lv);
-        for (int v = 0; v < lv.n_variants; v++)
-            if (figure_levels(md, dir, &fs[k], &lv, v, err)) return -1;
+        for (int v = 0; v < lv.n_variants && rc == 0; v++) rc = figure_levels(fm, dir, &fs[k], &lv, v, err);
     }
-    return 0;
+    fclose(fm);
+    if (rc == 0 && len > 0) fprintf(md, "\n## Figures\n%s", buf);
+    free(buf);
+    return rc;
 }
 
 static int write_report(const char *dir, ReportFile *fs, int nf, const PcReportOptions *opt, PcError *err) {

@@ -80,6 +80,13 @@ check "far's curve figure is drawn" [ -s "$tmp/rep6/curves_far_insertion.png" ]
 rc=$?; check "report of a file without curves exits 0: $(tail -n 1 "$tmp/rep7.err")" [ $rc -eq 0 ]
 check "... says it has no curves" grep -q '^(No file has insertion or deletion curves' "$tmp/rep7/report.md"
 check "... and prints no AUC rows" [ "$(md_rows "$tmp/rep7/report.md" | wc -l)" -eq 0 ]
+# ... and with no maps stored either, nothing to draw: no empty "## Figures" heading
+"$bin" --config "$tmp/run.ini" --set "output.file=$tmp/nothing.h5" --set metrics.insertion=no \
+    --set metrics.deletion=no --set output.maps=none >/dev/null 2>&1
+"$bin" --report "$tmp/rep8" "$tmp/nothing.h5" >/dev/null 2>"$tmp/rep8.err"
+rc=$?; check "report of a file without curves or maps exits 0: $(tail -n 1 "$tmp/rep8.err")" [ $rc -eq 0 ]
+check "... has no Figures heading" bash -c "! grep -q '^## Figures' '$tmp/rep8/report.md'"
+check "the report with maps keeps its Figures heading" grep -q '^## Figures' "$tmp/rep7/report.md"
 
 # A file with no readable image (a run whose only image is broken) beside vgg.h5: vgg's means stay
 # over its own images (they were all dropped), and the report says why the other columns are empty.

@@ -73,7 +73,7 @@ check "no sensitivity dataset without the key" [ -z "$(h5vals "$tmp/c.h5" /metho
 check "no Sens-max column without the key" bash -c "! grep -q Sens-max '$tmp/c.out'"
 
 # bad values: one line naming the key
-for bad in "robustness.sensitivity=maybe" "robustness.samples=0" "robustness.samples=x" "robustness.radius=-1"; do
+for bad in "robustness.sensitivity=maybe" "robustness.samples=0" "robustness.samples=x" "robustness.radius=-1" "robustness.radius=1e30"; do
     "$bin" --config "$tmp/run.ini" --set "output.file=$tmp/d.h5" --set "$bad" >/dev/null 2>"$tmp/bad.err"
     rc=$?
     key=${bad%%=*}
