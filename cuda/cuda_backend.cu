@@ -234,6 +234,7 @@ extern "C" PcBackend *pc_backend_cuda_create(const PcBackendOptions *opt, PcErro
     be->net_prepare = cuda_net_prepare;
     be->net_release = cuda_net_release;
     be->net_set_quant = cuda_net_set_quant;
+    be->net_quant_fallbacks = cuda_net_quant_fallbacks;
     be->forward = cuda_forward;
     be->backward = cuda_backward;
     be->softmax_gather = cuda_softmax_gather;

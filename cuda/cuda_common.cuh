@@ -173,6 +173,7 @@ void cu_adaptive_avgpool(cudaStream_t st, const void *x, void *y, CuDtype dt, in
 
 // ---- cuda_quant.cu: the 8-bit convolutions (cuda_quant.cuh) ----------------------------------
 int cuda_net_set_quant(PcBackend *be, PcBackendNet *bn, const PcQuant *q, PcError *err);
+int cuda_net_quant_fallbacks(PcBackend *be, const PcBackendNet *bn, int *nodes, int max);
 
 // ---- cuda_nn.cu: the network (backend.h) ------------------------------------------------------
 PcBackendNet *cuda_net_prepare(PcBackend *be, const PcNet *net, int max_batch, PcError *err);

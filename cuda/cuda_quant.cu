@@ -368,3 +368,9 @@ extern "C" int pc_cuda_quant_fallbacks(const PcBackendNet *bn, int *nodes, int m
         }
     return n;
 }
+
+// backend.h net_quant_fallbacks: the same list through the vtable.
+int cuda_net_quant_fallbacks(PcBackend *be, const PcBackendNet *bn, int *nodes, int max) {
+    (void)be;
+    return pc_cuda_quant_fallbacks(bn, nodes, max);
+}

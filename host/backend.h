@@ -63,6 +63,10 @@ struct PcBackend {
     // call (the run's calibration pass). 0, or -1 with err set (a backend of another precision,
     // a scale on a node that cannot run in 8 bits).
     int (*net_set_quant)(PcBackend *be, PcBackendNet *bn, const PcQuant *q, PcError *err);
+    // The 8-bit convs of bn that ran in 16 bits because the backend could not run them in 8 (CUDA:
+    // cuDNN took none of the conv's graph variants, decided at its first forward per batch size);
+    // writes up to max node indices to nodes, returns their count. The CPU emulates every one: 0.
+    int (*net_quant_fallbacks)(PcBackend *be, const PcBackendNet *bn, int *nodes, int max);
     // x (N, 3, H, W) -> logits (N, n_classes) and the outputs of tap_nodes (N, C_t, H_t, W_t).
     // logits may be NULL: the pass then stops after the last tap node. 0, -1 on an error, or
     // PC_ERR_OOM when the device has no memory for this batch (or an op before it had none).

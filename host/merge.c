@@ -159,7 +159,7 @@ static int shard_run_data(const Shard *sh, int n_in, PcRunData **out, int *n_out
 
 // /quant of the 8-bit precisions (the same scales in every shard: their keys are equal) with the
 // shards' guard figures pooled (images and curves summed, agreement and mean weighted, the largest
-// max). 1 when shard 0 has one.
+// max; the fallbacks of the shard with the most). 1 when shard 0 has one.
 static int shard_quant(const Shard *sh, int n_in, PcQuantPlan *out) {
     if (!pc_quant_read_h5(sh[0].rf.f, out)) return 0;
     double agree = out->guard_agreement * out->guard_images, sum = out->guard_mean_dauc * out->guard_pairs;
@@ -172,6 +172,10 @@ static int shard_quant(const Shard *sh, int n_in, PcQuantPlan *out) {
             out->guard_images += p.guard_images;
             out->guard_pairs += p.guard_pairs;
             if (p.guard_max_dauc > out->guard_max_dauc) out->guard_max_dauc = p.guard_max_dauc;
+        }
+        if (p.fallback_convs > out->fallback_convs) {   // -1 (not known) < 0 < k: the most fallbacks
+            out->fallback_convs = p.fallback_convs;
+            memcpy(out->fallback_layers, p.fallback_layers, sizeof out->fallback_layers);
         }
         pc_quant_plan_free(&p);
     }

@@ -44,6 +44,7 @@ int pc_quant_plan(const PcNet *net, PcPrecision prec, const PcPrecisionSettings 
     memset(plan, 0, sizeof *plan);
     plan->format = pc_quant_format_of(prec);
     plan->clip = ps->clip;
+    plan->fallback_convs = -1;
     char names[600];
     eligible_names(net, names, sizeof names);
     if (!names[0])
@@ -272,8 +273,9 @@ int pc_quant_write_h5(hid_t file, const void *plan, PcError *err) {
         {"guard_images", p->guard_images}, {"guard_pairs", p->guard_pairs},
         {"guard_class_agreement", p->guard_agreement}, {"guard_mean_dauc", p->guard_mean_dauc},
         {"guard_max_dauc", p->guard_max_dauc}, {"guard_limit_dauc", p->guard_limit_dauc},
-        {"guard_limit_agreement", p->guard_limit_agreement}};
+        {"guard_limit_agreement", p->guard_limit_agreement}, {"fallback_convs", p->fallback_convs}};
     for (size_t i = 0; ok && i < sizeof a / sizeof a[0]; i++) ok = !set_f64_attr(g, a[i].name, a[i].v);
+    ok = ok && !pc_h5_set_str_attr(g, "fallback_layers", p->fallback_layers);
     if (g >= 0) H5Gclose(g);
     return ok ? 0 : pc_fail(err, "cannot write /quant (the 8-bit scales)%s", pc_h5_why());
 }
@@ -295,6 +297,11 @@ int pc_quant_read_h5(hid_t file, PcQuantPlan *p) {
     p->guard_max_dauc = get_f64_attr(g, "guard_max_dauc");
     p->guard_limit_dauc = get_f64_attr(g, "guard_limit_dauc");
     p->guard_limit_agreement = get_f64_attr(g, "guard_limit_agreement");
+    double fb = get_f64_attr(g, "fallback_convs");
+    p->fallback_convs = isfinite(fb) ? (int)fb : -1;
+    char *fl = pc_h5_read_root_attr(g, "fallback_layers");
+    snprintf(p->fallback_layers, sizeof p->fallback_layers, "%s", fl ? fl : "");
+    free(fl);
     hsize_t n = 0, last = 0;
     if (pc_h5_dims(g, "in_scale", &n, &last) == 0) p->n = (int)n;
     p->node = xcalloc(n + 1, sizeof(int));

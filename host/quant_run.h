@@ -17,7 +17,8 @@
 //   /quant/in_scale (n) f32      s_x of each one's input
 //   /quant attributes: format ("fp8" | "int8"), clip, calibration_images, and the guard's figures
 //   guard_images, guard_class_agreement, guard_mean_dauc, guard_max_dauc, guard_pairs (AUC pairs
-//   compared), guard_limit_dauc, guard_limit_agreement (guard_images 0: no guard ran).
+//   compared), guard_limit_dauc, guard_limit_agreement (guard_images 0: no guard ran), and
+//   fallback_convs, fallback_layers: the 8-bit convs the device ran in 16 bits (-1: not known).
 #ifndef PC_QUANT_RUN_H
 #define PC_QUANT_RUN_H
 
@@ -45,6 +46,10 @@ typedef struct {
     int guard_images, guard_pairs;
     double guard_agreement, guard_mean_dauc, guard_max_dauc;
     double guard_limit_dauc, guard_limit_agreement;
+    // 8-bit convs that ran in 16 bits on the run's device (backend.h net_quant_fallbacks, asked
+    // after the guard's 8-bit images): -1 = not known (no guard ran); their weight names, ", "-joined
+    int fallback_convs;
+    char fallback_layers[512];
 } PcQuantPlan;
 
 const char *pc_quant_format_name(PcQuantFormat f);   // "fp8", "int8"

@@ -169,6 +169,27 @@ static int guard_images(const PcQuantEnv *env, PcBackend *ref, PcBackendNet *rbn
     return rc;
 }
 
+// After the guard's 8-bit images: the 8-bit convs the device ran in 16 bits (every batch size the
+// run uses has been through the net by then), into plan and, when there are any, one warning line.
+static void note_fallbacks(const PcQuantEnv *env, PcQuantPlan *plan) {
+    int nodes[256];
+    int n = env->be->net_quant_fallbacks ? env->be->net_quant_fallbacks(env->be, env->bn, nodes, 256) : 0;
+    plan->fallback_convs = n;
+    plan->fallback_layers[0] = 0;
+    size_t len = 0;
+    for (int k = 0; k < n && k < 256; k++) {
+        const char *name = "?";
+        for (int i = 0; i < plan->n; i++)
+            if (plan->node[i] == nodes[k]) name = plan->layer[i];
+        int w = snprintf(plan->fallback_layers + len, sizeof plan->fallback_layers - len, "%s%s", k ? ", " : "", name);
+        if (w < 0 || (size_t)w >= sizeof plan->fallback_layers - len) break;   // the count stays exact
+        len += (size_t)w;
+    }
+    if (n > 0)
+        fprintf(stderr, "warning: 8-bit: %d of %d 8-bit convs ran in 16 bits on this device (no 8-bit kernel took them; "
+                "the CPU emulation differs there): %s\n", n, plan->n, plan->fallback_layers);
+}
+
 int pc_quant_guard(const PcQuantEnv *env, PcQuantPlan *plan, PcError *err) {
     const PcPrecisionSettings *ps = env->ps;
     plan->guard_limit_dauc = ps->guard_max_dauc;
@@ -189,6 +210,7 @@ int pc_quant_guard(const PcQuantEnv *env, PcQuantPlan *plan, PcError *err) {
         fprintf(stderr, "warning: 8-bit guard: none of the first %d images could be read; no guard\n", n);
         return 0;
     }
+    note_fallbacks(env, plan);
     plan->guard_images = g.images;
     plan->guard_pairs = g.pairs;
     plan->guard_agreement = (double)g.agree / g.images;

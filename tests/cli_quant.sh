@@ -38,6 +38,7 @@ guard_images = 1
 guard_max_dauc = 0.2
 EOF
 q() { "$bin" --config "$tmp/q.ini" --set "output.file=$tmp/$1.h5" "${@:2}"; }
+not() { ! "$@"; }
 scales() { h5vals "$1" /quant/in_scale | tr '\n' ' '; }
 
 # fp8 and int8: scales stored, the start line, the guard line
@@ -51,6 +52,9 @@ for fmt in fp8 int8; do
     check "$fmt: /quant holds 16 scales" [ "$(h5vals "$tmp/$fmt.h5" /quant/in_scale | wc -l)" -eq 16 ]
     check "$fmt: /quant/layers names the convs" grep -qx '"layer1.0.downsample.0"' <(h5vals "$tmp/$fmt.h5" /quant/layers)
     check "$fmt: the key's [quant] section" grep -q "^format = $fmt$" <(h5attr "$tmp/$fmt.h5" config_key)
+    check "$fmt: /quant says no conv fell back to 16 bits (the CPU emulates them all)" \
+        [ "$(h5dump -a /quant/fallback_convs "$tmp/$fmt.h5" | grep -o '(0): [-0-9]*')" = "(0): 0" ]
+    check "$fmt: ... and no warning line about it" not grep -q "ran in 16 bits" "$tmp/$fmt.err"
 done
 check "fp8 and int8 scales differ" [ "$(scales "$tmp/fp8.h5")" != "$(scales "$tmp/int8.h5")" ]
 first=$(h5vals "$tmp/fp8.h5" /quant/in_scale | head -n 1)
@@ -116,6 +120,8 @@ done
 check "guard off (guard_images = 0) lets clip = 0.001 run" \
     q off --set precision.clip=0.001 --set precision.guard_images=0 >/dev/null 2>&1
 check "... whose /quant says no guard ran" [ "$(h5dump -a /quant/guard_images "$tmp/off.h5" | grep -o '(0): [0-9]*')" = "(0): 0" ]
+check "... and that the fallbacks are not known (-1)" \
+    [ "$(h5dump -a /quant/fallback_convs "$tmp/off.h5" | grep -o '(0): [-0-9]*')" = "(0): -1" ]
 
 # bad values and keep names
 "$bin" --config "$tmp/q.ini" --check --set precision.keep=layer1.0.conv9 >/dev/null 2>"$tmp/keep.err"
@@ -129,7 +135,6 @@ check "clip = 0 refused in one line" grep -q "bad value '0' for \[precision\] cl
 
 # fp32: no [precision], no [quant], no /quant
 q f32 --set run.precision=fp32 >/dev/null 2>&1
-not() { ! "$@"; }
 check "fp32 key has no [precision] / [quant]" not grep -q "^\[precision\]\|^\[quant\]" <(h5attr "$tmp/f32.h5" config_key)
 check "... but has [run] (the key is read)" grep -q "^\[run\]" <(h5attr "$tmp/f32.h5" config_key)
 check "fp32 file has no /quant" not h5dump -g /quant "$tmp/f32.h5" >/dev/null 2>&1

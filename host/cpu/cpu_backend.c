@@ -38,6 +38,12 @@ void pc_backend_cpu_libraries(char *buf, size_t n) {
     snprintf(buf, n, "%s (kernels %s)", blas ? blas : "OpenBLAS", kernels ? kernels : "unknown");
 }
 
+// The emulation runs every 8-bit conv in 8 bits (in value): no fallbacks.
+static int cpu_net_quant_fallbacks(PcBackend *be, const PcBackendNet *bn, int *nodes, int max) {
+    (void)be, (void)bn, (void)nodes, (void)max;
+    return 0;
+}
+
 static void cpu_destroy(PcBackend *be) {
     if (!be) return;
     free(be->impl);
@@ -68,6 +74,7 @@ PcBackend *pc_backend_cpu_create(const PcBackendOptions *opt, PcError *err) {
     be->net_prepare = cpu_net_prepare;
     be->net_release = cpu_net_release;
     be->net_set_quant = cpu_net_set_quant;
+    be->net_quant_fallbacks = cpu_net_quant_fallbacks;
     be->forward = cpu_forward;
     be->backward = cpu_backward;
     be->softmax_gather = cpu_softmax_gather;
