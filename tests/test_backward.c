@@ -474,7 +474,7 @@ static void check_fixture_net(const char *name, PcNet *net) {
     }
     const size_t in_n = (size_t)3 * 224 * 224;
     float *gx = xmalloc(2 * in_n * sizeof(float)), *logits = xmalloc((size_t)2 * net->n_classes * sizeof(float));
-    PcBackend *be = test_cpu_backend();
+    PcBackend *be = test_cpu_backend_pinned();
     PcError err = {{0}};
     PcBackendNet *bn = be ? be->net_prepare(be, net, 2, &err) : NULL;
     CHECK(bn != NULL, "%s: prepare: %s", name, err.msg);

@@ -255,7 +255,7 @@ int main(void) {
         CHECK(0, "%s missing (tools/make_baseline_fixtures.py)", fix());
         return test_summary();
     }
-    PcBackend *be = test_cpu_backend();
+    PcBackend *be = test_cpu_backend_pinned();
     if (!be) return test_summary();
     if (!be->backward) {
         be->destroy(be);

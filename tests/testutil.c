@@ -293,6 +293,29 @@ PcBackend *test_cpu_backend(void) {
     return be;
 }
 
+// OpenBLAS's DYNAMIC_ARCH core selection, re-run (weak: absent from other builds of OpenBLAS).
+extern void gotoblas_dynamic_init(void) __attribute__((weak));
+extern void gotoblas_dynamic_quit(void) __attribute__((weak));
+char *openblas_get_corename(void) __attribute__((weak));
+
+PcBackend *test_cpu_backend_pinned(void) {
+    __builtin_cpu_init();
+    if (gotoblas_dynamic_init && gotoblas_dynamic_quit && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma")) {
+        setenv("OPENBLAS_CORETYPE", "Haswell", 1);   // read by the core selection; kept: later
+        gotoblas_dynamic_quit();                     // backends of this process must not re-select
+        gotoblas_dynamic_init();
+    }
+    printf("  (float32 kernels pinned for the autograd comparison: OpenBLAS %s, no direct convolution)\n",
+           openblas_get_corename ? openblas_get_corename() : "?");
+    PcError err = {{0}};
+    PcBackendOptions opt = {0};
+    opt.no_direct_conv = 1;
+    PcBackend *be = pc_backend_cpu_create(&opt, &err);
+    if (!be) CHECK(0, "cpu backend: %s", err.msg);
+    return be;
+}
+
 double max_abs_diff_f32(const float *a, const float *b, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) {

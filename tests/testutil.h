@@ -55,6 +55,15 @@ float *golden_inputs(const char *const *names, int n);
 // The CPU backend with default options; when it cannot be created, one failed CHECK and NULL
 // (success is not counted as a check).
 PcBackend *test_cpu_backend(void);
+// The CPU backend on pinned float32 kernels, for the comparisons with PyTorch autograd's gradients
+// (tests/fixtures/gradients.h5, baselines.h5): OpenBLAS's Haswell (AVX2 + FMA) kernels when the CPU
+// has AVX2 and FMA, and no AVX-512 direct convolution. The oracle took its max-pool choices on a
+// float32 forward; where two values of a window are within float32 rounding of each other, the
+// summation order of the forward decides which one gets the gradient, so the share of gradient
+// elements past 1e-4 depends on the kernels (tiny_vgg input gradient: 0 of 301,056 on the SSE
+// kernels, 98 on Haswell's, 748 on SkylakeX's; hash VGG16: 1,370 on Haswell's, 8,184 on SSE's,
+// 11,695 on SkylakeX's). The tests' allowance for these near-ties was measured on Haswell's.
+PcBackend *test_cpu_backend_pinned(void);
 
 // max |a-b| over n values
 // A backend buffer holding a copy of bytes of host memory (alloc + upload), and a malloc'd host
