@@ -98,7 +98,10 @@ if [ ! -e "$out" ]; then
     pid=$!
     wait_resuming "$pid" "$tmp/int.err"
     kill -INT "$pid" 2>/dev/null
-    sleep 0.2
+    # the second one well inside the image in progress (on a fast CPU an image of this plumbing
+    # run takes about 0.2 s: with 0.2 s between the signals the first could finish it and exit),
+    # but after the first has been handled (a pending signal of the same kind would merge with it)
+    sleep 0.02
     kill -INT "$pid" 2>/dev/null
     wait "$pid"
     rc=$?
