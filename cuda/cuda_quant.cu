@@ -129,11 +129,11 @@ int cu_quant_active(const PcBackendNet *bn, int i) {
 
 // Every scale of q checked against the net: one line naming the node on a mistake.
 static int check_scales(const CudaContext *ctx, const PcBackendNet *bn, const PcQuant *q, PcError *err) {
-    const PcQuantFormat want = ctx->precision == PC_PREC_FP8 ? PC_QUANT_FP8 : PC_QUANT_INT8;
+    const PcQuantFormat want = pc_quant_format_of(ctx->precision);
     if (q->format != want)
         return cu_fail(err, "net_set_quant: scales for %s, the backend runs %s",
                        q->format == PC_QUANT_FP8 ? "fp8" : q->format == PC_QUANT_INT8 ? "int8" : "no format",
-                       want == PC_QUANT_FP8 ? "fp8" : "int8");
+                       want == PC_QUANT_FP8 ? "fp8" : want == PC_QUANT_INT8 ? "int8" : "no 8-bit precision");
     if (q->n_nodes != bn->n_nodes || (q->n_nodes > 0 && !q->in_scale))
         return cu_fail(err, "net_set_quant: %d scales for a network of %d nodes", q->n_nodes, bn->n_nodes);
     char lbl[160];

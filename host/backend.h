@@ -14,6 +14,10 @@
 // value, the oracle), everything else as fp16 (CUDA) / fp32 (CPU).
 typedef enum { PC_PREC_FP32 = 0, PC_PREC_TF32, PC_PREC_FP16, PC_PREC_BF16, PC_PREC_FP8, PC_PREC_INT8 } PcPrecision;
 static inline int pc_precision_is_8bit(PcPrecision p) { return p == PC_PREC_FP8 || p == PC_PREC_INT8; }
+// The 8-bit format of a precision; PC_QUANT_NONE for the others.
+static inline PcQuantFormat pc_quant_format_of(PcPrecision p) {
+    return p == PC_PREC_FP8 ? PC_QUANT_FP8 : p == PC_PREC_INT8 ? PC_QUANT_INT8 : PC_QUANT_NONE;
+}
 typedef enum { PC_LNORM_CODE = 0, PC_LNORM_PAPER = 1 } PcLnormMode;
 typedef enum { PC_NORM_CODE = 0, PC_NORM_PAPER = 1 } PcNormFormula;   // divide by hi | by hi - lo
 

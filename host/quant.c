@@ -16,10 +16,6 @@ const char *pc_quant_format_name(PcQuantFormat f) {
     return f == PC_QUANT_FP8 ? "fp8" : f == PC_QUANT_INT8 ? "int8" : "none";
 }
 
-PcQuantFormat pc_quant_format_of(PcPrecision p) {
-    return p == PC_PREC_FP8 ? PC_QUANT_FP8 : p == PC_PREC_INT8 ? PC_QUANT_INT8 : PC_QUANT_NONE;
-}
-
 static int conv_eligible(const PcNode *nd) {
     return nd->op == PC_NODE_CONV && pc_quant_eligible(nd->input, nd->p.conv.cin, nd->p.conv.cout);
 }

@@ -53,7 +53,6 @@ typedef struct {
 } PcQuantPlan;
 
 const char *pc_quant_format_name(PcQuantFormat f);   // "fp8", "int8"
-PcQuantFormat pc_quant_format_of(PcPrecision p);      // PC_QUANT_NONE for the other precisions
 
 // The 8-bit convs of net: pc_quant_eligible and not in ps->keep. A keep name that is not one of
 // the net's 8-bit-eligible convs is an error naming them. Scales zero until calibrated.

@@ -55,8 +55,7 @@ static float *fake_quant_weights(const PcConvParams *c, PcQuantFormat f) {
 
 // One line on what is wrong with q for this net and backend, or 0.
 static int check_quant(const CpuContext *ctx, const PcNet *net, const PcQuant *q, PcError *err) {
-    const PcQuantFormat want = ctx->precision == PC_PREC_FP8 ? PC_QUANT_FP8
-                               : ctx->precision == PC_PREC_INT8 ? PC_QUANT_INT8 : PC_QUANT_NONE;
+    const PcQuantFormat want = pc_quant_format_of(ctx->precision);
     if (want == PC_QUANT_NONE || q->format != want)
         return pc_fail(err, "cpu net_set_quant: %s scales for a backend of precision %s",
                        q->format == PC_QUANT_INT8 ? "int8" : q->format == PC_QUANT_FP8 ? "fp8" : "no-format",
