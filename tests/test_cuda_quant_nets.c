@@ -1,17 +1,22 @@
 // test_cuda_quant_nets.c: the CUDA backend's 8-bit precisions (host/quant.h), part 2: whole
-// networks (synth_vgg, synth_resnet: data/models) at fp8 and int8 against the emulation in this
-// test (test_cuda_quant_emu.h, written from quant.h alone, not the CPU backend's):
+// networks (synth_vgg, synth_resnet: data/models; hash-weight VGG16 and ResNet50: tests/hashweights.h,
+// rules of reference_golden.h5) at fp8 and int8:
 //   1. calibration on the GPU itself: an unquantised forward (the fp16 path) with the input of
 //      every eligible conv tapped, s_x = amax / QMAX (clip 1) per conv, 2 random images;
-//   2. net_set_quant, logits (2 images) vs the emulated forward: every node as the half path
-//      stores it (fp16 activations; the 8-bit convs as quant.h; the other convs with half weights
-//      and fp32 sums; linear layers in fp32 from half inputs), with the same scales;
-//   3. checks: max |gpu - emulation| / max |emulation| <= kNetTol (loose, NOT yet measured on a
-//      GPU: the first run prints the figures to set it from), and smaller than the distance
-//      to the GPU's own unquantised logits (so the 8-bit path ran and is the emulated one); the
-//      emulation of the fp16 path against the GPU's fp16 logits (the emulator's own check,
-//      kFp16Tol); no node fell back to fp16 (pc_cuda_quant_fallbacks); net_set_quant(NULL) gives
-//      the unquantised logits bit for bit.
+//   2. net_set_quant, logits (2 images) and the output of every 8-bit conv, against
+//      a. the CPU backend's own 8-bit emulation (host/cpu/cpu_quant.c through the vtable's
+//         net_set_quant, the same PcQuant scales): the oracle, as for every other GPU op (kCpu*
+//         below: logits, and per 8-bit conv the L2 distance and the share of values far off);
+//         and the logits closer to the CPU's 8-bit ones than to its unquantised fp32 ones (so the
+//         8-bit path ran: a GPU whose convs all fell back to fp16 fails this);
+//      b. synth_* only (double-precision direct convolutions): the emulation in this test
+//         (test_cuda_quant_emu.h, written from quant.h alone), which also models the half path's
+//         fp16 storage: max |gpu - emulation| / max |emulation| <= kNetTol (loose, NOT yet
+//         measured on a GPU: the first run prints the figures to set it from), and smaller than
+//         the distance to the GPU's own unquantised logits; the emulation of the fp16 path
+//         against the GPU's fp16 logits (the emulator's own check, kFp16Tol);
+//   3. no node fell back to fp16 (net_quant_fallbacks); net_set_quant(NULL) gives the
+//      unquantised logits bit for bit.
 //   4. the AUC drift against the GPU's fp32 on the 16 synthetic images (Poly-CAM's three maps,
 //      insertion and deletion, as test_cuda_nets does for tf32 / fp16 / bf16), scales calibrated
 //      on the first 4 of them: printed with the accuracy guard's threshold (issue #13: mean |dAUC|
@@ -24,11 +29,13 @@
 #include <string.h>
 
 #include "backend.h"
+#include "hashweights.h"
 #include "image.h"
 #include "metrics.h"
 #include "saliency.h"
 #include "testutil.h"
 #include "test_cuda_quant_emu.h"
+#include "weights.h"
 
 // Logits, max |d| / max |ref|. For scale: the emulation's fp16 path is within 6.6e-5 (synth_vgg)
 // and 7.2e-4 (synth_resnet) of the CPU backend's fp32 logits, and 8-bit quantisation itself moves
@@ -309,13 +316,139 @@ static void synth_drift(const char *model, PcBackend *be32, PcBackend *const be8
     pc_net_free(&net);
 }
 
+// ---- 2a. against the CPU backend's 8-bit emulation ---------------------------------------------
+
+// The GPU stores activations in fp16, the CPU in fp32: an input that sits within an fp16 ulp of a
+// rounding midpoint of Q lands on the other 8-bit code on one side (int8: about |x / s_x| / 1024 of
+// the values, fp8: ~1/256), that code is a whole step (int8: s_x; fp8: 1/8 of the value) and the
+// flips add up layer after layer. Sized by emulating the GPU exactly that way on the CPU (this
+// test's emulation, fp16 storage, against the CPU backend's 8-bit forward; same scales, same
+// random images; the GPU adds only fp32 summation order, far below this), fp8 / int8:
+//   logits, max |d| / max |ref|: synth_vgg 1.46e-2 / 5.1e-3, synth_resnet 9.7e-3 / 4.6e-3, hash
+//     ResNet50 (1 image) 1.49e-2 / 4.1e-3; quantisation itself moves the CPU's logits by 5.0e-2 /
+//     2.1e-2, 1.4e-1 / 2.5e-2 and 4.4e-2 / 7.4e-3 (so the GPU is closer to the CPU's 8-bit logits
+//     than to its fp32 ones, by 2x at the least: ResNet50 int8);
+//   per 8-bit conv output, ||d|| / ||ref||: at most 0.099 / 0.041 (ResNet50 layer4), share of the
+//     values with |d| > 0.1 max |ref|: at most 0.0002 / 0 (synth_resnet layer2.0.conv3).
+// Bounds about 3x the logits figures, 2x the L2 figure and 50x the share: a conv that writes
+// zeros (L2 1.0, a third to a half of the values far off), NaN, a wrong layout or scale
+// (uncorrelated values: L2 ~1.4) fails all three.
+static const double kCpuLogitTol[2] = {4e-2, 1.5e-2};   // fp8, int8
+static const double kCpuTapL2 = 0.2, kCpuFar = 0.1, kCpuFarShare = 0.01;
+
+// tiny_* / synth_* from data/models; vgg16 / resnet50 from the fixture's hash rules (as
+// test_cuda_nets.c).
+static int load_net(const char *model, PcNet *net, PcError *err) {
+    if (strcmp(model, "vgg16") && strcmp(model, "resnet50")) return fixture_net_load(model, net, err);
+    if (fixture_net_create(model, net, err)) return -1;
+    char path[128];
+    size_t nr = 0, nb = 0, nd = 0;
+    snprintf(path, sizeof path, "hashnets/%s/rules/names", model);
+    char **names = h5_read_strings(fixture_path("reference_golden.h5"), path, &nr);
+    snprintf(path, sizeof path, "hashnets/%s/rules/base", model);
+    float *base = h5_read_f32(fixture_path("reference_golden.h5"), path, &nb, NULL, NULL);
+    snprintf(path, sizeof path, "hashnets/%s/rules/bound", model);
+    float *bound = h5_read_f32(fixture_path("reference_golden.h5"), path, &nd, NULL, NULL);
+    PcStateDict sd;
+    int rc = names && base && bound && nr == nb && nr == nd ? 0 : pc_fail(err, "%s: weight rules", model);
+    if (!rc) rc = pc_hash_state_dict(net, (int)nr, (const char *const *)names, base, bound, &sd, err);
+    for (size_t i = 0; names && i < nr; i++) free(names[i]);
+    free(names), free(base), free(bound);
+    if (!rc) {
+        rc = pc_net_load(net, &sd, err);
+        pc_state_dict_free(&sd);
+    }
+    if (rc) pc_net_free(net);
+    return rc;
+}
+
+// ||a - ref|| / ||ref|| (NaN anywhere: infinity) and the share of values with |a - ref| > far.
+static double l2_rel(const float *a, const float *ref, size_t n, double far, double *share) {
+    double d2 = 0, r2 = 0;
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double d = (double)a[i] - ref[i];
+        d2 += d * d, r2 += (double)ref[i] * ref[i];
+        off += !(fabs(d) <= far);
+    }
+    *share = n ? (double)off / (double)n : 0.0;
+    return isfinite(d2) ? (r2 > 0 ? sqrt(d2 / r2) : sqrt(d2)) : INFINITY;
+}
+
+// Logits and the outputs of the 8-bit convs (q) of n images: x (host) on the CPU backend cpu, d_x
+// on the GPU (bn, scales set) -> checks. cpu runs the same 8-bit precision: unquantised (fp32)
+// until its net_set_quant, then the emulation.
+static void vs_cpu(PcBackend *gpu, PcBackendNet *bn, PcBackend *cpu, const PcNet *net, const char *model,
+                   const float *x, const float *d_x, int n, const PcQuant *q) {
+    const int f8 = q->format == PC_QUANT_INT8, k = net->n_classes, nn = net->n_nodes;
+    const char *fmt = f8 ? "int8" : "fp8";
+    PcError err = {{0}};
+    int *nodes = xmalloc((size_t)nn * sizeof(int)), nt = 0;
+    for (int i = 0; i < nn; i++)
+        if (q->in_scale[i] > 0.0f) nodes[nt++] = i;
+    float **d_t = xcalloc((size_t)nt + 1, sizeof(float *)), **g_t = xcalloc((size_t)nt + 1, sizeof(float *));
+    float **c_t = xcalloc((size_t)nt + 1, sizeof(float *));
+    for (int t = 0; t < nt; t++) {
+        const size_t bytes = (size_t)n * net->nodes[nodes[t]].c * net->nodes[nodes[t]].h * net->nodes[nodes[t]].w * 4;
+        d_t[t] = gpu->alloc(gpu, bytes);
+        c_t[t] = xmalloc(bytes);
+    }
+    float *d_l = gpu->alloc(gpu, (size_t)n * k * sizeof(float));
+    int rc = gpu->forward(gpu, bn, d_x, n, d_l, nt, nodes, d_t, &err);
+    CHECK(rc == 0, "%s %s: GPU forward with the 8-bit convs tapped: %s", model, fmt, err.msg);
+    float *g_l = test_download(gpu, d_l, (size_t)n * k * sizeof(float));
+    for (int t = 0; t < nt; t++)
+        g_t[t] = test_download(gpu, d_t[t], (size_t)n * net->nodes[nodes[t]].c * net->nodes[nodes[t]].h *
+                                                net->nodes[nodes[t]].w * sizeof(float));
+    float *c32 = xmalloc((size_t)n * k * sizeof(float)), *c8 = xmalloc((size_t)n * k * sizeof(float));
+    PcBackendNet *cb = cpu->net_prepare(cpu, net, n, &err);
+    CHECK(cb != NULL, "%s: CPU net_prepare: %s", model, err.msg);
+    rc = cb ? cpu->forward(cpu, cb, x, n, c32, 0, NULL, NULL, &err) : -1;
+    CHECK(rc == 0, "%s: CPU forward (unquantised): %s", model, err.msg);
+    if (!rc) rc = cpu->net_set_quant(cpu, cb, q, &err);
+    CHECK(rc == 0, "%s %s: CPU net_set_quant: %s", model, fmt, err.msg);
+    if (!rc) rc = cpu->forward(cpu, cb, x, n, c8, nt, nodes, c_t, &err);
+    CHECK(rc == 0, "%s %s: CPU 8-bit forward: %s", model, fmt, err.msg);
+    if (!rc) {
+        const double d8 = rel_dist(g_l, c8, (size_t)n * k), d32 = rel_dist(g_l, c32, (size_t)n * k);
+        double worst_l2 = 0, worst_share = 0;
+        int worst = -1;
+        for (int t = 0; t < nt; t++) {
+            const PcNode *nd = &net->nodes[nodes[t]];
+            const size_t cnt = (size_t)n * nd->c * nd->h * nd->w;
+            double mref = 0, share;
+            for (size_t j = 0; j < cnt; j++) mref = fmax(mref, fabs(c_t[t][j]));
+            const double l2 = l2_rel(g_t[t], c_t[t], cnt, kCpuFar * mref, &share);
+            CHECK(l2 <= kCpuTapL2 && share <= kCpuFarShare, "%s %s: 8-bit conv node %d (%s) vs the CPU emulation: "
+                  "||d|| / ||ref|| %.3g (<= %.2g), %.4f of the values off by > %.2g max |ref| (<= %.2g)", model, fmt,
+                  nodes[t], nd->p.conv.weight_name, l2, kCpuTapL2, share, kCpuFar, kCpuFarShare);
+            if (!(l2 <= worst_l2)) worst_l2 = l2, worst = nodes[t];
+            worst_share = fmax(worst_share, share);
+        }
+        printf("  %-13s %-4s vs CPU 8-bit emulation: logits %.3e (tolerance %.1e), vs CPU fp32 %.3e | %d 8-bit convs: "
+               "worst ||d||/||ref|| %.3e (node %d), largest share off %.5f\n", model, fmt, d8, kCpuLogitTol[f8], d32,
+               nt, worst_l2, worst, worst_share);
+        CHECK(d8 <= kCpuLogitTol[f8], "%s %s: logits %.3g from the CPU backend's 8-bit emulation (> %.1e)", model, fmt,
+              d8, kCpuLogitTol[f8]);
+        CHECK(d8 < d32, "%s %s: the GPU's 8-bit logits are as close to the CPU's fp32 ones (%.3g) as to its 8-bit "
+              "ones (%.3g): the 8-bit convs did not run", model, fmt, d32, d8);
+    }
+    if (cb) cpu->net_release(cpu, cb);
+    for (int t = 0; t < nt; t++) gpu->release(gpu, d_t[t]), free(g_t[t]), free(c_t[t]);
+    gpu->release(gpu, d_l);
+    free(d_t), free(g_t), free(c_t), free(nodes), free(g_l), free(c32), free(c8);
+}
+
 // ---- one network at one format ----------------------------------------------------------------
 
-static void net_case(PcBackend *be, const char *model, PcQuantFormat f) {
+// model at format f on the GPU (be) against the CPU backend's emulation (cpu, same precision) and,
+// for synth_* (small enough for its double-precision convolutions), this test's emulation.
+static void net_case(PcBackend *be, PcBackend *cpu, const char *model, PcQuantFormat f) {
     const char *fmt = f == PC_QUANT_INT8 ? "int8" : "fp8";
+    const int emu = !strncmp(model, "synth", 5);
     PcError err = {{0}};
     PcNet net;
-    int rc = fixture_net_load(model, &net, &err);
+    int rc = load_net(model, &net, &err);
     CHECK(rc == 0, "%s: %s", model, err.msg);
     if (rc) return;
     const int n = 2, k = net.n_classes;
@@ -332,37 +465,39 @@ static void net_case(PcBackend *be, const char *model, PcQuantFormat f) {
     float *d_x = test_upload(be, x, n * in * sizeof(float));
     float *scales = xmalloc((size_t)net.n_nodes * sizeof(float));
     int n8 = calibrate(be, bn, &net, d_x, n, f, scales);
+    CHECK(n8 > 0, "%s: no eligible conv", model);
     float *l16 = logits_of(be, bn, d_x, n, k);
     PcQuant q = {f, net.n_nodes, scales};
     CHECK(be->net_set_quant(be, bn, &q, &err) == 0, "%s %s: net_set_quant: %s", model, fmt, err.msg);
     float *l8 = logits_of(be, bn, d_x, n, k);
-#ifdef PC_HAVE_CUDA
-    int fb[64], nfb = pc_cuda_quant_fallbacks(bn, fb, 64);
+    if (cpu) vs_cpu(be, bn, cpu, &net, model, x, d_x, n, &q);
+    int fb[64], nfb = be->net_quant_fallbacks(be, bn, fb, 64);
     CHECK(nfb == 0, "%s %s: %d of %d 8-bit convs fell back to fp16 (first: node %d); see the warnings above", model,
           fmt, nfb, n8, nfb ? fb[0] : -1);
-#endif
     CHECK(be->net_set_quant(be, bn, NULL, &err) == 0, "%s: net_set_quant(NULL): %s", model, err.msg);
     float *l_off = logits_of(be, bn, d_x, n, k);
-    float *e8 = xmalloc((size_t)n * k * sizeof(float)), *e16 = xmalloc((size_t)n * k * sizeof(float));
-    for (int i = 0; i < n; i++) {
-        emu_forward(&net, x + i * in, scales, f, e8 + (size_t)i * k);
-        emu_forward(&net, x + i * in, NULL, f, e16 + (size_t)i * k);
-    }
-    double d8 = rel_dist(l8, e8, (size_t)n * k), d_unq = rel_dist(l8, l16, (size_t)n * k);
-    double d16 = rel_dist(l16, e16, (size_t)n * k);
-    printf("  %-13s %-4s %2d 8-bit convs | logits vs 8-bit emulation %.3e (tolerance %.0e), vs own fp16 %.3e; "
-           "fp16 vs fp16 emulation %.3e | classes gpu %d,%d emulation %d,%d\n",
-           model, fmt, n8, d8, kNetTol, d_unq, d16, argmax(l8, k), argmax(l8 + k, k), argmax(e8, k),
-           argmax(e8 + k, k));
-    CHECK(n8 > 0, "%s: no eligible conv", model);
-    CHECK(d16 <= kFp16Tol, "%s: the fp16 emulation is %.3g from the GPU's fp16 logits (> %.0e): the emulator is wrong",
-          model, d16, kFp16Tol);
-    CHECK(d8 <= kNetTol, "%s %s: logits %.3g from the 8-bit emulation (> %.0e)", model, fmt, d8, kNetTol);
-    CHECK(d8 < d_unq, "%s %s: the 8-bit logits are as close to the unquantised ones (%.3g) as to the 8-bit "
-          "emulation (%.3g)", model, fmt, d_unq, d8);
     CHECK(memcmp(l16, l_off, (size_t)n * k * sizeof(float)) == 0,
           "%s %s: after net_set_quant(NULL) the logits differ from the unquantised ones", model, fmt);
-    free(x), free(scales), free(l16), free(l8), free(l_off), free(e8), free(e16);
+    if (emu) {
+        float *e8 = xmalloc((size_t)n * k * sizeof(float)), *e16 = xmalloc((size_t)n * k * sizeof(float));
+        for (int i = 0; i < n; i++) {
+            emu_forward(&net, x + i * in, scales, f, e8 + (size_t)i * k);
+            emu_forward(&net, x + i * in, NULL, f, e16 + (size_t)i * k);
+        }
+        double d8 = rel_dist(l8, e8, (size_t)n * k), d_unq = rel_dist(l8, l16, (size_t)n * k);
+        double d16 = rel_dist(l16, e16, (size_t)n * k);
+        printf("  %-13s %-4s %2d 8-bit convs | logits vs 8-bit emulation %.3e (tolerance %.0e), vs own fp16 %.3e; "
+               "fp16 vs fp16 emulation %.3e | classes gpu %d,%d emulation %d,%d\n",
+               model, fmt, n8, d8, kNetTol, d_unq, d16, argmax(l8, k), argmax(l8 + k, k), argmax(e8, k),
+               argmax(e8 + k, k));
+        CHECK(d16 <= kFp16Tol, "%s: the fp16 emulation is %.3g from the GPU's fp16 logits (> %.0e): the emulator is "
+              "wrong", model, d16, kFp16Tol);
+        CHECK(d8 <= kNetTol, "%s %s: logits %.3g from the 8-bit emulation (> %.0e)", model, fmt, d8, kNetTol);
+        CHECK(d8 < d_unq, "%s %s: the 8-bit logits are as close to the unquantised ones (%.3g) as to the 8-bit "
+              "emulation (%.3g)", model, fmt, d_unq, d8);
+        free(e8), free(e16);
+    }
+    free(x), free(scales), free(l16), free(l8), free(l_off);
     be->release(be, d_x);
     be->net_release(be, bn);
     pc_net_free(&net);
@@ -374,24 +509,30 @@ int main(void) {
     PcBackend *be32 = pc_backend_cuda_create(&o32, &err);
     if (!be32) test_skip(err.msg);
     printf("test_cuda_quant_nets on %s\n", be32->device_name);
-    PcBackend *be8[2] = {NULL, NULL};
+    PcBackend *be8[2] = {NULL, NULL}, *cpu8[2] = {NULL, NULL};
     for (int fi = 0; fi < 2; fi++) {
         PcBackendOptions o = {.precision = fi ? PC_PREC_INT8 : PC_PREC_FP8};
         be8[fi] = pc_backend_cuda_create(&o, &err);
-        if (!be8[fi]) printf("SKIP (%s part): %s\n", fi ? "int8" : "fp8", err.msg);
+        if (!be8[fi]) {
+            printf("SKIP (%s part): %s\n", fi ? "int8" : "fp8", err.msg);
+            continue;
+        }
+        cpu8[fi] = pc_backend_cpu_create(&o, &err);
+        CHECK(cpu8[fi] != NULL, "CPU backend (%s): %s", fi ? "int8" : "fp8", err.msg);
     }
     if (!be8[0] && !be8[1]) test_skip("neither fp8 nor int8 is available on this device");
-    printf("1-3. logits vs the 8-bit emulation\n");
-    for (int fi = 0; fi < 2; fi++) {
-        if (!be8[fi]) continue;
-        net_case(be8[fi], "synth_vgg", fi ? PC_QUANT_INT8 : PC_QUANT_FP8);
-        net_case(be8[fi], "synth_resnet", fi ? PC_QUANT_INT8 : PC_QUANT_FP8);
-    }
+    printf("1-3. logits and 8-bit convs vs the CPU backend's 8-bit emulation and (synth_*) this test's\n");
+    static const char *const kModels[4] = {"synth_vgg", "synth_resnet", "vgg16", "resnet50"};
+    for (int m = 0; m < 4; m++)
+        for (int fi = 0; fi < 2; fi++)
+            if (be8[fi]) net_case(be8[fi], cpu8[fi], kModels[m], fi ? PC_QUANT_INT8 : PC_QUANT_FP8);
     printf("4. AUC drift against fp32 on the synthetic set\n");
     synth_drift("synth_vgg", be32, be8);
     synth_drift("synth_resnet", be32, be8);
-    for (int fi = 0; fi < 2; fi++)
+    for (int fi = 0; fi < 2; fi++) {
         if (be8[fi]) be8[fi]->destroy(be8[fi]);
+        if (cpu8[fi]) cpu8[fi]->destroy(cpu8[fi]);
+    }
     be32->destroy(be32);
     return test_summary();
 }
