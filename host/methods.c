@@ -122,11 +122,15 @@ int pc_method_backward(const PcMethodCtx *ctx, const float *x, int n, int n_taps
     float **d_t = xcalloc((size_t)n_taps + 1, sizeof(float *)), **d_g = xcalloc((size_t)n_taps + 1, sizeof(float *));
     int *cls = xmalloc((size_t)B * sizeof(int));
     for (int i = 0; i < B; i++) cls[i] = ctx->cls;
+    int short_of = !d_x || (grad_x && !d_gx);
     for (int t = 0; t < n_taps; t++) {
         const size_t bytes = (size_t)B * node_size(ctx->net, tap_nodes[t]) * sizeof(float);
-        if (taps && taps[t]) d_t[t] = be->alloc(be, bytes);
-        if (grad_taps && grad_taps[t]) d_g[t] = be->alloc(be, bytes);
+        if (taps && taps[t]) short_of |= !(d_t[t] = be->alloc(be, bytes));
+        if (grad_taps && grad_taps[t]) short_of |= !(d_g[t] = be->alloc(be, bytes));
     }
+    // (the passes would copy into a NULL buffer: a crash on the CPU, a fatal CUDA error on the GPU)
+    if (short_of)
+        rc = PC_ERR_OOM, pc_fail(err, "gradients: out of backend memory for the buffers of %d images per pass", B);
     for (int i0 = 0; i0 < n && rc == 0; i0 += B) {
         const int m = n - i0 < B ? n - i0 : B;
         be->upload(be, d_x, x + (size_t)i0 * xs, (size_t)m * xs * sizeof(float));
@@ -146,7 +150,7 @@ int pc_method_backward(const PcMethodCtx *ctx, const float *x, int n, int n_taps
     free(d_t);
     free(d_g);
     free(cls);
-    be->release(be, d_x);
+    if (d_x) be->release(be, d_x);
     if (d_gx) be->release(be, d_gx);
     return rc;
 }

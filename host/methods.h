@@ -130,6 +130,8 @@ void pc_method_up(const PcMethodCtx *ctx, const float *in, int h, int w, int oh,
 void pc_method_minmax(float *m, size_t n);
 // Data gradients of the class logit for n inputs (host (n, 3, S, S)) in batches of ctx->batch:
 // taps (t, n, C_t, H_t, W_t) host or NULL, grad_taps likewise, grad_x (n, 3, S, S) host or NULL.
+// 0, -1 with err set, or PC_ERR_OOM with err set (the backend had no memory for the buffers of a
+// batch, or for a pass).
 int pc_method_backward(const PcMethodCtx *ctx, const float *x, int n, int n_taps, const int *tap_nodes,
                        float **taps, float **grad_taps, float *grad_x, PcError *err);
 
