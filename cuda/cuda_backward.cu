@@ -256,14 +256,17 @@ static int scratch_try(CudaContext *ctx, void **ptr, size_t bytes, PcError *err,
     return 0;
 }
 
-// The buffer a contribution to node k's gradient goes to: made on the first contribution (*beta =
-// 0: overwrite), the existing one afterwards (*beta = 1: accumulate). NULL with err when out of
-// memory.
-static float *grad_target(Pass *p, int k, float *beta) {
+// The buffer a contribution to node k's gradient goes to (*dst): made on the first contribution
+// (*beta = 0: overwrite), the existing one afterwards (*beta = 1: accumulate). 0, or PC_ERR_OOM
+// (-1 on another failure) with err set: the caller returns it as it is, so that the engine can
+// retry with fewer images.
+static int grad_target(Pass *p, int k, float **dst, float *beta) {
     *beta = GRAD(p, k) ? 1.0f : 0.0f;
-    if (!GRAD(p, k))
-        scratch_try(p->ctx, (void **)&GRAD(p, k), count_of(p, k) * sizeof(float), p->err, "backward: gradients");
-    return GRAD(p, k);
+    int rc = GRAD(p, k) ? 0
+                        : scratch_try(p->ctx, (void **)&GRAD(p, k), count_of(p, k) * sizeof(float), p->err,
+                                      "backward: gradients");
+    *dst = GRAD(p, k);
+    return rc;
 }
 
 static cudnnStatus_t bwd_exec(const Pass *p, int j, const BwdChoice *ch, cudnnTensorDescriptor_t dyd,
@@ -309,7 +312,8 @@ static int choose_bwd(Pass *p, int j, cudnnTensorDescriptor_t dyd, cudnnTensorDe
                                                              dxd, ch.algo, &ch.ws) != CUDNN_STATUS_SUCCESS)
                 continue;
             if (ch.ws > ctx->workspace_limit) continue;
-            if (cu_workspace_reserve(ctx, ch.ws, p->err)) return -1;
+            int rc = cu_workspace_reserve(ctx, ch.ws, p->err);
+            if (rc) return rc;   // PC_ERR_OOM passed on
             cudnnStatus_t st = bwd_exec(p, j, &ch, dyd, dxd, dx, beta);
             if (st == CUDNN_STATUS_SUCCESS) {
                 CU_TRY_CUDA(p->err, cudaGetLastError(), lbl);
@@ -327,9 +331,9 @@ static int choose_bwd(Pass *p, int j, cudnnTensorDescriptor_t dyd, cudnnTensorDe
 static int conv_back(Pass *p, int j) {
     const int in = p->v->nodes[j].input;
     if (in < p->stop) return 0;
-    float beta;
-    float *dx = grad_target(p, in, &beta);
-    if (!dx) return -1;
+    float beta, *dx;
+    int rc = grad_target(p, in, &dx, &beta);
+    if (rc) return rc;
     cudnnTensorDescriptor_t dyd = p->plan->desc[j], dxd = in < 0 ? p->plan->in_desc : p->plan->desc[in];
     BwdChoice *ch = &p->plan->choice[j];
     if (!ch->state) return choose_bwd(p, j, dyd, dxd, dx, beta);
@@ -347,9 +351,9 @@ static int conv_back(Pass *p, int j) {
 static int linear_back(Pass *p, int j) {
     const PcNode *nd = &p->v->nodes[j];
     if (nd->input < p->stop) return 0;
-    float beta;
-    float *gin = grad_target(p, nd->input, &beta);
-    if (!gin) return -1;
+    float beta, *gin;
+    int rc = grad_target(p, nd->input, &gin, &beta);
+    if (rc) return rc;
     const int in = nd->p.linear.in, out = nd->p.linear.out;
     const float one = 1.0f;
     cublasComputeType_t compute = p->ctx->precision == PC_PREC_FP32 ? CUBLAS_COMPUTE_32F
@@ -370,13 +374,13 @@ static int maxpool_back(Pass *p, int j) {
     int c, h, w;
     shape_of(p->v, in, &c, &h, &w);
     const float *xin = in < 0 ? p->x : p->act[in];
-    float beta;
-    float *gin = grad_target(p, in, &beta);
-    if (!gin) return -1;
+    float beta, *gin;
+    int rc = grad_target(p, in, &gin, &beta);
+    if (rc) return rc;
     const size_t out_total = (size_t)p->n * c * nd->h * nd->w, in_total = (size_t)p->n * c * h * w;
     int *idx = NULL;
-    if (scratch_try(p->ctx, (void **)&idx, out_total * sizeof(int), p->err, "backward: max-pool indices"))
-        return -1;
+    rc = scratch_try(p->ctx, (void **)&idx, out_total * sizeof(int), p->err, "backward: max-pool indices");
+    if (rc) return rc;
     cudaStream_t st = p->ctx->stream;
     const PcPoolParams *pp = &nd->p.pool;
     k_maxpool_argmax<<<GRID(out_total)>>>(xin, idx, out_total, h, w, nd->h, nd->w, pp->k, pp->stride,
@@ -395,9 +399,9 @@ static int avgpool_back(Pass *p, int j) {
     if (in < p->stop) return 0;
     int c, h, w;
     shape_of(p->v, in, &c, &h, &w);
-    float beta;
-    float *gin = grad_target(p, in, &beta);
-    if (!gin) return -1;
+    float beta, *gin;
+    int rc = grad_target(p, in, &gin, &beta);
+    if (rc) return rc;
     const size_t in_total = (size_t)p->n * c * h * w;
     cudaStream_t st = p->ctx->stream;
     k_adaptive_avg_back<<<GRID(in_total)>>>(GRAD(p, j), gin, in_total, h, w, nd->h, nd->w, beta != 0.0f);
@@ -408,9 +412,9 @@ static int avgpool_back(Pass *p, int j) {
 // One operand k of ADD node j: g_k (+)= g_j.
 static int add_back(Pass *p, int j, int k) {
     if (k < p->stop) return 0;
-    float beta;
-    float *gk = grad_target(p, k, &beta);
-    if (!gk) return -1;
+    float beta, *gk;
+    int rc = grad_target(p, k, &gk, &beta);
+    if (rc) return rc;
     const size_t count = count_of(p, j);
     cudaStream_t st = p->ctx->stream;
     if (beta == 0.0f) {
@@ -437,7 +441,10 @@ static int node_back(Pass *p, int j) {
     case PC_NODE_LINEAR: return linear_back(p, j);
     case PC_NODE_MAXPOOL: return maxpool_back(p, j);
     case PC_NODE_ADAPTIVE_AVG: return avgpool_back(p, j);
-    case PC_NODE_ADD: return add_back(p, j, nd->input) || add_back(p, j, nd->input2) ? -1 : 0;
+    case PC_NODE_ADD: {
+        int rc = add_back(p, j, nd->input);
+        return rc ? rc : add_back(p, j, nd->input2);
+    }
     }
     return cu_fail(p->err, "%s: unknown node op %d", node_label(p->v, j, lbl, sizeof lbl), (int)nd->op);
 }
@@ -511,11 +518,11 @@ static int backward_nodes(Pass *p, const int *cls, int n_taps, const int *tap_no
                           float *const *grad_taps, float *grad_x) {
     const int nn = p->v->n_nodes, k = p->v->nodes[nn - 1].c;
     cudaStream_t st = p->ctx->stream;
-    float beta;
-    float *seed = grad_target(p, nn - 1, &beta);
+    float beta, *seed;
     int *d_cls = NULL;
-    if (!seed || scratch_try(p->ctx, (void **)&d_cls, (size_t)p->n * sizeof(int), p->err, "backward: classes"))
-        return -1;
+    int rc = grad_target(p, nn - 1, &seed, &beta);
+    if (!rc) rc = scratch_try(p->ctx, (void **)&d_cls, (size_t)p->n * sizeof(int), p->err, "backward: classes");
+    if (rc) return rc;
     // pageable source: staged before the call returns
     cudaCheck(cudaMemcpyAsync(d_cls, cls, (size_t)p->n * sizeof(int), cudaMemcpyHostToDevice, st));
     cudaCheck(cudaMemsetAsync(seed, 0, (size_t)p->n * k * sizeof(float), st));
@@ -524,9 +531,9 @@ static int backward_nodes(Pass *p, const int *cls, int n_taps, const int *tap_no
     cu_scratch_free(p->ctx, d_cls);
     for (int j = nn - 1; j > p->stop; j--) {
         // the gradient of j's output (after its ReLU) goes out before node_back masks it in place
-        if (deliver(p, j, n_taps, tap_nodes, grad_taps, grad_x)) return -1;
+        if ((rc = deliver(p, j, n_taps, tap_nodes, grad_taps, grad_x)) != 0) return rc;
         if (!GRAD(p, j)) continue;
-        if (node_back(p, j)) return -1;
+        if ((rc = node_back(p, j)) != 0) return rc;
         cu_scratch_free(p->ctx, GRAD(p, j));
         GRAD(p, j) = NULL;
     }

@@ -84,7 +84,8 @@ struct PcBackend {
     //   each; grad_taps[t] (N, C_t, H_t, W_t) or NULL each; grad_x (N, 3, H, W) or NULL.
     // The backward stops at the earliest node that a requested gradient needs (grad_x NULL:
     // the earliest tap with a non-NULL grad_taps[t]). Any number of taps. bn must have been
-    // prepared for at least n images. NULL on a backend without gradients.
+    // prepared for at least n images. 0, -1 on an error, or PC_ERR_OOM (as forward's). NULL on a
+    // backend without gradients.
     int (*backward)(PcBackend *be, PcBackendNet *bn, const float *x, int n, const int *cls,
                     float *logits, int n_taps, const int *tap_nodes, float *const *taps,
                     float *const *grad_taps, float *grad_x, PcError *err);
