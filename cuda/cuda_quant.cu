@@ -159,6 +159,13 @@ static int upload_new(void **dst, const void *src, size_t bytes, PcError *err, c
     return 0;
 }
 
+// A new device buffer holding a copy of bytes of device memory; 0 or -1 with err.
+static int copy_new(void **dst, const void *src, size_t bytes, PcError *err, const char *what) {
+    CU_TRY_CUDA(err, cudaMalloc(dst, bytes), what);
+    CU_TRY_CUDA(err, cudaMemcpy(*dst, src, bytes, cudaMemcpyDeviceToDevice), what);
+    return 0;
+}
+
 // Conv i's quantised weights (KRSC codes), descale and bias from its device f32 weights.
 static int quantise_node(PcBackendNet *bn, int i, float s_x, PcQuantFormat f, PcError *err) {
     const PcNode *nd = &bn->nodes[i];
@@ -191,11 +198,7 @@ static int quantise_node(PcBackendNet *bn, int i, float s_x, PcQuantFormat f, Pc
         q->inv_scale = 1.0f / s_x;
         rc = upload_new(&q->wq, codes, (size_t)K * per, err, lbl);
         if (!rc) rc = upload_new((void **)&q->descale, desc, (size_t)K * sizeof(float), err, lbl);
-        if (!rc) {
-            CU_TRY_CUDA(err, cudaMalloc((void **)&q->bias, (size_t)K * sizeof(float)), lbl);
-            CU_TRY_CUDA(err, cudaMemcpy(q->bias, c->bias_f32, (size_t)K * sizeof(float), cudaMemcpyDeviceToDevice),
-                        lbl);
-        }
+        if (!rc) rc = copy_new((void **)&q->bias, c->bias_f32, (size_t)K * sizeof(float), err, lbl);
     }
     free(w), free(s_w), free(desc), free(codes);
     return rc;
@@ -273,6 +276,8 @@ static void run_epilogue(CudaContext *ctx, const CuQShape *s, const CuQPtrs *p) 
 
 int cu_quant_conv(CudaContext *ctx, PcBackendNet *bn, int i, int n_run, const void *x, void *y, PcError *err) {
     if (!cu_quant_active(bn, i)) return 1;
+    PcError own;   // the choice reads err->msg back (the fallback warning, PC_QUANT_VERBOSE): never NULL
+    if (!err) err = &own, own.msg[0] = 0;
     CuQuantState *qs = bn->quant;
     CuQNode *q = &qs->node[i];
     int idx;
