@@ -28,6 +28,11 @@ void test_check(int ok, const char *file, int line, const char *fmt, ...) {
     fputc('\n', stderr);
 }
 
+// stdout line-buffered in every test: under CTest it is a pipe (block-buffered), and a test killed
+// at its time limit (bench/gpu_check.sh gives each GPU test one) would lose every figure it printed;
+// FAIL lines (stderr) and the figures also stay in order in the log.
+__attribute__((constructor)) static void test_stdout_lines(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
+
 int test_summary(void) {
     printf("%s: %d passed, %d failed\n", g_prog, test_passed, test_failed);
     fflush(stdout);
