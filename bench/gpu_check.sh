@@ -233,7 +233,7 @@ if want quant && ! late "8-bit tests" 30; then
     "$OUT"/ctest_test_cuda_quant*.log 2>/dev/null | cut -c1-300 | head -60 | sed 's/^/    /' >>"$SUMMARY"
   # which graph variant (cuda_quant.cuh CU_QV_*) and cuDNN engine the 8-bit convs got, how often
   grep -hE "8-bit conv\] (fp8|int8) .*variant [0-9], engine" "$OUT"/ctest_test_cuda_quant*.log 2>/dev/null |
-    sed -E 's/.*\] (fp8|int8) .*: (variant [0-9], engine -?[0-9]+).*/\1 \2/' | sort | uniq -c | sort -rn | head -8 |
+    sed -E 's/.*\] (fp8|int8) .*: (variant [0-9], engine -?[0-9]+( \([a-zA-Z ]+\))?).*/\1 \2/' | sort | uniq -c | sort -rn | head -8 |
     sed 's/^/    chosen: /' >>"$SUMMARY"
   grep -hE "8-bit conv\] variant [0-9] refused" "$OUT"/ctest_test_cuda_quant*.log 2>/dev/null | cut -c1-220 |
     sort | uniq -c | sort -rn | head -6 | sed 's/^/    refused: /' >>"$SUMMARY"

@@ -52,12 +52,18 @@ __global__ void k_quantize_half8(const uint4 *x, size_t groups, float inv_s, PcQ
 
 // y[i] = relu?(acc[i] * descale[k] + bias[k]) as half, k = i % K (NHWC): the pointwise part of the
 // graph in the same fp32 operations (a multiply, then an add: no FMA contraction).
-__global__ void k_epilogue(const float *acc, size_t count, int k, const float *descale, const float *bias, int relu,
+// CU_QV_I32's int32 acc is converted to fp32 first (round to nearest: exact below 2^24, as a fused
+// graph's fp32 multiply reads its int32 input).
+__device__ static inline float acc_f(const float *acc, size_t i) { return acc[i]; }
+__device__ static inline float acc_f(const int32_t *acc, size_t i) { return __int2float_rn(acc[i]); }
+
+template <typename A>
+__global__ void k_epilogue(const A *acc, size_t count, int k, const float *descale, const float *bias, int relu,
                            __half *y) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= count) return;
     int ch = (int)(i % k);
-    float v = __fadd_rn(__fmul_rn(acc[i], descale[ch]), bias[ch]);
+    float v = __fadd_rn(__fmul_rn(acc_f(acc, i), descale[ch]), bias[ch]);
     if (relu && v < 0.0f) v = 0.0f;
     y[i] = __float2half_rn(v);
 }
@@ -266,11 +272,15 @@ static void shape_of(const PcBackendNet *bn, int i, int n, CuQShape *s) {
     s->oh = nd->h, s->ow = nd->w, s->relu = nd->relu;
 }
 
-// The epilogue of the conv-only variant: acc -> y.
-static void run_epilogue(CudaContext *ctx, const CuQShape *s, const CuQPtrs *p) {
+// The epilogue of the variants that write acc (cu_qv_epilogue): acc -> y.
+static void run_epilogue(CudaContext *ctx, int variant, const CuQShape *s, const CuQPtrs *p) {
     size_t count = (size_t)s->n * s->oh * s->ow * s->k;
-    k_epilogue<<<cu_blocks(count, 256), 256, 0, ctx->stream>>>(p->acc, count, s->k, p->descale, p->bias, s->relu,
-                                                                (__half *)p->y);
+    if (variant == CU_QV_I32)
+        k_epilogue<int32_t><<<cu_blocks(count, 256), 256, 0, ctx->stream>>>((const int32_t *)p->acc, count, s->k,
+                                                                            p->descale, p->bias, s->relu, (__half *)p->y);
+    else
+        k_epilogue<float><<<cu_blocks(count, 256), 256, 0, ctx->stream>>>(p->acc, count, s->k, p->descale, p->bias,
+                                                                          s->relu, (__half *)p->y);
     cudaCheckLaunch();
 }
 
@@ -304,7 +314,7 @@ int cu_quant_conv(CudaContext *ctx, PcBackendNet *bn, int i, int n_run, const vo
             err->msg[0] = 0;
             rc = 1;
         } else if (rc == 0 && cu_qv_epilogue(qp->variant)) {
-            run_epilogue(ctx, &s, &p);
+            run_epilogue(ctx, qp->variant, &s, &p);
         }
         cu_scratch_free(ctx, p.acc);
         return rc;
@@ -319,7 +329,7 @@ int cu_quant_conv(CudaContext *ctx, PcBackendNet *bn, int i, int n_run, const vo
         }
     }
     rc = cu_qgraph_exec(ctx, qp, &p, err);
-    if (!rc && cu_qv_epilogue(qp->variant)) run_epilogue(ctx, &s, &p);
+    if (!rc && cu_qv_epilogue(qp->variant)) run_epilogue(ctx, qp->variant, &s, &p);
     cu_scratch_free(ctx, p.acc);
     return rc;
 }

@@ -39,6 +39,7 @@ typedef struct {
     int n_keep;
     int64_t ws;                 // workspace bytes
     int64_t engine;             // cuDNN global engine index (diagnostics), -1 unknown
+    int heur_fallback;          // the engine came from heuristics mode FALLBACK (often no tensor cores)
     int variant;                // graph variant that ran: CU_QV_*
     // CU_QV_LEGACY: cuDNN's legacy API (int8 x / w, int32 compute, fp32 y)
     cudnnTensorDescriptor_t lx, ly;
@@ -61,17 +62,22 @@ struct CuQuantState {
     CuQPlan *plans;             // (n_nodes, n_sizes): node i, bucket index (cu_quant_conv)
 };
 
-// Graph variants, tried in this order (fp8 skips CU_QV_F32ACC):
+// Graph variants, tried in this order (fp8 skips CU_QV_F32ACC and CU_QV_I32):
 //   CU_QV_FUSED    conv (fp8: fp32 accumulation; int8: int32) -> * descale -> + bias -> [ReLU] ->
 //                  half y, one graph (cuDNN's runtime fusion)
 //   CU_QV_F32ACC   int8 only: the same with the conv's virtual output declared fp32
+//   CU_QV_I32      int8 only: cudnn-frontend's int8_fprop sample graph, conv (int32) -> identity
+//                  -> an int32 buffer (acc), then our epilogue kernel (its int32 input converted
+//                  to fp32 exactly as the fused graph's pointwise multiply reads it)
 //   CU_QV_CONV_ONLY  the conv alone into an fp32 buffer (acc), then our epilogue kernel
 //                  (k_epilogue in cuda_quant.cu: the same fp32 operations in the same order)
 //   CU_QV_LEGACY   int8 only: the conv by cudnnConvolutionForward (INT8_EXT_CONFIG: int8 NHWC x
 //                  and filter, int32 compute, fp32 y = acc), then the epilogue kernel
-enum { CU_QV_FUSED = 0, CU_QV_F32ACC = 1, CU_QV_CONV_ONLY = 2, CU_QV_LEGACY = 3, CU_QV_COUNT = 4 };
+enum { CU_QV_FUSED = 0, CU_QV_F32ACC = 1, CU_QV_I32 = 2, CU_QV_CONV_ONLY = 3, CU_QV_LEGACY = 4, CU_QV_COUNT = 5 };
 // The variants whose conv writes acc and leave the pointwise part to k_epilogue.
-static inline int cu_qv_epilogue(int v) { return v == CU_QV_CONV_ONLY || v == CU_QV_LEGACY; }
+static inline int cu_qv_epilogue(int v) { return v == CU_QV_I32 || v == CU_QV_CONV_ONLY || v == CU_QV_LEGACY; }
+// The variants only int8 has.
+static inline int cu_qv_int8_only(int v) { return v == CU_QV_F32ACC || v == CU_QV_I32 || v == CU_QV_LEGACY; }
 
 // Shape and operands of one 8-bit conv call.
 typedef struct {
@@ -86,7 +92,8 @@ typedef struct {
     const void *w;              // (K, R, R, C) 8-bit codes
     const float *descale, *bias;   // (K) each
     void *y;                    // (N, OH, OW, K) half
-    float *acc;                 // (N, OH, OW, K) fp32 scratch of CU_QV_CONV_ONLY, or NULL
+    float *acc;                 // (N, OH, OW, K) fp32 (CU_QV_I32: int32) scratch of the epilogue
+                                // variants, or NULL
 } CuQPtrs;
 
 // ---- cuda_quant_graph.cu ----------------------------------------------------------------------

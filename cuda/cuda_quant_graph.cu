@@ -11,8 +11,9 @@
 //       [ReLU]                        -> y (N, K, OH, OW) half, NHWC strides
 //
 // Variants (cuda_quant.cuh CU_QV_*): the fused graph; for int8 the same with an fp32 virtual
-// accumulator; the conv alone into an fp32 buffer (our kernel then does the pointwise part); for
-// int8 last, the legacy API's int8 convolution (INT8_EXT_CONFIG) with our kernel after it.
+// accumulator, then int8_fprop.cpp's conv + identity into an int32 buffer; the conv alone into an
+// fp32 buffer (our kernel then does the pointwise part of these); for int8 last, the legacy API's
+// int8 convolution (INT8_EXT_CONFIG) with our kernel after it.
 // Engines: heuristics mode A, then mode FALLBACK; each engine config is finalised into a plan
 // and run on the real operands, the first that runs is kept (as cuda_conv_algo.cu does for the
 // legacy API). Every descriptor the plan was built from is kept with it until cu_qplan_free.
@@ -117,13 +118,14 @@ static int make_conv(Bag *b, const CuQShape *s, cudnnDataType_t comp, cudnnBacke
     return 0;
 }
 
-// A pointwise operation y = mode(x[, b]) in fp32 math (b NULL: unary).
+// A pointwise operation y = mode(x[, b]) in fp32 math (b NULL: unary; CUDNN_POINTWISE_IDENTITY:
+// int32 math, the int8 sample's).
 static int make_pointwise(Bag *b, cudnnPointwiseMode_t mode, cudnnBackendDescriptor_t x, cudnnBackendDescriptor_t bt,
                           cudnnBackendDescriptor_t y, cudnnBackendDescriptor_t *op, PcError *err) {
     const char *what = "8-bit conv graph: pointwise";
     cudnnBackendDescriptor_t pd;
     if (bag_new(b, CUDNN_BACKEND_POINTWISE_DESCRIPTOR, &pd, err)) return -1;
-    cudnnDataType_t prec = CUDNN_DATA_FLOAT;
+    cudnnDataType_t prec = mode == CUDNN_POINTWISE_IDENTITY ? CUDNN_DATA_INT32 : CUDNN_DATA_FLOAT;
     CU_TRY_CUDNN_BE(err, cudnnBackendSetAttribute(pd, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode),
                     what);
     CU_TRY_CUDNN_BE(err, cudnnBackendSetAttribute(pd, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &prec),
@@ -158,6 +160,13 @@ static int build_ops(const CuQShape *s, int v, Bag *b, cudnnBackendDescriptor_t 
         // the accumulator is the graph's output, fp32, under y's uid
         if (make_tensor(b, UID_Y, CUDNN_DATA_FLOAT, yd, 0, &acc, err) ||
             make_conv(b, s, comp, x, w, acc, &ops[(*n_ops)++], err))
+            return -1;
+    } else if (v == CU_QV_I32) {
+        // int8_fprop.cpp: conv -> int32 virtual -> identity -> the int32 output, under y's uid
+        if (make_tensor(b, UID_ACC_V, CUDNN_DATA_INT32, yd, 1, &acc, err) ||
+            make_tensor(b, UID_Y, CUDNN_DATA_INT32, yd, 0, &y, err) ||
+            make_conv(b, s, comp, x, w, acc, &ops[(*n_ops)++], err) ||
+            make_pointwise(b, CUDNN_POINTWISE_IDENTITY, acc, NULL, y, &ops[(*n_ops)++], err))
             return -1;
     } else {
         if (make_tensor(b, UID_ACC_V, acc_t, yd, 1, &acc, err) ||
@@ -209,7 +218,7 @@ static int execute(CudaContext *ctx, cudnnBackendDescriptor_t plan, int variant,
     int n = 0;
     ptrs[n] = (void *)p->x, uids[n++] = UID_X;
     ptrs[n] = (void *)p->w, uids[n++] = UID_W;
-    if (variant == CU_QV_CONV_ONLY) {
+    if (variant == CU_QV_CONV_ONLY || variant == CU_QV_I32) {
         ptrs[n] = p->acc, uids[n++] = UID_Y;
     } else {
         ptrs[n] = (void *)p->descale, uids[n++] = UID_DESCALE;
@@ -399,7 +408,7 @@ static int try_graph(CudaContext *ctx, cudnnBackendDescriptor_t g, int variant, 
             rc = try_config(ctx, cfgs[k], variant, p, &plan, &ws, err);
             if (rc == 1) {
                 found = k;
-                out->plan = plan, out->ws = ws, out->engine = engine_index(cfgs[k]);
+                out->plan = plan, out->ws = ws, out->engine = engine_index(cfgs[k]), out->heur_fallback = mi;
             } else if (verbose) {
                 fprintf(stderr, "[8-bit conv] variant %d, %s config %d (engine %lld): %s\n", variant,
                         mi ? "fallback" : "mode A", k, (long long)engine_index(cfgs[k]), err->msg);
@@ -431,9 +440,7 @@ int cu_qgraph_choose(CudaContext *ctx, const CuQShape *s, const CuQPtrs *p, CuQP
     char why[CU_QV_COUNT][200];
     for (int v = 0; v < CU_QV_COUNT; v++) {
         snprintf(why[v], sizeof why[v], "not tried");
-        if (((v == CU_QV_F32ACC || v == CU_QV_LEGACY) && s->format != PC_QUANT_INT8) ||
-            (cu_qv_epilogue(v) && !p->acc))
-            continue;
+        if ((cu_qv_int8_only(v) && s->format != PC_QUANT_INT8) || (cu_qv_epilogue(v) && !p->acc)) continue;
         int rc;
         if (v == CU_QV_LEGACY) {
             rc = try_legacy(ctx, s, p, out, err);
@@ -453,9 +460,10 @@ int cu_qgraph_choose(CudaContext *ctx, const CuQShape *s, const CuQPtrs *p, CuQP
         if (rc < 0) return rc;
         if (rc == 1) {
             if (verbose)
-                fprintf(stderr, "[8-bit conv] %s n=%d c=%d %dx%d k=%d r=%d s=%d relu=%d: variant %d, engine %lld, "
+                fprintf(stderr, "[8-bit conv] %s n=%d c=%d %dx%d k=%d r=%d s=%d relu=%d: variant %d, engine %lld%s, "
                         "workspace %lld bytes, chosen in %.3f s\n", s->format == PC_QUANT_INT8 ? "int8" : "fp8",
                         s->n, s->c, s->h, s->w, s->k, s->r, s->stride, s->relu, v, (long long)out->engine,
+                        v == CU_QV_LEGACY ? " (legacy API)" : out->heur_fallback ? " (heuristics fallback)" : "",
                         (long long)out->ws, now_s() - t0);
             return 0;
         }
@@ -463,6 +471,7 @@ int cu_qgraph_choose(CudaContext *ctx, const CuQShape *s, const CuQPtrs *p, CuQP
         if (verbose) fprintf(stderr, "[8-bit conv] variant %d refused: %s\n", v, why[v]);
     }
     out->state = -1;
-    return cu_fail(err, "variants refused: fused: %s | fp32 accumulator: %s | conv only: %s | legacy API: %s",
-                   why[CU_QV_FUSED], why[CU_QV_F32ACC], why[CU_QV_CONV_ONLY], why[CU_QV_LEGACY]);
+    return cu_fail(err, "variants refused: fused: %s | fp32 accumulator: %s | int32 conv: %s | conv only: %s | "
+                   "legacy API: %s", why[CU_QV_FUSED], why[CU_QV_F32ACC], why[CU_QV_I32], why[CU_QV_CONV_ONLY],
+                   why[CU_QV_LEGACY]);
 }

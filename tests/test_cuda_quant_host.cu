@@ -1,7 +1,7 @@
 // test_cuda_quant_host.cu: the parts of the CUDA 8-bit path (cuda/cuda_quant*.cu) that run
 // without a GPU, built whenever the CUDA backend is:
 //  1. the cuDNN graph's operations (cu_qgraph_ops_check): every tensor, the convolution and the
-//     pointwise descriptors of each graph variant (fused, fp32 accumulator, conv only), fp8 and
+//     pointwise descriptors of each graph variant (fused, fp32 accumulator, int32 conv, conv only), fp8 and
 //     int8, with and without ReLU, 3x3 / 1x1 / stride 2 shapes, built and finalised by cuDNN's
 //     backend API (which checks each attribute's type and value); only the operation graph and
 //     what follows need a device (test_cuda_quant);
@@ -22,23 +22,23 @@ static void test_ops(void) {
     struct {
         int c, h, k, r, stride, pad;
     } shapes[3] = {{16, 12, 32, 3, 1, 1}, {32, 9, 16, 1, 1, 0}, {64, 14, 64, 3, 2, 1}};
-    static const char *const vname[3] = {"fused", "fp32 accumulator", "conv only"};
+    static const char *const vname[CU_QV_LEGACY] = {"fused", "fp32 accumulator", "int32 conv", "conv only"};
     for (int f = 1; f <= 2; f++)
-        for (int v = 0; v < 3; v++)
+        for (int v = 0; v < CU_QV_LEGACY; v++)
             for (int sh = 0; sh < 3; sh++)
                 for (int relu = 0; relu < 2; relu++) {
-                    if (v == CU_QV_F32ACC && f != PC_QUANT_INT8) continue;
+                    if (cu_qv_int8_only(v) && f != PC_QUANT_INT8) continue;
                     int o = (shapes[sh].h + 2 * shapes[sh].pad - shapes[sh].r) / shapes[sh].stride + 1;
                     CuQShape s = {(PcQuantFormat)f, 8, shapes[sh].c, shapes[sh].h, shapes[sh].h, shapes[sh].k,
                                   shapes[sh].r, shapes[sh].stride, shapes[sh].pad, o, o, relu};
                     PcError err = {{0}};
                     int n = cu_qgraph_ops_check(&s, v, &err);
-                    int want = v == CU_QV_CONV_ONLY ? 1 : relu ? 4 : 3;
+                    int want = v == CU_QV_CONV_ONLY ? 1 : v == CU_QV_I32 ? 2 : relu ? 4 : 3;
                     CHECK(n == want, "%s %s c%d k%d r%d s%d relu %d: %d operations (want %d): %s",
                           f == PC_QUANT_INT8 ? "int8" : "fp8", vname[v], s.c, s.k, s.r, s.stride, relu, n, want,
                           err.msg);
                 }
-    printf("  graph operations: fp8 and int8, 3 variants, 3 shapes, with and without ReLU: built\n");
+    printf("  graph operations: fp8 and int8, the 4 graph variants, 3 shapes, with and without ReLU: built\n");
 }
 
 static float e4m3_value(unsigned char c) {
