@@ -302,9 +302,18 @@ int cu_quant_conv(CudaContext *ctx, PcBackendNet *bn, int i, int n_run, const vo
     int rc;
     if (qp->state == 0) {
         const size_t oom_before = ctx->oom_bytes;
-        p.acc = (float *)cu_scratch(ctx, acc_bytes);   // for the conv-only variant, if it comes to that
-        if (!p.acc) ctx->oom_bytes = oom_before;         // (not an error: that variant is skipped)
+        p.acc = (float *)cu_scratch(ctx, acc_bytes);   // for the epilogue variants, if it comes to that
+        if (!p.acc) ctx->oom_bytes = oom_before;         // (not an error unless they are needed: below)
         rc = cu_qgraph_choose(ctx, &s, &p, qp, err);
+        if (rc == -1 && qp->state < 0 && !p.acc) {
+            // the graph refused and the variants that need acc could not be tried: out of memory,
+            // not a conv cuDNN cannot run (the engine retries with fewer images; this size's
+            // choice is made again next time)
+            cu_qplan_free(qp);
+            cu_fail(err, "8-bit conv: out of GPU memory for its accumulator (%.1f MiB) after the fused graph was "
+                    "refused", (double)acc_bytes / 1048576.0);
+            return PC_ERR_OOM;
+        }
         if (rc == -1 && qp->state < 0) {
             char lbl[160];
             q->unsupported = 1;

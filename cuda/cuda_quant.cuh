@@ -118,7 +118,7 @@ int cu_quant_active(const PcBackendNet *bn, int i);
 // Conv i of batch n in 8 bits (run at its bucket size: the buffers hold max_batch images): x (N, H,
 // W, C) half -> y (N, OH, OW, K) half. Returns 0 when it
 // ran, 1 when it cannot run in 8 bits (no engine: warned once; the caller runs the fp16 conv), or
-// -1 with err set.
+// -1 / PC_ERR_OOM with err set.
 int cu_quant_conv(CudaContext *ctx, PcBackendNet *bn, int i, int n, const void *x, void *y, PcError *err);
 // Frees the 8-bit state (stream idle).
 void cu_quant_free(PcBackendNet *bn);
