@@ -125,7 +125,9 @@ void pc_quant_calibrated(PcQuantPlan *plan, int n_images) {
     const float qmax = pc_q_max(plan->format);
     for (int i = 0; i < plan->n; i++) {
         float s = (float)plan->clip * plan->amax[i] / qmax;
-        plan->in_scale[i] = s > 0.0f && isfinite(s) ? s : 1.0f;   // an all-zero (or inf) input: any scale
+        // an all-zero (or inf) input, or one so small that 1 / s overflows (both backends refuse
+        // such a scale): any scale does
+        plan->in_scale[i] = s > 0.0f && isfinite(s) && isfinite(1.0f / s) ? s : 1.0f;
     }
     plan->calibration_images = n_images;
     plan->from_file = 0;

@@ -65,7 +65,8 @@ void pc_quant_plan_free(PcQuantPlan *plan);
 // batch of calibration images, then pc_quant_calibrated.
 int pc_quant_observe(PcQuantPlan *plan, PcBackend *be, PcBackendNet *bn, const PcNet *net, const float *x, int n,
                      PcError *err);
-// s_x = clip * amax / QMAX (1 when amax is 0 or not finite), the per-node form filled in.
+// s_x = clip * amax / QMAX (1 when amax is 0 or not finite, or 1 / s_x overflows), the per-node
+// form filled in.
 void pc_quant_calibrated(PcQuantPlan *plan, int n_images);
 
 // The [quant] section of the configuration key (malloc'd, starts with "\n[quant]\n").

@@ -190,7 +190,24 @@ static void check_refusals(void) {
     CHECK(be->net_set_quant(be, bn, &q, &err) == -1 && strstr(err.msg, "cannot run in 8 bits"), "first conv: %s", err.msg);
     s[0] = 0.0f, s[2] = NAN;
     CHECK(be->net_set_quant(be, bn, &q, &err) == -1 && strstr(err.msg, "finite"), "NaN scale: %s", err.msg);
-    s[2] = 0.0f, q.n_nodes = 3;
+    s[2] = 0.0f, s[1] = 1e-39f;   // an 8-bit conv, subnormal scale: 1 / s overflows (inputs times inf; CUDA refuses it)
+    CHECK(be->net_set_quant(be, bn, &q, &err) == -1 && strstr(err.msg, "reciprocal"), "scale 1e-39: %s", err.msg);
+    s[1] = 0.0f;
+    {   // and calibration never makes one: an input that small gets the scale 1
+        PcPrecisionSettings ps = {.calibration_images = 1, .clip = 1.0};
+        PcQuantPlan p;
+        if (pc_quant_plan(&net, PC_PREC_FP8, &ps, &p, &err) == 0) {
+            for (int i = 0; i < p.n; i++) p.amax[i] = 1e-37f;   // / 448: subnormal
+            pc_quant_calibrated(&p, 1);
+            CHECK(p.n > 0 && p.in_scale[0] == 1.0f, "amax 1e-37: scale %g, want 1", p.n ? p.in_scale[0] : 0.0f);
+            CHECK(be->net_set_quant(be, bn, &p.q, &err) == 0, "amax 1e-37: its scales refused: %s", err.msg);
+            be->net_set_quant(be, bn, NULL, &err);
+            pc_quant_plan_free(&p);
+        } else {
+            CHECK(0, "pc_quant_plan: %s", err.msg);
+        }
+    }
+    q.n_nodes = 3;
     CHECK(be->net_set_quant(be, bn, &q, &err) == -1 && strstr(err.msg, "nodes"), "node count: %s", err.msg);
     be->net_release(be, bn);
     be->destroy(be);

@@ -67,8 +67,10 @@ static int check_quant(const CpuContext *ctx, const PcNet *net, const PcQuant *q
         const float s = q->in_scale[i];
         if (s == 0.0f) continue;
         const PcNode *nd = &net->nodes[i];
-        if (!(s > 0.0f) || !isfinite(s))
-            return pc_fail(err, "cpu net_set_quant: node %d: input scale %g is not a finite number > 0", i, s);
+        // the reciprocal too (1 / s is what the input is multiplied by): the CUDA twin's rule
+        if (!(s > 0.0f) || !isfinite(s) || !isfinite(1.0f / s))
+            return pc_fail(err, "cpu net_set_quant: node %d: input scale %g is not a finite number > 0 with a finite "
+                           "reciprocal", i, s);
         if (nd->op != PC_NODE_CONV || !pc_quant_eligible(nd->input, nd->p.conv.cin, nd->p.conv.cout))
             return pc_fail(err, "cpu net_set_quant: node %d (%s) cannot run in 8 bits", i,
                            nd->op == PC_NODE_CONV ? nd->p.conv.weight_name : nd->name);
