@@ -280,7 +280,10 @@ static void compare(const char *what, const float *got, const float *ref, size_t
         CHECK(d.bad_nonfinite == 0, "%s: %zu of %zu non-finite values differ", what, d.bad_nonfinite,
               d.nonfinite);
     } else {
+        // the L2 figure skips non-finite values: a backward that wrote NaN everywhere would pass it
         CHECK(d.l2 <= kDriftL2[prec], "%s: L2 drift %.3g > %.2g", what, d.l2, kDriftL2[prec]);
+        CHECK(d.bad_nonfinite == 0, "%s: %zu of %zu non-finite values differ", what, d.bad_nonfinite,
+              d.nonfinite);
     }
 }
 

@@ -47,6 +47,10 @@ static const double kDriftMax[4] = {0, 6.4e-3, 1.12e-2, 5.6e-2};
 static PcBackend *gpu[4];   // one per precision (NULL when unavailable)
 static PcBackend *cpu;
 
+// The larger of two differences, infinity when either is NaN (fmax would return the other one and
+// a NaN insertion AUC would pass beside a good deletion AUC).
+static double worse(double a, double b) { return a != a || b != b ? INFINITY : fmax(a, b); }
+
 // ---- networks ---------------------------------------------------------------------------------
 
 // tiny_* / synth_* from data/models; vgg16 / resnet50 from the fixture's hash rules.
@@ -525,7 +529,7 @@ static void test_synth_polycam(const char *model) {
             continue;
         }
         for (int v = 0; v < PC_N_VARIANTS && ref_ins[v] && ref_del[v]; v++) {
-            double d = fmax(fabs(g32.ins[v] - ref_ins[v][i]), fabs(g32.del[v] - ref_del[v][i]));
+            double d = worse(fabs(g32.ins[v] - ref_ins[v][i]), fabs(g32.del[v] - ref_del[v][i]));
             ref_auc = fmax(ref_auc, d);
             CHECK(d <= SYNTH_REF_TOL, "%s %s %s: GPU AUCs %.4f/%.4f, reference %.4f/%.4f", model, rel,
                   pc_variant_ids[v], g32.ins[v], g32.del[v], ref_ins[v][i], ref_del[v][i]);
@@ -537,7 +541,7 @@ static void test_synth_polycam(const char *model) {
                 CHECK(c.e.cls == g32.e.cls, "%s %s: class %d (gpu) vs %d (cpu)", model, rel, g32.e.cls, c.e.cls);
                 for (int v = 0; v < PC_N_VARIANTS; v++) {
                     double dm = max_abs_diff_f32(g32.e.map[v], c.e.map[v], ss);
-                    double da = fmax(fabs(g32.ins[v] - c.ins[v]), fabs(g32.del[v] - c.del[v]));
+                    double da = worse(fabs(g32.ins[v] - c.ins[v]), fabs(g32.del[v] - c.del[v]));
                     // PCAM- apart: its weights relu(s0 - s_minus) on the saturated synthetic models
                     // (s0 = 1.0 in float32 on some images) are where rounding shows first
                     if (v == PC_VARIANT_MINUS) cmp_map_m = fmax(cmp_map_m, dm);

@@ -201,9 +201,14 @@ static float *logits_of(PcBackend *be, PcBackendNet *bn, const float *d_x, int n
     return l;
 }
 
+// max |a - ref| / max |ref|; a NaN in either: infinity (fmax would skip it and pass a NaN logit)
 static double rel_dist(const float *a, const float *ref, size_t n) {
     double m = 0, r = 0;
-    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - ref[i])), r = fmax(r, fabs(ref[i]));
+    for (size_t i = 0; i < n; i++) {
+        const double d = fabs((double)a[i] - ref[i]);
+        if (d != d) return INFINITY;
+        m = fmax(m, d), r = fmax(r, fabs(ref[i]));
+    }
     return r > 0 ? m / r : m;
 }
 
