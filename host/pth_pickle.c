@@ -7,6 +7,9 @@
 // size and MARK nesting by PTH_MAX_MARK_DEPTH. Nothing recurses over the objects.
 #include "pth_pickle.h"
 
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef enum { V_NONE, V_BOOL, V_INT, V_STR, V_TUPLE, V_LIST, V_DICT, V_GLOBAL, V_STORAGE, V_TENSOR } VKind;

@@ -5,6 +5,9 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static inline uint32_t lowbias32(uint32_t x) {

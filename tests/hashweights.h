@@ -3,6 +3,8 @@
 #ifndef PC_HASHWEIGHTS_H
 #define PC_HASHWEIGHTS_H
 
+#include <stdint.h>
+
 #include "model.h"
 
 // u(name, i) in [-1, 1) as defined in fixtures/README.md.

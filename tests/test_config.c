@@ -3,6 +3,8 @@
 // the canonical text, --help, and every error message with its file:line.
 #define _GNU_SOURCE
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 

@@ -20,6 +20,9 @@
 //     figures measured on an H100 (kDriftMean / kDriftMax).
 // Skips (exit 77) when the CUDA backend is not compiled in or no device is present.
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"

@@ -21,6 +21,7 @@
 // Skips (exit 77) when the CUDA backend is not compiled in or no device is present.
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"

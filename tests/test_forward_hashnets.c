@@ -3,6 +3,9 @@
 // batch: logits, and for every target layer the per-channel sums and 4096 sampled activation
 // values, within 1e-4 relative (max |d| / max |ref|) of PyTorch. About 2 x 31 GFLOP.
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"

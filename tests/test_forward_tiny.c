@@ -5,6 +5,8 @@
 // result (1, 2 and 3 threads; batch 2 vs two batches of 1), and runs the im2col + GEMM path for
 // every convolution too (backend option no_direct_conv).
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -3,6 +3,8 @@
 // on the engine's own pcampm map, the AUCs; the forward-pass count; a reused per-image context and
 // a map that is not S x S; and the localisation measures of SPEC §10 on hand cases.
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "metrics.h"

@@ -8,6 +8,9 @@
 #define _GNU_SOURCE
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 

@@ -4,6 +4,8 @@
 // channels), final maps, levels, isolated CAMs (at S x S: up() of the fixture's), no-LNorm maps
 // and the forward-pass count.
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "saliency.h"

@@ -9,6 +9,8 @@
 // allocation (run it under PC_SANITIZE too).
 #define _GNU_SOURCE
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>

@@ -4,6 +4,9 @@
 // compared with an uninterrupted run.
 #define _GNU_SOURCE
 #include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <math.h>

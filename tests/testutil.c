@@ -6,9 +6,12 @@
 #include <hdf5.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "weights.h"
 
 int test_passed, test_failed;

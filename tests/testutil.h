@@ -8,7 +8,6 @@
 
 #include "backend.h"
 #include "common.h"
-#include "metrics.h"
 #include "model.h"
 #include "saliency.h"
 

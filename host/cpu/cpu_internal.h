@@ -6,6 +6,8 @@
 #ifndef PC_CPU_INTERNAL_H
 #define PC_CPU_INTERNAL_H
 
+#include <stdint.h>
+
 #include "backend.h"
 
 typedef struct {

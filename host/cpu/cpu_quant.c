@@ -5,6 +5,7 @@
 // s_x * s_w[k] * sum(q_x * q_w) only by the fp32 rounding of the sums. Slower than fp32 (one pass
 // of rounding over each 8-bit conv's input); the backward (gradients) stays unquantised fp32.
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpu_internal.h"
