@@ -28,11 +28,10 @@
 #include <string.h>
 
 #include "gpu_quant.h"
-#include "hashweights.h"
 #include "image.h"
 #include "metrics.h"
 #include "saliency.h"
-#include "weights.h"
+#include "util.h"
 
 // Recorded figures, H100 (issue #5 and the project brief; NAN: none for that layer list).
 typedef struct {
@@ -90,60 +89,14 @@ static const RefFigures *ref_for(const char *model) {
 
 // ---- networks ---------------------------------------------------------------------------------
 
-// The small fixture networks tiny_* / synth_* (tests/fixtures/README.md).
-static int small_spec(const char *model, PcArchSpec *spec, PcError *err) {
-    int resnet = strstr(model, "resnet") != NULL, synth = strstr(model, "synth") != NULL;
-    if (pc_arch_from_name(resnet ? "resnet" : "vgg", spec, err)) return -1;
-    spec->n_classes = synth ? 4 : 10;
-    spec->in_size = 224;
-    if (!resnet) {
-        const int tiny[15] = {8, 8, 0, 16, 16, 0, 32, 32, 0, 32, 32, 0, 32, 32, 0};
-        const int syn[15] = {16, 16, 0, 32, 32, 0, 64, 64, 0, 64, 64, 0, 64, 64, 0};
-        spec->n_vgg_cfg = 15;
-        memcpy(spec->vgg_cfg, synth ? syn : tiny, sizeof tiny);
-        spec->n_vgg_hidden = 2;
-        spec->vgg_hidden[0] = spec->vgg_hidden[1] = synth ? 128 : 64;
-        spec->vgg_pool = 7;
-    } else {
-        const int tp[4] = {4, 8, 16, 32}, sp[4] = {8, 16, 32, 32}, blocks[4] = {1, 2, 1, 1},
-                  strides[4] = {1, 2, 2, 2};
-        spec->resnet_bottleneck = 1;
-        spec->resnet_stem = synth ? 16 : 8;
-        spec->n_stages = 4;
-        memcpy(spec->stage_planes, synth ? sp : tp, sizeof tp);
-        memcpy(spec->stage_blocks, blocks, sizeof blocks);
-        memcpy(spec->stage_stride, strides, sizeof strides);
-    }
-    return 0;
-}
-
-// A torchvision model with hash weights, or a small fixture network with its weight file.
+// A torchvision model with hash weights, or a small fixture network with its weight file
+// (bench_net, util.h); resnet50_paper is resnet50 (only the target layers differ).
 static int load_model(const char *model, PcNet *net, PcError *err) {
-    PcArchSpec spec;
-    int small = !strncmp(model, "tiny_", 5) || !strncmp(model, "synth_", 6);
-    char arch[64];   // resnet50_paper: resnet50 (only the target layers differ)
+    char arch[64];
     snprintf(arch, sizeof arch, "%s", model);
     char *suffix = strstr(arch, "_paper");
     if (suffix) *suffix = 0;
-    if ((small ? small_spec(model, &spec, err) : pc_arch_from_name(arch, &spec, err)) ||
-        pc_net_create(&spec, net, err))
-        return -1;
-    PcStateDict sd;
-    int rc;
-    if (small) {
-        char path[1024];
-        snprintf(path, sizeof path, "%s/models/%s.safetensors", PC_DATA_DIR, model);
-        rc = pc_safetensors_open(path, &sd, err);
-    } else {
-        // the README's default rules (the fixtures' rules differ only in the final layer's gain)
-        rc = pc_hash_state_dict(net, 0, NULL, NULL, NULL, &sd, err);
-    }
-    if (!rc) {
-        rc = pc_net_load(net, &sd, err);
-        pc_state_dict_free(&sd);
-    }
-    if (rc) pc_net_free(net);
-    return rc;
+    return bench_net(arch, net, err);
 }
 
 // The ILSVRC sample images of data/, preprocessed; n of them, cycling.
