@@ -5,6 +5,8 @@
 // process CPU time. Threads: PC_THREADS, else all cores.
 //   usage: bench_cpu_backward [runs]
 #include <cblas.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

@@ -6,6 +6,8 @@
 // Threads: PC_THREADS, else all cores.
 //   usage: bench_cpu_forward [runs]
 #include <cblas.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

@@ -28,11 +28,10 @@
 #include <string.h>
 
 #include "gpu_quant.h"
-#include "hashweights.h"
 #include "image.h"
 #include "metrics.h"
 #include "saliency.h"
-#include "weights.h"
+#include "util.h"
 
 // Recorded figures, H100 (issue #5 and the project brief; NAN: none for that layer list).
 typedef struct {
@@ -90,60 +89,14 @@ static const RefFigures *ref_for(const char *model) {
 
 // ---- networks ---------------------------------------------------------------------------------
 
-// The small fixture networks tiny_* / synth_* (tests/fixtures/README.md).
-static int small_spec(const char *model, PcArchSpec *spec, PcError *err) {
-    int resnet = strstr(model, "resnet") != NULL, synth = strstr(model, "synth") != NULL;
-    if (pc_arch_from_name(resnet ? "resnet" : "vgg", spec, err)) return -1;
-    spec->n_classes = synth ? 4 : 10;
-    spec->in_size = 224;
-    if (!resnet) {
-        const int tiny[15] = {8, 8, 0, 16, 16, 0, 32, 32, 0, 32, 32, 0, 32, 32, 0};
-        const int syn[15] = {16, 16, 0, 32, 32, 0, 64, 64, 0, 64, 64, 0, 64, 64, 0};
-        spec->n_vgg_cfg = 15;
-        memcpy(spec->vgg_cfg, synth ? syn : tiny, sizeof tiny);
-        spec->n_vgg_hidden = 2;
-        spec->vgg_hidden[0] = spec->vgg_hidden[1] = synth ? 128 : 64;
-        spec->vgg_pool = 7;
-    } else {
-        const int tp[4] = {4, 8, 16, 32}, sp[4] = {8, 16, 32, 32}, blocks[4] = {1, 2, 1, 1},
-                  strides[4] = {1, 2, 2, 2};
-        spec->resnet_bottleneck = 1;
-        spec->resnet_stem = synth ? 16 : 8;
-        spec->n_stages = 4;
-        memcpy(spec->stage_planes, synth ? sp : tp, sizeof tp);
-        memcpy(spec->stage_blocks, blocks, sizeof blocks);
-        memcpy(spec->stage_stride, strides, sizeof strides);
-    }
-    return 0;
-}
-
-// A torchvision model with hash weights, or a small fixture network with its weight file.
+// A torchvision model with hash weights, or a small fixture network with its weight file
+// (bench_net, util.h); resnet50_paper is resnet50 (only the target layers differ).
 static int load_model(const char *model, PcNet *net, PcError *err) {
-    PcArchSpec spec;
-    int small = !strncmp(model, "tiny_", 5) || !strncmp(model, "synth_", 6);
-    char arch[64];   // resnet50_paper: resnet50 (only the target layers differ)
+    char arch[64];
     snprintf(arch, sizeof arch, "%s", model);
     char *suffix = strstr(arch, "_paper");
     if (suffix) *suffix = 0;
-    if ((small ? small_spec(model, &spec, err) : pc_arch_from_name(arch, &spec, err)) ||
-        pc_net_create(&spec, net, err))
-        return -1;
-    PcStateDict sd;
-    int rc;
-    if (small) {
-        char path[1024];
-        snprintf(path, sizeof path, "%s/models/%s.safetensors", PC_DATA_DIR, model);
-        rc = pc_safetensors_open(path, &sd, err);
-    } else {
-        // the README's default rules (the fixtures' rules differ only in the final layer's gain)
-        rc = pc_hash_state_dict(net, 0, NULL, NULL, NULL, &sd, err);
-    }
-    if (!rc) {
-        rc = pc_net_load(net, &sd, err);
-        pc_state_dict_free(&sd);
-    }
-    if (rc) pc_net_free(net);
-    return rc;
+    return bench_net(arch, net, err);
 }
 
 // The ILSVRC sample images of data/, preprocessed; n of them, cycling.
@@ -208,142 +161,185 @@ static int calibrate_images(PcBackend *be, PcBackendNet *bn, const PcNet *net, c
 
 // ---- table1 -----------------------------------------------------------------------------------
 
-static int bench_table1(const Args *a, const char *model, PcPrecision prec, AucRecord *fp32_aucs, FILE *csv) {
+// One model and precision of the Table-1 workload: the backend, the network, its targets (the
+// reference code's list for resnet50), the options, the prepared net and the host images x
+// (min(images + 1, 4), 3, 224, 224).
+typedef struct {
     PcBackend *be;
     PcNet net;
-    int ready = open_point(a, model, prec, &be, &net);
-    if (ready <= 0) return ready;
-    PcError err = {{0}};
     PcTargets tg;
+    PcSaliencyOptions sopt;
+    PcInsDelOptions iopt;
+    PcBackendNet *bn;
+    float *x;
+    int n8;   // fp8 / int8: the convs that run in 8 bits
+} Table1Point;
+
+// Sums over the timed images (all but the warm-up image 0).
+typedef struct {
+    double t_explain, t_insdel, t_fwd, t_masked, t_maps, t_warm;
+    long passes_explain, passes_insdel, live;
+    double auc_sum;   // insertion - deletion AUC, every map
+} Table1Sums;
+
+// Targets, options, prepared net, images and the 8-bit calibration of a point open_point opened;
+// on failure reports it and releases everything.
+static int table1_prepare(const Args *a, const char *model, PcPrecision prec, Table1Point *pt) {
+    PcBackend *be = pt->be;
+    PcError err = {{0}};
     char code_list[5][64] = {"relu", "layer2.0", "layer3.0", "layer4.0", "layer4"};
     int use_code = !strcmp(model, "resnet50");
-    int rc = pc_targets_resolve(&net, use_code ? 5 : 0, use_code ? code_list : NULL, &tg, &err);
-    PcSaliencyOptions sopt;
-    pc_saliency_default_options(&sopt);
-    sopt.batch = a->batch;
-    sopt.want_levels = sopt.want_cams = sopt.want_no_lnorm = 0;
-    PcInsDelOptions iopt;
-    pc_insdel_default_options(&iopt);
-    iopt.batch = a->batch;
-    PcBackendNet *bn = rc ? NULL : be->net_prepare(be, &net, a->batch, &err);
-    float *x = bn ? load_images(a->images + 1, &err) : NULL;
-    int n8 = 0;
-    if (x && calibrate_images(be, bn, &net, x, a->images + 1 < a->batch ? a->images + 1 : a->batch, prec, &n8, &err)) {
-        free(x);
-        x = NULL;
+    int rc = pc_targets_resolve(&pt->net, use_code ? 5 : 0, use_code ? code_list : NULL, &pt->tg, &err);
+    pc_saliency_default_options(&pt->sopt);
+    pt->sopt.batch = a->batch;
+    pt->sopt.want_levels = pt->sopt.want_cams = pt->sopt.want_no_lnorm = 0;
+    pc_insdel_default_options(&pt->iopt);
+    pt->iopt.batch = a->batch;
+    pt->bn = rc ? NULL : be->net_prepare(be, &pt->net, a->batch, &err);
+    pt->x = pt->bn ? load_images(a->images + 1, &err) : NULL;
+    pt->n8 = 0;
+    if (pt->x && calibrate_images(be, pt->bn, &pt->net, pt->x, a->images + 1 < a->batch ? a->images + 1 : a->batch,
+                                  prec, &pt->n8, &err)) {
+        free(pt->x);
+        pt->x = NULL;
     }
-    if (!x) {
-        fprintf(stderr, "bench_gpu: %s %s: %s\n", model, kPrecNames[prec], err.msg);
-        if (bn) be->net_release(be, bn);
-        pc_net_free(&net);
-        be->destroy(be);
-        return -1;
+    if (pt->x) return 0;
+    fprintf(stderr, "bench_gpu: %s %s: %s\n", model, kPrecNames[prec], err.msg);
+    if (pt->bn) be->net_release(be, pt->bn);
+    pc_net_free(&pt->net);
+    be->destroy(be);
+    return -1;
+}
+
+// Image i (i % 4 of the loaded ones): the three maps, then insertion + deletion of each; the AUCs
+// go into rec, the times and passes into sums (image 0, the warm-up, only into t_warm).
+static int table1_image(Table1Point *pt, int i, Table1Sums *sums, AucRecord *rec, PcError *err) {
+    PcBackend *be = pt->be;
+    const float *xi = pt->x + (size_t)(i % 4) * 3 * 224 * 224;
+    PcExplanation e;
+    be->synchronize(be);
+    double t0 = pc_now();
+    int rc = pc_explain(be, pt->bn, &pt->net, &pt->tg, xi, -1, &pt->sopt, &e, err);
+    be->synchronize(be);
+    double t1 = pc_now();
+    if (rc) return rc;
+    PcInsDelContext ctx;
+    long p_insdel = 0;
+    rc = pc_insdel_context_init(be, &pt->net, xi, &pt->iopt, &ctx, err);
+    int ctx_ready = rc == 0;
+    for (int v = 0; v < PC_N_VARIANTS && !rc; v++) {
+        double ins = 0, del = 0;
+        rc = pc_insdel_context_eval(&ctx, pt->bn, e.map[v], 224, 224, e.cls, NULL, &ins, NULL, &del, &p_insdel, err);
+        sums->auc_sum += i ? ins - del : 0;
+        if (!rc && i < MAX_DRIFT_IMAGES) rec->ins[i][v] = ins, rec->del[i][v] = del;
     }
-    const size_t img = (size_t)3 * 224 * 224;
-    double t_explain = 0, t_insdel = 0, t_fwd = 0, t_masked = 0, t_maps = 0, t_warm = 0;
-    long passes_explain = 0, passes_insdel = 0, live = 0, channels = 0;
-    double auc_sum = 0;
+    if (!rc && i < MAX_DRIFT_IMAGES) rec->n = i + 1;
+    if (ctx_ready) pc_insdel_context_free(&ctx);
+    be->synchronize(be);
+    double t2 = pc_now();
+    if (i == 0) sums->t_warm = t2 - t0;
+    if (i > 0) {
+        sums->t_explain += t1 - t0;
+        sums->t_insdel += t2 - t1;
+        sums->passes_explain += e.forward_passes;
+        sums->passes_insdel += p_insdel;
+        sums->live += e.live_channels;
+        sums->t_fwd += e.seconds_forward, sums->t_masked += e.seconds_masked, sums->t_maps += e.seconds_maps;
+    }
+    pc_explanation_free(&e);
+    return rc;
+}
+
+// AUC drift of rec against the fp32 record of the same model (fp32 itself: becomes that record).
+static void table1_drift(const char *model, PcPrecision prec, const AucRecord *rec, AucRecord *fp32_aucs,
+                         FILE *csv) {
+    if (prec == PC_PREC_FP32) {
+        *fp32_aucs = *rec;
+        return;
+    }
+    if (strcmp(fp32_aucs->model, model) || fp32_aucs->n <= 0) return;
+    int m = rec->n < fp32_aucs->n ? rec->n : fp32_aucs->n;
+    double mean_i = 0, mean_d = 0, max_i = 0, max_d = 0;
+    for (int i = 0; i < m; i++)
+        for (int v = 0; v < PC_N_VARIANTS; v++) {
+            double di = fabs(rec->ins[i][v] - fp32_aucs->ins[i][v]);
+            double dd = fabs(rec->del[i][v] - fp32_aucs->del[i][v]);
+            mean_i += di, mean_d += dd;
+            max_i = fmax(max_i, di), max_d = fmax(max_d, dd);
+        }
+    mean_i /= m * PC_N_VARIANTS, mean_d /= m * PC_N_VARIANTS;
+    printf("  %-9s %-5s AUC drift vs fp32 (%d images x 3 maps): insertion mean %.4f max %.4f, "
+           "deletion mean %.4f max %.4f\n",
+           model, kPrecNames[prec], m, mean_i, max_i, mean_d, max_d);
+    if (csv)
+        fprintf(csv, "drift,%s,%s,%d,%.5f,%.5f,%.5f,%.5f\n", model, kPrecNames[prec], m, mean_i, max_i, mean_d,
+                max_d);
+}
+
+// The point's lines (and its table1 / drift CSV rows) from the sums over a->images timed images.
+static void table1_report(const Args *a, const char *model, PcPrecision prec, const Table1Point *pt,
+                          const Table1Sums *t, const AucRecord *rec, AucRecord *fp32_aucs, FILE *csv) {
+    const int n = a->images;
+    long channels = 0;
+    for (int l = 0; l < pt->tg.n_targets; l++) channels += pt->tg.c[l];
+    double flops = pc_net_flops(&pt->net), total = t->t_explain + t->t_insdel;
+    double s_explain = t->t_explain / n, s_map = t->t_insdel / n / PC_N_VARIANTS, s_img = total / n;
+    double fps = (t->passes_explain + t->passes_insdel) / total;
+    const RefFigures *r = ref_for(model);
+    printf("  %-9s %-5s batch %-4d | PCAM (3 maps) %7.3f s/img  ins+del %6.3f s/map  total %7.3f s/img "
+           "(%.2f img/s) | %8.0f passes/s %6.1f TFLOP/s | live channels %ld/%ld, mean ins-del %.3f\n",
+           model, kPrecNames[prec], a->batch, s_explain, s_map, s_img, 1.0 / s_img, fps, fps * flops * 1e-12,
+           t->live / n, channels, t->auc_sum / n / PC_N_VARIANTS);
+    printf("  %-9s %-5s PCAM time split: tapped forward %.4f s, masked passes %.3f s (%.0f passes/s), recursion + "
+           "maps %.4f s; warm-up image (algorithm choice, 8-bit graph builds) %.1f s\n",
+           model, kPrecNames[prec], t->t_fwd / n, t->t_masked / n, t->passes_explain / fmax(t->t_masked, 1e-9),
+           t->t_maps / n, t->t_warm);
+    if (r && !isnan(r->ref_total))
+        printf("  %-9s %-5s vs reference implementation: 3 maps x%.1f (its PCAM+- alone %.2f s, PCAM+ %.2f s), "
+               "ins+del x%.1f (%.2f s/map), Table-1 workload x%.1f (%.1f s/img)\n",
+               model, kPrecNames[prec], r->pcam_pm / s_explain, r->pcam_pm, r->pcam_p,
+               r->insdel_per_map / s_map, r->insdel_per_map, r->ref_total / s_img, r->ref_total);
+    if (r && !isnan(r->goal))
+        printf("  %-9s %-5s Table-1 workload %.3f s/img: x%.2f vs tuned PyTorch (%.2f s/img); goal %.2f s/img %s "
+               "(x%.2f)\n",
+               model, kPrecNames[prec], s_img, r->torch_tuned / s_img, r->torch_tuned, r->goal,
+               s_img <= r->goal ? "met" : "not met", r->goal / s_img);
+    if (prec == PC_PREC_FP8 || prec == PC_PREC_INT8)
+        printf("  %-9s %-5s %d 8-bit convs, %d fell back to fp16; Table-1 workload %.3f s/img: 8-bit goal %.2f "
+               "s/img %s\n", model, kPrecNames[prec], pt->n8, bench_quant_fallbacks(pt->bn), s_img, kGoal8Table1,
+               s_img <= kGoal8Table1 ? "met" : "not met");
+    // AUC drift against fp32 on the same images (warm-up image included)
+    table1_drift(model, prec, rec, fp32_aucs, csv);
+    if (csv)
+        fprintf(csv, "table1,%s,%s,%d,%.5f,%.5f,%.5f,%.1f,%.3f,%ld,%.4f,%.4f\n", model, kPrecNames[prec],
+                a->batch, s_explain, s_map, s_img, fps, fps * flops * 1e-12, t->live / n,
+                r ? r->ref_total / s_img : NAN, r ? r->goal / s_img : NAN);
+    fflush(stdout);
+}
+
+static int bench_table1(const Args *a, const char *model, PcPrecision prec, AucRecord *fp32_aucs, FILE *csv) {
+    Table1Point pt;
+    memset(&pt, 0, sizeof pt);
+    int ready = open_point(a, model, prec, &pt.be, &pt.net);
+    if (ready <= 0) return ready;
+    if (table1_prepare(a, model, prec, &pt)) return -1;
+    PcError err = {{0}};
+    Table1Sums sums;
+    memset(&sums, 0, sizeof sums);
     AucRecord rec;
     memset(&rec, 0, sizeof rec);
     snprintf(rec.model, sizeof rec.model, "%s", model);
-    for (int l = 0; l < tg.n_targets; l++) channels += tg.c[l];
+    int rc = 0;
     // image 0 is a warm-up (cuDNN algorithm choice for each batch size it meets), not timed
-    for (int i = 0; i <= a->images && !rc; i++) {
-        const float *xi = x + (size_t)(i % 4) * img;
-        PcExplanation e;
-        be->synchronize(be);
-        double t0 = pc_now();
-        rc = pc_explain(be, bn, &net, &tg, xi, -1, &sopt, &e, &err);
-        be->synchronize(be);
-        double t1 = pc_now();
-        if (rc) break;
-        PcInsDelContext ctx;
-        long p_insdel = 0;
-        rc = pc_insdel_context_init(be, &net, xi, &iopt, &ctx, &err);
-        int ctx_ready = rc == 0;
-        for (int v = 0; v < PC_N_VARIANTS && !rc; v++) {
-            double ins = 0, del = 0;
-            rc = pc_insdel_context_eval(&ctx, bn, e.map[v], 224, 224, e.cls, NULL, &ins, NULL, &del, &p_insdel,
-                                        &err);
-            auc_sum += i ? ins - del : 0;
-            if (!rc && i < MAX_DRIFT_IMAGES) rec.ins[i][v] = ins, rec.del[i][v] = del;
-        }
-        if (!rc && i < MAX_DRIFT_IMAGES) rec.n = i + 1;
-        if (ctx_ready) pc_insdel_context_free(&ctx);
-        be->synchronize(be);
-        double t2 = pc_now();
-        if (i == 0) t_warm = t2 - t0;
-        if (i > 0) {
-            t_explain += t1 - t0;
-            t_insdel += t2 - t1;
-            passes_explain += e.forward_passes;
-            passes_insdel += p_insdel;
-            live += e.live_channels;
-            t_fwd += e.seconds_forward, t_masked += e.seconds_masked, t_maps += e.seconds_maps;
-        }
-        pc_explanation_free(&e);
-    }
-    if (rc) {
+    for (int i = 0; i <= a->images && !rc; i++) rc = table1_image(&pt, i, &sums, &rec, &err);
+    if (rc)
         fprintf(stderr, "bench_gpu: %s %s: %s\n", model, kPrecNames[prec], err.msg);
-    } else {
-        const int n = a->images;
-        double flops = pc_net_flops(&net), total = t_explain + t_insdel;
-        double s_explain = t_explain / n, s_map = t_insdel / n / PC_N_VARIANTS, s_img = total / n;
-        double fps = (passes_explain + passes_insdel) / total;
-        const RefFigures *r = ref_for(model);
-        printf("  %-9s %-5s batch %-4d | PCAM (3 maps) %7.3f s/img  ins+del %6.3f s/map  total %7.3f s/img "
-               "(%.2f img/s) | %8.0f passes/s %6.1f TFLOP/s | live channels %ld/%ld, mean ins-del %.3f\n",
-               model, kPrecNames[prec], a->batch, s_explain, s_map, s_img, 1.0 / s_img, fps, fps * flops * 1e-12,
-               live / n, channels, auc_sum / n / PC_N_VARIANTS);
-        printf("  %-9s %-5s PCAM time split: tapped forward %.4f s, masked passes %.3f s (%.0f passes/s), recursion + "
-               "maps %.4f s; warm-up image (algorithm choice, 8-bit graph builds) %.1f s\n",
-               model, kPrecNames[prec], t_fwd / n, t_masked / n, passes_explain / fmax(t_masked, 1e-9), t_maps / n,
-               t_warm);
-        if (r && !isnan(r->ref_total))
-            printf("  %-9s %-5s vs reference implementation: 3 maps x%.1f (its PCAM+- alone %.2f s, PCAM+ %.2f s), "
-                   "ins+del x%.1f (%.2f s/map), Table-1 workload x%.1f (%.1f s/img)\n",
-                   model, kPrecNames[prec], r->pcam_pm / s_explain, r->pcam_pm, r->pcam_p,
-                   r->insdel_per_map / s_map, r->insdel_per_map, r->ref_total / s_img, r->ref_total);
-        if (r && !isnan(r->goal))
-            printf("  %-9s %-5s Table-1 workload %.3f s/img: x%.2f vs tuned PyTorch (%.2f s/img); goal %.2f s/img %s "
-                   "(x%.2f)\n",
-                   model, kPrecNames[prec], s_img, r->torch_tuned / s_img, r->torch_tuned, r->goal,
-                   s_img <= r->goal ? "met" : "not met", r->goal / s_img);
-        if (prec == PC_PREC_FP8 || prec == PC_PREC_INT8)
-            printf("  %-9s %-5s %d 8-bit convs, %d fell back to fp16; Table-1 workload %.3f s/img: 8-bit goal %.2f "
-                   "s/img %s\n", model, kPrecNames[prec], n8, bench_quant_fallbacks(bn), s_img, kGoal8Table1,
-                   s_img <= kGoal8Table1 ? "met" : "not met");
-        // AUC drift against fp32 on the same images (warm-up image included)
-        if (prec == PC_PREC_FP32) {
-            *fp32_aucs = rec;
-        } else if (!strcmp(fp32_aucs->model, model) && fp32_aucs->n > 0) {
-            int m = rec.n < fp32_aucs->n ? rec.n : fp32_aucs->n;
-            double mean_i = 0, mean_d = 0, max_i = 0, max_d = 0;
-            for (int i = 0; i < m; i++)
-                for (int v = 0; v < PC_N_VARIANTS; v++) {
-                    double di = fabs(rec.ins[i][v] - fp32_aucs->ins[i][v]);
-                    double dd = fabs(rec.del[i][v] - fp32_aucs->del[i][v]);
-                    mean_i += di, mean_d += dd;
-                    max_i = fmax(max_i, di), max_d = fmax(max_d, dd);
-                }
-            mean_i /= m * PC_N_VARIANTS, mean_d /= m * PC_N_VARIANTS;
-            printf("  %-9s %-5s AUC drift vs fp32 (%d images x 3 maps): insertion mean %.4f max %.4f, "
-                   "deletion mean %.4f max %.4f\n",
-                   model, kPrecNames[prec], m, mean_i, max_i, mean_d, max_d);
-            if (csv)
-                fprintf(csv, "drift,%s,%s,%d,%.5f,%.5f,%.5f,%.5f\n", model, kPrecNames[prec], m, mean_i, max_i,
-                        mean_d, max_d);
-        }
-        if (csv)
-            fprintf(csv, "table1,%s,%s,%d,%.5f,%.5f,%.5f,%.1f,%.3f,%ld,%.4f,%.4f\n", model, kPrecNames[prec],
-                    a->batch, s_explain, s_map, s_img, fps, fps * flops * 1e-12, live / n,
-                    r ? r->ref_total / s_img : NAN, r ? r->goal / s_img : NAN);
-        fflush(stdout);
-    }
-    free(x);
-    be->net_release(be, bn);
-    pc_net_free(&net);
-    be->destroy(be);
+    else
+        table1_report(a, model, prec, &pt, &sums, &rec, fp32_aucs, csv);
+    free(pt.x);
+    pt.be->net_release(pt.be, pt.bn);
+    pc_net_free(&pt.net);
+    pt.be->destroy(pt.be);
     return rc;
 }
 
@@ -378,6 +374,16 @@ static void print_peak(const PcBackend *be, PcPrecision prec, double tflops) {
                kPeakH100[prec]);
 }
 
+// n pseudo-random inputs in [-1, 1) (an LCG; the top 24 bits of its state / 2^23 - 1), the
+// same every run.
+static void fill_inputs(float *hx, size_t n) {
+    unsigned s = 7;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        hx[i] = (float)(s >> 8) * (2.0f / 16777216.0f) - 1.0f;
+    }
+}
+
 static int bench_forward(const Args *a, const char *model, PcPrecision prec, FILE *csv, Rates *rates) {
     PcBackend *be;
     PcNet net;
@@ -399,11 +405,7 @@ static int bench_forward(const Args *a, const char *model, PcPrecision prec, FIL
             continue;
         }
         float *hx = xmalloc((size_t)b * img * sizeof(float));
-        unsigned s = 7;
-        for (size_t i = 0; i < (size_t)b * img; i++) {
-            s = s * 1664525u + 1013904223u;
-            hx[i] = (float)(s >> 8) * (2.0f / 16777216.0f) - 1.0f;
-        }
+        fill_inputs(hx, (size_t)b * img);
         float *dx = be->alloc(be, (size_t)b * img * sizeof(float));
         float *dl = be->alloc(be, (size_t)b * net.n_classes * sizeof(float));
         be->upload(be, dx, hx, (size_t)b * img * sizeof(float));
@@ -566,11 +568,7 @@ static int bench_backward(const Args *a, const char *model, PcPrecision prec, FI
         }
         float *hx = xmalloc((size_t)b * img * sizeof(float));
         int *cls = xmalloc((size_t)b * sizeof(int));
-        unsigned s = 7;
-        for (size_t i = 0; i < (size_t)b * img; i++) {
-            s = s * 1664525u + 1013904223u;
-            hx[i] = (float)(s >> 8) * (2.0f / 16777216.0f) - 1.0f;
-        }
+        fill_inputs(hx, (size_t)b * img);
         for (int i = 0; i < b; i++) cls[i] = (17 * i + 3) % net.n_classes;
         float *dx = be->alloc(be, (size_t)b * img * sizeof(float));
         float *gx = be->alloc(be, (size_t)b * img * sizeof(float));
@@ -614,33 +612,94 @@ static void usage(void) {
             "                 [--seconds S] [--device cuda|cpu] [--csv FILE]\n");
 }
 
+// The command line into a; 0 when it is valid.
+static int parse_args(int argc, char **argv, Args *a) {
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) return -1;
+        if (!strcmp(argv[i], "--mode")) a->mode = v;
+        else if (!strcmp(argv[i], "--models")) snprintf(a->models, sizeof a->models, "%s", v);
+        else if (!strcmp(argv[i], "--precisions")) snprintf(a->precisions, sizeof a->precisions, "%s", v);
+        else if (!strcmp(argv[i], "--images")) a->images = atoi(v);
+        else if (!strcmp(argv[i], "--batch")) a->batch = atoi(v);
+        else if (!strcmp(argv[i], "--batches")) snprintf(a->batches, sizeof a->batches, "%s", v);
+        else if (!strcmp(argv[i], "--seconds")) a->seconds = atof(v);
+        else if (!strcmp(argv[i], "--device")) a->device = v;
+        else if (!strcmp(argv[i], "--csv")) a->csv = v;
+        else return -1;
+        i++;
+    }
+    if (a->images < 1 || a->batch < 2 || strcmp(a->device, "cuda") * strcmp(a->device, "cpu") != 0 ||
+        (strcmp(a->mode, "all") && strcmp(a->mode, "table1") && strcmp(a->mode, "forward") &&
+         strcmp(a->mode, "backward")))
+        return -1;
+    return 0;
+}
+
+// The CSV file with its header lines (a comment line per row kind); NULL when it cannot be written.
+static FILE *open_csv(const char *path) {
+    FILE *csv = fopen(path, "w");
+    if (!csv) {
+        fprintf(stderr, "bench_gpu: cannot write %s\n", path);
+        return NULL;
+    }
+    fprintf(csv, "# forward,model,precision,batch,images_per_s,tflops,x_torch_fp16_ceiling\n"
+                 "# table1,model,precision,batch,s_pcam_per_img,s_insdel_per_map,s_per_img,passes_per_s,"
+                 "tflops,live_channels,speedup_vs_ref_total,goal_ratio_total\n"
+                 "# drift,model,precision,images,ins_auc_mean_abs,ins_auc_max_abs,del_auc_mean_abs,del_auc_max_abs\n"
+                 "# paper,model,config,passes_per_img,precision,forward_batch,s_per_img,gpu_hours_2000_images\n"
+                 "# backward,model,precision,batch,target,s_per_call_target,s_per_img_target,s_per_call_input,"
+                 "s_per_img_input\n");
+    return csv;
+}
+
+// What the passes share: the fp32 AUCs table1 measures drift against, the forward rates the
+// projection divides by, and the failed points.
+typedef struct {
+    AucRecord fp32_aucs;
+    Rates rates;
+    int failures;
+} BenchState;
+
+// One pass (0 forward, 1 table1, 2 backward) over every model and precision; -1 on an unknown
+// precision (reported), else 0 (a failing point is reported, counted, and the others still run).
+static int run_pass(const Args *a, int pass, FILE *csv, BenchState *st) {
+    if (pass == 0)
+        printf("forward throughput (logits only, %.1f s per point; FLOPs = pc_net_flops)\n", a->seconds);
+    else if (pass == 2)
+        printf("backward (data gradients; batches %s, %.1f s per point)\n", a->batches, a->seconds);
+    else
+        printf("Table-1 workload (%d image%s after one warm-up; batch %d for masked and ins/del passes)\n",
+               a->images, a->images == 1 ? "" : "s", a->batch);
+    char models[256];
+    snprintf(models, sizeof models, "%s", a->models);
+    char *msave = NULL;
+    for (char *m = strtok_r(models, ",", &msave); m; m = strtok_r(NULL, ",", &msave)) {
+        char precs[64];
+        snprintf(precs, sizeof precs, "%s", a->precisions);
+        char *psave = NULL;
+        for (char *p = strtok_r(precs, ",", &psave); p; p = strtok_r(NULL, ",", &psave)) {
+            if (pass != 1 && strstr(m, "_paper")) break;   // same network as without the suffix
+            int prec = parse_precision(p);
+            if (prec < 0) {
+                fprintf(stderr, "bench_gpu: unknown precision %s\n", p);
+                return -1;
+            }
+            int rc = pass == 0   ? bench_forward(a, m, (PcPrecision)prec, csv, &st->rates)
+                     : pass == 1 ? bench_table1(a, m, (PcPrecision)prec, &st->fp32_aucs, csv)
+                                 : bench_backward(a, m, (PcPrecision)prec, csv);
+            st->failures += rc != 0;
+            if (csv) fflush(csv);
+        }
+    }
+    if (pass == 0 && st->rates.n) print_projection(&st->rates, csv);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     Args a = {"all", "vgg16,resnet50,resnet50_paper", "fp32,tf32,fp16,bf16,fp8,int8", 2, 128, "32,64,128,256", 2.0, "cuda",
               NULL};
-    for (int i = 1; i < argc; i++) {
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) {
-            usage();
-            return 1;
-        }
-        if (!strcmp(argv[i], "--mode")) a.mode = v;
-        else if (!strcmp(argv[i], "--models")) snprintf(a.models, sizeof a.models, "%s", v);
-        else if (!strcmp(argv[i], "--precisions")) snprintf(a.precisions, sizeof a.precisions, "%s", v);
-        else if (!strcmp(argv[i], "--images")) a.images = atoi(v);
-        else if (!strcmp(argv[i], "--batch")) a.batch = atoi(v);
-        else if (!strcmp(argv[i], "--batches")) snprintf(a.batches, sizeof a.batches, "%s", v);
-        else if (!strcmp(argv[i], "--seconds")) a.seconds = atof(v);
-        else if (!strcmp(argv[i], "--device")) a.device = v;
-        else if (!strcmp(argv[i], "--csv")) a.csv = v;
-        else {
-            usage();
-            return 1;
-        }
-        i++;
-    }
-    if (a.images < 1 || a.batch < 2 || strcmp(a.device, "cuda") * strcmp(a.device, "cpu") != 0 ||
-        (strcmp(a.mode, "all") && strcmp(a.mode, "table1") && strcmp(a.mode, "forward") &&
-         strcmp(a.mode, "backward"))) {
+    if (parse_args(argc, argv, &a)) {
         usage();
         return 1;
     }
@@ -653,61 +712,19 @@ int main(int argc, char **argv) {
     printf("bench_gpu on %s\n", probe->device_name);
     probe->destroy(probe);
     FILE *csv = NULL;
-    if (a.csv) {
-        csv = fopen(a.csv, "w");
-        if (!csv) {
-            fprintf(stderr, "bench_gpu: cannot write %s\n", a.csv);
-            return 1;
-        }
-        fprintf(csv, "# forward,model,precision,batch,images_per_s,tflops,x_torch_fp16_ceiling\n"
-                     "# table1,model,precision,batch,s_pcam_per_img,s_insdel_per_map,s_per_img,passes_per_s,"
-                     "tflops,live_channels,speedup_vs_ref_total,goal_ratio_total\n"
-                     "# drift,model,precision,images,ins_auc_mean_abs,ins_auc_max_abs,del_auc_mean_abs,del_auc_max_abs\n"
-                     "# paper,model,config,passes_per_img,precision,forward_batch,s_per_img,gpu_hours_2000_images\n"
-                     "# backward,model,precision,batch,target,s_per_call_target,s_per_img_target,s_per_call_input,"
-                     "s_per_img_input\n");
-    }
-    int failures = 0;
-    AucRecord fp32_aucs;
-    memset(&fp32_aucs, 0, sizeof fp32_aucs);
-    Rates rates;
-    memset(&rates, 0, sizeof rates);
+    if (a.csv && !(csv = open_csv(a.csv))) return 1;
+    BenchState st;
+    memset(&st, 0, sizeof st);
     for (int pass = 0; pass < 3; pass++) {
         const char *mode = pass == 0 ? "forward" : pass == 1 ? "table1" : "backward";
         if (pass == 2 ? strcmp(a.mode, mode) != 0 : strcmp(a.mode, "all") && strcmp(a.mode, mode)) continue;
-        if (pass == 0)
-            printf("forward throughput (logits only, %.1f s per point; FLOPs = pc_net_flops)\n", a.seconds);
-        else if (pass == 2)
-            printf("backward (data gradients; batches %s, %.1f s per point)\n", a.batches, a.seconds);
-        else
-            printf("Table-1 workload (%d image%s after one warm-up; batch %d for masked and ins/del passes)\n",
-                   a.images, a.images == 1 ? "" : "s", a.batch);
-        char models[256];
-        snprintf(models, sizeof models, "%s", a.models);
-        char *msave = NULL;
-        for (char *m = strtok_r(models, ",", &msave); m; m = strtok_r(NULL, ",", &msave)) {
-            char precs[64];
-            snprintf(precs, sizeof precs, "%s", a.precisions);
-            char *psave = NULL;
-            for (char *p = strtok_r(precs, ",", &psave); p; p = strtok_r(NULL, ",", &psave)) {
-                if (pass != 1 && strstr(m, "_paper")) break;   // same network as without the suffix
-                int prec = parse_precision(p);
-                if (prec < 0) {
-                    fprintf(stderr, "bench_gpu: unknown precision %s\n", p);
-                    if (csv) fclose(csv);
-                    return 1;
-                }
-                // a failing point is reported and the others still run
-                int rc = pass == 0   ? bench_forward(&a, m, (PcPrecision)prec, csv, &rates)
-                         : pass == 1 ? bench_table1(&a, m, (PcPrecision)prec, &fp32_aucs, csv)
-                                     : bench_backward(&a, m, (PcPrecision)prec, csv);
-                failures += rc != 0;
-                if (csv) fflush(csv);
-            }
+        if (run_pass(&a, pass, csv, &st)) {
+            if (csv) fclose(csv);
+            return 1;
         }
-        if (pass == 0 && rates.n) print_projection(&rates, csv);
     }
     if (csv) fclose(csv);
+    int failures = st.failures;
     if (failures) printf("bench_gpu: %d point%s failed (see above)\n", failures, failures == 1 ? "" : "s");
     return failures ? 1 : 0;
 }

@@ -4,6 +4,7 @@
 // (its time covers the three Poly-CAM variants). Maps only: no insertion / deletion.
 // Usage: bench_methods [images (default 16)] [threads (default: PC_THREADS / all cores)]
 #include <hdf5.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

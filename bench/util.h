@@ -4,9 +4,10 @@
 
 #include "model.h"
 
-// A network with weights: "synth_vgg" / "synth_resnet" (the bundled synthetic-task models,
-// data/models/*.safetensors), else a torchvision arch name ("vgg16", "resnet50", ...) with the
-// fixtures' hash weights. On failure the net is freed and err set.
+// A network with weights: a fixture network "tiny_vgg" / "tiny_resnet" / "synth_vgg" /
+// "synth_resnet" (pc_fixture_arch_spec, with data/models/<name>.safetensors), else a torchvision
+// arch name ("vgg16", "resnet50", ...) with the fixtures' hash weights. On failure the net is
+// freed and err set.
 int bench_net(const char *name, PcNet *net, PcError *err);
 
 // CPU seconds of this process (all threads).

@@ -43,6 +43,8 @@
 // backward-data algorithm (the first run of that size tries the heuristic's candidates in order
 // on the real data; the first that runs is the result and the choice, as the forward does).
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda_backward_pool.cuh"

@@ -19,13 +19,9 @@
 #define PC_CUDA_COMMON_CUH
 
 #include <cublas_v2.h>
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include <stdint.h>
 
 extern "C" {
 #include "backend.h"

@@ -2,6 +2,9 @@
 // conversion (NCHW fp32 <-> NHWC fp16/bf16), bias + ReLU, residual add + ReLU, max pooling and
 // adaptive average pooling. Every kernel exists for f32, f16 and bf16 storage and computes in
 // f32; NHWC is the layout of the tensor-core paths, NCHW the layout of the fp32 path.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 #include "cuda_common.cuh"
 
 template <typename T> __device__ __forceinline__ float to_f(T v);

@@ -13,6 +13,8 @@
 #ifndef PC_CUDA_NET_CUH
 #define PC_CUDA_NET_CUH
 
+#include <stdio.h>
+
 #include "cuda_common.cuh"
 #include "cuda_internal.cuh"
 

@@ -2,6 +2,9 @@
 // parameter arena uploaded once, conv and linear weights converted to the half paths' layouts,
 // the cuDNN filter / convolution / bias descriptors, the residual fusions found, and the
 // activation slots planned (cuda_net_slots.cu). Layouts and precisions: cuda_net.cuh.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda_quant.cuh"

@@ -2,6 +2,7 @@
 // outputs live in a few shared "slots" assigned at prepare by liveness (an output is kept until
 // its last reader; a conv fused into its residual ADD reads its input when the ADD runs; the
 // logits are kept), each sized for max_batch images.
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda_net.cuh"

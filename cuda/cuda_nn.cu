@@ -8,6 +8,7 @@
 // that size is run) holds the tensor descriptors and, per convolution, the chosen algorithm.
 // fp8 / int8 nets with scales run their 8-bit convs through cu_quant_conv (cuda_quant.cuh), which
 // keeps plans of its own; the backward's forward (cuda_forward_unquantised) runs them as fp16.
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda_quant.cuh"

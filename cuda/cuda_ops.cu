@@ -5,6 +5,8 @@
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_segmented_radix_sort.cuh>
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 
 #include "cuda_common.cuh"
 #include "index_math.h"

@@ -9,8 +9,11 @@
 // __NV_E4M3) (round to nearest even, saturating to +-448, NaN -> NaN), int8 by pc_q_int8 (rintf:
 // half to even, saturating to +-127). An int8 code has no NaN: a NaN input becomes code 0 (quant.h
 // keeps NaN in its emulation; a NaN activation has already spoilt the image either way).
+#include <cuda_fp16.h>
 #include <cuda_fp8.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda_quant.cuh"

@@ -19,6 +19,8 @@
 #ifndef PC_CUDA_QUANT_CUH
 #define PC_CUDA_QUANT_CUH
 
+#include <stdint.h>
+
 #include "cuda_net.cuh"
 
 // One 8-bit conv's state (host struct, device buffers).

@@ -17,6 +17,9 @@
 // Engines: heuristics mode A, then mode FALLBACK; each engine config is finalised into a plan
 // and run on the real operands, the first that runs is kept (as cuda_conv_algo.cu does for the
 // legacy API). Every descriptor the plan was built from is kept with it until cu_qplan_free.
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 

@@ -1,5 +1,6 @@
 // backend.c: picks a backend by name ("auto" tries CUDA, then falls back to the CPU; "cuda:K" is
 // the CUDA backend on GPU ordinal K), and the backend options that come from the environment.
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -6,6 +6,8 @@
 #ifndef PC_BACKEND_H
 #define PC_BACKEND_H
 
+#include <stdint.h>
+
 #include "common.h"
 #include "model.h"
 #include "quant.h"

@@ -6,9 +6,6 @@
 #define PC_COMMON_H
 
 #include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 #define PC_VERSION "0.1.0"
 

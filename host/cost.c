@@ -23,8 +23,11 @@ static double sanity_cost(const PcNet *net, const PcTargets *tg, const PcMethodS
     int plus = 0, minus = 0, nodes[1024];
     double maps = 0;
     for (int m = 0; m < ss->n_methods; m++) {
-        plus |= !strcmp(ss->ids[m], "pcamp") || !strcmp(ss->ids[m], "pcampm");
-        minus |= !strcmp(ss->ids[m], "pcamm") || !strcmp(ss->ids[m], "pcampm");
+        for (int v = 0; v < PC_N_VARIANTS; v++)
+            if (!strcmp(ss->ids[m], pc_variant_ids[v])) {
+                plus |= v != PC_VARIANT_MINUS;   // PCAM+ and PCAM+- need the plus images' passes
+                minus |= v != PC_VARIANT_PLUS;   // PCAM- and PCAM+- the minus images'
+            }
         const PcMethodDesc *d = pc_method_find(ss->ids[m]);
         if (d && d->native && d->cost) maps += d->cost(net, set);
     }

@@ -4,6 +4,8 @@
 #ifndef PC_DATASET_H
 #define PC_DATASET_H
 
+#include <stdio.h>
+
 #include "image.h"
 
 // Which images a run takes: the list, sliced by offset / limit, then by shard.

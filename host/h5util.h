@@ -6,6 +6,7 @@
 #define PC_H5UTIL_H
 
 #include <hdf5.h>
+#include <stdint.h>
 
 #include "common.h"
 

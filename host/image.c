@@ -6,10 +6,13 @@
 #include "image.h"
 
 #include <ctype.h>
+#include <stdio.h>   // before jpeglib.h, which uses FILE
 #include <jpeglib.h>
 #include <jerror.h>
 #include <math.h>
 #include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 // ---- decoding -----------------------------------------------------------------------------------

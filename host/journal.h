@@ -14,6 +14,7 @@
 #ifndef PC_JOURNAL_H
 #define PC_JOURNAL_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "common.h"

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "merge.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -6,6 +6,8 @@
 #include "merge_sanity.h"
 
 #include <hdf5.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -3,6 +3,8 @@
 #include "methods.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const PcMethodDesc g_methods[] = {

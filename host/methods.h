@@ -16,7 +16,6 @@
 #include <stdint.h>
 
 #include "backend.h"
-#include "saliency.h"
 
 typedef enum { PC_FAMILY_POLYCAM = 0, PC_FAMILY_GRADIENT, PC_FAMILY_FORWARD } PcMethodFamily;
 

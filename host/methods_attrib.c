@@ -2,6 +2,8 @@
 // them with the reference's arguments: y_c is the logit, the attribution (3, S, S) is summed over
 // the colour channels (with its sign) into an S x S map, no normalisation.
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "methods.h"

@@ -4,6 +4,8 @@
 // Channel sums accumulate in double; the libraries sum in float32, which moves a normalised map by
 // ~1e-6, far inside the 1e-3 tolerance.
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "methods.h"

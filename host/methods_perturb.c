@@ -4,6 +4,9 @@
 // colour channels summed). Masked inputs are made by backend ops straight into the batch buffer;
 // only the grids and offsets of the masks (RISE) or the class logits (Occlusion) cross to the host.
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "methods.h"

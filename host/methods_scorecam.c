@@ -13,6 +13,8 @@
 // (scaled_masked_inputs) straight into the batch buffer; per batch only m scores come back.
 // torchcam accumulates the weights in float32, sample by sample; so does this file.
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "methods.h"

@@ -3,6 +3,8 @@
 // on the backend so that the ~20 maps of an image reuse them.
 #include "metrics.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const float kImagenetMean[3] = {0.485f, 0.456f, 0.406f};

@@ -4,6 +4,9 @@
 #include "model.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define BN_EPS 1e-5

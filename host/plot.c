@@ -3,6 +3,9 @@
 #include "plot.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static float clamp01(float v) { return v < 0 ? 0 : v > 1 ? 1 : v; }

@@ -1,6 +1,7 @@
 // progress.c: progress bar / periodic progress line (see progress.h).
 #include "progress.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 

@@ -7,6 +7,9 @@
 // size and MARK nesting by PTH_MAX_MARK_DEPTH. Nothing recurses over the objects.
 #include "pth_pickle.h"
 
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef enum { V_NONE, V_BOOL, V_INT, V_STR, V_TUPLE, V_LIST, V_DICT, V_GLOBAL, V_STORAGE, V_TENSOR } VKind;
@@ -426,20 +429,81 @@ static int collect(Machine *m, Val *d, PthPickle *out) {
     return 0;
 }
 
+// PROTO: the protocol byte; torch.save writes protocol 2.
+static int op_proto(Machine *m) {
+    if (need(m, 1)) return -1;
+    if (m->p[m->pos] != 2) return fail(m, "%s", "pickle protocol other than 2 (torch.save writes 2)");
+    m->pos++;
+    return 0;
+}
+
+// MARK: remembers the stack height for the next TUPLE / SETITEMS / APPENDS.
+static int op_mark(Machine *m) {
+    if (m->n_marks == PTH_MAX_MARK_DEPTH) return fail(m, "%s", "MARKs nested too deep");
+    m->marks[m->n_marks++] = m->sp;
+    return 0;
+}
+
+// BINUNICODE ('X', 4-byte length); BINSTRING ('T', 4-byte) and SHORT_BINSTRING ('U', 1-byte),
+// Python 2 str: the bytes as a NUL-terminated string.
+static int op_string(Machine *m, unsigned char op) {
+    size_t k = op == 'U' ? 1 : 4;
+    if (need(m, k)) return -1;
+    size_t len = (size_t)read_le(m, k);
+    if (len > m->n - m->pos) return fail(m, "%s", "string longer than the rest of the pickle");
+    Val *s = new_val(m, V_STR);
+    s->s = xmalloc(len + 1);
+    memcpy(s->s, m->p + m->pos, len);
+    s->s[len] = 0;
+    s->slen = len;
+    m->pos += len;
+    push(m, s);
+    return 0;
+}
+
+// LONG1: a one-byte length k <= 8, then k bytes of a little-endian two's-complement integer.
+static int op_long1(Machine *m) {
+    if (need(m, 1)) return -1;
+    size_t k = (size_t)read_le(m, 1);
+    if (k > 8) return fail(m, "%s", "integer wider than 64 bits");
+    if (need(m, k)) return -1;
+    uint64_t u = read_le(m, k);
+    if (k > 0 && k < 8 && (u >> (8 * k - 1)) & 1) u |= ~(uint64_t)0 << (8 * k);   // sign-extend
+    return op_int(m, (int64_t)u);
+}
+
+// BUILD: the only BUILD torch.save writes is a state dict's `_metadata` (module versions), ignored.
+static int op_build(Machine *m) {
+    Val *state = pop(m), *obj = state ? top(m) : NULL;
+    if (!obj) return -1;
+    if (obj->kind != V_DICT)
+        return fail(m, "BUILD on a %s (only a state dict's _metadata is expected)", kind_name(obj->kind));
+    return 0;
+}
+
+// STOP: one value left on the stack and no open MARK; it becomes the result.
+static int op_stop(Machine *m, int *stopped, PthPickle *out) {
+    if (m->n_marks || m->sp != 1) return fail(m, "%s", "STOP with a malformed stack");
+    *stopped = 1;
+    return collect(m, m->stack[0], out);
+}
+
+static int op_unsupported(Machine *m, unsigned char op) {
+    char hex[8];
+    snprintf(hex, sizeof hex, "0x%02x", op);
+    return fail(m, "unsupported pickle opcode %s (not one torch.save writes)", hex);
+}
+
 static int step(Machine *m, int *stopped, PthPickle *out) {
     m->op_pos = m->pos;
     unsigned char op = m->p[m->pos++];
     switch (op) {
-    case 0x80:   // PROTO
-        if (need(m, 1)) return -1;
-        if (m->p[m->pos] != 2) return fail(m, "%s", "pickle protocol other than 2 (torch.save writes 2)");
-        m->pos++;
-        return 0;
-    case '}': push(m, new_val(m, V_DICT)); return 0;   // EMPTY_DICT
-    case ']': push(m, new_val(m, V_LIST)); return 0;   // EMPTY_LIST
-    case ')': push(m, new_val(m, V_TUPLE)); return 0;  // EMPTY_TUPLE
-    case 'N': push(m, new_val(m, V_NONE)); return 0;   // NONE
-    case 0x88: case 0x89: {                               // NEWTRUE, NEWFALSE
+    case 0x80: return op_proto(m);                                              // PROTO
+    case '}': push(m, new_val(m, V_DICT)); return 0;                            // EMPTY_DICT
+    case ']': push(m, new_val(m, V_LIST)); return 0;                            // EMPTY_LIST
+    case ')': push(m, new_val(m, V_TUPLE)); return 0;                           // EMPTY_TUPLE
+    case 'N': push(m, new_val(m, V_NONE)); return 0;                            // NONE
+    case 0x88: case 0x89: {                                                     // NEWTRUE, NEWFALSE
         Val *b = new_val(m, V_BOOL);
         b->i = op == 0x88;
         push(m, b);
@@ -449,24 +513,8 @@ static int step(Machine *m, int *stopped, PthPickle *out) {
     case 'r': return need(m, 4) ? -1 : op_memo(m, 1, (size_t)read_le(m, 4));   // LONG_BINPUT
     case 'h': return need(m, 1) ? -1 : op_memo(m, 0, (size_t)read_le(m, 1));   // BINGET
     case 'j': return need(m, 4) ? -1 : op_memo(m, 0, (size_t)read_le(m, 4));   // LONG_BINGET
-    case '(':                                                                   // MARK
-        if (m->n_marks == PTH_MAX_MARK_DEPTH) return fail(m, "%s", "MARKs nested too deep");
-        m->marks[m->n_marks++] = m->sp;
-        return 0;
-    case 'X': case 'T': case 'U': {   // BINUNICODE; BINSTRING, SHORT_BINSTRING (Python 2 str)
-        size_t k = op == 'U' ? 1 : 4;
-        if (need(m, k)) return -1;
-        size_t len = (size_t)read_le(m, k);
-        if (len > m->n - m->pos) return fail(m, "%s", "string longer than the rest of the pickle");
-        Val *s = new_val(m, V_STR);
-        s->s = xmalloc(len + 1);
-        memcpy(s->s, m->p + m->pos, len);
-        s->s[len] = 0;
-        s->slen = len;
-        m->pos += len;
-        push(m, s);
-        return 0;
-    }
+    case '(': return op_mark(m);                                                // MARK
+    case 'X': case 'T': case 'U': return op_string(m, op);   // BINUNICODE, BINSTRING, SHORT_BINSTRING
     case 'c': return op_global(m);                                              // GLOBAL
     case 't': return op_tuple(m, -1);                                           // TUPLE
     case 0x85: return op_tuple(m, 1);                                           // TUPLE1
@@ -475,39 +523,16 @@ static int step(Machine *m, int *stopped, PthPickle *out) {
     case 'J': return need(m, 4) ? -1 : op_int(m, (int32_t)(uint32_t)read_le(m, 4));   // BININT
     case 'K': return need(m, 1) ? -1 : op_int(m, (int64_t)read_le(m, 1));            // BININT1
     case 'M': return need(m, 2) ? -1 : op_int(m, (int64_t)read_le(m, 2));            // BININT2
-    case 0x8a: {                                                                // LONG1
-        if (need(m, 1)) return -1;
-        size_t k = (size_t)read_le(m, 1);
-        if (k > 8) return fail(m, "%s", "integer wider than 64 bits");
-        if (need(m, k)) return -1;
-        uint64_t u = read_le(m, k);
-        if (k > 0 && k < 8 && (u >> (8 * k - 1)) & 1) u |= ~(uint64_t)0 << (8 * k);   // sign-extend
-        return op_int(m, (int64_t)u);
-    }
+    case 0x8a: return op_long1(m);                                              // LONG1
     case 'Q': return op_persid(m);                                              // BINPERSID
     case 'R': return op_reduce(m);                                              // REDUCE
     case 's': return op_setitems(m, 0);                                         // SETITEM
     case 'u': return op_setitems(m, 1);                                         // SETITEMS
     case 'a': return op_appends(m, 0);                                          // APPEND
     case 'e': return op_appends(m, 1);                                          // APPENDS
-    case 'b': {                                                                 // BUILD
-        // The only BUILD torch.save writes: a state dict's `_metadata` (module versions), ignored.
-        Val *state = pop(m), *obj = state ? top(m) : NULL;
-        if (!obj) return -1;
-        if (obj->kind != V_DICT) return fail(m, "BUILD on a %s (only a state dict's _metadata is expected)",
-                                             kind_name(obj->kind));
-        return 0;
-    }
-    case '.': {                                                                 // STOP
-        if (m->n_marks || m->sp != 1) return fail(m, "%s", "STOP with a malformed stack");
-        *stopped = 1;
-        return collect(m, m->stack[0], out);
-    }
-    default: {
-        char hex[8];
-        snprintf(hex, sizeof hex, "0x%02x", op);
-        return fail(m, "unsupported pickle opcode %s (not one torch.save writes)", hex);
-    }
+    case 'b': return op_build(m);                                               // BUILD
+    case '.': return op_stop(m, stopped, out);                                  // STOP
+    default: return op_unsupported(m, op);
     }
 }
 

@@ -4,6 +4,8 @@
 #include "quant_run.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store.h"

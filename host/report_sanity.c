@@ -5,6 +5,8 @@
 
 #include <hdf5.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "h5util.h"

@@ -6,8 +6,11 @@
 #include "run.h"
 
 #include <errno.h>
+#include <stdio.h>   // before jpeglib.h, which uses FILE
 #include <jpeglib.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
 #include <sys/stat.h>

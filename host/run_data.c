@@ -2,6 +2,8 @@
 // same for every image and every shard, written once when the file is created (or rebuilt on a
 // resume), read back by the shard merge, which requires them identical in every shard.
 #define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "h5util.h"

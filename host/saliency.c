@@ -8,6 +8,8 @@
 // batch (down to one image per pass).
 #include "saliency.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *const pc_variant_ids[PC_N_VARIANTS] = {"pcamp", "pcamm", "pcampm"};

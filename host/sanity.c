@@ -5,6 +5,9 @@
 
 #include <hdf5.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "h5util.h"

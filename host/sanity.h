@@ -24,7 +24,6 @@
 #include <stdint.h>
 
 #include "backend.h"
-#include "config.h"
 #include "dataset.h"
 #include "method_config.h"
 #include "methods.h"

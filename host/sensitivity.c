@@ -3,6 +3,8 @@
 #include "sensitivity.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "philox.h"

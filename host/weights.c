@@ -9,6 +9,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -272,84 +275,82 @@ static int json_skip_value(JsonCursor *c, int depth) {
     return 0;
 }
 
+// The value of a tensor entry's "dtype" key: F32, F16, BF16 or I64.
+static int json_tensor_dtype(JsonCursor *c, PcTensor *t) {
+    char *dt = NULL;
+    if (json_string(c, &dt)) return -1;
+    if (dtype_from_name(dt, &t->dtype)) {
+        pc_fail(c->err, "%s: tensor '%s': unsupported dtype %s (F32, F16, BF16, I64 accepted)", c->path, t->name,
+                dt);
+        free(dt);
+        return -1;
+    }
+    free(dt);
+    return 0;
+}
+
+// The value of a tensor entry's "shape" key: [d0, d1, ...], at most PC_MAX_DIMS non-negative
+// integers ([] is a scalar).
+static int json_tensor_shape(JsonCursor *c, PcTensor *t) {
+    if (json_expect(c, '[')) return -1;
+    t->ndim = 0;
+    if (json_peek(c) == ']') {
+        c->pos++;
+        return 0;
+    }
+    for (;;) {
+        int64_t d;
+        if (t->ndim == PC_MAX_DIMS)
+            return pc_fail(c->err, "%s: tensor '%s': more than %d dimensions", c->path, t->name, PC_MAX_DIMS);
+        if (json_uint(c, &d)) return -1;
+        t->shape[t->ndim++] = d;
+        char nx = json_peek(c);
+        if (nx == ',') {
+            c->pos++;
+            continue;
+        }
+        if (nx == ']') {
+            c->pos++;
+            return 0;
+        }
+        return json_fail(c, "expected ',' or ']' in shape");
+    }
+}
+
+// One "key": value pair of a tensor entry; have[0..2] mark dtype, shape and data_offsets seen (a
+// key that is unknown or seen before is an error).
+static int json_tensor_key(JsonCursor *c, PcTensor *t, int64_t offs[2], int have[3]) {
+    char *key = NULL;
+    if (json_string(c, &key)) return -1;
+    int rc;
+    if (json_expect(c, ':')) {
+        rc = -1;
+    } else if (strcmp(key, "dtype") == 0 && !have[0]) {
+        rc = json_tensor_dtype(c, t);
+        have[0] = 1;
+    } else if (strcmp(key, "shape") == 0 && !have[1]) {
+        rc = json_tensor_shape(c, t);
+        have[1] = 1;
+    } else if (strcmp(key, "data_offsets") == 0 && !have[2]) {
+        int bad = json_expect(c, '[') || json_uint(c, &offs[0]) || json_expect(c, ',') ||
+                  json_uint(c, &offs[1]) || json_expect(c, ']');
+        rc = bad ? -1 : 0;
+        have[2] = 1;
+    } else {
+        rc = pc_fail(c->err, "%s: tensor '%s': unexpected or repeated key '%s' in header", c->path, t->name, key);
+    }
+    free(key);
+    return rc;
+}
+
 // Parses one tensor entry {"dtype": "F32", "shape": [..], "data_offsets": [a, b]} into t and
 // its offsets; the name is already set. Every key must appear exactly once.
 static int json_tensor(JsonCursor *c, PcTensor *t, int64_t offs[2]) {
-    const char *path = c->path;
     if (json_expect(c, '{')) return -1;
-    int have_dtype = 0, have_shape = 0, have_offs = 0;
+    int have[3] = {0, 0, 0};   // dtype, shape, data_offsets
     if (json_peek(c) != '}') {
         for (;;) {
-            char *key = NULL;
-            if (json_string(c, &key)) return -1;
-            if (json_expect(c, ':')) {
-                free(key);
-                return -1;
-            }
-            if (strcmp(key, "dtype") == 0 && !have_dtype) {
-                char *dt = NULL;
-                if (json_string(c, &dt)) {
-                    free(key);
-                    return -1;
-                }
-                if (dtype_from_name(dt, &t->dtype)) {
-                    pc_fail(c->err, "%s: tensor '%s': unsupported dtype %s (F32, F16, BF16, I64 accepted)",
-                            path, t->name, dt);
-                    free(dt);
-                    free(key);
-                    return -1;
-                }
-                free(dt);
-                have_dtype = 1;
-            } else if (strcmp(key, "shape") == 0 && !have_shape) {
-                if (json_expect(c, '[')) {
-                    free(key);
-                    return -1;
-                }
-                t->ndim = 0;
-                if (json_peek(c) == ']') {
-                    c->pos++;
-                } else {
-                    for (;;) {
-                        int64_t d;
-                        if (t->ndim == PC_MAX_DIMS) {
-                            free(key);
-                            return pc_fail(c->err, "%s: tensor '%s': more than %d dimensions", path,
-                                           t->name, PC_MAX_DIMS);
-                        }
-                        if (json_uint(c, &d)) {
-                            free(key);
-                            return -1;
-                        }
-                        t->shape[t->ndim++] = d;
-                        char nx = json_peek(c);
-                        if (nx == ',') {
-                            c->pos++;
-                            continue;
-                        }
-                        if (nx == ']') {
-                            c->pos++;
-                            break;
-                        }
-                        free(key);
-                        return json_fail(c, "expected ',' or ']' in shape");
-                    }
-                }
-                have_shape = 1;
-            } else if (strcmp(key, "data_offsets") == 0 && !have_offs) {
-                if (json_expect(c, '[') || json_uint(c, &offs[0]) || json_expect(c, ',') ||
-                    json_uint(c, &offs[1]) || json_expect(c, ']')) {
-                    free(key);
-                    return -1;
-                }
-                have_offs = 1;
-            } else {
-                pc_fail(c->err, "%s: tensor '%s': unexpected or repeated key '%s' in header", path,
-                        t->name, key);
-                free(key);
-                return -1;
-            }
-            free(key);
+            if (json_tensor_key(c, t, offs, have)) return -1;
             char nx = json_peek(c);
             if (nx == ',') {
                 c->pos++;
@@ -360,9 +361,9 @@ static int json_tensor(JsonCursor *c, PcTensor *t, int64_t offs[2]) {
         }
     }
     c->pos++;   // '}'
-    if (!have_dtype || !have_shape || !have_offs)
-        return pc_fail(c->err, "%s: tensor '%s': header entry lacks %s", path, t->name,
-                       !have_dtype ? "dtype" : !have_shape ? "shape" : "data_offsets");
+    if (!have[0] || !have[1] || !have[2])
+        return pc_fail(c->err, "%s: tensor '%s': header entry lacks %s", c->path, t->name,
+                       !have[0] ? "dtype" : !have[1] ? "shape" : "data_offsets");
     return 0;
 }
 

@@ -4,6 +4,8 @@
 #ifndef PC_WEIGHTS_H
 #define PC_WEIGHTS_H
 
+#include <stdint.h>
+
 #include "common.h"
 
 typedef enum { PC_DT_F32 = 0, PC_DT_F16, PC_DT_BF16, PC_DT_I64 } PcDtype;

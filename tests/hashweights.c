@@ -5,6 +5,9 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static inline uint32_t lowbias32(uint32_t x) {
@@ -147,5 +150,34 @@ int pc_hash_state_dict(const PcNet *net, int n_rules, const char *const *names, 
         else fill_worker(&work[p]);
     }
     free(jobs);
+    return 0;
+}
+
+int pc_fixture_arch_spec(const char *model, PcArchSpec *s, PcError *err) {
+    const int tiny_vgg = !strcmp(model, "tiny_vgg"), tiny_resnet = !strcmp(model, "tiny_resnet");
+    const int synth_vgg = !strcmp(model, "synth_vgg"), synth_resnet = !strcmp(model, "synth_resnet");
+    if (!tiny_vgg && !tiny_resnet && !synth_vgg && !synth_resnet) return pc_arch_from_name(model, s, err);
+    const int resnet = tiny_resnet || synth_resnet, synth = synth_vgg || synth_resnet;
+    if (pc_arch_from_name(resnet ? "resnet" : "vgg", s, err)) return -1;
+    s->n_classes = synth ? 4 : 10;
+    if (!resnet) {
+        // features cfg, classifier (hidden, hidden, classes), adaptive pool 7, no batch norm
+        static const int tiny[15] = {8, 8, 0, 16, 16, 0, 32, 32, 0, 32, 32, 0, 32, 32, 0};
+        static const int syn[15] = {16, 16, 0, 32, 32, 0, 64, 64, 0, 64, 64, 0, 64, 64, 0};
+        s->n_vgg_cfg = 15;
+        memcpy(s->vgg_cfg, synth ? syn : tiny, sizeof tiny);
+        s->n_vgg_hidden = 2;
+        s->vgg_hidden[0] = s->vgg_hidden[1] = synth ? 128 : 64;
+    } else {
+        // Bottleneck stages (planes, blocks, stride)
+        static const int tiny_planes[4] = {4, 8, 16, 32}, synth_planes[4] = {8, 16, 32, 32};
+        static const int blocks[4] = {1, 2, 1, 1}, strides[4] = {1, 2, 2, 2};
+        s->resnet_bottleneck = 1;
+        s->resnet_stem = synth ? 16 : 8;
+        s->n_stages = 4;
+        memcpy(s->stage_planes, synth ? synth_planes : tiny_planes, sizeof tiny_planes);
+        memcpy(s->stage_blocks, blocks, sizeof blocks);
+        memcpy(s->stage_stride, strides, sizeof strides);
+    }
     return 0;
 }

@@ -11,6 +11,8 @@
 //      the five target layers' gradients within 1e-4 relative (max |a - b| / max |b| per tensor),
 //      up to the kink allowance below; the CAM layer (features.29, layer4, ...) with none.
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

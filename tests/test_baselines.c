@@ -6,6 +6,8 @@
 // The random methods were fed our Philox draws, so they are held to the same bound. Also: the
 // Gauss-Legendre rule against numpy's leggauss, and the default layer lists against the fixture's.
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

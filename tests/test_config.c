@@ -3,6 +3,8 @@
 // the canonical text, --help, and every error message with its file:line.
 #define _GNU_SOURCE
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -79,6 +81,56 @@ static void test_defaults_and_paths(void) {
     pc_config_free(&cfg);
 }
 
+// The values of test_values_and_sets' full config: paths resolved against the config's folder
+// (--set ones against the current folder), lists split and trimmed, the --set overrides applied.
+static void check_full_values(const PcConfig *cfg) {
+    CHECK(!strcmp(cfg->spec.arch, "resnet50") && cfg->spec.is_resnet && !cfg->custom, "arch resnet50");
+    CHECK(!strcmp(cfg->weights, "/abs/resnet50.safetensors"), "absolute path kept: %s", cfg->weights);
+    CHECK(cfg->n_layers == 5 && !strcmp(cfg->layers[1], "layer2.0") && !strcmp(cfg->layers[2], "layer3.0"),
+          "layers trimmed and split (%d)", cfg->n_layers);
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof want, "%s/sub/classes.txt", g_dir);
+    CHECK(cfg->classes_file && !strcmp(cfg->classes_file, want), "classes file resolved");
+    snprintf(want, sizeof want, "%s/../images", g_dir);
+    CHECK(!strcmp(cfg->root, want), "root resolved: %s", cfg->root);
+    CHECK(cfg->offset == 10 && cfg->limit == 5, "offset 10, --set limit 5 (got %ld, %ld)", cfg->offset, cfg->limit);
+    CHECK(cfg->resize == PC_RESIZE_CROP256 && cfg->size == 160 && cfg->spec.in_size == 160, "preprocess");
+    CHECK(cfg->variants[0] && !cfg->variants[1] && cfg->variants[2], "methods subset");
+    CHECK(cfg->lnorm == PC_LNORM_PAPER && cfg->norm == PC_NORM_PAPER, "paper formulas");
+    CHECK(cfg->ablate_levels && !cfg->ablate_cams && cfg->ablate_no_lnorm, "ablations");
+    CHECK(cfg->class_source == PC_CLASS_LABEL && cfg->saliency_batch == 8, "class source, batch");
+    CHECK(!cfg->insertion && cfg->deletion && cfg->insdel.steps == 50, "metrics with --set steps");
+    CHECK(cfg->insdel.baseline == PC_BASE_GREY && cfg->insdel.blur_kernel == 7 && cfg->insdel.blur_sigma == 2.5f &&
+          cfg->insdel.batch == 4, "metrics values");
+    char cwd[PATH_MAX];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL, "getcwd");
+    snprintf(want, sizeof want, "%s/rel/o.h5", cwd);
+    CHECK(!strcmp(cfg->output, want), "--set path relative to cwd: %s, want %s", cfg->output, want);
+    CHECK(cfg->maps == PC_MAPS_F32 && cfg->overlays == 3, "output values");
+    CHECK(!strcmp(cfg->device, "cuda") && cfg->precision == PC_PREC_BF16 && cfg->threads == 3 && cfg->decoders == 4,
+          "run values");
+    CHECK(cfg->shard_index == 2 && cfg->shard_count == 5, "shard 2/5");
+    CHECK(strstr(cfg->source, "; --set data.limit=5") != NULL, "source text records the overrides");
+    CHECK(strstr(cfg->source, "arch = resnet50") != NULL, "source text keeps the file");
+}
+
+// The canonical text (everything) and the result fingerprint (without device, threads, overlays).
+static void check_canonical(const PcConfig *cfg) {
+    char want[PATH_MAX + 64];
+    char *all = pc_config_canonical(cfg, 0);
+    char *res = pc_config_canonical(cfg, 1);
+    CHECK(strstr(all, "[run]\ndevice = cuda\n") != NULL, "canonical text has device");
+    CHECK(strstr(all, "limit = 5\n") != NULL && strstr(all, "steps = 50\n") != NULL, "canonical has overrides");
+    CHECK(strstr(res, "device =") == NULL && strstr(res, "threads =") == NULL && strstr(res, "overlays =") == NULL,
+          "result fingerprint leaves out device, threads, overlays");
+    CHECK(strstr(res, "precision = bf16") != NULL && strstr(res, "layers = relu, layer2.0,layer3.0 ,layer4.0,layer4") != NULL,
+          "result fingerprint keeps precision and layers");
+    snprintf(want, sizeof want, "list = %s/lists/val.txt\n", g_dir);
+    CHECK(strstr(res, want) != NULL, "canonical text holds resolved paths");
+    free(all);
+    free(res);
+}
+
 static void test_values_and_sets(void) {
     const char *text =
         "; a comment\n"
@@ -108,47 +160,8 @@ static void test_values_and_sets(void) {
     int rc = pc_config_load(path, 3, sets, &cfg, &err);
     CHECK(rc == 0, "full config: %s", err.msg);
     if (rc) return;
-    CHECK(!strcmp(cfg.spec.arch, "resnet50") && cfg.spec.is_resnet && !cfg.custom, "arch resnet50");
-    CHECK(!strcmp(cfg.weights, "/abs/resnet50.safetensors"), "absolute path kept: %s", cfg.weights);
-    CHECK(cfg.n_layers == 5 && !strcmp(cfg.layers[1], "layer2.0") && !strcmp(cfg.layers[2], "layer3.0"),
-          "layers trimmed and split (%d)", cfg.n_layers);
-    char want[PATH_MAX + 64];
-    snprintf(want, sizeof want, "%s/sub/classes.txt", g_dir);
-    CHECK(cfg.classes_file && !strcmp(cfg.classes_file, want), "classes file resolved");
-    snprintf(want, sizeof want, "%s/../images", g_dir);
-    CHECK(!strcmp(cfg.root, want), "root resolved: %s", cfg.root);
-    CHECK(cfg.offset == 10 && cfg.limit == 5, "offset 10, --set limit 5 (got %ld, %ld)", cfg.offset, cfg.limit);
-    CHECK(cfg.resize == PC_RESIZE_CROP256 && cfg.size == 160 && cfg.spec.in_size == 160, "preprocess");
-    CHECK(cfg.variants[0] && !cfg.variants[1] && cfg.variants[2], "methods subset");
-    CHECK(cfg.lnorm == PC_LNORM_PAPER && cfg.norm == PC_NORM_PAPER, "paper formulas");
-    CHECK(cfg.ablate_levels && !cfg.ablate_cams && cfg.ablate_no_lnorm, "ablations");
-    CHECK(cfg.class_source == PC_CLASS_LABEL && cfg.saliency_batch == 8, "class source, batch");
-    CHECK(!cfg.insertion && cfg.deletion && cfg.insdel.steps == 50, "metrics with --set steps");
-    CHECK(cfg.insdel.baseline == PC_BASE_GREY && cfg.insdel.blur_kernel == 7 && cfg.insdel.blur_sigma == 2.5f &&
-          cfg.insdel.batch == 4, "metrics values");
-    char cwd[PATH_MAX];
-    CHECK(getcwd(cwd, sizeof cwd) != NULL, "getcwd");
-    snprintf(want, sizeof want, "%s/rel/o.h5", cwd);
-    CHECK(!strcmp(cfg.output, want), "--set path relative to cwd: %s, want %s", cfg.output, want);
-    CHECK(cfg.maps == PC_MAPS_F32 && cfg.overlays == 3, "output values");
-    CHECK(!strcmp(cfg.device, "cuda") && cfg.precision == PC_PREC_BF16 && cfg.threads == 3 && cfg.decoders == 4,
-          "run values");
-    CHECK(cfg.shard_index == 2 && cfg.shard_count == 5, "shard 2/5");
-    CHECK(strstr(cfg.source, "; --set data.limit=5") != NULL, "source text records the overrides");
-    CHECK(strstr(cfg.source, "arch = resnet50") != NULL, "source text keeps the file");
-
-    char *all = pc_config_canonical(&cfg, 0);
-    char *res = pc_config_canonical(&cfg, 1);
-    CHECK(strstr(all, "[run]\ndevice = cuda\n") != NULL, "canonical text has device");
-    CHECK(strstr(all, "limit = 5\n") != NULL && strstr(all, "steps = 50\n") != NULL, "canonical has overrides");
-    CHECK(strstr(res, "device =") == NULL && strstr(res, "threads =") == NULL && strstr(res, "overlays =") == NULL,
-          "result fingerprint leaves out device, threads, overlays");
-    CHECK(strstr(res, "precision = bf16") != NULL && strstr(res, "layers = relu, layer2.0,layer3.0 ,layer4.0,layer4") != NULL,
-          "result fingerprint keeps precision and layers");
-    snprintf(want, sizeof want, "list = %s/lists/val.txt\n", g_dir);
-    CHECK(strstr(res, want) != NULL, "canonical text holds resolved paths");
-    free(all);
-    free(res);
+    check_full_values(&cfg);
+    check_canonical(&cfg);
     pc_config_free(&cfg);
 
     // Same config with different threads: same fingerprint; different steps: different.
@@ -222,8 +235,8 @@ static void test_custom_archs(void) {
     if (rc == 0) pc_config_free(&cfg);
 }
 
-static void test_errors(void) {
-    // file:line for every parse-level error
+// file:line for every parse-level error.
+static void errors_syntax(void) {
     EXPECT_ERROR("[model]\nweights = w\nfoo = 1\n", 0, NULL, "x.ini:3: unknown key 'foo' in [model]");
     EXPECT_ERROR("[model]\nweights = w\n\n[modle]\narch = vgg16\n", 0, NULL, "x.ini:4: unknown section [modle]");
     EXPECT_ERROR("[data]\nlist = a\n[model]\nweights = w\nweights = v\n", 0, NULL,
@@ -231,60 +244,105 @@ static void test_errors(void) {
     EXPECT_ERROR("arch = vgg16\n[model]\n", 0, NULL, "x.ini:1: key 'arch' outside of any [section]");
     EXPECT_ERROR("[model]\nweights = w\nthis line has no equals sign\n", 0, NULL, "x.ini:3: syntax error");
     EXPECT_ERROR("[model\nweights = w\n", 0, NULL, "x.ini:1: syntax error");
-    {
-        char longline[600];
-        memset(longline, 'a', sizeof longline);
-        memcpy(longline, "weights = ", 10);
-        longline[sizeof longline - 1] = 0;
-        char text[800];
-        snprintf(text, sizeof text, "[model]\n%s\n", longline);
-        EXPECT_ERROR(text, 0, NULL, "x.ini:2: line too long");
-    }
-    // bad values carry the line of the key
+    char longline[600];
+    memset(longline, 'a', sizeof longline);
+    memcpy(longline, "weights = ", 10);
+    longline[sizeof longline - 1] = 0;
+    char text[800];
+    snprintf(text, sizeof text, "[model]\n%s\n", longline);
+    EXPECT_ERROR(text, 0, NULL, "x.ini:2: line too long");
+}
+
+// Bad values carry the line of the key: {a section and its key (line 6 after the base text), the
+// message}.
+static const char *const k_bad_values[][2] = {
+    {"[preprocess]\nsize = abc",
+     "x.ini:6: bad value 'abc' for [preprocess] size (expected an integer in 16..4096)"},
+    {"[preprocess]\nresize = nearest",
+     "x.ini:6: bad value 'nearest' for [preprocess] resize (expected bilinear, antialias or crop256)"},
+    {"[saliency]\nmethods = pcamp,gradcm",
+     "x.ini:6: bad value 'pcamp,gradcm' for [saliency] methods (expected a comma-separated list of pcamp, pcamm, pcampm, gradcam,"},
+    {"[ig]\nsteps = 0",
+     "x.ini:6: bad value '0' for [ig] steps (expected an integer in 1..4096)"},
+    {"[smoothgradcampp]\nsigma = 0",
+     "x.ini:6: bad value '0' for [smoothgradcampp] sigma (expected a number > 0)"},
+    {"[rise]\nmasks = 0",
+     "x.ini:6: bad value '0' for [rise] masks (expected an integer in 1..65535)"},
+    {"[rise]\np = 0",
+     "x.ini:6: bad value '0' for [rise] p (expected a number in (0, 1])"},
+    {"[rise]\np = 1.5",
+     "x.ini:6: bad value '1.5' for [rise] p (expected a number in (0, 1])"},
+    {"[rise]\ncells = 300",
+     "x.ini:6: bad value '300' for [rise] cells (expected an integer in 1..224 ([preprocess] size))"},
+    {"[occlusion]\nwindow = 225",
+     "x.ini:6: bad value '225' for [occlusion] window (expected an integer in 1..224 ([preprocess] size))"},
+    {"[occlusion]\nstride = 65",
+     "x.ini:6: bad value '65' for [occlusion] stride (expected an integer in 1..64: at most [occlusion] window, as captum)"},
+    {"[saliency]\nmethods = pcamp,,pcamm",
+     "x.ini:6: bad value 'pcamp,,pcamm' for [saliency] methods"},
+    {"[saliency]\nablations = levels,foo",
+     "x.ini:6: bad value 'levels,foo' for [saliency] ablations"},
+    {"[saliency]\nlnorm = both",
+     "x.ini:6: bad value 'both' for [saliency] lnorm (expected code or paper)"},
+    {"[saliency]\nbatch = 0",
+     "x.ini:6: bad value '0' for [saliency] batch (expected auto or an integer in 1..65536)"},
+    {"[metrics]\nbatch = -3",
+     "x.ini:6: bad value '-3' for [metrics] batch (expected auto or an integer in 1..65536)"},
+    {"[metrics]\ninsertion = maybe",
+     "x.ini:6: bad value 'maybe' for [metrics] insertion (expected yes or no)"},
+    {"[metrics]\nsteps = 0",
+     "x.ini:6: bad value '0' for [metrics] steps"},
+    {"[metrics]\nblur_kernel = 4",
+     "x.ini:6: bad value '4' for [metrics] blur_kernel (expected an odd integer in 1..255)"},
+    {"[metrics]\nblur_sigma = -1",
+     "x.ini:6: bad value '-1' for [metrics] blur_sigma (expected a number > 0)"},
+    {"[metrics]\nbaseline = black",
+     "x.ini:6: bad value 'black' for [metrics] baseline (expected blur, grey or zero)"},
+    {"[output]\nmaps = float64",
+     "x.ini:6: bad value 'float64' for [output] maps (expected none, float16 or float32)"},
+    {"[output]\noverlays = -2",
+     "x.ini:6: bad value '-2' for [output] overlays"},
+    {"[run]\ndevice = tpu",
+     "x.ini:6: bad value 'tpu' for [run] device (expected auto, cpu, cuda or cuda:K"},
+    {"[run]\ndevice = cuda:",
+     "x.ini:6: bad value 'cuda:' for [run] device"},
+    {"[run]\ndevice = cuda:+1",
+     "x.ini:6: bad value 'cuda:+1' for [run] device"},
+    {"[run]\ndevice = cuda:1x",
+     "x.ini:6: bad value 'cuda:1x' for [run] device"},
+    {"[run]\nprecision = fp4",
+     "x.ini:6: bad value 'fp4' for [run] precision (expected fp32, tf32, fp16, bf16, fp8 or int8)"},
+    {"[precision]\ncalibration_images = 0",
+     "x.ini:6: bad value '0' for [precision] calibration_images (expected an integer in 1..100000)"},
+    {"[precision]\nclip = 0",
+     "x.ini:6: bad value '0' for [precision] clip (expected a number in (0, 1])"},
+    {"[precision]\nclip = 1.5",
+     "x.ini:6: bad value '1.5' for [precision] clip (expected a number in (0, 1])"},
+    {"[precision]\nkeep = a,,b",
+     "x.ini:6: bad value 'a,,b' for [precision] keep (expected a comma-separated list of conv layer names)"},
+    {"[precision]\nguard_images = -1",
+     "x.ini:6: bad value '-1' for [precision] guard_images (expected an integer in 0..100000)"},
+    {"[precision]\nguard_max_dauc = x",
+     "x.ini:6: bad value 'x' for [precision] guard_max_dauc (expected a number in [0, 1])"},
+    {"[precision]\nguard_min_agreement = 2",
+     "x.ini:6: bad value '2' for [precision] guard_min_agreement (expected a number in [0, 1])"},
+    {"[run]\nshard = 3/3",
+     "x.ini:6: bad value '3/3' for [run] shard (expected i/n with 0 <= i < n, e.g. 0/4, or auto)"},
+    {"[data]\noffset = -1",
+     "x.ini:6: bad value '-1' for [data] offset (expected an integer >= 0)"},
+};
+
+static void errors_values(void) {
     const char *base = "[model]\nweights = w\n[data]\nlist = l\n";
     char text[2048];
-#define BAD(section_line, want)                                                 \
-    do {                                                                        \
-        snprintf(text, sizeof text, "%s%s\n", base, section_line);              \
-        EXPECT_ERROR(text, 0, NULL, want);                                      \
-    } while (0)
-    BAD("[preprocess]\nsize = abc", "x.ini:6: bad value 'abc' for [preprocess] size (expected an integer in 16..4096)");
-    BAD("[preprocess]\nresize = nearest", "x.ini:6: bad value 'nearest' for [preprocess] resize (expected bilinear, antialias or crop256)");
-    BAD("[saliency]\nmethods = pcamp,gradcm", "x.ini:6: bad value 'pcamp,gradcm' for [saliency] methods (expected a comma-separated list of pcamp, pcamm, pcampm, gradcam,");
-    BAD("[ig]\nsteps = 0", "x.ini:6: bad value '0' for [ig] steps (expected an integer in 1..4096)");
-    BAD("[smoothgradcampp]\nsigma = 0", "x.ini:6: bad value '0' for [smoothgradcampp] sigma (expected a number > 0)");
-    BAD("[rise]\nmasks = 0", "x.ini:6: bad value '0' for [rise] masks (expected an integer in 1..65535)");
-    BAD("[rise]\np = 0", "x.ini:6: bad value '0' for [rise] p (expected a number in (0, 1])");
-    BAD("[rise]\np = 1.5", "x.ini:6: bad value '1.5' for [rise] p (expected a number in (0, 1])");
-    BAD("[rise]\ncells = 300", "x.ini:6: bad value '300' for [rise] cells (expected an integer in 1..224 ([preprocess] size))");
-    BAD("[occlusion]\nwindow = 225", "x.ini:6: bad value '225' for [occlusion] window (expected an integer in 1..224 ([preprocess] size))");
-    BAD("[occlusion]\nstride = 65", "x.ini:6: bad value '65' for [occlusion] stride (expected an integer in 1..64: at most [occlusion] window, as captum)");
-    BAD("[saliency]\nmethods = pcamp,,pcamm", "x.ini:6: bad value 'pcamp,,pcamm' for [saliency] methods");
-    BAD("[saliency]\nablations = levels,foo", "x.ini:6: bad value 'levels,foo' for [saliency] ablations");
-    BAD("[saliency]\nlnorm = both", "x.ini:6: bad value 'both' for [saliency] lnorm (expected code or paper)");
-    BAD("[saliency]\nbatch = 0", "x.ini:6: bad value '0' for [saliency] batch (expected auto or an integer in 1..65536)");
-    BAD("[metrics]\nbatch = -3", "x.ini:6: bad value '-3' for [metrics] batch (expected auto or an integer in 1..65536)");
-    BAD("[metrics]\ninsertion = maybe", "x.ini:6: bad value 'maybe' for [metrics] insertion (expected yes or no)");
-    BAD("[metrics]\nsteps = 0", "x.ini:6: bad value '0' for [metrics] steps");
-    BAD("[metrics]\nblur_kernel = 4", "x.ini:6: bad value '4' for [metrics] blur_kernel (expected an odd integer in 1..255)");
-    BAD("[metrics]\nblur_sigma = -1", "x.ini:6: bad value '-1' for [metrics] blur_sigma (expected a number > 0)");
-    BAD("[metrics]\nbaseline = black", "x.ini:6: bad value 'black' for [metrics] baseline (expected blur, grey or zero)");
-    BAD("[output]\nmaps = float64", "x.ini:6: bad value 'float64' for [output] maps (expected none, float16 or float32)");
-    BAD("[output]\noverlays = -2", "x.ini:6: bad value '-2' for [output] overlays");
-    BAD("[run]\ndevice = tpu", "x.ini:6: bad value 'tpu' for [run] device (expected auto, cpu, cuda or cuda:K");
-    BAD("[run]\ndevice = cuda:", "x.ini:6: bad value 'cuda:' for [run] device");
-    BAD("[run]\ndevice = cuda:+1", "x.ini:6: bad value 'cuda:+1' for [run] device");
-    BAD("[run]\ndevice = cuda:1x", "x.ini:6: bad value 'cuda:1x' for [run] device");
-    BAD("[run]\nprecision = fp4", "x.ini:6: bad value 'fp4' for [run] precision (expected fp32, tf32, fp16, bf16, fp8 or int8)");
-    BAD("[precision]\ncalibration_images = 0", "x.ini:6: bad value '0' for [precision] calibration_images (expected an integer in 1..100000)");
-    BAD("[precision]\nclip = 0", "x.ini:6: bad value '0' for [precision] clip (expected a number in (0, 1])");
-    BAD("[precision]\nclip = 1.5", "x.ini:6: bad value '1.5' for [precision] clip (expected a number in (0, 1])");
-    BAD("[precision]\nkeep = a,,b", "x.ini:6: bad value 'a,,b' for [precision] keep (expected a comma-separated list of conv layer names)");
-    BAD("[precision]\nguard_images = -1", "x.ini:6: bad value '-1' for [precision] guard_images (expected an integer in 0..100000)");
-    BAD("[precision]\nguard_max_dauc = x", "x.ini:6: bad value 'x' for [precision] guard_max_dauc (expected a number in [0, 1])");
-    BAD("[precision]\nguard_min_agreement = 2", "x.ini:6: bad value '2' for [precision] guard_min_agreement (expected a number in [0, 1])");
-    BAD("[run]\nshard = 3/3", "x.ini:6: bad value '3/3' for [run] shard (expected i/n with 0 <= i < n, e.g. 0/4, or auto)");
-    BAD("[data]\noffset = -1", "x.ini:6: bad value '-1' for [data] offset (expected an integer >= 0)");
+    for (size_t i = 0; i < sizeof k_bad_values / sizeof k_bad_values[0]; i++) {
+        snprintf(text, sizeof text, "%s%s\n", base, k_bad_values[i][0]);
+        EXPECT_ERROR(text, 0, NULL, k_bad_values[i][1]);
+    }
+}
+
+// [model] values, the custom architectures' keys and the required keys.
+static void errors_model(void) {
     EXPECT_ERROR("[model]\narch = vgg17\nweights = w\n[data]\nlist = l\n", 0, NULL, "x.ini:2: bad value 'vgg17' for [model] arch");
     EXPECT_ERROR("[model]\narch = vgg16\nweights = w\nvgg_cfg = 8,M\n[data]\nlist = l\n", 0, NULL,
                  "x.ini:4: [model] vgg_cfg only applies to arch = vgg (arch is vgg16)");
@@ -304,6 +362,10 @@ static void test_errors(void) {
     // required keys
     EXPECT_ERROR("[data]\nlist = l\n", 0, NULL, "x.ini: [model] weights is not set");
     EXPECT_ERROR("[model]\nweights = w\n", 0, NULL, "x.ini: [data] list is not set");
+}
+
+// --set errors, a reduced precision on the CPU, a missing file.
+static void errors_set_and_files(void) {
     // --set errors
     char *s1[] = {"model.foo=1"};
     EXPECT_SET_ERROR(k_minimal, 1, s1, "--set model.foo=1: unknown key 'foo' in [model]");
@@ -335,6 +397,13 @@ static void test_errors(void) {
     snprintf(missing, sizeof missing, "%s/does_not_exist.ini", g_dir);
     CHECK(pc_config_load(missing, 0, NULL, &cfg, &err) != 0, "missing file fails");
     CHECK(strstr(err.msg, "does_not_exist.ini: cannot open (No such file or directory)") != NULL, "missing file: %s", err.msg);
+}
+
+static void test_errors(void) {
+    errors_syntax();
+    errors_values();
+    errors_model();
+    errors_set_and_files();
 }
 
 static void test_steps_upper_bound(void) {

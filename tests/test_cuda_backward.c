@@ -33,6 +33,8 @@
 //  4. bad calls: a class out of range, a batch over the prepared maximum.
 // Skips (exit 77) when the CUDA backend is not compiled in or no device is present.
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"

@@ -20,6 +20,9 @@
 //     figures measured on an H100 (kDriftMean / kDriftMax).
 // Skips (exit 77) when the CUDA backend is not compiled in or no device is present.
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
@@ -477,6 +480,101 @@ static void test_polycam(const char *model) {
 #define SYNTH_CMP_IMAGES 3   // GPU vs CPU backend on the first few (the CPU side is the slow part)
 #define SYNTH_REF_TOL 0.01   // AUCs vs the reference's (as test_synth_polycam.c)
 
+// What the images of one model add up to: GPU vs CPU differences (maps, PCAM- maps apart, AUCs)
+// on the first SYNTH_CMP_IMAGES, the largest AUC difference to the reference, and per precision
+// the AUC drift against fp32 on the GPU (sums and maxima of insertion [0] and deletion [1]).
+typedef struct {
+    double cmp_map, cmp_map_m, cmp_auc, ref_auc;
+    double drift_mean[4][2], drift_max[4][2];
+    int drift_n[4], cls_agree[4], n_cmp;
+} SynthStats;
+
+// The reference AUCs of synthetic.h5 (16 images per variant); NULL where missing (checked).
+static void read_synth_ref(const char *model, double **ref_ins, double **ref_del) {
+    for (int v = 0; v < PC_N_VARIANTS; v++) {
+        char dset[128];
+        size_t n = 0;
+        snprintf(dset, sizeof dset, "%s/test/%s/insertion_auc", model, pc_variant_ids[v]);
+        ref_ins[v] = h5_read_f64(fixture_path("synthetic.h5"), dset, &n);
+        CHECK(ref_ins[v] && n == 16, "%s", dset);
+        snprintf(dset, sizeof dset, "%s/test/%s/deletion_auc", model, pc_variant_ids[v]);
+        ref_del[v] = h5_read_f64(fixture_path("synthetic.h5"), dset, &n);
+        CHECK(ref_del[v] && n == 16, "%s", dset);
+    }
+}
+
+// The fp32 GPU result g32 of image x against the CPU backend's.
+static void synth_vs_cpu(const char *model, const char *rel, PcBackendNet *bn_cpu, const PcNet *net,
+                         const PcTargets *tg, const float *x, const TestSynthResult *g32, SynthStats *st) {
+    PcError err = {{0}};
+    const size_t ss = 224 * 224;
+    TestSynthResult c;
+    if (test_synth_explain(cpu, bn_cpu, net, tg, x, &c, &err) == 0) {
+        st->n_cmp++;
+        CHECK(c.e.cls == g32->e.cls, "%s %s: class %d (gpu) vs %d (cpu)", model, rel, g32->e.cls, c.e.cls);
+        for (int v = 0; v < PC_N_VARIANTS; v++) {
+            double dm = max_abs_diff_f32(g32->e.map[v], c.e.map[v], ss);
+            double da = worse(fabs(g32->ins[v] - c.ins[v]), fabs(g32->del[v] - c.del[v]));
+            // PCAM- apart: its weights relu(s0 - s_minus) on the saturated synthetic models
+            // (s0 = 1.0 in float32 on some images) are where rounding shows first
+            if (v == PC_VARIANT_MINUS) st->cmp_map_m = fmax(st->cmp_map_m, dm);
+            else st->cmp_map = fmax(st->cmp_map, dm);
+            st->cmp_auc = fmax(st->cmp_auc, da);
+            CHECK(dm <= MAP_TOL, "%s %s %s: GPU vs CPU maps differ by %.3g", model, rel, pc_variant_ids[v], dm);
+            CHECK(da <= AUC_TOL, "%s %s %s: GPU vs CPU AUCs %.4f/%.4f vs %.4f/%.4f", model, rel,
+                  pc_variant_ids[v], g32->ins[v], g32->del[v], c.ins[v], c.del[v]);
+        }
+    } else {
+        CHECK(0, "%s %s cpu: %s", model, rel, err.msg);
+    }
+    pc_explanation_free(&c.e);
+}
+
+// Other precisions: AUC drift of image x against fp32 on the GPU (bounded in synth_report).
+static void synth_drift(const char *model, const char *rel, PcBackendNet *const *bn, const PcNet *net,
+                        const PcTargets *tg, const float *x, const TestSynthResult *g32, SynthStats *st) {
+    PcError err = {{0}};
+    for (int p = 1; p < 4; p++) {
+        if (!bn[p]) continue;
+        TestSynthResult r;
+        if (test_synth_explain(gpu[p], bn[p], net, tg, x, &r, &err) == 0) {
+            st->drift_n[p]++;
+            st->cls_agree[p] += r.e.cls == g32->e.cls;
+            for (int v = 0; v < PC_N_VARIANTS; v++) {
+                double di = fabs(r.ins[v] - g32->ins[v]), dd = fabs(r.del[v] - g32->del[v]);
+                st->drift_mean[p][0] += di, st->drift_mean[p][1] += dd;
+                st->drift_max[p][0] = fmax(st->drift_max[p][0], di);
+                st->drift_max[p][1] = fmax(st->drift_max[p][1], dd);
+            }
+        } else {
+            CHECK(0, "%s %s %s: %s", model, rel, kPrecName[p], err.msg);
+        }
+        pc_explanation_free(&r.e);
+    }
+}
+
+// The summary lines of one model, the GPU-vs-CPU count and the drift bounds (kDriftMean / kDriftMax).
+static void synth_report(const char *model, const SynthStats *st) {
+    printf("  %-12s Poly-CAM fp32 GPU vs CPU (%d images, 3 maps): maps %.2e (PCAM- %.2e), AUCs %.2e; "
+           "16 images vs reference AUCs: %.2e\n",
+           model, st->n_cmp, st->cmp_map, st->cmp_map_m, st->cmp_auc, st->ref_auc);
+    CHECK(st->n_cmp == SYNTH_CMP_IMAGES, "%s: %d of %d GPU-vs-CPU comparisons ran", model, st->n_cmp,
+          SYNTH_CMP_IMAGES);
+    for (int p = 1; p < 4; p++)
+        if (st->drift_n[p])
+            printf("  %-12s %-4s AUC drift vs fp32 (%d images x 3 maps): insertion mean %.4f max %.4f, "
+                   "deletion mean %.4f max %.4f; class as fp32 %d/%d\n",
+                   model, kPrecName[p], st->drift_n[p], st->drift_mean[p][0] / (3.0 * st->drift_n[p]),
+                   st->drift_max[p][0], st->drift_mean[p][1] / (3.0 * st->drift_n[p]), st->drift_max[p][1],
+                   st->cls_agree[p], st->drift_n[p]);
+    for (int p = 1; p < 4; p++)
+        for (int c = 0; c < 2 && st->drift_n[p]; c++) {
+            const double mean = st->drift_mean[p][c] / (3.0 * st->drift_n[p]);
+            CHECK(mean <= kDriftMean[p] && st->drift_max[p][c] <= kDriftMax[p],
+                  "%s %s %s AUC drift vs fp32: mean %.4f (bound %.4f), max %.4f (bound %.4f)", model, kPrecName[p],
+                  c ? "deletion" : "insertion", mean, kDriftMean[p], st->drift_max[p][c], kDriftMax[p]);
+        }
+}
 
 static void test_synth_polycam(const char *model) {
     PcError err = {{0}};
@@ -495,23 +593,12 @@ static void test_synth_polycam(const char *model) {
         bn[p] = gpu[p]->net_prepare(gpu[p], &net, mb, &err);
         CHECK(bn[p] != NULL, "%s %s prepare: %s", model, kPrecName[p], err.msg);
     }
-    // reference AUCs (synthetic.h5)
     double *ref_ins[PC_N_VARIANTS], *ref_del[PC_N_VARIANTS];
-    for (int v = 0; v < PC_N_VARIANTS; v++) {
-        char dset[128];
-        size_t n = 0;
-        snprintf(dset, sizeof dset, "%s/test/%s/insertion_auc", model, pc_variant_ids[v]);
-        ref_ins[v] = h5_read_f64(fixture_path("synthetic.h5"), dset, &n);
-        CHECK(ref_ins[v] && n == 16, "%s", dset);
-        snprintf(dset, sizeof dset, "%s/test/%s/deletion_auc", model, pc_variant_ids[v]);
-        ref_del[v] = h5_read_f64(fixture_path("synthetic.h5"), dset, &n);
-        CHECK(ref_del[v] && n == 16, "%s", dset);
-    }
+    read_synth_ref(model, ref_ins, ref_del);
     const size_t ss = 224 * 224;
     float *x = xmalloc(3 * ss * sizeof(float));
-    double cmp_map = 0, cmp_map_m = 0, cmp_auc = 0, ref_auc = 0;
-    double drift_mean[4][2] = {{0}}, drift_max[4][2] = {{0}};
-    int drift_n[4] = {0}, cls_agree[4] = {0}, n_cmp = 0;
+    SynthStats st;
+    memset(&st, 0, sizeof st);
     for (int i = 0; i < 16 && bn[0] && bn_cpu; i++) {
         char rel[64];
         snprintf(rel, sizeof rel, "synthetic/synth_%03d.jpg", i);
@@ -530,69 +617,15 @@ static void test_synth_polycam(const char *model) {
         }
         for (int v = 0; v < PC_N_VARIANTS && ref_ins[v] && ref_del[v]; v++) {
             double d = worse(fabs(g32.ins[v] - ref_ins[v][i]), fabs(g32.del[v] - ref_del[v][i]));
-            ref_auc = fmax(ref_auc, d);
+            st.ref_auc = fmax(st.ref_auc, d);
             CHECK(d <= SYNTH_REF_TOL, "%s %s %s: GPU AUCs %.4f/%.4f, reference %.4f/%.4f", model, rel,
                   pc_variant_ids[v], g32.ins[v], g32.del[v], ref_ins[v][i], ref_del[v][i]);
         }
-        if (i < SYNTH_CMP_IMAGES) {
-            TestSynthResult c;
-            if (test_synth_explain(cpu, bn_cpu, &net, &tg, x, &c, &err) == 0) {
-                n_cmp++;
-                CHECK(c.e.cls == g32.e.cls, "%s %s: class %d (gpu) vs %d (cpu)", model, rel, g32.e.cls, c.e.cls);
-                for (int v = 0; v < PC_N_VARIANTS; v++) {
-                    double dm = max_abs_diff_f32(g32.e.map[v], c.e.map[v], ss);
-                    double da = worse(fabs(g32.ins[v] - c.ins[v]), fabs(g32.del[v] - c.del[v]));
-                    // PCAM- apart: its weights relu(s0 - s_minus) on the saturated synthetic models
-                    // (s0 = 1.0 in float32 on some images) are where rounding shows first
-                    if (v == PC_VARIANT_MINUS) cmp_map_m = fmax(cmp_map_m, dm);
-                    else cmp_map = fmax(cmp_map, dm);
-                    cmp_auc = fmax(cmp_auc, da);
-                    CHECK(dm <= MAP_TOL, "%s %s %s: GPU vs CPU maps differ by %.3g", model, rel, pc_variant_ids[v],
-                          dm);
-                    CHECK(da <= AUC_TOL, "%s %s %s: GPU vs CPU AUCs %.4f/%.4f vs %.4f/%.4f", model, rel,
-                          pc_variant_ids[v], g32.ins[v], g32.del[v], c.ins[v], c.del[v]);
-                }
-            } else {
-                CHECK(0, "%s %s cpu: %s", model, rel, err.msg);
-            }
-            pc_explanation_free(&c.e);
-        }
-        // other precisions: AUC drift against fp32 on the GPU (bounded below, kDriftMean / kDriftMax)
-        for (int p = 1; p < 4; p++) {
-            if (!bn[p]) continue;
-            TestSynthResult r;
-            if (test_synth_explain(gpu[p], bn[p], &net, &tg, x, &r, &err) == 0) {
-                drift_n[p]++;
-                cls_agree[p] += r.e.cls == g32.e.cls;
-                for (int v = 0; v < PC_N_VARIANTS; v++) {
-                    double di = fabs(r.ins[v] - g32.ins[v]), dd = fabs(r.del[v] - g32.del[v]);
-                    drift_mean[p][0] += di, drift_mean[p][1] += dd;
-                    drift_max[p][0] = fmax(drift_max[p][0], di), drift_max[p][1] = fmax(drift_max[p][1], dd);
-                }
-            } else {
-                CHECK(0, "%s %s %s: %s", model, rel, kPrecName[p], err.msg);
-            }
-            pc_explanation_free(&r.e);
-        }
+        if (i < SYNTH_CMP_IMAGES) synth_vs_cpu(model, rel, bn_cpu, &net, &tg, x, &g32, &st);
+        synth_drift(model, rel, bn, &net, &tg, x, &g32, &st);
         pc_explanation_free(&g32.e);
     }
-    printf("  %-12s Poly-CAM fp32 GPU vs CPU (%d images, 3 maps): maps %.2e (PCAM- %.2e), AUCs %.2e; "
-           "16 images vs reference AUCs: %.2e\n",
-           model, n_cmp, cmp_map, cmp_map_m, cmp_auc, ref_auc);
-    CHECK(n_cmp == SYNTH_CMP_IMAGES, "%s: %d of %d GPU-vs-CPU comparisons ran", model, n_cmp, SYNTH_CMP_IMAGES);
-    for (int p = 1; p < 4; p++)
-        if (drift_n[p])
-            printf("  %-12s %-4s AUC drift vs fp32 (%d images x 3 maps): insertion mean %.4f max %.4f, "
-                   "deletion mean %.4f max %.4f; class as fp32 %d/%d\n",
-                   model, kPrecName[p], drift_n[p], drift_mean[p][0] / (3.0 * drift_n[p]), drift_max[p][0],
-                   drift_mean[p][1] / (3.0 * drift_n[p]), drift_max[p][1], cls_agree[p], drift_n[p]);
-    for (int p = 1; p < 4; p++)
-        for (int c = 0; c < 2 && drift_n[p]; c++) {
-            const double mean = drift_mean[p][c] / (3.0 * drift_n[p]);
-            CHECK(mean <= kDriftMean[p] && drift_max[p][c] <= kDriftMax[p],
-                  "%s %s %s AUC drift vs fp32: mean %.4f (bound %.4f), max %.4f (bound %.4f)", model, kPrecName[p],
-                  c ? "deletion" : "insertion", mean, kDriftMean[p], drift_max[p][c], kDriftMax[p]);
-        }
+    synth_report(model, &st);
     for (int v = 0; v < PC_N_VARIANTS; v++) free(ref_ins[v]), free(ref_del[v]);
     free(x);
     for (int p = 0; p < 4; p++)

@@ -8,6 +8,8 @@
 // errors are printed; non-finite values must sit at the same places in both.
 // Skips (exit 77) when the CUDA backend is not compiled in or no device is present.
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"

@@ -4,6 +4,8 @@
 // rounded operations on both); the GEMV within 1e-5 relative (summation order differs).
 // Skips (exit 77) when the CUDA backend is not compiled in or no device is present.
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"

@@ -24,7 +24,9 @@
 // Skips (exit 77) when the CUDA backend is not compiled in or no device is present.
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"

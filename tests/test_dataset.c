@@ -3,6 +3,8 @@
 // lines, and both classes when they differ); a labels file that matches no image warns; offset /
 // limit / shard select the expected entries; class-name files with a BOM.
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 

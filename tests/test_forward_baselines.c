@@ -8,6 +8,8 @@
 // batch of every channel pass is partial. Also: every channel dead (constant) gives a NaN map, as
 // torchcam's nansum and min-max do.
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -3,6 +3,9 @@
 // batch: logits, and for every target layer the per-channel sums and 4096 sampled activation
 // values, within 1e-4 relative (max |d| / max |ref|) of PyTorch. About 2 x 31 GFLOP.
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
@@ -23,15 +26,15 @@ static double rel_err_f64(const double *a, const double *ref, size_t n) {
     return r > 0 ? m / r : m;
 }
 
-static void test_net(const char *arch) {
-    char grp[64], path[256];
-    snprintf(grp, sizeof grp, "hashnets/%s", arch);
+// The network of arch with the hash weights of the fixture's rules (grp/rules): every float
+// tensor of the state dict must have a rule. 0 when loaded (then net must be freed).
+static int load_hash_net(const char *arch, const char *grp, PcNet *net, double *t_weights) {
+    char path[256];
     PcError err = {{0}};
     PcArchSpec spec;
-    PcNet net;
-    if (pc_arch_from_name(arch, &spec, &err) || pc_net_create(&spec, &net, &err)) {
+    if (pc_arch_from_name(arch, &spec, &err) || pc_net_create(&spec, net, &err)) {
         CHECK(0, "%s: %s", arch, err.msg);
-        return;
+        return -1;
     }
     // weight rules
     size_t nr, nb, nd;
@@ -42,10 +45,10 @@ static void test_net(const char *arch) {
     snprintf(path, sizeof path, "%s/rules/bound", grp);
     float *bound = h5_read_f32(fixture_path(GOLDEN), path, &nd, NULL, NULL);
     CHECK(names && base && bound && nr == nb && nr == nd, "%s: rules", grp);
-    if (!names || !base || !bound) return;
+    if (!names || !base || !bound) return -1;
     double t0 = pc_now();
     PcStateDict sd;
-    int rc = pc_hash_state_dict(&net, (int)nr, (const char *const *)names, base, bound, &sd, &err);
+    int rc = pc_hash_state_dict(net, (int)nr, (const char *const *)names, base, bound, &sd, &err);
     CHECK(rc == 0, "%s: hash weights: %s", arch, err.msg);
     // every float tensor of the state dict has a rule in the fixture
     int ruled = 0, floats = 0;
@@ -60,13 +63,84 @@ static void test_net(const char *arch) {
     }
     CHECK(ruled == floats && (size_t)floats == nr, "%s: %d of %d tensors have a rule (%zu rules)", arch, ruled,
           floats, nr);
-    rc = pc_net_load(&net, &sd, &err);
+    rc = pc_net_load(net, &sd, &err);
     CHECK(rc == 0, "%s: load: %s", arch, err.msg);
-    double t_weights = pc_now() - t0;
+    *t_weights = pc_now() - t0;
     pc_state_dict_free(&sd);
     for (size_t r = 0; r < nr; r++) free(names[r]);
     free(names), free(base), free(bound);
-    if (rc) return;
+    return rc;
+}
+
+// logits (2, classes) against grp/logits, and the same predicted classes.
+static void check_logits(const char *arch, const char *grp, const PcNet *net, const float *logits) {
+    char path[256];
+    size_t n;
+    snprintf(path, sizeof path, "%s/logits", grp);
+    double *ref = h5_read_f64(fixture_path(GOLDEN), path, &n);
+    CHECK(ref && n == (size_t)2 * net->n_classes, "%s", path);
+    if (!ref) return;
+    double e = max_rel_diff_f32_f64(logits, ref, n);
+    printf("  %-16s logits      max rel err %.2e\n", grp, e);
+    CHECK(e <= TOL, "%s: logits rel err %.3g", grp, e);
+    // same predicted classes
+    for (int i = 0; i < 2; i++) {
+        int a = 0, b = 0;
+        for (int k = 1; k < net->n_classes; k++) {
+            if (logits[i * net->n_classes + k] > logits[i * net->n_classes + a]) a = k;
+            if (ref[i * net->n_classes + k] > ref[i * net->n_classes + b]) b = k;
+        }
+        CHECK(a == b, "%s image %d: argmax %d, PyTorch %d", arch, i, a, b);
+    }
+    free(ref);
+}
+
+// The tap (2, C, H, W) of target layer `target` (node nd) against grp/act/<target>: per-channel
+// sums and the sampled values.
+static void check_tap(const char *grp, const char *target, const PcNode *nd, const float *tap) {
+    const size_t hw = (size_t)nd->h * nd->w, chw = nd->c * hw;
+    char dpath[300];
+    snprintf(dpath, sizeof dpath, "%s/act/%s/channel_sum", grp, target);
+    size_t ns, nidx, nv;
+    double *sums = h5_read_f64(fixture_path(GOLDEN), dpath, &ns);
+    snprintf(dpath, sizeof dpath, "%s/act/%s/sample_index", grp, target);
+    int64_t *idx = h5_read_i64(fixture_path(GOLDEN), dpath, &nidx);
+    snprintf(dpath, sizeof dpath, "%s/act/%s/sample_value", grp, target);
+    double *vals = h5_read_f64(fixture_path(GOLDEN), dpath, &nv);
+    CHECK(sums && idx && vals && ns == 2 * (size_t)nd->c && nv == 2 * nidx, "%s/act/%s", grp, target);
+    if (sums && idx && vals && ns == 2 * (size_t)nd->c && nv == 2 * nidx) {
+        double *mine = xmalloc(ns * sizeof(double)), *got = xmalloc(nv * sizeof(double));
+        for (int i = 0; i < 2; i++)
+            for (int c = 0; c < nd->c; c++) {
+                double s = 0;
+                const float *p = tap + i * chw + c * hw;
+                for (size_t k = 0; k < hw; k++) s += p[k];
+                mine[i * nd->c + c] = s;
+            }
+        int in_range = 1;
+        for (int i = 0; i < 2; i++)
+            for (size_t k = 0; k < nidx; k++) {
+                int ok = idx[k] >= 0 && (size_t)idx[k] < chw;
+                in_range &= ok;
+                got[i * nidx + k] = ok ? tap[i * chw + (size_t)idx[k]] : NAN;
+            }
+        double es = rel_err_f64(mine, sums, ns), ev = rel_err_f64(got, vals, nv);
+        printf("  %-16s %-11s sums %.2e  samples %.2e  (%dx%dx%d)\n", grp, target, es, ev, nd->c, nd->h, nd->w);
+        CHECK(in_range, "%s/act/%s: sample index outside C*H*W", grp, target);
+        CHECK(es <= TOL, "%s/act/%s: channel sums rel err %.3g", grp, target, es);
+        CHECK(ev <= TOL, "%s/act/%s: sampled values rel err %.3g", grp, target, ev);
+        free(mine), free(got);
+    }
+    free(sums), free(idx), free(vals);
+}
+
+static void test_net(const char *arch) {
+    char grp[64], path[256];
+    snprintf(grp, sizeof grp, "hashnets/%s", arch);
+    PcError err = {{0}};
+    PcNet net;
+    double t_weights = 0;
+    if (load_hash_net(arch, grp, &net, &t_weights)) return;
 
     // targets and inputs
     size_t nt, ni;
@@ -93,71 +167,16 @@ static void test_net(const char *arch) {
     PcBackendNet *bn = be->net_prepare(be, &net, 2, &err);
     CHECK(bn != NULL, "%s: prepare: %s", arch, err.msg);
     float *logits = xmalloc((size_t)2 * net.n_classes * sizeof(float));
-    t0 = pc_now();
-    rc = bn ? be->forward(be, bn, x, 2, logits, (int)nt, nodes, taps, &err) : -1;
+    double t0 = pc_now();
+    int rc = bn ? be->forward(be, bn, x, 2, logits, (int)nt, nodes, taps, &err) : -1;
     double t_fwd = pc_now() - t0;
     CHECK(rc == 0, "%s: forward: %s", arch, err.msg);
     printf("  %s: weights %.2f s, forward of 2 images %.2f s (%.1f GFLOP/s)\n", arch, t_weights, t_fwd,
            2 * pc_net_flops(&net) / t_fwd * 1e-9);
 
     if (rc == 0) {
-        size_t n;
-        snprintf(path, sizeof path, "%s/logits", grp);
-        double *ref = h5_read_f64(fixture_path(GOLDEN), path, &n);
-        CHECK(ref && n == (size_t)2 * net.n_classes, "%s", path);
-        if (ref) {
-            double e = max_rel_diff_f32_f64(logits, ref, n);
-            printf("  %-16s logits      max rel err %.2e\n", grp, e);
-            CHECK(e <= TOL, "%s: logits rel err %.3g", grp, e);
-            // same predicted classes
-            for (int i = 0; i < 2; i++) {
-                int a = 0, b = 0;
-                for (int k = 1; k < net.n_classes; k++) {
-                    if (logits[i * net.n_classes + k] > logits[i * net.n_classes + a]) a = k;
-                    if (ref[i * net.n_classes + k] > ref[i * net.n_classes + b]) b = k;
-                }
-                CHECK(a == b, "%s image %d: argmax %d, PyTorch %d", arch, i, a, b);
-            }
-            free(ref);
-        }
-        for (size_t t = 0; t < nt; t++) {
-            const PcNode *nd = &net.nodes[nodes[t]];
-            const size_t hw = (size_t)nd->h * nd->w, chw = nd->c * hw;
-            char dpath[300];
-            snprintf(dpath, sizeof dpath, "%s/act/%s/channel_sum", grp, targets[t]);
-            size_t ns, nidx, nv;
-            double *sums = h5_read_f64(fixture_path(GOLDEN), dpath, &ns);
-            snprintf(dpath, sizeof dpath, "%s/act/%s/sample_index", grp, targets[t]);
-            int64_t *idx = h5_read_i64(fixture_path(GOLDEN), dpath, &nidx);
-            snprintf(dpath, sizeof dpath, "%s/act/%s/sample_value", grp, targets[t]);
-            double *vals = h5_read_f64(fixture_path(GOLDEN), dpath, &nv);
-            CHECK(sums && idx && vals && ns == 2 * (size_t)nd->c && nv == 2 * nidx, "%s/act/%s", grp, targets[t]);
-            if (sums && idx && vals && ns == 2 * (size_t)nd->c && nv == 2 * nidx) {
-                double *mine = xmalloc(ns * sizeof(double)), *got = xmalloc(nv * sizeof(double));
-                for (int i = 0; i < 2; i++)
-                    for (int c = 0; c < nd->c; c++) {
-                        double s = 0;
-                        const float *p = taps[t] + i * chw + c * hw;
-                        for (size_t k = 0; k < hw; k++) s += p[k];
-                        mine[i * nd->c + c] = s;
-                    }
-                int in_range = 1;
-                for (int i = 0; i < 2; i++)
-                    for (size_t k = 0; k < nidx; k++) {
-                        int ok = idx[k] >= 0 && (size_t)idx[k] < chw;
-                        in_range &= ok;
-                        got[i * nidx + k] = ok ? taps[t][i * chw + (size_t)idx[k]] : NAN;
-                    }
-                double es = rel_err_f64(mine, sums, ns), ev = rel_err_f64(got, vals, nv);
-                printf("  %-16s %-11s sums %.2e  samples %.2e  (%dx%dx%d)\n", grp, targets[t], es, ev, nd->c,
-                       nd->h, nd->w);
-                CHECK(in_range, "%s/act/%s: sample index outside C*H*W", grp, targets[t]);
-                CHECK(es <= TOL, "%s/act/%s: channel sums rel err %.3g", grp, targets[t], es);
-                CHECK(ev <= TOL, "%s/act/%s: sampled values rel err %.3g", grp, targets[t], ev);
-                free(mine), free(got);
-            }
-            free(sums), free(idx), free(vals);
-        }
+        check_logits(arch, grp, &net, logits);
+        for (size_t t = 0; t < nt; t++) check_tap(grp, targets[t], &net.nodes[nodes[t]], taps[t]);
     }
     for (size_t t = 0; t < nt; t++) {
         free(taps[t]);

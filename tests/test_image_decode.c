@@ -4,8 +4,10 @@
 // fail with a one-line error naming the file, printing nothing to stderr.
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>   // before jpeglib.h, which uses FILE and size_t
 #include <jpeglib.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>

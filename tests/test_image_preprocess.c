@@ -4,6 +4,9 @@
 // factor-2 property; and, for the options without a golden (antialiased resize, shorter side 256
 // + centre crop), hand-computed weights, constant images, linear ramps and mirror symmetry.
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "image.h"

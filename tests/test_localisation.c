@@ -8,6 +8,9 @@
 #define _GNU_SOURCE
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -174,45 +177,56 @@ static void fill(PcImageResult *r, const PcStoreLayout *l, int i) {
     }
 }
 
-static void test_store(void) {
-    PcStoreLayout l = {.n_images = N_IMG, .size = SIDE, .steps = 3, .n_methods = N_M, .method_ids = g_ids,
-                       .maps = PC_MAPS_F32, .insertion = 1, .deletion = 0, .localisation = 1};
-    PcStoreImages im = {.names = g_names, .labels = g_labels, .list_index = g_index};
-    PcStoreMeta meta = {.config = "[data]\nmasks = m\n", .config_key = "[data]\nmasks = m\n", .config_source = "s",
-                        .version = "test", .git_commit = "x", .libraries = "l", .device = "cpu"};
-    const char *path = tmp_path("loc.h5");
-    PcError err;
+// What the localisation datasets add up to per method, to compare with the table.
+typedef struct {
+    double sum_e[N_M];
+    int hits[N_M], n_loc[N_M];
+} LocSums;
+
+// The journal record round trip keeps energy and pointing.
+static void check_record(const PcStoreLayout *l) {
     PcImageResult r, back;
-    pc_result_init(&r, &l);
-    pc_result_init(&back, &l);
-    // the journal record round trip
-    fill(&r, &l, 0);
-    unsigned char *rec = xmalloc(pc_result_bytes(&l));
-    pc_result_pack(&l, &r, rec);
-    pc_result_reset(&back, &l, 0);
-    pc_result_unpack(&l, rec, &back);
+    pc_result_init(&r, l);
+    pc_result_init(&back, l);
+    fill(&r, l, 0);
+    unsigned char *rec = xmalloc(pc_result_bytes(l));
+    pc_result_pack(l, &r, rec);
+    pc_result_reset(&back, l, 0);
+    pc_result_unpack(l, rec, &back);
     CHECK(back.energy[0] == r.energy[0] && back.energy[1] == r.energy[1] && back.pointing[0] == r.pointing[0] &&
           back.pointing[1] == r.pointing[1], "journal record keeps energy and pointing");
     free(rec);
-    // two images, closed unfinished (as a killed run), then resumed from the journal
+    pc_result_free(&r);
+    pc_result_free(&back);
+}
+
+// Two images, closed unfinished (as a killed run), then resumed from the journal and finished.
+static void write_resumed(const char *path, const PcStoreLayout *l, const PcStoreImages *im, const PcStoreMeta *meta) {
+    PcError err;
+    PcImageResult r;
+    pc_result_init(&r, l);
     PcStore *st;
-    int rc = pc_store_open(&st, path, &l, &im, &meta, PC_STORE_FORCE, &err);
-    for (int i = 0; i < 2 && rc == 0; i++) fill(&r, &l, i), rc = pc_store_write(st, &r, &err);
+    int rc = pc_store_open(&st, path, l, im, meta, PC_STORE_FORCE, &err);
+    for (int i = 0; i < 2 && rc == 0; i++) fill(&r, l, i), rc = pc_store_write(st, &r, &err);
     CHECK(rc == 0, "first two images: %s", rc ? err.msg : "");
     pc_store_close(st);
-    rc = pc_store_open(&st, path, &l, &im, &meta, PC_STORE_CONTINUE, &err);
+    rc = pc_store_open(&st, path, l, im, meta, PC_STORE_CONTINUE, &err);
     CHECK(rc == 0 && pc_store_n_replayed(st) == 2, "resumed with 2 images from the journal: %s", rc ? err.msg : "");
-    for (int i = 2; i < N_IMG && rc == 0; i++) fill(&r, &l, i), rc = pc_store_write(st, &r, &err);
+    for (int i = 2; i < N_IMG && rc == 0; i++) fill(&r, l, i), rc = pc_store_write(st, &r, &err);
     if (rc == 0) rc = pc_store_finish(st, &err);
     CHECK(rc == 0, "finish: %s", rc ? err.msg : "");
     pc_store_close(st);
+    pc_result_free(&r);
+}
 
-    // read back: every value equals metrics.c on the known maps and masks
+// Read back: every value equals metrics.c on the known maps and masks; sums into s.
+static void check_read_back(const char *path, const PcStoreLayout *l, LocSums *s) {
+    PcError err;
+    PcImageResult back;
+    pc_result_init(&back, l);
     PcResultFile rf;
-    rc = pc_results_open(&rf, path, &err);
+    int rc = pc_results_open(&rf, path, &err);
     CHECK(rc == 0 && rf.layout.localisation, "file has localisation: %s", rc ? err.msg : "");
-    double sum_e[N_M] = {0};
-    int hits[N_M] = {0}, n_loc[N_M] = {0};
     for (int m = 0; rc == 0 && m < N_M; m++) {
         double *e = pc_results_extra(&rf, m, "localisation/energy");
         int *p = pc_results_pointing(&rf, m);
@@ -227,8 +241,8 @@ static void test_store(void) {
             CHECK(computed ? e[i] == want_e : isnan(e[i]), "%s image %d: energy %.17g, metrics.c %.17g", g_ids[m], i,
                   e[i], want_e);
             CHECK(p[i] == want_p, "%s image %d: pointing %d, metrics.c %d", g_ids[m], i, p[i], want_p);
-            if (computed) sum_e[m] += want_e, hits[m] += want_p, n_loc[m]++;
-            pc_result_reset(&back, &l, i);
+            if (computed) s->sum_e[m] += want_e, s->hits[m] += want_p, s->n_loc[m]++;
+            pc_result_reset(&back, l, i);
             if (pc_results_read(&rf, i, &back, &err) == 0)
                 CHECK(back.pointing[m] == p[i] && (back.energy[m] == e[i] || (isnan(e[i]) && isnan(back.energy[m]))),
                       "pc_results_read agrees, image %d", i);
@@ -237,34 +251,62 @@ static void test_store(void) {
         free(p);
     }
     // the hand-made maps are not degenerate: some hits, some misses
-    CHECK(hits[0] + hits[1] > 0 && hits[0] + hits[1] < n_loc[0] + n_loc[1], "hits %d + %d of %d", hits[0], hits[1],
-          n_loc[0] + n_loc[1]);
+    CHECK(s->hits[0] + s->hits[1] > 0 && s->hits[0] + s->hits[1] < s->n_loc[0] + s->n_loc[1], "hits %d + %d of %d",
+          s->hits[0], s->hits[1], s->n_loc[0] + s->n_loc[1]);
     pc_results_close(&rf);
+    pc_result_free(&back);
+}
 
+// The table's hits and mean energy per method are those of the datasets.
+static void check_table(const char *path, const LocSums *s) {
+    PcError err;
     PcTable t;
-    rc = pc_table_from_file(path, &t, &err);
+    int rc = pc_table_from_file(path, &t, &err);
     CHECK(rc == 0 && t.n_rows == N_M, "table: %s", rc ? err.msg : "");
     for (int m = 0; rc == 0 && m < N_M; m++) {
-        CHECK(t.rows[m].has_loc && t.rows[m].n_loc == n_loc[m] && t.rows[m].hits == hits[m],
-              "%s: table hits %d/%d, want %d/%d", g_ids[m], t.rows[m].hits, t.rows[m].n_loc, hits[m], n_loc[m]);
-        CHECK(fabs(t.rows[m].energy - sum_e[m] / n_loc[m]) < 1e-12, "%s: table energy %.9f, want %.9f", g_ids[m],
-              t.rows[m].energy, sum_e[m] / n_loc[m]);
+        CHECK(t.rows[m].has_loc && t.rows[m].n_loc == s->n_loc[m] && t.rows[m].hits == s->hits[m],
+              "%s: table hits %d/%d, want %d/%d", g_ids[m], t.rows[m].hits, t.rows[m].n_loc, s->hits[m],
+              s->n_loc[m]);
+        CHECK(fabs(t.rows[m].energy - s->sum_e[m] / s->n_loc[m]) < 1e-12, "%s: table energy %.9f, want %.9f",
+              g_ids[m], t.rows[m].energy, s->sum_e[m] / s->n_loc[m]);
     }
     if (rc == 0) pc_table_free(&t);
+}
 
-    // no masks: no localisation group, and the table has none
+// No masks: no localisation group, and the table has none.
+static void check_no_masks(PcStoreLayout l, const PcStoreImages *im, const PcStoreMeta *meta) {
+    PcError err;
+    PcImageResult r;
     l.localisation = 0;
+    pc_result_init(&r, &l);
     const char *path2 = tmp_path("noloc.h5");
-    rc = pc_store_open(&st, path2, &l, &im, &meta, PC_STORE_FORCE, &err);
+    PcStore *st;
+    int rc = pc_store_open(&st, path2, &l, im, meta, PC_STORE_FORCE, &err);
     for (int i = 0; i < N_IMG && rc == 0; i++) fill(&r, &l, i), rc = pc_store_write(st, &r, &err);
     if (rc == 0) rc = pc_store_finish(st, &err);
     pc_store_close(st);
     CHECK(rc == 0 && !h5_exists(path2, "/methods/pcampm/localisation"), "no localisation without masks");
+    PcTable t;
     rc = pc_table_from_file(path2, &t, &err);
     CHECK(rc == 0 && !t.rows[0].has_loc, "table without localisation");
     if (rc == 0) pc_table_free(&t);
     pc_result_free(&r);
-    pc_result_free(&back);
+}
+
+static void test_store(void) {
+    PcStoreLayout l = {.n_images = N_IMG, .size = SIDE, .steps = 3, .n_methods = N_M, .method_ids = g_ids,
+                       .maps = PC_MAPS_F32, .insertion = 1, .deletion = 0, .localisation = 1};
+    PcStoreImages im = {.names = g_names, .labels = g_labels, .list_index = g_index};
+    PcStoreMeta meta = {.config = "[data]\nmasks = m\n", .config_key = "[data]\nmasks = m\n", .config_source = "s",
+                        .version = "test", .git_commit = "x", .libraries = "l", .device = "cpu"};
+    const char *path = tmp_path("loc.h5");
+    check_record(&l);
+    write_resumed(path, &l, &im, &meta);
+    LocSums s;
+    memset(&s, 0, sizeof s);
+    check_read_back(path, &l, &s);
+    check_table(path, &s);
+    check_no_masks(l, &im, &meta);
 }
 
 // [data] masks in the dataset: a folder with masks for some images warns, one with none fails.

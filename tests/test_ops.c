@@ -4,6 +4,9 @@
 // the Gaussian blur baseline (§8), softmax, the NaN rule of the weighted channel sum, the stable
 // descending argsort and the insertion/deletion samples.
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"

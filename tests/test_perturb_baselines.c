@@ -11,6 +11,8 @@
 // This test (about 40 s on 2 cores): tiny_vgg, tiny_resnet and synth_resnet on their first image
 // (synth_resnet's has the AUCs and the spread); test_slow_perturb_all: every model and image.
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

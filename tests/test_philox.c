@@ -8,6 +8,9 @@
 // numpy twin matches these values exactly; a CUDA check should compare many values and allow a
 // rare (about 1 in 2^27) one-ulp difference, as philox.h explains.
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "philox.h"

@@ -4,6 +4,8 @@
 // channels), final maps, levels, isolated CAMs (at S x S: up() of the fixture's), no-LNorm maps
 // and the forward-pass count.
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "saliency.h"
@@ -27,6 +29,128 @@ static double weight_error(const float *w, const double *ref, int c, const unsig
         }
     if (isnan(err)) return INFINITY;
     return scale > 0 ? err / scale : err;
+}
+
+// The largest errors of one image, for its summary line.
+typedef struct {
+    int dead, channels;                     // dead channels of all target layers, and all channels
+    double w[PC_N_VARIANTS];                // channel weights (relative, live channels)
+    double map, level, cam, cam_rel, plain; // final maps, levels, CAMs (abs, rel), no-LNorm maps
+} Worst;
+
+// Live channels of layer l (nonzero somewhere in the target activation tap, (C, h, w) on the
+// device): a (C) array of 0 / 1.
+static unsigned char *live_channels(PcBackend *be, const PcTargets *tg, int l, const float *tap) {
+    const int c = tg->c[l];
+    const size_t hw = (size_t)tg->h[l] * tg->w[l];
+    float *act = xmalloc((size_t)c * hw * sizeof *act);
+    be->download(be, act, tap, (size_t)c * hw * sizeof *act);
+    unsigned char *live = xcalloc((size_t)c, 1);
+    for (int k = 0; k < c; k++)
+        for (size_t i = 0; i < hw && !live[k]; i++) live[k] = act[k * hw + i] != 0.0f;
+    free(act);
+    return live;
+}
+
+// Channel weights of the three variants on live channels (found by the test from the target
+// activations of one forward pass of x (3, 224, 224)), the live count and the pass count.
+static void check_weights(PcBackend *be, PcBackendNet *bn, const PcTargets *tg, const char *grp, const float *x,
+                          const PcExplanation *e, Worst *w) {
+    PcError err = {{0}};
+    const int L = tg->n_targets;
+    const size_t ss = 224 * 224;
+    float *taps[PC_MAX_TARGETS];
+    for (int l = 0; l < L; l++)
+        taps[l] = be->alloc(be, (size_t)tg->c[l] * tg->h[l] * tg->w[l] * sizeof(float));
+    float *xd = be->alloc(be, 3 * ss * sizeof(float));
+    be->upload(be, xd, x, 3 * ss * sizeof(float));
+    CHECK(be->forward(be, bn, xd, 1, NULL, L, tg->nodes, taps, &err) == 0, "%s: forward: %s", grp, err.msg);
+    for (int l = 0; l < L; l++) {
+        const int c = tg->c[l];
+        unsigned char *live = live_channels(be, tg, l, taps[l]);
+        int n_live = 0;
+        for (int k = 0; k < c; k++) n_live += live[k];
+        w->dead += c - n_live;
+        w->channels += c;
+        for (int v = 0; v < PC_N_VARIANTS; v++) {
+            char dset[512];
+            snprintf(dset, sizeof dset, "%s/%s/weights/%s", grp, pc_variant_ids[v], tg->names[l]);
+            size_t nw = 0;
+            double *ref = h5_read_f64(golden(), dset, &nw);
+            CHECK(ref && nw == (size_t)c, "%s missing or not %d values", dset, c);
+            if (ref && nw == (size_t)c) {
+                double d = weight_error(e->weights[v][l], ref, c, live);
+                w->w[v] = fmax(w->w[v], d);
+                CHECK(d <= WEIGHT_TOL, "%s: relative error %g on live channels", dset, d);
+            }
+            free(ref);
+        }
+        free(live);
+    }
+    for (int l = 0; l < L; l++) be->release(be, taps[l]);
+    be->release(be, xd);
+    CHECK(e->forward_passes == 1 + 2L * e->live_channels, "%s: %ld forward passes for %d live channels",
+          grp, e->forward_passes, e->live_channels);
+    CHECK(e->live_channels == w->channels - w->dead, "%s: live channel count %d, expected %d", grp,
+          e->live_channels, w->channels - w->dead);
+}
+
+// One (224, 224) map against dataset dset: max abs error into *worst.
+static void check_map(const char *dset, const float *map, double *worst) {
+    const size_t ss = 224 * 224;
+    size_t n = 0;
+    float *ref = h5_read_f32(golden(), dset, &n, NULL, NULL);
+    CHECK(ref && n == ss, "%s missing", dset);
+    if (ref && n == ss) {
+        double d = max_abs_diff_f32(map, ref, ss);
+        *worst = fmax(*worst, d);
+        CHECK(d <= MAP_TOL, "%s: max abs err %g", dset, d);
+    }
+    free(ref);
+}
+
+// Isolated CAM of variant v and layer l: the engine hands back up(C_l, S, S) (the map stored and
+// evaluated); up() is a convex combination of neighbours, so the native max error bounds this one.
+static void check_cam(PcBackend *be, const PcTargets *tg, const char *grp, const PcExplanation *e, int v, int l,
+                      Worst *w) {
+    const size_t ss = 224 * 224;
+    char dset[512];
+    snprintf(dset, sizeof dset, "%s/%s/isolated_cam/%s", grp, pc_variant_ids[v], tg->names[l]);
+    const size_t hw = (size_t)tg->h[l] * tg->w[l];
+    size_t n = 0;
+    float *ref = h5_read_f32(golden(), dset, &n, NULL, NULL);
+    CHECK(ref && n == hw, "%s missing or not %zu values", dset, hw);
+    if (ref && n == hw) {
+        float *ref_up = xmalloc(ss * sizeof(float));
+        be->resample(be, ref, 1, tg->h[l], tg->w[l], 224, 224, ref_up);
+        double d = max_abs_diff_f32(e->cams[v][l], ref_up, ss);
+        w->cam = fmax(w->cam, d);
+        w->cam_rel = fmax(w->cam_rel, max_rel_diff_f32(e->cams[v][l], ref_up, ss));
+        CHECK(d <= MAP_TOL, "%s: max abs err %g", dset, d);
+        free(ref_up);
+    }
+    free(ref);
+}
+
+// Levels: the fixture holds S_L ... S_1 (coarsest first), the engine S_1 ... S_L; the map is S_1.
+static void check_levels(const PcTargets *tg, const char *grp, const PcExplanation *e, Worst *w) {
+    const int L = tg->n_targets;
+    const size_t ss = 224 * 224;
+    char dset[512];
+    size_t n = 0;
+    snprintf(dset, sizeof dset, "%s/pcampm/levels", grp);
+    float *levels = h5_read_f32(golden(), dset, &n, NULL, NULL);
+    CHECK(levels && n == (size_t)L * ss, "%s missing or not %d levels", dset, L);
+    if (levels && n == (size_t)L * ss)
+        for (int i = 0; i < L; i++) {
+            const int l = L - 1 - i;
+            double d = max_abs_diff_f32(e->levels[PC_VARIANT_PM] + (size_t)l * ss, levels + (size_t)i * ss, ss);
+            w->level = fmax(w->level, d);
+            CHECK(d <= MAP_TOL, "%s[%d] (S_%d): max abs err %g", dset, i, l + 1, d);
+        }
+    free(levels);
+    CHECK(!memcmp(e->map[PC_VARIANT_PM], e->levels[PC_VARIANT_PM], ss * sizeof(float)),
+          "%s: map is not level S_1", grp);
 }
 
 static void check_image(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTargets *tg,
@@ -55,115 +179,25 @@ static void check_image(PcBackend *be, PcBackendNet *bn, const PcNet *net, const
         free(x);
         return;
     }
-    const int L = tg->n_targets;
-    const size_t ss = 224 * 224;
-
-    // live channels, found by the test from the target activations of one forward pass
-    float *taps[PC_MAX_TARGETS];
-    for (int l = 0; l < L; l++)
-        taps[l] = be->alloc(be, (size_t)tg->c[l] * tg->h[l] * tg->w[l] * sizeof(float));
-    float *xd = be->alloc(be, 3 * ss * sizeof(float));
-    be->upload(be, xd, x, 3 * ss * sizeof(float));
-    CHECK(be->forward(be, bn, xd, 1, NULL, L, tg->nodes, taps, &err) == 0, "%s: forward: %s", grp, err.msg);
-    int dead_total = 0, c_total = 0;
-    double worst_w[PC_N_VARIANTS] = {0};
-    for (int l = 0; l < L; l++) {
-        const int c = tg->c[l];
-        const size_t hw = (size_t)tg->h[l] * tg->w[l];
-        float *act = xmalloc((size_t)c * hw * sizeof *act);
-        be->download(be, act, taps[l], (size_t)c * hw * sizeof *act);
-        unsigned char *live = xcalloc((size_t)c, 1);
-        for (int k = 0; k < c; k++)
-            for (size_t i = 0; i < hw && !live[k]; i++) live[k] = act[k * hw + i] != 0.0f;
-        free(act);
-        int n_live = 0;
-        for (int k = 0; k < c; k++) n_live += live[k];
-        dead_total += c - n_live;
-        c_total += c;
-        for (int v = 0; v < PC_N_VARIANTS; v++) {
-            char dset[512];
-            snprintf(dset, sizeof dset, "%s/%s/weights/%s", grp, pc_variant_ids[v], tg->names[l]);
-            size_t nw = 0;
-            double *ref = h5_read_f64(golden(), dset, &nw);
-            CHECK(ref && nw == (size_t)c, "%s missing or not %d values", dset, c);
-            if (ref && nw == (size_t)c) {
-                double d = weight_error(e.weights[v][l], ref, c, live);
-                worst_w[v] = fmax(worst_w[v], d);
-                CHECK(d <= WEIGHT_TOL, "%s: relative error %g on live channels", dset, d);
-            }
-            free(ref);
-        }
-        free(live);
-    }
-    for (int l = 0; l < L; l++) be->release(be, taps[l]);
-    be->release(be, xd);
-    CHECK(e.forward_passes == 1 + 2L * e.live_channels, "%s: %ld forward passes for %d live channels",
-          grp, e.forward_passes, e.live_channels);
-    CHECK(e.live_channels == c_total - dead_total, "%s: live channel count %d, expected %d", grp,
-          e.live_channels, c_total - dead_total);
-
-    double worst_map = 0, worst_level = 0, worst_cam = 0, worst_cam_rel = 0, worst_plain = 0;
+    Worst w;
+    memset(&w, 0, sizeof w);
+    check_weights(be, bn, tg, grp, x, &e, &w);
     for (int v = 0; v < PC_N_VARIANTS; v++) {
         char dset[512];
         snprintf(dset, sizeof dset, "%s/%s/map", grp, pc_variant_ids[v]);
-        float *ref = h5_read_f32(golden(), dset, &n, NULL, NULL);
-        CHECK(ref && n == ss, "%s missing", dset);
-        if (ref && n == ss) {
-            double d = max_abs_diff_f32(e.map[v], ref, ss);
-            worst_map = fmax(worst_map, d);
-            CHECK(d <= MAP_TOL, "%s: max abs err %g", dset, d);
-        }
-        free(ref);
+        check_map(dset, e.map[v], &w.map);
         snprintf(dset, sizeof dset, "%s/%s/map_no_lnorm", grp, pc_variant_ids[v]);
-        ref = h5_read_f32(golden(), dset, &n, NULL, NULL);
-        CHECK(ref && n == ss, "%s missing", dset);
-        if (ref && n == ss) {
-            double d = max_abs_diff_f32(e.map_no_lnorm[v], ref, ss);
-            worst_plain = fmax(worst_plain, d);
-            CHECK(d <= MAP_TOL, "%s: max abs err %g", dset, d);
-        }
-        free(ref);
-        for (int l = 0; l < L; l++) {
-            snprintf(dset, sizeof dset, "%s/%s/isolated_cam/%s", grp, pc_variant_ids[v], tg->names[l]);
-            const size_t hw = (size_t)tg->h[l] * tg->w[l];
-            ref = h5_read_f32(golden(), dset, &n, NULL, NULL);
-            CHECK(ref && n == hw, "%s missing or not %zu values", dset, hw);
-            if (ref && n == hw) {
-                // the engine hands back up(C_l, S, S) (the map stored and evaluated); up() is a
-                // convex combination of neighbours, so the native max error bounds this one
-                float *ref_up = xmalloc(ss * sizeof(float));
-                be->resample(be, ref, 1, tg->h[l], tg->w[l], 224, 224, ref_up);
-                double d = max_abs_diff_f32(e.cams[v][l], ref_up, ss);
-                worst_cam = fmax(worst_cam, d);
-                worst_cam_rel = fmax(worst_cam_rel, max_rel_diff_f32(e.cams[v][l], ref_up, ss));
-                CHECK(d <= MAP_TOL, "%s: max abs err %g", dset, d);
-                free(ref_up);
-            }
-            free(ref);
-        }
+        check_map(dset, e.map_no_lnorm[v], &w.plain);
+        for (int l = 0; l < tg->n_targets; l++) check_cam(be, tg, grp, &e, v, l, &w);
     }
-    // levels: the fixture holds S_L ... S_1 (coarsest first), the engine S_1 ... S_L
-    char dset[512];
-    snprintf(dset, sizeof dset, "%s/pcampm/levels", grp);
-    float *levels = h5_read_f32(golden(), dset, &n, NULL, NULL);
-    CHECK(levels && n == (size_t)L * ss, "%s missing or not %d levels", dset, L);
-    if (levels && n == (size_t)L * ss)
-        for (int i = 0; i < L; i++) {
-            const int l = L - 1 - i;
-            double d = max_abs_diff_f32(e.levels[PC_VARIANT_PM] + (size_t)l * ss, levels + (size_t)i * ss, ss);
-            worst_level = fmax(worst_level, d);
-            CHECK(d <= MAP_TOL, "%s[%d] (S_%d): max abs err %g", dset, i, l + 1, d);
-        }
-    free(levels);
-    CHECK(!memcmp(e.map[PC_VARIANT_PM], e.levels[PC_VARIANT_PM], ss * sizeof(float)),
-          "%s: map is not level S_1", grp);
+    check_levels(tg, grp, &e, &w);
 
     free(x);
     printf("%s %s: class %d, s0 %.5f, %d of %d channels dead, %ld passes, %.2f s\n", model, image,
-           e.cls, e.score, dead_total, c_total, e.forward_passes, secs);
+           e.cls, e.score, w.dead, w.channels, e.forward_passes, secs);
     printf("  weights rel err pcamp %.2e pcamm %.2e pcampm %.2e | maps %.2e levels %.2e "
-           "cams %.2e (rel %.2e) no-lnorm %.2e\n", worst_w[0], worst_w[1], worst_w[2], worst_map,
-           worst_level, worst_cam, worst_cam_rel, worst_plain);
+           "cams %.2e (rel %.2e) no-lnorm %.2e\n", w.w[0], w.w[1], w.w[2], w.map,
+           w.level, w.cam, w.cam_rel, w.plain);
     pc_explanation_free(&e);
 }
 

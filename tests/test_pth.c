@@ -9,6 +9,8 @@
 // allocation (run it under PC_SANITIZE too).
 #define _GNU_SOURCE
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -441,145 +443,150 @@ static void test_crafted_good(void) {
     free(b.p);
 }
 
+// os.system through REDUCE: refused at the GLOBAL, before anything could call it.
+static void hostile_reduce(Buf *b, const char *p, const char *pwned) {
+    b->n = 0;
+    ops(b, "\x80\x02}");
+    str(b, "w");
+    global(b, "os", "system");
+    str(b, "touch ");
+    ops(b, pwned);
+    op(b, 0x85);
+    ops(b, "Rs.");
+    write_pth(p, b);
+    expect_fails(p, "os.system", "GLOBAL os system + REDUCE");
+    CHECK(access(pwned, F_OK) != 0, "os.system was executed");
+    expect_fails(fixture_path("pth/reduce_os_system.pth"), "posix.system", "torch.save of a __reduce__");
+}
+
+// GLOBALs outside the allow-list, and a float64 storage.
+static void hostile_globals(Buf *b, const char *p) {
+    const char *forbidden[][2] = {{"builtins", "eval"}, {"__builtin__", "getattr"}, {"torch._utils", "_rebuild_tensor"},
+                                  {"torch", "load"}, {"collections", "defaultdict"}};
+    for (size_t i = 0; i < sizeof forbidden / sizeof forbidden[0]; i++) {
+        b->n = 0;
+        ops(b, "\x80\x02");
+        global(b, forbidden[i][0], forbidden[i][1]);
+        ops(b, ")R.");
+        write_pth(p, b);
+        expect_fails(p, forbidden[i][1], forbidden[i][1]);
+    }
+    one_tensor(b, "DoubleStorage", 4, 0, 1, (int32_t[]){4}, (int32_t[]){1});
+    write_pth(p, b);
+    expect_fails(p, "torch.DoubleStorage", "float64 storage");
+}
+
+// Sizes meant to exhaust the reader: deep nesting, huge lengths and memo indices.
+static void hostile_sizes(Buf *b, const char *p) {
+    // 100000 MARKs then 100000 TUPLEs.
+    b->n = 0;
+    ops(b, "\x80\x02");
+    for (int i = 0; i < 100000; i++) op(b, '(');
+    for (int i = 0; i < 100000; i++) op(b, 't');
+    op(b, '.');
+    write_pth(p, b);
+    expect_fails(p, "nested too deep", "MARK x 100000");
+    // A tuple nested 100000 deep without MARKs (TUPLE1): built without recursion, then refused.
+    b->n = 0;
+    ops(b, "\x80\x02)");
+    for (int i = 0; i < 100000; i++) op(b, 0x85);
+    op(b, '.');
+    write_pth(p, b);
+    expect_fails(p, "not a state dict", "TUPLE1 x 100000");
+    // BINUNICODE claiming 2^31 bytes.
+    b->n = 0;
+    ops(b, "\x80\x02}X");
+    le32(b, 0x80000000u);
+    ops(b, "abc");
+    write_pth(p, b);
+    expect_fails(p, "longer than the rest", "BINUNICODE of 2^31 bytes");
+    // LONG_BINPUT at index 2^32 - 16.
+    b->n = 0;
+    ops(b, "\x80\x02}r");
+    le32(b, 0xFFFFFFF0u);
+    op(b, '.');
+    write_pth(p, b);
+    expect_fails(p, "memo index beyond", "LONG_BINPUT 2^32-16");
+}
+
+// Short malformed pickles: {the pickle, what the message must say, the case}.
+static void hostile_opcodes(Buf *b, const char *p) {
+    static const char *const cases[][3] = {
+        {"\x80\x02}h\x05.", "memo entry", "BINGET before BINPUT"},
+        // Opcodes torch.save does not write: FRAME (protocol 4), INST, REDUCE-less BUILD tricks.
+        {"\x80\x02\x95", "opcode 0x95", "unknown opcode FRAME"},
+        {"\x80\x02}iposix\nsystem\n.", "opcode 0x69", "INST"},
+        {"\x80\x04}.", "protocol", "protocol 4"},
+        {"\x80\x02s.", "underflow", "SETITEM on an empty stack"},
+        {"\x80\x02}(s.", "underflow", "pop below a MARK"},
+        {"\x80\x02}", "before its STOP", "no STOP"},
+        {"\x80\x02]K\x01" "a.", "not a state dict", "a list"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        b->n = 0;
+        ops(b, cases[i][0]);
+        write_pth(p, b);
+        expect_fails(p, cases[i][1], cases[i][2]);
+    }
+    b->n = 0;
+    ops(b, "\x80\x02}");
+    str(b, "w");
+    ops(b, "K\x01s.");
+    write_pth(p, b);
+    expect_fails(p, "not a tensor", "an int in the dict");
+}
+
+// Lying tensors and storages.
+static void hostile_tensors(Buf *b, const char *p) {
+    one_tensor(b, "FloatStorage", 8, 0, 1, (int32_t[]){8}, (int32_t[]){1});
+    write_pth(p, b);
+    expect_fails(p, "holds 16 bytes", "storage shorter than declared");
+    one_tensor(b, "FloatStorage", 4, 2, 1, (int32_t[]){3}, (int32_t[]){1});
+    write_pth(p, b);
+    expect_fails(p, "reach element 4", "view past the storage end");
+    one_tensor(b, "FloatStorage", 4, 0, 2, (int32_t[]){2, 2}, (int32_t[]){3, 1});
+    write_pth(p, b);
+    expect_fails(p, "reach element", "strides past the storage end");
+    // Zero strides over one element: 2^40 elements (4 TiB) or 2^60 from a file of 1 kB.
+    one_tensor(b, "FloatStorage", 4, 0, 2, (int32_t[]){1 << 20, 1 << 20}, (int32_t[]){0, 0});
+    write_pth(p, b);
+    expect_fails(p, "times the file's size", "zero-stride view of 2^40 elements");
+    one_tensor(b, "FloatStorage", 4, 0, 2, (int32_t[]){1 << 30, 1 << 30}, (int32_t[]){0, 0});
+    write_pth(p, b);
+    expect_fails(p, "too large", "zero-stride view of 2^60 elements");
+    b->n = 0;
+    dict_open(b);
+    tensor(b, "FloatStorage", "1", 4, 0, 1, (int32_t[]){4}, (int32_t[]){1});
+    dict_close(b);
+    write_pth(p, b);
+    expect_fails(p, "archive/data/1 is missing", "storage record missing");
+    b->n = 0;
+    dict_open(b);
+    tensor(b, "FloatStorage", "../0", 4, 0, 1, (int32_t[]){4}, (int32_t[]){1});
+    dict_close(b);
+    write_pth(p, b);
+    expect_fails(p, "not a plain name", "storage key ../0");
+    b->n = 0;   // {"w": t, "w": t}
+    dict_open(b);
+    tensor(b, "FloatStorage", "0", 4, 0, 1, (int32_t[]){4}, (int32_t[]){1});
+    op(b, 's');
+    str(b, "w");
+    tensor(b, "FloatStorage", "0", 4, 0, 1, (int32_t[]){4}, (int32_t[]){1});
+    dict_close(b);
+    write_pth(p, b);
+    expect_fails(p, "appears twice", "a name twice");
+}
+
 static void test_hostile_pickles(void) {
     Buf b = {0};
     char p[512], pwned[512];
     snprintf(p, sizeof p, "%s", tmp_file("bad.pth"));
     snprintf(pwned, sizeof pwned, "%s", tmp_file("pwned"));
-    // os.system through REDUCE: refused at the GLOBAL, before anything could call it.
-    ops(&b, "\x80\x02}");
-    str(&b, "w");
-    global(&b, "os", "system");
-    str(&b, "touch ");
-    ops(&b, pwned);
-    op(&b, 0x85);
-    ops(&b, "Rs.");
-    write_pth(p, &b);
-    expect_fails(p, "os.system", "GLOBAL os system + REDUCE");
-    CHECK(access(pwned, F_OK) != 0, "os.system was executed");
-    expect_fails(fixture_path("pth/reduce_os_system.pth"), "posix.system", "torch.save of a __reduce__");
-
-    const char *forbidden[][2] = {{"builtins", "eval"}, {"__builtin__", "getattr"}, {"torch._utils", "_rebuild_tensor"},
-                                  {"torch", "load"}, {"collections", "defaultdict"}};
-    for (size_t i = 0; i < sizeof forbidden / sizeof forbidden[0]; i++) {
-        b.n = 0;
-        ops(&b, "\x80\x02");
-        global(&b, forbidden[i][0], forbidden[i][1]);
-        ops(&b, ")R.");
-        write_pth(p, &b);
-        expect_fails(p, forbidden[i][1], forbidden[i][1]);
-    }
-    one_tensor(&b, "DoubleStorage", 4, 0, 1, (int32_t[]){4}, (int32_t[]){1});
-    write_pth(p, &b);
-    expect_fails(p, "torch.DoubleStorage", "float64 storage");
-
-    // 100000 MARKs then 100000 TUPLEs.
-    b.n = 0;
-    ops(&b, "\x80\x02");
-    for (int i = 0; i < 100000; i++) op(&b, '(');
-    for (int i = 0; i < 100000; i++) op(&b, 't');
-    op(&b, '.');
-    write_pth(p, &b);
-    expect_fails(p, "nested too deep", "MARK x 100000");
-    // A tuple nested 100000 deep without MARKs (TUPLE1): built without recursion, then refused.
-    b.n = 0;
-    ops(&b, "\x80\x02)");
-    for (int i = 0; i < 100000; i++) op(&b, 0x85);
-    op(&b, '.');
-    write_pth(p, &b);
-    expect_fails(p, "not a state dict", "TUPLE1 x 100000");
-    // BINUNICODE claiming 2^31 bytes.
-    b.n = 0;
-    ops(&b, "\x80\x02}X");
-    le32(&b, 0x80000000u);
-    ops(&b, "abc");
-    write_pth(p, &b);
-    expect_fails(p, "longer than the rest", "BINUNICODE of 2^31 bytes");
-    // LONG_BINPUT at index 2^32 - 16, LONG_BINGET of a never stored index.
-    b.n = 0;
-    ops(&b, "\x80\x02}r");
-    le32(&b, 0xFFFFFFF0u);
-    op(&b, '.');
-    write_pth(p, &b);
-    expect_fails(p, "memo index beyond", "LONG_BINPUT 2^32-16");
-    b.n = 0;
-    ops(&b, "\x80\x02}h\x05.");
-    write_pth(p, &b);
-    expect_fails(p, "memo entry", "BINGET before BINPUT");
-    // Opcodes torch.save does not write: FRAME (protocol 4), INST, REDUCE-less BUILD tricks.
-    b.n = 0;
-    ops(&b, "\x80\x02\x95");
-    write_pth(p, &b);
-    expect_fails(p, "opcode 0x95", "unknown opcode FRAME");
-    b.n = 0;
-    ops(&b, "\x80\x02}iposix\nsystem\n.");
-    write_pth(p, &b);
-    expect_fails(p, "opcode 0x69", "INST");
-    b.n = 0;
-    ops(&b, "\x80\x04}.");
-    write_pth(p, &b);
-    expect_fails(p, "protocol", "protocol 4");
-    b.n = 0;
-    ops(&b, "\x80\x02s.");
-    write_pth(p, &b);
-    expect_fails(p, "underflow", "SETITEM on an empty stack");
-    b.n = 0;
-    ops(&b, "\x80\x02}(s.");
-    write_pth(p, &b);
-    expect_fails(p, "underflow", "pop below a MARK");
-    b.n = 0;
-    ops(&b, "\x80\x02}");
-    write_pth(p, &b);
-    expect_fails(p, "before its STOP", "no STOP");
-    b.n = 0;
-    ops(&b, "\x80\x02]K\x01" "a.");
-    write_pth(p, &b);
-    expect_fails(p, "not a state dict", "a list");
-    b.n = 0;
-    ops(&b, "\x80\x02}");
-    str(&b, "w");
-    ops(&b, "K\x01s.");
-    write_pth(p, &b);
-    expect_fails(p, "not a tensor", "an int in the dict");
-
-    // Lying tensors and storages.
-    one_tensor(&b, "FloatStorage", 8, 0, 1, (int32_t[]){8}, (int32_t[]){1});
-    write_pth(p, &b);
-    expect_fails(p, "holds 16 bytes", "storage shorter than declared");
-    one_tensor(&b, "FloatStorage", 4, 2, 1, (int32_t[]){3}, (int32_t[]){1});
-    write_pth(p, &b);
-    expect_fails(p, "reach element 4", "view past the storage end");
-    one_tensor(&b, "FloatStorage", 4, 0, 2, (int32_t[]){2, 2}, (int32_t[]){3, 1});
-    write_pth(p, &b);
-    expect_fails(p, "reach element", "strides past the storage end");
-    // Zero strides over one element: 2^40 elements (4 TiB) or 2^60 from a file of 1 kB.
-    one_tensor(&b, "FloatStorage", 4, 0, 2, (int32_t[]){1 << 20, 1 << 20}, (int32_t[]){0, 0});
-    write_pth(p, &b);
-    expect_fails(p, "times the file's size", "zero-stride view of 2^40 elements");
-    one_tensor(&b, "FloatStorage", 4, 0, 2, (int32_t[]){1 << 30, 1 << 30}, (int32_t[]){0, 0});
-    write_pth(p, &b);
-    expect_fails(p, "too large", "zero-stride view of 2^60 elements");
-    b.n = 0;
-    dict_open(&b);
-    tensor(&b, "FloatStorage", "1", 4, 0, 1, (int32_t[]){4}, (int32_t[]){1});
-    dict_close(&b);
-    write_pth(p, &b);
-    expect_fails(p, "archive/data/1 is missing", "storage record missing");
-    b.n = 0;
-    dict_open(&b);
-    tensor(&b, "FloatStorage", "../0", 4, 0, 1, (int32_t[]){4}, (int32_t[]){1});
-    dict_close(&b);
-    write_pth(p, &b);
-    expect_fails(p, "not a plain name", "storage key ../0");
-    b.n = 0;   // {"w": t, "w": t}
-    dict_open(&b);
-    tensor(&b, "FloatStorage", "0", 4, 0, 1, (int32_t[]){4}, (int32_t[]){1});
-    op(&b, 's');
-    str(&b, "w");
-    tensor(&b, "FloatStorage", "0", 4, 0, 1, (int32_t[]){4}, (int32_t[]){1});
-    dict_close(&b);
-    write_pth(p, &b);
-    expect_fails(p, "appears twice", "a name twice");
+    hostile_reduce(&b, p, pwned);
+    hostile_globals(&b, p);
+    hostile_sizes(&b, p);
+    hostile_opcodes(&b, p);
+    hostile_tensors(&b, p);
     free(b.p);
 }
 

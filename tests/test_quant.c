@@ -13,6 +13,8 @@
 //      forward, batch or image by image; s_x = clip * amax / QMAX.
 //   4. The [quant] key text reads back as the same floats; [precision] keep names are checked.
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -3,6 +3,8 @@
 // numeric attributes (datasets without scope = "run" are not taken), and compared as the shard
 // merge does (one changed byte makes them differ). Also pc_rise_run_data: the grids and offsets
 // of the file are pc_rise_draw's, in range, and depend on the seed only.
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 

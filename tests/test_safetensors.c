@@ -4,6 +4,9 @@
 // give one error naming the file and the tensor, and never crash (run it under PC_SANITIZE too).
 #define _GNU_SOURCE
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 

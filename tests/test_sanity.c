@@ -9,6 +9,8 @@
 //   - end to end: synth_vgg / synth_resnet after 0, 1, 3, 8 steps compute torch's logits for the
 //     same draws.
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

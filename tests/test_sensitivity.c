@@ -9,6 +9,8 @@
 //  * the ratio's edge cases on a toy explanation function: zero clean map (denominator 1), NaN;
 //  * the values through the journal record and the HDF5 layout (write, read back).
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>

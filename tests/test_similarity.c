@@ -4,6 +4,8 @@
 // measures on map pairs (smooth, signed, CAM-like ties, quantised, identical, uncorrelated,
 // constant -> NaN). Tolerance 1e-5 absolute.
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -4,6 +4,9 @@
 // compared with an uninterrupted run.
 #define _GNU_SOURCE
 #include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <math.h>
@@ -170,17 +173,8 @@ static int files_equal_datasets(const char *a, const char *b) {
     return same;
 }
 
-static void test_write_read_back(void) {
-    const char *path = tmp_path("ref/out.h5");    // the folder is created by the store
-    PcError err = {{0}};
-    int rc = run_store(path, PC_STORE_CONTINUE, k_key, 0, N_IMAGES, 1, &err, NULL);
-    CHECK(rc == 0, "uninterrupted run: %s", err.msg);
-    CHECK(access(path, F_OK) == 0, "final file exists");
-    char partial[2 * PATH_MAX], journal[2 * PATH_MAX];
-    snprintf(partial, sizeof partial, "%s.partial", path);
-    snprintf(journal, sizeof journal, "%s.journal", path);
-    CHECK(access(partial, F_OK) != 0 && access(journal, F_OK) != 0, "partial and journal removed at the end");
-
+// The maps of one method read back: float16 roundings of the computed values (fill_result).
+static void check_stored_maps(const char *path) {
     PcStoreLayout l = layout(PC_MAPS_F16);
     PcImageResult want;
     pc_result_init(&want, &l);
@@ -205,31 +199,41 @@ static void test_write_read_back(void) {
     CHECK(max_err < 1e-3, "float16 relative error %.2e", max_err);
     printf("float16 map max relative error: %.2e\n", max_err);
     free(map);
-    // the map dataset really is 16-bit
-    {
-        hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-        hid_t d = H5Dopen2(f, "/methods/pcamp/map", H5P_DEFAULT);
-        hid_t t = H5Dget_type(d);
-        CHECK(H5Tget_class(t) == H5T_FLOAT && H5Tget_size(t) == 2, "map stored as 16-bit float");
-        hid_t dcpl = H5Dget_create_plist(d);
-        hsize_t chunk[3] = {0};
-        CHECK(H5Pget_chunk(dcpl, 3, chunk) == 3 && chunk[0] == 1 && chunk[1] == SIDE, "one image per chunk");
-        CHECK(H5Pget_nfilters(dcpl) == 2, "shuffle + deflate");
-        char *cfg = pc_h5_read_root_attr(f, "config");
-        char *commit = pc_h5_read_root_attr(f, "git_commit");
-        char *start = pc_h5_read_root_attr(f, "start_time"), *end = pc_h5_read_root_attr(f, "end_time");
-        CHECK(cfg && !strcmp(cfg, "[metrics]\nsteps = 5\n"), "config attribute");
-        CHECK(commit && !strcmp(commit, "abc"), "git_commit attribute");
-        CHECK(start && strlen(start) == 20 && end && strlen(end) == 20, "start/end times");
-        free(cfg);
-        free(commit);
-        free(start);
-        free(end);
-        H5Pclose(dcpl);
-        H5Tclose(t);
-        H5Dclose(d);
-        H5Fclose(f);
-    }
+    pc_result_free(&want);
+}
+
+// The map dataset really is 16-bit, one image per chunk, shuffled and deflated; the root
+// attributes config, git_commit, start and end times.
+static void check_map_storage(const char *path) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, "/methods/pcamp/map", H5P_DEFAULT);
+    hid_t t = H5Dget_type(d);
+    CHECK(H5Tget_class(t) == H5T_FLOAT && H5Tget_size(t) == 2, "map stored as 16-bit float");
+    hid_t dcpl = H5Dget_create_plist(d);
+    hsize_t chunk[3] = {0};
+    CHECK(H5Pget_chunk(dcpl, 3, chunk) == 3 && chunk[0] == 1 && chunk[1] == SIDE, "one image per chunk");
+    CHECK(H5Pget_nfilters(dcpl) == 2, "shuffle + deflate");
+    char *cfg = pc_h5_read_root_attr(f, "config");
+    char *commit = pc_h5_read_root_attr(f, "git_commit");
+    char *start = pc_h5_read_root_attr(f, "start_time"), *end = pc_h5_read_root_attr(f, "end_time");
+    CHECK(cfg && !strcmp(cfg, "[metrics]\nsteps = 5\n"), "config attribute");
+    CHECK(commit && !strcmp(commit, "abc"), "git_commit attribute");
+    CHECK(start && strlen(start) == 20 && end && strlen(end) == 20, "start/end times");
+    free(cfg);
+    free(commit);
+    free(start);
+    free(end);
+    H5Pclose(dcpl);
+    H5Tclose(t);
+    H5Dclose(d);
+    H5Fclose(f);
+}
+
+// Root attributes, per-method AUCs and scores, the per-image datasets and the class names.
+static void check_stored_records(const char *path) {
+    size_t n = 0;
+    int64_t dims[8] = {0};
+    int nd = 0;
     double v = 0;
     CHECK(h5_attr_f64(path, "/", "n_done", &v) == 0 && v == N_IMAGES, "n_done = %g", v);
     CHECK(h5_attr_f64(path, "/", "complete", &v) == 0 && v == 1, "complete");
@@ -266,11 +270,14 @@ static void test_write_read_back(void) {
     CHECK(cn && n == 4 && !strcmp(cn[3], "cross"), "class names");
     for (size_t i = 0; cn && i < n; i++) free(cn[i]);
     free(cn);
-    pc_result_free(&want);
+}
 
-    // Reopening a finished file of the same config: nothing to do.
+// Reopening a finished file: nothing to do with the same config, refused with another (naming the
+// key), rewritten with --force; then rewritten with the reference config again.
+static void check_reopen(const char *path) {
+    PcError err = {{0}};
     StoreInfo s;
-    rc = run_store(path, PC_STORE_CONTINUE, k_key, 0, 0, 0, &err, &s);
+    int rc = run_store(path, PC_STORE_CONTINUE, k_key, 0, 0, 0, &err, &s);
     CHECK(rc == 0 && s.complete && s.n_done == N_IMAGES, "finished file recognised: %s", rc ? err.msg : "");
     // A different config is refused, naming the key.
     rc = run_store(path, PC_STORE_CONTINUE, "[metrics]\nsteps = 5\nbaseline = zero\n", 0, N_IMAGES, 1, &err, NULL);
@@ -291,6 +298,23 @@ static void test_write_read_back(void) {
     // Back to the reference config for the comparisons below.
     rc = run_store(path, PC_STORE_FORCE, k_key, 0, N_IMAGES, 1, &err, NULL);
     CHECK(rc == 0, "reference rewritten");
+}
+
+static void test_write_read_back(void) {
+    const char *path = tmp_path("ref/out.h5");    // the folder is created by the store
+    PcError err = {{0}};
+    int rc = run_store(path, PC_STORE_CONTINUE, k_key, 0, N_IMAGES, 1, &err, NULL);
+    CHECK(rc == 0, "uninterrupted run: %s", err.msg);
+    CHECK(access(path, F_OK) == 0, "final file exists");
+    char partial[2 * PATH_MAX], journal[2 * PATH_MAX];
+    snprintf(partial, sizeof partial, "%s.partial", path);
+    snprintf(journal, sizeof journal, "%s.journal", path);
+    CHECK(access(partial, F_OK) != 0 && access(journal, F_OK) != 0, "partial and journal removed at the end");
+
+    check_stored_maps(path);
+    check_map_storage(path);
+    check_stored_records(path);
+    check_reopen(path);
 }
 
 // Child: writes images [0, n) and is killed by SIGKILL before finishing.

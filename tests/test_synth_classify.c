@@ -2,6 +2,9 @@
 // images of data/synthetic exactly as PyTorch did (`pred` in fixtures/synthetic.h5), with the
 // images decoded and preprocessed by our own pipeline (pc_load_jpeg + pc_preprocess, SPEC §1).
 // The 16 images go through the network as one batch.
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"

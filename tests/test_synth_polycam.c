@@ -4,6 +4,9 @@
 // reference's values, and our maps with the reference's f16 maps. The first SYNTH_IMAGES images
 // (4 here; test_slow_synth_all.c includes this file with all 16).
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "image.h"
@@ -70,6 +73,85 @@ static void free_ref(SynthRef *r) {
     }
 }
 
+// The largest differences to the reference over a model's images and variants, the pointing game
+// agreement and the time.
+typedef struct {
+    double energy, ins, del, map, secs;
+    int pointing_agree, n_checked;
+} SynthWorst;
+
+// The model's target layers (synthetic.h5 <model> target_layers) resolved into tg; 0 when done.
+static int synth_targets(const char *model, const PcNet *net, PcTargets *tg, PcError *err) {
+    size_t n_names = 0;
+    char **names = h5_attr_strings(synth(), model, "target_layers", &n_names);
+    char layer_names[PC_MAX_TARGETS][64];
+    for (size_t i = 0; names && i < n_names && i < PC_MAX_TARGETS; i++)
+        snprintf(layer_names[i], sizeof layer_names[i], "%s", names[i]);
+    int ok = names && n_names <= PC_MAX_TARGETS && pc_targets_resolve(net, (int)n_names, layer_names, tg, err) == 0;
+    for (size_t i = 0; names && i < n_names; i++) free(names[i]);
+    free(names);
+    return ok ? 0 : -1;
+}
+
+// The three maps of x (3, 224, 224), image i of the list: energy in the mask, AUCs and the map
+// against the reference, and the pointing game on both maps.
+static void check_synth_image(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTargets *tg,
+                              const char *model, const char *file, int i, const float *x, const SynthRef *ref,
+                              SynthWorst *w) {
+    PcError err = {{0}};
+    const size_t ss = 224 * 224;
+    PcSaliencyOptions sopt;
+    pc_saliency_default_options(&sopt);
+    sopt.want_levels = sopt.want_cams = sopt.want_no_lnorm = 0;
+    PcInsDelOptions iopt;
+    pc_insdel_default_options(&iopt);
+    double t0 = pc_now();
+    PcExplanation e;
+    if (pc_explain(be, bn, net, tg, x, -1, &sopt, &e, &err) != 0) {
+        CHECK(0, "%s %s: pc_explain: %s", model, file, err.msg);
+        return;
+    }
+    CHECK(e.cls == ref->pred[i], "%s %s: predicted class %d, reference %lld", model, file, e.cls,
+          (long long)ref->pred[i]);
+    PcInsDelContext ctx;
+    if (pc_insdel_context_init(be, net, x, &iopt, &ctx, &err) != 0) {
+        CHECK(0, "%s %s: insertion/deletion: %s", model, file, err.msg);
+        pc_explanation_free(&e);
+        return;
+    }
+    const unsigned char *g = ref->mask + (size_t)i * ss;
+    for (int v = 0; v < PC_N_VARIANTS; v++) {
+        const char *id = pc_variant_ids[v];
+        double energy = pc_energy_in_mask(e.map[v], g, (int)ss);
+        double ins = 0, del = 0;
+        int rc = pc_insdel_context_eval(&ctx, bn, e.map[v], 224, 224, e.cls, NULL, &ins, NULL, &del, NULL, &err);
+        CHECK(rc == 0, "%s %s %s: insertion/deletion: %s", model, file, id, err.msg);
+        double de = fabs(energy - ref->energy[v][i]), di = fabs(ins - ref->ins[v][i]),
+               dd = fabs(del - ref->del[v][i]);
+        double dm = max_abs_diff_f32(e.map[v], ref->maps[v] + (size_t)i * ss, ss);
+        CHECK(de <= SYNTH_TOL, "%s %s %s: energy in mask %.4f, reference %.4f", model, file, id, energy,
+              ref->energy[v][i]);
+        CHECK(di <= SYNTH_TOL, "%s %s %s: insertion AUC %.4f, reference %.4f", model, file, id, ins,
+              ref->ins[v][i]);
+        CHECK(dd <= SYNTH_TOL, "%s %s %s: deletion AUC %.4f, reference %.4f", model, file, id, del,
+              ref->del[v][i]);
+        CHECK(dm <= SYNTH_MAP_TOL, "%s %s %s: map max abs diff %.4g from the f16 reference", model, file, id, dm);
+        w->energy = fmax(w->energy, de);
+        w->ins = fmax(w->ins, di);
+        w->del = fmax(w->del, dd);
+        w->map = fmax(w->map, dm);
+        w->pointing_agree +=
+            pc_pointing_hit(e.map[v], g, (int)ss) == pc_pointing_hit(ref->maps[v] + (size_t)i * ss, g, (int)ss);
+        w->n_checked++;
+    }
+    pc_insdel_context_free(&ctx);
+    double secs = pc_now() - t0;
+    w->secs += secs;
+    printf("%s %s: class %d, %d live channels, %ld explain passes, %.2f s (explain %.2f s)\n", model, file, e.cls,
+           e.live_channels, e.forward_passes, secs, e.seconds_forward + e.seconds_masked + e.seconds_maps);
+    pc_explanation_free(&e);
+}
+
 static void check_model(PcBackend *be, const char *model, char **files, int n_images) {
     PcError err = {{0}};
     PcNet net;
@@ -80,27 +162,19 @@ static void check_model(PcBackend *be, const char *model, char **files, int n_im
     SynthRef ref;
     int have_ref = read_ref(model, &ref) == 0;
     CHECK(have_ref, "%s: reference datasets missing in synthetic.h5", model);
-    size_t n_names = 0;
-    char **names = h5_attr_strings(synth(), model, "target_layers", &n_names);
-    char layer_names[PC_MAX_TARGETS][64];
-    for (size_t i = 0; names && i < n_names && i < PC_MAX_TARGETS; i++)
-        snprintf(layer_names[i], sizeof layer_names[i], "%s", names[i]);
     PcTargets tg;
-    int ok = have_ref && names && n_names <= PC_MAX_TARGETS &&
-             pc_targets_resolve(&net, (int)n_names, layer_names, &tg, &err) == 0;
+    int ok = have_ref && synth_targets(model, &net, &tg, &err) == 0;
     CHECK(ok, "%s: targets: %s", model, err.msg);
     PcSaliencyOptions sopt;
     pc_saliency_default_options(&sopt);
-    sopt.want_levels = sopt.want_cams = sopt.want_no_lnorm = 0;
     PcInsDelOptions iopt;
     pc_insdel_default_options(&iopt);
     const int batch = sopt.batch > iopt.batch ? sopt.batch : iopt.batch;
     PcBackendNet *bn = ok ? be->net_prepare(be, &net, batch, &err) : NULL;
     CHECK(!ok || bn, "%s: net_prepare: %s", model, err.msg);
-    const size_t ss = 224 * 224;
-    double worst_energy = 0, worst_ins = 0, worst_del = 0, worst_map = 0, secs_total = 0;
-    int pointing_agree = 0, n_checked = 0;
-    float *x = xmalloc(3 * ss * sizeof *x);
+    SynthWorst w;
+    memset(&w, 0, sizeof w);
+    float *x = xmalloc(3 * 224 * 224 * sizeof *x);
     for (int i = 0; bn && i < n_images; i++) {
         char rel[256];
         snprintf(rel, sizeof rel, "synthetic/%s", files[i]);
@@ -111,62 +185,13 @@ static void check_model(PcBackend *be, const char *model, char **files, int n_im
         }
         pc_preprocess(&img, PC_RESIZE_BILINEAR, 224, x);
         pc_image_free(&img);
-        double t0 = pc_now();
-        PcExplanation e;
-        if (pc_explain(be, bn, &net, &tg, x, -1, &sopt, &e, &err) != 0) {
-            CHECK(0, "%s %s: pc_explain: %s", model, files[i], err.msg);
-            continue;
-        }
-        CHECK(e.cls == ref.pred[i], "%s %s: predicted class %d, reference %lld", model, files[i],
-              e.cls, (long long)ref.pred[i]);
-        PcInsDelContext ctx;
-        if (pc_insdel_context_init(be, &net, x, &iopt, &ctx, &err) != 0) {
-            CHECK(0, "%s %s: insertion/deletion: %s", model, files[i], err.msg);
-            pc_explanation_free(&e);
-            continue;
-        }
-        const unsigned char *g = ref.mask + (size_t)i * ss;
-        for (int v = 0; v < PC_N_VARIANTS; v++) {
-            const char *id = pc_variant_ids[v];
-            double energy = pc_energy_in_mask(e.map[v], g, (int)ss);
-            double ins = 0, del = 0;
-            int rc = pc_insdel_context_eval(&ctx, bn, e.map[v], 224, 224, e.cls, NULL, &ins, NULL,
-                                            &del, NULL, &err);
-            CHECK(rc == 0, "%s %s %s: insertion/deletion: %s", model, files[i], id, err.msg);
-            double de = fabs(energy - ref.energy[v][i]), di = fabs(ins - ref.ins[v][i]),
-                   dd = fabs(del - ref.del[v][i]);
-            double dm = max_abs_diff_f32(e.map[v], ref.maps[v] + (size_t)i * ss, ss);
-            CHECK(de <= SYNTH_TOL, "%s %s %s: energy in mask %.4f, reference %.4f", model, files[i],
-                  id, energy, ref.energy[v][i]);
-            CHECK(di <= SYNTH_TOL, "%s %s %s: insertion AUC %.4f, reference %.4f", model, files[i],
-                  id, ins, ref.ins[v][i]);
-            CHECK(dd <= SYNTH_TOL, "%s %s %s: deletion AUC %.4f, reference %.4f", model, files[i],
-                  id, del, ref.del[v][i]);
-            CHECK(dm <= SYNTH_MAP_TOL, "%s %s %s: map max abs diff %.4g from the f16 reference",
-                  model, files[i], id, dm);
-            worst_energy = fmax(worst_energy, de);
-            worst_ins = fmax(worst_ins, di);
-            worst_del = fmax(worst_del, dd);
-            worst_map = fmax(worst_map, dm);
-            pointing_agree += pc_pointing_hit(e.map[v], g, (int)ss) ==
-                              pc_pointing_hit(ref.maps[v] + (size_t)i * ss, g, (int)ss);
-            n_checked++;
-        }
-        pc_insdel_context_free(&ctx);
-        double secs = pc_now() - t0;
-        secs_total += secs;
-        printf("%s %s: class %d, %d live channels, %ld explain passes, %.2f s (explain %.2f s)\n",
-               model, files[i], e.cls, e.live_channels, e.forward_passes, secs,
-               e.seconds_forward + e.seconds_masked + e.seconds_maps);
-        pc_explanation_free(&e);
+        check_synth_image(be, bn, &net, &tg, model, files[i], i, x, &ref, &w);
     }
     printf("%s: %d images x 3 variants: max |diff| energy %.2e, ins AUC %.2e, del AUC %.2e, "
-           "map vs f16 %.2e; pointing agrees %d/%d; %.1f s\n", model, n_images, worst_energy,
-           worst_ins, worst_del, worst_map, pointing_agree, n_checked, secs_total);
+           "map vs f16 %.2e; pointing agrees %d/%d; %.1f s\n", model, n_images, w.energy,
+           w.ins, w.del, w.map, w.pointing_agree, w.n_checked, w.secs);
     free(x);
     if (bn) be->net_release(be, bn);
-    for (size_t i = 0; names && i < n_names; i++) free(names[i]);
-    free(names);
     if (have_ref) free_ref(&ref);
     pc_net_free(&net);
 }

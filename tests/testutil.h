@@ -8,7 +8,6 @@
 
 #include "backend.h"
 #include "common.h"
-#include "metrics.h"
 #include "model.h"
 #include "saliency.h"
 
@@ -42,10 +41,7 @@ int h5_attr_f64(const char *file, const char *obj, const char *attr, double *out
 // Attribute that is an array of strings.
 char **h5_attr_strings(const char *file, const char *obj, const char *attr, size_t *n);
 int h5_exists(const char *file, const char *path);
-// The fixture networks: "tiny_vgg", "tiny_resnet" (fixtures/README.md, reference_golden.h5
-// tiny/), "synth_vgg", "synth_resnet" (synthetic.h5), or a torchvision name ("vgg16", ...).
-int fixture_arch_spec(const char *model, PcArchSpec *s, PcError *err);
-// The network without weights (pc_net_create of fixture_arch_spec).
+// The network without weights (pc_net_create of pc_fixture_arch_spec, hashweights.h).
 int fixture_net_create(const char *model, PcNet *net, PcError *err);
 // tiny_* / synth_* with their weights from data/models/<model>.safetensors.
 int fixture_net_load(const char *model, PcNet *net, PcError *err);

@@ -1,6 +1,8 @@
 // cpu_backend.c: the CPU backend's memory functions and vtable. Its memory is host memory, so
 // upload/download are copies; it is the reference every CUDA op is tested against.
 #include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 

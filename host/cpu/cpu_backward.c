@@ -40,8 +40,6 @@
 // im2col-sized column buffer per thread, in floats (4 MiB)
 #define COL_CHUNK_FLOATS ((size_t)1 << 20)
 
-static inline long part_at(long n, int part, int parts) { return n * part / parts; }
-
 static size_t node_floats(const PcNode *nd) { return (size_t)nd->c * nd->h * nd->w; }
 
 // ---- ops -------------------------------------------------------------------------------------
@@ -111,10 +109,10 @@ static void conv_bwd_part(void *arg, int part, int parts) {
     float *scratch = j->scratch + (size_t)part * j->scratch_floats;
     const int cin = j->nd->p.conv.cin;
     if (j->m >= parts) {   // by images, all channels
-        for (long i = part_at(j->m, part, parts); i < part_at(j->m, part + 1, parts); i++)
+        for (long i = cpu_part_begin(j->m, part, parts); i < cpu_part_begin(j->m, part + 1, parts); i++)
             conv_bwd_image(j, (int)i, 0, cin, scratch);
     } else {               // by input channels, every image
-        const int c0 = (int)part_at(cin, part, parts), c1 = (int)part_at(cin, part + 1, parts);
+        const int c0 = (int)cpu_part_begin(cin, part, parts), c1 = (int)cpu_part_begin(cin, part + 1, parts);
         if (c0 == c1) return;
         for (int i = 0; i < j->m; i++) conv_bwd_image(j, i, c0, c1, scratch);
     }
@@ -137,7 +135,7 @@ static void maxpool_bwd_part(void *arg, int part, int parts) {
     const int k = nd->p.pool.k, s = nd->p.pool.stride, pad = nd->p.pool.pad;
     const int h = j->h, w = j->w, oh = nd->h, ow = nd->w;
     const long planes = (long)j->m * nd->c;
-    for (long p = part_at(planes, part, parts); p < part_at(planes, part + 1, parts); p++) {
+    for (long p = cpu_part_begin(planes, part, parts); p < cpu_part_begin(planes, part + 1, parts); p++) {
         const float *src = j->in + (size_t)p * h * w;
         const float *go = j->gout + (size_t)p * oh * ow;
         float *gi = j->gin + (size_t)p * h * w;
@@ -165,7 +163,7 @@ static void avgpool_bwd_part(void *arg, int part, int parts) {
     const PcNode *nd = j->nd;
     const int h = j->h, w = j->w, oh = nd->h, ow = nd->w;
     const long planes = (long)j->m * nd->c;
-    for (long p = part_at(planes, part, parts); p < part_at(planes, part + 1, parts); p++) {
+    for (long p = cpu_part_begin(planes, part, parts); p < cpu_part_begin(planes, part + 1, parts); p++) {
         const float *go = j->gout + (size_t)p * oh * ow;
         float *gi = j->gin + (size_t)p * h * w;
         for (int oy = 0; oy < oh; oy++) {
@@ -190,7 +188,7 @@ typedef struct {
 
 static void linear_bwd_part(void *arg, int part, int parts) {
     const LinearBwdJob *j = arg;
-    const int a = (int)part_at(j->lp->in, part, parts), b = (int)part_at(j->lp->in, part + 1, parts);
+    const int a = (int)cpu_part_begin(j->lp->in, part, parts), b = (int)cpu_part_begin(j->lp->in, part + 1, parts);
     if (a == b) return;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->m, b - a, j->lp->out, 1.0f, j->gout, j->lp->out,
                 j->lp->weight + a, j->lp->in, 1.0f, j->gin + a, j->lp->in);
@@ -206,7 +204,8 @@ typedef struct {
 
 static void elt_part(void *arg, int part, int parts) {
     const EltJob *j = arg;
-    const size_t a = (size_t)part_at((long)j->n, part, parts), b = (size_t)part_at((long)j->n, part + 1, parts);
+    const size_t a = (size_t)cpu_part_begin((long)j->n, part, parts);
+    const size_t b = (size_t)cpu_part_begin((long)j->n, part + 1, parts);
     if (j->out)
         for (size_t i = a; i < b; i++) j->g[i] = j->out[i] <= 0.0f ? 0.0f : j->g[i];
     if (j->dst)

@@ -6,8 +6,6 @@
 
 #include "cpu_internal.h"
 
-static inline long part_begin(long n, int part, int parts) { return n * part / parts; }
-
 // ---- direct convolution (AVX-512) ------------------------------------------------------------
 //
 // im2col + GEMM moves K = Cin*k*k floats through memory per output pixel to do 2*Cout*K flops:
@@ -123,7 +121,7 @@ __attribute__((target("avx512f"), always_inline)) static inline void direct_rows
 __attribute__((target("avx512f"))) void cpu_direct_part(void *arg, int part, int parts) {
     const DirectJob *j = arg;
     const long rows = (long)j->n * j->nd->h;
-    const long r0 = part_begin(rows, part, parts), r1 = part_begin(rows, part + 1, parts);
+    const long r0 = cpu_part_begin(rows, part, parts), r1 = cpu_part_begin(rows, part + 1, parts);
     if (j->nd->p.conv.stride == 1) direct_rows(j, r0, r1, 1);
     else direct_rows(j, r0, r1, 2);
 }

@@ -1,9 +1,12 @@
 // cpu_internal.h: the functions of the CPU backend, split by file: cpu_nn.c (network forward),
-// cpu_backward.c (data gradients), cpu_ops.c (saliency and metric ops), cpu_backend.c (memory and
-// the vtable). Each has the name and argument order of its PcBackend entry (backend.h), prefixed
+// cpu_layers.c and cpu_direct.c (its layer kernels), cpu_backward.c (data gradients), cpu_ops.c
+// (saliency and metric ops), cpu_perturb.c (perturbation inputs), cpu_quant.c (8-bit emulation),
+// cpu_backend.c (memory and the vtable). Each has the name and argument order of its PcBackend entry (backend.h), prefixed
 // cpu_.
 #ifndef PC_CPU_INTERNAL_H
 #define PC_CPU_INTERNAL_H
+
+#include <stdint.h>
 
 #include "backend.h"
 
@@ -46,7 +49,7 @@ typedef struct {
     float **direct_w;       // (n_nodes) those packed for the direct kernel, or NULL (GEMM path)
     int workers;
     float **qin;            // (workers) the fake-quantised input of the conv being run, laid out as
-                            // the conv's input (C, G*H*W), channel stride ld_pad(G*H*W)
+                            // the conv's input (C, G*H*W), channel stride cpu_ld_pad(G*H*W)
 } CpuQuant;
 
 int cpu_net_set_quant(PcBackend *be, PcBackendNet *bn, const PcQuant *q, PcError *err);
@@ -67,6 +70,55 @@ void cpu_quant_input_part(void *arg, int part, int parts);
 void cpu_net_attach_quant(PcBackendNet *bn, CpuQuant *q);
 // Whether the direct kernel runs conv node i of the net (the packing cpu_direct_pack makes).
 int cpu_net_uses_direct(const PcBackendNet *bn, int node);
+
+// ---- shared by the CPU files ---------------------------------------------------------------------
+// Leading dimension for n floats: a multiple of 16 floats that is an odd number of 64-byte lines,
+// so consecutive rows / channels map to different L1 sets.
+static inline long cpu_ld_pad(long n) {
+    long lines = (n + 15) / 16;
+    return 16 * (lines | 1);
+}
+// Part `part` of `parts` takes items [cpu_part_begin(n, part), cpu_part_begin(n, part + 1)).
+static inline long cpu_part_begin(long n, int part, int parts) { return n * part / parts; }
+
+// ---- layer kernels of the forward pass (cpu_layers.c) -------------------------------------------
+// One convolution of n images: in (Cin, N, H, W), channel stride in_cs -> out (Cout, N, OH, OW),
+// channel stride out_cs.
+typedef struct {
+    const PcNode *nd;
+    const float *weight;    // (Cout, Cin, k, k): the node's, or its fake-quantised copy (8-bit)
+    const float *in;
+    float *out;
+    int n, in_h, in_w;
+    long in_cs, out_cs;
+    float *scratch;
+    size_t scratch_per_part;
+    long chunk_r0, chunk_r1, chunk_ld;   // channel-split mode: rows of the current chunk
+} CpuConvJob;
+// The convolution of a job, its parts on cpu_run_parts (scratch: parts x scratch_per_part floats).
+void cpu_conv_gemm(CpuConvJob *job, int parts);
+
+// One plane-wise op over (C, N, H, W) tensors; in2 only for the residual add.
+typedef struct {
+    const PcNode *nd;
+    const float *in, *in2;
+    float *out;
+    int n, in_h, in_w;
+    long in_cs, out_cs;
+} CpuPlaneJob;
+// Parts of a CpuPlaneJob (cpu_run_parts): max pooling, adaptive average pooling, residual add.
+void cpu_maxpool_part(void *arg, int part, int parts);
+void cpu_avgpool_part(void *arg, int part, int parts);
+void cpu_add_part(void *arg, int part, int parts);
+
+typedef struct {
+    const PcNode *nd;
+    const float *x;         // (N, in)
+    float *y;               // (N, out)
+    int n;
+} CpuLinearJob;
+// One part of a CpuLinearJob (cpu_run_parts): y = x W^T + b (+ ReLU).
+void cpu_linear_part(void *arg, int part, int parts);
 
 // cpu_backward.c
 int cpu_backward(PcBackend *be, PcBackendNet *bn, const float *x, int n, const int *cls, float *logits,

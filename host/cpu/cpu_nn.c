@@ -4,13 +4,14 @@
 // group of G images, so a convolution is ONE matrix product  out (Cout, G*OH*OW) = W (Cout, K) x
 // cols (K, G*OH*OW)  with K = Cin*k*k, and a 1x1 stride-1 convolution needs no im2col at all (its
 // input already is the column matrix). The channel stride is G*H*W rounded up to an odd number of
-// 64-byte lines (ld_pad): with 224 x 224 planes it would otherwise be a multiple of 4 KiB and the
+// 64-byte lines (cpu_ld_pad): with 224 x 224 planes it would otherwise be a multiple of 4 KiB and the
 // rows of every channel would fall into the same L1 sets. Linear nodes hold (G, C). Inputs and
 // taps are converted from / to (N, C, H, W) at the edges.
 //
 // Convolutions: few-channel layers with long rows (Cout <= 64, stride 1 or 2) run a direct AVX-512
-// kernel that reads the input in place; the others im2col + sgemm on cache-sized chunks, then
-// bias + ReLU on the chunk while it is in cache.
+// kernel that reads the input in place (cpu_direct.c); the others im2col + sgemm on cache-sized
+// chunks, then bias + ReLU on the chunk while it is in cache (cpu_layers.c, with the pooling,
+// residual add and linear kernels).
 //
 // Batches: the batch goes through the network in groups of G images, G as small as keeps the late
 // layers' GEMMs wide (choose_group), so activations stay in the caches between layers. With at
@@ -27,7 +28,6 @@
 // turns the direct kernel off (tests use it to check the GEMM path on every layer).
 #define _GNU_SOURCE
 #include <cblas.h>
-#include <immintrin.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +39,6 @@
 // im2col chunk per thread, in floats (4 MiB): stays in the last-level cache between the im2col
 // write and the GEMM's read, and still gives GEMMs of several thousand columns.
 #define IM2COL_CHUNK_FLOATS ((size_t)1 << 20)
-// Below this many output columns per thread a convolution splits its channels instead.
-#define MIN_COLS_PER_THREAD 512
 
 // Buffers of one worker: everything a pass over a group of up to `group` images writes.
 typedef struct {
@@ -63,13 +61,6 @@ typedef struct {
     size_t scratch_per_part;
     CpuQuant *quant;        // the 8-bit convs (net_set_quant, cpu_quant.c), or NULL
 } CpuNet;
-
-// Leading dimension for n floats: a multiple of 16 floats that is an odd number of 64-byte lines,
-// so consecutive rows / channels map to different L1 sets.
-static long ld_pad(long n) {
-    long lines = (n + 15) / 16;
-    return 16 * (lines | 1);
-}
 
 // ---- OpenBLAS kernel selection ---------------------------------------------------------------
 
@@ -141,147 +132,15 @@ static void run_parts(int parts, PartFn fn, void *arg) {
     }
 }
 
-static inline long part_begin(long n, int part, int parts) { return n * part / parts; }
+// ---- convolution -----------------------------------------------------------------------------
 
-// ---- im2col + GEMM convolution ---------------------------------------------------------------
-
-// One convolution of n images: in (Cin, N, H, W), channel stride in_cs -> out (Cout, N, OH, OW),
-// channel stride out_cs.
-typedef struct {
-    const PcNode *nd;
-    const float *weight;    // (Cout, Cin, k, k): the node's, or its fake-quantised copy (8-bit)
-    const float *in;
-    float *out;
-    int n, in_h, in_w;
-    long in_cs, out_cs;
-    float *scratch;
-    size_t scratch_per_part;
-    long chunk_r0, chunk_r1, chunk_ld;   // channel-split mode: rows of the current chunk
-} ConvJob;
-
-// Column matrix of output rows [r0, r1) (r = img * OH + oy): rows (ci, ky, kx) of dst, leading
-// dimension ld, starting at column 0.
-static void im2col_rows(const ConvJob *j, long r0, long r1, float *dst, long ld) {
-    const PcConvParams *c = &j->nd->p.conv;
-    const int h = j->in_h, w = j->in_w, oh = j->nd->h, ow = j->nd->w;
-    const size_t plane = (size_t)h * w;
-    const int k = c->k, s = c->stride, pad = c->pad;
-    for (int ci = 0; ci < c->cin; ci++) {
-        for (int ky = 0; ky < k; ky++) {
-            for (int kx = 0; kx < k; kx++) {
-                float *d = dst + ((size_t)(ci * k + ky) * k + kx) * ld;
-                // valid output columns: 0 <= ox*s - pad + kx < w
-                int lo = 0, hi = ow;
-                while (lo < ow && lo * s - pad + kx < 0) lo++;
-                while (hi > lo && (hi - 1) * s - pad + kx >= w) hi--;
-                for (long r = r0; r < r1; r++) {
-                    float *drow = d + (r - r0) * ow;
-                    int img = (int)(r / oh), oy = (int)(r % oh);
-                    int iy = oy * s - pad + ky;
-                    if (iy < 0 || iy >= h) {
-                        memset(drow, 0, (size_t)ow * sizeof(float));
-                        continue;
-                    }
-                    const float *srow = j->in + ci * j->in_cs + img * plane + (size_t)iy * w;
-                    if (lo) memset(drow, 0, (size_t)lo * sizeof(float));
-                    if (s == 1) {
-                        memcpy(drow + lo, srow + lo - pad + kx, (size_t)(hi - lo) * sizeof(float));
-                    } else {
-                        for (int ox = lo; ox < hi; ox++) drow[ox] = srow[ox * s - pad + kx];
-                    }
-                    if (hi < ow) memset(drow + hi, 0, (size_t)(ow - hi) * sizeof(float));
-                }
-            }
-        }
-    }
-}
-
-// rows [m0, m1) of out (M, ld), ncols columns: out = out + bias (+ ReLU). NaN stays NaN as in
-// PyTorch's relu.
-static void bias_act(float *out, int m0, int m1, long ncols, long ld, const float *bias, int relu) {
-    for (int m = m0; m < m1; m++) {
-        float *row = out + (size_t)m * ld;
-        const float b = bias[m];
-        if (relu) {
-            for (long j = 0; j < ncols; j++) {
-                float v = row[j] + b;
-                row[j] = v < 0.0f ? 0.0f : v;
-            }
-        } else {
-            for (long j = 0; j < ncols; j++) row[j] += b;
-        }
-    }
-}
-
-// Output rows per im2col chunk: the (kk, ld_pad(rows * ow)) column matrix must fit in budget
-// floats (prepare sizes budget for at least one row: kk * ld_pad(ow)).
-static long chunk_rows(size_t budget, size_t kk, int ow) {
-    long rows = ((long)(budget / kk) - 31) / ow;   // ld_pad(x) <= x + 31
-    return rows < 1 ? 1 : rows;
-}
-
-static int conv_is_pointwise(const PcConvParams *c) { return c->k == 1 && c->stride == 1 && c->pad == 0; }
-
-// Column split: this part computes output rows [r0, r1) of every channel, chunk by chunk.
-static void conv_cols_part(void *arg, int part, int parts) {
-    const ConvJob *j = arg;
-    const PcNode *nd = j->nd;
-    const PcConvParams *c = &nd->p.conv;
-    const int oh = nd->h, ow = nd->w, kk = c->cin * c->k * c->k;
-    const long rows = (long)j->n * oh;
-    const long r0 = part_begin(rows, part, parts), r1 = part_begin(rows, part + 1, parts);
-    float *scratch = j->scratch + (size_t)part * j->scratch_per_part;
-    const long rows_per_chunk = chunk_rows(j->scratch_per_part, kk, ow);
-    for (long r = r0; r < r1; r += rows_per_chunk) {
-        long re = r + rows_per_chunk < r1 ? r + rows_per_chunk : r1;
-        long ncols = (re - r) * ow, j0 = r * ow;
-        const float *b;
-        long ldb;
-        if (conv_is_pointwise(c)) {
-            b = j->in + j0;
-            ldb = j->in_cs;
-        } else {
-            ldb = ld_pad(ncols);
-            im2col_rows(j, r, re, scratch, ldb);
-            b = scratch;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, (int)ncols, kk, 1.0f, j->weight,
-                    kk, b, (int)ldb, 0.0f, j->out + j0, (int)j->out_cs);
-        bias_act(j->out + j0, 0, c->cout, ncols, j->out_cs, c->bias, nd->relu);
-    }
-}
-
-// Channel split, phase 1: the parts share the im2col of the chunk's rows.
-static void conv_im2col_part(void *arg, int part, int parts) {
-    const ConvJob *j = arg;
-    const long rows = j->chunk_r1 - j->chunk_r0;
-    const long a = part_begin(rows, part, parts), b = part_begin(rows, part + 1, parts);
-    if (a < b) im2col_rows(j, j->chunk_r0 + a, j->chunk_r0 + b, j->scratch + a * j->nd->w, j->chunk_ld);
-}
-
-// Channel split, phase 2: this part computes output channels [m0, m1) of the chunk's columns.
-static void conv_chan_part(void *arg, int part, int parts) {
-    const ConvJob *j = arg;
-    const PcNode *nd = j->nd;
-    const PcConvParams *c = &nd->p.conv;
-    const int kk = c->cin * c->k * c->k;
-    const int m0 = (int)part_begin(c->cout, part, parts), m1 = (int)part_begin(c->cout, part + 1, parts);
-    if (m0 == m1) return;
-    const long ncols = (j->chunk_r1 - j->chunk_r0) * nd->w, j0 = j->chunk_r0 * nd->w;
-    const float *b = conv_is_pointwise(c) ? j->in + j0 : j->scratch;
-    const long ldb = conv_is_pointwise(c) ? j->in_cs : j->chunk_ld;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m1 - m0, (int)ncols, kk, 1.0f,
-                j->weight + (size_t)m0 * kk, kk, b, (int)ldb, 0.0f, j->out + (size_t)m0 * j->out_cs + j0,
-                (int)j->out_cs);
-    bias_act(j->out + j0, m0, m1, ncols, j->out_cs, c->bias, nd->relu);
-}
-
+// The direct kernel (cpu_direct.c) where it was packed, else im2col + GEMM (cpu_layers.c).
 // quant: the 8-bit convs run fake-quantised (cpu_quant.c): the input rounded into the worker's qin
 // first, the conv then reads it and the fake-quantised weights.
 static void conv_forward(const CpuNet *cn, const Workspace *ws, int parts, int node, const float *in, int in_h,
                          int in_w, float *out, int n, int quant) {
     const PcNode *nd = &cn->net->nodes[node];
-    const long in_cs = ld_pad((long)n * in_h * in_w), out_cs = ld_pad((long)n * nd->h * nd->w);
+    const long in_cs = cpu_ld_pad((long)n * in_h * in_w), out_cs = cpu_ld_pad((long)n * nd->h * nd->w);
     const float *weight = nd->p.conv.weight, *direct_w = cn->direct_w[node];
     const CpuQuant *q = quant ? cn->quant : NULL;
     if (q && q->in_scale[node] > 0.0f) {
@@ -296,141 +155,8 @@ static void conv_forward(const CpuNet *cn, const Workspace *ws, int parts, int n
         run_parts(parts, cpu_direct_part, &dj);
         return;
     }
-    ConvJob job = {nd, weight, in, out, n, in_h, in_w, in_cs, out_cs, ws->scratch, cn->scratch_per_part, 0, 0, 0};
-    const long rows = (long)n * nd->h, cols_total = rows * nd->w;
-    if (parts <= 1 || cols_total >= (long)MIN_COLS_PER_THREAD * parts) {
-        run_parts(parts, conv_cols_part, &job);
-        return;
-    }
-    // Few columns: share one column matrix, split the output channels.
-    const size_t kk = (size_t)nd->p.conv.cin * nd->p.conv.k * nd->p.conv.k;
-    const long rows_per_chunk = chunk_rows(cn->scratch_per_part * (size_t)parts, kk, nd->w);
-    for (long r = 0; r < rows; r += rows_per_chunk) {
-        job.chunk_r0 = r;
-        job.chunk_r1 = r + rows_per_chunk < rows ? r + rows_per_chunk : rows;
-        job.chunk_ld = ld_pad((job.chunk_r1 - r) * nd->w);
-        if (!conv_is_pointwise(&nd->p.conv)) run_parts(parts, conv_im2col_part, &job);
-        run_parts(parts, conv_chan_part, &job);
-    }
-}
-
-// ---- pooling, residual add, linear -----------------------------------------------------------
-
-// One plane-wise op over (C, N, H, W) tensors; in2 only for the residual add.
-typedef struct {
-    const PcNode *nd;
-    const float *in, *in2;
-    float *out;
-    int n, in_h, in_w;
-    long in_cs, out_cs;
-} PlaneJob;
-
-static inline float max_nan(float a, float b) { return (a > b || a != a) ? a : b; }
-
-// Max pooling with implicit -inf padding (padded positions never win), floor output size, NaN
-// propagating as in PyTorch. 2x2 / stride 2 (every VGG pool) has its own loop.
-static void maxpool_part(void *arg, int part, int parts) {
-    const PlaneJob *j = arg;
-    const PcNode *nd = j->nd;
-    const int k = nd->p.pool.k, s = nd->p.pool.stride, pad = nd->p.pool.pad;
-    const int h = j->in_h, w = j->in_w, oh = nd->h, ow = nd->w;
-    const long planes = (long)nd->c * j->n;
-    for (long p = part_begin(planes, part, parts); p < part_begin(planes, part + 1, parts); p++) {
-        const long ch = p / j->n, img = p % j->n;
-        const float *src = j->in + ch * j->in_cs + img * (size_t)h * w;
-        float *dst = j->out + ch * j->out_cs + img * (size_t)oh * ow;
-        if (k == 2 && s == 2 && pad == 0) {
-            for (int oy = 0; oy < oh; oy++) {
-                const float *r0 = src + (size_t)2 * oy * w, *r1 = r0 + w;
-                float *o = dst + (size_t)oy * ow;
-                for (int ox = 0; ox < ow; ox++)
-                    o[ox] = max_nan(max_nan(r0[2 * ox], r0[2 * ox + 1]), max_nan(r1[2 * ox], r1[2 * ox + 1]));
-            }
-            continue;
-        }
-        // general case, a window row at a time: columns ox with 0 <= ox*s - pad + kx < w
-        for (int oy = 0; oy < oh; oy++) {
-            float *o = dst + (size_t)oy * ow;
-            for (int ox = 0; ox < ow; ox++) o[ox] = -__builtin_inff();
-            for (int ky = 0; ky < k; ky++) {
-                const int y = oy * s - pad + ky;
-                if (y < 0 || y >= h) continue;
-                const float *r = src + (size_t)y * w;
-                for (int kx = 0; kx < k; kx++) {
-                    int lo = 0, hi = ow;
-                    while (lo < ow && lo * s - pad + kx < 0) lo++;
-                    while (hi > lo && (hi - 1) * s - pad + kx >= w) hi--;
-                    for (int ox = lo; ox < hi; ox++) o[ox] = max_nan(r[ox * s - pad + kx], o[ox]);
-                }
-            }
-        }
-    }
-}
-
-// Adaptive average pooling, PyTorch bins: [floor(i*in/out), ceil((i+1)*in/out)).
-static void avgpool_part(void *arg, int part, int parts) {
-    const PlaneJob *j = arg;
-    const PcNode *nd = j->nd;
-    const int h = j->in_h, w = j->in_w, oh = nd->h, ow = nd->w;
-    const long planes = (long)nd->c * j->n;
-    for (long p = part_begin(planes, part, parts); p < part_begin(planes, part + 1, parts); p++) {
-        const long ch = p / j->n, img = p % j->n;
-        const float *src = j->in + ch * j->in_cs + img * (size_t)h * w;
-        float *dst = j->out + ch * j->out_cs + img * (size_t)oh * ow;
-        for (int oy = 0; oy < oh; oy++) {
-            int y0 = oy * h / oh, y1 = ((oy + 1) * h + oh - 1) / oh;
-            for (int ox = 0; ox < ow; ox++) {
-                int x0 = ox * w / ow, x1 = ((ox + 1) * w + ow - 1) / ow;
-                float sum = 0.0f;
-                for (int y = y0; y < y1; y++)
-                    for (int x = x0; x < x1; x++) sum += src[y * w + x];
-                dst[oy * ow + ox] = sum / (float)((y1 - y0) * (x1 - x0));
-            }
-        }
-    }
-}
-
-// out = relu(in + in2); the three tensors share one shape and channel stride.
-static void add_part(void *arg, int part, int parts) {
-    const PlaneJob *j = arg;
-    const PcNode *nd = j->nd;
-    const long per_chan = (long)j->n * nd->h * nd->w;
-    for (long ch = part_begin(nd->c, part, parts); ch < part_begin(nd->c, part + 1, parts); ch++) {
-        const float *a = j->in + ch * j->in_cs, *b = j->in2 + ch * j->in_cs;
-        float *o = j->out + ch * j->out_cs;
-        if (nd->relu) {
-            for (long i = 0; i < per_chan; i++) {
-                float v = a[i] + b[i];
-                o[i] = v < 0.0f ? 0.0f : v;
-            }
-        } else {
-            for (long i = 0; i < per_chan; i++) o[i] = a[i] + b[i];
-        }
-    }
-}
-
-typedef struct {
-    const PcNode *nd;
-    const float *x;         // (N, in)
-    float *y;               // (N, out)
-    int n;
-} LinearJob;
-
-// This part computes output features [o0, o1) of every image.
-static void linear_part(void *arg, int part, int parts) {
-    const LinearJob *j = arg;
-    const PcLinearParams *lp = &j->nd->p.linear;
-    const int o0 = (int)part_begin(lp->out, part, parts), o1 = (int)part_begin(lp->out, part + 1, parts);
-    if (o0 == o1) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n, o1 - o0, lp->in, 1.0f, j->x, lp->in,
-                lp->weight + (size_t)o0 * lp->in, lp->in, 0.0f, j->y + o0, lp->out);
-    for (int i = 0; i < j->n; i++) {
-        float *row = j->y + (size_t)i * lp->out;
-        for (int o = o0; o < o1; o++) {
-            float v = row[o] + lp->bias[o];
-            row[o] = (j->nd->relu && v < 0.0f) ? 0.0f : v;
-        }
-    }
+    CpuConvJob job = {nd, weight, in, out, n, in_h, in_w, in_cs, out_cs, ws->scratch, cn->scratch_per_part, 0, 0, 0};
+    cpu_conv_gemm(&job, parts);
 }
 
 // ---- layout conversion -----------------------------------------------------------------------
@@ -453,9 +179,11 @@ static void to_image_major(const float *src, float *dst, int n, int c, size_t hw
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
-// Floats of a (C, N, H, W) buffer for up to g images, channel stride ld_pad(N*H*W) (ld_pad is
+// Floats of a (C, N, H, W) buffer for up to g images, channel stride cpu_ld_pad(N*H*W) (it is
 // monotonic, so the size for g covers every smaller group).
-static size_t spatial_floats(int c, int h, int w, int g) { return (size_t)c * (size_t)ld_pad((long)g * h * w); }
+static size_t spatial_floats(int c, int h, int w, int g) {
+    return (size_t)c * (size_t)cpu_ld_pad((long)g * h * w);
+}
 
 // Images per pass through the network: enough that the smallest conv output still gives GEMMs of
 // GROUP_MIN_COLS columns, and no more (small groups keep a layer's input and output in the caches:
@@ -529,7 +257,7 @@ static void plan_buffers(const PcNet *net, int group, int direct, BufferPlan *bp
         size_t need = nd->op == PC_NODE_LINEAR ? (size_t)nd->c * group : spatial_floats(nd->c, nd->h, nd->w, group);
         if (nd->op == PC_NODE_CONV) {
             // at least one output row of columns per chunk
-            size_t row = (size_t)nd->p.conv.cin * nd->p.conv.k * nd->p.conv.k * ld_pad(nd->w);
+            size_t row = (size_t)nd->p.conv.cin * nd->p.conv.k * nd->p.conv.k * cpu_ld_pad(nd->w);
             if (row > bp->scratch) bp->scratch = row;
             if (direct && cpu_use_direct(&nd->p.conv, nd->w)) bp->packed += round16(cpu_direct_pack_floats(&nd->p.conv));
         } else if (nd->op == PC_NODE_LINEAR) {
@@ -669,7 +397,7 @@ static void copy_out(const CpuNet *cn, const Workspace *ws, int i, int g, float 
     const PcNode *nd = &cn->net->nodes[i];
     const size_t hw = (size_t)nd->h * nd->w;
     if (nd->op == PC_NODE_LINEAR) memcpy(dst, ws->out[i], (size_t)g * nd->c * sizeof(float));
-    else to_image_major(ws->out[i], dst, g, nd->c, hw, ld_pad((long)g * (long)hw));
+    else to_image_major(ws->out[i], dst, g, nd->c, hw, cpu_ld_pad((long)g * (long)hw));
 }
 
 // What one pass writes: logits (or NULL) and taps of the whole batch; a group writes its rows.
@@ -690,19 +418,19 @@ static void run_group(const Pass *ps, const Workspace *ws, int parts, int i0, in
     const PcNet *net = cn->net;
     const size_t in_hw = (size_t)net->in_h * net->in_w;
     to_channel_major(ps->x + (size_t)i0 * net->in_c * in_hw, ws->input, g, net->in_c, in_hw,
-                     ld_pad((long)g * (long)in_hw));
+                     cpu_ld_pad((long)g * (long)in_hw));
     for (int i = 0; i <= ps->last; i++) {
         const PcNode *nd = &net->nodes[i];
         const float *in = nd->input < 0 ? ws->input : ws->out[nd->input];
         int ic, ih, iw;
         node_in_shape(net, nd->input, &ic, &ih, &iw);
-        const long in_cs = ld_pad((long)g * ih * iw), out_cs = ld_pad((long)g * nd->h * nd->w);
-        PlaneJob pj = {nd, in, nd->input2 >= 0 ? ws->out[nd->input2] : NULL, ws->out[i], g, ih, iw, in_cs, out_cs};
+        const long in_cs = cpu_ld_pad((long)g * ih * iw), out_cs = cpu_ld_pad((long)g * nd->h * nd->w);
+        CpuPlaneJob pj = {nd, in, nd->input2 >= 0 ? ws->out[nd->input2] : NULL, ws->out[i], g, ih, iw, in_cs, out_cs};
         switch (nd->op) {
         case PC_NODE_CONV: conv_forward(cn, ws, parts, i, in, ih, iw, ws->out[i], g, ps->quant); break;
-        case PC_NODE_MAXPOOL: run_parts(parts, maxpool_part, &pj); break;
-        case PC_NODE_ADAPTIVE_AVG: run_parts(parts, avgpool_part, &pj); break;
-        case PC_NODE_ADD: run_parts(parts, add_part, &pj); break;
+        case PC_NODE_MAXPOOL: run_parts(parts, cpu_maxpool_part, &pj); break;
+        case PC_NODE_ADAPTIVE_AVG: run_parts(parts, cpu_avgpool_part, &pj); break;
+        case PC_NODE_ADD: run_parts(parts, cpu_add_part, &pj); break;
         case PC_NODE_LINEAR: {
             const float *xin = in;
             if (nd->input >= 0 && net->nodes[nd->input].op != PC_NODE_LINEAR) {
@@ -710,8 +438,8 @@ static void run_group(const Pass *ps, const Workspace *ws, int parts, int i0, in
                 to_image_major(in, ws->scratch, g, ic, (size_t)ih * iw, in_cs);
                 xin = ws->scratch;
             }
-            LinearJob lj = {nd, xin, ws->out[i], g};
-            run_parts(parts, linear_part, &lj);
+            CpuLinearJob lj = {nd, xin, ws->out[i], g};
+            run_parts(parts, cpu_linear_part, &lj);
             break;
         }
         }
@@ -727,7 +455,7 @@ static void run_group(const Pass *ps, const Workspace *ws, int parts, int i0, in
 // Data-parallel worker: images [n*part/parts, n*(part+1)/parts) in groups, single-threaded ops.
 static void images_part(void *arg, int part, int parts) {
     const Pass *ps = arg;
-    const int a = (int)part_begin(ps->n, part, parts), b = (int)part_begin(ps->n, part + 1, parts);
+    const int a = (int)cpu_part_begin(ps->n, part, parts), b = (int)cpu_part_begin(ps->n, part + 1, parts);
     for (int i0 = a; i0 < b; i0 += ps->cn->group) {
         int g = b - i0 < ps->cn->group ? b - i0 : ps->cn->group;
         run_group(ps, &ps->cn->ws[part], 1, i0, g);

@@ -6,6 +6,8 @@
 // these ops, dominate the CPU time.
 #include <cblas.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpu_internal.h"

@@ -5,6 +5,7 @@
 // s_x * s_w[k] * sum(q_x * q_w) only by the fp32 rounding of the sums. Slower than fp32 (one pass
 // of rounding over each 8-bit conv's input); the backward (gradients) stays unquantised fp32.
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpu_internal.h"
@@ -25,7 +26,7 @@ void cpu_quant_free(CpuQuant *q) {
 
 void cpu_quant_input_part(void *arg, int part, int parts) {
     const CpuQuantInput *j = arg;
-    const long c0 = (long)j->c * part / parts, c1 = (long)j->c * (part + 1) / parts;
+    const long c0 = cpu_part_begin(j->c, part, parts), c1 = cpu_part_begin(j->c, part + 1, parts);
     for (long c = c0; c < c1; c++) {
         const float *src = j->in + c * j->cs;
         float *dst = j->out + c * j->cs;
