@@ -190,22 +190,26 @@ static int is_our_result(const char *p) {
 // file, a regular .partial, a journal); anything else at those paths is refused untouched. (A
 // stale .update is removed by the caller when it is a copy polycam-eval made, h5util.h.)
 static int remove_previous(const PcStore *st, PcError *err) {
+    char *sanity = suffixed(st->path, ".sanity.journal");   // an interrupted sanity check's steps (sanity.c)
     struct {
         const char *path;
         int ours;
-    } f[3] = {{st->path, is_our_result(st->path)}, {st->partial_path, is_regular(st->partial_path)},
-              {st->journal_path, pc_journal_has_signature(st->journal_path) || is_regular(st->journal_path)}};
-    for (int i = 0; i < 3; i++)
+    } f[4] = {{st->path, is_our_result(st->path)}, {st->partial_path, is_regular(st->partial_path)},
+              {st->journal_path, pc_journal_has_signature(st->journal_path) || is_regular(st->journal_path)},
+              {sanity, pc_journal_has_signature(sanity)}};
+    int rc = 0;
+    for (int i = 0; i < 4 && rc == 0; i++)
         if (exists(f[i].path) && !f[i].ours)
-            return pc_fail(err, "%s: not a file polycam-eval wrote; --force removes only its own result files "
-                           "(remove it yourself or set another [output] file)", f[i].path);
+            rc = pc_fail(err, "%s: not a file polycam-eval wrote; --force removes only its own result files "
+                         "(remove it yourself or set another [output] file)", f[i].path);
     PcError e;
-    if (pc_h5_update_remove_stale(st->path, &e) < 0)
-        return pc_fail(err, "%s; --force removes only its own files", e.msg);
-    for (int i = 0; i < 3; i++)
+    if (rc == 0 && pc_h5_update_remove_stale(st->path, &e) < 0)
+        rc = pc_fail(err, "%s; --force removes only its own files", e.msg);
+    for (int i = 0; i < 4 && rc == 0; i++)
         if (exists(f[i].path) && unlink(f[i].path) != 0)
-            return pc_fail(err, "%s: cannot remove (%s)", f[i].path, strerror(errno));
-    return 0;
+            rc = pc_fail(err, "%s: cannot remove (%s)", f[i].path, strerror(errno));
+    free(sanity);
+    return rc;
 }
 
 // ---- opening ----------------------------------------------------------------------------------
