@@ -438,7 +438,9 @@ static int steps_open(PcJournal *j, const char *output, PcSanityEnv *env, Sanity
         free(buf);
         long dropped;
         rc = pc_journal_cut(j, &dropped, err);
-        if (rc == 0 && *done)
+        if (rc == 0 && *done == s->n_steps)
+            fprintf(stderr, "sanity check: every step read back from %s (stopped before /sanity was written)\n", path);
+        else if (rc == 0 && *done)
             fprintf(stderr, "sanity check: resuming at step %d of %d (steps 0..%d read back from %s)\n", *done,
                     s->n_steps - 1, *done - 1, path);
     }

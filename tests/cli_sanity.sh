@@ -112,6 +112,15 @@ check "failed /sanity write: exit 1 ($rc)" [ $rc -eq 1 ]
 check "failed /sanity write: one line naming the copy ($(tail -n 1 "$tmp/fail.err"))" grep -q "cannot copy it to $out.update" "$tmp/fail.err"
 check "failed /sanity write: the file is unchanged" cmp -s "$out" "$tmp/before_fail.h5"
 rmdir "$out.update"
+# every step was computed before the write failed: they are in the journal, and the same command
+# writes /sanity from it without computing a step (as after a kill between the last step and the rename)
+check "failed /sanity write: the steps journal is kept" [ -s "$out.sanity.journal" ]
+"$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>"$tmp/full.err"
+rc=$?; check "full journal: exit 0 ($(tail -n 1 "$tmp/full.err"))" [ $rc -eq 0 ]
+check "full journal: every step read back" grep -q '^sanity check: every step read back from' "$tmp/full.err"
+check "full journal: no step computed again" bash -c "! grep -q '  sanity step' '$tmp/full.err'"
+check "full journal: /sanity equals the uninterrupted one" h5diff -q "$out" "$tmp/ref_sanity.h5" /sanity /sanity
+"$bin" "${base[@]}" --set sanity.methods=ixg --sanity >/dev/null 2>&1   # back to the 1-method /sanity
 "$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>"$tmp/kill.err" &
 pid=$!
 for _ in $(seq 1200); do grep -q 'sanity step 21/' "$tmp/kill.err" && break; sleep 0.02; done
