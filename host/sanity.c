@@ -389,12 +389,14 @@ static char *steps_key(const char *output, PcSanityEnv *env, const Sanity *s) {
     char *text = NULL;
     size_t len = 0;
     FILE *m = open_memstream(&text, &len);
+    const uint64_t key_hash = pc_hash64(key ? key : "", key ? strlen(key) : 0, PC_HASH64_INIT);
     fprintf(m, "polycam-eval sanity steps 1\noutput start_time = %s\noutput config_key = %016llx\nseed = %llu\n"
-               "S = %d\nimages =", start ? start : "", (unsigned long long)pc_hash64(key ? key : "", key ? strlen(key) : 0,
-               PC_HASH64_INIT), (unsigned long long)env->mset->seed, s->S);
+               "S = %d\nimages =", start ? start : "", (unsigned long long)key_hash,
+            (unsigned long long)env->mset->seed, s->S);
     for (int i = 0; i < s->n_img; i++) fprintf(m, " %d", s->img[i]);
     fprintf(m, "\nmethods =");
-    for (int k = 0; k < s->n_meth; k++) fprintf(m, " %s", s->variant[k] >= 0 ? pc_variant_ids[s->variant[k]] : s->desc[k]->id);
+    for (int k = 0; k < s->n_meth; k++)
+        fprintf(m, " %s", s->variant[k] >= 0 ? pc_variant_ids[s->variant[k]] : s->desc[k]->id);
     fprintf(m, "\nsteps = %d:", s->n_steps);
     for (int t = 1; t < s->n_steps; t++) fprintf(m, " %s", pc_sanity_layer_name(env->net, s->node[t]));
     fprintf(m, "\n");

@@ -1,8 +1,9 @@
 // table.h: the paper's Table 1 from a result file: one row per method id with the mean insertion
 // AUC, deletion AUC and their difference over the images whose status is "ok", and the image
-// count behind the means (an image with a NaN map of a method counts in the other methods' rows); when the file stores sensitivity-max, its mean as one more column; with
-// localisation (SPEC §10, [data] masks) the mean energy in mask and the pointing hits. Printed as
-// Markdown and written as CSV beside the HDF5 file.
+// count behind the means (an image with a NaN map of a method counts in the other methods' rows);
+// when the file stores sensitivity-max, its mean as one more column; with localisation (SPEC §10,
+// [data] masks) the mean energy in mask and the pointing hits. Printed as Markdown and written as
+// CSV beside the HDF5 file.
 #ifndef PC_TABLE_H
 #define PC_TABLE_H
 
