@@ -472,6 +472,9 @@ static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError 
     if (cfg->precision != PC_PREC_FP32 && !pc_precision_is_8bit(cfg->precision) && !strcmp(r->be->name, "cpu"))
         fprintf(stderr, "warning: no CUDA device: the CPU computes in fp32; [run] precision = %s applies to CUDA "
                 "only (the file records it)\n", pc_config_get(cfg, "run", "precision"));
+    if (pc_precision_is_8bit(cfg->precision) && !strcmp(r->be->name, "cpu") && !strcmp(cfg->device, "auto"))
+        fprintf(stderr, "warning: no CUDA device: [run] precision = %s runs as the CPU's emulation of the 8-bit "
+                "convolutions (exact in value, for checking; slower than fp32)\n", pc_config_get(cfg, "run", "precision"));
     return 0;
 }
 

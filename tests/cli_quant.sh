@@ -64,6 +64,14 @@ key_first=$(h5attr "$tmp/fp8.h5" config_key | grep '^layer1.0.downsample.0 = ' |
 check "key and /quant hold the same first scale ($first, $key_first; h5dump prints 6 digits)" \
     awk -v a="$first" -v b="$key_first" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= 1e-5 * b) }'
 
+# device = auto on a machine without a GPU: the emulation runs, and says so (as fp16 says it runs fp32)
+q auto --set run.device=auto >/dev/null 2>"$tmp/auto.err"
+if grep -q ', device cpu: ' "$tmp/auto.err"; then
+    check "device = auto on the CPU: a warning line that it is the emulation" \
+        grep -q "^warning: no CUDA device: \[run\] precision = fp8 runs as the CPU's emulation" "$tmp/auto.err"
+fi
+check "device = cpu: no such warning" not grep -q "CPU's emulation" "$tmp/fp8.err"
+
 # a finished file: complete, scales read back (no calibration)
 q fp8 >/dev/null 2>"$tmp/again.err"
 check "rerun finds the fp8 file complete" grep -q "nothing to compute" "$tmp/again.err"
