@@ -413,20 +413,65 @@ static int copy_fd(int in, int out) {
     return rc;
 }
 
+// A regular file that is empty or starts as an HDF5 file does (the copy of a result file, cut
+// anywhere by a kill).
+static int is_copy_of_ours(const char *p, const struct stat *st) {
+    if (!S_ISREG(st->st_mode)) return 0;
+    FILE *f = fopen(p, "rb");
+    if (!f) return 0;
+    unsigned char sig[8];
+    size_t got = fread(sig, 1, 8, f);
+    fclose(f);
+    return !memcmp(sig, "\x89HDF\r\n\x1a\n", got);
+}
+
+// 0: nothing at tmp; 1: a stale copy, removed; -1: why (static text) it was left.
+static int remove_stale(const char *tmp, const char **why) {
+    struct stat st;
+    if (lstat(tmp, &st) != 0) return 0;
+    if (!is_copy_of_ours(tmp, &st)) {
+        *why = S_ISREG(st.st_mode) ? "a file there that polycam-eval did not make (not HDF5); remove it yourself"
+                                   : "something there that is not a regular file; remove it yourself";
+        return -1;
+    }
+    if (unlink(tmp) == 0) return 1;
+    *why = strerror(errno);
+    return -1;
+}
+
+int pc_h5_update_remove_stale(const char *path, PcError *err) {
+    size_t n = strlen(path) + 16;
+    char *tmp = xmalloc(n);
+    snprintf(tmp, n, "%s.update", path);
+    const char *why = "";
+    int rc = remove_stale(tmp, &why);
+    if (rc < 0) pc_fail(err, "%s: stale copy not removed (%s)", tmp, why);
+    free(tmp);
+    return rc;
+}
+
 char *pc_h5_update_begin(const char *path, PcError *err) {
     size_t n = strlen(path) + 16;
     char *tmp = xmalloc(n);
     snprintf(tmp, n, "%s.update", path);
+    const char *why = "";
+    if (remove_stale(tmp, &why) < 0) {   // a copy a kill left is never the only copy of anything
+        pc_fail(err, "%s: cannot copy it to %s to change it (%s)", path, tmp, why);
+        free(tmp);
+        return NULL;
+    }
     struct stat sb;
     int in = open(path, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
-    if (in >= 0 && fstat(in, &sb) == 0) out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, sb.st_mode & 0777);
+    // O_EXCL | O_NOFOLLOW: never through a link or into a file that appeared since
+    if (in >= 0 && fstat(in, &sb) == 0)
+        out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, sb.st_mode & 0777);
     if (out >= 0) rc = copy_fd(in, out);
-    int e = errno;
+    int e = errno, created = out >= 0;
     if (out >= 0 && close(out) != 0 && rc == 0) rc = -1, e = errno;
     if (in >= 0) close(in);
     if (rc == 0) return tmp;
     pc_fail(err, "%s: cannot copy it to %s to change it (%s)", path, tmp, strerror(e ? e : EIO));
-    unlink(tmp);
+    if (created) unlink(tmp);   // only our own copy
     free(tmp);
     return NULL;
 }

@@ -67,6 +67,11 @@ int pc_h5_has_signature(const char *path);
 // at any moment leaves path as it was or as changed, never half-changed (HDF5 1.10 files are not
 // safe to kill in the middle of a write). Frees tmp.
 char *pc_h5_update_begin(const char *path, PcError *err);
+// A "<path>.update" left by a process killed between begin and end (never the only copy of
+// anything: path is replaced only by a complete copy). 0: none; 1: a copy polycam-eval made (a
+// regular file, empty or starting as an HDF5 file), removed; -1 with err: something else there,
+// left alone. pc_h5_update_begin calls it first; the caller must hold the output's writer lock.
+int pc_h5_update_remove_stale(const char *path, PcError *err);
 int pc_h5_update_end(const char *path, char *tmp, int ok, PcError *err);
 
 // The reason of the last failed HDF5 call in this thread, as " (No space left on device)" when

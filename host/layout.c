@@ -46,6 +46,24 @@ void pc_result_reset(PcImageResult *r, const PcStoreLayout *l, int index) {
     for (size_t i = 0; i < t; i++) r->ins_scores[i] = r->del_scores[i] = NAN;
 }
 
+int pc_status_is_nan_map(const char *status) {
+    size_t n = strlen(status), k = strlen(PC_STATUS_NAN_MAP);
+    return n > k && !strcmp(status + n - k, PC_STATUS_NAN_MAP);
+}
+
+int pc_status_usable(const char *status) { return !strcmp(status, "ok") || pc_status_is_nan_map(status); }
+
+void pc_status_nan_maps(char *buf, size_t cap, const char *const *ids, int n) {
+    const size_t tail = strlen(PC_STATUS_NAN_MAP) + 24;   // room for " and N more" and the suffix
+    size_t len = 0;
+    int k = 0;
+    buf[0] = 0;
+    for (; k < n && len + strlen(ids[k]) + 2 + tail < cap; k++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", k ? ", " : "", ids[k]);
+    if (k < n) len += (size_t)snprintf(buf + len, cap - len, " and %d more", n - k);
+    snprintf(buf + len, cap - len, "%s", PC_STATUS_NAN_MAP);
+}
+
 void pc_result_free(PcImageResult *r) {
     free(r->maps);
     free(r->ins_auc);

@@ -119,6 +119,22 @@ void pc_result_init(PcImageResult *r, const PcStoreLayout *layout);
 void pc_result_reset(PcImageResult *r, const PcStoreLayout *layout, int index);
 void pc_result_free(PcImageResult *r);
 
+// /images/status of an image whose methods all ran but some gave a NaN map (a constant map before
+// torchcam's min-max, as the library does): the ids of every such method, then this suffix,
+// "gradcam, gradcampp: NaN map (...)". Those methods' AUCs, sensitivity and localisation stay
+// NaN / not computed, so the image leaves their rows only. Files written before the list named
+// only the last such method (the same form with one id); their other NaN methods' values are NaN
+// too, so they read the same way.
+#define PC_STATUS_NAN_MAP ": NaN map (constant before min-max, as the library)"
+// 1 when an image with this status enters the means: "ok", or a NaN-map status (each method's row
+// then keeps the image where the method's values are finite).
+int pc_status_usable(const char *status);
+// 1 for a NaN-map status (above).
+int pc_status_is_nan_map(const char *status);
+// Writes the NaN-map status naming the n ids (n >= 1) into buf; ids that do not fit are counted
+// ("a, b and 3 more: NaN map ...").
+void pc_status_nan_maps(char *buf, size_t cap, const char *const *ids, int n);
+
 // The fixed-size binary form of one result in the journal (maps in the stored precision).
 size_t pc_result_bytes(const PcStoreLayout *l);
 void pc_result_pack(const PcStoreLayout *l, const PcImageResult *r, unsigned char *out);

@@ -110,14 +110,16 @@ typedef struct {
 // The plan, its scales (read back from the output's journal or finished file when that run had
 // this configuration, else calibrated on the first [precision] calibration_images images of the
 // list) handed to env->bn (net_set_quant), and the one line saying so on stderr. *finished = 1 when
-// the output is a finished file (nothing to compute: no guard needed).
+// the output is a finished file (nothing to compute: no guard needed). 0, -1 with err, or 1 when a
+// stop signal (stop.h) ended the calibration (err says so; nothing written).
 int pc_quant_setup(const PcQuantEnv *env, PcQuantPlan *plan, int *finished, PcError *err);
 
 // The accuracy guard: the first guard_images images of env->ds computed as the run computes them
 // (8-bit) and on an fp32 reference (a second backend of env->bopt's device with precision fp32),
 // compared: the predicted class of each image, |AUC(8-bit) - AUC(fp32)| of every method and curve.
 // Within the limits: the figures go into plan (stored in /quant) and one line to stderr; else -1
-// with one line naming the figures, the limits and the remedies (nothing has been written yet).
+// with one line naming the figures, the limits and the remedies (nothing has been written yet);
+// 1 when a stop signal (stop.h) ended it between two images (err says so).
 int pc_quant_guard(const PcQuantEnv *env, PcQuantPlan *plan, PcError *err);
 
 #endif

@@ -8,9 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stop.h"
 #include "store.h"
 
 // ---- scales -----------------------------------------------------------------------------------
+
+// A stop signal (stop.h) before the output is touched: 1 with err saying so, else 0.
+static int stopped(const char *stage, PcError *err) {
+    int sig = pc_stop_requested();
+    if (!sig) return 0;
+    pc_fail(err, "interrupted by %s during the 8-bit %s; nothing was written; rerun the same command to start again",
+            pc_stop_signal_name(sig), stage);
+    return 1;
+}
 
 // The first calibration_images readable images of the list (after offset and limit, before the
 // shard: every shard calibrates on the same images) through the unquantised net. *first / *last:
@@ -32,12 +42,15 @@ static int calibrate(const PcQuantEnv *env, PcQuantPlan *plan, int *first, int *
     int used = 0, rc = d_x ? 0 : pc_fail(err, "calibration: no memory for an image");
     PcPrefetchItem *item;
     while (rc == 0 && used < want && (item = pc_prefetch_next(pf)) != NULL) {
-        if (item->ok) {
+        rc = stopped("calibration", err);
+        if (rc == 0 && item->ok) {
             be->upload(be, d_x, item->x, xs);
             rc = pc_quant_observe(plan, be, env->bn, env->net, d_x, 1, err);
             if (used == 0) *first = all.list_index[item->index];
             *last = all.list_index[item->index];
             used++;
+        } else if (rc == 0) {   // named: the scales then come from the next readable image
+            fprintf(stderr, "8-bit calibration: skipped %s; the next readable image is taken\n", item->error);
         }
         pc_prefetch_release(pf, item);
     }
@@ -45,23 +58,39 @@ static int calibrate(const PcQuantEnv *env, PcQuantPlan *plan, int *first, int *
     if (d_x) be->release(be, d_x);
     if (rc == 0 && used == 0)
         rc = pc_fail(err, "[precision] calibration: none of the first images of %s could be read", cfg->list);
+    if (rc == 0) rc = stopped("calibration", err);
     if (rc == 0) pc_quant_calibrated(plan, used);
+    // a scale whose reciprocal overflows float32 (a tiny clip) would turn every 0 input into NaN
+    for (int i = 0; rc == 0 && i < plan->n; i++)
+        if (!isnormal(plan->in_scale[i]) || !isfinite(1.0f / plan->in_scale[i]))
+            rc = pc_fail(err, "[precision] clip = %g: the input scale of %s (clip x amax / QMAX = %g x %g / %g = %g) is "
+                         "too small for float32 (its reciprocal overflows); raise clip", plan->clip, plan->layer[i],
+                         plan->clip, (double)plan->amax[i], (double)pc_q_max(plan->format), (double)plan->in_scale[i]);
     free(order);
     pc_dataset_free(&all);
     return rc;
 }
 
 // The scales of the output's earlier run (journal or finished file) when it had this very
-// configuration (its key up to [quant] equals env->key): 1 when taken.
-static int reuse_stored(const PcQuantEnv *env, PcQuantPlan *plan, int *finished) {
+// configuration (its key up to [quant] equals env->key): 1 when taken. An earlier run of another
+// configuration is refused here, as the store would refuse it, before the calibration and the guard
+// spend their time: -1 with err.
+static int reuse_stored(const PcQuantEnv *env, PcQuantPlan *plan, int *finished, PcError *err) {
     char *stored = env->mode == PC_STORE_FORCE ? NULL : pc_quant_stored_key(env->cfg->output, finished);
     if (!stored) return 0;
     char *part = pc_store_key_config_part(stored);
     char *q = strstr(part, "\n[quant]\n");
     int ok = 0;
-    if (q) {
-        *q = 0;
-        ok = !strcmp(part, env->key) && pc_quant_from_key(plan, stored);
+    if (q) *q = 0;
+    if (strcmp(part, env->key)) {
+        char diff[600], what[1200];
+        pc_store_key_difference(part, env->key, diff, sizeof diff);
+        if (*finished) snprintf(what, sizeof what, "%s", env->cfg->output);
+        else snprintf(what, sizeof what, "the unfinished run in %s.journal", env->cfg->output);
+        ok = pc_fail(err, "%s was made with a different configuration: %s; use --force to start over or set another "
+                     "[output] file", what, diff);
+    } else if (q) {
+        ok = pc_quant_from_key(plan, stored);
     }
     free(part);
     free(stored);
@@ -77,11 +106,14 @@ int pc_quant_setup(const PcQuantEnv *env, PcQuantPlan *plan, int *finished, PcEr
     int first = 0, last = 0, n_conv = 0;
     for (int i = 0; i < env->net->n_nodes; i++) n_conv += env->net->nodes[i].op == PC_NODE_CONV;
     char how[300];
-    if (reuse_stored(env, plan, finished)) {
+    int reused = reuse_stored(env, plan, finished, err);
+    if (reused < 0) return -1;
+    if (reused) {
         snprintf(how, sizeof how, "input scales read back from %s's earlier run (calibrated on %d images)",
                  env->cfg->output, plan->calibration_images);
     } else {
-        if (calibrate(env, plan, &first, &last, err)) return -1;
+        int rc = calibrate(env, plan, &first, &last, err);
+        if (rc) return rc;
         snprintf(how, sizeof how, "input scales calibrated on %d images (list entries %d..%d), clip %g",
                  plan->calibration_images, first, last, plan->clip);
     }
@@ -93,7 +125,8 @@ int pc_quant_setup(const PcQuantEnv *env, PcQuantPlan *plan, int *finished, PcEr
 
 // ---- the accuracy guard -----------------------------------------------------------------------
 
-// argmax of the logits of one image x (backend memory); -1 on an error.
+// argmax of the logits of one image x (backend memory); -1 on an error, -2 when a logit is not
+// finite (no class: never agrees with the reference).
 static int top1(PcBackend *be, PcBackendNet *bn, const PcNet *net, const float *d_x) {
     const int K = net->n_classes;
     float *d_l = be->alloc(be, (size_t)K * sizeof(float)), *l = xmalloc((size_t)K * sizeof(float));
@@ -104,6 +137,8 @@ static int top1(PcBackend *be, PcBackendNet *bn, const PcNet *net, const float *
         cls = 0;
         for (int k = 1; k < K; k++)
             if (l[k] > l[cls]) cls = k;
+        for (int k = 0; k < K; k++)
+            if (!isfinite(l[k])) cls = -2;
     }
     if (d_l) be->release(be, d_l);
     free(l);
@@ -114,10 +149,17 @@ typedef struct {
     int images, agree, pairs;
     double sum, max;
     char worst[160];        // the method and curve of the largest |dAUC|
+    int nan_pairs;          // AUCs NaN in 8 bits but not in fp32 (fails the guard)
+    char first_nan[160];    // the first of those
 } GuardSums;
 
+// a: the 8-bit AUC, b: the fp32 one.
 static void add_pair(GuardSums *g, double a, double b, const char *id, const char *curve) {
-    if (!isfinite(a) || !isfinite(b)) return;   // a NaN map (constant, as the library): no curve
+    if (!isfinite(b)) return;   // a NaN map in fp32 (constant, as the library): no curve to compare
+    if (!isfinite(a)) {         // NaN from the 8-bit path alone: never a pass
+        if (g->nan_pairs++ == 0) snprintf(g->first_nan, sizeof g->first_nan, "%s %s", id, curve);
+        return;
+    }
     double d = fabs(a - b);
     g->sum += d;
     g->pairs++;
@@ -149,11 +191,12 @@ static int guard_images(const PcQuantEnv *env, PcBackend *ref, PcBackendNet *rbn
     int rc = dq && df ? 0 : pc_fail(err, "8-bit guard: no memory for an image");
     PcPrefetchItem *item;
     while (rc == 0 && (item = pc_prefetch_next(pf)) != NULL) {
-        if (item->ok) {
+        rc = stopped("accuracy guard", err);
+        if (rc == 0 && item->ok) {
             env->be->upload(env->be, dq, item->x, xs);
             ref->upload(ref, df, item->x, xs);
             int cq = top1(env->be, env->bn, env->net, dq), cf = top1(ref, rbn, env->net, df);
-            if (cq < 0 || cf < 0) rc = pc_fail(err, "8-bit guard: a forward pass failed");
+            if (cq == -1 || cf == -1) rc = pc_fail(err, "8-bit guard: a forward pass failed");
             g->agree += cq == cf;
             env->image(env->user, env->be, env->bn, item, &rq);
             env->image(env->user, ref, rbn, item, &rf);
@@ -218,12 +261,15 @@ int pc_quant_guard(const PcQuantEnv *env, PcQuantPlan *plan, PcError *err) {
     plan->guard_agreement = (double)g.agree / g.images;
     plan->guard_mean_dauc = g.pairs ? g.sum / g.pairs : 0.0;
     plan->guard_max_dauc = g.max;
-    char figures[600];
+    char figures[800], nan[240] = "";
+    if (g.nan_pairs)
+        snprintf(nan, sizeof nan, ", %d curve%s NaN in 8 bits but not in fp32 (first: %s)", g.nan_pairs,
+                 g.nan_pairs == 1 ? "" : "s", g.first_nan);
     snprintf(figures, sizeof figures, "%d image%s against fp32: predicted class kept on %d/%d (limit %g), |dAUC| mean "
-             "%.4f over %d curves (limit %g), max %.4f (%s)", g.images, g.images == 1 ? "" : "s", g.agree, g.images,
+             "%.4f over %d curves (limit %g), max %.4f (%s)%s", g.images, g.images == 1 ? "" : "s", g.agree, g.images,
              ps->guard_min_agreement, plan->guard_mean_dauc, g.pairs, ps->guard_max_dauc, g.max,
-             g.pairs ? g.worst : "no curves");
-    if (plan->guard_mean_dauc > ps->guard_max_dauc || plan->guard_agreement < ps->guard_min_agreement)
+             g.pairs ? g.worst : "no curves", nan);
+    if (plan->guard_mean_dauc > ps->guard_max_dauc || plan->guard_agreement < ps->guard_min_agreement || g.nan_pairs)
         return pc_fail(err, "8-bit accuracy guard failed: %s; nothing was written. Keep the worst layers in 16 bits "
                        "([precision] keep), raise [precision] clip toward 1, or use [run] precision = fp16 (limits: "
                        "[precision] guard_max_dauc, guard_min_agreement)", figures);

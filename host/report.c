@@ -1,7 +1,8 @@
 // report.c: tables and figures of result files (see report.h). Each result file is read once into
 // a ReportFile (ids, per-image status, AUCs, sensitivities); tables and figures are written from
 // those. Means are over the images that are done with status "ok" in every file of the report
-// and that every file holds (by list entry name), so the column groups compare the same images.
+// and that every file holds (by list entry name), so the column groups compare the same images; an
+// image with a NaN map of a method (layout.h: pc_status_usable) leaves only that method's means.
 #define _GNU_SOURCE
 #include "report.h"
 
@@ -64,7 +65,8 @@ static int file_read(ReportFile *rf, const char *path, PcError *err) {
     int n = rf->r.n;
     rf->ok = xcalloc((size_t)n + 1, 1);
     rf->use = xcalloc((size_t)n + 1, 1);
-    for (int i = 0; i < n; i++) rf->ok[i] = rf->r.done[i] == 1 && !strcmp(rf->r.status[i], "ok");
+    // "ok", or NaN maps of some methods: those methods' values are NaN, so mean_of leaves them out
+    for (int i = 0; i < n; i++) rf->ok[i] = rf->r.done[i] == 1 && pc_status_usable(rf->r.status[i]);
     if (rf->r.layout.size <= 0) rf->r.layout.size = 224;
     return 0;
 }
@@ -463,6 +465,14 @@ static void describe_files(FILE *md, const ReportFile *fs, int nf, int kept, int
         else if (ok != kept && !own)
             fprintf(md, "\nLeft out of `%s`: %d of its %d readable images, which another file lacks or could not "
                         "read; every mean is over the same %d images.\n", fs[k].r.path, ok - kept, ok, kept);
+    }
+    for (int k = 0; k < nf; k++) {
+        int nan = 0;
+        for (int i = 0; i < fs[k].r.n; i++) nan += fs[k].use[i] && pc_status_is_nan_map(fs[k].r.status[i]);
+        if (nan)
+            fprintf(md, "\n`%s`: %d of the images used have a NaN map of some method (a constant map, as the "
+                        "library gives it; `/images/status` names the methods): they leave only those methods' "
+                        "means (their N is lower).\n", fs[k].r.path, nan);
     }
     for (int k = 1; k < nf; k++)
         if (fs[k].r.layout.steps != fs[0].r.layout.steps)

@@ -310,6 +310,8 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
         pc_explanation_free(&e);
         return;
     }
+    const char *nan_ids[MAX_METHODS];
+    int n_nan = 0;
     for (int m = 0; m < r->n_methods; m++) {
         float *dst = res->maps + (size_t)m * ss;
         int rc = compute_map(r, &e, m, &mctx, dst, &err);
@@ -319,9 +321,8 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
         }
         if (rc > 0) {
             // as torchcam: a constant map min-max normalises to NaN; the map is stored as it is,
-            // its curves stay NaN, the image's status says so and the other methods go on
-            snprintf(res->status, sizeof res->status, "%.96s: NaN map (constant before min-max, as the library)",
-                     r->ids[m]);
+            // its curves stay NaN, the status names it and the other methods go on
+            nan_ids[n_nan++] = r->ids[m];
             continue;
         }
         if (item->has_mask) pc_localise(dst, item->mask, (int)ss, &res->energy[m], &res->pointing[m]);
@@ -337,11 +338,18 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
         }
     }
     if (want_metrics) pc_insdel_context_free(&ctx);
+    // every method's NaN map named (layout.h); a method or metric that failed wins: the image is skipped
+    if (n_nan && !strcmp(res->status, "ok")) pc_status_nan_maps(res->status, sizeof res->status, nan_ids, n_nan);
     // sensitivity-max unless a method or metric failed (a NaN map goes on: its Sens is NaN)
-    int sens_ok = !strcmp(res->status, "ok") || strstr(res->status, ": NaN map (");
-    if (r->rob.sensitivity && sens_ok && image_sensitivity(r, &e, &mctx, sopt, res, &err))
+    if (r->rob.sensitivity && pc_status_usable(res->status) && image_sensitivity(r, &e, &mctx, sopt, res, &err))
         snprintf(res->status, sizeof res->status, "sensitivity: %.480s", err.msg);
     if (r->any_polycam) pc_explanation_free(&e);
+}
+
+static int map_has_nan(const float *map, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (isnan(map[i])) return 1;
+    return 0;
 }
 
 static void write_overlays(const PcConfig *cfg, Run *r, const PcPrefetchItem *item, const PcImageResult *res,
@@ -368,6 +376,7 @@ static void write_overlays(const PcConfig *cfg, Run *r, const PcPrefetchItem *it
     for (char *p = stem; *p; p++)
         if (*p == '/') *p = '_';
     for (int m = 0; m < r->n_methods; m++) {
+        if (map_has_nan(res->maps + (size_t)m * ss, ss)) continue;   // a NaN map (status says so): no overlay
         size_t pn = strlen(dir) + strlen(stem) + strlen(r->ids[m]) + 8;
         char *path = xmalloc(pn);
         snprintf(path, pn, "%s/%s_%s.png", dir, stem, r->ids[m]);
@@ -389,7 +398,10 @@ static void write_overlays(const PcConfig *cfg, Run *r, const PcPrefetchItem *it
 int pc_print_table(const char *h5_path, PcError *err) {
     PcTable t;
     if (pc_table_from_file(h5_path, &t, err)) return -1;
-    printf("\n%s: %d images, %d done, %d ok%s\n\n", h5_path, t.n_images, t.n_done, t.n_ok,
+    char nan[96] = "";
+    if (t.n_nan_map)
+        snprintf(nan, sizeof nan, " (%d with a NaN map of some method, left out of those rows)", t.n_nan_map);
+    printf("\n%s: %d images, %d done, %d ok%s%s\n\n", h5_path, t.n_images, t.n_done, t.n_ok, nan,
            t.complete ? "" : " (run not finished)");
     pc_table_print_markdown(stdout, &t);
     fflush(stdout);
@@ -463,6 +475,9 @@ static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError 
     if (cfg->precision != PC_PREC_FP32 && !pc_precision_is_8bit(cfg->precision) && !strcmp(r->be->name, "cpu"))
         fprintf(stderr, "warning: no CUDA device: the CPU computes in fp32; [run] precision = %s applies to CUDA "
                 "only (the file records it)\n", pc_config_get(cfg, "run", "precision"));
+    if (pc_precision_is_8bit(cfg->precision) && !strcmp(r->be->name, "cpu") && !strcmp(cfg->device, "auto"))
+        fprintf(stderr, "warning: no CUDA device: [run] precision = %s runs as the CPU's emulation of the 8-bit "
+                "convolutions (exact in value, for checking; slower than fp32)\n", pc_config_get(cfg, "run", "precision"));
     return 0;
 }
 
@@ -656,7 +671,7 @@ static int compute(const PcConfig *cfg, Run *r, const PcSaliencyOptions *sopt, P
             break;
         }
         process_image(cfg, r, item, sopt, &res);
-        int ok = !strcmp(res.status, "ok");
+        int ok = pc_status_usable(res.status);   // a NaN map of some methods: not skipped
         if (ok && item->index < cfg->overlays) write_overlays(cfg, r, item, &res, &prog);
         pc_prefetch_release(pf, item);
         rc = pc_store_write(st, &res, err);
@@ -669,18 +684,26 @@ static int compute(const PcConfig *cfg, Run *r, const PcSaliencyOptions *sopt, P
     return rc;
 }
 
-// The skipped images of the whole run (also those stored before an interruption); an error when
-// no image at all could be used.
-static int report_skipped(const PcConfig *cfg, const Run *r, PcError *err) {
-    int n_skipped = 0;
+// The images of the whole run (also those stored before an interruption) with a status other
+// than "ok": skipped ones (usable = 0), or those with NaN maps of some methods (usable = 1). Count.
+static int list_status(const Run *r, int usable, const char *title) {
+    int k = 0;
     for (int i = 0; i < r->ds.n; i++) {
         const char *status = pc_store_status(r->store, i);
-        if (!status || !strcmp(status, "ok")) continue;
-        if (n_skipped == 0) fprintf(stderr, "skipped images (recorded in /images/status):\n");
-        if (n_skipped < 20) fprintf(stderr, "  %s: %s\n", r->ds.names[i], status);
-        n_skipped++;
+        if (!status || !strcmp(status, "ok") || pc_status_usable(status) != usable) continue;
+        if (k == 0) fprintf(stderr, "%s\n", title);
+        if (k < 20) fprintf(stderr, "  %s: %s\n", r->ds.names[i], status);
+        k++;
     }
-    if (n_skipped > 20) fprintf(stderr, "  ... and %d more\n", n_skipped - 20);
+    if (k > 20) fprintf(stderr, "  ... and %d more\n", k - 20);
+    return k;
+}
+
+// The skipped images and the NaN maps of the whole run; an error when no image at all could be used.
+static int report_skipped(const PcConfig *cfg, const Run *r, PcError *err) {
+    int n_nan = list_status(r, 1, "NaN maps (recorded in /images/status; the image leaves only those methods' rows):");
+    if (n_nan) fprintf(stderr, "%d of %d images with a NaN map\n", n_nan, r->ds.n);
+    int n_skipped = list_status(r, 0, "skipped images (recorded in /images/status):");
     if (n_skipped) fprintf(stderr, "skipped %d of %d images\n", n_skipped, r->ds.n);
     if (n_skipped == r->ds.n)
         return pc_fail(err, "%s: no image could be read (all %d skipped, see above); no table", cfg->output, r->ds.n);

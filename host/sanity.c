@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "h5util.h"
+#include "journal.h"
 #include "philox.h"
 #include "similarity.h"
 #include "stop.h"
@@ -182,7 +184,9 @@ static int randomise(PcSanityEnv *env, int node, PcError *err) {
 
 // ---- set-up -----------------------------------------------------------------------------------
 
-// The first n decodable images of the run (decoded as the run decodes them).
+// The first n decodable images of the run (decoded as the run decodes them). An image before
+// them that cannot be read is named on stderr (it is skipped as the run skipped it), so the user
+// sees which images the check took instead.
 static int load_images(PcSanityEnv *env, Sanity *s, int want, PcError *err) {
     int n = want < env->ds->n ? want : env->ds->n;
     int *order = xmalloc((size_t)(env->ds->n + 1) * sizeof(int));
@@ -196,12 +200,21 @@ static int load_images(PcSanityEnv *env, Sanity *s, int want, PcError *err) {
         if (item->ok) {
             memcpy(s->x + (size_t)s->n_img * xs, item->x, xs * sizeof(float));
             s->img[s->n_img++] = item->index;
+        } else {
+            fprintf(stderr, "sanity check: skipped, as in the run: %s (the check takes the first readable images, "
+                            "[sanity] images = %d)\n", item->error, want);
         }
         pc_prefetch_release(pf, item);
     }
     pc_prefetch_stop(pf);
     free(order);
-    return s->n_img > 0 ? 0 : pc_fail(err, "sanity: no image of the run could be read");
+    if (s->n_img == 0) return pc_fail(err, "sanity: no image of the run could be read");
+    fprintf(stderr, "sanity check: image%s", s->n_img > 1 ? "s" : "");
+    for (int i = 0; i < s->n_img && i < 8; i++)
+        fprintf(stderr, "%s %s", i ? "," : "", env->ds->names[s->img[i]]);
+    fprintf(stderr, "%s%s\n", s->n_img > 8 ? ", ..." : "",
+            s->n_img < want ? " (fewer than [sanity] images: the run has no more readable images)" : "");
+    return 0;
 }
 
 static int set_methods(Sanity *s, const PcSanitySettings *ss, PcError *err) {
@@ -337,6 +350,115 @@ static int write_sanity(const char *path, PcSanityEnv *env, const Sanity *s, PcE
     return pc_h5_update_end(path, tmp, rc == 0, err) || rc ? -1 : 0;
 }
 
+// ---- durable steps ----------------------------------------------------------------------------
+// <output>.sanity.journal (journal.h's format): one record per finished step t (record index t):
+//   int32 cls[n_img], float score[n_img], float maps[n_meth][n_img][S*S], double sim[K][n_meth][n_img]
+// the float32 values /sanity is written from, so a check resumed at its first unfinished step
+// writes what an uninterrupted one writes. The header's key names everything a step depends on:
+// the output (its start_time and config_key: a recomputed output starts the check over), the
+// seed, the images, the methods, S and the layer order.
+
+static size_t step_bytes(const Sanity *s) {
+    return (size_t)s->n_img * (sizeof(int32_t) + sizeof(float)) +
+           (size_t)s->n_meth * s->n_img * s->S * s->S * sizeof(float) +
+           (size_t)PC_SIM_COUNT * s->n_meth * s->n_img * sizeof(double);
+}
+
+// Step t of s to buf (out = 1) or from buf into s (out = 0).
+static void step_pack(Sanity *s, int t, unsigned char *buf, int out) {
+    const size_t ss = (size_t)s->S * s->S;
+#define PACK(ptr, bytes) (out ? memcpy(buf, (ptr), (bytes)) : memcpy((ptr), buf, (bytes)), buf += (bytes))
+    for (int i = 0; i < s->n_img; i++) {
+        int32_t c = s->cls[(size_t)i * s->n_steps + t];
+        PACK(&c, sizeof c);
+        s->cls[(size_t)i * s->n_steps + t] = c;
+    }
+    for (int i = 0; i < s->n_img; i++) PACK(&s->score[(size_t)i * s->n_steps + t], sizeof(float));
+    for (int m = 0; m < s->n_meth; m++)
+        for (int i = 0; i < s->n_img; i++) PACK(map_at(s, m, i, t), ss * sizeof(float));
+    for (int k = 0; k < PC_SIM_COUNT; k++)
+        for (int m = 0; m < s->n_meth; m++)
+            for (int i = 0; i < s->n_img; i++)
+                PACK(&s->sim[(((size_t)k * s->n_meth + m) * s->n_img + i) * s->n_steps + t], sizeof(double));
+#undef PACK
+}
+
+// The journal's key (malloc'd); NULL when the output cannot be read.
+static char *steps_key(const char *output, PcSanityEnv *env, const Sanity *s) {
+    hid_t f = pc_h5_open_read(output);
+    if (f < 0) return NULL;
+    char *start = pc_h5_read_root_attr(f, "start_time"), *key = pc_h5_read_root_attr(f, "config_key");
+    H5Fclose(f);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    const uint64_t key_hash = pc_hash64(key ? key : "", key ? strlen(key) : 0, PC_HASH64_INIT);
+    fprintf(m, "polycam-eval sanity steps 1\noutput start_time = %s\noutput config_key = %016llx\nseed = %llu\n"
+               "S = %d\nimages =", start ? start : "", (unsigned long long)key_hash,
+            (unsigned long long)env->mset->seed, s->S);
+    for (int i = 0; i < s->n_img; i++) fprintf(m, " %d", s->img[i]);
+    fprintf(m, "\nmethods =");
+    for (int k = 0; k < s->n_meth; k++)
+        fprintf(m, " %s", s->variant[k] >= 0 ? pc_variant_ids[s->variant[k]] : s->desc[k]->id);
+    fprintf(m, "\nsteps = %d:", s->n_steps);
+    for (int t = 1; t < s->n_steps; t++) fprintf(m, " %s", pc_sanity_layer_name(env->net, s->node[t]));
+    fprintf(m, "\n");
+    fclose(m);
+    free(start);
+    free(key);
+    return text;
+}
+
+static char *steps_path(const char *output) {
+    size_t n = strlen(output) + 32;
+    char *p = xmalloc(n);
+    snprintf(p, n, "%s.sanity.journal", output);
+    return p;
+}
+
+// Opens the journal of the check: the steps of an interrupted check with this key are read back
+// into s (*done = their count, each re-initialised layer applied to the net again); otherwise a
+// new journal. 0, or -1 with err.
+static int steps_open(PcJournal *j, const char *output, PcSanityEnv *env, Sanity *s, int *done, PcError *err) {
+    char *path = steps_path(output), *key = steps_key(output, env, s);
+    PcJournalHeader h;
+    memset(&h, 0, sizeof h);
+    int rc = key ? 0 : pc_fail(err, "%s: cannot read to check it", output), valid = 0;
+    *done = 0;
+    if (rc == 0 && access(path, F_OK) == 0 && (valid = pc_journal_open(j, path, &h, err)) < 0) rc = -1;
+    if (rc == 0 && valid && strcmp(h.key, key)) {
+        fprintf(stderr, "sanity check: %s holds steps of another check (other settings or output); starting over\n", path);
+        pc_journal_close(j);
+        valid = 0;
+    }
+    if (rc == 0 && valid) {
+        const size_t bytes = step_bytes(s);
+        unsigned char *buf = xmalloc(bytes);
+        int t;
+        while (*done < s->n_steps && pc_journal_next(j, s->n_steps, &t, buf, bytes) && t == *done) {
+            step_pack(s, t, buf, 0);
+            if (t > 0) pc_sanity_reinit_layer(env->net, s->node[t], env->mset->seed);   // prepared at step done
+            (*done)++;
+        }
+        free(buf);
+        long dropped;
+        rc = pc_journal_cut(j, &dropped, err);
+        if (rc == 0 && *done == s->n_steps)
+            fprintf(stderr, "sanity check: every step read back from %s (stopped before /sanity was written)\n", path);
+        else if (rc == 0 && *done)
+            fprintf(stderr, "sanity check: resuming at step %d of %d (steps 0..%d read back from %s)\n", *done,
+                    s->n_steps - 1, *done - 1, path);
+    }
+    if (rc == 0 && !valid) {
+        PcJournalHeader nh = {.key = key};
+        rc = pc_journal_create(j, path, &nh, err);
+    }
+    pc_journal_header_free(&h);
+    free(key);
+    free(path);
+    return rc;
+}
+
 // ---- the check --------------------------------------------------------------------------------
 
 // 1 when output's /sanity was made with these settings: the same method ids in order, [sanity]
@@ -390,28 +512,44 @@ int pc_sanity_run(PcSanityEnv *env, const PcSanitySettings *ss, const char *outp
     int rc = set_methods(&s, ss, err);
     if (rc == 0 && is_current(output, env, &s)) {
         fprintf(stderr, "sanity check: %s:/sanity has these settings already: nothing to compute\n", output);
+        char *jp = steps_path(output);   // left by a kill between the rename and its removal
+        if (pc_journal_has_signature(jp)) unlink(jp);
+        free(jp);
         return 0;
     }
     if (rc == 0) rc = sanity_alloc(env, &s, ss, err);
     if (rc == 0)
         fprintf(stderr, "sanity check: %d images x %d methods x %d steps (original + %d layers re-initialised)\n",
                 s.n_img, s.n_meth, s.n_steps, s.n_steps - 1);
-    for (int t = 0; rc == 0 && t < s.n_steps; t++) {
-        int sig = pc_stop_requested();     // a stop signal between two steps: nothing is written
+    PcJournal j;
+    memset(&j, 0, sizeof j);
+    int done = 0;
+    if (rc == 0) rc = steps_open(&j, output, env, &s, &done, err);
+    unsigned char *rec = rc == 0 ? xmalloc(step_bytes(&s)) : NULL;
+    for (int t = done; rc == 0 && t < s.n_steps; t++) {
+        int sig = pc_stop_requested();     // a stop signal between two steps: the steps so far are kept
         if (sig) {
             rc = 1;
-            pc_fail(err, "interrupted by %s during the sanity check (step %d of %d); /sanity not written, rerun "
-                         "with --sanity to compute it", pc_stop_signal_name(sig), t, s.n_steps - 1);
+            pc_fail(err, "interrupted by %s during the sanity check (step %d of %d); /sanity not written yet, steps "
+                         "0..%d kept in %s; rerun the same command to continue", pc_stop_signal_name(sig), t,
+                    s.n_steps - 1, t - 1, j.path);
             break;
         }
         if (t > 0) rc = randomise(env, s.node[t], err);
         if (rc == 0) rc = run_step(env, &s, t, err);
+        if (rc == 0) step_pack(&s, t, rec, 1);
+        if (rc == 0) rc = pc_journal_append(&j, t, rec, step_bytes(&s), err);
         if (rc == 0)
             fprintf(stderr, "  sanity step %d/%d: %s (class of image 0: %d)\n", t, s.n_steps - 1,
                     t ? pc_sanity_layer_name(env->net, s.node[t]) : "original", s.cls[t]);
     }
     if (rc == 0) rc = write_sanity(output, env, &s, err);
     if (rc == 0) fprintf(stderr, "sanity check written to %s:/sanity\n", output);
+    char *jpath = j.path ? strdup(j.path) : NULL;
+    pc_journal_close(&j);
+    if (rc == 0 && jpath) unlink(jpath);   // /sanity holds it all now
+    free(jpath);
+    free(rec);
     sanity_free(&s);
     return rc;
 }

@@ -63,7 +63,10 @@ typedef struct {
 // Runs the check on the first ss->images images and writes /sanity into the (finished) HDF5 file
 // output, replacing an older /sanity; one made with the same methods, images, seed and map format
 // is kept (nothing computed). Progress on stderr. 0, -1 with err, or 1 when a stop signal
-// (stop.h) ended it between two steps (err says so; nothing written).
+// (stop.h) ended it between two steps (err says so; /sanity not written). Each finished step is
+// appended to <output>.sanity.journal; a later call with the same settings on the same output
+// continues at the first unfinished step and writes the same /sanity; the journal is removed
+// once /sanity is written.
 int pc_sanity_run(PcSanityEnv *env, const PcSanitySettings *ss, const char *output, PcError *err);
 
 #endif

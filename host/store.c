@@ -190,21 +190,29 @@ static int is_our_result(const char *p) {
 }
 
 // --force: removes the output, .partial and journal, but only files polycam-eval wrote (a result
-// file, a regular .partial, a journal); anything else at those paths is refused untouched.
+// file, a regular .partial, a journal); anything else at those paths is refused untouched. (A
+// stale .update is removed by the caller when it is a copy polycam-eval made, h5util.h.)
 static int remove_previous(const PcStore *st, PcError *err) {
+    char *sanity = suffixed(st->path, ".sanity.journal");   // an interrupted sanity check's steps (sanity.c)
     struct {
         const char *path;
         int ours;
-    } f[3] = {{st->path, is_our_result(st->path)}, {st->partial_path, is_regular(st->partial_path)},
-              {st->journal_path, pc_journal_has_signature(st->journal_path) || is_regular(st->journal_path)}};
-    for (int i = 0; i < 3; i++)
+    } f[4] = {{st->path, is_our_result(st->path)}, {st->partial_path, is_regular(st->partial_path)},
+              {st->journal_path, pc_journal_has_signature(st->journal_path) || is_regular(st->journal_path)},
+              {sanity, pc_journal_has_signature(sanity)}};
+    int rc = 0;
+    for (int i = 0; i < 4 && rc == 0; i++)
         if (exists(f[i].path) && !f[i].ours)
-            return pc_fail(err, "%s: not a file polycam-eval wrote; --force removes only its own result files "
-                           "(remove it yourself or set another [output] file)", f[i].path);
-    for (int i = 0; i < 3; i++)
+            rc = pc_fail(err, "%s: not a file polycam-eval wrote; --force removes only its own result files "
+                         "(remove it yourself or set another [output] file)", f[i].path);
+    PcError e;
+    if (rc == 0 && pc_h5_update_remove_stale(st->path, &e) < 0)
+        rc = pc_fail(err, "%s; --force removes only its own files", e.msg);
+    for (int i = 0; i < 4 && rc == 0; i++)
         if (exists(f[i].path) && unlink(f[i].path) != 0)
-            return pc_fail(err, "%s: cannot remove (%s)", f[i].path, strerror(errno));
-    return 0;
+            rc = pc_fail(err, "%s: cannot remove (%s)", f[i].path, strerror(errno));
+    free(sanity);
+    return rc;
 }
 
 // ---- opening ----------------------------------------------------------------------------------
@@ -335,6 +343,10 @@ static int store_open(PcStore *st, const PcStoreImages *im, const PcStoreMeta *m
         return read_only && mode != PC_STORE_FORCE && exists(st->path) ? open_finished(st, err) : -1;
     }
     if (mode == PC_STORE_FORCE && remove_previous(st, err)) return -1;
+    // <file>.update: a copy left by a run killed while it added /sanity (h5util.h); <file> is whole
+    if (pc_h5_update_remove_stale(st->path, err) == 1)
+        fprintf(stderr, "%s.update: removed (a copy left by a run stopped while it changed %s, which stays as it was)\n",
+                st->path, st->path);
     if (exists(st->path)) return open_finished(st, err);
     st->record = xmalloc(pc_result_bytes(&st->layout));
     if (exists(st->journal_path)) {

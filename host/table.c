@@ -32,8 +32,9 @@ static void fill_localisation(const PcResultFile *rf, int m, const int *use, PcT
     free(hit);
 }
 
-// The table of an open result file: means over the done images whose status is "ok" and whose
-// AUCs are finite.
+// The table of an open result file: means over the done images whose status is "ok" (or names
+// NaN maps, layout.h: pc_status_usable) and whose AUCs are finite, so an image with a NaN map of
+// a method leaves that method's row only.
 static void fill_rows(const PcResultFile *rf, PcTable *t) {
     const int n = rf->n;
     t->n_images = n;
@@ -41,8 +42,9 @@ static void fill_rows(const PcResultFile *rf, PcTable *t) {
     t->complete = rf->complete;
     int *use = xcalloc((size_t)(n > 0 ? n : 1), sizeof(int));
     for (int i = 0; i < n; i++) {
-        use[i] = rf->done[i] == 1 && !strcmp(rf->status[i], "ok");
+        use[i] = rf->done[i] == 1 && pc_status_usable(rf->status[i]);
         t->n_ok += use[i];
+        t->n_nan_map += use[i] && pc_status_is_nan_map(rf->status[i]);
     }
     t->n_rows = rf->layout.n_methods;
     t->rows = xcalloc((size_t)(t->n_rows > 0 ? t->n_rows : 1), sizeof(PcTableRow));

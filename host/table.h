@@ -1,8 +1,9 @@
 // table.h: the paper's Table 1 from a result file: one row per method id with the mean insertion
 // AUC, deletion AUC and their difference over the images whose status is "ok", and the image
-// count behind the means; when the file stores sensitivity-max, its mean as one more column; with
-// localisation (SPEC §10, [data] masks) the mean energy in mask and the pointing hits. Printed as
-// Markdown and written as CSV beside the HDF5 file.
+// count behind the means (an image with a NaN map of a method counts in the other methods' rows);
+// when the file stores sensitivity-max, its mean as one more column; with localisation (SPEC §10,
+// [data] masks) the mean energy in mask and the pointing hits. Printed as Markdown and written as
+// CSV beside the HDF5 file.
 #ifndef PC_TABLE_H
 #define PC_TABLE_H
 
@@ -26,7 +27,8 @@ typedef struct {
 typedef struct {
     int n_images;           // images in the file
     int n_done;             // images with results
-    int n_ok;               // done with status "ok"
+    int n_ok;               // done with status "ok" or naming NaN maps (layout.h: pc_status_usable)
+    int n_nan_map;          // of those, the images with a NaN map of some method
     int complete;           // the run finished
     int n_rows;
     PcTableRow *rows;       // (n_rows) in the file's method order

@@ -2,7 +2,8 @@
 # cli_methods.sh: the gradient baselines through the program (README: method ids) on the synthetic
 # set: every id gives a table row and /methods/<id>/map; the random methods are reproducible, keyed
 # by the image's list position (a shard equals the unsharded run) and by [run] seed; bad ids,
-# layers and settings stop the program with one line naming the key and the valid values.
+# layers and settings stop the program with one line naming the key and the valid values; a NaN
+# map of some methods leaves the image in the other methods' rows.
 # Usage: bash cli_methods.sh <polycam-eval binary> <source dir>
 source "$(dirname "$0")/lib/cli_common.sh"
 need_tools h5dump h5diff
@@ -83,6 +84,20 @@ expect_line "layers out of order" "[layercam] layers: 'features.3' does not come
     --config base.ini --set saliency.methods=layercam --set layercam.layers=features.8,features.3
 want_rc=2 expect_line "bad ig steps" "bad value '0' for [ig] steps (expected an integer in 1..4096)" \
     --config base.ini --set saliency.methods=ig --set ig.steps=0
+# A NaN map (issue 9: a constant map, as the library gives it): [cam] layer = avgpool (1 x 1) makes
+# gradcam's and gradcampp's maps constant. The status names both, the run goes on (exit 0), the
+# image leaves those two rows only (ixg keeps N = 2), no overlay is drawn of a NaN map.
+"$bin" --config "$src/configs/demo.ini" --limit 2 --set cam.layer=avgpool --set saliency.methods=gradcam,gradcampp,ixg \
+    --set metrics.steps=4 --set output.overlays=1 --set output.file=nan.h5 --set run.device=cpu >nan.out 2>nan.err
+rc=$?; check "NaN maps: exit 0 ($(tail -n 1 nan.err))" [ $rc -eq 0 ]
+check "NaN maps: the status names both methods" \
+    [ "$(h5dump -y -w 0 -d /images/status nan.h5 | grep -o '"gradcam, gradcampp: NaN map (constant before min-max, as the library)"' | wc -l)" -eq 2 ]
+check "NaN maps: not listed as skipped" bash -c "! grep -q 'skipped' nan.err && grep -q '^2 of 2 images with a NaN map' nan.err"
+check "NaN maps: gradcam row N = 0" grep -qE '^\| gradcam +\| +- \| +- \| +- \| +0 \|$' nan.out
+check "NaN maps: ixg row keeps both images" grep -qE '^\| ixg +\| +[0-9.]+ \| +[0-9.]+ \| +[-0-9.]+ \| +2 \|$' nan.out
+check "NaN maps: the CSV agrees" grep -q '^gradcampp,,,,0$' nan.h5.csv
+check "NaN maps: an overlay of ixg only" bash -c "[ -f nan.h5_overlays/synthetic_synth_000_ixg.png ] && [ ! -f nan.h5_overlays/synthetic_synth_000_gradcam.png ]"
+
 want_rc=2 expect_line "bad sigma" "bad value '-1' for [smoothgrad] sigma (expected a number > 0)" \
     --config base.ini --set smoothgrad.sigma=-1
 want_rc=2 expect_line "bad seed" "bad value 'x' for [run] seed" --config base.ini --set run.seed=x

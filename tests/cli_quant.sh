@@ -3,8 +3,10 @@
 # fp8 and int8 runs store their scales (config_key [quant], /quant); a resume reads them back instead
 # of calibrating (proved by changing a calibration image's content in between: a recalibration
 # would give other scales and be refused); a finished file is found complete; shards merge, and
-# shards calibrated on different images are refused; the guard stops a run with clip = 0.001 (one
-# line, exit 1, no file left); bad [precision] values and keep names are one-line errors; an fp32
+# shards calibrated on different images are refused; a resume with another clip is refused before
+# calibrating; the guard stops a run with clip = 0.001 (one line, exit 1, no file left), and
+# SIGTERM during the guard stops it at once (exit 3, nothing written); a clip so small a scale
+# does not invert in float32 is one line; bad [precision] values and keep names are one-line errors; an fp32
 # run's key has no [precision] / [quant]. Plumbing test: synth_resnet, 3 synthetic images, Grad-CAM
 # (its maps from the unquantised backward, its curves from 8-bit forwards), 4 steps.
 # Usage: bash cli_quant.sh <polycam-eval binary> <source dir>
@@ -62,6 +64,14 @@ key_first=$(h5attr "$tmp/fp8.h5" config_key | grep '^layer1.0.downsample.0 = ' |
 check "key and /quant hold the same first scale ($first, $key_first; h5dump prints 6 digits)" \
     awk -v a="$first" -v b="$key_first" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= 1e-5 * b) }'
 
+# device = auto on a machine without a GPU: the emulation runs, and says so (as fp16 says it runs fp32)
+q auto --set run.device=auto >/dev/null 2>"$tmp/auto.err"
+if grep -q ', device cpu: ' "$tmp/auto.err"; then
+    check "device = auto on the CPU: a warning line that it is the emulation" \
+        grep -q "^warning: no CUDA device: \[run\] precision = fp8 runs as the CPU's emulation" "$tmp/auto.err"
+fi
+check "device = cpu: no such warning" not grep -q "CPU's emulation" "$tmp/fp8.err"
+
 # a finished file: complete, scales read back (no calibration)
 q fp8 >/dev/null 2>"$tmp/again.err"
 check "rerun finds the fp8 file complete" grep -q "nothing to compute" "$tmp/again.err"
@@ -76,6 +86,12 @@ wait "$pid"
 rc=$?
 check "SIGTERM after the guard: interrupted (exit 3, got $rc)" [ $rc -eq 3 ]
 check "... leaving a journal" [ -f "$tmp/res.h5.journal" ]
+# another clip: refused at once, before a calibration and a guard it could not use
+q res --set precision.clip=0.9 >/dev/null 2>"$tmp/resclip.err"
+rc=$?
+check "resume with another clip refused (exit $rc): $(tail -n 1 "$tmp/resclip.err")" \
+    grep -q "^polycam-eval: the unfinished run in $tmp/res.h5.journal was made with a different configuration: \[precision\] 'clip = 1.0' there, \[precision\] 'clip = 0.9' now; use --force" "$tmp/resclip.err"
+check "... before calibrating or running the guard" [ "$(wc -l <"$tmp/resclip.err")" -eq 1 ]
 cp "$tmp/img/synth_007.jpg" "$tmp/img/synth_000.jpg"   # a recalibration would now give other scales
 q res >/dev/null 2>"$tmp/res2.err"
 rc=$?
@@ -108,6 +124,30 @@ check "... one line" [ "$(wc -l <"$tmp/badmerge.err")" -eq 1 ]
 check "... and no merged file" [ ! -e "$tmp/bad.h5" ]
 cp "$src/data/synthetic/synth_000.jpg" "$tmp/img/synth_000.jpg"
 
+# a calibration image that cannot be read is named, and the next readable one taken
+: >"$tmp/img/synth_001.jpg"
+q badcal >/dev/null 2>"$tmp/badcal.err"
+rc=$?
+check "unreadable calibration image: the run goes on (exit $rc)" [ $rc -eq 0 ]
+check "... naming it: $(grep skipped "$tmp/badcal.err" | head -n 1)" \
+    grep -q "^8-bit calibration: skipped .*synth_001.jpg: .*; the next readable image is taken$" "$tmp/badcal.err"
+check "... calibrating on list entries 0 and 2" grep -q "calibrated on 2 images (list entries 0..2)" "$tmp/badcal.err"
+cp "$src/data/synthetic/synth_001.jpg" "$tmp/img/synth_001.jpg"
+
+# SIGTERM during the guard (after the start line): it stops after the image in progress, exit 3,
+# nothing written (it used to finish the whole guard, then create the output and stop there)
+"$bin" --config "$tmp/q.ini" --set "output.file=$tmp/gstop.h5" --set precision.guard_images=3 \
+    --set saliency.methods=pcampm >/dev/null 2>"$tmp/gstop.err" &
+pid=$!
+for _ in $(seq 1 1200); do grep -q "^8-bit: " "$tmp/gstop.err" && break; sleep 0.05; done
+kill -TERM "$pid" 2>/dev/null
+wait "$pid"
+rc=$?
+check "SIGTERM during the guard: exit 3 ($rc)" [ $rc -eq 3 ]
+check "... saying so: $(tail -n 1 "$tmp/gstop.err")" \
+    grep -q "^polycam-eval: interrupted by SIGTERM during the 8-bit accuracy guard; nothing was written; rerun the same command" "$tmp/gstop.err"
+check "... no output, partial or journal" [ -z "$(ls "$tmp" | grep '^gstop\.h5')" ]
+
 # the guard: clip = 0.001 saturates nearly every input
 for fmt in fp8 int8; do
     q bad_$fmt --set "run.precision=$fmt" --set precision.clip=0.001 --set precision.guard_max_dauc=0.005 \
@@ -132,6 +172,15 @@ q kept --set precision.keep=layer4.0.conv3,layer1.0.downsample.0 >/dev/null 2>"$
 check "keep two layers: 14 of 20 convs in 8 bits" grep -q "^8-bit: fp8 in 14 of 20 convs" "$tmp/kept.err"
 "$bin" --config "$tmp/q.ini" --check --set precision.clip=0 >/dev/null 2>"$tmp/clip.err"
 check "clip = 0 refused in one line" grep -q "bad value '0' for \[precision\] clip (expected a number in (0, 1\])" "$tmp/clip.err"
+
+# a clip so small that a scale's reciprocal overflows float32 made every 0 input NaN: every 8-bit
+# curve NaN, and the guard passed "over 0 curves" (it skipped non-finite pairs); now one line
+q tinyclip --set precision.clip=1e-38 >/dev/null 2>"$tmp/tinyclip.err"
+rc=$?
+check "clip = 1e-38: exit 1 ($rc)" [ $rc -eq 1 ]
+check "... one line naming the layer and the scale: $(cat "$tmp/tinyclip.err")" \
+    bash -c "[ \$(wc -l <'$tmp/tinyclip.err') -eq 1 ] && grep -q '^polycam-eval: \[precision\] clip = 1e-38: the input scale of layer1.0.downsample.0 (clip x amax / QMAX = .*) is too small for float32' '$tmp/tinyclip.err'"
+check "... nothing written" [ -z "$(ls "$tmp" | grep '^tinyclip\.h5')" ]
 
 # fp32: no [precision], no [quant], no /quant
 q f32 --set run.precision=fp32 >/dev/null 2>&1

@@ -2,8 +2,9 @@
 # cli_sanity.sh: `polycam-eval --config demo.ini --sanity` (the demo's synth_resnet, 1 image, two
 # fast methods: gradcam and ixg) writes /sanity with the layout of README "Sanity check" (22 steps:
 # the original, then fc ... conv1), step 0 is similar to itself (1), a finished output only gains
-# /sanity (and a second check replaces it), bad [sanity] values give one line naming the key, and
-# `--report` draws the sanity grid and the similarity curves.
+# /sanity (and a second check replaces it), bad [sanity] values give one line naming the key, a
+# stopped check keeps its finished steps and the rerun continues from them to the same /sanity,
+# and `--report` draws the sanity grid and the similarity curves.
 # Usage: bash cli_sanity.sh <polycam-eval binary> <source dir>
 source "$(dirname "$0")/lib/cli_common.sh"
 need_tools h5dump h5ls
@@ -13,6 +14,9 @@ base=(--config "$src/configs/demo.ini" --limit 1 --set "output.file=$out" --set 
       --set saliency.methods=gradcam --set metrics.insertion=no --set metrics.deletion=no --set run.device=cpu)
 "$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >"$tmp/run.out" 2>"$tmp/run.err"
 rc=$?; check "run with --sanity exits 0: $(tail -n 1 "$tmp/run.err")" [ $rc -eq 0 ]
+cp "$out" "$tmp/ref_sanity.h5"   # the uninterrupted check, for the resumed one below
+check "the check names its image" grep -q '^sanity check: image synthetic/synth_000.jpg$' "$tmp/run.err"
+check "no steps journal left" [ ! -e "$out.sanity.journal" ]
 check "progress names the steps" grep -q 'sanity step 21/21: conv1' "$tmp/run.err"
 check "the cost line counts the sanity check" grep -q '^cost: .*; sanity check about [0-9]' "$tmp/run.err"
 
@@ -72,6 +76,30 @@ rc=$?
 check "SIGTERM during the check: exit 3 ($rc)" [ $rc -eq 3 ]
 check "says it was interrupted" grep -q 'interrupted by SIGTERM during the sanity check' "$tmp/int.err"
 check "old /sanity kept (1 method)" bash -c "h5ls -r '$out' | grep -q '^/sanity/methods *Dataset {1}'"
+check "the finished steps are kept" bash -c "grep -q 'steps 0..[0-9]* kept in $out.sanity.journal; rerun the same command' '$tmp/int.err' && [ -s '$out.sanity.journal' ]"
+# --force starts over: the kept steps go with the rest
+"$bin" "${base[@]}" --force >/dev/null 2>&1
+check "--force removes the steps journal" [ ! -e "$out.sanity.journal" ]
+
+# Stopped in the middle, resumed: it continues at the first unfinished step (a torn last record,
+# as a SIGKILL leaves, is computed again) and /sanity equals the uninterrupted check's.
+"$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>"$tmp/int2.err" &
+pid=$!
+for _ in $(seq 3000); do grep -q 'sanity step 4/' "$tmp/int2.err" && break; sleep 0.02; done
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+check "SIGTERM in the middle of the check: exit 3 ($rc)" [ $rc -eq 3 ]
+last=$(grep -c '  sanity step ' "$tmp/int2.err")
+truncate -s -100 "$out.sanity.journal"
+"$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>"$tmp/res2.err"
+rc=$?; check "resumed check exits 0 ($(tail -n 1 "$tmp/res2.err"))" [ $rc -eq 0 ]
+check "resumed at the torn step $((last - 1)) ($(grep resuming "$tmp/res2.err"))" \
+    grep -q "^sanity check: resuming at step $((last - 1)) of 21 (steps 0..$((last - 2)) read back" "$tmp/res2.err"
+check "no step before it computed again" bash -c "! grep -q '  sanity step $((last - 2))/' '$tmp/res2.err'"
+check "resumed /sanity equals the uninterrupted one" h5diff -q "$out" "$tmp/ref_sanity.h5" /sanity /sanity
+check "steps journal removed when /sanity is written" [ ! -e "$out.sanity.journal" ]
+"$bin" "${base[@]}" --set sanity.methods=ixg --sanity >/dev/null 2>&1   # back to the 1-method /sanity
 
 # /sanity goes into a copy renamed over the file when complete: a write that fails leaves the file
 # as it was (here the copy cannot be made), and a SIGKILL at the end leaves the old or the new
@@ -84,6 +112,15 @@ check "failed /sanity write: exit 1 ($rc)" [ $rc -eq 1 ]
 check "failed /sanity write: one line naming the copy ($(tail -n 1 "$tmp/fail.err"))" grep -q "cannot copy it to $out.update" "$tmp/fail.err"
 check "failed /sanity write: the file is unchanged" cmp -s "$out" "$tmp/before_fail.h5"
 rmdir "$out.update"
+# every step was computed before the write failed: they are in the journal, and the same command
+# writes /sanity from it without computing a step (as after a kill between the last step and the rename)
+check "failed /sanity write: the steps journal is kept" [ -s "$out.sanity.journal" ]
+"$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>"$tmp/full.err"
+rc=$?; check "full journal: exit 0 ($(tail -n 1 "$tmp/full.err"))" [ $rc -eq 0 ]
+check "full journal: every step read back" grep -q '^sanity check: every step read back from' "$tmp/full.err"
+check "full journal: no step computed again" bash -c "! grep -q '  sanity step' '$tmp/full.err'"
+check "full journal: /sanity equals the uninterrupted one" h5diff -q "$out" "$tmp/ref_sanity.h5" /sanity /sanity
+"$bin" "${base[@]}" --set sanity.methods=ixg --sanity >/dev/null 2>&1   # back to the 1-method /sanity
 "$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>"$tmp/kill.err" &
 pid=$!
 for _ in $(seq 1200); do grep -q 'sanity step 21/' "$tmp/kill.err" && break; sleep 0.02; done
@@ -93,6 +130,16 @@ check "SIGKILL at the end of the check: the results read as before" \
     bash -c "'$bin' --table '$out' >/dev/null 2>&1 && h5diff -q '$out' '$tmp/before_fail.h5' /methods /methods"
 n_meth=$(h5ls -r "$out" | sed -n 's|^/sanity/methods *Dataset {\([0-9]*\)}.*|\1|p')
 check "SIGKILL at the end of the check: /sanity is the old (1) or the new (2) one ($n_meth)" [ "$n_meth" = 1 -o "$n_meth" = 2 ]
+
+# A first image that cannot be read: named, and the check takes the next readable one.
+printf 'does_not_exist.jpg\nsynthetic/synth_001.jpg\n' >"$tmp/bad_first.txt"
+"$bin" "${base[@]}" --set "data.list=$tmp/bad_first.txt" --set data.labels= --set "output.file=$tmp/bad_first.h5" \
+    --set sanity.methods=gradcam --sanity --limit 2 >/dev/null 2>"$tmp/bad_first.err"
+rc=$?; check "bad first image: the check runs (rc $rc)" [ $rc -eq 0 ]
+check "bad first image: named ($(grep 'skipped, as' "$tmp/bad_first.err"))" \
+    grep -q '^sanity check: skipped, as in the run: .*does_not_exist.jpg: cannot open (No such file or directory) (the check takes the first readable images, \[sanity\] images = 1)$' "$tmp/bad_first.err"
+check "bad first image: the next one is checked" grep -q '^sanity check: image synthetic/synth_001.jpg$' "$tmp/bad_first.err"
+check "bad first image: /sanity/images = row 1" [ "$(h5vals "$tmp/bad_first.h5" /sanity/images)" = 1 ]
 
 # The report: the sanity section, its grid and the four curves.
 "$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>&1

@@ -3,7 +3,8 @@
 # run is refused naming the first one's pid, the first finishes complete); a full disk or file size
 # limit fails with one line saying why and no crash; rewritten weights refuse a resume naming
 # [model] weights; --force removes only what polycam-eval wrote (not /dev/null; its stale overlays
-# yes, other files no); the skipped images of a resumed run are listed, also those stored before
+# yes, other files no; a stale <file>.update copy yes, also on a plain rerun, a foreign one or a
+# link there no); the skipped images of a resumed run are listed, also those stored before
 # the kill; --table on a running output points at the .partial (and writes no CSV of it); a CSV
 # that cannot be written fails with one line and leaves nothing; a run where every image failed
 # exits 1. Plumbing test: tiny_vgg on synthetic images.
@@ -107,6 +108,37 @@ echo mine >"${out}_overlays/notes.txt"
 "$bin" --config "$tmp/quick.ini" --set "output.file=$out" --limit 2 --force >/dev/null 2>&1
 check "--force removed the old overlays" [ "$(ls "${out}_overlays" | grep -c '\.png$')" -eq 0 ]
 check "... and kept the user's file" [ -f "${out}_overlays/notes.txt" ]
+
+# 4b. <file>.update, the copy a run killed while adding /sanity leaves (h5util.h): a plain rerun
+# removes a stale copy (<file> is whole) and says so; --force removes it too; anything else there
+# (not HDF5, a link) stays, --force refuses it, and a run that needs the copy never writes through
+# a link (it used to truncate the link's target and rename the link over the output).
+head -c 3000 "$out" >"$out.update"
+cp "$out" "$tmp/ov_before.h5"
+"$bin" --config "$tmp/quick.ini" --set "output.file=$out" --limit 2 >/dev/null 2>"$tmp/upd.err"
+rc=$?; check "stale .update: rerun exits 0 (rc $rc)" [ $rc -eq 0 ]
+check "stale .update: removed, and said so ($(head -n 1 "$tmp/upd.err"))" \
+    bash -c "[ ! -e '$out.update' ] && grep -q '^$out.update: removed (a copy left by a run stopped while it changed' '$tmp/upd.err'"
+check "stale .update: the output is unchanged" cmp -s "$out" "$tmp/ov_before.h5"
+head -c 100 "$out" >"$out.update"
+"$bin" --config "$tmp/quick.ini" --set "output.file=$out" --limit 2 --force >/dev/null 2>&1
+check "--force removes a stale .update" [ ! -e "$out.update" ]
+echo mine >"$out.update"
+"$bin" --config "$tmp/quick.ini" --set "output.file=$out" --limit 2 --force >/dev/null 2>"$tmp/upd2.err"
+rc=$?; check "--force with a foreign .update: exit 1 (rc $rc)" [ $rc -eq 1 ]
+check "... one line naming it: $(cat "$tmp/upd2.err")" \
+    bash -c "[ \$(wc -l <'$tmp/upd2.err') -eq 1 ] && grep -q '$out.update: stale copy not removed (a file there that polycam-eval did not make' '$tmp/upd2.err'"
+check "... and it is left" grep -qx mine "$out.update"
+rm -f "$out.update"
+echo victim >"$tmp/victim.txt"
+ln -s "$tmp/victim.txt" "$out.update"
+"$bin" --config "$tmp/quick.ini" --set "output.file=$out" --limit 2 --sanity --set sanity.methods=gradcam \
+    >/dev/null 2>"$tmp/upd3.err"
+rc=$?; check "a link at .update: the sanity check refuses (rc $rc): $(tail -n 1 "$tmp/upd3.err")" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'cannot copy it to $out.update to change it (something there that is not a regular file' '$tmp/upd3.err'"
+check "... the link's target is untouched, the output still a regular file" \
+    bash -c "grep -qx victim '$tmp/victim.txt' && [ -f '$out' ] && [ ! -L '$out' ]"
+rm -f "$out.update"
 
 # 5. Killed after the unreadable first image and one more: the resumed run lists it as skipped.
 out=$tmp/res.h5
