@@ -99,6 +99,17 @@ static int curves(Cpu *c, const PcNet *net, const float *x, const float *map, in
     return rc;
 }
 
+// the gradient methods' passes: no buffer for the batch is an error, not a copy into NULL
+static void check_backward_oom(const Cpu *none, const PcNet *net, const float *x) {
+    PcMethodCtx mc = {.be = none->be, .bn = none->bn, .net = net, .x = x, .size = S, .cls = 0, .batch = 4};
+    float *gx = xmalloc(kImageBytes);
+    PcError err = {{0}};
+    int rg = pc_method_backward(&mc, x, 1, 0, NULL, NULL, NULL, gx, &err);
+    CHECK(rg == PC_ERR_OOM && strstr(err.msg, "out of backend memory"), "gradients with no memory: rc %d, '%s'", rg,
+          err.msg);
+    free(gx);
+}
+
 static void test_out_of_memory(const PcNet *net, const PcTargets *tg, const float *x) {
     // memory for 8 images' inputs: batch 32 does not fit, 16 does not, 8 does
     Cpu big, small, none;
@@ -132,16 +143,7 @@ static void test_out_of_memory(const PcNet *net, const PcTargets *tg, const floa
     rg = pc_explain(none.be, none.bn, net, tg, x, -1, &so, &got, &err);
     CHECK(rg == -1 && strstr(err.msg, "out of memory") && strstr(err.msg, "one image per pass"),
           "explain with no memory: rc %d, '%s'", rg, err.msg);
-    // the gradient methods' passes: no buffer for the batch is an error, not a copy into NULL
-    {
-        PcMethodCtx mc = {.be = none.be, .bn = none.bn, .net = net, .x = x, .size = S, .cls = 0, .batch = 4};
-        float *gx = xmalloc(kImageBytes);
-        err.msg[0] = 0;
-        rg = pc_method_backward(&mc, x, 1, 0, NULL, NULL, NULL, gx, &err);
-        CHECK(rg == PC_ERR_OOM && strstr(err.msg, "out of backend memory"),
-              "gradients with no memory: rc %d, '%s'", rg, err.msg);
-        free(gx);
-    }
+    check_backward_oom(&none, net, x);
 
     if (!rc) {   // curves: context init halves at allocation, later curves keep the batch
         float ins_w[STEPS], del_w[STEPS], ins_g[STEPS], del_g[STEPS];

@@ -7,6 +7,8 @@
 //   - NaN AUCs on both paths (the library's NaN map of a constant map): passes, nothing compared.
 #define _GNU_SOURCE
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"

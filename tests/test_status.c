@@ -5,6 +5,8 @@
 #define _GNU_SOURCE
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "layout.h"
