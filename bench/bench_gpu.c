@@ -17,7 +17,7 @@
 // the input with it (Input x Gradient, Integrated Gradients, SmoothGrad).
 //
 // Usage: bench_gpu [--mode all|table1|forward|backward] [--models vgg16,resnet50,resnet50_paper]
-//        [--precisions fp32,tf32,fp16,bf16] [--images N] [--batch B] [--batches 32,64,128,256]
+//        [--precisions fp32,tf32,fp16,bf16,fp8,int8] [--images N] [--batch B] [--batches 32,64,128,256]
 //        [--seconds S] [--device cuda|cpu] [--csv FILE]
 // --device cpu and the models tiny_vgg, tiny_resnet, synth_vgg, synth_resnet (data/models) serve
 // to smoke-test this program on a machine without a GPU.

@@ -53,7 +53,7 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"output", "maps", "float16", "saliency maps stored as float16 | float32 | none", 1},
     {"output", "overlays", "0", "PNG heat-map overlays for the first K images (<output>_overlays/)", 0},
     {"run", "device", "auto", "auto (CUDA when available) | cpu | cuda | cuda:K (GPU ordinal K; cuda = cuda:0)", 0},
-    {"run", "precision", "fp32", "fp32 | tf32 | fp16 | bf16 (CUDA only; the CPU computes in fp32)", 1},
+    {"run", "precision", "fp32", "fp32 | tf32 | fp16 | bf16 (CUDA only; the CPU computes in fp32) | fp8 | int8 (8-bit convs, [precision]; the CPU emulates them)", 1},
     {"run", "threads", "0", "CPU worker threads; 0 = all cores (or PC_THREADS)", 0},
     {"run", "decoders", "2", "image decode threads feeding the backend", 0},
     {"run", "shard", "0/1", "i/n: process only the images whose list index mod n == i (one output per shard) | auto (i/n of a Slurm array task)", 1},
@@ -85,7 +85,7 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"occlusion", "window", "64", "Occlusion: side of the zeroed square window, in pixels", 1},
     {"occlusion", "stride", "8", "Occlusion: step between window positions, in pixels", 1},
     // localisation (SPEC §10): ground-truth object masks
-    {"data", "masks", "", "folder of object masks: <name without extension>.png per image (8-bit, nonzero = object; full list name or base name), for energy in mask and pointing; optional", 1},
+    {"data", "masks", "", "folder of object masks: <name without extension>.png per image (any PNG, grey value not 0 = object; full list name or base name), for energy in mask and pointing; optional", 1},
     // the 8-bit precisions (read by method_config.c; host/quant.h, README: 8-bit precisions). In the
     // configuration texts only when [run] precision is fp8 or int8
     {"precision", "calibration_images", "16", "fp8/int8: input scales calibrated on the first N images of the list (by list position, after offset and limit: the same for every shard and a resume)", 1},

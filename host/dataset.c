@@ -248,6 +248,24 @@ done:
     return rc;
 }
 
+int pc_dataset_check_files(const PcDataset *ds, const char *root, FILE *warn, PcError *err) {
+    int missing = 0, first = -1, first_errno = 0;
+    for (int i = 0; i < ds->n; i++) {
+        struct stat sb;
+        if (stat(ds->paths[i], &sb) == 0) continue;
+        if (first < 0) first = i, first_errno = errno;
+        missing++;
+    }
+    if (missing == ds->n)
+        return pc_fail(err, "data root %s: none of the %d images of the run is there (%s: %s); set [data] root to "
+                       "the folder of the list's images, or --set data.root=DIR", root, ds->n, ds->paths[first],
+                       strerror(first_errno));
+    if (missing && warn)
+        fprintf(warn, "warning: data root %s: %d of %d images of the run are not there (first: %s: %s); the run "
+                "will skip them\n", root, missing, ds->n, ds->paths[first], strerror(first_errno));
+    return 0;
+}
+
 void pc_dataset_free(PcDataset *ds) {
     for (int i = 0; i < ds->n; i++) {
         free(ds->names[i]);

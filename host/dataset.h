@@ -40,6 +40,11 @@ typedef struct {
 int pc_dataset_load(const PcDatasetSpec *spec, FILE *warn, PcDataset *ds, PcError *err);
 void pc_dataset_free(PcDataset *ds);
 
+// --check's look at the image files: an error when not one image of the run is in root (a wrong
+// [data] root, or the images not there yet), naming the first path and what to set; a warning
+// line to warn when some are missing (the run would skip them). Reads no image.
+int pc_dataset_check_files(const PcDataset *ds, const char *root, FILE *warn, PcError *err);
+
 // Class names, one a line; returns the count (>= 1) or -1 with err set.
 int pc_read_class_names(const char *path, char ***names, PcError *err);
 

@@ -143,7 +143,9 @@ static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
     if (pc_net_create(&spec, &r->net, err)) return -1;
     r->net_created = 1;
     PcError e;
-    if (pc_weights_open(cfg->weights, &r->sd, &e)) return pc_fail(err, "model weights: %s", e.msg);
+    if (pc_weights_open(cfg->weights, &r->sd, &e))
+        return pc_fail(err, "model weights: %s%s", e.msg, access(cfg->weights, F_OK) ? "; set [model] weights to "
+                       "the checkpoint file, or --set model.weights=FILE (README: Reproducing the paper's tables)" : "");
     r->sd_open = 1;
     if (pc_net_load(&r->net, &r->sd, &e))
         return pc_fail(err, "model weights %s do not fit arch %s: %s", cfg->weights, spec.arch, e.msg);
@@ -465,7 +467,7 @@ static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError 
         pc_quant_plan_free(&r->quant);
         if (bad) return -1;
     }
-    if (opt->check_only) return 0;      // --check: no device, no output file
+    if (opt->check_only) return pc_dataset_check_files(&r->ds, cfg->root, stderr, err);   // no device, no output
     r->bopt = (PcBackendOptions){.precision = cfg->precision, .threads = cfg->threads, .device = 0};
     pc_backend_options_from_env(&r->bopt);   // the one place the environment reaches the backends
     r->be = pc_backend_create(cfg->device, &r->bopt, err);

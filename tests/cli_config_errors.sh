@@ -78,6 +78,7 @@ expect_error "bf16 on the CPU (--set)" 2 "--set run.precision=bf16: [run] precis
 expect_error "missing config file" nonzero "nope.ini: cannot open (No such file or directory)" -- --config nope.ini
 expect_error "missing weights key" nonzero "[model] weights is not set" -- --config base.ini --set model.weights=
 expect_error "missing weights file" nonzero "model weights: $tmp/missing.safetensors: cannot open" -- --config base.ini --set model.weights=missing.safetensors
+expect_error "... says what to set" nonzero "(No such file or directory); set [model] weights to the checkpoint file, or --set model.weights=FILE" -- --config base.ini --set model.weights=missing.safetensors --check
 expect_error "weights of another arch (tiny_vgg as vgg16)" nonzero "do not fit arch vgg16" -- --config base.ini --set model.arch=vgg16 --set model.vgg_cfg= --set model.vgg_classifier=
 # model.vgg_* keys only apply to arch = vgg: the file's keys make arch = vgg16 an error first
 expect_error "custom keys with a named arch" nonzero "[model] vgg_cfg only applies to arch = vgg (arch is vgg16)" -- --config base.ini --set model.arch=vgg16
@@ -88,6 +89,16 @@ expect_error "wrong class count" nonzero "do not fit arch vgg" -- --config base.
 expect_error "unknown target layer" nonzero "[model] layers: target layer 'features.99' is not a named output" -- --config base.ini --set model.layers=features.3,features.99
 expect_error "missing list" nonzero "data list $tmp/nolist.txt: cannot open (No such file or directory)" -- --config base.ini --set data.list=nolist.txt
 expect_error "missing root" nonzero "data root $tmp/noroot: no such folder" -- --config base.ini --set data.root=noroot
+# --check looks for the image files: a root without any of them (the paper configs before the
+# ILSVRC2012 folder is set right) is an error, some missing a warning (the run would skip them)
+mkdir -p emptyroot
+expect_error "--check: a root holding none of the images" nonzero "data root $tmp/emptyroot: none of the 1 images of the run is there ($tmp/emptyroot/synth_000.jpg: No such file or directory); set [data] root" -- --config base.ini --set data.root=emptyroot --check
+mkdir -p someroot && cp "$src/data/synthetic/synth_001.jpg" someroot/
+"$bin" --config base.ini --set data.root=someroot --set data.limit=2 --check >stdout.txt 2>stderr.txt
+rc=$?
+check "--check: a root missing some images passes (rc $rc)" [ $rc -eq 0 ]
+check "... with a warning naming the first missing one" grep -qF "warning: data root $tmp/someroot: 1 of 2 images of the run are not there (first: $tmp/someroot/synth_000.jpg: No such file or directory); the run will skip them" stderr.txt
+check "... and the ok line" grep -qF "ok: 2 images" stderr.txt
 expect_error "missing labels" nonzero "labels $tmp/nolabels.txt: cannot open" -- --config base.ini --set data.labels=nolabels.txt
 printf 'synth_000.jpg zero\n' >badlabels.txt
 expect_error "malformed labels" nonzero "badlabels.txt:1: bad class 'zero'" -- --config base.ini --set data.labels=badlabels.txt
