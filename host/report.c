@@ -246,7 +246,9 @@ static void table_localisation(FILE *md, const ReportFile *fs, int nf, const cha
     }
 }
 
-// Ablation ids of one file: the variants that have levels, and for variant v its layers.
+// Ablation ids of one file: the variants that have levels, isolated CAMs or a no-LNorm map (a file
+// may hold only some: Table 3's two runs, one with the levels, one with the CAMs), and for
+// variant v its layers (levels' and CAMs' together, list order).
 typedef struct {
     int n_variants;
     char variants[8][32];
@@ -255,43 +257,61 @@ typedef struct {
 } Levels;
 
 static void find_levels(const ReportFile *rf, Levels *lv) {
+    static const char *kinds[3] = {".level.", ".cam.", ".no_lnorm"};
     memset(lv, 0, sizeof *lv);
     for (int m = 0; m < rf->r.layout.n_methods; m++) {
-        const char *id = rf->r.ids[m], *p = strstr(id, ".level.");
+        const char *id = rf->r.ids[m], *p = NULL;
+        int kind = 0;
+        while (kind < 3 && !(p = strstr(id, kinds[kind]))) kind++;
         if (!p || (size_t)(p - id) >= sizeof lv->variants[0]) continue;
         int v = 0;
-        while (v < lv->n_variants && strncmp(lv->variants[v], id, (size_t)(p - id))) v++;
+        while (v < lv->n_variants && (strlen(lv->variants[v]) != (size_t)(p - id) ||
+                                      strncmp(lv->variants[v], id, (size_t)(p - id))))
+            v++;
         if (v == lv->n_variants) {
             if (v == 8) continue;
             snprintf(lv->variants[v], sizeof lv->variants[v], "%.*s", (int)(p - id), id);
             lv->n_variants++;
         }
-        if (lv->n_layers[v] < 16) snprintf(lv->layers[v][lv->n_layers[v]++], 64, "%s", p + 7);
+        if (kind == 2) continue;    // the no-LNorm map: a row of its own (table_levels)
+        const char *layer = p + strlen(kinds[kind]);
+        int seen = 0;
+        for (int l = 0; l < lv->n_layers[v] && !seen; l++) seen = !strcmp(lv->layers[v][l], layer);
+        if (!seen && lv->n_layers[v] < 16) snprintf(lv->layers[v][lv->n_layers[v]++], 64, "%s", layer);
     }
 }
 
-// Tables 2 / 3 for one file: per variant, Poly-CAM at each level against the isolated CAM.
+// One row of table_levels: the means of the level and CAM ids (either may be absent: "-").
+static void level_row(FILE *md, const ReportFile *rf, const char *label, const char *level_id, const char *cam_id) {
+    char cells[6][32];
+    double vals[6];
+    int n = 0, n_cam = 0;
+    vals[0] = mean_of(rf, level_id, "insertion", &n);
+    vals[1] = mean_of(rf, level_id, "deletion", NULL);
+    vals[3] = cam_id ? mean_of(rf, cam_id, "insertion", &n_cam) : NAN;
+    vals[4] = cam_id ? mean_of(rf, cam_id, "deletion", NULL) : NAN;
+    vals[2] = vals[0] - vals[1];
+    vals[5] = vals[3] - vals[4];
+    for (int c = 0; c < 6; c++) fmt4(cells[c], sizeof cells[c], vals[c]);
+    fprintf(md, "| %s | %s | %s | %s | %s | %s | %s | %d |\n", label, cells[0], cells[1], cells[2], cells[3],
+            cells[4], cells[5], n ? n : n_cam);
+}
+
+// Tables 2 / 3 for one file: per variant, Poly-CAM at each level against the isolated CAM, then
+// the recursion without LNorm.
 static void table_levels(FILE *md, const ReportFile *rf, const Levels *lv) {
     for (int v = 0; v < lv->n_variants; v++) {
         fprintf(md, "\n### %s: %s per level (Poly-CAM at layer l) and isolated layer CAMs\n\n", rf->label, lv->variants[v]);
         fprintf(md, "| Layer | Level Ins | Level Del | Level Ins-Del | CAM Ins | CAM Del | CAM Ins-Del | N |\n");
         fprintf(md, "|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        char level[256], cam[256];
         for (int l = 0; l < lv->n_layers[v]; l++) {
-            char id[256], cells[6][32];
-            double vals[6];
-            int n = 0;
-            snprintf(id, sizeof id, "%s.level.%s", lv->variants[v], lv->layers[v][l]);
-            vals[0] = mean_of(rf, id, "insertion", &n);
-            vals[1] = mean_of(rf, id, "deletion", NULL);
-            snprintf(id, sizeof id, "%s.cam.%s", lv->variants[v], lv->layers[v][l]);
-            vals[3] = mean_of(rf, id, "insertion", NULL);
-            vals[4] = mean_of(rf, id, "deletion", NULL);
-            vals[2] = vals[0] - vals[1];
-            vals[5] = vals[3] - vals[4];
-            for (int c = 0; c < 6; c++) fmt4(cells[c], sizeof cells[c], vals[c]);
-            fprintf(md, "| %s | %s | %s | %s | %s | %s | %s | %d |\n", lv->layers[v][l], cells[0], cells[1],
-                    cells[2], cells[3], cells[4], cells[5], n);
+            snprintf(level, sizeof level, "%s.level.%s", lv->variants[v], lv->layers[v][l]);
+            snprintf(cam, sizeof cam, "%s.cam.%s", lv->variants[v], lv->layers[v][l]);
+            level_row(md, rf, lv->layers[v][l], level, cam);
         }
+        snprintf(level, sizeof level, "%s.no_lnorm", lv->variants[v]);
+        if (method_index(rf, level) >= 0) level_row(md, rf, "no LNorm (final map)", level, NULL);
     }
 }
 
@@ -349,6 +369,7 @@ static int figure_curves(FILE *md, const char *dir, const ReportFile *rf, const 
 // Figure: per-level plot of one variant (AUCs of Poly-CAM at each level and of the layer CAMs).
 static int figure_levels(FILE *md, const char *dir, const ReportFile *rf, const Levels *lv, int v, PcError *err) {
     int L = lv->n_layers[v];
+    if (L == 0) return 0;   // only a no-LNorm map: no per-layer figure
     double x[16], y[4][16];
     static const char *what[4] = {"insertion", "deletion", "insertion", "deletion"};
     for (int l = 0; l < L; l++) {

@@ -56,6 +56,32 @@ for fig in curves_vgg_insertion curves_vgg_deletion grid_vgg levels_vgg_pcamp le
     check "report.md links $fig.png" grep -q "($fig.png)" "$tmp/rep1/report.md"
 done
 
+# A file with the isolated CAMs and the no-LNorm map but no levels (Table 3's second run,
+# table3_resnet50_cams.ini): its per-layer table has the CAM columns, and the no-LNorm row; the
+# numbers equal its --table CSV.
+run_tiny tiny_vgg_model "features.8,features.13,features.18" 0 "$tmp/cams.h5" "ablations = cams,no_lnorm"
+rc=$?; check "tiny_vgg cams run: $(tail -n 1 "$tmp/cams.h5.err")" [ $rc -eq 0 ]
+"$bin" --report "$tmp/rep3" "$tmp/cams.h5" >/dev/null 2>"$tmp/rep3.err"
+rc=$?; check "report of a CAMs-only file exits 0: $(tail -n 1 "$tmp/rep3.err")" [ $rc -eq 0 ]
+"$bin" --table "$tmp/cams.h5" >/dev/null 2>&1
+level_table_row() {   # level_table_row <report.md> <variant> <row label>: the row's cells 2..8
+    awk -F'|' -v v="$2" -v r="$3" '/^### /{t = index($0, ": " v " per level") > 0; next} /^## /{t=0}
+        t { l = $2; gsub(/^ +| +$/, "", l); if (l == r) { for (i = 3; i <= 9; i++) { c = $i; gsub(/ /, "", c); printf "%s ", c } print "" } }' "$1"
+}
+csv_ids() {   # csv_ids <csv> <id>: "ins del diff n" of one id, 4 decimals
+    awk -F, -v id="$2" '$1 == id { printf "%.4f %.4f %.4f %d\n", $2, $3, $4, $5 }' "$1"
+}
+check "CAMs-only file: a per-layer table of pcampm" grep -q '^### cams: pcampm per level' "$tmp/rep3/report.md"
+cam_row=$(level_table_row "$tmp/rep3/report.md" pcampm features.13)
+check "... its features.13 row: no level, the CAM's AUCs from the CSV ($cam_row)" \
+    [ "$cam_row" = "- - - $(csv_ids "$tmp/cams.h5.csv" pcampm.cam.features.13) " ]
+nl_row=$(level_table_row "$tmp/rep3/report.md" pcampm "no LNorm (final map)")
+check "... a no-LNorm row with the CSV's AUCs ($nl_row)" \
+    [ "$(awk '{print $1, $2, $3, $7}' <<<"$nl_row")" = "$(csv_ids "$tmp/cams.h5.csv" pcampm.no_lnorm)" ]
+check "... and the per-layer figure" [ -s "$tmp/rep3/levels_cams_pcampm.png" ]
+check "the levels file's table has a CAM column too" \
+    [ "$(level_table_row "$tmp/rep1/report.md" pcampm features.13 | awk '{print $4 != "-"}')" = 1 ]
+
 # Two files over different slices (offsets 0 and 1, 3 images each): the means are over the 2
 # images both hold, and the report says what it left out.
 "$bin" --report "$tmp/rep2" "$tmp/vgg.h5" "$tmp/resnet.h5" >/dev/null 2>"$tmp/rep2.err"
