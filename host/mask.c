@@ -61,7 +61,9 @@ void pc_localise(const float *map, const unsigned char *mask, int n, double *ene
 
 #ifdef PC_HAVE_PNG
 
-// The PNG as 8-bit grey (H, W), malloc'd in *grey; -1 with err naming the file.
+// The PNG's object pixels (H, W): 1 where its grey value is not 0, malloc'd in *grey; -1 with err
+// naming the file. 16-bit samples are kept (stripping them to 8 bits would turn values 1..255,
+// e.g. a 0/1 mask saved as uint16, into 0).
 static int read_grey(const char *path, FILE *f, unsigned char **grey, int *w, int *h, PcError *err) {
     PngTrap trap = {.message = ""};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &trap, pc_png_trap_error, pc_png_trap_warning);
@@ -77,7 +79,6 @@ static int read_grey(const char *path, FILE *f, unsigned char **grey, int *w, in
         png_init_io(png, f);
         png_read_info(png, info);
         png_set_expand(png);            // palette, grey < 8 bits and tRNS to 8-bit channels
-        png_set_strip_16(png);
         png_set_strip_alpha(png);
         png_byte ct = png_get_color_type(png, info);
         if (ct == PNG_COLOR_TYPE_RGB || ct == PNG_COLOR_TYPE_RGB_ALPHA || ct == PNG_COLOR_TYPE_PALETTE)
@@ -85,10 +86,12 @@ static int read_grey(const char *path, FILE *f, unsigned char **grey, int *w, in
         png_read_update_info(png, info);
         *w = (int)png_get_image_width(png, info);
         *h = (int)png_get_image_height(png, info);
-        buf = xmalloc((size_t)*w * (size_t)*h);
+        const size_t bpp = png_get_bit_depth(png, info) == 16 ? 2 : 1, n = (size_t)*w * (size_t)*h;
+        buf = xmalloc(n * bpp);
         rows = xmalloc((size_t)*h * sizeof(png_bytep));
-        for (int y = 0; y < *h; y++) rows[y] = buf + (size_t)y * *w;
+        for (int y = 0; y < *h; y++) rows[y] = buf + (size_t)y * *w * bpp;
         png_read_image(png, rows);
+        for (size_t i = 0; i < n; i++) buf[i] = (buf[i * bpp] | buf[i * bpp + bpp - 1]) != 0;
     }
     png_destroy_read_struct(&png, &info, NULL);
     free(rows);

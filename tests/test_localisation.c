@@ -36,8 +36,9 @@ static const char *tmp_path(const char *name) {
     return buf;
 }
 
-// 8-bit grey PNG of (h, w) pixels (written with libpng, independent of mask.c).
-static int write_grey_png(const char *path, const unsigned char *px, int w, int h) {
+// Grey PNG of (h, w) pixels, 8-bit (px) or 16-bit (px16, host order), written with libpng,
+// independent of mask.c.
+static int write_png_depth(const char *path, const unsigned char *px, const uint16_t *px16, int w, int h) {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
@@ -48,13 +49,25 @@ static int write_grey_png(const char *path, const unsigned char *px, int w, int 
         return -1;
     }
     png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, px16 ? 16 : 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
-    for (int y = 0; y < h; y++) png_write_row(png, (png_bytep)(px + (size_t)y * w));
+    unsigned char *row = xmalloc((size_t)w * 2);
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; px16 && x < w; x++) {   // PNG stores 16-bit samples big-endian
+            row[2 * x] = (unsigned char)(px16[(size_t)y * w + x] >> 8);
+            row[2 * x + 1] = (unsigned char)(px16[(size_t)y * w + x] & 0xff);
+        }
+        png_write_row(png, px16 ? row : (png_bytep)(px + (size_t)y * w));
+    }
+    free(row);
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
     return fclose(f);
+}
+
+static int write_grey_png(const char *path, const unsigned char *px, int w, int h) {
+    return write_png_depth(path, px, NULL, w, h);
 }
 
 static void test_masks(void) {
@@ -84,6 +97,13 @@ static void test_masks(void) {
     CHECK(write_grey_png(tmp_path("big.png"), big, 448, 448) == 0, "write big.png");
     CHECK(pc_mask_load(tmp_path("big.png"), 448, 448, PC_RESIZE_BILINEAR, 224, m, &err) == 0 && !memcmp(m, ref, ss),
           "448 x 448 mask resampled to the 224 input grid equals the original");
+    // 16-bit grey: object = any value but 0, also 1 (a 0/1 mask saved as uint16) and 256 (low byte 0)
+    uint16_t *m16 = xmalloc(ss * sizeof *m16);
+    for (size_t i = 0; i < ss; i++) m16[i] = ref[i] ? (i % 2 ? 1 : 256) : 0;
+    CHECK(write_png_depth(tmp_path("m16.png"), NULL, m16, 224, 224) == 0, "write m16.png");
+    CHECK(pc_mask_load(tmp_path("m16.png"), 224, 224, PC_RESIZE_BILINEAR, 224, m, &err) == 0 && !memcmp(m, ref, ss),
+          "16-bit 0/1/256 mask equals the original");
+    free(m16);
     int rc = pc_mask_load(tmp_path("big.png"), 224, 224, PC_RESIZE_BILINEAR, 224, m, &err);
     CHECK(rc != 0 && strstr(err.msg, "big.png: 448 x 448 pixels, but its image has 224 x 224"), "size mismatch: %s",
           rc ? err.msg : "accepted");
