@@ -35,7 +35,7 @@ static void usage(FILE *out) {
             "options:\n"
             "  --config FILE     the run's INI file (relative paths in it are relative to its folder); a bare\n"
             "                    name not in the current folder is taken from the shipped configurations\n"
-            "  --check           only check the configuration, image list, labels, weights and layers, then exit\n"
+            "  --check           only check the configuration, image list and its files, labels, weights and layers\n"
             "  --set S.K=V       override key K of section [S] (repeatable; paths relative to the current folder)\n"
             "  --limit N         only the first N images of the list (same as --set data.limit=N)\n"
             "  --resume          continue an interrupted run (also the default when the output exists with the\n"

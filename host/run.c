@@ -144,8 +144,10 @@ static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
     r->net_created = 1;
     PcError e;
     if (pc_weights_open(cfg->weights, &r->sd, &e))
-        return pc_fail(err, "model weights: %s%s", e.msg, access(cfg->weights, F_OK) ? "; set [model] weights to "
-                       "the checkpoint file, or --set model.weights=FILE (README: Reproducing the paper's tables)" : "");
+        return pc_fail(err, "model weights: %s%s", e.msg,
+                       access(cfg->weights, F_OK) ? "; set [model] weights to the checkpoint file, or --set "
+                                                    "model.weights=FILE (README: Reproducing the paper's tables)"
+                                                  : "");
     r->sd_open = 1;
     if (pc_net_load(&r->net, &r->sd, &e))
         return pc_fail(err, "model weights %s do not fit arch %s: %s", cfg->weights, spec.arch, e.msg);
