@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages polycam-eval builds and tests with; does nothing when all are present.
+# Installs the Debian packages polycam-eval builds and runs with (scripts/demo.sh); with --tests
+# also those only the tests use (scripts/test.sh). Does nothing when all are present.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libjpeg62-turbo-dev libhdf5-dev hdf5-tools libinih-dev
-      libopenblas-dev libpng-dev libzip-dev libcairo2-dev
-      slurm-wlm munge)   # tests/cli_slurm.sh runs scripts/slurm/ on a single-node Slurm
+      libopenblas-dev libpng-dev libzip-dev libcairo2-dev)
+case "${1:-}" in
+  --tests) pkgs+=(slurm-wlm munge) ;;   # tests/cli_slurm.sh runs scripts/slurm/ on a single-node Slurm
+  "") ;;
+  *) echo "usage: install-deps.sh [--tests]" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
