@@ -151,8 +151,9 @@ static int check_scales(const CudaContext *ctx, const PcBackendNet *bn, const Pc
         if (s == 0.0f) continue;
         const PcNode *nd = &bn->nodes[i];
         node_label(bn, i, lbl, sizeof lbl);
-        if (!(s > 0.0f) || !isfinite(s) || !isfinite(1.0f / s))
-            return cu_fail(err, "net_set_quant: %s: input scale %g is not a positive finite number", lbl, (double)s);
+        if (!pc_quant_scale_ok(s))   // the CPU twin's rule: 1 / s finite, no inf * 0 on an input
+            return cu_fail(err, "net_set_quant: %s: input scale %g is not a normal finite number > 0 (with a finite "
+                           "reciprocal)", lbl, (double)s);
         if (nd->op != PC_NODE_CONV ||
             !pc_quant_eligible(nd->input, nd->p.conv.cin, nd->p.conv.cout))
             return cu_fail(err, "net_set_quant: %s cannot run in 8 bits (a conv not reading the network input, "

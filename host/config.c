@@ -539,6 +539,8 @@ int pc_config_load_string(const char *text, const char *path, int n_sets, char *
         goto fail;
     }
     fill_values(cfg);
+    free(cfg->value[K_PREC_KEEP]);   // sorted, without repeats (method_config.h): one key per set of names
+    cfg->value[K_PREC_KEEP] = pc_precision_keep_text(&ps);
     return 0;
 fail:
     pc_config_free(cfg);

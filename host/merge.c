@@ -160,29 +160,36 @@ static int shard_run_data(const Shard *sh, int n_in, PcRunData **out, int *n_out
 
 // /quant of the 8-bit precisions (the same scales in every shard: their keys are equal) with the
 // shards' guard figures pooled (images and curves summed, agreement and mean weighted, the largest
-// max; the fallbacks of the shard with the most). 1 when shard 0 has one.
+// max, over the shards that ran a guard) and their fallbacks (pc_quant_pool_fallbacks: -1 when a
+// shard does not know its own). 1 when shard 0 has one.
 static int shard_quant(const Shard *sh, int n_in, PcQuantPlan *out) {
-    if (!pc_quant_read_h5(sh[0].rf.f, out)) return 0;
-    double agree = out->guard_agreement * out->guard_images, sum = out->guard_mean_dauc * out->guard_pairs;
-    for (int k = 1; k < n_in; k++) {
-        PcQuantPlan p;
-        if (!pc_quant_read_h5(sh[k].rf.f, &p)) continue;
-        if (p.guard_images > 0) {
-            agree += p.guard_agreement * p.guard_images;
-            sum += p.guard_mean_dauc * p.guard_pairs;
-            out->guard_images += p.guard_images;
-            out->guard_pairs += p.guard_pairs;
-            if (p.guard_max_dauc > out->guard_max_dauc) out->guard_max_dauc = p.guard_max_dauc;
-        }
-        if (p.fallback_convs > out->fallback_convs) {   // -1 (not known) < 0 < k: the most fallbacks
-            out->fallback_convs = p.fallback_convs;
-            memcpy(out->fallback_layers, p.fallback_layers, sizeof out->fallback_layers);
-        }
-        pc_quant_plan_free(&p);
+    PcQuantPlan *p = xcalloc((size_t)n_in, sizeof *p);
+    const PcQuantPlan **all = xcalloc((size_t)n_in, sizeof *all);
+    const int has = pc_quant_read_h5(sh[0].rf.f, out);
+    double agree = 0.0, sum = 0.0, max = 0.0;
+    int images = 0, pairs = 0;
+    for (int k = 0; k < n_in && has; k++) {
+        if (!pc_quant_read_h5(sh[k].rf.f, &p[k])) p[k].fallback_convs = -1;   // not known
+        all[k] = &p[k];
+        if (p[k].guard_images <= 0) continue;
+        agree += p[k].guard_agreement * p[k].guard_images;
+        sum += p[k].guard_mean_dauc * p[k].guard_pairs;
+        images += p[k].guard_images;
+        pairs += p[k].guard_pairs;
+        if (p[k].guard_max_dauc > max) max = p[k].guard_max_dauc;
     }
-    out->guard_agreement = out->guard_images ? agree / out->guard_images : 0.0;
-    out->guard_mean_dauc = out->guard_pairs ? sum / out->guard_pairs : 0.0;
-    return 1;
+    if (has) {
+        out->guard_images = images;
+        out->guard_pairs = pairs;
+        out->guard_agreement = images ? agree / images : 0.0;
+        out->guard_mean_dauc = pairs ? sum / pairs : 0.0;
+        out->guard_max_dauc = max;
+        pc_quant_pool_fallbacks(all, n_in, out);
+    }
+    for (int k = 0; k < n_in; k++) pc_quant_plan_free(&p[k]);
+    free(p);
+    free(all);
+    return has;
 }
 
 // Opens OUT.h5 through the store with the images in list order and the unsharded configuration.

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "method_config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -300,6 +301,51 @@ static int split_names(const char *v, char (*out)[64], int max) {
     }
 }
 
+// Natural order: runs of digits compare by their value ("features.2" < "features.10"), the rest by
+// byte; equal values of different spellings ("1", "01") by byte, so the order is total. For
+// torchvision's conv names it is the network's order (layer1.0.conv1, conv2, conv3,
+// downsample.0, layer1.1.conv1, ...; features.2, features.5, ..., features.28).
+static int natural_cmp(const char *a, const char *b) {
+    const char *a0 = a, *b0 = b;
+    while (*a && *b) {
+        if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+            while (*a == '0') a++;
+            while (*b == '0') b++;
+            size_t na = strspn(a, "0123456789"), nb = strspn(b, "0123456789");
+            if (na != nb) return na < nb ? -1 : 1;
+            int c = strncmp(a, b, na);
+            if (c) return c;
+            a += na, b += nb;
+        } else {
+            if (*a != *b) return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+            a++, b++;
+        }
+    }
+    if (*a || *b) return *a ? 1 : -1;
+    return strcmp(a0, b0);
+}
+
+static int keep_cmp(const void *a, const void *b) { return natural_cmp(a, b); }
+
+// The keep names sorted (natural order) without repeats: the key then does not depend on how the
+// list was written.
+static void canonical_keep(PcPrecisionSettings *s) {
+    qsort(s->keep, (size_t)s->n_keep, sizeof s->keep[0], keep_cmp);
+    int n = 0;
+    for (int k = 0; k < s->n_keep; k++)
+        if (n == 0 || strcmp(s->keep[n - 1], s->keep[k])) memmove(s->keep[n++], s->keep[k], sizeof s->keep[0]);
+    s->n_keep = n;
+}
+
+char *pc_precision_keep_text(const PcPrecisionSettings *s) {
+    size_t cap = (size_t)s->n_keep * 66 + 1, used = 0;
+    char *out = xmalloc(cap);
+    out[0] = 0;
+    for (int k = 0; k < s->n_keep; k++)
+        used += (size_t)snprintf(out + used, cap - used, "%s%s", k ? ", " : "", s->keep[k]);
+    return out;
+}
+
 int pc_precision_settings_from_config(const PcConfig *cfg, PcPrecisionSettings *s, PcError *err) {
     memset(s, 0, sizeof *s);
     if (get_int(cfg, "precision", "calibration_images", 1, 100000, &s->calibration_images, err)) return -1;
@@ -307,6 +353,7 @@ int pc_precision_settings_from_config(const PcConfig *cfg, PcPrecisionSettings *
     const char *keep = pc_config_get(cfg, "precision", "keep");
     s->n_keep = keep[0] ? split_names(keep, s->keep, PC_MAX_KEEP) : 0;
     if (s->n_keep < 0) return bad(cfg, "precision", "keep", "a comma-separated list of conv layer names", err);
+    canonical_keep(s);
     snprintf(s->keep_origin, sizeof s->keep_origin, "%s", origin_of(cfg, "precision", "keep"));
     if (get_int(cfg, "precision", "guard_images", 0, 100000, &s->guard_images, err)) return -1;
     if (get_double_in(cfg, "precision", "guard_max_dauc", 0.0, 1.0, 0, "a number in [0, 1]", &s->guard_max_dauc, err))

@@ -40,7 +40,12 @@ typedef struct {
 } PcPrecisionSettings;
 
 // Checks and reads [precision]; one line naming the key, its origin and the expected values.
+// keep holds the names trimmed, sorted in natural order (digit runs by value: for torchvision's
+// names the network's order) and without repeats.
 int pc_precision_settings_from_config(const PcConfig *cfg, PcPrecisionSettings *s, PcError *err);
+// The canonical text of keep, ", "-joined (malloc'd; "" when empty): what the configuration texts
+// and the key store, so that "b,a", "a, b" and "a,b,a" make one key.
+char *pc_precision_keep_text(const PcPrecisionSettings *s);
 
 // [sanity]: the cascading-randomisation sanity check (README: Sanity check).
 #define PC_SANITY_MAX_METHODS 32

@@ -126,10 +126,12 @@ static void fill_per_node(PcQuantPlan *plan) {
 void pc_quant_calibrated(PcQuantPlan *plan, int n_images) {
     const float qmax = pc_q_max(plan->format);
     for (int i = 0; i < plan->n; i++) {
-        float s = (float)plan->clip * plan->amax[i] / qmax;
-        // an all-zero (or inf) input, or one so small that 1 / s overflows (both backends refuse
-        // such a scale): any scale does
-        plan->in_scale[i] = s > 0.0f && isfinite(s) && isfinite(1.0f / s) ? s : 1.0f;
+        // an all-zero input, one so small that amax / QMAX is not a normal float (its values round
+        // to 0 at any usable scale, as a tiny weight channel's: quant.h) or an inf one: the scale 1.
+        // Otherwise clip's scale, even when clip makes it subnormal: calibrate() refuses that one
+        // naming clip (taking 1 instead would hide a clip that cannot work).
+        const float s = (float)plan->clip * plan->amax[i] / qmax;
+        plan->in_scale[i] = pc_quant_scale_ok(plan->amax[i] / qmax) ? s : 1.0f;
     }
     plan->calibration_images = n_images;
     plan->from_file = 0;
@@ -177,7 +179,7 @@ int pc_quant_from_key(PcQuantPlan *plan, const char *key) {
     while (ok && next_line(&p, name, sizeof name, value, sizeof value)) {
         ok = i < plan->n && !strcmp(name, plan->layer[i]);
         if (ok) s[i] = strtof(value, &end);
-        ok = ok && !*end && s[i] > 0.0f && isfinite(s[i]);
+        ok = ok && !*end && pc_quant_scale_ok(s[i]);   // what the backends take
         i++;
     }
     if (ok && i == plan->n) {
@@ -223,6 +225,52 @@ char *pc_quant_stored_key(const char *output, int *finished) {
     return key;
 }
 
+// ---- merging shards ---------------------------------------------------------------------------
+
+// Adds the ", "-joined names of list to set (", "-joined, without repeats, at most n bytes: a name
+// that does not fit is left out and *cut set). Returns the number of names added.
+static int add_names(char *set, size_t n, const char *list, int *cut) {
+    int added = 0;
+    for (const char *p = list; *p; p += strspn(p, ", ")) {
+        const size_t len = strcspn(p, ",");
+        int seen = 0;
+        for (const char *q = set; *q && !seen; q += strspn(q, ", ")) {
+            const size_t l2 = strcspn(q, ",");
+            seen = l2 == len && !strncmp(q, p, len);
+            q += l2;
+        }
+        const size_t used = strlen(set);
+        if (!seen && used + len + 3 < n) {
+            snprintf(set + used, n - used, "%s%.*s", used ? ", " : "", (int)len, p);
+            added++;
+        } else if (!seen) {
+            *cut = 1;
+        }
+        p += len;
+    }
+    return added;
+}
+
+void pc_quant_pool_fallbacks(const PcQuantPlan *const *shards, int n, PcQuantPlan *out) {
+    char set[sizeof out->fallback_layers - 64] = "";
+    int unknown = 0, cut = 0, count = 0, most = 0;
+    for (int k = 0; k < n; k++) {
+        if (shards[k]->fallback_convs < 0) {
+            unknown++;
+            continue;
+        }
+        count += add_names(set, sizeof set, shards[k]->fallback_layers, &cut);
+        if (shards[k]->fallback_convs > most) most = shards[k]->fallback_convs;
+    }
+    out->fallback_convs = unknown ? -1 : count > most ? count : most;
+    snprintf(out->fallback_layers, sizeof out->fallback_layers, "%s%s", set, cut ? ", ..." : "");
+    if (unknown) {
+        const size_t used = strlen(out->fallback_layers);
+        snprintf(out->fallback_layers + used, sizeof out->fallback_layers - used,
+                 "%snot known for %d of %d shards (no guard ran)", used ? "; " : "", unknown, n);
+    }
+}
+
 // ---- /quant of the result file ----------------------------------------------------------------
 
 static int set_f64_attr(hid_t loc, const char *name, double v) {
@@ -242,6 +290,13 @@ static double get_f64_attr(hid_t loc, const char *name) {
     if (a < 0 || H5Aread(a, H5T_NATIVE_DOUBLE, &v) < 0) v = NAN;
     if (a >= 0) H5Aclose(a);
     return v;
+}
+
+// A count stored as f64: missing (NaN), not finite or out of int's range gives missing (a NaN
+// converted to int is undefined behaviour).
+static int get_int_attr(hid_t loc, const char *name, int missing) {
+    const double v = get_f64_attr(loc, name);
+    return v >= -1.0 && v <= 2147483647.0 ? (int)v : missing;
 }
 
 static int write_datasets(hid_t g, const PcQuantPlan *p) {
@@ -289,16 +344,15 @@ int pc_quant_read_h5(hid_t file, PcQuantPlan *p) {
     p->format = fmt && !strcmp(fmt, "int8") ? PC_QUANT_INT8 : PC_QUANT_FP8;
     free(fmt);
     p->clip = get_f64_attr(g, "clip");
-    p->calibration_images = (int)get_f64_attr(g, "calibration_images");
-    p->guard_images = (int)get_f64_attr(g, "guard_images");
-    p->guard_pairs = (int)get_f64_attr(g, "guard_pairs");
+    p->calibration_images = get_int_attr(g, "calibration_images", 0);
+    p->guard_images = get_int_attr(g, "guard_images", 0);
+    p->guard_pairs = get_int_attr(g, "guard_pairs", 0);
     p->guard_agreement = get_f64_attr(g, "guard_class_agreement");
     p->guard_mean_dauc = get_f64_attr(g, "guard_mean_dauc");
     p->guard_max_dauc = get_f64_attr(g, "guard_max_dauc");
     p->guard_limit_dauc = get_f64_attr(g, "guard_limit_dauc");
     p->guard_limit_agreement = get_f64_attr(g, "guard_limit_agreement");
-    double fb = get_f64_attr(g, "fallback_convs");
-    p->fallback_convs = isfinite(fb) ? (int)fb : -1;
+    p->fallback_convs = get_int_attr(g, "fallback_convs", -1);
     char *fl = pc_h5_read_root_attr(g, "fallback_layers");
     snprintf(p->fallback_layers, sizeof p->fallback_layers, "%s", fl ? fl : "");
     free(fl);

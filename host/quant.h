@@ -21,14 +21,22 @@
 //     largest 448, subnormals down to 2^-9, no infinities), round to nearest even, saturating to
 //     +-448 (CUDA's __NV_SATFINITE); int8 = round half to even, saturating to [-127, 127]
 //     (symmetric: -128 unused). NaN stays NaN.
-//   * weight scales, per output channel: s_w[k] = max_j |w[k, j]| / QMAX (pc_quant_weight_scales;
-//     1 for an all-zero channel). Deterministic from the weights: not stored.
+//   * weight scales, per output channel: s_w[k] = max_j |w[k, j]| / QMAX (pc_quant_weight_scale;
+//     1 for a channel whose max / QMAX is not a normal float: all zero, a pruned channel, or below
+//     QMAX * FLT_MIN ~ 5e-36 (fp8) / 1.5e-36 (int8), whose 1 / s_w would overflow; its weights
+//     then round to 0). Deterministic from the weights: not stored. Both backends take them from
+//     pc_quant_weight_scales (the CUDA side on the host, from the same folded fp32 weights).
 //   * input scales, per tensor: s_x = clip * amax / QMAX, amax the largest |x| of that conv's
 //     input over the calibration images in the run's unquantised forward (a net whose scales were
-//     not set runs as fp16 on CUDA, fp32 on the CPU). Stored in the result file; a resume, a
-//     shard merge and a report use the stored scales.
+//     not set runs as fp16 on CUDA, fp32 on the CPU); 1 when amax / QMAX is not a normal float (an
+//     all-zero or tiny input, as for the weights; an inf one); a clip that makes s_x subnormal is
+//     refused. Stored in the result file; a resume, a shard merge and a report use the stored scales.
+//   * every scale s either backend takes satisfies pc_quant_scale_ok: normal and finite, so 1 / s
+//     is finite too (at most 1 / FLT_MIN ~ 8.5e37) and no input times 1 / s is inf * 0 = NaN.
 #ifndef PC_QUANT_H
 #define PC_QUANT_H
+
+#include <float.h>        // FLT_MIN, FLT_MAX
 
 #include "index_math.h"   // PC_HD, math.h
 
@@ -86,7 +94,21 @@ typedef struct {
     float *in_scale;        // (n_nodes) s_x of node i's input, 0 = node i is not an 8-bit conv
 } PcQuant;
 
-// Per-output-channel weight scales of a conv: s_w[k] = max |w[k, :]| / QMAX (1 when all zero).
+// 1 when s may scale 8-bit values: a normal, finite float (> 0), so that 1 / s is finite as well
+// (a subnormal s has 1 / s up to inf, and 0 * inf is NaN). The backends refuse other input scales.
+static inline PC_HD int pc_quant_scale_ok(float s) { return s >= FLT_MIN && s <= FLT_MAX; }
+
+// The scale of an output channel whose largest |folded weight| is m: m / QMAX, or 1 when that is
+// not pc_quant_scale_ok: m = 0 (an all-zero, pruned channel) or m below QMAX * FLT_MIN, whose
+// weights, divided by 1, round to 0 in both formats (the channel is taken as all zero, and no
+// 1 / s_w overflows). An inf weight (m = inf) keeps s_w = inf: its channel's outputs come out NaN,
+// not finite, as in fp32 where they are not finite either. (NaN weights never raise m.)
+static inline PC_HD float pc_quant_weight_scale(float m, PcQuantFormat f) {
+    const float s = m / pc_q_max(f);
+    return pc_quant_scale_ok(s) || s > FLT_MAX ? s : 1.0f;
+}
+
+// Per-output-channel weight scales of a conv, pc_quant_weight_scale of each channel's max |w|.
 //   w (cout, cin, k, k) -> s_w (cout)
 static inline void pc_quant_weight_scales(const float *w, int cout, long per_out, PcQuantFormat f,
                                           float *s_w) {
@@ -96,7 +118,7 @@ static inline void pc_quant_weight_scales(const float *w, int cout, long per_out
             float a = fabsf(w[(long)k * per_out + j]);
             if (a > m) m = a;
         }
-        s_w[k] = m > 0.0f ? m / pc_q_max(f) : 1.0f;
+        s_w[k] = pc_quant_weight_scale(m, f);
     }
 }
 

@@ -65,8 +65,8 @@ void pc_quant_plan_free(PcQuantPlan *plan);
 // batch of calibration images, then pc_quant_calibrated.
 int pc_quant_observe(PcQuantPlan *plan, PcBackend *be, PcBackendNet *bn, const PcNet *net, const float *x, int n,
                      PcError *err);
-// s_x = clip * amax / QMAX (1 when amax is 0 or not finite, or 1 / s_x overflows), the per-node
-// form filled in.
+// s_x = clip * amax / QMAX (1 when amax / QMAX is not pc_quant_scale_ok: amax 0, tiny or inf; a
+// subnormal s_x from a tiny clip stays, for the caller to refuse), the per-node form filled in.
 void pc_quant_calibrated(PcQuantPlan *plan, int n_images);
 
 // The [quant] section of the configuration key (malloc'd, starts with "\n[quant]\n").
@@ -78,6 +78,14 @@ int pc_quant_from_key(PcQuantPlan *plan, const char *key);
 // journal header's key (malloc'd; NULL when there is none or it cannot be read). *finished = 1
 // when it came from a finished file.
 char *pc_quant_stored_key(const char *output, int *finished);
+
+// A merge's fallbacks from its n shards' plans, into out: fallback_layers the union of their convs
+// (each once, in order of appearance; ", ..." when 512 bytes do not hold them); fallback_convs its
+// size when every shard knows its own, else -1 (not known: a shard that ran no guard may have had
+// fallbacks, and another shard's 0 does not say otherwise), fallback_layers then naming the known
+// ones and ending "not known for k of n shards (no guard ran)". A shard whose own list was cut
+// (its count stays exact) makes the size at least its count.
+void pc_quant_pool_fallbacks(const PcQuantPlan *const *shards, int n, PcQuantPlan *out);
 
 // /quant of the result file (PcStoreMeta.write_extra; extra = the plan).
 int pc_quant_write_h5(hid_t file, const void *plan, PcError *err);

@@ -62,7 +62,7 @@ static int calibrate(const PcQuantEnv *env, PcQuantPlan *plan, int *first, int *
     if (rc == 0) pc_quant_calibrated(plan, used);
     // a scale whose reciprocal overflows float32 (a tiny clip) would turn every 0 input into NaN
     for (int i = 0; rc == 0 && i < plan->n; i++)
-        if (!isnormal(plan->in_scale[i]) || !isfinite(1.0f / plan->in_scale[i]))
+        if (!pc_quant_scale_ok(plan->in_scale[i]))
             rc = pc_fail(err, "[precision] clip = %g: the input scale of %s (clip x amax / QMAX = %g x %g / %g = %g) is "
                          "too small for float32 (its reciprocal overflows); raise clip", plan->clip, plan->layer[i],
                          plan->clip, (double)plan->amax[i], (double)pc_q_max(plan->format), (double)plan->in_scale[i]);
@@ -197,7 +197,7 @@ static int guard_images(const PcQuantEnv *env, PcBackend *ref, PcBackendNet *rbn
             ref->upload(ref, df, item->x, xs);
             int cq = top1(env->be, env->bn, env->net, dq), cf = top1(ref, rbn, env->net, df);
             if (cq == -1 || cf == -1) rc = pc_fail(err, "8-bit guard: a forward pass failed");
-            g->agree += cq == cf;
+            g->agree += cq == cf && cq >= 0;   // non-finite logits on both sides (-2) keep no class
             env->image(env->user, env->be, env->bn, item, &rq);
             env->image(env->user, ref, rbn, item, &rf);
             compare(env->layout, &rq, &rf, g);

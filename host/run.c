@@ -131,6 +131,7 @@ typedef struct {
     PcBackendNet *bn;
     PcInsDelOptions insdel;     // cfg->insdel with batch = auto resolved
     PcStore *store;
+    PcLock lock;                // fp8 / int8: the output's writer lock, from before the calibration
     PcBackendOptions bopt;      // precision, threads and the environment's switches
     int quantised;              // fp8 / int8: quant holds the 8-bit convs and their scales
     PcQuantPlan quant;
@@ -182,6 +183,7 @@ static void run_free(Run *r) {
         r->be->destroy(r->be);
     }
     pc_store_close(r->store);
+    pc_lock_release(&r->lock);  // when no store took it over (a failed calibration or guard)
     pc_quant_plan_free(&r->quant);
     if (r->sd_open) pc_state_dict_free(&r->sd);
     if (r->net_created) pc_net_free(&r->net);
@@ -509,10 +511,14 @@ static void guard_image(void *user, PcBackend *be, PcBackendNet *bn, const PcPre
 static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt, PcError *err);
 
 // fp8 / int8: the net prepared, its scales (stored or calibrated) set, then the accuracy guard,
-// all before the output is opened: a guard that fails leaves nothing behind.
+// all before the output is opened: a guard that fails leaves nothing behind. The output's writer
+// lock comes first: a second run on the same output is refused at once, not after its minutes of
+// calibration and guard, and the stored scales cannot change while this run reads them.
 static int quant_prepare(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcSaliencyOptions *sopt, PcError *err) {
     PcPrecisionSettings ps;
-    if (pc_precision_settings_from_config(cfg, &ps, err) || prepare_compute(cfg, r, sopt, err)) return -1;
+    if (pc_precision_settings_from_config(cfg, &ps, err) || pc_store_lock(&r->lock, cfg->output, err) ||
+        prepare_compute(cfg, r, sopt, err))
+        return -1;
     char *key = config_with_switches(pc_config_canonical(cfg, 1), &r->bopt);
     GuardUser u = {cfg, r, sopt};
     PcQuantEnv env = {.cfg = cfg, .ps = &ps, .ds = &r->ds, .net = &r->net, .be = r->be, .bn = r->bn, .bopt = &r->bopt,
@@ -585,7 +591,7 @@ static int open_output(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcE
                         .weights_checksum = weights, .shard_index = cfg->shard_index, .shard_count = cfg->shard_count,
                         .n_run_data = n_run_data, .run_data = run_data,
                         .write_extra = r->quantised ? pc_quant_write_h5 : NULL, .extra = &r->quant};
-    int rc = pc_store_open(&r->store, cfg->output, &layout, &images, &meta, opt->mode, err);
+    int rc = pc_store_open_held(&r->store, &r->lock, cfg->output, &layout, &images, &meta, opt->mode, err);
     pc_run_data_free(run_data, n_run_data);
     free(config_all);
     free(config_key);
@@ -729,6 +735,7 @@ static int run_sanity(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt, PcEr
 
 int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
     Run *r = xcalloc(1, sizeof *r);
+    r->lock.fd = -1;
     PcSaliencyOptions sopt;
     int rc = set_up(cfg, opt, r, err);
     if (rc == 0 && opt->check_only) {

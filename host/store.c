@@ -332,12 +332,19 @@ static int start_fresh(PcStore *st, const PcStoreImages *im, const PcStoreMeta *
     return -1;
 }
 
-static int store_open(PcStore *st, const PcStoreImages *im, const PcStoreMeta *meta, PcStoreMode mode, PcError *err) {
+// held: the writer lock taken by pc_store_lock (taken over), or NULL / not held: taken here.
+static int store_open(PcStore *st, PcLock *held, const PcStoreImages *im, const PcStoreMeta *meta, PcStoreMode mode,
+                      PcError *err) {
+    const int have_lock = held && held->fd >= 0;
+    if (have_lock) {
+        st->lock = *held;   // the store releases it from now on
+        *held = (PcLock){.fd = -1};
+    }
     if (st->layout.n_images < 1) return pc_fail(err, "%s: no images to store", st->path);
     if (exists(st->path) && !is_regular(st->path))
         return pc_fail(err, "%s: not a regular file; set another [output] file", st->path);
     if (make_parent_dirs(st->path, err)) return -1;
-    if (pc_lock_take(&st->lock, st->lock_path, st->path, err)) {
+    if (!have_lock && pc_lock_take(&st->lock, st->lock_path, st->path, err)) {
         // a finished output in a folder this user cannot write to: reading it needs no lock
         int read_only = st->lock.open_errno == EACCES || st->lock.open_errno == EROFS;
         return read_only && mode != PC_STORE_FORCE && exists(st->path) ? open_finished(st, err) : -1;
@@ -357,17 +364,35 @@ static int store_open(PcStore *st, const PcStoreImages *im, const PcStoreMeta *m
     return start_fresh(st, im, meta, err);
 }
 
-int pc_store_open(PcStore **out, const char *path, const PcStoreLayout *layout, const PcStoreImages *images,
-                  const PcStoreMeta *meta, PcStoreMode mode, PcError *err) {
+int pc_store_lock(PcLock *lock, const char *path, PcError *err) {
+    *lock = (PcLock){.fd = -1};
+    if (make_parent_dirs(path, err)) return -1;
+    char *lock_path = suffixed(path, ".lock");
+    int rc = pc_lock_take(lock, lock_path, path, err);
+    free(lock_path);
+    // a folder this user cannot write to: no lock file, and pc_store_open decides (a finished
+    // output there is read without one)
+    if (rc && (lock->open_errno == EACCES || lock->open_errno == EROFS)) rc = 0;
+    if (rc || lock->fd < 0) pc_lock_release(lock);
+    return rc;
+}
+
+int pc_store_open_held(PcStore **out, PcLock *held, const char *path, const PcStoreLayout *layout,
+                       const PcStoreImages *images, const PcStoreMeta *meta, PcStoreMode mode, PcError *err) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);   // failures are reported through PcError
     PcStore *st = store_new(path, layout, images, meta);
-    if (store_open(st, images, meta, mode, err)) {
+    if (store_open(st, held, images, meta, mode, err)) {
         pc_store_close(st);
         *out = NULL;
         return -1;
     }
     *out = st;
     return 0;
+}
+
+int pc_store_open(PcStore **out, const char *path, const PcStoreLayout *layout, const PcStoreImages *images,
+                  const PcStoreMeta *meta, PcStoreMode mode, PcError *err) {
+    return pc_store_open_held(out, NULL, path, layout, images, meta, mode, err);
 }
 
 // ---- writing ----------------------------------------------------------------------------------

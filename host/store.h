@@ -18,6 +18,7 @@
 #ifndef PC_STORE_H
 #define PC_STORE_H
 
+#include "journal.h"    // PcLock
 #include "layout.h"
 
 typedef enum {
@@ -34,6 +35,17 @@ typedef struct PcStore PcStore;
 // compute. Close with pc_store_close.
 int pc_store_open(PcStore **out, const char *path, const PcStoreLayout *layout, const PcStoreImages *images,
                   const PcStoreMeta *meta, PcStoreMode mode, PcError *err);
+// The output's writer lock taken ahead of the opening, by a run that spends minutes before it opens
+// its output (the 8-bit calibration and accuracy guard), so that a second run on the same output is
+// refused at once, as pc_store_open refuses it, and the output cannot change under the first one
+// meanwhile. Creates the output's folder, as pc_store_open does. 0 with *lock held, or not held
+// (fd -1) in a folder this user cannot write to (pc_store_open then decides); -1 with err naming
+// the process that holds it. Hand it to pc_store_open_held, or release it (pc_lock_release).
+int pc_store_lock(PcLock *lock, const char *path, PcError *err);
+// pc_store_open with the lock of pc_store_lock (taken over: released by pc_store_close, also when
+// the opening fails; *held is left not held). A held that is not held: pc_store_open.
+int pc_store_open_held(PcStore **out, PcLock *held, const char *path, const PcStoreLayout *layout,
+                       const PcStoreImages *images, const PcStoreMeta *meta, PcStoreMode mode, PcError *err);
 // Appends r to the journal, writes it into the HDF5 file and marks the image done (last), then
 // flushes both.
 int pc_store_write(PcStore *st, const PcImageResult *r, PcError *err);

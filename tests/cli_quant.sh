@@ -5,9 +5,12 @@
 # would give other scales and be refused); a finished file is found complete; shards merge, and
 # shards calibrated on different images are refused; a resume with another clip is refused before
 # calibrating; the guard stops a run with clip = 0.001 (one line, exit 1, no file left), and
-# SIGTERM during the guard stops it at once (exit 3, nothing written); a clip so small a scale
-# does not invert in float32 is one line; bad [precision] values and keep names are one-line errors; an fp32
-# run's key has no [precision] / [quant]. Plumbing test: synth_resnet, 3 synthetic images, Grad-CAM
+# SIGTERM during the guard stops it at once (exit 3, nothing written), and a second run on that
+# output meanwhile is refused at once by the writer lock; a merge with an unguarded shard does not
+# know its fallbacks (-1); a clip so small a scale does not invert in float32 is one line; bad
+# [precision] values and keep names are one-line errors, and keep's order, spacing and repeats do
+# not change the key; an fp32 run's key has no [precision] / [quant]. Plumbing test: synth_resnet,
+# 3 synthetic images, Grad-CAM
 # (its maps from the unquantised backward, its curves from 8-bit forwards), 4 steps.
 # Usage: bash cli_quant.sh <polycam-eval binary> <source dir>
 source "$(dirname "$0")/lib/cli_common.sh"
@@ -114,6 +117,17 @@ check "merge exits 0: $(tail -n 1 "$tmp/merge.err")" [ $rc -eq 0 ]
 check "merged /quant holds the scales" [ "$(scales "$tmp/merged.h5")" = "$(scales "$tmp/fp8.h5")" ]
 check "merged guard pools both shards' images (2)" \
     [ "$(h5dump -a /quant/guard_images "$tmp/merged.h5" | grep -o '(0): [0-9]*' | sed 's/(0): //')" = 2 ]
+check "merged fallbacks: both shards know theirs (0)" \
+    [ "$(h5dump -a /quant/fallback_convs "$tmp/merged.h5" | grep -o '(0): [-0-9]*')" = "(0): 0" ]
+# a shard without a guard does not know its fallbacks (-1): the merge does not know them either
+# (it took the largest count, so shard 0's 0 overrode the -1)
+q s1ng --set run.shard=1/2 --set precision.guard_images=0 >/dev/null 2>&1
+"$bin" --merge "$tmp/merged_ng.h5" "$tmp/s0.h5" "$tmp/s1ng.h5" >/dev/null 2>"$tmp/merge_ng.err"
+check "merge with an unguarded shard exits 0: $(tail -n 1 "$tmp/merge_ng.err")" [ -f "$tmp/merged_ng.h5" ]
+check "... its fallbacks not known (-1)" \
+    [ "$(h5dump -a /quant/fallback_convs "$tmp/merged_ng.h5" | grep -o '(0): [-0-9]*')" = "(0): -1" ]
+check "... and fallback_layers says so" \
+    grep -q "not known for 1 of 2 shards (no guard ran)" <(h5dump -a /quant/fallback_layers "$tmp/merged_ng.h5")
 cp "$src/data/synthetic/synth_007.jpg" "$tmp/img/synth_000.jpg"
 q s1b --set run.shard=1/2 >/dev/null 2>&1
 "$bin" --merge "$tmp/bad.h5" "$tmp/s0.h5" "$tmp/s1b.h5" >/dev/null 2>"$tmp/badmerge.err"
@@ -135,11 +149,22 @@ check "... calibrating on list entries 0 and 2" grep -q "calibrated on 2 images 
 cp "$src/data/synthetic/synth_001.jpg" "$tmp/img/synth_001.jpg"
 
 # SIGTERM during the guard (after the start line): it stops after the image in progress, exit 3,
-# nothing written (it used to finish the whole guard, then create the output and stop there)
+# nothing written (it used to finish the whole guard, then create the output and stop there); a
+# second run on that output meanwhile is refused at once
 "$bin" --config "$tmp/q.ini" --set "output.file=$tmp/gstop.h5" --set precision.guard_images=3 \
     --set saliency.methods=pcampm >/dev/null 2>"$tmp/gstop.err" &
 pid=$!
 for _ in $(seq 1 1200); do grep -q "^8-bit: " "$tmp/gstop.err" && break; sleep 0.05; done
+# a second run on the same output meanwhile: refused at once by the writer lock, which the 8-bit
+# run takes before its calibration (it was refused only after its own calibration and guard)
+"$bin" --config "$tmp/q.ini" --set "output.file=$tmp/gstop.h5" --set precision.guard_images=3 \
+    --set saliency.methods=pcampm >/dev/null 2>"$tmp/gstop2.err"
+rc=$?
+check "a second run during the first one's guard: exit 1 ($rc)" [ $rc -eq 1 ]
+check "... refused by the lock: $(cat "$tmp/gstop2.err")" grep -q \
+    "^polycam-eval: $tmp/gstop.h5: another polycam-eval (pid $pid) is writing this output" "$tmp/gstop2.err"
+check "... in one line (no calibration, no guard)" [ "$(wc -l <"$tmp/gstop2.err")" -eq 1 ]
+check "... before calibrating (the first run still in its guard)" not grep -q "8-bit guard passed" "$tmp/gstop.err"
 kill -TERM "$pid" 2>/dev/null
 wait "$pid"
 rc=$?
@@ -170,6 +195,12 @@ check "unknown keep layer refused by --check (exit $rc)" [ $rc -eq 1 ]
 check "... naming it and the 8-bit convs" grep -q "^polycam-eval: --set precision.keep=layer1.0.conv9: \[precision\] keep: 'layer1.0.conv9' is not an 8-bit conv of resnet (those are: layer1.0.downsample.0, " "$tmp/keep.err"
 q kept --set precision.keep=layer4.0.conv3,layer1.0.downsample.0 >/dev/null 2>"$tmp/kept.err"
 check "keep two layers: 14 of 20 convs in 8 bits" grep -q "^8-bit: fp8 in 14 of 20 convs" "$tmp/kept.err"
+check "... the key holds keep sorted, ', '-joined" \
+    grep -q "^keep = layer1.0.downsample.0, layer4.0.conv3$" <(h5attr "$tmp/kept.h5" config_key)
+# the same names in another order, spacing, repeated: the same configuration (it was another key)
+q kept --set "precision.keep= layer1.0.downsample.0 ,layer4.0.conv3,layer4.0.conv3" >/dev/null 2>"$tmp/kept2.err"
+check "keep written otherwise: the same output, complete: $(tail -n 1 "$tmp/kept2.err")" \
+    grep -q "kept.h5 is complete (3 images, same configuration): nothing to compute" "$tmp/kept2.err"
 "$bin" --config "$tmp/q.ini" --check --set precision.clip=0 >/dev/null 2>"$tmp/clip.err"
 check "clip = 0 refused in one line" grep -q "bad value '0' for \[precision\] clip (expected a number in (0, 1\])" "$tmp/clip.err"
 

@@ -568,7 +568,8 @@ static void test_precision_section(void) {
     CHECK(rc == 0 && cfg.precision == PC_PREC_INT8, "int8 on the CPU: %s", err.msg);
     if (rc) return;
     char *key = pc_config_canonical(&cfg, 1), *all = pc_config_canonical(&cfg, 0);
-    CHECK(strstr(key, "[precision]\ncalibration_images = 16\nclip = 0.9\nkeep = layer4.2.conv3, layer4.2.conv2\n") &&
+    // keep as the key stores it: sorted (conv2 before conv3), ", "-joined
+    CHECK(strstr(key, "[precision]\ncalibration_images = 16\nclip = 0.9\nkeep = layer4.2.conv2, layer4.2.conv3\n") &&
               !strstr(key, "guard_images"), "int8 key: %s", key);
     CHECK(strstr(all, "guard_max_dauc = 0.005\nguard_min_agreement = 0.75\n") != NULL, "int8 full text: %s", all);
     free(key), free(all);
@@ -581,6 +582,42 @@ static void test_precision_section(void) {
     CHECK(!strstr(key, "[precision]") && !strstr(all, "[precision]"), "fp32 texts hold [precision]");
     free(key), free(all);
     pc_config_free(&cfg);
+}
+
+// [precision] keep enters the key canonically: one key for every order, spacing and repetition of
+// the same names (a resume with "b, a" after "a,b" was refused as another configuration), sorted
+// in natural order (features.2 before features.10: the network's order), the settings likewise.
+static void test_keep_canonical(void) {
+    const char *spellings[4] = {"features.10,features.2,layer1.0.downsample.0,layer1.0.conv3",
+                                "  layer1.0.conv3 ,features.2,features.10 , layer1.0.downsample.0",
+                                "features.2, features.10, features.2, layer1.0.downsample.0,layer1.0.conv3,features.10",
+                                "layer1.0.downsample.0,layer1.0.conv3,features.10,features.2"};
+    const char *want = "keep = features.2, features.10, layer1.0.conv3, layer1.0.downsample.0\n";
+    char *first = NULL;
+    for (int i = 0; i < 4; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "[model]\nweights = w\n[data]\nlist = l\n[run]\nprecision = fp8\n"
+                 "[precision]\nkeep = %s\n", spellings[i]);
+        PcConfig cfg;
+        PcError err = {{0}};
+        if (pc_config_load(write_ini("keep.ini", text), 0, NULL, &cfg, &err)) {
+            CHECK(0, "keep '%s': %s", spellings[i], err.msg);
+            continue;
+        }
+        char *key = pc_config_canonical(&cfg, 1), *all = pc_config_canonical(&cfg, 0);
+        CHECK(strstr(key, want) && strstr(all, want), "keep '%s' in the key: %s", spellings[i], key);
+        CHECK(!first || !strcmp(first, key), "keep '%s' makes another key than '%s'", spellings[i], spellings[0]);
+        PcPrecisionSettings ps;
+        CHECK(pc_precision_settings_from_config(&cfg, &ps, &err) == 0 && ps.n_keep == 4 &&
+                  !strcmp(ps.keep[0], "features.2") && !strcmp(ps.keep[1], "features.10") &&
+                  !strcmp(ps.keep[2], "layer1.0.conv3") && !strcmp(ps.keep[3], "layer1.0.downsample.0"),
+              "keep '%s': %d names, first %s", spellings[i], ps.n_keep, ps.keep[0]);
+        if (!first) first = key;
+        else free(key);
+        free(all);
+        pc_config_free(&cfg);
+    }
+    free(first);
 }
 
 static void test_empty_means_default(void) {
@@ -610,6 +647,7 @@ int main(void) {
     test_shipped_configs();
     test_empty_means_default();
     test_precision_section();
+    test_keep_canonical();
     test_device_and_shard_auto();
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);

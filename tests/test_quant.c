@@ -12,11 +12,16 @@
 //   3. Calibration: pc_quant_observe's amax equals max |x| of each 8-bit conv's input in a plain
 //      forward, batch or image by image; s_x = clip * amax / QMAX.
 //   4. The [quant] key text reads back as the same floats; [precision] keep names are checked.
+//   5. Edges: weight channels too small to scale (all zero, max / QMAX subnormal) are all-zero
+//      weights with scale 1 on a net too (their outputs relu(bias), nothing NaN); a tiny or inf
+//      amax gets the input scale 1, a tiny clip does not; a merge's fallbacks are the union, -1
+//      when a shard does not know; /quant with missing counts reads back as 0 / -1.
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "quant_run.h"
@@ -61,9 +66,13 @@ static void ref_qconv(const PcNode *nd, const float *in, int n, int ih, int iw, 
     for (int k = 0; k < c->cout; k++) {
         float m = 0.0f;
         for (long j = 0; j < per_out; j++) m = fmaxf(m, fabsf(c->weight[k * per_out + j]));
-        sw[k] = m > 0.0f ? m / qmax : 1.0f;
+        // README: a channel whose max / QMAX is not a normal float (all zero, or max below
+        // QMAX * 2^-126) is all-zero weights with scale 1
+        const int dead = (double)m < (double)qmax * 0x1p-126;
+        sw[k] = dead ? 1.0f : m / qmax;
         const float inv_w = 1.0f / sw[k];
-        for (long j = 0; j < per_out; j++) qw[k * per_out + j] = pc_q_round(c->weight[k * per_out + j] * inv_w, f);
+        for (long j = 0; j < per_out; j++)
+            qw[k * per_out + j] = dead ? 0.0f : pc_q_round(c->weight[k * per_out + j] * inv_w, f);
     }
     for (int img = 0; img < n; img++)
         for (int k = 0; k < c->cout; k++)
@@ -96,9 +105,9 @@ static size_t node_floats(const PcNet *net, int i) {
 // The backend's taps of every 8-bit conv and its input (n images) compared with ref_qconv.
 static void check_layers(const char *what, PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcQuantPlan *p,
                          const float *x, int n) {
-    int *nodes = malloc((size_t)(2 * p->n + 1) * sizeof(int)), nt = 0;
+    int *nodes = calloc((size_t)(2 * p->n + 1), sizeof(int)), nt = 0;
     for (int i = 0; i < p->n; i++) nodes[nt++] = p->node[i], nodes[nt++] = net->nodes[p->node[i]].input;
-    float **taps = malloc((size_t)nt * sizeof(float *));
+    float **taps = calloc((size_t)nt + 1, sizeof(float *));
     for (int t = 0; t < nt; t++) taps[t] = malloc((size_t)n * node_floats(net, nodes[t]) * sizeof(float));
     PcError err;
     int rc = be->forward(be, bn, x, n, NULL, nt, nodes, taps, &err);
@@ -224,6 +233,79 @@ static void check_refusals(void) {
     pc_net_free(&net);
 }
 
+// Weight scales of channels too small to scale (quant.h pc_quant_weight_scale): an all-zero
+// (pruned) channel, a channel whose largest |w| is a normal float but / QMAX is subnormal, one
+// whose largest |w| is itself subnormal. Their 1 / s_w overflowed to inf and 0 * inf made the
+// channel NaN; now scale 1, weights 0.
+static void check_weight_scales(PcQuantFormat f) {
+    const float qmax = pc_q_max(f);
+    float w[5][4] = {{0, 0, 0, 0}, {1e-37f, 0, 0, -1e-37f}, {0, 1e-38f, 0, 0}, {0.5f, -2.0f, 0, 1}, {1e-30f, 0, 0, 0}};
+    const float want[5] = {1.0f, 1.0f, 1.0f, 2.0f / qmax, 1e-30f / qmax};
+    float s_w[5];
+    pc_quant_weight_scales(&w[0][0], 5, 4, f, s_w);
+    for (int k = 0; k < 5; k++) {
+        CHECK(s_w[k] == want[k], "%s channel %d: s_w %g, want %g", f == PC_QUANT_FP8 ? "fp8" : "int8", k, s_w[k],
+              want[k]);
+        const float inv = 1.0f / s_w[k];
+        int finite = isfinite(inv);
+        for (int j = 0; j < 4; j++) finite &= isfinite(pc_q_fake(w[k][j], inv, s_w[k], f));
+        CHECK(finite, "channel %d: 1 / s_w or a quantised weight is not finite", k);
+    }
+    CHECK(pc_quant_weight_scale(INFINITY, f) == INFINITY, "an inf weight keeps s_w = inf (its channel NaN)");
+}
+
+// A net whose first 8-bit conv has dead output channels (0: all zero, 1 and 2: tiny, see above):
+// the backend's 8-bit conv equals the naive reference (those channels all-zero weights), their
+// outputs are exactly relu(bias), and everything is finite.
+static void check_dead_channels(PcPrecision prec, const float *x, int n) {
+    PcNet net;
+    PcError err;
+    if (fixture_net_load("synth_vgg", &net, &err)) {
+        CHECK(0, "synth_vgg: %s", err.msg);
+        return;
+    }
+    int node = -1;
+    for (int i = 0; i < net.n_nodes && node < 0; i++)
+        if (net.nodes[i].op == PC_NODE_CONV &&
+            pc_quant_eligible(net.nodes[i].input, net.nodes[i].p.conv.cin, net.nodes[i].p.conv.cout))
+            node = i;
+    PcConvParams *c = &net.nodes[node].p.conv;
+    const long per = (long)c->cin * c->k * c->k;
+    memset(c->weight, 0, 3 * per * sizeof(float));
+    c->weight[per] = 1e-37f;        // channel 1: max 1e-37, / 448 or / 127 subnormal
+    c->weight[2 * per + 5] = -1e-38f;   // channel 2: a subnormal max
+    PcBackendOptions opt = {.precision = prec, .threads = 2};
+    PcBackend *be = pc_backend_cpu_create(&opt, &err);
+    PcBackendNet *bn = be->net_prepare(be, &net, n, &err);
+    PcQuantPlan p;
+    calibrated_plan(be, bn, &net, prec, 1.0, x, n, &p);
+    CHECK(be->net_set_quant(be, bn, &p.q, &err) == 0, "set_quant: %s", err.msg);
+    char what[64];
+    snprintf(what, sizeof what, "synth_vgg %s, dead channels", prec == PC_PREC_FP8 ? "fp8" : "int8");
+    check_layers(what, be, bn, &net, &p, x, n);
+    const PcNode *nd = &net.nodes[node];
+    const size_t plane = (size_t)nd->h * nd->w, out = (size_t)nd->c * plane;
+    float *y = malloc((size_t)n * out * sizeof(float));
+    float *logits = malloc((size_t)n * net.n_classes * sizeof(float));
+    CHECK(be->forward(be, bn, x, n, logits, 1, &node, &y, &err) == 0, "forward: %s", err.msg);
+    size_t bad = 0, nonfinite = 0;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < 3; k++) {
+            const float b = c->bias[k], want = nd->relu && b < 0.0f ? 0.0f : b;
+            for (size_t j = 0; j < plane; j++) bad += y[i * out + k * plane + j] != want;
+        }
+    for (size_t j = 0; j < (size_t)n * out; j++) nonfinite += !isfinite(y[j]);
+    for (int j = 0; j < n * net.n_classes; j++) nonfinite += !isfinite(logits[j]);
+    printf("  %-34s channels 0-2 = relu(bias): %zu values differ, %zu not finite\n", what, bad, nonfinite);
+    CHECK(bad == 0 && nonfinite == 0, "%s: %zu outputs of the dead channels are not relu(bias), %zu values not finite",
+          what, bad, nonfinite);
+    free(y), free(logits);
+    pc_quant_plan_free(&p);
+    be->net_release(be, bn);
+    be->destroy(be);
+    pc_net_free(&net);
+}
+
 // ---- 3. calibration -------------------------------------------------------------------------
 
 static void check_calibration(const float *x) {
@@ -285,6 +367,103 @@ static void check_calibration(const float *x) {
     pc_net_free(&net);
 }
 
+// pc_quant_calibrated's edges: a tiny or inf amax gets the scale 1 (its inputs are zero, or the
+// net overflowed), but a tiny clip keeps its subnormal scale for the run to refuse naming clip
+// (taking 1 there hid a clip = 1e-38 that cli_quant expects refused).
+static void check_calibrated_edges(void) {
+    PcNet net;
+    PcError err;
+    if (fixture_net_load("synth_vgg", &net, &err)) return;
+    PcPrecisionSettings ps = {.calibration_images = 1, .clip = 1.0};
+    PcQuantPlan p;
+    CHECK(pc_quant_plan(&net, PC_PREC_FP8, &ps, &p, &err) == 0 && p.n >= 3, "plan: %s", err.msg);
+    p.amax[0] = 0.0f, p.amax[1] = INFINITY, p.amax[2] = 4.48f;
+    pc_quant_calibrated(&p, 1);
+    CHECK(p.in_scale[0] == 1.0f && p.in_scale[1] == 1.0f && p.in_scale[2] == 4.48f / 448.0f,
+          "amax 0, inf, 4.48: scales %g %g %g, want 1 1 0.01", p.in_scale[0], p.in_scale[1], p.in_scale[2]);
+    p.clip = 1e-38;
+    pc_quant_calibrated(&p, 1);
+    CHECK(!pc_quant_scale_ok(p.in_scale[2]) && p.in_scale[2] > 0.0f,
+          "clip 1e-38, amax 4.48: scale %g should stay subnormal (refused by the run)", p.in_scale[2]);
+    CHECK(p.in_scale[0] == 1.0f, "clip 1e-38, amax 0: scale %g, want 1", p.in_scale[0]);
+    // a [quant] key text holding a subnormal scale is not taken (the backends would refuse it);
+    // the same text with a normal one is
+    for (int sub = 0; sub < 2; sub++) {
+        char key[4096];
+        size_t used = (size_t)snprintf(key, sizeof key, "\n[quant]\nformat = fp8\ncalibration_images = 1\n");
+        for (int i = 0; i < p.n && used < sizeof key; i++)
+            used += (size_t)snprintf(key + used, sizeof key - used, "%s = %s\n", p.layer[i],
+                                     i || !sub ? "0.5" : "1e-39");
+        PcQuantPlan q;
+        pc_quant_plan(&net, PC_PREC_FP8, &ps, &q, &err);
+        CHECK(pc_quant_from_key(&q, key) == !sub, "a key with the first scale %s: taken %d, want %d",
+              sub ? "1e-39" : "0.5", sub, !sub);
+        pc_quant_plan_free(&q);
+    }
+    pc_quant_plan_free(&p);
+    pc_net_free(&net);
+}
+
+// A merge's fallbacks (pc_quant_pool_fallbacks): the union of the shards' convs, -1 when a shard
+// does not know its own (it used to take the largest count, so a 0 overrode a -1).
+static void check_pool_fallbacks(void) {
+    PcQuantPlan a = {.fallback_convs = 0}, b = {.fallback_convs = -1}, c = {.fallback_convs = 2},
+                d = {.fallback_convs = 1}, out;
+    snprintf(c.fallback_layers, sizeof c.fallback_layers, "layer1.0.conv2, layer3.0.conv1");
+    snprintf(d.fallback_layers, sizeof d.fallback_layers, "layer3.0.conv1");
+    const struct { const PcQuantPlan *s[3]; int n, convs; const char *layers; } cases[] = {
+        {{&a, &a}, 2, 0, ""},
+        {{&a, &b}, 2, -1, "not known for 1 of 2 shards (no guard ran)"},
+        {{&b, &a}, 2, -1, "not known for 1 of 2 shards (no guard ran)"},
+        {{&c, &d}, 2, 2, "layer1.0.conv2, layer3.0.conv1"},
+        {{&d, &a, &c}, 3, 2, "layer3.0.conv1, layer1.0.conv2"},
+        {{&d, &b, &c}, 3, -1, "layer3.0.conv1, layer1.0.conv2; not known for 1 of 3 shards (no guard ran)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memset(&out, 0, sizeof out);
+        pc_quant_pool_fallbacks(cases[i].s, cases[i].n, &out);
+        CHECK(out.fallback_convs == cases[i].convs && !strcmp(out.fallback_layers, cases[i].layers),
+              "fallbacks case %zu: %d '%s', want %d '%s'", i, out.fallback_convs, out.fallback_layers, cases[i].convs,
+              cases[i].layers);
+    }
+    // a shard whose list was cut (count 300, names up to the buffer): the count stays at least 300
+    PcQuantPlan e = {.fallback_convs = 300};
+    for (size_t used = 0; used + 20 < sizeof e.fallback_layers;)
+        used += (size_t)snprintf(e.fallback_layers + used, sizeof e.fallback_layers - used, "%sl%03zu.conv1",
+                                 used ? ", " : "", used);
+    const PcQuantPlan *s2[2] = {&e, &c};
+    pc_quant_pool_fallbacks(s2, 2, &out);
+    CHECK(out.fallback_convs == 300 && strstr(out.fallback_layers, ", ..."), "cut list: %d '%.40s...'",
+          out.fallback_convs, out.fallback_layers);
+}
+
+// /quant read back with its counts missing (a file of another version, a damaged one): 0 images,
+// fallbacks not known; a NaN count used to be converted to int (undefined; INT_MIN on x86).
+static void check_read_missing(void) {
+    char path[] = "/tmp/pc_test_quant_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return;
+    close(fd);
+    PcQuantPlan p = {.format = PC_QUANT_INT8, .clip = 1.0, .calibration_images = 4, .guard_images = 2,
+                     .fallback_convs = 0};
+    PcError err;
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK(f >= 0 && pc_quant_write_h5(f, &p, &err) == 0, "write /quant: %s", err.msg);
+    hid_t g = H5Gopen2(f, "/quant", H5P_DEFAULT);
+    const char *gone[4] = {"calibration_images", "guard_images", "guard_pairs", "fallback_convs"};
+    for (int i = 0; i < 4; i++) H5Adelete(g, gone[i]);
+    H5Gclose(g);
+    PcQuantPlan r;
+    CHECK(pc_quant_read_h5(f, &r) == 1, "read /quant");
+    CHECK(r.calibration_images == 0 && r.guard_images == 0 && r.guard_pairs == 0 && r.fallback_convs == -1 &&
+              r.format == PC_QUANT_INT8,
+          "missing counts read as %d %d %d %d, want 0 0 0 -1", r.calibration_images, r.guard_images, r.guard_pairs,
+          r.fallback_convs);
+    pc_quant_plan_free(&r);
+    H5Fclose(f);
+    unlink(path);
+}
+
 int main(void) {
     check_rounding("e4m3", PC_QUANT_FP8);
     check_rounding("int8", PC_QUANT_INT8);
@@ -296,6 +475,13 @@ int main(void) {
     check_net("synth_vgg", PC_PREC_INT8, 0, x, 1);
     check_net("synth_resnet", PC_PREC_FP8, 1, x, 1);
     check_refusals();
+    check_weight_scales(PC_QUANT_FP8);
+    check_weight_scales(PC_QUANT_INT8);
+    check_dead_channels(PC_PREC_FP8, x, 2);
+    check_dead_channels(PC_PREC_INT8, x, 2);
+    check_calibrated_edges();
+    check_pool_fallbacks();
+    check_read_missing();
     check_calibration(x);
     free(x);
     return test_summary();

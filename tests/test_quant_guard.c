@@ -4,7 +4,9 @@
 //   - equal AUCs on both paths: passes, 4 curves compared;
 //   - NaN AUCs from the 8-bit path only (what a broken scale gives): fails, naming the NaN curves
 //     (the guard used to skip every non-finite pair and pass with "0 curves");
-//   - NaN AUCs on both paths (the library's NaN map of a constant map): passes, nothing compared.
+//   - NaN AUCs on both paths (the library's NaN map of a constant map): passes, nothing compared;
+//   - a NaN logit on both paths (a NaN bias of fc): no class on either side, which used to count as
+//     the class kept (-2 == -2) and pass; now 0/2 kept, the guard fails.
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
@@ -70,6 +72,18 @@ int main(void) {
                   "the failure names the NaN curves: %s", err.msg);
         pc_quant_plan_free(&plan);
     }
+    be->net_release(be, bn);
+    // fc's first bias NaN: every logit vector has a NaN, in 8 bits and in fp32 alike
+    for (int i = 0; i < net.n_nodes; i++)
+        if (net.nodes[i].op == PC_NODE_LINEAR) net.nodes[i].p.linear.bias[0] = NAN;
+    env.bn = bn = be->net_prepare(be, &net, 1, &err);
+    stub.mode = 0;
+    PcQuantPlan plan;
+    pc_quant_plan(&net, PC_PREC_FP8, &ps, &plan, &err);
+    int rc = pc_quant_guard(&env, &plan, &err);
+    CHECK(rc == -1 && strstr(err.msg, "predicted class kept on 0/2"), "NaN logits on both paths: rc %d (%s)", rc,
+          rc ? err.msg : "passed");
+    pc_quant_plan_free(&plan);
     be->net_release(be, bn);
     be->destroy(be);
     pc_dataset_free(&ds);

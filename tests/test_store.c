@@ -555,6 +555,36 @@ static void test_one_writer(void) {
     CHECK(rc == 0 && s.n_replayed == 1, "resume after kill -9 takes the stale lock: %s", rc ? err.msg : "");
 }
 
+// pc_store_lock ahead of the opening (the 8-bit runs, before their calibration and guard): a second
+// writer is refused while it is held, pc_store_open_held takes it over (the store releases it), the
+// missing folder is made, and a released early lock (a failed guard) leaves no lock file.
+static void test_early_lock(void) {
+    const char *path = tmp_path("early/sub/out.h5");
+    PcStoreLayout l = layout(PC_MAPS_F16);
+    PcStoreImages im = images();
+    PcStoreMeta me = meta(k_key);
+    PcError err = {{0}};
+    char lock_path[2 * PATH_MAX], want[64];
+    snprintf(lock_path, sizeof lock_path, "%s.lock", path);
+    snprintf(want, sizeof want, "(pid %ld) is writing this output", (long)getpid());
+    PcLock lock, other;
+    PcStore *st = NULL;
+    CHECK(pc_store_lock(&lock, path, &err) == 0 && lock.fd >= 0 && access(lock_path, F_OK) == 0, "early lock: %s",
+          err.msg);
+    CHECK(pc_store_lock(&other, path, &err) == -1 && strstr(err.msg, want) && other.fd < 0 && !other.path,
+          "a second early lock refused: %s", err.msg);
+    CHECK(pc_store_open(&st, path, &l, &im, &me, PC_STORE_CONTINUE, &err) != 0 && strstr(err.msg, want) &&
+              access(path, F_OK) != 0, "a second writer refused, creating nothing: %s", err.msg);
+    CHECK(pc_store_open_held(&st, &lock, path, &l, &im, &me, PC_STORE_CONTINUE, &err) == 0, "open held: %s", err.msg);
+    CHECK(lock.fd < 0 && !lock.path && access(lock_path, F_OK) == 0, "the store took the lock over");
+    pc_store_close(st);
+    CHECK(access(lock_path, F_OK) != 0, "closing the store removed the lock file");
+    pc_lock_release(&lock);   // not held: nothing happens
+    CHECK(pc_store_lock(&lock, path, &err) == 0 && lock.fd >= 0, "lock again: %s", err.msg);
+    pc_lock_release(&lock);
+    CHECK(access(lock_path, F_OK) != 0, "a released early lock leaves no lock file");
+}
+
 // Child process with a 16 KB file size limit (SIGXFSZ ignored: writes fail with EFBIG): every
 // failure must be reported, naming the reason, and the process must exit normally.
 static void test_disk_full(void) {
@@ -774,6 +804,7 @@ int main(void) {
     test_resume();
     test_other_layouts_and_errors();
     test_one_writer();
+    test_early_lock();
     test_disk_full();
     test_weights_changed();
     test_force_foreign();

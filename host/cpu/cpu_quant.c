@@ -4,7 +4,6 @@
 // and the scale products are rounded once, so this differs from the CUDA form
 // s_x * s_w[k] * sum(q_x * q_w) only by the fp32 rounding of the sums. Slower than fp32 (one pass
 // of rounding over each 8-bit conv's input); the backward (gradients) stays unquantised fp32.
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,10 +67,10 @@ static int check_quant(const CpuContext *ctx, const PcNet *net, const PcQuant *q
         const float s = q->in_scale[i];
         if (s == 0.0f) continue;
         const PcNode *nd = &net->nodes[i];
-        // the reciprocal too (1 / s is what the input is multiplied by): the CUDA twin's rule
-        if (!(s > 0.0f) || !isfinite(s) || !isfinite(1.0f / s))
-            return pc_fail(err, "cpu net_set_quant: node %d: input scale %g is not a finite number > 0 with a finite "
-                           "reciprocal", i, s);
+        // normal, so that 1 / s (what the input is multiplied by) is finite: the CUDA twin's rule
+        if (!pc_quant_scale_ok(s))
+            return pc_fail(err, "cpu net_set_quant: node %d: input scale %g is not a normal finite number > 0 (with a "
+                           "finite reciprocal)", i, s);
         if (nd->op != PC_NODE_CONV || !pc_quant_eligible(nd->input, nd->p.conv.cin, nd->p.conv.cout))
             return pc_fail(err, "cpu net_set_quant: node %d (%s) cannot run in 8 bits", i,
                            nd->op == PC_NODE_CONV ? nd->p.conv.weight_name : nd->name);
