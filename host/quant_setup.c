@@ -109,13 +109,13 @@ int pc_quant_setup(const PcQuantEnv *env, PcQuantPlan *plan, int *finished, PcEr
     int reused = reuse_stored(env, plan, finished, err);
     if (reused < 0) return -1;
     if (reused) {
-        snprintf(how, sizeof how, "input scales read back from %s's earlier run (calibrated on %d images)",
-                 env->cfg->output, plan->calibration_images);
+        snprintf(how, sizeof how, "input scales read back from %s's earlier run (calibrated on %d image%s)",
+                 env->cfg->output, plan->calibration_images, plan->calibration_images == 1 ? "" : "s");
     } else {
         int rc = calibrate(env, plan, &first, &last, err);
         if (rc) return rc;
-        snprintf(how, sizeof how, "input scales calibrated on %d images (list entries %d..%d), clip %g",
-                 plan->calibration_images, first, last, plan->clip);
+        snprintf(how, sizeof how, "input scales calibrated on %d image%s (list entries %d..%d), clip %g",
+                 plan->calibration_images, plan->calibration_images == 1 ? "" : "s", first, last, plan->clip);
     }
     if (env->be->net_set_quant(env->be, env->bn, &plan->q, err)) return -1;
     fprintf(stderr, "8-bit: %s in %d of %d convs (the rest, the first conv and the linear layers in %s); %s\n",
