@@ -111,6 +111,41 @@ char *pc_join_path(const char *dir, const char *rel) {
     return out;
 }
 
+int pc_fsync_path(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = fsync(fd), e = errno;
+    close(fd);
+    errno = e;
+    return rc ? -1 : 0;
+}
+
+int pc_fsync_parent(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char *dir = slash == path ? strdup("/") : slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = -1, e;
+    free(dir);
+    if (fd < 0) return -1;
+    rc = fsync(fd), e = errno;
+    close(fd);
+    if (rc && (e == EINVAL || e == ENOTSUP)) rc = 0;   // folders cannot be flushed there
+    errno = e;
+    return rc ? -1 : 0;
+}
+
+int pc_commit_file(FILE *f, const char *tmp, const char *path, PcError *err) {
+    errno = 0;
+    int rc = 0, e = 0;
+    // a flush after an earlier failed write fails again, with the reason (ENOSPC, EFBIG)
+    if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) rc = -1, e = errno;
+    if (fclose(f) != 0 && rc == 0) rc = -1, e = errno;
+    const char *what = "write";
+    if (rc == 0 && rename(tmp, path) != 0) rc = -1, e = errno, what = "create";   // a folder there, say
+    if (rc == 0) return 0;
+    unlink(tmp);
+    return pc_fail(err, "%s: cannot %s (%s)", path, what, strerror(e ? e : EIO));
+}
+
 int pc_default_threads(void) {
     const char *env = getenv("PC_THREADS");
     if (env && atoi(env) > 0) return atoi(env);

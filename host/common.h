@@ -6,6 +6,7 @@
 #define PC_COMMON_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #define PC_VERSION "0.1.0"
 
@@ -43,6 +44,19 @@ unsigned char *pc_read_file(const char *path, size_t *size, PcError *err);
 
 // "dir/rel" unless rel is absolute; result malloc'd.
 char *pc_join_path(const char *dir, const char *rel);
+
+// Durability of a file that replaces or is about to replace another (a crash or power cut must
+// leave the old file or the whole new one, never an empty one): pc_fsync_path flushes path's data
+// to the disk, pc_fsync_parent the folder holding path (after a rename or unlink in it; a file
+// system that cannot flush folders counts as done). 0, or -1 with errno set.
+int pc_fsync_path(const char *path);
+int pc_fsync_parent(const char *path);
+
+// Finishes a file written through the stream f at tmp and puts it at path: the stream's error flag,
+// its flush, fsync and close are all checked, then tmp is renamed over path. On any failure tmp is
+// removed, path stays as it was and err says "<path>: cannot write (<reason>)" ("cannot create"
+// when the rename fails). f is closed in every case.
+int pc_commit_file(FILE *f, const char *tmp, const char *path, PcError *err);
 
 // Number of worker threads the CPU code may use (PC_THREADS env, else online cores).
 int pc_default_threads(void);

@@ -250,6 +250,20 @@ hid_t pc_h5_create_dataset(hid_t loc, const char *name, hid_t type, int rank, co
     return d;
 }
 
+int pc_h5_close_written(hid_t id) {
+    if (id < 0) return 0;
+    herr_t rc;
+    switch (H5Iget_type(id)) {
+    case H5I_DATASET: rc = H5Dclose(id); break;
+    case H5I_GROUP: rc = H5Gclose(id); break;
+    case H5I_ATTR: rc = H5Aclose(id); break;
+    case H5I_FILE: rc = H5Fclose(id); break;
+    default: rc = -1; break;   // not an object this helper is for
+    }
+    if (rc < 0) capture();
+    return rc < 0 ? -1 : 0;
+}
+
 hid_t pc_h5_open_if(hid_t loc, const char *name) {
     return H5Lexists(loc, name, H5P_DEFAULT) > 0 ? H5Dopen2(loc, name, H5P_DEFAULT) : -1;
 }
@@ -477,15 +491,18 @@ char *pc_h5_update_begin(const char *path, PcError *err) {
 }
 
 int pc_h5_update_end(const char *path, char *tmp, int ok, PcError *err) {
-    int rc = 0;
+    int rc = 0, renamed = 0;
     if (ok) {
-        int fd = open(tmp, O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || fsync(fd) != 0) rc = pc_fail(err, "%s: cannot flush (%s)", tmp, strerror(errno));
-        if (fd >= 0) close(fd);
+        if (pc_fsync_path(tmp) != 0) rc = pc_fail(err, "%s: cannot flush (%s)", tmp, strerror(errno));
         if (rc == 0 && rename(tmp, path) != 0)
             rc = pc_fail(err, "%s: cannot rename to %s (%s)", tmp, path, strerror(errno));
+        renamed = rc == 0;
+        // path holds the change now; its folder entry must reach the disk before a caller removes
+        // what the change made redundant (sanity.c: the steps journal)
+        if (rc == 0 && pc_fsync_parent(path) != 0)
+            rc = pc_fail(err, "%s: changed, but its folder cannot be flushed (%s)", path, strerror(errno));
     }
-    if (!ok || rc) unlink(tmp);
+    if (!renamed) unlink(tmp);
     free(tmp);
     return rc;
 }

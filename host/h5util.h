@@ -37,6 +37,13 @@ hid_t pc_h5_half_type(void);
 // + deflated.
 hid_t pc_h5_create_dataset(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims,
                            const hsize_t *chunk, const void *fill);
+// Closes an object the caller wrote to (dataset, group, attribute or file; id < 0: nothing to
+// do): HDF5 writes a dataset's cached chunks and a file's cached metadata at close, and a dataset
+// whose close failed has dropped them, so a later flush of the file can succeed with the data
+// missing. 0, or -1 with the reason kept for pc_h5_why. Read-only handles, the clean-up after an
+// earlier failure and groups (whose close writes nothing: the file's flush or close writes their
+// metadata, and that is checked) close without it.
+int pc_h5_close_written(hid_t id);
 // The dataset when it exists, else -1.
 hid_t pc_h5_open_if(hid_t loc, const char *name);
 // Writes / reads row `index` (along the first dimension) of a rank 1..3 dataset from / into buf
@@ -63,9 +70,10 @@ int pc_h5_has_signature(const char *path);
 
 // Crash-safe change of a finished file: pc_h5_update_begin copies path to "<path>.update" and
 // returns that name (malloc'd; NULL with err) for the caller to open, change and close;
-// pc_h5_update_end(ok = 1) flushes it to disk and renames it over path, ok = 0 removes it. A kill
-// at any moment leaves path as it was or as changed, never half-changed (HDF5 1.10 files are not
-// safe to kill in the middle of a write). Frees tmp.
+// pc_h5_update_end(ok = 1) flushes it to disk, renames it over path and flushes the folder (so a
+// caller may then remove what the change made redundant), ok = 0 removes it. A kill or a power
+// cut at any moment leaves path as it was or as changed, never half-changed (HDF5 1.10 files are
+// not safe to kill in the middle of a write). Frees tmp.
 char *pc_h5_update_begin(const char *path, PcError *err);
 // A "<path>.update" left by a process killed between begin and end (never the only copy of
 // anything: path is replaced only by a complete copy). 0: none; 1: a copy polycam-eval made (a

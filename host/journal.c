@@ -252,12 +252,28 @@ int pc_lock_take(PcLock *l, const char *path, const char *output, PcError *err) 
     return pc_fail(err, "%s: cannot lock (the lock file keeps changing)", path);
 }
 
+// rmdir of the folder holding `inside`, then of its parents up to and including top (a prefix of
+// inside), stopping at the first that is not empty.
+static void remove_empty_folders(const char *inside, const char *top) {
+    char *dir = strdup(inside);
+    const size_t top_len = strlen(top);
+    for (char *slash; (slash = strrchr(dir, '/')) != NULL && slash > dir;) {
+        *slash = 0;
+        if (strlen(dir) < top_len || strncmp(dir, top, top_len) || rmdir(dir) != 0) break;
+        if (strlen(dir) == top_len) break;
+    }
+    free(dir);
+}
+
 void pc_lock_release(PcLock *l) {
     if (l->fd >= 0) {
         unlink(l->path);    // while still holding it: a waiting run then retries on a fresh file
         close(l->fd);
     }
+    if (l->path && l->made_folder) remove_empty_folders(l->path, l->made_folder);
     free(l->path);
+    free(l->made_folder);
     l->fd = -1;
     l->path = NULL;
+    l->made_folder = NULL;
 }

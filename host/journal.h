@@ -63,11 +63,14 @@ typedef struct {
     int fd;                 // -1 = not held
     char *path;
     int open_errno;         // why the lock file could not be created (0 = it could)
+    char *made_folder;      // the topmost folder made for the output by its taker (store.c), or NULL
 } PcLock;
 
 // Takes the writer lock of an output: refuses with one line naming the process that holds it.
 int pc_lock_take(PcLock *l, const char *path, const char *output, PcError *err);
-// Removes the lock file and releases the lock (no-op when not held).
+// Removes the lock file and releases the lock (no-op when not held); then the folders from the
+// lock file's up to made_folder, those that are empty (a run that stopped before it wrote anything
+// leaves no folder it made; one that wrote keeps its files and their folder).
 void pc_lock_release(PcLock *l);
 
 #endif

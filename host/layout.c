@@ -176,18 +176,23 @@ static void iso_time_now(char *buf, size_t n) {
     strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static void close_handle(hid_t *h, herr_t (*fn)(hid_t)) {
-    if (*h >= 0) fn(*h);
+// 0, or -1 when the close failed (a dataset that failed to close has dropped its cached chunks).
+static int close_handle(hid_t *h, herr_t (*fn)(hid_t)) {
+    int rc = *h >= 0 && fn(*h) < 0 ? -1 : 0;
     *h = -1;
+    return rc;
 }
 
-// Closes every handle but the file; returns the file handle (or -1).
-static hid_t writer_release(PcLayoutWriter *w) {
-    close_handle(&w->d_class, H5Dclose);
-    close_handle(&w->d_score, H5Dclose);
-    close_handle(&w->d_status, H5Dclose);
-    close_handle(&w->d_done, H5Dclose);
-    for (int i = 0; w->sets && i < N_SETS * w->l.n_methods; i++) close_handle(&w->sets[i], H5Dclose);
+// Closes every handle but the file and frees w; returns the file handle (or -1). *bad (when not
+// NULL) is set when a dataset's close failed.
+static hid_t writer_release(PcLayoutWriter *w, int *bad) {
+    int rc = close_handle(&w->d_class, H5Dclose) | close_handle(&w->d_score, H5Dclose) |
+             close_handle(&w->d_status, H5Dclose) | close_handle(&w->d_done, H5Dclose);
+    for (int i = 0; w->sets && i < N_SETS * w->l.n_methods; i++) rc |= close_handle(&w->sets[i], H5Dclose);
+    if (rc && bad) {
+        pc_h5_why();   // keeps the reason before later calls clear the error stack
+        *bad = 1;
+    }
     close_handle(&w->half_type, H5Tclose);
     close_handle(&w->str_type, H5Tclose);
     hid_t f = w->file;
@@ -200,7 +205,7 @@ static hid_t writer_release(PcLayoutWriter *w) {
 
 void pc_layout_close(PcLayoutWriter *w) {
     if (!w) return;
-    hid_t f = writer_release(w);
+    hid_t f = writer_release(w, NULL);   // an unfinished file: the journal holds its results
     if (f >= 0) H5Fclose(f);
 }
 
@@ -216,7 +221,7 @@ static int write_strings(hid_t loc, const char *name, hid_t str_t, char *const *
     char **clean = clean_strings(s, n);
     hid_t d = pc_h5_create_dataset(loc, name, str_t, 1, &k, NULL, NULL);
     int ok = d >= 0 && H5Dwrite(d, str_t, H5S_ALL, H5S_ALL, H5P_DEFAULT, clean) >= 0;
-    if (d >= 0) H5Dclose(d);
+    ok = !pc_h5_close_written(d) && ok;
     pc_h5_free_strings(clean, (size_t)n);
     return ok ? 0 : -1;
 }
@@ -225,7 +230,7 @@ static int write_ints(hid_t loc, const char *name, const int *v, hsize_t n) {
     int minus_one = -1;
     hid_t d = pc_h5_create_dataset(loc, name, H5T_STD_I32LE, 1, &n, NULL, &minus_one);
     int ok = d >= 0 && H5Dwrite(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
-    if (d >= 0) H5Dclose(d);
+    ok = !pc_h5_close_written(d) && ok;
     return ok ? 0 : -1;
 }
 
@@ -318,7 +323,7 @@ static int write_root_attrs(PcLayoutWriter *w, const PcStoreMeta *meta, const ch
     hid_t sp = H5Screate_simple(1, &k, NULL);
     hid_t a = H5Acreate2(w->file, "method_ids", w->str_type, sp, H5P_DEFAULT, H5P_DEFAULT);
     int ok = a >= 0 && H5Awrite(a, w->str_type, ids) >= 0;
-    if (a >= 0) H5Aclose(a);
+    ok = !pc_h5_close_written(a) && ok;
     H5Sclose(sp);
     free(ids);
     int64_t shard[2] = {meta->shard_count > 0 ? meta->shard_index : 0, meta->shard_count > 0 ? meta->shard_count : 1};
@@ -351,7 +356,9 @@ PcLayoutWriter *pc_layout_create(const char *path, const PcStoreLayout *l, const
     if (!rc) rc = create_images(w, im, err);
     if (!rc) rc = create_methods(w, err);
     if (!rc) rc = pc_run_data_write(w->file, path, meta->run_data, meta->n_run_data, err);
-    if (!rc && meta->write_extra) rc = meta->write_extra(w->file, meta->extra, err);
+    PcError e;
+    if (!rc && meta->write_extra && meta->write_extra(w->file, meta->extra, &e))
+        rc = pc_fail(err, "%s: %s", path, e.msg);   // the extra's message names the data, not the file
     if (!rc) rc = write_root_attrs(w, meta, key, start_time, err);
     if (!rc) rc = pc_layout_flush(w, err);
     if (rc) {
@@ -415,7 +422,10 @@ int pc_layout_finish(PcLayoutWriter *w, PcError *err) {
         rc = pc_fail(err, "%s: cannot write the closing attributes%s", w->path, pc_h5_why());
     if (!rc) rc = pc_layout_flush(w, err);
     char *path = strdup(w->path);
-    hid_t f = writer_release(w);
+    int bad = 0;
+    hid_t f = writer_release(w, &bad);
+    if (bad && !rc) rc = pc_fail(err, "%s: cannot close a dataset%s", path, pc_h5_why());
+    // the file's cached metadata is written here: a failed close is an incomplete file
     if (H5Fclose(f) < 0 && !rc) rc = pc_fail(err, "%s: cannot close%s", path, pc_h5_why());
     free(path);
     return rc;

@@ -1,6 +1,7 @@
 // main.c: the polycam-eval command line: a run from an INI config (with --set overrides,
 // --resume / --force, --limit), the summary table of a result file (--table), --help listing
 // every configuration key with its default, and --version.
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,5 +214,13 @@ int main(int argc, char **argv) {
     if (rc == 0) rc = a.merge ? cmd_merge(&a) : a.table ? cmd_table(&a) : a.report ? cmd_report(&a) : cmd_run(&a);
     free(a.sets);
     free(a.merge_inputs);
-    return rc < 0 ? EXIT_OK : rc;
+    rc = rc < 0 ? EXIT_OK : rc;
+    // the table goes to standard output, often a file: a write that failed there fails the command
+    errno = 0;
+    int out_bad = fflush(stdout) != 0, e = errno;
+    if ((out_bad || ferror(stdout)) && rc == EXIT_OK) {
+        fprintf(stderr, "polycam-eval: standard output: cannot write (%s)\n", strerror(e ? e : EIO));
+        rc = EXIT_ERROR;
+    }
+    return rc;
 }

@@ -124,7 +124,7 @@ static int gather(hid_t out, const char *name, const PcResultFile *const *sh, co
         if (s >= 0) H5Dclose(s);
     }
     free(buf);
-    if (od >= 0) H5Dclose(od);
+    if (pc_h5_close_written(od)) rc = -1;   // the chunks still cached are written here
     if (osp >= 0) H5Sclose(osp);
     H5Pclose(lcpl), H5Pclose(pl), H5Tclose(t), H5Sclose(sp), H5Dclose(d0);
     return rc;
@@ -193,7 +193,7 @@ static int write_group(hid_t out, const PcResultFile *const *sh, const Checked *
     hsize_t d = (hsize_t)n_out;
     hid_t ds = rc == 0 ? pc_h5_create_dataset(out, "/sanity/images", H5T_STD_I64LE, 1, &d, NULL, NULL) : -1;
     if (rc == 0) rc = ds < 0 || H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) < 0 ? -1 : 0;
-    if (ds >= 0) H5Dclose(ds);
+    if (pc_h5_close_written(ds)) rc = -1;
     free(rows);
     return rc;
 }
@@ -214,10 +214,13 @@ int pc_merge_sanity_write(const char *out_path, const PcResultFile *const *sh, i
     char *tmp = pc_h5_update_begin(out_path, err);
     out = tmp ? H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT) : -1;
     int rc = out < 0 ? -1 : write_group(out, sh, c, n_out, out_index, total);
-    if (out >= 0 && H5Fclose(out) < 0) rc = -1;
+    char why[256];
+    snprintf(why, sizeof why, "%s", rc ? pc_h5_why() : "");   // before the close clears the error stack
+    // the copy's cached metadata is written at close: a failed close is an incomplete copy
+    if (out >= 0 && H5Fclose(out) < 0 && rc == 0) rc = -1, snprintf(why, sizeof why, "%s", pc_h5_why());
     free(c);
     if (!tmp) return -1;
-    if (rc) pc_fail(err, "%s: cannot write the merged /sanity%s", out_path, pc_h5_why());
+    if (rc) pc_fail(err, "%s: cannot write the merged /sanity%s; the file is left as it was", out_path, why);
     if (pc_h5_update_end(out_path, tmp, rc == 0, rc ? NULL : err) || rc) return -1;
     fprintf(stderr, "merged the shards' sanity checks: %d images\n", n_out);
     return 0;

@@ -2,11 +2,13 @@
 // onto any cairo surface; the PNG and the SVG come from the same calls.
 #include "plot.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static float clamp01(float v) { return v < 0 ? 0 : v > 1 ? 1 : v; }
 
@@ -249,12 +251,21 @@ static void draw_chart_cb(cairo_t *cr, int w, int h, const void *ctx) {
 }
 static void draw_grid_cb(cairo_t *cr, int w, int h, const void *ctx) { draw_grid(cr, w, h, ctx); }
 
-// Renders draw() to <base>.png and <base>.svg.
+// tmp renamed to path (rc 0), or removed (rc != 0): a figure that failed to write (disk full)
+// leaves the previous one as it was.
+static int put_in_place(const char *tmp, const char *path, int rc, PcError *err) {
+    if (rc == 0 && rename(tmp, path) != 0) rc = pc_fail(err, "%s: cannot create (%s)", path, strerror(errno));
+    if (rc) unlink(tmp);
+    return rc;
+}
+
+// Renders draw() to <base>.png and <base>.svg, each through "<name>.tmp".
 static int render_both(const char *base, int w, int h, DrawFn draw, const void *ctx, PcError *err) {
     size_t n = strlen(base) + 5;
-    char *path = xmalloc(n);
+    char *path = xmalloc(n), *tmp = xmalloc(n + 4);
     snprintf(path, n, "%s.svg", base);
-    cairo_surface_t *svg = cairo_svg_surface_create(path, w, h);
+    snprintf(tmp, n + 4, "%s.tmp", path);
+    cairo_surface_t *svg = cairo_svg_surface_create(tmp, w, h);
     int rc = 0;
     if (cairo_surface_status(svg) != CAIRO_STATUS_SUCCESS) {
         rc = pc_fail(err, "%s: cannot create (%s)", path, cairo_status_to_string(cairo_surface_status(svg)));
@@ -262,22 +273,26 @@ static int render_both(const char *base, int w, int h, DrawFn draw, const void *
         cairo_t *cr = cairo_create(svg);
         draw(cr, w, h, ctx);
         cairo_destroy(cr);
-        cairo_surface_finish(svg);
+        cairo_surface_finish(svg);   // writes the rest of the file and closes it
         if (cairo_surface_status(svg) != CAIRO_STATUS_SUCCESS)
             rc = pc_fail(err, "%s: cannot write (%s)", path, cairo_status_to_string(cairo_surface_status(svg)));
     }
     cairo_surface_destroy(svg);
+    rc = put_in_place(tmp, path, rc, err);
     if (rc == 0) {
         snprintf(path, n, "%s.png", base);
+        snprintf(tmp, n + 4, "%s.tmp", path);
         cairo_surface_t *png = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
         cairo_t *cr = cairo_create(png);
         draw(cr, w, h, ctx);
         cairo_destroy(cr);
-        cairo_status_t st = cairo_surface_write_to_png(png, path);
+        cairo_status_t st = cairo_surface_write_to_png(png, tmp);   // checks its writes and its fclose
         if (st != CAIRO_STATUS_SUCCESS) rc = pc_fail(err, "%s: cannot write (%s)", path, cairo_status_to_string(st));
         cairo_surface_destroy(png);
+        rc = put_in_place(tmp, path, rc, err);
     }
     free(path);
+    free(tmp);
     return rc;
 }
 

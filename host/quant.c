@@ -278,7 +278,7 @@ static int set_f64_attr(hid_t loc, const char *name, double v) {
     if (H5Aexists(loc, name) > 0) H5Adelete(loc, name);
     hid_t a = H5Acreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
     int ok = a >= 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, &v) >= 0;
-    if (a >= 0) H5Aclose(a);
+    ok = !pc_h5_close_written(a) && ok;
     H5Sclose(sp);
     return ok ? 0 : -1;
 }
@@ -312,8 +312,7 @@ static int write_datasets(hid_t g, const PcQuantPlan *p) {
                      H5Dwrite(dn, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, p->node) >= 0 &&
                      H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, p->in_scale) >= 0));
     hid_t h[3] = {dl, dn, ds};
-    for (int i = 0; i < 3; i++)
-        if (h[i] >= 0) H5Dclose(h[i]);
+    for (int i = 0; i < 3; i++) ok = !pc_h5_close_written(h[i]) && ok;
     H5Tclose(st);
     free(names);
     return ok ? 0 : -1;

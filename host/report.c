@@ -530,12 +530,15 @@ static int write_figures(FILE *md, const char *dir, const ReportFile *fs, int nf
     return rc;
 }
 
+// report.md is written to report.md.tmp and renamed over the previous one when whole (a failure,
+// a full disk among them, leaves the previous report as it was).
 static int write_report(const char *dir, ReportFile *fs, int nf, const PcReportOptions *opt, PcError *err) {
-    char *path = pc_join_path(dir, "report.md");
-    FILE *md = fopen(path, "w");
+    char *path = pc_join_path(dir, "report.md"), *tmp = pc_join_path(dir, "report.md.tmp");
+    FILE *md = fopen(tmp, "w");
     if (!md) {
-        int rc = pc_fail(err, "%s: cannot create (%s)", path, strerror(errno));
+        int rc = pc_fail(err, "%s: cannot create (%s)", tmp, strerror(errno));
         free(path);
+        free(tmp);
         return rc;
     }
     int kept = mark_common(fs, nf), own = use_own_images(fs, nf, kept);
@@ -559,8 +562,14 @@ static int write_report(const char *dir, ReportFile *fs, int nf, const PcReportO
     int rc = write_figures(md, dir, fs, nf, ids, n_ids, opt, err);
     for (int k = 0; k < nf && rc == 0; k++)   // /sanity, where a file has one (report_sanity.c)
         rc = pc_report_sanity(md, dir, &fs[k].r, fs[k].label, pc_plot_available(), err);
-    if (fclose(md) != 0 && rc == 0) rc = pc_fail(err, "%s: cannot write (%s)", path, strerror(errno));
+    if (rc == 0) {
+        rc = pc_commit_file(md, tmp, path, err);
+    } else {
+        fclose(md);   // the figure or section that failed is named in err
+        unlink(tmp);
+    }
     free(path);
+    free(tmp);
     return rc;
 }
 

@@ -410,9 +410,10 @@ int pc_print_table(const char *h5_path, PcError *err) {
     printf("\n%s: %d images, %d done, %d ok%s%s\n\n", h5_path, t.n_images, t.n_done, t.n_ok, nan,
            t.complete ? "" : " (run not finished)");
     pc_table_print_markdown(stdout, &t);
-    fflush(stdout);
-    int rc = 0;
-    if (t.complete) {   // a running file's numbers change: no CSV that would go stale beside it
+    errno = 0;
+    int rc = fflush(stdout) != 0 || ferror(stdout) ? -1 : 0;   // often a file: a full disk is an error
+    if (rc) pc_fail(err, "standard output: cannot write (%s)", strerror(errno ? errno : EIO));
+    if (rc == 0 && t.complete) {   // a running file's numbers change: no CSV that would go stale beside it
         char *csv = pc_table_csv_path(h5_path);
         rc = pc_table_write_csv(csv, &t, err);
         if (rc == 0) fprintf(stderr, "table written to %s\n", csv);

@@ -43,10 +43,10 @@ static int write_one(hid_t file, const PcRunData *d) {
         hid_t asp = H5Screate(H5S_SCALAR);
         hid_t at = H5Acreate2(ds, d->attr_names[a], H5T_IEEE_F64LE, asp, H5P_DEFAULT, H5P_DEFAULT);
         ok = at >= 0 && H5Awrite(at, H5T_NATIVE_DOUBLE, &d->attr_values[a]) >= 0;
-        if (at >= 0) H5Aclose(at);
+        ok = !pc_h5_close_written(at) && ok;
         H5Sclose(asp);
     }
-    if (ds >= 0) H5Dclose(ds);
+    ok = !pc_h5_close_written(ds) && ok;   // the chunks still cached are written here
     H5Pclose(dcpl);
     H5Pclose(lcpl);
     H5Sclose(sp);

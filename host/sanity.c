@@ -242,7 +242,7 @@ static int write_strings(hid_t g, const char *name, const char *const *v, int n)
     hsize_t d = (hsize_t)n;
     hid_t ds = pc_h5_create_dataset(g, name, t, 1, &d, NULL, NULL);
     int rc = ds < 0 || H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0 ? -1 : 0;
-    if (ds >= 0) H5Dclose(ds);
+    if (pc_h5_close_written(ds)) rc = -1;
     H5Tclose(t);
     return rc;
 }
@@ -258,7 +258,7 @@ static int write_array(hid_t g, const char *name, hid_t ftype, hid_t mtype, int 
     }
     hid_t d = H5Dcreate2(g, name, ftype, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
     int rc = d < 0 || H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 ? -1 : 0;
-    if (d >= 0) H5Dclose(d);
+    if (pc_h5_close_written(d)) rc = -1;   // the chunks still cached are written here
     H5Pclose(pl);
     H5Sclose(sp);
     return rc;
@@ -344,9 +344,11 @@ static int write_sanity(const char *path, PcSanityEnv *env, const Sanity *s, PcE
     if (rc == 0 && H5Lexists(f, "sanity", H5P_DEFAULT) > 0) H5Ldelete(f, "sanity", H5P_DEFAULT);
     hid_t g = rc == 0 ? H5Gcreate2(f, "sanity", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
     if (rc == 0 && (g < 0 || write_meta(g, env, s) || write_results(g, s, env->maps)))
-        rc = pc_fail(err, "%s: cannot write /sanity%s", path, pc_h5_why());
+        rc = pc_fail(err, "%s: cannot write /sanity%s; the file is left as it was", path, pc_h5_why());
     if (g >= 0) H5Gclose(g);
-    if (f >= 0 && H5Fclose(f) < 0 && rc == 0) rc = pc_fail(err, "%s: cannot write /sanity%s", path, pc_h5_why());
+    // the file's cached metadata is written at close: a failed close is an incomplete copy
+    if (f >= 0 && H5Fclose(f) < 0 && rc == 0)
+        rc = pc_fail(err, "%s: cannot write /sanity%s; the file is left as it was", path, pc_h5_why());
     return pc_h5_update_end(path, tmp, rc == 0, err) || rc ? -1 : 0;
 }
 

@@ -155,7 +155,9 @@ static int is_regular(const char *p) {
     return lstat(p, &s) == 0 && S_ISREG(s.st_mode);
 }
 
-static int make_parent_dirs(const char *path, PcError *err) {
+// Creates the missing folders of path's folder; *made (when not NULL) gets the topmost folder it
+// created (malloc'd), for the lock's release to remove when nothing was written (journal.h).
+static int make_parent_dirs(const char *path, char **made, PcError *err) {
     char *dir = strdup(path);
     char *slash = strrchr(dir, '/');
     if (!slash || slash == dir) {
@@ -167,11 +169,13 @@ static int make_parent_dirs(const char *path, PcError *err) {
         if (*p != '/' && *p != 0) continue;
         char c = *p;
         *p = 0;
-        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        int made_now = mkdir(dir, 0777) == 0;
+        if (!made_now && errno != EEXIST) {
             int rc = pc_fail(err, "%s: cannot create folder %s (%s)", path, dir, strerror(errno));
             free(dir);
             return rc;
         }
+        if (made_now && made && !*made) *made = strdup(dir);
         *p = c;
         if (!c) break;
     }
@@ -343,7 +347,7 @@ static int store_open(PcStore *st, PcLock *held, const PcStoreImages *im, const 
     if (st->layout.n_images < 1) return pc_fail(err, "%s: no images to store", st->path);
     if (exists(st->path) && !is_regular(st->path))
         return pc_fail(err, "%s: not a regular file; set another [output] file", st->path);
-    if (make_parent_dirs(st->path, err)) return -1;
+    if (make_parent_dirs(st->path, have_lock ? NULL : &st->lock.made_folder, err)) return -1;
     if (!have_lock && pc_lock_take(&st->lock, st->lock_path, st->path, err)) {
         // a finished output in a folder this user cannot write to: reading it needs no lock
         int read_only = st->lock.open_errno == EACCES || st->lock.open_errno == EROFS;
@@ -366,7 +370,7 @@ static int store_open(PcStore *st, PcLock *held, const PcStoreImages *im, const 
 
 int pc_store_lock(PcLock *lock, const char *path, PcError *err) {
     *lock = (PcLock){.fd = -1};
-    if (make_parent_dirs(path, err)) return -1;
+    if (make_parent_dirs(path, &lock->made_folder, err)) return -1;
     char *lock_path = suffixed(path, ".lock");
     int rc = pc_lock_take(lock, lock_path, path, err);
     free(lock_path);
@@ -414,11 +418,18 @@ int pc_store_finish(PcStore *st, PcError *err) {
         return pc_fail(err, "%s: %d of %d images done; cannot finish", st->path, st->n_done, st->layout.n_images);
     // The journal is deleted below: the file must be complete on disk first. A failed flush or
     // close (disk full) keeps .partial and journal, so a rerun rebuilds the file from the journal.
+    // Before the journal goes, the file's data and then its new name must be on the disk too (a
+    // power cut must not leave the journal gone and the output empty); a failure here keeps the
+    // journal, and a rerun finds the output complete or rebuilds it.
     PcLayoutWriter *w = st->w;
     st->w = NULL;
     if (pc_layout_finish(w, err)) return -1;
+    if (pc_fsync_path(st->partial_path) != 0)
+        return pc_fail(err, "%s: cannot flush to the disk (%s)", st->partial_path, strerror(errno));
     if (rename(st->partial_path, st->path) != 0)
         return pc_fail(err, "%s: cannot rename to %s (%s)", st->partial_path, st->path, strerror(errno));
+    if (pc_fsync_parent(st->path) != 0)
+        return pc_fail(err, "%s: written, but its folder cannot be flushed to the disk (%s)", st->path, strerror(errno));
     pc_journal_close(&st->journal);
     unlink(st->journal_path);
     st->complete = 1;

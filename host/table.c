@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "layout.h"
 
@@ -165,7 +164,8 @@ static void write_rows(FILE *f, const PcTable *t) {
     }
 }
 
-// Written to "<csv>.tmp" and renamed: a failure (disk full, no permission) leaves no partial CSV.
+// Written to "<csv>.tmp", flushed to the disk and renamed over the previous CSV: a failure (disk
+// full, no permission) leaves the previous CSV as it was and no partial one.
 int pc_table_write_csv(const char *csv_path, const PcTable *t, PcError *err) {
     size_t n = strlen(csv_path) + 8;
     char *tmp = xmalloc(n);
@@ -176,10 +176,7 @@ int pc_table_write_csv(const char *csv_path, const PcTable *t, PcError *err) {
         rc = pc_fail(err, "%s: cannot create (%s)", csv_path, strerror(errno));
     } else {
         write_rows(f, t);
-        int bad = ferror(f);
-        if (fclose(f) != 0 || bad) rc = pc_fail(err, "%s: cannot write (%s)", csv_path, strerror(errno ? errno : EIO));
-        else if (rename(tmp, csv_path) != 0) rc = pc_fail(err, "%s: cannot create (%s)", csv_path, strerror(errno));
-        if (rc) unlink(tmp);
+        rc = pc_commit_file(f, tmp, csv_path, err);
     }
     free(tmp);
     return rc;

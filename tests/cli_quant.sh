@@ -4,7 +4,8 @@
 # of calibrating (proved by changing a calibration image's content in between: a recalibration
 # would give other scales and be refused); a finished file is found complete; shards merge, and
 # shards calibrated on different images are refused; a resume with another clip is refused before
-# calibrating; the guard stops a run with clip = 0.001 (one line, exit 1, no file left), and
+# calibrating; the guard stops a run with clip = 0.001 (one line, exit 1, no file left, nor the
+# folders the run made for its output), and
 # SIGTERM during the guard stops it at once (exit 3, nothing written), and a second run on that
 # output meanwhile is refused at once by the writer lock; a merge with an unguarded shard does not
 # know its fallbacks (-1); a clip so small a scale does not invert in float32 is one line; bad
@@ -182,6 +183,11 @@ for fmt in fp8 int8; do
     check "$fmt guard: the message" grep -q "^polycam-eval: 8-bit accuracy guard failed: 1 image against fp32: .* nothing was written. Keep the worst layers in 16 bits" "$tmp/bad_$fmt.err"
     check "$fmt guard: nothing written" [ -z "$(ls "$tmp" | grep "^bad_$fmt\.h5")" ]
 done
+# into folders that did not exist: the run's early lock made them, the tripped guard removes them
+q new/sub/bad --set precision.clip=0.001 --set precision.guard_max_dauc=0.005 >/dev/null 2>"$tmp/bad_new.err"
+rc=$?
+check "guard trips with the output in new folders (exit $rc)" [ $rc -eq 1 ]
+check "... no folder left" [ ! -e "$tmp/new" ]
 check "guard off (guard_images = 0) lets clip = 0.001 run" \
     q off --set precision.clip=0.001 --set precision.guard_images=0 >/dev/null 2>&1
 check "... whose /quant says no guard ran" [ "$(h5dump -a /quant/guard_images "$tmp/off.h5" | grep -o '(0): [0-9]*')" = "(0): 0" ]

@@ -3,7 +3,8 @@
 # per-level ablation, tiny_resnet over a partly different image slice): the report's Table 1
 # numbers equal the `--table` CSV of each file where the image sets agree, the means are over the
 # common images otherwise (and the report says what it left out), every figure exists as a
-# non-blank PNG and an SVG, and bad inputs give one line naming the file.
+# non-blank PNG and an SVG, a full disk leaves the previous report as it was, and bad inputs give
+# one line naming the file.
 # Usage: bash cli_report.sh <polycam-eval binary> <source dir>
 source "$(dirname "$0")/lib/cli_common.sh"
 
@@ -55,6 +56,17 @@ for fig in curves_vgg_insertion curves_vgg_deletion grid_vgg levels_vgg_pcamp le
     check "$fig.svg is an SVG" grep -q '<svg' "$tmp/rep1/$fig.svg"
     check "report.md links $fig.png" grep -q "($fig.png)" "$tmp/rep1/report.md"
 done
+
+# A report on a full disk (a file size limit of 0): one line naming the file it could not write,
+# exit 1, the previous report.md and figures as they were, no temporary files left.
+cp -r "$tmp/rep1" "$tmp/rep1_before"
+# (stderr through a pipe: a file could not take the message under that limit either)
+(ulimit -f 0; trap '' XFSZ; exec "$bin" --report "$tmp/rep1" "$tmp/vgg.h5" 2>&1 >/dev/null) | cat >"$tmp/repfull.err"
+rc=${PIPESTATUS[0]}
+check "report on a full disk: exit 1 (rc $rc)" [ $rc -eq 1 ]
+check "... one line naming the file: $(cat "$tmp/repfull.err")" bash -c \
+    "[ \$(wc -l <'$tmp/repfull.err') -eq 1 ] && grep -q '^polycam-eval: $tmp/rep1/[a-z_]*\.[a-z]*: cannot write' '$tmp/repfull.err'"
+check "... the previous report and figures unchanged, no temporaries" diff -r "$tmp/rep1" "$tmp/rep1_before"
 
 # A file with the isolated CAMs and the no-LNorm map but no levels (Table 3's second run,
 # table3_resnet50_cams.ini): its per-layer table has the CAM columns, and the no-LNorm row; the

@@ -4,7 +4,8 @@
 # the original, then fc ... conv1), step 0 is similar to itself (1), a finished output only gains
 # /sanity (and a second check replaces it), bad [sanity] values give one line naming the key, a
 # stopped check keeps its finished steps and the rerun continues from them to the same /sanity,
-# and `--report` draws the sanity grid and the similarity curves.
+# a /sanity that cannot be written (no copy possible, a full disk) leaves the file as it was, and
+# `--report` draws the sanity grid and the similarity curves.
 # Usage: bash cli_sanity.sh <polycam-eval binary> <source dir>
 source "$(dirname "$0")/lib/cli_common.sh"
 need_tools h5dump h5ls
@@ -115,6 +116,17 @@ rmdir "$out.update"
 # every step was computed before the write failed: they are in the journal, and the same command
 # writes /sanity from it without computing a step (as after a kill between the last step and the rename)
 check "failed /sanity write: the steps journal is kept" [ -s "$out.sanity.journal" ]
+# ... and on a full disk: the copy is made but /sanity does not fit (a file size limit a little above
+# the file's size): one line naming the file and why, the file unchanged, no copy left, steps kept
+kb=$(($(stat -c %s "$out") / 1024 + 16))
+(ulimit -f $kb; trap '' XFSZ; exec "$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>"$tmp/sfull.err")
+rc=$?
+check "/sanity on a full disk: exit 1 ($rc)" [ $rc -eq 1 ]
+check "... one error line naming the file and why: $(tail -n 1 "$tmp/sfull.err")" bash -c \
+    "[ \$(grep -c '^polycam-eval:' '$tmp/sfull.err') -eq 1 ] && tail -n 1 '$tmp/sfull.err' | grep -qx 'polycam-eval: $out: cannot write /sanity (File too large); the file is left as it was'"
+check "... the file is unchanged" cmp -s "$out" "$tmp/before_fail.h5"
+check "... no copy left" [ ! -e "$out.update" ]
+check "... the steps journal is kept" [ -s "$out.sanity.journal" ]
 "$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>"$tmp/full.err"
 rc=$?; check "full journal: exit 0 ($(tail -n 1 "$tmp/full.err"))" [ $rc -eq 0 ]
 check "full journal: every step read back" grep -q '^sanity check: every step read back from' "$tmp/full.err"

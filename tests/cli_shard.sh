@@ -3,7 +3,9 @@
 # `polycam-eval --merge` gives the same datasets as the unsharded run (h5diff), and the unsharded
 # command then finds the merged file complete. Missing or duplicated shards, an unfinished shard and
 # shards of different configurations are refused. Baselines, sensitivity-max and the sanity check
-# survive the merge (/sanity as the unsharded run's). Plumbing test: tiny_resnet, 5 images, 4 steps.
+# survive the merge (/sanity as the unsharded run's). A merge, or its /sanity, on a full disk fails
+# in one line and leaves no file claiming completeness and a finished one as it was. Plumbing test:
+# tiny_resnet, 5 images, 4 steps.
 # Usage: bash cli_shard.sh <polycam-eval binary> <source dir>
 source "$(dirname "$0")/lib/cli_common.sh"
 need_tools h5diff
@@ -41,6 +43,19 @@ rc=$?
 check "merge exits 0: $(tail -n 1 "$tmp/merge.err")" [ $rc -eq 0 ]
 check "merge prints the table" grep -q "^| pcampm " "$tmp/merge.out"
 check "merged file equals the unsharded run (h5diff /images, /methods)" same_data "$tmp/full.h5" "$tmp/merged.h5"
+# a merge on a full disk (a 16 KB file size limit): one line naming the file and why, no merged file
+# claiming to be complete; the same merge without the limit then finishes it
+(ulimit -f 16; trap '' XFSZ; exec "$bin" --merge "$tmp/mfull.h5" "$tmp/s2.h5" "$tmp/s0.h5" "$tmp/s1.h5" \
+    >/dev/null 2>"$tmp/mfull.err")
+rc=$?
+check "merge on a full disk: exit 1 (rc $rc)" [ $rc -eq 1 ]
+check "... one line naming the file and why: $(cat "$tmp/mfull.err")" bash -c \
+    "[ \$(wc -l <'$tmp/mfull.err') -eq 1 ] && grep -q '^polycam-eval: $tmp/mfull.h5[.a-z]*: .*(File too large)$' '$tmp/mfull.err'"
+check "... no merged file" [ ! -e "$tmp/mfull.h5" ]
+"$bin" --merge "$tmp/mfull.h5" "$tmp/s2.h5" "$tmp/s0.h5" "$tmp/s1.h5" >/dev/null 2>"$tmp/mfull2.err"
+rc=$?
+check "... the same merge then finishes it: $(tail -n 1 "$tmp/mfull2.err")" [ $rc -eq 0 ]
+check "... equal to the unsharded run" same_data "$tmp/full.h5" "$tmp/mfull.h5"
 check "merged config names the merged file, not a shard" grep -q "^file = $tmp/merged.h5$" <(h5attr "$tmp/merged.h5" config)
 check "merged file says shard 0/1 (attribute)" [ "$(h5attr "$tmp/merged.h5" shard | tr -d ' ')" = "0,1" ]
 check "shard files say their shard (attribute)" [ "$(h5attr "$tmp/s2.h5" shard | tr -d ' ')" = "2,3" ]
@@ -92,6 +107,27 @@ rc=$?; check "baselines merge exits 0: $(tail -n 1 "$tmp/bm.err")" [ $rc -eq 0 ]
 check "baselines merge: /images, /methods (RISE masks, sensitivity) equal the unsharded run" same_data "$tmp/bfull.h5" "$tmp/bm.h5"
 check "baselines merge: /sanity equals the unsharded run's (h5diff)" h5diff -q "$tmp/bfull.h5" "$tmp/bm.h5" /sanity /sanity
 check "merged /sanity/images are rows 0, 1 of the merged file" [ "$(h5vals "$tmp/bm.h5" /sanity/images | tr '\n' ' ')" = "0 1 " ]
+# the merged /sanity on a full disk: a merged file without /sanity (its copy could not be made: a
+# folder at <file>.update), then a file size limit a little above its size: one line naming the
+# file and why, the file unchanged, no copy left; the same merge then adds /sanity
+mkdir "$tmp/bm3.h5.update"
+"$bin" --merge "$tmp/bm3.h5" "$tmp/b0.h5" "$tmp/b1.h5" "$tmp/b2.h5" >/dev/null 2>"$tmp/bm3a.err"
+rc=$?; check "merged /sanity not written (no copy possible): exit 1 (rc $rc)" [ $rc -eq 1 ]
+rmdir "$tmp/bm3.h5.update"
+check "... the merged file is complete" [ "$(h5attr "$tmp/bm3.h5" complete | tr -d ' ')" = 1 ]
+check "... without /sanity" bash -c "! h5ls '$tmp/bm3.h5/sanity' >/dev/null 2>&1"
+cp "$tmp/bm3.h5" "$tmp/bm3_before.h5"
+kb=$(($(stat -c %s "$tmp/bm3.h5") / 1024 + 16))
+(ulimit -f $kb; trap '' XFSZ; exec "$bin" --merge "$tmp/bm3.h5" "$tmp/b0.h5" "$tmp/b1.h5" "$tmp/b2.h5" \
+    >/dev/null 2>"$tmp/bm3b.err")
+rc=$?
+check "merged /sanity on a full disk: exit 1 (rc $rc)" [ $rc -eq 1 ]
+check "... one line naming the file and why: $(cat "$tmp/bm3b.err")" bash -c "[ \$(wc -l <'$tmp/bm3b.err') -eq 1 ] && \
+    grep -qx 'polycam-eval: $tmp/bm3.h5: cannot write the merged /sanity (File too large); the file is left as it was' '$tmp/bm3b.err'"
+check "... the file unchanged, no copy left" bash -c "cmp -s '$tmp/bm3.h5' '$tmp/bm3_before.h5' && [ ! -e '$tmp/bm3.h5.update' ]"
+"$bin" --merge "$tmp/bm3.h5" "$tmp/b0.h5" "$tmp/b1.h5" "$tmp/b2.h5" >/dev/null 2>"$tmp/bm3c.err"
+rc=$?; check "... the same merge then adds it: $(tail -n 1 "$tmp/bm3c.err")" [ $rc -eq 0 ]
+check "... equal to the unsharded run's" h5diff -q "$tmp/bfull.h5" "$tmp/bm3.h5" /sanity /sanity
 "$bin" "${bl[@]}" --set "output.file=$tmp/bns1.h5" --set run.shard=1/3 --set sanity.enabled=no >/dev/null 2>&1
 "$bin" --merge "$tmp/bm2.h5" "$tmp/b0.h5" "$tmp/bns1.h5" "$tmp/b2.h5" >/dev/null 2>"$tmp/e5"
 check "a shard without /sanity among shards with one: refused in one line ($(cat "$tmp/e5"))" \

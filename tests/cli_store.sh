@@ -6,8 +6,9 @@
 # yes, other files no; a stale <file>.update copy yes, also on a plain rerun, a foreign one or a
 # link there no); the skipped images of a resumed run are listed, also those stored before
 # the kill; --table on a running output points at the .partial (and writes no CSV of it); a CSV
-# that cannot be written fails with one line and leaves nothing; a run where every image failed
-# exits 1. Plumbing test: tiny_vgg on synthetic images.
+# that cannot be written (a folder there, a full disk) fails with one line and leaves the previous
+# CSV and no temporary, a table that cannot be written to standard output fails; a run where every
+# image failed exits 1. Plumbing test: tiny_vgg on synthetic images.
 # Usage: bash cli_store.sh <polycam-eval binary> <source dir>
 source "$(dirname "$0")/lib/cli_common.sh"
 need_tools h5dump
@@ -177,6 +178,26 @@ check "unwritable CSV: exit 1 (rc $rc): $(cat "$tmp/csv.err")" [ $rc -eq 1 ]
 check "... one line naming the CSV" [ "$(wc -l <"$tmp/csv.err")" -eq 1 ]
 check "... naming the CSV" grep -q "$out.csv: cannot create" "$tmp/csv.err"
 check "... no temporary CSV left" [ -z "$(ls "$tmp" | grep 'csv\.h5\.csv\.')" ]
+rmdir "$out.csv"
+# ... and on a full disk (a file size limit smaller than the CSV): the previous CSV stays as it was
+"$bin" --table "$out" >/dev/null 2>&1
+cp "$out.csv" "$tmp/csv_before.csv"
+# (its stderr through a pipe: a file there could not take the message under that limit either)
+(ulimit -f 0; trap '' XFSZ; exec "$bin" --table "$out" 2>&1 >/dev/null) | cat >"$tmp/csvfull.err"
+rc=${PIPESTATUS[0]}
+check "CSV on a full disk: exit 1 (rc $rc)" [ $rc -eq 1 ]
+check "... one line naming the CSV and why: $(cat "$tmp/csvfull.err")" bash -c \
+    "[ \$(wc -l <'$tmp/csvfull.err') -eq 1 ] && grep -qx 'polycam-eval: $out.csv: cannot write (File too large)' '$tmp/csvfull.err'"
+check "... the previous CSV unchanged" cmp -s "$out.csv" "$tmp/csv_before.csv"
+check "... no temporary CSV left" [ ! -e "$out.csv.tmp" ]
+# the table on standard output that cannot be written (a full disk): exit 1, one line saying so
+if [ -w /dev/full ]; then
+    "$bin" --table "$out" >/dev/full 2>"$tmp/stdout.err"
+    rc=$?
+    check "table to a full standard output: exit 1 (rc $rc)" [ $rc -eq 1 ]
+    check "... one line saying so: $(cat "$tmp/stdout.err")" bash -c \
+        "[ \$(wc -l <'$tmp/stdout.err') -eq 1 ] && grep -qx 'polycam-eval: standard output: cannot write (No space left on device)' '$tmp/stdout.err'"
+fi
 
 # 7. Every image failed: exit 1 with a reason, not an N = 0 table.
 printf 'does_not_exist.jpg\nnor_this.jpg\n' >"$tmp/none.txt"

@@ -1,124 +1,16 @@
 // test_store.c: the HDF5 result store: float16 rounding, write / read back of every dataset and
-// attribute, reopening a finished file, refusal of a different config, --force, and recovery
-// after a SIGKILL (child process killed mid-run; torn journal tail; unreadable .partial), each
-// compared with an uninterrupted run.
+// attribute, reopening a finished file, refusal of a different config, --force, recovery after a
+// SIGKILL (child process killed mid-run; torn journal tail; unreadable .partial), each compared
+// with an uninterrupted run, and non-UTF-8 names. The failure modes (one writer, full disk, ...)
+// are tests/test_store_failures.c's.
 #define _GNU_SOURCE
-#include <limits.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
 #include <math.h>
-#include <signal.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <stdint.h>
 
 #include "h5util.h"
 #include "journal.h"
-#include "store.h"
+#include "store_fixture.h"
 #include "table.h"
-#include "testutil.h"
-
-#define N_IMAGES 4
-#define SIDE 8
-#define STEPS 5
-#define N_METHODS 2
-
-static char g_dir[PATH_MAX];
-static char g_ids[N_METHODS][PC_METHOD_ID_LEN] = {"pcamp", "pcamp.level.features.3"};
-static char *g_names[N_IMAGES] = {"a.jpg", "sub/b.jpg", "c.jpg", "d.jpg"};
-static const int g_labels[N_IMAGES] = {3, -1, 0, 1};
-static const int g_list_index[N_IMAGES] = {10, 11, 12, 13};
-static char *g_classes[4] = {"disk", "square", "triangle", "cross"};
-
-static const char *tmp_path(const char *name) {
-    static char buf[PATH_MAX + 64];
-    snprintf(buf, sizeof buf, "%s/%s", g_dir, name);
-    return buf;
-}
-
-static PcStoreLayout layout(PcMapsFormat maps) {
-    PcStoreLayout l = {.n_images = N_IMAGES, .size = SIDE, .steps = STEPS, .n_methods = N_METHODS,
-                       .method_ids = g_ids, .maps = maps, .insertion = 1, .deletion = 1};
-    return l;
-}
-
-static PcStoreImages images(void) {
-    PcStoreImages im = {.names = g_names, .labels = g_labels, .list_index = g_list_index, .n_class_names = 4,
-                        .class_names = g_classes};
-    return im;
-}
-
-static PcStoreMeta meta(const char *key) {
-    PcStoreMeta m = {.config = "[metrics]\nsteps = 5\n", .config_key = key, .config_source = "src",
-                     .version = "test", .git_commit = "abc", .libraries = "libs", .device = "cpu"};
-    return m;
-}
-
-static const char *k_key = "[metrics]\nsteps = 5\nbaseline = blur\n";
-
-// Deterministic results of image i (what a run would compute).
-static void fill_result(PcImageResult *r, const PcStoreLayout *l, int i) {
-    pc_result_reset(r, l, i);
-    if (i == 2) {
-        snprintf(r->status, sizeof r->status, "c.jpg: Not a JPEG file: starts with 0x89 0x50");
-        return;
-    }
-    r->cls = i + 1;
-    r->score = 0.25f * (float)(i + 1);
-    for (int m = 0; m < l->n_methods; m++) {
-        for (int k = 0; k < SIDE * SIDE; k++) r->maps[(m * SIDE * SIDE) + k] = (float)(k * (i + 1) + m) / 7.0f;
-        r->ins_auc[m] = 0.5 + 0.01 * i + 0.1 * m;
-        r->del_auc[m] = 0.2 + 0.01 * i;
-        for (int t = 0; t < STEPS; t++) {
-            r->ins_scores[m * STEPS + t] = (float)t / STEPS + (float)i;
-            r->del_scores[m * STEPS + t] = 1.0f - (float)t / STEPS;
-        }
-    }
-}
-
-// Opens, writes images [from, to), and (finish) finishes.
-typedef struct {
-    int n_replayed, complete, n_done;
-    long n_dropped_bytes;
-    char status[N_IMAGES][512];     // pc_store_status after open ("" = not done)
-} StoreInfo;
-
-// Opens, writes images [from, to), and (finish) finishes.
-static int run_store(const char *path, PcStoreMode mode, const char *key, int from, int to, int finish, PcError *err,
-                     StoreInfo *out_state) {
-    PcStoreLayout l = layout(PC_MAPS_F16);
-    PcStoreImages im = images();
-    PcStoreMeta me = meta(key);
-    PcStore *st;
-    int rc = pc_store_open(&st, path, &l, &im, &me, mode, err);
-    if (rc == 0 && out_state) {
-        for (int i = 0; i < N_IMAGES; i++)
-            snprintf(out_state->status[i], sizeof out_state->status[i], "%s",
-                     pc_store_status(st, i) ? pc_store_status(st, i) : "");
-    }
-    if (rc == 0 && !pc_store_complete(st)) {
-        PcImageResult r;
-        pc_result_init(&r, &l);
-        for (int i = from; i < to && rc == 0; i++) {
-            if (pc_store_is_done(st, i)) continue;
-            fill_result(&r, &l, i);
-            rc = pc_store_write(st, &r, err);
-        }
-        pc_result_free(&r);
-        if (rc == 0 && finish) rc = pc_store_finish(st, err);
-    }
-    if (out_state && st) {
-        out_state->n_replayed = pc_store_n_replayed(st);
-        out_state->n_dropped_bytes = pc_store_dropped_bytes(st);
-        out_state->complete = pc_store_complete(st);
-        out_state->n_done = pc_store_n_done(st);
-    }
-    pc_store_close(st);
-    return rc;
-}
 
 static void test_half(void) {
     struct { float f; uint16_t h; } cases[] = {
@@ -317,31 +209,6 @@ static void test_write_read_back(void) {
     check_reopen(path);
 }
 
-// Child: writes images [0, n) and is killed by SIGKILL before finishing.
-static void crash_after(const char *path, int n) {
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        PcError err;
-        PcStoreLayout l = layout(PC_MAPS_F16);
-        PcStoreImages im = images();
-        PcStoreMeta me = meta(k_key);
-        PcStore *st;
-        if (pc_store_open(&st, path, &l, &im, &me, PC_STORE_CONTINUE, &err)) _exit(3);
-        PcImageResult r;
-        pc_result_init(&r, &l);
-        for (int i = 0; i < n; i++) {
-            fill_result(&r, &l, i);
-            if (pc_store_write(st, &r, &err)) _exit(4);
-        }
-        raise(SIGKILL);
-        _exit(5);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child killed by SIGKILL (status %d)", status);
-}
-
 static void test_resume(void) {
     const char *ref = "/ref/out.h5";
     char ref_path[PATH_MAX + 64];
@@ -500,213 +367,6 @@ static void test_table(void) {
           "missing file: %s", err.msg);
 }
 
-
-// Issue 14 defects: one writer per output, disk full, weights content, --force on foreign files,
-// skipped images after a resume, non-UTF-8 names, refusals naming the list entry, --table on a
-// running output, CSV that cannot be written.
-
-static PcStoreMeta meta_w(const char *key, const char *weights) {
-    PcStoreMeta m = meta(key);
-    m.weights_checksum = weights;
-    return m;
-}
-
-static void test_one_writer(void) {
-    const char *path = tmp_path("locked.h5");
-    PcStoreLayout l = layout(PC_MAPS_F16);
-    PcStoreImages im = images();
-    PcStoreMeta me = meta(k_key);
-    PcStore *a, *b;
-    PcError err = {{0}};
-    int rc = pc_store_open(&a, path, &l, &im, &me, PC_STORE_CONTINUE, &err);
-    CHECK(rc == 0, "first writer: %s", err.msg);
-    char want[64];
-    snprintf(want, sizeof want, "(pid %ld) is writing this output", (long)getpid());
-    // flock is per open file: a second open in the same process conflicts like another process
-    rc = pc_store_open(&b, path, &l, &im, &me, PC_STORE_CONTINUE, &err);
-    CHECK(rc != 0 && strstr(err.msg, want) && strstr(err.msg, "another polycam-eval"), "second writer refused: %s",
-          err.msg);
-    rc = pc_store_open(&b, path, &l, &im, &me, PC_STORE_FORCE, &err);
-    CHECK(rc != 0 && strstr(err.msg, want), "--force does not take over a live run: %s", err.msg);
-    CHECK(access(path, F_OK) != 0, "the refused runs created nothing");
-    if (a) {
-        PcImageResult r;
-        pc_result_init(&r, &l);
-        for (int i = 0; i < N_IMAGES; i++) {
-            fill_result(&r, &l, i);
-            CHECK(pc_store_write(a, &r, &err) == 0, "write: %s", err.msg);
-        }
-        pc_result_free(&r);
-        CHECK(pc_store_finish(a, &err) == 0, "finish: %s", err.msg);
-    }
-    pc_store_close(a);
-    double v = 0;
-    CHECK(h5_attr_f64(path, "/", "complete", &v) == 0 && v == 1, "the first writer's file is complete");
-    char lock[2 * PATH_MAX];
-    snprintf(lock, sizeof lock, "%s.lock", path);
-    CHECK(access(lock, F_OK) != 0, "lock file removed at the end");
-    // a lock left by a killed run does not block the resume (the kernel dropped the flock)
-    path = tmp_path("killed_lock.h5");
-    crash_after(path, 1);
-    snprintf(lock, sizeof lock, "%s.lock", path);
-    CHECK(access(lock, F_OK) == 0, "a killed run leaves its lock file");
-    StoreInfo s;
-    rc = run_store(path, PC_STORE_CONTINUE, k_key, 0, N_IMAGES, 1, &err, &s);
-    CHECK(rc == 0 && s.n_replayed == 1, "resume after kill -9 takes the stale lock: %s", rc ? err.msg : "");
-}
-
-// pc_store_lock ahead of the opening (the 8-bit runs, before their calibration and guard): a second
-// writer is refused while it is held, pc_store_open_held takes it over (the store releases it), the
-// missing folder is made, and a released early lock (a failed guard) leaves no lock file.
-static void test_early_lock(void) {
-    const char *path = tmp_path("early/sub/out.h5");
-    PcStoreLayout l = layout(PC_MAPS_F16);
-    PcStoreImages im = images();
-    PcStoreMeta me = meta(k_key);
-    PcError err = {{0}};
-    char lock_path[2 * PATH_MAX], want[64];
-    snprintf(lock_path, sizeof lock_path, "%s.lock", path);
-    snprintf(want, sizeof want, "(pid %ld) is writing this output", (long)getpid());
-    PcLock lock, other;
-    PcStore *st = NULL;
-    CHECK(pc_store_lock(&lock, path, &err) == 0 && lock.fd >= 0 && access(lock_path, F_OK) == 0, "early lock: %s",
-          err.msg);
-    CHECK(pc_store_lock(&other, path, &err) == -1 && strstr(err.msg, want) && other.fd < 0 && !other.path,
-          "a second early lock refused: %s", err.msg);
-    CHECK(pc_store_open(&st, path, &l, &im, &me, PC_STORE_CONTINUE, &err) != 0 && strstr(err.msg, want) &&
-              access(path, F_OK) != 0, "a second writer refused, creating nothing: %s", err.msg);
-    CHECK(pc_store_open_held(&st, &lock, path, &l, &im, &me, PC_STORE_CONTINUE, &err) == 0, "open held: %s", err.msg);
-    CHECK(lock.fd < 0 && !lock.path && access(lock_path, F_OK) == 0, "the store took the lock over");
-    pc_store_close(st);
-    CHECK(access(lock_path, F_OK) != 0, "closing the store removed the lock file");
-    pc_lock_release(&lock);   // not held: nothing happens
-    CHECK(pc_store_lock(&lock, path, &err) == 0 && lock.fd >= 0, "lock again: %s", err.msg);
-    pc_lock_release(&lock);
-    CHECK(access(lock_path, F_OK) != 0, "a released early lock leaves no lock file");
-}
-
-// Child process with a 16 KB file size limit (SIGXFSZ ignored: writes fail with EFBIG): every
-// failure must be reported, naming the reason, and the process must exit normally.
-static void test_disk_full(void) {
-    const char *path = tmp_path("full/out.h5");
-    fflush(NULL);
-    int fds[2];
-    CHECK(pipe(fds) == 0, "pipe");
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        signal(SIGXFSZ, SIG_IGN);
-        struct rlimit rl = {16384, 16384};
-        setrlimit(RLIMIT_FSIZE, &rl);
-        PcError err = {{0}};
-        int rc = run_store(path, PC_STORE_CONTINUE, k_key, 0, N_IMAGES, 1, &err, NULL);
-        if (write(fds[1], err.msg, strlen(err.msg)) < 0) _exit(5);
-        _exit(rc ? 1 : 0);   // through exit handlers? _exit skips them; exit() below checks HDF5's
-    }
-    close(fds[1]);
-    char msg[1100] = "";
-    ssize_t n = read(fds[0], msg, sizeof msg - 1);
-    msg[n > 0 ? n : 0] = 0;
-    close(fds[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "file size limit: the store fails cleanly (status %d)", status);
-    CHECK(strstr(msg, "File too large") != NULL, "the message says why: %s", msg);
-    // the same through exit(): HDF5's atexit close must not crash on the failed file
-    fflush(NULL);
-    pid = fork();
-    if (pid == 0) {
-        signal(SIGXFSZ, SIG_IGN);
-        struct rlimit rl = {16384, 16384};
-        setrlimit(RLIMIT_FSIZE, &rl);
-        PcError err;
-        int rc = run_store(tmp_path("full2/out.h5"), PC_STORE_CONTINUE, k_key, 0, N_IMAGES, 1, &err, NULL);
-        exit(rc ? 1 : 0);
-    }
-    waitpid(pid, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "exit() after a failed write does not crash (status %d)",
-          status);
-}
-
-static void test_weights_changed(void) {
-    const char *path = tmp_path("weights.h5");
-    PcStoreLayout l = layout(PC_MAPS_F16);
-    PcStoreImages im = images();
-    PcStoreMeta me = meta_w(k_key, "00000000000000aa");
-    PcStore *st;
-    PcError err = {{0}};
-    CHECK(pc_store_open(&st, path, &l, &im, &me, PC_STORE_CONTINUE, &err) == 0, "open: %s", err.msg);
-    pc_store_close(st);     // an unfinished run
-    me.weights_checksum = "00000000000000bb";
-    int rc = pc_store_open(&st, path, &l, &im, &me, PC_STORE_CONTINUE, &err);
-    CHECK(rc != 0 && strstr(err.msg, "[model] weights: the file's content changed") &&
-              strstr(err.msg, "00000000000000aa there, 00000000000000bb now"),
-          "resume with rewritten weights refused: %s", err.msg);
-    me.weights_checksum = "00000000000000aa";
-    rc = pc_store_open(&st, path, &l, &im, &me, PC_STORE_CONTINUE, &err);
-    CHECK(rc == 0, "same weights resume: %s", err.msg);
-    pc_store_close(st);
-    // the fingerprint's names hash is the one files of 0.1.0 have (each name's FNV-1a with its
-    // '\0', folded FNV style), so their finished files and journals are continued
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (int i = 0; i < N_IMAGES; i++) {
-        uint64_t hn = 0xcbf29ce484222325ull;
-        for (const char *c = g_names[i];; c++) {
-            hn = (hn ^ (unsigned char)*c) * 0x100000001b3ull;
-            if (!*c) break;
-        }
-        h = (h ^ hn) * 0x100000001b3ull;
-    }
-    char want[64];
-    snprintf(want, sizeof want, "\nnames_hash = %016llx\n", (unsigned long long)h);
-    hid_t f = H5Fopen(tmp_path("ref/out.h5"), H5F_ACC_RDONLY, H5P_DEFAULT);
-    char *key = f >= 0 ? pc_h5_read_root_attr(f, "config_key") : NULL;
-    CHECK(key && strstr(key, want), "names hash as in 0.1.0 (%s): %s", want + 1, key ? key : "");
-    free(key);
-    if (f >= 0) H5Fclose(f);
-    // a file written before the checksum existed still matches on the rest
-    const char *old = tmp_path("ref/out.h5");
-    me.config_key = k_key;
-    rc = pc_store_open(&st, old, &l, &im, &me, PC_STORE_CONTINUE, &err);
-    CHECK(rc == 0 && pc_store_complete(st), "file without a weights checksum: %s", rc ? err.msg : "");
-    pc_store_close(st);
-}
-
-static void test_force_foreign(void) {
-    PcStoreLayout l = layout(PC_MAPS_F16);
-    PcStoreImages im = images();
-    PcStoreMeta me = meta(k_key);
-    PcStore *st;
-    PcError err = {{0}};
-    const char *fifo = tmp_path("fifo.h5");
-    CHECK(mkfifo(fifo, 0644) == 0, "mkfifo");
-    int rc = pc_store_open(&st, fifo, &l, &im, &me, PC_STORE_FORCE, &err);
-    struct stat sb;
-    CHECK(rc != 0 && strstr(err.msg, "not a regular file") && stat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode),
-          "--force on a FIFO refused, FIFO kept: %s", err.msg);
-    // a regular file at <file>.journal that is ours goes; an HDF5 file without our attributes stays
-    const char *h5 = tmp_path("other.h5");
-    hid_t f = H5Fcreate(h5, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    H5Fclose(f);
-    rc = pc_store_open(&st, h5, &l, &im, &me, PC_STORE_FORCE, &err);
-    CHECK(rc != 0 && strstr(err.msg, "other.h5: not a file polycam-eval wrote") && access(h5, F_OK) == 0,
-          "--force keeps another program's HDF5 file: %s", err.msg);
-    // our own finished file is replaced
-    rc = run_store(tmp_path("mine.h5"), PC_STORE_CONTINUE, k_key, 0, N_IMAGES, 1, &err, NULL);
-    rc = rc || run_store(tmp_path("mine.h5"), PC_STORE_FORCE, k_key, 0, N_IMAGES, 1, &err, NULL);
-    CHECK(rc == 0, "--force replaces our own file: %s", err.msg);
-}
-
-static void test_skipped_after_resume(void) {
-    const char *path = tmp_path("skipped.h5");
-    crash_after(path, 3);   // image 2 is skipped (fill_result)
-    StoreInfo s;
-    PcError err = {{0}};
-    int rc = run_store(path, PC_STORE_CONTINUE, k_key, 0, N_IMAGES, 1, &err, &s);
-    CHECK(rc == 0 && strstr(s.status[2], "Not a JPEG") && !strcmp(s.status[0], "ok") && s.status[3][0] == 0,
-          "statuses of the images stored before the kill: '%s' '%s' '%s'", s.status[0], s.status[2], s.status[3]);
-}
-
 static void test_utf8_names(void) {
     char *names[N_IMAGES] = {"caf\xe9.jpg", "ok\xc3\xa9.jpg", "c.jpg", "d.jpg"};
     PcStoreLayout l = layout(PC_MAPS_NONE);
@@ -755,64 +415,14 @@ static void test_utf8_names(void) {
     free(clean);
 }
 
-static void test_refusals_and_tables(void) {
-    PcError err = {{0}};
-    // a different image list: the refusal names the entry
-    char *names[N_IMAGES] = {"a.jpg", "x.jpg", "c.jpg", "d.jpg"};
-    PcStoreLayout l = layout(PC_MAPS_F16);
-    PcStoreImages im = images();
-    im.names = names;
-    PcStoreMeta me = meta(k_key);
-    PcStore *st;
-    int rc = pc_store_open(&st, tmp_path("ref/out.h5"), &l, &im, &me, PC_STORE_CONTINUE, &err);
-    CHECK(rc != 0 && strstr(err.msg, "image 1 of the run is 'sub/b.jpg' there, 'x.jpg' now") &&
-              !strstr(err.msg, "names_hash"),
-          "finished file, other list: %s", err.msg);
-    const char *path = tmp_path("list.h5");
-    crash_after(path, 1);
-    rc = pc_store_open(&st, path, &l, &im, &me, PC_STORE_CONTINUE, &err);
-    CHECK(rc != 0 && strstr(err.msg, "the unfinished run in") && strstr(err.msg, "'sub/b.jpg' there, 'x.jpg' now"),
-          "unfinished run, other list: %s", err.msg);
-    // --table on the final name of a running output points at the .partial
-    PcTable t;
-    rc = pc_table_from_file(path, &t, &err);
-    CHECK(rc != 0 && strstr(err.msg, "the run is not finished; its results so far are in") &&
-              strstr(err.msg, "list.h5.partial"),
-          "table of a running output: %s", err.msg);
-    char partial[2 * PATH_MAX];
-    snprintf(partial, sizeof partial, "%s.partial", path);
-    rc = pc_table_from_file(partial, &t, &err);
-    CHECK(rc == 0 && t.n_done == 1 && !t.complete, "table of the .partial: %s", rc ? err.msg : "");
-    // a CSV that cannot be written: one error, no file left
-    if (rc == 0) {
-        const char *csv = "/proc/pc_no_such_dir.csv";
-        CHECK(pc_table_write_csv(csv, &t, &err) != 0 && strstr(err.msg, "pc_no_such_dir.csv: cannot create"),
-              "unwritable CSV: %s", err.msg);
-        pc_table_free(&t);
-    }
-}
-
 int main(void) {
-    snprintf(g_dir, sizeof g_dir, "/tmp/pc_test_store_XXXXXX");
-    if (!mkdtemp(g_dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (store_fixture_begin("test_store")) return 1;
     test_half();
     test_write_read_back();
     test_table();
     test_resume();
     test_other_layouts_and_errors();
-    test_one_writer();
-    test_early_lock();
-    test_disk_full();
-    test_weights_changed();
-    test_force_foreign();
-    test_skipped_after_resume();
     test_utf8_names();
-    test_refusals_and_tables();
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+    store_fixture_end();
     return test_summary();
 }
