@@ -152,7 +152,7 @@ int pc_h5_set_str_attr(hid_t loc, const char *name, const char *value) {
     hid_t a = open_or_create_attr(loc, name, t, sp);
     int ok = a >= 0 && H5Awrite(a, t, &clean) >= 0;
     if (!ok) capture();
-    if (a >= 0) H5Aclose(a);
+    ok = !pc_h5_close_written(a) && ok;
     free(clean);
     H5Sclose(sp);
     H5Tclose(t);
@@ -165,7 +165,7 @@ int pc_h5_set_i64s_attr(hid_t loc, const char *name, const int64_t *v, int n) {
     hid_t a = open_or_create_attr(loc, name, H5T_STD_I64LE, sp);
     int ok = a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, v) >= 0;
     if (!ok) capture();
-    if (a >= 0) H5Aclose(a);
+    ok = !pc_h5_close_written(a) && ok;
     H5Sclose(sp);
     return ok ? 0 : -1;
 }

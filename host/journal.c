@@ -195,7 +195,7 @@ int pc_journal_cut(PcJournal *j, long *dropped, PcError *err) {
 }
 
 void pc_journal_close(PcJournal *j) {
-    if (j->f) fclose(j->f);
+    if (j->f) fclose(j->f);   // nothing left to write: every record was flushed when appended
     free(j->path);
     memset(j, 0, sizeof *j);
 }

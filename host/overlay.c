@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifdef PC_HAVE_PNG
 #include "png_trap.h"
@@ -65,6 +66,7 @@ int pc_overlay_write_png(const char *path, const float *x, const float *map, int
     free(rows);
     free(rgb);
     if (fclose(f) != 0 && rc == 0) rc = pc_fail(err, "%s: cannot write (%s)", path, strerror(errno));
+    if (rc) unlink(path);   // no truncated PNG left beside the results (the run warns and goes on)
     return rc;
 }
 

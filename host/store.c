@@ -429,7 +429,8 @@ int pc_store_finish(PcStore *st, PcError *err) {
     if (rename(st->partial_path, st->path) != 0)
         return pc_fail(err, "%s: cannot rename to %s (%s)", st->partial_path, st->path, strerror(errno));
     if (pc_fsync_parent(st->path) != 0)
-        return pc_fail(err, "%s: written, but its folder cannot be flushed to the disk (%s)", st->path, strerror(errno));
+        return pc_fail(err, "%s: written, but its folder cannot be flushed to the disk (%s)", st->path,
+                       strerror(errno));
     pc_journal_close(&st->journal);
     unlink(st->journal_path);
     st->complete = 1;

@@ -2,8 +2,9 @@
 // audit): one writer per output (a second one refused naming the first's pid, also through the
 // early lock of the 8-bit runs, whose release removes the folders it made when nothing was
 // written), a full disk or file size limit (every failure named with its reason, no file claiming
-// completeness, the previous CSV kept), rewritten weights, --force on foreign files, the skipped
-// images of a resumed run, refusals naming the list entry, --table on a running output.
+// completeness, the previous CSV kept, no truncated overlay PNG), rewritten weights, --force on
+// foreign files, the skipped images of a resumed run, refusals naming the list entry, --table on a
+// running output.
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <sys/resource.h>
@@ -11,6 +12,7 @@
 
 #include "h5util.h"
 #include "journal.h"
+#include "overlay.h"
 #include "store_fixture.h"
 #include "table.h"
 
@@ -93,7 +95,8 @@ static void test_early_lock(void) {
     CHECK(lock.fd < 0 && !lock.path && access(lock_path, F_OK) == 0, "the store took the lock over");
     pc_store_close(st);
     CHECK(access(lock_path, F_OK) != 0, "closing the store removed the lock file");
-    CHECK(access(tmp_path("early/sub/out.h5.journal"), F_OK) == 0, "the unfinished run's journal stays, and its folder");
+    CHECK(access(tmp_path("early/sub/out.h5.journal"), F_OK) == 0, "the unfinished run's journal stays, and its "
+          "folder");
     pc_lock_release(&lock);   // not held: nothing happens
     CHECK(pc_store_lock(&lock, path, &err) == 0 && lock.fd >= 0, "lock again: %s", err.msg);
     pc_lock_release(&lock);
@@ -251,6 +254,39 @@ static void test_csv_disk_full(void) {
     pc_table_free(&t);
 }
 
+// An overlay PNG on a full disk: an error naming it, and no truncated PNG left (the run warns and
+// goes on without it).
+static void test_overlay_disk_full(void) {
+    enum { S = 64 };
+    float *x = xcalloc(3 * S * S, sizeof(float)), *map = xcalloc(S * S, sizeof(float));
+    for (int i = 0; i < S * S; i++) map[i] = (float)((i * 7919) % 101), x[i] = (float)(i % 13) / 13.0f;
+    char path[PATH_MAX + 64], ok_path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s", tmp_path("overlay_full.png"));
+    snprintf(ok_path, sizeof ok_path, "%s", tmp_path("overlay_ok.png"));
+    PcError err = {{0}};
+    if (pc_overlay_write_png(ok_path, x, map, S, &err)) {   // built without libpng: nothing to check
+        printf("overlay: %s\n", err.msg);
+        free(x), free(map);
+        return;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = {1024, 1024};   // the PNG is larger
+        setrlimit(RLIMIT_FSIZE, &rl);
+        _exit(pc_overlay_write_png(path, x, map, S, &err) ? 1 : 0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    struct stat sb;
+    CHECK(stat(ok_path, &sb) == 0 && sb.st_size > 1024, "the overlay needs more than the limit (%lld bytes)",
+          (long long)sb.st_size);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "overlay on a full disk fails (status %d)", status);
+    CHECK(access(path, F_OK) != 0, "... and leaves no truncated PNG");
+    free(x), free(map);
+}
+
 static void test_weights_changed(void) {
     const char *path = tmp_path("weights.h5");
     PcStoreLayout l = layout(PC_MAPS_F16);
@@ -378,6 +414,7 @@ int main(void) {
     test_disk_full();
     test_disk_full_anywhere();
     test_csv_disk_full();
+    test_overlay_disk_full();
     test_weights_changed();
     test_force_foreign();
     test_skipped_after_resume();
