@@ -111,33 +111,38 @@ char *pc_join_path(const char *dir, const char *rel) {
     return out;
 }
 
-int pc_fsync_path(const char *path) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+// fsync of fd, where the file system can: one that cannot flush this kind of file (EINVAL,
+// ENOTSUP) counts as done. 0, or -1 with errno set.
+static int sync_fd(int fd) {
+    return fsync(fd) == 0 || errno == EINVAL || errno == ENOTSUP ? 0 : -1;
+}
+
+// sync_fd of the file or folder at path, opened read-only.
+static int sync_path(const char *path, int flags) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
     if (fd < 0) return -1;
-    int rc = fsync(fd), e = errno;
+    int rc = sync_fd(fd), e = errno;
     close(fd);
     errno = e;
-    return rc ? -1 : 0;
+    return rc;
 }
+
+int pc_fsync_path(const char *path) { return sync_path(path, 0); }
 
 int pc_fsync_parent(const char *path) {
     const char *slash = strrchr(path, '/');
     char *dir = slash == path ? strdup("/") : slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = -1, e;
+    int rc = sync_path(dir, O_DIRECTORY), e = errno;
     free(dir);
-    if (fd < 0) return -1;
-    rc = fsync(fd), e = errno;
-    close(fd);
-    if (rc && (e == EINVAL || e == ENOTSUP)) rc = 0;   // folders cannot be flushed there
     errno = e;
-    return rc ? -1 : 0;
+    return rc;
 }
 
 int pc_commit_file(FILE *f, const char *tmp, const char *path, PcError *err) {
     errno = 0;
     int rc = 0, e = 0;
     // a flush after an earlier failed write fails again, with the reason (ENOSPC, EFBIG)
-    if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) rc = -1, e = errno;
+    if (fflush(f) != 0 || ferror(f) || sync_fd(fileno(f)) != 0) rc = -1, e = errno;
     if (fclose(f) != 0 && rc == 0) rc = -1, e = errno;
     const char *what = "write";
     if (rc == 0 && rename(tmp, path) != 0) rc = -1, e = errno, what = "create";   // a folder there, say

@@ -124,8 +124,11 @@ static void capture(void) {
 }
 
 const char *pc_h5_why(void) {
+    static _Thread_local char out[256];
     capture();
-    return g_why;
+    snprintf(out, sizeof out, "%s", g_why);
+    g_why[0] = 0;   // said once: a later failure without a system reason does not inherit it
+    return out;
 }
 
 // ---- attributes -------------------------------------------------------------------------------

@@ -83,7 +83,8 @@ int pc_h5_update_remove_stale(const char *path, PcError *err);
 int pc_h5_update_end(const char *path, char *tmp, int ok, PcError *err);
 
 // The reason of the last failed HDF5 call in this thread, as " (No space left on device)" when
-// the HDF5 error stack holds a system error, else "". Points into a thread-local buffer.
+// the HDF5 error stack (or the helpers above, when they failed) holds a system error, else "".
+// Points into a thread-local buffer; the reason is given once (the next call starts afresh).
 const char *pc_h5_why(void);
 
 #endif

@@ -176,25 +176,21 @@ static void iso_time_now(char *buf, size_t n) {
     strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-// 0, or -1 when the close failed (a dataset that failed to close has dropped its cached chunks).
-static int close_handle(hid_t *h, herr_t (*fn)(hid_t)) {
-    int rc = *h >= 0 && fn(*h) < 0 ? -1 : 0;
-    *h = -1;
+// Closes a written dataset: 0, or -1 when the close failed (it has then dropped its cached chunks).
+static int close_set(hid_t *d) {
+    int rc = pc_h5_close_written(*d);
+    *d = -1;
     return rc;
 }
 
 // Closes every handle but the file and frees w; returns the file handle (or -1). *bad (when not
 // NULL) is set when a dataset's close failed.
 static hid_t writer_release(PcLayoutWriter *w, int *bad) {
-    int rc = close_handle(&w->d_class, H5Dclose) | close_handle(&w->d_score, H5Dclose) |
-             close_handle(&w->d_status, H5Dclose) | close_handle(&w->d_done, H5Dclose);
-    for (int i = 0; w->sets && i < N_SETS * w->l.n_methods; i++) rc |= close_handle(&w->sets[i], H5Dclose);
-    if (rc && bad) {
-        pc_h5_why();   // keeps the reason before later calls clear the error stack
-        *bad = 1;
-    }
-    close_handle(&w->half_type, H5Tclose);
-    close_handle(&w->str_type, H5Tclose);
+    int rc = close_set(&w->d_class) | close_set(&w->d_score) | close_set(&w->d_status) | close_set(&w->d_done);
+    for (int i = 0; w->sets && i < N_SETS * w->l.n_methods; i++) rc |= close_set(&w->sets[i]);
+    if (rc && bad) *bad = 1;
+    if (w->half_type >= 0) H5Tclose(w->half_type);
+    if (w->str_type >= 0) H5Tclose(w->str_type);
     hid_t f = w->file;
     free(w->sets);
     free(w->half_buf);
