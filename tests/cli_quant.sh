@@ -186,7 +186,8 @@ done
 # into folders that did not exist: the run's early lock made them, the tripped guard removes them
 q new/sub/bad --set precision.clip=0.001 --set precision.guard_max_dauc=0.005 >/dev/null 2>"$tmp/bad_new.err"
 rc=$?
-check "guard trips with the output in new folders (exit $rc)" [ $rc -eq 1 ]
+check "guard trips with the output in new folders (exit $rc)" \
+    bash -c "[ $rc -eq 1 ] && grep -q '^polycam-eval: 8-bit accuracy guard failed' '$tmp/bad_new.err'"
 check "... no folder left" [ ! -e "$tmp/new" ]
 check "guard off (guard_images = 0) lets clip = 0.001 run" \
     q off --set precision.clip=0.001 --set precision.guard_images=0 >/dev/null 2>&1
