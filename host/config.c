@@ -94,6 +94,7 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"precision", "guard_images", "8", "fp8/int8: accuracy guard on the first N images of each process, against an fp32 reference; 0 = off", 0},
     {"precision", "guard_max_dauc", "0.005", "fp8/int8: the guard stops the run when the mean |AUC(8-bit) - AUC(fp32)| over its maps and curves exceeds this", 0},
     {"precision", "guard_min_agreement", "0.75", "fp8/int8: the guard stops the run when fewer than this fraction of its images keep the fp32 predicted class", 0},
+    {"precision", "apply", "all", "fp8/int8: all (every forward pass in 8 bits) | maps (the maps' passes in 8 bits, the class and the insertion/deletion curves on an unquantised net: fp16 on CUDA, fp32 on the CPU)", 1},
 };
 
 // The method ids of saliency.h's variants, repeated here so the config module links on its own.
@@ -610,6 +611,8 @@ char *pc_config_canonical(const PcConfig *cfg, int only_results) {
         used += (size_t)snprintf(out + used, cap - used, "%s[%s]\n", s ? "\n" : "", g_sections[s]);
         for (int k = 0; k < K_COUNT; k++) {
             if (strcmp(g_keys[k].section, g_sections[s]) || (only_results && !g_keys[k].affects_results)) continue;
+            // [precision] apply only when not its default: the texts and keys of earlier 8-bit runs stay
+            if (k == K_PREC_APPLY && !strcmp(pc_config_get(cfg, "precision", "apply"), "all")) continue;
             used += (size_t)snprintf(out + used, cap - used, "%s = %s\n", g_keys[k].key,
                                      pc_config_get(cfg, g_keys[k].section, g_keys[k].key));
         }

@@ -358,6 +358,9 @@ int pc_precision_settings_from_config(const PcConfig *cfg, PcPrecisionSettings *
     if (get_int(cfg, "precision", "guard_images", 0, 100000, &s->guard_images, err)) return -1;
     if (get_double_in(cfg, "precision", "guard_max_dauc", 0.0, 1.0, 0, "a number in [0, 1]", &s->guard_max_dauc, err))
         return -1;
+    const char *apply = pc_config_get(cfg, "precision", "apply");
+    if (strcmp(apply, "all") && strcmp(apply, "maps")) return bad(cfg, "precision", "apply", "all or maps", err);
+    s->apply_maps = !strcmp(apply, "maps");
     return get_double_in(cfg, "precision", "guard_min_agreement", 0.0, 1.0, 0, "a number in [0, 1]",
                          &s->guard_min_agreement, err);
 }

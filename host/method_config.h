@@ -37,6 +37,8 @@ typedef struct {
     int guard_images;               // 8, 0 = no guard
     double guard_max_dauc;          // 0.005: largest mean |dAUC| the guard lets pass
     double guard_min_agreement;     // 0.75: smallest fraction of images keeping the fp32 class
+    int apply_maps;                 // apply = maps: only the maps' passes in 8 bits; the class and the
+                                    //   curves on an unquantised net (fp16 CUDA, fp32 CPU); 0 = all
 } PcPrecisionSettings;
 
 // Checks and reads [precision]; one line naming the key, its origin and the expected values.

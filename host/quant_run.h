@@ -106,6 +106,8 @@ typedef struct {
     const PcNet *net;
     PcBackend *be;                  // the run's backend (8-bit precision) and prepared net
     PcBackendNet *bn;
+    PcBackendNet *bn_class;         // the net that predicts the run's class: bn, or with [precision]
+                                    //   apply = maps the unquantised curves' net of be
     const PcBackendOptions *bopt;   // its options: the guard's fp32 reference copies them
     int max_batch;                  // what bn was prepared for
     const PcStoreLayout *layout;    // the stored results' shape (methods, size, steps)

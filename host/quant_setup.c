@@ -118,8 +118,11 @@ int pc_quant_setup(const PcQuantEnv *env, PcQuantPlan *plan, int *finished, PcEr
                  plan->calibration_images, plan->calibration_images == 1 ? "" : "s", first, last, plan->clip);
     }
     if (env->be->net_set_quant(env->be, env->bn, &plan->q, err)) return -1;
-    fprintf(stderr, "8-bit: %s in %d of %d convs (the rest, the first conv and the linear layers in %s); %s\n",
-            pc_quant_format_name(plan->format), plan->n, n_conv, strcmp(env->be->name, "cpu") ? "fp16" : "fp32", how);
+    const char *wide = strcmp(env->be->name, "cpu") ? "fp16" : "fp32";
+    fprintf(stderr, "8-bit: %s in %d of %d convs (the rest, the first conv and the linear layers in %s); %s%s%s%s\n",
+            pc_quant_format_name(plan->format), plan->n, n_conv, wide, how,
+            env->ps->apply_maps ? "; apply = maps: the class and the insertion/deletion curves on the unquantised net (" : "",
+            env->ps->apply_maps ? wide : "", env->ps->apply_maps ? ")" : "");
     return 0;
 }
 
@@ -195,7 +198,7 @@ static int guard_images(const PcQuantEnv *env, PcBackend *ref, PcBackendNet *rbn
         if (rc == 0 && item->ok) {
             env->be->upload(env->be, dq, item->x, xs);
             ref->upload(ref, df, item->x, xs);
-            int cq = top1(env->be, env->bn, env->net, dq), cf = top1(ref, rbn, env->net, df);
+            int cq = top1(env->be, env->bn_class ? env->bn_class : env->bn, env->net, dq), cf = top1(ref, rbn, env->net, df);
             if (cq == -1 || cf == -1) rc = pc_fail(err, "8-bit guard: a forward pass failed");
             g->agree += cq == cf && cq >= 0;   // non-finite logits on both sides (-2) keep no class
             env->image(env->user, env->be, env->bn, item, &rq);

@@ -129,6 +129,8 @@ typedef struct {
     char ids[MAX_METHODS][PC_METHOD_ID_LEN];
     PcBackend *be;
     PcBackendNet *bn;
+    PcBackendNet *bn_curves;    // [precision] apply = maps: the unquantised net of the class and the
+                                //   insertion/deletion curves (same backend: fp16 CUDA, fp32 CPU); NULL = bn
     PcInsDelOptions insdel;     // cfg->insdel with batch = auto resolved
     PcStore *store;
     PcLock lock;                // fp8 / int8: the output's writer lock, from before the calibration
@@ -180,6 +182,7 @@ static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
 static void run_free(Run *r) {
     if (r->be) {
         if (r->bn) r->be->net_release(r->be, r->bn);
+        if (r->bn_curves) r->be->net_release(r->be, r->bn_curves);
         r->be->destroy(r->be);
     }
     pc_store_close(r->store);
@@ -215,15 +218,17 @@ static const float *method_map(const Run *r, const PcExplanation *e, int m) {
     return NULL;
 }
 
-// Class and score without the Poly-CAM engine: one forward pass (runs without a Poly-CAM id).
-static int classify(Run *r, const float *x, int cls, int size, int *cls_out, float *score, PcError *err) {
+// Class and score on net bn without the Poly-CAM engine: one forward pass (runs without a Poly-CAM
+// id, and apply = maps, whose class comes from the curves' unquantised net).
+static int classify(Run *r, PcBackendNet *bn, const float *x, int cls, int size, int *cls_out, float *score,
+                    PcError *err) {
     PcBackend *be = r->be;
     const int K = r->net.n_classes;
     const size_t xs = (size_t)3 * size * size * sizeof(float);
     float *d_x = be->alloc(be, xs), *d_l = be->alloc(be, (size_t)K * sizeof(float)), *d_s = be->alloc(be, sizeof(float));
     float *logits = xmalloc((size_t)K * sizeof(float));
     be->upload(be, d_x, x, xs);
-    int rc = be->forward(be, r->bn, d_x, 1, d_l, 0, NULL, NULL, err);
+    int rc = be->forward(be, bn, d_x, 1, d_l, 0, NULL, NULL, err);
     if (rc == 0) {
         be->download(be, logits, d_l, (size_t)K * sizeof(float));
         if (cls < 0) {
@@ -295,14 +300,22 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
     PcExplanation e;
     memset(&e, 0, sizeof e);
     PcError err;
+    // apply = maps: the unquantised net predicts the class (and its score), the 8-bit maps explain
+    // that class and the curves measure it on the same unquantised net
+    if (r->bn_curves) {
+        if (classify(r, r->bn_curves, item->x, cls, l->size, &res->cls, &res->score, &err)) {
+            snprintf(res->status, sizeof res->status, "saliency: %.480s", err.msg);
+            return;
+        }
+        cls = res->cls;
+    }
     if (r->any_polycam) {
         if (pc_explain(r->be, r->bn, &r->net, &r->tg, item->x, cls, sopt, &e, &err)) {
             snprintf(res->status, sizeof res->status, "saliency: %.480s", err.msg);
             return;
         }
-        res->cls = e.cls;
-        res->score = e.score;
-    } else if (classify(r, item->x, cls, l->size, &res->cls, &res->score, &err)) {
+        if (!r->bn_curves) res->cls = e.cls, res->score = e.score;
+    } else if (!r->bn_curves && classify(r, r->bn, item->x, cls, l->size, &res->cls, &res->score, &err)) {
         snprintf(res->status, sizeof res->status, "saliency: %.480s", err.msg);
         return;
     }
@@ -333,7 +346,7 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
         }
         if (item->has_mask) pc_localise(dst, item->mask, (int)ss, &res->energy[m], &res->pointing[m]);
         if (!want_metrics) continue;
-        if (pc_insdel_context_eval(&ctx, r->bn, dst, l->size, l->size, res->cls,
+        if (pc_insdel_context_eval(&ctx, r->bn_curves ? r->bn_curves : r->bn, dst, l->size, l->size, res->cls,
                                    cfg->insertion ? res->ins_scores + (size_t)m * l->steps : NULL,
                                    cfg->insertion ? &res->ins_auc[m] : NULL,
                                    cfg->deletion ? res->del_scores + (size_t)m * l->steps : NULL,
@@ -497,16 +510,18 @@ typedef struct {
 } GuardUser;
 
 // process_image on backend be / net bn (the guard's fp32 reference, or the run's own), without
-// sensitivity-max: the guard compares the curves.
+// sensitivity-max: the guard compares the curves. The run's own keeps its curves' net (apply =
+// maps): the guard measures the drift the run will have; the reference computes all in fp32.
 static void guard_image(void *user, PcBackend *be, PcBackendNet *bn, const PcPrefetchItem *item, PcImageResult *res) {
     GuardUser *u = user;
     Run *r = u->r;
     PcBackend *be0 = r->be;
-    PcBackendNet *bn0 = r->bn;
+    PcBackendNet *bn0 = r->bn, *bc0 = r->bn_curves;
     const int sens = r->rob.sensitivity;
+    if (be != be0) r->bn_curves = NULL;
     r->be = be, r->bn = bn, r->rob.sensitivity = 0;
     process_image(u->cfg, r, item, u->sopt, res);
-    r->be = be0, r->bn = bn0, r->rob.sensitivity = sens;
+    r->be = be0, r->bn = bn0, r->bn_curves = bc0, r->rob.sensitivity = sens;
 }
 
 static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt, PcError *err);
@@ -522,7 +537,8 @@ static int quant_prepare(const PcConfig *cfg, const PcRunOptions *opt, Run *r, P
         return -1;
     char *key = config_with_switches(pc_config_canonical(cfg, 1), &r->bopt);
     GuardUser u = {cfg, r, sopt};
-    PcQuantEnv env = {.cfg = cfg, .ps = &ps, .ds = &r->ds, .net = &r->net, .be = r->be, .bn = r->bn, .bopt = &r->bopt,
+    PcQuantEnv env = {.cfg = cfg, .ps = &ps, .ds = &r->ds, .net = &r->net, .be = r->be, .bn = r->bn,
+                      .bn_class = r->bn_curves ? r->bn_curves : r->bn, .bopt = &r->bopt,
                       .max_batch = sopt->batch > r->insdel.batch ? sopt->batch : r->insdel.batch,
                       .layout = &r->layout, .image = guard_image, .user = &u, .mode = opt->mode, .key = key};
     int finished = 0, rc = pc_quant_setup(&env, &r->quant, &finished, err);
@@ -600,15 +616,22 @@ static int open_output(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcE
     return rc;
 }
 
-// Batch sizes (auto = the backend's preference), the prepared network and the saliency options.
+// Batch sizes (auto = the backend's preference), the prepared network(s) and the saliency options.
+// fp8 / int8 with [precision] apply = maps: two nets of the same backend, the 8-bit one (the maps'
+// passes, sized for the saliency batch) and the unquantised one of the class and the curves (sized
+// for the curves' batch); each halves its batch on its own when a pass runs out of memory.
 static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt, PcError *err) {
     const int auto_batch = r->be->preferred_batch > 0 ? r->be->preferred_batch : 32;
     const int sal_batch = cfg->saliency_batch > 0 ? cfg->saliency_batch : auto_batch;
     r->insdel = cfg->insdel;
     if (r->insdel.batch <= 0) r->insdel.batch = auto_batch;
-    int max_batch = sal_batch > r->insdel.batch ? sal_batch : r->insdel.batch;
+    PcPrecisionSettings ps;
+    const int maps_only = pc_precision_is_8bit(cfg->precision) && !pc_precision_settings_from_config(cfg, &ps, err) &&
+                          ps.apply_maps;
+    int max_batch = sal_batch > r->insdel.batch || maps_only ? sal_batch : r->insdel.batch;
     r->bn = r->be->net_prepare(r->be, &r->net, max_batch, err);
     if (!r->bn) return -1;
+    if (maps_only && !(r->bn_curves = r->be->net_prepare(r->be, &r->net, r->insdel.batch, err))) return -1;
     pc_saliency_default_options(sopt);
     sopt->batch = sal_batch;
     sopt->lnorm = cfg->lnorm;
@@ -771,6 +794,8 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
     }
     // the sanity check randomises the weights, which the calibrated scales do not fit: unquantised
     if (rc == 0 && r->quantised && r->bn) rc = r->be->net_set_quant(r->be, r->bn, NULL, err);
+    if (r->bn_curves) r->be->net_release(r->be, r->bn_curves);   // the sanity check runs on bn alone
+    r->bn_curves = NULL;
     if (rc == 0 && !opt->check_only) rc = run_sanity(cfg, r, &sopt, err);
     run_free(r);
     free(r);
