@@ -326,6 +326,8 @@ static const char *const k_bad_values[][2] = {
      "x.ini:6: bad value 'x' for [precision] guard_max_dauc (expected a number in [0, 1])"},
     {"[precision]\nguard_min_agreement = 2",
      "x.ini:6: bad value '2' for [precision] guard_min_agreement (expected a number in [0, 1])"},
+    {"[precision]\napply = curves",
+     "x.ini:6: bad value 'curves' for [precision] apply (expected all or maps)"},
     {"[run]\nshard = 3/3",
      "x.ini:6: bad value '3/3' for [run] shard (expected i/n with 0 <= i < n, e.g. 0/4, or auto)"},
     {"[data]\noffset = -1",
@@ -572,9 +574,22 @@ static void test_precision_section(void) {
     CHECK(strstr(key, "[precision]\ncalibration_images = 16\nclip = 0.9\nkeep = layer4.2.conv2, layer4.2.conv3\n") &&
               !strstr(key, "guard_images"), "int8 key: %s", key);
     CHECK(strstr(all, "guard_max_dauc = 0.005\nguard_min_agreement = 0.75\n") != NULL, "int8 full text: %s", all);
+    // apply = all (the default) is in neither text: the keys of earlier 8-bit runs stay
+    CHECK(!strstr(key, "apply") && !strstr(all, "apply"), "int8 texts with apply = all: %s", all);
     free(key), free(all);
     pc_config_free(&cfg);
-    rc = pc_config_load(write_ini("fp32.ini", "[model]\nweights = w\n[data]\nlist = l\n[precision]\nclip = 0.5\n"), 0,
+    // apply = maps enters both, after the other result keys of [precision]
+    char maps_text[512];
+    snprintf(maps_text, sizeof maps_text, "%sapply = maps\n", text);
+    rc = pc_config_load(write_ini("int8m.ini", maps_text), 0, NULL, &cfg, &err);
+    CHECK(rc == 0, "int8, apply = maps: %s", err.msg);
+    if (rc) return;
+    key = pc_config_canonical(&cfg, 1), all = pc_config_canonical(&cfg, 0);
+    CHECK(strstr(key, "keep = layer4.2.conv2, layer4.2.conv3\napply = maps\n") != NULL, "int8 maps key: %s", key);
+    CHECK(strstr(all, "guard_min_agreement = 0.75\napply = maps\n") != NULL, "int8 maps full text: %s", all);
+    free(key), free(all);
+    pc_config_free(&cfg);
+    rc = pc_config_load(write_ini("fp32.ini", "[model]\nweights = w\n[data]\nlist = l\n[precision]\nclip = 0.5\napply = maps\n"), 0,
                         NULL, &cfg, &err);
     CHECK(rc == 0, "fp32 with [precision]: %s", err.msg);
     if (rc) return;
