@@ -23,7 +23,7 @@ for apply in ${APPLY:-all}; do
         pid=$!
         # the run proper is stopped once the guard has spoken (its output, a journal, goes with $out)
         while kill -0 "$pid" 2>/dev/null; do
-            grep -q "^8-bit guard passed" "$out/err" && kill -TERM "$pid" 2>/dev/null && break
+            grep -qs "^8-bit guard passed" "$out/err" && kill -TERM "$pid" 2>/dev/null && break
             sleep 1
         done
         wait "$pid" 2>/dev/null

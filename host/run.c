@@ -129,8 +129,7 @@ typedef struct {
     char ids[MAX_METHODS][PC_METHOD_ID_LEN];
     PcBackend *be;
     PcBackendNet *bn;
-    PcBackendNet *bn_curves;    // [precision] apply = maps: the unquantised net of the class and the
-                                //   insertion/deletion curves (same backend: fp16 CUDA, fp32 CPU); NULL = bn
+    PcBackendNet *bn_curves;    // apply = maps: the unquantised net of the class and the curves; NULL = bn
     PcInsDelOptions insdel;     // cfg->insdel with batch = auto resolved
     PcStore *store;
     PcLock lock;                // fp8 / int8: the output's writer lock, from before the calibration
@@ -617,9 +616,8 @@ static int open_output(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcE
 }
 
 // Batch sizes (auto = the backend's preference), the prepared network(s) and the saliency options.
-// fp8 / int8 with [precision] apply = maps: two nets of the same backend, the 8-bit one (the maps'
-// passes, sized for the saliency batch) and the unquantised one of the class and the curves (sized
-// for the curves' batch); each halves its batch on its own when a pass runs out of memory.
+// apply = maps: the 8-bit net sized for the maps' batch, the unquantised one (class, curves) for the
+// curves'; each halves its own batch when a pass runs out of memory.
 static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt, PcError *err) {
     const int auto_batch = r->be->preferred_batch > 0 ? r->be->preferred_batch : 32;
     const int sal_batch = cfg->saliency_batch > 0 ? cfg->saliency_batch : auto_batch;
