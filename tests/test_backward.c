@@ -386,30 +386,8 @@ static int close_f32(const float *a, const float *ref, size_t n, double *rel, si
 // Full-size torchvision arch with the hash weights of reference_golden.h5 hashnets/<arch>/rules.
 static int hash_net_load(const char *arch, PcNet *net) {
     PcError err = {{0}};
-    PcArchSpec spec;
-    if (pc_arch_from_name(arch, &spec, &err) || pc_net_create(&spec, net, &err)) {
-        CHECK(0, "%s: %s", arch, err.msg);
-        return -1;
-    }
-    char path[128];
-    size_t nr, nb, nd;
-    snprintf(path, sizeof path, "hashnets/%s/rules/names", arch);
-    char **names = h5_read_strings(fixture_path("reference_golden.h5"), path, &nr);
-    snprintf(path, sizeof path, "hashnets/%s/rules/base", arch);
-    float *base = h5_read_f32(fixture_path("reference_golden.h5"), path, &nb, NULL, NULL);
-    snprintf(path, sizeof path, "hashnets/%s/rules/bound", arch);
-    float *bound = h5_read_f32(fixture_path("reference_golden.h5"), path, &nd, NULL, NULL);
-    int rc = -1;
-    PcStateDict sd;
-    if (names && base && bound && nr == nb && nr == nd &&
-        pc_hash_state_dict(net, (int)nr, (const char *const *)names, base, bound, &sd, &err) == 0) {
-        rc = pc_net_load(net, &sd, &err);
-        pc_state_dict_free(&sd);
-    }
+    int rc = fixture_net_load(arch, net, &err);
     CHECK(rc == 0, "%s: hash weights: %s", arch, err.msg);
-    for (size_t r = 0; names && r < nr; r++) free(names[r]);
-    free(names), free(base), free(bound);
-    if (rc) pc_net_free(net);
     return rc;
 }
 

@@ -63,30 +63,6 @@ static float frand(void) {   // [0, 1)
 
 // ---- networks ---------------------------------------------------------------------------------
 
-// tiny_* from data/models; vgg16 / resnet50 from the fixture's hash rules (as test_cuda_nets.c).
-static int load_net(const char *model, PcNet *net, PcError *err) {
-    if (strcmp(model, "vgg16") && strcmp(model, "resnet50")) return fixture_net_load(model, net, err);
-    if (fixture_net_create(model, net, err)) return -1;
-    char path[128];
-    size_t nr = 0, nb = 0, nd = 0;
-    snprintf(path, sizeof path, "hashnets/%s/rules/names", model);
-    char **names = h5_read_strings(fixture_path(GOLDEN), path, &nr);
-    snprintf(path, sizeof path, "hashnets/%s/rules/base", model);
-    float *base = h5_read_f32(fixture_path(GOLDEN), path, &nb, NULL, NULL);
-    snprintf(path, sizeof path, "hashnets/%s/rules/bound", model);
-    float *bound = h5_read_f32(fixture_path(GOLDEN), path, &nd, NULL, NULL);
-    PcStateDict sd;
-    int rc = names && base && bound && nr == nb && nr == nd ? 0 : pc_fail(err, "%s: weight rules", model);
-    if (!rc) rc = pc_hash_state_dict(net, (int)nr, (const char *const *)names, base, bound, &sd, err);
-    for (size_t i = 0; names && i < nr; i++) free(names[i]);
-    free(names), free(base), free(bound);
-    if (!rc) {
-        rc = pc_net_load(net, &sd, err);
-        pc_state_dict_free(&sd);
-    }
-    if (rc) pc_net_free(net);
-    return rc;
-}
 
 // A custom vgg / resnet spec with the README's default hash weights.
 static int spec_net(const PcArchSpec *s, PcNet *net, PcError *err) {
@@ -351,7 +327,7 @@ static void test_network(const char *model) {
     PcError err = {{0}};
     PcNet net;
     double t0 = pc_now();
-    if (load_net(model, &net, &err)) {
+    if (fixture_net_load(model, &net, &err)) {
         CHECK(0, "%s: %s", model, err.msg);
         return;
     }
@@ -405,7 +381,7 @@ static void test_network(const char *model) {
 static void test_batches(void) {
     PcError err = {{0}};
     PcNet net;
-    if (load_net("tiny_resnet", &net, &err)) {
+    if (fixture_net_load("tiny_resnet", &net, &err)) {
         CHECK(0, "tiny_resnet: %s", err.msg);
         return;
     }

@@ -56,30 +56,6 @@ static double worse(double a, double b) { return a != a || b != b ? INFINITY : f
 
 // ---- networks ---------------------------------------------------------------------------------
 
-// tiny_* / synth_* from data/models; vgg16 / resnet50 from the fixture's hash rules.
-static int load_net(const char *model, PcNet *net, PcError *err) {
-    if (strcmp(model, "vgg16") && strcmp(model, "resnet50")) return fixture_net_load(model, net, err);
-    if (fixture_net_create(model, net, err)) return -1;
-    char path[128];
-    size_t nr = 0, nb = 0, nd = 0;
-    snprintf(path, sizeof path, "hashnets/%s/rules/names", model);
-    char **names = h5_read_strings(fixture_path(GOLDEN), path, &nr);
-    snprintf(path, sizeof path, "hashnets/%s/rules/base", model);
-    float *base = h5_read_f32(fixture_path(GOLDEN), path, &nb, NULL, NULL);
-    snprintf(path, sizeof path, "hashnets/%s/rules/bound", model);
-    float *bound = h5_read_f32(fixture_path(GOLDEN), path, &nd, NULL, NULL);
-    PcStateDict sd;
-    int rc = names && base && bound && nr == nb && nr == nd ? 0 : pc_fail(err, "%s: weight rules", model);
-    if (!rc) rc = pc_hash_state_dict(net, (int)nr, (const char *const *)names, base, bound, &sd, err);
-    for (size_t i = 0; names && i < nr; i++) free(names[i]);
-    free(names), free(base), free(bound);
-    if (!rc) {
-        rc = pc_net_load(net, &sd, err);
-        pc_state_dict_free(&sd);
-    }
-    if (rc) pc_net_free(net);
-    return rc;
-}
 
 // The two fixture inputs, (2, 3, 224, 224).
 static float *fixture_inputs(void) { return golden_inputs(kImages, 2); }
@@ -182,7 +158,7 @@ static void test_fixture_net(const char *model) {
     PcError err = {{0}};
     PcNet net;
     double t0 = pc_now();
-    if (load_net(model, &net, &err)) {
+    if (fixture_net_load(model, &net, &err)) {
         CHECK(0, "%s: %s", model, err.msg);
         return;
     }
@@ -249,7 +225,7 @@ static void test_fixture_net(const char *model) {
 static void test_node_by_node(const char *model) {
     PcError err = {{0}};
     PcNet net;
-    if (load_net(model, &net, &err)) {
+    if (fixture_net_load(model, &net, &err)) {
         CHECK(0, "%s: %s", model, err.msg);
         return;
     }
@@ -313,7 +289,7 @@ static void test_node_by_node(const char *model) {
 static void test_synth(const char *model) {
     PcError err = {{0}};
     PcNet net;
-    if (load_net(model, &net, &err)) {
+    if (fixture_net_load(model, &net, &err)) {
         CHECK(0, "%s: %s", model, err.msg);
         return;
     }
@@ -385,7 +361,7 @@ static int explain_on(PcBackend *be, const PcNet *net, const PcTargets *tg, cons
 // The model and its default target layers; a failure is a failed check (returns -1).
 static int load_net_targets(const char *model, PcNet *net, PcTargets *tg) {
     PcError err = {{0}};
-    if (load_net(model, net, &err)) {
+    if (fixture_net_load(model, net, &err)) {
         CHECK(0, "%s: %s", model, err.msg);
         return -1;
     }

@@ -363,31 +363,6 @@ static double cpu_logit_tol(const char *model, int int8) {
     return 0.0;   // a model without a measured figure fails: add its row
 }
 
-// tiny_* / synth_* from data/models; vgg16 / resnet50 from the fixture's hash rules (as
-// test_cuda_nets.c).
-static int load_net(const char *model, PcNet *net, PcError *err) {
-    if (strcmp(model, "vgg16") && strcmp(model, "resnet50")) return fixture_net_load(model, net, err);
-    if (fixture_net_create(model, net, err)) return -1;
-    char path[128];
-    size_t nr = 0, nb = 0, nd = 0;
-    snprintf(path, sizeof path, "hashnets/%s/rules/names", model);
-    char **names = h5_read_strings(fixture_path("reference_golden.h5"), path, &nr);
-    snprintf(path, sizeof path, "hashnets/%s/rules/base", model);
-    float *base = h5_read_f32(fixture_path("reference_golden.h5"), path, &nb, NULL, NULL);
-    snprintf(path, sizeof path, "hashnets/%s/rules/bound", model);
-    float *bound = h5_read_f32(fixture_path("reference_golden.h5"), path, &nd, NULL, NULL);
-    PcStateDict sd;
-    int rc = names && base && bound && nr == nb && nr == nd ? 0 : pc_fail(err, "%s: weight rules", model);
-    if (!rc) rc = pc_hash_state_dict(net, (int)nr, (const char *const *)names, base, bound, &sd, err);
-    for (size_t i = 0; names && i < nr; i++) free(names[i]);
-    free(names), free(base), free(bound);
-    if (!rc) {
-        rc = pc_net_load(net, &sd, err);
-        pc_state_dict_free(&sd);
-    }
-    if (rc) pc_net_free(net);
-    return rc;
-}
 
 // ||a - ref|| / ||ref|| (NaN anywhere: infinity) and the share of values with |a - ref| > far.
 static double l2_rel(const float *a, const float *ref, size_t n, double far, double *share) {
@@ -485,7 +460,7 @@ static void net_case(PcBackend *be, PcBackend *cpu, const char *model, PcQuantFo
     const int emu = !strncmp(model, "synth", 5);
     PcError err = {{0}};
     PcNet net;
-    int rc = load_net(model, &net, &err);
+    int rc = fixture_net_load(model, &net, &err);
     CHECK(rc == 0, "%s: %s", model, err.msg);
     if (rc) return;
     const int n = 2, k = net.n_classes;

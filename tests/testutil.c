@@ -235,11 +235,37 @@ int fixture_net_create(const char *model, PcNet *net, PcError *err) {
     return pc_net_create(&s, net, err);
 }
 
+// The state dict of a full-size net from reference_golden.h5's hashnets/<model>/rules.
+static int hash_state_dict(const char *model, const PcNet *net, PcStateDict *sd, PcError *err) {
+    char path[128];
+    size_t nr = 0, nb = 0, nd = 0;
+    snprintf(path, sizeof path, "hashnets/%s/rules/names", model);
+    char **names = h5_read_strings(fixture_path("reference_golden.h5"), path, &nr);
+    snprintf(path, sizeof path, "hashnets/%s/rules/base", model);
+    float *base = h5_read_f32(fixture_path("reference_golden.h5"), path, &nb, NULL, NULL);
+    snprintf(path, sizeof path, "hashnets/%s/rules/bound", model);
+    float *bound = h5_read_f32(fixture_path("reference_golden.h5"), path, &nd, NULL, NULL);
+    int rc = names && base && bound && nr == nb && nr == nd ? 0 : pc_fail(err, "%s: weight rules", model);
+    if (!rc) rc = pc_hash_state_dict(net, (int)nr, (const char *const *)names, base, bound, sd, err);
+    for (size_t i = 0; names && i < nr; i++) free(names[i]);
+    free(names), free(base), free(bound);
+    return rc;
+}
+
 int fixture_net_load(const char *model, PcNet *net, PcError *err) {
     if (fixture_net_create(model, net, err)) return -1;
+    PcStateDict sd;
+    if (!strcmp(model, "vgg16") || !strcmp(model, "resnet50")) {
+        int rc = hash_state_dict(model, net, &sd, err);
+        if (!rc) {
+            rc = pc_net_load(net, &sd, err);
+            pc_state_dict_free(&sd);
+        }
+        if (rc) pc_net_free(net);
+        return rc;
+    }
     char rel[128];
     snprintf(rel, sizeof rel, "models/%s.safetensors", model);
-    PcStateDict sd;
     if (pc_safetensors_open(data_path(rel), &sd, err)) {
         pc_net_free(net);
         return -1;

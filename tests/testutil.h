@@ -43,7 +43,8 @@ char **h5_attr_strings(const char *file, const char *obj, const char *attr, size
 int h5_exists(const char *file, const char *path);
 // The network without weights (pc_net_create of pc_fixture_arch_spec, hashweights.h).
 int fixture_net_create(const char *model, PcNet *net, PcError *err);
-// tiny_* / synth_* with their weights from data/models/<model>.safetensors.
+// tiny_* / synth_* with their weights from data/models/<model>.safetensors; vgg16 / resnet50 with
+// the hash weights of reference_golden.h5 hashnets/<model>/rules (tests/fixtures/README.md).
 int fixture_net_load(const char *model, PcNet *net, PcError *err);
 // The preprocessed images inputs/<name> of reference_golden.h5 stacked as (n, 3, 224, 224); a
 // missing or mis-sized one fails a CHECK and reads as zeros. malloc'd.
