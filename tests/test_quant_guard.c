@@ -1,5 +1,5 @@
 // test_quant_guard.c: the 8-bit accuracy guard's verdict (quant_setup.c pc_quant_guard) on the CPU,
-// with the run's per-image computation replaced by a stub that sets the AUCs, on synth_resnet and
+// with the run's per-image computation replaced by a fake that sets the AUCs, on synth_resnet and
 // the first two synthetic images:
 //   - equal AUCs on both paths: passes, 4 curves compared;
 //   - NaN AUCs from the 8-bit path only (what a broken scale gives): fails, naming the NaN curves
@@ -20,11 +20,11 @@
 typedef struct {
     PcBackend *eight;       // the run's (8-bit) backend
     int mode;               // 0 equal AUCs, 1 NaN in 8 bits only, 2 NaN on both
-} Stub;
+} Fake;
 
-static void stub_image(void *user, PcBackend *be, PcBackendNet *bn, const PcPrefetchItem *item, PcImageResult *res) {
+static void fake_image(void *user, PcBackend *be, PcBackendNet *bn, const PcPrefetchItem *item, PcImageResult *res) {
     (void)bn, (void)item;
-    const Stub *s = user;
+    const Fake *s = user;
     double v = s->mode == 2 || (s->mode == 1 && be == s->eight) ? NAN : 0.5;
     res->ins_auc[0] = res->del_auc[0] = v;
 }
@@ -52,13 +52,13 @@ int main(void) {
     char ids[1][PC_METHOD_ID_LEN] = {"gradcam"};
     PcStoreLayout layout = {.n_images = 2, .size = 224, .steps = 4, .n_methods = 1, .method_ids = ids,
                             .insertion = 1, .deletion = 1};
-    Stub stub = {.eight = be};
+    Fake fake = {.eight = be};
     PcQuantEnv env = {.cfg = &cfg, .ps = &ps, .ds = &ds, .net = &net, .be = be, .bn = bn, .bopt = &bopt,
-                      .max_batch = 1, .layout = &layout, .image = stub_image, .user = &stub};
+                      .max_batch = 1, .layout = &layout, .image = fake_image, .user = &fake};
     const char *what[3] = {"equal AUCs", "NaN in 8 bits only", "NaN on both (a NaN map)"};
     const int want_rc[3] = {0, -1, 0}, want_pairs[3] = {4, -1, 0};
     for (int mode = 0; mode < 3; mode++) {
-        stub.mode = mode;
+        fake.mode = mode;
         PcQuantPlan plan;
         pc_quant_plan(&net, PC_PREC_FP8, &ps, &plan, &err);
         int rc = pc_quant_guard(&env, &plan, &err);
@@ -77,7 +77,7 @@ int main(void) {
     for (int i = 0; i < net.n_nodes; i++)
         if (net.nodes[i].op == PC_NODE_LINEAR) net.nodes[i].p.linear.bias[0] = NAN;
     env.bn = bn = be->net_prepare(be, &net, 1, &err);
-    stub.mode = 0;
+    fake.mode = 0;
     PcQuantPlan plan;
     pc_quant_plan(&net, PC_PREC_FP8, &ps, &plan, &err);
     int rc = pc_quant_guard(&env, &plan, &err);
