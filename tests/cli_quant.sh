@@ -19,14 +19,7 @@ need_tools h5dump
 
 mkdir -p "$tmp/img"
 cp "$src"/data/synthetic/synth_00[0-9].jpg "$tmp/img/"
-cat >"$tmp/q.ini" <<EOF
-[model]
-arch = resnet
-weights = $src/data/models/synth_resnet.safetensors
-resnet_block = bottleneck
-resnet_stem = 16
-resnet_stages = 8x1/1,16x2/2,32x1/2,32x1/2
-num_classes = 4
+{ synth_resnet_model; cat <<EOF; } >"$tmp/q.ini"
 [data]
 root = $tmp/img
 list = $src/data/synthetic/images.txt

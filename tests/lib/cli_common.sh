@@ -73,3 +73,17 @@ h5attr() {
 same_data() {
     h5diff -q "$1" "$2" /images /images >/dev/null 2>&1 && h5diff -q "$1" "$2" /methods /methods >/dev/null 2>&1
 }
+
+# synth_resnet_model: the [model] section of the bundled synth_resnet (data/models), for configs
+# written by the tests.
+synth_resnet_model() {
+    cat <<EOF
+[model]
+arch = resnet
+weights = $src/data/models/synth_resnet.safetensors
+resnet_block = bottleneck
+resnet_stem = 16
+resnet_stages = 8x1/1,16x2/2,32x1/2,32x1/2
+num_classes = 4
+EOF
+}
