@@ -95,6 +95,11 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"precision", "guard_max_dauc", "0.005", "fp8/int8: the guard stops the run when the mean |AUC(8-bit) - AUC(fp32)| over its maps and curves exceeds this", 0},
     {"precision", "guard_min_agreement", "0.75", "fp8/int8: the guard stops the run when fewer than this fraction of its images keep the fp32 predicted class", 0},
     {"precision", "apply", "all", "fp8/int8: all (every forward pass in 8 bits) | maps (the maps' passes in 8 bits, the class and the insertion/deletion curves on an unquantised net: fp16 on CUDA, fp32 on the CPU)", 1},
+    // localisation beside [data] masks (host/localisation.h); in the texts only when not 15, so the
+    // keys of earlier runs with masks stay
+    {"data", "pointing_tolerance", "15", "pointing game with a tolerance: a hit when an object pixel lies closer than this many pixels to the map's maximum (TorchRay's 15; 0 = the pixel itself)", 1},
+    // the sanity check's randomisation (host/sanity.h); not a result key, as the rest of [sanity]
+    {"sanity", "order", "cascading", "cascading (layers re-initialised cumulatively from the output down, Adebayo et al.) | independent (one layer at a time on the original network, Quantus MPRT layer_order=independent)", 0},
 };
 
 // The method ids of saliency.h's variants, repeated here so the config module links on its own.
@@ -256,6 +261,9 @@ static int check_data(PcConfig *cfg, PcError *err) {
     }
     cfg->labels = cfg_resolve_path(cfg, K_LABELS);
     cfg->masks = cfg_resolve_path(cfg, K_MASKS);
+    long tol;
+    if (cfg_get_int(cfg, K_POINT_TOL, 0, 10000, &tol, err)) return -1;
+    cfg->pointing_tol = (int)tol;
     if (cfg_get_int(cfg, K_OFFSET, 0, LONG_MAX, &cfg->offset, err)) return -1;
     if (cfg_get_int(cfg, K_LIMIT, 0, LONG_MAX, &cfg->limit, err)) return -1;
     return 0;
@@ -613,6 +621,7 @@ char *pc_config_canonical(const PcConfig *cfg, int only_results) {
             if (strcmp(g_keys[k].section, g_sections[s]) || (only_results && !g_keys[k].affects_results)) continue;
             // [precision] apply only when not its default: the texts and keys of earlier 8-bit runs stay
             if (k == K_PREC_APPLY && !strcmp(pc_config_get(cfg, "precision", "apply"), "all")) continue;
+            if (k == K_POINT_TOL && strtol(pc_config_get(cfg, "data", "pointing_tolerance"), NULL, 10) == 15) continue;
             used += (size_t)snprintf(out + used, cap - used, "%s = %s\n", g_keys[k].key,
                                      pc_config_get(cfg, g_keys[k].section, g_keys[k].key));
         }

@@ -54,6 +54,7 @@ typedef struct {
     char *root;             // resolved image folder (default: the list's folder)
     char *labels;           // resolved path, or NULL
     char *masks;            // [data] masks: resolved folder of object masks, or NULL
+    int pointing_tol;       // [data] pointing_tolerance in pixels (localisation.h)
     long offset, limit;     // slice of the list; limit 0 = to the end
 
     // ---- [preprocess] -------------------------------------------------------------------------

@@ -14,10 +14,12 @@
 #include "h5util.h"
 
 #define STATUS_BYTES 512
-enum { SET_MAP, SET_INS_AUC, SET_INS_SCORES, SET_DEL_AUC, SET_DEL_SCORES, SET_SENS, SET_ENERGY, SET_POINTING, N_SETS };
+enum { SET_MAP, SET_INS_AUC, SET_INS_SCORES, SET_DEL_AUC, SET_DEL_SCORES, SET_SENS, SET_ENERGY, SET_POINTING,
+       SET_SENS_AVG, SET_POINT_TOL, SET_RANK, N_SETS };
 static const char *const set_suffix[N_SETS] = {"map", "insertion/auc", "insertion/scores", "deletion/auc",
                                                "deletion/scores", "sensitivity", "localisation/energy",
-                                               "localisation/pointing"};
+                                               "localisation/pointing", "sensitivity_avg",
+                                               "localisation/pointing_tol", "localisation/rank"};
 
 // ---- results ----------------------------------------------------------------------------------
 
@@ -32,6 +34,9 @@ void pc_result_init(PcImageResult *r, const PcStoreLayout *l) {
     r->sens = xcalloc(m, sizeof(double));
     r->energy = xcalloc(m, sizeof(double));
     r->pointing = xcalloc(m, sizeof(int));
+    r->sens_avg = xcalloc(m, sizeof(double));
+    r->pointing_tol = xcalloc(m, sizeof(int));
+    r->rank = xcalloc(m, sizeof(double));
 }
 
 void pc_result_reset(PcImageResult *r, const PcStoreLayout *l, int index) {
@@ -42,7 +47,8 @@ void pc_result_reset(PcImageResult *r, const PcStoreLayout *l, int index) {
     r->score = NAN;
     memset(r->maps, 0, m * (size_t)l->size * (size_t)l->size * sizeof(float));
     for (size_t i = 0; i < m; i++) r->ins_auc[i] = r->del_auc[i] = r->sens[i] = r->energy[i] = NAN;
-    for (size_t i = 0; i < m; i++) r->pointing[i] = -1;
+    for (size_t i = 0; i < m; i++) r->pointing[i] = r->pointing_tol[i] = -1;
+    for (size_t i = 0; i < m; i++) r->sens_avg[i] = r->rank[i] = NAN;
     for (size_t i = 0; i < t; i++) r->ins_scores[i] = r->del_scores[i] = NAN;
 }
 
@@ -73,6 +79,9 @@ void pc_result_free(PcImageResult *r) {
     free(r->sens);
     free(r->energy);
     free(r->pointing);
+    free(r->sens_avg);
+    free(r->pointing_tol);
+    free(r->rank);
     memset(r, 0, sizeof *r);
 }
 
@@ -84,13 +93,16 @@ size_t pc_result_bytes(const PcStoreLayout *l) {
     size_t per_method = (size_t)l->size * (size_t)l->size * map_elem_bytes(l) + 2 * sizeof(double) +
                         (size_t)(l->insertion + l->deletion) * (size_t)l->steps * sizeof(float) +
                         (l->sensitivity ? sizeof(double) : 0) +
-                        (l->localisation ? sizeof(double) + sizeof(int32_t) : 0);
+                        (l->localisation ? sizeof(double) + sizeof(int32_t) : 0) +
+                        (l->sensitivity_avg ? sizeof(double) : 0) +
+                        (l->loc_more ? sizeof(double) + sizeof(int32_t) : 0);
     return sizeof(int32_t) + sizeof(float) + STATUS_BYTES + (size_t)l->n_methods * per_method;
 }
 
 // Record: i32 class, f32 score, status[512], then per method: map (S*S in the stored precision),
 // f64 ins AUC, f64 del AUC, ins scores (T f32, when computed), del scores (same), f64 sensitivity
-// (when computed), with localisation f64 energy and i32 pointing.
+// (when computed), with localisation f64 energy and i32 pointing, then f64 avg-sensitivity (when
+// stored), i32 pointing_tol and f64 rank (when stored).
 void pc_result_pack(const PcStoreLayout *l, const PcImageResult *r, unsigned char *out) {
     size_t ss = (size_t)l->size * (size_t)l->size, t = (size_t)l->steps;
     int32_t cls = r->cls;
@@ -119,6 +131,12 @@ void pc_result_pack(const PcStoreLayout *l, const PcImageResult *r, unsigned cha
             int32_t hit = r->pointing[m];
             memcpy(out, &r->energy[m], 8), out += 8;
             memcpy(out, &hit, 4), out += 4;
+        }
+        if (l->sensitivity_avg) memcpy(out, &r->sens_avg[m], 8), out += 8;
+        if (l->loc_more) {
+            int32_t hit = r->pointing_tol[m];
+            memcpy(out, &hit, 4), out += 4;
+            memcpy(out, &r->rank[m], 8), out += 8;
         }
     }
 }
@@ -154,6 +172,13 @@ void pc_result_unpack(const PcStoreLayout *l, const unsigned char *in, PcImageRe
             memcpy(&r->energy[m], in, 8), in += 8;
             memcpy(&hit, in, 4), in += 4;
             r->pointing[m] = hit;
+        }
+        if (l->sensitivity_avg) memcpy(&r->sens_avg[m], in, 8), in += 8;
+        if (l->loc_more) {
+            int32_t hit;
+            memcpy(&hit, in, 4), in += 4;
+            memcpy(&r->rank[m], in, 8), in += 8;
+            r->pointing_tol[m] = hit;
         }
     }
 }
@@ -292,6 +317,19 @@ static int create_method(PcLayoutWriter *w, hid_t gm, int m) {
         if (gl >= 0) H5Gclose(gl);
         ok = sets[SET_ENERGY] >= 0 && sets[SET_POINTING] >= 0;
     }
+    if (ok && l->sensitivity_avg) {
+        sets[SET_SENS_AVG] = pc_h5_create_dataset(g, "sensitivity_avg", H5T_IEEE_F64LE, 1, &n, NULL, &nand);
+        ok = sets[SET_SENS_AVG] >= 0;
+    }
+    if (ok && l->loc_more) {
+        signed char minus_one = -1;
+        hid_t gl = H5Gopen2(g, "localisation", H5P_DEFAULT);
+        sets[SET_POINT_TOL] = gl >= 0 ? pc_h5_create_dataset(gl, "pointing_tol", H5T_STD_I8LE, 1, &n, NULL, &minus_one) : -1;
+        sets[SET_RANK] = gl >= 0 ? pc_h5_create_dataset(gl, "rank", H5T_IEEE_F64LE, 1, &n, NULL, &nand) : -1;
+        if (gl >= 0) H5Gclose(gl);
+        ok = sets[SET_POINT_TOL] >= 0 && sets[SET_RANK] >= 0 &&
+             !pc_h5_set_i64_attr(sets[SET_POINT_TOL], "tolerance", l->pointing_tol);
+    }
     if (g >= 0) H5Gclose(g);
     return ok ? 0 : -1;
 }
@@ -393,6 +431,11 @@ int pc_layout_write(PcLayoutWriter *w, const PcImageResult *r, int n_done, PcErr
         if (ok && l->localisation)
             ok = pc_h5_write_row(sets[SET_ENERGY], i, H5T_NATIVE_DOUBLE, &r->energy[m]) == 0 &&
                  pc_h5_write_row(sets[SET_POINTING], i, H5T_NATIVE_INT, &r->pointing[m]) == 0;
+        if (ok && l->sensitivity_avg)
+            ok = pc_h5_write_row(sets[SET_SENS_AVG], i, H5T_NATIVE_DOUBLE, &r->sens_avg[m]) == 0;
+        if (ok && l->loc_more)
+            ok = pc_h5_write_row(sets[SET_POINT_TOL], i, H5T_NATIVE_INT, &r->pointing_tol[m]) == 0 &&
+                 pc_h5_write_row(sets[SET_RANK], i, H5T_NATIVE_DOUBLE, &r->rank[m]) == 0;
         if (!ok)
             return pc_fail(err, "%s: cannot write /methods/%s of image %d%s", w->path, l->method_ids[m], r->index,
                            pc_h5_why());
@@ -470,6 +513,16 @@ static int read_layout(PcResultFile *rf, PcError *err) {
     l->sensitivity = H5Lexists(rf->f, name, H5P_DEFAULT) > 0;
     snprintf(name, sizeof name, "/methods/%s/localisation", rf->ids[0]);
     l->localisation = H5Lexists(rf->f, name, H5P_DEFAULT) > 0;
+    snprintf(name, sizeof name, "/methods/%s/sensitivity_avg", rf->ids[0]);
+    l->sensitivity_avg = H5Lexists(rf->f, name, H5P_DEFAULT) > 0;
+    snprintf(name, sizeof name, "/methods/%s/localisation/rank", rf->ids[0]);
+    l->loc_more = l->localisation && H5Lexists(rf->f, name, H5P_DEFAULT) > 0;
+    snprintf(name, sizeof name, "/methods/%s/localisation/pointing_tol", rf->ids[0]);
+    hid_t dt = l->loc_more ? pc_h5_open_if(rf->f, name) : -1;
+    if (dt >= 0) {
+        l->pointing_tol = (int)pc_h5_read_i64_attr(dt, "tolerance", 0);
+        H5Dclose(dt);
+    }
     return 0;
 }
 
@@ -504,7 +557,8 @@ static int read_images(PcResultFile *rf, PcError *err) {
 static int open_sets(PcResultFile *rf, PcError *err) {
     const PcStoreLayout *l = &rf->layout;
     const int want[N_SETS] = {l->maps != PC_MAPS_NONE, l->insertion, l->insertion, l->deletion, l->deletion,
-                              l->sensitivity, l->localisation, l->localisation};
+                              l->sensitivity, l->localisation, l->localisation, l->sensitivity_avg,
+                              l->loc_more, l->loc_more};
     rf->sets = xmalloc((size_t)N_SETS * (size_t)l->n_methods * sizeof(hid_t));
     for (int i = 0; i < N_SETS * l->n_methods; i++) rf->sets[i] = -1;
     for (int m = 0; m < l->n_methods; m++) {
@@ -561,6 +615,11 @@ int pc_results_read(const PcResultFile *rf, int row, PcImageResult *r, PcError *
         if (ok && l->localisation)
             ok = pc_h5_read_row(sets[SET_ENERGY], i, H5T_NATIVE_DOUBLE, &r->energy[m]) == 0 &&
                  pc_h5_read_row(sets[SET_POINTING], i, H5T_NATIVE_INT, &r->pointing[m]) == 0;
+        if (ok && l->sensitivity_avg)
+            ok = pc_h5_read_row(sets[SET_SENS_AVG], i, H5T_NATIVE_DOUBLE, &r->sens_avg[m]) == 0;
+        if (ok && l->loc_more)
+            ok = pc_h5_read_row(sets[SET_POINT_TOL], i, H5T_NATIVE_INT, &r->pointing_tol[m]) == 0 &&
+                 pc_h5_read_row(sets[SET_RANK], i, H5T_NATIVE_DOUBLE, &r->rank[m]) == 0;
     }
     return ok ? 0 : pc_fail(err, "%s: cannot read the results of image %d (%s)", rf->path, row, rf->names[row]);
 }
@@ -595,8 +654,8 @@ double *pc_results_extra(const PcResultFile *rf, int m, const char *what) {
     return pc_h5_read_f64(rf->f, name, (size_t)rf->n);
 }
 
-int *pc_results_pointing(const PcResultFile *rf, int m) {
-    hid_t d = rf->sets[(size_t)m * N_SETS + SET_POINTING];
+static int *read_hits(const PcResultFile *rf, int m, int set) {
+    hid_t d = rf->sets[(size_t)m * N_SETS + set];
     if (d < 0 || rf->n <= 0) return NULL;
     int *v = xmalloc((size_t)rf->n * sizeof(int));
     if (H5Dread(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
@@ -605,6 +664,10 @@ int *pc_results_pointing(const PcResultFile *rf, int m) {
     }
     return v;
 }
+
+int *pc_results_pointing(const PcResultFile *rf, int m) { return read_hits(rf, m, SET_POINTING); }
+
+int *pc_results_pointing_tol(const PcResultFile *rf, int m) { return read_hits(rf, m, SET_POINT_TOL); }
 
 void pc_results_close(PcResultFile *rf) {
     for (int i = 0; rf->sets && i < N_SETS * rf->layout.n_methods; i++)

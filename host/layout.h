@@ -10,7 +10,12 @@
 //   /methods/<id>/sensitivity (N) f64 sensitivity-max (only with [robustness] sensitivity = yes;
 //   NaN = not computed or the library's NaN; host/sensitivity.h)
 //   /methods/<id>/localisation/energy (N) f64 (NaN = not computed), .../localisation/pointing (N)
-//   i8 (1 hit, 0 miss, -1 not computed): SPEC §10, only when the run has [data] masks
+//   i8 (1 hit, 0 miss, -1 not computed): SPEC §10, only when the run has [data] masks;
+//   beside them .../localisation/pointing_tol (N) i8 (the pointing game with [data]
+//   pointing_tolerance, attribute tolerance) and .../localisation/rank (N) f64 relevance rank
+//   accuracy (localisation.h; files written before them have neither)
+//   /methods/<id>/sensitivity_avg (N) f64 avg-sensitivity beside sensitivity-max (sensitivity.h;
+//   files written before it have sensitivity alone)
 //   /classes (K) str (when class names are known)
 //   /quant: the 8-bit precisions' layers, input scales and accuracy guard (quant_run.h), only in
 //   fp8 / int8 runs
@@ -38,6 +43,9 @@ typedef struct {
     int insertion, deletion;
     int sensitivity;                        // /methods/<id>/sensitivity stored
     int localisation;                       // energy in mask and pointing per image ([data] masks)
+    int sensitivity_avg;                    // /methods/<id>/sensitivity_avg stored (with sensitivity)
+    int loc_more;                           // localisation/pointing_tol and rank stored (with localisation)
+    int pointing_tol;                       // the tolerance of pointing_tol, pixels (its attribute)
 } PcStoreLayout;
 
 // What is known of every image before the run (written when the file is created).
@@ -112,6 +120,9 @@ typedef struct {
     double *sens;           // (n_methods) sensitivity-max, NaN when not computed
     double *energy;         // (n_methods) energy in mask, NaN when not computed (no mask, NaN map)
     int *pointing;          // (n_methods) pointing hit 1 / 0, -1 when not computed
+    double *sens_avg;       // (n_methods) avg-sensitivity, NaN when not computed
+    int *pointing_tol;      // (n_methods) pointing hit within the tolerance, -1 when not computed
+    double *rank;           // (n_methods) relevance rank accuracy, NaN when not computed
 } PcImageResult;
 
 void pc_result_init(PcImageResult *r, const PcStoreLayout *layout);
@@ -170,8 +181,8 @@ typedef struct {
     char *config, *config_key, *config_source, *device, *libraries, *weights_checksum;
     int shard_index, shard_count;   // -1 when the file does not say (older files)
     hid_t d_class, d_score;
-    hid_t *sets;                // (8, n_methods): map, ins auc, ins scores, del auc, del scores, sensitivity,
-                                // energy, pointing
+    hid_t *sets;                // (11, n_methods): map, ins auc, ins scores, del auc, del scores, sensitivity,
+                                // energy, pointing, sensitivity_avg, pointing_tol, rank
 } PcResultFile;
 
 // Opens a result file (finished or .partial) and reads its attributes and /images.
@@ -190,6 +201,8 @@ double *pc_results_extra(const PcResultFile *rf, int m, const char *what);
 // Pointing hits of method m, (n) malloc'd (1 hit, 0 miss, -1 not computed); NULL when the file has
 // no localisation. The energies are pc_results_extra(rf, m, "localisation/energy").
 int *pc_results_pointing(const PcResultFile *rf, int m);
+// The same for localisation/pointing_tol; NULL when the file has none.
+int *pc_results_pointing_tol(const PcResultFile *rf, int m);
 void pc_results_close(PcResultFile *rf);
 
 #endif

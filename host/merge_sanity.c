@@ -40,6 +40,18 @@ static int64_t attr_of(hid_t f, const char *name) {
     return s;
 }
 
+// 1 when the shards' checks randomised the same way (randomisation attribute; none = cascading).
+static int same_randomisation(hid_t a, hid_t b) {
+    hid_t ga = H5Gopen2(a, "sanity", H5P_DEFAULT), gb = H5Gopen2(b, "sanity", H5P_DEFAULT);
+    char *ka = ga >= 0 ? pc_h5_read_root_attr(ga, "randomisation") : NULL;
+    char *kb = gb >= 0 ? pc_h5_read_root_attr(gb, "randomisation") : NULL;
+    int same = !strcmp(ka ? ka : "cascading", kb ? kb : "cascading");
+    free(ka), free(kb);
+    if (ga >= 0) H5Gclose(ga);
+    if (gb >= 0) H5Gclose(gb);
+    return same;
+}
+
 int pc_merge_sanity_check(const PcResultFile *const *sh, int *images, int n, PcError *err) {
     int first_with = -1, first_without = -1;
     for (int k = 0; k < n; k++) {
@@ -60,6 +72,7 @@ int pc_merge_sanity_check(const PcResultFile *const *sh, int *images, int n, PcE
         const char *what = !same_strings(sh[0]->f, sh[k]->f, "/sanity/methods") ? "methods"
                            : !same_strings(sh[0]->f, sh[k]->f, "/sanity/steps") ? "steps"
                            : attr_of(sh[0]->f, "seed") != attr_of(sh[k]->f, "seed") ? "seed"
+                           : !same_randomisation(sh[0]->f, sh[k]->f)               ? "[sanity] order"
                            : images[0] != images[k]                                ? "[sanity] images"
                                                                                    : NULL;
         if (what)

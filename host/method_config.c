@@ -189,6 +189,9 @@ int pc_sanity_settings_from_config(const PcConfig *cfg, PcSanitySettings *s, PcE
     }
     if (s->enabled < 0) return bad(cfg, "sanity", "enabled", "yes or no", err);
     if (get_int(cfg, "sanity", "images", 1, 100000, &s->images, err)) return -1;
+    const char *order = pc_config_get(cfg, "sanity", "order");
+    s->independent = !strcmp(order, "independent");
+    if (!s->independent && strcmp(order, "cascading")) return bad(cfg, "sanity", "order", "cascading or independent", err);
     return sanity_methods(cfg, s, err);
 }
 

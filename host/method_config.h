@@ -54,6 +54,7 @@ char *pc_precision_keep_text(const PcPrecisionSettings *s);
 typedef struct {
     int enabled;                    // [sanity] enabled (--sanity)
     int images;                     // the first N images of the run
+    int independent;                // [sanity] order = independent (sanity.h), 0 = cascading
     int n_methods;                  // ids: Poly-CAM variants (pcamp, ...) and registry methods
     char ids[PC_SANITY_MAX_METHODS][64];
 } PcSanitySettings;

@@ -188,16 +188,18 @@ static void table_aucs(FILE *md, const ReportFile *fs, int nf, const char **ids,
     }
 }
 
-// Table 5: mean sensitivity-max per method and file, when any file stores it.
+// Table 5: mean sensitivity-max per method and file, when any file stores it; beside it the mean
+// avg-sensitivity of the files that store that too.
 static void table_sensitivity(FILE *md, const ReportFile *fs, int nf, const char **ids, int n_ids) {
     int any = 0;
     for (int k = 0; k < nf && !any; k++)
         for (int m = 0; m < n_ids && !any; m++) any = isfinite(mean_of(&fs[k], ids[m], "sensitivity", NULL));
     if (!any) return;
     fprintf(md, "\n## Table 5: sensitivity-max (lower is more robust)\n\n| Method |");
-    for (int k = 0; k < nf; k++) fprintf(md, " %s | N |", fs[k].label);
+    for (int k = 0; k < nf; k++)
+        fprintf(md, " %s | N |%s", fs[k].label, fs[k].r.layout.sensitivity_avg ? " avg-sensitivity |" : "");
     fprintf(md, "\n|---|");
-    for (int k = 0; k < nf; k++) fprintf(md, "---:|---:|");
+    for (int k = 0; k < nf; k++) fprintf(md, "---:|---:|%s", fs[k].r.layout.sensitivity_avg ? "---:|" : "");
     fprintf(md, "\n");
     for (int m = 0; m < n_ids; m++) {
         fprintf(md, "| %s |", ids[m]);
@@ -206,15 +208,17 @@ static void table_sensitivity(FILE *md, const ReportFile *fs, int nf, const char
             char a[32];
             fmt4(a, sizeof a, mean_of(&fs[k], ids[m], "sensitivity", &n));
             fprintf(md, " %s | %d |", a, n);
+            fmt4(a, sizeof a, mean_of(&fs[k], ids[m], "sensitivity_avg", NULL));
+            if (fs[k].r.layout.sensitivity_avg) fprintf(md, " %s |", a);
         }
         fprintf(md, "\n");
     }
 }
 
 // Pointing hits of method id over the used images with a localisation; *n gets their count.
-static int hits_of(const ReportFile *rf, const char *id, int *n) {
+static int hits_of(const ReportFile *rf, const char *id, int *n, int tol) {
     int m = method_index(rf, id), hits = 0;
-    int *hit = m < 0 ? NULL : pc_results_pointing(&rf->r, m);
+    int *hit = m < 0 ? NULL : tol ? pc_results_pointing_tol(&rf->r, m) : pc_results_pointing(&rf->r, m);
     *n = 0;
     for (int i = 0; hit && i < rf->r.n; i++)
         if (rf->use[i] && hit[i] >= 0) hits += hit[i] == 1, (*n)++;
@@ -223,24 +227,35 @@ static int hits_of(const ReportFile *rf, const char *id, int *n) {
 }
 
 // Localisation (SPEC §10), when any file has [data] masks: mean energy in mask and pointing hits
-// per method and file.
+// per method and file; for the files that have them, the hits within the pointing tolerance and
+// the mean relevance rank accuracy (localisation.h).
 static void table_localisation(FILE *md, const ReportFile *fs, int nf, const char **ids, int n_ids) {
     int any = 0;
     for (int k = 0; k < nf; k++) any |= fs[k].r.layout.localisation;
     if (!any) return;
     fprintf(md, "\n## Localisation: energy in the object mask and pointing game (SPEC §10)\n\n| Method |");
-    for (int k = 0; k < nf; k++) fprintf(md, " %s energy | %s pointing |", fs[k].label, fs[k].label);
+    for (int k = 0; k < nf; k++) {
+        fprintf(md, " %s energy | %s pointing |", fs[k].label, fs[k].label);
+        if (fs[k].r.layout.loc_more)
+            fprintf(md, " %s pointing %d px | %s rank accuracy |", fs[k].label, fs[k].r.layout.pointing_tol, fs[k].label);
+    }
     fprintf(md, "\n|---|");
-    for (int k = 0; k < nf; k++) fprintf(md, "---:|---:|");
+    for (int k = 0; k < nf; k++) fprintf(md, "---:|---:|%s", fs[k].r.layout.loc_more ? "---:|---:|" : "");
     fprintf(md, "\n");
     for (int m = 0; m < n_ids; m++) {
         fprintf(md, "| %s |", ids[m]);
         for (int k = 0; k < nf; k++) {
-            int n = 0, hits = hits_of(&fs[k], ids[m], &n);
+            int n = 0, hits = hits_of(&fs[k], ids[m], &n, 0);
             char a[32], b[32] = "-";
             fmt4(a, sizeof a, mean_of(&fs[k], ids[m], "localisation/energy", NULL));
             if (n) snprintf(b, sizeof b, "%d/%d", hits, n);
             fprintf(md, " %s | %s |", a, b);
+            if (!fs[k].r.layout.loc_more) continue;
+            hits = hits_of(&fs[k], ids[m], &n, 1);
+            snprintf(b, sizeof b, "-");
+            if (n) snprintf(b, sizeof b, "%d/%d", hits, n);
+            fmt4(a, sizeof a, mean_of(&fs[k], ids[m], "localisation/rank", NULL));
+            fprintf(md, " %s | %s |", b, a);
         }
         fprintf(md, "\n");
     }

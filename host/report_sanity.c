@@ -18,6 +18,7 @@ typedef struct {
     char **steps, **methods, **img_names;   // (n_steps), (n_meth), (n_img)
     int *cls;                               // (n_img, n_steps)
     double *sim;                            // (PC_SIM_COUNT, n_meth, n_img, n_steps), NaN where absent
+    int independent;                        // randomisation = independent (sanity.h)
 } SanityFile;
 
 // A whole dataset of exactly n values as doubles (ints: as_int); 0 or -1.
@@ -58,6 +59,11 @@ static int sanity_open(const PcResultFile *rf, SanityFile *s) {
     if (!s->steps || !s->methods || pc_h5_dims(rf->f, "/sanity/images", &first, &last) < 0) return -1;
     s->n_img = (int)first;
     s->S = rf->layout.size > 0 ? rf->layout.size : 224;
+    hid_t g = H5Gopen2(rf->f, "sanity", H5P_DEFAULT);
+    char *kind = g >= 0 ? pc_h5_read_root_attr(g, "randomisation") : NULL;
+    s->independent = kind && !strcmp(kind, "independent");
+    free(kind);
+    if (g >= 0) H5Gclose(g);
     double *img = xcalloc((size_t)s->n_img + 1, sizeof(double));
     s->img_names = xcalloc((size_t)s->n_img + 1, sizeof(char *));
     s->cls = xcalloc((size_t)s->n_img * s->n_steps + 1, sizeof(int));
@@ -174,7 +180,9 @@ static int figure_grid(FILE *md, const char *dir, const PcResultFile *rf, const 
     }
     char base[1024], title[512];
     snprintf(base, sizeof base, "%s/sanity_grid_%s", dir, label);
-    snprintf(title, sizeof title, "%s: cascading randomisation, %s (columns: layers re-initialised from the output down)",
+    snprintf(title, sizeof title,
+             s->independent ? "%s: independent randomisation, %s (columns: the one layer re-initialised)"
+                            : "%s: cascading randomisation, %s (columns: layers re-initialised from the output down)",
              label, s->img_names[0]);
     int rc = pc_plot_grid(base, title, s->n_meth, s->n_steps, t, t, tiles, present, s->methods, cols, err);
     if (!rc) fprintf(md, "\n![%s](sanity_grid_%s.png)\n", title, label);
@@ -197,7 +205,10 @@ static int figure_curves(FILE *md, const char *dir, const SanityFile *s, const c
         char base[1024], title[256];
         snprintf(base, sizeof base, "%s/sanity_%s_%s", dir, pc_sim_names[k], label);
         snprintf(title, sizeof title, "%s: %s of each step's map to the original", label, pc_sim_titles[k]);
-        PcChart c = {title, "randomisation step (0 = original; then layers from the output down)", pc_sim_titles[k],
+        PcChart c = {title,
+                     s->independent ? "randomisation step (0 = original; then one layer each, from the output down)"
+                                    : "randomisation step (0 = original; then layers from the output down)",
+                     pc_sim_titles[k],
                      0, s->n_steps - 1, k == PC_SIM_SSIM ? -0.5 : -1, 1, 0, 0};
         rc = pc_plot_lines(base, &c, ser, s->n_meth, err);
         if (!rc) fprintf(md, "\n![%s](sanity_%s_%s.png)\n", title, pc_sim_names[k], label);
@@ -215,9 +226,14 @@ int pc_report_sanity(FILE *md, const char *dir, const PcResultFile *rf, const ch
         sanity_close(&s);
         return 0;
     }
-    fprintf(md, "\n## Sanity check: cascading randomisation (%s)\n\n", label);
-    fprintf(md, "Layers re-initialised cumulatively from the output down (PyTorch's reset_parameters()); the class is "
-                "recomputed at each step. Similarity of each step's map to the original map (Adebayo et al. 2018): "
+    fprintf(md, "\n## Sanity check: %s randomisation (%s)\n\n", s.independent ? "independent" : "cascading", label);
+    if (s.independent)
+        fprintf(md, "One layer at a time re-initialised on the original network (PyTorch's reset_parameters(); "
+                    "Quantus MPRT, layer_order = independent); the original class is explained at every step. ");
+    else
+        fprintf(md, "Layers re-initialised cumulatively from the output down (PyTorch's reset_parameters()); the "
+                    "class is recomputed at each step. ");
+    fprintf(md, "Similarity of each step's map to the original map (Adebayo et al. 2018): "
                 "Spearman rank correlation of |map| and of map, SSIM of the maps scaled to [0, 1], Spearman of their "
                 "HOG features. Images: ");
     for (int i = 0; i < s.n_img; i++) fprintf(md, "%s`%s`", i ? ", " : "", s.img_names[i]);

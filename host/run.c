@@ -25,6 +25,7 @@
 #include "quant_run.h"
 #include "sanity.h"
 #include "saliency.h"
+#include "localisation.h"
 #include "sensitivity.h"
 #include "stop.h"
 #include "journal.h"
@@ -171,7 +172,9 @@ static PcStoreLayout run_layout(const PcConfig *cfg, Run *r) {
     return (PcStoreLayout){.n_images = r->ds.n, .size = cfg->size, .steps = cfg->insdel.steps,
                            .n_methods = r->n_methods, .method_ids = r->ids, .maps = cfg->maps,
                            .insertion = cfg->insertion, .deletion = cfg->deletion,
-                           .sensitivity = r->rob.sensitivity, .localisation = r->ds.mask_paths != NULL};
+                           .sensitivity = r->rob.sensitivity, .localisation = r->ds.mask_paths != NULL,
+                           .sensitivity_avg = r->rob.sensitivity, .loc_more = r->ds.mask_paths != NULL,
+                           .pointing_tol = cfg->pointing_tol};
 }
 
 // ---- one image --------------------------------------------------------------------------------
@@ -243,16 +246,18 @@ static int image_sensitivity(Run *r, const PcExplanation *e, const PcMethodCtx *
                              PcImageResult *res, PcError *err) {
     const PcRobustness *rob = &r->rob;
     int poly[MAX_METHODS], K = 0, rc = 0;
-    double sens[MAX_METHODS];
+    double sens[MAX_METHODS], avg[MAX_METHODS];
     for (int m = 0; m < r->n_methods; m++)
         if (r->refs[m].kind != M_OTHER) poly[K++] = m;
     const void *u[2] = {r, poly};
     if (K > 0)
-        rc = pc_sensitivity_polycam(mctx, &r->tg, sopt, e, K, pick_polycam, u, rob->samples, rob->radius, sens, err);
-    for (int k = 0; rc == 0 && k < K; k++) res->sens[poly[k]] = sens[k];
+        rc = pc_sensitivity_polycam(mctx, &r->tg, sopt, e, K, pick_polycam, u, rob->samples, rob->radius, sens, avg,
+                                    err);
+    for (int k = 0; rc == 0 && k < K; k++) res->sens[poly[k]] = sens[k], res->sens_avg[poly[k]] = avg[k];
     for (int m = 0; rc == 0 && m < r->n_methods; m++) {
         if (r->refs[m].kind != M_OTHER) continue;
-        rc = pc_sensitivity_method(r->others[r->refs[m].layer], mctx, rob->samples, rob->radius, &res->sens[m], err);
+        rc = pc_sensitivity_method(r->others[r->refs[m].layer], mctx, rob->samples, rob->radius, &res->sens[m],
+                                   &res->sens_avg[m], err);
         if (rc) snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg), " (%s)", r->ids[m]);
     }
     return rc;
@@ -315,7 +320,10 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
             nan_ids[n_nan++] = r->ids[m];
             continue;
         }
-        if (item->has_mask) pc_localise(dst, item->mask, (int)ss, &res->energy[m], &res->pointing[m]);
+        if (item->has_mask) {
+            pc_localise(dst, item->mask, (int)ss, &res->energy[m], &res->pointing[m]);
+            pc_localise_more(dst, item->mask, l->size, l->pointing_tol, &res->pointing_tol[m], &res->rank[m]);
+        }
         if (!want_metrics) continue;
         if (pc_insdel_context_eval(&ctx, r->bn_curves ? r->bn_curves : r->bn, dst, l->size, l->size, res->cls,
                                    cfg->insertion ? res->ins_scores + (size_t)m * l->steps : NULL,

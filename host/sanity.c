@@ -86,6 +86,11 @@ void pc_sanity_reinit_layer(PcNet *net, int node, uint64_t seed) {
     }
 }
 
+void pc_sanity_independent_layer(PcNet *net, const float *orig, int node, uint64_t seed) {
+    memcpy(net->params, orig, net->n_params * sizeof(float));
+    pc_sanity_reinit_layer(net, node, seed);
+}
+
 // ---- one step ---------------------------------------------------------------------------------
 
 typedef struct {
@@ -100,14 +105,16 @@ typedef struct {
     const PcMethodDesc *desc[PC_SANITY_MAX_METHODS];     // registry method, or NULL
     float *maps;                // (n_meth, n_img, n_steps, S, S)
     double *sim;                // (PC_SIM_COUNT, n_meth, n_img, n_steps)
+    int independent;            // [sanity] order = independent
+    float *orig;                // independent: the original parameter arena
 } Sanity;
 
 static float *map_at(const Sanity *s, int m, int i, int t) {
     return s->maps + (((size_t)m * s->n_img + i) * s->n_steps + t) * s->S * s->S;
 }
 
-// Class (first maximum of the logits) and its softmax score: one forward pass.
-static int classify(PcSanityEnv *env, const float *x, int *cls, float *score, PcError *err) {
+// Class (first maximum of the logits, or `fixed` when >= 0) and its softmax score: one forward pass.
+static int classify(PcSanityEnv *env, const float *x, int fixed, int *cls, float *score, PcError *err) {
     PcBackend *be = env->be;
     const int K = env->net->n_classes, S = env->size;
     const size_t xs = (size_t)3 * S * S * sizeof(float);
@@ -123,6 +130,7 @@ static int classify(PcSanityEnv *env, const float *x, int *cls, float *score, Pc
         int c = 0;
         for (int i = 1; i < K; i++)
             if (logits[i] > logits[c]) c = i;
+        if (fixed >= 0) c = fixed;
         be->softmax_gather(be, d_l, 1, K, c, d_s);
         be->download(be, score, d_s, sizeof(float));
         *cls = c;
@@ -162,7 +170,9 @@ static int compute_maps(PcSanityEnv *env, Sanity *s, int i, int t, PcError *err)
 static int run_step(PcSanityEnv *env, Sanity *s, int t, PcError *err) {
     for (int i = 0; i < s->n_img; i++) {
         const size_t it = (size_t)i * s->n_steps + t;
-        if (classify(env, s->x + (size_t)i * 3 * s->S * s->S, &s->cls[it], &s->score[it], err)) return -1;
+        // independent: the original network's class at every step (Quantus's fixed y_batch)
+        const int fixed = s->independent && t > 0 ? s->cls[(size_t)i * s->n_steps] : -1;
+        if (classify(env, s->x + (size_t)i * 3 * s->S * s->S, fixed, &s->cls[it], &s->score[it], err)) return -1;
         if (compute_maps(env, s, i, t, err)) return -1;
         for (int m = 0; m < s->n_meth; m++) {
             double sim[PC_SIM_COUNT];
@@ -174,9 +184,11 @@ static int run_step(PcSanityEnv *env, Sanity *s, int t, PcError *err) {
     return 0;
 }
 
-// Re-initialises the step's layer and refreshes the backend's copy of the weights.
-static int randomise(PcSanityEnv *env, int node, PcError *err) {
-    pc_sanity_reinit_layer(env->net, node, env->mset->seed);
+// Re-initialises the step's layer (independent: on the original weights) and refreshes the
+// backend's copy of the weights.
+static int randomise(PcSanityEnv *env, const Sanity *s, int node, PcError *err) {
+    if (s->independent) pc_sanity_independent_layer(env->net, s->orig, node, env->mset->seed);
+    else pc_sanity_reinit_layer(env->net, node, env->mset->seed);
     env->be->net_release(env->be, *env->bn);
     *env->bn = env->be->net_prepare(env->be, env->net, env->max_batch, err);
     return *env->bn ? 0 : -1;
@@ -233,6 +245,7 @@ static int set_methods(Sanity *s, const PcSanitySettings *ss, PcError *err) {
 
 static void sanity_free(Sanity *s) {
     free(s->img), free(s->x), free(s->node), free(s->cls), free(s->score), free(s->maps), free(s->sim);
+    free(s->orig);
 }
 
 // ---- /sanity ----------------------------------------------------------------------------------
@@ -281,8 +294,13 @@ static int write_meta(hid_t g, PcSanityEnv *env, const Sanity *s) {
              write_array(g, "score", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, NULL, s->score);
     rc = rc || pc_h5_set_i64_attr(g, "seed", (int64_t)env->mset->seed) ||
          pc_h5_set_i64_attr(g, "images_requested", s->want) ||
-         pc_h5_set_str_attr(g, "order", "Conv2d/Linear layers re-initialised cumulatively from the output layer "
-                                        "down (steps[t] = the layer added at step t; step 0 = the original network)") ||
+         pc_h5_set_str_attr(g, "randomisation", s->independent ? "independent" : "cascading") ||
+         pc_h5_set_str_attr(g, "order", s->independent
+                                            ? "independent: at step t only the layer steps[t] re-initialised on the "
+                                              "original network (step 0 = the original); class = the original's"
+                                            : "Conv2d/Linear layers re-initialised cumulatively from the output layer "
+                                              "down (steps[t] = the layer added at step t; step 0 = the original "
+                                              "network)") ||
          pc_h5_set_str_attr(g, "init", "PyTorch reset_parameters(): weights and biases uniform in +-1/sqrt(fan_in) "
                                        "(Philox stream 6, sample (6<<16)|layer_index, image 0); batch norm of a "
                                        "re-initialised conv reset (weight 1, bias 0, mean 0, var 1)") ||
@@ -404,7 +422,7 @@ static char *steps_key(const char *output, PcSanityEnv *env, const Sanity *s) {
         fprintf(m, " %s", s->variant[k] >= 0 ? pc_variant_ids[s->variant[k]] : s->desc[k]->id);
     fprintf(m, "\nsteps = %d:", s->n_steps);
     for (int t = 1; t < s->n_steps; t++) fprintf(m, " %s", pc_sanity_layer_name(env->net, s->node[t]));
-    fprintf(m, "\n");
+    fprintf(m, "\n%s", s->independent ? "randomisation = independent\n" : "");
     fclose(m);
     free(start);
     free(key);
@@ -439,7 +457,9 @@ static int steps_open(PcJournal *j, const char *output, PcSanityEnv *env, Sanity
         int t;
         while (*done < s->n_steps && pc_journal_next(j, s->n_steps, &t, buf, bytes) && t == *done) {
             step_pack(s, t, buf, 0);
-            if (t > 0) pc_sanity_reinit_layer(env->net, s->node[t], env->mset->seed);   // prepared at step done
+            // cascading: the layers so far re-initialised again (prepared at step done); independent
+            // steps start from the original weights each
+            if (t > 0 && !s->independent) pc_sanity_reinit_layer(env->net, s->node[t], env->mset->seed);
             (*done)++;
         }
         free(buf);
@@ -469,8 +489,11 @@ static int is_current(const char *output, const PcSanityEnv *env, const Sanity *
     hid_t f = pc_h5_open_read(output);
     if (f < 0) return 0;
     hid_t g = H5Lexists(f, "sanity", H5P_DEFAULT) > 0 ? H5Gopen2(f, "sanity", H5P_DEFAULT) : -1;
+    char *kind = g >= 0 ? pc_h5_read_root_attr(g, "randomisation") : NULL;   // none: a cascade's
     int same = g >= 0 && pc_h5_read_i64_attr(g, "images_requested", -1) == s->want &&
-               pc_h5_read_i64_attr(g, "seed", -1) == (int64_t)env->mset->seed;
+               pc_h5_read_i64_attr(g, "seed", -1) == (int64_t)env->mset->seed &&
+               !strcmp(kind ? kind : "cascading", s->independent ? "independent" : "cascading");
+    free(kind);
     hid_t d = same ? pc_h5_open_if(g, "methods") : -1;
     size_t n = 0;
     char **ids = d >= 0 ? pc_h5_read_strings(d, 0, &n) : NULL;
@@ -511,6 +534,7 @@ int pc_sanity_run(PcSanityEnv *env, const PcSanitySettings *ss, const char *outp
     Sanity s;
     memset(&s, 0, sizeof s);
     s.want = ss->images;
+    s.independent = ss->independent;
     int rc = set_methods(&s, ss, err);
     if (rc == 0 && is_current(output, env, &s)) {
         fprintf(stderr, "sanity check: %s:/sanity has these settings already: nothing to compute\n", output);
@@ -520,9 +544,13 @@ int pc_sanity_run(PcSanityEnv *env, const PcSanitySettings *ss, const char *outp
         return 0;
     }
     if (rc == 0) rc = sanity_alloc(env, &s, ss, err);
+    if (rc == 0 && s.independent) {
+        s.orig = xmalloc(env->net->n_params * sizeof(float));
+        memcpy(s.orig, env->net->params, env->net->n_params * sizeof(float));
+    }
     if (rc == 0)
-        fprintf(stderr, "sanity check: %d images x %d methods x %d steps (original + %d layers re-initialised)\n",
-                s.n_img, s.n_meth, s.n_steps, s.n_steps - 1);
+        fprintf(stderr, "sanity check: %d images x %d methods x %d steps (original + %d layers re-initialised%s)\n",
+                s.n_img, s.n_meth, s.n_steps, s.n_steps - 1, s.independent ? " one at a time" : "");
     PcJournal j;
     memset(&j, 0, sizeof j);
     int done = 0;
@@ -537,7 +565,7 @@ int pc_sanity_run(PcSanityEnv *env, const PcSanitySettings *ss, const char *outp
                     s.n_steps - 1, t - 1, j.path);
             break;
         }
-        if (t > 0) rc = randomise(env, s.node[t], err);
+        if (t > 0) rc = randomise(env, &s, s.node[t], err);
         if (rc == 0) rc = run_step(env, &s, t, err);
         if (rc == 0) step_pack(&s, t, rec, 1);
         if (rc == 0) rc = pc_journal_append(&j, t, rec, step_bytes(&s), err);

@@ -27,6 +27,20 @@ static void fill_localisation(const PcResultFile *rf, int m, const int *use, PcT
         row->n_loc++;
     }
     if (row->n_loc) row->energy = s / row->n_loc;
+    row->rank = NAN;
+    int *tol = rf->layout.loc_more && row->has_loc ? pc_results_pointing_tol(rf, m) : NULL;
+    double *rank = tol ? pc_results_extra(rf, m, "localisation/rank") : NULL;
+    row->has_loc_more = tol && rank;
+    row->tol = rf->layout.pointing_tol;
+    double sr = 0;
+    for (int i = 0; row->has_loc_more && i < rf->n; i++) {
+        if (!use[i] || hit[i] < 0 || !isfinite(energy[i])) continue;   // the n_loc images
+        row->hits_tol += tol[i] == 1;
+        if (isfinite(rank[i])) sr += rank[i], row->n_rank++;
+    }
+    if (row->n_rank) row->rank = sr / row->n_rank;
+    free(tol);
+    free(rank);
     free(energy);
     free(hit);
 }
@@ -71,6 +85,14 @@ static void fill_rows(const PcResultFile *rf, PcTable *t) {
             if (use[i] && isfinite(sens[i])) ss += sens[i], row->n_sens++;
         row->sens = row->n_sens ? ss / row->n_sens : NAN;
         free(sens);
+        double *avg = rf->layout.sensitivity_avg ? pc_results_extra(rf, m, "sensitivity_avg") : NULL;
+        int na = 0;
+        ss = 0;
+        row->has_sens_avg = avg != NULL;
+        for (int i = 0; avg && i < n; i++)
+            if (use[i] && isfinite(avg[i])) ss += avg[i], na++;
+        row->sens_avg = na ? ss / na : NAN;
+        free(avg);
         fill_localisation(rf, m, use, row);
     }
     free(use);
@@ -101,16 +123,21 @@ static void cell(char *buf, size_t n, int has, double v) {
 }
 
 static int has_sens(const PcTable *t) { return t->n_rows > 0 && t->rows[0].has_sens; }
+static int has_avg(const PcTable *t) { return t->n_rows > 0 && t->rows[0].has_sens && t->rows[0].has_sens_avg; }
+static int has_more(const PcTable *t) { return t->n_rows > 0 && t->rows[0].has_loc && t->rows[0].has_loc_more; }
 
 void pc_table_print_markdown(FILE *out, const PcTable *t) {
     int w = 6;
     const int sens = has_sens(t);
     for (int r = 0; r < t->n_rows; r++)
         if ((int)strlen(t->rows[r].id) > w) w = (int)strlen(t->rows[r].id);
-    fprintf(out, "| %-*s | Insertion | Deletion | Ins-Del |    N |%s\n", w, "Method", sens ? " Sens-max | N sens |" : "");
+    const int avg = has_avg(t), more = has_more(t);
+    fprintf(out, "| %-*s | Insertion | Deletion | Ins-Del |    N |%s%s\n", w, "Method", sens ? " Sens-max | N sens |" : "",
+            avg ? " Sens-avg |" : "");
     fprintf(out, "|-");
     for (int i = 0; i < w; i++) fputc('-', out);
-    fprintf(out, "-|----------:|---------:|--------:|-----:|%s\n", sens ? "---------:|-------:|" : "");
+    fprintf(out, "-|----------:|---------:|--------:|-----:|%s%s\n", sens ? "---------:|-------:|" : "",
+            avg ? "---------:|" : "");
     for (int r = 0; r < t->n_rows; r++) {
         const PcTableRow *row = &t->rows[r];
         char ins[32], del[32], diff[32], sm[32];
@@ -120,27 +147,40 @@ void pc_table_print_markdown(FILE *out, const PcTable *t) {
         fprintf(out, "| %-*s | %9s | %8s | %7s | %4d |", w, row->id, ins, del, diff, row->n);
         cell(sm, sizeof sm, row->has_sens, row->sens);
         if (sens) fprintf(out, " %8s | %6d |", sm, row->n_sens);
+        cell(sm, sizeof sm, row->has_sens_avg, row->sens_avg);
+        if (avg) fprintf(out, " %8s |", sm);
         fputc('\n', out);
     }
     if (!t->n_rows || !t->rows[0].has_loc) return;
-    fprintf(out, "\nLocalisation (SPEC §10: energy of the map in the object mask, pointing game hits):\n\n");
-    fprintf(out, "| %-*s | Energy in mask | Pointing |    N |\n|-", w, "Method");
+    fprintf(out, "\nLocalisation (SPEC §10: energy of the map in the object mask = relevance mass accuracy, pointing "
+                 "game hits%s):\n\n", more ? "; pointing within the tolerance, relevance rank accuracy" : "");
+    char tolh[32];
+    snprintf(tolh, sizeof tolh, "Pointing %dpx", t->rows[0].tol);
+    fprintf(out, "| %-*s | Energy in mask | Pointing |    N |", w, "Method");
+    if (more) fprintf(out, " %13s | Rank acc. |", tolh);
+    fprintf(out, "\n|-");
     for (int i = 0; i < w; i++) fputc('-', out);
-    fprintf(out, "-|---------------:|---------:|-----:|\n");
+    fprintf(out, "-|---------------:|---------:|-----:|%s\n", more ? "--------------:|----------:|" : "");
     for (int r = 0; r < t->n_rows; r++) {
         const PcTableRow *row = &t->rows[r];
-        char energy[32], hits[32];
+        char energy[32], hits[32], rank[32];
         cell(energy, sizeof energy, 1, row->energy);
         snprintf(hits, sizeof hits, "%d/%d", row->hits, row->n_loc);
-        fprintf(out, "| %-*s | %14s | %8s | %4d |\n", w, row->id, energy, hits, row->n_loc);
+        fprintf(out, "| %-*s | %14s | %8s | %4d |", w, row->id, energy, hits, row->n_loc);
+        snprintf(hits, sizeof hits, "%d/%d", row->hits_tol, row->n_loc);
+        cell(rank, sizeof rank, 1, row->rank);
+        if (more) fprintf(out, " %13s | %9s |", hits, rank);
+        fputc('\n', out);
     }
 }
 
-// Columns energy, pointing_hits, pointing_n follow when the file has localisation.
+// Columns energy, pointing_hits, pointing_n follow when the file has localisation; then
+// sensitivity_avg, and pointing_tol_hits, pointing_tol, rank, in files that have them.
 static void write_rows(FILE *f, const PcTable *t) {
-    const int loc = t->n_rows && t->rows[0].has_loc;
-    fprintf(f, "method,insertion,deletion,ins_del,n%s%s\n", has_sens(t) ? ",sensitivity,n_sensitivity" : "",
-            loc ? ",energy,pointing_hits,pointing_n" : "");
+    const int loc = t->n_rows && t->rows[0].has_loc, avg = has_avg(t), more = has_more(t);
+    fprintf(f, "method,insertion,deletion,ins_del,n%s%s%s%s\n", has_sens(t) ? ",sensitivity,n_sensitivity" : "",
+            loc ? ",energy,pointing_hits,pointing_n" : "", avg ? ",sensitivity_avg" : "",
+            more ? ",pointing_tol_hits,pointing_tol,rank" : "");
     for (int r = 0; r < t->n_rows; r++) {
         const PcTableRow *row = &t->rows[r];
         fprintf(f, "%s,", row->id);
@@ -159,6 +199,14 @@ static void write_rows(FILE *f, const PcTable *t) {
             fputc(',', f);
             if (isfinite(row->energy)) fprintf(f, "%.6f", row->energy);
             fprintf(f, ",%d,%d", row->hits, row->n_loc);
+        }
+        if (avg) {
+            fputc(',', f);
+            if (isfinite(row->sens_avg)) fprintf(f, "%.6f", row->sens_avg);
+        }
+        if (more) {
+            fprintf(f, ",%d,%d,", row->hits_tol, row->tol);
+            if (isfinite(row->rank)) fprintf(f, "%.6f", row->rank);
         }
         fputc('\n', f);
     }

@@ -2,7 +2,9 @@
 // AUC, deletion AUC and their difference over the images whose status is "ok", and the image
 // count behind the means (an image with a NaN map of a method counts in the other methods' rows);
 // when the file stores sensitivity-max, its mean as one more column; with localisation (SPEC §10,
-// [data] masks) the mean energy in mask and the pointing hits. Printed as Markdown and written as
+// [data] masks) the mean energy in mask and the pointing hits, and in files that have them the
+// avg-sensitivity, the pointing hits within the tolerance and the rank accuracy (appended as the
+// last columns, so the earlier ones keep their places). Printed as Markdown and written as
 // CSV beside the HDF5 file.
 #ifndef PC_TABLE_H
 #define PC_TABLE_H
@@ -22,6 +24,13 @@ typedef struct {
     int has_loc;            // the file holds localisation
     double energy;          // mean energy in mask over the n_loc images (NaN when n_loc = 0)
     int hits, n_loc;        // pointing hits among the n_loc ok images with a localisation
+    int has_sens_avg;       // the file stores avg-sensitivity beside sensitivity-max
+    double sens_avg;        // its mean over the ok images where it is finite (NaN when none)
+    int has_loc_more;       // the file holds pointing_tol and rank (localisation.h)
+    int tol;                // the pointing tolerance in pixels
+    int hits_tol;           // hits within the tolerance among the n_loc images
+    double rank;            // mean rank accuracy over the n_rank of those where it is finite
+    int n_rank;
 } PcTableRow;
 
 typedef struct {
