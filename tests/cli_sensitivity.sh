@@ -43,7 +43,7 @@ cost=$(grep '^cost: ' "$tmp/a.err")
 read -r total pc other curves sens <<<"$(echo "$cost" | sed -E 's/^cost: about ([0-9]+) .*Poly-CAM ([0-9]+), other methods ([0-9]+), curves ([0-9]+), sensitivity-max ([0-9]+)\).*/\1 \2 \3 \4 \5/')"
 check "cost line counts sensitivity-max = 2 x (Poly-CAM + others) ($cost)" [ "$sens" = "$((2 * (pc + other)))" ]
 check "... in the total" [ "$total" = "$((pc + other + curves + sens))" ]
-check "CSV header has sensitivity" grep -q "^method,insertion,deletion,ins_del,n,sensitivity,n_sensitivity$" "$tmp/a.h5.csv"
+check "CSV header has sensitivity (then sensitivity_avg)" grep -q "^method,insertion,deletion,ins_del,n,sensitivity,n_sensitivity,sensitivity_avg$" "$tmp/a.h5.csv"
 
 # two shards merged give the same numbers (noise keyed by seed, list position, perturbation and
 # call; the merge carries the datasets)
