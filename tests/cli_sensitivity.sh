@@ -62,7 +62,8 @@ done
 "$bin" --report "$tmp/rep" "$tmp/a.h5" >/dev/null 2>"$tmp/rep.err"
 rc=$?; check "report exits 0: $(tail -n 1 "$tmp/rep.err")" [ $rc -eq 0 ]
 want=$(h5vals "$tmp/a.h5" /methods/pcampm/sensitivity | awk '{s += $1} END {printf "%.4f", s / NR}')
-got=$(awk '/^## Table 5/{t=1} t && /^\| pcampm /{print $4; exit}' "$tmp/rep/report.md")
+got=$(awk -F'|' '/^## Table 5/{t=1} t && /^\| pcampm /{c = $3; sub(/^ +/, "", c); sub(/ .*/, "", c); print c; exit}' \
+    "$tmp/rep/report.md")   # the cell "mean [low, high]" of the row "pcampm (PCAM±)"
 check "report Table 5 pcampm $got = $want" [ "$got" = "$want" ]
 
 # without the key: no dataset, no column
