@@ -20,7 +20,8 @@ typedef struct {
     const ReportFile *fs;
     const PcPaperData *pd;
     const PcReportOptions *opt;
-    PcBootstrap *bs;        // (models) one per model: its seed
+    PcBootstrap *bs;        // the resamples (the model's seed set before each use)
+    const ReportModel *models;
 } Ctx;
 
 // One cell: our mean over the finite values of v with its interval, the paper's value.
@@ -37,7 +38,8 @@ static void cell_compute(Ctx *c, int model, const double *v, int n, const PcPape
     for (int i = 0; v && i < n; i++)
         if (isfinite(v[i])) x[k++] = v[i];
     memset(out, 0, sizeof *out);
-    if (pc_bootstrap_bca(&c->bs[model], x, k, LEVEL, &out->ci)) out->ci.lo = out->ci.hi = NAN;
+    c->bs->seed = c->models[model].seed;
+    if (pc_bootstrap_bca(c->bs, x, k, LEVEL, &out->ci)) out->ci.lo = out->ci.hi = NAN;
     if (!v) out->ci.mean = NAN;
     free(x);
     out->paper = out->ci.n > 0 ? paper : NULL;
@@ -314,7 +316,9 @@ static double paired_cell(Ctx *c, const ReportModel *m, int model, const char *i
     for (int i = 0; x && r && i < m->n_images; i++)
         if (isfinite(x[i]) && isfinite(r[i])) d[n++] = x[i] - r[i];
     memset(cell, 0, sizeof *cell);
-    if (pc_bootstrap_bca(&c->bs[model], d, n, LEVEL, &cell->ci)) cell->ci.lo = cell->ci.hi = NAN;
+    c->bs->seed = m->seed;
+    (void)model;
+    if (pc_bootstrap_bca(c->bs, d, n, LEVEL, &cell->ci)) cell->ci.lo = cell->ci.hi = NAN;
     double p = n > 0 ? pc_wilcoxon_p(d, n) : NAN;
     free(x);
     free(r);
@@ -373,8 +377,9 @@ static void paper_lines(FILE *md, const ReportModel *models, int nm) {
 int pc_report_tables(FILE *md, FILE *csv, const ReportFile *fs, int nf, const ReportModel *models, int nm,
                      const PcPaperData *pd, const PcReportOptions *opt, PcError *err) {
     (void)err;
-    Ctx c = {md, csv, fs, pd, opt, xcalloc((size_t)nm + 1, sizeof(PcBootstrap))};
-    for (int k = 0; k < nm; k++) pc_bootstrap_init(&c.bs[k], models[k].seed, opt->resamples);
+    PcBootstrap bs;
+    pc_bootstrap_init(&bs, 0, opt->resamples);
+    Ctx c = {md, csv, fs, pd, opt, &bs, models};
     const char **ids = xcalloc((size_t)nf * 512 + 1, sizeof(char *));
     int n_ids = main_ids(fs, nf, ids, nf * 512);
     int curves = 0;
@@ -398,8 +403,7 @@ int pc_report_tables(FILE *md, FILE *csv, const ReportFile *fs, int nf, const Re
                     "normal approximation with the tie correction).\n", opt->reference);
         for (int k = 0; k < nm; k++) paired_model(&c, &models[k], k, ids, n_ids);
     }
-    for (int k = 0; k < nm; k++) pc_bootstrap_free(&c.bs[k]);
-    free(c.bs);
+    pc_bootstrap_free(&bs);
     free(ids);
     return 0;
 }

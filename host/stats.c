@@ -45,15 +45,16 @@ void pc_bootstrap_free(PcBootstrap *b) {
     memset(b, 0, sizeof *b);
 }
 
-// The (R, n) indices for n, drawn once per n (two cached).
+// The (R, n) indices for (b->seed, n), drawn once (two cached).
 static const uint32_t *indices_for(PcBootstrap *b, int n) {
     for (int s = 0; s < 2; s++)
-        if (b->idx[s] && b->n[s] == n) return b->idx[s];
+        if (b->idx[s] && b->n[s] == n && b->slot_seed[s] == b->seed) return b->idx[s];
     int s = b->next;
     b->next ^= 1;
     free(b->idx[s]);
     b->idx[s] = malloc((size_t)b->resamples * (size_t)n * sizeof(uint32_t));
     b->n[s] = b->idx[s] ? n : 0;
+    b->slot_seed[s] = b->seed;
     if (b->idx[s]) pc_bootstrap_indices(b->seed, n, b->resamples, b->idx[s]);
     return b->idx[s];
 }
