@@ -16,12 +16,12 @@
 #include <hdf5.h>
 
 #include "localisation.h"
-#include "metrics.h"
 #include "methods.h"
 #include "sanity.h"
 #include "sensitivity.h"
 #include "similarity.h"
 #include "util.h"
+#include "cpu_backend.h"
 
 static void *read_all(const char *file, const char *dset, hid_t type, size_t bytes) {
     char path[1024];

@@ -22,11 +22,12 @@ for f in "$src"/configs/*.ini; do
     check "config $(basename "$f") installed" [ -f "$share/configs/$(basename "$f")" ]
 done
 for f in demo_list.txt ilsvrc2012_val_2000.txt ilsvrc2012_val_labels.txt imagenet_classes.txt \
-         synthetic/classes.txt synthetic/labels.txt models/synth_resnet.safetensors; do
+         synthetic/classes.txt synthetic/labels.txt models/synth_resnet.safetensors paper_tables.csv \
+         authors_top1_vgg16.csv authors_top1_resnet50.csv; do
     check "data/$f installed" [ -f "$share/data/$f" ]
 done
-for f in README.md docs/SPEC.md docs/BASELINES.md; do
-    check "$f installed (the README's references)" [ -f "$share/$f" ]
+for f in README.md docs/SPEC.md docs/BASELINES.md docs/usage.md docs/configuration.md docs/output.md docs/report.md; do
+    check "$f installed (the documentation README links to)" [ -f "$share/$f" ]
 done
 check "installed configs write to the current folder, not into the prefix" \
     bash -c "! grep -q '^file *= *[^ ]' '$share'/configs/*.ini"
@@ -66,6 +67,10 @@ check "output written where --set said (relative to the current folder)" [ -f "$
 check "one image done" [ "$(h5attr "$work/out/demo.h5" n_done | tr -d ' ')" = "1" ]
 check "its status is ok" grep -q '"ok"' <<<"$(h5dump -y -d /images/status "$work/out/demo.h5")"
 check "the table is printed" grep -q "^| pcampm " "$tmp/run.out"
+# The installed --report finds the installed paper tables (forced: the demo model is synthetic).
+(cd "$work" && "$prefix/bin/polycam-eval" --report rep out/demo.h5 --set report.paper=yes >/dev/null 2>"$tmp/rep.err")
+check "installed --report finds data/paper_tables.csv: $(tail -n 1 "$tmp/rep.err")" \
+    grep -q '^Paper values for synth_resnet: forced' "$work/rep/report.md"
 check "nothing written into the prefix" [ -z "$(find "$prefix" -newer "$tmp/marker" -type f)" ]
 
 # A demo.ini in the current folder wins over the shipped one.

@@ -62,8 +62,14 @@ done
 "$bin" --report "$tmp/rep" "$tmp/a.h5" >/dev/null 2>"$tmp/rep.err"
 rc=$?; check "report exits 0: $(tail -n 1 "$tmp/rep.err")" [ $rc -eq 0 ]
 want=$(h5vals "$tmp/a.h5" /methods/pcampm/sensitivity | awk '{s += $1} END {printf "%.4f", s / NR}')
-got=$(awk '/^## Table 5/{t=1} t && /^\| pcampm /{print $4; exit}' "$tmp/rep/report.md")
+got=$(awk -F'|' '/^## Table 5/{t=1} t && /^\| pcampm /{c = $3; sub(/^ +/, "", c); sub(/ .*/, "", c); print c; exit}' \
+    "$tmp/rep/report.md")   # the cell "mean [low, high]" of the row "pcampm (PCAM±)"
 check "report Table 5 pcampm $got = $want" [ "$got" = "$want" ]
+# the paired comparison against pcampm covers sensitivity-max: gradcam's mean difference
+d=$(paste <(h5vals "$tmp/a.h5" /methods/gradcam/sensitivity) <(h5vals "$tmp/a.h5" /methods/pcampm/sensitivity) |
+    awk '{s += $1 - $2} END {printf "%.6f", s / NR}')
+got=$(awk -F, '$1 == "paired" && $3 == "gradcam" && $6 == "sensitivity_max" {printf "%.6f", $8}' "$tmp/rep/report.csv")
+check "report.csv: paired sensitivity-max of gradcam against pcampm ($got = $d)" [ "$got" = "$d" ]
 
 # without the key: no dataset, no column
 "$bin" --config "$tmp/run.ini" --set "output.file=$tmp/c.h5" --set robustness.sensitivity=no \

@@ -21,7 +21,6 @@
 #include <string.h>
 
 #include "localisation.h"
-#include "metrics.h"
 #include "methods.h"
 #include "sanity.h"
 #include "similarity.h"
