@@ -123,7 +123,13 @@ int pc_robustness_from_config(const PcConfig *cfg, PcRobustness *r, PcError *err
 }
 
 int pc_method_config_ids(const PcConfig *cfg, const PcMethodDesc **out, int max, PcError *err) {
+    return pc_method_config_ids_named(cfg, out, NULL, max, err);
+}
+
+int pc_method_config_ids_named(const PcConfig *cfg, const PcMethodDesc **out, char (*ids)[PC_METHOD_ID_CHARS], int max,
+                               PcError *err) {
     const char *list = pc_config_get(cfg, "saliency", "methods");
+    char seen[64][PC_METHOD_ID_CHARS];
     int n = 0;
     const char *p = list;
     while (*p) {
@@ -141,8 +147,12 @@ int pc_method_config_ids(const PcConfig *cfg, const PcMethodDesc **out, int max,
                            origin_of(cfg, "saliency", "methods"), list, ids);
         }
         int dup = 0;
-        for (int i = 0; i < n; i++) dup |= out[i] == d;
-        if (d->family != PC_FAMILY_POLYCAM && !dup && n < max) out[n++] = d;
+        for (int i = 0; i < n; i++) dup |= !strcmp(seen[i], id);
+        if (d->family != PC_FAMILY_POLYCAM && !dup && n < max && n < 64) {
+            snprintf(seen[n], sizeof seen[n], "%s", id);
+            if (ids) snprintf(ids[n], sizeof ids[n], "%s", id);
+            out[n++] = d;
+        }
         if (!c) break;
         p = c + 1;
     }
@@ -161,7 +171,16 @@ static int sanity_methods(const PcConfig *cfg, PcSanitySettings *s, PcError *err
         while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
         char id[64];
         snprintf(id, sizeof id, "%.*s", (int)(len < sizeof id ? len : sizeof id - 1), p);
-        if (!pc_method_find(id)) {     // a Poly-CAM variant or a registry method (no ablation ids)
+        const PcMethodDesc *d = pc_method_find(id);
+        if (d && d->family == PC_FAMILY_EXTERNAL) {   // maps made elsewhere do not depend on the weights
+            if (!strcmp(key, "sanity"))
+                return bad(cfg, key, "methods", "method ids the check can recompute (not ext:NAME: maps made "
+                           "elsewhere do not change with the weights)", err);
+            if (!c) break;
+            p = c + 1;
+            continue;
+        }
+        if (!d) {     // a Poly-CAM variant or a registry method (no ablation ids)
             char ids[512];
             pc_method_list_ids(ids, sizeof ids);
             return pc_fail(err, "%s: bad value '%s' for [%s] methods (expected a comma-separated list of %s)",

@@ -24,6 +24,10 @@ int pc_robustness_from_config(const PcConfig *cfg, PcRobustness *r, PcError *err
 // The registry entries of the non-Poly-CAM ids in [saliency] methods, in the order given, without
 // repeats. Returns the count (at most max); -1 with err for an unknown id.
 int pc_method_config_ids(const PcConfig *cfg, const PcMethodDesc **out, int max, PcError *err);
+// The same with each id as written into ids (NULL: not wanted): "ext:NAME" ids share one entry.
+#define PC_METHOD_ID_CHARS 96   // = layout.h PC_METHOD_ID_LEN
+int pc_method_config_ids_named(const PcConfig *cfg, const PcMethodDesc **out, char (*ids)[PC_METHOD_ID_CHARS], int max,
+                               PcError *err);
 
 // [precision]: the 8-bit precisions' calibration and accuracy guard (quant.h, README: 8-bit
 // precisions). Read in every precision; used when [run] precision is fp8 or int8.
