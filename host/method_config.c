@@ -159,6 +159,20 @@ int pc_method_config_ids_named(const PcConfig *cfg, const PcMethodDesc **out, ch
     return n;
 }
 
+int pc_method_states_open(const PcConfig *cfg, const PcMethodDesc *const *others, char (*ids)[PC_METHOD_ID_CHARS],
+                          int n, const PcDataset *ds, void **states, PcError *err) {
+    for (int i = 0; i < n; i++) {
+        states[i] = NULL;
+        if (others[i]->open && others[i]->open(cfg, ids[i], ds->names, ds->n, stderr, &states[i], err)) return -1;
+    }
+    return 0;
+}
+
+void pc_method_states_close(const PcMethodDesc *const *others, int n, void **states) {
+    for (int i = 0; i < n; i++)
+        if (states[i] && others[i]->close) others[i]->close(states[i]);
+}
+
 // ---- [sanity] ---------------------------------------------------------------------------------
 
 static int sanity_methods(const PcConfig *cfg, PcSanitySettings *s, PcError *err) {

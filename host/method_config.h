@@ -5,11 +5,21 @@
 #define PC_METHOD_CONFIG_H
 
 #include "config.h"
+#include "dataset.h"
 #include "methods.h"
+
+#define PC_METHOD_ID_CHARS 96   // = layout.h PC_METHOD_ID_LEN
 
 // Checks and reads the settings (layers stay names until pc_method_settings_resolve). One line
 // naming the key, its origin and the expected values on a bad value.
 int pc_method_settings_from_config(const PcConfig *cfg, PcMethodSettings *s, PcError *err);
+
+// The per-run states of the n registry methods others (ids as written) that have one (PcMethodDesc
+// open: ext:NAME), for the images of ds, into states (NULL for the others). 0, or -1 with err
+// (the states opened so far stay for pc_method_states_close).
+int pc_method_states_open(const PcConfig *cfg, const PcMethodDesc *const *others, char (*ids)[PC_METHOD_ID_CHARS],
+                          int n, const PcDataset *ds, void **states, PcError *err);
+void pc_method_states_close(const PcMethodDesc *const *others, int n, void **states);
 
 // [robustness]: sensitivity-max of every method of the run (host/sensitivity.h, BASELINES.md B6).
 typedef struct {
@@ -25,7 +35,6 @@ int pc_robustness_from_config(const PcConfig *cfg, PcRobustness *r, PcError *err
 // repeats. Returns the count (at most max); -1 with err for an unknown id.
 int pc_method_config_ids(const PcConfig *cfg, const PcMethodDesc **out, int max, PcError *err);
 // The same with each id as written into ids (NULL: not wanted): "ext:NAME" ids share one entry.
-#define PC_METHOD_ID_CHARS 96   // = layout.h PC_METHOD_ID_LEN
 int pc_method_config_ids_named(const PcConfig *cfg, const PcMethodDesc **out, char (*ids)[PC_METHOD_ID_CHARS], int max,
                                PcError *err);
 

@@ -93,6 +93,7 @@ int pc_method_compute(const PcMethodDesc *d, const PcMethodCtx *ctx, float *map,
         if (h == S && w == S) memcpy(map, native, (size_t)S * S * sizeof(float));
         else pc_method_up(ctx, native, h, w, S, S, map);
     }
+    for (size_t i = 0; rc == PC_METHOD_NO_MAP && i < (size_t)S * S; i++) map[i] = NAN;
     free(native);
     return rc;
 }

@@ -136,7 +136,7 @@ const PcMethodDesc *pc_method_find(const char *id);
 void pc_method_list_ids(char *buf, size_t n);
 
 // The method's map brought to S x S with up() (SPEC §2): map host (S, S). 0, PC_METHOD_NO_MAP
-// (map untouched), or -1 with err.
+// (map NaN), or -1 with err.
 int pc_method_compute(const PcMethodDesc *d, const PcMethodCtx *ctx, float *map, PcError *err);
 
 // ---- settings (method_config.c; reading them from the config: method_config.h) ----------------

@@ -137,10 +137,8 @@ static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
     _Static_assert(PC_METHOD_ID_CHARS == PC_METHOD_ID_LEN, "method id lengths");
     r->n_others = pc_method_config_ids_named(cfg, r->others, r->other_ids, MAX_OTHERS, err);
     if (r->n_others < 0) return -1;
-    for (int i = 0; i < r->n_others; i++)   // per-run state (ext:NAME: its file, checked against the images)
-        if (r->others[i]->open &&
-            r->others[i]->open(cfg, r->other_ids[i], r->ds.names, r->ds.n, stderr, &r->other_state[i], err))
-            return -1;
+    // per-run states (ext:NAME: its file, checked against the images)
+    if (pc_method_states_open(cfg, r->others, r->other_ids, r->n_others, &r->ds, r->other_state, err)) return -1;
     if (pc_method_settings_from_config(cfg, &r->mset, err)) return -1;
     if (pc_robustness_from_config(cfg, &r->rob, err)) return -1;
     // the layers of the sanity check's registry methods too: a bad [cam] layer must stop the run
@@ -166,8 +164,7 @@ static void run_free(Run *r) {
     pc_store_close(r->store);
     pc_lock_release(&r->lock);  // when no store took it over (a failed calibration or guard)
     pc_quant_plan_free(&r->quant);
-    for (int i = 0; i < r->n_others; i++)
-        if (r->other_state[i]) r->others[i]->close(r->other_state[i]);
+    pc_method_states_close(r->others, r->n_others, r->other_state);
     if (r->sd_open) pc_state_dict_free(&r->sd);
     if (r->net_created) pc_net_free(&r->net);
     for (int i = 0; i < r->n_class_names; i++) free(r->class_names[i]);
@@ -234,12 +231,8 @@ static int compute_map(Run *r, const PcExplanation *e, int m, const PcMethodCtx 
     if (r->refs[m].kind == M_OTHER) {
         PcMethodCtx c = *mctx;
         c.state = r->other_state[r->refs[m].layer];
-        int rc = pc_method_compute(r->others[r->refs[m].layer], &c, dst, err);
-        if (rc == PC_METHOD_NO_MAP) {
-            for (size_t i = 0; i < ss; i++) dst[i] = NAN;
-            return 2;
-        }
-        if (rc) return -1;
+        int rc = pc_method_compute(r->others[r->refs[m].layer], &c, dst, err);   // NO_MAP: dst NaN
+        if (rc) return rc == PC_METHOD_NO_MAP ? 2 : -1;
     } else {
         memcpy(dst, method_map(r, e, m), ss * sizeof(float));
     }
@@ -727,16 +720,10 @@ static int list_status(const Run *r, int usable, const char *title) {
 
 // The skipped images and the NaN maps of the whole run; an error when no image at all could be used.
 static int report_skipped(const PcConfig *cfg, const Run *r, PcError *err) {
-    int n_part = list_status(r, 1, "NaN maps, or maps an external file lacks (recorded in /images/status; the image "
-                                   "leaves only those methods' rows):");
-    int n_nan = 0, n_absent = 0;
-    for (int i = 0; n_part && i < r->ds.n; i++) {
-        const char *status = pc_store_status(r->store, i);
-        n_nan += status && pc_status_is_nan_map(status);
-        n_absent += status && pc_status_is_no_map(status);
-    }
-    if (n_nan) fprintf(stderr, "%d of %d images with a NaN map\n", n_nan, r->ds.n);
-    if (n_absent) fprintf(stderr, "%d of %d images without a map in an external file of some method\n", n_absent, r->ds.n);
+    int n_nan = list_status(r, 1, "NaN maps, or maps an external file lacks (recorded in /images/status; the image "
+                                  "leaves only those methods' rows):");
+    if (n_nan) fprintf(stderr, "%d of %d images with a NaN map (or none in an external file) of some method\n", n_nan,
+                       r->ds.n);
     int n_skipped = list_status(r, 0, "skipped images (recorded in /images/status):");
     if (n_skipped) fprintf(stderr, "skipped %d of %d images\n", n_skipped, r->ds.n);
     if (n_skipped == r->ds.n)
