@@ -5,7 +5,7 @@
 #     tools/make_ext_fixtures.py as the reference implementation saves its explanations: an .npz
 #     keyed by image name, (1, 1, h, w) maps; stored members for synth_vgg, deflated for
 #     synth_resnet) scored as ext:tc give the built-in gradcam's insertion and deletion AUCs
-#     within 2e-3 on every image;
+#     within 2e-3 on every image, and its localisation (energy in mask within 2e-3, pointing);
 #   * a result file's gradcam maps (maps = float32) fed back as ext:back give identical AUCs;
 #   * an image the file has no map for is left out of ext:'s row only (status, warning, N);
 #   * a missing file, a NaN map, a map of the wrong rank, of size zero or of another dtype, a file
@@ -53,22 +53,29 @@ file = $2
 EOF
 }
 
-# close_aucs <file> <id a> <id b> <curve>: every image's AUCs of a and b within 2e-3.
+# close_aucs <file> <id a> <id b> <curve or dataset> <n>: every image's AUCs (or values) of a and
+# b within 2e-3.
 close_aucs() {
-    paste <(h5vals "$1" "/methods/$2/$4/auc") <(h5vals "$1" "/methods/$3/$4/auc") |
+    local d=$4
+    case $d in insertion|deletion) d=$d/auc ;; esac
+    paste <(h5vals "$1" "/methods/$2/$d") <(h5vals "$1" "/methods/$3/$d") |
         awk -v n="$5" '{ d = $1 - $2; if (d < 0) d = -d; if (d > m) m = d; k++ }
                        END { printf "max |dAUC| %.2g over %d images\n", m, k > "/dev/stderr"; exit !(k == n && m <= 2e-3) }'
 }
 
 for model in synth_vgg synth_resnet; do
     config ${model}_model "$fix/${model}_gradcam.npz" "$src/data/synthetic/images.txt" 4 >$model.ini
-    "$bin" --config $model.ini --set output.file=$model.h5 >$model.out 2>$model.err
+    "$bin" --config $model.ini --set output.file=$model.h5 --set data.masks="$src/data/synthetic/masks" \
+        >$model.out 2>$model.err
     rc=$?; check "$model: exit 0 ($(tail -n 1 $model.err))" [ $rc -eq 0 ]
     check "$model: table rows gradcam and ext:tc, N = 4" \
         bash -c "grep -qE '^\| gradcam +\|.*\| +4 \|$' $model.out && grep -qE '^\| ext:tc +\|.*\| +4 \|$' $model.out"
     for curve in insertion deletion; do
         check "$model: ext:tc's $curve AUCs = gradcam's within 2e-3" close_aucs $model.h5 gradcam ext:tc $curve 4
     done
+    check "$model: localisation: energy in mask within 2e-3" close_aucs $model.h5 gradcam ext:tc localisation/energy 4
+    check "$model: localisation: the same pointing hits" \
+        h5diff -q $model.h5 $model.h5 /methods/gradcam/localisation/pointing /methods/ext:tc/localisation/pointing
     check "$model: every image ok" [ "$(h5vals $model.h5 /images/status | grep -c '"ok"')" -eq 4 ]
 done
 
