@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "h5util.h"
 #include "layout.h"
 #include "npz.h"
 

@@ -102,6 +102,13 @@ int pc_method_settings_from_config(const PcConfig *cfg, PcMethodSettings *s, PcE
     unsigned long long v = strtoull(seed, &end, 10);
     if (!*seed || *end || errno || seed[0] == '-') return bad(cfg, "run", "seed", "an integer in 0..2^64-1", err);
     s->seed = v;
+    _Static_assert(PC_METHOD_MAX_EXTERNAL == PC_MAX_EXTERNAL, "[external NAME] section counts");
+    for (int i = 0; i < cfg->n_external; i++) {   // ext:NAME (config_external.c checked them)
+        snprintf(s->external[i].name, sizeof s->external[i].name, "%s", cfg->external[i].name);
+        s->external[i].file = cfg->external[i].file;
+        s->external[i].method = cfg->external[i].method ? cfg->external[i].method : "";
+    }
+    s->n_external = cfg->n_external;
     return 0;
 }
 
@@ -159,11 +166,11 @@ int pc_method_config_ids_named(const PcConfig *cfg, const PcMethodDesc **out, ch
     return n;
 }
 
-int pc_method_states_open(const PcConfig *cfg, const PcMethodDesc *const *others, char (*ids)[PC_METHOD_ID_CHARS],
-                          int n, const PcDataset *ds, void **states, PcError *err) {
+int pc_method_states_open(const PcMethodSettings *s, const PcMethodDesc *const *others,
+                          char (*ids)[PC_METHOD_ID_CHARS], int n, const PcDataset *ds, void **states, PcError *err) {
     for (int i = 0; i < n; i++) {
         states[i] = NULL;
-        if (others[i]->open && others[i]->open(cfg, ids[i], ds->names, ds->n, stderr, &states[i], err)) return -1;
+        if (others[i]->open && others[i]->open(s, ids[i], ds->names, ds->n, stderr, &states[i], err)) return -1;
     }
     return 0;
 }

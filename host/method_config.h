@@ -10,15 +10,16 @@
 
 #define PC_METHOD_ID_CHARS 96   // = layout.h PC_METHOD_ID_LEN
 
-// Checks and reads the settings (layers stay names until pc_method_settings_resolve). One line
-// naming the key, its origin and the expected values on a bad value.
+// Checks and reads the settings (layers stay names until pc_method_settings_resolve; the
+// [external NAME] sections point into cfg). One line naming the key, its origin and the expected
+// values on a bad value.
 int pc_method_settings_from_config(const PcConfig *cfg, PcMethodSettings *s, PcError *err);
 
 // The per-run states of the n registry methods others (ids as written) that have one (PcMethodDesc
 // open: ext:NAME), for the images of ds, into states (NULL for the others). 0, or -1 with err
 // (the states opened so far stay for pc_method_states_close).
-int pc_method_states_open(const PcConfig *cfg, const PcMethodDesc *const *others, char (*ids)[PC_METHOD_ID_CHARS],
-                          int n, const PcDataset *ds, void **states, PcError *err);
+int pc_method_states_open(const PcMethodSettings *s, const PcMethodDesc *const *others,
+                          char (*ids)[PC_METHOD_ID_CHARS], int n, const PcDataset *ds, void **states, PcError *err);
 void pc_method_states_close(const PcMethodDesc *const *others, int n, void **states);
 
 // [robustness]: sensitivity-max of every method of the run (host/sensitivity.h, BASELINES.md B6).

@@ -21,7 +21,6 @@
 #include <stdio.h>
 
 #include "backend.h"
-#include "config.h"
 
 typedef enum { PC_FAMILY_POLYCAM = 0, PC_FAMILY_GRADIENT, PC_FAMILY_FORWARD, PC_FAMILY_EXTERNAL } PcMethodFamily;
 
@@ -31,6 +30,7 @@ typedef enum { PC_FAMILY_POLYCAM = 0, PC_FAMILY_GRADIENT, PC_FAMILY_FORWARD, PC_
 int pc_method_ext_name_ok(const char *name);
 
 #define PC_MAX_METHOD_LAYERS 64
+#define PC_METHOD_MAX_EXTERNAL 32   // [external NAME] sections (config.h PC_MAX_EXTERNAL)
 
 // A resolved list of layers (tap nodes of the net), earliest first.
 typedef struct {
@@ -42,7 +42,7 @@ typedef struct {
 // Settings of the non-Poly-CAM methods ([cam], [layercam], [zoomcam], [ig], [smoothgrad],
 // [smoothgradcampp], [sscam], [iscam], [run] seed). Text values come from the config (method_config.c); layers are
 // resolved against the model (pc_method_settings_resolve).
-typedef struct {
+typedef struct PcMethodSettings {
     char cam_layer[64];                 // "" = the arch default (BASELINES B1)
     char layercam_layers[1024];         // "" = the arch default
     char zoomcam_layers[1024];          // "" = the arch default
@@ -55,6 +55,13 @@ typedef struct {
     float sscam_sigma;                  // 2.0 (SS-CAM noise std, added to the [0, 1] masks)
     int iscam_samples;                  // 10 (IS-CAM integration steps N)
     uint64_t seed;                      // [run] seed
+    // [external NAME] sections of ext:NAME: the resolved file and the result file's method ("" =
+    // NAME or the file's only one); pointers into the configuration, which outlives the run
+    int n_external;
+    struct {
+        char name[64];
+        const char *file, *method;
+    } external[PC_METHOD_MAX_EXTERNAL];
     int rise_masks;                     // 6000
     int rise_cells;                     // 8
     double rise_p;                      // 0.1
@@ -99,9 +106,10 @@ typedef int (*PcMethodNative)(const PcMethodCtx *ctx, float *out, int *h, int *w
 #define PC_METHOD_NO_MAP 2
 
 // Per-run state of a method that has one (ext:): open is called once per run before its first
-// image (also for --check) with the method's id as written and the run's n image names (kept:
-// they outlive the state); warnings go to log. 0 with *state set, or -1 with err. close frees it.
-typedef int (*PcMethodOpen)(const PcConfig *cfg, const char *id, char *const *names, int n, FILE *log,
+// image (also for --check) with the settings, the method's id as written and the run's n image
+// names (kept: they outlive the state); warnings go to log. 0 with *state set, or -1 with err.
+// close frees it.
+typedef int (*PcMethodOpen)(const PcMethodSettings *s, const char *id, char *const *names, int n, FILE *log,
                             void **state, PcError *err);
 typedef void (*PcMethodClose)(void *state);
 
@@ -180,8 +188,8 @@ int pc_method_sscam(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError 
 int pc_method_iscam(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
 // methods_external.c: ext:NAME (its native map brought to S x S itself: it may be larger than S)
 int pc_method_external(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
-int pc_method_external_open(const PcConfig *cfg, const char *id, char *const *names, int n, FILE *log, void **state,
-                            PcError *err);
+int pc_method_external_open(const PcMethodSettings *s, const char *id, char *const *names, int n, FILE *log,
+                            void **state, PcError *err);
 void pc_method_external_close(void *state);
 // methods_perturb.c
 int pc_method_rise(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);

@@ -10,19 +10,18 @@
 
 #include "external.h"
 
-int pc_method_external_open(const PcConfig *cfg, const char *id, char *const *names, int n, FILE *log, void **state,
-                            PcError *err) {
-    const char *name = id + strlen(PC_EXT_PREFIX);
-    const PcExternalSection *s = NULL;
-    for (int i = 0; i < cfg->n_external && !s; i++)
-        if (!strcmp(cfg->external[i].name, name)) s = &cfg->external[i];
-    if (!s || !s->file) return pc_fail(err, "%s: no [external %s] section with file = FILE", id, name);
+int pc_method_external_open(const PcMethodSettings *set, const char *id, char *const *names, int n, FILE *log,
+                            void **state, PcError *err) {
+    const char *name = id + strlen(PC_EXT_PREFIX), *file = NULL, *method = "";
+    for (int i = 0; i < set->n_external && !file; i++)
+        if (!strcmp(set->external[i].name, name)) file = set->external[i].file, method = set->external[i].method;
+    if (!file) return pc_fail(err, "%s: no [external %s] section with file = FILE", id, name);
     PcError e;
-    PcExternal *x = pc_external_open(s->file, name, s->method ? s->method : "", names, n, &e);
+    PcExternal *x = pc_external_open(file, name, method ? method : "", names, n, &e);
     if (!x) return pc_fail(err, "%s: %s", id, e.msg);
     const int miss = pc_external_missing(x);
     if (miss && log) {
-        fprintf(log, "warning: %s: %s has no map for %d of %d images (", id, s->file, miss, n);
+        fprintf(log, "warning: %s: %s has no map for %d of %d images (", id, file, miss, n);
         for (int k = 0; k < miss && k < 3; k++) fprintf(log, "%s%s", k ? ", " : "", names[pc_external_missing_at(x, k)]);
         fprintf(log, "%s); each is left out of %s's rows only (/images/status names it)\n", miss > 3 ? ", ..." : "", id);
     }

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "h5util.h"
+#include "weights.h"
 
 static const unsigned char MAGIC[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
@@ -188,12 +188,9 @@ static int itemsize_of(const char *descr) {
 
 // Element k of the data (item size es) as float32; -1 for a '<f8' value beyond float32's range.
 static int element(const unsigned char *data, size_t k, int es, float *out) {
-    if (es == 2) {
-        uint16_t v;
-        memcpy(&v, data + k * 2, 2);
-        *out = pc_f16_to_f32(v);
-    } else if (es == 4) {
-        memcpy(out, data + k * 4, 4);
+    if (es == 2 || es == 4) {   // IEEE half widened exactly, or the float itself (unaligned: memcpy)
+        const PcTensor t = {.dtype = es == 2 ? PC_DT_F16 : PC_DT_F32, .data = data};
+        *out = pc_tensor_get_f32(&t, (int64_t)k);
     } else {
         double v;
         memcpy(&v, data + k * 8, 8);

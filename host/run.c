@@ -137,9 +137,9 @@ static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
     _Static_assert(PC_METHOD_ID_CHARS == PC_METHOD_ID_LEN, "method id lengths");
     r->n_others = pc_method_config_ids_named(cfg, r->others, r->other_ids, MAX_OTHERS, err);
     if (r->n_others < 0) return -1;
-    // per-run states (ext:NAME: its file, checked against the images)
-    if (pc_method_states_open(cfg, r->others, r->other_ids, r->n_others, &r->ds, r->other_state, err)) return -1;
     if (pc_method_settings_from_config(cfg, &r->mset, err)) return -1;
+    // per-run states (ext:NAME: its file, checked against the images)
+    if (pc_method_states_open(&r->mset, r->others, r->other_ids, r->n_others, &r->ds, r->other_state, err)) return -1;
     if (pc_robustness_from_config(cfg, &r->rob, err)) return -1;
     // the layers of the sanity check's registry methods too: a bad [cam] layer must stop the run
     // before its first image, not after the last one

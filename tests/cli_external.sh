@@ -8,6 +8,7 @@
 #     within 2e-3 on every image, and its localisation (energy in mask within 2e-3, pointing);
 #   * a result file's gradcam maps (maps = float32) fed back as ext:back give identical AUCs;
 #   * an image the file has no map for is left out of ext:'s row only (status, warning, N);
+#   * sensitivity-max is NaN for ext: (no map of a perturbed input), computed for gradcam;
 #   * a missing file, a NaN map, a map of the wrong rank, of size zero or of another dtype, a file
 #     of neither kind, an id without its section: one line, also under --check, nothing written.
 # Usage: bash cli_external.sh <polycam-eval binary> <source dir>
@@ -121,6 +122,13 @@ check "no map: gradcam keeps both images, ext:tc one" \
     bash -c "grep -qE '^\| gradcam +\|.*\| +2 \|$' miss.out && grep -qE '^\| ext:tc +\|.*\| +1 \|$' miss.out"
 check "no map: --check says so too" \
     bash -c "'$bin' --config miss.ini --check 2>&1 | grep -q 'has no map for 1 of 2 images'"
+
+# sensitivity-max: none for maps made elsewhere (NaN), the built-in method's as usual
+"$bin" --config miss.ini --set metrics.steps=4 --set data.limit=1 --set robustness.sensitivity=yes \
+    --set robustness.samples=2 --set output.file=sens.h5 >sens.out 2>sens.err
+rc=$?; check "sensitivity: exit 0 ($(tail -n 1 sens.err))" [ $rc -eq 0 ]
+check "sensitivity: NaN for ext:tc" [ "$(h5vals sens.h5 /methods/ext:tc/sensitivity)" = nan ]
+check "sensitivity: a number for gradcam" grep -qE '^[0-9][0-9.e+-]*$' <(h5vals sens.h5 /methods/gradcam/sensitivity)
 
 # bad input: one line, exit 1 (2 for a mistake in a --set argument), nothing written, the same under --check
 expect_line() {
