@@ -191,6 +191,19 @@ static unsigned char *read_member(PcNpz *z, const Entry *e, size_t *size, PcErro
     return buf;
 }
 
+int pc_npz_read_all(const void *buf, size_t n, const char *label, PcError *err) {
+    PcNpz *z = pc_npz_open_buffer(buf, n, label, err);
+    int rc = z ? 0 : -1;
+    for (int i = 0; z && rc == 0 && i < z->n; i++) {
+        float *m;
+        int h, w;
+        if ((rc = pc_npz_read_map(z, i, &m, &h, &w, err)) == 0) free(m);
+    }
+    rc = rc ? -1 : z->n;
+    pc_npz_close(z);
+    return rc;
+}
+
 int pc_npz_read_map(PcNpz *z, int i, float **map, int *h, int *w, PcError *err) {
     *map = NULL;
     if (i < 0 || i >= z->n) return pc_fail(err, "%s: no array %d", z->label, i);

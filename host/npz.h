@@ -36,4 +36,8 @@ int pc_npz_n_other(const PcNpz *z);
 // "<file>: key '<key>': <problem>".
 int pc_npz_read_map(PcNpz *z, int i, float **map, int *h, int *w, PcError *err);
 
+// The whole reader on n bytes in memory (the fuzzing entry point, tests/fuzz): opens the archive
+// and reads every map. The number of maps, or -1 with err at the first problem.
+int pc_npz_read_all(const void *buf, size_t n, const char *label, PcError *err);
+
 #endif
