@@ -52,7 +52,7 @@ const PcMethodDesc *pc_method_at(int i) { return i >= 0 && i < N_METHODS ? &g_me
 
 int pc_method_ext_name_ok(const char *name) {
     size_t n = strlen(name);
-    if (n == 0 || n > 63) return 0;
+    if (n == 0 || n > 48) return 0;   // "ext:NAME" fits the 64-byte id fields of the config
     for (size_t i = 0; i < n; i++) {
         const char c = name[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))

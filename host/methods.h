@@ -25,7 +25,7 @@
 typedef enum { PC_FAMILY_POLYCAM = 0, PC_FAMILY_GRADIENT, PC_FAMILY_FORWARD, PC_FAMILY_EXTERNAL } PcMethodFamily;
 
 // The id prefix of maps made elsewhere: "ext:NAME", NAME of letters, digits, '_' and '-' (at
-// most 63), the NAME of its [external NAME] section.
+// most 48), the NAME of its [external NAME] section.
 #define PC_EXT_PREFIX "ext:"
 int pc_method_ext_name_ok(const char *name);
 
