@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <hdf5.h>
+
 #include "layout.h"
 #include "npz.h"
 
@@ -95,7 +97,8 @@ static int h5_row_map(PcExternal *x, int row, float **map, PcError *err) {
 static int open_results(PcExternal *x, const char *name, const char *method, PcError *err) {
     PcError e;
     x->rf_open = 1;
-    if (pc_results_open(&x->rf, x->path, &e)) return pc_fail(err, "%s: not a polycam-eval result file (%s)", x->path, e.msg);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);   // failures are reported as one line
+    if (pc_results_open(&x->rf, x->path, &e)) return pc_fail(err, "%s (not a readable polycam-eval result file)", e.msg);
     if (pick_method(x, name, method, err)) return -1;
     if (x->rf.layout.maps == PC_MAPS_NONE || x->rf.layout.size < 1)
         return pc_fail(err, "%s: no maps stored (its run had [output] maps = none); rerun it with maps = float32",

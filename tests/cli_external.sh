@@ -154,6 +154,9 @@ want_rc=2 expect_line "no section" "[saliency] methods names ext:zz, but there i
     --config gone.ini --set external.tc.file=text.npz --set "saliency.methods=gradcam,ext:zz"
 expect_line "result file without the method" "synth_vgg.h5: no method 'ixg' among its maps (gradcam, ext:tc); set [external back] method to one of them" \
     --config back.ini --set external.back.method=ixg
+head -c 3000 synth_vgg.h5 >cut.h5
+expect_line "a cut result file" "cut.h5: cannot open as HDF5 (not a readable polycam-eval result file)" \
+    --config back.ini --set external.back.file=cut.h5
 # arrays numpy wrote (npy_variants.npz), each under an image named after its key
 mkdir -p roots/bad
 for key in nan three_maps rank1 empty i8; do
