@@ -53,7 +53,7 @@ typedef struct {
 // pcamp, pcamm, pcampm first (the paper's Table 1), then per variant its levels, isolated CAMs and
 // the no-LNorm map (Tables 2 and 3), layers earliest first; then the other registry methods in the
 // order [saliency] methods names them.
-static int build_methods(const PcConfig *cfg, const PcTargets *tg, const PcMethodDesc *const *others, int n_others,
+static int build_methods(const PcConfig *cfg, const PcTargets *tg, char (*other_ids)[PC_METHOD_ID_LEN], int n_others,
                          MethodRef *refs, char (*ids)[PC_METHOD_ID_LEN]) {
     int n = 0;
     for (int v = 0; v < PC_N_VARIANTS; v++) {
@@ -78,7 +78,7 @@ static int build_methods(const PcConfig *cfg, const PcTargets *tg, const PcMetho
     }
     for (int i = 0; i < n_others; i++) {
         refs[n] = (MethodRef){0, M_OTHER, i};
-        snprintf(ids[n++], PC_METHOD_ID_LEN, "%s", others[i]->id);
+        snprintf(ids[n++], PC_METHOD_ID_LEN, "%s", other_ids[i]);
     }
     return n;
 }
@@ -98,6 +98,8 @@ typedef struct {
     PcTargets tg;
     int n_others;                       // registry methods outside the Poly-CAM family
     const PcMethodDesc *others[MAX_OTHERS];
+    char other_ids[MAX_OTHERS][PC_METHOD_ID_LEN];   // their ids as written ("ext:NAME" share one entry)
+    void *other_state[MAX_OTHERS];      // their per-run state (PcMethodDesc open), NULL for most
     PcMethodSettings mset;              // their settings, layers resolved
     PcRobustness rob;                   // [robustness]: sensitivity-max
     int any_polycam;                    // a Poly-CAM variant is requested: pc_explain runs
@@ -137,9 +139,12 @@ static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
     if (pc_targets_resolve(&r->net, cfg->n_layers, layers, &r->tg, &e))
         return pc_fail(err, "[model] layers: %s", e.msg);
     // the other methods: ids, settings, their layers checked against this model
-    r->n_others = pc_method_config_ids(cfg, r->others, MAX_OTHERS, err);
+    _Static_assert(PC_METHOD_ID_CHARS == PC_METHOD_ID_LEN, "method id lengths");
+    r->n_others = pc_method_config_ids_named(cfg, r->others, r->other_ids, MAX_OTHERS, err);
     if (r->n_others < 0) return -1;
     if (pc_method_settings_from_config(cfg, &r->mset, err)) return -1;
+    // per-run states (ext:NAME: its file, checked against the images)
+    if (pc_method_states_open(&r->mset, r->others, r->other_ids, r->n_others, &r->ds, r->other_state, err)) return -1;
     if (pc_robustness_from_config(cfg, &r->rob, err)) return -1;
     // the layers of the sanity check's registry methods too: a bad [cam] layer must stop the run
     // before its first image, not after the last one
@@ -164,6 +169,7 @@ static void run_free(Run *r) {
     pc_store_close(r->store);
     pc_lock_release(&r->lock);  // when no store took it over (a failed calibration or guard)
     pc_quant_plan_free(&r->quant);
+    pc_method_states_close(r->others, r->n_others, r->other_state);
     if (r->sd_open) pc_state_dict_free(&r->sd);
     if (r->net_created) pc_net_free(&r->net);
     for (int i = 0; i < r->n_class_names; i++) free(r->class_names[i]);
@@ -196,12 +202,15 @@ static const float *method_map(const Run *r, const PcExplanation *e, int m) {
     return NULL;
 }
 
-// The map of method m into dst (S x S); 1 when it is NaN (the library's constant-map case), -1 on
-// error with err.
+// The map of method m into dst (S x S); 1 when it is NaN (the library's constant-map case), 2 when
+// the method has none for this image (PC_METHOD_NO_MAP: dst NaN), -1 on error with err.
 static int compute_map(Run *r, const PcExplanation *e, int m, const PcMethodCtx *mctx, float *dst, PcError *err) {
     const size_t ss = (size_t)mctx->size * mctx->size;
     if (r->refs[m].kind == M_OTHER) {
-        if (pc_method_compute(r->others[r->refs[m].layer], mctx, dst, err)) return -1;
+        PcMethodCtx c = *mctx;
+        c.state = r->other_state[r->refs[m].layer];
+        int rc = pc_method_compute(r->others[r->refs[m].layer], &c, dst, err);   // NO_MAP: dst NaN
+        if (rc) return rc == PC_METHOD_NO_MAP ? 2 : -1;
     } else {
         memcpy(dst, method_map(r, e, m), ss * sizeof(float));
     }
@@ -231,7 +240,9 @@ static int image_sensitivity(Run *r, const PcExplanation *e, const PcMethodCtx *
     for (int k = 0; rc == 0 && k < K; k++) res->sens[poly[k]] = sens[k], res->sens_avg[poly[k]] = avg[k];
     for (int m = 0; rc == 0 && m < r->n_methods; m++) {
         if (r->refs[m].kind != M_OTHER) continue;
-        rc = pc_sensitivity_method(r->others[r->refs[m].layer], mctx, rob->samples, rob->radius, &res->sens[m],
+        PcMethodCtx c = *mctx;
+        c.state = r->other_state[r->refs[m].layer];
+        rc = pc_sensitivity_method(r->others[r->refs[m].layer], &c, rob->samples, rob->radius, &res->sens[m],
                                    &res->sens_avg[m], err);
         if (rc) snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg), " (%s)", r->ids[m]);
     }
@@ -272,7 +283,8 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
     }
     const size_t ss = (size_t)l->size * l->size;
     PcMethodCtx mctx = {.be = r->be, .bn = r->bn, .net = &r->net, .set = &r->mset, .x = item->x, .size = l->size,
-                        .cls = res->cls, .image = (uint32_t)r->ds.list_index[item->index], .batch = sopt->batch};
+                        .cls = res->cls, .image = (uint32_t)r->ds.list_index[item->index], .batch = sopt->batch,
+                        .name = r->ds.names[item->index]};
     PcInsDelContext ctx;
     int want_metrics = cfg->insertion || cfg->deletion;
     if (want_metrics && pc_insdel_context_init(r->be, &r->net, item->x, &r->insdel, &ctx, &err)) {
@@ -280,8 +292,8 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
         pc_explanation_free(&e);
         return;
     }
-    const char *nan_ids[MAX_METHODS];
-    int n_nan = 0;
+    const char *nan_ids[MAX_METHODS], *absent_ids[MAX_METHODS];
+    int n_nan = 0, n_absent = 0;
     for (int m = 0; m < r->n_methods; m++) {
         float *dst = res->maps + (size_t)m * ss;
         int rc = compute_map(r, &e, m, &mctx, dst, &err);
@@ -291,8 +303,10 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
         }
         if (rc > 0) {
             // as torchcam: a constant map min-max normalises to NaN; the map is stored as it is,
-            // its curves stay NaN, the status names it and the other methods go on
-            nan_ids[n_nan++] = r->ids[m];
+            // its curves stay NaN, the status names it and the other methods go on. The same for
+            // an image a method has no map of (ext:NAME): stored as NaN, named as such.
+            if (rc == 2) absent_ids[n_absent++] = r->ids[m];
+            else nan_ids[n_nan++] = r->ids[m];
             continue;
         }
         if (item->has_mask) {
@@ -312,7 +326,8 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
     }
     if (want_metrics) pc_insdel_context_free(&ctx);
     // every method's NaN map named (layout.h); a method or metric that failed wins: the image is skipped
-    if (n_nan && !strcmp(res->status, "ok")) pc_status_nan_maps(res->status, sizeof res->status, nan_ids, n_nan);
+    if ((n_nan || n_absent) && !strcmp(res->status, "ok"))
+        pc_status_partial_maps(res->status, sizeof res->status, nan_ids, n_nan, absent_ids, n_absent);
     // sensitivity-max unless a method or metric failed (a NaN map goes on: its Sens is NaN)
     if (r->rob.sensitivity && pc_status_usable(res->status) && image_sensitivity(r, &e, &mctx, sopt, res, &err))
         snprintf(res->status, sizeof res->status, "sensitivity: %.480s", err.msg);
@@ -431,7 +446,7 @@ static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError 
         fprintf(stderr, "warning: [saliency] class = label, but %d of %d images have no label%s%s; they explain the "
                 "predicted class\n", r->ds.n - r->ds.n_labelled, r->ds.n, cfg->labels ? " in " : " (no [data] labels)",
                 cfg->labels ? cfg->labels : "");
-    r->n_methods = build_methods(cfg, &r->tg, r->others, r->n_others, r->refs, r->ids);
+    r->n_methods = build_methods(cfg, &r->tg, r->other_ids, r->n_others, r->refs, r->ids);
     r->layout = run_layout(cfg, r);
     if (pc_precision_is_8bit(cfg->precision)) {   // [precision] keep against this net, also for --check
         PcPrecisionSettings ps;
@@ -690,8 +705,10 @@ static int list_status(const Run *r, int usable, const char *title) {
 
 // The skipped images and the NaN maps of the whole run; an error when no image at all could be used.
 static int report_skipped(const PcConfig *cfg, const Run *r, PcError *err) {
-    int n_nan = list_status(r, 1, "NaN maps (recorded in /images/status; the image leaves only those methods' rows):");
-    if (n_nan) fprintf(stderr, "%d of %d images with a NaN map\n", n_nan, r->ds.n);
+    int n_nan = list_status(r, 1, "NaN maps, or maps an external file lacks (recorded in /images/status; the image "
+                                  "leaves only those methods' rows):");
+    if (n_nan) fprintf(stderr, "%d of %d images with a NaN map (or none in an external file) of some method\n", n_nan,
+                       r->ds.n);
     int n_skipped = list_status(r, 0, "skipped images (recorded in /images/status):");
     if (n_skipped) fprintf(stderr, "skipped %d of %d images\n", n_skipped, r->ds.n);
     if (n_skipped == r->ds.n)

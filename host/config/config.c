@@ -36,7 +36,7 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"data", "limit", "0", "number of list entries from offset; 0 = all (--limit N sets this)", 1},
     {"preprocess", "resize", "bilinear", "bilinear (reference: no antialias) | antialias | crop256 (shorter side 256, centre crop)", 1},
     {"preprocess", "size", "224", "network input side in pixels", 1},
-    {"saliency", "methods", "pcamp,pcamm,pcampm", "method ids: pcamp (PCAM+), pcamm (PCAM-), pcampm (PCAM+-), gradcam, gradcampp, smoothgradcampp, layercam, zoomcam, ixg, ig, smoothgrad, scorecam, sscam, iscam, rise, occlusion (docs/configuration.md: method ids)", 1},
+    {"saliency", "methods", "pcamp,pcamm,pcampm", "method ids: pcamp (PCAM+), pcamm (PCAM-), pcampm (PCAM+-), gradcam, gradcampp, smoothgradcampp, layercam, zoomcam, ixg, ig, smoothgrad, scorecam, sscam, iscam, rise, occlusion, ext:NAME (maps made elsewhere, [external NAME]) (docs/configuration.md: method ids)", 1},
     {"saliency", "lnorm", "code", "layer normalisation: code (reference code) | paper", 1},
     {"saliency", "normalize", "code", "map normalisation: code (divide by the 99.9th percentile) | paper (by its distance to the 0.1th)", 1},
     {"saliency", "ablations", "none", "none, or any of levels, cams, no_lnorm (extra method ids per variant)", 1},
@@ -184,7 +184,12 @@ static char *read_line(char *str, int num, void *stream) {
         if (close) {
             char name[128];
             cfg_trim_copy(name, sizeof name, str + 1, (size_t)(close - str - 1));
-            if (!section_known(name)) {
+            char ext[64];
+            const int external = cfg_external_section(name, ext, sizeof ext);   // [external NAME]
+            if (external < 0)
+                parse_error(st, "bad section [%s] (expected [external NAME], NAME of letters, digits, '_' and '-')",
+                            name);
+            else if (!external && !section_known(name)) {
                 char list[512] = "";
                 for (int i = 0; i < N_SECTIONS; i++) {
                     size_t u = strlen(list);
@@ -206,6 +211,14 @@ static int on_key(void *user, const char *section, const char *name, const char 
     if (!sec[0]) {
         parse_error(st, "key '%s' outside of any [section]", name);
         return 0;
+    }
+    char ext[64];
+    if (cfg_external_section(sec, ext, sizeof ext) > 0) {   // [external NAME] (config_external.c)
+        PcError e;
+        char origin[1200];
+        snprintf(origin, sizeof origin, "%s:%d", st->cfg->path, st->line);
+        if (cfg_external_set(st->cfg, ext, name, value, origin, st->line, &e)) parse_error(st, "%s", e.msg);
+        return !st->failed;
     }
     if (!section_known(sec)) return 0;     // already reported by the reader
     int k = key_index(sec, name);
@@ -235,11 +248,31 @@ static int apply_set(PcConfig *cfg, const char *set, PcError *err) {
     char sec[128], key[128];
     cfg_trim_copy(sec, sizeof sec, set, (size_t)(dot - set));
     cfg_trim_copy(key, sizeof key, dot + 1, (size_t)(eq - dot - 1));
+    char val[4096];
+    cfg_trim_copy(val, sizeof val, eq + 1, strlen(eq + 1));
+    // [external NAME]: --set external.NAME.key=value, or "external NAME.key=value"
+    char ext[64], *kdot = strchr(key, '.');
+    int external = cfg_external_section(sec, ext, sizeof ext);
+    if (!strcmp(sec, "external") && kdot && kdot - key < 64) {
+        snprintf(sec, sizeof sec, "external %.*s", (int)(kdot - key), key);
+        memmove(key, kdot + 1, strlen(kdot + 1) + 1);
+        external = cfg_external_section(sec, ext, sizeof ext);
+    }
+    if (external < 0 || !strcmp(sec, "external"))
+        return pc_fail(err, "--set %s: bad section [%s] (expected external.NAME.key=value, NAME of letters, digits, "
+                       "'_' and '-')", set, sec);
+    if (external) {
+        size_t n = strlen(set) + 8;
+        char *origin = xmalloc(n);
+        snprintf(origin, n, "--set %s", set);
+        PcError e;
+        int rc = cfg_external_set(cfg, ext, key, val, origin, 0, &e);
+        free(origin);
+        return rc ? pc_fail(err, "--set %s: %s", set, e.msg) : 0;
+    }
     if (!section_known(sec)) return pc_fail(err, "--set %s: unknown section [%s]", set, sec);
     int k = key_index(sec, key);
     if (k < 0) return pc_fail(err, "--set %s: unknown key '%s' in [%s]", set, key, sec);
-    char val[4096];
-    cfg_trim_copy(val, sizeof val, eq + 1, strlen(eq + 1));
     free(cfg->raw[k]);
     free(cfg->origin[k]);
     cfg->raw[k] = strdup(val);
@@ -547,6 +580,10 @@ int pc_config_load_string(const char *text, const char *path, int n_sets, char *
         cmdline = !strncmp(err->msg, "--set ", 6);
         goto fail;
     }
+    if (cfg_check_external(cfg, err)) {   // [external NAME]: its file read now (also for --check)
+        cmdline = !strncmp(err->msg, "--set ", 6);
+        goto fail;
+    }
     fill_values(cfg);
     free(cfg->value[K_PREC_KEEP]);   // sorted, without repeats (method_config.h): one key per set of names
     cfg->value[K_PREC_KEEP] = pc_precision_keep_text(&ps);
@@ -594,6 +631,7 @@ void pc_config_free(PcConfig *cfg) {
     free(cfg->labels);
     free(cfg->masks);
     free(cfg->output);
+    cfg_external_free(cfg);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -626,6 +664,13 @@ char *pc_config_canonical(const PcConfig *cfg, int only_results) {
                                      pc_config_get(cfg, g_keys[k].section, g_keys[k].key));
         }
     }
+    char *ext = cfg_external_text(cfg);   // [external NAME] sections: their files change the results
+    if (ext[0]) {
+        out = realloc(out, used + strlen(ext) + 1);
+        if (!out) pc_die("memory", "realloc", __FILE__, __LINE__, "canonical text");
+        memcpy(out + used, ext, strlen(ext) + 1);
+    }
+    free(ext);
     return out;
 }
 
@@ -639,4 +684,5 @@ void pc_config_print_help(FILE *out) {
             fprintf(out, "    %-34s %s\n", lhs, g_keys[k].help);
         }
     }
+    cfg_external_help(out);
 }

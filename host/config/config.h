@@ -17,6 +17,18 @@
 
 typedef enum { PC_CLASS_PREDICTED = 0, PC_CLASS_LABEL } PcClassSource;
 
+// One [external NAME] section (config_external.c; docs/external-maps.md): the file of maps made
+// elsewhere that method ext:NAME scores.
+#define PC_MAX_EXTERNAL 32
+typedef struct {
+    char name[64];
+    char *file_raw, *file_origin;   // file as written and where ("x.ini:12", "--set ..."); NULL = unset
+    char *method, *method_origin;   // method: the /methods id of a result file; NULL = unset
+    int file_line, method_line;     // lines in the config file (a key twice is an error)
+    char *file;                     // resolved path (after the check)
+    char checksum[17];              // of the file's bytes (journal.h: pc_hash_file), in the results' key
+} PcExternalSection;
+
 // One configuration key: the table in config.c holds every key the program knows.
 typedef struct {
     const char *section;
@@ -84,6 +96,10 @@ typedef struct {
     int threads;            // 0 = default
     int decoders;           // decode threads
     int shard_index, shard_count;
+
+    // ---- [external NAME] (config_external.c) -------------------------------------------------
+    int n_external;
+    PcExternalSection external[PC_MAX_EXTERNAL];
 
     int bad_key;            // while checking: the key whose value failed (-1 none)
 } PcConfig;

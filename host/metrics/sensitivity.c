@@ -94,6 +94,10 @@ static int method_explain(void *user, const float *x, int call, float *const *ou
 int pc_sensitivity_method(const PcMethodDesc *d, const PcMethodCtx *ctx, int samples, float radius, double *sens,
                           double *avg, PcError *err) {
     if (!d->native) return pc_fail(err, "%s: computed by the Poly-CAM engine, not on its own", d->id);
+    if (d->family == PC_FAMILY_EXTERNAL) {   // maps made elsewhere: no map of a perturbed input, not computed
+        *sens = NAN;
+        return 0;
+    }
     const int S = ctx->size;
     MethodUser u = {.d = d, .ctx = *ctx, .set = *ctx->set, .seed = ctx->set->seed};
     u.ctx.set = &u.set;

@@ -57,7 +57,7 @@ int pc_sensitivity_max(PcSensExplain fn, void *user, int K, const size_t *len, f
                        double *sens, double *avg, PcError *err);
 
 // A registry method's sensitivity (its native function; ig and ixg unsummed). ctx->set->seed is
-// the run's seed.
+// the run's seed. Maps made elsewhere (ext:NAME) have none: NaN, rc 0.
 int pc_sensitivity_method(const PcMethodDesc *d, const PcMethodCtx *ctx, int samples, float radius, double *sens,
                           double *avg, PcError *err);
 

@@ -53,22 +53,50 @@ void pc_result_reset(PcImageResult *r, const PcStoreLayout *l, int index) {
     for (size_t i = 0; i < t; i++) r->ins_scores[i] = r->del_scores[i] = NAN;
 }
 
-int pc_status_is_nan_map(const char *status) {
-    size_t n = strlen(status), k = strlen(PC_STATUS_NAN_MAP);
-    return n > k && !strcmp(status + n - k, PC_STATUS_NAN_MAP);
+// The parts of a status ("; "-joined; method ids hold no "; "): bit 1 for each part ending with
+// the NaN-map suffix, 2 the no-map one, 4 any other part.
+static int status_parts(const char *status) {
+    int kinds = 0;
+    for (const char *p = status;;) {
+        const char *e = strstr(p, "; ");
+        size_t n = e ? (size_t)(e - p) : strlen(p), a = strlen(PC_STATUS_NAN_MAP), b = strlen(PC_STATUS_NO_MAP);
+        if (n > a && !strncmp(p + n - a, PC_STATUS_NAN_MAP, a)) kinds |= 1;
+        else if (n > b && !strncmp(p + n - b, PC_STATUS_NO_MAP, b)) kinds |= 2;
+        else kinds |= 4;
+        if (!e) return kinds;
+        p = e + 2;
+    }
 }
 
-int pc_status_usable(const char *status) { return !strcmp(status, "ok") || pc_status_is_nan_map(status); }
+int pc_status_is_nan_map(const char *status) { return (status_parts(status) & 5) == 1; }
+int pc_status_is_no_map(const char *status) { return (status_parts(status) & 6) == 2; }
 
-void pc_status_nan_maps(char *buf, size_t cap, const char *const *ids, int n) {
-    const size_t tail = strlen(PC_STATUS_NAN_MAP) + 24;   // room for " and N more" and the suffix
-    size_t len = 0;
+int pc_status_usable(const char *status) { return !strcmp(status, "ok") || !(status_parts(status) & 4); }
+
+// "a, b and 3 more<suffix>" at buf + len: ids that do not fit (with room for tail) are counted.
+static size_t status_part(char *buf, size_t cap, size_t len, const char *const *ids, int n, const char *suffix,
+                          size_t tail) {
     int k = 0;
-    buf[0] = 0;
     for (; k < n && len + strlen(ids[k]) + 2 + tail < cap; k++)
         len += (size_t)snprintf(buf + len, cap - len, "%s%s", k ? ", " : "", ids[k]);
     if (k < n) len += (size_t)snprintf(buf + len, cap - len, " and %d more", n - k);
-    snprintf(buf + len, cap - len, "%s", PC_STATUS_NAN_MAP);
+    len += (size_t)snprintf(buf + len, cap - len, "%s", suffix);
+    return len < cap ? len : cap - 1;
+}
+
+void pc_status_partial_maps(char *buf, size_t cap, const char *const *nan_ids, int n_nan,
+                            const char *const *absent_ids, int n_absent) {
+    // room for " and N more", the suffixes and the no-map part's first id
+    const size_t tail_nan = strlen(PC_STATUS_NAN_MAP) + 24 + (n_absent ? strlen(PC_STATUS_NO_MAP) + 128 : 0);
+    size_t len = 0;
+    buf[0] = 0;
+    if (n_nan) len = status_part(buf, cap, len, nan_ids, n_nan, PC_STATUS_NAN_MAP, tail_nan);
+    if (n_nan && n_absent && len + 2 < cap) len += (size_t)snprintf(buf + len, cap - len, "; ");
+    if (n_absent && len + 1 < cap) status_part(buf, cap, len, absent_ids, n_absent, PC_STATUS_NO_MAP, strlen(PC_STATUS_NO_MAP) + 24);
+}
+
+void pc_status_nan_maps(char *buf, size_t cap, const char *const *ids, int n) {
+    pc_status_partial_maps(buf, cap, ids, n, NULL, 0);
 }
 
 void pc_result_free(PcImageResult *r) {

@@ -109,14 +109,24 @@ void pc_result_free(PcImageResult *r);
 // only the last such method (the same form with one id); their other NaN methods' values are NaN
 // too, so they read the same way.
 #define PC_STATUS_NAN_MAP ": NaN map (constant before min-max, as the library)"
-// 1 when an image with this status enters the means: "ok", or a NaN-map status (each method's row
-// then keeps the image where the method's values are finite).
+// The same for methods that have no map of the image (ext:NAME whose file lacks it, external.h):
+// "ext:a: no map in the external file". With both kinds, the NaN part comes first and "; " joins
+// them: "gradcam: NaN map (...); ext:a: no map in the external file".
+#define PC_STATUS_NO_MAP ": no map in the external file"
+// 1 when an image with this status enters the means: "ok", or a status made of the parts above
+// (each method's row then keeps the image where the method's values are finite).
 int pc_status_usable(const char *status);
-// 1 for a NaN-map status (above).
+// 1 for a status with a NaN-map part (above).
 int pc_status_is_nan_map(const char *status);
+// 1 for a status with a no-map part (above).
+int pc_status_is_no_map(const char *status);
 // Writes the NaN-map status naming the n ids (n >= 1) into buf; ids that do not fit are counted
 // ("a, b and 3 more: NaN map ...").
 void pc_status_nan_maps(char *buf, size_t cap, const char *const *ids, int n);
+// The status of both kinds: the NaN-map part naming nan_ids (when n_nan > 0), then the no-map
+// part naming absent_ids (when n_absent > 0). n_nan + n_absent >= 1.
+void pc_status_partial_maps(char *buf, size_t cap, const char *const *nan_ids, int n_nan,
+                            const char *const *absent_ids, int n_absent);
 
 // The fixed-size binary form of one result in the journal (maps in the stored precision).
 size_t pc_result_bytes(const PcStoreLayout *l);
