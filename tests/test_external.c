@@ -1,4 +1,4 @@
-// test_external.c: maps made elsewhere, method ext:NAME (host/external.c, methods_external.c,
+// test_external.c: maps made elsewhere, method ext:NAME (host/methods/external.c, methods_external.c,
 // config_external.c; docs/external-maps.md).
 //   * up(): every accepted array of tests/fixtures/ext_maps/npy_variants.npz (written by numpy,
 //     tools/make_ext_fixtures.py) through the registry's ext: entry on the CPU backend equals

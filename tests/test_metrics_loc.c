@@ -1,5 +1,5 @@
-// test_metrics_loc.c: the localisation measures beside SPEC §10 (host/localisation.h) and the
-// independent randomisation of the sanity check (host/sanity.h), against
+// test_metrics_loc.c: the localisation measures beside SPEC §10 (host/metrics/localisation.h) and the
+// independent randomisation of the sanity check (host/metrics/sanity.h), against
 // fixtures/metrics_loc.h5 (tools/make_metric_fixtures2.py):
 //  * on the reference maps and masks of fixtures/synthetic.h5 (synth_vgg, synth_resnet; gradcam,
 //    pcamp, pcamm, pcampm; 16 images each) and on hand-made cases (ties at the maximum, a maximum

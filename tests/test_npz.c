@@ -1,4 +1,4 @@
-// test_npz.c: the .npy / .npz reader (host/npy.c, npz.c) of maps made elsewhere.
+// test_npz.c: the .npy / .npz reader (host/input/npy.c, npz.c) of maps made elsewhere.
 // Good files: tests/fixtures/ext_maps/*.npz, written by numpy 1.24 (tools/make_ext_fixtures.py):
 // np.savez (stored, zip64 local headers) and np.savez_compressed (deflated) maps of torchcam, and
 // npy_variants.npz with every accepted form (<f2 / <f4 / <f8, C and Fortran order, versions 1.0 /

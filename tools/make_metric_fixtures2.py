@@ -29,7 +29,7 @@ Groups:
       to (1, 1, S, S), as its shape asserts require: the norms are the native map's); image img0 of reference_golden.h5, tiny_vgg and tiny_resnet.
   /mprt/synth_vgg: MPRT(layer_order="independent", similarity spearman, abs, normalise_by_max)
       with each Conv2d / Linear reset_parameters() replaced by polycam-eval's Philox stream-6 draw
-      (host/sanity.h) so the randomised weights are the program's; gradcam and ixg (channel sum)
+      (host/metrics/sanity.h) so the randomised weights are the program's; gradcam and ixg (channel sum)
       maps at 224 x 224 for the original class; datasets layers (names in Quantus's order, the
       forward order), <method> (scores per layer), attribute original; x (3, S, S): the first
       synthetic image (list position 0), preprocessed.

@@ -95,10 +95,10 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"precision", "guard_max_dauc", "0.005", "fp8/int8: the guard stops the run when the mean |AUC(8-bit) - AUC(fp32)| over its maps and curves exceeds this", 0},
     {"precision", "guard_min_agreement", "0.75", "fp8/int8: the guard stops the run when fewer than this fraction of its images keep the fp32 predicted class", 0},
     {"precision", "apply", "all", "fp8/int8: all (every forward pass in 8 bits) | maps (the maps' passes in 8 bits, the class and the insertion/deletion curves on an unquantised net: fp16 on CUDA, fp32 on the CPU)", 1},
-    // localisation beside [data] masks (host/localisation.h); in the texts only when not 15, so the
+    // localisation beside [data] masks (host/metrics/localisation.h); in the texts only when not 15, so the
     // keys of earlier runs with masks stay
     {"data", "pointing_tolerance", "15", "pointing game with a tolerance: a hit when an object pixel lies closer than this many pixels to the map's maximum (TorchRay's 15; 0 = the pixel itself)", 1},
-    // the sanity check's randomisation (host/sanity.h); not a result key, as the rest of [sanity]
+    // the sanity check's randomisation (host/metrics/sanity.h); not a result key, as the rest of [sanity]
     {"sanity", "order", "cascading", "cascading (layers re-initialised cumulatively from the output down, Adebayo et al.) | independent (one layer at a time on the original network, Quantus MPRT layer_order=independent)", 0},
 };
 
