@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "h5shape.h"
+
 // ---- float16 ----------------------------------------------------------------------------------
 
 uint16_t pc_f32_to_f16(float f) {
@@ -358,6 +360,11 @@ char **pc_h5_read_strings(hid_t obj, int is_attr, size_t *n) {
     hid_t sp = is_attr ? H5Aget_space(obj) : H5Dget_space(obj);
     if (sp < 0) return NULL;
     hssize_t cnt = H5Sget_simple_extent_npoints(sp);
+    // a count the file cannot hold (a chunked dataset of fill values) is not read (h5shape.h)
+    if (cnt > 0 && pc_h5_budget(obj, "", "", (double)cnt * PC_H5_STRING_COST, NULL)) {
+        H5Sclose(sp);
+        return NULL;
+    }
     hid_t ft = is_attr ? H5Aget_type(obj) : H5Dget_type(obj);
     hid_t t = pc_h5_str_type(H5T_CSET_ASCII);
     if (ft >= 0) {

@@ -73,8 +73,10 @@ size_t pc_run_data_bytes(const PcRunData *d);
 // Writes the n datasets into the open file `file` (path for messages). 0, or -1 with err.
 int pc_run_data_write(hid_t file, const char *path, const PcRunData *d, int n, PcError *err);
 // Every run-level dataset under /methods/<id> of the given methods: count, *out malloc'd (free
-// with pc_run_data_free).
-int pc_run_data_read(hid_t file, char (*method_ids)[PC_METHOD_ID_LEN], int n_methods, PcRunData **out);
+// with pc_run_data_free); -1 with err (naming path, the file's name) when one has more than 4 axes,
+// is not numbers, or would take more memory than the file can hold (h5shape.h).
+int pc_run_data_read(hid_t file, const char *path, char (*method_ids)[PC_METHOD_ID_LEN], int n_methods,
+                     PcRunData **out, PcError *err);
 void pc_run_data_free(PcRunData *d, int n);
 // Same method, name, type, shape and bytes.
 int pc_run_data_equal(const PcRunData *a, const PcRunData *b);
@@ -174,14 +176,19 @@ typedef struct {
                                 // energy, pointing
 } PcResultFile;
 
-// Opens a result file (finished or .partial) and reads its attributes and /images.
+// Opens a result file (finished or .partial) and reads its attributes and /images. Every dataset is
+// checked against the file's own N, map_side and steps (h5shape.h) and every method id and image
+// name against the allowed set (safe_text.h) before anything is read: a mismatch is refused in one
+// line naming the file, the dataset, the expected and the found shape.
 int pc_results_open(PcResultFile *rf, const char *path, PcError *err);
 // Reads the results of row `row` into r (maps converted to float32).
 int pc_results_read(const PcResultFile *rf, int row, PcImageResult *r, PcError *err);
 // Insertion (deletion = 0) or deletion AUCs of method m, (n) malloc'd; NULL when not stored.
 double *pc_results_auc(const PcResultFile *rf, int m, int deletion);
-// Per-step scores of method m, (n, T) malloc'd; NULL when that curve is not stored.
-float *pc_results_scores(const PcResultFile *rf, int m, int deletion);
+// Per-step scores of method m, (n, T) malloc'd; NULL when that curve is not stored or holds no
+// value yet (err->msg empty), or when reading it would take more memory than the file can hold
+// (h5shape.h: pc_h5_budget; err says so).
+float *pc_results_scores(const PcResultFile *rf, int m, int deletion, PcError *err);
 // The (S, S) map of method m for image `row`, as float32; -1 when maps are not stored.
 int pc_results_map(const PcResultFile *rf, int m, int row, float *out);
 // A per-image value of method m beside the layout's own (e.g. "sensitivity"): (n) malloc'd, NULL

@@ -19,6 +19,8 @@
 #include "layout.h"
 #include "plot.h"
 #include "report_sanity.h"
+#include "safe_text.h"
+#include "table.h"
 
 typedef struct {
     PcResultFile r;         // the file as layout.c reads it (ids, names, status, layout)
@@ -52,20 +54,29 @@ static void file_close(ReportFile *rf) {
     memset(rf, 0, sizeof *rf);
 }
 
+// 1 for an HDF5 file with the method_ids attribute of a result file: its own message (a dataset of
+// the wrong shape, a name outside the allowed set) says what is wrong with it.
+static int claims_to_be_result(const char *path) {
+    hid_t f = pc_h5_open_read(path);
+    int yes = f >= 0 && H5Aexists(f, "method_ids") > 0;
+    if (f >= 0) H5Fclose(f);
+    return yes;
+}
+
 // Reads what the report needs of one result file; the file stays open for curves and maps.
 static int file_read(ReportFile *rf, const char *path, PcError *err) {
     if (access(path, R_OK) != 0) return pc_fail(err, "%s: cannot read (%s)", path, strerror(errno));
     PcError e;
     if (pc_results_open(&rf->r, path, &e)) {
         pc_results_close(&rf->r);
-        if (!pc_h5_has_signature(path)) return pc_fail(err, "%s", e.msg);
+        if (!pc_h5_has_signature(path) || claims_to_be_result(path)) return pc_fail(err, "%s", e.msg);
         return pc_fail(err, "%s: not a polycam-eval result file (%s)", path, e.msg);
     }
     rf->opened = 1;
     int n = rf->r.n;
     rf->ok = xcalloc((size_t)n + 1, 1);
     rf->use = xcalloc((size_t)n + 1, 1);
-    // "ok", or NaN maps of some methods: those methods' values are NaN, so mean_of leaves them out
+    // "ok", or NaN maps of some methods: those methods' values are NaN, so row_of leaves them out
     for (int i = 0; i < n; i++) rf->ok[i] = rf->r.done[i] == 1 && pc_status_usable(rf->r.status[i]);
     if (rf->r.layout.size <= 0) rf->r.layout.size = 224;
     return 0;
@@ -124,20 +135,16 @@ static int mark_common(ReportFile *fs, int nf) {
     return kept;
 }
 
-// Mean of a per-image value of method id over the used images ("insertion", "deletion" AUCs or an
-// extra dataset such as "sensitivity"); NAN when absent or none. *n gets the count.
-static double mean_of(const ReportFile *rf, const char *id, const char *what, int *n) {
-    int m = method_index(rf, id), k = 0;
-    double *v = m < 0                       ? NULL
-                : !strcmp(what, "insertion") ? pc_results_auc(&rf->r, m, 0)
-                : !strcmp(what, "deletion")  ? pc_results_auc(&rf->r, m, 1)
-                                             : pc_results_extra(&rf->r, m, what);
-    double s = 0;
-    for (int i = 0; v && i < rf->r.n; i++)
-        if (rf->use[i] && isfinite(v[i])) s += v[i], k++;
-    free(v);
-    if (n) *n = k;
-    return k ? s / k : NAN;
+// The row of method id in one file: its means and counts by the rule --table uses (table.h:
+// pc_table_row over the images used here); an empty row (NaN, N = 0) when the file lacks the id.
+static void row_of(const ReportFile *rf, const char *id, PcTableRow *row) {
+    int m = method_index(rf, id);
+    if (m >= 0) {
+        pc_table_row(&rf->r, m, rf->use, row);
+        return;
+    }
+    memset(row, 0, sizeof *row);
+    row->ins = row->del = row->sens = row->energy = NAN;
 }
 
 // ---- tables ------------------------------------------------------------------------------------
@@ -161,28 +168,44 @@ static int main_ids(const ReportFile *fs, int nf, const char **out, int max) {
 }
 
 static void fmt4(char *buf, size_t n, double v) {
-    if (isfinite(v)) snprintf(buf, n, "%.4f", v);
+    if (isfinite(v)) snprintf(buf, n, fabs(v) < 1e9 ? "%.4f" : "%.4e", v);   // a huge mean stays one short cell
     else snprintf(buf, n, "-");
+}
+
+// " <label><suffix> |" for each suffix ("!N": " N |"), the label as Markdown text.
+static void label_cells(FILE *md, const char *label, const char *const *suffix, int n) {
+    for (int i = 0; i < n; i++) {
+        fputc(' ', md);
+        if (suffix[i][0] == '!') fprintf(md, "%s |", suffix[i] + 1);   // a column without the label
+        else pc_md_write(md, label), fprintf(md, "%s |", suffix[i]);
+    }
+}
+
+// "| <id> |" with the id as Markdown text.
+static void id_cell(FILE *md, const char *id) {
+    fprintf(md, "| ");
+    pc_md_write(md, id);
+    fprintf(md, " |");
 }
 
 // Tables 1 / 4: one row per method, one column group (Ins, Del, Ins-Del, N) per file.
 static void table_aucs(FILE *md, const ReportFile *fs, int nf, const char **ids, int n_ids) {
+    static const char *const cols[] = {" Ins", " Del", " Ins-Del", "!N"};
     fprintf(md, "| Method |");
-    for (int k = 0; k < nf; k++) fprintf(md, " %s Ins | %s Del | %s Ins-Del | N |", fs[k].label, fs[k].label, fs[k].label);
+    for (int k = 0; k < nf; k++) label_cells(md, fs[k].label, cols, 4);
     fprintf(md, "\n|---|");
     for (int k = 0; k < nf; k++) fprintf(md, "---:|---:|---:|---:|");
     fprintf(md, "\n");
     for (int m = 0; m < n_ids; m++) {
-        fprintf(md, "| %s |", ids[m]);
+        id_cell(md, ids[m]);
         for (int k = 0; k < nf; k++) {
-            int ni = 0, nd = 0;
-            double ins = mean_of(&fs[k], ids[m], "insertion", &ni);
-            double del = mean_of(&fs[k], ids[m], "deletion", &nd);
+            PcTableRow row;
+            row_of(&fs[k], ids[m], &row);
             char a[32], b[32], c[32];
-            fmt4(a, sizeof a, ins);
-            fmt4(b, sizeof b, del);
-            fmt4(c, sizeof c, ins - del);
-            fprintf(md, " %s | %s | %s | %d |", a, b, c, ni > nd ? ni : nd);
+            fmt4(a, sizeof a, row.ins);
+            fmt4(b, sizeof b, row.del);
+            fmt4(c, sizeof c, row.ins - row.del);
+            fprintf(md, " %s | %s | %s | %d |", a, b, c, row.n);
         }
         fprintf(md, "\n");
     }
@@ -191,35 +214,26 @@ static void table_aucs(FILE *md, const ReportFile *fs, int nf, const char **ids,
 // Table 5: mean sensitivity-max per method and file, when any file stores it.
 static void table_sensitivity(FILE *md, const ReportFile *fs, int nf, const char **ids, int n_ids) {
     int any = 0;
+    PcTableRow row;
     for (int k = 0; k < nf && !any; k++)
-        for (int m = 0; m < n_ids && !any; m++) any = isfinite(mean_of(&fs[k], ids[m], "sensitivity", NULL));
+        for (int m = 0; m < n_ids && !any; m++) row_of(&fs[k], ids[m], &row), any = isfinite(row.sens);
     if (!any) return;
+    static const char *const cols[] = {"", "!N"};
     fprintf(md, "\n## Table 5: sensitivity-max (lower is more robust)\n\n| Method |");
-    for (int k = 0; k < nf; k++) fprintf(md, " %s | N |", fs[k].label);
+    for (int k = 0; k < nf; k++) label_cells(md, fs[k].label, cols, 2);
     fprintf(md, "\n|---|");
     for (int k = 0; k < nf; k++) fprintf(md, "---:|---:|");
     fprintf(md, "\n");
     for (int m = 0; m < n_ids; m++) {
-        fprintf(md, "| %s |", ids[m]);
+        id_cell(md, ids[m]);
         for (int k = 0; k < nf; k++) {
-            int n = 0;
             char a[32];
-            fmt4(a, sizeof a, mean_of(&fs[k], ids[m], "sensitivity", &n));
-            fprintf(md, " %s | %d |", a, n);
+            row_of(&fs[k], ids[m], &row);
+            fmt4(a, sizeof a, row.sens);
+            fprintf(md, " %s | %d |", a, row.n_sens);
         }
         fprintf(md, "\n");
     }
-}
-
-// Pointing hits of method id over the used images with a localisation; *n gets their count.
-static int hits_of(const ReportFile *rf, const char *id, int *n) {
-    int m = method_index(rf, id), hits = 0;
-    int *hit = m < 0 ? NULL : pc_results_pointing(&rf->r, m);
-    *n = 0;
-    for (int i = 0; hit && i < rf->r.n; i++)
-        if (rf->use[i] && hit[i] >= 0) hits += hit[i] == 1, (*n)++;
-    free(hit);
-    return hits;
 }
 
 // Localisation (SPEC §10), when any file has [data] masks: mean energy in mask and pointing hits
@@ -228,18 +242,20 @@ static void table_localisation(FILE *md, const ReportFile *fs, int nf, const cha
     int any = 0;
     for (int k = 0; k < nf; k++) any |= fs[k].r.layout.localisation;
     if (!any) return;
+    static const char *const cols[] = {" energy", " pointing"};
     fprintf(md, "\n## Localisation: energy in the object mask and pointing game (SPEC §10)\n\n| Method |");
-    for (int k = 0; k < nf; k++) fprintf(md, " %s energy | %s pointing |", fs[k].label, fs[k].label);
+    for (int k = 0; k < nf; k++) label_cells(md, fs[k].label, cols, 2);
     fprintf(md, "\n|---|");
     for (int k = 0; k < nf; k++) fprintf(md, "---:|---:|");
     fprintf(md, "\n");
     for (int m = 0; m < n_ids; m++) {
-        fprintf(md, "| %s |", ids[m]);
+        id_cell(md, ids[m]);
         for (int k = 0; k < nf; k++) {
-            int n = 0, hits = hits_of(&fs[k], ids[m], &n);
+            PcTableRow row;
             char a[32], b[32] = "-";
-            fmt4(a, sizeof a, mean_of(&fs[k], ids[m], "localisation/energy", NULL));
-            if (n) snprintf(b, sizeof b, "%d/%d", hits, n);
+            row_of(&fs[k], ids[m], &row);
+            fmt4(a, sizeof a, row.energy);
+            if (row.n_loc) snprintf(b, sizeof b, "%d/%d", row.hits, row.n_loc);
             fprintf(md, " %s | %s |", a, b);
         }
         fprintf(md, "\n");
@@ -285,23 +301,28 @@ static void find_levels(const ReportFile *rf, Levels *lv) {
 static void level_row(FILE *md, const ReportFile *rf, const char *label, const char *level_id, const char *cam_id) {
     char cells[6][32];
     double vals[6];
-    int n = 0, n_cam = 0;
-    vals[0] = mean_of(rf, level_id, "insertion", &n);
-    vals[1] = mean_of(rf, level_id, "deletion", NULL);
-    vals[3] = cam_id ? mean_of(rf, cam_id, "insertion", &n_cam) : NAN;
-    vals[4] = cam_id ? mean_of(rf, cam_id, "deletion", NULL) : NAN;
+    PcTableRow level, cam;
+    row_of(rf, level_id, &level);
+    if (cam_id) row_of(rf, cam_id, &cam);
+    else row_of(rf, "", &cam);   // no such id: NaN, N = 0
+    vals[0] = level.ins, vals[1] = level.del, vals[3] = cam.ins, vals[4] = cam.del;
     vals[2] = vals[0] - vals[1];
     vals[5] = vals[3] - vals[4];
     for (int c = 0; c < 6; c++) fmt4(cells[c], sizeof cells[c], vals[c]);
-    fprintf(md, "| %s | %s | %s | %s | %s | %s | %s | %d |\n", label, cells[0], cells[1], cells[2], cells[3],
-            cells[4], cells[5], n ? n : n_cam);
+    id_cell(md, label);
+    fprintf(md, " %s | %s | %s | %s | %s | %s | %d |\n", cells[0], cells[1], cells[2], cells[3], cells[4], cells[5],
+            level.n ? level.n : cam.n);
 }
 
 // Tables 2 / 3 for one file: per variant, Poly-CAM at each level against the isolated CAM, then
 // the recursion without LNorm.
 static void table_levels(FILE *md, const ReportFile *rf, const Levels *lv) {
     for (int v = 0; v < lv->n_variants; v++) {
-        fprintf(md, "\n### %s: %s per level (Poly-CAM at layer l) and isolated layer CAMs\n\n", rf->label, lv->variants[v]);
+        fprintf(md, "\n### ");
+        pc_md_write(md, rf->label);
+        fprintf(md, ": ");
+        pc_md_write(md, lv->variants[v]);
+        fprintf(md, " per level (Poly-CAM at layer l) and isolated layer CAMs\n\n");
         fprintf(md, "| Layer | Level Ins | Level Del | Level Ins-Del | CAM Ins | CAM Del | CAM Ins-Del | N |\n");
         fprintf(md, "|---|---:|---:|---:|---:|---:|---:|---:|\n");
         char level[256], cam[256];
@@ -317,12 +338,14 @@ static void table_levels(FILE *md, const ReportFile *rf, const Levels *lv) {
 
 // ---- figures -----------------------------------------------------------------------------------
 
-// Mean curve of method id's insertion or deletion scores over the used images into y (T); 0 when
-// absent.
-static int mean_curve(const ReportFile *rf, const char *id, int deletion, double *y) {
-    int m = method_index(rf, id), T = rf->r.layout.steps, k = 0;
-    float *v = m >= 0 ? pc_results_scores(&rf->r, m, deletion) : NULL;
-    if (!v) return 0;
+// Mean curve of method id's insertion or deletion scores over the used images into y (T): 1, 0 when
+// absent or no image is used, -1 with err when the scores cannot be read.
+static int mean_curve(const ReportFile *rf, const char *id, int deletion, double *y, PcError *err) {
+    int m = method_index(rf, id), T = rf->r.layout.steps, k = 0, any = 0;
+    for (int i = 0; i < rf->r.n && !any; i++) any = rf->use[i];
+    if (m < 0 || !any) return 0;
+    float *v = pc_results_scores(&rf->r, m, deletion, err);
+    if (!v) return err->msg[0] ? -1 : 0;
     for (int t = 0; t < T; t++) y[t] = 0;
     for (int i = 0; i < rf->r.n; i++) {
         if (!rf->use[i]) continue;
@@ -348,17 +371,22 @@ static int figure_curves(FILE *md, const char *dir, const ReportFile *rf, const 
     PcSeries *s = xcalloc((size_t)n_ids, sizeof(PcSeries));
     int ns = 0;
     for (int t = 0; t < T; t++) x[t] = fmin(p * (t + 1), S2) / S2;
-    for (int m = 0; m < n_ids; m++)
-        if (mean_curve(rf, ids[m], !strcmp(kind, "deletion"), ys + (size_t)ns * T)) s[ns] = (PcSeries){ids[m], x, ys + (size_t)ns * T, T, 0, 0}, ns++;
     int rc = 0;
-    if (ns) {
+    for (int m = 0; m < n_ids && rc == 0; m++) {
+        int got = mean_curve(rf, ids[m], !strcmp(kind, "deletion"), ys + (size_t)ns * T, err);
+        if (got > 0) s[ns] = (PcSeries){ids[m], x, ys + (size_t)ns * T, T, 0, 0}, ns++;
+        rc = got < 0 ? -1 : 0;
+    }
+    if (ns && rc == 0) {
         char base[1024], title[256], ylabel[64];
         snprintf(base, sizeof base, "%s/curves_%s_%s", dir, rf->label, kind);
         snprintf(title, sizeof title, "%s: mean %s curve", rf->label, kind);
         snprintf(ylabel, sizeof ylabel, "softmax score of the class");
         PcChart c = {title, "fraction of pixels", ylabel, 0, 1, 0, 0, 0, 0};
         rc = pc_plot_lines(base, &c, s, ns, err);
-        if (!rc) fprintf(md, "\n![%s](curves_%s_%s.png)\n", title, rf->label, kind);
+        char file[600];
+        snprintf(file, sizeof file, "curves_%s_%s.png", rf->label, kind);
+        if (!rc) pc_md_image(md, title, file);
     }
     free(x);
     free(ys);
@@ -371,13 +399,14 @@ static int figure_levels(FILE *md, const char *dir, const ReportFile *rf, const 
     int L = lv->n_layers[v];
     if (L == 0) return 0;   // only a no-LNorm map: no per-layer figure
     double x[16], y[4][16];
-    static const char *what[4] = {"insertion", "deletion", "insertion", "deletion"};
     for (int l = 0; l < L; l++) {
         x[l] = l + 1;
         for (int k = 0; k < 4; k++) {
             char id[256];
             snprintf(id, sizeof id, "%s.%s.%s", lv->variants[v], k < 2 ? "level" : "cam", lv->layers[v][l]);
-            y[k][l] = mean_of(rf, id, what[k], NULL);
+            PcTableRow row;
+            row_of(rf, id, &row);
+            y[k][l] = k % 2 ? row.del : row.ins;
         }
     }
     // One colour per map kind, solid for insertion and dashed for deletion.
@@ -389,7 +418,9 @@ static int figure_levels(FILE *md, const char *dir, const ReportFile *rf, const 
              lv->layers[v][L - 1]);
     PcChart c = {title, "target layer (earliest = 1)", "mean AUC", 0.5, L + 0.5, 0, 1, 0, 0};
     int rc = pc_plot_lines(base, &c, s, 4, err);
-    if (!rc) fprintf(md, "\n![%s](levels_%s_%s.png)\n", title, rf->label, lv->variants[v]);
+    char file[600];
+    snprintf(file, sizeof file, "levels_%s_%s.png", rf->label, lv->variants[v]);
+    if (!rc) pc_md_image(md, title, file);
     return rc;
 }
 
@@ -439,7 +470,9 @@ static int figure_grid(FILE *md, const char *dir, const ReportFile *rf, const ch
         snprintf(base, sizeof base, "%s/grid_%s", dir, rf->label);
         snprintf(title, sizeof title, "%s: saliency maps (viridis, each scaled to its own range)", rf->label);
         rc = pc_plot_grid(base, title, rows, n_ids, t, t, tiles, present, row_labels, (char *const *)ids, err);
-        if (!rc) fprintf(md, "\n![%s](grid_%s.png)\n", title, rf->label);
+        char file[600];
+        snprintf(file, sizeof file, "grid_%s.png", rf->label);
+        if (!rc) pc_md_image(md, title, file);
         free(row_labels);
     }
     free(img);
@@ -471,7 +504,9 @@ static void describe_files(FILE *md, const ReportFile *fs, int nf, int kept, int
     for (int k = 0; k < nf; k++) {
         int used = 0;
         for (int i = 0; i < fs[k].r.n; i++) used += fs[k].use[i];
-        fprintf(md, "| `%s` | %d | %d | %s | %d |\n", fs[k].r.path, fs[k].r.n, fs[k].r.n_done,
+        fprintf(md, "| ");
+        pc_md_code(md, fs[k].r.path);
+        fprintf(md, " | %d | %d | %s | %d |\n", fs[k].r.n, fs[k].r.n_done,
                 fs[k].r.complete ? "complete" : "running (images done so far)", used);
     }
     if (own)
@@ -480,25 +515,36 @@ static void describe_files(FILE *md, const ReportFile *fs, int nf, int kept, int
     for (int k = 0; k < nf; k++) {
         int ok = 0;
         for (int i = 0; i < fs[k].r.n; i++) ok += fs[k].ok[i];
-        if (ok == 0)
-            fprintf(md, "\n`%s` has no readable image%s: its columns are empty.\n", fs[k].r.path,
-                    fs[k].r.complete ? "" : " yet");
-        else if (ok != kept && !own)
-            fprintf(md, "\nLeft out of `%s`: %d of its %d readable images, which another file lacks or could not "
-                        "read; every mean is over the same %d images.\n", fs[k].r.path, ok - kept, ok, kept);
+        if (ok == 0) {
+            fprintf(md, "\n");
+            pc_md_code(md, fs[k].r.path);
+            fprintf(md, " has no readable image%s: its columns are empty.\n", fs[k].r.complete ? "" : " yet");
+        } else if (ok != kept && !own) {
+            fprintf(md, "\nLeft out of ");
+            pc_md_code(md, fs[k].r.path);
+            fprintf(md, ": %d of its %d readable images, which another file lacks or could not read; every mean is "
+                        "over the same %d images.\n", ok - kept, ok, kept);
+        }
     }
     for (int k = 0; k < nf; k++) {
         int nan = 0;
         for (int i = 0; i < fs[k].r.n; i++) nan += fs[k].use[i] && pc_status_is_nan_map(fs[k].r.status[i]);
-        if (nan)
-            fprintf(md, "\n`%s`: %d of the images used have a NaN map of some method (a constant map, as the "
-                        "library gives it; `/images/status` names the methods): they leave only those methods' "
-                        "means (their N is lower).\n", fs[k].r.path, nan);
+        if (nan) {
+            fprintf(md, "\n");
+            pc_md_code(md, fs[k].r.path);
+            fprintf(md, ": %d of the images used have a NaN map of some method (a constant map, as the library gives "
+                        "it; `/images/status` names the methods): they leave only those methods' means (their N is "
+                        "lower).\n", nan);
+        }
     }
     for (int k = 1; k < nf; k++)
-        if (fs[k].r.layout.steps != fs[0].r.layout.steps)
-            fprintf(md, "\n`%s` has %d curve steps and `%s` %d: their AUCs are not on the same grid.\n", fs[k].r.path,
-                    fs[k].r.layout.steps, fs[0].r.path, fs[0].r.layout.steps);
+        if (fs[k].r.layout.steps != fs[0].r.layout.steps) {
+            fprintf(md, "\n");
+            pc_md_code(md, fs[k].r.path);
+            fprintf(md, " has %d curve steps and ", fs[k].r.layout.steps);
+            pc_md_code(md, fs[0].r.path);
+            fprintf(md, " %d: their AUCs are not on the same grid.\n", fs[0].r.layout.steps);
+        }
 }
 
 static int write_figures(FILE *md, const char *dir, const ReportFile *fs, int nf, const char **ids, int n_ids,
@@ -554,7 +600,11 @@ static int write_report(const char *dir, ReportFile *fs, int nf, const PcReportO
     for (int k = 0; k < nf; k++) {
         Levels lv;
         find_levels(&fs[k], &lv);
-        if (lv.n_variants) fprintf(md, "\n## Tables 2 and 3: per-level ablation (%s)\n", fs[k].label);
+        if (lv.n_variants) {
+            fprintf(md, "\n## Tables 2 and 3: per-level ablation (");
+            pc_md_write(md, fs[k].label);
+            fprintf(md, ")\n");
+        }
         table_levels(md, &fs[k], &lv);
     }
     table_sensitivity(md, fs, nf, ids, n_ids);
