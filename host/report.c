@@ -629,6 +629,7 @@ int pc_report(const char *out_dir, int n_files, char *const *files, const PcRepo
     ReportFile *fs = xcalloc((size_t)n_files, sizeof(ReportFile));
     int rc = 0;
     for (int k = 0; k < n_files && rc == 0; k++) rc = file_open(&fs[k], files[k], err);
+    for (int k = 0; k < n_files && rc == 0; k++) rc = pc_report_sanity_check(&fs[k].r, err);   // before any figure
     for (int k = 0; k < n_files && rc == 0; k++)
         for (int o = 0; o < k && rc == 0; o++)
             if (!strcmp(fs[k].label, fs[o].label))

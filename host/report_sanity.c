@@ -159,6 +159,30 @@ static void short_name(const char *in, char *out, size_t n) {
     out[u < n ? u : n - 1] = 0;
 }
 
+// Tiles of the sanity grid: t x t pixels (t = 64 beyond 24 steps, else 96).
+static int tile_side(const SanityFile *s) { return s->n_steps > 24 ? 64 : 96; }
+
+// d[m] = /sanity/maps/<method m>, checked against (images, steps, S, S), or -1 when the file has
+// none; the grid's memory held to what the file can hold. 0, or -1 with err (every d[m] closed).
+static int open_maps(const PcResultFile *rf, const SanityFile *s, hid_t *d, PcError *err) {
+    const int S = s->S, t = tile_side(s);
+    for (int m = 0; m < s->n_meth; m++) d[m] = -1;
+    if (pc_h5_budget(rf->f, rf->path, "/sanity/maps (the sanity grid)", (double)s->n_meth * s->n_steps * t * t * 3, err))
+        return -1;
+    PcH5Want w = {.file = rf->path, .kind = PC_H5_FLOAT, .rank = 4,
+                  .dims = {(hsize_t)s->n_img, (hsize_t)s->n_steps, (hsize_t)S, (hsize_t)S},
+                  .why = "rows of /sanity/images, entries of /sanity/steps, map_side"};
+    int rc = 0;
+    for (int m = 0; m < s->n_meth && rc == 0; m++) {
+        char name[256];
+        snprintf(name, sizeof name, "/sanity/maps/%s", s->methods[m]);
+        if (H5Lexists(rf->f, name, H5P_DEFAULT) > 0 && (d[m] = pc_h5_open_checked(rf->f, name, &w, err)) < 0) rc = -1;
+    }
+    for (int m = 0; m < s->n_meth && rc; m++)
+        if (d[m] >= 0) H5Dclose(d[m]), d[m] = -1;
+    return rc;
+}
+
 // Grid: methods (rows) x steps (columns) of the first checked image.
 static int figure_grid(FILE *md, const char *dir, const PcResultFile *rf, const SanityFile *s, const char *label,
                        PcError *err) {
@@ -172,22 +196,10 @@ static int figure_grid(FILE *md, const char *dir, const PcResultFile *rf, const 
         fprintf(md, "\n(No sanity grid: the file stores no maps, `[output] maps = none`.)\n");
         return 0;
     }
-    const int S = s->S, t = s->n_steps > 24 ? 64 : 96;
+    const int S = s->S, t = tile_side(s);
     const size_t tile = (size_t)t * t * 3, ss = (size_t)S * S;
-    if (pc_h5_budget(rf->f, rf->path, "/sanity/maps (the sanity grid)", (double)s->n_meth * s->n_steps * tile, err))
-        return -1;
-    // every map dataset as the layout says, before any is read
-    PcH5Want w = {.file = rf->path, .kind = PC_H5_FLOAT, .rank = 4,
-                  .dims = {(hsize_t)s->n_img, (hsize_t)s->n_steps, (hsize_t)S, (hsize_t)S},
-                  .why = "rows of /sanity/images, entries of /sanity/steps, map_side"};
     hid_t *d = xcalloc((size_t)s->n_meth, sizeof(hid_t));
-    int rc = 0;
-    for (int m = 0; m < s->n_meth; m++) {
-        char name[256];
-        snprintf(name, sizeof name, "/sanity/maps/%s", s->methods[m]);
-        d[m] = rc || H5Lexists(rf->f, name, H5P_DEFAULT) <= 0 ? -1 : pc_h5_open_checked(rf->f, name, &w, err);
-        if (d[m] < 0 && H5Lexists(rf->f, name, H5P_DEFAULT) > 0) rc = -1;
-    }
+    int rc = open_maps(rf, s, d, err);
     unsigned char *tiles = xcalloc((size_t)s->n_meth * s->n_steps * tile + 1, 1);
     unsigned char *present = xcalloc((size_t)s->n_meth * s->n_steps + 1, 1), *rgb = xmalloc(ss * 3);
     float *map = xmalloc(ss * sizeof(float));
@@ -278,4 +290,18 @@ int pc_report_sanity(FILE *md, const char *dir, const PcResultFile *rf, const ch
     if (figures) rc = figure_grid(md, dir, rf, &s, label, err) || figure_curves(md, dir, &s, label, err) ? -1 : 0;
     sanity_close(&s);
     return rc;
+}
+
+int pc_report_sanity_check(const PcResultFile *rf, PcError *err) {
+    SanityFile s;
+    int rc = sanity_open(rf, &s, err);
+    if (rc > 0) {
+        hid_t *d = xcalloc((size_t)s.n_meth + 1, sizeof(hid_t));
+        rc = open_maps(rf, &s, d, err);
+        for (int m = 0; m < s.n_meth && rc == 0; m++)
+            if (d[m] >= 0) H5Dclose(d[m]);
+        free(d);
+    }
+    sanity_close(&s);
+    return rc < 0 ? -1 : 0;
 }
