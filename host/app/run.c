@@ -139,7 +139,6 @@ static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
     if (pc_targets_resolve(&r->net, cfg->n_layers, layers, &r->tg, &e))
         return pc_fail(err, "[model] layers: %s", e.msg);
     // the other methods: ids, settings, their layers checked against this model
-    _Static_assert(PC_METHOD_ID_CHARS == PC_METHOD_ID_LEN, "method id lengths");
     r->n_others = pc_method_config_ids_named(cfg, r->others, r->other_ids, MAX_OTHERS, err);
     if (r->n_others < 0) return -1;
     if (pc_method_settings_from_config(cfg, &r->mset, err)) return -1;

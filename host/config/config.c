@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "config_internal.h"
 #include "method_config.h"
+#include "safe_text.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -241,6 +242,14 @@ static int on_key(void *user, const char *section, const char *name, const char 
 
 // "section.key=value" from the command line.
 static int apply_set(PcConfig *cfg, const char *set, PcError *err) {
+    // a newline would forge lines of the stored configuration (config_source): refused, as any
+    // other control character
+    for (const unsigned char *c = (const unsigned char *)set; *c; c++)
+        if (*c < 0x20 || *c == 0x7f) {
+            char shown[200];
+            return pc_fail(err, "--set %s: holds a control character (\\x%02x); a value is one line of text",
+                           pc_printable(shown, sizeof shown, set), *c);
+        }
     const char *eq = strchr(set, '=');
     const char *dot = strchr(set, '.');
     if (!eq || !dot || dot > eq)

@@ -133,10 +133,10 @@ int pc_method_config_ids(const PcConfig *cfg, const PcMethodDesc **out, int max,
     return pc_method_config_ids_named(cfg, out, NULL, max, err);
 }
 
-int pc_method_config_ids_named(const PcConfig *cfg, const PcMethodDesc **out, char (*ids)[PC_METHOD_ID_CHARS], int max,
+int pc_method_config_ids_named(const PcConfig *cfg, const PcMethodDesc **out, char (*ids)[PC_METHOD_ID_LEN], int max,
                                PcError *err) {
     const char *list = pc_config_get(cfg, "saliency", "methods");
-    char seen[64][PC_METHOD_ID_CHARS];
+    char seen[64][PC_METHOD_ID_LEN];
     int n = 0;
     const char *p = list;
     while (*p) {
@@ -167,7 +167,7 @@ int pc_method_config_ids_named(const PcConfig *cfg, const PcMethodDesc **out, ch
 }
 
 int pc_method_states_open(const PcMethodSettings *s, const PcMethodDesc *const *others,
-                          char (*ids)[PC_METHOD_ID_CHARS], int n, const PcDataset *ds, void **states, PcError *err) {
+                          char (*ids)[PC_METHOD_ID_LEN], int n, const PcDataset *ds, void **states, PcError *err) {
     for (int i = 0; i < n; i++) {
         states[i] = NULL;
         if (others[i]->open && others[i]->open(s, ids[i], ds->names, ds->n, stderr, &states[i], err)) return -1;

@@ -399,9 +399,11 @@ int pc_sanity_run(PcSanityEnv *env, const PcSanitySettings *ss, const char *outp
         int sig = pc_stop_requested();     // a stop signal between two steps: the steps so far are kept
         if (sig) {
             rc = 1;
-            pc_fail(err, "interrupted by %s during the sanity check (step %d of %d); /sanity not written yet, steps "
-                         "0..%d kept in %s; rerun the same command to continue", pc_stop_signal_name(sig), t,
-                    s.n_steps - 1, t - 1, j.path);
+            char kept[64] = "no step finished yet, nothing kept";   // stopped before step 0 ended
+            if (t > 0) snprintf(kept, sizeof kept, "steps 0..%d kept", t - 1);
+            pc_fail(err, "interrupted by %s during the sanity check (step %d of %d); /sanity not written yet, %s in "
+                         "%s; rerun the same command to continue", pc_stop_signal_name(sig), t, s.n_steps - 1, kept,
+                    j.path);
             break;
         }
         if (t > 0) rc = randomise(env, &s, s.node[t], err);

@@ -20,7 +20,9 @@
 #include "plot.h"
 #include "report_internal.h"
 #include "report_sanity.h"
+#include "safe_text.h"
 #include "stats.h"
+#include "table.h"
 
 void pc_report_default_options(PcReportOptions *opt) {
     opt->grid_images = 6;
@@ -49,20 +51,29 @@ static void file_close(ReportFile *rf) {
     memset(rf, 0, sizeof *rf);
 }
 
+// 1 for an HDF5 file with the method_ids attribute of a result file: its own message (a dataset of
+// the wrong shape, a name outside the allowed set) says what is wrong with it.
+static int claims_to_be_result(const char *path) {
+    hid_t f = pc_h5_open_read(path);
+    int yes = f >= 0 && H5Aexists(f, "method_ids") > 0;
+    if (f >= 0) H5Fclose(f);
+    return yes;
+}
+
 // Reads what the report needs of one result file; the file stays open for curves and maps.
 static int file_read(ReportFile *rf, const char *path, PcError *err) {
     if (access(path, R_OK) != 0) return pc_fail(err, "%s: cannot read (%s)", path, strerror(errno));
     PcError e;
     if (pc_results_open(&rf->r, path, &e)) {
         pc_results_close(&rf->r);
-        if (!pc_h5_has_signature(path)) return pc_fail(err, "%s", e.msg);
+        if (!pc_h5_has_signature(path) || claims_to_be_result(path)) return pc_fail(err, "%s", e.msg);
         return pc_fail(err, "%s: not a polycam-eval result file (%s)", path, e.msg);
     }
     rf->opened = 1;
     int n = rf->r.n;
     rf->ok = xcalloc((size_t)n + 1, 1);
     rf->use = xcalloc((size_t)n + 1, 1);
-    // "ok", or NaN maps of some methods: those methods' values are NaN, so mean_of leaves them out
+    // "ok", or NaN maps of some methods: those methods' values are NaN, so row_of leaves them out
     for (int i = 0; i < n; i++) rf->ok[i] = rf->r.done[i] == 1 && pc_status_usable(rf->r.status[i]);
     if (rf->r.layout.size <= 0) rf->r.layout.size = 224;
     return 0;
@@ -121,22 +132,6 @@ static int mark_common(ReportFile *fs, int nf) {
     return kept;
 }
 
-// Mean of a per-image value of method id over the used images ("insertion", "deletion" AUCs or an
-// extra dataset such as "sensitivity"); NAN when absent or none. *n gets the count.
-static double mean_of(const ReportFile *rf, const char *id, const char *what, int *n) {
-    int m = pc_report_method_index(rf, id), k = 0;
-    double *v = m < 0                       ? NULL
-                : !strcmp(what, "insertion") ? pc_results_auc(&rf->r, m, 0)
-                : !strcmp(what, "deletion")  ? pc_results_auc(&rf->r, m, 1)
-                                             : pc_results_extra(&rf->r, m, what);
-    double s = 0;
-    for (int i = 0; v && i < rf->r.n; i++)
-        if (rf->use[i] && isfinite(v[i])) s += v[i], k++;
-    free(v);
-    if (n) *n = k;
-    return k ? s / k : NAN;
-}
-
 // ---- tables ------------------------------------------------------------------------------------
 
 static int is_ablation_id(const char *id) {
@@ -158,19 +153,34 @@ static int main_ids(const ReportFile *fs, int nf, const char **out, int max) {
 }
 
 static void fmt4(char *buf, size_t n, double v) {
-    if (isfinite(v)) snprintf(buf, n, "%.4f", v);
+    if (isfinite(v)) snprintf(buf, n, fabs(v) < 1e9 ? "%.4f" : "%.4e", v);   // a huge mean stays one short cell
     else snprintf(buf, n, "-");
 }
 
-// Pointing hits of method id over the used images with a localisation; *n gets their count.
-static int hits_of(const ReportFile *rf, const char *id, int *n, int tol) {
-    int m = pc_report_method_index(rf, id), hits = 0;
-    int *hit = m < 0 ? NULL : tol ? pc_results_pointing_tol(&rf->r, m) : pc_results_pointing(&rf->r, m);
-    *n = 0;
-    for (int i = 0; hit && i < rf->r.n; i++)
-        if (rf->use[i] && hit[i] >= 0) hits += hit[i] == 1, (*n)++;
-    free(hit);
-    return hits;
+// The row of method id in one file: its means and counts by the rule --table uses (table.h:
+// pc_table_row over the images used here); an empty row (NaN, N = 0) when the file lacks the id.
+static void row_of(const ReportFile *rf, const char *id, PcTableRow *row) {
+    int m = pc_report_method_index(rf, id);
+    if (m >= 0) {
+        pc_table_row(&rf->r, m, rf->use, row);
+        return;
+    }
+    memset(row, 0, sizeof *row);
+    row->ins = row->del = row->sens = row->sens_avg = row->energy = row->rank = NAN;
+}
+
+// " <label><suffix> |" per column, the label as Markdown text.
+static void label_cell(FILE *md, const char *label, const char *suffix) {
+    fputc(' ', md);
+    pc_md_write(md, label);
+    fprintf(md, "%s |", suffix);
+}
+
+// "| <id> |" with the id as Markdown text.
+static void id_cell(FILE *md, const char *id) {
+    fprintf(md, "| ");
+    pc_md_write(md, id);
+    fprintf(md, " |");
 }
 
 // Localisation (SPEC §10), when any file has [data] masks: mean energy in mask and pointing hits
@@ -182,26 +192,30 @@ static void table_localisation(FILE *md, const ReportFile *fs, int nf, const cha
     if (!any) return;
     fprintf(md, "\n## Localisation: energy in the object mask and pointing game (SPEC §10)\n\n| Method |");
     for (int k = 0; k < nf; k++) {
-        fprintf(md, " %s energy | %s pointing |", fs[k].label, fs[k].label);
-        if (fs[k].r.layout.loc_more)
-            fprintf(md, " %s pointing %d px | %s rank accuracy |", fs[k].label, fs[k].r.layout.pointing_tol, fs[k].label);
+        label_cell(md, fs[k].label, " energy");
+        label_cell(md, fs[k].label, " pointing");
+        if (!fs[k].r.layout.loc_more) continue;
+        char tol[48];
+        snprintf(tol, sizeof tol, " pointing %d px", fs[k].r.layout.pointing_tol);
+        label_cell(md, fs[k].label, tol);
+        label_cell(md, fs[k].label, " rank accuracy");
     }
     fprintf(md, "\n|---|");
     for (int k = 0; k < nf; k++) fprintf(md, "---:|---:|%s", fs[k].r.layout.loc_more ? "---:|---:|" : "");
     fprintf(md, "\n");
     for (int m = 0; m < n_ids; m++) {
-        fprintf(md, "| %s |", ids[m]);
+        id_cell(md, ids[m]);
         for (int k = 0; k < nf; k++) {
-            int n = 0, hits = hits_of(&fs[k], ids[m], &n, 0);
+            PcTableRow row;
             char a[32], b[32] = "-";
-            fmt4(a, sizeof a, mean_of(&fs[k], ids[m], "localisation/energy", NULL));
-            if (n) snprintf(b, sizeof b, "%d/%d", hits, n);
+            row_of(&fs[k], ids[m], &row);
+            fmt4(a, sizeof a, row.energy);
+            if (row.n_loc) snprintf(b, sizeof b, "%d/%d", row.hits, row.n_loc);
             fprintf(md, " %s | %s |", a, b);
             if (!fs[k].r.layout.loc_more) continue;
-            hits = hits_of(&fs[k], ids[m], &n, 1);
             snprintf(b, sizeof b, "-");
-            if (n) snprintf(b, sizeof b, "%d/%d", hits, n);
-            fmt4(a, sizeof a, mean_of(&fs[k], ids[m], "localisation/rank", NULL));
+            if (row.n_loc && row.has_loc_more) snprintf(b, sizeof b, "%d/%d", row.hits_tol, row.n_loc);
+            fmt4(a, sizeof a, row.rank);
             fprintf(md, " %s | %s |", b, a);
         }
         fprintf(md, "\n");
@@ -245,12 +259,15 @@ static void find_levels(const ReportFile *rf, Levels *lv) {
 
 // ---- figures -----------------------------------------------------------------------------------
 
-// Mean curve of method id's insertion or deletion scores over the used images into y (T); 0 when
-// absent.
-int pc_report_mean_curve(const ReportFile *rf, const char *id, int deletion, double *y) {
-    int m = pc_report_method_index(rf, id), T = rf->r.layout.steps, k = 0;
-    float *v = m >= 0 ? pc_results_scores(&rf->r, m, deletion) : NULL;
-    if (!v) return 0;
+// Mean curve of method id's insertion or deletion scores over the used images into y (T): 1, 0 when
+// absent or no image is used, -1 with err when the scores cannot be read.
+int pc_report_mean_curve(const ReportFile *rf, const char *id, int deletion, double *y, PcError *err) {
+    int m = pc_report_method_index(rf, id), T = rf->r.layout.steps, k = 0, any = 0;
+    for (int i = 0; i < rf->r.n && !any; i++) any = rf->use[i];
+    if (m < 0 || !any) return 0;
+    err->msg[0] = 0;
+    float *v = pc_results_scores(&rf->r, m, deletion, err);
+    if (!v) return err->msg[0] ? -1 : 0;
     for (int t = 0; t < T; t++) y[t] = 0;
     for (int i = 0; i < rf->r.n; i++) {
         if (!rf->use[i]) continue;
@@ -270,13 +287,14 @@ static int figure_levels(FILE *md, const char *dir, const ReportFile *rf, const 
     int L = lv->n_layers[v];
     if (L == 0) return 0;   // only a no-LNorm map: no per-layer figure
     double x[16], y[4][16];
-    static const char *what[4] = {"insertion", "deletion", "insertion", "deletion"};
     for (int l = 0; l < L; l++) {
         x[l] = l + 1;
         for (int k = 0; k < 4; k++) {
             char id[256];
             snprintf(id, sizeof id, "%s.%s.%s", lv->variants[v], k < 2 ? "level" : "cam", lv->layers[v][l]);
-            y[k][l] = mean_of(rf, id, what[k], NULL);
+            PcTableRow row;
+            row_of(rf, id, &row);
+            y[k][l] = k % 2 ? row.del : row.ins;
         }
     }
     // One colour per map kind, solid for insertion and dashed for deletion.
@@ -288,7 +306,9 @@ static int figure_levels(FILE *md, const char *dir, const ReportFile *rf, const 
              lv->layers[v][L - 1]);
     PcChart c = {title, "target layer (earliest = 1)", "mean AUC", 0.5, L + 0.5, 0, 1, 0, 0};
     int rc = pc_plot_lines(base, &c, s, 4, err);
-    if (!rc) fprintf(md, "\n![%s](levels_%s_%s.png)\n", title, rf->label, lv->variants[v]);
+    char file[600];
+    snprintf(file, sizeof file, "levels_%s_%s.png", rf->label, lv->variants[v]);
+    if (!rc) pc_md_image(md, title, file);
     return rc;
 }
 
@@ -330,7 +350,9 @@ static void describe_files(FILE *md, const ReportFile *fs, int nf, int kept, int
     for (int k = 0; k < nf; k++) {
         int used = 0;
         for (int i = 0; i < fs[k].r.n; i++) used += fs[k].use[i];
-        fprintf(md, "| `%s` | %d | %d | %s | %d |\n", fs[k].r.path, fs[k].r.n, fs[k].r.n_done,
+        fprintf(md, "| ");
+        pc_md_code(md, fs[k].r.path);
+        fprintf(md, " | %d | %d | %s | %d |\n", fs[k].r.n, fs[k].r.n_done,
                 fs[k].r.complete ? "complete" : "running (images done so far)", used);
     }
     if (own)
@@ -339,25 +361,36 @@ static void describe_files(FILE *md, const ReportFile *fs, int nf, int kept, int
     for (int k = 0; k < nf; k++) {
         int ok = 0;
         for (int i = 0; i < fs[k].r.n; i++) ok += fs[k].ok[i];
-        if (ok == 0)
-            fprintf(md, "\n`%s` has no readable image%s: its columns are empty.\n", fs[k].r.path,
-                    fs[k].r.complete ? "" : " yet");
-        else if (ok != kept && !own)
-            fprintf(md, "\nLeft out of `%s`: %d of its %d readable images, which another file lacks or could not "
-                        "read; every mean is over the same %d images.\n", fs[k].r.path, ok - kept, ok, kept);
+        if (ok == 0) {
+            fprintf(md, "\n");
+            pc_md_code(md, fs[k].r.path);
+            fprintf(md, " has no readable image%s: its columns are empty.\n", fs[k].r.complete ? "" : " yet");
+        } else if (ok != kept && !own) {
+            fprintf(md, "\nLeft out of ");
+            pc_md_code(md, fs[k].r.path);
+            fprintf(md, ": %d of its %d readable images, which another file lacks or could not read; every mean is "
+                        "over the same %d images.\n", ok - kept, ok, kept);
+        }
     }
     for (int k = 0; k < nf; k++) {
         int nan = 0;
         for (int i = 0; i < fs[k].r.n; i++) nan += fs[k].use[i] && pc_status_is_nan_map(fs[k].r.status[i]);
-        if (nan)
-            fprintf(md, "\n`%s`: %d of the images used have a NaN map of some method (a constant map, as the "
-                        "library gives it; `/images/status` names the methods): they leave only those methods' "
-                        "means (their N is lower).\n", fs[k].r.path, nan);
+        if (nan) {
+            fprintf(md, "\n");
+            pc_md_code(md, fs[k].r.path);
+            fprintf(md, ": %d of the images used have a NaN map of some method (a constant map, as the library gives "
+                        "it; `/images/status` names the methods): they leave only those methods' means (their N is "
+                        "lower).\n", nan);
+        }
     }
     for (int k = 1; k < nf; k++)
-        if (fs[k].r.layout.steps != fs[0].r.layout.steps)
-            fprintf(md, "\n`%s` has %d curve steps and `%s` %d: their AUCs are not on the same grid.\n", fs[k].r.path,
-                    fs[k].r.layout.steps, fs[0].r.path, fs[0].r.layout.steps);
+        if (fs[k].r.layout.steps != fs[0].r.layout.steps) {
+            fprintf(md, "\n");
+            pc_md_code(md, fs[k].r.path);
+            fprintf(md, " has %d curve steps and ", fs[k].r.layout.steps);
+            pc_md_code(md, fs[0].r.path);
+            fprintf(md, " %d: their AUCs are not on the same grid.\n", fs[0].r.layout.steps);
+        }
 }
 
 static int write_figures(FILE *md, const char *dir, const ReportFile *fs, int nf, const ReportModel *models, int nm,
@@ -441,6 +474,7 @@ int pc_report(const char *out_dir, int n_files, char *const *files, const PcRepo
     ReportFile *fs = xcalloc((size_t)n_files, sizeof(ReportFile));
     int rc = 0;
     for (int k = 0; k < n_files && rc == 0; k++) rc = file_open(&fs[k], files[k], err);
+    for (int k = 0; k < n_files && rc == 0; k++) rc = pc_report_sanity_check(&fs[k].r, err);   // before any figure
     for (int k = 0; k < n_files && rc == 0; k++)
         for (int o = 0; o < k && rc == 0; o++)
             if (!strcmp(fs[k].label, fs[o].label))

@@ -123,7 +123,7 @@ static int curve_chart(FILE *md, const char *dir, const ReportFile *fs, const Re
     PcSeries *s = xcalloc((size_t)n_ids + 1, sizeof(PcSeries));
     double **bufs = xcalloc((size_t)n_ids * 2 + 1, sizeof(double *));
     int ns = 0, rc = 0;
-    for (int i = 0; i < n_ids; i++)
+    for (int i = 0; i < n_ids && rc == 0; i++)
         for (int f = 0; f < m->n_files; f++) {
             const ReportFile *rf = &fs[m->files[f]];
             int T = rf->r.layout.steps;
@@ -131,9 +131,14 @@ static int curve_chart(FILE *md, const char *dir, const ReportFile *fs, const Re
             double *x = xmalloc((size_t)T * sizeof(double)), *y = xmalloc((size_t)T * sizeof(double));
             double S2 = (double)rf->r.layout.size * rf->r.layout.size, p = ceil(S2 / T);
             for (int k = 0; k < T; k++) x[k] = fmin(p * (k + 1), S2) / S2;
-            if (!pc_report_mean_curve(rf, ids[i], deletion, y)) {
+            const int got = pc_report_mean_curve(rf, ids[i], deletion, y, err);
+            if (got <= 0) {
                 free(x);
                 free(y);
+                if (got < 0) {
+                    rc = -1;
+                    break;
+                }
                 continue;
             }
             bufs[2 * ns] = x;
@@ -141,7 +146,7 @@ static int curve_chart(FILE *md, const char *dir, const ReportFile *fs, const Re
             s[ns++] = (PcSeries){ids[i], x, y, T, 0, 0};
             break;
         }
-    if (ns >= min_series) {
+    if (rc == 0 && ns >= min_series) {
         char base[4096], file[128];
         file_part(name, file, sizeof file);
         snprintf(base, sizeof base, "%s/%s", dir, file);

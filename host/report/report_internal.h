@@ -24,7 +24,7 @@ typedef struct {
 int pc_report_method_index(const ReportFile *rf, const char *id);
 // Mean curve of id's insertion (deletion = 0) or deletion scores over the used images with finite
 // scores into y (T = rf->r.layout.steps); 0 when absent.
-int pc_report_mean_curve(const ReportFile *rf, const char *id, int deletion, double *y);
+int pc_report_mean_curve(const ReportFile *rf, const char *id, int deletion, double *y, PcError *err);
 // Box-filter (or nearest) resize of an (s, s, 3) tile to (t, t, 3).
 void pc_report_shrink_tile(const unsigned char *in, int s, unsigned char *out, int t);
 

@@ -12,7 +12,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "h5shape.h"
 #include "h5util.h"
+#include "safe_text.h"
 
 #define STATUS_BYTES 512
 enum { SET_MAP, SET_INS_AUC, SET_INS_SCORES, SET_DEL_AUC, SET_DEL_SCORES, SET_SENS, SET_ENERGY, SET_POINTING,
@@ -501,22 +503,41 @@ int pc_layout_finish(PcLayoutWriter *w, PcError *err) {
 
 // ---- reading ----------------------------------------------------------------------------------
 
-// Method ids, map format and curves (from the datasets of the first method), map side and steps
-// (attributes; older files: the datasets' shapes).
-static int read_layout(PcResultFile *rf, PcError *err) {
-    PcStoreLayout *l = &rf->layout;
+// The largest map side a result file may say: [preprocess] size's upper bound (config.c). A map of
+// it is 64 MiB as float32, the most a reader takes for one map (docs/hostile-inputs.md).
+#define MAX_MAP_SIDE 4096
+
+// method_ids: every id in the allowed set (safe_text.h), none twice.
+static int read_ids(PcResultFile *rf, PcError *err) {
     hid_t a = H5Aexists(rf->f, "method_ids") > 0 ? H5Aopen(rf->f, "method_ids", H5P_DEFAULT) : -1;
     if (a < 0) return pc_fail(err, "%s: not a polycam-eval result file (no method_ids attribute)", rf->path);
     size_t n_ids = 0;
     char **tmp = pc_h5_read_strings(a, 1, &n_ids);
     H5Aclose(a);
-    int n = (int)n_ids;
+    int n = tmp && n_ids < 65536 ? (int)n_ids : 0, rc = 0;
     rf->ids = xcalloc((size_t)(n > 0 ? n : 1), PC_METHOD_ID_LEN);
-    for (int m = 0; tmp && m < n; m++) snprintf(rf->ids[m], PC_METHOD_ID_LEN, "%s", tmp[m]);
+    for (int m = 0; m < n && !rc; m++) {
+        const char *why = pc_name_problem(tmp[m], 1);
+        char shown[160];
+        if (why)
+            rc = pc_fail(err, "%s: method id '%s' in method_ids %s (allowed: docs/hostile-inputs.md)", rf->path,
+                         pc_printable(shown, sizeof shown, tmp[m]), why);
+        for (int o = 0; o < m && !rc; o++)
+            if (!strcmp(tmp[o], tmp[m])) rc = pc_fail(err, "%s: method id '%s' appears twice in method_ids", rf->path, tmp[m]);
+        snprintf(rf->ids[m], PC_METHOD_ID_LEN, "%s", tmp[m]);
+    }
     pc_h5_free_strings(tmp, n_ids);
-    if (!tmp || n < 1) return pc_fail(err, "%s: cannot read method_ids", rf->path);
-    l->n_methods = n;
-    l->method_ids = rf->ids;
+    if (!rc && n < 1) rc = pc_fail(err, "%s: cannot read method_ids", rf->path);
+    rf->layout.n_methods = rc ? 0 : n;
+    rf->layout.method_ids = rf->ids;
+    return rc;
+}
+
+// Method ids, map format and curves (from the datasets of the first method), map side and steps
+// (attributes; older files: the datasets' shapes), each within what a run can write.
+static int read_layout(PcResultFile *rf, PcError *err) {
+    PcStoreLayout *l = &rf->layout;
+    if (read_ids(rf, err)) return -1;
     l->n_images = rf->n;
     char name[256];
     hsize_t first, last;
@@ -528,16 +549,24 @@ static int read_layout(PcResultFile *rf, PcError *err) {
         H5Tclose(dt);
         H5Dclose(d);
     }
-    l->size = (int)pc_h5_read_i64_attr(rf->f, "map_side", 0);
-    if (!l->size && pc_h5_dims(rf->f, name, &first, &last) == 0) l->size = (int)last;
-    l->steps = (int)pc_h5_read_i64_attr(rf->f, "steps", 0);
+    int64_t size = pc_h5_read_i64_attr(rf->f, "map_side", 0), steps = pc_h5_read_i64_attr(rf->f, "steps", 0);
+    if (!size && pc_h5_dims(rf->f, name, &first, &last) == 0) size = last <= MAX_MAP_SIDE ? (int64_t)last : -1;
+    if (size < 0 || size > MAX_MAP_SIDE)
+        return pc_fail(err, "%s: map_side = %lld, expected 1..%d (the largest [preprocess] size)", rf->path,
+                       (long long)size, MAX_MAP_SIDE);
     for (int c = 0; c < 2; c++) {
         const char *curve = c ? "deletion" : "insertion";
         snprintf(name, sizeof name, "/methods/%s/%s", rf->ids[0], curve);
         *(c ? &l->deletion : &l->insertion) = H5Lexists(rf->f, name, H5P_DEFAULT) > 0;
         snprintf(name, sizeof name, "/methods/%s/%s/scores", rf->ids[0], curve);
-        if (!l->steps && pc_h5_dims(rf->f, name, &first, &last) == 0) l->steps = (int)last;
+        if (!steps && pc_h5_dims(rf->f, name, &first, &last) == 0) steps = last <= INT32_MAX ? (int64_t)last : -1;
     }
+    const int64_t max_steps = size ? size * size : (int64_t)MAX_MAP_SIDE * MAX_MAP_SIDE;
+    if (steps < 0 || steps > max_steps)
+        return pc_fail(err, "%s: steps = %lld, expected 1..%lld (map_side squared)", rf->path, (long long)steps,
+                       (long long)max_steps);
+    l->size = (int)size;
+    l->steps = (int)steps;
     snprintf(name, sizeof name, "/methods/%s/sensitivity", rf->ids[0]);
     l->sensitivity = H5Lexists(rf->f, name, H5P_DEFAULT) > 0;
     snprintf(name, sizeof name, "/methods/%s/localisation", rf->ids[0]);
@@ -555,32 +584,54 @@ static int read_layout(PcResultFile *rf, PcError *err) {
     return 0;
 }
 
-// /images/name, index, label, done, status.
+// /images/name (any count N, each name in the allowed set of safe_text.h), then index, label,
+// done, status, class and score: N rows each.
 static int read_images(PcResultFile *rf, PcError *err) {
+    PcH5Want w = {.file = rf->path, .kind = PC_H5_STRING, .rank = 1, .dims = {PC_DIM_ANY}};
     size_t n = 0, n_status = 0;
-    hid_t d = pc_h5_open_if(rf->f, "/images/name");
-    if (d >= 0) {
-        rf->names = pc_h5_read_strings(d, 0, &n);
-        H5Dclose(d);
-    }
+    rf->names = pc_h5_read_strings_checked(rf->f, "/images/name", &w, &n, err);
+    if (!rf->names) return -1;
     rf->n = (int)n;
-    if (!rf->names) return pc_fail(err, "%s: cannot read /images/name", rf->path);
-    d = pc_h5_open_if(rf->f, "/images/status");
-    if (d >= 0) {
-        rf->status = pc_h5_read_strings(d, 0, &n_status);
-        H5Dclose(d);
+    if (n > INT32_MAX) return pc_fail(err, "%s: /images/name has %zu rows", rf->path, n);
+    for (size_t i = 0; i < n; i++) {
+        const char *why = pc_name_problem(rf->names[i], 0);
+        char shown[160];
+        if (why)
+            return pc_fail(err, "%s: /images/name row %zu '%s' %s (allowed: docs/hostile-inputs.md)", rf->path, i,
+                           pc_printable(shown, sizeof shown, rf->names[i]), why);
     }
-    rf->index = pc_h5_read_ints(rf->f, "/images/index", n);
-    rf->label = pc_h5_read_ints(rf->f, "/images/label", n);
-    rf->done = pc_h5_read_ints(rf->f, "/images/done", n);
-    if (!rf->status || n_status != n || !rf->index || !rf->label || !rf->done)
-        return pc_fail(err, "%s: cannot read /images/status, index, label or done", rf->path);
+    char why[96];
+    snprintf(why, sizeof why, "N = %zu rows of /images/name", n);
+    w.dims[0] = n, w.why = why;
+    rf->status = pc_h5_read_strings_checked(rf->f, "/images/status", &w, &n_status, err);
+    if (!rf->status) return -1;
+    w.kind = PC_H5_INT;
+    if (!(rf->index = pc_h5_read_checked(rf->f, "/images/index", &w, H5T_NATIVE_INT, sizeof(int), NULL, err)) ||
+        !(rf->label = pc_h5_read_checked(rf->f, "/images/label", &w, H5T_NATIVE_INT, sizeof(int), NULL, err)) ||
+        !(rf->done = pc_h5_read_checked(rf->f, "/images/done", &w, H5T_NATIVE_INT, sizeof(int), NULL, err)))
+        return -1;
     for (size_t i = 0; i < n; i++) rf->n_done += rf->done[i] == 1;
-    rf->d_class = pc_h5_open_if(rf->f, "/images/class");
-    rf->d_score = pc_h5_open_if(rf->f, "/images/score");
-    if (rf->d_class < 0 || rf->d_score < 0)
-        return pc_fail(err, "%s: /images datasets missing", rf->path);
+    if ((rf->d_class = pc_h5_open_checked(rf->f, "/images/class", &w, err)) < 0) return -1;
+    w.kind = PC_H5_FLOAT;
+    if ((rf->d_score = pc_h5_open_checked(rf->f, "/images/score", &w, err)) < 0) return -1;
     return 0;
+}
+
+// What dataset k of a method must be: (N), (N, steps) or (N, map_side, map_side).
+static PcH5Want set_shape(const PcResultFile *rf, int k, char *why, size_t cap) {
+    const PcStoreLayout *l = &rf->layout;
+    const hsize_t n = (hsize_t)rf->n, s = (hsize_t)l->size;
+    PcH5Want w = {.file = rf->path, .kind = k == SET_POINTING || k == SET_POINT_TOL ? PC_H5_INT : PC_H5_FLOAT, .rank = 1, .dims = {n}, .why = why};
+    if (k == SET_MAP) {
+        w.rank = 3, w.dims[1] = w.dims[2] = s;
+        snprintf(why, cap, "N = %d images, map_side = %d", rf->n, l->size);
+    } else if (k == SET_INS_SCORES || k == SET_DEL_SCORES) {
+        w.rank = 2, w.dims[1] = (hsize_t)l->steps;
+        snprintf(why, cap, "N = %d images, steps = %d", rf->n, l->steps);
+    } else {
+        snprintf(why, cap, "N = %d images", rf->n);
+    }
+    return w;
 }
 
 static int open_sets(PcResultFile *rf, PcError *err) {
@@ -588,15 +639,15 @@ static int open_sets(PcResultFile *rf, PcError *err) {
     const int want[N_SETS] = {l->maps != PC_MAPS_NONE, l->insertion, l->insertion, l->deletion, l->deletion,
                               l->sensitivity, l->localisation, l->localisation, l->sensitivity_avg,
                               l->loc_more, l->loc_more};
-    rf->sets = xmalloc((size_t)N_SETS * (size_t)l->n_methods * sizeof(hid_t));
+    rf->sets = xmalloc((size_t)N_SETS * (size_t)(l->n_methods > 0 ? l->n_methods : 1) * sizeof(hid_t));
     for (int i = 0; i < N_SETS * l->n_methods; i++) rf->sets[i] = -1;
     for (int m = 0; m < l->n_methods; m++) {
         for (int k = 0; k < N_SETS; k++) {
             if (!want[k]) continue;
-            char name[256];
+            char name[256], why[128];
             snprintf(name, sizeof name, "/methods/%s/%s", l->method_ids[m], set_suffix[k]);
-            if ((rf->sets[m * N_SETS + k] = pc_h5_open_if(rf->f, name)) < 0)
-                return pc_fail(err, "%s: %s missing", rf->path, name);
+            PcH5Want w = set_shape(rf, k, why, sizeof why);
+            if ((rf->sets[m * N_SETS + k] = pc_h5_open_checked(rf->f, name, &w, err)) < 0) return -1;
         }
     }
     return 0;
@@ -659,13 +710,21 @@ double *pc_results_auc(const PcResultFile *rf, int m, int deletion) {
     return pc_h5_read_f64(rf->f, name, (size_t)rf->n);
 }
 
-float *pc_results_scores(const PcResultFile *rf, int m, int deletion) {
+float *pc_results_scores(const PcResultFile *rf, int m, int deletion, PcError *err) {
     const int t = rf->layout.steps;
     hid_t d = rf->sets[(size_t)m * N_SETS + (deletion ? SET_DEL_SCORES : SET_INS_SCORES)];
+    if (err) err->msg[0] = 0;
     if (d < 0 || t <= 0 || rf->n <= 0) return NULL;
+    // nothing written yet (a .partial before its first image): every value is the NaN fill
+    H5D_space_status_t st;
+    if (H5Dget_space_status(d, &st) >= 0 && st == H5D_SPACE_STATUS_NOT_ALLOCATED) return NULL;
+    char name[256];
+    snprintf(name, sizeof name, "/methods/%s/%s/scores", rf->ids[m], deletion ? "deletion" : "insertion");
+    if (pc_h5_budget(d, rf->path, name, (double)rf->n * t * sizeof(float), err)) return NULL;
     float *v = xmalloc((size_t)rf->n * t * sizeof(float));
     if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
         free(v);
+        pc_fail(err, "%s: cannot read %s", rf->path, name);
         return NULL;
     }
     return v;

@@ -30,8 +30,9 @@
 
 #include "common.h"
 #include "maps_format.h"
+#include "safe_text.h"     // PC_METHOD_ID_LEN
 
-#define PC_METHOD_ID_LEN 96
+
 
 typedef struct {
     int n_images;
@@ -167,14 +168,19 @@ typedef struct {
                                 // energy, pointing, sensitivity_avg, pointing_tol, rank
 } PcResultFile;
 
-// Opens a result file (finished or .partial) and reads its attributes and /images.
+// Opens a result file (finished or .partial) and reads its attributes and /images. Every dataset is
+// checked against the file's own N, map_side and steps (h5shape.h) and every method id and image
+// name against the allowed set (safe_text.h) before anything is read: a mismatch is refused in one
+// line naming the file, the dataset, the expected and the found shape.
 int pc_results_open(PcResultFile *rf, const char *path, PcError *err);
 // Reads the results of row `row` into r (maps converted to float32).
 int pc_results_read(const PcResultFile *rf, int row, PcImageResult *r, PcError *err);
 // Insertion (deletion = 0) or deletion AUCs of method m, (n) malloc'd; NULL when not stored.
 double *pc_results_auc(const PcResultFile *rf, int m, int deletion);
-// Per-step scores of method m, (n, T) malloc'd; NULL when that curve is not stored.
-float *pc_results_scores(const PcResultFile *rf, int m, int deletion);
+// Per-step scores of method m, (n, T) malloc'd; NULL when that curve is not stored or holds no
+// value yet (err->msg empty), or when reading it would take more memory than the file can hold
+// (h5shape.h: pc_h5_budget; err says so).
+float *pc_results_scores(const PcResultFile *rf, int m, int deletion, PcError *err);
 // The (S, S) map of method m for image `row`, as float32; -1 when maps are not stored.
 int pc_results_map(const PcResultFile *rf, int m, int row, float *out);
 // A per-image value of method m beside the layout's own (e.g. "sensitivity"): (n) malloc'd, NULL

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "common.h"
+#include "layout.h"
 
 typedef struct {
     char id[96];            // method id ("pcampm", "pcamp.level.features.3", ...)
@@ -42,6 +43,14 @@ typedef struct {
     int n_rows;
     PcTableRow *rows;       // (n_rows) in the file's method order
 } PcTable;
+
+// Row of method m of an open result file over the images with use[i] != 0 (the one rule of --table
+// and --report, docs/hostile-inputs.md): an image enters the AUC means and N when every stored AUC
+// of it is usable (pc_unit_value_usable), the sensitivity mean when its value is finite and >= 0,
+// the localisation when its pointing is 0 or 1 and its energy usable.
+void pc_table_row(const PcResultFile *rf, int m, const unsigned char *use, PcTableRow *row);
+// 1 for a finite value in [0, 1] (0.001 of slack for rounding): what an AUC or an energy in mask is.
+int pc_unit_value_usable(double v);
 
 // Reads a result file (finished or .partial).
 int pc_table_from_file(const char *h5_path, PcTable *t, PcError *err);
