@@ -48,8 +48,8 @@ typedef struct {
 // pcamp, pcamm, pcampm first (the paper's Table 1), then per variant its levels, isolated CAMs and
 // the no-LNorm map (Tables 2 and 3), layers earliest first; then the other registry methods in the
 // order [saliency] methods names them.
-static int build_methods(const PcConfig *cfg, const PcTargets *tg, const PcMethodDesc *const *others, int n_others,
-                         MethodRef *refs, char (*ids)[PC_METHOD_ID_LEN]) {
+static int build_methods(const PcConfig *cfg, const PcTargets *tg, const PcTargets *cam_tg,
+                         const PcMethodDesc *const *others, int n_others, MethodRef *refs, char (*ids)[PC_METHOD_ID_LEN]) {
     int n = 0;
     for (int v = 0; v < PC_N_VARIANTS; v++) {
         if (!cfg->variants[v]) continue;
@@ -62,9 +62,9 @@ static int build_methods(const PcConfig *cfg, const PcTargets *tg, const PcMetho
             refs[n] = (MethodRef){v, M_LEVEL, l};
             snprintf(ids[n++], PC_METHOD_ID_LEN, "%s.level.%s", pc_variant_ids[v], tg->names[l]);
         }
-        for (int l = 0; cfg->ablate_cams && l < tg->n_targets; l++) {
+        for (int l = 0; cfg->ablate_cams && l < cam_tg->n_targets; l++) {   // [saliency] cam_layers
             refs[n] = (MethodRef){v, M_CAM, l};
-            snprintf(ids[n++], PC_METHOD_ID_LEN, "%s.cam.%s", pc_variant_ids[v], tg->names[l]);
+            snprintf(ids[n++], PC_METHOD_ID_LEN, "%s.cam.%s", pc_variant_ids[v], cam_tg->names[l]);
         }
         if (cfg->ablate_no_lnorm) {
             refs[n] = (MethodRef){v, M_NO_LNORM, 0};
@@ -91,6 +91,7 @@ typedef struct {
     PcNet net;
     int net_created;
     PcTargets tg;
+    PcTargets cam_tg;                   // the isolated CAMs' layers ([saliency] cam_layers, else tg)
     int n_others;                       // registry methods outside the Poly-CAM family
     const PcMethodDesc *others[MAX_OTHERS];
     PcMethodSettings mset;              // their settings, layers resolved
@@ -111,26 +112,22 @@ typedef struct {
     PcStoreLayout layout;       // the stored results' shape (set_up)
 } Run;
 
-static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
+// The network's graph (shapes, no weights yet), its target layers, the isolated CAMs' layers and
+// the other methods with their settings and layers: all that the cost of a run needs.
+static int build_model(const PcConfig *cfg, Run *r, PcError *err) {
     PcArchSpec spec;
     if (pc_config_arch_spec(cfg, r->n_class_names, &spec, err)) return -1;
     if (pc_net_create(&spec, &r->net, err)) return -1;
     r->net_created = 1;
     PcError e;
-    if (pc_weights_open(cfg->weights, &r->sd, &e))
-        return pc_fail(err, "model weights: %s%s", e.msg,
-                       access(cfg->weights, F_OK) ? "; set [model] weights to the checkpoint file, or --set "
-                                                    "model.weights=FILE (README: Reproducing the paper's tables)"
-                                                  : "");
-    r->sd_open = 1;
-    if (pc_net_load(&r->net, &r->sd, &e))
-        return pc_fail(err, "model weights %s do not fit arch %s: %s", cfg->weights, spec.arch, e.msg);
-    pc_state_dict_free(&r->sd);     // the net holds its own (folded) copy
-    r->sd_open = 0;
     char layers[PC_MAX_TARGETS][64];
     memcpy(layers, cfg->layers, sizeof layers);
     if (pc_targets_resolve(&r->net, cfg->n_layers, layers, &r->tg, &e))
         return pc_fail(err, "[model] layers: %s", e.msg);
+    r->cam_tg = r->tg;
+    memcpy(layers, cfg->cam_layers, sizeof layers);
+    if (cfg->n_cam_layers && pc_targets_resolve(&r->net, cfg->n_cam_layers, layers, &r->cam_tg, &e))
+        return pc_fail(err, "[saliency] cam_layers: %s", e.msg);
     // the other methods: ids, settings, their layers checked against this model
     r->n_others = pc_method_config_ids(cfg, r->others, MAX_OTHERS, err);
     if (r->n_others < 0) return -1;
@@ -147,6 +144,25 @@ static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
     }
     if ((r->n_others > 0 || sanity_registry) && pc_method_settings_resolve(&r->mset, &r->net, err)) return -1;
     for (int v = 0; v < PC_N_VARIANTS; v++) r->any_polycam |= cfg->variants[v];
+    r->n_methods = build_methods(cfg, &r->tg, &r->cam_tg, r->others, r->n_others, r->refs, r->ids);
+    return 0;
+}
+
+// The weights into the graph of build_model.
+static int load_weights(const PcConfig *cfg, Run *r, PcError *err) {
+    if (!cfg->weights)
+        return pc_fail(err, "%s: [model] weights is not set (add it, or --set model.weights=FILE)", cfg->path);
+    PcError e;
+    if (pc_weights_open(cfg->weights, &r->sd, &e))
+        return pc_fail(err, "model weights: %s%s", e.msg,
+                       access(cfg->weights, F_OK) ? "; set [model] weights to the checkpoint file, or --set "
+                                                    "model.weights=FILE (README: Reproducing the paper's tables)"
+                                                  : "");
+    r->sd_open = 1;
+    if (pc_net_load(&r->net, &r->sd, &e))
+        return pc_fail(err, "model weights %s do not fit arch %s: %s", cfg->weights, r->net.spec.arch, e.msg);
+    pc_state_dict_free(&r->sd);     // the net holds its own (folded) copy
+    r->sd_open = 0;
     return 0;
 }
 
@@ -424,6 +440,8 @@ static char *config_with_switches(char *text, const PcBackendOptions *bopt) {
     return out;
 }
 
+static void announce_cost(const PcConfig *cfg, Run *r, int n_left);
+
 // Everything that can fail for the whole run before the output is touched: list, class names,
 // model and weights, labels against the classifier, method ids, backend (not for --check).
 static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError *err) {
@@ -436,7 +454,9 @@ static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError 
         if (n < 0) return -1;
         r->n_class_names = n;
     }
-    if (load_model(cfg, r, err)) return -1;
+    if (build_model(cfg, r, err)) return -1;
+    if (opt->check_only) announce_cost(cfg, r, r->ds.n);   // first: what the run will take, weights or not
+    if (load_weights(cfg, r, err)) return -1;
     // class = label with a label the classifier does not have would skip every such image: refuse
     // before any work instead
     for (int i = 0; cfg->class_source == PC_CLASS_LABEL && i < r->ds.n; i++) {
@@ -448,7 +468,6 @@ static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError 
         fprintf(stderr, "warning: [saliency] class = label, but %d of %d images have no label%s%s; they explain the "
                 "predicted class\n", r->ds.n - r->ds.n_labelled, r->ds.n, cfg->labels ? " in " : " (no [data] labels)",
                 cfg->labels ? cfg->labels : "");
-    r->n_methods = build_methods(cfg, &r->tg, r->others, r->n_others, r->refs, r->ids);
     r->layout = run_layout(cfg, r);
     if (pc_precision_is_8bit(cfg->precision)) {   // [precision] keep against this net, also for --check
         PcPrecisionSettings ps;
@@ -609,6 +628,7 @@ static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt,
     sopt->want_levels = cfg->ablate_levels;
     sopt->want_cams = cfg->ablate_cams;
     sopt->want_no_lnorm = cfg->ablate_no_lnorm;
+    sopt->cam_targets = &r->cam_tg;
     return 0;
 }
 
@@ -620,7 +640,8 @@ static void announce_cost(const PcConfig *cfg, Run *r, int n_left) {
     PcSanitySettings ss;
     PcError e;
     if (pc_sanity_settings_from_config(cfg, &ss, &e)) ss.enabled = 0;   // checked at load
-    pc_run_cost(cfg, &r->net, &r->tg, r->others, r->n_others, &r->mset, r->n_methods, &r->rob, &ss, &c);
+    pc_run_cost(cfg, &r->net, &r->tg, cfg->ablate_cams ? &r->cam_tg : NULL, r->others, r->n_others, &r->mset,
+                r->n_methods, &r->rob, &ss, &c);
     fprintf(stderr, "cost: about %.0f forward passes per image (Poly-CAM %.0f, other methods %.0f, curves %.0f",
             c.total, c.polycam, c.others, c.curves);
     if (r->rob.sensitivity) fprintf(stderr, ", sensitivity-max %.0f", c.sensitivity);
@@ -628,6 +649,9 @@ static void announce_cost(const PcConfig *cfg, Run *r, int n_left) {
     // the sanity check explains its first images once more at every step, after the run
     const int n_sanity = ss.enabled ? (ss.images < r->ds.n ? ss.images : r->ds.n) : 0;
     if (n_sanity) fprintf(stderr, "; sanity check about %.0f", c.sanity * n_sanity);
+    char h100[512];   // --check: what the run would take on the GPU the project measured
+    if (!r->bn && pc_h100_projection(&r->net, c.total * n_left + c.sanity * n_sanity, n_left, h100, sizeof h100))
+        fprintf(stderr, "\n%s", h100);
     if (!r->bn || strcmp(r->be->name, "cpu") || n_left <= 0) {
         fprintf(stderr, "\n");
         return;
@@ -736,7 +760,6 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
         fprintf(stderr, "%s: ok: %d images (list entries %d..%d, shard %d/%d), %s, %d target layers, %d method ids\n",
                 cfg->path, r->ds.n, r->ds.list_index[0], r->ds.list_index[r->ds.n - 1], cfg->shard_index,
                 cfg->shard_count, r->net.spec.arch, r->tg.n_targets, r->n_methods);
-        announce_cost(cfg, r, r->ds.n);
         run_free(r);
         free(r);
         return 0;
