@@ -19,10 +19,12 @@
 #include "mask.h"
 #include "method_config.h"
 #include "cost.h"
+#include "describe.h"
 #include "metrics.h"
 #include "overlay.h"
 #include "progress.h"
 #include "quant_run.h"
+#include "refclass.h"
 #include "sanity.h"
 #include "saliency.h"
 #include "sensitivity.h"
@@ -110,6 +112,7 @@ typedef struct {
     int quantised;              // fp8 / int8: quant holds the 8-bit convs and their scales
     PcQuantPlan quant;
     PcStoreLayout layout;       // the stored results' shape (set_up)
+    PcRefClasses ref;           // [data] reference_classes: per image (n_found 0 = none stored)
 } Run;
 
 // The network's graph (shapes, no weights yet), its target layers, the isolated CAMs' layers and
@@ -175,6 +178,7 @@ static void run_free(Run *r) {
     pc_store_close(r->store);
     pc_lock_release(&r->lock);  // when no store took it over (a failed calibration or guard)
     pc_quant_plan_free(&r->quant);
+    pc_refclasses_free(&r->ref);
     if (r->sd_open) pc_state_dict_free(&r->sd);
     if (r->net_created) pc_net_free(&r->net);
     for (int i = 0; i < r->n_class_names; i++) free(r->class_names[i]);
@@ -410,6 +414,7 @@ int pc_print_table(const char *h5_path, PcError *err) {
     printf("\n%s: %d images, %d done, %d ok%s%s\n\n", h5_path, t.n_images, t.n_done, t.n_ok, nan,
            t.complete ? "" : " (run not finished)");
     pc_table_print_markdown(stdout, &t);
+    pc_refagreement_print_file(stdout, h5_path);   // [data] reference_classes: the class agreement
     errno = 0;
     int rc = fflush(stdout) != 0 || ferror(stdout) ? -1 : 0;   // often a file: a full disk is an error
     if (rc) pc_fail(err, "standard output: cannot write (%s)", strerror(errno ? errno : EIO));
@@ -442,6 +447,32 @@ static char *config_with_switches(char *text, const PcBackendOptions *bopt) {
 
 static void announce_cost(const PcConfig *cfg, Run *r, int n_left);
 
+// [data] reference_classes: the reference's class of each image of the run (refclass.h). A file
+// that names none of them is stored nowhere, with a warning (another list than the paper's).
+static int load_reference(const PcConfig *cfg, Run *r, PcError *err) {
+    if (pc_refclasses_load(cfg->reference_classes, r->ds.names, r->ds.n, &r->ref, err)) return -1;
+    if (r->ref.n_found == 0)
+        fprintf(stderr, "warning: reference classes %s: none of the %d images of the run is in it (%d entries); no "
+                "class agreement\n", cfg->reference_classes, r->ds.n, r->ref.n_lines);
+    else if (r->ref.n_found < r->ds.n)
+        fprintf(stderr, "warning: reference classes %s: %d of the %d images of the run are in it\n",
+                cfg->reference_classes, r->ref.n_found, r->ds.n);
+    return 0;
+}
+
+// The descriptions of the run's methods, curves and inputs (describe.h), into d.
+static void describe_run(const PcConfig *cfg, const Run *r, PcDescription *d) {
+    pc_describe_init(d, cfg, r->n_methods);
+    PcDescribeLayers lists = {
+        .names = {r->tg.names, r->cam_tg.names, r->mset.cam.names, r->mset.layercam.names, r->mset.zoomcam.names},
+        .n = {r->tg.n_targets, r->cam_tg.n_targets, r->mset.cam.n, r->mset.layercam.n, r->mset.zoomcam.n}};
+    for (int m = 0; m < r->n_methods; m++) {
+        const MethodRef *ref = &r->refs[m];
+        const PcMethodDesc *desc = ref->kind == M_OTHER ? r->others[ref->layer] : pc_method_find(pc_variant_ids[ref->variant]);
+        if (desc) pc_describe_method(d, m, r->ids[m], desc, cfg, &lists);
+    }
+}
+
 // Everything that can fail for the whole run before the output is touched: list, class names,
 // model and weights, labels against the classifier, method ids, backend (not for --check).
 static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError *err) {
@@ -454,6 +485,7 @@ static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError 
         if (n < 0) return -1;
         r->n_class_names = n;
     }
+    if (cfg->reference_classes && load_reference(cfg, r, err)) return -1;
     if (build_model(cfg, r, err)) return -1;
     if (opt->check_only) announce_cost(cfg, r, r->ds.n);   // first: what the run will take, weights or not
     if (load_weights(cfg, r, err)) return -1;
@@ -585,7 +617,10 @@ static int open_output(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcE
     snprintf(device, sizeof device, "%s: %s", r->be->name, r->be->device_name);
     PcStoreLayout layout = run_layout(cfg, r);
     PcStoreImages images = {.names = r->ds.names, .labels = r->ds.labels, .list_index = r->ds.list_index,
-                            .n_class_names = r->n_class_names, .class_names = r->class_names};
+                            .n_class_names = r->n_class_names, .class_names = r->class_names,
+                            .reference_classes = r->ref.n_found ? r->ref.cls : NULL, .reference_file = r->ref.path};
+    PcDescription desc;
+    describe_run(cfg, r, &desc);
     char *config_all = config_with_quant(config_with_switches(pc_config_canonical(cfg, 0), &r->bopt), r);
     char *config_key = config_with_quant(config_with_switches(pc_config_canonical(cfg, 1), &r->bopt), r);
     // run-level datasets of the methods (RISE's masks): the same in every shard and on a resume
@@ -597,8 +632,10 @@ static int open_output(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcE
                         .version = PC_VERSION, .git_commit = opt->git_commit, .libraries = libs, .device = device,
                         .weights_checksum = weights, .shard_index = cfg->shard_index, .shard_count = cfg->shard_count,
                         .n_run_data = n_run_data, .run_data = run_data,
-                        .write_extra = r->quantised ? pc_quant_write_h5 : NULL, .extra = &r->quant};
+                        .write_extra = r->quantised ? pc_quant_write_h5 : NULL, .extra = &r->quant,
+                        .describe = &desc};
     int rc = pc_store_open_held(&r->store, &r->lock, cfg->output, &layout, &images, &meta, opt->mode, err);
+    pc_describe_free(&desc);
     pc_run_data_free(run_data, n_run_data);
     free(config_all);
     free(config_key);
