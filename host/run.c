@@ -485,10 +485,10 @@ static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError 
         if (n < 0) return -1;
         r->n_class_names = n;
     }
-    if (cfg->reference_classes && load_reference(cfg, r, err)) return -1;
     if (build_model(cfg, r, err)) return -1;
     if (opt->check_only) announce_cost(cfg, r, r->ds.n);   // first: what the run will take, weights or not
     if (load_weights(cfg, r, err)) return -1;
+    if (cfg->reference_classes && load_reference(cfg, r, err)) return -1;
     // class = label with a label the classifier does not have would skip every such image: refuse
     // before any work instead
     for (int i = 0; cfg->class_source == PC_CLASS_LABEL && i < r->ds.n; i++) {

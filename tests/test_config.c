@@ -467,6 +467,8 @@ typedef struct {
     const char *layer1;     // [model] layers[1], or NULL for the arch default
     int levels, cams, no_lnorm;
     int curves, sensitivity, sanity;    // insertion + deletion, [robustness], [sanity]
+    const char *cam_layer1;             // [saliency] cam_layers[1], or NULL for none (= [model] layers)
+    const char *reference;              // [data] reference_classes' file name, or NULL
 } ShippedConfig;
 
 static void check_paper_config(const ShippedConfig *sc, const PcConfig *cfg) {
@@ -494,20 +496,30 @@ static void check_paper_config(const ShippedConfig *sc, const PcConfig *cfg) {
     CHECK(cfg->insertion == sc->curves && cfg->deletion == sc->curves, "%s: curves %d", sc->name, sc->curves);
     CHECK(rob.sensitivity == sc->sensitivity, "%s: sensitivity %d", sc->name, sc->sensitivity);
     CHECK(san.enabled == sc->sanity, "%s: sanity %d", sc->name, sc->sanity);
+    if (sc->cam_layer1) CHECK(cfg->n_cam_layers == 5 && !strcmp(cfg->cam_layers[0], "relu") &&
+                                  !strcmp(cfg->cam_layers[1], sc->cam_layer1) && !strcmp(cfg->cam_layers[4], "layer4"),
+                              "%s: cam_layers relu, %s, ..., layer4", sc->name, sc->cam_layer1);
+    else CHECK(cfg->n_cam_layers == 0, "%s: no cam_layers", sc->name);
+    if (sc->reference) CHECK(cfg->reference_classes && strstr(cfg->reference_classes, sc->reference) &&
+                                 !access(cfg->reference_classes, R_OK),
+                             "%s: reference classes %s", sc->name, cfg->reference_classes ? cfg->reference_classes : "none");
+    else CHECK(!cfg->reference_classes, "%s: no reference classes", sc->name);
 }
 
 static void test_shipped_configs(void) {
     const ShippedConfig paper[] = {
-        {"table1_vgg16.ini", 8, NULL, 0, 0, 0, 1, 0, 0},
-        {"table1_resnet50.ini", 8, "layer2.0", 0, 0, 0, 1, 0, 0},
-        {"table2_vgg16.ini", 0, NULL, 1, 1, 1, 1, 0, 0},
-        {"table3_resnet50.ini", 0, "layer2.0", 1, 0, 1, 1, 0, 0},
-        {"table3_resnet50_cams.ini", 0, "layer1", 0, 1, 0, 1, 0, 0},
-        {"table4_vgg16.ini", 13, NULL, 0, 0, 0, 1, 0, 0},
-        {"table4_resnet50.ini", 13, "layer2.0", 0, 0, 0, 1, 0, 0},
-        {"table5_vgg16.ini", 13, NULL, 0, 0, 0, 0, 1, 0},
-        {"table5_resnet50.ini", 13, "layer2.0", 0, 0, 0, 0, 1, 0},
-        {"sanity_vgg16.ini", 0, NULL, 0, 0, 0, 0, 0, 1},
+        // the two commands of the paper: Tables 1, 4 and 2 (3) in one run each
+        {"vgg16_2000.ini", 13, NULL, 1, 1, 1, 1, 0, 0, NULL, "data/authors_top1_vgg16.csv"},
+        {"resnet50_2000.ini", 13, "layer2.0", 1, 1, 1, 1, 0, 0, "layer1", "data/authors_top1_resnet50.csv"},
+        {"table1_vgg16.ini", 8, NULL, 0, 0, 0, 1, 0, 0, NULL, NULL},
+        {"table1_resnet50.ini", 8, "layer2.0", 0, 0, 0, 1, 0, 0, NULL, NULL},
+        {"table2_vgg16.ini", 0, NULL, 1, 1, 1, 1, 0, 0, NULL, NULL},
+        {"table3_resnet50.ini", 0, "layer2.0", 1, 1, 1, 1, 0, 0, "layer1", NULL},
+        {"table4_vgg16.ini", 13, NULL, 0, 0, 0, 1, 0, 0, NULL, NULL},
+        {"table4_resnet50.ini", 13, "layer2.0", 0, 0, 0, 1, 0, 0, NULL, NULL},
+        {"table5_vgg16.ini", 13, NULL, 0, 0, 0, 0, 1, 0, NULL, NULL},
+        {"table5_resnet50.ini", 13, "layer2.0", 0, 0, 0, 0, 1, 0, NULL, NULL},
+        {"sanity_vgg16.ini", 0, NULL, 0, 0, 0, 0, 0, 1, NULL, NULL},
     };
     char *sets[] = {"model.weights=w.safetensors"};
     char path[PATH_MAX];
