@@ -133,13 +133,19 @@ static void ablation(char *buf, size_t n, const char *id, const PcConfig *cfg, c
         append(buf, n, "; no_lnorm: the recursion without LNorm");
 }
 
-void pc_describe_method(PcDescription *d, int m, const char *id, const PcMethodDesc *desc, const PcConfig *cfg,
-                        const PcDescribeLayers *layers) {
-    char *buf = d->method[m];
-    const size_t n = sizeof d->method[m];
-    snprintf(buf, n, "%s as %s", desc->title, desc->source);
-    settings(buf, n, desc->settings, cfg, layers);
-    if (strcmp(id, desc->id)) ablation(buf, n, id, cfg, layers);
+void pc_describe_methods(PcDescription *d, char (*ids)[PC_METHOD_ID_LEN], const PcConfig *cfg,
+                         const PcDescribeLayers *layers) {
+    for (int m = 0; m < d->n_methods; m++) {
+        char row[PC_METHOD_ID_LEN];   // the registry id: the id up to its first '.'
+        snprintf(row, sizeof row, "%.*s", (int)strcspn(ids[m], "."), ids[m]);
+        const PcMethodDesc *desc = pc_method_find(row);
+        if (!desc) continue;
+        char *buf = d->method[m];
+        const size_t n = sizeof d->method[m];
+        snprintf(buf, n, "%s as %s", desc->title, desc->source);
+        settings(buf, n, desc->settings, cfg, layers);
+        if (strcmp(ids[m], desc->id)) ablation(buf, n, ids[m], cfg, layers);
+    }
 }
 
 // ---- in the file ------------------------------------------------------------------------------

@@ -43,10 +43,11 @@ typedef struct {
 
 // The root and curve attributes of a run of cfg, with room for n_methods descriptions (empty).
 void pc_describe_init(PcDescription *d, const PcConfig *cfg, int n_methods);
-// Description m of method id `id`: registry method d (for an ablation id, its variant's row) with
-// the values of its settings in cfg, and for an ablation id what part of the variant it is.
-void pc_describe_method(PcDescription *d, int m, const char *id, const PcMethodDesc *desc, const PcConfig *cfg,
-                        const PcDescribeLayers *layers);
+// The descriptions of the n method ids (d->n_methods of them): each from its registry row (an
+// ablation id <variant>.level.<layer> / .cam.<layer> / .no_lnorm: its variant's row) with the
+// values of its settings in cfg, and for an ablation id what part of the variant it is.
+void pc_describe_methods(PcDescription *d, char (*ids)[PC_METHOD_ID_LEN], const PcConfig *cfg,
+                         const PcDescribeLayers *layers);
 void pc_describe_free(PcDescription *d);
 
 // Writes the attributes into a result file being created with layout l; 0, or -1 with err.

@@ -115,6 +115,16 @@ int pc_refclasses_load(const char *path, char *const *names, int n, PcRefClasses
     return rc;
 }
 
+int pc_refclasses_load_run(const char *path, char *const *names, int n, FILE *warn, PcRefClasses *out, PcError *err) {
+    if (pc_refclasses_load(path, names, n, out, err)) return -1;
+    if (out->n_found == 0)
+        fprintf(warn, "warning: reference classes %s: none of the %d images of the run is in it (%d entries); no "
+                "class agreement\n", path, n, out->n_lines);
+    else if (out->n_found < n)
+        fprintf(warn, "warning: reference classes %s: %d of the %d images of the run are in it\n", path, out->n_found, n);
+    return 0;
+}
+
 void pc_refclasses_free(PcRefClasses *r) {
     free(r->path);
     free(r->cls);

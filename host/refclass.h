@@ -33,6 +33,9 @@ typedef struct {
 // Reads path and looks up the n names of the run. One line naming the file and line on a bad line
 // ('<name>,<class>' with a class >= 0) or a name given twice with two classes; 0, or -1 with err.
 int pc_refclasses_load(const char *path, char *const *names, int n, PcRefClasses *out, PcError *err);
+// The same for a run, with a warning on warn when the file names only some of its images, or none
+// (n_found 0: another list than the reference's; nothing is stored then).
+int pc_refclasses_load_run(const char *path, char *const *names, int n, FILE *warn, PcRefClasses *out, PcError *err);
 void pc_refclasses_free(PcRefClasses *r);
 
 // Creates /reference_classes in a new result file (cls: n classes; file: the reference's path),

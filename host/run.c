@@ -447,30 +447,13 @@ static char *config_with_switches(char *text, const PcBackendOptions *bopt) {
 
 static void announce_cost(const PcConfig *cfg, Run *r, int n_left);
 
-// [data] reference_classes: the reference's class of each image of the run (refclass.h). A file
-// that names none of them is stored nowhere, with a warning (another list than the paper's).
-static int load_reference(const PcConfig *cfg, Run *r, PcError *err) {
-    if (pc_refclasses_load(cfg->reference_classes, r->ds.names, r->ds.n, &r->ref, err)) return -1;
-    if (r->ref.n_found == 0)
-        fprintf(stderr, "warning: reference classes %s: none of the %d images of the run is in it (%d entries); no "
-                "class agreement\n", cfg->reference_classes, r->ds.n, r->ref.n_lines);
-    else if (r->ref.n_found < r->ds.n)
-        fprintf(stderr, "warning: reference classes %s: %d of the %d images of the run are in it\n",
-                cfg->reference_classes, r->ref.n_found, r->ds.n);
-    return 0;
-}
-
 // The descriptions of the run's methods, curves and inputs (describe.h), into d.
 static void describe_run(const PcConfig *cfg, const Run *r, PcDescription *d) {
     pc_describe_init(d, cfg, r->n_methods);
     PcDescribeLayers lists = {
         .names = {r->tg.names, r->cam_tg.names, r->mset.cam.names, r->mset.layercam.names, r->mset.zoomcam.names},
         .n = {r->tg.n_targets, r->cam_tg.n_targets, r->mset.cam.n, r->mset.layercam.n, r->mset.zoomcam.n}};
-    for (int m = 0; m < r->n_methods; m++) {
-        const MethodRef *ref = &r->refs[m];
-        const PcMethodDesc *desc = ref->kind == M_OTHER ? r->others[ref->layer] : pc_method_find(pc_variant_ids[ref->variant]);
-        if (desc) pc_describe_method(d, m, r->ids[m], desc, cfg, &lists);
-    }
+    pc_describe_methods(d, (char (*)[PC_METHOD_ID_LEN])r->ids, cfg, &lists);
 }
 
 // Everything that can fail for the whole run before the output is touched: list, class names,
@@ -488,7 +471,9 @@ static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError 
     if (build_model(cfg, r, err)) return -1;
     if (opt->check_only) announce_cost(cfg, r, r->ds.n);   // first: what the run will take, weights or not
     if (load_weights(cfg, r, err)) return -1;
-    if (cfg->reference_classes && load_reference(cfg, r, err)) return -1;
+    if (cfg->reference_classes &&
+        pc_refclasses_load_run(cfg->reference_classes, r->ds.names, r->ds.n, stderr, &r->ref, err))
+        return -1;
     // class = label with a label the classifier does not have would skip every such image: refuse
     // before any work instead
     for (int i = 0; cfg->class_source == PC_CLASS_LABEL && i < r->ds.n; i++) {
