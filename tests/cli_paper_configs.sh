@@ -240,5 +240,18 @@ printf 'synth_000.jpg,0\nsynth_000.jpg,3\n' >twice.csv
     --check >/dev/null 2>twice.err
 check "a name with two classes: refused by --check ($(tail -n 1 twice.err))" \
     grep -q "reference classes $work/twice.csv:2: 'synth_000.jpg' has class 3 here but 0 on line 1" twice.err
+"$bin" --config resnet50_2000.ini "${synth_resnet_sets[@]}" "${light[@]}" --set data.reference_classes=none.csv \
+    --check >/dev/null 2>none.err
+check "a missing reference file: refused by --check ($(tail -n 1 none.err))" \
+    grep -q "^polycam-eval: reference classes $work/none.csv: cannot open (No such file or directory)$" <(tail -n 1 none.err)
+# cam_layers against the model: an unknown layer, and layers out of order, before any work
+"$bin" --config resnet50_2000.ini "${synth_resnet_sets[@]}" "${light[@]}" --set saliency.cam_layers=relu,layer9 \
+    --check >/dev/null 2>cl1.err
+check "cam_layers naming no layer of the model: refused ($(tail -n 1 cl1.err))" \
+    grep -q "^polycam-eval: \[saliency\] cam_layers: target layer 'layer9' is not a named output of resnet$" <(tail -n 1 cl1.err)
+"$bin" --config resnet50_2000.ini "${synth_resnet_sets[@]}" "${light[@]}" --set saliency.cam_layers=layer2,layer1 \
+    --check >/dev/null 2>cl2.err
+check "cam_layers out of order: refused ($(tail -n 1 cl2.err))" \
+    grep -q "^polycam-eval: \[saliency\] cam_layers: target layer 'layer1' does not come after 'layer2'" <(tail -n 1 cl2.err)
 check "no output of the refused runs" [ ! -e bad.h5 -a ! -e bad.h5.partial ]
 finish
