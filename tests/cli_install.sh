@@ -98,4 +98,25 @@ check "moved prefix: table1_vgg16 found in the moved share folder: $(head -n 1 "
 (cd "$work" && "$bin" --config table1_resnet50.ini --set run.device=bogus >/dev/null 2>"$tmp/build.err")
 check "build-tree program: table1_resnet50.ini from the source tree: $(head -n 1 "$tmp/build.err")" \
     grep -q "using the shipped configuration $(cd "$src" && pwd -P)/configs/table1_resnet50.ini" "$tmp/build.err"
+
+# The two commands of the paper by bare name, from the build tree and from the (moved) prefix:
+# --check costs them before the weights are needed, then says the weights are not set; the
+# reference classes they name are installed beside them.
+for f in authors_top1_vgg16.csv authors_top1_resnet50.csv; do
+    check "data/$f installed, byte for byte" cmp -s "$src/data/$f" "$tmp/moved/share/polycam-eval/data/$f"
+done
+for pair in vgg16_2000:55222 resnet50_2000:137910; do
+    ini=${pair%%:*} passes=${pair##*:}
+    for prog in "$bin" "$tmp/moved/bin/polycam-eval"; do
+        where=$([ "$prog" = "$bin" ] && echo "$(cd "$src" && pwd -P)/configs" || echo "$tmp/moved/share/polycam-eval/configs")
+        (cd "$work" && "$prog" --config "$ini.ini" --check --set "data.root=$work" >/dev/null 2>"$tmp/paper.err")
+        rc=$?
+        check "$ini.ini by bare name ($where): exit 1, no weights yet (rc $rc)" [ $rc -eq 1 ]
+        check "... found there: $(head -n 1 "$tmp/paper.err")" \
+            grep -q "^polycam-eval: using the shipped configuration $where/$ini.ini " <(sed -n 1p "$tmp/paper.err")
+        check "... its pass count first" grep -q "^cost: about $passes forward passes per image" <(sed -n 2p "$tmp/paper.err")
+        check "... its projected GPU time" grep -q "^projected GPU time (not measured" <(sed -n 3p "$tmp/paper.err")
+        check "... then the missing weights" grep -q "\[model\] weights is not set" <(tail -n 1 "$tmp/paper.err")
+    done
+done
 finish

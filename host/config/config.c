@@ -101,6 +101,10 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"data", "pointing_tolerance", "15", "pointing game with a tolerance: a hit when an object pixel lies closer than this many pixels to the map's maximum (TorchRay's 15; 0 = the pixel itself)", 1},
     // the sanity check's randomisation (host/metrics/sanity.h); not a result key, as the rest of [sanity]
     {"sanity", "order", "cascading", "cascading (layers re-initialised cumulatively from the output down, Adebayo et al.) | independent (one layer at a time on the original network, Quantus MPRT layer_order=independent)", 0},
+    // In the configuration texts only when set (pc_config_canonical): the texts and keys of earlier
+    // runs stay as they were
+    {"saliency", "cam_layers", "", "layers of the isolated-CAM ids <variant>.cam.<layer> (ablations = cams), earliest first; empty = [model] layers. Layers outside [model] layers get their own masked passes; shared ones are computed once", 1},
+    {"data", "reference_classes", "", "reference top-1 class per image, lines '<name>,<class>' (e.g. ../data/authors_top1_vgg16.csv): the run counts how many of its predicted classes agree; optional", 0},
 };
 
 // The method ids of saliency.h's variants, repeated here so the config module links on its own.
@@ -306,6 +310,7 @@ static int check_data(PcConfig *cfg, PcError *err) {
     long tol;
     if (cfg_get_int(cfg, K_POINT_TOL, 0, 10000, &tol, err)) return -1;
     cfg->pointing_tol = (int)tol;
+    cfg->reference_classes = cfg_resolve_path(cfg, K_REF_CLASSES);
     if (cfg_get_int(cfg, K_OFFSET, 0, LONG_MAX, &cfg->offset, err)) return -1;
     if (cfg_get_int(cfg, K_LIMIT, 0, LONG_MAX, &cfg->limit, err)) return -1;
     return 0;
@@ -387,11 +392,27 @@ static int check_methods(PcConfig *cfg, PcError *err) {
     return 0;
 }
 
+// [saliency] cam_layers: the layers of the isolated-CAM ids, only with ablations = cams.
+static int check_cam_layers(PcConfig *cfg, PcError *err) {
+    const char *v = cfg_effective(cfg, K_CAM_LAYERS);
+    cfg->n_cam_layers = 0;
+    if (!v[0]) return 0;
+    int n = cfg_split_list(v, cfg->cam_layers, PC_MAX_TARGETS);
+    if (n < 0) return cfg_bad_value(cfg, K_CAM_LAYERS, "1 to 8 comma-separated layer names, earliest first", err);
+    if (!cfg->ablate_cams) {
+        cfg->bad_key = K_CAM_LAYERS;
+        return pc_fail(err, "%s: [saliency] cam_layers is set but [saliency] ablations has no cams (add cams, or "
+                       "leave cam_layers empty)", cfg->origin[K_CAM_LAYERS] ? cfg->origin[K_CAM_LAYERS] : cfg->path);
+    }
+    cfg->n_cam_layers = n;
+    return 0;
+}
+
 // [saliency] ablations: none, or the extra method ids per variant.
 static int check_ablations(PcConfig *cfg, PcError *err) {
     cfg->ablate_levels = cfg->ablate_cams = cfg->ablate_no_lnorm = 0;
     const char *abl = cfg_effective(cfg, K_ABLATIONS);
-    if (!strcmp(abl, "none")) return 0;
+    if (!strcmp(abl, "none")) return check_cam_layers(cfg, err);
     const char *expect = "none, or a comma-separated list of levels, cams, no_lnorm";
     char items[8][64];
     int n = cfg_split_list(abl, items, 8);
@@ -402,7 +423,7 @@ static int check_ablations(PcConfig *cfg, PcError *err) {
         else if (!strcmp(items[i], "no_lnorm")) cfg->ablate_no_lnorm = 1;
         else return cfg_bad_value(cfg, K_ABLATIONS, expect, err);
     }
-    return 0;
+    return check_cam_layers(cfg, err);
 }
 
 static int check_saliency(PcConfig *cfg, PcError *err) {
@@ -506,6 +527,7 @@ static void fill_values(PcConfig *cfg) {
         case K_ROOT: v = cfg->root; break;
         case K_LABELS: v = cfg->labels ? cfg->labels : ""; break;
         case K_MASKS: v = cfg->masks ? cfg->masks : ""; break;
+        case K_REF_CLASSES: v = cfg->reference_classes ? cfg->reference_classes : ""; break;
         case K_FILE: v = cfg->output; break;
         default: break;
         }
@@ -639,6 +661,7 @@ void pc_config_free(PcConfig *cfg) {
     free(cfg->root);
     free(cfg->labels);
     free(cfg->masks);
+    free(cfg->reference_classes);
     free(cfg->output);
     cfg_external_free(cfg);
     memset(cfg, 0, sizeof *cfg);
@@ -669,6 +692,9 @@ char *pc_config_canonical(const PcConfig *cfg, int only_results) {
             // [precision] apply only when not its default: the texts and keys of earlier 8-bit runs stay
             if (k == K_PREC_APPLY && !strcmp(pc_config_get(cfg, "precision", "apply"), "all")) continue;
             if (k == K_POINT_TOL && strtol(pc_config_get(cfg, "data", "pointing_tolerance"), NULL, 10) == 15) continue;
+            // the keys added after the first results, only when set: earlier texts and keys stay
+            if ((k == K_CAM_LAYERS || k == K_REF_CLASSES) && !pc_config_get(cfg, g_keys[k].section, g_keys[k].key)[0])
+                continue;
             used += (size_t)snprintf(out + used, cap - used, "%s = %s\n", g_keys[k].key,
                                      pc_config_get(cfg, g_keys[k].section, g_keys[k].key));
         }

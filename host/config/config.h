@@ -55,7 +55,7 @@ typedef struct {
                             // in_size, n_classes = n_classes below or the arch's 1000: see
                             // pc_config_arch_spec for the final class count
     int custom;             // arch is "vgg" or "resnet"
-    char *weights;          // resolved path
+    char *weights;          // resolved path; NULL when not set (the run refuses it, after --check's cost)
     char *classes_file;     // resolved path, or NULL
     int n_classes;          // explicit count (num_classes, or classes = N); 0 = none given
     int n_layers;           // 0 = the arch's default targets
@@ -67,6 +67,7 @@ typedef struct {
     char *labels;           // resolved path, or NULL
     char *masks;            // [data] masks: resolved folder of object masks, or NULL
     int pointing_tol;       // [data] pointing_tolerance in pixels (localisation.h)
+    char *reference_classes;   // [data] reference_classes: resolved path, or NULL (refclass.h)
     long offset, limit;     // slice of the list; limit 0 = to the end
 
     // ---- [preprocess] -------------------------------------------------------------------------
@@ -78,6 +79,8 @@ typedef struct {
     PcLnormMode lnorm;
     PcNormFormula norm;
     int ablate_levels, ablate_cams, ablate_no_lnorm;
+    int n_cam_layers;               // [saliency] cam_layers: the <variant>.cam.<layer> ids' layers;
+    char cam_layers[PC_MAX_TARGETS][64];   //   0 = the targets ([model] layers)
     PcClassSource class_source;
     int saliency_batch;             // 0 = auto: the backend's preferred_batch
 

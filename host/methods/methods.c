@@ -9,11 +9,11 @@
 
 static const PcMethodDesc g_methods[] = {
     {"pcamp", "PCAM+", PC_FAMILY_POLYCAM, "[model] layers, [saliency] lnorm, normalize, ablations", "S x S",
-     "reference Poly-CAM", NULL, NULL, NULL, NULL, NULL},
+     "the reference code aenglebert/polycam 8003dc6", NULL, NULL, NULL, NULL, NULL},
     {"pcamm", "PCAM-", PC_FAMILY_POLYCAM, "[model] layers, [saliency] lnorm, normalize, ablations", "S x S",
-     "reference Poly-CAM", NULL, NULL, NULL, NULL, NULL},
+     "the reference code aenglebert/polycam 8003dc6", NULL, NULL, NULL, NULL, NULL},
     {"pcampm", "PCAM+-", PC_FAMILY_POLYCAM, "[model] layers, [saliency] lnorm, normalize, ablations", "S x S",
-     "reference Poly-CAM", NULL, NULL, NULL, NULL, NULL},
+     "the reference code aenglebert/polycam 8003dc6", NULL, NULL, NULL, NULL, NULL},
     {"gradcam", "Grad-CAM", PC_FAMILY_GRADIENT, "[cam] layer", "the [cam] layer's", "torchcam c85232b GradCAM",
      pc_method_gradcam, NULL, pc_cost_one_backward, NULL, NULL},
     {"gradcampp", "Grad-CAM++", PC_FAMILY_GRADIENT, "[cam] layer", "the [cam] layer's",

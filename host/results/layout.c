@@ -12,8 +12,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "description.h"
 #include "h5shape.h"
 #include "h5util.h"
+#include "refclass.h"
 #include "safe_text.h"
 
 #define STATUS_BYTES 512
@@ -420,6 +422,9 @@ PcLayoutWriter *pc_layout_create(const char *path, const PcStoreLayout *l, const
     int rc = w->file < 0 ? pc_fail(err, "%s: cannot create the HDF5 file%s", path, pc_h5_why()) : 0;
     if (!rc) rc = create_images(w, im, err);
     if (!rc) rc = create_methods(w, err);
+    if (!rc && im->reference_classes)
+        rc = pc_refclasses_create(w->file, path, im->reference_classes, l->n_images, im->reference_file, err);
+    if (!rc && meta->describe) rc = pc_describe_write(w->file, path, l, meta->describe, err);
     if (!rc) rc = pc_run_data_write(w->file, path, meta->run_data, meta->n_run_data, err);
     PcError e;
     if (!rc && meta->write_extra && meta->write_extra(w->file, meta->extra, &e))
@@ -487,8 +492,8 @@ int pc_layout_flush(PcLayoutWriter *w, PcError *err) {
 int pc_layout_finish(PcLayoutWriter *w, PcError *err) {
     char end_time[64];
     iso_time_now(end_time, sizeof end_time);
-    int rc = 0;
-    if (pc_h5_set_str_attr(w->file, "end_time", end_time) || pc_h5_set_i64_attr(w->file, "complete", 1))
+    int rc = pc_refclasses_finish(w->file, w->path, err);   // every image is done: the agreement
+    if (!rc && (pc_h5_set_str_attr(w->file, "end_time", end_time) || pc_h5_set_i64_attr(w->file, "complete", 1)))
         rc = pc_fail(err, "%s: cannot write the closing attributes%s", w->path, pc_h5_why());
     if (!rc) rc = pc_layout_flush(w, err);
     char *path = strdup(w->path);

@@ -19,6 +19,8 @@
 //   /classes (K) str (when class names are known)
 //   /quant: the 8-bit precisions' layers, input scales and accuracy guard (quant_file.h), only in
 //   fp8 / int8 runs
+//   /reference_classes: the reference's class per image and the agreement (refclass.h), only with
+//   [data] reference_classes; the attributes of description.h on the method and curve groups and root
 //   root attributes: config, config_source, config_key, method_ids, map_side, steps, shard (i, n),
 //   weights_checksum, version, git_commit, libraries, device, start_time, end_time, n_images,
 //   n_done, complete.
@@ -56,6 +58,10 @@ typedef struct {
     const int *list_index;  // (n_images)
     int n_class_names;      // 0 = none
     char **class_names;     // (n_class_names)
+    // [data] reference_classes (refclass.h): the reference's class of each image (-1 = none) and
+    // the file it came from; NULL = no /reference_classes
+    const int *reference_classes;
+    const char *reference_file;
 } PcStoreImages;
 
 typedef struct PcRunData PcRunData;   // run_data.h
@@ -77,6 +83,8 @@ typedef struct {
     // write_extra(file, extra) 0, or -1 with err set. NULL = none.
     int (*write_extra)(hid_t file, const void *extra, PcError *err);
     const void *extra;
+    // The descriptions of the methods, curves and inputs (description.h); NULL = none written.
+    const struct PcDescription *describe;
 } PcStoreMeta;
 
 // Results of one image, host memory, sized by pc_result_init.

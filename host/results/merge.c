@@ -12,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "description.h"
 #include "h5shape.h"
 #include "h5util.h"
 #include "merge_sanity.h"
 #include "quant_file.h"
+#include "refclass.h"
 #include "run_data.h"
 
 typedef struct {
@@ -238,6 +240,25 @@ static int shard_quant(const Shard *sh, int n_in, PcQuantPlan *out) {
     return has;
 }
 
+// /reference_classes of the shards (refclass.h): each image's reference class from its shard, in
+// list order (*out malloc'd, NULL when the first shard has none); the file named by the first.
+static int *shard_reference(const Shard *sh, int n_in, const Entry *all, int total, char **file) {
+    PcRefAgreement *a = xcalloc((size_t)n_in, sizeof *a);
+    int *ref = NULL;
+    for (int k = 0; k < n_in; k++) pc_refclasses_read(sh[k].rf.f, sh[k].rf.n, &a[k]);
+    if (a[0].present) {
+        ref = xmalloc((size_t)(total > 0 ? total : 1) * sizeof(int));
+        for (int i = 0; i < total; i++) {
+            const PcRefAgreement *s = &a[all[i].shard];
+            ref[i] = s->present ? s->cls[all[i].row] : -1;
+        }
+        *file = a[0].file ? strdup(a[0].file) : strdup("");
+    }
+    for (int k = 0; k < n_in; k++) pc_refagreement_free(&a[k]);
+    free(a);
+    return ref;
+}
+
 // Opens OUT.h5 through the store with the images in list order and the unsharded configuration.
 static int open_output(PcStore **st, const char *out_path, const Shard *sh, int n_in, const Entry *all, int total,
                        PcStoreMode mode, const char *git_commit, PcError *err) {
@@ -251,7 +272,12 @@ static int open_output(PcStore **st, const char *out_path, const Shard *sh, int 
     }
     PcStoreLayout layout = sh[0].rf.layout;
     layout.n_images = total;
-    PcStoreImages images = {.names = names, .labels = labels, .list_index = index};
+    char *ref_file = NULL;
+    int *ref = shard_reference(sh, n_in, all, total, &ref_file);
+    PcStoreImages images = {.names = names, .labels = labels, .list_index = index, .reference_classes = ref,
+                            .reference_file = ref_file};
+    PcDescription desc;   // the first shard's (every shard has the same configuration)
+    const int described = pc_describe_read(sh[0].rf.f, &sh[0].rf.layout, &desc);
     size_t n_class_names = 0;
     int classes_ok = 1;
     if (H5Lexists(sh[0].rf.f, "/classes", H5P_DEFAULT) > 0) {
@@ -273,8 +299,12 @@ static int open_output(PcStore **st, const char *out_path, const Shard *sh, int 
                         .git_commit = git_commit, .libraries = sh[0].rf.libraries ? sh[0].rf.libraries : "",
                         .device = device, .weights_checksum = sh[0].rf.weights_checksum, .shard_index = 0,
                         .shard_count = 1, .n_run_data = n_run_data, .run_data = run_data,
-                        .write_extra = quantised ? pc_quant_write_h5 : NULL, .extra = &quant};
+                        .write_extra = quantised ? pc_quant_write_h5 : NULL, .extra = &quant,
+                        .describe = described ? &desc : NULL};
     if (rc == 0) rc = pc_store_open(st, out_path, &layout, &images, &meta, mode, err);
+    if (described) pc_describe_free(&desc);
+    free(ref);
+    free(ref_file);
     pc_quant_plan_free(&quant);
     pc_run_data_free(run_data, n_run_data);
     free(source);
