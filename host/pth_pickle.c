@@ -424,7 +424,8 @@ static int op_tuple(Machine *m, int k) {   // k < 0: TUPLE (items since the MARK
         if (m->sp < fence(m) + (size_t)k) return fail(m, "%s", "stack underflow (a corrupt pickle)");
         first = m->sp - (size_t)k;
     }
-    Val *t = make_tuple(m, m->stack + first, m->sp - first);
+    // (the stack may not exist yet when the tuple is empty: no pointer arithmetic on NULL)
+    Val *t = make_tuple(m, m->sp > first ? m->stack + first : NULL, m->sp - first);
     if (!t) return -1;
     m->sp = first;
     return push(m, t);
