@@ -223,6 +223,12 @@ static int on_key(void *user, const char *section, const char *name, const char 
 
 // "section.key=value" from the command line.
 static int apply_set(PcConfig *cfg, const char *set, PcError *err) {
+    // One line: a newline would forge lines of the configuration text stored in the result file
+    // (and split this very message); the argument is shown up to it.
+    for (size_t i = 0; set[i]; i++)
+        if ((unsigned char)set[i] < 0x20 ? set[i] != '\t' : set[i] == 0x7f)
+            return pc_fail(err, "--set %.*s...: holds a newline or another control character (byte %zu); a --set "
+                           "argument is one line", (int)(i < 80 ? i : 80), set, i + 1);
     const char *eq = strchr(set, '=');
     const char *dot = strchr(set, '.');
     if (!eq || !dot || dot > eq)
