@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs the Debian dependencies, builds polycam-eval (release build
 # with the CUDA backend when nvcc + cuDNN are present, and a CPU-only ASan+UBSan build) and runs the
-# CTest suites. GPU tests skip with a visible message on machines without a device.
+# CTest suites, then runs every fuzz target for a bounded time (tools/fuzz.sh). GPU tests skip with
+# a visible message on machines without a device.
 #   PC_TEST_SLOW=0 leaves out the tests labelled "slow".
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,4 +26,12 @@ cmake -S "$root" -B "$root/build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPC_SA
 cmake --build "$root/build-asan" -j"$jobs"
 echo "== tests (sanitizer build: input handling, weights, forward, backward, random numbers, ops, config, store, CLI errors)"
 (cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
-   ctest --output-on-failure -R '^(test_(safetensors|pth|image_[a-z]+|ops|config|dataset|store|store_failures|forward_tiny|synth_classify|backward|philox|similarity|sanity|localisation|status|quant_guard)|cli_(bad_inputs|config_errors|shard|store))$')
+   ctest --output-on-failure -R '^(test_(safetensors|pth|image_[a-z]+|ops|config|dataset|store|store_failures|forward_tiny|synth_classify|backward|philox|similarity|sanity|localisation|status|quant_guard)|cli_(bad_inputs|config_errors|shard|store)|fuzz_replay_[a-z_]+)$')
+
+# Bounded fuzzing of every reader of files polycam-eval did not write (docs/fuzzing.md): each
+# libFuzzer target for PC_FUZZ_SECONDS (default 45), its executions and coverage printed; a crash
+# fails the tests. fuzz_results waits for the result-file reader hardening of issue 22 (the readers
+# still overflow on files whose datasets disagree with their attributes: tests/fuzz/crashes/
+# results_pending); until that is merged it is left out here (PC_FUZZ_SKIP) and only replays.
+echo "== fuzzing (libFuzzer + ASan + UBSan, ${PC_FUZZ_SECONDS:-45} s per target: tools/fuzz.sh)"
+"$root/tools/fuzz.sh" -x "${PC_FUZZ_SKIP-results}" "${PC_FUZZ_SECONDS:-45}"
