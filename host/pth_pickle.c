@@ -301,7 +301,7 @@ static int op_persid(Machine *m) {
     for (size_t i = 0; i < key->slen; i++) {
         char c = key->s[i];
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'))
-            return fail(m, "storage key '%s' is not a plain name", key->s);
+            return fail(m, "%s", "storage key is not a plain name (letters, digits and '_')");
     }
     Val *s = new_val(m, V_STORAGE);
     if (!s || !(s->storage = pool_alloc(m, sizeof *s->storage))) return -1;
@@ -462,6 +462,12 @@ static int op_int(Machine *m, int64_t v) {
 
 // ---- the loop ---------------------------------------------------------------------------------
 
+static int has_control(const Val *str) {
+    for (size_t i = 0; i < str->slen; i++)
+        if ((unsigned char)str->s[i] < 0x20 || str->s[i] == 0x7f) return 1;
+    return 0;
+}
+
 // The result at STOP: a dict of str -> tensor, a list of str, or anything (checked by the caller).
 static int collect(Machine *m, Val *d, PthPickle *out) {
     if (m->want == PTH_WANT_ANY) {
@@ -475,6 +481,7 @@ static int collect(Machine *m, Val *d, PthPickle *out) {
         if (!out->keys) return -1;
         for (int64_t i = 0; i < d->n; i++) {
             if (d->items[i]->kind != V_STR) return fail(m, "%s", "a storage key is not a string");
+            if (has_control(d->items[i])) return fail(m, "%s", "a storage key holds a control character");
             out->keys[i] = d->items[i]->s;
         }
         return 0;
@@ -489,6 +496,8 @@ static int collect(Machine *m, Val *d, PthPickle *out) {
         const Val *k = d->items[2 * i], *v = d->items[2 * i + 1];
         if (k->kind != V_STR || strlen(k->s) != k->slen || k->slen == 0)
             return fail(m, "%s", "a state-dict key is not a non-empty string");
+        if (has_control(k))   // the names go into messages and result files: one line each
+            return fail(m, "%s", "a state-dict key holds a newline or another control character");
         if (v->kind != V_TENSOR)
             return fail(m, "state-dict entry '%s' is not a tensor (a state dict of tensors is read; convert "
                            "other checkpoints with tools/export_torchvision.py)", k->s);

@@ -577,6 +577,23 @@ static void hostile_tensors(Buf *b, const char *p) {
     dict_close(b);
     write_pth(p, b);
     expect_fails(p, "not a plain name", "storage key ../0");
+    // Newlines in names would split the one-line messages that quote them (fuzz_pickle:
+    // tests/fuzz/crashes/pickle/storage_key_newline).
+    b->n = 0;
+    dict_open(b);
+    tensor(b, "FloatStorage", "0\n1", 4, 0, 1, (int32_t[]){4}, (int32_t[]){1});
+    dict_close(b);
+    write_pth(p, b);
+    expect_fails(p, "not a plain name", "storage key with a newline");
+    b->n = 0;
+    ops(b, "\x80\x02");
+    global(b, "collections", "OrderedDict");
+    ops(b, ")R");
+    str(b, "w\nx");
+    tensor(b, "FloatStorage", "0", 4, 0, 1, (int32_t[]){4}, (int32_t[]){1});
+    dict_close(b);
+    write_pth(p, b);
+    expect_fails(p, "holds a newline", "state-dict key with a newline");
     b->n = 0;   // {"w": t, "w": t}
     dict_open(b);
     tensor(b, "FloatStorage", "0", 4, 0, 1, (int32_t[]){4}, (int32_t[]){1});
