@@ -488,10 +488,14 @@ static int read_images(PcResultFile *rf, PcError *err) {
         rf->status = pc_h5_read_strings(d, 0, &n_status);
         H5Dclose(d);
     }
+    if (rf->status && n_status != n) {   // pc_results_close frees n of them: not these
+        pc_h5_free_strings(rf->status, n_status);
+        rf->status = NULL;
+    }
     rf->index = pc_h5_read_ints(rf->f, "/images/index", n);
     rf->label = pc_h5_read_ints(rf->f, "/images/label", n);
     rf->done = pc_h5_read_ints(rf->f, "/images/done", n);
-    if (!rf->status || n_status != n || !rf->index || !rf->label || !rf->done)
+    if (!rf->status || !rf->index || !rf->label || !rf->done)
         return pc_fail(err, "%s: cannot read /images/status, index, label or done", rf->path);
     for (size_t i = 0; i < n; i++) rf->n_done += rf->done[i] == 1;
     rf->d_class = pc_h5_open_if(rf->f, "/images/class");

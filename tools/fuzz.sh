@@ -71,12 +71,15 @@ printf '%-12s %12s %8s %7s %7s %8s  %s\n' target executions exec/s cov ft corpus
 for t in $targets; do
     w=$build/fuzz-work/$t log=$build/fuzz-work/$t/fuzz.log
     rc=$(cat "$w/rc" 2>/dev/null || echo 1)
+    # the closing stats (-print_final_stats), else (-k: fork mode) the last status line "#N: cov: ..."
+    last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
-    last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
+    [ -n "$runs" ] || runs=$(sed -n 's/^#\([0-9]*\).*/\1/p' <<<"$last")
+    [ -n "$eps" ] || eps=$(sed -n 's/.* exec\/s:\{0,1\} \([0-9]*\).*/\1/p' <<<"$last")
     cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
     ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
-    corp=$(sed -n 's/.* corp: \([0-9]*\/[0-9a-zA-Z]*\).*/\1/p' <<<"$last")
+    corp=$(sed -n 's/.* corp: \([0-9]*\(\/[0-9a-zA-Z]*\)\{0,1\}\).*/\1/p' <<<"$last")
     result=ok
     if [ "$rc" != 0 ]; then
         result="FAILED (exit $rc): $(grep -m 1 -E '^==[0-9]+==ERROR|runtime error|^SUMMARY' "$log" | head -c 200)"
