@@ -386,6 +386,11 @@ static void errors_set_and_files(void) {
     EXPECT_SET_ERROR(k_minimal, 1, s4, "--set metrics.steps=many: bad value 'many' for [metrics] steps");
     char *s5[] = {"data.limit=abc"};
     EXPECT_SET_ERROR(k_minimal, 1, s5, "--set data.limit=abc: bad value 'abc' for [data] limit");
+    // a newline would forge a line of the stored configuration (fuzz_config found the multi-line
+    // message: tests/fuzz/crashes/config)
+    char *s_nl[] = {"output.file=a.h5\n[run]\nseed = 5"};
+    EXPECT_SET_ERROR(k_minimal, 1, s_nl, "--set output.file=a.h5...: holds a newline or another control character "
+                                       "(byte 17); a --set argument is one line");
     // a reduced precision with device = cpu: refused (the CPU computes in fp32 only)
     EXPECT_ERROR("[model]\nweights = w\n[data]\nlist = l\n[run]\ndevice = cpu\nprecision = fp16\n", 0, NULL,
                  "x.ini:7: [run] precision = fp16 needs device = cuda; the CPU computes in fp32 only");

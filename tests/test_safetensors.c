@@ -47,6 +47,7 @@ static void expect_open_fails(const char *path, const char *needle, const char *
     CHECK(rc != 0, "%s: open succeeded", what);
     CHECK(strstr(err.msg, path) != NULL, "%s: message does not name the file: %s", what, err.msg);
     CHECK(!needle || strstr(err.msg, needle) != NULL, "%s: message lacks '%s': %s", what, needle, err.msg);
+    CHECK(!strchr(err.msg, '\n'), "%s: message is more than one line: %s", what, err.msg);
     if (rc == 0) pc_state_dict_free(&sd);
     printf("  %-28s -> %s\n", what, err.msg);
 }
@@ -209,6 +210,11 @@ static void test_bad_files(void) {
         {"[1,2]", "corrupt"},
         {"{\"w\\q\":{}}", "corrupt"},
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[99999999999999999999],\"data_offsets\":[0,16]}}", "corrupt"},
+        // escaped control characters in a name, a key or a dtype: quoted in the message, they
+        // would split its line (fuzz_safetensors: tests/fuzz/crashes/safetensors)
+        {"{\"w\\nx\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", "control character in a tensor name"},
+        {"{\"w\":{\"dtype\":\"F32\",\"sh\\u0007\":[2,2],\"data_offsets\":[0,16]}}", "control character in a key"},
+        {"{\"w\":{\"dtype\":\"F3\\r2\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", "control character in a dtype"},
     };
     for (size_t i = 0; i < sizeof corrupt / sizeof corrupt[0]; i++) {
         char name[64], what[64];
