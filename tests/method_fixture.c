@@ -103,7 +103,8 @@ typedef struct {
     double native, native_p99, map, map_p99, auc;
 } MfWorst;
 
-// map (h, w) against the fixture's dataset path (shape, values, NaN positions) into *w.
+// map (h, w) against the fixture's dataset path (shape, values, NaN positions); the differences
+// into *worst and *worst_p99.
 static void check_map(const MfRow *row, const MfMethod *m, const char *path, const float *map, int h, int w,
                       double *worst, double *worst_p99) {
     size_t n = 0;
@@ -193,7 +194,8 @@ static void check_method(const MfRow *row, int k, const PcMethodCtx *ctx, const 
         CHECK(rc == 0, "%s: %s", grp, err.msg);
     }
     const double secs = pc_now() - t0;
-    if (rc == 0 && row->native && k == 0) {   // pc_method_compute is that (the first method: a cheap one)
+    // that S x S map is what pc_method_compute gives (checked on the first method, a cheap one)
+    if (rc == 0 && row->native && k == 0) {
         rc = pc_method_compute(d, ctx, native, &err);
         CHECK(rc == 0 && !memcmp(native, map, ss * sizeof(float)), "%s: compute: %s", grp,
               rc ? err.msg : "differs from up(native)");
