@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "h5util.h"
 #include "hashweights.h"
 #include "insdel.h"
 #include "weights.h"
@@ -154,38 +155,10 @@ unsigned char *h5_read_u8(const char *file, const char *dset, size_t *n, int64_t
     return read_dataset(file, dset, H5T_NATIVE_UCHAR, 1, n, dims, ndim);
 }
 
-// Gives the memory string type t the character set of the stored type (closes stored).
-static void set_cset_like(hid_t t, hid_t stored) {
-    if (stored < 0) return;
-    H5T_cset_t cs = H5Tget_cset(stored);
-    if (cs >= 0) H5Tset_cset(t, cs);
-    H5Tclose(stored);
-}
-
-// The variable-length strings of dataset d, or of attribute a when a >= 0: malloc'd copies.
-static char **read_strings(hid_t d, hid_t a, size_t *n) {
-    hid_t sp = a >= 0 ? H5Aget_space(a) : H5Dget_space(d);
-    hssize_t cnt = H5Sget_simple_extent_npoints(sp);
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    // h5py writes UTF-8; HDF5 1.10 won't convert to ASCII
-    set_cset_like(t, a >= 0 ? H5Aget_type(a) : H5Dget_type(d));
-    char **tmp = xmalloc((size_t)cnt * sizeof(char *));
-    hdf5Check(a >= 0 ? H5Aread(a, t, tmp) : H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp));
-    char **out = xmalloc((size_t)cnt * sizeof(char *));
-    for (hssize_t i = 0; i < cnt; i++) out[i] = strdup(tmp[i] ? tmp[i] : "");
-    H5Dvlen_reclaim(t, sp, H5P_DEFAULT, tmp);
-    free(tmp);
-    H5Tclose(t);
-    H5Sclose(sp);
-    *n = (size_t)cnt;
-    return out;
-}
-
 char **h5_read_strings(const char *file, const char *dset, size_t *n) {
     hid_t f, d = open_dataset(file, dset, &f);
     if (d < 0) return NULL;
-    char **out = read_strings(d, -1, n);
+    char **out = pc_h5_read_strings(d, 0, n);
     H5Dclose(d);
     H5Fclose(f);
     return out;
@@ -235,7 +208,7 @@ char **h5_attr_strings(const char *file, const char *obj, const char *attr, size
         return NULL;
     }
     hid_t a = H5Aopen_by_name(f, obj, attr, H5P_DEFAULT, H5P_DEFAULT);
-    char **out = read_strings(-1, a, n);
+    char **out = pc_h5_read_strings(a, 1, n);
     H5Aclose(a);
     H5Fclose(f);
     return out;
