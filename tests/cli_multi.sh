@@ -18,18 +18,10 @@ multi=$src/scripts/multi_gpu.sh
 cat >"$tmp/rn.ini" <<EOF
 $(tiny_resnet_model)
 layers = layer2,layer3,layer4
-[data]
-list = $src/data/synthetic/images.txt
-labels = $src/data/synthetic/labels.txt
+$(synth_data)
 offset = 1
 limit = 9
-[preprocess]
-size = 64
-[metrics]
-steps = 8
-[run]
-device = cpu
-threads = 1
+$(small_cpu_sections)
 EOF
 
 "$bin" --config "$tmp/rn.ini" --set "output.file=$tmp/full.h5" >/dev/null 2>"$tmp/full.err"

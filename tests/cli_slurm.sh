@@ -122,13 +122,7 @@ layers = layer2,layer3,layer4
 root = $src/data/synthetic
 list = $tmp/list.txt
 labels = $src/data/synthetic/labels.txt
-[preprocess]
-size = 64
-[metrics]
-steps = 8
-[run]
-device = cpu
-threads = 1
+$(small_cpu_sections)
 EOF
 "$bin" --config "$tmp/run.ini" --set "output.file=$tmp/full.h5" >"$tmp/full.out" 2>"$tmp/full.err"
 rc=$?

@@ -744,11 +744,7 @@ static void test_empty_means_default(void) {
 }
 
 int main(void) {
-    snprintf(g_dir, sizeof g_dir, "/tmp/pc_test_config_XXXXXX");
-    if (!mkdtemp(g_dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    snprintf(g_dir, sizeof g_dir, "%s", test_tmp_dir("test_config"));
     test_defaults_and_paths();
     test_values_and_sets();
     test_custom_archs();
@@ -763,8 +759,6 @@ int main(void) {
     test_device_and_shard_auto();
     test_cam_layers();
     test_reference_classes_key();
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+    test_tmp_remove();
     return test_summary();
 }

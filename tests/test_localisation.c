@@ -376,16 +376,13 @@ static void test_dataset(void) {
 }
 
 int main(void) {
-    snprintf(g_dir, sizeof g_dir, "/tmp/pc_test_loc_XXXXXX");
-    if (!mkdtemp(g_dir)) return perror("mkdtemp"), 1;
+    snprintf(g_dir, sizeof g_dir, "%s", test_tmp_dir("test_loc"));
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     test_masks();
     test_values();
     test_store();
     test_dataset();
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+    test_tmp_remove();
     return test_summary();
 }
 #endif

@@ -26,13 +26,6 @@
 #include "weights.h"
 #include "safetensors.h"
 
-static char tmpdir[256];
-
-static const char *tmp_file(const char *name) {
-    static char buf[512];
-    snprintf(buf, sizeof buf, "%s/%s", tmpdir, name);
-    return buf;
-}
 
 // Opening must fail with one line naming the file and containing `needle` (NULL: any reason).
 static void expect_fails(const char *path, const char *needle, const char *what) {
@@ -359,7 +352,7 @@ static void write_legacy_v1(const char *path, int32_t offset, int32_t n, int32_t
 
 static void test_legacy_v1(void) {
     char p[512];
-    snprintf(p, sizeof p, "%s", tmp_file("legacy_v1.pth"));
+    snprintf(p, sizeof p, "%s", test_tmp_path("legacy_v1.pth"));
     write_legacy_v1(p, 1, 2, 2, 4, 0);   // w = storage[1::2] = (2, 4)
     PcStateDict sd;
     PcError err = {{0}};
@@ -405,7 +398,7 @@ static void test_sniff(void) {
     const char *lens[2] = {"\x80\x02", "PK"};
     for (int k = 0; k < 2; k++) {
         char p[512];
-        snprintf(p, sizeof p, "%s", tmp_file(k ? "pk.safetensors" : "x80.pth"));
+        snprintf(p, sizeof p, "%s", test_tmp_path(k ? "pk.safetensors" : "x80.pth"));
         // {"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}} padded with spaces to the length.
         size_t len = (size_t)(unsigned char)lens[k][0] | (size_t)(unsigned char)lens[k][1] << 8;
         Buf b = {0};
@@ -432,7 +425,7 @@ static void test_sniff(void) {
 
 static void test_crafted_good(void) {
     Buf b = {0};
-    const char *p = tmp_file("good.pth");
+    const char *p = test_tmp_path("good.pth");
     one_tensor(&b, "FloatStorage", 4, 1, 1, (int32_t[]){2}, (int32_t[]){2});   // elements 1 and 3
     write_pth(p, &b);
     PcStateDict sd;
@@ -609,8 +602,8 @@ static void hostile_tensors(Buf *b, const char *p) {
 static void test_hostile_pickles(void) {
     Buf b = {0};
     char p[512], pwned[512];
-    snprintf(p, sizeof p, "%s", tmp_file("bad.pth"));
-    snprintf(pwned, sizeof pwned, "%s", tmp_file("pwned"));
+    snprintf(p, sizeof p, "%s", test_tmp_path("bad.pth"));
+    snprintf(pwned, sizeof pwned, "%s", test_tmp_path("pwned"));
     hostile_reduce(&b, p, pwned);
     hostile_globals(&b, p);
     hostile_sizes(&b, p);
@@ -621,7 +614,7 @@ static void test_hostile_pickles(void) {
 
 static void test_bad_archives(void) {
     char p[512];
-    snprintf(p, sizeof p, "%s", tmp_file("arch.pth"));
+    snprintf(p, sizeof p, "%s", test_tmp_path("arch.pth"));
     FILE *f = fopen(p, "wb");
     fwrite("\x80\x02}q\x00.", 1, 6, f);
     fclose(f);
@@ -650,7 +643,7 @@ static void test_damaged(const char *file, int checksummed) {
     CHECK(good != NULL, "%s: %s", file, err.msg);
     if (!good) return;
     char p[512];
-    snprintf(p, sizeof p, "%s", tmp_file("cut.pth"));
+    snprintf(p, sizeof p, "%s", test_tmp_path("cut.pth"));
     PcStateDict ref;
     int rc0 = pc_weights_open(fixture_path(file), &ref, &err);
     CHECK(rc0 == 0, "%s: %s", file, err.msg);
@@ -778,7 +771,7 @@ static void test_hostile_memory(void) {
             ops(&b, cases[c].first);
             for (size_t i = 0; i < cases[c].count; i++) put(&b, cases[c].unit, cases[c].unit_len);
             op(&b, '.');
-            const char *p = tmp_file(legacy ? "legacy_huge.pth" : "huge.pth");
+            const char *p = test_tmp_path(legacy ? "legacy_huge.pth" : "huge.pth");
             if (legacy) {
                 FILE *f = fopen(p, "wb");
                 CHECK(f && fwrite(b.p, 1, b.n, f) == b.n, "cannot write %s", p);
@@ -816,8 +809,7 @@ static void test_pickle_size_cap(void) {
 }
 
 int main(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/pc_test_pth_XXXXXX");
-    if (!mkdtemp(tmpdir)) test_skip("cannot create a temporary folder");
+    test_tmp_dir("test_pth");
     printf("good files:\n");
     compare_with_safetensors(fixture_path("pth/tiny_resnet.pth"), data_path("models/tiny_resnet.safetensors"), 0);
     char synth_pth[4096];   // data_path returns one static buffer
@@ -841,8 +833,6 @@ int main(void) {
     printf("damaged files:\n");
     test_damaged("pth/views.pth", 1);
     test_damaged("pth/legacy_views.pth", 0);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0) printf("could not remove %s\n", tmpdir);
+    test_tmp_remove();
     return test_summary();
 }
