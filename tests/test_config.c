@@ -389,8 +389,8 @@ static void errors_set_and_files(void) {
     // a newline would forge a line of the stored configuration (fuzz_config found the multi-line
     // message: tests/fuzz/crashes/config)
     char *s_nl[] = {"output.file=a.h5\n[run]\nseed = 5"};
-    EXPECT_SET_ERROR(k_minimal, 1, s_nl, "--set output.file=a.h5...: holds a newline or another control character "
-                                       "(byte 17); a --set argument is one line");
+    EXPECT_SET_ERROR(k_minimal, 1, s_nl, "--set output.file=a.h5\\x0a[run]\\x0aseed = 5: holds a control character "
+                                       "(\\x0a); a value is one line of text");
     // a reduced precision with device = cpu: refused (the CPU computes in fp32 only)
     EXPECT_ERROR("[model]\nweights = w\n[data]\nlist = l\n[run]\ndevice = cpu\nprecision = fp16\n", 0, NULL,
                  "x.ini:7: [run] precision = fp16 needs device = cuda; the CPU computes in fp32 only");
