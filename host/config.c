@@ -95,6 +95,18 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"precision", "guard_max_dauc", "0.005", "fp8/int8: the guard stops the run when the mean |AUC(8-bit) - AUC(fp32)| over its maps and curves exceeds this", 0},
     {"precision", "guard_min_agreement", "0.75", "fp8/int8: the guard stops the run when fewer than this fraction of its images keep the fp32 predicted class", 0},
     {"precision", "apply", "all", "fp8/int8: all (every forward pass in 8 bits) | maps (the maps' passes in 8 bits, the class and the insertion/deletion curves on an unquantised net: fp16 on CUDA, fp32 on the CPU)", 1},
+    // perturbation metrics (read by metric_config.c; host/metric_perturb.h, docs/metrics.md)
+    {"metrics", "road", "no", "ROAD (Rong et al. 2022): noisy linear imputation, MoRF and LeRF (yes|no; 2 x percentages passes per map)", 1},
+    {"metrics", "road_percentages", "10,20,30,40,50,60,70,80,90", "ROAD: percentages of the pixels imputed, comma-separated, each in (0, 100)", 1},
+    {"metrics", "road_noise", "0.01", "ROAD: standard deviation of the noise added to each imputed value (normalised input space; 0 = none)", 1},
+    {"metrics", "flip", "no", "pixel flipping (Bach et al. 2015), MoRF and LeRF (yes|no)", 1},
+    {"metrics", "flip_pixels", "224", "pixel flipping: pixels replaced per step", 1},
+    {"metrics", "flip_baseline", "black", "pixel flipping: black (smallest value of the input) | mean (mean of the input) | blur | uniform (noise over the pixel range)", 1},
+    {"metrics", "region", "no", "region perturbation (Samek et al. 2017), MoRF and LeRF, AOPC (yes|no)", 1},
+    {"metrics", "region_patch", "16", "region perturbation: side of the square patches, in pixels", 1},
+    {"metrics", "region_steps", "100", "region perturbation: patches replaced, one per step", 1},
+    {"metrics", "region_baseline", "uniform", "region perturbation: black | mean | blur | uniform", 1},
+    {"metrics", "adcc", "no", "Average Drop, Increase in Confidence, Average Gain (yes|no; one pass per map)", 1},
 };
 
 // The method ids of saliency.h's variants, repeated here so the config module links on its own.

@@ -28,6 +28,19 @@
 
 #define PC_METHOD_ID_LEN 96
 
+// A per-method dataset of a further metric (metric_store.h): /methods/<id>/<name>, (N, width), or
+// (N) when width is 1, stored as `type` (fill NaN, or -1 for i8), attribute "description". In
+// memory, a method's sets are consecutive doubles of PcImageResult.extra (i8: 1 / 0, NaN = -1).
+typedef enum { PC_EXTRA_F64 = 0, PC_EXTRA_F32, PC_EXTRA_I8 } PcExtraType;
+typedef struct {
+    char name[48];          // "road/morf_scores"
+    int width;              // values per image
+    PcExtraType type;
+    const char *column;     // table column of a scalar set ("ROAD MoRF"), NULL = none
+    const char *description;
+} PcExtraSet;
+#define PC_MAX_EXTRA 32
+
 typedef struct {
     int n_images;
     int size;                               // S
@@ -38,7 +51,12 @@ typedef struct {
     int insertion, deletion;
     int sensitivity;                        // /methods/<id>/sensitivity stored
     int localisation;                       // energy in mask and pointing per image ([data] masks)
+    int n_extra;                            // perturbation metrics' sets (metric_store.h)
+    PcExtraSet extra[PC_MAX_EXTRA];
 } PcStoreLayout;
+
+// Doubles per method in PcImageResult.extra: the sum of the extra sets' widths.
+int pc_layout_extra_width(const PcStoreLayout *l);
 
 // What is known of every image before the run (written when the file is created).
 typedef struct {
@@ -112,6 +130,7 @@ typedef struct {
     double *sens;           // (n_methods) sensitivity-max, NaN when not computed
     double *energy;         // (n_methods) energy in mask, NaN when not computed (no mask, NaN map)
     int *pointing;          // (n_methods) pointing hit 1 / 0, -1 when not computed
+    double *extra;          // (n_methods, extra width) the extra sets' values, NaN when not computed
 } PcImageResult;
 
 void pc_result_init(PcImageResult *r, const PcStoreLayout *layout);
@@ -172,6 +191,7 @@ typedef struct {
     hid_t d_class, d_score;
     hid_t *sets;                // (8, n_methods): map, ins auc, ins scores, del auc, del scores, sensitivity,
                                 // energy, pointing
+    hid_t *xsets;               // (n_methods, layout.n_extra) the extra sets
 } PcResultFile;
 
 // Opens a result file (finished or .partial) and reads its attributes and /images.

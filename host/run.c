@@ -20,6 +20,8 @@
 #include "method_config.h"
 #include "cost.h"
 #include "metrics.h"
+#include "metric_config.h"
+#include "metric_store.h"
 #include "overlay.h"
 #include "progress.h"
 #include "quant_run.h"
@@ -95,6 +97,7 @@ typedef struct {
     const PcMethodDesc *others[MAX_OTHERS];
     PcMethodSettings mset;              // their settings, layers resolved
     PcRobustness rob;                   // [robustness]: sensitivity-max
+    PcPerturbOptions pert;              // [metrics] road, flip, region, adcc (metric_perturb.h)
     int any_polycam;                    // a Poly-CAM variant is requested: pc_explain runs
     int n_methods;
     MethodRef refs[MAX_METHODS];
@@ -136,6 +139,7 @@ static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
     if (r->n_others < 0) return -1;
     if (pc_method_settings_from_config(cfg, &r->mset, err)) return -1;
     if (pc_robustness_from_config(cfg, &r->rob, err)) return -1;
+    if (pc_perturb_options_from_config(cfg, &r->pert, err)) return -1;
     // the layers of the sanity check's registry methods too: a bad [cam] layer must stop the run
     // before its first image, not after the last one
     PcSanitySettings ss;
@@ -168,10 +172,27 @@ static void run_free(Run *r) {
 
 // The shape of the stored results.
 static PcStoreLayout run_layout(const PcConfig *cfg, Run *r) {
-    return (PcStoreLayout){.n_images = r->ds.n, .size = cfg->size, .steps = cfg->insdel.steps,
-                           .n_methods = r->n_methods, .method_ids = r->ids, .maps = cfg->maps,
-                           .insertion = cfg->insertion, .deletion = cfg->deletion,
-                           .sensitivity = r->rob.sensitivity, .localisation = r->ds.mask_paths != NULL};
+    PcStoreLayout l = {.n_images = r->ds.n, .size = cfg->size, .steps = cfg->insdel.steps,
+                       .n_methods = r->n_methods, .method_ids = r->ids, .maps = cfg->maps,
+                       .insertion = cfg->insertion, .deletion = cfg->deletion,
+                       .sensitivity = r->rob.sensitivity, .localisation = r->ds.mask_paths != NULL};
+    l.n_extra = pc_metric_sets(&r->pert, cfg->size, l.extra);
+    return l;
+}
+
+// The perturbation metrics of method m's map (metric_perturb.h) into res->extra; ctx initialised
+// for the image when any is on. 0, or -1 with err.
+static int perturb_metrics(Run *r, PcPerturbContext *ctx, const float *map, PcImageResult *res, int m, PcError *err) {
+    const PcStoreLayout *l = &r->layout;
+    const int T = pc_perturb_flip_steps(&r->pert, l->size), R = pc_perturb_region_steps(&r->pert, l->size);
+    float *curves = xmalloc((size_t)(2 * (T + R) + 1) * sizeof(float));
+    PcPerturbResult pr;
+    memset(&pr, 0, sizeof pr);
+    pr.flip[0] = curves, pr.flip[1] = curves + T, pr.region[0] = curves + 2 * T, pr.region[1] = curves + 2 * T + R;
+    int rc = pc_perturb_eval(ctx, r->bn_curves ? r->bn_curves : r->bn, map, res->cls, &pr, NULL, err);
+    if (rc == 0) pc_metric_store_result(l, &pr, &r->pert, l->size, res->extra + (size_t)m * pc_layout_extra_width(l));
+    free(curves);
+    return rc;
 }
 
 // ---- one image --------------------------------------------------------------------------------
@@ -300,6 +321,15 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
         pc_explanation_free(&e);
         return;
     }
+    PcPerturbContext pctx;
+    const int want_perturb = pc_perturb_any(&r->pert);
+    if (want_perturb && pc_perturb_context_init(r->be, r->bn_curves ? r->bn_curves : r->bn, &r->net, item->x,
+                                                mctx.image, &r->pert, &pctx, &err)) {
+        snprintf(res->status, sizeof res->status, "metrics: %.480s", err.msg);
+        if (want_metrics) pc_insdel_context_free(&ctx);
+        pc_explanation_free(&e);
+        return;
+    }
     const char *nan_ids[MAX_METHODS];
     int n_nan = 0;
     for (int m = 0; m < r->n_methods; m++) {
@@ -316,6 +346,10 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
             continue;
         }
         if (item->has_mask) pc_localise(dst, item->mask, (int)ss, &res->energy[m], &res->pointing[m]);
+        if (want_perturb && perturb_metrics(r, &pctx, dst, res, m, &err)) {
+            snprintf(res->status, sizeof res->status, "metrics (%.96s): %.380s", r->ids[m], err.msg);
+            break;
+        }
         if (!want_metrics) continue;
         if (pc_insdel_context_eval(&ctx, r->bn_curves ? r->bn_curves : r->bn, dst, l->size, l->size, res->cls,
                                    cfg->insertion ? res->ins_scores + (size_t)m * l->steps : NULL,
@@ -328,6 +362,7 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
         }
     }
     if (want_metrics) pc_insdel_context_free(&ctx);
+    if (want_perturb) pc_perturb_context_free(&pctx);
     // every method's NaN map named (layout.h); a method or metric that failed wins: the image is skipped
     if (n_nan && !strcmp(res->status, "ok")) pc_status_nan_maps(res->status, sizeof res->status, nan_ids, n_nan);
     // sensitivity-max unless a method or metric failed (a NaN map goes on: its Sens is NaN)
@@ -595,6 +630,8 @@ static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt,
     const int sal_batch = cfg->saliency_batch > 0 ? cfg->saliency_batch : auto_batch;
     r->insdel = cfg->insdel;
     if (r->insdel.batch <= 0) r->insdel.batch = auto_batch;
+    r->pert.batch = r->insdel.batch;   // the perturbation metrics' inputs per pass, as the curves'
+    r->pert.seed = r->mset.seed;
     PcPrecisionSettings ps;
     const int maps_only = pc_precision_is_8bit(cfg->precision) && !pc_precision_settings_from_config(cfg, &ps, err) &&
                           ps.apply_maps;

@@ -31,6 +31,29 @@ static void fill_localisation(const PcResultFile *rf, int m, const int *use, PcT
     free(hit);
 }
 
+// The perturbation metrics' summary columns: the file's scalar extra sets that name a column.
+static void fill_columns(const PcResultFile *rf, const int *use, PcTable *t) {
+    const PcStoreLayout *l = &rf->layout;
+    for (int k = 0; k < l->n_extra && t->n_cols < 32; k++) {
+        const PcExtraSet *e = &l->extra[k];
+        if (e->width != 1 || !e->column) continue;
+        const int c = t->n_cols++;
+        snprintf(t->col_names[c], sizeof t->col_names[c], "%s", e->column);
+        snprintf(t->col_keys[c], sizeof t->col_keys[c], "%s", e->name);
+        for (char *p = t->col_keys[c]; *p; p++)
+            if (*p == '/') *p = '_';
+        for (int m = 0; m < t->n_rows; m++) {
+            double *v = pc_results_extra(rf, m, e->name), s = 0;
+            PcTableRow *row = &t->rows[m];
+            row->col_n[c] = 0;
+            for (int i = 0; v && i < rf->n; i++)
+                if (use[i] && isfinite(v[i])) s += v[i], row->col_n[c]++;
+            row->col[c] = row->col_n[c] ? s / row->col_n[c] : NAN;
+            free(v);
+        }
+    }
+}
+
 // The table of an open result file: means over the done images whose status is "ok" (or names
 // NaN maps, layout.h: pc_status_usable) and whose AUCs are finite, so an image with a NaN map of
 // a method leaves that method's row only.
@@ -73,6 +96,7 @@ static void fill_rows(const PcResultFile *rf, PcTable *t) {
         free(sens);
         fill_localisation(rf, m, use, row);
     }
+    fill_columns(rf, use, t);
     free(use);
 }
 
@@ -102,6 +126,35 @@ static void cell(char *buf, size_t n, int has, double v) {
 
 static int has_sens(const PcTable *t) { return t->n_rows > 0 && t->rows[0].has_sens; }
 
+// The perturbation metrics' table (docs/metrics.md), when the file has them: means, and the
+// smallest image count behind a row's means.
+static void print_columns(FILE *out, const PcTable *t, int w) {
+    if (!t->n_cols) return;
+    fprintf(out, "\nPerturbation metrics (docs/metrics.md; means over the ok images):\n\n| %-*s |", w, "Method");
+    for (int c = 0; c < t->n_cols; c++) fprintf(out, " %9s |", t->col_names[c]);
+    fprintf(out, "    N |\n|-");
+    for (int i = 0; i < w; i++) fputc('-', out);
+    fprintf(out, "-|");
+    for (int c = 0; c < t->n_cols; c++) {
+        const int cw = (int)strlen(t->col_names[c]) > 9 ? (int)strlen(t->col_names[c]) : 9;
+        for (int i = 0; i <= cw; i++) fputc('-', out);
+        fprintf(out, ":|");
+    }
+    fprintf(out, "-----:|\n");
+    for (int r = 0; r < t->n_rows; r++) {
+        const PcTableRow *row = &t->rows[r];
+        int n = row->col_n[0];
+        fprintf(out, "| %-*s |", w, row->id);
+        for (int c = 0; c < t->n_cols; c++) {
+            char v[32];
+            cell(v, sizeof v, 1, row->col[c]);
+            fprintf(out, " %*s |", (int)strlen(t->col_names[c]) > 9 ? (int)strlen(t->col_names[c]) : 9, v);
+            n = row->col_n[c] < n ? row->col_n[c] : n;
+        }
+        fprintf(out, " %4d |\n", n);
+    }
+}
+
 void pc_table_print_markdown(FILE *out, const PcTable *t) {
     int w = 6;
     const int sens = has_sens(t);
@@ -122,6 +175,7 @@ void pc_table_print_markdown(FILE *out, const PcTable *t) {
         if (sens) fprintf(out, " %8s | %6d |", sm, row->n_sens);
         fputc('\n', out);
     }
+    print_columns(out, t, w);
     if (!t->n_rows || !t->rows[0].has_loc) return;
     fprintf(out, "\nLocalisation (SPEC §10: energy of the map in the object mask, pointing game hits):\n\n");
     fprintf(out, "| %-*s | Energy in mask | Pointing |    N |\n|-", w, "Method");
@@ -139,8 +193,10 @@ void pc_table_print_markdown(FILE *out, const PcTable *t) {
 // Columns energy, pointing_hits, pointing_n follow when the file has localisation.
 static void write_rows(FILE *f, const PcTable *t) {
     const int loc = t->n_rows && t->rows[0].has_loc;
-    fprintf(f, "method,insertion,deletion,ins_del,n%s%s\n", has_sens(t) ? ",sensitivity,n_sensitivity" : "",
+    fprintf(f, "method,insertion,deletion,ins_del,n%s%s", has_sens(t) ? ",sensitivity,n_sensitivity" : "",
             loc ? ",energy,pointing_hits,pointing_n" : "");
+    for (int c = 0; c < t->n_cols; c++) fprintf(f, ",%s,n_%s", t->col_keys[c], t->col_keys[c]);
+    fputc('\n', f);
     for (int r = 0; r < t->n_rows; r++) {
         const PcTableRow *row = &t->rows[r];
         fprintf(f, "%s,", row->id);
@@ -159,6 +215,11 @@ static void write_rows(FILE *f, const PcTable *t) {
             fputc(',', f);
             if (isfinite(row->energy)) fprintf(f, "%.6f", row->energy);
             fprintf(f, ",%d,%d", row->hits, row->n_loc);
+        }
+        for (int c = 0; c < t->n_cols; c++) {
+            fputc(',', f);
+            if (isfinite(row->col[c])) fprintf(f, "%.6f", row->col[c]);
+            fprintf(f, ",%d", row->col_n[c]);
         }
         fputc('\n', f);
     }

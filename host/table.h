@@ -22,6 +22,8 @@ typedef struct {
     int has_loc;            // the file holds localisation
     double energy;          // mean energy in mask over the n_loc images (NaN when n_loc = 0)
     int hits, n_loc;        // pointing hits among the n_loc ok images with a localisation
+    double col[32];         // the perturbation metrics' columns (PcTable.col_names): means over the
+    int col_n[32];          // ok images where the value is finite, and their counts
 } PcTableRow;
 
 typedef struct {
@@ -32,11 +34,15 @@ typedef struct {
     int complete;           // the run finished
     int n_rows;
     PcTableRow *rows;       // (n_rows) in the file's method order
+    int n_cols;             // perturbation metrics' summary columns (metric_store.h), 0 = none
+    char col_names[32][32]; // "ROAD MoRF", ... (Markdown)
+    char col_keys[32][48];  // "road_morf", ... (CSV)
 } PcTable;
 
 // Reads a result file (finished or .partial).
 int pc_table_from_file(const char *h5_path, PcTable *t, PcError *err);
-// Table 1; then, when the file has localisation, the localisation table (method, energy, hits/n).
+// Table 1; then, when the file has localisation, the localisation table (method, energy, hits/n);
+// then, when it has perturbation metrics, their table (one column per scalar set with a column).
 void pc_table_print_markdown(FILE *out, const PcTable *t);
 int pc_table_write_csv(const char *csv_path, const PcTable *t, PcError *err);
 void pc_table_free(PcTable *t);

@@ -1,0 +1,24 @@
+// metric_store.h: the per-method datasets of the perturbation metrics in a result file
+// (/methods/<id>/road/..., flip/..., region/..., adcc/...; docs/metrics.md lists them), as the
+// layout's "extra sets" (layout.h): which exist for a configuration, and a PcPerturbResult packed
+// into a method's slice of PcImageResult.extra.
+#ifndef PC_METRIC_STORE_H
+#define PC_METRIC_STORE_H
+
+#include "layout.h"
+#include "metric_perturb.h"
+
+// Every extra set a file may hold (widths 0: set by pc_metric_sets or read from the file). The
+// scalar ones (width 1) with a `column` are the summary columns of the tables.
+int pc_metric_sets_all(const PcExtraSet **out);
+
+// The sets of the enabled metrics, widths set for an S x S input, into out (at most PC_MAX_EXTRA).
+// Returns the count.
+int pc_metric_sets(const PcPerturbOptions *opt, int size, PcExtraSet *out);
+
+// Writes res into one method's slice (the layout's extra width, NaN-initialised) in the order of
+// the layout's sets (those the run has).
+void pc_metric_store_result(const PcStoreLayout *l, const PcPerturbResult *res, const PcPerturbOptions *opt,
+                            int size, double *slice);
+
+#endif
