@@ -211,6 +211,35 @@ static void table_sensitivity(FILE *md, const ReportFile *fs, int nf, const char
     }
 }
 
+// The perturbation metrics (docs/metrics.md), per file that has them: the mean of each scalar set
+// with a table column (metric_store.h) per method, N = the smallest count behind a row.
+static void table_perturbation(FILE *md, const ReportFile *fs, int nf, const char **ids, int n_ids) {
+    for (int k = 0; k < nf; k++) {
+        const PcStoreLayout *l = &fs[k].r.layout;
+        int cols[PC_MAX_EXTRA], nc = 0;
+        for (int x = 0; x < l->n_extra; x++)
+            if (l->extra[x].width == 1 && l->extra[x].column) cols[nc++] = x;
+        if (!nc) continue;
+        fprintf(md, "\n## Perturbation metrics: %s (docs/metrics.md)\n\n| Method |", fs[k].label);
+        for (int c = 0; c < nc; c++) fprintf(md, " %s |", l->extra[cols[c]].column);
+        fprintf(md, " N |\n|---|");
+        for (int c = 0; c <= nc; c++) fprintf(md, "---:|");
+        fprintf(md, "\n");
+        for (int m = 0; m < n_ids; m++) {
+            int nmin = -1;
+            fprintf(md, "| %s |", ids[m]);
+            for (int c = 0; c < nc; c++) {
+                int n = 0;
+                char a[32];
+                fmt4(a, sizeof a, mean_of(&fs[k], ids[m], l->extra[cols[c]].name, &n));
+                fprintf(md, " %s |", a);
+                nmin = nmin < 0 || n < nmin ? n : nmin;
+            }
+            fprintf(md, " %d |\n", nmin);
+        }
+    }
+}
+
 // Pointing hits of method id over the used images with a localisation; *n gets their count.
 static int hits_of(const ReportFile *rf, const char *id, int *n) {
     int m = method_index(rf, id), hits = 0;
@@ -558,6 +587,7 @@ static int write_report(const char *dir, ReportFile *fs, int nf, const PcReportO
         table_levels(md, &fs[k], &lv);
     }
     table_sensitivity(md, fs, nf, ids, n_ids);
+    table_perturbation(md, fs, nf, ids, n_ids);
     table_localisation(md, fs, nf, ids, n_ids);
     int rc = write_figures(md, dir, fs, nf, ids, n_ids, opt, err);
     for (int k = 0; k < nf && rc == 0; k++)   // /sanity, where a file has one (report_sanity.c)
