@@ -2,6 +2,7 @@
 #include "metric_store.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { X_ROAD_MS, X_ROAD_LS, X_ROAD_MT, X_ROAD_LT, X_ROAD_M, X_ROAD_L, X_ROAD_MA, X_ROAD_LA, X_ROAD_C,
@@ -92,4 +93,17 @@ void pc_metric_store_result(const PcStoreLayout *l, const PcPerturbResult *res, 
             if (!strcmp(l->extra[k].name, g_all[x].name)) values_of(x, res, opt, l->extra[k].width, slice);
         slice += l->extra[k].width;
     }
+}
+
+int pc_metric_eval_store(PcPerturbContext *ctx, PcBackendNet *bn, const float *map, int cls, const PcStoreLayout *l,
+                         double *slice, PcError *err) {
+    const int T = pc_perturb_flip_steps(&ctx->opt, ctx->size), R = pc_perturb_region_steps(&ctx->opt, ctx->size);
+    float *curves = xmalloc((size_t)(2 * (T + R) + 1) * sizeof(float));
+    PcPerturbResult pr;
+    memset(&pr, 0, sizeof pr);
+    pr.flip[0] = curves, pr.flip[1] = curves + T, pr.region[0] = curves + 2 * T, pr.region[1] = curves + 2 * T + R;
+    int rc = pc_perturb_eval(ctx, bn, map, cls, &pr, NULL, err);
+    if (rc == 0) pc_metric_store_result(l, &pr, &ctx->opt, ctx->size, slice);
+    free(curves);
+    return rc;
 }

@@ -21,4 +21,9 @@ int pc_metric_sets(const PcPerturbOptions *opt, int size, PcExtraSet *out);
 void pc_metric_store_result(const PcStoreLayout *l, const PcPerturbResult *res, const PcPerturbOptions *opt,
                             int size, double *slice);
 
+// Every enabled metric of one map (pc_perturb_eval with the context's options, curves in scratch
+// memory) stored into `slice` (pc_metric_store_result). 0, or -1 with err.
+int pc_metric_eval_store(PcPerturbContext *ctx, PcBackendNet *bn, const float *map, int cls, const PcStoreLayout *l,
+                         double *slice, PcError *err);
+
 #endif

@@ -180,21 +180,6 @@ static PcStoreLayout run_layout(const PcConfig *cfg, Run *r) {
     return l;
 }
 
-// The perturbation metrics of method m's map (metric_perturb.h) into res->extra; ctx initialised
-// for the image when any is on. 0, or -1 with err.
-static int perturb_metrics(Run *r, PcPerturbContext *ctx, const float *map, PcImageResult *res, int m, PcError *err) {
-    const PcStoreLayout *l = &r->layout;
-    const int T = pc_perturb_flip_steps(&r->pert, l->size), R = pc_perturb_region_steps(&r->pert, l->size);
-    float *curves = xmalloc((size_t)(2 * (T + R) + 1) * sizeof(float));
-    PcPerturbResult pr;
-    memset(&pr, 0, sizeof pr);
-    pr.flip[0] = curves, pr.flip[1] = curves + T, pr.region[0] = curves + 2 * T, pr.region[1] = curves + 2 * T + R;
-    int rc = pc_perturb_eval(ctx, r->bn_curves ? r->bn_curves : r->bn, map, res->cls, &pr, NULL, err);
-    if (rc == 0) pc_metric_store_result(l, &pr, &r->pert, l->size, res->extra + (size_t)m * pc_layout_extra_width(l));
-    free(curves);
-    return rc;
-}
-
 // ---- one image --------------------------------------------------------------------------------
 
 // The S x S map of method m (the engine hands back every map at the input size).
@@ -346,7 +331,8 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
             continue;
         }
         if (item->has_mask) pc_localise(dst, item->mask, (int)ss, &res->energy[m], &res->pointing[m]);
-        if (want_perturb && perturb_metrics(r, &pctx, dst, res, m, &err)) {
+        if (want_perturb && pc_metric_eval_store(&pctx, r->bn_curves ? r->bn_curves : r->bn, dst, res->cls, l,
+                                                 res->extra + (size_t)m * pc_layout_extra_width(l), &err)) {
             snprintf(res->status, sizeof res->status, "metrics (%.96s): %.380s", r->ids[m], err.msg);
             break;
         }
