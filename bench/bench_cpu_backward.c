@@ -12,9 +12,10 @@
 #include <time.h>
 
 #include "backend.h"
-#include "cpu/cpu_internal.h"
+#include "cpu_internal.h"
 #include "hashweights.h"
 #include "util.h"
+#include "cpu_backend.h"
 
 typedef struct {
     double wall, cpu;

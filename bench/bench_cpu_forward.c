@@ -15,6 +15,7 @@
 #include "backend.h"
 #include "hashweights.h"
 #include "util.h"
+#include "cpu_backend.h"
 
 // One table row: median seconds of `runs` forward passes of `batch` images (after one warm-up).
 static int bench(PcBackend *be, const char *name, const int *batches, int n_batches, int runs) {

@@ -7,9 +7,10 @@
 #include <string.h>
 
 #include "image.h"
-#include "metrics.h"
+#include "insdel.h"
 #include "saliency.h"
 #include "util.h"
+#include "cpu_backend.h"
 
 // One model's run: the network, its prepared net for `batch` images, targets and options, the
 // host image x (3, 224, 224) and the device buffers xb (batch, 3, 224, 224), logits (batch, classes).

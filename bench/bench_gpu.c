@@ -29,9 +29,11 @@
 
 #include "gpu_quant.h"
 #include "image.h"
-#include "metrics.h"
+#include "insdel.h"
 #include "saliency.h"
 #include "util.h"
+#include "cpu_backend.h"
+#include "cuda_backend.h"
 
 // Recorded figures, H100 (issue #5 and the project brief; NAN: none for that layer list).
 typedef struct {

@@ -10,11 +10,13 @@
 #include <string.h>
 
 #include "image.h"
-#include "metrics.h"
+#include "insdel.h"
+#include "localisation.h"
 #include "method_config.h"
 #include "methods.h"
 #include "saliency.h"
 #include "util.h"
+#include "cpu_backend.h"
 
 // (16, 224, 224) object masks of fixtures/synthetic.h5.
 static unsigned char *read_masks(const char *model) {

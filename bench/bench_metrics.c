@@ -10,6 +10,7 @@
 
 #include "backend.h"
 #include "common.h"
+#include "cpu_backend.h"
 #include "metric_perturb.h"
 #include "util.h"
 

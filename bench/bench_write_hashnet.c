@@ -6,6 +6,7 @@
 
 #include "hashweights.h"
 #include "weights.h"
+#include "safetensors.h"
 
 int main(int argc, char **argv) {
     if (argc != 3) {

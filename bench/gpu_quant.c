@@ -10,7 +10,7 @@
 #include "cost.h"
 #include "method_config.h"
 #include "methods.h"
-#include "quant.h"
+#include "quant_scheme.h"
 #include "saliency.h"
 
 #ifdef PC_HAVE_CUDA

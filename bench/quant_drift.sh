@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# quant_drift.sh: the AUC drift of the 8-bit precisions against fp32 (README "8-bit precisions",
+# quant_drift.sh: the AUC drift of the 8-bit precisions against fp32 (docs/precisions.md "8-bit precisions",
 # bench/RESULTS.md), measured by the program's own accuracy guard: a run of CONFIG with
 # [precision] guard_images = N and limits that always pass prints the guard's line (predicted class
 # kept, mean and max |AUC(8-bit) - AUC(fp32)| over every map and curve of the N images). The run

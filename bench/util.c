@@ -8,6 +8,7 @@
 
 #include "hashweights.h"
 #include "weights.h"
+#include "safetensors.h"
 
 int bench_cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;

@@ -40,7 +40,7 @@ const char *cu_cublas_status_string(cublasStatus_t s);
 // Every kernel launch is followed by this: catches bad launch configurations at the call site.
 #define cudaCheckLaunch() cudaCheck(cudaGetLastError())
 
-// Formats into err (may be NULL) and returns -1, like pc_fail of host/common.h.
+// Formats into err (may be NULL) and returns -1, like pc_fail of host/util/common.h.
 int cu_fail(PcError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // "what: stmt at file:line: reason" into err; returns PC_ERR_OOM when oom, else -1.
 int cu_try_fail(PcError *err, int oom, const char *stmt, const char *file, int line,

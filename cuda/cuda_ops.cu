@@ -399,47 +399,40 @@ void cuda_mul_relu(PcBackend *be, const float *a, const float *b, size_t n, floa
 
 // ---- blur -------------------------------------------------------------------------------------
 
-// Separable Gaussian: one 1-D pass along x (vertical == 0) or y, reflect padding.
-//                                                             x (3, s, s) -> out (3, s, s)
-__global__ void k_blur_pass(const float *x, int s, const float *g, int ksize, int vertical,
+// Separable Gaussian: one 1-D pass along x (vertical == 0) or y, reflect padding; the double taps
+// of index_math.h, accumulated in double in the CPU twin's order and rounded to float once per
+// pass, so the baseline is the CPU's bit for bit.         x (3, s, s) -> out (3, s, s)
+__global__ void k_blur_pass(const float *x, int s, const double *g, int ksize, int vertical,
                             float *out) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     size_t ss = (size_t)s * s;
     if (i >= 3 * ss) return;
     const float *plane = x + (i / ss) * ss;
     int p = (int)(i % ss), y = p / s, xx = p % s, r = ksize / 2;
-    float acc = 0.0f;
+    double acc = 0.0;
     for (int t = 0; t < ksize; t++) {
         float v = vertical ? plane[pc_reflect_index(y + t - r, s) * s + xx]
                            : plane[y * s + pc_reflect_index(xx + t - r, s)];
-        acc += g[t] * v;
+        acc = PC_DADD(acc, PC_DMUL(g[t], (double)v));
     }
-    out[i] = acc;
+    out[i] = (float)acc;
 }
 
 void cuda_blur(PcBackend *be, const float *x, int s, int ksize, float sigma, float *out) {
     CudaContext *ctx = cu_ctx(be);
     if (s <= 0 || ksize <= 0) return;
-    // 1-D taps g[i] = exp(-0.5 ((i - r) / sigma)^2), normalised to sum 1 (SPEC §8)
-    float *taps = (float *)malloc((size_t)ksize * sizeof(float));
+    // 1-D taps (SPEC §8), the CPU twin's doubles (index_math.h)
+    double *taps = (double *)malloc((size_t)ksize * sizeof(double));
     if (!taps) cu_die("alloc", "malloc", __FILE__, __LINE__, "blur taps");
-    double sum = 0.0, r = (double)(ksize / 2);
-    for (int i = 0; i < ksize; i++) {
-        double d = ((double)i - r) / (double)sigma;
-        sum += exp(-0.5 * d * d);
-    }
-    for (int i = 0; i < ksize; i++) {
-        double d = ((double)i - r) / (double)sigma;
-        taps[i] = (float)(exp(-0.5 * d * d) / sum);
-    }
+    pc_blur_taps(ksize, sigma, taps);
     size_t total = 3 * (size_t)s * s;
-    float *d_taps = (float *)cu_scratch(ctx, (size_t)ksize * sizeof(float) + total * sizeof(float));
+    double *d_taps = (double *)cu_scratch(ctx, (size_t)ksize * sizeof(double) + total * sizeof(float));
     if (!d_taps) {   // out of memory: recorded for take_error
         free(taps);
         return;
     }
-    float *tmp = d_taps + ksize;
-    cudaCheck(cudaMemcpyAsync(d_taps, taps, (size_t)ksize * sizeof(float), cudaMemcpyHostToDevice,
+    float *tmp = (float *)(d_taps + ksize);
+    cudaCheck(cudaMemcpyAsync(d_taps, taps, (size_t)ksize * sizeof(double), cudaMemcpyHostToDevice,
                               ctx->stream));
     free(taps);   // the pageable copy above was staged before it returned
     k_blur_pass<<<cu_blocks(total, 256), 256, 0, ctx->stream>>>(x, s, d_taps, ksize, 0, tmp);

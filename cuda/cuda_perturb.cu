@@ -1,40 +1,13 @@
 // cuda_perturb.cu: the perturbation ops of the CUDA backend (backend.h: rise_masks, masked_batch,
 // occlusion_inputs, weighted_map_sum), each with the name and argument order of its CPU twin in
 // host/cpu/cpu_perturb.c. The masks and the perturbed inputs are made on the device straight
-// into the batch buffer; the RISE resize is computed in double with explicitly rounded
-// operations (__dmul_rn / __dadd_rn: no fused multiply-add), in scipy's order, so it is bit
-// identical to the CPU twin and to skimage.
+// into the batch buffer; the RISE resize is index_math.h's, computed in double with explicitly
+// rounded operations (__dmul_rn / __dadd_rn: no fused multiply-add), in scipy's order, so it is
+// bit identical to the CPU twin and to skimage.
 #include <math.h>
 
 #include "cuda_common.cuh"
-
-// scipy.ndimage map_coordinate, mode 'mirror' (skimage 'reflect'), as the CPU twin.
-__device__ __forceinline__ double d_mirror_coord(double in, int len) {
-    if (len <= 1) return 0;
-    const long long sz2 = 2LL * len - 2;
-    if (in < 0) {
-        in = __dadd_rn((double)(sz2 * (long long)(-in / (double)sz2)), in);
-        in = in <= 1 - len ? __dadd_rn(in, (double)sz2) : -in;
-    } else if (in > len - 1) {
-        in = __dadd_rn(in, -(double)(sz2 * (long long)(in / (double)sz2)));
-        if (in >= len) in = __dadd_rn((double)sz2, -in);
-    }
-    return in;
-}
-
-// One axis of scipy's zoom (grid_mode, order 1) at output index k (see the CPU twin).
-__device__ __forceinline__ void d_zoom_tap(int k, int cells, int up, int *i0, int *i1, double *w0,
-                                           double *w1) {
-    const double zoom = (double)cells / (double)up;
-    double cc = __dadd_rn(__dmul_rn(__dadd_rn((double)k, 0.5), zoom), -0.5);
-    cc = d_mirror_coord(cc, cells);
-    const double fl = floor(cc);
-    const long long start = (long long)fl;
-    *i0 = start < 0 || start >= cells ? (int)d_mirror_coord((double)start, cells) : (int)start;
-    *i1 = start + 1 >= cells || start + 1 < 0 ? (int)d_mirror_coord((double)(start + 1), cells) : (int)(start + 1);
-    *w0 = __dadd_rn(1.0, -__dadd_rn(cc, -fl));
-    *w1 = __dadd_rn(1.0, -*w0);
-}
+#include "index_math.h"
 
 // grid (m, cells, cells) u8, offsets (m, 2) -> out (m, s, s); one thread per output value
 __global__ void k_rise_masks(const unsigned char *grid, const int *offsets, int m, int cells, int up, int s,
@@ -46,14 +19,9 @@ __global__ void k_rise_masks(const unsigned char *grid, const int *offsets, int 
     const unsigned char *g = grid + (size_t)i * cells * cells;
     int r0, r1, c0, c1;
     double a0, a1, b0, b1;
-    d_zoom_tap(offsets[2 * i] + y, cells, up, &r0, &r1, &a0, &a1);
-    d_zoom_tap(offsets[2 * i + 1] + x, cells, up, &c0, &c1, &b0, &b1);
-    double t = 0;
-    t = __dadd_rn(t, __dmul_rn(__dmul_rn((double)g[r0 * cells + c0], a0), b0));
-    t = __dadd_rn(t, __dmul_rn(__dmul_rn((double)g[r0 * cells + c1], a0), b1));
-    t = __dadd_rn(t, __dmul_rn(__dmul_rn((double)g[r1 * cells + c0], a1), b0));
-    t = __dadd_rn(t, __dmul_rn(__dmul_rn((double)g[r1 * cells + c1], a1), b1));
-    out[idx] = (float)t;
+    pc_zoom_tap(offsets[2 * i] + y, cells, up, &r0, &r1, &a0, &a1);
+    pc_zoom_tap(offsets[2 * i + 1] + x, cells, up, &c0, &c1, &b0, &b1);
+    out[idx] = pc_zoom_value(g, cells, r0, r1, a0, a1, c0, c1, b0, b1);
 }
 
 void cuda_rise_masks(PcBackend *be, const unsigned char *grid, const int *offsets, int m, int cells, int up, int s,
@@ -95,7 +63,7 @@ __global__ void k_occlusion_inputs(const float *x, int s, int window, int stride
 void cuda_occlusion_inputs(PcBackend *be, const float *x, int s, int window, int stride, int t0, int m, float *out) {
     const size_t n = (size_t)m * 3 * s * s;
     if (n == 0) return;
-    const int npos = (s - window + stride - 1) / stride + 1;
+    const int npos = pc_occlusion_positions(s, window, stride);
     k_occlusion_inputs<<<cu_blocks(n, 256), 256, 0, cu_ctx(be)->stream>>>(x, s, window, stride, npos, t0, n, out);
     cudaCheckLaunch();
 }

@@ -1,13 +1,13 @@
 // cuda_quant.cu: the 8-bit convolutions of the CUDA backend (cuda_quant.cuh; the scheme is
-// host/quant.h's): net_set_quant (weights quantised per output channel into cuDNN's KRSC layout,
+// host/shared/quant_scheme.h's): net_set_quant (weights quantised per output channel into cuDNN's KRSC layout,
 // the per-channel descale s_x * s_w[k], an aligned fp32 bias), the input quantisation kernel, the
 // epilogue of the conv-only graph variant, one node's 8-bit conv, and two C entry points for the
 // tests (the device rounding on host arrays, the nodes that fell back to fp16).
 //
-// Rounding on the device is quant.h's, bit for bit (test_cuda_quant checks every half value and a
+// Rounding on the device is quant_scheme.h's, bit for bit (test_cuda_quant checks every half value and a
 // sweep of floats with every midpoint): fp8 by __nv_cvt_float_to_fp8(v, __NV_SATFINITE,
 // __NV_E4M3) (round to nearest even, saturating to +-448, NaN -> NaN), int8 by pc_q_int8 (rintf:
-// half to even, saturating to +-127). An int8 code has no NaN: a NaN input becomes code 0 (quant.h
+// half to even, saturating to +-127). An int8 code has no NaN: a NaN input becomes code 0 (quant_scheme.h
 // keeps NaN in its emulation; a NaN activation has already spoilt the image either way).
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>

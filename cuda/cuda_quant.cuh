@@ -1,5 +1,5 @@
 // cuda_quant.cuh: the 8-bit convolutions of the CUDA backend (precisions fp8 / int8; the scheme is
-// host/quant.h's). Private to cuda_quant.cu (net_set_quant, the input quantisation kernel, the
+// host/shared/quant_scheme.h's). Private to cuda_quant.cu (net_set_quant, the input quantisation kernel, the
 // 8-bit conv of one node), cuda_quant_graph.cu (the cuDNN graph: backend API) and cuda_nn.cu (the
 // forward pass, which calls cu_quant_conv for the nodes that have 8-bit state).
 //

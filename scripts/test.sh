@@ -8,6 +8,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 "$root/scripts/install-deps.sh" --tests
 
+echo "== layers (tools/check_layers.sh: every include runs down host/layers.txt)"
+"$root/tools/check_layers.sh"
+
 echo "== release build"
 cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$root/build" -j"$jobs"

@@ -4,7 +4,7 @@
 # run.device=cpu, maps stored as float32, and compares the two result files: classes and statuses
 # equal, maps within 1e-3, insertion / deletion AUCs and per-step scores within 2e-3, the device
 # attribute names the GPU; then runs fp16 and bf16 and checks their AUC drift against the fp32
-# GPU run: mean and max within twice the figures measured on an H100 (README "Performance":
+# GPU run: mean and max within twice the figures measured on an H100 (docs/performance.md "Performance":
 # fp16 0.0007 / 0.0056, bf16 0.0049 / 0.028).
 # Skips (exit 77, with the reason) without a CUDA device, in a build without the CUDA backend, or
 # without the hdf5-tools; any other failure of the GPU run fails the test. Last, the 13 baselines

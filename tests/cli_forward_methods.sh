@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cli_forward_methods.sh: the Score-CAM family (scorecam, sscam, iscam; README: method ids) through
+# cli_forward_methods.sh: the Score-CAM family (scorecam, sscam, iscam; docs/configuration.md: method ids) through
 # the program on the bundled demo (synth_resnet, [cam] layer = layer4: 128 channels) with one image
 # and small sample counts (a pass per channel and sample: 128 + 2 x 128 + 2 x 128 forwards): each id
 # gives a table row and /methods/<id>/map, SS-CAM's draws are reproducible, and out-of-range

@@ -25,8 +25,8 @@ for f in demo_list.txt ilsvrc2012_val_2000.txt ilsvrc2012_val_labels.txt imagene
          synthetic/classes.txt synthetic/labels.txt models/synth_resnet.safetensors; do
     check "data/$f installed" [ -f "$share/data/$f" ]
 done
-for f in README.md docs/SPEC.md docs/BASELINES.md; do
-    check "$f installed (the README's references)" [ -f "$share/$f" ]
+for f in README.md docs/SPEC.md docs/BASELINES.md docs/usage.md docs/configuration.md docs/output.md; do
+    check "$f installed (the documentation README links to)" [ -f "$share/$f" ]
 done
 check "installed configs write to the current folder, not into the prefix" \
     bash -c "! grep -q '^file *= *[^ ]' '$share'/configs/*.ini"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cli_interrupt.sh: the graceful stop (README "Stopping a run"). SIGTERM in the middle of a run
+# cli_interrupt.sh: the graceful stop (docs/usage.md "Stopping a run"). SIGTERM in the middle of a run
 # finishes the current image and exits 3 with one line "interrupted by SIGTERM; rerun the same
 # command to continue (N/M images done)", leaving the journal; SIGUSR1 does the same on the resumed
 # run; two SIGINTs stop at once (exit 3, still resumable); the final rerun completes with exit 0 and

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cli_methods.sh: the gradient baselines through the program (README: method ids) on the synthetic
+# cli_methods.sh: the gradient baselines through the program (docs/configuration.md: method ids) on the synthetic
 # set: every id gives a table row and /methods/<id>/map; the random methods are reproducible, keyed
 # by the image's list position (a shard equals the unsharded run) and by [run] seed; bad ids,
 # layers and settings stop the program with one line naming the key and the valid values; a NaN

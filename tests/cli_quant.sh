@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cli_quant.sh: the 8-bit precisions through the program on the CPU (README "8-bit precisions"):
+# cli_quant.sh: the 8-bit precisions through the program on the CPU (docs/precisions.md "8-bit precisions"):
 # fp8 and int8 runs store their scales (config_key [quant], /quant); a resume reads them back instead
 # of calibrating (proved by changing a calibration image's content in between: a recalibration
 # would give other scales and be refused); a finished file is found complete; shards merge, and

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cli_quant_maps.sh: [precision] apply = maps on the CPU (README "8-bit precisions"): the maps'
+# cli_quant_maps.sh: [precision] apply = maps on the CPU (docs/precisions.md "8-bit precisions"): the maps'
 # passes in 8 bits, the class and the insertion/deletion curves on the unquantised (fp32) net.
 # - Grad-CAM's maps are the same in fp8 and fp32 on the CPU (its backward runs unquantised), so
 #   apply = maps must reproduce an fp32 run exactly: class, score, maps, curves and AUCs; apply =

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # cli_sanity.sh: `polycam-eval --config demo.ini --sanity` (the demo's synth_resnet, 1 image, two
-# fast methods: gradcam and ixg) writes /sanity with the layout of README "Sanity check" (22 steps:
+# fast methods: gradcam and ixg) writes /sanity with the layout of docs/measures.md "Sanity check" (22 steps:
 # the original, then fc ... conv1), step 0 is similar to itself (1), a finished output only gains
 # /sanity (and a second check replaces it), bad [sanity] values give one line naming the key, a
 # stopped check keeps its finished steps and the rerun continues from them to the same /sanity,

@@ -14,9 +14,10 @@
 #include <string.h>
 
 #include "methods.h"
-#include "metrics.h"
+#include "insdel.h"
 #include "saliency.h"
 #include "testutil.h"
+#include "cpu_backend.h"
 
 #define S 224
 #define STEPS 16   // curve steps: 2 passes at batch 8 keep the test short

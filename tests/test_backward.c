@@ -29,11 +29,8 @@ typedef struct {
     float *store;           // weights of all nodes
 } SmallNet;
 
-static uint32_t rng_state = 12345;
-static float frand(void) {   // uniform in [-1, 1)
-    rng_state = rng_state * 1664525u + 1013904223u;
-    return (float)(rng_state >> 8) * (2.0f / 16777216.0f) - 1.0f;
-}
+static TestRng rng = {12345u};
+static float frand(void) { return test_rand_sym(&rng); }   // uniform in [-1, 1)
 
 static void node_conv(PcNode *nd, int input, int cin, int cout, int k, int s, int pad, int relu, int ih, int iw) {
     memset(nd, 0, sizeof *nd);

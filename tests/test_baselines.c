@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "methods.h"
-#include "metrics.h"
+#include "insdel.h"
 #include "testutil.h"
 
 #define MAP_TOL 1e-3    // max abs diff after the method's own normalisation (CAMs: min-max;

@@ -19,7 +19,7 @@
 // error) moved hash VGG16's gradients by L2 up to 0.145 / 0.41 (input, features.1), ResNet50's by
 // 0.11 / 0.31 (input), from the rounding of the masks alone.
 //  1. networks: tiny_vgg and tiny_resnet (data/models), hash-weight VGG16 and ResNet50
-//     (host/hashweights.h, rules of reference_golden.h5) on the two fixture images: the default
+//     (tests/hashweights.h, rules of reference_golden.h5) on the two fixture images: the default
 //     target layers (tap + gradient) and the input gradient; on VGG also Zoom-CAM's 13 conv
 //     gradients in the same pass; the Grad-CAM head alone (the pass stops at the last target)
 //     equals the full pass; every reduced precision's drift.
@@ -41,6 +41,7 @@
 #include "hashweights.h"
 #include "testutil.h"
 #include "weights.h"
+#include "cuda_backend.h"
 
 #define GOLDEN "reference_golden.h5"
 #define TOL 1e-4
@@ -55,11 +56,8 @@ static PcBackend *cpu;
 
 // ---- random numbers ---------------------------------------------------------------------------
 
-static unsigned rng_state = 2024u;
-static float frand(void) {   // [0, 1)
-    rng_state = rng_state * 1664525u + 1013904223u;
-    return (float)(rng_state >> 8) * (1.0f / 16777216.0f);
-}
+static TestRng rng = {2024u};
+static float frand(void) { return test_rand01(&rng); }   // [0, 1)
 
 // ---- networks ---------------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "backend.h"
+#include "cpu_backend.h"
+#include "cuda_backend.h"
 #include "metric_math.h"
 #include "testutil.h"
 

@@ -28,10 +28,12 @@
 #include "backend.h"
 #include "hashweights.h"
 #include "image.h"
-#include "metrics.h"
+#include "insdel.h"
 #include "saliency.h"
 #include "testutil.h"
 #include "weights.h"
+#include "cpu_backend.h"
+#include "cuda_backend.h"
 
 #define GOLDEN "reference_golden.h5"
 #define FWD_TOL 1e-4
@@ -42,7 +44,7 @@
 static const char *const kImages[2] = {"ILSVRC2012_val_00010495.JPEG", "ILSVRC2012_val_00015410.JPEG"};
 static const char *const kPrecName[4] = {"fp32", "tf32", "fp16", "bf16"};
 // Insertion / deletion AUC drift against the fp32 GPU run (absolute), mean and max over images x
-// maps: twice the largest measured on an H100 (README "Performance", bench/RESULTS.md: tf32
+// maps: twice the largest measured on an H100 (docs/performance.md "Performance", bench/RESULTS.md: tf32
 // 0.0004 / 0.0032, fp16 0.0007 / 0.0056, bf16 0.0049 / 0.028). Loose: only a wrong layout,
 // conversion or accumulation type would cross them.
 static const double kDriftMean[4] = {0, 8e-4, 1.4e-3, 9.8e-3};

@@ -14,21 +14,16 @@
 
 #include "backend.h"
 #include "testutil.h"
+#include "cpu_backend.h"
+#include "cuda_backend.h"
 
 static PcBackend *cpu, *gpu;
 
 // ---- helpers ----------------------------------------------------------------------------------
 
-static unsigned rng_state = 12345u;
-static float frand(void) {   // [0, 1)
-    rng_state = rng_state * 1664525u + 1013904223u;
-    return (float)(rng_state >> 8) * (1.0f / 16777216.0f);
-}
-static float nrand(void) {   // roughly N(0, 1)
-    float s = 0;
-    for (int i = 0; i < 12; i++) s += frand();
-    return s - 6.0f;
-}
+static TestRng rng = {12345u};
+static float frand(void) { return test_rand01(&rng); }      // [0, 1)
+static float nrand(void) { return test_rand_normal(&rng); } // roughly N(0, 1)
 
 // Max abs / relative error of got vs ref over the finite reference values; non-finite values
 // must match in kind (NaN, +inf, -inf) and place. Checks rel <= tol (abs <= tol when ref is 0).

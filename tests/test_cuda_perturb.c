@@ -10,14 +10,13 @@
 
 #include "backend.h"
 #include "testutil.h"
+#include "cpu_backend.h"
+#include "cuda_backend.h"
 
 static PcBackend *cpu, *gpu;
 
-static unsigned rng_state = 777u;
-static float frand(void) {
-    rng_state = rng_state * 1664525u + 1013904223u;
-    return (float)(rng_state >> 8) * (1.0f / 16777216.0f);
-}
+static TestRng rng = {777u};
+static float frand(void) { return test_rand01(&rng); }
 
 static void same_bits(const char *what, const float *got, const float *ref, size_t n) {
     size_t bad = 0;

@@ -1,15 +1,15 @@
-// test_cuda_quant.c: the CUDA backend's 8-bit precisions (fp8 E4M3, int8; host/quant.h), part 1.
+// test_cuda_quant.c: the CUDA backend's 8-bit precisions (fp8 E4M3, int8; host/shared/quant_scheme.h), part 1.
 //  a. Rounding: the codes the device's quantisation kernels give (cuda/cuda_quant.cu, the kernels
-//     the 8-bit convs run) against quant.h's pc_q_e4m3 / pc_q_int8 on the host, bit for bit:
+//     the 8-bit convs run) against quant_scheme.h's pc_q_e4m3 / pc_q_int8 on the host, bit for bit:
 //     every representable value, every midpoint between neighbours and one float either side of
 //     it, the saturation region (fp8 448 .. 480 and beyond, int8 126.5 .. 128.5), infinities and
 //     NaN, subnormals, 2^20 random float bit patterns (inv_s = 1 and a non-power-of-two), and all
-//     65,536 half values through the half-input kernel (4 scales). Zeros compare by value (quant.h
+//     65,536 half values through the half-input kernel (4 scales). Zeros compare by value (quant_scheme.h
 //     gives +0 for the input -0, the device -0; the same value in a conv). int8: a NaN input gives
 //     code 0 (int8 has no NaN), checked separately.
 //  b. One 8-bit conv (3x3 pad 1, 1x1, 3x3 stride 2, 1x1 stride 2, 64 channels; with and without
 //     ReLU; batch 4) through the backend (net_prepare, net_set_quant, forward with a
-//     tap) against the emulation in this test (test_cuda_quant_emu.h: quant.h's functions and a
+//     tap) against the emulation in this test (test_cuda_quant_emu.h: quant_scheme.h's functions and a
 //     conv in double) given the same scales, element by element: |gpu - ref| <= 2^-10 |ref| (the
 //     half output's rounding, with a factor 2) + acc_tol * sum|terms| (the accumulation: int8
 //     4e-5, fp8 2e-3, see kAccTolFp8) + 1e-7. Not measured on a GPU yet: the errors are printed
@@ -32,6 +32,7 @@
 #include "backend.h"
 #include "testutil.h"
 #include "test_cuda_quant_emu.h"
+#include "cuda_backend.h"
 
 // The accumulation's share of the tolerance, times the sum of |terms| of each output. int8: int32
 // sums are exact, fp32 conversion and the descale multiply leave ~1e-7. fp8: Hopper's fp8 tensor
@@ -43,16 +44,13 @@ static PcBackend *gpu16;           // fp16, the reference of "runs as fp16"
 static PcBackend *gpu8[2];         // fp8, int8 (NULL when the device lacks it)
 static const char *const kFmt[2] = {"fp8", "int8"};
 
-static unsigned rng = 2024u;
-static float frand(void) {
-    rng = rng * 1664525u + 1013904223u;
-    return (float)(rng >> 8) * (1.0f / 16777216.0f);
-}
+static TestRng rng = {2024u};
+static float frand(void) { return test_rand01(&rng); }
 
 // ---- a. rounding ------------------------------------------------------------------------------
 
 #ifdef PC_HAVE_CUDA
-// Device codes of x * inv_s (f32 or half input) vs quant.h; prints one line.
+// Device codes of x * inv_s (f32 or half input) vs quant_scheme.h; prints one line.
 static void round_case(const char *what, const float *x, const uint16_t *xh, size_t n, float inv_s, PcQuantFormat f) {
     unsigned char *codes = xmalloc(n ? n : 1);
     char msg[256] = "";
@@ -84,7 +82,7 @@ static void round_case(const char *what, const float *x, const uint16_t *xh, siz
            nan_bad, zeros_signed);
     if (diff) {
         float in = xh ? emu_half_bits(xh[first]) : x[first];
-        CHECK(0, "%s: %zu of %zu codes differ from quant.h; first: x=%.9g (x*inv_s=%.9g) device %.9g (code 0x%02x) "
+        CHECK(0, "%s: %zu of %zu codes differ from quant_scheme.h; first: x=%.9g (x*inv_s=%.9g) device %.9g (code 0x%02x) "
               "host %.9g", what, diff, n, in, in * inv_s, emu_code_value(codes[first], f), codes[first],
               pc_q_round(in * inv_s, f));
     }
@@ -140,10 +138,9 @@ static void test_rounding_grid(PcQuantFormat f) {
 static void test_rounding_random(PcQuantFormat f) {
     const size_t n = (size_t)1 << 20;
     float *x = xmalloc(n * sizeof(float));
-    uint32_t s = 99u;
+    TestRng bits_rng = {99u};
     for (size_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        uint32_t bits = s;
+        const uint32_t bits = test_rand_u32(&bits_rng);
         // half of them random bit patterns (every exponent, NaN, inf), half in the format's range
         if (i % 2) memcpy(&x[i], &bits, 4);
         else x[i] = (frand() * 2.0f - 1.0f) * pc_q_max(f) * 1.2f;
@@ -400,7 +397,7 @@ int main(void) {
         if (!gpu8[fi]) printf("SKIP (%s parts): %s\n", kFmt[fi], err.msg);
     }
     if (!gpu8[0] && !gpu8[1]) test_skip("neither fp8 nor int8 is available on this device");
-    printf("a. device rounding vs quant.h\n");
+    printf("a. device rounding vs quant_scheme.h\n");
     test_rounding();
     printf("b. one 8-bit conv vs the in-test emulation (same scales)\n");
     test_convs();

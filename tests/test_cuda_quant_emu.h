@@ -1,5 +1,5 @@
 // test_cuda_quant_emu.h: the in-test emulation of the CUDA backend's 8-bit convolutions
-// (host/quant.h), written here from quant.h's functions alone so that test_cuda_quant.c and
+// (host/shared/quant_scheme.h), written here from quant_scheme.h's functions alone so that test_cuda_quant.c and
 // test_cuda_quant_nets.c do not depend on the CPU backend's emulation: the fp16 storage of the
 // half path (_Float16: round to nearest even), the decoders of the device's 8-bit codes, the
 // per-channel weight quantisation and a direct convolution in double.
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "quant.h"
+#include "quant_scheme.h"
 
 // The C entry points of cuda/cuda_quant.cu (only in a CUDA build: PC_HAVE_CUDA).
 #ifdef PC_HAVE_CUDA
@@ -44,7 +44,7 @@ static inline float emu_code_value(unsigned char c, PcQuantFormat f) {
     return f == PC_QUANT_INT8 ? (float)(signed char)c : emu_e4m3_value(c);
 }
 
-// Conv weights quantised as quant.h says: s_w (K) and the values q_w (K, C, R, R) = Q(w / s_w)
+// Conv weights quantised as quant_scheme.h says: s_w (K) and the values q_w (K, C, R, R) = Q(w / s_w)
 // (the codes' values, not rescaled). Without a format (PC_QUANT_NONE): the weights rounded to
 // half and s_w = 1 (the fp16 path).
 static inline void emu_weights(const float *w, int k, int c, int r, PcQuantFormat f, float *s_w, float *q_w) {

@@ -7,7 +7,7 @@
 //     what follows need a device (test_cuda_quant);
 //  2. the fp8 encoding the weights use on the host and the activations on the device
 //     (__nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3): cuda_fp8.h's host emulation here)
-//     against quant.h's pc_q_e4m3, bit for bit: 2^20 float bit patterns, every midpoint between
+//     against quant_scheme.h's pc_q_e4m3, bit for bit: 2^20 float bit patterns, every midpoint between
 //     neighbouring E4M3 values and one float either side, 440 .. 600 by 1/8 (zeros by value).
 #include <cuda_fp8.h>
 #include <math.h>
@@ -74,7 +74,7 @@ static void test_fp8_encoding(void) {
     for (float x = 440.0f; x <= 600.0f; x += 0.125f, n += 2) diff += diff_one(x, &nan_bad) + diff_one(-x, &nan_bad);
     printf("  __nv_cvt_float_to_fp8 (host) vs pc_q_e4m3: %zu values, %zu differ, %zu NaN mismatches\n", n, diff,
            nan_bad);
-    CHECK(diff == 0 && nan_bad == 0, "fp8 encoding differs from quant.h on %zu of %zu values (%zu NaN)", diff, n,
+    CHECK(diff == 0 && nan_bad == 0, "fp8 encoding differs from quant_scheme.h on %zu of %zu values (%zu NaN)", diff, n,
           nan_bad);
 }
 

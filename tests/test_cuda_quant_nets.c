@@ -1,4 +1,4 @@
-// test_cuda_quant_nets.c: the CUDA backend's 8-bit precisions (host/quant.h), part 2: whole
+// test_cuda_quant_nets.c: the CUDA backend's 8-bit precisions (host/shared/quant_scheme.h), part 2: whole
 // networks (synth_vgg, synth_resnet: data/models; hash-weight VGG16 and ResNet50: tests/hashweights.h,
 // rules of reference_golden.h5) at fp8 and int8:
 //   1. calibration on the GPU itself: an unquantised forward (the fp16 path) with the input of
@@ -10,7 +10,7 @@
 //         and the first 8-bit conv's output much closer to the CPU's 8-bit one than to its fp32
 //         one (so the 8-bit path ran: a GPU whose convs fell back to fp16 fails this);
 //      b. synth_* only (double-precision direct convolutions): the emulation in this test
-//         (test_cuda_quant_emu.h, written from quant.h alone), which also models the half path's
+//         (test_cuda_quant_emu.h, written from quant_scheme.h alone), which also models the half path's
 //         fp16 storage: max |gpu - emulation| / max |emulation| <= kNetTol (loose, NOT yet
 //         measured on a GPU: the first run prints the figures to set it from), and smaller than
 //         the distance to the GPU's own unquantised logits; the emulation of the fp16 path
@@ -33,11 +33,13 @@
 #include "backend.h"
 #include "hashweights.h"
 #include "image.h"
-#include "metrics.h"
+#include "insdel.h"
 #include "saliency.h"
 #include "testutil.h"
 #include "test_cuda_quant_emu.h"
 #include "weights.h"
+#include "cpu_backend.h"
+#include "cuda_backend.h"
 
 // Logits, max |d| / max |ref|. For scale: the emulation's fp16 path is within 6.6e-5 (synth_vgg)
 // and 7.2e-4 (synth_resnet) of the CPU backend's fp32 logits, and 8-bit quantisation itself moves
@@ -55,11 +57,8 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static unsigned rng = 77u;
-static float frand(void) {
-    rng = rng * 1664525u + 1013904223u;
-    return (float)(rng >> 8) * (1.0f / 16777216.0f);
-}
+static TestRng rng = {77u};
+static float frand(void) { return test_rand01(&rng); }
 
 // ---- the emulated forward (one image) ---------------------------------------------------------
 

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "methods.h"
-#include "metrics.h"
+#include "insdel.h"
 #include "testutil.h"
 
 #define MAP_TOL 1e-3    // max abs diff of the min-max normalised maps

@@ -11,6 +11,7 @@
 #include "backend.h"
 #include "hashweights.h"
 #include "testutil.h"
+#include "cpu_backend.h"
 
 #define GOLDEN "reference_golden.h5"
 #define TOL 1e-4

@@ -13,6 +13,8 @@
 #include "backend.h"
 #include "testutil.h"
 #include "weights.h"
+#include "cpu_backend.h"
+#include "safetensors.h"
 
 #define GOLDEN "reference_golden.h5"
 #define TOL 1e-4

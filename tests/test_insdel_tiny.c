@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
+#include "insdel.h"
+#include "localisation.h"
 #include "saliency.h"
 #include "testutil.h"
 

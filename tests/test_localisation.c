@@ -3,7 +3,7 @@
 // same 224 x 224 mask through the input's bilinear geometry; wrong size, not a PNG, lookup by full
 // and base name. Values: pc_localise on hand-computed maps and on NaN / zero maps. Store: the
 // /methods/<id>/localisation datasets written through the journal (a run interrupted after two
-// images and resumed) equal what metrics.c gives for known maps and masks, the table's means and
+// images and resumed) equal what localisation.c gives for known maps and masks, the table's means and
 // hits equal those numbers, and a file without masks has no localisation.
 #define _GNU_SOURCE
 #include <limits.h>
@@ -23,7 +23,8 @@ int main(void) { test_skip("built without libpng: [data] masks cannot be read");
 #include "dataset.h"
 #include "layout.h"
 #include "mask.h"
-#include "metrics.h"
+#include "insdel.h"
+#include "localisation.h"
 #include "store.h"
 #include "table.h"
 #include "testutil.h"
@@ -239,7 +240,7 @@ static void write_resumed(const char *path, const PcStoreLayout *l, const PcStor
     pc_result_free(&r);
 }
 
-// Read back: every value equals metrics.c on the known maps and masks; sums into s.
+// Read back: every value equals localisation.c on the known maps and masks; sums into s.
 static void check_read_back(const char *path, const PcStoreLayout *l, LocSums *s) {
     PcError err;
     PcImageResult back;
@@ -258,9 +259,9 @@ static void check_read_back(const char *path, const PcStoreLayout *l, LocSums *s
             int computed = i != 2 && i != 3 && !(i == 1 && m == 1);
             double want_e = computed ? pc_energy_in_mask(map, mask, SIDE * SIDE) : NAN;
             int want_p = computed ? pc_pointing_hit(map, mask, SIDE * SIDE) : -1;
-            CHECK(computed ? e[i] == want_e : isnan(e[i]), "%s image %d: energy %.17g, metrics.c %.17g", g_ids[m], i,
+            CHECK(computed ? e[i] == want_e : isnan(e[i]), "%s image %d: energy %.17g, localisation.c %.17g", g_ids[m], i,
                   e[i], want_e);
-            CHECK(p[i] == want_p, "%s image %d: pointing %d, metrics.c %d", g_ids[m], i, p[i], want_p);
+            CHECK(p[i] == want_p, "%s image %d: pointing %d, localisation.c %d", g_ids[m], i, p[i], want_p);
             if (computed) s->sum_e[m] += want_e, s->hits[m] += want_p, s->n_loc[m]++;
             pc_result_reset(&back, l, i);
             if (pc_results_read(&rf, i, &back, &err) == 0)

@@ -274,9 +274,9 @@ static void test_argsort(PcBackend *be) {
     enum { N = 224 * 224 };
     float *map = xmalloc(N * sizeof *map);
     int *got = xmalloc(N * sizeof *got), *ref = xmalloc(N * sizeof *ref);
-    uint32_t state = 12345u;
+    TestRng rng = {12345u};
     for (int i = 0; i < N; i++) {
-        state = state * 1664525u + 1013904223u;
+        const uint32_t state = test_rand_u32(&rng);
         map[i] = (float)((state >> 20) % 65) / 64.0f - (i % 3 == 0 ? 0.5f : 0.0f);
         ref[i] = i;
     }

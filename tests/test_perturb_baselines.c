@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "methods.h"
-#include "metrics.h"
+#include "insdel.h"
 #include "testutil.h"
 
 #ifndef PC_PERTURB_ALL

@@ -1,4 +1,4 @@
-// test_philox.c: host/philox.h. Philox-4x32-10 against the Random123 known-answer vectors
+// test_philox.c: host/shared/philox.h. Philox-4x32-10 against the Random123 known-answer vectors
 // (kat_vectors of Random123 1.x, "philox4x32 10" lines); the uniform and normal streams against
 // values printed by the independent numpy twin tools/philox.py (`python3 tools/philox.py`); the
 // bulk fills against the element-wise functions; moments of 1e6 draws; different images, samples

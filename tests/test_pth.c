@@ -1,4 +1,4 @@
-// test_pth.c: the torch.save (.pth) reader (host/pth.c, pth_pickle.c) through pc_weights_open.
+// test_pth.c: the torch.save (.pth) reader (host/nets/pth.c, pth_pickle.c) through pc_weights_open.
 // Good files: tests/fixtures/pth/*.pth and data/models/synth_resnet.pth, written by torch 1.13
 // (tools/make_pth_fixtures.py) from the safetensors models: every tensor must equal the
 // safetensors original (float16: within half rounding), views.pth must give the values of the
@@ -20,6 +20,7 @@
 #include "pth.h"
 #include "testutil.h"
 #include "weights.h"
+#include "safetensors.h"
 
 static char tmpdir[256];
 

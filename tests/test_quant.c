@@ -1,10 +1,10 @@
-// test_quant.c: the 8-bit precisions (quant.h, quant_run.h) on the CPU.
+// test_quant.c: the 8-bit precisions (quant_scheme.h, quant_plan.h) on the CPU.
 //   1. pc_q_e4m3 / pc_q_int8 against the oracle of fixtures/quant_rounding.h5 (ml_dtypes'
 //      float8_e4m3fn and numpy's rint; tools/make_quant_fixtures.py): every code, every tie, the
 //      values beside the ties, saturation, subnormals, NaN. Exact (value equality; NaN = NaN).
 //   2. The CPU backend's 8-bit convs against an independent naive reference in double, layer by
 //      layer: from the conv's input as the backend computed it, y = s_x * s_w[k] * sum(q_x * q_w) + b
-//      (+ ReLU) with q_x, q_w the codes of quant.h's rounding, within 1e-4 of max |y| per layer;
+//      (+ ReLU) with q_x, q_w the codes of quant_scheme.h's rounding, within 1e-4 of max |y| per layer;
 //      tiny_vgg, synth_vgg, synth_resnet, fp8 and int8, the direct kernel and im2col + GEMM.
 //      Also: the 8-bit logits differ from fp32 (the quantisation is applied), net_set_quant(NULL)
 //      gives the fp32 logits back bit for bit, the backward (gradients) stays fp32, bad scales are
@@ -24,8 +24,9 @@
 #include <unistd.h>
 
 #include "backend.h"
-#include "quant_run.h"
+#include "quant_plan.h"
 #include "testutil.h"
+#include "cpu_backend.h"
 
 // ---- 1. rounding ------------------------------------------------------------------------------
 
@@ -233,7 +234,7 @@ static void check_refusals(void) {
     pc_net_free(&net);
 }
 
-// Weight scales of channels too small to scale (quant.h pc_quant_weight_scale): an all-zero
+// Weight scales of channels too small to scale (quant_scheme.h pc_quant_weight_scale): an all-zero
 // (pruned) channel, a channel whose largest |w| is a normal float but / QMAX is subnormal, one
 // whose largest |w| is itself subnormal. Their 1 / s_w overflowed to inf and 0 * inf made the
 // channel NaN; now scale 1, weights 0.

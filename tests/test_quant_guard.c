@@ -14,8 +14,10 @@
 #include <string.h>
 
 #include "backend.h"
-#include "quant_run.h"
+#include "quant_plan.h"
 #include "testutil.h"
+#include "cpu_backend.h"
+#include "quant_setup.h"
 
 typedef struct {
     PcBackend *eight;       // the run's (8-bit) backend
@@ -43,17 +45,14 @@ int main(void) {
     PcBackendOptions bopt = {.precision = PC_PREC_FP8, .threads = 2};
     PcBackend *be = pc_backend_cpu_create(&bopt, &err);
     PcBackendNet *bn = be->net_prepare(be, &net, 1, &err);
-    PcConfig cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.resize = PC_RESIZE_BILINEAR, cfg.size = 224, cfg.decoders = 1;
-    snprintf(cfg.device, sizeof cfg.device, "cpu");
     PcPrecisionSettings ps = {.calibration_images = 2, .clip = 1, .guard_images = 8, .guard_max_dauc = 0.005,
                               .guard_min_agreement = 0.75};
     char ids[1][PC_METHOD_ID_LEN] = {"gradcam"};
     PcStoreLayout layout = {.n_images = 2, .size = 224, .steps = 4, .n_methods = 1, .method_ids = ids,
                             .insertion = 1, .deletion = 1};
     Fake fake = {.eight = be};
-    PcQuantEnv env = {.cfg = &cfg, .ps = &ps, .ds = &ds, .net = &net, .be = be, .bn = bn, .bopt = &bopt,
+    PcQuantEnv env = {.resize = PC_RESIZE_BILINEAR, .size = 224, .decoders = 1, .device = "cpu",
+                      .precision = PC_PREC_FP8, .ps = &ps, .ds = &ds, .net = &net, .be = be, .bn = bn, .bopt = &bopt,
                       .max_batch = 1, .layout = &layout, .image = fake_image, .user = &fake};
     const char *what[3] = {"equal AUCs", "NaN in 8 bits only", "NaN on both (a NaN map)"};
     const int want_rc[3] = {0, -1, 0}, want_pairs[3] = {4, -1, 0};

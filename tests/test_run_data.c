@@ -1,4 +1,4 @@
-// test_run_data.c: run-level datasets of a result file (layout.h: PcRunData, host/run_data.c) as
+// test_run_data.c: run-level datasets of a result file (layout.h: PcRunData, host/results/run_data.c) as
 // RISE's masks use them: written under /methods/<id>/, read back with their type, shape, bytes and
 // numeric attributes (datasets without scope = "run" are not taken), and compared as the shard
 // merge does (one changed byte makes them differ). Also pc_rise_run_data: the grids and offsets
@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "run_data.h"
 #include "methods.h"
 #include "testutil.h"
 

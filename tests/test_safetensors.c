@@ -12,6 +12,7 @@
 
 #include "hashweights.h"
 #include "model.h"
+#include "safetensors.h"
 #include "testutil.h"
 #include "weights.h"
 

@@ -1,4 +1,4 @@
-// test_sanity.c: the cascading randomisation of the sanity check (host/sanity.c) against PyTorch
+// test_sanity.c: the cascading randomisation of the sanity check (host/metrics/sanity.c) against PyTorch
 // (tests/fixtures/sanity_similarity.h5, tools/make_sanity_fixtures.py):
 //   - the layer order of the synthetic VGG and ResNet is the reverse of torchvision's module order;
 //   - each layer's fan_in and bound equal reset_parameters()' (kaiming_uniform_(a = sqrt 5) for the

@@ -1,4 +1,4 @@
-// test_sensitivity.c: sensitivity-max (host/sensitivity.h, BASELINES.md B6).
+// test_sensitivity.c: sensitivity-max (host/metrics/sensitivity.h, BASELINES.md B6).
 //  * against captum 0.6.0's sensitivity_max in fixtures/sensitivity.h5
 //    (tools/make_sensitivity_fixtures.py) on tiny_vgg and tiny_resnet, img0: gradcam (torchcam),
 //    ixg, ig (captum, unsummed, 10 points), smoothgrad (captum, 10 noisy copies, new noise per

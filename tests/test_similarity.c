@@ -1,4 +1,4 @@
-// test_similarity.c: the sanity check's similarity measures (host/similarity.c) against scipy 1.10 /
+// test_similarity.c: the sanity check's similarity measures (host/metrics/similarity.c) against scipy 1.10 /
 // scikit-image 0.19.3 on the fixed inputs of tests/fixtures/sanity_similarity.h5
 // (tools/make_sanity_fixtures.py): Spearman with ties, SSIM, HOG features, and the notebook's four
 // measures on map pairs (smooth, signed, CAM-like ties, quantised, identical, uncorrelated,

@@ -10,6 +10,7 @@
 #include "backend.h"
 #include "image.h"
 #include "testutil.h"
+#include "cpu_backend.h"
 
 #define N_IMAGES 16
 

@@ -10,7 +10,8 @@
 #include <string.h>
 
 #include "image.h"
-#include "metrics.h"
+#include "insdel.h"
+#include "localisation.h"
 #include "saliency.h"
 #include "testutil.h"
 

@@ -12,8 +12,10 @@
 #include <string.h>
 
 #include "hashweights.h"
-#include "metrics.h"
+#include "insdel.h"
 #include "weights.h"
+#include "cpu_backend.h"
+#include "safetensors.h"
 
 int test_passed, test_failed;
 static const char *g_prog = "test";

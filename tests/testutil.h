@@ -68,6 +68,22 @@ PcBackend *test_cpu_backend_pinned(void);
 void *test_upload(PcBackend *be, const void *host, size_t bytes);
 float *test_download(PcBackend *be, const void *dev, size_t bytes);
 
+// The tests' one random generator for arbitrary inputs (an LCG: tiny, reproducible, one state per
+// test file; the product's random numbers are Philox, philox.h). uniform in [0, 1) with 24 bits.
+typedef struct {
+    uint32_t state;
+} TestRng;
+static inline uint32_t test_rand_u32(TestRng *r) { return r->state = r->state * 1664525u + 1013904223u; }
+static inline float test_rand01(TestRng *r) { return (float)(test_rand_u32(r) >> 8) * (1.0f / 16777216.0f); }
+// uniform in [-1, 1)
+static inline float test_rand_sym(TestRng *r) { return test_rand01(r) * 2.0f - 1.0f; }
+// roughly N(0, 1): the sum of 12 uniforms, minus 6
+static inline float test_rand_normal(TestRng *r) {
+    float s = 0;
+    for (int i = 0; i < 12; i++) s += test_rand01(r);
+    return s - 6.0f;
+}
+
 double max_abs_diff_f32(const float *a, const float *b, size_t n);
 double max_abs_diff_f32_f64(const float *a, const double *b, size_t n);
 // max |a-b| / max |ref|

@@ -26,7 +26,7 @@ Usage (creates the venv on first use):
     /tmp/bvenv/bin/python tools/make_baseline_fixtures.py --torchcam /tmp/torchcam --zoomcam /tmp/zoomcam
 
 Random methods (smoothgrad, smoothgradcampp) are fed the noise polycam-eval draws (tools/philox.py,
-the twin of host/philox.h: sample index (stream << 16) | s, stream 1 = smoothgrad,
+the twin of host/shared/philox.h: sample index (stream << 16) | s, stream 1 = smoothgrad,
 2 = smoothgradcampp; image = the image's position in its list), so the comparison is exact; each
 also records the library's own run-to-run spread with torch's generator (5 runs, max abs difference
 of the normalised map to the first run) as the bound a CLI-level check can use.
@@ -169,7 +169,7 @@ def build(name):
 
 
 def layers_of(name, model):
-    """(cam layer, layercam layers, zoomcam layers) as polycam-eval's defaults (README: method ids)."""
+    """(cam layer, layercam layers, zoomcam layers) as polycam-eval's defaults (docs/configuration.md: method ids)."""
     if MODELS[name]["kind"] == "vgg":
         relus = ["features." + n for n, mod in model.features.named_children() if isinstance(mod, nn.ReLU)]
         pools = [i for i, mod in enumerate(model.features) if isinstance(mod, nn.MaxPool2d)]

@@ -93,7 +93,7 @@ def rise_forward(model, masks_np, x, N, p1, gpu_batch=100):
 
 
 def our_draws(N, s, p1, size, seed=SEED):
-    """polycam-eval's grids (N, s, s) u8 and offsets (N, 2) (host/methods_perturb.c pc_rise_draw)."""
+    """polycam-eval's grids (N, s, s) u8 and offsets (N, 2) (host/methods/methods_perturb.c pc_rise_draw)."""
     cell = math.ceil(size / s)
     grid = np.zeros((N, s, s), np.uint8)
     offsets = np.zeros((N, 2), np.int32)

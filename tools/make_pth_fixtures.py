@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""make_pth_fixtures.py: the torch.save (.pth) fixtures of polycam-eval's .pth reader (host/pth.c).
+"""make_pth_fixtures.py: the torch.save (.pth) fixtures of polycam-eval's .pth reader (host/nets/pth.c).
 
 Run from the repository root with Debian's python3-torch (1.13), no venv needed:
     /usr/bin/python3 tools/make_pth_fixtures.py

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""make_quant_fixtures.py: the oracle of the 8-bit roundings of host/quant.h, written to
+"""make_quant_fixtures.py: the oracle of the 8-bit roundings of host/shared/quant_scheme.h, written to
 tests/fixtures/quant_rounding.h5 (read by tests/test_quant.c, which compares exactly).
 
 E4M3 (fp8): ml_dtypes' float8_e4m3fn (the OCP "e4m3fn" format: bias 7, 3 mantissa bits, largest
 448, subnormals down to 2^-9, no infinities), converted from float32 with its round-to-nearest-even.
-ml_dtypes turns values past 464 into NaN (the format has no infinity); quant.h saturates instead
+ml_dtypes turns values past 464 into NaN (the format has no infinity); quant_scheme.h saturates instead
 (CUDA's __NV_SATFINITE), so the expected value is ml_dtypes' conversion of clip(x, -448, 448): the
 clip is that saturation, the rounding is ml_dtypes'. NaN stays NaN.
 
@@ -55,7 +55,7 @@ def e4m3_inputs():
 
 
 def e4m3_expected(x):
-    clipped = np.clip(x, F32(-448), F32(448))        # quant.h saturates (NaN passes through clip)
+    clipped = np.clip(x, F32(-448), F32(448))        # quant_scheme.h saturates (NaN passes through clip)
     return clipped.astype(ml_dtypes.float8_e4m3fn).astype(F32)
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""make_sensitivity_fixtures.py: goldens for sensitivity-max (BASELINES.md B6, host/sensitivity.h)
+"""make_sensitivity_fixtures.py: goldens for sensitivity-max (BASELINES.md B6, host/metrics/sensitivity.h)
 computed by captum 0.6.0's sensitivity_max, written to tests/fixtures/sensitivity.h5.
 
 The explanation functions are the libraries' own, wrapped as the reference (aenglebert/polycam
@@ -9,7 +9,7 @@ then the CAM at the target layer's resolution), captum 0.6.0 InputXGradient and 
 (sg_fn; returned as (1, 1, S, S): see smoothgrad_as_reference below) and the reference's own PCAMpm (pcam_wrapper_fn: the last map of the list). sensitivity_max
 is called as the reference called it (defaults: n_perturb_samples 10, perturb_radius 0.02, norm
 'fro'; max_examples_per_batch 1; target = the clean class), with two substitutions so that the
-noise is polycam-eval's (tools/philox.py, the twin of host/philox.h):
+noise is polycam-eval's (tools/philox.py, the twin of host/shared/philox.h):
   * perturb_func returns X + d_j, d_j = -r + 2 r u (float32, as torch's uniform_(-r, r)), u the
     Philox uniforms of (seed, image, (5 << 16) | j): captum calls it once per perturbation, in order;
   * SmoothGrad's torch.normal draws come from Philox stream 1 keyed with the call's seed

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""philox.py: the numpy twin of host/philox.h (Philox-4x32-10 + Box-Muller), for the tools/ scripts
+"""philox.py: the numpy twin of host/shared/philox.h (Philox-4x32-10 + Box-Muller), for the tools/ scripts
 that feed the reference libraries the same noise polycam-eval draws.
 
-Contract (see host/philox.h for the full text): key = (seed & 0xffffffff, seed >> 32); element i
+Contract (see host/shared/philox.h for the full text): key = (seed & 0xffffffff, seed >> 32); element i
 of stream (seed, image, sample) uses word i % 4 of the block counter
 (i//4 & 0xffffffff, i//4 >> 32, sample, image).
   uniform(i) = (word >> 8) * 2**-24                                  float32 in [0, 1)

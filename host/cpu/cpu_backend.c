@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cpu_backend.h"
 #include "cpu_internal.h"
 
 // NULL past the simulated limit (options.max_alloc) or when the host is out of memory.

@@ -36,7 +36,7 @@ void cpu_run_parts(int parts, CpuPartFn fn, void *arg);
 // worked). Called by cpu_net_prepare; safe to call earlier, e.g. when the backend is created.
 void cpu_blas_select_kernel(void);
 
-// ---- 8-bit precisions (cpu_quant.c; quant.h has the scheme) ------------------------------------
+// ---- 8-bit precisions (cpu_quant.c; quant_scheme.h has the scheme) ------------------------------------
 // What net_set_quant gives a prepared net. An 8-bit conv i (in_scale[i] > 0) runs as the fp32 conv
 // of the fake-quantised values: its input Q(x / s_x) * s_x written into the worker's qin before the
 // conv, its weights the fake-quantised copy Q(w[k] / s_w[k]) * s_w[k] (both paths: im2col + GEMM

@@ -341,13 +341,7 @@ void cpu_blur(PcBackend *be, const float *x, int s, int ksize, float sigma, floa
     const int half = ksize / 2;
     const size_t ss = (size_t)s * s;
     double *g = xmalloc((size_t)ksize * sizeof *g);
-    double gsum = 0.0;
-    for (int i = 0; i < ksize; i++) {
-        double t = (i - half) / (double)sigma;
-        g[i] = exp(-0.5 * t * t);
-        gsum += g[i];
-    }
-    for (int i = 0; i < ksize; i++) g[i] /= gsum;
+    pc_blur_taps(ksize, sigma, g);
     int *col = xmalloc((size_t)(s + 2 * half) * sizeof *col);   // padded index -> source index
     for (int i = -half; i < s + half; i++) col[i + half] = pc_reflect_index(i, s);
     float *tmp = xmalloc(ss * sizeof *tmp);   // (s, s) after the horizontal pass

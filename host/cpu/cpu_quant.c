@@ -1,6 +1,6 @@
-// cpu_quant.c: the 8-bit precisions on the CPU (quant.h), an emulation exact in value: each 8-bit
+// cpu_quant.c: the 8-bit precisions on the CPU (quant_scheme.h), an emulation exact in value: each 8-bit
 // conv runs as the fp32 conv of fake-quantised operands, Q(x / s_x) * s_x and Q(w / s_w) * s_w,
-// with Q the rounding of quant.h (E4M3 or int8). Every product of two 8-bit codes is exact in fp32
+// with Q the rounding of quant_scheme.h (E4M3 or int8). Every product of two 8-bit codes is exact in fp32
 // and the scale products are rounded once, so this differs from the CUDA form
 // s_x * s_w[k] * sum(q_x * q_w) only by the fp32 rounding of the sums. Slower than fp32 (one pass
 // of rounding over each 8-bit conv's input); the backward (gradients) stays unquantised fp32.
