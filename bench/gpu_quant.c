@@ -71,21 +71,28 @@ int bench_paper_passes(const char *name, const PcNet *net, double *passes, PcErr
     snprintf(path, sizeof path, "%s/configs/%s.ini", PC_SOURCE_DIR, name);
     PcConfig cfg;
     if (pc_config_load(path, 2, sets, &cfg, err)) return -1;
-    PcTargets tg;
+    PcTargets tg, cams;
     PcMethodSettings set;
     PcRobustness rob;
     const PcMethodDesc *others[64];
-    char layers[PC_MAX_TARGETS][64];
+    char layers[PC_MAX_TARGETS][64], cam_layers[PC_MAX_TARGETS][64];
     memcpy(layers, cfg.layers, sizeof layers);
+    memcpy(cam_layers, cfg.cam_layers, sizeof cam_layers);
     int n_others = pc_method_config_ids(&cfg, others, 64, err);
     int rc = n_others < 0 || pc_targets_resolve(net, cfg.n_layers, layers, &tg, err) ||
              pc_method_settings_from_config(&cfg, &set, err) || pc_robustness_from_config(&cfg, &rob, err) ||
              (n_others > 0 && pc_method_settings_resolve(&set, net, err));
+    if (!rc) cams = tg;
+    if (!rc && cfg.n_cam_layers) rc = pc_targets_resolve(net, cfg.n_cam_layers, cam_layers, &cams, err);
     if (!rc) {
+        // the method ids of run.c: per variant its map, levels, isolated CAMs and no-LNorm map
         int n_maps = n_others;
-        for (int v = 0; v < PC_N_VARIANTS; v++) n_maps += cfg.variants[v] != 0;
+        for (int v = 0; v < PC_N_VARIANTS; v++)
+            if (cfg.variants[v])
+                n_maps += 1 + (cfg.ablate_levels ? tg.n_targets : 0) + (cfg.ablate_cams ? cams.n_targets : 0) +
+                          cfg.ablate_no_lnorm;
         PcRunCost c;
-        pc_run_cost(&cfg, net, &tg, others, n_others, &set, n_maps, &rob, NULL, &c);
+        pc_run_cost(&cfg, net, &tg, cfg.ablate_cams ? &cams : NULL, others, n_others, &set, n_maps, &rob, NULL, &c);
         *passes = c.total;   // sensitivity-max included (cost.c); the sanity check is not a table's
     }
     pc_config_free(&cfg);

@@ -22,10 +22,11 @@ for f in "$src"/configs/*.ini; do
     check "config $(basename "$f") installed" [ -f "$share/configs/$(basename "$f")" ]
 done
 for f in demo_list.txt ilsvrc2012_val_2000.txt ilsvrc2012_val_labels.txt imagenet_classes.txt \
-         synthetic/classes.txt synthetic/labels.txt models/synth_resnet.safetensors; do
+         synthetic/classes.txt synthetic/labels.txt models/synth_resnet.safetensors paper_tables.csv \
+         authors_top1_vgg16.csv authors_top1_resnet50.csv; do
     check "data/$f installed" [ -f "$share/data/$f" ]
 done
-for f in README.md docs/SPEC.md docs/BASELINES.md docs/usage.md docs/configuration.md docs/output.md; do
+for f in README.md docs/SPEC.md docs/BASELINES.md docs/usage.md docs/configuration.md docs/output.md docs/report.md; do
     check "$f installed (the documentation README links to)" [ -f "$share/$f" ]
 done
 check "installed configs write to the current folder, not into the prefix" \
@@ -66,6 +67,10 @@ check "output written where --set said (relative to the current folder)" [ -f "$
 check "one image done" [ "$(h5attr "$work/out/demo.h5" n_done | tr -d ' ')" = "1" ]
 check "its status is ok" grep -q '"ok"' <<<"$(h5dump -y -d /images/status "$work/out/demo.h5")"
 check "the table is printed" grep -q "^| pcampm " "$tmp/run.out"
+# The installed --report finds the installed paper tables (forced: the demo model is synthetic).
+(cd "$work" && "$prefix/bin/polycam-eval" --report rep out/demo.h5 --set report.paper=yes >/dev/null 2>"$tmp/rep.err")
+check "installed --report finds data/paper_tables.csv: $(tail -n 1 "$tmp/rep.err")" \
+    grep -q '^Paper values for synth_resnet: forced' "$work/rep/report.md"
 check "nothing written into the prefix" [ -z "$(find "$prefix" -newer "$tmp/marker" -type f)" ]
 
 # A demo.ini in the current folder wins over the shipped one.
@@ -93,4 +98,25 @@ check "moved prefix: table1_vgg16 found in the moved share folder: $(head -n 1 "
 (cd "$work" && "$bin" --config table1_resnet50.ini --set run.device=bogus >/dev/null 2>"$tmp/build.err")
 check "build-tree program: table1_resnet50.ini from the source tree: $(head -n 1 "$tmp/build.err")" \
     grep -q "using the shipped configuration $(cd "$src" && pwd -P)/configs/table1_resnet50.ini" "$tmp/build.err"
+
+# The two commands of the paper by bare name, from the build tree and from the (moved) prefix:
+# --check costs them before the weights are needed, then says the weights are not set; the
+# reference classes they name are installed beside them.
+for f in authors_top1_vgg16.csv authors_top1_resnet50.csv; do
+    check "data/$f installed, byte for byte" cmp -s "$src/data/$f" "$tmp/moved/share/polycam-eval/data/$f"
+done
+for pair in vgg16_2000:55222 resnet50_2000:137910; do
+    ini=${pair%%:*} passes=${pair##*:}
+    for prog in "$bin" "$tmp/moved/bin/polycam-eval"; do
+        where=$([ "$prog" = "$bin" ] && echo "$(cd "$src" && pwd -P)/configs" || echo "$tmp/moved/share/polycam-eval/configs")
+        (cd "$work" && "$prog" --config "$ini.ini" --check --set "data.root=$work" >/dev/null 2>"$tmp/paper.err")
+        rc=$?
+        check "$ini.ini by bare name ($where): exit 1, no weights yet (rc $rc)" [ $rc -eq 1 ]
+        check "... found there: $(head -n 1 "$tmp/paper.err")" \
+            grep -q "^polycam-eval: using the shipped configuration $where/$ini.ini " <(sed -n 1p "$tmp/paper.err")
+        check "... its pass count first" grep -q "^cost: about $passes forward passes per image" <(sed -n 2p "$tmp/paper.err")
+        check "... its projected GPU time" grep -q "^projected GPU time (not measured" <(sed -n 3p "$tmp/paper.err")
+        check "... then the missing weights" grep -q "\[model\] weights is not set" <(tail -n 1 "$tmp/paper.err")
+    done
+done
 finish

@@ -74,7 +74,7 @@ expect_line() {
     check "$desc: no output" [ ! -e bad.h5 ]
 }
 # a bad value given with --set is a command-line mistake (exit 2); errors found against the model exit 1
-want_rc=2 expect_line "unknown id" "bad value 'pcampm,gradcm' for [saliency] methods (expected a comma-separated list of pcamp, pcamm, pcampm, gradcam, gradcampp, smoothgradcampp, layercam, zoomcam, ixg, ig, smoothgrad, scorecam, sscam, iscam, rise, occlusion)" \
+want_rc=2 expect_line "unknown id" "bad value 'pcampm,gradcm' for [saliency] methods (expected a comma-separated list of pcamp, pcamm, pcampm, gradcam, gradcampp, smoothgradcampp, layercam, zoomcam, ixg, ig, smoothgrad, scorecam, sscam, iscam, rise, occlusion, ext:NAME)" \
     --config base.ini --set saliency.methods=pcampm,gradcm
 expect_line "missing [cam] layer" "[cam] layer: 'features.99' is not a feature-map layer of vgg (valid: features.1, features.3," \
     --config base.ini --set saliency.methods=gradcam --set cam.layer=features.99

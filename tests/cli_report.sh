@@ -37,19 +37,22 @@ rc=$?; check "tiny_resnet run: $(tail -n 1 "$tmp/resnet.h5.err")" [ $rc -eq 0 ]
 "$bin" --report "$tmp/rep1" "$tmp/vgg.h5" >/dev/null 2>"$tmp/rep1.err"
 rc=$?; check "report of one file exits 0: $(tail -n 1 "$tmp/rep1.err")" [ $rc -eq 0 ]
 "$bin" --table "$tmp/vgg.h5" >/dev/null 2>&1
-md_rows() {   # md_rows <report.md> <first column group>: "id ins del diff n" per Table 1 row
-    awk -F'|' '/^## Tables 1 and 4/{t=1; next} /^## /{t=0} t && /^\| [a-z]/ && $2 !~ /Method/ {
-        gsub(/ /, "", $2); gsub(/ /, "", $3); gsub(/ /, "", $4); gsub(/ /, "", $5); gsub(/ /, "", $6);
-        print $2, $3, $4, $5, $6 }' "$1"
+md_group() {   # md_group <report.md> <first cell column>: "id ins del diff n" of one model's Table 1 columns
+    awk -F'|' -v f="$2" '/^## Tables 1 and 4/{t=1; next} /^## /{t=0} t && /^\| [a-z]/ && $2 !~ /Method/ {
+        id = $2; sub(/^ +/, "", id); sub(/ .*/, "", id); out = id   # "pcampm (PCAM±)" -> pcampm
+        for (i = f; i < f + 4; i++) { c = $i; sub(/^ +/, "", c); sub(/[ ;[].*/, "", c); out = out " " c }
+        print out }' "$1"   # a cell "0.1234 [0.1, 0.2]; paper ..." -> 0.1234
 }
+md_rows() { md_group "$1" 3; }   # the first model's columns
 csv_rows() {
     awk -F, 'NR > 1 && $1 !~ /\./ { printf "%s %.4f %.4f %.4f %d\n", $1, $2, $3, $4, $5 }' "$1"
 }
 check "Table 1 rows equal the --table CSV" [ "$(md_rows "$tmp/rep1/report.md")" = "$(csv_rows "$tmp/vgg.h5.csv")" ]
 check "Table 1 has the two methods" [ "$(md_rows "$tmp/rep1/report.md" | wc -l)" -eq 2 ]
-check "per-level table of pcampm" grep -q '^### vgg: pcampm per level' "$tmp/rep1/report.md"
-check "level row features.13" grep -q '^| features.13 | ' "$tmp/rep1/report.md"
-for fig in curves_vgg_insertion curves_vgg_deletion grid_vgg levels_vgg_pcamp levels_vgg_pcampm; do
+check "per-level table" grep -q '^## Tables 2 and 3: per-level ablation, tiny_vgg' "$tmp/rep1/report.md"
+check "level row PCAM± at features.13" grep -q '^| PCAM± at features.13 | ' "$tmp/rep1/report.md"
+for fig in curves_tiny_vgg_insertion curves_tiny_vgg_deletion curves_tiny_vgg_polycam_insertion grid levels_vgg_pcamp \
+    levels_vgg_pcampm; do
     check "$fig.png is a PNG" [ "$(head -c 8 "$tmp/rep1/$fig.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
     # A blank 720 x 480 PNG compresses to under 3 KB; a drawn chart with text is well above 10 KB.
     check "$fig.png is not blank" [ "$(stat -c %s "$tmp/rep1/$fig.png")" -gt 10000 ]
@@ -76,29 +79,30 @@ rc=$?; check "tiny_vgg cams run: $(tail -n 1 "$tmp/cams.h5.err")" [ $rc -eq 0 ]
 "$bin" --report "$tmp/rep3" "$tmp/cams.h5" >/dev/null 2>"$tmp/rep3.err"
 rc=$?; check "report of a CAMs-only file exits 0: $(tail -n 1 "$tmp/rep3.err")" [ $rc -eq 0 ]
 "$bin" --table "$tmp/cams.h5" >/dev/null 2>&1
-level_table_row() {   # level_table_row <report.md> <variant> <row label>: the row's cells 2..8
-    awk -F'|' -v v="$2" -v r="$3" '/^### /{t = index($0, ": " v " per level") > 0; next} /^## /{t=0}
-        t { l = $2; gsub(/^ +| +$/, "", l); if (l == r) { for (i = 3; i <= 9; i++) { c = $i; gsub(/ /, "", c); printf "%s ", c } print "" } }' "$1"
+level_table_row() {   # level_table_row <report.md> <row label>: the first numbers of the row's 4 cells
+    awk -F'|' -v r="$2" '/^## Tables 2 and 3/{t=1; next} /^## /{t=0}
+        t { l = $2; gsub(/^ +| +$/, "", l); if (l == r) { for (i = 3; i <= 6; i++) { c = $i; sub(/^ +/, "", c);
+            sub(/[ ;[].*/, "", c); printf "%s ", c } print "" } }' "$1"
 }
 csv_ids() {   # csv_ids <csv> <id>: "ins del diff n" of one id, 4 decimals
     awk -F, -v id="$2" '$1 == id { printf "%.4f %.4f %.4f %d\n", $2, $3, $4, $5 }' "$1"
 }
-check "CAMs-only file: a per-layer table of pcampm" grep -q '^### cams: pcampm per level' "$tmp/rep3/report.md"
-cam_row=$(level_table_row "$tmp/rep3/report.md" pcampm features.13)
-check "... its features.13 row: no level, the CAM's AUCs from the CSV ($cam_row)" \
-    [ "$cam_row" = "- - - $(csv_ids "$tmp/cams.h5.csv" pcampm.cam.features.13) " ]
-nl_row=$(level_table_row "$tmp/rep3/report.md" pcampm "no LNorm (final map)")
+check "CAMs-only file: a per-layer table" grep -q '^## Tables 2 and 3: per-level ablation, tiny_vgg' "$tmp/rep3/report.md"
+cam_row=$(level_table_row "$tmp/rep3/report.md" "CAM± at features.13")
+check "... its CAM± features.13 row: the CAM's AUCs from the CSV ($cam_row)" \
+    [ "$cam_row" = "$(csv_ids "$tmp/cams.h5.csv" pcampm.cam.features.13) " ]
+check "... and no level rows" bash -c "! grep -q '^| PCAM± at ' '$tmp/rep3/report.md'"
+nl_row=$(level_table_row "$tmp/rep3/report.md" "PCAM± without LNorm")
 check "... a no-LNorm row with the CSV's AUCs ($nl_row)" \
-    [ "$(awk '{print $1, $2, $3, $7}' <<<"$nl_row")" = "$(csv_ids "$tmp/cams.h5.csv" pcampm.no_lnorm)" ]
+    [ "$nl_row" = "$(csv_ids "$tmp/cams.h5.csv" pcampm.no_lnorm) " ]
 check "... and the per-layer figure" [ -s "$tmp/rep3/levels_cams_pcampm.png" ]
-check "the levels file's table has a CAM column too" \
-    [ "$(level_table_row "$tmp/rep1/report.md" pcampm features.13 | awk '{print $4 != "-"}')" = 1 ]
+check "the levels file's table has the CAM rows too" grep -q '^| CAM± at features.13 | ' "$tmp/rep1/report.md"
 
 # Two files over different slices (offsets 0 and 1, 3 images each): the means are over the 2
 # images both hold, and the report says what it left out.
 "$bin" --report "$tmp/rep2" "$tmp/vgg.h5" "$tmp/resnet.h5" >/dev/null 2>"$tmp/rep2.err"
 rc=$?; check "report of two files exits 0: $(tail -n 1 "$tmp/rep2.err")" [ $rc -eq 0 ]
-check "one column group per file" grep -q '^| Method | vgg Ins | vgg Del | vgg Ins-Del | N | resnet Ins |' "$tmp/rep2/report.md"
+check "one column group per model" grep -q '^| Method | tiny_vgg Ins | tiny_vgg Del | tiny_vgg Ins-Del | tiny_vgg N | tiny_resnet Ins |' "$tmp/rep2/report.md"
 check "says what it left out" grep -q 'Left out of `.*vgg.h5`: 1 of its 3' "$tmp/rep2/report.md"
 check "N = 2 common images" [ "$(md_rows "$tmp/rep2/report.md" | awk '{print $5}' | sort -u)" = 2 ]
 # Files that share no image (tiny_resnet on entries 5..7): each file's means over its own images,
@@ -110,7 +114,7 @@ rc=$?; check "report of disjoint files exits 0: $(tail -n 1 "$tmp/rep6.err")" [ 
 check "says the files share no image" grep -q '^\*\*The files share no readable image\*\*' "$tmp/rep6/report.md"
 check "vgg's rows are its own 3 images, equal to its --table CSV" \
     [ "$(md_rows "$tmp/rep6/report.md")" = "$(csv_rows "$tmp/vgg.h5.csv")" ]
-check "far's curve figure is drawn" [ -s "$tmp/rep6/curves_far_insertion.png" ]
+check "far's (tiny_resnet's) curve figure is drawn" [ -s "$tmp/rep6/curves_tiny_resnet_insertion.png" ]
 # A file without curves (localisation / sanity only): no table of dashes, one line instead.
 "$bin" --config "$tmp/run.ini" --set "output.file=$tmp/nocurves.h5" --set metrics.insertion=no \
     --set metrics.deletion=no >/dev/null 2>&1
@@ -134,10 +138,7 @@ printf 'empty.JPEG\n' >"$tmp/broken.txt"
 "$bin" --report "$tmp/rep9" "$tmp/broken.h5" "$tmp/vgg.h5" >/dev/null 2>"$tmp/rep9.err"
 rc=$?; check "report with a file of no readable image: $(tail -n 1 "$tmp/rep9.err")" [ $rc -eq 0 ]
 check "... says so" grep -q 'broken.h5` has no readable image: its columns are empty' "$tmp/rep9/report.md"
-second_group() {   # "id ins del diff n" of the second column group of Table 1
-    awk -F'|' '/^## Tables 1 and 4/{t=1; next} /^## /{t=0} t && /^\| [a-z]/ && $2 !~ /Method/ {
-        for (i = 2; i <= 10; i++) gsub(/ /, "", $i); print $2, $7, $8, $9, $10 }' "$1"
-}
+second_group() { md_group "$1" 7; }   # "id ins del diff n" of the second model's columns
 check "... and vgg's rows are its own 3 images (its --table CSV)" \
     [ "$(second_group "$tmp/rep9/report.md")" = "$(csv_rows "$tmp/vgg.h5.csv")" ]
 

@@ -43,7 +43,7 @@ cost=$(grep '^cost: ' "$tmp/a.err")
 read -r total pc other curves sens <<<"$(echo "$cost" | sed -E 's/^cost: about ([0-9]+) .*Poly-CAM ([0-9]+), other methods ([0-9]+), curves ([0-9]+), sensitivity-max ([0-9]+)\).*/\1 \2 \3 \4 \5/')"
 check "cost line counts sensitivity-max = 2 x (Poly-CAM + others) ($cost)" [ "$sens" = "$((2 * (pc + other)))" ]
 check "... in the total" [ "$total" = "$((pc + other + curves + sens))" ]
-check "CSV header has sensitivity" grep -q "^method,insertion,deletion,ins_del,n,sensitivity,n_sensitivity$" "$tmp/a.h5.csv"
+check "CSV header has sensitivity (then sensitivity_avg)" grep -q "^method,insertion,deletion,ins_del,n,sensitivity,n_sensitivity,sensitivity_avg$" "$tmp/a.h5.csv"
 
 # two shards merged give the same numbers (noise keyed by seed, list position, perturbation and
 # call; the merge carries the datasets)
@@ -62,8 +62,14 @@ done
 "$bin" --report "$tmp/rep" "$tmp/a.h5" >/dev/null 2>"$tmp/rep.err"
 rc=$?; check "report exits 0: $(tail -n 1 "$tmp/rep.err")" [ $rc -eq 0 ]
 want=$(h5vals "$tmp/a.h5" /methods/pcampm/sensitivity | awk '{s += $1} END {printf "%.4f", s / NR}')
-got=$(awk '/^## Table 5/{t=1} t && /^\| pcampm /{print $4; exit}' "$tmp/rep/report.md")
+got=$(awk -F'|' '/^## Table 5/{t=1} t && /^\| pcampm /{c = $3; sub(/^ +/, "", c); sub(/ .*/, "", c); print c; exit}' \
+    "$tmp/rep/report.md")   # the cell "mean [low, high]" of the row "pcampm (PCAM±)"
 check "report Table 5 pcampm $got = $want" [ "$got" = "$want" ]
+# the paired comparison against pcampm covers sensitivity-max: gradcam's mean difference
+d=$(paste <(h5vals "$tmp/a.h5" /methods/gradcam/sensitivity) <(h5vals "$tmp/a.h5" /methods/pcampm/sensitivity) |
+    awk '{s += $1 - $2} END {printf "%.6f", s / NR}')
+got=$(awk -F, '$1 == "paired" && $3 == "gradcam" && $6 == "sensitivity_max" {printf "%.6f", $8}' "$tmp/rep/report.csv")
+check "report.csv: paired sensitivity-max of gradcam against pcampm ($got = $d)" [ "$got" = "$d" ]
 
 # without the key: no dataset, no column
 "$bin" --config "$tmp/run.ini" --set "output.file=$tmp/c.h5" --set robustness.sensitivity=no \

@@ -362,7 +362,14 @@ static void errors_model(void) {
     EXPECT_ERROR("[model]\nweights = w\nlayers = a,b,c,d,e,f,g,h,i\n[data]\nlist = l\n", 0, NULL,
                  "x.ini:3: bad value 'a,b,c,d,e,f,g,h,i' for [model] layers");
     // required keys
-    EXPECT_ERROR("[data]\nlist = l\n", 0, NULL, "x.ini: [model] weights is not set");
+    // [model] weights unset: the run refuses it after --check's cost (run.c), not the loader
+    {
+        PcConfig cfg;
+        PcError err = {{0}};
+        int rc = pc_config_load(write_ini("x.ini", "[data]\nlist = l\n"), 0, NULL, &cfg, &err);
+        CHECK(rc == 0 && cfg.weights == NULL, "weights unset loads with weights NULL: %s", err.msg);
+        if (rc == 0) pc_config_free(&cfg);
+    }
     EXPECT_ERROR("[model]\nweights = w\n", 0, NULL, "x.ini: [data] list is not set");
 }
 
@@ -460,6 +467,8 @@ typedef struct {
     const char *layer1;     // [model] layers[1], or NULL for the arch default
     int levels, cams, no_lnorm;
     int curves, sensitivity, sanity;    // insertion + deletion, [robustness], [sanity]
+    const char *cam_layer1;             // [saliency] cam_layers[1], or NULL for none (= [model] layers)
+    const char *reference;              // [data] reference_classes' file name, or NULL
 } ShippedConfig;
 
 static void check_paper_config(const ShippedConfig *sc, const PcConfig *cfg) {
@@ -487,20 +496,30 @@ static void check_paper_config(const ShippedConfig *sc, const PcConfig *cfg) {
     CHECK(cfg->insertion == sc->curves && cfg->deletion == sc->curves, "%s: curves %d", sc->name, sc->curves);
     CHECK(rob.sensitivity == sc->sensitivity, "%s: sensitivity %d", sc->name, sc->sensitivity);
     CHECK(san.enabled == sc->sanity, "%s: sanity %d", sc->name, sc->sanity);
+    if (sc->cam_layer1) CHECK(cfg->n_cam_layers == 5 && !strcmp(cfg->cam_layers[0], "relu") &&
+                                  !strcmp(cfg->cam_layers[1], sc->cam_layer1) && !strcmp(cfg->cam_layers[4], "layer4"),
+                              "%s: cam_layers relu, %s, ..., layer4", sc->name, sc->cam_layer1);
+    else CHECK(cfg->n_cam_layers == 0, "%s: no cam_layers", sc->name);
+    if (sc->reference) CHECK(cfg->reference_classes && strstr(cfg->reference_classes, sc->reference) &&
+                                 !access(cfg->reference_classes, R_OK),
+                             "%s: reference classes %s", sc->name, cfg->reference_classes ? cfg->reference_classes : "none");
+    else CHECK(!cfg->reference_classes, "%s: no reference classes", sc->name);
 }
 
 static void test_shipped_configs(void) {
     const ShippedConfig paper[] = {
-        {"table1_vgg16.ini", 8, NULL, 0, 0, 0, 1, 0, 0},
-        {"table1_resnet50.ini", 8, "layer2.0", 0, 0, 0, 1, 0, 0},
-        {"table2_vgg16.ini", 0, NULL, 1, 1, 1, 1, 0, 0},
-        {"table3_resnet50.ini", 0, "layer2.0", 1, 0, 1, 1, 0, 0},
-        {"table3_resnet50_cams.ini", 0, "layer1", 0, 1, 0, 1, 0, 0},
-        {"table4_vgg16.ini", 13, NULL, 0, 0, 0, 1, 0, 0},
-        {"table4_resnet50.ini", 13, "layer2.0", 0, 0, 0, 1, 0, 0},
-        {"table5_vgg16.ini", 13, NULL, 0, 0, 0, 0, 1, 0},
-        {"table5_resnet50.ini", 13, "layer2.0", 0, 0, 0, 0, 1, 0},
-        {"sanity_vgg16.ini", 0, NULL, 0, 0, 0, 0, 0, 1},
+        // the two commands of the paper: Tables 1, 4 and 2 (3) in one run each
+        {"vgg16_2000.ini", 13, NULL, 1, 1, 1, 1, 0, 0, NULL, "data/authors_top1_vgg16.csv"},
+        {"resnet50_2000.ini", 13, "layer2.0", 1, 1, 1, 1, 0, 0, "layer1", "data/authors_top1_resnet50.csv"},
+        {"table1_vgg16.ini", 8, NULL, 0, 0, 0, 1, 0, 0, NULL, NULL},
+        {"table1_resnet50.ini", 8, "layer2.0", 0, 0, 0, 1, 0, 0, NULL, NULL},
+        {"table2_vgg16.ini", 0, NULL, 1, 1, 1, 1, 0, 0, NULL, NULL},
+        {"table3_resnet50.ini", 0, "layer2.0", 1, 1, 1, 1, 0, 0, "layer1", NULL},
+        {"table4_vgg16.ini", 13, NULL, 0, 0, 0, 1, 0, 0, NULL, NULL},
+        {"table4_resnet50.ini", 13, "layer2.0", 0, 0, 0, 1, 0, 0, NULL, NULL},
+        {"table5_vgg16.ini", 13, NULL, 0, 0, 0, 0, 1, 0, NULL, NULL},
+        {"table5_resnet50.ini", 13, "layer2.0", 0, 0, 0, 0, 1, 0, NULL, NULL},
+        {"sanity_vgg16.ini", 0, NULL, 0, 0, 0, 0, 0, 1, NULL, NULL},
     };
     char *sets[] = {"model.weights=w.safetensors"};
     char path[PATH_MAX];
@@ -635,6 +654,79 @@ static void test_keep_canonical(void) {
     free(first);
 }
 
+// [saliency] cam_layers: the isolated CAMs' own layer list (trimmed, earliest first as given, at
+// most 8, only with ablations = cams), in the configuration texts only when set.
+static void test_cam_layers(void) {
+    const char *base = "[model]\nweights = w\nlayers = relu,layer2.0,layer3.0,layer4.0,layer4\n[data]\nlist = l\n";
+    char text[1024];
+    snprintf(text, sizeof text, "%s[saliency]\nablations = levels, cams\ncam_layers =  relu , layer1,layer2,"
+             "layer3 ,layer4\n", base);
+    PcConfig cfg;
+    PcError err = {{0}};
+    int rc = pc_config_load(write_ini("cams.ini", text), 0, NULL, &cfg, &err);
+    CHECK(rc == 0, "cam_layers: %s", err.msg);
+    if (rc == 0) {
+        CHECK(cfg.n_cam_layers == 5 && !strcmp(cfg.cam_layers[0], "relu") && !strcmp(cfg.cam_layers[1], "layer1") &&
+                  !strcmp(cfg.cam_layers[3], "layer3") && !strcmp(cfg.cam_layers[4], "layer4"),
+              "cam_layers parsed: %d, '%s' '%s'", cfg.n_cam_layers, cfg.cam_layers[0], cfg.cam_layers[3]);
+        CHECK(cfg.n_layers == 5 && !strcmp(cfg.layers[1], "layer2.0"), "[model] layers stay the recursion's");
+        CHECK(cfg.ablate_levels && cfg.ablate_cams && !cfg.ablate_no_lnorm, "ablations levels, cams");
+        char *key = pc_config_canonical(&cfg, 1), *all = pc_config_canonical(&cfg, 0);
+        CHECK(strstr(key, "\ncam_layers = relu , layer1,layer2,layer3 ,layer4\n") != NULL,
+              "cam_layers is a result key (the ids depend on it): %s", key);
+        CHECK(strstr(all, "cam_layers = ") != NULL, "cam_layers in the config text");
+        free(key);
+        free(all);
+        pc_config_free(&cfg);
+    }
+    // unset: the key is in neither text (the texts and keys of earlier runs stay as they were)
+    snprintf(text, sizeof text, "%s[saliency]\nablations = cams\n", base);
+    rc = pc_config_load(write_ini("cams.ini", text), 0, NULL, &cfg, &err);
+    CHECK(rc == 0 && cfg.n_cam_layers == 0, "no cam_layers: %s", err.msg);
+    if (rc == 0) {
+        char *all = pc_config_canonical(&cfg, 0);
+        CHECK(!strstr(all, "cam_layers") && !strstr(all, "reference_classes"), "unset new keys not in the text");
+        free(all);
+        pc_config_free(&cfg);
+    }
+    // --set gives it too; an empty --set value clears it
+    char *on[] = {"saliency.ablations=cams", "saliency.cam_layers=layer1,layer3"};
+    rc = pc_config_load(write_ini("cams.ini", base), 2, on, &cfg, &err);
+    CHECK(rc == 0 && cfg.n_cam_layers == 2 && !strcmp(cfg.cam_layers[1], "layer3"), "--set cam_layers: %s", err.msg);
+    if (rc == 0) pc_config_free(&cfg);
+    // errors: without cams, an empty item, more than 8 layers (file and --set)
+    snprintf(text, sizeof text, "%s[saliency]\nablations = levels\ncam_layers = layer1\n", base);
+    EXPECT_ERROR(text, 0, NULL, "x.ini:8: [saliency] cam_layers is set but [saliency] ablations has no cams");
+    snprintf(text, sizeof text, "%s[saliency]\ncam_layers = layer1\n", base);
+    EXPECT_ERROR(text, 0, NULL, "x.ini:7: [saliency] cam_layers is set but [saliency] ablations has no cams");
+    snprintf(text, sizeof text, "%s[saliency]\nablations = cams\ncam_layers = layer1,,layer2\n", base);
+    EXPECT_ERROR(text, 0, NULL, "x.ini:8: bad value 'layer1,,layer2' for [saliency] cam_layers");
+    snprintf(text, sizeof text, "%s[saliency]\nablations = cams\ncam_layers = a,b,c,d,e,f,g,h,i\n", base);
+    EXPECT_ERROR(text, 0, NULL, "x.ini:8: bad value 'a,b,c,d,e,f,g,h,i' for [saliency] cam_layers (expected 1 to 8");
+    char *bad[] = {"saliency.cam_layers=layer1"};
+    EXPECT_SET_ERROR(base, 1, bad, "--set saliency.cam_layers=layer1: [saliency] cam_layers is set but");
+}
+
+// [data] reference_classes: a path resolved like the other data files, not a result key.
+static void test_reference_classes_key(void) {
+    PcConfig cfg;
+    PcError err = {{0}};
+    int rc = pc_config_load(write_ini("ref.ini", "[model]\nweights = w\n[data]\nlist = l\nreference_classes = "
+                                                 "sub/top1.csv\n"), 0, NULL, &cfg, &err);
+    CHECK(rc == 0, "reference_classes: %s", err.msg);
+    if (rc) return;
+    char want[PATH_MAX + 32];
+    snprintf(want, sizeof want, "%s/sub/top1.csv", g_dir);
+    CHECK(cfg.reference_classes && !strcmp(cfg.reference_classes, want), "resolved against the file's folder: %s",
+          cfg.reference_classes ? cfg.reference_classes : "(null)");
+    char *key = pc_config_canonical(&cfg, 1), *all = pc_config_canonical(&cfg, 0);
+    CHECK(!strstr(key, "reference_classes") && strstr(all, "reference_classes = ") != NULL,
+          "in the config text, not in the key");
+    free(key);
+    free(all);
+    pc_config_free(&cfg);
+}
+
 static void test_empty_means_default(void) {
     PcConfig cfg;
     PcError err = {{0}};
@@ -664,6 +756,8 @@ int main(void) {
     test_precision_section();
     test_keep_canonical();
     test_device_and_shard_auto();
+    test_cam_layers();
+    test_reference_classes_key();
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);

@@ -33,7 +33,9 @@ static int write_file(const char *path, const PcRunData *d, int n) {
 static int read_file(const char *path, PcRunData **out) {
     char ids[2][PC_METHOD_ID_LEN] = {"rise", "occlusion"};
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    int n = pc_run_data_read(f, ids, 2, out);
+    PcError err = {{0}};
+    int n = pc_run_data_read(f, path, ids, 2, out, &err);
+    CHECK(n >= 0, "pc_run_data_read: %s", err.msg);
     H5Fclose(f);
     return n;
 }

@@ -7,7 +7,10 @@
 //  * the perturbations: bit-equal to the fixture's first draw, and statistically uniform on
 //    [-r, r] (range, mean, variance) with fresh draws per sample and image;
 //  * the ratio's edge cases on a toy explanation function: zero clean map (denominator 1), NaN;
-//  * the values through the journal record and the HDF5 layout (write, read back).
+//  * the values through the journal record and the HDF5 layout (write, read back);
+//  * avg-sensitivity (the mean of the same ratios) against Quantus 0.6.0's AvgSensitivity fed the
+//    same perturbations and explanation calls (fixtures/metrics_loc.h5,
+//    tools/make_metric_fixtures2.py), within the same 1e-4, on the toy function exactly.
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -77,7 +80,7 @@ static void test_ratio(void) {
     const size_t n = 300;
     float x[300], d[300];
     for (size_t i = 0; i < n; i++) x[i] = (float)i / 100 - 1;
-    double xn = 0, want = 0, want0 = 0;
+    double xn = 0, want = 0, want0 = 0, mean = 0, mean0 = 0;
     for (size_t i = 0; i < n; i++) xn += (double)x[i] * x[i];
     for (int j = 0; j < 4; j++) {   // E = identity: ||d_j|| / ||x||; zero clean map: ||x + d_j|| / 1
         pc_sensitivity_delta(1, 2, j, 0.02f, n, d);
@@ -89,15 +92,18 @@ static void test_ratio(void) {
         }
         want = fmax(want, sqrt(s / xn));
         want0 = fmax(want0, sqrt(s0));
+        mean += sqrt(s / xn) / 4, mean0 += sqrt(s0) / 4;
     }
-    double sens = 0;
+    double sens = 0, avg = 0;
     PcError err = {{0}};
     for (int mode = 0; mode < 3; mode++) {
         Toy t = {mode, n};
-        int rc = pc_sensitivity_max(toy_explain, &t, 1, &n, NULL, x, n, 4, 0.02f, 1, 2, &sens, &err);
-        const double w = mode == 0 ? want : mode == 1 ? want0 : NAN;
+        int rc = pc_sensitivity_max(toy_explain, &t, 1, &n, NULL, x, n, 4, 0.02f, 1, 2, &sens, &avg, &err);
+        const double w = mode == 0 ? want : mode == 1 ? want0 : NAN, wa = mode == 0 ? mean : mode == 1 ? mean0 : NAN;
         CHECK(rc == 0 && (mode == 2 ? isnan(sens) : fabs(sens - w) <= 1e-12 * w),
               "toy mode %d: sens %.17g, expected %.17g", mode, sens, w);
+        CHECK(rc == 0 && (mode == 2 ? isnan(avg) : fabs(avg - wa) <= 1e-12 * wa && avg < sens),
+              "toy mode %d: avg-sensitivity %.17g, expected %.17g (the mean of the same ratios)", mode, avg, wa);
     }
 }
 
@@ -106,17 +112,21 @@ static void test_ratio(void) {
 static void test_storage(void) {
     char ids[2][PC_METHOD_ID_LEN] = {"pcampm", "gradcam"};
     PcStoreLayout l = {.n_images = 2, .size = 4, .steps = 3, .n_methods = 2, .method_ids = ids, .maps = PC_MAPS_F32,
-                       .insertion = 1, .deletion = 0, .sensitivity = 1};
+                       .insertion = 1, .deletion = 0, .sensitivity = 1, .sensitivity_avg = 1};
     PcImageResult a, b;
     pc_result_init(&a, &l);
     pc_result_init(&b, &l);
     pc_result_reset(&a, &l, 1);
     CHECK(isnan(a.sens[0]) && isnan(a.sens[1]), "a reset result has NaN sensitivities");
+    CHECK(isnan(a.sens_avg[0]) && isnan(a.sens_avg[1]), "a reset result has NaN avg-sensitivities");
     a.sens[0] = 0.125, a.sens[1] = 3.5;
+    a.sens_avg[0] = 0.0625, a.sens_avg[1] = 1.75;
     unsigned char *rec = xmalloc(pc_result_bytes(&l));
     pc_result_pack(&l, &a, rec);
     pc_result_unpack(&l, rec, &b);
     CHECK(b.sens[0] == 0.125 && b.sens[1] == 3.5, "journal record round trip: %g %g", b.sens[0], b.sens[1]);
+    CHECK(b.sens_avg[0] == 0.0625 && b.sens_avg[1] == 1.75, "journal record round trip of avg: %g %g", b.sens_avg[0],
+          b.sens_avg[1]);
     char path[512];
     snprintf(path, sizeof path, "%s/test_sensitivity_%d.h5", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
     char *names[2] = {"a.jpg", "b.jpg"};
@@ -132,6 +142,10 @@ static void test_storage(void) {
     CHECK(rc == 0 && rf.layout.sensitivity, "read back: sensitivity flag (%s)", err.msg);
     double *v = rc == 0 ? pc_results_extra(&rf, 1, "sensitivity") : NULL;
     CHECK(v && isnan(v[0]) && v[1] == 3.5, "/methods/gradcam/sensitivity = [NaN, 3.5]");
+    free(v);
+    CHECK(rc == 0 && rf.layout.sensitivity_avg, "read back: sensitivity_avg flag");
+    v = rc == 0 ? pc_results_extra(&rf, 1, "sensitivity_avg") : NULL;
+    CHECK(v && isnan(v[0]) && v[1] == 1.75, "/methods/gradcam/sensitivity_avg = [NaN, 1.75]");
     free(v);
     pc_result_reset(&b, &l, 0);
     CHECK(rc == 0 && pc_results_read(&rf, 1, &b, &err) == 0 && b.sens[0] == 0.125, "pc_results_read: %s", err.msg);
@@ -149,7 +163,7 @@ static const float *pick_pm(const void *user, const PcExplanation *e, int k) {
     return e->map[PC_VARIANT_PM];
 }
 
-static int polycam_sens(const PcMethodCtx *ctx, double *sens, PcError *err) {
+static int polycam_sens(const PcMethodCtx *ctx, double *sens, double *avg, PcError *err) {
     PcTargets tg;
     if (pc_targets_resolve(ctx->net, 0, NULL, &tg, err)) return -1;
     PcSaliencyOptions sopt;
@@ -159,7 +173,7 @@ static int polycam_sens(const PcMethodCtx *ctx, double *sens, PcError *err) {
     PcExplanation e;
     memset(&e, 0, sizeof e);
     if (pc_explain(ctx->be, ctx->bn, ctx->net, &tg, ctx->x, ctx->cls, &sopt, &e, err)) return -1;
-    int rc = pc_sensitivity_polycam(ctx, &tg, &sopt, &e, 1, pick_pm, NULL, SAMPLES, 0.02f, sens, err);
+    int rc = pc_sensitivity_polycam(ctx, &tg, &sopt, &e, 1, pick_pm, NULL, SAMPLES, 0.02f, sens, avg, err);
     pc_explanation_free(&e);
     return rc;
 }
@@ -197,11 +211,22 @@ static void check_model(PcBackend *be, const char *model) {
     PcMethodCtx ctx = {.be = be, .bn = bn, .net = &net, .set = &set, .x = x, .size = 224, .cls = (int)cls,
                        .image = (uint32_t)pos, .batch = 16};
     for (int m = 0; bn && x && n == 3 * 224 * 224 && m < 5; m++) {
-        double ref = NAN, sens = NAN, t0 = pc_now();
+        double ref = NAN, sens = NAN, avg = NAN, qavg = NAN, qmax = NAN, t0 = pc_now();
         snprintf(path, sizeof path, "%s/%s/%s", model, img, ids[m]);
         h5_attr_f64(fix(), path, "sens", &ref);
-        int rc = m == 4 ? polycam_sens(&ctx, &sens, &err)
-                        : pc_sensitivity_method(pc_method_find(ids[m]), &ctx, SAMPLES, 0.02f, &sens, &err);
+        int rc = m == 4 ? polycam_sens(&ctx, &sens, &avg, &err)
+                        : pc_sensitivity_method(pc_method_find(ids[m]), &ctx, SAMPLES, 0.02f, &sens, &avg, &err);
+        // avg-sensitivity against Quantus 0.6.0's AvgSensitivity fed the same perturbations
+        // (metrics_loc.h5, tools/make_metric_fixtures2.py); its max is captum's of the same calls
+        char qpath[256];
+        snprintf(qpath, sizeof qpath, "avg_sensitivity/%s/%s", model, ids[m]);
+        h5_attr_f64(fixture_path("metrics_loc.h5"), qpath, "avg", &qavg);
+        h5_attr_f64(fixture_path("metrics_loc.h5"), qpath, "max", &qmax);
+        CHECK(fabs(qmax - ref) <= SENS_TOL * fmax(1, fabs(ref)), "%s: metrics_loc.h5's captum max %.6g, sensitivity.h5's "
+              "%.6g: not the same calls", qpath, qmax, ref);
+        CHECK(fabs(avg - qavg) <= SENS_TOL * fmax(1, fabs(qavg)), "%s: avg-sensitivity %.6g, Quantus %.6g (diff %.2g)",
+              qpath, avg, qavg, avg - qavg);
+        printf("%s %-10s avg-sensitivity %.6f Quantus %.6f diff %.2e\n", model, ids[m], avg, qavg, avg - qavg);
         CHECK(rc == 0, "%s: %s", path, err.msg);
         CHECK(fabs(sens - ref) <= SENS_TOL * fmax(1, fabs(ref)), "%s: sensitivity %.6g, captum %.6g (diff %.2g)", path,
               sens, ref, sens - ref);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "h5util.h"
+#include "safe_text.h"
 #include "journal.h"
 #include "store_fixture.h"
 #include "table.h"

@@ -10,11 +10,10 @@
 // Poly-CAM: one tapped pass, then one masked pass per channel of every target layer for the
 // "plus" masks (PCAM+, PCAM+-) and one for the "minus" masks (PCAM-, PCAM+-). Dead channels are
 // skipped by the engine, so this is an upper bound.
-static double polycam_cost(const PcTargets *tg, int plus, int minus) {
+// The isolated CAMs' own layers (cams, NULL = none) add theirs (pc_engine_channels).
+static double polycam_cost(const PcTargets *tg, const PcTargets *cams, int plus, int minus) {
     if (!plus && !minus) return 0;
-    double channels = 0;
-    for (int l = 0; l < tg->n_targets; l++) channels += tg->c[l];
-    return 1.0 + channels * (plus + minus);
+    return 1.0 + (double)pc_engine_channels(tg, cams) * (plus + minus);
 }
 
 // The sanity check per checked image: every step (the original and one per re-initialised layer)
@@ -33,14 +32,14 @@ static double sanity_cost(const PcNet *net, const PcTargets *tg, const PcMethodS
         if (d && d->native && d->cost) maps += d->cost(net, set);
     }
     const int steps = 1 + pc_sanity_order(net, nodes, 1024);
-    return steps * (1.0 + polycam_cost(tg, plus, minus) + maps);
+    return steps * (1.0 + polycam_cost(tg, NULL, plus, minus) + maps);
 }
 
-void pc_run_cost(const PcConfig *cfg, const PcNet *net, const PcTargets *tg, const PcMethodDesc *const *others,
-                 int n_others, const PcMethodSettings *set, int n_maps, const PcRobustness *rob,
-                 const PcSanitySettings *ss, PcRunCost *out) {
+void pc_run_cost(const PcConfig *cfg, const PcNet *net, const PcTargets *tg, const PcTargets *cam_tg,
+                 const PcMethodDesc *const *others, int n_others, const PcMethodSettings *set, int n_maps,
+                 const PcRobustness *rob, const PcSanitySettings *ss, PcRunCost *out) {
     *out = (PcRunCost){0};
-    out->polycam = polycam_cost(tg, cfg->variants[PC_VARIANT_PLUS] || cfg->variants[PC_VARIANT_PM],
+    out->polycam = polycam_cost(tg, cam_tg, cfg->variants[PC_VARIANT_PLUS] || cfg->variants[PC_VARIANT_PM],
                                 cfg->variants[PC_VARIANT_MINUS] || cfg->variants[PC_VARIANT_PM]);
     for (int m = 0; m < n_others; m++)
         if (others[m]->cost) out->others += others[m]->cost(net, set);
@@ -62,4 +61,25 @@ void pc_format_duration(double s, char *buf, size_t n) {
     if (s >= 2 * 3600.0) snprintf(buf, n, "about %.1f h", s / 3600.0);
     else if (s >= 120.0) snprintf(buf, n, "about %.0f min", s / 60.0);
     else snprintf(buf, n, "about %.0f s", s);
+}
+
+// Forward rates (images per second, logits only, best batch) of torchvision's networks on one NVIDIA
+// H100 80GB HBM3: bench/RESULTS.md, "Forward throughput", run 2 (commit 143c8cc, 2026-11-26).
+static const struct {
+    const char *arch;
+    double fp16, fp32;
+} k_h100[] = {{"vgg16", 13303.0, 1054.0}, {"resnet50", 24977.0, 3983.0}};
+
+int pc_h100_projection(const PcNet *net, double passes, int n_images, char *buf, size_t n) {
+    for (size_t i = 0; i < sizeof k_h100 / sizeof k_h100[0]; i++) {
+        if (strcmp(net->spec.arch, k_h100[i].arch) || net->in_h != 224 || net->n_classes != 1000) continue;
+        char fp16[64], fp32[64];
+        pc_format_duration(passes / k_h100[i].fp16, fp16, sizeof fp16);
+        pc_format_duration(passes / k_h100[i].fp32, fp32, sizeof fp32);
+        snprintf(buf, n, "projected GPU time (not measured; the passes at %s's forward rate on one H100, "
+                 "bench/RESULTS.md): fp16 %s, fp32 %s for %d image%s", k_h100[i].arch, fp16, fp32, n_images,
+                 n_images == 1 ? "" : "s");
+        return 1;
+    }
+    return 0;
 }

@@ -50,6 +50,7 @@ static void usage(FILE *out) {
             "  --merge OUT.h5 SHARD.h5 ...  join the finished files of a sharded run ([run] shard = i/n)\n"
             "                    into the file the unsharded run would have written, then print its table\n"
             "  --report OUT_DIR FILE.h5 ...  OUT_DIR/report.md with the paper's tables and figures (PNG + SVG)\n"
+            "                    and OUT_DIR/report.csv; --set report.paper=auto|yes|no, report.reference=ID\n"
             "  --version         program, commit and library versions\n"
             "\n"
             "configuration keys (section, key = default, meaning):\n");
@@ -176,6 +177,11 @@ static int cmd_report(const Args *a) {
     PcError err;
     PcReportOptions opt;
     pc_report_default_options(&opt);
+    for (int i = 0; i < a->n_sets; i++)   // --set report.paper=yes ... (docs/report.md)
+        if (pc_report_set_option(&opt, a->sets[i], &err)) {
+            fprintf(stderr, "polycam-eval: %s\n", err.msg);
+            return EXIT_USAGE;
+        }
     if (pc_report(a->report, a->n_merge_inputs, a->merge_inputs, &opt, &err)) {
         fprintf(stderr, "polycam-eval: %s\n", err.msg);
         return EXIT_ERROR;

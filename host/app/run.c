@@ -21,6 +21,7 @@
 #include "method_config.h"
 #include "classify.h"
 #include "cost.h"
+#include "describe.h"
 #include "device.h"
 #include "insdel.h"
 #include "localisation.h"
@@ -29,6 +30,7 @@
 #include "overlay.h"
 #include "progress.h"
 #include "quant_setup.h"
+#include "refclass.h"
 #include "run_data.h"
 #include "sanity.h"
 #include "saliency.h"
@@ -55,8 +57,8 @@ typedef struct {
 // pcamp, pcamm, pcampm first (the paper's Table 1), then per variant its levels, isolated CAMs and
 // the no-LNorm map (Tables 2 and 3), layers earliest first; then the other registry methods in the
 // order [saliency] methods names them.
-static int build_methods(const PcConfig *cfg, const PcTargets *tg, const PcMethodDesc *const *others, int n_others,
-                         MethodRef *refs, char (*ids)[PC_METHOD_ID_LEN]) {
+static int build_methods(const PcConfig *cfg, const PcTargets *tg, const PcTargets *cam_tg,
+                         char (*other_ids)[PC_METHOD_ID_LEN], int n_others, MethodRef *refs, char (*ids)[PC_METHOD_ID_LEN]) {
     int n = 0;
     for (int v = 0; v < PC_N_VARIANTS; v++) {
         if (!cfg->variants[v]) continue;
@@ -69,9 +71,9 @@ static int build_methods(const PcConfig *cfg, const PcTargets *tg, const PcMetho
             refs[n] = (MethodRef){v, M_LEVEL, l};
             snprintf(ids[n++], PC_METHOD_ID_LEN, "%s.level.%s", pc_variant_ids[v], tg->names[l]);
         }
-        for (int l = 0; cfg->ablate_cams && l < tg->n_targets; l++) {
+        for (int l = 0; cfg->ablate_cams && l < cam_tg->n_targets; l++) {   // [saliency] cam_layers
             refs[n] = (MethodRef){v, M_CAM, l};
-            snprintf(ids[n++], PC_METHOD_ID_LEN, "%s.cam.%s", pc_variant_ids[v], tg->names[l]);
+            snprintf(ids[n++], PC_METHOD_ID_LEN, "%s.cam.%s", pc_variant_ids[v], cam_tg->names[l]);
         }
         if (cfg->ablate_no_lnorm) {
             refs[n] = (MethodRef){v, M_NO_LNORM, 0};
@@ -80,7 +82,7 @@ static int build_methods(const PcConfig *cfg, const PcTargets *tg, const PcMetho
     }
     for (int i = 0; i < n_others; i++) {
         refs[n] = (MethodRef){0, M_OTHER, i};
-        snprintf(ids[n++], PC_METHOD_ID_LEN, "%s", others[i]->id);
+        snprintf(ids[n++], PC_METHOD_ID_LEN, "%s", other_ids[i]);
     }
     return n;
 }
@@ -98,8 +100,11 @@ typedef struct {
     PcNet net;
     int net_created;
     PcTargets tg;
+    PcTargets cam_tg;                   // the isolated CAMs' layers ([saliency] cam_layers, else tg)
     int n_others;                       // registry methods outside the Poly-CAM family
     const PcMethodDesc *others[MAX_OTHERS];
+    char other_ids[MAX_OTHERS][PC_METHOD_ID_LEN];   // their ids as written ("ext:NAME" share one entry)
+    void *other_state[MAX_OTHERS];      // their per-run state (PcMethodDesc open), NULL for most
     PcMethodSettings mset;              // their settings, layers resolved
     PcRobustness rob;                   // [robustness]: sensitivity-max
     PcPerturbOptions pert;              // [metrics] road, flip, region, adcc (metric_perturb.h)
@@ -117,32 +122,31 @@ typedef struct {
     int quantised;              // fp8 / int8: quant holds the 8-bit convs and their scales
     PcQuantPlan quant;
     PcStoreLayout layout;       // the stored results' shape (set_up)
+    PcRefClasses ref;           // [data] reference_classes: per image (n_found 0 = none stored)
 } Run;
 
-static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
+// The network's graph (shapes, no weights yet), its target layers, the isolated CAMs' layers and
+// the other methods with their settings and layers: all that the cost of a run needs.
+static int build_model(const PcConfig *cfg, Run *r, PcError *err) {
     PcArchSpec spec;
     if (pc_config_arch_spec(cfg, r->n_class_names, &spec, err)) return -1;
     if (pc_net_create(&spec, &r->net, err)) return -1;
     r->net_created = 1;
     PcError e;
-    if (pc_weights_open(cfg->weights, &r->sd, &e))
-        return pc_fail(err, "model weights: %s%s", e.msg,
-                       access(cfg->weights, F_OK) ? "; set [model] weights to the checkpoint file, or --set "
-                                                    "model.weights=FILE (README.md: Reproducing the paper)"
-                                                  : "");
-    r->sd_open = 1;
-    if (pc_net_load(&r->net, &r->sd, &e))
-        return pc_fail(err, "model weights %s do not fit arch %s: %s", cfg->weights, spec.arch, e.msg);
-    pc_state_dict_free(&r->sd);     // the net holds its own (folded) copy
-    r->sd_open = 0;
     char layers[PC_MAX_TARGETS][64];
     memcpy(layers, cfg->layers, sizeof layers);
     if (pc_targets_resolve(&r->net, cfg->n_layers, layers, &r->tg, &e))
         return pc_fail(err, "[model] layers: %s", e.msg);
+    r->cam_tg = r->tg;
+    memcpy(layers, cfg->cam_layers, sizeof layers);
+    if (cfg->n_cam_layers && pc_targets_resolve(&r->net, cfg->n_cam_layers, layers, &r->cam_tg, &e))
+        return pc_fail(err, "[saliency] cam_layers: %s", e.msg);
     // the other methods: ids, settings, their layers checked against this model
-    r->n_others = pc_method_config_ids(cfg, r->others, MAX_OTHERS, err);
+    r->n_others = pc_method_config_ids_named(cfg, r->others, r->other_ids, MAX_OTHERS, err);
     if (r->n_others < 0) return -1;
     if (pc_method_settings_from_config(cfg, &r->mset, err)) return -1;
+    // per-run states (ext:NAME: its file, checked against the images)
+    if (pc_method_states_open(&r->mset, r->others, r->other_ids, r->n_others, &r->ds, r->other_state, err)) return -1;
     if (pc_robustness_from_config(cfg, &r->rob, err)) return -1;
     if (pc_perturb_options_from_config(cfg, &r->pert, err)) return -1;
     // the layers of the sanity check's registry methods too: a bad [cam] layer must stop the run
@@ -156,6 +160,25 @@ static int load_model(const PcConfig *cfg, Run *r, PcError *err) {
     }
     if ((r->n_others > 0 || sanity_registry) && pc_method_settings_resolve(&r->mset, &r->net, err)) return -1;
     for (int v = 0; v < PC_N_VARIANTS; v++) r->any_polycam |= cfg->variants[v];
+    r->n_methods = build_methods(cfg, &r->tg, &r->cam_tg, r->other_ids, r->n_others, r->refs, r->ids);
+    return 0;
+}
+
+// The weights into the graph of build_model.
+static int load_weights(const PcConfig *cfg, Run *r, PcError *err) {
+    if (!cfg->weights)
+        return pc_fail(err, "%s: [model] weights is not set (add it, or --set model.weights=FILE)", cfg->path);
+    PcError e;
+    if (pc_weights_open(cfg->weights, &r->sd, &e))
+        return pc_fail(err, "model weights: %s%s", e.msg,
+                       access(cfg->weights, F_OK) ? "; set [model] weights to the checkpoint file, or --set "
+                                                    "model.weights=FILE (README.md: Reproducing the paper)"
+                                                  : "");
+    r->sd_open = 1;
+    if (pc_net_load(&r->net, &r->sd, &e))
+        return pc_fail(err, "model weights %s do not fit arch %s: %s", cfg->weights, r->net.spec.arch, e.msg);
+    pc_state_dict_free(&r->sd);     // the net holds its own (folded) copy
+    r->sd_open = 0;
     return 0;
 }
 
@@ -168,6 +191,8 @@ static void run_free(Run *r) {
     pc_store_close(r->store);
     pc_lock_release(&r->lock);  // when no store took it over (a failed calibration or guard)
     pc_quant_plan_free(&r->quant);
+    pc_method_states_close(r->others, r->n_others, r->other_state);
+    pc_refclasses_free(&r->ref);
     if (r->sd_open) pc_state_dict_free(&r->sd);
     if (r->net_created) pc_net_free(&r->net);
     for (int i = 0; i < r->n_class_names; i++) free(r->class_names[i]);
@@ -180,7 +205,9 @@ static PcStoreLayout run_layout(const PcConfig *cfg, Run *r) {
     PcStoreLayout l = {.n_images = r->ds.n, .size = cfg->size, .steps = cfg->insdel.steps,
                        .n_methods = r->n_methods, .method_ids = r->ids, .maps = cfg->maps,
                        .insertion = cfg->insertion, .deletion = cfg->deletion,
-                       .sensitivity = r->rob.sensitivity, .localisation = r->ds.mask_paths != NULL};
+                       .sensitivity = r->rob.sensitivity, .localisation = r->ds.mask_paths != NULL,
+                       .sensitivity_avg = r->rob.sensitivity, .loc_more = r->ds.mask_paths != NULL,
+                       .pointing_tol = cfg->pointing_tol};
     l.n_extra = pc_metric_sets(&r->pert, cfg->size, l.extra);
     return l;
 }
@@ -200,12 +227,15 @@ static const float *method_map(const Run *r, const PcExplanation *e, int m) {
     return NULL;
 }
 
-// The map of method m into dst (S x S); 1 when it is NaN (the library's constant-map case), -1 on
-// error with err.
+// The map of method m into dst (S x S); 1 when it is NaN (the library's constant-map case), 2 when
+// the method has none for this image (PC_METHOD_NO_MAP: dst NaN), -1 on error with err.
 static int compute_map(Run *r, const PcExplanation *e, int m, const PcMethodCtx *mctx, float *dst, PcError *err) {
     const size_t ss = (size_t)mctx->size * mctx->size;
     if (r->refs[m].kind == M_OTHER) {
-        if (pc_method_compute(r->others[r->refs[m].layer], mctx, dst, err)) return -1;
+        PcMethodCtx c = *mctx;
+        c.state = r->other_state[r->refs[m].layer];
+        int rc = pc_method_compute(r->others[r->refs[m].layer], &c, dst, err);   // NO_MAP: dst NaN
+        if (rc) return rc == PC_METHOD_NO_MAP ? 2 : -1;
     } else {
         memcpy(dst, method_map(r, e, m), ss * sizeof(float));
     }
@@ -225,16 +255,20 @@ static int image_sensitivity(Run *r, const PcExplanation *e, const PcMethodCtx *
                              PcImageResult *res, PcError *err) {
     const PcRobustness *rob = &r->rob;
     int poly[MAX_METHODS], K = 0, rc = 0;
-    double sens[MAX_METHODS];
+    double sens[MAX_METHODS], avg[MAX_METHODS];
     for (int m = 0; m < r->n_methods; m++)
         if (r->refs[m].kind != M_OTHER) poly[K++] = m;
     const void *u[2] = {r, poly};
     if (K > 0)
-        rc = pc_sensitivity_polycam(mctx, &r->tg, sopt, e, K, pick_polycam, u, rob->samples, rob->radius, sens, err);
-    for (int k = 0; rc == 0 && k < K; k++) res->sens[poly[k]] = sens[k];
+        rc = pc_sensitivity_polycam(mctx, &r->tg, sopt, e, K, pick_polycam, u, rob->samples, rob->radius, sens, avg,
+                                    err);
+    for (int k = 0; rc == 0 && k < K; k++) res->sens[poly[k]] = sens[k], res->sens_avg[poly[k]] = avg[k];
     for (int m = 0; rc == 0 && m < r->n_methods; m++) {
         if (r->refs[m].kind != M_OTHER) continue;
-        rc = pc_sensitivity_method(r->others[r->refs[m].layer], mctx, rob->samples, rob->radius, &res->sens[m], err);
+        PcMethodCtx c = *mctx;
+        c.state = r->other_state[r->refs[m].layer];
+        rc = pc_sensitivity_method(r->others[r->refs[m].layer], &c, rob->samples, rob->radius, &res->sens[m],
+                                   &res->sens_avg[m], err);
         if (rc) snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg), " (%s)", r->ids[m]);
     }
     return rc;
@@ -274,7 +308,8 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
     }
     const size_t ss = (size_t)l->size * l->size;
     PcMethodCtx mctx = {.be = r->be, .bn = r->bn, .net = &r->net, .set = &r->mset, .x = item->x, .size = l->size,
-                        .cls = res->cls, .image = (uint32_t)r->ds.list_index[item->index], .batch = sopt->batch};
+                        .cls = res->cls, .image = (uint32_t)r->ds.list_index[item->index], .batch = sopt->batch,
+                        .name = r->ds.names[item->index]};
     PcInsDelContext ctx;
     int want_metrics = cfg->insertion || cfg->deletion;
     if (want_metrics && pc_insdel_context_init(r->be, &r->net, item->x, &r->insdel, &ctx, &err)) {
@@ -291,8 +326,8 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
         pc_explanation_free(&e);
         return;
     }
-    const char *nan_ids[MAX_METHODS];
-    int n_nan = 0;
+    const char *nan_ids[MAX_METHODS], *absent_ids[MAX_METHODS];
+    int n_nan = 0, n_absent = 0;
     for (int m = 0; m < r->n_methods; m++) {
         float *dst = res->maps + (size_t)m * ss;
         int rc = compute_map(r, &e, m, &mctx, dst, &err);
@@ -302,11 +337,16 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
         }
         if (rc > 0) {
             // as torchcam: a constant map min-max normalises to NaN; the map is stored as it is,
-            // its curves stay NaN, the status names it and the other methods go on
-            nan_ids[n_nan++] = r->ids[m];
+            // its curves stay NaN, the status names it and the other methods go on. The same for
+            // an image a method has no map of (ext:NAME): stored as NaN, named as such.
+            if (rc == 2) absent_ids[n_absent++] = r->ids[m];
+            else nan_ids[n_nan++] = r->ids[m];
             continue;
         }
-        if (item->has_mask) pc_localise(dst, item->mask, (int)ss, &res->energy[m], &res->pointing[m]);
+        if (item->has_mask) {
+            pc_localise(dst, item->mask, (int)ss, &res->energy[m], &res->pointing[m]);
+            pc_localise_more(dst, item->mask, l->size, l->pointing_tol, &res->pointing_tol[m], &res->rank[m]);
+        }
         if (want_perturb && pc_metric_eval_store(&pctx, r->bn_curves ? r->bn_curves : r->bn, dst, res->cls, l,
                                                  res->extra + (size_t)m * pc_layout_extra_width(l), &err)) {
             snprintf(res->status, sizeof res->status, "metrics (%.96s): %.380s", r->ids[m], err.msg);
@@ -326,7 +366,8 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
     if (want_metrics) pc_insdel_context_free(&ctx);
     if (want_perturb) pc_perturb_context_free(&pctx);
     // every method's NaN map named (layout.h); a method or metric that failed wins: the image is skipped
-    if (n_nan && !strcmp(res->status, "ok")) pc_status_nan_maps(res->status, sizeof res->status, nan_ids, n_nan);
+    if ((n_nan || n_absent) && !strcmp(res->status, "ok"))
+        pc_status_partial_maps(res->status, sizeof res->status, nan_ids, n_nan, absent_ids, n_absent);
     // sensitivity-max unless a method or metric failed (a NaN map goes on: its Sens is NaN)
     if (r->rob.sensitivity && pc_status_usable(res->status) && image_sensitivity(r, &e, &mctx, sopt, res, &err))
         snprintf(res->status, sizeof res->status, "sensitivity: %.480s", err.msg);
@@ -391,6 +432,7 @@ int pc_print_table(const char *h5_path, PcError *err) {
     printf("\n%s: %d images, %d done, %d ok%s%s\n\n", h5_path, t.n_images, t.n_done, t.n_ok, nan,
            t.complete ? "" : " (run not finished)");
     pc_table_print_markdown(stdout, &t);
+    pc_refagreement_print_file(stdout, h5_path);   // [data] reference_classes: the class agreement
     errno = 0;
     int rc = fflush(stdout) != 0 || ferror(stdout) ? -1 : 0;   // often a file: a full disk is an error
     if (rc) pc_fail(err, "standard output: cannot write (%s)", strerror(errno ? errno : EIO));
@@ -421,6 +463,17 @@ static char *config_with_switches(char *text, const PcBackendOptions *bopt) {
     return out;
 }
 
+static void announce_cost(const PcConfig *cfg, Run *r, int n_left);
+
+// The descriptions of the run's methods, curves and inputs (describe.h), into d.
+static void describe_run(const PcConfig *cfg, const Run *r, PcDescription *d) {
+    pc_describe_init(d, cfg, r->n_methods);
+    PcDescribeLayers lists = {
+        .names = {r->tg.names, r->cam_tg.names, r->mset.cam.names, r->mset.layercam.names, r->mset.zoomcam.names},
+        .n = {r->tg.n_targets, r->cam_tg.n_targets, r->mset.cam.n, r->mset.layercam.n, r->mset.zoomcam.n}};
+    pc_describe_methods(d, (char (*)[PC_METHOD_ID_LEN])r->ids, cfg, &lists);
+}
+
 // Everything that can fail for the whole run before the output is touched: list, class names,
 // model and weights, labels against the classifier, method ids, backend (not for --check).
 static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError *err) {
@@ -433,7 +486,12 @@ static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError 
         if (n < 0) return -1;
         r->n_class_names = n;
     }
-    if (load_model(cfg, r, err)) return -1;
+    if (build_model(cfg, r, err)) return -1;
+    if (opt->check_only) announce_cost(cfg, r, r->ds.n);   // first: what the run will take, weights or not
+    if (load_weights(cfg, r, err)) return -1;
+    if (cfg->reference_classes &&
+        pc_refclasses_load_run(cfg->reference_classes, r->ds.names, r->ds.n, stderr, &r->ref, err))
+        return -1;
     // class = label with a label the classifier does not have would skip every such image: refuse
     // before any work instead
     for (int i = 0; cfg->class_source == PC_CLASS_LABEL && i < r->ds.n; i++) {
@@ -445,7 +503,6 @@ static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError 
         fprintf(stderr, "warning: [saliency] class = label, but %d of %d images have no label%s%s; they explain the "
                 "predicted class\n", r->ds.n - r->ds.n_labelled, r->ds.n, cfg->labels ? " in " : " (no [data] labels)",
                 cfg->labels ? cfg->labels : "");
-    r->n_methods = build_methods(cfg, &r->tg, r->others, r->n_others, r->refs, r->ids);
     r->layout = run_layout(cfg, r);
     if (pc_precision_is_8bit(cfg->precision)) {   // [precision] keep against this net, also for --check
         PcPrecisionSettings ps;
@@ -565,7 +622,10 @@ static int open_output(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcE
     snprintf(device, sizeof device, "%s: %s", r->be->name, r->be->device_name);
     PcStoreLayout layout = run_layout(cfg, r);
     PcStoreImages images = {.names = r->ds.names, .labels = r->ds.labels, .list_index = r->ds.list_index,
-                            .n_class_names = r->n_class_names, .class_names = r->class_names};
+                            .n_class_names = r->n_class_names, .class_names = r->class_names,
+                            .reference_classes = r->ref.n_found ? r->ref.cls : NULL, .reference_file = r->ref.path};
+    PcDescription desc;
+    describe_run(cfg, r, &desc);
     char *config_all = config_with_quant(config_with_switches(pc_config_canonical(cfg, 0), &r->bopt), r);
     char *config_key = config_with_quant(config_with_switches(pc_config_canonical(cfg, 1), &r->bopt), r);
     // run-level datasets of the methods (RISE's masks): the same in every shard and on a resume
@@ -577,8 +637,10 @@ static int open_output(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcE
                         .version = PC_VERSION, .git_commit = opt->git_commit, .libraries = libs, .device = device,
                         .weights_checksum = weights, .shard_index = cfg->shard_index, .shard_count = cfg->shard_count,
                         .n_run_data = n_run_data, .run_data = run_data,
-                        .write_extra = r->quantised ? pc_quant_write_h5 : NULL, .extra = &r->quant};
+                        .write_extra = r->quantised ? pc_quant_write_h5 : NULL, .extra = &r->quant,
+                        .describe = &desc};
     int rc = pc_store_open_held(&r->store, &r->lock, cfg->output, &layout, &images, &meta, opt->mode, err);
+    pc_describe_free(&desc);
     pc_run_data_free(run_data, n_run_data);
     free(config_all);
     free(config_key);
@@ -610,6 +672,7 @@ static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt,
     sopt->want_levels = cfg->ablate_levels;
     sopt->want_cams = cfg->ablate_cams;
     sopt->want_no_lnorm = cfg->ablate_no_lnorm;
+    sopt->cam_targets = &r->cam_tg;
     return 0;
 }
 
@@ -621,7 +684,8 @@ static void announce_cost(const PcConfig *cfg, Run *r, int n_left) {
     PcSanitySettings ss;
     PcError e;
     if (pc_sanity_settings_from_config(cfg, &ss, &e)) ss.enabled = 0;   // checked at load
-    pc_run_cost(cfg, &r->net, &r->tg, r->others, r->n_others, &r->mset, r->n_methods, &r->rob, &ss, &c);
+    pc_run_cost(cfg, &r->net, &r->tg, cfg->ablate_cams ? &r->cam_tg : NULL, r->others, r->n_others, &r->mset,
+                r->n_methods, &r->rob, &ss, &c);
     fprintf(stderr, "cost: about %.0f forward passes per image (Poly-CAM %.0f, other methods %.0f, curves %.0f",
             c.total, c.polycam, c.others, c.curves);
     if (r->rob.sensitivity) fprintf(stderr, ", sensitivity-max %.0f", c.sensitivity);
@@ -629,6 +693,9 @@ static void announce_cost(const PcConfig *cfg, Run *r, int n_left) {
     // the sanity check explains its first images once more at every step, after the run
     const int n_sanity = ss.enabled ? (ss.images < r->ds.n ? ss.images : r->ds.n) : 0;
     if (n_sanity) fprintf(stderr, "; sanity check about %.0f", c.sanity * n_sanity);
+    char h100[512];   // --check: what the run would take on the GPU the project measured
+    if (!r->bn && pc_h100_projection(&r->net, c.total * n_left + c.sanity * n_sanity, n_left, h100, sizeof h100))
+        fprintf(stderr, "\n%s", h100);
     if (!r->bn || strcmp(r->be->name, "cpu") || n_left <= 0) {
         fprintf(stderr, "\n");
         return;
@@ -706,8 +773,10 @@ static int list_status(const Run *r, int usable, const char *title) {
 
 // The skipped images and the NaN maps of the whole run; an error when no image at all could be used.
 static int report_skipped(const PcConfig *cfg, const Run *r, PcError *err) {
-    int n_nan = list_status(r, 1, "NaN maps (recorded in /images/status; the image leaves only those methods' rows):");
-    if (n_nan) fprintf(stderr, "%d of %d images with a NaN map\n", n_nan, r->ds.n);
+    int n_nan = list_status(r, 1, "NaN maps, or maps an external file lacks (recorded in /images/status; the image "
+                                  "leaves only those methods' rows):");
+    if (n_nan) fprintf(stderr, "%d of %d images with a NaN map (or none in an external file) of some method\n", n_nan,
+                       r->ds.n);
     int n_skipped = list_status(r, 0, "skipped images (recorded in /images/status):");
     if (n_skipped) fprintf(stderr, "skipped %d of %d images\n", n_skipped, r->ds.n);
     if (n_skipped == r->ds.n)
@@ -737,7 +806,6 @@ int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
         fprintf(stderr, "%s: ok: %d images (list entries %d..%d, shard %d/%d), %s, %d target layers, %d method ids\n",
                 cfg->path, r->ds.n, r->ds.list_index[0], r->ds.list_index[r->ds.n - 1], cfg->shard_index,
                 cfg->shard_count, r->net.spec.arch, r->tg.n_targets, r->n_methods);
-        announce_cost(cfg, r, r->ds.n);
         run_free(r);
         free(r);
         return 0;

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "config_internal.h"
 #include "method_config.h"
+#include "safe_text.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -36,7 +37,7 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"data", "limit", "0", "number of list entries from offset; 0 = all (--limit N sets this)", 1},
     {"preprocess", "resize", "bilinear", "bilinear (reference: no antialias) | antialias | crop256 (shorter side 256, centre crop)", 1},
     {"preprocess", "size", "224", "network input side in pixels", 1},
-    {"saliency", "methods", "pcamp,pcamm,pcampm", "method ids: pcamp (PCAM+), pcamm (PCAM-), pcampm (PCAM+-), gradcam, gradcampp, smoothgradcampp, layercam, zoomcam, ixg, ig, smoothgrad, scorecam, sscam, iscam, rise, occlusion (docs/configuration.md: method ids)", 1},
+    {"saliency", "methods", "pcamp,pcamm,pcampm", "method ids: pcamp (PCAM+), pcamm (PCAM-), pcampm (PCAM+-), gradcam, gradcampp, smoothgradcampp, layercam, zoomcam, ixg, ig, smoothgrad, scorecam, sscam, iscam, rise, occlusion, ext:NAME (maps made elsewhere, [external NAME]) (docs/configuration.md: method ids)", 1},
     {"saliency", "lnorm", "code", "layer normalisation: code (reference code) | paper", 1},
     {"saliency", "normalize", "code", "map normalisation: code (divide by the 99.9th percentile) | paper (by its distance to the 0.1th)", 1},
     {"saliency", "ablations", "none", "none, or any of levels, cams, no_lnorm (extra method ids per variant)", 1},
@@ -95,6 +96,15 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     {"precision", "guard_max_dauc", "0.005", "fp8/int8: the guard stops the run when the mean |AUC(8-bit) - AUC(fp32)| over its maps and curves exceeds this", 0},
     {"precision", "guard_min_agreement", "0.75", "fp8/int8: the guard stops the run when fewer than this fraction of its images keep the fp32 predicted class", 0},
     {"precision", "apply", "all", "fp8/int8: all (every forward pass in 8 bits) | maps (the maps' passes in 8 bits, the class and the insertion/deletion curves on an unquantised net: fp16 on CUDA, fp32 on the CPU)", 1},
+    // localisation beside [data] masks (host/metrics/localisation.h); in the texts only when not 15, so the
+    // keys of earlier runs with masks stay
+    {"data", "pointing_tolerance", "15", "pointing game with a tolerance: a hit when an object pixel lies closer than this many pixels to the map's maximum (TorchRay's 15; 0 = the pixel itself)", 1},
+    // the sanity check's randomisation (host/metrics/sanity.h); not a result key, as the rest of [sanity]
+    {"sanity", "order", "cascading", "cascading (layers re-initialised cumulatively from the output down, Adebayo et al.) | independent (one layer at a time on the original network, Quantus MPRT layer_order=independent)", 0},
+    // In the configuration texts only when set (pc_config_canonical): the texts and keys of earlier
+    // runs stay as they were
+    {"saliency", "cam_layers", "", "layers of the isolated-CAM ids <variant>.cam.<layer> (ablations = cams), earliest first; empty = [model] layers. Layers outside [model] layers get their own masked passes; shared ones are computed once", 1},
+    {"data", "reference_classes", "", "reference top-1 class per image, lines '<name>,<class>' (e.g. ../data/authors_top1_vgg16.csv): the run counts how many of its predicted classes agree; optional", 0},
     // perturbation metrics (read by metric_config.c; host/metric_perturb.h, docs/metrics.md)
     {"metrics", "road", "no", "ROAD (Rong et al. 2022): noisy linear imputation, MoRF and LeRF (yes|no; 2 x percentages passes per map)", 1},
     {"metrics", "road_percentages", "10,20,30,40,50,60,70,80,90", "ROAD: percentages of the pixels imputed, comma-separated, each in (0, 100)", 1},
@@ -191,7 +201,12 @@ static char *read_line(char *str, int num, void *stream) {
         if (close) {
             char name[128];
             cfg_trim_copy(name, sizeof name, str + 1, (size_t)(close - str - 1));
-            if (!section_known(name)) {
+            char ext[64];
+            const int external = cfg_external_section(name, ext, sizeof ext);   // [external NAME]
+            if (external < 0)
+                parse_error(st, "bad section [%s] (expected [external NAME], NAME of letters, digits, '_' and '-')",
+                            name);
+            else if (!external && !section_known(name)) {
                 char list[512] = "";
                 for (int i = 0; i < N_SECTIONS; i++) {
                     size_t u = strlen(list);
@@ -214,6 +229,14 @@ static int on_key(void *user, const char *section, const char *name, const char 
         parse_error(st, "key '%s' outside of any [section]", name);
         return 0;
     }
+    char ext[64];
+    if (cfg_external_section(sec, ext, sizeof ext) > 0) {   // [external NAME] (config_external.c)
+        PcError e;
+        char origin[1200];
+        snprintf(origin, sizeof origin, "%s:%d", st->cfg->path, st->line);
+        if (cfg_external_set(st->cfg, ext, name, value, origin, st->line, &e)) parse_error(st, "%s", e.msg);
+        return !st->failed;
+    }
     if (!section_known(sec)) return 0;     // already reported by the reader
     int k = key_index(sec, name);
     if (k < 0) {
@@ -235,6 +258,14 @@ static int on_key(void *user, const char *section, const char *name, const char 
 
 // "section.key=value" from the command line.
 static int apply_set(PcConfig *cfg, const char *set, PcError *err) {
+    // a newline would forge lines of the stored configuration (config_source): refused, as any
+    // other control character
+    for (const unsigned char *c = (const unsigned char *)set; *c; c++)
+        if (*c < 0x20 || *c == 0x7f) {
+            char shown[200];
+            return pc_fail(err, "--set %s: holds a control character (\\x%02x); a value is one line of text",
+                           pc_printable(shown, sizeof shown, set), *c);
+        }
     const char *eq = strchr(set, '=');
     const char *dot = strchr(set, '.');
     if (!eq || !dot || dot > eq)
@@ -242,11 +273,31 @@ static int apply_set(PcConfig *cfg, const char *set, PcError *err) {
     char sec[128], key[128];
     cfg_trim_copy(sec, sizeof sec, set, (size_t)(dot - set));
     cfg_trim_copy(key, sizeof key, dot + 1, (size_t)(eq - dot - 1));
+    char val[4096];
+    cfg_trim_copy(val, sizeof val, eq + 1, strlen(eq + 1));
+    // [external NAME]: --set external.NAME.key=value, or "external NAME.key=value"
+    char ext[64], *kdot = strchr(key, '.');
+    int external = cfg_external_section(sec, ext, sizeof ext);
+    if (!strcmp(sec, "external") && kdot && kdot - key < 64) {
+        snprintf(sec, sizeof sec, "external %.*s", (int)(kdot - key), key);
+        memmove(key, kdot + 1, strlen(kdot + 1) + 1);
+        external = cfg_external_section(sec, ext, sizeof ext);
+    }
+    if (external < 0 || !strcmp(sec, "external"))
+        return pc_fail(err, "--set %s: bad section [%s] (expected external.NAME.key=value, NAME of letters, digits, "
+                       "'_' and '-')", set, sec);
+    if (external) {
+        size_t n = strlen(set) + 8;
+        char *origin = xmalloc(n);
+        snprintf(origin, n, "--set %s", set);
+        PcError e;
+        int rc = cfg_external_set(cfg, ext, key, val, origin, 0, &e);
+        free(origin);
+        return rc ? pc_fail(err, "--set %s: %s", set, e.msg) : 0;
+    }
     if (!section_known(sec)) return pc_fail(err, "--set %s: unknown section [%s]", set, sec);
     int k = key_index(sec, key);
     if (k < 0) return pc_fail(err, "--set %s: unknown key '%s' in [%s]", set, key, sec);
-    char val[4096];
-    cfg_trim_copy(val, sizeof val, eq + 1, strlen(eq + 1));
     free(cfg->raw[k]);
     free(cfg->origin[k]);
     cfg->raw[k] = strdup(val);
@@ -268,6 +319,10 @@ static int check_data(PcConfig *cfg, PcError *err) {
     }
     cfg->labels = cfg_resolve_path(cfg, K_LABELS);
     cfg->masks = cfg_resolve_path(cfg, K_MASKS);
+    long tol;
+    if (cfg_get_int(cfg, K_POINT_TOL, 0, 10000, &tol, err)) return -1;
+    cfg->pointing_tol = (int)tol;
+    cfg->reference_classes = cfg_resolve_path(cfg, K_REF_CLASSES);
     if (cfg_get_int(cfg, K_OFFSET, 0, LONG_MAX, &cfg->offset, err)) return -1;
     if (cfg_get_int(cfg, K_LIMIT, 0, LONG_MAX, &cfg->limit, err)) return -1;
     return 0;
@@ -349,11 +404,27 @@ static int check_methods(PcConfig *cfg, PcError *err) {
     return 0;
 }
 
+// [saliency] cam_layers: the layers of the isolated-CAM ids, only with ablations = cams.
+static int check_cam_layers(PcConfig *cfg, PcError *err) {
+    const char *v = cfg_effective(cfg, K_CAM_LAYERS);
+    cfg->n_cam_layers = 0;
+    if (!v[0]) return 0;
+    int n = cfg_split_list(v, cfg->cam_layers, PC_MAX_TARGETS);
+    if (n < 0) return cfg_bad_value(cfg, K_CAM_LAYERS, "1 to 8 comma-separated layer names, earliest first", err);
+    if (!cfg->ablate_cams) {
+        cfg->bad_key = K_CAM_LAYERS;
+        return pc_fail(err, "%s: [saliency] cam_layers is set but [saliency] ablations has no cams (add cams, or "
+                       "leave cam_layers empty)", cfg->origin[K_CAM_LAYERS] ? cfg->origin[K_CAM_LAYERS] : cfg->path);
+    }
+    cfg->n_cam_layers = n;
+    return 0;
+}
+
 // [saliency] ablations: none, or the extra method ids per variant.
 static int check_ablations(PcConfig *cfg, PcError *err) {
     cfg->ablate_levels = cfg->ablate_cams = cfg->ablate_no_lnorm = 0;
     const char *abl = cfg_effective(cfg, K_ABLATIONS);
-    if (!strcmp(abl, "none")) return 0;
+    if (!strcmp(abl, "none")) return check_cam_layers(cfg, err);
     const char *expect = "none, or a comma-separated list of levels, cams, no_lnorm";
     char items[8][64];
     int n = cfg_split_list(abl, items, 8);
@@ -364,7 +435,7 @@ static int check_ablations(PcConfig *cfg, PcError *err) {
         else if (!strcmp(items[i], "no_lnorm")) cfg->ablate_no_lnorm = 1;
         else return cfg_bad_value(cfg, K_ABLATIONS, expect, err);
     }
-    return 0;
+    return check_cam_layers(cfg, err);
 }
 
 static int check_saliency(PcConfig *cfg, PcError *err) {
@@ -468,6 +539,7 @@ static void fill_values(PcConfig *cfg) {
         case K_ROOT: v = cfg->root; break;
         case K_LABELS: v = cfg->labels ? cfg->labels : ""; break;
         case K_MASKS: v = cfg->masks ? cfg->masks : ""; break;
+        case K_REF_CLASSES: v = cfg->reference_classes ? cfg->reference_classes : ""; break;
         case K_FILE: v = cfg->output; break;
         default: break;
         }
@@ -551,6 +623,10 @@ int pc_config_load_string(const char *text, const char *path, int n_sets, char *
         cmdline = !strncmp(err->msg, "--set ", 6);
         goto fail;
     }
+    if (cfg_check_external(cfg, err)) {   // [external NAME]: its file read now (also for --check)
+        cmdline = !strncmp(err->msg, "--set ", 6);
+        goto fail;
+    }
     fill_values(cfg);
     free(cfg->value[K_PREC_KEEP]);   // sorted, without repeats (method_config.h): one key per set of names
     cfg->value[K_PREC_KEEP] = pc_precision_keep_text(&ps);
@@ -597,7 +673,9 @@ void pc_config_free(PcConfig *cfg) {
     free(cfg->root);
     free(cfg->labels);
     free(cfg->masks);
+    free(cfg->reference_classes);
     free(cfg->output);
+    cfg_external_free(cfg);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -625,10 +703,21 @@ char *pc_config_canonical(const PcConfig *cfg, int only_results) {
             if (strcmp(g_keys[k].section, g_sections[s]) || (only_results && !g_keys[k].affects_results)) continue;
             // [precision] apply only when not its default: the texts and keys of earlier 8-bit runs stay
             if (k == K_PREC_APPLY && !strcmp(pc_config_get(cfg, "precision", "apply"), "all")) continue;
+            if (k == K_POINT_TOL && strtol(pc_config_get(cfg, "data", "pointing_tolerance"), NULL, 10) == 15) continue;
+            // the keys added after the first results, only when set: earlier texts and keys stay
+            if ((k == K_CAM_LAYERS || k == K_REF_CLASSES) && !pc_config_get(cfg, g_keys[k].section, g_keys[k].key)[0])
+                continue;
             used += (size_t)snprintf(out + used, cap - used, "%s = %s\n", g_keys[k].key,
                                      pc_config_get(cfg, g_keys[k].section, g_keys[k].key));
         }
     }
+    char *ext = cfg_external_text(cfg);   // [external NAME] sections: their files change the results
+    if (ext[0]) {
+        out = realloc(out, used + strlen(ext) + 1);
+        if (!out) pc_die("memory", "realloc", __FILE__, __LINE__, "canonical text");
+        memcpy(out + used, ext, strlen(ext) + 1);
+    }
+    free(ext);
     return out;
 }
 
@@ -642,4 +731,5 @@ void pc_config_print_help(FILE *out) {
             fprintf(out, "    %-34s %s\n", lhs, g_keys[k].help);
         }
     }
+    cfg_external_help(out);
 }

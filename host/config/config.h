@@ -17,6 +17,18 @@
 
 typedef enum { PC_CLASS_PREDICTED = 0, PC_CLASS_LABEL } PcClassSource;
 
+// One [external NAME] section (config_external.c; docs/external-maps.md): the file of maps made
+// elsewhere that method ext:NAME scores.
+#define PC_MAX_EXTERNAL 32
+typedef struct {
+    char name[64];
+    char *file_raw, *file_origin;   // file as written and where ("x.ini:12", "--set ..."); NULL = unset
+    char *method, *method_origin;   // method: the /methods id of a result file; NULL = unset
+    int file_line, method_line;     // lines in the config file (a key twice is an error)
+    char *file;                     // resolved path (after the check)
+    char checksum[17];              // of the file's bytes (journal.h: pc_hash_file), in the results' key
+} PcExternalSection;
+
 // One configuration key: the table in config.c holds every key the program knows.
 typedef struct {
     const char *section;
@@ -43,7 +55,7 @@ typedef struct {
                             // in_size, n_classes = n_classes below or the arch's 1000: see
                             // pc_config_arch_spec for the final class count
     int custom;             // arch is "vgg" or "resnet"
-    char *weights;          // resolved path
+    char *weights;          // resolved path; NULL when not set (the run refuses it, after --check's cost)
     char *classes_file;     // resolved path, or NULL
     int n_classes;          // explicit count (num_classes, or classes = N); 0 = none given
     int n_layers;           // 0 = the arch's default targets
@@ -54,6 +66,8 @@ typedef struct {
     char *root;             // resolved image folder (default: the list's folder)
     char *labels;           // resolved path, or NULL
     char *masks;            // [data] masks: resolved folder of object masks, or NULL
+    int pointing_tol;       // [data] pointing_tolerance in pixels (localisation.h)
+    char *reference_classes;   // [data] reference_classes: resolved path, or NULL (refclass.h)
     long offset, limit;     // slice of the list; limit 0 = to the end
 
     // ---- [preprocess] -------------------------------------------------------------------------
@@ -65,6 +79,8 @@ typedef struct {
     PcLnormMode lnorm;
     PcNormFormula norm;
     int ablate_levels, ablate_cams, ablate_no_lnorm;
+    int n_cam_layers;               // [saliency] cam_layers: the <variant>.cam.<layer> ids' layers;
+    char cam_layers[PC_MAX_TARGETS][64];   //   0 = the targets ([model] layers)
     PcClassSource class_source;
     int saliency_batch;             // 0 = auto: the backend's preferred_batch
 
@@ -83,6 +99,10 @@ typedef struct {
     int threads;            // 0 = default
     int decoders;           // decode threads
     int shard_index, shard_count;
+
+    // ---- [external NAME] (config_external.c) -------------------------------------------------
+    int n_external;
+    PcExternalSection external[PC_MAX_EXTERNAL];
 
     int bad_key;            // while checking: the key whose value failed (-1 none)
 } PcConfig;

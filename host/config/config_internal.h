@@ -24,6 +24,8 @@ enum {
     K_MASKS,
     K_PREC_CALIB, K_PREC_CLIP, K_PREC_KEEP, K_PREC_GUARD_IMAGES, K_PREC_GUARD_DAUC, K_PREC_GUARD_AGREE,
     K_PREC_APPLY,
+    K_POINT_TOL, K_SANITY_ORDER,
+    K_CAM_LAYERS, K_REF_CLASSES,
     K_PM_ROAD, K_PM_ROAD_PCT, K_PM_ROAD_NOISE, K_PM_FLIP, K_PM_FLIP_PIXELS, K_PM_FLIP_BASE, K_PM_REGION,
     K_PM_REGION_PATCH, K_PM_REGION_STEPS, K_PM_REGION_BASE, K_PM_ADCC,
     K_COUNT
@@ -52,5 +54,21 @@ char *cfg_cwd(void);
 void cfg_trim_copy(char *dst, size_t n, const char *s, size_t len);
 // [model]: arch, weights, classes, layers and the custom shapes into cfg->spec (config_model.c).
 int cfg_check_model(PcConfig *cfg, PcError *err);
+
+// ---- [external NAME] (config_external.c) --------------------------------------------------------
+// 1 with NAME copied when section is "external NAME" with a valid NAME (methods.h), -1 for
+// "external" with a missing or bad NAME, 0 for any other section.
+int cfg_external_section(const char *section, char *name, size_t cap);
+// Sets key (file | method) of [external name] from origin; line > 0 for the file's lines (a key
+// twice is an error). -1 with the problem in err, without origin (the caller puts it first).
+int cfg_external_set(PcConfig *cfg, const char *name, const char *key, const char *value, const char *origin,
+                     int line, PcError *err);
+// After the other checks: each section's file set, resolved and read (checksum); each ext:NAME of
+// [saliency] methods has its section. One line naming the origin.
+int cfg_check_external(PcConfig *cfg, PcError *err);
+// The sections as canonical INI text (malloc'd, "" when none): file resolved, method, checksum.
+char *cfg_external_text(const PcConfig *cfg);
+void cfg_external_free(PcConfig *cfg);
+void cfg_external_help(FILE *out);
 
 #endif

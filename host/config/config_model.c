@@ -130,9 +130,9 @@ static int check_resnet_shape(PcConfig *cfg, PcError *err) {
 
 int cfg_check_model(PcConfig *cfg, PcError *err) {
     if (check_arch(cfg, err)) return -1;
+    // NULL when not set: the run says so after `--check` has printed the run's cost (run.c), so a
+    // shipped paper configuration can be costed and checked before its weights are downloaded
     cfg->weights = cfg_resolve_path(cfg, K_WEIGHTS);
-    if (!cfg->weights)
-        return pc_fail(err, "%s: [model] weights is not set (add it, or --set model.weights=FILE)", cfg->path);
     if (check_classes(cfg, err) || check_layers(cfg, err)) return -1;
     if (!strcmp(cfg->spec.arch, "vgg")) return check_vgg_shape(cfg, err);
     if (!strcmp(cfg->spec.arch, "resnet")) return check_resnet_shape(cfg, err);

@@ -102,6 +102,13 @@ int pc_method_settings_from_config(const PcConfig *cfg, PcMethodSettings *s, PcE
     unsigned long long v = strtoull(seed, &end, 10);
     if (!*seed || *end || errno || seed[0] == '-') return bad(cfg, "run", "seed", "an integer in 0..2^64-1", err);
     s->seed = v;
+    _Static_assert(PC_METHOD_MAX_EXTERNAL == PC_MAX_EXTERNAL, "[external NAME] section counts");
+    for (int i = 0; i < cfg->n_external; i++) {   // ext:NAME (config_external.c checked them)
+        snprintf(s->external[i].name, sizeof s->external[i].name, "%s", cfg->external[i].name);
+        s->external[i].file = cfg->external[i].file;
+        s->external[i].method = cfg->external[i].method ? cfg->external[i].method : "";
+    }
+    s->n_external = cfg->n_external;
     return 0;
 }
 
@@ -123,7 +130,13 @@ int pc_robustness_from_config(const PcConfig *cfg, PcRobustness *r, PcError *err
 }
 
 int pc_method_config_ids(const PcConfig *cfg, const PcMethodDesc **out, int max, PcError *err) {
+    return pc_method_config_ids_named(cfg, out, NULL, max, err);
+}
+
+int pc_method_config_ids_named(const PcConfig *cfg, const PcMethodDesc **out, char (*ids)[PC_METHOD_ID_LEN], int max,
+                               PcError *err) {
     const char *list = pc_config_get(cfg, "saliency", "methods");
+    char seen[64][PC_METHOD_ID_LEN];
     int n = 0;
     const char *p = list;
     while (*p) {
@@ -141,12 +154,30 @@ int pc_method_config_ids(const PcConfig *cfg, const PcMethodDesc **out, int max,
                            origin_of(cfg, "saliency", "methods"), list, ids);
         }
         int dup = 0;
-        for (int i = 0; i < n; i++) dup |= out[i] == d;
-        if (d->family != PC_FAMILY_POLYCAM && !dup && n < max) out[n++] = d;
+        for (int i = 0; i < n; i++) dup |= !strcmp(seen[i], id);
+        if (d->family != PC_FAMILY_POLYCAM && !dup && n < max && n < 64) {
+            snprintf(seen[n], sizeof seen[n], "%s", id);
+            if (ids) snprintf(ids[n], sizeof ids[n], "%s", id);
+            out[n++] = d;
+        }
         if (!c) break;
         p = c + 1;
     }
     return n;
+}
+
+int pc_method_states_open(const PcMethodSettings *s, const PcMethodDesc *const *others,
+                          char (*ids)[PC_METHOD_ID_LEN], int n, const PcDataset *ds, void **states, PcError *err) {
+    for (int i = 0; i < n; i++) {
+        states[i] = NULL;
+        if (others[i]->open && others[i]->open(s, ids[i], ds->names, ds->n, stderr, &states[i], err)) return -1;
+    }
+    return 0;
+}
+
+void pc_method_states_close(const PcMethodDesc *const *others, int n, void **states) {
+    for (int i = 0; i < n; i++)
+        if (states[i] && others[i]->close) others[i]->close(states[i]);
 }
 
 // ---- [sanity] ---------------------------------------------------------------------------------
@@ -161,7 +192,16 @@ static int sanity_methods(const PcConfig *cfg, PcSanitySettings *s, PcError *err
         while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
         char id[64];
         snprintf(id, sizeof id, "%.*s", (int)(len < sizeof id ? len : sizeof id - 1), p);
-        if (!pc_method_find(id)) {     // a Poly-CAM variant or a registry method (no ablation ids)
+        const PcMethodDesc *d = pc_method_find(id);
+        if (d && d->family == PC_FAMILY_EXTERNAL) {   // maps made elsewhere do not depend on the weights
+            if (!strcmp(key, "sanity"))
+                return bad(cfg, key, "methods", "method ids the check can recompute (not ext:NAME: maps made "
+                           "elsewhere do not change with the weights)", err);
+            if (!c) break;
+            p = c + 1;
+            continue;
+        }
+        if (!d) {     // a Poly-CAM variant or a registry method (no ablation ids)
             char ids[512];
             pc_method_list_ids(ids, sizeof ids);
             return pc_fail(err, "%s: bad value '%s' for [%s] methods (expected a comma-separated list of %s)",
@@ -189,6 +229,9 @@ int pc_sanity_settings_from_config(const PcConfig *cfg, PcSanitySettings *s, PcE
     }
     if (s->enabled < 0) return bad(cfg, "sanity", "enabled", "yes or no", err);
     if (get_int(cfg, "sanity", "images", 1, 100000, &s->images, err)) return -1;
+    const char *order = pc_config_get(cfg, "sanity", "order");
+    s->independent = !strcmp(order, "independent");
+    if (!s->independent && strcmp(order, "cascading")) return bad(cfg, "sanity", "order", "cascading or independent", err);
     return sanity_methods(cfg, s, err);
 }
 

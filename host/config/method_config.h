@@ -5,14 +5,24 @@
 #define PC_METHOD_CONFIG_H
 
 #include "config.h"
+#include "dataset.h"
 #include "methods.h"
 #include "quant_plan.h"
+#include "safe_text.h"   // PC_METHOD_ID_LEN
 #include "sanity.h"
 #include "sensitivity.h"
 
-// Checks and reads the settings (layers stay names until pc_method_settings_resolve). One line
-// naming the key, its origin and the expected values on a bad value.
+// Checks and reads the settings (layers stay names until pc_method_settings_resolve; the
+// [external NAME] sections point into cfg). One line naming the key, its origin and the expected
+// values on a bad value.
 int pc_method_settings_from_config(const PcConfig *cfg, PcMethodSettings *s, PcError *err);
+
+// The per-run states of the n registry methods others (ids as written) that have one (PcMethodDesc
+// open: ext:NAME), for the images of ds, into states (NULL for the others). 0, or -1 with err
+// (the states opened so far stay for pc_method_states_close).
+int pc_method_states_open(const PcMethodSettings *s, const PcMethodDesc *const *others,
+                          char (*ids)[PC_METHOD_ID_LEN], int n, const PcDataset *ds, void **states, PcError *err);
+void pc_method_states_close(const PcMethodDesc *const *others, int n, void **states);
 
 // Checks and reads [robustness]; one line naming the key, its origin and the expected values.
 int pc_robustness_from_config(const PcConfig *cfg, PcRobustness *r, PcError *err);
@@ -20,6 +30,9 @@ int pc_robustness_from_config(const PcConfig *cfg, PcRobustness *r, PcError *err
 // The registry entries of the non-Poly-CAM ids in [saliency] methods, in the order given, without
 // repeats. Returns the count (at most max); -1 with err for an unknown id.
 int pc_method_config_ids(const PcConfig *cfg, const PcMethodDesc **out, int max, PcError *err);
+// The same with each id as written into ids (NULL: not wanted): "ext:NAME" ids share one entry.
+int pc_method_config_ids_named(const PcConfig *cfg, const PcMethodDesc **out, char (*ids)[PC_METHOD_ID_LEN], int max,
+                               PcError *err);
 
 // Checks and reads [precision]; one line naming the key, its origin and the expected values.
 // keep holds the names trimmed, sorted in natural order (digit runs by value: for torchvision's

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "mask.h"
+#include "safe_text.h"
 
 // Splits a text into lines in place; calls fn(line, lineno, user) for each non-blank, non-comment
 // line (leading/trailing blanks removed). Stops when fn returns non-zero.
@@ -50,11 +51,26 @@ static void strlist_push(StrList *l, const char *s, size_t len) {
     l->items[l->n++] = strndup(s, len);
 }
 
+typedef struct {
+    StrList *list;
+    const char *path;
+    PcError *err;
+} ListRead;
+
+// The first word of a list line: an image name in the allowed set (safe_text.h), as the result file
+// will store it (bytes that are not UTF-8 as \xNN), so every reader of the file accepts it.
 static int collect_first_word(char *line, int lineno, void *user) {
-    (void)lineno;
+    ListRead *r = user;
     size_t n = strcspn(line, " \t");
-    strlist_push(user, line, n);
-    return 0;
+    line[n] = 0;
+    char *stored = pc_utf8_clean(line), shown[160];
+    const char *why = pc_name_problem(stored, 0);
+    int rc = why ? pc_fail(r->err, "data list %s:%d: image name '%s' %s (allowed: docs/hostile-inputs.md)", r->path,
+                           lineno, pc_printable(shown, sizeof shown, stored), why)
+                 : 0;
+    free(stored);
+    if (!rc) strlist_push(r->list, line, n);
+    return rc;
 }
 
 typedef struct {
@@ -156,8 +172,10 @@ static char *read_text(const char *what, const char *path, PcError *err) {
 static int read_list(const PcDatasetSpec *spec, StrList *list, PcError *err) {
     char *text = read_text("data list", spec->list, err);
     if (!text) return -1;
-    for_each_line(text, collect_first_word, list);
+    ListRead r = {list, spec->list, err};
+    int bad = for_each_line(text, collect_first_word, &r);
     free(text);
+    if (bad) return -1;
     if (list->n == 0) return pc_fail(err, "data list %s: no image names in it", spec->list);
     return 0;
 }

@@ -9,55 +9,76 @@
 
 static const PcMethodDesc g_methods[] = {
     {"pcamp", "PCAM+", PC_FAMILY_POLYCAM, "[model] layers, [saliency] lnorm, normalize, ablations", "S x S",
-     "reference Poly-CAM", NULL, NULL, NULL},
+     "the reference code aenglebert/polycam 8003dc6", NULL, NULL, NULL, NULL, NULL},
     {"pcamm", "PCAM-", PC_FAMILY_POLYCAM, "[model] layers, [saliency] lnorm, normalize, ablations", "S x S",
-     "reference Poly-CAM", NULL, NULL, NULL},
+     "the reference code aenglebert/polycam 8003dc6", NULL, NULL, NULL, NULL, NULL},
     {"pcampm", "PCAM+-", PC_FAMILY_POLYCAM, "[model] layers, [saliency] lnorm, normalize, ablations", "S x S",
-     "reference Poly-CAM", NULL, NULL, NULL},
+     "the reference code aenglebert/polycam 8003dc6", NULL, NULL, NULL, NULL, NULL},
     {"gradcam", "Grad-CAM", PC_FAMILY_GRADIENT, "[cam] layer", "the [cam] layer's", "torchcam c85232b GradCAM",
-     pc_method_gradcam, NULL, pc_cost_one_backward},
+     pc_method_gradcam, NULL, pc_cost_one_backward, NULL, NULL},
     {"gradcampp", "Grad-CAM++", PC_FAMILY_GRADIENT, "[cam] layer", "the [cam] layer's",
-     "torchcam c85232b GradCAMpp", pc_method_gradcampp, NULL, pc_cost_one_backward},
+     "torchcam c85232b GradCAMpp", pc_method_gradcampp, NULL, pc_cost_one_backward, NULL, NULL},
     {"smoothgradcampp", "Smooth Grad-CAM++", PC_FAMILY_GRADIENT,
      "[cam] layer, [smoothgradcampp] samples, sigma, [run] seed", "the [cam] layer's",
-     "torchcam c85232b SmoothGradCAMpp", pc_method_smoothgradcampp, NULL, pc_cost_smoothgradcampp},
+     "torchcam c85232b SmoothGradCAMpp", pc_method_smoothgradcampp, NULL, pc_cost_smoothgradcampp, NULL, NULL},
     {"layercam", "Layer-CAM (fused)", PC_FAMILY_GRADIENT, "[layercam] layers", "the earliest layer's",
-     "torchcam c85232b LayerCAM, reference layercamfusion4", pc_method_layercam, NULL, pc_cost_one_backward},
+     "torchcam c85232b LayerCAM, reference layercamfusion4", pc_method_layercam, NULL, pc_cost_one_backward, NULL, NULL},
     {"zoomcam", "Zoom-CAM", PC_FAMILY_GRADIENT, "[zoomcam] layers", "the earliest layer's", "X-Shi/Zoom-CAM c01edb1",
-     pc_method_zoomcam, NULL, pc_cost_one_backward},
+     pc_method_zoomcam, NULL, pc_cost_one_backward, NULL, NULL},
     {"ixg", "Input x Gradient", PC_FAMILY_GRADIENT, "", "S x S", "captum 0.6.0 InputXGradient", pc_method_ixg, NULL,
-     pc_cost_one_backward},
+     pc_cost_one_backward, NULL, NULL},
     {"ig", "Integrated Gradients", PC_FAMILY_GRADIENT, "[ig] steps", "S x S", "captum 0.6.0 IntegratedGradients",
-     pc_method_ig, NULL, pc_cost_ig},
+     pc_method_ig, NULL, pc_cost_ig, NULL, NULL},
     {"smoothgrad", "SmoothGrad", PC_FAMILY_GRADIENT, "[smoothgrad] samples, sigma, [run] seed", "S x S",
-     "captum 0.6.0 NoiseTunnel(Saliency)", pc_method_smoothgrad, NULL, pc_cost_smoothgrad},
+     "captum 0.6.0 NoiseTunnel(Saliency)", pc_method_smoothgrad, NULL, pc_cost_smoothgrad, NULL, NULL},
     {"scorecam", "Score-CAM", PC_FAMILY_FORWARD, "[cam] layer", "the [cam] layer's", "torchcam c85232b ScoreCAM",
-     pc_method_scorecam, NULL, pc_cost_scorecam},
+     pc_method_scorecam, NULL, pc_cost_scorecam, NULL, NULL},
     {"sscam", "SS-CAM", PC_FAMILY_FORWARD, "[cam] layer, [sscam] samples, sigma, [run] seed", "the [cam] layer's",
-     "torchcam c85232b SSCAM", pc_method_sscam, NULL, pc_cost_sscam},
+     "torchcam c85232b SSCAM", pc_method_sscam, NULL, pc_cost_sscam, NULL, NULL},
     {"iscam", "IS-CAM", PC_FAMILY_FORWARD, "[cam] layer, [iscam] samples", "the [cam] layer's",
-     "torchcam c85232b ISCAM", pc_method_iscam, NULL, pc_cost_iscam},
+     "torchcam c85232b ISCAM", pc_method_iscam, NULL, pc_cost_iscam, NULL, NULL},
     {"rise", "RISE", PC_FAMILY_FORWARD, "[rise] masks, cells, p, [run] seed", "S x S", "eclique/RISE d91ea00",
-     pc_method_rise, pc_rise_run_data, pc_cost_rise},
+     pc_method_rise, pc_rise_run_data, pc_cost_rise, NULL, NULL},
     {"occlusion", "Occlusion", PC_FAMILY_FORWARD, "[occlusion] window, stride", "S x S", "captum 0.6.0 Occlusion",
-     pc_method_occlusion, NULL, pc_cost_occlusion},
+     pc_method_occlusion, NULL, pc_cost_occlusion, NULL, NULL},
+    {PC_EXT_PREFIX, "maps made elsewhere", PC_FAMILY_EXTERNAL, "[external NAME] file, method", "the file's",
+     "an .npz keyed by image name, or a polycam-eval result file", pc_method_external, NULL, NULL,
+     pc_method_external_open, pc_method_external_close},
 };
 #define N_METHODS ((int)(sizeof g_methods / sizeof g_methods[0]))
 
 int pc_method_count(void) { return N_METHODS; }
 const PcMethodDesc *pc_method_at(int i) { return i >= 0 && i < N_METHODS ? &g_methods[i] : NULL; }
 
+int pc_method_ext_name_ok(const char *name) {
+    size_t n = strlen(name);
+    if (n == 0 || n > 48) return 0;   // "ext:NAME" fits the 64-byte id fields of the config
+    for (size_t i = 0; i < n; i++) {
+        const char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
 const PcMethodDesc *pc_method_find(const char *id) {
-    for (int i = 0; i < N_METHODS; i++)
-        if (!strcmp(g_methods[i].id, id)) return &g_methods[i];
+    for (int i = 0; i < N_METHODS; i++) {
+        const char *own = g_methods[i].id;
+        const size_t k = strlen(own);
+        if (!strcmp(own, id)) return k && own[k - 1] == ':' ? NULL : &g_methods[i];   // "ext:" alone names nothing
+        if (k && own[k - 1] == ':' && !strncmp(own, id, k) && pc_method_ext_name_ok(id + k)) return &g_methods[i];
+    }
     return NULL;
 }
 
 void pc_method_list_ids(char *buf, size_t n) {
     size_t used = 0;
     buf[0] = 0;
-    for (int i = 0; i < N_METHODS && used < n; i++)
-        used += (size_t)snprintf(buf + used, n - used, "%s%s", i ? ", " : "", g_methods[i].id);
+    for (int i = 0; i < N_METHODS && used < n; i++) {
+        const char *id = g_methods[i].id;
+        const int prefix = id[0] && id[strlen(id) - 1] == ':';
+        used += (size_t)snprintf(buf + used, n - used, "%s%s%s", i ? ", " : "", id, prefix ? "NAME" : "");
+    }
 }
 
 int pc_method_compute(const PcMethodDesc *d, const PcMethodCtx *ctx, float *map, PcError *err) {
@@ -72,6 +93,7 @@ int pc_method_compute(const PcMethodDesc *d, const PcMethodCtx *ctx, float *map,
         if (h == S && w == S) memcpy(map, native, (size_t)S * S * sizeof(float));
         else pc_method_up(ctx, native, h, w, S, S, map);
     }
+    for (size_t i = 0; rc == PC_METHOD_NO_MAP && i < (size_t)S * S; i++) map[i] = NAN;
     free(native);
     return rc;
 }

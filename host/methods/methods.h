@@ -10,16 +10,27 @@
 //   gradient  one forward + backward pass family (BASELINES.md B2, B4): native computes the map at its own size, pc_method_compute brings it to S x S.
 //   forward   forward-only baselines (issue 10, BASELINES.md B3, B5), same interface: batches of
 //             perturbed inputs through `forward` only (methods_scorecam.c: scorecam, sscam, iscam).
+//   external  ext:NAME, maps made elsewhere read from [external NAME] file (methods_external.c,
+//             docs/external-maps.md): one registry row "ext:" whose id is a prefix; a per-run
+//             state (open / close) holds the file. No sensitivity-max or sanity check (the maps do
+//             not depend on the model).
 #ifndef PC_METHODS_H
 #define PC_METHODS_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "backend.h"
 
-typedef enum { PC_FAMILY_POLYCAM = 0, PC_FAMILY_GRADIENT, PC_FAMILY_FORWARD } PcMethodFamily;
+typedef enum { PC_FAMILY_POLYCAM = 0, PC_FAMILY_GRADIENT, PC_FAMILY_FORWARD, PC_FAMILY_EXTERNAL } PcMethodFamily;
+
+// The id prefix of maps made elsewhere: "ext:NAME", NAME of letters, digits, '_' and '-' (at
+// most 48), the NAME of its [external NAME] section.
+#define PC_EXT_PREFIX "ext:"
+int pc_method_ext_name_ok(const char *name);
 
 #define PC_MAX_METHOD_LAYERS 64
+#define PC_METHOD_MAX_EXTERNAL 32   // [external NAME] sections (config.h PC_MAX_EXTERNAL)
 
 // A resolved list of layers (tap nodes of the net), earliest first.
 typedef struct {
@@ -31,7 +42,7 @@ typedef struct {
 // Settings of the non-Poly-CAM methods ([cam], [layercam], [zoomcam], [ig], [smoothgrad],
 // [smoothgradcampp], [sscam], [iscam], [run] seed). Text values come from the config (method_config.c); layers are
 // resolved against the model (pc_method_settings_resolve).
-typedef struct {
+typedef struct PcMethodSettings {
     char cam_layer[64];                 // "" = the arch default (BASELINES B1)
     char layercam_layers[1024];         // "" = the arch default
     char zoomcam_layers[1024];          // "" = the arch default
@@ -44,6 +55,13 @@ typedef struct {
     float sscam_sigma;                  // 2.0 (SS-CAM noise std, added to the [0, 1] masks)
     int iscam_samples;                  // 10 (IS-CAM integration steps N)
     uint64_t seed;                      // [run] seed
+    // [external NAME] sections of ext:NAME: the resolved file and the result file's method ("" =
+    // NAME or the file's only one); pointers into the configuration, which outlives the run
+    int n_external;
+    struct {
+        char name[64];
+        const char *file, *method;
+    } external[PC_METHOD_MAX_EXTERNAL];
     int rise_masks;                     // 6000
     int rise_cells;                     // 8
     double rise_p;                      // 0.1
@@ -75,12 +93,25 @@ typedef struct {
     int unsummed;                   // 1: ig and ixg write their whole (3, S, S) attribution (*h = 3 S,
                                     //   the channel planes stacked; out holds 3 S S floats), as
                                     //   sensitivity-max reads them (BASELINES.md B6); others ignore it
+    const char *name;               // the image's name in the list (ext: looks its map up by it)
+    void *state;                    // the method's per-run state (PcMethodDesc open), or NULL
 } PcMethodCtx;
 
 // native: the method's map at its native resolution, host (h, w) with *h, *w set; out holds at
 // least S * S floats. A map that the library would leave NaN (e.g. min-max of a constant map) is
-// returned as NaN with rc 0; the caller notes it in the image's status.
+// returned as NaN with rc 0; the caller notes it in the image's status. PC_METHOD_NO_MAP: the
+// method has no map for this image (ext: an image its file lacks); the caller records it for
+// this method only.
 typedef int (*PcMethodNative)(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
+#define PC_METHOD_NO_MAP 2
+
+// Per-run state of a method that has one (ext:): open is called once per run before its first
+// image (also for --check) with the settings, the method's id as written and the run's n image
+// names (kept: they outlive the state); warnings go to log. 0 with *state set, or -1 with err.
+// close frees it.
+typedef int (*PcMethodOpen)(const PcMethodSettings *s, const char *id, char *const *names, int n, FILE *log,
+                            void **state, PcError *err);
+typedef void (*PcMethodClose)(void *state);
 
 // Run-level datasets of a method (run_data.h: PcRunData; e.g. RISE's masks), stored once per result
 // file: fills out[0 .. return value - 1] (at most PC_METHOD_RUN_DATA), data malloc'd.
@@ -101,15 +132,19 @@ typedef struct {
     // counts as PC_COST_BACKWARD passes). NULL for the Poly-CAM family (cost.c counts its
     // masked passes once for all variants).
     double (*cost)(const PcNet *net, const PcMethodSettings *s);
+    PcMethodOpen open;              // NULL: no per-run state
+    PcMethodClose close;
 } PcMethodDesc;
 
 int pc_method_count(void);
 const PcMethodDesc *pc_method_at(int i);
+// The entry of id: an exact id, or "ext:NAME" with a valid NAME for the "ext:" row. NULL if none.
 const PcMethodDesc *pc_method_find(const char *id);
-// "pcamp, pcamm, ..., smoothgrad": every id, for error messages.
+// "pcamp, pcamm, ..., occlusion, ext:NAME": every id, for error messages.
 void pc_method_list_ids(char *buf, size_t n);
 
-// The method's map brought to S x S with up() (SPEC §2): map host (S, S). 0, or -1 with err.
+// The method's map brought to S x S with up() (SPEC §2): map host (S, S). 0, PC_METHOD_NO_MAP
+// (map NaN), or -1 with err.
 int pc_method_compute(const PcMethodDesc *d, const PcMethodCtx *ctx, float *map, PcError *err);
 
 // ---- settings (method_config.c; reading them from the config: method_config.h) ----------------
@@ -151,6 +186,11 @@ int pc_method_smoothgrad(const PcMethodCtx *ctx, float *out, int *h, int *w, PcE
 int pc_method_scorecam(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
 int pc_method_sscam(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
 int pc_method_iscam(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
+// methods_external.c: ext:NAME (its native map brought to S x S itself: it may be larger than S)
+int pc_method_external(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
+int pc_method_external_open(const PcMethodSettings *s, const char *id, char *const *names, int n, FILE *log,
+                            void **state, PcError *err);
+void pc_method_external_close(void *state);
 // methods_perturb.c
 int pc_method_rise(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
 int pc_method_occlusion(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);

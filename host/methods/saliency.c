@@ -1,6 +1,7 @@
 // saliency.c: the Poly-CAM engine (SPEC §4, §6, §7), written only through the PcBackend vtable so
 // the CPU and CUDA backends run the same code. Per image: one forward pass with taps on every
-// target layer, then per layer the masked passes of its live channels (plus and minus images of a
+// target layer (and every isolated-CAM layer that is not one: PcSaliencyOptions.cam_targets), then
+// per layer the masked passes of its live channels (plus and minus images of a
 // channel in the same forward batch), the channel weights of PCAM+, PCAM- and PCAM+- from the same
 // scores, and finally the CAMs, the LNorm recursion, the level maps, the isolated CAMs and the
 // no-LNorm ablation for the three variants at once (every map op runs on 3 maps). Every map
@@ -74,17 +75,55 @@ void pc_explanation_free(PcExplanation *e) {
     memset(e, 0, sizeof *e);
 }
 
-// Backend buffers of one explanation (sizes from the targets), and the host scratch.
+// The layers the engine taps and runs masked passes on: the targets and the isolated-CAM layers
+// merged in network order, a node in both lists once. Workspace buffers are indexed by it.
+#define MAX_LAYERS (2 * PC_MAX_TARGETS)
+typedef struct {
+    int n;
+    int nodes[MAX_LAYERS], c[MAX_LAYERS], h[MAX_LAYERS], w[MAX_LAYERS];
+    int target[MAX_LAYERS];         // its index among the targets; -1 for a CAM layer only
+    int of_target[PC_MAX_TARGETS];  // the engine layer of target l
+    int n_cams;
+    int of_cam[PC_MAX_TARGETS];     // the engine layer of isolated-CAM layer i
+} Layers;
+
+// Both lists are strictly increasing in node index (pc_targets_resolve), so one merge pass.
+static void engine_layers(const PcTargets *tg, const PcTargets *cams, Layers *u) {
+    memset(u, 0, sizeof *u);
+    const PcTargets *cl = cams ? cams : tg;
+    int i = 0, j = 0;
+    while (i < tg->n_targets || j < cl->n_targets) {
+        const int ni = i < tg->n_targets ? tg->nodes[i] : -1, nj = j < cl->n_targets ? cl->nodes[j] : -1;
+        const int take_t = ni >= 0 && (nj < 0 || ni <= nj), take_c = nj >= 0 && (ni < 0 || nj <= ni);
+        const PcTargets *src = take_t ? tg : cl;
+        const int idx = take_t ? i : j, k = u->n++;
+        u->nodes[k] = src->nodes[idx], u->c[k] = src->c[idx], u->h[k] = src->h[idx], u->w[k] = src->w[idx];
+        u->target[k] = take_t ? i : -1;
+        if (take_t) u->of_target[i++] = k;
+        if (take_c) u->of_cam[j++] = k;
+    }
+    u->n_cams = cl->n_targets;
+}
+
+long pc_engine_channels(const PcTargets *tg, const PcTargets *cams) {
+    Layers u;
+    engine_layers(tg, cams, &u);
+    long channels = 0;
+    for (int k = 0; k < u.n; k++) channels += u.c[k];
+    return channels;
+}
+
+// Backend buffers of one explanation (sizes from the engine's layers), and the host scratch.
 typedef struct {
     PcBackend *be;
     float *x;                       // (3, S, S)
     float *logits;                  // (pairs*2, n_classes)
-    float *taps[PC_MAX_TARGETS];    // (C_l, h_l, w_l)
+    float *taps[MAX_LAYERS];        // (C_k, h_k, w_k) per engine layer
     float *masked;                  // (2*pairs, 3, S, S): plus images then minus images
     float *scores;                  // (2*C_max): per batch, m plus scores then m minus scores
     float *weights;                 // (3, C_max)
-    float *cams[PC_MAX_TARGETS];    // (3, h_l, w_l)  C_l per variant
-    float *poly[PC_MAX_TARGETS];    // (3, h_l, w_l)  P_l
+    float *cams[MAX_LAYERS];        // (3, h_k, w_k)  C_k per variant, per engine layer
+    float *poly[PC_MAX_TARGETS];    // (3, h_l, w_l)  P_l of target l
     float *plain[PC_MAX_TARGETS];   // (3, h_l, w_l)  no-LNorm P_l
     float *up;                      // (3, hw_max)    up(P_{l+1}) at layer l
     float *lnormed;                 // (3, hw_max)
@@ -104,9 +143,11 @@ static void workspace_free(Workspace *ws) {
                    ws->unorm, ws->level};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
         if (dev[i]) be->release(be, dev[i]);
+    for (int k = 0; k < MAX_LAYERS; k++) {
+        if (ws->taps[k]) be->release(be, ws->taps[k]);
+        if (ws->cams[k]) be->release(be, ws->cams[k]);
+    }
     for (int l = 0; l < PC_MAX_TARGETS; l++) {
-        if (ws->taps[l]) be->release(be, ws->taps[l]);
-        if (ws->cams[l]) be->release(be, ws->cams[l]);
         if (ws->poly[l]) be->release(be, ws->poly[l]);
         if (ws->plain[l]) be->release(be, ws->plain[l]);
     }
@@ -119,23 +160,25 @@ static void workspace_free(Workspace *ws) {
 
 // Backend buffers for masked passes of `pairs` plus/minus pairs; -1 when the backend is out of
 // memory (whatever was had is released by workspace_free).
-static int workspace_init(Workspace *ws, PcBackend *be, const PcNet *net, const PcTargets *tg,
+static int workspace_init(Workspace *ws, PcBackend *be, const PcNet *net, const PcTargets *tg, const Layers *u,
                           int pairs, int want_no_lnorm) {
     memset(ws, 0, sizeof *ws);
     ws->be = be;
     const size_t S = (size_t)net->in_h, ss = S * S, f = sizeof(float);
     size_t c_max = 0, act_max = 0, hw_max = 0;
-    for (int l = 0; l < tg->n_targets; l++) {
-        size_t hw = (size_t)tg->h[l] * tg->w[l];
-        if ((size_t)tg->c[l] > c_max) c_max = (size_t)tg->c[l];
-        if (hw * tg->c[l] > act_max) act_max = hw * tg->c[l];
+    int short_of = 0;
+    for (int k = 0; k < u->n; k++) {
+        size_t hw = (size_t)u->h[k] * u->w[k];
+        if ((size_t)u->c[k] > c_max) c_max = (size_t)u->c[k];
+        if (hw * u->c[k] > act_max) act_max = hw * u->c[k];
         if (hw > hw_max) hw_max = hw;
-        ws->taps[l] = be->alloc(be, hw * tg->c[l] * f);
-        ws->cams[l] = be->alloc(be, 3 * hw * f);
-        if (l < tg->n_targets - 1) {   // P_L and its no-LNorm twin are C_L itself
-            ws->poly[l] = be->alloc(be, 3 * hw * f);
-            if (want_no_lnorm) ws->plain[l] = be->alloc(be, 3 * hw * f);
-        }
+        short_of |= !(ws->taps[k] = be->alloc(be, hw * u->c[k] * f));
+        short_of |= !(ws->cams[k] = be->alloc(be, 3 * hw * f));
+    }
+    for (int l = 0; l < tg->n_targets - 1; l++) {   // P_L and its no-LNorm twin are C_L itself
+        const size_t hw = (size_t)tg->h[l] * tg->w[l];
+        short_of |= !(ws->poly[l] = be->alloc(be, 3 * hw * f));
+        if (want_no_lnorm) short_of |= !(ws->plain[l] = be->alloc(be, 3 * hw * f));
     }
     ws->x = be->alloc(be, 3 * ss * f);
     ws->logits = be->alloc(be, 2 * (size_t)pairs * net->n_classes * f);
@@ -154,10 +197,7 @@ static int workspace_init(Workspace *ws, PcBackend *be, const PcNet *net, const 
                    ws->unorm, ws->level};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
         if (!dev[i]) return -1;
-    for (int l = 0; l < tg->n_targets; l++)
-        if (!ws->taps[l] || !ws->cams[l] || (l < tg->n_targets - 1 && (!ws->poly[l] || (want_no_lnorm && !ws->plain[l]))))
-            return -1;
-    return 0;
+    return short_of ? -1 : 0;
 }
 
 // Channels of act (C, hw) that are not identically zero (a NaN counts as non-zero).
@@ -201,14 +241,14 @@ static int layer_scores(PcBackend *be, PcBackendNet *bn, const PcNet *net, Works
     return 0;
 }
 
-// Weights of the three variants (SPEC §6) from the scores of layer l, into e and ws->weights_host
-// (3, C). Dead channels: weight 0, s_plus 0, s_minus s0. Float32 arithmetic like the reference.
-static void layer_weights(Workspace *ws, PcExplanation *e, int l, int c, int n_live, int pairs) {
-    const float s0 = e->score;
+// Weights of the three variants (SPEC §6) from the scores of one layer, into ws->weights_host
+// (3, C), and its scores into s_plus / s_minus when given (the targets': e). Dead channels: weight
+// 0, s_plus 0, s_minus s0. Float32 arithmetic like the reference.
+static void layer_weights(Workspace *ws, float s0, int c, int n_live, int pairs, float *s_plus, float *s_minus) {
     float *wp = ws->weights_host, *wm = wp + c, *wpm = wm + c;
     for (int k = 0; k < c; k++) {
-        e->s_plus[l][k] = 0.0f;
-        e->s_minus[l][k] = s0;
+        if (s_plus) s_plus[k] = 0.0f;
+        if (s_minus) s_minus[k] = s0;
         wp[k] = wm[k] = wpm[k] = 0.0f;
     }
     for (int b = 0; b < n_live; b += pairs) {
@@ -216,16 +256,14 @@ static void layer_weights(Workspace *ws, PcExplanation *e, int l, int c, int n_l
         for (int j = 0; j < m; j++) {
             const int k = ws->chans[b + j];
             const float sp = ws->scores_host[2 * b + j], sm = ws->scores_host[2 * b + m + j];
-            e->s_plus[l][k] = sp;
-            e->s_minus[l][k] = sm;
+            if (s_plus) s_plus[k] = sp;
+            if (s_minus) s_minus[k] = sm;
             const float dm = s0 - sm, dpm = (sp + s0) - sm;
             wp[k] = sp;
             wm[k] = dm > 0.0f ? dm : 0.0f;
             wpm[k] = dpm > 0.0f ? dpm : 0.0f;
         }
     }
-    for (int v = 0; v < PC_N_VARIANTS; v++)
-        memcpy(e->weights[v][l], ws->weights_host + (size_t)v * c, (size_t)c * sizeof(float));
 }
 
 // S = up(u(P), S, S) for the 3 variant maps P (3, h, w); variant v's map goes to dst[v].
@@ -238,13 +276,13 @@ static void level_maps(PcBackend *be, Workspace *ws, const float *p, int h, int 
         be->download(be, dst[v], ws->level + v * ss, ss * sizeof(float));
 }
 
-// The image's forward pass with taps on every target layer: logits, the explained class (cls < 0:
+// The image's forward pass with taps on every engine layer: logits, the explained class (cls < 0:
 // the first maximum, like torch.max) and s0 = softmax(logits)[cls].
-static int first_forward(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTargets *tg,
+static int first_forward(PcBackend *be, PcBackendNet *bn, const PcNet *net, const Layers *u,
                          Workspace *ws, const float *x_host, int cls, PcExplanation *e, PcError *err) {
     const int S = net->in_h, ncls = net->n_classes;
     be->upload(be, ws->x, x_host, 3 * (size_t)S * S * sizeof(float));
-    int rc = be->forward(be, bn, ws->x, 1, ws->logits, tg->n_targets, tg->nodes, ws->taps, err);
+    int rc = be->forward(be, bn, ws->x, 1, ws->logits, u->n, u->nodes, ws->taps, err);
     if (rc) return rc;
     be->download(be, e->logits, ws->logits, (size_t)ncls * sizeof(float));
     if (cls < 0) {
@@ -261,58 +299,67 @@ static int first_forward(PcBackend *be, PcBackendNet *bn, const PcNet *net, cons
     return 0;
 }
 
-// Per target layer: the masked passes of its live channels, the weights of the three variants
-// and their CAMs C_l = relu(sum_k w_k A_k) into ws->cams[l] (3, h_l, w_l).
-static int masked_layers(PcBackend *be, PcBackendNet *bn, const PcNet *net, const PcTargets *tg,
+// Per engine layer: the masked passes of its live channels, the weights of the three variants
+// and their CAMs C = relu(sum_k w_k A_k) into ws->cams[k] (3, h_k, w_k); a target's scores and
+// weights also into e.
+static int masked_layers(PcBackend *be, PcBackendNet *bn, const PcNet *net, const Layers *u,
                          Workspace *ws, int batch, PcNormFormula norm, PcExplanation *e, PcError *err) {
     const int pairs = batch >= 2 ? batch / 2 : 1;
-    for (int l = 0; l < tg->n_targets; l++) {
-        const int c = tg->c[l], h = tg->h[l], w = tg->w[l];
+    for (int k = 0; k < u->n; k++) {
+        const int c = u->c[k], h = u->h[k], w = u->w[k], l = u->target[k];
         const size_t hw = (size_t)h * w;
-        e->s_plus[l] = xmalloc((size_t)c * sizeof(float));
-        e->s_minus[l] = xmalloc((size_t)c * sizeof(float));
-        for (int v = 0; v < PC_N_VARIANTS; v++) e->weights[v][l] = xmalloc((size_t)c * sizeof(float));
-        be->download(be, ws->act_host, ws->taps[l], (size_t)c * hw * sizeof(float));
+        if (l >= 0) {
+            e->s_plus[l] = xmalloc((size_t)c * sizeof(float));
+            e->s_minus[l] = xmalloc((size_t)c * sizeof(float));
+            for (int v = 0; v < PC_N_VARIANTS; v++) e->weights[v][l] = xmalloc((size_t)c * sizeof(float));
+        }
+        be->download(be, ws->act_host, ws->taps[k], (size_t)c * hw * sizeof(float));
         const int n_live = find_live_channels(ws->act_host, c, hw, ws->chans);
-        int rc = layer_scores(be, bn, net, ws, ws->taps[l], h, w, n_live, e->cls, batch, norm, err);
+        int rc = layer_scores(be, bn, net, ws, ws->taps[k], h, w, n_live, e->cls, batch, norm, err);
         if (rc) return rc;
         e->live_channels += n_live;
         e->forward_passes += 2L * n_live;
-        layer_weights(ws, e, l, c, n_live, pairs);
+        layer_weights(ws, e->score, c, n_live, pairs, l >= 0 ? e->s_plus[l] : NULL, l >= 0 ? e->s_minus[l] : NULL);
+        for (int v = 0; l >= 0 && v < PC_N_VARIANTS; v++)
+            memcpy(e->weights[v][l], ws->weights_host + (size_t)v * c, (size_t)c * sizeof(float));
         be->upload(be, ws->weights, ws->weights_host, 3 * (size_t)c * sizeof(float));
-        be->weighted_channel_sum(be, ws->taps[l], c, h, w, ws->weights, 3, ws->cams[l]);
+        be->weighted_channel_sum(be, ws->taps[k], c, h, w, ws->weights, 3, ws->cams[k]);
     }
     return 0;
 }
 
 // P_l of layer l < L (SPEC §7): relu(LNorm(C_l) * up(P_{l+1})) into ws->poly[l], and its
 // no-LNorm twin relu(C_l * up(P'_{l+1})) into ws->plain[l] when plain_next is given.
-static void poly_step(PcBackend *be, Workspace *ws, const PcTargets *tg, int l, PcLnormMode lnorm,
+static void poly_step(PcBackend *be, Workspace *ws, const PcTargets *tg, int l, const float *cam, PcLnormMode lnorm,
                       const float *poly_next, const float *plain_next) {
     const int h = tg->h[l], w = tg->w[l], ph = tg->h[l + 1], pw = tg->w[l + 1];
     const size_t n = 3 * (size_t)h * w;
     be->resample(be, poly_next, 3, ph, pw, h, w, ws->up);
-    be->lnorm(be, ws->cams[l], 3, h, w, ph, pw, lnorm, ws->lnormed);
+    be->lnorm(be, cam, 3, h, w, ph, pw, lnorm, ws->lnormed);
     be->mul_relu(be, ws->lnormed, ws->up, n, ws->poly[l]);
     if (plain_next) {
         be->resample(be, plain_next, 3, ph, pw, h, w, ws->up);
-        be->mul_relu(be, ws->cams[l], ws->up, n, ws->plain[l]);
+        be->mul_relu(be, cam, ws->up, n, ws->plain[l]);
     }
 }
 
-// The isolated CAMs of layer l brought to S x S with up() (as every stored map): e->cams[v][l].
-static void isolated_cams(PcBackend *be, Workspace *ws, const PcTargets *tg, int l, int S, PcExplanation *e) {
+// The isolated CAMs of every CAM layer brought to S x S with up() (as every stored map): e->cams[v][i].
+static void isolated_cams(PcBackend *be, Workspace *ws, const Layers *u, int S, PcExplanation *e) {
     const size_t ss = (size_t)S * S;
-    be->resample(be, ws->cams[l], 3, tg->h[l], tg->w[l], S, S, ws->level);
-    for (int v = 0; v < PC_N_VARIANTS; v++) {
-        e->cams[v][l] = xmalloc(ss * sizeof(float));
-        be->download(be, e->cams[v][l], ws->level + v * ss, ss * sizeof(float));
+    for (int i = 0; i < u->n_cams; i++) {
+        const int k = u->of_cam[i];
+        be->resample(be, ws->cams[k], 3, u->h[k], u->w[k], S, S, ws->level);
+        for (int v = 0; v < PC_N_VARIANTS; v++) {
+            e->cams[v][i] = xmalloc(ss * sizeof(float));
+            be->download(be, e->cams[v][i], ws->level + v * ss, ss * sizeof(float));
+        }
     }
+    e->n_cams = u->n_cams;
 }
 
-// The recursion (SPEC §7) from the latest layer to the earliest, for the three variants at once:
-// the final maps S_1, the levels S_l, the isolated CAMs and the no-LNorm map, as asked.
-static void recursion(PcBackend *be, Workspace *ws, const PcTargets *tg, int S,
+// The recursion (SPEC §7) from the latest target to the earliest, for the three variants at once:
+// the final maps S_1, the levels S_l and the no-LNorm map, as asked; then the isolated CAMs.
+static void recursion(PcBackend *be, Workspace *ws, const PcTargets *tg, const Layers *u, int S,
                       const PcSaliencyOptions *opt, PcExplanation *e) {
     const int L = tg->n_targets;
     const size_t ss = (size_t)S * S;
@@ -323,9 +370,10 @@ static void recursion(PcBackend *be, Workspace *ws, const PcTargets *tg, int S,
     }
     const float *poly_next = NULL, *plain_next = NULL;   // P_{l+1} and its no-LNorm twin
     for (int l = L - 1; l >= 0; l--) {
-        const float *poly = ws->cams[l], *plain = ws->cams[l];   // P_L = C_L (already ReLU'd)
+        const float *cam = ws->cams[u->of_target[l]];
+        const float *poly = cam, *plain = cam;   // P_L = C_L (already ReLU'd)
         if (l < L - 1) {
-            poly_step(be, ws, tg, l, opt->lnorm, poly_next, opt->want_no_lnorm ? plain_next : NULL);
+            poly_step(be, ws, tg, l, cam, opt->lnorm, poly_next, opt->want_no_lnorm ? plain_next : NULL);
             poly = ws->poly[l];
             if (opt->want_no_lnorm) plain = ws->plain[l];
         }
@@ -337,12 +385,12 @@ static void recursion(PcBackend *be, Workspace *ws, const PcTargets *tg, int S,
                 dst[v] = opt->want_levels ? e->levels[v] + (size_t)l * ss : e->map[v];
             level_maps(be, ws, poly, tg->h[l], tg->w[l], S, opt->norm, dst);
         }
-        if (opt->want_cams) isolated_cams(be, ws, tg, l, S, e);
     }
     for (int v = 0; v < PC_N_VARIANTS; v++)
         if (opt->want_levels) memcpy(e->map[v], e->levels[v], ss * sizeof(float));   // S_1
     if (opt->want_no_lnorm)
         level_maps(be, ws, plain_next, tg->h[0], tg->w[0], S, opt->norm, e->map_no_lnorm);
+    if (opt->want_cams) isolated_cams(be, ws, u, S, e);
 }
 
 // One explanation with masked passes of at most `batch` images. PC_ERR_OOM when the backend ran
@@ -356,19 +404,21 @@ static int explain_at_batch(PcBackend *be, PcBackendNet *bn, const PcNet *net, c
     e->n_targets = tg->n_targets;
     e->batch = batch;
     e->logits = xmalloc((size_t)net->n_classes * sizeof(float));
+    Layers u;   // the targets, and the isolated CAMs' own layers when asked for
+    engine_layers(tg, opt->want_cams ? opt->cam_targets : NULL, &u);
     Workspace ws;
-    int rc = workspace_init(&ws, be, net, tg, batch >= 2 ? batch / 2 : 1, opt->want_no_lnorm);
+    int rc = workspace_init(&ws, be, net, tg, &u, batch >= 2 ? batch / 2 : 1, opt->want_no_lnorm);
     if (rc) {
         pc_fail(err, "cannot allocate the engine's buffers for batch %d on the %s backend", batch, be->name);
         rc = PC_ERR_OOM;
     }
     const double t_start = pc_now();
-    if (!rc) rc = first_forward(be, bn, net, tg, &ws, x_host, cls, e, err);
+    if (!rc) rc = first_forward(be, bn, net, &u, &ws, x_host, cls, e, err);
     const double t_fwd = pc_now();
-    if (!rc) rc = masked_layers(be, bn, net, tg, &ws, batch, opt->norm, e, err);
+    if (!rc) rc = masked_layers(be, bn, net, &u, &ws, batch, opt->norm, e, err);
     be->synchronize(be);
     const double t_masked = pc_now();
-    if (!rc) recursion(be, &ws, tg, e->size, opt, e);
+    if (!rc) recursion(be, &ws, tg, &u, e->size, opt, e);
     be->synchronize(be);
     if (!rc) rc = be->take_error(be, err);   // an op of the recursion without memory
     e->seconds_forward = t_fwd - t_start;

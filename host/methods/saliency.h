@@ -17,9 +17,13 @@ typedef struct {
     int want_levels;            // keep S_l of every level
     int want_cams;              // keep the isolated C_l
     int want_no_lnorm;          // compute the no-LNorm ablation map
+    // Layers of the isolated CAMs (want_cams), earliest first; NULL = the targets. A layer that is
+    // not a target gets its own masked passes (in the same tapped forward pass and loop as the
+    // targets'); a layer that is one (same node) is computed once for both.
+    const struct PcTargets *cam_targets;
 } PcSaliencyOptions;
 
-typedef struct {
+typedef struct PcTargets {
     int n_targets;
     char names[PC_MAX_TARGETS][64];
     int nodes[PC_MAX_TARGETS];  // node index in the net
@@ -40,12 +44,14 @@ typedef struct {
     float *s_minus[PC_MAX_TARGETS];                  // (C_l), s0 for skipped channels
     float *map[PC_N_VARIANTS];                       // (S, S) = S_1
     float *levels[PC_N_VARIANTS];                    // (L, S, S): S_1 ... S_L (finest first), or NULL
-    float *cams[PC_N_VARIANTS][PC_MAX_TARGETS];      // (S, S) isolated up(C_l, S, S), or NULL
+    int n_cams;                                      // isolated CAMs: opt->cam_targets' count (or n_targets)
+    float *cams[PC_N_VARIANTS][PC_MAX_TARGETS];      // (S, S) isolated up(C_l, S, S) of cam layer l, or NULL
     float *map_no_lnorm[PC_N_VARIANTS];              // (S, S) or NULL
     long forward_passes;                             // images pushed through the network
     int batch;                                       // masked images per pass used (opt->batch,
                                                      //   halved after running out of memory)
-    int live_channels;                               // channels with a non-zero activation
+    int live_channels;                               // channels with a non-zero activation (every
+                                                     //   layer with masked passes)
     double seconds_forward;                          // phase timings (wall clock, synchronised):
     double seconds_masked;                           //   first forward, masked passes,
     double seconds_maps;                             //   CAMs + recursion + levels
@@ -57,6 +63,11 @@ void pc_saliency_default_options(PcSaliencyOptions *opt);
 
 // Resolves layer names (or the arch default when n_names == 0) to nodes and shapes.
 int pc_targets_resolve(const PcNet *net, int n_names, char names[][64], PcTargets *t, PcError *err);
+
+// Channels whose masked passes pc_explain runs per image and per mask sign (upper bound: dead
+// channels are skipped): those of the targets and of the CAM layers (cams, NULL = none) that are
+// not targets. The cost of a run (cost.c) counts them.
+long pc_engine_channels(const PcTargets *tg, const PcTargets *cams);
 
 // Explains one image. x_host (3, S, S) normalised input; cls < 0 = argmax of the logits.
 // bn must have been prepared for at least opt->batch images (and at least 1). When the backend

@@ -86,6 +86,11 @@ void pc_sanity_reinit_layer(PcNet *net, int node, uint64_t seed) {
     }
 }
 
+void pc_sanity_independent_layer(PcNet *net, const float *orig, int node, uint64_t seed) {
+    memcpy(net->params, orig, net->n_params * sizeof(float));
+    pc_sanity_reinit_layer(net, node, seed);
+}
+
 // ---- one step ---------------------------------------------------------------------------------
 
 typedef struct {
@@ -100,6 +105,8 @@ typedef struct {
     const PcMethodDesc *desc[PC_SANITY_MAX_METHODS];     // registry method, or NULL
     float *maps;                // (n_meth, n_img, n_steps, S, S)
     double *sim;                // (PC_SIM_COUNT, n_meth, n_img, n_steps)
+    int independent;            // [sanity] order = independent
+    float *orig;                // independent: the original parameter arena
 } Sanity;
 
 static float *map_at(const Sanity *s, int m, int i, int t) {
@@ -138,7 +145,9 @@ static int compute_maps(PcSanityEnv *env, Sanity *s, int i, int t, PcError *err)
 static int run_step(PcSanityEnv *env, Sanity *s, int t, PcError *err) {
     for (int i = 0; i < s->n_img; i++) {
         const size_t it = (size_t)i * s->n_steps + t;
-        if (pc_classify(env->be, *env->bn, env->net, s->x + (size_t)i * 3 * s->S * s->S, s->S, -1, &s->cls[it],
+        // independent: the original network's class at every step (Quantus's fixed y_batch)
+        const int fixed = s->independent && t > 0 ? s->cls[(size_t)i * s->n_steps] : -1;
+        if (pc_classify(env->be, *env->bn, env->net, s->x + (size_t)i * 3 * s->S * s->S, s->S, fixed, &s->cls[it],
                         &s->score[it], err))
             return -1;
         if (compute_maps(env, s, i, t, err)) return -1;
@@ -152,9 +161,11 @@ static int run_step(PcSanityEnv *env, Sanity *s, int t, PcError *err) {
     return 0;
 }
 
-// Re-initialises the step's layer and refreshes the backend's copy of the weights.
-static int randomise(PcSanityEnv *env, int node, PcError *err) {
-    pc_sanity_reinit_layer(env->net, node, env->mset->seed);
+// Re-initialises the step's layer (independent: on the original weights) and refreshes the
+// backend's copy of the weights.
+static int randomise(PcSanityEnv *env, const Sanity *s, int node, PcError *err) {
+    if (s->independent) pc_sanity_independent_layer(env->net, s->orig, node, env->mset->seed);
+    else pc_sanity_reinit_layer(env->net, node, env->mset->seed);
     env->be->net_release(env->be, *env->bn);
     *env->bn = env->be->net_prepare(env->be, env->net, env->max_batch, err);
     return *env->bn ? 0 : -1;
@@ -211,6 +222,7 @@ static int set_methods(Sanity *s, const PcSanitySettings *ss, PcError *err) {
 
 static void sanity_free(Sanity *s) {
     free(s->img), free(s->x), free(s->node), free(s->cls), free(s->score), free(s->maps), free(s->sim);
+    free(s->orig);
 }
 
 // ---- /sanity ----------------------------------------------------------------------------------
@@ -226,7 +238,8 @@ static int write_sanity(const char *path, PcSanityEnv *env, const Sanity *s, PcE
     for (int i = 0; i < s->n_img; i++) img[i] = s->img[i];
     PcSanityRecord r = {.n_img = s->n_img, .n_meth = s->n_meth, .n_steps = s->n_steps, .S = s->S, .want = s->want,
                         .seed = env->mset->seed, .steps = steps, .layer_index = li, .methods = ids, .images = img,
-                        .cls = s->cls, .score = s->score, .maps = s->maps, .sim = s->sim, .maps_format = env->maps};
+                        .cls = s->cls, .score = s->score, .maps = s->maps, .sim = s->sim, .maps_format = env->maps,
+                        .independent = s->independent};
     int rc = pc_sanity_file_write(path, &r, err);
     free(steps), free(li), free(img);
     return rc;
@@ -279,7 +292,7 @@ static char *steps_key(const char *output, PcSanityEnv *env, const Sanity *s) {
     for (int k = 0; k < s->n_meth; k++) fprintf(m, " %s", method_id(s, k));
     fprintf(m, "\nsteps = %d:", s->n_steps);
     for (int t = 1; t < s->n_steps; t++) fprintf(m, " %s", pc_sanity_layer_name(env->net, s->node[t]));
-    fprintf(m, "\n");
+    fprintf(m, "\n%s", s->independent ? "randomisation = independent\n" : "");
     fclose(m);
     free(out);
     return text;
@@ -313,7 +326,9 @@ static int steps_open(PcJournal *j, const char *output, PcSanityEnv *env, Sanity
         int t;
         while (*done < s->n_steps && pc_journal_next(j, s->n_steps, &t, buf, bytes) && t == *done) {
             step_pack(s, t, buf, 0);
-            if (t > 0) pc_sanity_reinit_layer(env->net, s->node[t], env->mset->seed);   // prepared at step done
+            // cascading: the layers so far re-initialised again (prepared at step done); independent
+            // steps start from the original weights each
+            if (t > 0 && !s->independent) pc_sanity_reinit_layer(env->net, s->node[t], env->mset->seed);
             (*done)++;
         }
         free(buf);
@@ -355,10 +370,12 @@ int pc_sanity_run(PcSanityEnv *env, const PcSanitySettings *ss, const char *outp
     Sanity s;
     memset(&s, 0, sizeof s);
     s.want = ss->images;
+    s.independent = ss->independent;
     int rc = set_methods(&s, ss, err);
     const char *ids[PC_SANITY_MAX_METHODS];
     for (int m = 0; rc == 0 && m < s.n_meth; m++) ids[m] = method_id(&s, m);
-    if (rc == 0 && pc_sanity_file_is_current(output, ids, s.n_meth, s.want, env->mset->seed, env->maps)) {
+    if (rc == 0 && pc_sanity_file_is_current(output, ids, s.n_meth, s.want, env->mset->seed, env->maps,
+                                                 s.independent)) {
         fprintf(stderr, "sanity check: %s:/sanity has these settings already: nothing to compute\n", output);
         char *jp = steps_path(output);   // left by a kill between the rename and its removal
         if (pc_journal_has_signature(jp)) unlink(jp);
@@ -366,9 +383,13 @@ int pc_sanity_run(PcSanityEnv *env, const PcSanitySettings *ss, const char *outp
         return 0;
     }
     if (rc == 0) rc = sanity_alloc(env, &s, ss, err);
+    if (rc == 0 && s.independent) {
+        s.orig = xmalloc(env->net->n_params * sizeof(float));
+        memcpy(s.orig, env->net->params, env->net->n_params * sizeof(float));
+    }
     if (rc == 0)
-        fprintf(stderr, "sanity check: %d images x %d methods x %d steps (original + %d layers re-initialised)\n",
-                s.n_img, s.n_meth, s.n_steps, s.n_steps - 1);
+        fprintf(stderr, "sanity check: %d images x %d methods x %d steps (original + %d layers re-initialised%s)\n",
+                s.n_img, s.n_meth, s.n_steps, s.n_steps - 1, s.independent ? " one at a time" : "");
     PcJournal j;
     memset(&j, 0, sizeof j);
     int done = 0;
@@ -378,12 +399,14 @@ int pc_sanity_run(PcSanityEnv *env, const PcSanitySettings *ss, const char *outp
         int sig = pc_stop_requested();     // a stop signal between two steps: the steps so far are kept
         if (sig) {
             rc = 1;
-            pc_fail(err, "interrupted by %s during the sanity check (step %d of %d); /sanity not written yet, steps "
-                         "0..%d kept in %s; rerun the same command to continue", pc_stop_signal_name(sig), t,
-                    s.n_steps - 1, t - 1, j.path);
+            char kept[64] = "no step finished yet, nothing kept";   // stopped before step 0 ended
+            if (t > 0) snprintf(kept, sizeof kept, "steps 0..%d kept", t - 1);
+            pc_fail(err, "interrupted by %s during the sanity check (step %d of %d); /sanity not written yet, %s in "
+                         "%s; rerun the same command to continue", pc_stop_signal_name(sig), t, s.n_steps - 1, kept,
+                    j.path);
             break;
         }
-        if (t > 0) rc = randomise(env, s.node[t], err);
+        if (t > 0) rc = randomise(env, &s, s.node[t], err);
         if (rc == 0) rc = run_step(env, &s, t, err);
         if (rc == 0) step_pack(&s, t, rec, 1);
         if (rc == 0) rc = pc_journal_append(&j, t, rec, step_bytes(&s), err);

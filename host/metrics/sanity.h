@@ -18,6 +18,13 @@
 // scale 1 / sqrt(1 + 1e-5). (Adebayo et al.'s TF code re-initialised the trainable variables of a
 // block, i.e. BN's beta but not its moving statistics; the folded net here keeps no separate BN
 // statistics, so the BN goes with its conv.)
+//
+// Independent randomisation ([sanity] order = independent; Quantus 0.6.0 MPRT with layer_order =
+// "independent"): at step t only the step's layer (and its BN) is re-initialised, on the original
+// network (every other layer as trained); the same draws as the cascade's step. The class is the
+// original network's at every step (Quantus explains the given y_batch), /sanity/class holds it
+// and /sanity/score its softmax probability under the step's network. Quantus randomises a
+// ResNet's BatchNorm2d layers as steps of their own; here a BN goes with its conv (as above).
 #ifndef PC_SANITY_H
 #define PC_SANITY_H
 
@@ -34,6 +41,7 @@
 typedef struct {
     int enabled;                    // [sanity] enabled (--sanity)
     int images;                     // the first N images of the run
+    int independent;                // [sanity] order = independent (below), 0 = cascading
     int n_methods;                  // ids: Poly-CAM variants (pcamp, ...) and registry methods
     char ids[PC_SANITY_MAX_METHODS][64];
 } PcSanitySettings;
@@ -52,6 +60,9 @@ int pc_sanity_fan_in(const PcNet *net, int node);
 // Re-initialises the node's weights and bias (and resets its BN) in net's parameter arena, as the
 // header says. The backend's prepared copy must be refreshed afterwards (net_prepare).
 void pc_sanity_reinit_layer(PcNet *net, int node, uint64_t seed);
+// Independent randomisation's step: the parameter arena back to orig (a copy of net->params taken
+// before the check), then pc_sanity_reinit_layer(net, node, seed) alone.
+void pc_sanity_independent_layer(PcNet *net, const float *orig, int node, uint64_t seed);
 
 // What the run hands over: its backend and prepared net (released and prepared again after every
 // step), the net itself (its weights are overwritten: call this last), the targets and options.

@@ -32,7 +32,7 @@ static double fro(const float *a, const float *b, size_t n) {
 
 int pc_sensitivity_max(PcSensExplain fn, void *user, int K, const size_t *len, float *const *clean,
                        const float *x, size_t xn, int samples, float radius, uint64_t seed, uint32_t image,
-                       double *sens, PcError *err) {
+                       double *sens, double *avg, PcError *err) {
     float **own = xcalloc((size_t)K, sizeof(float *)), **pert = xcalloc((size_t)K, sizeof(float *));
     float *xp = xmalloc(xn * sizeof(float));
     int rc = 0;
@@ -40,6 +40,7 @@ int pc_sensitivity_max(PcSensExplain fn, void *user, int K, const size_t *len, f
         pert[k] = xmalloc(len[k] * sizeof(float));
         if (!clean) own[k] = xmalloc(len[k] * sizeof(float));
         sens[k] = -INFINITY;
+        if (avg) avg[k] = 0;
     }
     if (!clean) rc = fn(user, x, 0, own, err);
     float *const *e0 = clean ? clean : own;
@@ -53,12 +54,14 @@ int pc_sensitivity_max(PcSensExplain fn, void *user, int K, const size_t *len, f
             const double r = fro(pert[k], e0[k], len[k]) / den;
             // torch.max propagates NaN
             sens[k] = isnan(r) || isnan(sens[k]) ? NAN : fmax(sens[k], r);
+            if (avg) avg[k] += r / samples;   // NaN stays NaN
         }
     }
     for (int k = 0; k < K; k++) {
         free(pert[k]);
         free(own[k]);
         if (rc) sens[k] = NAN;
+        if (rc && avg) avg[k] = NAN;
     }
     free(own);
     free(pert);
@@ -89,8 +92,12 @@ static int method_explain(void *user, const float *x, int call, float *const *ou
 }
 
 int pc_sensitivity_method(const PcMethodDesc *d, const PcMethodCtx *ctx, int samples, float radius, double *sens,
-                          PcError *err) {
+                          double *avg, PcError *err) {
     if (!d->native) return pc_fail(err, "%s: computed by the Poly-CAM engine, not on its own", d->id);
+    if (d->family == PC_FAMILY_EXTERNAL) {   // maps made elsewhere: no map of a perturbed input, not computed
+        *sens = NAN;
+        return 0;
+    }
     const int S = ctx->size;
     MethodUser u = {.d = d, .ctx = *ctx, .set = *ctx->set, .seed = ctx->set->seed};
     u.ctx.set = &u.set;
@@ -101,7 +108,7 @@ int pc_sensitivity_method(const PcMethodDesc *d, const PcMethodCtx *ctx, int sam
     if (rc == 0) {
         const size_t len = (size_t)u.h * u.w;
         rc = pc_sensitivity_max(method_explain, &u, 1, &len, &clean, ctx->x, (size_t)3 * S * S, samples, radius,
-                                u.seed, ctx->image, sens, err);
+                                u.seed, ctx->image, sens, avg, err);
     }
     free(clean);
     return rc;
@@ -133,7 +140,7 @@ static int polycam_explain(void *user, const float *x, int call, float *const *o
 
 int pc_sensitivity_polycam(const PcMethodCtx *ctx, const PcTargets *tg, const PcSaliencyOptions *sopt,
                            const PcExplanation *clean, int K, PcSensPick pick, const void *user, int samples,
-                           float radius, double *sens, PcError *err) {
+                           float radius, double *sens, double *avg, PcError *err) {
     const int S = ctx->size;
     PolyUser u = {.ctx = ctx, .tg = tg, .sopt = sopt, .cls = clean->cls, .K = K, .pick = pick, .user = user};
     size_t *len = xmalloc((size_t)K * sizeof(size_t));
@@ -143,7 +150,7 @@ int pc_sensitivity_polycam(const PcMethodCtx *ctx, const PcTargets *tg, const Pc
         e0[k] = (float *)pick(user, clean, k);
     }
     int rc = pc_sensitivity_max(polycam_explain, &u, K, len, e0, ctx->x, (size_t)3 * S * S, samples, radius,
-                                ctx->set->seed, ctx->image, sens, err);
+                                ctx->set->seed, ctx->image, sens, avg, err);
     free(len);
     free(e0);
     return rc;

@@ -141,7 +141,7 @@ static void append_items(Val *to, Val *const *items, size_t k) {
         to->items = grow(to->items, &cap, (size_t)to->n + k, sizeof *to->items);
         to->cap = (int64_t)cap;
     }
-    memcpy(to->items + to->n, items, k * sizeof *items);
+    if (k) memcpy(to->items + to->n, items, k * sizeof *items);   // MARK + TUPLE: k = 0, items may be NULL
     to->n += (int64_t)k;
 }
 

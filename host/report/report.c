@@ -18,19 +18,18 @@
 #include "h5util.h"
 #include "layout.h"
 #include "plot.h"
+#include "report_internal.h"
 #include "report_sanity.h"
-
-typedef struct {
-    PcResultFile r;         // the file as layout.c reads it (ids, names, status, layout)
-    char *label;            // file name without folder and ".h5"
-    unsigned char *ok;      // (n) done with status "ok"
-    unsigned char *use;     // (n) ok and held (ok) by every file of the report
-    int opened;
-} ReportFile;
+#include "safe_text.h"
+#include "stats.h"
+#include "table.h"
 
 void pc_report_default_options(PcReportOptions *opt) {
     opt->grid_images = 6;
     opt->grid_tile = 112;
+    opt->paper = PC_REPORT_PAPER_AUTO;
+    snprintf(opt->reference, sizeof opt->reference, "pcampm");
+    opt->resamples = PC_BOOTSTRAP_RESAMPLES;
 }
 
 // ---- reading ------------------------------------------------------------------------------------
@@ -52,20 +51,29 @@ static void file_close(ReportFile *rf) {
     memset(rf, 0, sizeof *rf);
 }
 
+// 1 for an HDF5 file with the method_ids attribute of a result file: its own message (a dataset of
+// the wrong shape, a name outside the allowed set) says what is wrong with it.
+static int claims_to_be_result(const char *path) {
+    hid_t f = pc_h5_open_read(path);
+    int yes = f >= 0 && H5Aexists(f, "method_ids") > 0;
+    if (f >= 0) H5Fclose(f);
+    return yes;
+}
+
 // Reads what the report needs of one result file; the file stays open for curves and maps.
 static int file_read(ReportFile *rf, const char *path, PcError *err) {
     if (access(path, R_OK) != 0) return pc_fail(err, "%s: cannot read (%s)", path, strerror(errno));
     PcError e;
     if (pc_results_open(&rf->r, path, &e)) {
         pc_results_close(&rf->r);
-        if (!pc_h5_has_signature(path)) return pc_fail(err, "%s", e.msg);
+        if (!pc_h5_has_signature(path) || claims_to_be_result(path)) return pc_fail(err, "%s", e.msg);
         return pc_fail(err, "%s: not a polycam-eval result file (%s)", path, e.msg);
     }
     rf->opened = 1;
     int n = rf->r.n;
     rf->ok = xcalloc((size_t)n + 1, 1);
     rf->use = xcalloc((size_t)n + 1, 1);
-    // "ok", or NaN maps of some methods: those methods' values are NaN, so mean_of leaves them out
+    // "ok", or NaN maps of some methods: those methods' values are NaN, so row_of leaves them out
     for (int i = 0; i < n; i++) rf->ok[i] = rf->r.done[i] == 1 && pc_status_usable(rf->r.status[i]);
     if (rf->r.layout.size <= 0) rf->r.layout.size = 224;
     return 0;
@@ -84,7 +92,7 @@ static int file_open(ReportFile *rf, const char *path, PcError *err) {
     return rc;
 }
 
-static int method_index(const ReportFile *rf, const char *id) {
+int pc_report_method_index(const ReportFile *rf, const char *id) {
     for (int m = 0; m < rf->r.layout.n_methods; m++)
         if (!strcmp(rf->r.ids[m], id)) return m;
     return -1;
@@ -124,22 +132,6 @@ static int mark_common(ReportFile *fs, int nf) {
     return kept;
 }
 
-// Mean of a per-image value of method id over the used images ("insertion", "deletion" AUCs or an
-// extra dataset such as "sensitivity"); NAN when absent or none. *n gets the count.
-static double mean_of(const ReportFile *rf, const char *id, const char *what, int *n) {
-    int m = method_index(rf, id), k = 0;
-    double *v = m < 0                       ? NULL
-                : !strcmp(what, "insertion") ? pc_results_auc(&rf->r, m, 0)
-                : !strcmp(what, "deletion")  ? pc_results_auc(&rf->r, m, 1)
-                                             : pc_results_extra(&rf->r, m, what);
-    double s = 0;
-    for (int i = 0; v && i < rf->r.n; i++)
-        if (rf->use[i] && isfinite(v[i])) s += v[i], k++;
-    free(v);
-    if (n) *n = k;
-    return k ? s / k : NAN;
-}
-
 // ---- tables ------------------------------------------------------------------------------------
 
 static int is_ablation_id(const char *id) {
@@ -161,115 +153,70 @@ static int main_ids(const ReportFile *fs, int nf, const char **out, int max) {
 }
 
 static void fmt4(char *buf, size_t n, double v) {
-    if (isfinite(v)) snprintf(buf, n, "%.4f", v);
+    if (isfinite(v)) snprintf(buf, n, fabs(v) < 1e9 ? "%.4f" : "%.4e", v);   // a huge mean stays one short cell
     else snprintf(buf, n, "-");
 }
 
-// Tables 1 / 4: one row per method, one column group (Ins, Del, Ins-Del, N) per file.
-static void table_aucs(FILE *md, const ReportFile *fs, int nf, const char **ids, int n_ids) {
-    fprintf(md, "| Method |");
-    for (int k = 0; k < nf; k++) fprintf(md, " %s Ins | %s Del | %s Ins-Del | N |", fs[k].label, fs[k].label, fs[k].label);
-    fprintf(md, "\n|---|");
-    for (int k = 0; k < nf; k++) fprintf(md, "---:|---:|---:|---:|");
-    fprintf(md, "\n");
-    for (int m = 0; m < n_ids; m++) {
-        fprintf(md, "| %s |", ids[m]);
-        for (int k = 0; k < nf; k++) {
-            int ni = 0, nd = 0;
-            double ins = mean_of(&fs[k], ids[m], "insertion", &ni);
-            double del = mean_of(&fs[k], ids[m], "deletion", &nd);
-            char a[32], b[32], c[32];
-            fmt4(a, sizeof a, ins);
-            fmt4(b, sizeof b, del);
-            fmt4(c, sizeof c, ins - del);
-            fprintf(md, " %s | %s | %s | %d |", a, b, c, ni > nd ? ni : nd);
-        }
-        fprintf(md, "\n");
+// The row of method id in one file: its means and counts by the rule --table uses (table.h:
+// pc_table_row over the images used here); an empty row (NaN, N = 0) when the file lacks the id.
+static void row_of(const ReportFile *rf, const char *id, PcTableRow *row) {
+    int m = pc_report_method_index(rf, id);
+    if (m >= 0) {
+        pc_table_row(&rf->r, m, rf->use, row);
+        return;
     }
+    memset(row, 0, sizeof *row);
+    row->ins = row->del = row->sens = row->sens_avg = row->energy = row->rank = NAN;
 }
 
-// Table 5: mean sensitivity-max per method and file, when any file stores it.
-static void table_sensitivity(FILE *md, const ReportFile *fs, int nf, const char **ids, int n_ids) {
-    int any = 0;
-    for (int k = 0; k < nf && !any; k++)
-        for (int m = 0; m < n_ids && !any; m++) any = isfinite(mean_of(&fs[k], ids[m], "sensitivity", NULL));
-    if (!any) return;
-    fprintf(md, "\n## Table 5: sensitivity-max (lower is more robust)\n\n| Method |");
-    for (int k = 0; k < nf; k++) fprintf(md, " %s | N |", fs[k].label);
-    fprintf(md, "\n|---|");
-    for (int k = 0; k < nf; k++) fprintf(md, "---:|---:|");
-    fprintf(md, "\n");
-    for (int m = 0; m < n_ids; m++) {
-        fprintf(md, "| %s |", ids[m]);
-        for (int k = 0; k < nf; k++) {
-            int n = 0;
-            char a[32];
-            fmt4(a, sizeof a, mean_of(&fs[k], ids[m], "sensitivity", &n));
-            fprintf(md, " %s | %d |", a, n);
-        }
-        fprintf(md, "\n");
-    }
+// " <label><suffix> |" per column, the label as Markdown text.
+static void label_cell(FILE *md, const char *label, const char *suffix) {
+    fputc(' ', md);
+    pc_md_write(md, label);
+    fprintf(md, "%s |", suffix);
 }
 
-// The perturbation metrics (docs/metrics.md), per file that has them: the mean of each scalar set
-// with a table column (metric_store.h) per method, N = the smallest count behind a row.
-static void table_perturbation(FILE *md, const ReportFile *fs, int nf, const char **ids, int n_ids) {
-    for (int k = 0; k < nf; k++) {
-        const PcStoreLayout *l = &fs[k].r.layout;
-        int cols[PC_MAX_EXTRA], nc = 0;
-        for (int x = 0; x < l->n_extra; x++)
-            if (l->extra[x].width == 1 && l->extra[x].column) cols[nc++] = x;
-        if (!nc) continue;
-        fprintf(md, "\n## Perturbation metrics: %s (docs/metrics.md)\n\n| Method |", fs[k].label);
-        for (int c = 0; c < nc; c++) fprintf(md, " %s |", l->extra[cols[c]].column);
-        fprintf(md, " N |\n|---|");
-        for (int c = 0; c <= nc; c++) fprintf(md, "---:|");
-        fprintf(md, "\n");
-        for (int m = 0; m < n_ids; m++) {
-            int nmin = -1;
-            fprintf(md, "| %s |", ids[m]);
-            for (int c = 0; c < nc; c++) {
-                int n = 0;
-                char a[32];
-                fmt4(a, sizeof a, mean_of(&fs[k], ids[m], l->extra[cols[c]].name, &n));
-                fprintf(md, " %s |", a);
-                nmin = nmin < 0 || n < nmin ? n : nmin;
-            }
-            fprintf(md, " %d |\n", nmin);
-        }
-    }
-}
-
-// Pointing hits of method id over the used images with a localisation; *n gets their count.
-static int hits_of(const ReportFile *rf, const char *id, int *n) {
-    int m = method_index(rf, id), hits = 0;
-    int *hit = m < 0 ? NULL : pc_results_pointing(&rf->r, m);
-    *n = 0;
-    for (int i = 0; hit && i < rf->r.n; i++)
-        if (rf->use[i] && hit[i] >= 0) hits += hit[i] == 1, (*n)++;
-    free(hit);
-    return hits;
+// "| <id> |" with the id as Markdown text.
+static void id_cell(FILE *md, const char *id) {
+    fprintf(md, "| ");
+    pc_md_write(md, id);
+    fprintf(md, " |");
 }
 
 // Localisation (SPEC §10), when any file has [data] masks: mean energy in mask and pointing hits
-// per method and file.
+// per method and file; for the files that have them, the hits within the pointing tolerance and
+// the mean relevance rank accuracy (localisation.h).
 static void table_localisation(FILE *md, const ReportFile *fs, int nf, const char **ids, int n_ids) {
     int any = 0;
     for (int k = 0; k < nf; k++) any |= fs[k].r.layout.localisation;
     if (!any) return;
     fprintf(md, "\n## Localisation: energy in the object mask and pointing game (SPEC §10)\n\n| Method |");
-    for (int k = 0; k < nf; k++) fprintf(md, " %s energy | %s pointing |", fs[k].label, fs[k].label);
+    for (int k = 0; k < nf; k++) {
+        label_cell(md, fs[k].label, " energy");
+        label_cell(md, fs[k].label, " pointing");
+        if (!fs[k].r.layout.loc_more) continue;
+        char tol[48];
+        snprintf(tol, sizeof tol, " pointing %d px", fs[k].r.layout.pointing_tol);
+        label_cell(md, fs[k].label, tol);
+        label_cell(md, fs[k].label, " rank accuracy");
+    }
     fprintf(md, "\n|---|");
-    for (int k = 0; k < nf; k++) fprintf(md, "---:|---:|");
+    for (int k = 0; k < nf; k++) fprintf(md, "---:|---:|%s", fs[k].r.layout.loc_more ? "---:|---:|" : "");
     fprintf(md, "\n");
     for (int m = 0; m < n_ids; m++) {
-        fprintf(md, "| %s |", ids[m]);
+        id_cell(md, ids[m]);
         for (int k = 0; k < nf; k++) {
-            int n = 0, hits = hits_of(&fs[k], ids[m], &n);
+            PcTableRow row;
             char a[32], b[32] = "-";
-            fmt4(a, sizeof a, mean_of(&fs[k], ids[m], "localisation/energy", NULL));
-            if (n) snprintf(b, sizeof b, "%d/%d", hits, n);
+            row_of(&fs[k], ids[m], &row);
+            fmt4(a, sizeof a, row.energy);
+            if (row.n_loc) snprintf(b, sizeof b, "%d/%d", row.hits, row.n_loc);
             fprintf(md, " %s | %s |", a, b);
+            if (!fs[k].r.layout.loc_more) continue;
+            snprintf(b, sizeof b, "-");
+            if (row.n_loc && row.has_loc_more) snprintf(b, sizeof b, "%d/%d", row.hits_tol, row.n_loc);
+            fmt4(a, sizeof a, row.rank);
+            fprintf(md, " %s | %s |", b, a);
         }
         fprintf(md, "\n");
     }
@@ -310,48 +257,17 @@ static void find_levels(const ReportFile *rf, Levels *lv) {
     }
 }
 
-// One row of table_levels: the means of the level and CAM ids (either may be absent: "-").
-static void level_row(FILE *md, const ReportFile *rf, const char *label, const char *level_id, const char *cam_id) {
-    char cells[6][32];
-    double vals[6];
-    int n = 0, n_cam = 0;
-    vals[0] = mean_of(rf, level_id, "insertion", &n);
-    vals[1] = mean_of(rf, level_id, "deletion", NULL);
-    vals[3] = cam_id ? mean_of(rf, cam_id, "insertion", &n_cam) : NAN;
-    vals[4] = cam_id ? mean_of(rf, cam_id, "deletion", NULL) : NAN;
-    vals[2] = vals[0] - vals[1];
-    vals[5] = vals[3] - vals[4];
-    for (int c = 0; c < 6; c++) fmt4(cells[c], sizeof cells[c], vals[c]);
-    fprintf(md, "| %s | %s | %s | %s | %s | %s | %s | %d |\n", label, cells[0], cells[1], cells[2], cells[3],
-            cells[4], cells[5], n ? n : n_cam);
-}
-
-// Tables 2 / 3 for one file: per variant, Poly-CAM at each level against the isolated CAM, then
-// the recursion without LNorm.
-static void table_levels(FILE *md, const ReportFile *rf, const Levels *lv) {
-    for (int v = 0; v < lv->n_variants; v++) {
-        fprintf(md, "\n### %s: %s per level (Poly-CAM at layer l) and isolated layer CAMs\n\n", rf->label, lv->variants[v]);
-        fprintf(md, "| Layer | Level Ins | Level Del | Level Ins-Del | CAM Ins | CAM Del | CAM Ins-Del | N |\n");
-        fprintf(md, "|---|---:|---:|---:|---:|---:|---:|---:|\n");
-        char level[256], cam[256];
-        for (int l = 0; l < lv->n_layers[v]; l++) {
-            snprintf(level, sizeof level, "%s.level.%s", lv->variants[v], lv->layers[v][l]);
-            snprintf(cam, sizeof cam, "%s.cam.%s", lv->variants[v], lv->layers[v][l]);
-            level_row(md, rf, lv->layers[v][l], level, cam);
-        }
-        snprintf(level, sizeof level, "%s.no_lnorm", lv->variants[v]);
-        if (method_index(rf, level) >= 0) level_row(md, rf, "no LNorm (final map)", level, NULL);
-    }
-}
-
 // ---- figures -----------------------------------------------------------------------------------
 
-// Mean curve of method id's insertion or deletion scores over the used images into y (T); 0 when
-// absent.
-static int mean_curve(const ReportFile *rf, const char *id, int deletion, double *y) {
-    int m = method_index(rf, id), T = rf->r.layout.steps, k = 0;
-    float *v = m >= 0 ? pc_results_scores(&rf->r, m, deletion) : NULL;
-    if (!v) return 0;
+// Mean curve of method id's insertion or deletion scores over the used images into y (T): 1, 0 when
+// absent or no image is used, -1 with err when the scores cannot be read.
+int pc_report_mean_curve(const ReportFile *rf, const char *id, int deletion, double *y, PcError *err) {
+    int m = pc_report_method_index(rf, id), T = rf->r.layout.steps, k = 0, any = 0;
+    for (int i = 0; i < rf->r.n && !any; i++) any = rf->use[i];
+    if (m < 0 || !any) return 0;
+    err->msg[0] = 0;
+    float *v = pc_results_scores(&rf->r, m, deletion, err);
+    if (!v) return err->msg[0] ? -1 : 0;
     for (int t = 0; t < T; t++) y[t] = 0;
     for (int i = 0; i < rf->r.n; i++) {
         if (!rf->use[i]) continue;
@@ -366,47 +282,19 @@ static int mean_curve(const ReportFile *rf, const char *id, int deletion, double
     return k > 0;
 }
 
-// Figure: mean insertion or deletion curve of every main method of one file (SPEC §8: sample t
-// holds min(p (t + 1), S^2) pixels, p = ceil(S^2 / T)).
-static int figure_curves(FILE *md, const char *dir, const ReportFile *rf, const char **ids, int n_ids,
-                         const char *kind, PcError *err) {
-    int T = rf->r.layout.steps;
-    if (T <= 0) return 0;
-    double S2 = (double)rf->r.layout.size * rf->r.layout.size, p = ceil(S2 / T);
-    double *x = xmalloc((size_t)T * sizeof(double)), *ys = xcalloc((size_t)n_ids * T, sizeof(double));
-    PcSeries *s = xcalloc((size_t)n_ids, sizeof(PcSeries));
-    int ns = 0;
-    for (int t = 0; t < T; t++) x[t] = fmin(p * (t + 1), S2) / S2;
-    for (int m = 0; m < n_ids; m++)
-        if (mean_curve(rf, ids[m], !strcmp(kind, "deletion"), ys + (size_t)ns * T)) s[ns] = (PcSeries){ids[m], x, ys + (size_t)ns * T, T, 0, 0}, ns++;
-    int rc = 0;
-    if (ns) {
-        char base[1024], title[256], ylabel[64];
-        snprintf(base, sizeof base, "%s/curves_%s_%s", dir, rf->label, kind);
-        snprintf(title, sizeof title, "%s: mean %s curve", rf->label, kind);
-        snprintf(ylabel, sizeof ylabel, "softmax score of the class");
-        PcChart c = {title, "fraction of pixels", ylabel, 0, 1, 0, 0, 0, 0};
-        rc = pc_plot_lines(base, &c, s, ns, err);
-        if (!rc) fprintf(md, "\n![%s](curves_%s_%s.png)\n", title, rf->label, kind);
-    }
-    free(x);
-    free(ys);
-    free(s);
-    return rc;
-}
-
 // Figure: per-level plot of one variant (AUCs of Poly-CAM at each level and of the layer CAMs).
 static int figure_levels(FILE *md, const char *dir, const ReportFile *rf, const Levels *lv, int v, PcError *err) {
     int L = lv->n_layers[v];
     if (L == 0) return 0;   // only a no-LNorm map: no per-layer figure
     double x[16], y[4][16];
-    static const char *what[4] = {"insertion", "deletion", "insertion", "deletion"};
     for (int l = 0; l < L; l++) {
         x[l] = l + 1;
         for (int k = 0; k < 4; k++) {
             char id[256];
             snprintf(id, sizeof id, "%s.%s.%s", lv->variants[v], k < 2 ? "level" : "cam", lv->layers[v][l]);
-            y[k][l] = mean_of(rf, id, what[k], NULL);
+            PcTableRow row;
+            row_of(rf, id, &row);
+            y[k][l] = k % 2 ? row.del : row.ins;
         }
     }
     // One colour per map kind, solid for insertion and dashed for deletion.
@@ -418,12 +306,14 @@ static int figure_levels(FILE *md, const char *dir, const ReportFile *rf, const 
              lv->layers[v][L - 1]);
     PcChart c = {title, "target layer (earliest = 1)", "mean AUC", 0.5, L + 0.5, 0, 1, 0, 0};
     int rc = pc_plot_lines(base, &c, s, 4, err);
-    if (!rc) fprintf(md, "\n![%s](levels_%s_%s.png)\n", title, rf->label, lv->variants[v]);
+    char file[600];
+    snprintf(file, sizeof file, "levels_%s_%s.png", rf->label, lv->variants[v]);
+    if (!rc) pc_md_image(md, title, file);
     return rc;
 }
 
 // Box-filter (or nearest, when not a divisor) resize of an (s, s, 3) tile to (t, t, 3).
-static void shrink_tile(const unsigned char *in, int s, unsigned char *out, int t) {
+void pc_report_shrink_tile(const unsigned char *in, int s, unsigned char *out, int t) {
     int f = s % t == 0 ? s / t : 0;
     for (int i = 0; i < t; i++)
         for (int j = 0; j < t; j++)
@@ -437,46 +327,6 @@ static void shrink_tile(const unsigned char *in, int s, unsigned char *out, int 
                     for (int b = 0; b < f; b++) sum += in[((size_t)(i * f + a) * s + j * f + b) * 3 + c];
                 out[((size_t)i * t + j) * 3 + c] = (unsigned char)((sum + f * f / 2) / (f * f));
             }
-}
-
-// Figure: grid of the first used images (rows) x the main methods (columns), viridis heat maps.
-static int figure_grid(FILE *md, const char *dir, const ReportFile *rf, const char **ids, int n_ids,
-                       const PcReportOptions *opt, PcError *err) {
-    int S = rf->r.layout.size, t = opt->grid_tile > 0 && opt->grid_tile <= S ? opt->grid_tile : S;
-    int rows = 0, *img = xcalloc((size_t)opt->grid_images + 1, sizeof(int));
-    for (int i = 0; i < rf->r.n && rows < opt->grid_images; i++)
-        if (rf->use[i]) img[rows++] = i;
-    size_t tile = (size_t)t * t * 3;
-    unsigned char *tiles = xcalloc((size_t)rows * n_ids * tile + 1, 1), *present = xcalloc((size_t)rows * n_ids + 1, 1);
-    float *map = xmalloc((size_t)S * S * sizeof(float));
-    unsigned char *rgb = xmalloc((size_t)S * S * 3);
-    int any = 0;
-    for (int c = 0; c < n_ids; c++) {
-        int m = method_index(rf, ids[c]);
-        for (int r = 0; m >= 0 && r < rows; r++) {
-            if (pc_results_map(&rf->r, m, img[r], map) != 0) continue;
-            pc_heat_tile(NULL, map, S, rgb);
-            shrink_tile(rgb, S, tiles + ((size_t)r * n_ids + c) * tile, t);
-            present[(size_t)r * n_ids + c] = 1;
-            any = 1;
-        }
-    }
-    int rc = 0;
-    if (any) {
-        char **row_labels = xcalloc((size_t)rows + 1, sizeof(char *)), base[1024], title[256];
-        for (int r = 0; r < rows; r++) row_labels[r] = rf->r.names[img[r]];
-        snprintf(base, sizeof base, "%s/grid_%s", dir, rf->label);
-        snprintf(title, sizeof title, "%s: saliency maps (viridis, each scaled to its own range)", rf->label);
-        rc = pc_plot_grid(base, title, rows, n_ids, t, t, tiles, present, row_labels, (char *const *)ids, err);
-        if (!rc) fprintf(md, "\n![%s](grid_%s.png)\n", title, rf->label);
-        free(row_labels);
-    }
-    free(img);
-    free(tiles);
-    free(present);
-    free(map);
-    free(rgb);
-    return rc;
 }
 
 // ---- the report --------------------------------------------------------------------------------
@@ -500,7 +350,9 @@ static void describe_files(FILE *md, const ReportFile *fs, int nf, int kept, int
     for (int k = 0; k < nf; k++) {
         int used = 0;
         for (int i = 0; i < fs[k].r.n; i++) used += fs[k].use[i];
-        fprintf(md, "| `%s` | %d | %d | %s | %d |\n", fs[k].r.path, fs[k].r.n, fs[k].r.n_done,
+        fprintf(md, "| ");
+        pc_md_code(md, fs[k].r.path);
+        fprintf(md, " | %d | %d | %s | %d |\n", fs[k].r.n, fs[k].r.n_done,
                 fs[k].r.complete ? "complete" : "running (images done so far)", used);
     }
     if (own)
@@ -509,28 +361,39 @@ static void describe_files(FILE *md, const ReportFile *fs, int nf, int kept, int
     for (int k = 0; k < nf; k++) {
         int ok = 0;
         for (int i = 0; i < fs[k].r.n; i++) ok += fs[k].ok[i];
-        if (ok == 0)
-            fprintf(md, "\n`%s` has no readable image%s: its columns are empty.\n", fs[k].r.path,
-                    fs[k].r.complete ? "" : " yet");
-        else if (ok != kept && !own)
-            fprintf(md, "\nLeft out of `%s`: %d of its %d readable images, which another file lacks or could not "
-                        "read; every mean is over the same %d images.\n", fs[k].r.path, ok - kept, ok, kept);
+        if (ok == 0) {
+            fprintf(md, "\n");
+            pc_md_code(md, fs[k].r.path);
+            fprintf(md, " has no readable image%s: its columns are empty.\n", fs[k].r.complete ? "" : " yet");
+        } else if (ok != kept && !own) {
+            fprintf(md, "\nLeft out of ");
+            pc_md_code(md, fs[k].r.path);
+            fprintf(md, ": %d of its %d readable images, which another file lacks or could not read; every mean is "
+                        "over the same %d images.\n", ok - kept, ok, kept);
+        }
     }
     for (int k = 0; k < nf; k++) {
         int nan = 0;
         for (int i = 0; i < fs[k].r.n; i++) nan += fs[k].use[i] && pc_status_is_nan_map(fs[k].r.status[i]);
-        if (nan)
-            fprintf(md, "\n`%s`: %d of the images used have a NaN map of some method (a constant map, as the "
-                        "library gives it; `/images/status` names the methods): they leave only those methods' "
-                        "means (their N is lower).\n", fs[k].r.path, nan);
+        if (nan) {
+            fprintf(md, "\n");
+            pc_md_code(md, fs[k].r.path);
+            fprintf(md, ": %d of the images used have a NaN map of some method (a constant map, as the library gives "
+                        "it; `/images/status` names the methods): they leave only those methods' means (their N is "
+                        "lower).\n", nan);
+        }
     }
     for (int k = 1; k < nf; k++)
-        if (fs[k].r.layout.steps != fs[0].r.layout.steps)
-            fprintf(md, "\n`%s` has %d curve steps and `%s` %d: their AUCs are not on the same grid.\n", fs[k].r.path,
-                    fs[k].r.layout.steps, fs[0].r.path, fs[0].r.layout.steps);
+        if (fs[k].r.layout.steps != fs[0].r.layout.steps) {
+            fprintf(md, "\n");
+            pc_md_code(md, fs[k].r.path);
+            fprintf(md, " has %d curve steps and ", fs[k].r.layout.steps);
+            pc_md_code(md, fs[0].r.path);
+            fprintf(md, " %d: their AUCs are not on the same grid.\n", fs[0].r.layout.steps);
+        }
 }
 
-static int write_figures(FILE *md, const char *dir, const ReportFile *fs, int nf, const char **ids, int n_ids,
+static int write_figures(FILE *md, const char *dir, const ReportFile *fs, int nf, const ReportModel *models, int nm,
                          const PcReportOptions *opt, PcError *err) {
     if (!pc_plot_available()) {
         fprintf(md, "\n(No figures: this polycam-eval was built without cairo.)\n");
@@ -541,14 +404,10 @@ static int write_figures(FILE *md, const char *dir, const ReportFile *fs, int nf
     size_t len = 0;
     FILE *fm = open_memstream(&buf, &len);
     if (!fm) return pc_fail(err, "report: out of memory");
-    int rc = 0;
+    // per model: the curves and the map grid over every file (report_figures.c); per file: the
+    // per-level figures
+    int rc = pc_report_figures(fm, dir, fs, nf, models, nm, opt, err);
     for (int k = 0; k < nf && rc == 0; k++) {
-        if (figure_curves(fm, dir, &fs[k], ids, n_ids, "insertion", err) ||
-            figure_curves(fm, dir, &fs[k], ids, n_ids, "deletion", err) ||
-            figure_grid(fm, dir, &fs[k], ids, n_ids, opt, err)) {
-            rc = -1;
-            break;
-        }
         Levels lv;
         find_levels(&fs[k], &lv);
         for (int v = 0; v < lv.n_variants && rc == 0; v++) rc = figure_levels(fm, dir, &fs[k], &lv, v, err);
@@ -559,47 +418,53 @@ static int write_figures(FILE *md, const char *dir, const ReportFile *fs, int nf
     return rc;
 }
 
-// report.md is written to report.md.tmp and renamed over the previous one when whole (a failure,
-// a full disk among them, leaves the previous report as it was).
-static int write_report(const char *dir, ReportFile *fs, int nf, const PcReportOptions *opt, PcError *err) {
-    char *path = pc_join_path(dir, "report.md"), *tmp = pc_join_path(dir, "report.md.tmp");
-    FILE *md = fopen(tmp, "w");
-    if (!md) {
-        int rc = pc_fail(err, "%s: cannot create (%s)", tmp, strerror(errno));
-        free(path);
-        free(tmp);
-        return rc;
-    }
+// The sections of report.md and report.csv (written to their streams).
+static int write_sections(FILE *md, FILE *csv, const char *dir, ReportFile *fs, int nf, const PcReportOptions *opt,
+                          PcError *err) {
     int kept = mark_common(fs, nf), own = use_own_images(fs, nf, kept);
     const char *ids[512];
-    int n_ids = main_ids(fs, nf, ids, 512);
+    int n_ids = main_ids(fs, nf, ids, 512), nm = 0;
     fprintf(md, "# polycam-eval report\n\n");
     describe_files(md, fs, nf, kept, own);
-    int curves = 0;
-    for (int k = 0; k < nf; k++) curves |= fs[k].r.layout.insertion || fs[k].r.layout.deletion;
-    fprintf(md, "\n## Tables 1 and 4: insertion / deletion AUCs (mean over images)\n\n");
-    if (curves) table_aucs(md, fs, nf, ids, n_ids);
-    else fprintf(md, "(No file has insertion or deletion curves: `[metrics] insertion = no, deletion = no`.)\n");
-    for (int k = 0; k < nf; k++) {
-        Levels lv;
-        find_levels(&fs[k], &lv);
-        if (lv.n_variants) fprintf(md, "\n## Tables 2 and 3: per-level ablation (%s)\n", fs[k].label);
-        table_levels(md, &fs[k], &lv);
-    }
-    table_sensitivity(md, fs, nf, ids, n_ids);
-    table_perturbation(md, fs, nf, ids, n_ids);
-    table_localisation(md, fs, nf, ids, n_ids);
-    int rc = write_figures(md, dir, fs, nf, ids, n_ids, opt, err);
+    ReportModel *models = pc_report_models(fs, nf, &nm);
+    PcPaperData pd;
+    pc_report_csv_header(csv);
+    pc_report_paper_setting(md, csv, fs, models, nm, opt, &pd);   // report_paper.c
+    int rc = pc_report_tables(md, csv, fs, nf, models, nm, &pd, opt, err);   // report_tables.c
+    if (rc == 0) table_localisation(md, fs, nf, ids, n_ids);
+    if (rc == 0) rc = write_figures(md, dir, fs, nf, models, nm, opt, err);
     for (int k = 0; k < nf && rc == 0; k++)   // /sanity, where a file has one (report_sanity.c)
         rc = pc_report_sanity(md, dir, &fs[k].r, fs[k].label, pc_plot_available(), err);
-    if (rc == 0) {
-        rc = pc_commit_file(md, tmp, path, err);
+    pc_paper_free(&pd);
+    pc_report_models_free(models, nm);
+    return rc;
+}
+
+// report.md and report.csv are written to .tmp files and renamed over the previous ones when whole
+// (a failure, a full disk among them, leaves the previous report as it was).
+static int write_report(const char *dir, ReportFile *fs, int nf, const PcReportOptions *opt, PcError *err) {
+    char *path = pc_join_path(dir, "report.md"), *tmp = pc_join_path(dir, "report.md.tmp");
+    char *csv_path = pc_join_path(dir, "report.csv"), *csv_tmp = pc_join_path(dir, "report.csv.tmp");
+    FILE *md = fopen(tmp, "w"), *csv = md ? fopen(csv_tmp, "w") : NULL;
+    int rc = 0;
+    if (!md || !csv) {
+        rc = pc_fail(err, "%s: cannot create (%s)", md ? csv_tmp : tmp, strerror(errno));
+        if (md) fclose(md), unlink(tmp);
     } else {
-        fclose(md);   // the figure or section that failed is named in err
-        unlink(tmp);
+        rc = write_sections(md, csv, dir, fs, nf, opt, err);
+        if (rc == 0) rc = pc_commit_file(csv, csv_tmp, csv_path, err);
+        else fclose(csv), unlink(csv_tmp);
+        if (rc == 0) {
+            rc = pc_commit_file(md, tmp, path, err);
+        } else {
+            fclose(md);   // the figure or section that failed is named in err
+            unlink(tmp);
+        }
     }
     free(path);
     free(tmp);
+    free(csv_path);
+    free(csv_tmp);
     return rc;
 }
 
@@ -609,6 +474,7 @@ int pc_report(const char *out_dir, int n_files, char *const *files, const PcRepo
     ReportFile *fs = xcalloc((size_t)n_files, sizeof(ReportFile));
     int rc = 0;
     for (int k = 0; k < n_files && rc == 0; k++) rc = file_open(&fs[k], files[k], err);
+    for (int k = 0; k < n_files && rc == 0; k++) rc = pc_report_sanity_check(&fs[k].r, err);   // before any figure
     for (int k = 0; k < n_files && rc == 0; k++)
         for (int o = 0; o < k && rc == 0; o++)
             if (!strcmp(fs[k].label, fs[o].label))

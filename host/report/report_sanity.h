@@ -15,4 +15,9 @@
 int pc_report_sanity(FILE *md, const char *dir, const PcResultFile *rf, const char *label, int figures,
                      PcError *err);
 
+// Before the report writes anything: a /sanity that is there is as the layout says (every dataset
+// checked against the counts of steps, methods and images, h5shape.h; names in the allowed set).
+// 0, or -1 with one line in err.
+int pc_report_sanity_check(const PcResultFile *rf, PcError *err);
+
 #endif

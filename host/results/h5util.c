@@ -3,6 +3,7 @@
 // error the HDF5 error stack recorded (HDF5 keeps it as text inside the failing driver's message).
 #define _GNU_SOURCE
 #include "h5util.h"
+#include "safe_text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -13,6 +14,8 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "h5shape.h"
 
 // ---- float16 ----------------------------------------------------------------------------------
 
@@ -51,38 +54,6 @@ float pc_f16_to_f32(uint16_t h) {
     float f;
     memcpy(&f, &x, 4);
     return f;
-}
-
-// ---- UTF-8 ------------------------------------------------------------------------------------
-
-// Length of the valid UTF-8 sequence at p (1..4), or 0 when p[0] does not start one.
-static int utf8_seq(const unsigned char *p) {
-    unsigned c = p[0];
-    if (c < 0x80) return 1;
-    int n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    for (int i = 1; i < n; i++)
-        if ((p[i] & 0xc0) != 0x80) return 0;
-    if (n == 3 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0))) return 0;   // overlong, surrogate
-    if (n == 4 && ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90))) return 0;   // overlong, > U+10FFFF
-    return n;
-}
-
-char *pc_utf8_clean(const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s);
-    char *out = xmalloc(4 * n + 1), *o = out;
-    for (size_t i = 0; i < n;) {
-        int k = utf8_seq(p + i);
-        if (k) {
-            memcpy(o, p + i, (size_t)k);
-            o += k, i += (size_t)k;
-        } else {
-            o += sprintf(o, "\\x%02x", p[i]);
-            i++;
-        }
-    }
-    *o = 0;
-    return out;
 }
 
 // HDF5 registers an atexit handler that closes the files still open at exit; after a failed write
@@ -358,6 +329,11 @@ char **pc_h5_read_strings(hid_t obj, int is_attr, size_t *n) {
     hid_t sp = is_attr ? H5Aget_space(obj) : H5Dget_space(obj);
     if (sp < 0) return NULL;
     hssize_t cnt = H5Sget_simple_extent_npoints(sp);
+    // a count the file cannot hold (a chunked dataset of fill values) is not read (h5shape.h)
+    if (cnt > 0 && pc_h5_budget(obj, "", "", (double)cnt * PC_H5_STRING_COST, NULL)) {
+        H5Sclose(sp);
+        return NULL;
+    }
     hid_t ft = is_attr ? H5Aget_type(obj) : H5Dget_type(obj);
     hid_t t = pc_h5_str_type(H5T_CSET_ASCII);
     if (ft >= 0) {

@@ -14,10 +14,6 @@
 uint16_t pc_f32_to_f16(float f);
 float pc_f16_to_f32(uint16_t h);
 
-// s as valid UTF-8 (malloc'd): every byte that is not part of a valid UTF-8 sequence is written as
-// the four characters \xNN (Python's errors="backslashreplace"), so h5py's .asstr() always decodes.
-char *pc_utf8_clean(const char *s);
-
 // Variable-length string type of character set cset (caller closes).
 hid_t pc_h5_str_type(H5T_cset_t cset);
 // Scalar root/group attributes, created or overwritten. Strings are stored as UTF-8 (cleaned).

@@ -12,14 +12,20 @@
 #include <string.h>
 #include <time.h>
 
+#include "description.h"
+#include "h5shape.h"
 #include "h5util.h"
+#include "refclass.h"
+#include "safe_text.h"
 #include "extra_sets.h"
 
 #define STATUS_BYTES 512
-enum { SET_MAP, SET_INS_AUC, SET_INS_SCORES, SET_DEL_AUC, SET_DEL_SCORES, SET_SENS, SET_ENERGY, SET_POINTING, N_SETS };
+enum { SET_MAP, SET_INS_AUC, SET_INS_SCORES, SET_DEL_AUC, SET_DEL_SCORES, SET_SENS, SET_ENERGY, SET_POINTING,
+       SET_SENS_AVG, SET_POINT_TOL, SET_RANK, N_SETS };
 static const char *const set_suffix[N_SETS] = {"map", "insertion/auc", "insertion/scores", "deletion/auc",
                                                "deletion/scores", "sensitivity", "localisation/energy",
-                                               "localisation/pointing"};
+                                               "localisation/pointing", "sensitivity_avg",
+                                               "localisation/pointing_tol", "localisation/rank"};
 
 // ---- results ----------------------------------------------------------------------------------
 
@@ -40,6 +46,9 @@ void pc_result_init(PcImageResult *r, const PcStoreLayout *l) {
     r->sens = xcalloc(m, sizeof(double));
     r->energy = xcalloc(m, sizeof(double));
     r->pointing = xcalloc(m, sizeof(int));
+    r->sens_avg = xcalloc(m, sizeof(double));
+    r->pointing_tol = xcalloc(m, sizeof(int));
+    r->rank = xcalloc(m, sizeof(double));
     r->extra = xcalloc(m * (size_t)pc_layout_extra_width(l) + 1, sizeof(double));
 }
 
@@ -51,27 +60,56 @@ void pc_result_reset(PcImageResult *r, const PcStoreLayout *l, int index) {
     r->score = NAN;
     memset(r->maps, 0, m * (size_t)l->size * (size_t)l->size * sizeof(float));
     for (size_t i = 0; i < m; i++) r->ins_auc[i] = r->del_auc[i] = r->sens[i] = r->energy[i] = NAN;
-    for (size_t i = 0; i < m; i++) r->pointing[i] = -1;
+    for (size_t i = 0; i < m; i++) r->pointing[i] = r->pointing_tol[i] = -1;
     for (size_t i = 0; i < m * (size_t)pc_layout_extra_width(l); i++) r->extra[i] = NAN;
+    for (size_t i = 0; i < m; i++) r->sens_avg[i] = r->rank[i] = NAN;
     for (size_t i = 0; i < t; i++) r->ins_scores[i] = r->del_scores[i] = NAN;
 }
 
-int pc_status_is_nan_map(const char *status) {
-    size_t n = strlen(status), k = strlen(PC_STATUS_NAN_MAP);
-    return n > k && !strcmp(status + n - k, PC_STATUS_NAN_MAP);
+// The parts of a status ("; "-joined; method ids hold no "; "): bit 1 for each part ending with
+// the NaN-map suffix, 2 the no-map one, 4 any other part.
+static int status_parts(const char *status) {
+    int kinds = 0;
+    for (const char *p = status;;) {
+        const char *e = strstr(p, "; ");
+        size_t n = e ? (size_t)(e - p) : strlen(p), a = strlen(PC_STATUS_NAN_MAP), b = strlen(PC_STATUS_NO_MAP);
+        if (n > a && !strncmp(p + n - a, PC_STATUS_NAN_MAP, a)) kinds |= 1;
+        else if (n > b && !strncmp(p + n - b, PC_STATUS_NO_MAP, b)) kinds |= 2;
+        else kinds |= 4;
+        if (!e) return kinds;
+        p = e + 2;
+    }
 }
 
-int pc_status_usable(const char *status) { return !strcmp(status, "ok") || pc_status_is_nan_map(status); }
+int pc_status_is_nan_map(const char *status) { return (status_parts(status) & 5) == 1; }
+int pc_status_is_no_map(const char *status) { return (status_parts(status) & 6) == 2; }
 
-void pc_status_nan_maps(char *buf, size_t cap, const char *const *ids, int n) {
-    const size_t tail = strlen(PC_STATUS_NAN_MAP) + 24;   // room for " and N more" and the suffix
-    size_t len = 0;
+int pc_status_usable(const char *status) { return !strcmp(status, "ok") || !(status_parts(status) & 4); }
+
+// "a, b and 3 more<suffix>" at buf + len: ids that do not fit (with room for tail) are counted.
+static size_t status_part(char *buf, size_t cap, size_t len, const char *const *ids, int n, const char *suffix,
+                          size_t tail) {
     int k = 0;
-    buf[0] = 0;
     for (; k < n && len + strlen(ids[k]) + 2 + tail < cap; k++)
         len += (size_t)snprintf(buf + len, cap - len, "%s%s", k ? ", " : "", ids[k]);
     if (k < n) len += (size_t)snprintf(buf + len, cap - len, " and %d more", n - k);
-    snprintf(buf + len, cap - len, "%s", PC_STATUS_NAN_MAP);
+    len += (size_t)snprintf(buf + len, cap - len, "%s", suffix);
+    return len < cap ? len : cap - 1;
+}
+
+void pc_status_partial_maps(char *buf, size_t cap, const char *const *nan_ids, int n_nan,
+                            const char *const *absent_ids, int n_absent) {
+    // room for " and N more", the suffixes and the no-map part's first id
+    const size_t tail_nan = strlen(PC_STATUS_NAN_MAP) + 24 + (n_absent ? strlen(PC_STATUS_NO_MAP) + 128 : 0);
+    size_t len = 0;
+    buf[0] = 0;
+    if (n_nan) len = status_part(buf, cap, len, nan_ids, n_nan, PC_STATUS_NAN_MAP, tail_nan);
+    if (n_nan && n_absent && len + 2 < cap) len += (size_t)snprintf(buf + len, cap - len, "; ");
+    if (n_absent && len + 1 < cap) status_part(buf, cap, len, absent_ids, n_absent, PC_STATUS_NO_MAP, strlen(PC_STATUS_NO_MAP) + 24);
+}
+
+void pc_status_nan_maps(char *buf, size_t cap, const char *const *ids, int n) {
+    pc_status_partial_maps(buf, cap, ids, n, NULL, 0);
 }
 
 void pc_result_free(PcImageResult *r) {
@@ -83,6 +121,9 @@ void pc_result_free(PcImageResult *r) {
     free(r->sens);
     free(r->energy);
     free(r->pointing);
+    free(r->sens_avg);
+    free(r->pointing_tol);
+    free(r->rank);
     free(r->extra);
     memset(r, 0, sizeof *r);
 }
@@ -96,13 +137,16 @@ size_t pc_result_bytes(const PcStoreLayout *l) {
                         (size_t)(l->insertion + l->deletion) * (size_t)l->steps * sizeof(float) +
                         (l->sensitivity ? sizeof(double) : 0) +
                         (l->localisation ? sizeof(double) + sizeof(int32_t) : 0) +
+                        (l->sensitivity_avg ? sizeof(double) : 0) +
+                        (l->loc_more ? sizeof(double) + sizeof(int32_t) : 0) +
                         (size_t)pc_layout_extra_width(l) * sizeof(double);
     return sizeof(int32_t) + sizeof(float) + STATUS_BYTES + (size_t)l->n_methods * per_method;
 }
 
 // Record: i32 class, f32 score, status[512], then per method: map (S*S in the stored precision),
 // f64 ins AUC, f64 del AUC, ins scores (T f32, when computed), del scores (same), f64 sensitivity
-// (when computed), with localisation f64 energy and i32 pointing.
+// (when computed), with localisation f64 energy and i32 pointing, then f64 avg-sensitivity (when
+// stored), i32 pointing_tol and f64 rank (when stored).
 void pc_result_pack(const PcStoreLayout *l, const PcImageResult *r, unsigned char *out) {
     size_t ss = (size_t)l->size * (size_t)l->size, t = (size_t)l->steps;
     int32_t cls = r->cls;
@@ -131,6 +175,12 @@ void pc_result_pack(const PcStoreLayout *l, const PcImageResult *r, unsigned cha
             int32_t hit = r->pointing[m];
             memcpy(out, &r->energy[m], 8), out += 8;
             memcpy(out, &hit, 4), out += 4;
+        }
+        if (l->sensitivity_avg) memcpy(out, &r->sens_avg[m], 8), out += 8;
+        if (l->loc_more) {
+            int32_t hit = r->pointing_tol[m];
+            memcpy(out, &hit, 4), out += 4;
+            memcpy(out, &r->rank[m], 8), out += 8;
         }
         const size_t xw = (size_t)pc_layout_extra_width(l);   // the extra sets, doubles
         memcpy(out, r->extra + m * xw, xw * 8), out += xw * 8;
@@ -168,6 +218,13 @@ void pc_result_unpack(const PcStoreLayout *l, const unsigned char *in, PcImageRe
             memcpy(&r->energy[m], in, 8), in += 8;
             memcpy(&hit, in, 4), in += 4;
             r->pointing[m] = hit;
+        }
+        if (l->sensitivity_avg) memcpy(&r->sens_avg[m], in, 8), in += 8;
+        if (l->loc_more) {
+            int32_t hit;
+            memcpy(&hit, in, 4), in += 4;
+            memcpy(&r->rank[m], in, 8), in += 8;
+            r->pointing_tol[m] = hit;
         }
         const size_t xw = (size_t)pc_layout_extra_width(l);
         memcpy(r->extra + m * xw, in, xw * 8), in += xw * 8;
@@ -344,6 +401,19 @@ static int create_method(PcLayoutWriter *w, hid_t gm, int m) {
         if (gl >= 0) H5Gclose(gl);
         ok = sets[SET_ENERGY] >= 0 && sets[SET_POINTING] >= 0;
     }
+    if (ok && l->sensitivity_avg) {
+        sets[SET_SENS_AVG] = pc_h5_create_dataset(g, "sensitivity_avg", H5T_IEEE_F64LE, 1, &n, NULL, &nand);
+        ok = sets[SET_SENS_AVG] >= 0;
+    }
+    if (ok && l->loc_more) {
+        signed char minus_one = -1;
+        hid_t gl = H5Gopen2(g, "localisation", H5P_DEFAULT);
+        sets[SET_POINT_TOL] = gl >= 0 ? pc_h5_create_dataset(gl, "pointing_tol", H5T_STD_I8LE, 1, &n, NULL, &minus_one) : -1;
+        sets[SET_RANK] = gl >= 0 ? pc_h5_create_dataset(gl, "rank", H5T_IEEE_F64LE, 1, &n, NULL, &nand) : -1;
+        if (gl >= 0) H5Gclose(gl);
+        ok = sets[SET_POINT_TOL] >= 0 && sets[SET_RANK] >= 0 &&
+             !pc_h5_set_i64_attr(sets[SET_POINT_TOL], "tolerance", l->pointing_tol);
+    }
     if (ok && l->n_extra) ok = create_extra(w, g, m) == 0;
     if (g >= 0) H5Gclose(g);
     return ok ? 0 : -1;
@@ -406,6 +476,9 @@ PcLayoutWriter *pc_layout_create(const char *path, const PcStoreLayout *l, const
     int rc = w->file < 0 ? pc_fail(err, "%s: cannot create the HDF5 file%s", path, pc_h5_why()) : 0;
     if (!rc) rc = create_images(w, im, err);
     if (!rc) rc = create_methods(w, err);
+    if (!rc && im->reference_classes)
+        rc = pc_refclasses_create(w->file, path, im->reference_classes, l->n_images, im->reference_file, err);
+    if (!rc && meta->describe) rc = pc_describe_write(w->file, path, l, meta->describe, err);
     if (!rc) rc = pc_run_data_write(w->file, path, meta->run_data, meta->n_run_data, err);
     PcError e;
     if (!rc && meta->write_extra && meta->write_extra(w->file, meta->extra, &e))
@@ -448,6 +521,11 @@ int pc_layout_write(PcLayoutWriter *w, const PcImageResult *r, int n_done, PcErr
         if (ok && l->localisation)
             ok = pc_h5_write_row(sets[SET_ENERGY], i, H5T_NATIVE_DOUBLE, &r->energy[m]) == 0 &&
                  pc_h5_write_row(sets[SET_POINTING], i, H5T_NATIVE_INT, &r->pointing[m]) == 0;
+        if (ok && l->sensitivity_avg)
+            ok = pc_h5_write_row(sets[SET_SENS_AVG], i, H5T_NATIVE_DOUBLE, &r->sens_avg[m]) == 0;
+        if (ok && l->loc_more)
+            ok = pc_h5_write_row(sets[SET_POINT_TOL], i, H5T_NATIVE_INT, &r->pointing_tol[m]) == 0 &&
+                 pc_h5_write_row(sets[SET_RANK], i, H5T_NATIVE_DOUBLE, &r->rank[m]) == 0;
         const double *xv = r->extra + (size_t)m * pc_layout_extra_width(l);
         for (int k = 0; ok && k < l->n_extra; k++) {
             // doubles in memory; i8 sets (flags, at most PC_ROAD_MAX wide): NaN (not computed) is stored as -1
@@ -477,8 +555,8 @@ int pc_layout_flush(PcLayoutWriter *w, PcError *err) {
 int pc_layout_finish(PcLayoutWriter *w, PcError *err) {
     char end_time[64];
     iso_time_now(end_time, sizeof end_time);
-    int rc = 0;
-    if (pc_h5_set_str_attr(w->file, "end_time", end_time) || pc_h5_set_i64_attr(w->file, "complete", 1))
+    int rc = pc_refclasses_finish(w->file, w->path, err);   // every image is done: the agreement
+    if (!rc && (pc_h5_set_str_attr(w->file, "end_time", end_time) || pc_h5_set_i64_attr(w->file, "complete", 1)))
         rc = pc_fail(err, "%s: cannot write the closing attributes%s", w->path, pc_h5_why());
     if (!rc) rc = pc_layout_flush(w, err);
     char *path = strdup(w->path);
@@ -493,22 +571,41 @@ int pc_layout_finish(PcLayoutWriter *w, PcError *err) {
 
 // ---- reading ----------------------------------------------------------------------------------
 
-// Method ids, map format and curves (from the datasets of the first method), map side and steps
-// (attributes; older files: the datasets' shapes).
-static int read_layout(PcResultFile *rf, PcError *err) {
-    PcStoreLayout *l = &rf->layout;
+// The largest map side a result file may say: [preprocess] size's upper bound (config.c). A map of
+// it is 64 MiB as float32, the most a reader takes for one map (docs/hostile-inputs.md).
+#define MAX_MAP_SIDE 4096
+
+// method_ids: every id in the allowed set (safe_text.h), none twice.
+static int read_ids(PcResultFile *rf, PcError *err) {
     hid_t a = H5Aexists(rf->f, "method_ids") > 0 ? H5Aopen(rf->f, "method_ids", H5P_DEFAULT) : -1;
     if (a < 0) return pc_fail(err, "%s: not a polycam-eval result file (no method_ids attribute)", rf->path);
     size_t n_ids = 0;
     char **tmp = pc_h5_read_strings(a, 1, &n_ids);
     H5Aclose(a);
-    int n = (int)n_ids;
+    int n = tmp && n_ids < 65536 ? (int)n_ids : 0, rc = 0;
     rf->ids = xcalloc((size_t)(n > 0 ? n : 1), PC_METHOD_ID_LEN);
-    for (int m = 0; tmp && m < n; m++) snprintf(rf->ids[m], PC_METHOD_ID_LEN, "%s", tmp[m]);
+    for (int m = 0; m < n && !rc; m++) {
+        const char *why = pc_name_problem(tmp[m], 1);
+        char shown[160];
+        if (why)
+            rc = pc_fail(err, "%s: method id '%s' in method_ids %s (allowed: docs/hostile-inputs.md)", rf->path,
+                         pc_printable(shown, sizeof shown, tmp[m]), why);
+        for (int o = 0; o < m && !rc; o++)
+            if (!strcmp(tmp[o], tmp[m])) rc = pc_fail(err, "%s: method id '%s' appears twice in method_ids", rf->path, tmp[m]);
+        snprintf(rf->ids[m], PC_METHOD_ID_LEN, "%s", tmp[m]);
+    }
     pc_h5_free_strings(tmp, n_ids);
-    if (!tmp || n < 1) return pc_fail(err, "%s: cannot read method_ids", rf->path);
-    l->n_methods = n;
-    l->method_ids = rf->ids;
+    if (!rc && n < 1) rc = pc_fail(err, "%s: cannot read method_ids", rf->path);
+    rf->layout.n_methods = rc ? 0 : n;
+    rf->layout.method_ids = rf->ids;
+    return rc;
+}
+
+// Method ids, map format and curves (from the datasets of the first method), map side and steps
+// (attributes; older files: the datasets' shapes), each within what a run can write.
+static int read_layout(PcResultFile *rf, PcError *err) {
+    PcStoreLayout *l = &rf->layout;
+    if (read_ids(rf, err)) return -1;
     l->n_images = rf->n;
     char name[256];
     hsize_t first, last;
@@ -520,21 +617,39 @@ static int read_layout(PcResultFile *rf, PcError *err) {
         H5Tclose(dt);
         H5Dclose(d);
     }
-    l->size = (int)pc_h5_read_i64_attr(rf->f, "map_side", 0);
-    if (!l->size && pc_h5_dims(rf->f, name, &first, &last) == 0) l->size = (int)last;
-    l->steps = (int)pc_h5_read_i64_attr(rf->f, "steps", 0);
+    int64_t size = pc_h5_read_i64_attr(rf->f, "map_side", 0), steps = pc_h5_read_i64_attr(rf->f, "steps", 0);
+    if (!size && pc_h5_dims(rf->f, name, &first, &last) == 0) size = last <= MAX_MAP_SIDE ? (int64_t)last : -1;
+    if (size < 0 || size > MAX_MAP_SIDE)
+        return pc_fail(err, "%s: map_side = %lld, expected 1..%d (the largest [preprocess] size)", rf->path,
+                       (long long)size, MAX_MAP_SIDE);
     for (int c = 0; c < 2; c++) {
         const char *curve = c ? "deletion" : "insertion";
         snprintf(name, sizeof name, "/methods/%s/%s", rf->ids[0], curve);
         *(c ? &l->deletion : &l->insertion) = H5Lexists(rf->f, name, H5P_DEFAULT) > 0;
         snprintf(name, sizeof name, "/methods/%s/%s/scores", rf->ids[0], curve);
-        if (!l->steps && pc_h5_dims(rf->f, name, &first, &last) == 0) l->steps = (int)last;
+        if (!steps && pc_h5_dims(rf->f, name, &first, &last) == 0) steps = last <= INT32_MAX ? (int64_t)last : -1;
     }
+    const int64_t max_steps = size ? size * size : (int64_t)MAX_MAP_SIDE * MAX_MAP_SIDE;
+    if (steps < 0 || steps > max_steps)
+        return pc_fail(err, "%s: steps = %lld, expected 1..%lld (map_side squared)", rf->path, (long long)steps,
+                       (long long)max_steps);
+    l->size = (int)size;
+    l->steps = (int)steps;
     snprintf(name, sizeof name, "/methods/%s/sensitivity", rf->ids[0]);
     l->sensitivity = H5Lexists(rf->f, name, H5P_DEFAULT) > 0;
     snprintf(name, sizeof name, "/methods/%s/localisation", rf->ids[0]);
     l->localisation = H5Lexists(rf->f, name, H5P_DEFAULT) > 0;
-    const PcExtraSet *all;   // the perturbation metrics' sets the file has (metric_store.h)
+    snprintf(name, sizeof name, "/methods/%s/sensitivity_avg", rf->ids[0]);
+    l->sensitivity_avg = H5Lexists(rf->f, name, H5P_DEFAULT) > 0;
+    snprintf(name, sizeof name, "/methods/%s/localisation/rank", rf->ids[0]);
+    l->loc_more = l->localisation && H5Lexists(rf->f, name, H5P_DEFAULT) > 0;
+    snprintf(name, sizeof name, "/methods/%s/localisation/pointing_tol", rf->ids[0]);
+    hid_t dt = l->loc_more ? pc_h5_open_if(rf->f, name) : -1;
+    if (dt >= 0) {
+        l->pointing_tol = (int)pc_h5_read_i64_attr(dt, "tolerance", 0);
+        H5Dclose(dt);
+    }
+    const PcExtraSet *all;   // the perturbation metrics' sets the file has (extra_sets.h)
     const int n_all = pc_extra_sets_all(&all);
     for (int k = 0; k < n_all && l->n_extra < PC_MAX_EXTRA; k++) {
         snprintf(name, sizeof name, "/methods/%s/%s", rf->ids[0], all[k].name);
@@ -545,64 +660,91 @@ static int read_layout(PcResultFile *rf, PcError *err) {
         const int rank = sp >= 0 ? H5Sget_simple_extent_dims(sp, dims, NULL) : -1;
         if (sp >= 0) H5Sclose(sp);
         H5Dclose(d);
-        if (rank < 1 || rank > 2) continue;
+        if (rank < 1 || rank > 2 || dims[1] < 1 || dims[1] > (1 << 24)) continue;
         l->extra[l->n_extra] = all[k];
         l->extra[l->n_extra++].width = rank == 2 ? (int)dims[1] : 1;
     }
     return 0;
 }
 
-// /images/name, index, label, done, status.
+// /images/name (any count N, each name in the allowed set of safe_text.h), then index, label,
+// done, status, class and score: N rows each.
 static int read_images(PcResultFile *rf, PcError *err) {
+    PcH5Want w = {.file = rf->path, .kind = PC_H5_STRING, .rank = 1, .dims = {PC_DIM_ANY}};
     size_t n = 0, n_status = 0;
-    hid_t d = pc_h5_open_if(rf->f, "/images/name");
-    if (d >= 0) {
-        rf->names = pc_h5_read_strings(d, 0, &n);
-        H5Dclose(d);
-    }
+    rf->names = pc_h5_read_strings_checked(rf->f, "/images/name", &w, &n, err);
+    if (!rf->names) return -1;
     rf->n = (int)n;
-    if (!rf->names) return pc_fail(err, "%s: cannot read /images/name", rf->path);
-    d = pc_h5_open_if(rf->f, "/images/status");
-    if (d >= 0) {
-        rf->status = pc_h5_read_strings(d, 0, &n_status);
-        H5Dclose(d);
+    if (n > INT32_MAX) return pc_fail(err, "%s: /images/name has %zu rows", rf->path, n);
+    for (size_t i = 0; i < n; i++) {
+        const char *why = pc_name_problem(rf->names[i], 0);
+        char shown[160];
+        if (why)
+            return pc_fail(err, "%s: /images/name row %zu '%s' %s (allowed: docs/hostile-inputs.md)", rf->path, i,
+                           pc_printable(shown, sizeof shown, rf->names[i]), why);
     }
-    rf->index = pc_h5_read_ints(rf->f, "/images/index", n);
-    rf->label = pc_h5_read_ints(rf->f, "/images/label", n);
-    rf->done = pc_h5_read_ints(rf->f, "/images/done", n);
-    if (!rf->status || n_status != n || !rf->index || !rf->label || !rf->done)
-        return pc_fail(err, "%s: cannot read /images/status, index, label or done", rf->path);
+    char why[96];
+    snprintf(why, sizeof why, "N = %zu rows of /images/name", n);
+    w.dims[0] = n, w.why = why;
+    rf->status = pc_h5_read_strings_checked(rf->f, "/images/status", &w, &n_status, err);
+    if (!rf->status) return -1;
+    w.kind = PC_H5_INT;
+    if (!(rf->index = pc_h5_read_checked(rf->f, "/images/index", &w, H5T_NATIVE_INT, sizeof(int), NULL, err)) ||
+        !(rf->label = pc_h5_read_checked(rf->f, "/images/label", &w, H5T_NATIVE_INT, sizeof(int), NULL, err)) ||
+        !(rf->done = pc_h5_read_checked(rf->f, "/images/done", &w, H5T_NATIVE_INT, sizeof(int), NULL, err)))
+        return -1;
     for (size_t i = 0; i < n; i++) rf->n_done += rf->done[i] == 1;
-    rf->d_class = pc_h5_open_if(rf->f, "/images/class");
-    rf->d_score = pc_h5_open_if(rf->f, "/images/score");
-    if (rf->d_class < 0 || rf->d_score < 0)
-        return pc_fail(err, "%s: /images datasets missing", rf->path);
+    if ((rf->d_class = pc_h5_open_checked(rf->f, "/images/class", &w, err)) < 0) return -1;
+    w.kind = PC_H5_FLOAT;
+    if ((rf->d_score = pc_h5_open_checked(rf->f, "/images/score", &w, err)) < 0) return -1;
     return 0;
+}
+
+// What dataset k of a method must be: (N), (N, steps) or (N, map_side, map_side).
+static PcH5Want set_shape(const PcResultFile *rf, int k, char *why, size_t cap) {
+    const PcStoreLayout *l = &rf->layout;
+    const hsize_t n = (hsize_t)rf->n, s = (hsize_t)l->size;
+    PcH5Want w = {.file = rf->path, .kind = k == SET_POINTING || k == SET_POINT_TOL ? PC_H5_INT : PC_H5_FLOAT, .rank = 1, .dims = {n}, .why = why};
+    if (k == SET_MAP) {
+        w.rank = 3, w.dims[1] = w.dims[2] = s;
+        snprintf(why, cap, "N = %d images, map_side = %d", rf->n, l->size);
+    } else if (k == SET_INS_SCORES || k == SET_DEL_SCORES) {
+        w.rank = 2, w.dims[1] = (hsize_t)l->steps;
+        snprintf(why, cap, "N = %d images, steps = %d", rf->n, l->steps);
+    } else {
+        snprintf(why, cap, "N = %d images", rf->n);
+    }
+    return w;
 }
 
 static int open_sets(PcResultFile *rf, PcError *err) {
     const PcStoreLayout *l = &rf->layout;
     const int want[N_SETS] = {l->maps != PC_MAPS_NONE, l->insertion, l->insertion, l->deletion, l->deletion,
-                              l->sensitivity, l->localisation, l->localisation};
-    rf->sets = xmalloc((size_t)N_SETS * (size_t)l->n_methods * sizeof(hid_t));
+                              l->sensitivity, l->localisation, l->localisation, l->sensitivity_avg,
+                              l->loc_more, l->loc_more};
+    rf->sets = xmalloc((size_t)N_SETS * (size_t)(l->n_methods > 0 ? l->n_methods : 1) * sizeof(hid_t));
     for (int i = 0; i < N_SETS * l->n_methods; i++) rf->sets[i] = -1;
     for (int m = 0; m < l->n_methods; m++) {
         for (int k = 0; k < N_SETS; k++) {
             if (!want[k]) continue;
-            char name[256];
+            char name[256], why[128];
             snprintf(name, sizeof name, "/methods/%s/%s", l->method_ids[m], set_suffix[k]);
-            if ((rf->sets[m * N_SETS + k] = pc_h5_open_if(rf->f, name)) < 0)
-                return pc_fail(err, "%s: %s missing", rf->path, name);
+            PcH5Want w = set_shape(rf, k, why, sizeof why);
+            if ((rf->sets[m * N_SETS + k] = pc_h5_open_checked(rf->f, name, &w, err)) < 0) return -1;
         }
     }
+    // the extra sets: (N) or (N, width) as the first method's, in every method
     rf->xsets = xmalloc((size_t)(l->n_extra * l->n_methods + 1) * sizeof(hid_t));
     for (int i = 0; i < l->n_extra * l->n_methods; i++) rf->xsets[i] = -1;
     for (int m = 0; m < l->n_methods; m++)
         for (int k = 0; k < l->n_extra; k++) {
-            char name[256];
+            char name[256], why[128];
             snprintf(name, sizeof name, "/methods/%s/%s", l->method_ids[m], l->extra[k].name);
-            if ((rf->xsets[m * l->n_extra + k] = pc_h5_open_if(rf->f, name)) < 0)
-                return pc_fail(err, "%s: %s missing", rf->path, name);
+            snprintf(why, sizeof why, "N = %d images, width %d", rf->n, l->extra[k].width);
+            PcH5Want w = {.file = rf->path, .kind = l->extra[k].type == PC_EXTRA_I8 ? PC_H5_INT : PC_H5_FLOAT,
+                          .rank = l->extra[k].width > 1 ? 2 : 1, .dims = {(hsize_t)rf->n, (hsize_t)l->extra[k].width},
+                          .why = why};
+            if ((rf->xsets[m * l->n_extra + k] = pc_h5_open_checked(rf->f, name, &w, err)) < 0) return -1;
         }
     return 0;
 }
@@ -649,6 +791,11 @@ int pc_results_read(const PcResultFile *rf, int row, PcImageResult *r, PcError *
         if (ok && l->localisation)
             ok = pc_h5_read_row(sets[SET_ENERGY], i, H5T_NATIVE_DOUBLE, &r->energy[m]) == 0 &&
                  pc_h5_read_row(sets[SET_POINTING], i, H5T_NATIVE_INT, &r->pointing[m]) == 0;
+        if (ok && l->sensitivity_avg)
+            ok = pc_h5_read_row(sets[SET_SENS_AVG], i, H5T_NATIVE_DOUBLE, &r->sens_avg[m]) == 0;
+        if (ok && l->loc_more)
+            ok = pc_h5_read_row(sets[SET_POINT_TOL], i, H5T_NATIVE_INT, &r->pointing_tol[m]) == 0 &&
+                 pc_h5_read_row(sets[SET_RANK], i, H5T_NATIVE_DOUBLE, &r->rank[m]) == 0;
         double *xv = r->extra + (size_t)m * pc_layout_extra_width(l);
         for (int k = 0; ok && k < l->n_extra; k++) {
             ok = pc_h5_read_row(rf->xsets[m * l->n_extra + k], i, H5T_NATIVE_DOUBLE, xv) == 0;
@@ -666,13 +813,21 @@ double *pc_results_auc(const PcResultFile *rf, int m, int deletion) {
     return pc_h5_read_f64(rf->f, name, (size_t)rf->n);
 }
 
-float *pc_results_scores(const PcResultFile *rf, int m, int deletion) {
+float *pc_results_scores(const PcResultFile *rf, int m, int deletion, PcError *err) {
     const int t = rf->layout.steps;
     hid_t d = rf->sets[(size_t)m * N_SETS + (deletion ? SET_DEL_SCORES : SET_INS_SCORES)];
+    if (err) err->msg[0] = 0;
     if (d < 0 || t <= 0 || rf->n <= 0) return NULL;
+    // nothing written yet (a .partial before its first image): every value is the NaN fill
+    H5D_space_status_t st;
+    if (H5Dget_space_status(d, &st) >= 0 && st == H5D_SPACE_STATUS_NOT_ALLOCATED) return NULL;
+    char name[256];
+    snprintf(name, sizeof name, "/methods/%s/%s/scores", rf->ids[m], deletion ? "deletion" : "insertion");
+    if (pc_h5_budget(d, rf->path, name, (double)rf->n * t * sizeof(float), err)) return NULL;
     float *v = xmalloc((size_t)rf->n * t * sizeof(float));
     if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
         free(v);
+        pc_fail(err, "%s: cannot read %s", rf->path, name);
         return NULL;
     }
     return v;
@@ -690,8 +845,8 @@ double *pc_results_extra(const PcResultFile *rf, int m, const char *what) {
     return pc_h5_read_f64(rf->f, name, (size_t)rf->n);
 }
 
-int *pc_results_pointing(const PcResultFile *rf, int m) {
-    hid_t d = rf->sets[(size_t)m * N_SETS + SET_POINTING];
+static int *read_hits(const PcResultFile *rf, int m, int set) {
+    hid_t d = rf->sets[(size_t)m * N_SETS + set];
     if (d < 0 || rf->n <= 0) return NULL;
     int *v = xmalloc((size_t)rf->n * sizeof(int));
     if (H5Dread(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
@@ -700,6 +855,10 @@ int *pc_results_pointing(const PcResultFile *rf, int m) {
     }
     return v;
 }
+
+int *pc_results_pointing(const PcResultFile *rf, int m) { return read_hits(rf, m, SET_POINTING); }
+
+int *pc_results_pointing_tol(const PcResultFile *rf, int m) { return read_hits(rf, m, SET_POINT_TOL); }
 
 void pc_results_close(PcResultFile *rf) {
     for (int i = 0; rf->sets && i < N_SETS * rf->layout.n_methods; i++)

@@ -10,10 +10,17 @@
 //   /methods/<id>/sensitivity (N) f64 sensitivity-max (only with [robustness] sensitivity = yes;
 //   NaN = not computed or the library's NaN; sensitivity.h)
 //   /methods/<id>/localisation/energy (N) f64 (NaN = not computed), .../localisation/pointing (N)
-//   i8 (1 hit, 0 miss, -1 not computed): SPEC §10, only when the run has [data] masks
+//   i8 (1 hit, 0 miss, -1 not computed): SPEC §10, only when the run has [data] masks;
+//   beside them .../localisation/pointing_tol (N) i8 (the pointing game with [data]
+//   pointing_tolerance, attribute tolerance) and .../localisation/rank (N) f64 relevance rank
+//   accuracy (localisation.h; files written before them have neither)
+//   /methods/<id>/sensitivity_avg (N) f64 avg-sensitivity beside sensitivity-max (sensitivity.h;
+//   files written before it have sensitivity alone)
 //   /classes (K) str (when class names are known)
 //   /quant: the 8-bit precisions' layers, input scales and accuracy guard (quant_file.h), only in
 //   fp8 / int8 runs
+//   /reference_classes: the reference's class per image and the agreement (refclass.h), only with
+//   [data] reference_classes; the attributes of description.h on the method and curve groups and root
 //   root attributes: config, config_source, config_key, method_ids, map_side, steps, shard (i, n),
 //   weights_checksum, version, git_commit, libraries, device, start_time, end_time, n_images,
 //   n_done, complete.
@@ -25,8 +32,9 @@
 
 #include "common.h"
 #include "maps_format.h"
+#include "safe_text.h"     // PC_METHOD_ID_LEN
 
-#define PC_METHOD_ID_LEN 96
+
 
 // A per-method dataset of a further metric (metric_store.h): /methods/<id>/<name>, (N, width), or
 // (N) when width is 1, stored as `type` (fill NaN, or -1 for i8), attribute "description". In
@@ -51,6 +59,9 @@ typedef struct {
     int insertion, deletion;
     int sensitivity;                        // /methods/<id>/sensitivity stored
     int localisation;                       // energy in mask and pointing per image ([data] masks)
+    int sensitivity_avg;                    // /methods/<id>/sensitivity_avg stored (with sensitivity)
+    int loc_more;                           // localisation/pointing_tol and rank stored (with localisation)
+    int pointing_tol;                       // the tolerance of pointing_tol, pixels (its attribute)
     int n_extra;                            // perturbation metrics' sets (metric_store.h)
     PcExtraSet extra[PC_MAX_EXTRA];
 } PcStoreLayout;
@@ -65,6 +76,10 @@ typedef struct {
     const int *list_index;  // (n_images)
     int n_class_names;      // 0 = none
     char **class_names;     // (n_class_names)
+    // [data] reference_classes (refclass.h): the reference's class of each image (-1 = none) and
+    // the file it came from; NULL = no /reference_classes
+    const int *reference_classes;
+    const char *reference_file;
 } PcStoreImages;
 
 typedef struct PcRunData PcRunData;   // run_data.h
@@ -86,6 +101,8 @@ typedef struct {
     // write_extra(file, extra) 0, or -1 with err set. NULL = none.
     int (*write_extra)(hid_t file, const void *extra, PcError *err);
     const void *extra;
+    // The descriptions of the methods, curves and inputs (description.h); NULL = none written.
+    const struct PcDescription *describe;
 } PcStoreMeta;
 
 // Results of one image, host memory, sized by pc_result_init.
@@ -102,6 +119,9 @@ typedef struct {
     double *sens;           // (n_methods) sensitivity-max, NaN when not computed
     double *energy;         // (n_methods) energy in mask, NaN when not computed (no mask, NaN map)
     int *pointing;          // (n_methods) pointing hit 1 / 0, -1 when not computed
+    double *sens_avg;       // (n_methods) avg-sensitivity, NaN when not computed
+    int *pointing_tol;      // (n_methods) pointing hit within the tolerance, -1 when not computed
+    double *rank;           // (n_methods) relevance rank accuracy, NaN when not computed
     double *extra;          // (n_methods, extra width) the extra sets' values, NaN when not computed
 } PcImageResult;
 
@@ -117,14 +137,24 @@ void pc_result_free(PcImageResult *r);
 // only the last such method (the same form with one id); their other NaN methods' values are NaN
 // too, so they read the same way.
 #define PC_STATUS_NAN_MAP ": NaN map (constant before min-max, as the library)"
-// 1 when an image with this status enters the means: "ok", or a NaN-map status (each method's row
-// then keeps the image where the method's values are finite).
+// The same for methods that have no map of the image (ext:NAME whose file lacks it, external.h):
+// "ext:a: no map in the external file". With both kinds, the NaN part comes first and "; " joins
+// them: "gradcam: NaN map (...); ext:a: no map in the external file".
+#define PC_STATUS_NO_MAP ": no map in the external file"
+// 1 when an image with this status enters the means: "ok", or a status made of the parts above
+// (each method's row then keeps the image where the method's values are finite).
 int pc_status_usable(const char *status);
-// 1 for a NaN-map status (above).
+// 1 for a status with a NaN-map part (above).
 int pc_status_is_nan_map(const char *status);
+// 1 for a status with a no-map part (above).
+int pc_status_is_no_map(const char *status);
 // Writes the NaN-map status naming the n ids (n >= 1) into buf; ids that do not fit are counted
 // ("a, b and 3 more: NaN map ...").
 void pc_status_nan_maps(char *buf, size_t cap, const char *const *ids, int n);
+// The status of both kinds: the NaN-map part naming nan_ids (when n_nan > 0), then the no-map
+// part naming absent_ids (when n_absent > 0). n_nan + n_absent >= 1.
+void pc_status_partial_maps(char *buf, size_t cap, const char *const *nan_ids, int n_nan,
+                            const char *const *absent_ids, int n_absent);
 
 // The fixed-size binary form of one result in the journal (maps in the stored precision).
 size_t pc_result_bytes(const PcStoreLayout *l);
@@ -161,19 +191,24 @@ typedef struct {
     char *config, *config_key, *config_source, *device, *libraries, *weights_checksum;
     int shard_index, shard_count;   // -1 when the file does not say (older files)
     hid_t d_class, d_score;
-    hid_t *sets;                // (8, n_methods): map, ins auc, ins scores, del auc, del scores, sensitivity,
-                                // energy, pointing
+    hid_t *sets;                // (11, n_methods): map, ins auc, ins scores, del auc, del scores, sensitivity,
+                                // energy, pointing, sensitivity_avg, pointing_tol, rank
     hid_t *xsets;               // (n_methods, layout.n_extra) the extra sets
 } PcResultFile;
 
-// Opens a result file (finished or .partial) and reads its attributes and /images.
+// Opens a result file (finished or .partial) and reads its attributes and /images. Every dataset is
+// checked against the file's own N, map_side and steps (h5shape.h) and every method id and image
+// name against the allowed set (safe_text.h) before anything is read: a mismatch is refused in one
+// line naming the file, the dataset, the expected and the found shape.
 int pc_results_open(PcResultFile *rf, const char *path, PcError *err);
 // Reads the results of row `row` into r (maps converted to float32).
 int pc_results_read(const PcResultFile *rf, int row, PcImageResult *r, PcError *err);
 // Insertion (deletion = 0) or deletion AUCs of method m, (n) malloc'd; NULL when not stored.
 double *pc_results_auc(const PcResultFile *rf, int m, int deletion);
-// Per-step scores of method m, (n, T) malloc'd; NULL when that curve is not stored.
-float *pc_results_scores(const PcResultFile *rf, int m, int deletion);
+// Per-step scores of method m, (n, T) malloc'd; NULL when that curve is not stored or holds no
+// value yet (err->msg empty), or when reading it would take more memory than the file can hold
+// (h5shape.h: pc_h5_budget; err says so).
+float *pc_results_scores(const PcResultFile *rf, int m, int deletion, PcError *err);
 // The (S, S) map of method m for image `row`, as float32; -1 when maps are not stored.
 int pc_results_map(const PcResultFile *rf, int m, int row, float *out);
 // A per-image value of method m beside the layout's own (e.g. "sensitivity"): (n) malloc'd, NULL
@@ -182,6 +217,8 @@ double *pc_results_extra(const PcResultFile *rf, int m, const char *what);
 // Pointing hits of method m, (n) malloc'd (1 hit, 0 miss, -1 not computed); NULL when the file has
 // no localisation. The energies are pc_results_extra(rf, m, "localisation/energy").
 int *pc_results_pointing(const PcResultFile *rf, int m);
+// The same for localisation/pointing_tol; NULL when the file has none.
+int *pc_results_pointing_tol(const PcResultFile *rf, int m);
 void pc_results_close(PcResultFile *rf);
 
 #endif

@@ -7,13 +7,17 @@
 #define _GNU_SOURCE
 #include "merge.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "description.h"
+#include "h5shape.h"
 #include "h5util.h"
 #include "merge_sanity.h"
 #include "quant_file.h"
+#include "refclass.h"
 #include "run_data.h"
 
 typedef struct {
@@ -82,10 +86,23 @@ static int shard_open(Shard *s, const char *path, const char *out_path, PcError 
     return 0;
 }
 
+// The first shard number of 0..n_shards-1 that no input is (n_shards > n_in: one is missing; at
+// most n_in + 1 numbers to try, whatever count a file says).
+static int first_missing(const Shard *sh, int n_in, int n_shards) {
+    for (int i = 0; i <= n_in && i < n_shards; i++) {
+        int found = 0;
+        for (int k = 0; k < n_in && !found; k++) found = sh[k].shard_i == i;
+        if (!found) return i;
+    }
+    return n_shards;
+}
+
 // Every shard 0..n-1 once, all of the same configuration (apart from [run] shard) and weights.
 static int check_shards(const Shard *sh, int n_in, char *const *inputs, PcError *err) {
     int n_shards = sh[0].shard_n;
-    unsigned char *seen = xcalloc((size_t)(n_shards > 0 ? n_shards : 1), 1);
+    // n_in files hold at most n_in shards: a larger count (whatever a file says) is never allocated
+    const int fits = n_shards >= 1 && n_shards <= n_in;
+    unsigned char *seen = xcalloc((size_t)(fits ? n_shards : 1), 1);
     int rc = 0;
     for (int k = 0; k < n_in && !rc; k++) {
         const char *w0 = sh[0].rf.weights_checksum ? sh[0].rf.weights_checksum : "";
@@ -102,15 +119,17 @@ static int check_shards(const Shard *sh, int n_in, char *const *inputs, PcError 
         } else if (strcmp(w0, wk)) {
             rc = pc_fail(err, "%s and %s were made with different weights: [model] weights: checksum %s there, %s in "
                          "the second", inputs[0], inputs[k], w0, wk);
-        } else if (sh[k].shard_n != n_shards || sh[k].shard_i < 0 || sh[k].shard_i >= n_shards || seen[sh[k].shard_i]) {
+        } else if (sh[k].shard_n != n_shards || sh[k].shard_i < 0 || sh[k].shard_i >= n_shards ||
+                   (fits && seen[sh[k].shard_i])) {
             rc = pc_fail(err, "%s: shard %d/%d given twice or inconsistent with %d shards", inputs[k], sh[k].shard_i,
                          sh[k].shard_n, n_shards);
-        } else {
+        } else if (fits) {
             seen[sh[k].shard_i] = 1;
         }
     }
-    for (int i = 0; i < n_shards && !rc; i++)
+    for (int i = 0; i < n_shards && fits && !rc; i++)
         if (!seen[i]) rc = pc_fail(err, "shard %d/%d is missing", i, n_shards);
+    if (!fits && !rc) rc = pc_fail(err, "shard %d/%d is missing", first_missing(sh, n_in, n_shards), n_shards);
     free(seen);
     return rc;
 }
@@ -120,10 +139,27 @@ static int cmp_entry(const void *a, const void *b) {
     return (x->index > y->index) - (x->index < y->index);
 }
 
-// Images of every shard back in list order; *out (total) malloc'd.
+// /images/index of one shard as a run writes it (dataset.c): list entries i with i % count = index,
+// increasing, none negative.
+static int check_index(const Shard *s, PcError *err) {
+    for (int i = 0; i < s->rf.n; i++) {
+        int v = s->rf.index[i];
+        if (v < 0 || v % s->shard_n != s->shard_i || (i > 0 && v <= s->rf.index[i - 1]))
+            return pc_fail(err, "%s: /images/index row %d is %d, not a list entry of shard %d/%d (entries i with i %% %d "
+                           "= %d, increasing)", s->rf.path, i, v, s->shard_i, s->shard_n, s->shard_n, s->shard_i);
+    }
+    return 0;
+}
+
+// Images of every shard back in list order, which must be one run of consecutive list entries
+// (the [data] offset .. limit slice the shards split); *out (total) malloc'd.
 static int order_images(const Shard *sh, int n_in, Entry **out, int *total, PcError *err) {
-    int t = 0;
-    for (int k = 0; k < n_in; k++) t += sh[k].rf.n;
+    long long t = 0;
+    for (int k = 0; k < n_in; k++) {
+        if (check_index(&sh[k], err)) return -1;
+        t += sh[k].rf.n;
+    }
+    if (t > INT32_MAX) return pc_fail(err, "the shards hold %lld images together, more than a run can", t);
     Entry *all = xmalloc((size_t)(t > 0 ? t : 1) * sizeof(Entry));
     t = 0;
     for (int k = 0; k < n_in; k++)
@@ -131,8 +167,13 @@ static int order_images(const Shard *sh, int n_in, Entry **out, int *total, PcEr
     qsort(all, (size_t)t, sizeof(Entry), cmp_entry);
     *out = all;
     *total = t;
-    for (int i = 1; i < t; i++)
+    for (int i = 1; i < t; i++) {
         if (all[i].index == all[i - 1].index) return pc_fail(err, "list index %d appears in two shards", all[i].index);
+        if (all[i].index != all[i - 1].index + 1)
+            return pc_fail(err, "%s: /images/index row %d is %d, but list entries %d..%d are in no shard (the shards of "
+                           "a run hold every entry of its slice)", sh[all[i].shard].rf.path, all[i].row, all[i].index,
+                           all[i - 1].index + 1, all[i].index - 1);
+    }
     return 0;
 }
 
@@ -140,11 +181,17 @@ static int order_images(const Shard *sh, int n_in, Entry **out, int *total, PcEr
 // naming the dataset. *out: shard 0's.
 static int shard_run_data(const Shard *sh, int n_in, PcRunData **out, int *n_out, PcError *err) {
     const PcStoreLayout *l = &sh[0].rf.layout;
-    *n_out = pc_run_data_read(sh[0].rf.f, l->method_ids, l->n_methods, out);
-    int rc = 0;
+    *n_out = pc_run_data_read(sh[0].rf.f, sh[0].rf.path, l->method_ids, l->n_methods, out, err);
+    int rc = *n_out < 0 ? -1 : 0;
+    if (rc) *n_out = 0;
     for (int k = 1; k < n_in && !rc; k++) {
         PcRunData *d = NULL;
-        int n = pc_run_data_read(sh[k].rf.f, sh[k].rf.layout.method_ids, sh[k].rf.layout.n_methods, &d);
+        int n = pc_run_data_read(sh[k].rf.f, sh[k].rf.path, sh[k].rf.layout.method_ids, sh[k].rf.layout.n_methods, &d,
+                                 err);
+        if (n < 0) {
+            rc = -1;
+            break;
+        }
         for (int i = 0; i < *n_out && !rc; i++) {
             int same = i < n && pc_run_data_equal(&(*out)[i], &d[i]);
             if (!same)
@@ -193,6 +240,25 @@ static int shard_quant(const Shard *sh, int n_in, PcQuantPlan *out) {
     return has;
 }
 
+// /reference_classes of the shards (refclass.h): each image's reference class from its shard, in
+// list order (*out malloc'd, NULL when the first shard has none); the file named by the first.
+static int *shard_reference(const Shard *sh, int n_in, const Entry *all, int total, char **file) {
+    PcRefAgreement *a = xcalloc((size_t)n_in, sizeof *a);
+    int *ref = NULL;
+    for (int k = 0; k < n_in; k++) pc_refclasses_read(sh[k].rf.f, sh[k].rf.n, &a[k]);
+    if (a[0].present) {
+        ref = xmalloc((size_t)(total > 0 ? total : 1) * sizeof(int));
+        for (int i = 0; i < total; i++) {
+            const PcRefAgreement *s = &a[all[i].shard];
+            ref[i] = s->present ? s->cls[all[i].row] : -1;
+        }
+        *file = a[0].file ? strdup(a[0].file) : strdup("");
+    }
+    for (int k = 0; k < n_in; k++) pc_refagreement_free(&a[k]);
+    free(a);
+    return ref;
+}
+
 // Opens OUT.h5 through the store with the images in list order and the unsharded configuration.
 static int open_output(PcStore **st, const char *out_path, const Shard *sh, int n_in, const Entry *all, int total,
                        PcStoreMode mode, const char *git_commit, PcError *err) {
@@ -206,13 +272,19 @@ static int open_output(PcStore **st, const char *out_path, const Shard *sh, int 
     }
     PcStoreLayout layout = sh[0].rf.layout;
     layout.n_images = total;
-    PcStoreImages images = {.names = names, .labels = labels, .list_index = index};
+    char *ref_file = NULL;
+    int *ref = shard_reference(sh, n_in, all, total, &ref_file);
+    PcStoreImages images = {.names = names, .labels = labels, .list_index = index, .reference_classes = ref,
+                            .reference_file = ref_file};
+    PcDescription desc;   // the first shard's (every shard has the same configuration)
+    const int described = pc_describe_read(sh[0].rf.f, &sh[0].rf.layout, &desc);
     size_t n_class_names = 0;
-    hid_t dc = pc_h5_open_if(sh[0].rf.f, "/classes");
-    if (dc >= 0) {
-        images.class_names = pc_h5_read_strings(dc, 0, &n_class_names);
+    int classes_ok = 1;
+    if (H5Lexists(sh[0].rf.f, "/classes", H5P_DEFAULT) > 0) {
+        PcH5Want w = {.file = sh[0].rf.path, .rank = 1, .dims = {PC_DIM_ANY}};
+        images.class_names = pc_h5_read_strings_checked(sh[0].rf.f, "/classes", &w, &n_class_names, err);
         images.n_class_names = images.class_names ? (int)n_class_names : 0;
-        H5Dclose(dc);
+        classes_ok = images.class_names != NULL;
     }
     const char *src0 = sh[0].rf.config_source ? sh[0].rf.config_source : "";
     size_t source_len = strlen(src0) + 64;
@@ -220,15 +292,19 @@ static int open_output(PcStore **st, const char *out_path, const Shard *sh, int 
     snprintf(source, source_len, "%s; merged from %d shard files\n", src0, n_in);
     snprintf(device, sizeof device, "%s (shards merged)", sh[0].rf.device ? sh[0].rf.device : "");
     PcRunData *run_data = NULL;
-    int n_run_data = 0, rc = shard_run_data(sh, n_in, &run_data, &n_run_data, err);
+    int n_run_data = 0, rc = classes_ok ? shard_run_data(sh, n_in, &run_data, &n_run_data, err) : -1;
     PcQuantPlan quant;
     const int quantised = shard_quant(sh, n_in, &quant);
     PcStoreMeta meta = {.config = sh[0].config, .config_key = sh[0].key, .config_source = source, .version = PC_VERSION,
                         .git_commit = git_commit, .libraries = sh[0].rf.libraries ? sh[0].rf.libraries : "",
                         .device = device, .weights_checksum = sh[0].rf.weights_checksum, .shard_index = 0,
                         .shard_count = 1, .n_run_data = n_run_data, .run_data = run_data,
-                        .write_extra = quantised ? pc_quant_write_h5 : NULL, .extra = &quant};
+                        .write_extra = quantised ? pc_quant_write_h5 : NULL, .extra = &quant,
+                        .describe = described ? &desc : NULL};
     if (rc == 0) rc = pc_store_open(st, out_path, &layout, &images, &meta, mode, err);
+    if (described) pc_describe_free(&desc);
+    free(ref);
+    free(ref_file);
     pc_quant_plan_free(&quant);
     pc_run_data_free(run_data, n_run_data);
     free(source);

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "h5shape.h"
 #include "h5util.h"
+#include "safe_text.h"
 #include "sanity_file.h"
 
 static char **strings_of(hid_t f, const char *name, size_t *n) {
@@ -40,6 +42,108 @@ static int64_t attr_of(hid_t f, const char *name) {
     return s;
 }
 
+// 1 when the shards' checks randomised the same way (randomisation attribute; none = cascading).
+static int same_randomisation(hid_t a, hid_t b) {
+    hid_t ga = H5Gopen2(a, "sanity", H5P_DEFAULT), gb = H5Gopen2(b, "sanity", H5P_DEFAULT);
+    char *ka = ga >= 0 ? pc_h5_read_root_attr(ga, "randomisation") : NULL;
+    char *kb = gb >= 0 ? pc_h5_read_root_attr(gb, "randomisation") : NULL;
+    int same = !strcmp(ka ? ka : "cascading", kb ? kb : "cascading");
+    free(ka), free(kb);
+    if (ga >= 0) H5Gclose(ga);
+    if (gb >= 0) H5Gclose(gb);
+    return same;
+}
+
+// ---- checks before anything is read or written (h5shape.h) -----------------------------------
+
+// /sanity/images of shard k: rows of its /images, *count of them.
+static int check_images(const PcResultFile *rf, hsize_t *count, PcError *err) {
+    PcH5Want w = {.file = rf->path, .kind = PC_H5_INT, .rank = 1, .dims = {PC_DIM_ANY}};
+    size_t n = 0;
+    long long *rows = pc_h5_read_checked(rf->f, "/sanity/images", &w, H5T_NATIVE_LLONG, sizeof(long long), &n, err);
+    int rc = rows ? 0 : -1;
+    for (size_t i = 0; rows && i < n && !rc; i++)
+        if (rows[i] < 0 || rows[i] >= rf->n)
+            rc = pc_fail(err, "%s: /sanity/images row %zu is %lld, expected a row of /images (0..%d)", rf->path, i,
+                         rows[i], rf->n - 1);
+    free(rows);
+    *count = n;
+    return rc;
+}
+
+// The names of /sanity/methods (method id rule) and /sanity/steps of one shard in the allowed set
+// (safe_text.h).
+static int check_names(const PcResultFile *rf, const char *name, int method_ids, PcError *err) {
+    PcH5Want w = {.file = rf->path, .rank = 1, .dims = {PC_DIM_ANY}};
+    size_t n = 0;
+    char **v = pc_h5_read_strings_checked(rf->f, name, &w, &n, err);
+    int rc = v ? 0 : -1;
+    for (size_t i = 0; v && i < n && !rc; i++) {
+        const char *why = pc_name_problem(v[i], method_ids);
+        char shown[160];
+        if (why)
+            rc = pc_fail(err, "%s: %s entry '%s' %s (allowed: docs/hostile-inputs.md)", rf->path, name,
+                         pc_printable(shown, sizeof shown, v[i]), why);
+    }
+    if (v) pc_h5_free_strings(v, n);
+    return rc;
+}
+
+// A dataset that gather() copies row by row: in every shard, shard 0's element type and trailing
+// axes with as many rows as that shard's /sanity/images, and one row within the memory bound.
+static int check_gathered(const PcResultFile *const *sh, int n, const hsize_t *count, const char *name, PcError *err) {
+    hid_t d0 = pc_h5_open_if(sh[0]->f, name);
+    if (d0 < 0) return 0;   // shard 0 has none: nothing is gathered
+    PcH5Want w = {.file = sh[0]->path, .rank = 0};
+    hsize_t dims[PC_H5_MAX_RANK] = {0};
+    w.rank = pc_h5_shape(d0, dims);
+    memcpy(w.dims, dims, sizeof dims);
+    char why[1200];
+    snprintf(why, sizeof why, "rows of its /sanity/images, the other axes as in %s", sh[0]->path);
+    w.why = why;
+    hid_t t0 = H5Dget_type(d0);
+    double row = (double)H5Tget_size(t0);
+    for (int r = 1; r < w.rank; r++) row *= (double)dims[r];
+    int rc = w.rank < 1 ? pc_fail(err, "%s: %s is not an array of 1..%d axes", sh[0]->path, name, PC_H5_MAX_RANK)
+                        : pc_h5_budget(d0, sh[0]->path, name, row, err);
+    for (int k = 0; k < n && !rc; k++) {
+        w.file = sh[k]->path;
+        w.dims[0] = count[k];
+        hid_t d = pc_h5_open_checked(sh[k]->f, name, &w, err);
+        hid_t t = d >= 0 ? H5Dget_type(d) : -1;
+        if (d < 0) rc = -1;
+        else if (H5Tequal(t, t0) <= 0)
+            rc = pc_fail(err, "%s: %s has another element type than in %s", sh[k]->path, name, sh[0]->path);
+        if (t >= 0) H5Tclose(t);
+        if (d >= 0) H5Dclose(d);
+    }
+    H5Tclose(t0);
+    H5Dclose(d0);
+    return rc;
+}
+
+// Every per-image dataset of every shard's /sanity as gather() and checked_images() will read it.
+static int check_shapes(const PcResultFile *const *sh, int n, PcError *err) {
+    hsize_t *count = xcalloc((size_t)n, sizeof(hsize_t));
+    int rc = check_names(sh[0], "/sanity/methods", 1, err) || check_names(sh[0], "/sanity/steps", 0, err) ? -1 : 0;
+    for (int k = 0; k < n && !rc; k++) rc = check_images(sh[k], &count[k], err);
+    size_t n_meth = 0;
+    char **ids = rc ? NULL : strings_of(sh[0]->f, "/sanity/methods", &n_meth);
+    if (!rc) rc = check_gathered(sh, n, count, "/sanity/class", err) || check_gathered(sh, n, count, "/sanity/score", err);
+    for (size_t m = 0; m < n_meth && !rc; m++) {
+        char name[512];
+        snprintf(name, sizeof name, "/sanity/maps/%s", ids[m]);
+        rc = check_gathered(sh, n, count, name, err);
+        for (int k = 0; k < PC_SIM_COUNT && !rc; k++) {
+            snprintf(name, sizeof name, "/sanity/similarity/%s/%s", pc_sim_names[k], ids[m]);
+            rc = check_gathered(sh, n, count, name, err);
+        }
+    }
+    if (ids) pc_h5_free_strings(ids, n_meth);
+    free(count);
+    return rc ? -1 : 0;
+}
+
 int pc_merge_sanity_check(const PcResultFile *const *sh, int *images, int n, PcError *err) {
     int first_with = -1, first_without = -1;
     for (int k = 0; k < n; k++) {
@@ -60,13 +164,14 @@ int pc_merge_sanity_check(const PcResultFile *const *sh, int *images, int n, PcE
         const char *what = !same_strings(sh[0]->f, sh[k]->f, "/sanity/methods") ? "methods"
                            : !same_strings(sh[0]->f, sh[k]->f, "/sanity/steps") ? "steps"
                            : attr_of(sh[0]->f, "seed") != attr_of(sh[k]->f, "seed") ? "seed"
+                           : !same_randomisation(sh[0]->f, sh[k]->f)               ? "[sanity] order"
                            : images[0] != images[k]                                ? "[sanity] images"
                                                                                    : NULL;
         if (what)
             return pc_fail(err, "%s and %s: their sanity checks (/sanity) differ in %s; rerun the shards' commands "
                            "with the same [sanity] settings and --sanity", sh[0]->path, sh[k]->path, what);
     }
-    return 1;
+    return check_shapes(sh, n, err) ? -1 : 1;
 }
 
 // ---- gathering rows ----------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "h5shape.h"
 #include "h5util.h"
 #include "run_data.h"
 
@@ -63,10 +64,12 @@ int pc_run_data_write(hid_t file, const char *path, const PcRunData *d, int n, P
 // ---- reading ----------------------------------------------------------------------------------
 
 typedef struct {
-    const char *method;
+    const char *method, *path;
     PcRunData *list;
     int n, cap;
     hid_t group;
+    PcError *err;
+    int failed;
 } Visit;
 
 static int is_run_scoped(hid_t ds) {
@@ -108,11 +111,21 @@ static herr_t visit_cb(hid_t g, const char *name, const H5O_info_t *info, void *
         snprintf(d.method, sizeof d.method, "%s", v->method);
         snprintf(d.name, sizeof d.name, "%s", name);
         d.type = H5Tget_class(t) == H5T_FLOAT ? PC_RUN_F32 : H5Tget_size(t) == 1 ? PC_RUN_U8 : PC_RUN_I32;
+        const int rank = H5Sget_simple_extent_ndims(sp);
+        char full[PC_METHOD_ID_LEN + 160];
+        snprintf(full, sizeof full, "/methods/%s/%s", v->method, name);
+        // numbers of 1..4 axes, held to what the file can hold (h5shape.h), before the allocation
+        PcH5Want w = {.file = v->path, .kind = d.type == PC_RUN_F32 ? PC_H5_FLOAT : PC_H5_INT,
+                      .rank = rank >= 1 && rank <= 4 ? rank : 1, .dims = {PC_DIM_ANY, PC_DIM_ANY, PC_DIM_ANY, PC_DIM_ANY}};
         hsize_t dims[4] = {0};
-        d.rank = H5Sget_simple_extent_ndims(sp);
-        if (d.rank >= 1 && d.rank <= 4) {
+        v->failed = pc_h5_check(ds, full, &w, v->err) != 0;
+        if (!v->failed) {
             H5Sget_simple_extent_dims(sp, dims, NULL);
+            d.rank = rank;
             for (int i = 0; i < d.rank; i++) d.dims[i] = (long long)dims[i];
+            v->failed = pc_h5_budget(ds, v->path, full, (double)pc_run_data_bytes(&d), v->err) != 0;
+        }
+        if (!v->failed) {
             d.data = xmalloc(pc_run_data_bytes(&d) + 1);
             if (H5Dread(ds, mem_type(d.type), H5S_ALL, H5S_ALL, H5P_DEFAULT, d.data) >= 0) {
                 read_attrs(ds, &d);
@@ -120,17 +133,20 @@ static herr_t visit_cb(hid_t g, const char *name, const H5O_info_t *info, void *
                 v->list[v->n++] = d;
             } else {
                 free(d.data);
+                v->failed = 1;
+                pc_fail(v->err, "%s: cannot read %s", v->path, full);
             }
         }
         H5Tclose(t);
         H5Sclose(sp);
     }
     H5Dclose(ds);
-    return 0;
+    return v->failed;   // a positive value stops the visit
 }
 
-int pc_run_data_read(hid_t file, char (*method_ids)[PC_METHOD_ID_LEN], int n_methods, PcRunData **out) {
-    Visit v = {0};
+int pc_run_data_read(hid_t file, const char *path, char (*method_ids)[PC_METHOD_ID_LEN], int n_methods,
+                     PcRunData **out, PcError *err) {
+    Visit v = {.path = path, .err = err};
     for (int m = 0; m < n_methods; m++) {
         char path[PC_METHOD_ID_LEN + 16];
         snprintf(path, sizeof path, "/methods/%s", method_ids[m]);
@@ -140,6 +156,12 @@ int pc_run_data_read(hid_t file, char (*method_ids)[PC_METHOD_ID_LEN], int n_met
         v.method = method_ids[m];
         H5Ovisit2(g, H5_INDEX_NAME, H5_ITER_INC, visit_cb, &v, H5O_INFO_BASIC);
         H5Gclose(g);
+        if (v.failed) break;
+    }
+    if (v.failed) {
+        pc_run_data_free(v.list, v.n);
+        *out = NULL;
+        return -1;
     }
     *out = v.list;
     return v.n;

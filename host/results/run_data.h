@@ -32,8 +32,10 @@ size_t pc_run_data_bytes(const PcRunData *d);
 // Writes the n datasets into the open file `file` (path for messages). 0, or -1 with err.
 int pc_run_data_write(hid_t file, const char *path, const PcRunData *d, int n, PcError *err);
 // Every run-level dataset under /methods/<id> of the given methods: count, *out malloc'd (free
-// with pc_run_data_free).
-int pc_run_data_read(hid_t file, char (*method_ids)[PC_METHOD_ID_LEN], int n_methods, PcRunData **out);
+// with pc_run_data_free); -1 with err (naming path, the file's name) when one has more than 4 axes,
+// is not numbers, or would take more memory than the file can hold (h5shape.h).
+int pc_run_data_read(hid_t file, const char *path, char (*method_ids)[PC_METHOD_ID_LEN], int n_methods,
+                     PcRunData **out, PcError *err);
 void pc_run_data_free(PcRunData *d, int n);
 // Same method, name, type, shape and bytes.
 int pc_run_data_equal(const PcRunData *a, const PcRunData *b);

@@ -49,8 +49,13 @@ static int write_meta(hid_t g, const PcSanityRecord *r) {
              write_array(g, "score", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, NULL, r->score);
     return rc || pc_h5_set_i64_attr(g, "seed", (int64_t)r->seed) ||
            pc_h5_set_i64_attr(g, "images_requested", r->want) ||
-           pc_h5_set_str_attr(g, "order", "Conv2d/Linear layers re-initialised cumulatively from the output layer "
-                                          "down (steps[t] = the layer added at step t; step 0 = the original network)") ||
+           pc_h5_set_str_attr(g, "randomisation", r->independent ? "independent" : "cascading") ||
+           pc_h5_set_str_attr(g, "order", r->independent
+                                              ? "independent: at step t only the layer steps[t] re-initialised on the "
+                                                "original network (step 0 = the original); class = the original's"
+                                              : "Conv2d/Linear layers re-initialised cumulatively from the output "
+                                                "layer down (steps[t] = the layer added at step t; step 0 = the "
+                                                "original network)") ||
            pc_h5_set_str_attr(g, "init", "PyTorch reset_parameters(): weights and biases uniform in +-1/sqrt(fan_in) "
                                          "(Philox stream 6, sample (6<<16)|layer_index, image 0); batch norm of a "
                                          "re-initialised conv reset (weight 1, bias 0, mean 0, var 1)") ||
@@ -119,12 +124,15 @@ int pc_sanity_file_write(const char *path, const PcSanityRecord *r, PcError *err
 }
 
 int pc_sanity_file_is_current(const char *output, const char *const *methods, int n_meth, int want, uint64_t seed,
-                              PcMapsFormat fmt) {
+                              PcMapsFormat fmt, int independent) {
     hid_t f = pc_h5_open_read(output);
     if (f < 0) return 0;
     hid_t g = H5Lexists(f, "sanity", H5P_DEFAULT) > 0 ? H5Gopen2(f, "sanity", H5P_DEFAULT) : -1;
+    char *kind = g >= 0 ? pc_h5_read_root_attr(g, "randomisation") : NULL;   // none: a cascade's
     int same = g >= 0 && pc_h5_read_i64_attr(g, "images_requested", -1) == want &&
-               pc_h5_read_i64_attr(g, "seed", -1) == (int64_t)seed;
+               pc_h5_read_i64_attr(g, "seed", -1) == (int64_t)seed &&
+               !strcmp(kind ? kind : "cascading", independent ? "independent" : "cascading");
+    free(kind);
     hid_t d = same ? pc_h5_open_if(g, "methods") : -1;
     size_t n = 0;
     char **ids = d >= 0 ? pc_h5_read_strings(d, 0, &n) : NULL;

@@ -4,7 +4,8 @@
 // layer_index (T) i64, images (I) i64, class (I, T) i32, score (I, T) f32,
 // maps/<id> (I, T, S, S) f16|f32 (absent with [output] maps = none),
 // similarity/<measure>/<id> (I, T) f64 for the measures pc_sim_names; attributes seed,
-// images_requested, order, init, measures.
+// images_requested, randomisation ("cascading" | "independent"; none in files written before
+// it: cascading), order, init, measures.
 #ifndef PC_SANITY_FILE_H
 #define PC_SANITY_FILE_H
 
@@ -32,6 +33,7 @@ typedef struct {
     const float *maps;              // (M, I, T, S, S)
     const double *sim;              // (PC_SIM_COUNT, M, I, T)
     PcMapsFormat maps_format;       // [output] maps: f16, f32 or none (maps not stored)
+    int independent;                // independent randomisation (metrics/sanity.h), 0 = cascading
 } PcSanityRecord;
 
 // Writes r as /sanity of the finished file path, replacing an older /sanity, into a copy renamed
@@ -39,9 +41,9 @@ typedef struct {
 int pc_sanity_file_write(const char *path, const PcSanityRecord *r, PcError *err);
 
 // 1 when path's /sanity was made with these settings: the same method ids in order, requested
-// images, seed and map format.
+// images, seed, map format and randomisation.
 int pc_sanity_file_is_current(const char *path, const char *const *methods, int n_meth, int want, uint64_t seed,
-                              PcMapsFormat fmt);
+                              PcMapsFormat fmt, int independent);
 
 // The lines of a finished output that a check's journal key depends on ("output start_time = ...\n
 // output config_key = <hash>\n"; malloc'd), or NULL when the file cannot be read.

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "h5util.h"
+#include "safe_text.h"
 #include "journal.h"
 
 struct PcStore {

@@ -11,9 +11,16 @@
 #include <sys/stat.h>
 
 #include "layout.h"
+#include "safe_text.h"
 
-// Mean energy in mask and pointing hits of method m over the used images that have them.
-static void fill_localisation(const PcResultFile *rf, int m, const int *use, PcTableRow *row) {
+// The rule of docs/hostile-inputs.md: an AUC or an energy in mask is a mean of values in [0, 1];
+// anything else (NaN, inf, 1e308: a damaged or hand-made file) is left out of the means and of
+// their N, like a NaN map. The slack allows for rounding.
+#define UNIT_SLACK 1e-3
+int pc_unit_value_usable(double v) { return isfinite(v) && v >= -UNIT_SLACK && v <= 1 + UNIT_SLACK; }
+
+// Mean energy in mask and pointing hits of method m over the used images that have both.
+static void fill_localisation(const PcResultFile *rf, int m, const unsigned char *use, PcTableRow *row) {
     row->energy = NAN;
     if (!rf->layout.localisation) return;
     double *energy = pc_results_extra(rf, m, "localisation/energy");
@@ -21,18 +28,71 @@ static void fill_localisation(const PcResultFile *rf, int m, const int *use, PcT
     row->has_loc = energy && hit;
     double s = 0;
     for (int i = 0; row->has_loc && i < rf->n; i++) {
-        if (!use[i] || hit[i] < 0 || !isfinite(energy[i])) continue;
+        if (!use[i] || (hit[i] != 0 && hit[i] != 1) || !pc_unit_value_usable(energy[i])) continue;
         s += energy[i];
         row->hits += hit[i] == 1;
         row->n_loc++;
     }
     if (row->n_loc) row->energy = s / row->n_loc;
+    row->rank = NAN;
+    int *tol = rf->layout.loc_more && row->has_loc ? pc_results_pointing_tol(rf, m) : NULL;
+    double *rank = tol ? pc_results_extra(rf, m, "localisation/rank") : NULL;
+    row->has_loc_more = tol && rank;
+    row->tol = rf->layout.pointing_tol;
+    double sr = 0;
+    for (int i = 0; row->has_loc_more && i < rf->n; i++) {
+        if (!use[i] || hit[i] < 0 || !isfinite(energy[i])) continue;   // the n_loc images
+        row->hits_tol += tol[i] == 1;
+        if (isfinite(rank[i])) sr += rank[i], row->n_rank++;
+    }
+    if (row->n_rank) row->rank = sr / row->n_rank;
+    free(tol);
+    free(rank);
     free(energy);
     free(hit);
 }
 
-// The perturbation metrics' summary columns: the file's scalar extra sets that name a column.
-static void fill_columns(const PcResultFile *rf, const int *use, PcTable *t) {
+void pc_table_row(const PcResultFile *rf, int m, const unsigned char *use, PcTableRow *row) {
+    const int n = rf->n;
+    memset(row, 0, sizeof *row);
+    snprintf(row->id, sizeof row->id, "%s", rf->ids[m]);
+    double *ins = pc_results_auc(rf, m, 0), *del = pc_results_auc(rf, m, 1);
+    row->has_ins = ins != NULL;
+    row->has_del = del != NULL;
+    double si = 0, sd = 0;
+    for (int i = 0; i < n; i++) {
+        if (!use[i] || (ins && !pc_unit_value_usable(ins[i])) || (del && !pc_unit_value_usable(del[i]))) continue;
+        if (ins) si += ins[i];
+        if (del) sd += del[i];
+        row->n++;
+    }
+    row->ins = row->n && ins ? si / row->n : NAN;
+    row->del = row->n && del ? sd / row->n : NAN;
+    free(ins);
+    free(del);
+    // sensitivity-max: finite and >= 0; a running mean (no overflow of a sum of huge values)
+    double *sens = rf->layout.sensitivity ? pc_results_extra(rf, m, "sensitivity") : NULL;
+    double mean = 0;
+    row->has_sens = sens != NULL;
+    for (int i = 0; sens && i < n; i++)
+        if (use[i] && isfinite(sens[i]) && sens[i] >= 0) row->n_sens++, mean += (sens[i] - mean) / row->n_sens;
+    row->sens = row->n_sens ? mean : NAN;
+    free(sens);
+    // avg-sensitivity: the same rule
+    double *avg = rf->layout.sensitivity_avg ? pc_results_extra(rf, m, "sensitivity_avg") : NULL;
+    int na = 0;
+    mean = 0;
+    row->has_sens_avg = avg != NULL;
+    for (int i = 0; avg && i < n; i++)
+        if (use[i] && isfinite(avg[i]) && avg[i] >= 0) na++, mean += (avg[i] - mean) / na;
+    row->sens_avg = na ? mean : NAN;
+    free(avg);
+    fill_localisation(rf, m, use, row);
+}
+
+// The perturbation metrics' summary columns: the file's scalar extra sets that name a column
+// (extra_sets.h), means over the used images where the value is finite.
+static void fill_columns(const PcResultFile *rf, const unsigned char *use, PcTable *t) {
     const PcStoreLayout *l = &rf->layout;
     for (int k = 0; k < l->n_extra && t->n_cols < 32; k++) {
         const PcExtraSet *e = &l->extra[k];
@@ -43,26 +103,26 @@ static void fill_columns(const PcResultFile *rf, const int *use, PcTable *t) {
         for (char *p = t->col_keys[c]; *p; p++)
             if (*p == '/') *p = '_';
         for (int m = 0; m < t->n_rows; m++) {
-            double *v = pc_results_extra(rf, m, e->name), s = 0;
+            double *v = pc_results_extra(rf, m, e->name), mean = 0;
             PcTableRow *row = &t->rows[m];
             row->col_n[c] = 0;
-            for (int i = 0; v && i < rf->n; i++)
-                if (use[i] && isfinite(v[i])) s += v[i], row->col_n[c]++;
-            row->col[c] = row->col_n[c] ? s / row->col_n[c] : NAN;
+            for (int i = 0; v && i < rf->n; i++)   // a running mean, as the other columns
+                if (use[i] && isfinite(v[i])) row->col_n[c]++, mean += (v[i] - mean) / row->col_n[c];
+            row->col[c] = row->col_n[c] ? mean : NAN;
             free(v);
         }
     }
 }
 
 // The table of an open result file: means over the done images whose status is "ok" (or names
-// NaN maps, layout.h: pc_status_usable) and whose AUCs are finite, so an image with a NaN map of
+// NaN maps, layout.h: pc_status_usable) and whose AUCs are usable, so an image with a NaN map of
 // a method leaves that method's row only.
 static void fill_rows(const PcResultFile *rf, PcTable *t) {
     const int n = rf->n;
     t->n_images = n;
     t->n_done = rf->n_done;
     t->complete = rf->complete;
-    int *use = xcalloc((size_t)(n > 0 ? n : 1), sizeof(int));
+    unsigned char *use = xcalloc((size_t)(n > 0 ? n : 1), 1);
     for (int i = 0; i < n; i++) {
         use[i] = rf->done[i] == 1 && pc_status_usable(rf->status[i]);
         t->n_ok += use[i];
@@ -70,32 +130,7 @@ static void fill_rows(const PcResultFile *rf, PcTable *t) {
     }
     t->n_rows = rf->layout.n_methods;
     t->rows = xcalloc((size_t)(t->n_rows > 0 ? t->n_rows : 1), sizeof(PcTableRow));
-    for (int m = 0; m < t->n_rows; m++) {
-        PcTableRow *row = &t->rows[m];
-        snprintf(row->id, sizeof row->id, "%s", rf->ids[m]);
-        double *ins = pc_results_auc(rf, m, 0), *del = pc_results_auc(rf, m, 1);
-        row->has_ins = ins != NULL;
-        row->has_del = del != NULL;
-        double si = 0, sd = 0;
-        for (int i = 0; i < n; i++) {
-            if (!use[i] || (ins && !isfinite(ins[i])) || (del && !isfinite(del[i]))) continue;
-            if (ins) si += ins[i];
-            if (del) sd += del[i];
-            row->n++;
-        }
-        row->ins = row->n ? si / row->n : NAN;
-        row->del = row->n ? sd / row->n : NAN;
-        free(ins);
-        free(del);
-        double *sens = rf->layout.sensitivity ? pc_results_extra(rf, m, "sensitivity") : NULL;
-        double ss = 0;
-        row->has_sens = sens != NULL;
-        for (int i = 0; sens && i < n; i++)
-            if (use[i] && isfinite(sens[i])) ss += sens[i], row->n_sens++;
-        row->sens = row->n_sens ? ss / row->n_sens : NAN;
-        free(sens);
-        fill_localisation(rf, m, use, row);
-    }
+    for (int m = 0; m < t->n_rows; m++) pc_table_row(rf, m, use, &t->rows[m]);
     fill_columns(rf, use, t);
     free(use);
 }
@@ -121,14 +156,16 @@ int pc_table_from_file(const char *h5_path, PcTable *t, PcError *err) {
 
 static void cell(char *buf, size_t n, int has, double v) {
     if (!has || !isfinite(v)) snprintf(buf, n, "-");
-    else snprintf(buf, n, "%.4f", v);
+    else snprintf(buf, n, fabs(v) < 1e9 ? "%.4f" : "%.4e", v);   // a huge mean stays one short cell
 }
 
 static int has_sens(const PcTable *t) { return t->n_rows > 0 && t->rows[0].has_sens; }
+static int has_avg(const PcTable *t) { return t->n_rows > 0 && t->rows[0].has_sens && t->rows[0].has_sens_avg; }
+static int has_more(const PcTable *t) { return t->n_rows > 0 && t->rows[0].has_loc && t->rows[0].has_loc_more; }
 
 // The perturbation metrics' table (docs/metrics.md), when the file has them: means, and the
-// smallest image count behind a row's means.
-static void print_columns(FILE *out, const PcTable *t, int w) {
+// smallest image count behind a row's means. ids: the rows' escaped ids.
+static void print_columns(FILE *out, const PcTable *t, int w, const char *ids, size_t id_len) {
     if (!t->n_cols) return;
     fprintf(out, "\nPerturbation metrics (docs/metrics.md; means over the ok images):\n\n| %-*s |", w, "Method");
     for (int c = 0; c < t->n_cols; c++) fprintf(out, " %9s |", t->col_names[c]);
@@ -144,7 +181,7 @@ static void print_columns(FILE *out, const PcTable *t, int w) {
     for (int r = 0; r < t->n_rows; r++) {
         const PcTableRow *row = &t->rows[r];
         int n = row->col_n[0];
-        fprintf(out, "| %-*s |", w, row->id);
+        fprintf(out, "| %-*s |", w, ids + (size_t)r * id_len);
         for (int c = 0; c < t->n_cols; c++) {
             char v[32];
             cell(v, sizeof v, 1, row->col[c]);
@@ -158,48 +195,73 @@ static void print_columns(FILE *out, const PcTable *t, int w) {
 void pc_table_print_markdown(FILE *out, const PcTable *t) {
     int w = 6;
     const int sens = has_sens(t);
-    for (int r = 0; r < t->n_rows; r++)
-        if ((int)strlen(t->rows[r].id) > w) w = (int)strlen(t->rows[r].id);
-    fprintf(out, "| %-*s | Insertion | Deletion | Ins-Del |    N |%s\n", w, "Method", sens ? " Sens-max | N sens |" : "");
+    // the ids as Markdown text (safe_text.h: they were checked on read; escaped all the same)
+    char (*ids)[4 * sizeof t->rows[0].id + 1] = xcalloc((size_t)t->n_rows + 1, sizeof *ids);
+    for (int r = 0; r < t->n_rows; r++) {
+        int len = (int)pc_md_escape(ids[r], sizeof ids[r], t->rows[r].id);
+        if (len > w) w = len;
+    }
+    const int avg = has_avg(t), more = has_more(t);
+    fprintf(out, "| %-*s | Insertion | Deletion | Ins-Del |    N |%s%s\n", w, "Method", sens ? " Sens-max | N sens |" : "",
+            avg ? " Sens-avg |" : "");
     fprintf(out, "|-");
     for (int i = 0; i < w; i++) fputc('-', out);
-    fprintf(out, "-|----------:|---------:|--------:|-----:|%s\n", sens ? "---------:|-------:|" : "");
+    fprintf(out, "-|----------:|---------:|--------:|-----:|%s%s\n", sens ? "---------:|-------:|" : "",
+            avg ? "---------:|" : "");
     for (int r = 0; r < t->n_rows; r++) {
         const PcTableRow *row = &t->rows[r];
         char ins[32], del[32], diff[32], sm[32];
         cell(ins, sizeof ins, row->has_ins, row->ins);
         cell(del, sizeof del, row->has_del, row->del);
         cell(diff, sizeof diff, row->has_ins && row->has_del, row->ins - row->del);
-        fprintf(out, "| %-*s | %9s | %8s | %7s | %4d |", w, row->id, ins, del, diff, row->n);
+        fprintf(out, "| %-*s | %9s | %8s | %7s | %4d |", w, ids[r], ins, del, diff, row->n);
         cell(sm, sizeof sm, row->has_sens, row->sens);
         if (sens) fprintf(out, " %8s | %6d |", sm, row->n_sens);
+        cell(sm, sizeof sm, row->has_sens_avg, row->sens_avg);
+        if (avg) fprintf(out, " %8s |", sm);
         fputc('\n', out);
     }
-    print_columns(out, t, w);
-    if (!t->n_rows || !t->rows[0].has_loc) return;
-    fprintf(out, "\nLocalisation (SPEC §10: energy of the map in the object mask, pointing game hits):\n\n");
-    fprintf(out, "| %-*s | Energy in mask | Pointing |    N |\n|-", w, "Method");
+    print_columns(out, t, w, ids[0], sizeof ids[0]);
+    if (!t->n_rows || !t->rows[0].has_loc) {
+        free(ids);
+        return;
+    }
+    fprintf(out, "\nLocalisation (SPEC §10: energy of the map in the object mask = relevance mass accuracy, pointing "
+                 "game hits%s):\n\n", more ? "; pointing within the tolerance, relevance rank accuracy" : "");
+    char tolh[32];
+    snprintf(tolh, sizeof tolh, "Pointing %dpx", t->rows[0].tol);
+    fprintf(out, "| %-*s | Energy in mask | Pointing |    N |", w, "Method");
+    if (more) fprintf(out, " %13s | Rank acc. |", tolh);
+    fprintf(out, "\n|-");
     for (int i = 0; i < w; i++) fputc('-', out);
-    fprintf(out, "-|---------------:|---------:|-----:|\n");
+    fprintf(out, "-|---------------:|---------:|-----:|%s\n", more ? "--------------:|----------:|" : "");
     for (int r = 0; r < t->n_rows; r++) {
         const PcTableRow *row = &t->rows[r];
-        char energy[32], hits[32];
+        char energy[32], hits[32], rank[32];
         cell(energy, sizeof energy, 1, row->energy);
         snprintf(hits, sizeof hits, "%d/%d", row->hits, row->n_loc);
-        fprintf(out, "| %-*s | %14s | %8s | %4d |\n", w, row->id, energy, hits, row->n_loc);
+        fprintf(out, "| %-*s | %14s | %8s | %4d |", w, ids[r], energy, hits, row->n_loc);
+        snprintf(hits, sizeof hits, "%d/%d", row->hits_tol, row->n_loc);
+        cell(rank, sizeof rank, 1, row->rank);
+        if (more) fprintf(out, " %13s | %9s |", hits, rank);
+        fputc('\n', out);
     }
+    free(ids);
 }
 
-// Columns energy, pointing_hits, pointing_n follow when the file has localisation.
+// Columns energy, pointing_hits, pointing_n follow when the file has localisation; then
+// sensitivity_avg, and pointing_tol_hits, pointing_tol, rank, in files that have them.
 static void write_rows(FILE *f, const PcTable *t) {
-    const int loc = t->n_rows && t->rows[0].has_loc;
-    fprintf(f, "method,insertion,deletion,ins_del,n%s%s", has_sens(t) ? ",sensitivity,n_sensitivity" : "",
-            loc ? ",energy,pointing_hits,pointing_n" : "");
+    const int loc = t->n_rows && t->rows[0].has_loc, avg = has_avg(t), more = has_more(t);
+    fprintf(f, "method,insertion,deletion,ins_del,n%s%s%s%s", has_sens(t) ? ",sensitivity,n_sensitivity" : "",
+            loc ? ",energy,pointing_hits,pointing_n" : "", avg ? ",sensitivity_avg" : "",
+            more ? ",pointing_tol_hits,pointing_tol,rank" : "");
     for (int c = 0; c < t->n_cols; c++) fprintf(f, ",%s,n_%s", t->col_keys[c], t->col_keys[c]);
     fputc('\n', f);
     for (int r = 0; r < t->n_rows; r++) {
         const PcTableRow *row = &t->rows[r];
-        fprintf(f, "%s,", row->id);
+        pc_csv_field(f, row->id);   // RFC 4180, with the formula guard (safe_text.h)
+        fputc(',', f);
         if (row->has_ins && isfinite(row->ins)) fprintf(f, "%.6f", row->ins);
         fputc(',', f);
         if (row->has_del && isfinite(row->del)) fprintf(f, "%.6f", row->del);
@@ -208,7 +270,7 @@ static void write_rows(FILE *f, const PcTable *t) {
         fprintf(f, ",%d", row->n);
         if (has_sens(t)) {
             fputc(',', f);
-            if (isfinite(row->sens)) fprintf(f, "%.6f", row->sens);
+            if (isfinite(row->sens)) fprintf(f, fabs(row->sens) < 1e9 ? "%.6f" : "%.6e", row->sens);
             fprintf(f, ",%d", row->n_sens);
         }
         if (loc) {
@@ -216,7 +278,15 @@ static void write_rows(FILE *f, const PcTable *t) {
             if (isfinite(row->energy)) fprintf(f, "%.6f", row->energy);
             fprintf(f, ",%d,%d", row->hits, row->n_loc);
         }
-        for (int c = 0; c < t->n_cols; c++) {
+        if (avg) {
+            fputc(',', f);
+            if (isfinite(row->sens_avg)) fprintf(f, "%.6f", row->sens_avg);
+        }
+        if (more) {
+            fprintf(f, ",%d,%d,", row->hits_tol, row->tol);
+            if (isfinite(row->rank)) fprintf(f, "%.6f", row->rank);
+        }
+        for (int c = 0; c < t->n_cols; c++) {   // the perturbation metrics (docs/metrics.md)
             fputc(',', f);
             if (isfinite(row->col[c])) fprintf(f, "%.6f", row->col[c]);
             fprintf(f, ",%d", row->col_n[c]);

@@ -2,7 +2,9 @@
 // AUC, deletion AUC and their difference over the images whose status is "ok", and the image
 // count behind the means (an image with a NaN map of a method counts in the other methods' rows);
 // when the file stores sensitivity-max, its mean as one more column; with localisation (SPEC §10,
-// [data] masks) the mean energy in mask and the pointing hits. Printed as Markdown and written as
+// [data] masks) the mean energy in mask and the pointing hits, and in files that have them the
+// avg-sensitivity, the pointing hits within the tolerance and the rank accuracy (appended as the
+// last columns, so the earlier ones keep their places). Printed as Markdown and written as
 // CSV beside the HDF5 file.
 #ifndef PC_TABLE_H
 #define PC_TABLE_H
@@ -10,6 +12,7 @@
 #include <stdio.h>
 
 #include "common.h"
+#include "layout.h"
 
 typedef struct {
     char id[96];            // method id ("pcampm", "pcamp.level.features.3", ...)
@@ -22,6 +25,13 @@ typedef struct {
     int has_loc;            // the file holds localisation
     double energy;          // mean energy in mask over the n_loc images (NaN when n_loc = 0)
     int hits, n_loc;        // pointing hits among the n_loc ok images with a localisation
+    int has_sens_avg;       // the file stores avg-sensitivity beside sensitivity-max
+    double sens_avg;        // its mean over the ok images where it is finite (NaN when none)
+    int has_loc_more;       // the file holds pointing_tol and rank (localisation.h)
+    int tol;                // the pointing tolerance in pixels
+    int hits_tol;           // hits within the tolerance among the n_loc images
+    double rank;            // mean rank accuracy over the n_rank of those where it is finite
+    int n_rank;
     double col[32];         // the perturbation metrics' columns (PcTable.col_names): means over the
     int col_n[32];          // ok images where the value is finite, and their counts
 } PcTableRow;
@@ -38,6 +48,14 @@ typedef struct {
     char col_names[32][32]; // "ROAD MoRF", ... (Markdown)
     char col_keys[32][48];  // "road_morf", ... (CSV)
 } PcTable;
+
+// Row of method m of an open result file over the images with use[i] != 0 (the one rule of --table
+// and --report, docs/hostile-inputs.md): an image enters the AUC means and N when every stored AUC
+// of it is usable (pc_unit_value_usable), the sensitivity mean when its value is finite and >= 0,
+// the localisation when its pointing is 0 or 1 and its energy usable.
+void pc_table_row(const PcResultFile *rf, int m, const unsigned char *use, PcTableRow *row);
+// 1 for a finite value in [0, 1] (0.001 of slack for rounding): what an AUC or an energy in mask is.
+int pc_unit_value_usable(double v);
 
 // Reads a result file (finished or .partial).
 int pc_table_from_file(const char *h5_path, PcTable *t, PcError *err);
