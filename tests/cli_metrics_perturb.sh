@@ -4,8 +4,9 @@
 # of docs/metrics.md per method with its shape, the table's "Perturbation metrics" columns equal to
 # the means of the stored per-image values (stdout and CSV), ROAD's combined = (lerf - morf) / 2,
 # two shards merged reproduce the datasets bit for bit, an interrupted-and-resumed layout (resume
-# of a finished file) keeps them, the report has the table; without the keys no dataset and no
-# table; bad values give one line naming the key.
+# of a finished file) keeps them, the report has the table; an ext: map (torchcam's Grad-CAM) gets
+# them too, close to the built-in gradcam's; without the keys no dataset and no table; bad values
+# give one line naming the key.
 # Usage: bash cli_metrics_perturb.sh <polycam-eval binary> <source dir>
 source "$(dirname "$0")/lib/cli_common.sh"
 need_tools h5dump h5diff h5ls
@@ -85,7 +86,7 @@ done
 # the report's table
 "$bin" --report "$tmp/rep" "$tmp/a.h5" >/dev/null 2>"$tmp/rep.err"
 rc=$?; check "report exits 0: $(tail -n 1 "$tmp/rep.err")" [ $rc -eq 0 ]
-check "report has the perturbation metrics table" grep -q "^## Perturbation metrics: a" "$tmp/rep/report.md"
+check "report has the perturbation metrics table" grep -q "^## Perturbation metrics: " "$tmp/rep/report.md"
 
 # without the keys: no dataset, no table
 "$bin" --config "$tmp/run.ini" --set "output.file=$tmp/c.h5" --set metrics.road=no --set metrics.flip=no \
@@ -93,6 +94,36 @@ check "report has the perturbation metrics table" grep -q "^## Perturbation metr
 check "run without the metrics exits 0" [ $? -eq 0 ]
 check "no road group without the keys" [ -z "$(vals "$tmp/c.h5" /methods/gradcam/road/morf)" ]
 check "no perturbation table without the keys" bash -c "! grep -q 'Perturbation metrics' '$tmp/c.out'"
+
+# a map made elsewhere (ext:, docs/external maps): the same metrics, and for torchcam's Grad-CAM maps of
+# synth_resnet (tests/fixtures/ext_maps) values close to the built-in gradcam's
+cat >"$tmp/ext.ini" <<EOF2
+$(synth_resnet_model)
+[data]
+list = $src/data/synthetic/images.txt
+limit = 2
+[saliency]
+methods = gradcam, ext:tc
+[metrics]
+insertion = no
+deletion = no
+region = yes
+region_steps = 5
+region_patch = 32
+adcc = yes
+[run]
+device = cpu
+[external tc]
+file = $src/tests/fixtures/ext_maps/synth_resnet_gradcam.npz
+EOF2
+"$bin" --config "$tmp/ext.ini" --set "output.file=$tmp/e.h5" >"$tmp/e.out" 2>"$tmp/e.err"
+rc=$?; check "ext: run with the perturbation metrics exits 0: $(tail -n 1 "$tmp/e.err")" [ $rc -eq 0 ]
+for set in adcc/masked_score region/morf_aopc; do
+    paste <(vals "$tmp/e.h5" /methods/gradcam/$set) <(vals "$tmp/e.h5" "/methods/ext:tc/$set") >"$tmp/x.txt"
+    check "ext:tc's $set = gradcam's within 2e-3 on both images" \
+        awk '{d = $1 - $2; if (d < 0) d = -d; if (d > 2e-3) exit 1; k++} END {exit k != 2}' "$tmp/x.txt"
+done
+check "ext:tc has a row in the perturbation table" grep -qE '^\| ext:tc ' "$tmp/e.out"
 
 # bad values: one line naming the key
 for bad in "metrics.road=maybe" "metrics.road_percentages=0" "metrics.road_percentages=10,,20" \
