@@ -728,7 +728,8 @@ void pc_config_print_help(FILE *out) {
             if (strcmp(g_keys[k].section, g_sections[s])) continue;
             char lhs[64];
             snprintf(lhs, sizeof lhs, "%s = %s", g_keys[k].key, g_keys[k].def[0] ? g_keys[k].def : "(empty)");
-            fprintf(out, "    %-34s %s\n", lhs, g_keys[k].help);
+            // at least two spaces before the meaning, also after a long default (readers split there)
+            fprintf(out, "    %-34s %s%s\n", lhs, strlen(lhs) >= 34 ? " " : "", g_keys[k].help);
         }
     }
     cfg_external_help(out);
