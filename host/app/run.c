@@ -25,6 +25,8 @@
 #include "device.h"
 #include "insdel.h"
 #include "localisation.h"
+#include "metric_config.h"
+#include "metric_store.h"
 #include "overlay.h"
 #include "progress.h"
 #include "quant_setup.h"
@@ -105,6 +107,7 @@ typedef struct {
     void *other_state[MAX_OTHERS];      // their per-run state (PcMethodDesc open), NULL for most
     PcMethodSettings mset;              // their settings, layers resolved
     PcRobustness rob;                   // [robustness]: sensitivity-max
+    PcPerturbOptions pert;              // [metrics] road, flip, region, adcc (metric_perturb.h)
     int any_polycam;                    // a Poly-CAM variant is requested: pc_explain runs
     int n_methods;
     MethodRef refs[MAX_METHODS];
@@ -145,6 +148,7 @@ static int build_model(const PcConfig *cfg, Run *r, PcError *err) {
     // per-run states (ext:NAME: its file, checked against the images)
     if (pc_method_states_open(&r->mset, r->others, r->other_ids, r->n_others, &r->ds, r->other_state, err)) return -1;
     if (pc_robustness_from_config(cfg, &r->rob, err)) return -1;
+    if (pc_perturb_options_from_config(cfg, &r->pert, err)) return -1;
     // the layers of the sanity check's registry methods too: a bad [cam] layer must stop the run
     // before its first image, not after the last one
     PcSanitySettings ss;
@@ -198,12 +202,14 @@ static void run_free(Run *r) {
 
 // The shape of the stored results.
 static PcStoreLayout run_layout(const PcConfig *cfg, Run *r) {
-    return (PcStoreLayout){.n_images = r->ds.n, .size = cfg->size, .steps = cfg->insdel.steps,
-                           .n_methods = r->n_methods, .method_ids = r->ids, .maps = cfg->maps,
-                           .insertion = cfg->insertion, .deletion = cfg->deletion,
-                           .sensitivity = r->rob.sensitivity, .localisation = r->ds.mask_paths != NULL,
-                           .sensitivity_avg = r->rob.sensitivity, .loc_more = r->ds.mask_paths != NULL,
-                           .pointing_tol = cfg->pointing_tol};
+    PcStoreLayout l = {.n_images = r->ds.n, .size = cfg->size, .steps = cfg->insdel.steps,
+                       .n_methods = r->n_methods, .method_ids = r->ids, .maps = cfg->maps,
+                       .insertion = cfg->insertion, .deletion = cfg->deletion,
+                       .sensitivity = r->rob.sensitivity, .localisation = r->ds.mask_paths != NULL,
+                       .sensitivity_avg = r->rob.sensitivity, .loc_more = r->ds.mask_paths != NULL,
+                       .pointing_tol = cfg->pointing_tol};
+    l.n_extra = pc_metric_sets(&r->pert, cfg->size, l.extra);
+    return l;
 }
 
 // ---- one image --------------------------------------------------------------------------------
@@ -311,6 +317,15 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
         pc_explanation_free(&e);
         return;
     }
+    PcPerturbContext pctx;
+    const int want_perturb = pc_perturb_any(&r->pert);
+    if (want_perturb && pc_perturb_context_init(r->be, r->bn_curves ? r->bn_curves : r->bn, &r->net, item->x,
+                                                mctx.image, &r->pert, &pctx, &err)) {
+        snprintf(res->status, sizeof res->status, "metrics: %.480s", err.msg);
+        if (want_metrics) pc_insdel_context_free(&ctx);
+        pc_explanation_free(&e);
+        return;
+    }
     const char *nan_ids[MAX_METHODS], *absent_ids[MAX_METHODS];
     int n_nan = 0, n_absent = 0;
     for (int m = 0; m < r->n_methods; m++) {
@@ -332,6 +347,11 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
             pc_localise(dst, item->mask, (int)ss, &res->energy[m], &res->pointing[m]);
             pc_localise_more(dst, item->mask, l->size, l->pointing_tol, &res->pointing_tol[m], &res->rank[m]);
         }
+        if (want_perturb && pc_metric_eval_store(&pctx, r->bn_curves ? r->bn_curves : r->bn, dst, res->cls, l,
+                                                 res->extra + (size_t)m * pc_layout_extra_width(l), &err)) {
+            snprintf(res->status, sizeof res->status, "metrics (%.96s): %.380s", r->ids[m], err.msg);
+            break;
+        }
         if (!want_metrics) continue;
         if (pc_insdel_context_eval(&ctx, r->bn_curves ? r->bn_curves : r->bn, dst, l->size, l->size, res->cls,
                                    cfg->insertion ? res->ins_scores + (size_t)m * l->steps : NULL,
@@ -344,6 +364,7 @@ static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *ite
         }
     }
     if (want_metrics) pc_insdel_context_free(&ctx);
+    if (want_perturb) pc_perturb_context_free(&pctx);
     // every method's NaN map named (layout.h); a method or metric that failed wins: the image is skipped
     if ((n_nan || n_absent) && !strcmp(res->status, "ok"))
         pc_status_partial_maps(res->status, sizeof res->status, nan_ids, n_nan, absent_ids, n_absent);
@@ -635,6 +656,8 @@ static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt,
     const int sal_batch = cfg->saliency_batch > 0 ? cfg->saliency_batch : auto_batch;
     r->insdel = cfg->insdel;
     if (r->insdel.batch <= 0) r->insdel.batch = auto_batch;
+    r->pert.batch = r->insdel.batch;   // the perturbation metrics' inputs per pass, as the curves'
+    r->pert.seed = r->mset.seed;
     PcPrecisionSettings ps;
     const int maps_only = pc_precision_is_8bit(cfg->precision) && !pc_precision_settings_from_config(cfg, &ps, err) &&
                           ps.apply_maps;

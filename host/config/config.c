@@ -105,6 +105,18 @@ static const PcConfigKeyDef g_keys[K_COUNT] = {
     // runs stay as they were
     {"saliency", "cam_layers", "", "layers of the isolated-CAM ids <variant>.cam.<layer> (ablations = cams), earliest first; empty = [model] layers. Layers outside [model] layers get their own masked passes; shared ones are computed once", 1},
     {"data", "reference_classes", "", "reference top-1 class per image, lines '<name>,<class>' (e.g. ../data/authors_top1_vgg16.csv): the run counts how many of its predicted classes agree; optional", 0},
+    // perturbation metrics (read by metric_config.c; host/metric_perturb.h, docs/metrics.md)
+    {"metrics", "road", "no", "ROAD (Rong et al. 2022): noisy linear imputation, MoRF and LeRF (yes|no; 2 x percentages passes per map)", 1},
+    {"metrics", "road_percentages", "10,20,30,40,50,60,70,80,90", "ROAD: percentages of the pixels imputed, comma-separated, each in (0, 100)", 1},
+    {"metrics", "road_noise", "0.01", "ROAD: standard deviation of the noise added to each imputed value (normalised input space; 0 = none)", 1},
+    {"metrics", "flip", "no", "pixel flipping (Bach et al. 2015), MoRF and LeRF (yes|no)", 1},
+    {"metrics", "flip_pixels", "224", "pixel flipping: pixels replaced per step", 1},
+    {"metrics", "flip_baseline", "black", "pixel flipping: black (smallest value of the input) | mean (mean of the input) | blur | uniform (noise over the pixel range)", 1},
+    {"metrics", "region", "no", "region perturbation (Samek et al. 2017), MoRF and LeRF, AOPC (yes|no)", 1},
+    {"metrics", "region_patch", "16", "region perturbation: side of the square patches, in pixels", 1},
+    {"metrics", "region_steps", "100", "region perturbation: patches replaced, one per step", 1},
+    {"metrics", "region_baseline", "uniform", "region perturbation: black | mean | blur | uniform", 1},
+    {"metrics", "adcc", "no", "Average Drop, Increase in Confidence, Average Gain (yes|no; one pass per map)", 1},
 };
 
 // The method ids of saliency.h's variants, repeated here so the config module links on its own.
@@ -716,7 +728,8 @@ void pc_config_print_help(FILE *out) {
             if (strcmp(g_keys[k].section, g_sections[s])) continue;
             char lhs[64];
             snprintf(lhs, sizeof lhs, "%s = %s", g_keys[k].key, g_keys[k].def[0] ? g_keys[k].def : "(empty)");
-            fprintf(out, "    %-34s %s\n", lhs, g_keys[k].help);
+            // at least two spaces before the meaning, also after a long default (readers split there)
+            fprintf(out, "    %-34s %s%s\n", lhs, strlen(lhs) >= 34 ? " " : "", g_keys[k].help);
         }
     }
     cfg_external_help(out);
