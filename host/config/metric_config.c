@@ -91,4 +91,3 @@ int pc_perturb_options_from_config(const PcConfig *cfg, PcPerturbOptions *o, PcE
     return get_bool(cfg, "adcc", &o->adcc, err);
 }
 
-int pc_perturb_any(const PcPerturbOptions *o) { return o->road || o->flip || o->region || o->adcc; }

@@ -10,7 +10,4 @@
 // -1 with one line naming the key, where it was set and the expected values.
 int pc_perturb_options_from_config(const PcConfig *cfg, PcPerturbOptions *opt, PcError *err);
 
-// 1 when any perturbation metric is on.
-int pc_perturb_any(const PcPerturbOptions *opt);
-
 #endif

@@ -25,6 +25,8 @@ void pc_perturb_default_options(PcPerturbOptions *opt) {
     opt->batch = 32;
 }
 
+int pc_perturb_any(const PcPerturbOptions *o) { return o->road || o->flip || o->region || o->adcc; }
+
 int pc_perturb_flip_steps(const PcPerturbOptions *opt, int size) {
     const long ss = (long)size * size;
     return opt->flip_pixels > 0 ? (int)((ss + opt->flip_pixels - 1) / opt->flip_pixels) : 0;

@@ -45,6 +45,8 @@ typedef struct {
 
 // Everything off; the parameters at their defaults (above), batch 32, seed 0.
 void pc_perturb_default_options(PcPerturbOptions *opt);
+// 1 when any perturbation metric is on.
+int pc_perturb_any(const PcPerturbOptions *opt);
 // Steps of the curves for an S x S input: ceil(S^2 / flip_pixels), min(region_steps, patches).
 int pc_perturb_flip_steps(const PcPerturbOptions *opt, int size);
 int pc_perturb_region_steps(const PcPerturbOptions *opt, int size);
