@@ -26,7 +26,6 @@
 #include "device.h"
 #include "insdel.h"
 #include "localisation.h"
-#include "metric_config.h"
 #include "metric_store.h"
 #include "overlay.h"
 #include "progress.h"
@@ -118,18 +117,17 @@ static int build_model(const PcConfig *cfg, Run *r, PcError *err) {
     // the other methods: ids, settings, their layers checked against this model
     r->n_others = pc_method_config_ids_named(cfg, r->others, r->other_ids, MAX_OTHERS, err);
     if (r->n_others < 0) return -1;
-    if (pc_method_settings_from_config(cfg, &r->mset, err)) return -1;
+    r->mset = cfg->methods;   // layers resolved below, against this net
     // per-run states (ext:NAME: its file, checked against the images)
     if (pc_method_states_open(&r->mset, r->others, r->other_ids, r->n_others, &r->ds, r->other_state, err)) return -1;
-    if (pc_robustness_from_config(cfg, &r->rob, err)) return -1;
-    if (pc_perturb_options_from_config(cfg, &r->pert, err)) return -1;
+    r->rob = cfg->robustness;
+    r->pert = cfg->perturb;
     // the layers of the sanity check's registry methods too: a bad [cam] layer must stop the run
     // before its first image, not after the last one
-    PcSanitySettings ss;
-    if (pc_sanity_settings_from_config(cfg, &ss, err)) return -1;
+    const PcSanitySettings *ss = &cfg->sanity;
     int sanity_registry = 0;
-    for (int m = 0; ss.enabled && m < ss.n_methods; m++) {
-        const PcMethodDesc *d = pc_method_find(ss.ids[m]);
+    for (int m = 0; ss->enabled && m < ss->n_methods; m++) {
+        const PcMethodDesc *d = pc_method_find(ss->ids[m]);
         sanity_registry |= d && d->native;
     }
     if ((r->n_others > 0 || sanity_registry) && pc_method_settings_resolve(&r->mset, &r->net, err)) return -1;
@@ -326,8 +324,7 @@ static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError 
                 cfg->labels ? cfg->labels : "");
     r->layout = run_layout(cfg, r);
     if (pc_precision_is_8bit(cfg->precision)) {   // [precision] keep against this net, also for --check
-        PcPrecisionSettings ps;
-        int bad = pc_precision_settings_from_config(cfg, &ps, err) || pc_quant_plan(&r->net, cfg->precision, &ps, &r->quant, err);
+        int bad = pc_quant_plan(&r->net, cfg->precision, &cfg->precision_settings, &r->quant, err);
         pc_quant_plan_free(&r->quant);
         if (bad) return -1;
     }
@@ -370,15 +367,14 @@ static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt,
 // lock comes first: a second run on the same output is refused at once, not after its minutes of
 // calibration and guard, and the stored scales cannot change while this run reads them.
 static int quant_prepare(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcSaliencyOptions *sopt, PcError *err) {
-    PcPrecisionSettings ps;
-    if (pc_precision_settings_from_config(cfg, &ps, err) || pc_store_lock(&r->lock, cfg->output, err) ||
-        prepare_compute(cfg, r, sopt, err))
+    const PcPrecisionSettings *ps = &cfg->precision_settings;
+    if (pc_store_lock(&r->lock, cfg->output, err) || prepare_compute(cfg, r, sopt, err))
         return -1;
     char *key = config_with_switches(pc_config_canonical(cfg, 1), &r->bopt);
     GuardUser u = {step_env(cfg, r, sopt), r};
     PcQuantEnv env = {.list = {.list = cfg->list, .root = cfg->root, .offset = cfg->offset, .limit = cfg->limit},
                       .resize = cfg->resize, .size = cfg->size, .decoders = cfg->decoders, .output = cfg->output,
-                      .device = cfg->device, .precision = cfg->precision, .ps = &ps, .ds = &r->ds, .net = &r->net, .be = r->be, .bn = r->bn,
+                      .device = cfg->device, .precision = cfg->precision, .ps = ps, .ds = &r->ds, .net = &r->net, .be = r->be, .bn = r->bn,
                       .bn_class = r->bn_curves ? r->bn_curves : r->bn, .bopt = &r->bopt,
                       .max_batch = sopt->batch > r->insdel.batch ? sopt->batch : r->insdel.batch,
                       .layout = &r->layout, .image = guard_image, .user = &u, .mode = opt->mode, .key = key};
@@ -472,9 +468,7 @@ static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt,
     if (r->insdel.batch <= 0) r->insdel.batch = auto_batch;
     r->pert.batch = r->insdel.batch;   // the perturbation metrics' inputs per pass, as the curves'
     r->pert.seed = r->mset.seed;
-    PcPrecisionSettings ps;
-    const int maps_only = pc_precision_is_8bit(cfg->precision) && !pc_precision_settings_from_config(cfg, &ps, err) &&
-                          ps.apply_maps;
+    const int maps_only = pc_precision_is_8bit(cfg->precision) && cfg->precision_settings.apply_maps;
     int max_batch = sal_batch > r->insdel.batch || maps_only ? sal_batch : r->insdel.batch;
     r->bn = r->be->net_prepare(r->be, &r->net, max_batch, err);
     if (!r->bn) return -1;
@@ -495,17 +489,15 @@ static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt,
 // that before it starts. On a GPU one cold batch says little (plans, autotuning), so no projection.
 static void announce_cost(const PcConfig *cfg, Run *r, int n_left) {
     PcRunCost c;
-    PcSanitySettings ss;
-    PcError e;
-    if (pc_sanity_settings_from_config(cfg, &ss, &e)) ss.enabled = 0;   // checked at load
+    const PcSanitySettings *ss = &cfg->sanity;
     pc_run_cost(cfg, &r->net, &r->tg, cfg->ablate_cams ? &r->cam_tg : NULL, r->others, r->n_others, &r->mset,
-                r->n_methods, &r->rob, &ss, &c);
+                r->n_methods, &r->rob, ss, &c);
     fprintf(stderr, "cost: about %.0f forward passes per image (Poly-CAM %.0f, other methods %.0f, curves %.0f",
             c.total, c.polycam, c.others, c.curves);
     if (r->rob.sensitivity) fprintf(stderr, ", sensitivity-max %.0f", c.sensitivity);
     fprintf(stderr, ")");
     // the sanity check explains its first images once more at every step, after the run
-    const int n_sanity = ss.enabled ? (ss.images < r->ds.n ? ss.images : r->ds.n) : 0;
+    const int n_sanity = ss->enabled ? (ss->images < r->ds.n ? ss->images : r->ds.n) : 0;
     if (n_sanity) fprintf(stderr, "; sanity check about %.0f", c.sanity * n_sanity);
     char h100[512];   // --check: what the run would take on the GPU the project measured
     if (!r->bn && pc_h100_projection(&r->net, c.total * n_left + c.sanity * n_sanity, n_left, h100, sizeof h100))
@@ -519,6 +511,7 @@ static void announce_cost(const PcConfig *cfg, Run *r, int n_left) {
     const double passes = c.total * n_left + c.sanity * n_sanity;
     const size_t bytes = (size_t)n * 3 * cfg->size * cfg->size * sizeof(float);
     float *d_x = be->alloc(be, bytes), *d_logits = be->alloc(be, (size_t)n * r->net.n_classes * sizeof(float));
+    PcError e;
     double t0 = pc_now();
     int rc = d_x && d_logits ? be->forward(be, r->bn, d_x, n, d_logits, 0, NULL, NULL, &e) : -1;
     be->synchronize(be);
@@ -603,14 +596,13 @@ static int report_skipped(const PcConfig *cfg, const Run *r, PcError *err) {
 // [sanity] enabled (--sanity): the cascading-randomisation check on the finished output. It
 // overwrites the net's weights, so it comes last.
 static int run_sanity(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt, PcError *err) {
-    PcSanitySettings ss;
-    if (pc_sanity_settings_from_config(cfg, &ss, err)) return -1;
-    if (!ss.enabled) return 0;
+    const PcSanitySettings *ss = &cfg->sanity;
+    if (!ss->enabled) return 0;
     if (!r->bn && prepare_compute(cfg, r, sopt, err)) return -1;   // the methods' layers: load_model
     PcSanityEnv env = {.be = r->be, .bn = &r->bn, .max_batch = sopt->batch > r->insdel.batch ? sopt->batch : r->insdel.batch,
                        .net = &r->net, .tg = &r->tg, .sopt = sopt, .mset = &r->mset, .ds = &r->ds,
                        .resize = cfg->resize, .size = cfg->size, .maps = cfg->maps};
-    return pc_sanity_run(&env, &ss, cfg->output, err);
+    return pc_sanity_run(&env, ss, cfg->output, err);
 }
 
 int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {
