@@ -14,6 +14,7 @@
 #include "method_fixture.h"
 #include "methods.h"
 #include "testutil.h"
+#include "methods_attrib.h"
 
 #define MAP_TOL 1e-3    // max abs diff after the method's own normalisation (CAMs: min-max;
                         // attributions: divided by the reference's max |value|)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_model.h"
 #include "method_config.h"
 #include "testutil.h"
 

@@ -19,6 +19,7 @@
 #include "method_fixture.h"
 #include "methods.h"
 #include "testutil.h"
+#include "methods_perturb.h"
 
 #ifndef PC_PERTURB_ALL
 #define PC_PERTURB_ALL 0

@@ -12,6 +12,7 @@
 #include "run_data.h"
 #include "methods.h"
 #include "testutil.h"
+#include "methods_perturb.h"
 
 static int write_file(const char *path, const PcRunData *d, int n) {
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);

@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "config_find.h"
+#include "config_model.h"
 #include "cuda_backend.h"
 #include "merge.h"
 #include "report.h"

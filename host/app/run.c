@@ -20,6 +20,7 @@
 #include "mask.h"
 #include "method_config.h"
 #include "classify.h"
+#include "config_model.h"
 #include "cost.h"
 #include "describe.h"
 #include "image_step.h"

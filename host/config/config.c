@@ -4,7 +4,11 @@
 // previous value. Values are kept as text first (file, then --set overrides), then checked one by
 // one into the typed fields of PcConfig.
 #define _GNU_SOURCE
-#include "config_internal.h"
+#include "config.h"
+#include "config_external.h"
+#include "config_keys.h"
+#include "config_model.h"
+#include "config_values.h"
 #include "method_config.h"
 #include "metric_config.h"
 #include "safe_text.h"
@@ -18,46 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-
-static const PcConfigKeyDef g_keys[K_COUNT] = {
-#define PC_KEY_ROW(name, section, key, def, help, affects) {section, key, def, help, affects},
-    PC_CONFIG_KEYS(PC_KEY_ROW)
-#undef PC_KEY_ROW
-};
-
 // The method ids of saliency.h's variants, repeated here so the config module links on its own.
 static const char *const variant_ids[PC_N_VARIANTS] = {"pcamp", "pcamm", "pcampm"};
 
-static const char *const g_sections[] = {"model", "data", "preprocess", "saliency", "cam", "layercam",
-                                         "zoomcam", "ig", "smoothgrad", "smoothgradcampp", "sscam", "iscam",
-                                         "rise", "occlusion", "metrics", "robustness", "output", "run",
-                                         "sanity", "precision"};
-#define N_SECTIONS ((int)(sizeof g_sections / sizeof g_sections[0]))
 
-int pc_config_n_keys(void) { return K_COUNT; }
-const PcConfigKeyDef *pc_config_key(int i) { return (i >= 0 && i < K_COUNT) ? &g_keys[i] : NULL; }
 
-static int section_known(const char *s) {
-    for (int i = 0; i < N_SECTIONS; i++)
-        if (!strcmp(g_sections[i], s)) return 1;
-    return 0;
-}
-
-static int key_index(const char *section, const char *key) {
-    for (int i = 0; i < K_COUNT; i++)
-        if (!strcmp(g_keys[i].section, section) && !strcmp(g_keys[i].key, key)) return i;
-    return -1;
-}
-
-// Copies s without leading/trailing blanks into dst (size n).
-void cfg_trim_copy(char *dst, size_t n, const char *s, size_t len) {
-    while (len && (*s == ' ' || *s == '\t')) s++, len--;
-    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' || s[len - 1] == '\n'))
-        len--;
-    if (len >= n) len = n - 1;
-    memcpy(dst, s, len);
-    dst[len] = 0;
-}
 
 // ---- parsing ----------------------------------------------------------------------------------
 
@@ -112,11 +81,11 @@ static char *read_line(char *str, int num, void *stream) {
             if (external < 0)
                 parse_error(st, "bad section [%s] (expected [external NAME], NAME of letters, digits, '_' and '-')",
                             name);
-            else if (!external && !section_known(name)) {
+            else if (!external && !pc_config_section_known(name)) {
                 char list[512] = "";
-                for (int i = 0; i < N_SECTIONS; i++) {
+                for (int i = 0; i < pc_config_n_sections; i++) {
                     size_t u = strlen(list);
-                    snprintf(list + u, sizeof list - u, "%s[%s]", i ? " " : "", g_sections[i]);
+                    snprintf(list + u, sizeof list - u, "%s[%s]", i ? " " : "", pc_config_sections[i]);
                 }
                 parse_error(st, "unknown section [%s] (expected one of %s)", name, list);
             }
@@ -143,8 +112,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
         if (cfg_external_set(st->cfg, ext, name, value, origin, st->line, &e)) parse_error(st, "%s", e.msg);
         return !st->failed;
     }
-    if (!section_known(sec)) return 0;     // already reported by the reader
-    int k = key_index(sec, name);
+    if (!pc_config_section_known(sec)) return 0;     // already reported by the reader
+    int k = pc_config_key_index(sec, name);
     if (k < 0) {
         parse_error(st, "unknown key '%s' in [%s]", name, sec);
         return 0;
@@ -201,8 +170,8 @@ static int apply_set(PcConfig *cfg, const char *set, PcError *err) {
         free(origin);
         return rc ? pc_fail(err, "--set %s: %s", set, e.msg) : 0;
     }
-    if (!section_known(sec)) return pc_fail(err, "--set %s: unknown section [%s]", set, sec);
-    int k = key_index(sec, key);
+    if (!pc_config_section_known(sec)) return pc_fail(err, "--set %s: unknown section [%s]", set, sec);
+    int k = pc_config_key_index(sec, key);
     if (k < 0) return pc_fail(err, "--set %s: unknown key '%s' in [%s]", set, key, sec);
     free(cfg->raw[k]);
     free(cfg->origin[k]);
@@ -584,36 +553,30 @@ void pc_config_free(PcConfig *cfg) {
     memset(cfg, 0, sizeof *cfg);
 }
 
-const char *pc_config_get(const PcConfig *cfg, const char *section, const char *key) {
-    int k = key_index(section, key);
-    if (k < 0) return NULL;
-    if (cfg->value && cfg->value[k]) return cfg->value[k];
-    return cfg_effective(cfg, k);
-}
 
 char *pc_config_canonical(const PcConfig *cfg, int only_results) {
     size_t cap = 4096, used = 0;
-    for (int k = 0; k < K_COUNT; k++) cap += strlen(pc_config_get(cfg, g_keys[k].section, g_keys[k].key)) + 64;
+    for (int k = 0; k < K_COUNT; k++) cap += strlen(pc_config_get(cfg, pc_config_keys[k].section, pc_config_keys[k].key)) + 64;
     char *out = xmalloc(cap);
     out[0] = 0;
-    for (int s = 0; s < N_SECTIONS; s++) {
+    for (int s = 0; s < pc_config_n_sections; s++) {
         // [precision] only in the 8-bit precisions: the texts (and keys) of other runs stay as before
-        if (!strcmp(g_sections[s], "precision") && !pc_precision_is_8bit(cfg->precision)) continue;
+        if (!strcmp(pc_config_sections[s], "precision") && !pc_precision_is_8bit(cfg->precision)) continue;
         int any = !only_results;    // a section without result keys stays out of the key
         for (int k = 0; k < K_COUNT; k++)
-            any |= !strcmp(g_keys[k].section, g_sections[s]) && g_keys[k].affects_results;
+            any |= !strcmp(pc_config_keys[k].section, pc_config_sections[s]) && pc_config_keys[k].affects_results;
         if (!any) continue;
-        used += (size_t)snprintf(out + used, cap - used, "%s[%s]\n", s ? "\n" : "", g_sections[s]);
+        used += (size_t)snprintf(out + used, cap - used, "%s[%s]\n", s ? "\n" : "", pc_config_sections[s]);
         for (int k = 0; k < K_COUNT; k++) {
-            if (strcmp(g_keys[k].section, g_sections[s]) || (only_results && !g_keys[k].affects_results)) continue;
+            if (strcmp(pc_config_keys[k].section, pc_config_sections[s]) || (only_results && !pc_config_keys[k].affects_results)) continue;
             // [precision] apply only when not its default: the texts and keys of earlier 8-bit runs stay
             if (k == K_PREC_APPLY && !strcmp(pc_config_get(cfg, "precision", "apply"), "all")) continue;
             if (k == K_POINT_TOL && strtol(pc_config_get(cfg, "data", "pointing_tolerance"), NULL, 10) == 15) continue;
             // the keys added after the first results, only when set: earlier texts and keys stay
-            if ((k == K_CAM_LAYERS || k == K_REF_CLASSES) && !pc_config_get(cfg, g_keys[k].section, g_keys[k].key)[0])
+            if ((k == K_CAM_LAYERS || k == K_REF_CLASSES) && !pc_config_get(cfg, pc_config_keys[k].section, pc_config_keys[k].key)[0])
                 continue;
-            used += (size_t)snprintf(out + used, cap - used, "%s = %s\n", g_keys[k].key,
-                                     pc_config_get(cfg, g_keys[k].section, g_keys[k].key));
+            used += (size_t)snprintf(out + used, cap - used, "%s = %s\n", pc_config_keys[k].key,
+                                     pc_config_get(cfg, pc_config_keys[k].section, pc_config_keys[k].key));
         }
     }
     char *ext = cfg_external_text(cfg);   // [external NAME] sections: their files change the results
@@ -627,14 +590,14 @@ char *pc_config_canonical(const PcConfig *cfg, int only_results) {
 }
 
 void pc_config_print_help(FILE *out) {
-    for (int s = 0; s < N_SECTIONS; s++) {
-        fprintf(out, "  [%s]\n", g_sections[s]);
+    for (int s = 0; s < pc_config_n_sections; s++) {
+        fprintf(out, "  [%s]\n", pc_config_sections[s]);
         for (int k = 0; k < K_COUNT; k++) {
-            if (strcmp(g_keys[k].section, g_sections[s])) continue;
+            if (strcmp(pc_config_keys[k].section, pc_config_sections[s])) continue;
             char lhs[64];
-            snprintf(lhs, sizeof lhs, "%s = %s", g_keys[k].key, g_keys[k].def[0] ? g_keys[k].def : "(empty)");
+            snprintf(lhs, sizeof lhs, "%s = %s", pc_config_keys[k].key, pc_config_keys[k].def[0] ? pc_config_keys[k].def : "(empty)");
             // at least two spaces before the meaning, also after a long default (readers split there)
-            fprintf(out, "    %-34s %s%s\n", lhs, strlen(lhs) >= 34 ? " " : "", g_keys[k].help);
+            fprintf(out, "    %-34s %s%s\n", lhs, strlen(lhs) >= 34 ? " " : "", pc_config_keys[k].help);
         }
     }
     cfg_external_help(out);

@@ -130,11 +130,6 @@ int pc_config_load_string(const char *text, const char *path, int n_sets, char *
                           PcConfig *cfg, PcError *err);
 void pc_config_free(PcConfig *cfg);
 
-// The network to build: cfg->spec with its class count decided, in this order, by num_classes (or
-// classes = N), the line count of the class-name file (n_class_names > 0 once it is read), or the
-// arch's 1000. A name file that disagrees with an explicit count is an error.
-int pc_config_arch_spec(const PcConfig *cfg, int n_class_names, PcArchSpec *spec, PcError *err);
-
 // Effective value text of a key (the default when unset), or NULL for an unknown key.
 const char *pc_config_get(const PcConfig *cfg, const char *section, const char *key);
 

@@ -7,7 +7,10 @@
 // a missing or unreadable one is refused at load (so also by --check), and its checksum goes into
 // the canonical text, so a changed file is not resumed into an old output.
 #define _GNU_SOURCE
-#include "config_internal.h"
+#include "config_external.h"
+
+#include "config_keys.h"
+#include "config_values.h"
 
 #include <errno.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 // config_keys.h: every configuration key, once: X(enum name, section, key, default, help, affects
-// results). config_internal.h makes the key enum of it and config.c the table (defaults, --help,
+// results). the key enum below is made of it and config_keys.c the table (defaults, --help,
 // the checks, the canonical text), so the two cannot drift apart; tests/cli_config_doc.sh holds
 // docs/configuration.md to the same list. A new key is one line here (its enum name is used where
 // its value is read), plus its row in the docs. Comments are /* */: a // comment would swallow
@@ -106,5 +106,27 @@
     X(K_PM_REGION_STEPS, "metrics", "region_steps", "100", "region perturbation: patches replaced, one per step", 1) \
     X(K_PM_REGION_BASE, "metrics", "region_baseline", "uniform", "region perturbation: black | mean | blur | uniform", 1) \
     X(K_PM_ADCC, "metrics", "adcc", "no", "Average Drop, Increase in Confidence, Average Gain (yes|no; one pass per map)", 1)
+
+
+#include "config.h"
+
+// Key indices, in the order of config_keys.h.
+enum {
+#define PC_KEY_ENUM(name, section, key, def, help, affects) name,
+    PC_CONFIG_KEYS(PC_KEY_ENUM)
+#undef PC_KEY_ENUM
+    K_COUNT
+};
+
+extern const PcConfigKeyDef pc_config_keys[K_COUNT];   // the table, in enum order (config_keys.c)
+extern const char *const pc_config_sections[];           // the fixed sections, in the texts' order
+extern const int pc_config_n_sections;
+
+// 1 when s is one of the fixed sections ([external NAME] is config_external.h's).
+int pc_config_section_known(const char *s);
+// The index of [section] key, or -1.
+int pc_config_key_index(const char *section, const char *key);
+// The effective text of key k: its value, or the default when absent or empty ("key =").
+const char *cfg_effective(const PcConfig *cfg, int k);
 
 #endif

@@ -1,7 +1,10 @@
 // config_model.c: the [model] section of a configuration: the torchvision family member or the
 // custom VGG / ResNet shape (PcArchSpec), the weights path, class names or count, target layers.
 #define _GNU_SOURCE
-#include "config_internal.h"
+#include "config_model.h"
+
+#include "config_keys.h"
+#include "config_values.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,8 +1,10 @@
-// config_values.c: typed reading of one configuration key's text (config_internal.h): integers,
+// config_values.c: typed reading of one configuration key's text (config_values.h): integers,
 // batch sizes, yes/no, choices, lists and paths, each failing with one line that names the key, its
 // origin (file:line or --set) and what was expected.
 #define _GNU_SOURCE
-#include "config_internal.h"
+#include "config_values.h"
+
+#include "config_keys.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -13,10 +15,6 @@
 #include <unistd.h>
 
 // An empty value ("key =") means the default, as an absent key does.
-const char *cfg_effective(const PcConfig *cfg, int k) {
-    return cfg->raw[k] && cfg->raw[k][0] ? cfg->raw[k] : pc_config_key(k)->def;
-}
-
 int cfg_bad_value(PcConfig *cfg, int k, const char *expected, PcError *err) {
     cfg->bad_key = k;
     return pc_fail(err, "%s: bad value '%s' for [%s] %s (expected %s)",
@@ -139,3 +137,12 @@ static char *resolve(const PcConfig *cfg, int k, int tidy) {
 char *cfg_resolve_path(const PcConfig *cfg, int k) { return resolve(cfg, k, 0); }
 char *cfg_resolve_path_tidy(const PcConfig *cfg, int k) { return resolve(cfg, k, 1); }
 
+// Copies s without leading/trailing blanks into dst (size n).
+void cfg_trim_copy(char *dst, size_t n, const char *s, size_t len) {
+    while (len && (*s == ' ' || *s == '\t')) s++, len--;
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' || s[len - 1] == '\n'))
+        len--;
+    if (len >= n) len = n - 1;
+    memcpy(dst, s, len);
+    dst[len] = 0;
+}

@@ -17,13 +17,6 @@
 // values on a bad value.
 int pc_method_settings_from_config(const PcConfig *cfg, PcMethodSettings *s, PcError *err);
 
-// The per-run states of the n registry methods others (ids as written) that have one (PcMethodDesc
-// open: ext:NAME), for the images of ds, into states (NULL for the others). 0, or -1 with err
-// (the states opened so far stay for pc_method_states_close).
-int pc_method_states_open(const PcMethodSettings *s, const PcMethodDesc *const *others,
-                          char (*ids)[PC_METHOD_ID_LEN], int n, const PcDataset *ds, void **states, PcError *err);
-void pc_method_states_close(const PcMethodDesc *const *others, int n, void **states);
-
 // Checks and reads [robustness]; one line naming the key, its origin and the expected values.
 int pc_robustness_from_config(const PcConfig *cfg, PcRobustness *r, PcError *err);
 

@@ -1,6 +1,12 @@
 // methods.c: the method registry (methods.h) and the helpers every compute function shares:
 // up() on the backend, torchcam's min-max, batched data gradients.
 #include "methods.h"
+#include "methods_attrib.h"
+#include "methods_cost.h"
+#include "methods_external.h"
+#include "methods_gradcam.h"
+#include "methods_perturb.h"
+#include "methods_scorecam.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -178,3 +184,19 @@ int pc_method_backward(const PcMethodCtx *ctx, const float *x, int n, int n_taps
     if (d_gx) be->release(be, d_gx);
     return rc;
 }
+
+int pc_method_states_open(const PcMethodSettings *s, const PcMethodDesc *const *others,
+                          char (*ids)[PC_METHOD_ID_LEN], int n, const PcDataset *ds, void **states, PcError *err) {
+    for (int i = 0; i < n; i++) {
+        states[i] = NULL;
+        if (others[i]->open && others[i]->open(s, ids[i], ds->names, ds->n, stderr, &states[i], err)) return -1;
+    }
+    return 0;
+}
+
+void pc_method_states_close(const PcMethodDesc *const *others, int n, void **states) {
+    for (int i = 0; i < n; i++)
+        if (states[i] && others[i]->close) others[i]->close(states[i]);
+}
+
+// ---- [sanity] ---------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 // methods.h: the registry of saliency methods. One table (methods.c) names every method id, its
 // family, the settings it reads and its compute function; the config check, the run loop, the
 // store's method list and the README iterate over it. Adding a method = one row here plus its
-// compute function (host/methods_*.c), nothing else.
+// compute function (methods_<family>.c, declared in its methods_<family>.h), nothing else.
 //
 // Families:
 //   polycam   pcamp, pcamm, pcampm and their ablation ids (<id>.level.<layer>, <id>.cam.<layer>,
@@ -21,6 +21,8 @@
 #include <stdio.h>
 
 #include "backend.h"
+#include "dataset.h"
+#include "safe_text.h"   // PC_METHOD_ID_LEN
 
 typedef enum { PC_FAMILY_POLYCAM = 0, PC_FAMILY_GRADIENT, PC_FAMILY_FORWARD, PC_FAMILY_EXTERNAL } PcMethodFamily;
 
@@ -147,7 +149,14 @@ void pc_method_list_ids(char *buf, size_t n);
 // (map NaN), or -1 with err.
 int pc_method_compute(const PcMethodDesc *d, const PcMethodCtx *ctx, float *map, PcError *err);
 
-// ---- settings (method_config.c; reading them from the config: method_config.h) ----------------
+// The per-run states of the n registry methods others (ids as written) that have one (PcMethodDesc
+// open: ext:NAME), for the images of ds, into states (NULL for the others). 0, or -1 with err
+// (the states opened so far stay for pc_method_states_close).
+int pc_method_states_open(const PcMethodSettings *s, const PcMethodDesc *const *others,
+                          char (*ids)[PC_METHOD_ID_LEN], int n, const PcDataset *ds, void **states, PcError *err);
+void pc_method_states_close(const PcMethodDesc *const *others, int n, void **states);
+
+// ---- layer settings (method_layers.c; reading the settings from the config: method_config.h) ---
 // Resolves the layer settings against the net (defaults per arch); one line naming the key and
 // the model's valid layer names when a layer is missing.
 int pc_method_settings_resolve(PcMethodSettings *s, const PcNet *net, PcError *err);
@@ -157,7 +166,7 @@ int pc_method_settings_resolve(PcMethodSettings *s, const PcNet *net, PcError *e
 // VGG every conv ReLU output (features.1, 3, ...), ResNet relu + every stage output.
 int pc_method_default_layers(const PcNet *net, const char *which, char names[][64], int max);
 
-// ---- shared helpers for the compute functions (methods_common.c) ------------------------------
+// ---- shared helpers for the compute functions (methods.c) -------------------------------------
 // up() (SPEC §2) on the backend: in (h, w) host -> out (oh, ow) host.
 void pc_method_up(const PcMethodCtx *ctx, const float *in, int h, int w, int oh, int ow, float *out);
 // torchcam's min-max: m = (m - min m) / max(m - min m), in place; NaN everywhere when constant.
@@ -168,55 +177,5 @@ void pc_method_minmax(float *m, size_t n);
 // batch, or for a pass).
 int pc_method_backward(const PcMethodCtx *ctx, const float *x, int n, int n_taps, const int *tap_nodes,
                        float **taps, float **grad_taps, float *grad_x, PcError *err);
-
-// Gauss-Legendre nodes t (ascending, in (-1, 1)) and weights w of n points, double precision,
-// as numpy.polynomial.legendre.leggauss (Newton iteration on P_n).
-void pc_gauss_legendre(int n, double *t, double *w);
-
-// native-resolution compute functions (methods_gradcam.c, methods_attrib.c)
-int pc_method_gradcam(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
-int pc_method_gradcampp(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
-int pc_method_smoothgradcampp(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
-int pc_method_layercam(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
-int pc_method_zoomcam(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
-int pc_method_ixg(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
-int pc_method_ig(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
-int pc_method_smoothgrad(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
-// forward-only compute functions (methods_scorecam.c)
-int pc_method_scorecam(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
-int pc_method_sscam(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
-int pc_method_iscam(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
-// methods_external.c: ext:NAME (its native map brought to S x S itself: it may be larger than S)
-int pc_method_external(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
-int pc_method_external_open(const PcMethodSettings *s, const char *id, char *const *names, int n, FILE *log,
-                            void **state, PcError *err);
-void pc_method_external_close(void *state);
-// methods_perturb.c
-int pc_method_rise(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
-int pc_method_occlusion(const PcMethodCtx *ctx, float *out, int *h, int *w, PcError *err);
-
-// RISE mask geometry of an S x S input: cell = ceil(S / cells), up = (cells + 1) * cell (the side
-// of the resized grid before the crop).
-void pc_rise_geometry(int cells, int size, int *cell, int *up);
-// The grids and offsets of masks first .. first + n - 1 of the run (from s->seed, rise_cells,
-// rise_p): grid (n, cells, cells) 0/1 bytes, offsets (n, 2) (row, column) in [0, cell).
-void pc_rise_draw(const PcMethodSettings *s, int size, int first, int n, unsigned char *grid, int *offsets);
-// /methods/rise/masks/grid (N, cells, cells) u8 and /methods/rise/masks/offsets (N, 2) i32.
-int pc_rise_run_data(const PcMethodSettings *s, int size, PcRunData *out);
-
-// ---- cost per image (methods_cost.c), in forward-pass equivalents ------------------------------
-// A backward pass costs about twice a forward pass (two convolutions per forward one: data
-// gradient and, in cuDNN's and our CPU kernel, the same FLOPs); heads-only backwards are counted
-// as full ones, so these are upper bounds.
-#define PC_COST_BACKWARD 2.0
-double pc_cost_one_backward(const PcNet *net, const PcMethodSettings *s);
-double pc_cost_smoothgradcampp(const PcNet *net, const PcMethodSettings *s);
-double pc_cost_ig(const PcNet *net, const PcMethodSettings *s);
-double pc_cost_smoothgrad(const PcNet *net, const PcMethodSettings *s);
-double pc_cost_scorecam(const PcNet *net, const PcMethodSettings *s);
-double pc_cost_sscam(const PcNet *net, const PcMethodSettings *s);
-double pc_cost_iscam(const PcNet *net, const PcMethodSettings *s);
-double pc_cost_rise(const PcNet *net, const PcMethodSettings *s);
-double pc_cost_occlusion(const PcNet *net, const PcMethodSettings *s);
 
 #endif

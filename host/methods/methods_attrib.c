@@ -8,6 +8,7 @@
 
 #include "methods.h"
 #include "philox.h"
+#include "methods_attrib.h"
 
 // Gauss-Legendre rule on [-1, 1] (what numpy.polynomial.legendre.leggauss returns): the nodes are
 // the roots of P_n, found by Newton's method from Tricomi's estimate cos(pi (i - 1/4) / (n + 1/2));

@@ -3,6 +3,7 @@
 // BASELINES.md B8 lists the same counts for VGG16.
 #include "methods.h"
 #include "index_math.h"
+#include "methods_cost.h"
 
 // gradcam, gradcampp, layercam, zoomcam, ixg: one forward pass and one backward pass.
 double pc_cost_one_backward(const PcNet *net, const PcMethodSettings *s) {

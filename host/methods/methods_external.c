@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "external.h"
+#include "methods_external.h"
 
 int pc_method_external_open(const PcMethodSettings *set, const char *id, char *const *names, int n, FILE *log,
                             void **state, PcError *err) {

@@ -10,6 +10,7 @@
 
 #include "methods.h"
 #include "philox.h"
+#include "methods_gradcam.h"
 
 // NaN-propagating max, as torch.maximum / torch.max(a, b).
 static float nanmax2(float a, float b) { return (isnan(a) || isnan(b)) ? NAN : (a > b ? a : b); }

@@ -13,6 +13,7 @@
 #include "run_data.h"
 #include "index_math.h"
 #include "philox.h"
+#include "methods_perturb.h"
 
 // ---- RISE masks -------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "methods.h"
+#include "methods_scorecam.h"
 
 typedef struct {
     int n;          // passes per channel: 1 | N
