@@ -488,16 +488,17 @@ int pc_config_load_string(const char *text, const char *path, int n_sets, char *
         cmdline = k >= 0 && cfg->origin[k] && !strncmp(cfg->origin[k], "--set ", 6);
         goto fail;
     }
-    // the sections their modules own, each read once, after the keys the rest depends on
+    if (cfg_check_external(cfg, err)) {   // [external NAME]: its file resolved and read now (also for --check)
+        cmdline = !strncmp(err->msg, "--set ", 6);
+        goto fail;
+    }
+    // the sections their modules own, each read once, after the keys the rest depends on (the
+    // methods' settings point at the [external NAME] files resolved above)
     if (pc_method_settings_from_config(cfg, &cfg->methods, err) || pc_sanity_settings_from_config(cfg, &cfg->sanity, err) ||
         pc_robustness_from_config(cfg, &cfg->robustness, err) ||
         pc_precision_settings_from_config(cfg, &cfg->precision_settings, err) ||
         pc_perturb_options_from_config(cfg, &cfg->perturb, err)) {
         // method_config.c: a bad value, its origin first ("--set ig.steps=0: bad value ...")
-        cmdline = !strncmp(err->msg, "--set ", 6);
-        goto fail;
-    }
-    if (cfg_check_external(cfg, err)) {   // [external NAME]: its file read now (also for --check)
         cmdline = !strncmp(err->msg, "--set ", 6);
         goto fail;
     }
