@@ -44,9 +44,13 @@ static void model_label(const ReportFile *rf, const char *arch, char *out, size_
     pc_report_config_value(rf, "model", "weights", w, sizeof w);
     const char *b = strrchr(w, '/');
     b = b ? b + 1 : w;
+    if (!b[0]) {   // no weights file named: the result file's name
+        snprintf(out, cap, "%s", rf->label);
+        return;
+    }
     const char *dot = strrchr(b, '.');
     int n = dot && dot != b ? (int)(dot - b) : (int)strlen(b);
-    snprintf(out, cap, "%.*s", n, b[0] ? b : rf->label);
+    snprintf(out, cap, "%.*s", n, b);
 }
 
 static int same_model(const ReportFile *a, const ReportFile *b) {
