@@ -84,13 +84,13 @@ double *pc_table_values(const PcResultFile *rf, int m, const char *what, const u
     static const char *const aucs[3] = {"insertion", "deletion", "ins_del"};
     for (int k = 0; k < 3; k++)
         if (!strcmp(what, aucs[k])) return auc_values(rf, m, k, use);
-    // sensitivity-max and avg-sensitivity: finite and >= 0 (no upper bound)
-    const int stored = !strcmp(what, "sensitivity")       ? rf->layout.sensitivity
-                       : !strcmp(what, "sensitivity_avg") ? rf->layout.sensitivity_avg
-                                                          : 0;
-    double *v = stored ? pc_results_extra(rf, m, what) : NULL;
+    // sensitivity-max and avg-sensitivity: finite and >= 0 (no upper bound); any other per-image
+    // set of the method (/methods/<id>/<what>, one value per image): finite
+    const int sens = !strcmp(what, "sensitivity"), avg = !strcmp(what, "sensitivity_avg");
+    if ((sens && !rf->layout.sensitivity) || (avg && !rf->layout.sensitivity_avg)) return NULL;
+    double *v = pc_results_extra(rf, m, what);
     for (int i = 0; v && i < rf->n; i++)
-        if ((use && !use[i]) || !isfinite(v[i]) || v[i] < 0) v[i] = NAN;
+        if ((use && !use[i]) || !isfinite(v[i]) || ((sens || avg) && v[i] < 0)) v[i] = NAN;
     return v;
 }
 
