@@ -5,93 +5,77 @@
 // process CPU time. Threads: PC_THREADS, else all cores.
 //   usage: bench_cpu_backward [runs]
 #include <cblas.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #include "backend.h"
 #include "cpu_internal.h"
-#include "hashweights.h"
 #include "util.h"
-#include "cpu_backend.h"
 
 typedef struct {
-    double wall, cpu;
-} Timing;
+    PcBackend *be;
+    BenchModel *m;
+    int n, kind, tap;
+    float *logits, *gt, *gx;
+    int *cls;
+} Pass;
 
-// Median wall and CPU seconds of `runs` calls of kind 0 (forward), 1 (backward to tap), 2 (to input).
-static Timing time_pass(PcBackend *be, PcBackendNet *bn, const PcNet *net, const float *x, int n, int kind, int tap,
-                        int runs) {
+// kind 0: forward, 1: backward to the tap, 2: backward to the input
+static int pass(void *arg) {
+    Pass *p = arg;
+    PcBackend *be = p->be;
     PcError err = {{0}};
-    float *logits = malloc((size_t)n * net->n_classes * sizeof(float));
+    int rc = p->kind == 0   ? be->forward(be, p->m->bn, p->m->x, p->n, p->logits, 0, NULL, NULL, &err)
+             : p->kind == 1 ? be->backward(be, p->m->bn, p->m->x, p->n, p->cls, p->logits, 1, &p->tap, NULL, &p->gt,
+                                           NULL, &err)
+                            : be->backward(be, p->m->bn, p->m->x, p->n, p->cls, p->logits, 0, NULL, NULL, NULL, p->gx,
+                                           &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    return rc;
+}
+
+// Median wall and CPU seconds of `runs` passes of `kind` (after one warm-up).
+static BenchTiming time_pass(PcBackend *be, BenchModel *m, int n, int kind, int tap, int runs) {
+    const PcNet *net = &m->net;
     const PcNode *nd = &net->nodes[tap];
-    float *gt = malloc((size_t)n * nd->c * nd->h * nd->w * sizeof(float));
-    float *gx = malloc((size_t)n * 3 * net->in_h * net->in_w * sizeof(float));
-    int *cls = calloc((size_t)n, sizeof(int));
-    double *t = calloc((size_t)runs + 1, sizeof(double)), *c = calloc((size_t)runs + 1, sizeof(double));
-    for (int r = 0; r <= runs; r++) {   // run 0: warm-up
-        double t0 = pc_now(), c0 = bench_cpu_seconds();
-        int rc = kind == 0   ? be->forward(be, bn, x, n, logits, 0, NULL, NULL, &err)
-                 : kind == 1 ? be->backward(be, bn, x, n, cls, logits, 1, &tap, NULL, &gt, NULL, &err)
-                             : be->backward(be, bn, x, n, cls, logits, 0, NULL, NULL, NULL, gx, &err);
-        if (rc) fprintf(stderr, "%s\n", err.msg);
-        t[r] = pc_now() - t0, c[r] = bench_cpu_seconds() - c0;
-    }
-    qsort(t + 1, (size_t)runs, sizeof(double), bench_cmp_double);
-    qsort(c + 1, (size_t)runs, sizeof(double), bench_cmp_double);
-    Timing out = {t[1 + runs / 2], c[1 + runs / 2]};
-    free(logits), free(gt), free(gx), free(cls), free(t), free(c);
+    Pass p = {be, m, n, kind, tap, malloc((size_t)n * net->n_classes * sizeof(float)),
+              malloc((size_t)n * nd->c * nd->h * nd->w * sizeof(float)),
+              malloc((size_t)n * 3 * net->in_h * net->in_w * sizeof(float)), calloc((size_t)n, sizeof(int))};
+    BenchTiming out = bench_median(pass, &p, runs);
+    free(p.logits), free(p.gt), free(p.gx), free(p.cls);
     return out;
 }
 
 static int bench(PcBackend *be, const char *name, const char *cam, const int *batches, int n_batches, int runs) {
-    PcError err = {{0}};
-    PcNet net;
-    if (bench_net(name, &net, &err)) {
-        fprintf(stderr, "%s: %s\n", name, err.msg);
+    BenchModel m;
+    if (bench_model_open(be, name, batches, n_batches, &m)) return -1;
+    const PcNet *net = &m.net;
+    int tap = pc_net_find(net, cam);
+    if (tap < 0) {
+        fprintf(stderr, "%s: no CAM layer\n", name);
+        bench_model_close(be, &m);
         return -1;
     }
-    int max_batch = 0;
-    for (int b = 0; b < n_batches; b++) max_batch = batches[b] > max_batch ? batches[b] : max_batch;
-    PcBackendNet *bn = be->net_prepare(be, &net, max_batch, &err);
-    int tap = pc_net_find(&net, cam);
-    if (!bn || tap < 0) {
-        fprintf(stderr, "%s: %s\n", name, bn ? "no CAM layer" : err.msg);
-        pc_net_free(&net);
-        return -1;
-    }
-    size_t img = (size_t)3 * net.in_h * net.in_w;
-    float *x = malloc((size_t)max_batch * img * sizeof(float));
-    for (size_t i = 0; i < (size_t)max_batch * img; i++) x[i] = 2.0f * pc_hash_uniform("bench_input", (uint32_t)i);
-    printf("| %s | memory per image | | %.0f MB | %.0f MB | | |\n", name,
-           cpu_backward_bytes_per_image(&net, tap) / 1e6, cpu_backward_bytes_per_image(&net, -1) / 1e6);
+    printf("| %s | memory per image | | %.0f MB | %.0f MB | | |\n", name, cpu_backward_bytes_per_image(net, tap) / 1e6,
+           cpu_backward_bytes_per_image(net, -1) / 1e6);
     for (int b = 0; b < n_batches; b++) {
         int n = batches[b];
-        Timing f = time_pass(be, bn, &net, x, n, 0, tap, runs);
-        Timing g = time_pass(be, bn, &net, x, n, 1, tap, runs);
-        Timing i = time_pass(be, bn, &net, x, n, 2, tap, runs);
+        BenchTiming f = time_pass(be, &m, n, 0, tap, runs);
+        BenchTiming g = time_pass(be, &m, n, 1, tap, runs);
+        BenchTiming i = time_pass(be, &m, n, 2, tap, runs);
         printf("| %s | %d | %.3f | %.3f (%s) | %.3f | %.2f | %.3f / %.3f / %.3f |\n", name, n, f.wall, g.wall, cam, i.wall,
                i.wall / f.wall, f.cpu, g.cpu, i.cpu);
         fflush(stdout);
     }
-    free(x);
-    be->net_release(be, bn);
-    pc_net_free(&net);
+    bench_model_close(be, &m);
     return 0;
 }
 
 int main(int argc, char **argv) {
     int runs = argc > 1 ? atoi(argv[1]) : 3;
     if (runs < 1) runs = 1;
-    PcError err = {{0}};
-    PcBackendOptions opt = {.precision = PC_PREC_FP32};
-    PcBackend *be = pc_backend_cpu_create(&opt, &err);
-    if (!be) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
+    PcBackend *be = bench_cpu_backend(0);
+    if (!be) return 1;
     printf("CPU data gradients, %s, median of %d runs (seconds per batch)\n\n", be->device_name, runs);
     printf("| model | batch | forward | backward to CAM layer | backward to input | input / forward | CPU s f / cam / input |\n");
     printf("|---|---|---|---|---|---|---|\n");

@@ -397,6 +397,25 @@ static void fill_inputs(float *hx, size_t n) {
     }
 }
 
+// The net prepared for batch b and *dx, b inputs (fill_inputs) on the device; NULL, printed,
+// when the prepare fails.
+static PcBackendNet *prepare_batch(PcBackend *be, const PcNet *net, const char *model, PcPrecision prec, int b,
+                                   float **dx) {
+    PcError err = {{0}};
+    PcBackendNet *bn = be->net_prepare(be, net, b, &err);
+    if (!bn) {
+        printf("  %-9s %-5s batch %-4d prepare failed: %s\n", model, kPrecNames[prec], b, err.msg);
+        return NULL;
+    }
+    const size_t n = (size_t)b * 3 * net->in_h * net->in_w;
+    float *hx = xmalloc(n * sizeof(float));
+    fill_inputs(hx, n);
+    *dx = be->alloc(be, n * sizeof(float));
+    be->upload(be, *dx, hx, n * sizeof(float));
+    free(hx);
+    return bn;
+}
+
 static int bench_forward(const Args *a, const char *model, PcPrecision prec, FILE *csv, Rates *rates) {
     PcBackend *be;
     PcNet net;
@@ -405,24 +424,16 @@ static int bench_forward(const Args *a, const char *model, PcPrecision prec, FIL
     PcError err = {{0}};
     const RefFigures *r = ref_for(model);
     double flops = pc_net_flops(&net);
-    const size_t img = (size_t)3 * net.in_h * net.in_w;
     char list[128];
     snprintf(list, sizeof list, "%s", a->batches);
     int rc = 0;
     for (char *tok = strtok(list, ","); tok && !rc; tok = strtok(NULL, ",")) {
         int b = atoi(tok);
         if (b <= 0) continue;
-        PcBackendNet *bn = be->net_prepare(be, &net, b, &err);
-        if (!bn) {
-            printf("  %-9s %-5s batch %-4d prepare failed: %s\n", model, kPrecNames[prec], b, err.msg);
-            continue;
-        }
-        float *hx = xmalloc((size_t)b * img * sizeof(float));
-        fill_inputs(hx, (size_t)b * img);
-        float *dx = be->alloc(be, (size_t)b * img * sizeof(float));
+        float *dx;
+        PcBackendNet *bn = prepare_batch(be, &net, model, prec, b, &dx);
+        if (!bn) continue;
         float *dl = be->alloc(be, (size_t)b * net.n_classes * sizeof(float));
-        be->upload(be, dx, hx, (size_t)b * img * sizeof(float));
-        free(hx);
         int n8 = 0;
         double t_setup = pc_now();
         rc = bench_quant_setup(be, bn, &net, dx, b < 8 ? b : 8, prec, &n8, &err);   // fp8 / int8: calibration
@@ -574,19 +585,13 @@ static int bench_backward(const Args *a, const char *model, PcPrecision prec, FI
     for (char *tok = strtok(list, ","); tok && !rc; tok = strtok(NULL, ",")) {
         int b = atoi(tok);
         if (b <= 0) continue;
-        PcBackendNet *bn = be->net_prepare(be, &net, b, &err);
-        if (!bn) {
-            printf("  %-9s %-5s batch %-4d prepare failed: %s\n", model, kPrecNames[prec], b, err.msg);
-            continue;
-        }
-        float *hx = xmalloc((size_t)b * img * sizeof(float));
+        float *dx;
+        PcBackendNet *bn = prepare_batch(be, &net, model, prec, b, &dx);
+        if (!bn) continue;
         int *cls = xmalloc((size_t)b * sizeof(int));
-        fill_inputs(hx, (size_t)b * img);
         for (int i = 0; i < b; i++) cls[i] = (17 * i + 3) % net.n_classes;
-        float *dx = be->alloc(be, (size_t)b * img * sizeof(float));
         float *gx = be->alloc(be, (size_t)b * img * sizeof(float));
         float *grad = be->alloc(be, (size_t)b * per * sizeof(float));
-        be->upload(be, dx, hx, (size_t)b * img * sizeof(float));
         double t_head = NAN, t_input = NAN;
         rc = time_backward(be, bn, dx, b, cls, node, grad, NULL, a->seconds / 2, &t_head, &err);
         if (!rc) rc = time_backward(be, bn, dx, b, cls, node, grad, gx, a->seconds / 2, &t_input, &err);
@@ -601,7 +606,7 @@ static int bench_backward(const Args *a, const char *model, PcPrecision prec, FI
                         t_head, t_head / b, t_input, t_input / b);
             fflush(stdout);
         }
-        free(hx), free(cls);
+        free(cls);
         be->release(be, dx), be->release(be, gx), be->release(be, grad);
         be->net_release(be, bn);
     }

@@ -5,8 +5,8 @@
 #      points CMake, pkg-config, PATH (hdf5-tools) and the loader at it; finds cuDNN
 #   3. configure + build: the CUDA library, then each GPU target on its own (one that fails to
 #      build does not stop the others)                                           -> build.log
-#   4. the existing CUDA tests, each with its own time limit and log: test_cuda_ops,
-#      test_cuda_nets, test_cuda_backward, test_cuda_backward_host, test_cuda_perturb, cli_cuda
+#   4. the existing CUDA tests, each with its own time limit and log: test_cuda_ops (every op,
+#      the perturbation ops included), test_cuda_nets, test_cuda_backward, test_cuda_backward_host, cli_cuda
 #                                                                    -> ctest_<name>.log
 #   5. the 8-bit precisions: test_cuda_quant_host, test_cuda_quant, test_cuda_quant_nets
 #      (PC_QUANT_VERBOSE=1: cuDNN's
@@ -159,7 +159,7 @@ else
 fi
 
 # ---- 3. build -----------------------------------------------------------------------------------
-GPU_TARGETS="polycam-eval test_cuda_ops test_cuda_nets test_cuda_backward test_cuda_backward_host test_cuda_perturb
+GPU_TARGETS="polycam-eval test_cuda_ops test_cuda_nets test_cuda_backward test_cuda_backward_host
   test_cuda_quant_host test_cuda_quant test_cuda_quant_nets bench_gpu"
 build_all() {
   timeout 120 cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
@@ -216,8 +216,8 @@ run_test() {
 
 if want cuda && ! late "GPU tests" 30; then
   # the existing CUDA tests; 210 s are kept for the 8-bit tests and the benchmark
-  for t in test_cuda_ops:90 test_cuda_nets:150 test_cuda_backward:120 test_cuda_backward_host:20 \
-           test_cuda_perturb:60 cli_cuda:120; do
+  for t in test_cuda_ops:150 test_cuda_nets:150 test_cuda_backward:120 test_cuda_backward_host:20 \
+           cli_cuda:120; do
     run_test "${t%%:*}" "${t##*:}" 210
   done
 fi

@@ -256,6 +256,9 @@ extern "C" PcBackend *pc_backend_cuda_create(const PcBackendOptions *opt, PcErro
     be->masked_batch = cuda_masked_batch;
     be->occlusion_inputs = cuda_occlusion_inputs;
     be->weighted_map_sum = cuda_weighted_map_sum;
+    be->road_impute = cuda_road_impute;
+    be->region_samples = cuda_region_samples;
+    be->uniform_baseline = cuda_uniform_baseline;
     be->destroy = cuda_destroy;
     be->take_error = cuda_take_error;
     return be;

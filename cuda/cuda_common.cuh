@@ -147,6 +147,14 @@ void cuda_masked_batch(PcBackend *be, const float *x, const float *masks, int m,
 void cuda_occlusion_inputs(PcBackend *be, const float *x, int s, int window, int stride, int t0, int m, float *out);
 void cuda_weighted_map_sum(PcBackend *be, const float *maps, const float *w, int m, int n, float *out);
 
+// ---- cuda_metric_ops.cu: perturbation metrics' ops (ROAD, region perturbation, uniform baseline)
+void cuda_road_impute(PcBackend *be, const float *x, const int *order, int s, const int *counts, int m, int from_end,
+                      float noise, uint64_t seed, uint32_t image, const uint32_t *samples, float *out);
+void cuda_region_samples(PcBackend *be, const float *x, const float *base, const int *rank, int s, int patch, int t0,
+                         int m, float *out);
+void cuda_uniform_baseline(PcBackend *be, int s, float lo, float hi, uint64_t seed, uint32_t image, uint32_t sample,
+                           float *out);
+
 // ---- cuda_layers.cu: the network's own kernels (all take the context stream) ------------------
 // x (N, C, H, W) f32 -> y (N, H, W, C_pad) in dt, the channels from C on zero
 void cu_nchw_f32_to_nhwc(cudaStream_t st, const float *x, int n, int c, int c_pad, int h, int w,

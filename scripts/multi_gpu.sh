@@ -108,4 +108,6 @@ trap - INT TERM
 [ "$failed" -eq 0 ] || die "$failed of $n shards failed (logs in $run_dir/logs); rerun the same command to continue"
 files=()
 for ((i = 0; i < n; i++)); do files+=("$run_dir/shard_$i.h5"); done
-"$bin" --merge "$output" "${files[@]}" --force || die "merge failed"
+# no --force: an existing output of another configuration is refused, never replaced (the same run's
+# complete output is kept as it is)
+"$bin" --merge "$output" "${files[@]}" || die "merge failed (the line above says why)"

@@ -17,9 +17,7 @@ vgg_cfg = 16,16,M,32,32,M,64,64,M,64,64,M,64,64,M
 vgg_classifier = 128,128
 classes = $src/data/synthetic/classes.txt
 
-[data]
-list = $src/data/synthetic/images.txt
-labels = $src/data/synthetic/labels.txt
+$(synth_data)
 limit = 2
 
 [metrics]
@@ -61,18 +59,7 @@ done
 "$bin" --config base.ini --set saliency.methods=$rnd --set run.seed=7 --set output.file=r3.h5 >/dev/null 2>&1
 check "random methods: another seed, other maps" bash -c "! h5diff -q r1.h5 r3.h5 /methods/smoothgrad/map /methods/smoothgrad/map"
 
-# bad input: one line naming the key and the valid values, nothing written
-expect_line() {
-    local desc=$1 want=$2
-    shift 2
-    rm -f bad.h5
-    "$bin" "$@" --set output.file=bad.h5 >out.txt 2>err.txt
-    local rc=$?
-    check "$desc: exit ${want_rc:-1} (got $rc)" [ $rc -eq "${want_rc:-1}" ]
-    check "$desc: message has \"$want\" (got \"$(head -c 300 err.txt)\")" grep -qF -- "$want" err.txt
-    check "$desc: one line" [ "$(wc -l <err.txt)" -eq 1 ]
-    check "$desc: no output" [ ! -e bad.h5 ]
-}
+# bad input: one line naming the key and the valid values, nothing written (expect_line)
 # a bad value given with --set is a command-line mistake (exit 2); errors found against the model exit 1
 want_rc=2 expect_line "unknown id" "bad value 'pcampm,gradcm' for [saliency] methods (expected a comma-separated list of pcamp, pcamm, pcampm, gradcam, gradcampp, smoothgradcampp, layercam, zoomcam, ixg, ig, smoothgrad, scorecam, sscam, iscam, rise, occlusion, ext:NAME)" \
     --config base.ini --set saliency.methods=pcampm,gradcm

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cli_multi.sh: several shards on one machine, and the [run] keys behind them, on the CPU.
 #   scripts/multi_gpu.sh CONFIG 3 --device cpu runs three shards at once and merges them into the
-#   same datasets as the unsharded run (h5diff); a rerun finds everything done; stopped with
+#   same datasets as the unsharded run (h5diff); a rerun finds everything done; it never replaces
+#   a merged result of another configuration (no --force); stopped with
 #   SIGTERM in the middle, it says how to continue and the rerun ends identical; bad arguments and
 #   a configuration that fails --check stop it before any shard starts.
 #   [run] shard = auto takes i/n from a Slurm array task's environment and stores i/n in the file
@@ -17,18 +18,10 @@ multi=$src/scripts/multi_gpu.sh
 cat >"$tmp/rn.ini" <<EOF
 $(tiny_resnet_model)
 layers = layer2,layer3,layer4
-[data]
-list = $src/data/synthetic/images.txt
-labels = $src/data/synthetic/labels.txt
+$(synth_data)
 offset = 1
 limit = 9
-[preprocess]
-size = 64
-[metrics]
-steps = 8
-[run]
-device = cpu
-threads = 1
+$(small_cpu_sections)
 EOF
 
 "$bin" --config "$tmp/rn.ini" --set "output.file=$tmp/full.h5" >/dev/null 2>"$tmp/full.err"
@@ -49,6 +42,16 @@ bash "$multi" "$tmp/rn.ini" 3 --device cpu --run-dir "$tmp/m" >/dev/null 2>&1
 rc=$?
 check "rerun exits 0" [ $rc -eq 0 ]
 check "... and every shard found its file complete" [ "$(grep -l "nothing to compute" "$tmp"/m/logs/shard_*.log | wc -l)" -eq 3 ]
+
+# another configuration's merged output is refused, never replaced (multi_gpu.sh merged with
+# --force once); the shards of the new configuration stay in their own run folder
+cp "$tmp/m/rn.h5" "$tmp/m_before.h5"
+bash "$multi" "$tmp/rn.ini" 3 --device cpu --run-dir "$tmp/o" --set metrics.steps=4 --output "$tmp/m/rn.h5" \
+    >/dev/null 2>"$tmp/o.err"
+rc=$?
+check "merging over another configuration's result: exit 1 ($rc)" [ $rc -eq 1 ]
+check "... with the program's reason ($(grep -v '^$' "$tmp/o.err" | tail -n 2 | head -n 1))" grep -q "different configuration" "$tmp/o.err"
+check "... and the result is unchanged" cmp -s "$tmp/m_before.h5" "$tmp/m/rn.h5"
 
 # stopped with SIGTERM once a shard has stored an image, then rerun
 bash "$multi" "$tmp/rn.ini" 3 --device cpu --run-dir "$tmp/s" >"$tmp/s.out" 2>"$tmp/s.err" &

@@ -28,16 +28,9 @@ limit = 3
 methods = gradcam
 [metrics]
 steps = 4
-[run]
-device = cpu
-precision = fp8
-[precision]
-calibration_images = 2
-guard_images = 1
-guard_max_dauc = 0.2
+$(fp8_cpu_sections)
 EOF
 q() { "$bin" --config "$tmp/q.ini" --set "output.file=$tmp/$1.h5" "${@:2}"; }
-not() { ! "$@"; }
 scales() { h5vals "$1" /quant/in_scale | tr '\n' ' '; }
 
 # fp8 and int8: scales stored, the start line, the guard line

@@ -29,16 +29,9 @@ class = label
 steps = 4
 [output]
 maps = float32
-[run]
-device = cpu
-precision = fp8
-[precision]
-calibration_images = 2
-guard_images = 1
-guard_max_dauc = 0.2
+$(fp8_cpu_sections)
 EOF
 q() { "$bin" --config "$tmp/q.ini" --set "output.file=$tmp/$1.h5" "${@:2}"; }
-not() { ! "$@"; }
 # same_ds <a.h5> <b.h5> <dataset>: one dataset equal in both
 same_ds() { h5diff -q "$1" "$2" "$3" "$3" >/dev/null 2>&1; }
 

@@ -12,9 +12,7 @@ run_tiny() {   # run_tiny <model function> <layers> <offset> <out.h5> <extra ini
     cat >"$tmp/run.ini" <<EOF
 $($1)
 layers = $2
-[data]
-list = $src/data/synthetic/images.txt
-labels = $src/data/synthetic/labels.txt
+$(synth_data)
 offset = $3
 limit = 3
 [saliency]

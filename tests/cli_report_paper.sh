@@ -14,9 +14,7 @@ source "$(dirname "$0")/lib/cli_common.sh"
 
 cat >"$tmp/run.ini" <<EOF
 $(tiny_vgg_model)
-[data]
-list = $src/data/synthetic/images.txt
-labels = $src/data/synthetic/labels.txt
+$(synth_data)
 limit = 6
 [saliency]
 methods = pcamp,pcampm,gradcam

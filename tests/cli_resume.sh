@@ -10,10 +10,7 @@ need_tools h5diff
 cat >"$tmp/tiny.ini" <<EOF
 $(tiny_vgg_model)
 layers = features.13,features.18,features.23
-[data]
-root = $src/data/synthetic
-list = $src/data/synthetic/images.txt
-labels = $src/data/synthetic/labels.txt
+$(synth_data root)
 limit = 4
 [saliency]
 ablations = no_lnorm

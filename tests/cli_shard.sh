@@ -13,9 +13,7 @@ need_tools h5diff
 cat >"$tmp/rn.ini" <<EOF
 $(tiny_resnet_model)
 layers = layer2,layer3,layer4
-[data]
-list = $src/data/synthetic/images.txt
-labels = $src/data/synthetic/labels.txt
+$(synth_data)
 offset = 2
 limit = 5
 [saliency]

@@ -4,8 +4,10 @@
 # generated slurm.conf: proctrack/linuxproc, task/none, select/cons_tres, state in a temporary
 # folder, its own ports), then:
 #   1. bad input (sbatch missing, a partition that does not exist, a configuration that fails
-#      --check, a gres the node lacks) is refused before anything is submitted;
-#   2. a 3-shard array plus its merge job gives the same datasets and table as the unsharded run;
+#      --check, a gres the node lacks, a configuration name with a newline) is refused before
+#      anything is submitted;
+#   2. a 3-shard array plus its merge job (run folder with a space and a '#') gives the same
+#      datasets and table as the unsharded run;
 #   3. a task requeued in the middle of its run (scontrol requeue) continues from its journal and
 #      the merged file is still identical; status shows the task's images done / total meanwhile;
 #   4. a task cancelled in the middle (scancel) is reported by status, and resubmit sbatches that
@@ -120,13 +122,7 @@ layers = layer2,layer3,layer4
 root = $src/data/synthetic
 list = $tmp/list.txt
 labels = $src/data/synthetic/labels.txt
-[preprocess]
-size = 64
-[metrics]
-steps = 8
-[run]
-device = cpu
-threads = 1
+$(small_cpu_sections)
 EOF
 "$bin" --config "$tmp/run.ini" --set "output.file=$tmp/full.h5" >"$tmp/full.out" 2>"$tmp/full.err"
 rc=$?
@@ -199,6 +195,11 @@ check "... with polycam-eval's reason" grep -q "does not pass polycam-eval --che
 rc=$?
 check "a gres the node lacks: exit 1 ($(cat "$tmp/b3.err"))" [ $rc -eq 1 ]
 check "... sbatch's reason" grep -q "sbatch refuses the job" "$tmp/b3.err"
+cp "$tmp/run.ini" "$tmp/x"$'\n'"touch INJECTED"$'\n'".ini"
+(cd "$tmp" && "$slurm/submit" "$tmp/x"$'\n'"touch INJECTED"$'\n'".ini" --shards 3 --run-dir "$tmp/b5" >/dev/null 2>"$tmp/b5.err")
+rc=$?
+check "a configuration name with a newline: exit 1, one line ($(cat "$tmp/b5.err"))" [ $rc -eq 1 -a "$(wc -l <"$tmp/b5.err")" -eq 1 ]
+check "... nothing injected" [ ! -e "$tmp/INJECTED" -a ! -e "$tmp/b5" ]
 "$slurm/submit" "$tmp/run.ini" --shards 0 >/dev/null 2>"$tmp/b4.err"
 rc=$?
 check "--shards 0: exit 2 ($(head -n 1 "$tmp/b4.err"))" [ $rc -eq 2 ]
@@ -206,7 +207,7 @@ check "nothing was submitted" queue_empty
 check "no run folder was left" [ ! -e "$tmp/b1" -a ! -e "$tmp/b2" -a ! -e "$tmp/b3" ]
 
 # ---- 2. array + merge = the unsharded run -----------------------------------------------------
-r1=$tmp/r1
+r1="$tmp/run 1 #a"   # a space and a '#': quoted in the #SBATCH lines (--output, --chdir)
 "$slurm/submit" "$tmp/run.ini" --shards 3 --run-dir "$r1" >"$tmp/s1.out" 2>&1
 rc=$?
 check "submit exits 0: $(tail -n 4 "$tmp/s1.out" | head -n 1)" [ $rc -eq 0 ]

@@ -140,18 +140,12 @@ static void crash_after(const char *path, int n) {
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child killed by SIGKILL (status %d)", status);
 }
 
-// The temporary folder of the test (0), or -1.
+// The temporary folder of the test (test_tmp_dir: the test fails when it cannot be made).
 static int store_fixture_begin(const char *name) {
-    snprintf(g_dir, sizeof g_dir, "/tmp/pc_%s_XXXXXX", name);
-    if (mkdtemp(g_dir)) return 0;
-    perror("mkdtemp");
-    return -1;
+    snprintf(g_dir, sizeof g_dir, "%s", test_tmp_dir(name));
+    return 0;
 }
 
-static void store_fixture_end(void) {
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
-}
+static void store_fixture_end(void) { test_tmp_remove(); }
 
 #endif

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "method_fixture.h"
 #include "methods.h"
-#include "insdel.h"
 #include "testutil.h"
 
 #define MAP_TOL 1e-3    // max abs diff after the method's own normalisation (CAMs: min-max;
@@ -60,196 +60,23 @@ static void test_gauss_legendre(void) {
     CHECK(asc, "Gauss-Legendre nodes ascending");
 }
 
-// ---- methods vs the libraries -----------------------------------------------------------------
+// ---- methods vs the libraries (method_fixture.h) -------------------------------------------------
 
-static const char *const METHODS[] = {"gradcam", "gradcampp", "smoothgradcampp", "layercam",
-                                      "zoomcam", "ixg", "ig", "smoothgrad"};
-#define N_METH 8
-
-static int is_attribution(const char *id) { return !strcmp(id, "ixg") || !strcmp(id, "ig") || !strcmp(id, "smoothgrad"); }
-
-static int cmp_double(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static int full_backward(const char *id) {
-    return !strcmp(id, "layercam") || !strcmp(id, "zoomcam") || is_attribution(id);
-}
-
-// max |a - ref| (/ max |ref| for attributions); NaN positions must agree. *p999: the 99th
-// percentile of the same differences.
-static double map_diff(const char *id, const float *a, const float *ref, size_t n, int *nan_mismatch, double *p999) {
-    double scale = 1, d = 0;
-    if (is_attribution(id)) {
-        scale = 0;
-        for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(ref[i]));
-        if (scale == 0) scale = 1;
-    }
-    *nan_mismatch = 0;
-    double *all = xmalloc(n * sizeof(double));
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (isnan(a[i]) || isnan(ref[i])) {
-            *nan_mismatch |= isnan(a[i]) != isnan(ref[i]);
-            continue;
-        }
-        all[m++] = fabs(a[i] - ref[i]) / scale;
-        d = fmax(d, all[m - 1]);
-    }
-    qsort(all, m, sizeof(double), cmp_double);
-    *p999 = m ? all[(size_t)(0.99 * (double)(m - 1))] : 0;
-    free(all);
-    return d;
-}
-
-// The check of one map: every value within MAP_TOL, or for the full-backward methods 99 % within
-// MAP_TOL and all within ATTR_MAX_TOL.
-static int map_ok(const char *id, double dmax, double p999) {
-    return full_backward(id) ? p999 <= MAP_TOL && dmax <= ATTR_MAX_TOL : dmax <= MAP_TOL;
-}
-
-// The default layer lists of the model vs the fixture's (the reference's choice, B1 / B2).
-static void check_layers(const char *model, const PcMethodSettings *s) {
-    const char *keys[3] = {"cam_layer", "layercam_layers", "zoomcam_layers"};
-    const PcLayerList *lists[3] = {&s->cam, &s->layercam, &s->zoomcam};
-    for (int k = 0; k < 3; k++) {
-        size_t n = 0;
-        char **v = h5_attr_strings(fix(), model, keys[k], &n);
-        char ours[2048] = "";
-        for (int i = 0; i < lists[k]->n; i++) {
-            size_t u = strlen(ours);
-            snprintf(ours + u, sizeof ours - u, "%s%s", i ? "," : "", lists[k]->names[i]);
-        }
-        CHECK(v && n == 1 && !strcmp(v[0], ours), "%s %s: ours '%s', fixture '%s'", model, keys[k], ours,
-              v && n ? v[0] : "(missing)");
-        for (size_t i = 0; v && i < n; i++) free(v[i]);
-        free(v);
-    }
-}
-
-typedef struct {
-    double map[N_METH], p999[N_METH], auc[N_METH];
-} Worst;
-
-static void check_image(PcMethodCtx *ctx, const char *model, const char *img, PcInsDelContext *insdel, Worst *worst) {
-    char path[512];
-    const size_t ss = (size_t)ctx->size * ctx->size;
-    float *native = xmalloc(ss * sizeof(float)), *map = xmalloc(ss * sizeof(float));
-    for (int m = 0; m < N_METH; m++) {
-        const char *id = METHODS[m];
-        const PcMethodDesc *d = pc_method_find(id);
-        CHECK(d && d->native, "%s in the registry with a compute function", id);
-        if (!d || !d->native) continue;
-        PcError err = {{0}};
-        int h = 0, w = 0;
-        double t0 = pc_now();
-        int rc = d->native(ctx, native, &h, &w, &err);
-        double secs = pc_now() - t0;
-        CHECK(rc == 0, "%s %s %s: %s", model, img, id, err.msg);
-        if (rc) continue;
-        snprintf(path, sizeof path, "%s/%s/%s/map_native", model, img, id);
-        size_t n = 0;
-        int64_t dims[8];
-        int nd = 0;
-        float *ref = h5_read_f32(fix(), path, &n, dims, &nd);
-        CHECK(ref && nd == 2 && dims[0] == h && dims[1] == w, "%s: shape %dx%d, fixture %lldx%lld", path, h, w,
-              ref ? (long long)dims[0] : -1LL, ref && nd == 2 ? (long long)dims[1] : -1LL);
-        int nanmis = 0;
-        if (ref && nd == 2 && dims[0] == h && dims[1] == w) {
-            double p999 = 0, dm = map_diff(id, native, ref, n, &nanmis, &p999);
-            CHECK(map_ok(id, dm, p999) && !nanmis, "%s: max diff %.3g, 99th percentile %.3g (NaN positions %s)",
-                  path, dm, p999, nanmis ? "differ" : "agree");
-            worst->map[m] = fmax(worst->map[m], dm);
-            worst->p999[m] = fmax(worst->p999[m], p999);
-        }
-        free(ref);
-        // the S x S map (up() on the backend) and its curves
-        rc = pc_method_compute(d, ctx, map, &err);
-        CHECK(rc == 0, "%s %s %s: compute: %s", model, img, id, err.msg);
-        snprintf(path, sizeof path, "%s/%s/%s/map", model, img, id);
-        if (!h5_exists(fix(), path)) snprintf(path, sizeof path, "%s/%s/%s/map_native", model, img, id);   // = map
-        ref = h5_read_f32(fix(), path, &n, NULL, NULL);
-        CHECK(ref && n == ss, "%s missing", path);
-        if (ref && n == ss) {
-            double p999 = 0, dm = map_diff(id, map, ref, n, &nanmis, &p999);
-            CHECK(map_ok(id, dm, p999) && !nanmis, "%s: max diff %.3g, 99th percentile %.3g", path, dm, p999);
-        }
-        free(ref);
-        double ins_ref, del_ref;
-        snprintf(path, sizeof path, "%s/%s/%s", model, img, id);
-        if (insdel && h5_attr_f64(fix(), path, "ins_auc", &ins_ref) == 0 &&
-            h5_attr_f64(fix(), path, "del_auc", &del_ref) == 0) {
-            double ins = 0, del = 0;
-            rc = pc_insdel_context_eval(insdel, ctx->bn, map, ctx->size, ctx->size, ctx->cls, NULL, &ins, NULL, &del,
-                                        NULL, &err);
-            CHECK(rc == 0, "%s: insertion/deletion: %s", path, err.msg);
-            CHECK(fabs(ins - ins_ref) <= AUC_TOL, "%s: insertion AUC %.5f, library %.5f", path, ins, ins_ref);
-            CHECK(fabs(del - del_ref) <= AUC_TOL, "%s: deletion AUC %.5f, library %.5f", path, del, del_ref);
-            worst->auc[m] = fmax(worst->auc[m], fmax(fabs(ins - ins_ref), fabs(del - del_ref)));
-        }
-        printf("%s %s %-16s native %3dx%-3d %.3f s\n", model, img, id, h, w, secs);
-    }
-    free(native);
-    free(map);
-}
-
-static void check_model(PcBackend *be, const char *model) {
-    PcError err = {{0}};
-    PcNet net;
-    if (fixture_net_load(model, &net, &err) != 0) {
-        CHECK(0, "%s: %s", model, err.msg);
-        return;
-    }
-    PcMethodSettings set = {.ig_steps = 50, .smoothgrad_samples = 50, .smoothgrad_sigma = 1.0f,
-                            .sgcampp_samples = 4, .sgcampp_sigma = 0.3f, .seed = 0};
-    CHECK(pc_method_settings_resolve(&set, &net, &err) == 0, "%s: layers: %s", model, err.msg);
-    check_layers(model, &set);
-    PcInsDelOptions iopt;
-    pc_insdel_default_options(&iopt);
-    const int batch = 16 > iopt.batch ? 16 : iopt.batch;
-    PcBackendNet *bn = be->net_prepare(be, &net, batch, &err);
-    CHECK(bn != NULL, "%s: net_prepare: %s", model, err.msg);
-    // images: the groups of the model holding an "input" dataset
-    const char *tiny_imgs[] = {"ILSVRC2012_val_00010495.JPEG", "ILSVRC2012_val_00015410.JPEG"};
-    const char *synth_imgs[] = {"synth_000.jpg", "synth_001.jpg", "synth_002.jpg", "synth_003.jpg"};
-    const int tiny = !strncmp(model, "tiny", 4);
-    const char *const *imgs = tiny ? tiny_imgs : synth_imgs;
-    const int n_imgs = tiny ? 2 : 4;
-    Worst worst = {{0}, {0}, {0}};
-    for (int i = 0; bn && i < n_imgs; i++) {
-        char path[256];
-        snprintf(path, sizeof path, "%s/%s/input", model, imgs[i]);
-        size_t n = 0;
-        float *x = h5_read_f32(fix(), path, &n, NULL, NULL);
-        double cls = -1, pos = -1;
-        snprintf(path, sizeof path, "%s/%s", model, imgs[i]);
-        CHECK(x && n == 3 * 224 * 224 && h5_attr_f64(fix(), path, "class", &cls) == 0 &&
-                  h5_attr_f64(fix(), path, "image_index", &pos) == 0,
-              "%s: input, class or image_index missing", path);
-        if (!x || n != 3 * 224 * 224 || cls < 0) {
-            free(x);
-            continue;
-        }
-        PcMethodCtx ctx = {.be = be, .bn = bn, .net = &net, .set = &set, .x = x, .size = 224, .cls = (int)cls,
-                           .image = (uint32_t)pos, .batch = 16};
-        // the fixture's curves use its own step count (attribute auc_steps; SPEC §8: 224)
-        double steps = 0;
-        snprintf(path, sizeof path, "%s/%s/gradcam", model, imgs[i]);
-        if (h5_attr_f64(fix(), path, "auc_steps", &steps) == 0 && steps >= 1) iopt.steps = (int)steps;
-        PcInsDelContext insdel;
-        int have_insdel = steps >= 1 && pc_insdel_context_init(be, &net, x, &iopt, &insdel, &err) == 0;
-        CHECK(steps < 1 || have_insdel, "%s: insertion/deletion context: %s", path, err.msg);
-        check_image(&ctx, model, imgs[i], have_insdel ? &insdel : NULL, &worst);
-        if (have_insdel) pc_insdel_context_free(&insdel);
-        free(x);
-    }
-    for (int m = 0; m < N_METH; m++)
-        printf("%s %-16s worst map diff %.2e (99th percentile %.2e), worst AUC diff %.2e\n", model, METHODS[m],
-               worst.map[m], worst.p999[m], worst.auc[m]);
-    if (bn) be->net_release(be, bn);
-    pc_net_free(&net);
-}
+// The head-gradient CAMs hold MAP_TOL everywhere; the full-backward methods 99 % of the pixels
+// within MAP_TOL and all within ATTR_MAX_TOL; the attributions are divided by the reference's max
+// |value| (rel).
+static const MfMethod METHODS[] = {
+    {"gradcam", MAP_TOL, 0, 0},             {"gradcampp", MAP_TOL, 0, 0},          {"smoothgradcampp", MAP_TOL, 0, 0},
+    {"layercam", ATTR_MAX_TOL, MAP_TOL, 0}, {"zoomcam", ATTR_MAX_TOL, MAP_TOL, 0}, {"ixg", ATTR_MAX_TOL, MAP_TOL, 1},
+    {"ig", ATTR_MAX_TOL, MAP_TOL, 1},       {"smoothgrad", ATTR_MAX_TOL, MAP_TOL, 1}};
+static const char *const TINY_IMGS[] = {"ILSVRC2012_val_00010495.JPEG", "ILSVRC2012_val_00015410.JPEG"};
+static const char *const SYNTH_IMGS[] = {"synth_000.jpg", "synth_001.jpg", "synth_002.jpg", "synth_003.jpg"};
+static const char *const LAYER_ATTRS[] = {"cam_layer", "layercam_layers", "zoomcam_layers", NULL};
+#define ROW(m, imgs, n)                                                                                   \
+    {.fixture = "baselines.h5", .model = m, .images = imgs, .n_images = n, .methods = METHODS, .n_methods = 8, \
+     .layer_attrs = LAYER_ATTRS, .auc_tol = AUC_TOL, .batch = 16, .family = -1, .native = 1,                  \
+     .settings = {.ig_steps = 50, .smoothgrad_samples = 50, .smoothgrad_sigma = 1.0f, .sgcampp_samples = 4,    \
+                  .sgcampp_sigma = 0.3f, .seed = 0}}
 
 int main(void) {
     test_gauss_legendre();
@@ -264,8 +91,9 @@ int main(void) {
         CHECK(0, "the CPU backend has no backward pass");
         return test_summary();
     }
-    const char *models[] = {"tiny_vgg", "tiny_resnet", "synth_vgg", "synth_resnet"};
-    for (int i = 0; i < 4; i++) check_model(be, models[i]);
+    static const MfRow rows[] = {ROW("tiny_vgg", TINY_IMGS, 2), ROW("tiny_resnet", TINY_IMGS, 2),
+                                 ROW("synth_vgg", SYNTH_IMGS, 4), ROW("synth_resnet", SYNTH_IMGS, 4)};
+    mf_run(be, rows, 4);
     be->destroy(be);
     return test_summary();
 }

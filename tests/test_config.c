@@ -386,6 +386,11 @@ static void errors_set_and_files(void) {
     EXPECT_SET_ERROR(k_minimal, 1, s4, "--set metrics.steps=many: bad value 'many' for [metrics] steps");
     char *s5[] = {"data.limit=abc"};
     EXPECT_SET_ERROR(k_minimal, 1, s5, "--set data.limit=abc: bad value 'abc' for [data] limit");
+    // a newline would forge a line of the stored configuration (fuzz_config found the multi-line
+    // message: tests/fuzz/crashes/config)
+    char *s_nl[] = {"output.file=a.h5\n[run]\nseed = 5"};
+    EXPECT_SET_ERROR(k_minimal, 1, s_nl, "--set output.file=a.h5\\x0a[run]\\x0aseed = 5: holds a control character "
+                                       "(\\x0a); a value is one line of text");
     // a reduced precision with device = cpu: refused (the CPU computes in fp32 only)
     EXPECT_ERROR("[model]\nweights = w\n[data]\nlist = l\n[run]\ndevice = cpu\nprecision = fp16\n", 0, NULL,
                  "x.ini:7: [run] precision = fp16 needs device = cuda; the CPU computes in fp32 only");
@@ -739,11 +744,7 @@ static void test_empty_means_default(void) {
 }
 
 int main(void) {
-    snprintf(g_dir, sizeof g_dir, "/tmp/pc_test_config_XXXXXX");
-    if (!mkdtemp(g_dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    snprintf(g_dir, sizeof g_dir, "%s", test_tmp_dir("test_config"));
     test_defaults_and_paths();
     test_values_and_sets();
     test_custom_archs();
@@ -758,8 +759,6 @@ int main(void) {
     test_device_and_shard_auto();
     test_cam_layers();
     test_reference_classes_key();
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+    test_tmp_remove();
     return test_summary();
 }

@@ -41,7 +41,6 @@
 #include "hashweights.h"
 #include "testutil.h"
 #include "weights.h"
-#include "cuda_backend.h"
 
 #define GOLDEN "reference_golden.h5"
 #define TOL 1e-4
@@ -66,14 +65,7 @@ static float frand(void) { return test_rand01(&rng); }   // [0, 1)
 static int spec_net(const PcArchSpec *s, PcNet *net, PcError *err) {
     if (pc_net_create(s, net, err)) return -1;
     PcStateDict sd;
-    if (pc_hash_state_dict(net, 0, NULL, NULL, NULL, &sd, err)) {
-        pc_net_free(net);
-        return -1;
-    }
-    int rc = pc_net_load(net, &sd, err);
-    pc_state_dict_free(&sd);
-    if (rc) pc_net_free(net);
-    return rc;
+    return test_net_load_sd(net, pc_hash_state_dict(net, 0, NULL, NULL, NULL, &sd, err), &sd, err);
 }
 
 // Hand-built graphs (shapes computed here, weights uniform +-sqrt(6 / fan_in), biases +-0.1).
@@ -556,13 +548,7 @@ static void test_errors(void) {
 }
 
 int main(void) {
-    PcError err = {{0}};
-    for (int p = 0; p < 4; p++) {
-        PcBackendOptions opt = {.precision = (PcPrecision)p};
-        gpu[p] = pc_backend_cuda_create(&opt, &err);
-        if (!gpu[p] && p == 0) test_skip(err.msg);
-        if (!gpu[p]) printf("  %s unavailable: %s\n", kPrecName[p], err.msg);
-    }
+    test_cuda_backends(gpu);
     cpu = test_cpu_backend();
     if (!cpu) return test_summary();
     printf("test_cuda_backward on %s\n", gpu[0]->device_name);

@@ -33,7 +33,6 @@
 #include "testutil.h"
 #include "weights.h"
 #include "cpu_backend.h"
-#include "cuda_backend.h"
 
 #define GOLDEN "reference_golden.h5"
 #define FWD_TOL 1e-4
@@ -614,12 +613,7 @@ static void test_synth_polycam(const char *model) {
 
 int main(void) {
     PcError err = {{0}};
-    for (int p = 0; p < 4; p++) {
-        PcBackendOptions opt = {.precision = (PcPrecision)p};
-        gpu[p] = pc_backend_cuda_create(&opt, &err);
-        if (!gpu[p] && p == 0) test_skip(err.msg);
-        if (!gpu[p]) printf("  %s unavailable: %s\n", kPrecName[p], err.msg);
-    }
+    test_cuda_backends(gpu);
     PcBackendOptions copt = {.precision = PC_PREC_FP32};
     cpu = pc_backend_cpu_create(&copt, &err);
     CHECK(cpu != NULL, "CPU backend: %s", err.msg);

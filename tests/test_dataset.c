@@ -134,14 +134,11 @@ static void test_selection(void) {
 }
 
 int main(void) {
-    snprintf(g_dir, sizeof g_dir, "/tmp/pc_test_dataset_XXXXXX");
-    if (!mkdtemp(g_dir)) test_skip("cannot create a temporary folder");
+    snprintf(g_dir, sizeof g_dir, "%s", test_tmp_dir("test_dataset"));
     test_bom();
     test_duplicate_labels();
     test_unmatched_labels();
     test_selection();
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+    test_tmp_remove();
     return test_summary();
 }

@@ -9,6 +9,7 @@
 
 #include "insdel.h"
 #include "localisation.h"
+#include "method_fixture.h"
 #include "saliency.h"
 #include "testutil.h"
 
@@ -156,20 +157,12 @@ static void check_image(PcBackend *be, PcBackendNet *bn, const PcNet *net, const
 
 static void check_model(PcBackend *be, const char *model) {
     PcError err = {{0}};
-    PcNet net;
-    if (fixture_net_load(model, &net, &err) != 0) {
-        CHECK(0, "%s: %s", model, err.msg);
-        return;
-    }
+    MfNet mn;
+    if (mf_net_open(be, model, 32, &mn)) return;
     PcTargets tg;
-    CHECK(pc_targets_resolve(&net, 0, NULL, &tg, &err) == 0, "%s: targets: %s", model, err.msg);
-    PcBackendNet *bn = be->net_prepare(be, &net, 32, &err);
-    CHECK(bn != NULL, "%s: net_prepare: %s", model, err.msg);
-    if (bn) {
-        for (int i = 0; i < 2; i++) check_image(be, bn, &net, &tg, model, kImages[i]);
-        be->net_release(be, bn);
-    }
-    pc_net_free(&net);
+    CHECK(pc_targets_resolve(&mn.net, 0, NULL, &tg, &err) == 0, "%s: targets: %s", model, err.msg);
+    for (int i = 0; i < 2; i++) check_image(be, mn.bn, &mn.net, &tg, model, kImages[i]);
+    mf_net_close(&mn);
 }
 
 static void check_localisation(void) {

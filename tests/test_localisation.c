@@ -123,6 +123,19 @@ static void test_masks(void) {
     fclose(f);
     rc = pc_mask_load(tmp_path("cut.png"), 448, 448, PC_RESIZE_BILINEAR, 224, m, &err);
     CHECK(rc != 0 && strstr(err.msg, "cut.png: not a readable PNG"), "truncated PNG: %s", rc ? err.msg : "accepted");
+    // 69 bytes claiming 10^6 x 10^6 pixels (fuzz_png: tests/fuzz/crashes/png): refused by its size
+    // before the 10^12-byte buffer (which once ended the run with an allocation failure)
+    static const unsigned char huge[69] = {
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x0f,
+        0x42, 0x40, 0x00, 0x0f, 0x42, 0x40, 0x08, 0x00, 0x00, 0x00, 0x00, 0x79, 0x06, 0x67, 0xa1, 0x00, 0x00, 0x00,
+        0x0c, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x60, 0xa0, 0x0c, 0x00, 0x00, 0x00, 0x40, 0x00, 0x01, 0xb7,
+        0x34, 0x7c, 0xef, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
+    f = fopen(tmp_path("huge.png"), "wb");
+    fwrite(huge, 1, sizeof huge, f);
+    fclose(f);
+    rc = pc_mask_load(tmp_path("huge.png"), 224, 224, PC_RESIZE_BILINEAR, 224, m, &err);
+    CHECK(rc != 0 && strstr(err.msg, "huge.png: 1000000 x 1000000 pixels, but its image has 224 x 224"),
+          "PNG header of 10^12 pixels: %s", rc ? err.msg : "accepted");
 
     // lookup: full list name first, then the base name; the extension replaced by .png
     char *p = pc_mask_find(data_path("synthetic/masks"), "synth_003.jpg");
@@ -363,16 +376,13 @@ static void test_dataset(void) {
 }
 
 int main(void) {
-    snprintf(g_dir, sizeof g_dir, "/tmp/pc_test_loc_XXXXXX");
-    if (!mkdtemp(g_dir)) return perror("mkdtemp"), 1;
+    snprintf(g_dir, sizeof g_dir, "%s", test_tmp_dir("test_loc"));
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     test_masks();
     test_values();
     test_store();
     test_dataset();
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+    test_tmp_remove();
     return test_summary();
 }
 #endif

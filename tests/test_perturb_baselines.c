@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "method_fixture.h"
 #include "methods.h"
-#include "insdel.h"
 #include "testutil.h"
 
 #ifndef PC_PERTURB_ALL
@@ -75,104 +75,19 @@ static void test_masks(PcBackend *be, const PcMethodSettings *set) {
     free(fm), free(grid), free(off), free(fgrid), free(foff);
 }
 
-// max |a - ref| / max |ref|
-static double rel_diff(const float *a, const float *ref, size_t n) {
-    double d = 0, r = 0;
-    for (size_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - ref[i])), r = fmax(r, fabs(ref[i]));
-    return r > 0 ? d / r : d;
-}
+// ---- the maps vs the libraries (method_fixture.h) ----------------------------------------------
 
-static void check_method(PcMethodCtx *ctx, const char *grp, const char *id, double tol, PcInsDelContext *insdel,
-                         double *worst_map, double *worst_auc) {
-    const size_t ss = (size_t)ctx->size * ctx->size;
-    float *map = xmalloc(ss * sizeof(float));
-    PcError err = {{0}};
-    double t0 = pc_now();
-    int rc = pc_method_compute(pc_method_find(id), ctx, map, &err);
-    double secs = pc_now() - t0;
-    CHECK(rc == 0, "%s %s: %s", grp, id, err.msg);
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s/map", grp, id);
-    size_t n = 0;
-    float *ref = h5_read_f32(fix(), path, &n, NULL, NULL);
-    CHECK(ref && n == ss, "%s missing", path);
-    if (rc == 0 && ref && n == ss) {
-        double d = rel_diff(map, ref, ss);
-        *worst_map = fmax(*worst_map, d);
-        CHECK(d <= tol, "%s: max diff %.3g of the max |value| (tolerance %.0e)", path, d, tol);
-        printf("%s %-9s map diff %.2e  %.2f s\n", grp, id, d, secs);
-    }
-    snprintf(path, sizeof path, "%s/%s", grp, id);
-    double ins_ref = attr(path, "ins_auc"), del_ref = attr(path, "del_auc");
-    if (rc == 0 && insdel && !isnan(ins_ref)) {
-        double ins = 0, del = 0;
-        rc = pc_insdel_context_eval(insdel, ctx->bn, map, ctx->size, ctx->size, ctx->cls, NULL, &ins, NULL, &del, NULL,
-                                    &err);
-        CHECK(rc == 0, "%s: insertion/deletion: %s", path, err.msg);
-        CHECK(fabs(ins - ins_ref) <= AUC_TOL, "%s: insertion AUC %.5f, library %.5f", path, ins, ins_ref);
-        CHECK(fabs(del - del_ref) <= AUC_TOL, "%s: deletion AUC %.5f, library %.5f", path, del, del_ref);
-        *worst_auc = fmax(*worst_auc, fmax(fabs(ins - ins_ref), fabs(del - del_ref)));
-    }
-    // RISE with our own draws vs RISE's own np.random draws: within its run-to-run spread
-    snprintf(path, sizeof path, "%s/rise/library_own_draws", grp);
-    float *own = !strcmp(id, "rise") ? h5_read_f32(fix(), path, &n, NULL, NULL) : NULL;
-    if (own && n == ss) {
-        snprintf(path, sizeof path, "%s/rise", grp);
-        double spread = attr(path, "library_spread_max_abs"), d = 0;
-        for (size_t i = 0; i < ss; i++) d = fmax(d, fabs((double)map[i] - own[i]));
-        printf("%s rise own draws vs RISE's own: max abs %.3g, RISE's run-to-run spread %.3g\n", grp, d, spread);
-        CHECK(d <= spread, "%s: our draws differ from RISE's by %.3g, more than its own spread %.3g", grp, d, spread);
-    }
-    free(own), free(ref), free(map);
-}
-
-static void check_model(PcBackend *be, const char *model, const PcMethodSettings *set, double worst[4]) {
-    PcError err = {{0}};
-    PcNet net;
-    if (fixture_net_load(model, &net, &err) != 0) {
-        CHECK(0, "%s: %s", model, err.msg);
-        return;
-    }
-    PcInsDelOptions iopt;
-    pc_insdel_default_options(&iopt);
-    const int batch = 32 > iopt.batch ? 32 : iopt.batch;
-    PcBackendNet *bn = be->net_prepare(be, &net, batch, &err);
-    CHECK(bn != NULL, "%s: net_prepare: %s", model, err.msg);
-    const char *tiny_imgs[] = {"ILSVRC2012_val_00010495.JPEG", "ILSVRC2012_val_00015410.JPEG"};
-    const char *synth_imgs[] = {"synth_000.jpg", "synth_001.jpg", "synth_002.jpg", "synth_003.jpg"};
-    // PC_PERTURB_ALL (test_slow_perturb_all): every image of the fixture; else the first
-    const int tiny = !strncmp(model, "tiny", 4);
-    for (int i = 0; bn && i < (!PC_PERTURB_ALL ? 1 : tiny ? 2 : 4); i++) {
-        char grp[256], path[300];
-        snprintf(grp, sizeof grp, "%s/%s", model, tiny ? tiny_imgs[i] : synth_imgs[i]);
-        snprintf(path, sizeof path, "%s/input", grp);   // X: baselines.h5's (same images and code)
-        size_t n = 0;
-        float *x = h5_read_f32(fixture_path("baselines.h5"), path, &n, NULL, NULL);
-        double cls = attr(grp, "class"), pos = attr(grp, "image_index");
-        CHECK(x && n == 3 * 224 * 224 && cls >= 0, "%s: input or class missing", grp);
-        if (!x || n != 3 * 224 * 224 || !(cls >= 0)) {
-            free(x);
-            continue;
-        }
-        PcMethodCtx ctx = {.be = be, .bn = bn, .net = &net, .set = set, .x = x, .size = 224, .cls = (int)cls,
-                           .image = (uint32_t)pos, .batch = batch};
-        snprintf(path, sizeof path, "%s/occlusion", grp);
-        double steps = attr(path, "auc_steps");
-        PcInsDelContext insdel;
-        int have = 0;
-        if (steps >= 1) {
-            iopt.steps = (int)steps;
-            have = pc_insdel_context_init(be, &net, x, &iopt, &insdel, &err) == 0;
-            CHECK(have, "%s: insertion/deletion context: %s", grp, err.msg);
-        }
-        check_method(&ctx, grp, "occlusion", OCC_TOL, have ? &insdel : NULL, &worst[0], &worst[1]);
-        check_method(&ctx, grp, "rise", RISE_TOL, have ? &insdel : NULL, &worst[2], &worst[3]);
-        if (have) pc_insdel_context_free(&insdel);
-        free(x);
-    }
-    if (bn) be->net_release(be, bn);
-    pc_net_free(&net);
-}
+// max |diff| / max |ref| of the S x S maps (the fixture has no native ones); RISE's own draws:
+// within its run-to-run spread (<image>/rise/library_own_draws)
+static const MfMethod METHODS[] = {{"occlusion", OCC_TOL, 0, 1}, {"rise", RISE_TOL, 0, 1}};
+static const char *const TINY_IMGS[] = {"ILSVRC2012_val_00010495.JPEG", "ILSVRC2012_val_00015410.JPEG"};
+static const char *const SYNTH_IMGS[] = {"synth_000.jpg", "synth_001.jpg", "synth_002.jpg", "synth_003.jpg"};
+// PC_PERTURB_ALL (test_slow_perturb_all): every image of the fixture; else the first. X is
+// baselines.h5's (same images and code).
+#define ROW(m, imgs, n)                                                                                     \
+    {.fixture = "perturb_baselines.h5", .input_fixture = "baselines.h5", .model = m, .images = imgs,        \
+     .n_images = PC_PERTURB_ALL ? n : 1, .methods = METHODS, .n_methods = 2, .auc_tol = AUC_TOL, .batch = 32, \
+     .family = -1, .native = 0}
 
 int main(void) {
     if (!h5_exists(fix(), "/")) {
@@ -188,13 +103,10 @@ int main(void) {
     PcBackend *be = test_cpu_backend();
     if (!be) return test_summary();
     test_masks(be, &set);
-    const char *models[] = {"tiny_vgg", "tiny_resnet", "synth_resnet", "synth_vgg"};
-    for (int i = 0; i < (PC_PERTURB_ALL ? 4 : 3); i++) {
-        double worst[4] = {0};
-        check_model(be, models[i], &set, worst);
-        printf("%s: occlusion worst map diff %.2e, AUC diff %.2e; rise worst map diff %.2e, AUC diff %.2e\n",
-               models[i], worst[0], worst[1], worst[2], worst[3]);
-    }
+    MfRow rows[] = {ROW("tiny_vgg", TINY_IMGS, 2), ROW("tiny_resnet", TINY_IMGS, 2), ROW("synth_resnet", SYNTH_IMGS, 4),
+                    ROW("synth_vgg", SYNTH_IMGS, 4)};
+    for (int i = 0; i < 4; i++) rows[i].settings = set;
+    mf_run(be, rows, PC_PERTURB_ALL ? 4 : 3);
     be->destroy(be);
     return test_summary();
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "method_fixture.h"
 #include "saliency.h"
 #include "testutil.h"
 
@@ -274,11 +275,9 @@ static void check_options(PcBackend *be, PcBackendNet *bn, const PcNet *net, con
 
 static void check_model(PcBackend *be, const char *model) {
     PcError err = {{0}};
-    PcNet net;
-    if (fixture_net_load(model, &net, &err) != 0) {
-        CHECK(0, "%s: %s", model, err.msg);
-        return;
-    }
+    MfNet mn;
+    if (mf_net_open(be, model, 0, &mn)) return;
+    const PcNet *net = &mn.net;
     char obj[128];
     snprintf(obj, sizeof obj, "tiny/%s", model);
     size_t n_names = 0;
@@ -288,27 +287,24 @@ static void check_model(PcBackend *be, const char *model) {
     for (size_t i = 0; names && i < n_names && i < PC_MAX_TARGETS; i++)
         snprintf(layer_names[i], sizeof layer_names[i], "%s", names[i]);
     PcTargets tg;
-    int ok = names && pc_targets_resolve(&net, (int)n_names, layer_names, &tg, &err) == 0;
+    int ok = names && pc_targets_resolve(net, (int)n_names, layer_names, &tg, &err) == 0;
     CHECK(ok, "%s: targets: %s", model, err.msg);
     // the arch's default targets are the fixture's list too (SPEC §3, paper's ResNet list)
     PcTargets def;
-    if (ok && pc_targets_resolve(&net, 0, NULL, &def, &err) == 0) {
+    if (ok && pc_targets_resolve(net, 0, NULL, &def, &err) == 0) {
         int same = def.n_targets == tg.n_targets;
         for (int i = 0; same && i < tg.n_targets; i++) same = def.nodes[i] == tg.nodes[i];
         CHECK(same, "%s: default targets differ from the fixture's", model);
     }
     PcSaliencyOptions opt;
     pc_saliency_default_options(&opt);
-    PcBackendNet *bn = ok ? be->net_prepare(be, &net, opt.batch, &err) : NULL;
-    CHECK(!ok || bn, "%s: net_prepare: %s", model, err.msg);
-    if (bn) {
-        for (int i = 0; i < 2; i++) check_image(be, bn, &net, &tg, model, kImages[i]);
-        check_options(be, bn, &net, &tg, model, kImages[0], strstr(model, "vgg") != NULL);
-        be->net_release(be, bn);
+    if (ok && mf_net_prepare(&mn, opt.batch) == 0) {
+        for (int i = 0; i < 2; i++) check_image(be, mn.bn, net, &tg, model, kImages[i]);
+        check_options(be, mn.bn, net, &tg, model, kImages[0], strstr(model, "vgg") != NULL);
     }
     for (size_t i = 0; names && i < n_names; i++) free(names[i]);
     free(names);
-    pc_net_free(&net);
+    mf_net_close(&mn);
 }
 
 int main(void) {
@@ -318,13 +314,13 @@ int main(void) {
     check_model(be, "tiny_resnet");
     // unknown target layers are one-line errors
     PcError err = {{0}};
-    PcNet net;
-    if (fixture_net_load("tiny_vgg", &net, &err) == 0) {
+    MfNet mn;
+    if (mf_net_open(be, "tiny_vgg", 0, &mn) == 0) {
         char bad[1][64] = {"features.99"};
         PcTargets tg;
-        CHECK(pc_targets_resolve(&net, 1, bad, &tg, &err) != 0 && strstr(err.msg, "features.99"),
+        CHECK(pc_targets_resolve(&mn.net, 1, bad, &tg, &err) != 0 && strstr(err.msg, "features.99"),
               "unknown layer not reported: '%s'", err.msg);
-        pc_net_free(&net);
+        mf_net_close(&mn);
     }
     be->destroy(be);
     return test_summary();

@@ -13,22 +13,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zip.h>
 
 #include "model.h"
 #include "pth.h"
+#include "pth_pickle.h"
 #include "testutil.h"
 #include "weights.h"
 #include "safetensors.h"
 
-static char tmpdir[256];
-
-static const char *tmp_file(const char *name) {
-    static char buf[512];
-    snprintf(buf, sizeof buf, "%s/%s", tmpdir, name);
-    return buf;
-}
 
 // Opening must fail with one line naming the file and containing `needle` (NULL: any reason).
 static void expect_fails(const char *path, const char *needle, const char *what) {
@@ -355,7 +352,7 @@ static void write_legacy_v1(const char *path, int32_t offset, int32_t n, int32_t
 
 static void test_legacy_v1(void) {
     char p[512];
-    snprintf(p, sizeof p, "%s", tmp_file("legacy_v1.pth"));
+    snprintf(p, sizeof p, "%s", test_tmp_path("legacy_v1.pth"));
     write_legacy_v1(p, 1, 2, 2, 4, 0);   // w = storage[1::2] = (2, 4)
     PcStateDict sd;
     PcError err = {{0}};
@@ -401,7 +398,7 @@ static void test_sniff(void) {
     const char *lens[2] = {"\x80\x02", "PK"};
     for (int k = 0; k < 2; k++) {
         char p[512];
-        snprintf(p, sizeof p, "%s", tmp_file(k ? "pk.safetensors" : "x80.pth"));
+        snprintf(p, sizeof p, "%s", test_tmp_path(k ? "pk.safetensors" : "x80.pth"));
         // {"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}} padded with spaces to the length.
         size_t len = (size_t)(unsigned char)lens[k][0] | (size_t)(unsigned char)lens[k][1] << 8;
         Buf b = {0};
@@ -428,7 +425,7 @@ static void test_sniff(void) {
 
 static void test_crafted_good(void) {
     Buf b = {0};
-    const char *p = tmp_file("good.pth");
+    const char *p = test_tmp_path("good.pth");
     one_tensor(&b, "FloatStorage", 4, 1, 1, (int32_t[]){2}, (int32_t[]){2});   // elements 1 and 3
     write_pth(p, &b);
     PcStateDict sd;
@@ -487,13 +484,17 @@ static void hostile_sizes(Buf *b, const char *p) {
     op(b, '.');
     write_pth(p, b);
     expect_fails(p, "nested too deep", "MARK x 100000");
-    // A tuple nested 100000 deep without MARKs (TUPLE1): built without recursion, then refused.
-    b->n = 0;
-    ops(b, "\x80\x02)");
-    for (int i = 0; i < 100000; i++) op(b, 0x85);
-    op(b, '.');
-    write_pth(p, b);
-    expect_fails(p, "not a state dict", "TUPLE1 x 100000");
+    // A tuple nested 20000 deep without MARKs (TUPLE1): built without recursion, then refused;
+    // 10^6 deep: 40 bytes of objects per byte of pickle, past the reader's memory limit.
+    for (int deep = 20000; deep <= 1000000; deep *= 50) {
+        b->n = 0;
+        ops(b, "\x80\x02)");
+        for (int i = 0; i < deep; i++) op(b, 0x85);
+        op(b, '.');
+        write_pth(p, b);
+        expect_fails(p, deep < 100000 ? "not a state dict" : "bytes of memory, the limit (16 times",
+                     deep < 100000 ? "TUPLE1 x 20000" : "TUPLE1 x 1000000");
+    }
     // BINUNICODE claiming 2^31 bytes.
     b->n = 0;
     ops(b, "\x80\x02}X");
@@ -522,6 +523,9 @@ static void hostile_opcodes(Buf *b, const char *p) {
         {"\x80\x02}(s.", "underflow", "pop below a MARK"},
         {"\x80\x02}", "before its STOP", "no STOP"},
         {"\x80\x02]K\x01" "a.", "not a state dict", "a list"},
+        // Empty MARK groups (legal pickles; once memcpy(NULL, .., 0) under UBSan).
+        {"\x80\x02(t.", "holds a tuple, not a state dict", "() as MARK + TUPLE"},
+        {"\x80\x02](e.", "holds a list, not a state dict", "APPENDS of nothing"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         b->n = 0;
@@ -567,6 +571,23 @@ static void hostile_tensors(Buf *b, const char *p) {
     dict_close(b);
     write_pth(p, b);
     expect_fails(p, "not a plain name", "storage key ../0");
+    // Newlines in names would split the one-line messages that quote them (fuzz_pickle:
+    // tests/fuzz/crashes/pickle/storage_key_newline).
+    b->n = 0;
+    dict_open(b);
+    tensor(b, "FloatStorage", "0\n1", 4, 0, 1, (int32_t[]){4}, (int32_t[]){1});
+    dict_close(b);
+    write_pth(p, b);
+    expect_fails(p, "not a plain name", "storage key with a newline");
+    b->n = 0;
+    ops(b, "\x80\x02");
+    global(b, "collections", "OrderedDict");
+    ops(b, ")R");
+    str(b, "w\nx");
+    tensor(b, "FloatStorage", "0", 4, 0, 1, (int32_t[]){4}, (int32_t[]){1});
+    dict_close(b);
+    write_pth(p, b);
+    expect_fails(p, "holds a newline", "state-dict key with a newline");
     b->n = 0;   // {"w": t, "w": t}
     dict_open(b);
     tensor(b, "FloatStorage", "0", 4, 0, 1, (int32_t[]){4}, (int32_t[]){1});
@@ -581,8 +602,8 @@ static void hostile_tensors(Buf *b, const char *p) {
 static void test_hostile_pickles(void) {
     Buf b = {0};
     char p[512], pwned[512];
-    snprintf(p, sizeof p, "%s", tmp_file("bad.pth"));
-    snprintf(pwned, sizeof pwned, "%s", tmp_file("pwned"));
+    snprintf(p, sizeof p, "%s", test_tmp_path("bad.pth"));
+    snprintf(pwned, sizeof pwned, "%s", test_tmp_path("pwned"));
     hostile_reduce(&b, p, pwned);
     hostile_globals(&b, p);
     hostile_sizes(&b, p);
@@ -593,7 +614,7 @@ static void test_hostile_pickles(void) {
 
 static void test_bad_archives(void) {
     char p[512];
-    snprintf(p, sizeof p, "%s", tmp_file("arch.pth"));
+    snprintf(p, sizeof p, "%s", test_tmp_path("arch.pth"));
     FILE *f = fopen(p, "wb");
     fwrite("\x80\x02}q\x00.", 1, 6, f);
     fclose(f);
@@ -622,7 +643,7 @@ static void test_damaged(const char *file, int checksummed) {
     CHECK(good != NULL, "%s: %s", file, err.msg);
     if (!good) return;
     char p[512];
-    snprintf(p, sizeof p, "%s", tmp_file("cut.pth"));
+    snprintf(p, sizeof p, "%s", test_tmp_path("cut.pth"));
     PcStateDict ref;
     int rc0 = pc_weights_open(fixture_path(file), &ref, &err);
     CHECK(rc0 == 0, "%s: %s", file, err.msg);
@@ -677,9 +698,118 @@ static void test_damaged(const char *file, int checksummed) {
     free(good);
 }
 
+// ---- memory and time of hostile pickles ---------------------------------------------------------
+
+#if defined(__SANITIZE_ADDRESS__)
+#define PC_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PC_UNDER_ASAN 1
+#endif
+#endif
+
+// Opens path in a child process (its own peak RSS, from wait4): it must be refused in one line
+// naming the file and `needle`, with a peak RSS of at most 8 times the file's size + 64 MiB (the
+// child starts with this process's pages, a few MiB). Under ASan (shadow memory, quarantine)
+// the RSS bound is not checked.
+static void expect_fails_small(const char *path, size_t file_size, const char *needle, const char *what) {
+    int fd[2];
+    if (pipe(fd) != 0) {
+        CHECK(0, "pipe");
+        return;
+    }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        PcStateDict sd;
+        PcError err = {{0}};
+        int rc = pc_weights_open(path, &sd, &err);
+        if (write(fd[1], err.msg, strlen(err.msg)) < 0) _exit(3);
+        _exit(rc ? 1 : 0);
+    }
+    close(fd[1]);
+    char msg[sizeof(((PcError *)0)->msg) + 1];
+    size_t got = 0;
+    ssize_t k;
+    while (got < sizeof msg - 1 && (k = read(fd[0], msg + got, sizeof msg - 1 - got)) > 0) got += (size_t)k;
+    msg[got] = 0;
+    close(fd[0]);
+    int status = 0;
+    struct rusage ru;
+    CHECK(wait4(pid, &status, 0, &ru) == pid, "%s: wait4", what);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "%s: the child did not fail cleanly (status %d)", what, status);
+    CHECK(strstr(msg, path) && !strchr(msg, '\n'), "%s: not one line naming the file: %s", what, msg);
+    CHECK(strstr(msg, needle) != NULL, "%s: message lacks '%s': %s", what, needle, msg);
+    double peak = (double)ru.ru_maxrss * 1024.0, bound = 8.0 * (double)file_size + 64.0 * 1048576.0;
+#ifndef PC_UNDER_ASAN
+    CHECK(peak <= bound, "%s: peak RSS %.0f MiB > 8 x %.1f MiB + 64 MiB", what, peak / 1048576, file_size / 1048576.0);
+#endif
+    printf("  %-34s peak RSS %.1f MiB (bound %.0f MiB) -> %.200s\n", what, peak / 1048576, bound / 1048576, msg);
+}
+
+// Pickles of 20 MB meant to exhaust memory: 20 million None (the stack), a list of 7 million
+// ints (objects), 10^6 one-item tuples nested (objects); in a zip archive and as the legacy
+// format's state-dict pickle. Each is refused by a named limit within 8 x its size + 64 MiB.
+static void test_hostile_memory(void) {
+    static const struct {
+        const char *what, *needle, *first, *unit;   // the pickle: PROTO 2, first, unit x count, STOP
+        size_t unit_len, count;
+    } cases[] = {
+        {"20 million None", "stack deeper than 65536 items", "N", "N", 1, 20000000},
+        {"a list of 7 million ints", "bytes of memory, the limit (16 times", "]", "K\x00" "a", 3, 7000000},
+        {"3 million nested 1-tuples", "bytes of memory, the limit (16 times", ")", "\x85", 1, 3000000},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        for (int legacy = 0; legacy < 2; legacy++) {
+            Buf b = {0};
+            if (legacy) {   // magic number, protocol 1001, system info, then the hostile "state dict"
+                put(&b, "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", 15);
+                ops(&b, "\x80\x02M\xe9\x03.\x80\x02}.");
+            }
+            ops(&b, "\x80\x02");
+            ops(&b, cases[c].first);
+            for (size_t i = 0; i < cases[c].count; i++) put(&b, cases[c].unit, cases[c].unit_len);
+            op(&b, '.');
+            const char *p = test_tmp_path(legacy ? "legacy_huge.pth" : "huge.pth");
+            if (legacy) {
+                FILE *f = fopen(p, "wb");
+                CHECK(f && fwrite(b.p, 1, b.n, f) == b.n, "cannot write %s", p);
+                if (f) fclose(f);
+            } else {
+                write_pth(p, &b);
+            }
+            free(b.p);
+            struct stat st;
+            size_t size = stat(p, &st) == 0 ? (size_t)st.st_size : 0;
+            char what[120];
+            snprintf(what, sizeof what, "%s%s", legacy ? "legacy: " : "", cases[c].what);
+            expect_fails_small(p, size, cases[c].needle, what);
+            unlink(p);
+        }
+    }
+}
+
+// A legacy file hands the reader the rest of the file: one pickle longer than PTH_MAX_PICKLE is
+// refused at the cap (here a dict followed by BINPUT 0 over and over: no memory, only bytes).
+static void test_pickle_size_cap(void) {
+    size_t n = PTH_MAX_PICKLE + 4096;
+    unsigned char *p = xmalloc(n);
+    memcpy(p, "\x80\x02}", 3);
+    for (size_t i = 3; i + 1 < n; i += 2) p[i] = 'q', p[i + 1] = 0;
+    PthPickle pk;
+    PcError err = {{0}};
+    int rc = pth_unpickle_next(p, n, "x.pth: legacy format, state dict pickle at byte 0", PTH_WANT_STATE_DICT, 0, &pk,
+                               NULL, &err);
+    CHECK(rc != 0, "a pickle of 256 MiB + 4 kB was read");
+    CHECK(strstr(err.msg, "x.pth: ") && strstr(err.msg, "longer than 256 MiB, the limit"), "cap message: %s", err.msg);
+    if (rc == 0) pth_pickle_free(&pk);
+    printf("  %-34s -> %.200s\n", "pickle of 256 MiB + 4 kB", err.msg);
+    free(p);
+}
+
 int main(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/pc_test_pth_XXXXXX");
-    if (!mkdtemp(tmpdir)) test_skip("cannot create a temporary folder");
+    test_tmp_dir("test_pth");
     printf("good files:\n");
     compare_with_safetensors(fixture_path("pth/tiny_resnet.pth"), data_path("models/tiny_resnet.safetensors"), 0);
     char synth_pth[4096];   // data_path returns one static buffer
@@ -695,13 +825,14 @@ int main(void) {
     test_sniff();
     printf("hostile pickles:\n");
     test_hostile_pickles();
+    printf("memory of hostile pickles:\n");
+    test_hostile_memory();
+    test_pickle_size_cap();
     printf("bad archives:\n");
     test_bad_archives();
     printf("damaged files:\n");
     test_damaged("pth/views.pth", 1);
     test_damaged("pth/legacy_views.pth", 0);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0) printf("could not remove %s\n", tmpdir);
+    test_tmp_remove();
     return test_summary();
 }

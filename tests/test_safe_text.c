@@ -115,7 +115,8 @@ static void test_empty_tuple(void) {
     PthPickle pk;
     PcError err = {{0}};
     size_t used = 0;
-    int rc = pth_unpickle_next(pkl, sizeof pkl - 1, "empty tuple", PTH_WANT_ANY, &pk, &used, &err);
+    int rc = pth_unpickle_next(pkl, sizeof pkl - 1, "empty tuple", PTH_WANT_ANY, pth_mem_limit(sizeof pkl - 1), &pk, &used,
+                               &err);
     CHECK(rc == 0 && used == sizeof pkl - 1, "MARK + TUPLE read: %s", err.msg);
     if (rc == 0) pth_pickle_free(&pk);
 }

@@ -16,13 +16,6 @@
 #include "testutil.h"
 #include "weights.h"
 
-static char tmpdir[256];
-
-static const char *tmp_file(const char *name) {
-    static char buf[512];
-    snprintf(buf, sizeof buf, "%s/%s", tmpdir, name);
-    return buf;
-}
 
 // Writes an 8-byte header length, the header text and n_data bytes of data.
 static void write_raw(const char *path, uint64_t hdr_len, const char *hdr, size_t n_data) {
@@ -47,6 +40,7 @@ static void expect_open_fails(const char *path, const char *needle, const char *
     CHECK(rc != 0, "%s: open succeeded", what);
     CHECK(strstr(err.msg, path) != NULL, "%s: message does not name the file: %s", what, err.msg);
     CHECK(!needle || strstr(err.msg, needle) != NULL, "%s: message lacks '%s': %s", what, needle, err.msg);
+    CHECK(!strchr(err.msg, '\n'), "%s: message is more than one line: %s", what, err.msg);
     if (rc == 0) pc_state_dict_free(&sd);
     printf("  %-28s -> %s\n", what, err.msg);
 }
@@ -117,7 +111,7 @@ static void test_tiny_file(const char *file, int resnet, const char *final_name,
     CHECK(worst <= 1.2e-7, "%s: hash weights differ from the file (%g at %s)", file, worst, worst_name);
 
     // writer round trip
-    const char *rt = tmp_file("roundtrip.safetensors");
+    const char *rt = test_tmp_path("roundtrip.safetensors");
     rc = pc_safetensors_write(rt, &sd, &err);
     CHECK(rc == 0, "write: %s", err.msg);
     PcStateDict back;
@@ -145,7 +139,7 @@ static void test_half_types(void) {
     const char *hdr = "{\"__metadata__\":{\"format\":\"pt\",\"note\":\"a \\\"quoted\\\" \\u00e9\"},"
                       "\"h\":{\"dtype\":\"F16\",\"shape\":[5],\"data_offsets\":[0,10]},"
                       "\"b\":{\"data_offsets\":[10,14],\"shape\":[2],\"dtype\":\"BF16\"}}";
-    const char *path = tmp_file("half.safetensors");
+    const char *path = test_tmp_path("half.safetensors");
     FILE *f = fopen(path, "wb");
     uint64_t n = strlen(hdr);
     unsigned char len8[8];
@@ -176,24 +170,24 @@ static void test_half_types(void) {
 
 static void test_bad_files(void) {
     // not there, empty, too short
-    expect_open_fails(tmp_file("does_not_exist.safetensors"), "cannot open", "missing file");
-    write_raw(tmp_file("empty.safetensors"), 0, "", 0);
-    CHECK(truncate(tmp_file("empty.safetensors"), 0) == 0, "truncate");
-    expect_open_fails(tmp_file("empty.safetensors"), NULL, "empty file");
-    write_raw(tmp_file("seven.safetensors"), 0, "", 0);
-    CHECK(truncate(tmp_file("seven.safetensors"), 7) == 0, "truncate");
-    expect_open_fails(tmp_file("seven.safetensors"), NULL, "7-byte file");
+    expect_open_fails(test_tmp_path("does_not_exist.safetensors"), "cannot open", "missing file");
+    write_raw(test_tmp_path("empty.safetensors"), 0, "", 0);
+    CHECK(truncate(test_tmp_path("empty.safetensors"), 0) == 0, "truncate");
+    expect_open_fails(test_tmp_path("empty.safetensors"), NULL, "empty file");
+    write_raw(test_tmp_path("seven.safetensors"), 0, "", 0);
+    CHECK(truncate(test_tmp_path("seven.safetensors"), 7) == 0, "truncate");
+    expect_open_fails(test_tmp_path("seven.safetensors"), NULL, "7-byte file");
     // header length beyond the file
-    write_raw(tmp_file("hdrlen.safetensors"), 1u << 30, "{}", 0);
-    expect_open_fails(tmp_file("hdrlen.safetensors"), "header length", "header length > file");
-    write_raw(tmp_file("hdrlen2.safetensors"), UINT64_MAX, "{}", 0);
-    expect_open_fails(tmp_file("hdrlen2.safetensors"), "header length", "header length 2^64-1");
+    write_raw(test_tmp_path("hdrlen.safetensors"), 1u << 30, "{}", 0);
+    expect_open_fails(test_tmp_path("hdrlen.safetensors"), "header length", "header length > file");
+    write_raw(test_tmp_path("hdrlen2.safetensors"), UINT64_MAX, "{}", 0);
+    expect_open_fails(test_tmp_path("hdrlen2.safetensors"), "header length", "header length 2^64-1");
     // corrupt JSON
     const char *good = "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}";
-    write_json(tmp_file("good.safetensors"), good, 16);
+    write_json(test_tmp_path("good.safetensors"), good, 16);
     PcStateDict sd;
     PcError err = {{0}};
-    CHECK(pc_safetensors_open(tmp_file("good.safetensors"), &sd, &err) == 0, "good crafted file: %s", err.msg);
+    CHECK(pc_safetensors_open(test_tmp_path("good.safetensors"), &sd, &err) == 0, "good crafted file: %s", err.msg);
     pc_state_dict_free(&sd);
     const char *corrupt[][2] = {
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}", "corrupt"},   // no '}'
@@ -209,13 +203,18 @@ static void test_bad_files(void) {
         {"[1,2]", "corrupt"},
         {"{\"w\\q\":{}}", "corrupt"},
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[99999999999999999999],\"data_offsets\":[0,16]}}", "corrupt"},
+        // escaped control characters in a name, a key or a dtype: quoted in the message, they
+        // would split its line (fuzz_safetensors: tests/fuzz/crashes/safetensors)
+        {"{\"w\\nx\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", "control character in a tensor name"},
+        {"{\"w\":{\"dtype\":\"F32\",\"sh\\u0007\":[2,2],\"data_offsets\":[0,16]}}", "control character in a key"},
+        {"{\"w\":{\"dtype\":\"F3\\r2\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", "control character in a dtype"},
     };
     for (size_t i = 0; i < sizeof corrupt / sizeof corrupt[0]; i++) {
         char name[64], what[64];
         snprintf(name, sizeof name, "corrupt%zu.safetensors", i);
         snprintf(what, sizeof what, "corrupt JSON #%zu", i);
-        write_json(tmp_file(name), corrupt[i][0], 16);
-        expect_open_fails(tmp_file(name), corrupt[i][1], what);
+        write_json(test_tmp_path(name), corrupt[i][0], 16);
+        expect_open_fails(test_tmp_path(name), corrupt[i][1], what);
     }
     // offsets out of range / inconsistent with the shape, unsupported dtypes:
     // {header, expected part of the error, what}
@@ -234,8 +233,8 @@ static void test_bad_files(void) {
     for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
         char name[64];
         snprintf(name, sizeof name, "invalid%zu.safetensors", i);
-        write_json(tmp_file(name), invalid[i][0], 16);
-        expect_open_fails(tmp_file(name), invalid[i][1], invalid[i][2]);
+        write_json(test_tmp_path(name), invalid[i][0], 16);
+        expect_open_fails(test_tmp_path(name), invalid[i][1], invalid[i][2]);
     }
 
     // truncated copy of a real file
@@ -243,14 +242,14 @@ static void test_bad_files(void) {
     unsigned char *bytes = pc_read_file(data_path("models/tiny_vgg.safetensors"), &size, &err);
     CHECK(bytes != NULL, "read tiny_vgg: %s", err.msg);
     if (bytes) {
-        FILE *f = fopen(tmp_file("truncated.safetensors"), "wb");
+        FILE *f = fopen(test_tmp_path("truncated.safetensors"), "wb");
         fwrite(bytes, 1, size - 1000, f);
         fclose(f);
-        expect_open_fails(tmp_file("truncated.safetensors"), "tensor '", "truncated data");
-        f = fopen(tmp_file("cut_header.safetensors"), "wb");
+        expect_open_fails(test_tmp_path("truncated.safetensors"), "tensor '", "truncated data");
+        f = fopen(test_tmp_path("cut_header.safetensors"), "wb");
         fwrite(bytes, 1, 100, f);
         fclose(f);
-        expect_open_fails(tmp_file("cut_header.safetensors"), "header length", "cut inside the header");
+        expect_open_fails(test_tmp_path("cut_header.safetensors"), "header length", "cut inside the header");
         free(bytes);
     }
 }
@@ -278,7 +277,7 @@ static void test_mismatched_dicts(void) {
     // write modified copies with pc_safetensors_write, reopen, load
     PcStateDict mod = sd;
     mod.tensors = xmalloc((size_t)(sd.n + 1) * sizeof(PcTensor));
-    const char *out = tmp_file("modified.safetensors");
+    const char *out = test_tmp_path("modified.safetensors");
     PcStateDict re;
 
     // missing tensor: drop classifier.3.bias
@@ -409,11 +408,7 @@ static void test_hash_speed(void) {
 }
 
 int main(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/pc_test_safetensors_XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        fprintf(stderr, "cannot create a temporary folder\n");
-        return 1;
-    }
+    test_tmp_dir("test_safetensors");
     test_hash_examples();
     test_tiny_file("models/tiny_vgg.safetensors", 0, "classifier.6.weight", 0.5);
     test_tiny_file("models/tiny_resnet.safetensors", 1, "fc.weight", 1.0);
@@ -422,8 +417,6 @@ int main(void) {
     test_mismatched_dicts();
     test_arch_names();
     test_hash_speed();
-    char cmd[320];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    test_tmp_remove();
     return test_summary();
 }

@@ -12,6 +12,7 @@
 #include "image.h"
 #include "insdel.h"
 #include "localisation.h"
+#include "method_fixture.h"
 #include "saliency.h"
 #include "testutil.h"
 
@@ -155,24 +156,21 @@ static void check_synth_image(PcBackend *be, PcBackendNet *bn, const PcNet *net,
 
 static void check_model(PcBackend *be, const char *model, char **files, int n_images) {
     PcError err = {{0}};
-    PcNet net;
-    if (fixture_net_load(model, &net, &err) != 0) {
-        CHECK(0, "%s: %s", model, err.msg);
-        return;
-    }
+    MfNet mn;
+    if (mf_net_open(be, model, 0, &mn)) return;
+    const PcNet *net = &mn.net;
     SynthRef ref;
     int have_ref = read_ref(model, &ref) == 0;
     CHECK(have_ref, "%s: reference datasets missing in synthetic.h5", model);
     PcTargets tg;
-    int ok = have_ref && synth_targets(model, &net, &tg, &err) == 0;
+    int ok = have_ref && synth_targets(model, net, &tg, &err) == 0;
     CHECK(ok, "%s: targets: %s", model, err.msg);
     PcSaliencyOptions sopt;
     pc_saliency_default_options(&sopt);
     PcInsDelOptions iopt;
     pc_insdel_default_options(&iopt);
     const int batch = sopt.batch > iopt.batch ? sopt.batch : iopt.batch;
-    PcBackendNet *bn = ok ? be->net_prepare(be, &net, batch, &err) : NULL;
-    CHECK(!ok || bn, "%s: net_prepare: %s", model, err.msg);
+    PcBackendNet *bn = ok && mf_net_prepare(&mn, batch) == 0 ? mn.bn : NULL;
     SynthWorst w;
     memset(&w, 0, sizeof w);
     float *x = xmalloc(3 * 224 * 224 * sizeof *x);
@@ -186,15 +184,14 @@ static void check_model(PcBackend *be, const char *model, char **files, int n_im
         }
         pc_preprocess(&img, PC_RESIZE_BILINEAR, 224, x);
         pc_image_free(&img);
-        check_synth_image(be, bn, &net, &tg, model, files[i], i, x, &ref, &w);
+        check_synth_image(be, bn, net, &tg, model, files[i], i, x, &ref, &w);
     }
     printf("%s: %d images x 3 variants: max |diff| energy %.2e, ins AUC %.2e, del AUC %.2e, "
            "map vs f16 %.2e; pointing agrees %d/%d; %.1f s\n", model, n_images, w.energy,
            w.ins, w.del, w.map, w.pointing_agree, w.n_checked, w.secs);
     free(x);
-    if (bn) be->net_release(be, bn);
     if (have_ref) free_ref(&ref);
-    pc_net_free(&net);
+    mf_net_close(&mn);
 }
 
 int main(void) {

@@ -11,10 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "h5util.h"
 #include "hashweights.h"
 #include "insdel.h"
 #include "weights.h"
 #include "cpu_backend.h"
+#include "cuda_backend.h"
 #include "safetensors.h"
 
 int test_passed, test_failed;
@@ -61,6 +63,31 @@ const char *fixture_path(const char *name) {
     return buf;
 }
 
+static char g_tmp_dir[256];
+
+const char *test_tmp_dir(const char *name) {
+    snprintf(g_tmp_dir, sizeof g_tmp_dir, "/tmp/pc_%s_XXXXXX", name);
+    if (!mkdtemp(g_tmp_dir)) {
+        fprintf(stderr, "%s: cannot create a temporary folder %s: %s\n", name, g_tmp_dir, strerror(errno));
+        exit(1);
+    }
+    return g_tmp_dir;
+}
+
+const char *test_tmp_path(const char *file) {
+    static char buf[512];
+    snprintf(buf, sizeof buf, "%s/%s", g_tmp_dir, file);
+    return buf;
+}
+
+void test_tmp_remove(void) {
+    if (!g_tmp_dir[0]) return;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp_dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp_dir);
+    g_tmp_dir[0] = 0;
+}
+
 const char *data_path(const char *rel) {
     static char buf[4096];
     snprintf(buf, sizeof buf, "%s/%s", PC_DATA_DIR, rel);
@@ -74,6 +101,15 @@ static hid_t open_file(const char *file) {
     return f;
 }
 
+// Dataset dset of file, open (its file in *f), or -1 (nothing left open) when either is missing.
+static hid_t open_dataset(const char *file, const char *dset, hid_t *f) {
+    *f = open_file(file);
+    if (*f < 0) return -1;
+    hid_t d = H5Oexists_by_name(*f, dset, H5P_DEFAULT) > 0 ? H5Dopen2(*f, dset, H5P_DEFAULT) : -1;
+    if (d < 0) H5Fclose(*f);
+    return d;
+}
+
 int h5_exists(const char *file, const char *path) {
     hid_t f = open_file(file);
     if (f < 0) return 0;
@@ -85,17 +121,8 @@ int h5_exists(const char *file, const char *path) {
 
 static void *read_dataset(const char *file, const char *dset, hid_t memtype, size_t elem,
                           size_t *n, int64_t dims[8], int *ndim) {
-    hid_t f = open_file(file);
-    if (f < 0) return NULL;
-    if (H5Oexists_by_name(f, dset, H5P_DEFAULT) <= 0) {
-        H5Fclose(f);
-        return NULL;
-    }
-    hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
-    if (d < 0) {
-        H5Fclose(f);
-        return NULL;
-    }
+    hid_t f, d = open_dataset(file, dset, &f);
+    if (d < 0) return NULL;
     hid_t sp = H5Dget_space(d);
     hsize_t hd[8] = {0};
     int nd = H5Sget_simple_extent_ndims(sp);
@@ -128,49 +155,18 @@ unsigned char *h5_read_u8(const char *file, const char *dset, size_t *n, int64_t
     return read_dataset(file, dset, H5T_NATIVE_UCHAR, 1, n, dims, ndim);
 }
 
-// Gives the memory string type t the character set of the stored type (closes stored).
-static void set_cset_like(hid_t t, hid_t stored) {
-    if (stored < 0) return;
-    H5T_cset_t cs = H5Tget_cset(stored);
-    if (cs >= 0) H5Tset_cset(t, cs);
-    H5Tclose(stored);
-}
-
 char **h5_read_strings(const char *file, const char *dset, size_t *n) {
-    hid_t f = open_file(file);
-    if (f < 0) return NULL;
-    if (H5Oexists_by_name(f, dset, H5P_DEFAULT) <= 0) {
-        H5Fclose(f);
-        return NULL;
-    }
-    hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
-    hid_t sp = H5Dget_space(d);
-    hssize_t cnt = H5Sget_simple_extent_npoints(sp);
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    set_cset_like(t, H5Dget_type(d));   // h5py writes UTF-8; HDF5 1.10 won't convert to ASCII
-    char **tmp = xmalloc((size_t)cnt * sizeof(char *));
-    hdf5Check(H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp));
-    char **out = xmalloc((size_t)cnt * sizeof(char *));
-    for (hssize_t i = 0; i < cnt; i++) out[i] = strdup(tmp[i] ? tmp[i] : "");
-    H5Dvlen_reclaim(t, sp, H5P_DEFAULT, tmp);
-    free(tmp);
-    H5Tclose(t);
-    H5Sclose(sp);
+    hid_t f, d = open_dataset(file, dset, &f);
+    if (d < 0) return NULL;
+    char **out = pc_h5_read_strings(d, 0, n);
     H5Dclose(d);
     H5Fclose(f);
-    *n = (size_t)cnt;
     return out;
 }
 
 unsigned char *h5_read_vlen_bytes(const char *file, const char *dset, size_t i, size_t *size) {
-    hid_t f = open_file(file);
-    if (f < 0) return NULL;
-    hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
-    if (d < 0) {
-        H5Fclose(f);
-        return NULL;
-    }
+    hid_t f, d = open_dataset(file, dset, &f);
+    if (d < 0) return NULL;
     hid_t sp = H5Dget_space(d);
     hsize_t start = i, count = 1;
     hdf5Check(H5Sselect_hyperslab(sp, H5S_SELECT_SET, &start, NULL, &count, NULL));
@@ -212,22 +208,9 @@ char **h5_attr_strings(const char *file, const char *obj, const char *attr, size
         return NULL;
     }
     hid_t a = H5Aopen_by_name(f, obj, attr, H5P_DEFAULT, H5P_DEFAULT);
-    hid_t sp = H5Aget_space(a);
-    hssize_t cnt = H5Sget_simple_extent_npoints(sp);
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    set_cset_like(t, H5Aget_type(a));
-    char **tmp = xmalloc((size_t)cnt * sizeof(char *));
-    hdf5Check(H5Aread(a, t, tmp));
-    char **out = xmalloc((size_t)cnt * sizeof(char *));
-    for (hssize_t i = 0; i < cnt; i++) out[i] = strdup(tmp[i] ? tmp[i] : "");
-    H5Dvlen_reclaim(t, sp, H5P_DEFAULT, tmp);
-    free(tmp);
-    H5Tclose(t);
-    H5Sclose(sp);
+    char **out = pc_h5_read_strings(a, 1, n);
     H5Aclose(a);
     H5Fclose(f);
-    *n = (size_t)cnt;
     return out;
 }
 
@@ -254,28 +237,24 @@ static int hash_state_dict(const char *model, const PcNet *net, PcStateDict *sd,
     return rc;
 }
 
+int test_net_load_sd(PcNet *net, int got, PcStateDict *sd, PcError *err) {
+    int rc = got;
+    if (rc == 0) {
+        rc = pc_net_load(net, sd, err);
+        pc_state_dict_free(sd);
+    }
+    if (rc) pc_net_free(net);
+    return rc;
+}
+
 int fixture_net_load(const char *model, PcNet *net, PcError *err) {
     if (fixture_net_create(model, net, err)) return -1;
     PcStateDict sd;
-    if (!strcmp(model, "vgg16") || !strcmp(model, "resnet50")) {
-        int rc = hash_state_dict(model, net, &sd, err);
-        if (!rc) {
-            rc = pc_net_load(net, &sd, err);
-            pc_state_dict_free(&sd);
-        }
-        if (rc) pc_net_free(net);
-        return rc;
-    }
+    if (!strcmp(model, "vgg16") || !strcmp(model, "resnet50"))
+        return test_net_load_sd(net, hash_state_dict(model, net, &sd, err), &sd, err);
     char rel[128];
     snprintf(rel, sizeof rel, "models/%s.safetensors", model);
-    if (pc_safetensors_open(data_path(rel), &sd, err)) {
-        pc_net_free(net);
-        return -1;
-    }
-    int rc = pc_net_load(net, &sd, err);
-    pc_state_dict_free(&sd);
-    if (rc) pc_net_free(net);
-    return rc;
+    return test_net_load_sd(net, pc_safetensors_open(data_path(rel), &sd, err), &sd, err);
 }
 
 float *golden_inputs(const char *const *names, int n) {
@@ -368,6 +347,17 @@ double max_rel_diff_f32(const float *a, const float *ref, size_t n) {
 
 __attribute__((constructor)) static void set_prog_name(void) {
     g_prog = program_invocation_short_name;   // full name; /proc/self/comm cuts at 15 chars
+}
+
+void test_cuda_backends(PcBackend *gpu[4]) {
+    static const char *const names[4] = {"fp32", "tf32", "fp16", "bf16"};
+    PcError err = {{0}};
+    for (int p = 0; p < 4; p++) {
+        PcBackendOptions opt = {.precision = (PcPrecision)p};
+        gpu[p] = pc_backend_cuda_create(&opt, &err);
+        if (!gpu[p] && p == 0) test_skip(err.msg);
+        if (!gpu[p]) printf("  %s unavailable: %s\n", names[p], err.msg);
+    }
 }
 
 void *test_upload(PcBackend *be, const void *host, size_t bytes) {

@@ -10,6 +10,7 @@
 #include "common.h"
 #include "model.h"
 #include "saliency.h"
+#include "state_dict.h"
 
 extern int test_passed, test_failed;
 
@@ -25,6 +26,13 @@ void test_skip(const char *reason) __attribute__((noreturn));
 // Path helpers: fixture file / data file (static buffer, valid until the next call).
 const char *fixture_path(const char *name);
 const char *data_path(const char *rel);
+
+// The test's temporary folder /tmp/pc_<name>_XXXXXX (one per process; the test fails, exit 1, when
+// it cannot be made), a path in it (static buffer, valid until the next call) and its removal with
+// everything in it.
+const char *test_tmp_dir(const char *name);
+const char *test_tmp_path(const char *file);
+void test_tmp_remove(void);
 
 // HDF5 readers: whole dataset converted to the requested type; *n gets the element count and
 // dims (up to 8) the shape. Return malloc'd arrays, or NULL when the dataset does not exist.
@@ -43,6 +51,9 @@ char **h5_attr_strings(const char *file, const char *obj, const char *attr, size
 int h5_exists(const char *file, const char *path);
 // The network without weights (pc_net_create of pc_fixture_arch_spec, hashweights.h).
 int fixture_net_create(const char *model, PcNet *net, PcError *err);
+// Loads sd into net (made by pc_net_create) when got (how filling sd went) is 0, and frees sd;
+// frees the net on failure. 0, or -1 with err set.
+int test_net_load_sd(PcNet *net, int got, PcStateDict *sd, PcError *err);
 // tiny_* / synth_* with their weights from data/models/<model>.safetensors; vgg16 / resnet50 with
 // the hash weights of reference_golden.h5 hashnets/<model>/rules (tests/fixtures/README.md).
 int fixture_net_load(const char *model, PcNet *net, PcError *err);
@@ -61,6 +72,11 @@ PcBackend *test_cpu_backend(void);
 // kernels, 98 on Haswell's, 748 on SkylakeX's; hash VGG16: 1,370 on Haswell's, 8,184 on SSE's,
 // 11,695 on SkylakeX's). The tests' allowance for these near-ties was measured on Haswell's.
 PcBackend *test_cpu_backend_pinned(void);
+
+// The CUDA backend in the four float precisions (PcPrecision 0..3: fp32, tf32, fp16, bf16) into
+// gpu[]: skips the test (exit 77) when even fp32 has none (no CUDA device, or a build without the
+// CUDA backend); another precision the device lacks is printed and left NULL.
+void test_cuda_backends(PcBackend *gpu[4]);
 
 // max |a-b| over n values
 // A backend buffer holding a copy of bytes of host memory (alloc + upload), and a malloc'd host

@@ -377,6 +377,18 @@ def images_for(name, ref):
     return lst, list(range(len(lst))), xs
 
 
+def merge_parts(out_path, parts, copy):
+    """--merge: into out_path, the root attributes of every part file and what copy(part, out) takes
+    from it (the fixture scripts' runs of a few --models each, joined)."""
+    with h5py.File(out_path, "w") as out:
+        for part in parts:
+            with h5py.File(part, "r") as f:
+                for k, v in f.attrs.items():
+                    out.attrs[k] = v
+                copy(f, out)
+    print("wrote", out_path)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--torchcam", required=True, help="torchcam checkout at c85232b")
@@ -393,24 +405,20 @@ def main():
                     help="only copy the model groups of these earlier outputs (--models runs) into --out")
     args = ap.parse_args()
     if args.merge:
-        with h5py.File(args.out, "w") as out:
-            for part in args.merge:
-                with h5py.File(part, "r") as f:
-                    for k, v in f.attrs.items():
-                        out.attrs[k] = v
-                    def visit(name, obj):
-                        # map (224 x 224 after up()) equals map_native when that is already 224 x 224
-                        if name.endswith("/map") and obj.shape == f[name + "_native"].shape:
-                            return
-                        if isinstance(obj, h5py.Group):
-                            dst = out.require_group(name)
-                        else:
-                            dst = out.create_dataset(name, data=obj[()], compression="gzip", compression_opts=9,
-                                                     shuffle=True)
-                        for k, v in obj.attrs.items():
-                            dst.attrs[k] = v
-                    f.visititems(visit)
-        print("wrote", args.out)
+        def copy(f, out):
+            def visit(name, obj):
+                # map (224 x 224 after up()) equals map_native when that is already 224 x 224
+                if name.endswith("/map") and obj.shape == f[name + "_native"].shape:
+                    return
+                if isinstance(obj, h5py.Group):
+                    dst = out.require_group(name)
+                else:
+                    dst = out.create_dataset(name, data=obj[()], compression="gzip", compression_opts=9,
+                                             shuffle=True)
+                for k, v in obj.attrs.items():
+                    dst.attrs[k] = v
+            f.visititems(visit)
+        merge_parts(args.out, args.merge, copy)
         return
     torch.set_num_threads(args.threads or max(1, os.cpu_count() or 1))
     libs = load_libs(args)

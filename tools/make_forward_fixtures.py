@@ -83,14 +83,10 @@ def main():
     ap.add_argument("--merge", nargs="+", metavar="PART", help="only copy the model groups of these outputs into --out")
     args = ap.parse_args()
     if args.merge:
-        with h5py.File(args.out, "w") as out:
-            for part in args.merge:
-                with h5py.File(part, "r") as f:
-                    for k, v in f.attrs.items():
-                        out.attrs[k] = v
-                    for k in f:
-                        f.copy(f[k], out, name=k)
-        print("wrote", args.out)
+        def copy(f, out):
+            for k in f:
+                f.copy(f[k], out, name=k)
+        mb.merge_parts(args.out, args.merge, copy)
         return
     torch.set_num_threads(args.threads or max(1, os.cpu_count() or 1))
     sys.path.insert(0, args.torchcam)

@@ -44,6 +44,11 @@ void pc_run_cost(const PcConfig *cfg, const PcNet *net, const PcTargets *tg, con
         if (others[m]->cost) out->others += others[m]->cost(net, set);
     // SPEC §8: one pass per step and per curve
     out->curves = (double)n_maps * cfg->insdel.steps * (cfg->insertion + cfg->deletion);
+    const PcPerturbOptions *po = &cfg->perturb;   // the perturbation metrics' passes per map, + X once
+    if (pc_perturb_any(po))
+        out->curves += 1.0 + (double)n_maps * (po->road * 2.0 * po->road_n + po->adcc +
+                                               po->flip * 2.0 * pc_perturb_flip_steps(po, cfg->size) +
+                                               po->region * 2.0 * pc_perturb_region_steps(po, cfg->size));
     // sensitivity-max (sensitivity.h): each perturbed input explained again by every method
     if (rob && rob->sensitivity) out->sensitivity = rob->samples * (out->polycam + out->others);
     out->total = out->polycam + out->others + out->curves + out->sensitivity;

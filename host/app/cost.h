@@ -11,7 +11,7 @@
 typedef struct {
     double polycam;     // the masked passes shared by the Poly-CAM variants (+ the tapped pass)
     double others;      // the registry methods' maps
-    double curves;      // insertion + deletion of every stored map
+    double curves;      // insertion + deletion of every stored map, and the perturbation metrics ([metrics])
     double sensitivity; // [robustness] sensitivity: every method's map again per perturbed input
     double total;       // per image: the four above
     double sanity;      // per image the sanity check explains: steps x (one pass + its methods' maps)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "polycam_ids.h"
 
 // Appends to buf (size n) in printf style.
 static void append(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -117,15 +118,17 @@ static void settings(char *buf, size_t n, const char *text, const PcConfig *cfg,
 
 // What an ablation id (<variant>.level.<layer>, .cam.<layer>, .no_lnorm) is of its variant.
 static void ablation(char *buf, size_t n, const char *id, const PcConfig *cfg, const PcDescribeLayers *layers) {
-    const char *p;
-    if ((p = strstr(id, ".level.")) != NULL)
+    int variant;
+    const char *layer;
+    const int part = pc_polycam_parse(id, &variant, &layer);
+    if (part == PC_PCAM_LEVEL)
         append(buf, n, "; level %s: S_l, the recursion's map at this layer (\"Poly-CAM at layer l\", paper Tables 2, 3)",
-               p + 7);
-    else if ((p = strstr(id, ".cam.")) != NULL) {
+               layer);
+    else if (part == PC_PCAM_CAM) {
         append(buf, n, "; cam %s: the isolated CAM C_l of this layer alone, up() to the input size (\"CAM at layer l\")",
-               p + 5);
+               layer);
         if (cfg->n_cam_layers) setting(buf, n, "saliency", "cam_layers", 1, cfg, layers);
-    } else if (strstr(id, ".no_lnorm"))
+    } else if (part == PC_PCAM_NO_LNORM)
         append(buf, n, "; no_lnorm: the recursion without LNorm");
 }
 

@@ -22,9 +22,11 @@
 #include "classify.h"
 #include "cost.h"
 #include "describe.h"
+#include "image_step.h"
 #include "device.h"
 #include "insdel.h"
 #include "localisation.h"
+#include "metric_store.h"
 #include "overlay.h"
 #include "progress.h"
 #include "quant_setup.h"
@@ -38,54 +40,8 @@
 #include "table.h"
 #include "weights.h"
 
-// ---- method ids -------------------------------------------------------------------------------
-
-// M_OTHER: a registry method with its own compute function (methods.h); layer = its index in
-// Run.others.
-typedef enum { M_MAIN = 0, M_LEVEL, M_CAM, M_NO_LNORM, M_OTHER } MethodKind;
-
-typedef struct {
-    int variant;
-    MethodKind kind;
-    int layer;
-} MethodRef;
-
 #define MAX_OTHERS 32
-
-// pcamp, pcamm, pcampm first (the paper's Table 1), then per variant its levels, isolated CAMs and
-// the no-LNorm map (Tables 2 and 3), layers earliest first; then the other registry methods in the
-// order [saliency] methods names them.
-static int build_methods(const PcConfig *cfg, const PcTargets *tg, const PcTargets *cam_tg,
-                         char (*other_ids)[PC_METHOD_ID_LEN], int n_others, MethodRef *refs, char (*ids)[PC_METHOD_ID_LEN]) {
-    int n = 0;
-    for (int v = 0; v < PC_N_VARIANTS; v++) {
-        if (!cfg->variants[v]) continue;
-        refs[n] = (MethodRef){v, M_MAIN, 0};
-        snprintf(ids[n++], PC_METHOD_ID_LEN, "%s", pc_variant_ids[v]);
-    }
-    for (int v = 0; v < PC_N_VARIANTS; v++) {
-        if (!cfg->variants[v]) continue;
-        for (int l = 0; cfg->ablate_levels && l < tg->n_targets; l++) {
-            refs[n] = (MethodRef){v, M_LEVEL, l};
-            snprintf(ids[n++], PC_METHOD_ID_LEN, "%s.level.%s", pc_variant_ids[v], tg->names[l]);
-        }
-        for (int l = 0; cfg->ablate_cams && l < cam_tg->n_targets; l++) {   // [saliency] cam_layers
-            refs[n] = (MethodRef){v, M_CAM, l};
-            snprintf(ids[n++], PC_METHOD_ID_LEN, "%s.cam.%s", pc_variant_ids[v], cam_tg->names[l]);
-        }
-        if (cfg->ablate_no_lnorm) {
-            refs[n] = (MethodRef){v, M_NO_LNORM, 0};
-            snprintf(ids[n++], PC_METHOD_ID_LEN, "%s.no_lnorm", pc_variant_ids[v]);
-        }
-    }
-    for (int i = 0; i < n_others; i++) {
-        refs[n] = (MethodRef){0, M_OTHER, i};
-        snprintf(ids[n++], PC_METHOD_ID_LEN, "%s", other_ids[i]);
-    }
-    return n;
-}
-
-#define MAX_METHODS (PC_N_VARIANTS * (2 + 2 * PC_MAX_TARGETS) + MAX_OTHERS)
+#define MAX_METHODS (PC_POLYCAM_MAX_IDS + MAX_OTHERS)
 
 // ---- set-up -----------------------------------------------------------------------------------
 
@@ -105,10 +61,13 @@ typedef struct {
     void *other_state[MAX_OTHERS];      // their per-run state (PcMethodDesc open), NULL for most
     PcMethodSettings mset;              // their settings, layers resolved
     PcRobustness rob;                   // [robustness]: sensitivity-max
-    int any_polycam;                    // a Poly-CAM variant is requested: pc_explain runs
-    int n_methods;
-    MethodRef refs[MAX_METHODS];
+    PcPerturbOptions pert;              // [metrics] road, flip, region, adcc (metric_perturb.h)
+    int n_methods;                      // the stored method ids (methods), in the table's order
     char ids[MAX_METHODS][PC_METHOD_ID_LEN];
+    const PcMethodDesc *desc[MAX_METHODS];  // the registry row of each
+    PcPolycamRef pcam[MAX_METHODS];     // its part of the Poly-CAM explanation (the family's rows)
+    void *state[MAX_METHODS];           // its per-run state (other_state), NULL for most
+    PcRunMethods methods;
     PcBackend *be;
     PcBackendNet *bn;
     PcBackendNet *bn_curves;    // apply = maps: the unquantised net of the class and the curves; NULL = bn
@@ -121,6 +80,23 @@ typedef struct {
     PcStoreLayout layout;       // the stored results' shape (set_up)
     PcRefClasses ref;           // [data] reference_classes: per image (n_found 0 = none stored)
 } Run;
+
+// The stored method ids: the Poly-CAM family's (polycam_ids.h: the variants' maps, then per variant
+// its levels, isolated CAMs and no-LNorm map), then the other registry methods in the order
+// [saliency] methods names them; each with its registry row.
+static void build_methods(const PcConfig *cfg, Run *r) {
+    int n = pc_polycam_ids(cfg->variants, cfg->ablate_levels, cfg->ablate_cams, cfg->ablate_no_lnorm, &r->tg,
+                           &r->cam_tg, r->pcam, r->ids);
+    for (int m = 0; m < n; m++) r->desc[m] = pc_method_find(pc_variant_ids[r->pcam[m].variant]);
+    for (int i = 0; i < r->n_others; i++, n++) {
+        r->desc[n] = r->others[i];
+        r->state[n] = r->other_state[i];
+        snprintf(r->ids[n], PC_METHOD_ID_LEN, "%s", r->other_ids[i]);
+    }
+    r->n_methods = n;
+    r->methods = (PcRunMethods){.n = n, .ids = r->ids, .desc = r->desc, .pcam = r->pcam, .state = r->state};
+    for (int m = 0; m < n; m++) r->methods.any_polycam |= r->desc[m]->family == PC_FAMILY_POLYCAM;
+}
 
 // The network's graph (shapes, no weights yet), its target layers, the isolated CAMs' layers and
 // the other methods with their settings and layers: all that the cost of a run needs.
@@ -141,22 +117,21 @@ static int build_model(const PcConfig *cfg, Run *r, PcError *err) {
     // the other methods: ids, settings, their layers checked against this model
     r->n_others = pc_method_config_ids_named(cfg, r->others, r->other_ids, MAX_OTHERS, err);
     if (r->n_others < 0) return -1;
-    if (pc_method_settings_from_config(cfg, &r->mset, err)) return -1;
+    r->mset = cfg->methods;   // layers resolved below, against this net
     // per-run states (ext:NAME: its file, checked against the images)
     if (pc_method_states_open(&r->mset, r->others, r->other_ids, r->n_others, &r->ds, r->other_state, err)) return -1;
-    if (pc_robustness_from_config(cfg, &r->rob, err)) return -1;
+    r->rob = cfg->robustness;
+    r->pert = cfg->perturb;
     // the layers of the sanity check's registry methods too: a bad [cam] layer must stop the run
     // before its first image, not after the last one
-    PcSanitySettings ss;
-    if (pc_sanity_settings_from_config(cfg, &ss, err)) return -1;
+    const PcSanitySettings *ss = &cfg->sanity;
     int sanity_registry = 0;
-    for (int m = 0; ss.enabled && m < ss.n_methods; m++) {
-        const PcMethodDesc *d = pc_method_find(ss.ids[m]);
+    for (int m = 0; ss->enabled && m < ss->n_methods; m++) {
+        const PcMethodDesc *d = pc_method_find(ss->ids[m]);
         sanity_registry |= d && d->native;
     }
     if ((r->n_others > 0 || sanity_registry) && pc_method_settings_resolve(&r->mset, &r->net, err)) return -1;
-    for (int v = 0; v < PC_N_VARIANTS; v++) r->any_polycam |= cfg->variants[v];
-    r->n_methods = build_methods(cfg, &r->tg, &r->cam_tg, r->other_ids, r->n_others, r->refs, r->ids);
+    build_methods(cfg, r);
     return 0;
 }
 
@@ -198,159 +173,24 @@ static void run_free(Run *r) {
 
 // The shape of the stored results.
 static PcStoreLayout run_layout(const PcConfig *cfg, Run *r) {
-    return (PcStoreLayout){.n_images = r->ds.n, .size = cfg->size, .steps = cfg->insdel.steps,
-                           .n_methods = r->n_methods, .method_ids = r->ids, .maps = cfg->maps,
-                           .insertion = cfg->insertion, .deletion = cfg->deletion,
-                           .sensitivity = r->rob.sensitivity, .localisation = r->ds.mask_paths != NULL,
-                           .sensitivity_avg = r->rob.sensitivity, .loc_more = r->ds.mask_paths != NULL,
-                           .pointing_tol = cfg->pointing_tol};
+    PcStoreLayout l = {.n_images = r->ds.n, .size = cfg->size, .steps = cfg->insdel.steps,
+                       .n_methods = r->n_methods, .method_ids = r->ids, .maps = cfg->maps,
+                       .insertion = cfg->insertion, .deletion = cfg->deletion,
+                       .sensitivity = r->rob.sensitivity, .localisation = r->ds.mask_paths != NULL,
+                       .sensitivity_avg = r->rob.sensitivity, .loc_more = r->ds.mask_paths != NULL,
+                       .pointing_tol = cfg->pointing_tol};
+    l.n_extra = pc_metric_sets(&r->pert, cfg->size, l.extra);
+    return l;
 }
 
 // ---- one image --------------------------------------------------------------------------------
 
-// The S x S map of method m (the engine hands back every map at the input size).
-static const float *method_map(const Run *r, const PcExplanation *e, int m) {
-    const MethodRef *ref = &r->refs[m];
-    switch (ref->kind) {
-    case M_MAIN: return e->map[ref->variant];
-    case M_LEVEL: return e->levels[ref->variant] + (size_t)ref->layer * e->size * e->size;
-    case M_NO_LNORM: return e->map_no_lnorm[ref->variant];
-    case M_OTHER: return NULL;   // computed by its registry entry (process_image)
-    case M_CAM: return e->cams[ref->variant][ref->layer];
-    }
-    return NULL;
-}
-
-// The map of method m into dst (S x S); 1 when it is NaN (the library's constant-map case), 2 when
-// the method has none for this image (PC_METHOD_NO_MAP: dst NaN), -1 on error with err.
-static int compute_map(Run *r, const PcExplanation *e, int m, const PcMethodCtx *mctx, float *dst, PcError *err) {
-    const size_t ss = (size_t)mctx->size * mctx->size;
-    if (r->refs[m].kind == M_OTHER) {
-        PcMethodCtx c = *mctx;
-        c.state = r->other_state[r->refs[m].layer];
-        int rc = pc_method_compute(r->others[r->refs[m].layer], &c, dst, err);   // NO_MAP: dst NaN
-        if (rc) return rc == PC_METHOD_NO_MAP ? 2 : -1;
-    } else {
-        memcpy(dst, method_map(r, e, m), ss * sizeof(float));
-    }
-    for (size_t i = 0; i < ss; i++)
-        if (isnan(dst[i])) return 1;
-    return 0;
-}
-
-// Sensitivity-max of every method of the image (sensitivity.h) into res->sens: the Poly-CAM ids
-// from one pc_explain per perturbation, each registry method on its own. 0, or -1 with err.
-static const float *pick_polycam(const void *user, const PcExplanation *e, int k) {
-    const void *const *u = user;   // {Run, method indices}
-    return method_map(u[0], e, ((const int *)u[1])[k]);
-}
-
-static int image_sensitivity(Run *r, const PcExplanation *e, const PcMethodCtx *mctx, const PcSaliencyOptions *sopt,
-                             PcImageResult *res, PcError *err) {
-    const PcRobustness *rob = &r->rob;
-    int poly[MAX_METHODS], K = 0, rc = 0;
-    double sens[MAX_METHODS], avg[MAX_METHODS];
-    for (int m = 0; m < r->n_methods; m++)
-        if (r->refs[m].kind != M_OTHER) poly[K++] = m;
-    const void *u[2] = {r, poly};
-    if (K > 0)
-        rc = pc_sensitivity_polycam(mctx, &r->tg, sopt, e, K, pick_polycam, u, rob->samples, rob->radius, sens, avg,
-                                    err);
-    for (int k = 0; rc == 0 && k < K; k++) res->sens[poly[k]] = sens[k], res->sens_avg[poly[k]] = avg[k];
-    for (int m = 0; rc == 0 && m < r->n_methods; m++) {
-        if (r->refs[m].kind != M_OTHER) continue;
-        PcMethodCtx c = *mctx;
-        c.state = r->other_state[r->refs[m].layer];
-        rc = pc_sensitivity_method(r->others[r->refs[m].layer], &c, rob->samples, rob->radius, &res->sens[m],
-                                   &res->sens_avg[m], err);
-        if (rc) snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg), " (%s)", r->ids[m]);
-    }
-    return rc;
-}
-
-static void process_image(const PcConfig *cfg, Run *r, const PcPrefetchItem *item, const PcSaliencyOptions *sopt,
-                          PcImageResult *res) {
-    const PcStoreLayout *l = &r->layout;
-    pc_result_reset(res, l, item->index);
-    if (!item->ok) {
-        snprintf(res->status, sizeof res->status, "%s", item->error);
-        return;
-    }
-    int cls = -1;
-    if (cfg->class_source == PC_CLASS_LABEL && r->ds.labels[item->index] >= 0) cls = r->ds.labels[item->index];
-    PcExplanation e;
-    memset(&e, 0, sizeof e);
-    PcError err;
-    // apply = maps: the unquantised net predicts the class (and its score), the 8-bit maps explain
-    // that class and the curves measure it on the same unquantised net
-    if (r->bn_curves) {
-        if (pc_classify(r->be, r->bn_curves, &r->net, item->x, l->size, cls, &res->cls, &res->score, &err)) {
-            snprintf(res->status, sizeof res->status, "saliency: %.480s", err.msg);
-            return;
-        }
-        cls = res->cls;
-    }
-    if (r->any_polycam) {
-        if (pc_explain(r->be, r->bn, &r->net, &r->tg, item->x, cls, sopt, &e, &err)) {
-            snprintf(res->status, sizeof res->status, "saliency: %.480s", err.msg);
-            return;
-        }
-        if (!r->bn_curves) res->cls = e.cls, res->score = e.score;
-    } else if (!r->bn_curves && pc_classify(r->be, r->bn, &r->net, item->x, l->size, cls, &res->cls, &res->score, &err)) {
-        snprintf(res->status, sizeof res->status, "saliency: %.480s", err.msg);
-        return;
-    }
-    const size_t ss = (size_t)l->size * l->size;
-    PcMethodCtx mctx = {.be = r->be, .bn = r->bn, .net = &r->net, .set = &r->mset, .x = item->x, .size = l->size,
-                        .cls = res->cls, .image = (uint32_t)r->ds.list_index[item->index], .batch = sopt->batch,
-                        .name = r->ds.names[item->index]};
-    PcInsDelContext ctx;
-    int want_metrics = cfg->insertion || cfg->deletion;
-    if (want_metrics && pc_insdel_context_init(r->be, &r->net, item->x, &r->insdel, &ctx, &err)) {
-        snprintf(res->status, sizeof res->status, "metrics: %.480s", err.msg);
-        pc_explanation_free(&e);
-        return;
-    }
-    const char *nan_ids[MAX_METHODS], *absent_ids[MAX_METHODS];
-    int n_nan = 0, n_absent = 0;
-    for (int m = 0; m < r->n_methods; m++) {
-        float *dst = res->maps + (size_t)m * ss;
-        int rc = compute_map(r, &e, m, &mctx, dst, &err);
-        if (rc < 0) {
-            snprintf(res->status, sizeof res->status, "%.96s: %.380s", r->ids[m], err.msg);
-            break;
-        }
-        if (rc > 0) {
-            // as torchcam: a constant map min-max normalises to NaN; the map is stored as it is,
-            // its curves stay NaN, the status names it and the other methods go on. The same for
-            // an image a method has no map of (ext:NAME): stored as NaN, named as such.
-            if (rc == 2) absent_ids[n_absent++] = r->ids[m];
-            else nan_ids[n_nan++] = r->ids[m];
-            continue;
-        }
-        if (item->has_mask) {
-            pc_localise(dst, item->mask, (int)ss, &res->energy[m], &res->pointing[m]);
-            pc_localise_more(dst, item->mask, l->size, l->pointing_tol, &res->pointing_tol[m], &res->rank[m]);
-        }
-        if (!want_metrics) continue;
-        if (pc_insdel_context_eval(&ctx, r->bn_curves ? r->bn_curves : r->bn, dst, l->size, l->size, res->cls,
-                                   cfg->insertion ? res->ins_scores + (size_t)m * l->steps : NULL,
-                                   cfg->insertion ? &res->ins_auc[m] : NULL,
-                                   cfg->deletion ? res->del_scores + (size_t)m * l->steps : NULL,
-                                   cfg->deletion ? &res->del_auc[m] : NULL, NULL, &err)) {
-            // keep the image but mark it: its table row would be incomplete
-            snprintf(res->status, sizeof res->status, "metrics (%.96s): %.380s", r->ids[m], err.msg);
-            break;
-        }
-    }
-    if (want_metrics) pc_insdel_context_free(&ctx);
-    // every method's NaN map named (layout.h); a method or metric that failed wins: the image is skipped
-    if ((n_nan || n_absent) && !strcmp(res->status, "ok"))
-        pc_status_partial_maps(res->status, sizeof res->status, nan_ids, n_nan, absent_ids, n_absent);
-    // sensitivity-max unless a method or metric failed (a NaN map goes on: its Sens is NaN)
-    if (r->rob.sensitivity && pc_status_usable(res->status) && image_sensitivity(r, &e, &mctx, sopt, res, &err))
-        snprintf(res->status, sizeof res->status, "sensitivity: %.480s", err.msg);
-    if (r->any_polycam) pc_explanation_free(&e);
+// What every image of the run is computed with (image_step.h).
+static PcStepEnv step_env(const PcConfig *cfg, const Run *r, const PcSaliencyOptions *sopt) {
+    return (PcStepEnv){.net = &r->net, .tg = &r->tg, .sopt = sopt, .mset = &r->mset, .methods = &r->methods,
+                       .ds = &r->ds, .class_label = cfg->class_source == PC_CLASS_LABEL, .insertion = cfg->insertion,
+                       .deletion = cfg->deletion, .insdel = &r->insdel, .pert = &r->pert, .rob = &r->rob,
+                       .layout = &r->layout};
 }
 
 static int map_has_nan(const float *map, size_t n) {
@@ -484,8 +324,7 @@ static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError 
                 cfg->labels ? cfg->labels : "");
     r->layout = run_layout(cfg, r);
     if (pc_precision_is_8bit(cfg->precision)) {   // [precision] keep against this net, also for --check
-        PcPrecisionSettings ps;
-        int bad = pc_precision_settings_from_config(cfg, &ps, err) || pc_quant_plan(&r->net, cfg->precision, &ps, &r->quant, err);
+        int bad = pc_quant_plan(&r->net, cfg->precision, &cfg->precision_settings, &r->quant, err);
         pc_quant_plan_free(&r->quant);
         if (bad) return -1;
     }
@@ -508,24 +347,17 @@ static int set_up(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcError 
 // ---- the 8-bit precisions ---------------------------------------------------------------------
 
 typedef struct {
-    const PcConfig *cfg;
-    Run *r;
-    const PcSaliencyOptions *sopt;
+    PcStepEnv env;
+    const Run *r;
 } GuardUser;
 
-// process_image on backend be / net bn (the guard's fp32 reference, or the run's own), without
+// One image on backend be / net bn (the guard's fp32 reference, or the run's own), without
 // sensitivity-max: the guard compares the curves. The run's own keeps its curves' net (apply =
 // maps): the guard measures the drift the run will have; the reference computes all in fp32.
 static void guard_image(void *user, PcBackend *be, PcBackendNet *bn, const PcPrefetchItem *item, PcImageResult *res) {
-    GuardUser *u = user;
-    Run *r = u->r;
-    PcBackend *be0 = r->be;
-    PcBackendNet *bn0 = r->bn, *bc0 = r->bn_curves;
-    const int sens = r->rob.sensitivity;
-    if (be != be0) r->bn_curves = NULL;
-    r->be = be, r->bn = bn, r->rob.sensitivity = 0;
-    process_image(u->cfg, r, item, u->sopt, res);
-    r->be = be0, r->bn = bn0, r->bn_curves = bc0, r->rob.sensitivity = sens;
+    const GuardUser *u = user;
+    const PcStepCompute c = {.be = be, .bn = bn, .bn_curves = be == u->r->be ? u->r->bn_curves : NULL};
+    pc_image_step(&u->env, &c, item, res);
 }
 
 static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt, PcError *err);
@@ -535,15 +367,14 @@ static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt,
 // lock comes first: a second run on the same output is refused at once, not after its minutes of
 // calibration and guard, and the stored scales cannot change while this run reads them.
 static int quant_prepare(const PcConfig *cfg, const PcRunOptions *opt, Run *r, PcSaliencyOptions *sopt, PcError *err) {
-    PcPrecisionSettings ps;
-    if (pc_precision_settings_from_config(cfg, &ps, err) || pc_store_lock(&r->lock, cfg->output, err) ||
-        prepare_compute(cfg, r, sopt, err))
+    const PcPrecisionSettings *ps = &cfg->precision_settings;
+    if (pc_store_lock(&r->lock, cfg->output, err) || prepare_compute(cfg, r, sopt, err))
         return -1;
     char *key = config_with_switches(pc_config_canonical(cfg, 1), &r->bopt);
-    GuardUser u = {cfg, r, sopt};
+    GuardUser u = {step_env(cfg, r, sopt), r};
     PcQuantEnv env = {.list = {.list = cfg->list, .root = cfg->root, .offset = cfg->offset, .limit = cfg->limit},
                       .resize = cfg->resize, .size = cfg->size, .decoders = cfg->decoders, .output = cfg->output,
-                      .device = cfg->device, .precision = cfg->precision, .ps = &ps, .ds = &r->ds, .net = &r->net, .be = r->be, .bn = r->bn,
+                      .device = cfg->device, .precision = cfg->precision, .ps = ps, .ds = &r->ds, .net = &r->net, .be = r->be, .bn = r->bn,
                       .bn_class = r->bn_curves ? r->bn_curves : r->bn, .bopt = &r->bopt,
                       .max_batch = sopt->batch > r->insdel.batch ? sopt->batch : r->insdel.batch,
                       .layout = &r->layout, .image = guard_image, .user = &u, .mode = opt->mode, .key = key};
@@ -635,9 +466,9 @@ static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt,
     const int sal_batch = cfg->saliency_batch > 0 ? cfg->saliency_batch : auto_batch;
     r->insdel = cfg->insdel;
     if (r->insdel.batch <= 0) r->insdel.batch = auto_batch;
-    PcPrecisionSettings ps;
-    const int maps_only = pc_precision_is_8bit(cfg->precision) && !pc_precision_settings_from_config(cfg, &ps, err) &&
-                          ps.apply_maps;
+    r->pert.batch = r->insdel.batch;   // the perturbation metrics' inputs per pass, as the curves'
+    r->pert.seed = r->mset.seed;
+    const int maps_only = pc_precision_is_8bit(cfg->precision) && cfg->precision_settings.apply_maps;
     int max_batch = sal_batch > r->insdel.batch || maps_only ? sal_batch : r->insdel.batch;
     r->bn = r->be->net_prepare(r->be, &r->net, max_batch, err);
     if (!r->bn) return -1;
@@ -658,17 +489,15 @@ static int prepare_compute(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt,
 // that before it starts. On a GPU one cold batch says little (plans, autotuning), so no projection.
 static void announce_cost(const PcConfig *cfg, Run *r, int n_left) {
     PcRunCost c;
-    PcSanitySettings ss;
-    PcError e;
-    if (pc_sanity_settings_from_config(cfg, &ss, &e)) ss.enabled = 0;   // checked at load
+    const PcSanitySettings *ss = &cfg->sanity;
     pc_run_cost(cfg, &r->net, &r->tg, cfg->ablate_cams ? &r->cam_tg : NULL, r->others, r->n_others, &r->mset,
-                r->n_methods, &r->rob, &ss, &c);
+                r->n_methods, &r->rob, ss, &c);
     fprintf(stderr, "cost: about %.0f forward passes per image (Poly-CAM %.0f, other methods %.0f, curves %.0f",
             c.total, c.polycam, c.others, c.curves);
     if (r->rob.sensitivity) fprintf(stderr, ", sensitivity-max %.0f", c.sensitivity);
     fprintf(stderr, ")");
     // the sanity check explains its first images once more at every step, after the run
-    const int n_sanity = ss.enabled ? (ss.images < r->ds.n ? ss.images : r->ds.n) : 0;
+    const int n_sanity = ss->enabled ? (ss->images < r->ds.n ? ss->images : r->ds.n) : 0;
     if (n_sanity) fprintf(stderr, "; sanity check about %.0f", c.sanity * n_sanity);
     char h100[512];   // --check: what the run would take on the GPU the project measured
     if (!r->bn && pc_h100_projection(&r->net, c.total * n_left + c.sanity * n_sanity, n_left, h100, sizeof h100))
@@ -682,6 +511,7 @@ static void announce_cost(const PcConfig *cfg, Run *r, int n_left) {
     const double passes = c.total * n_left + c.sanity * n_sanity;
     const size_t bytes = (size_t)n * 3 * cfg->size * cfg->size * sizeof(float);
     float *d_x = be->alloc(be, bytes), *d_logits = be->alloc(be, (size_t)n * r->net.n_classes * sizeof(float));
+    PcError e;
     double t0 = pc_now();
     int rc = d_x && d_logits ? be->forward(be, r->bn, d_x, n, d_logits, 0, NULL, NULL, &e) : -1;
     be->synchronize(be);
@@ -708,6 +538,8 @@ static int compute(const PcConfig *cfg, Run *r, const PcSaliencyOptions *sopt, P
     pc_progress_init(&prog, stderr, r->ds.n, pc_store_n_done(st));
     PcPrefetcher *pf = pc_prefetch_start(&r->ds, pending, n_pending, cfg->resize, cfg->size, cfg->decoders,
                                          2 * cfg->decoders + 2);
+    const PcStepEnv env = step_env(cfg, r, sopt);
+    const PcStepCompute c = {.be = r->be, .bn = r->bn, .bn_curves = r->bn_curves, .sensitivity = r->rob.sensitivity};
     PcPrefetchItem *item;
     while (rc == 0 && (item = pc_prefetch_next(pf)) != NULL) {
         int sig = pc_stop_requested();     // SIGTERM / SIGINT / SIGUSR1: stop between images (stop.h)
@@ -719,7 +551,7 @@ static int compute(const PcConfig *cfg, Run *r, const PcSaliencyOptions *sopt, P
             rc = 1;
             break;
         }
-        process_image(cfg, r, item, sopt, &res);
+        pc_image_step(&env, &c, item, &res);
         int ok = pc_status_usable(res.status);   // a NaN map of some methods: not skipped
         if (ok && item->index < cfg->overlays) write_overlays(cfg, r, item, &res, &prog);
         pc_prefetch_release(pf, item);
@@ -764,14 +596,13 @@ static int report_skipped(const PcConfig *cfg, const Run *r, PcError *err) {
 // [sanity] enabled (--sanity): the cascading-randomisation check on the finished output. It
 // overwrites the net's weights, so it comes last.
 static int run_sanity(const PcConfig *cfg, Run *r, PcSaliencyOptions *sopt, PcError *err) {
-    PcSanitySettings ss;
-    if (pc_sanity_settings_from_config(cfg, &ss, err)) return -1;
-    if (!ss.enabled) return 0;
+    const PcSanitySettings *ss = &cfg->sanity;
+    if (!ss->enabled) return 0;
     if (!r->bn && prepare_compute(cfg, r, sopt, err)) return -1;   // the methods' layers: load_model
     PcSanityEnv env = {.be = r->be, .bn = &r->bn, .max_batch = sopt->batch > r->insdel.batch ? sopt->batch : r->insdel.batch,
                        .net = &r->net, .tg = &r->tg, .sopt = sopt, .mset = &r->mset, .ds = &r->ds,
                        .resize = cfg->resize, .size = cfg->size, .maps = cfg->maps};
-    return pc_sanity_run(&env, &ss, cfg->output, err);
+    return pc_sanity_run(&env, ss, cfg->output, err);
 }
 
 int pc_run(const PcConfig *cfg, const PcRunOptions *opt, PcError *err) {

@@ -155,6 +155,30 @@ struct PcBackend {
     // out += w^T maps, a float32 GEMV (BLAS)     maps (m, n), w (m), out (n)
     void (*weighted_map_sum)(PcBackend *be, const float *maps, const float *w, int m, int n, float *out);
 
+    // ---- perturbation metrics (docs/metrics.md; index arithmetic in metric_math.h) ------------
+    // ROAD's noisy linear imputation, m inputs at once: input j is x with the counts[j] pixels
+    // order[0 .. counts[j]) (from_end = 0: the most relevant of a descending order, MoRF) or
+    // order[s*s - counts[j] .. s*s) (from_end = 1: the least relevant, LeRF) imputed in every
+    // channel by the solution of the linear system "each imputed pixel = the weighted mean of its
+    // in-image 8 neighbours" (pc_road_neighbour), solved in double, plus noise * z, z the Philox
+    // standard normals of (seed, image, samples[j]) at element c * s * s + pixel (pc_road_value).
+    // counts, samples: host arrays of m. CPU: banded Cholesky (LAPACK dpbsv, exact); CUDA:
+    // conjugate gradients in double to a relative residual of 1e-10 (agree within ~1e-7).
+    //                           x (3, s, s), order (s*s) int32 -> out (m, 3, s, s)
+    void (*road_impute)(PcBackend *be, const float *x, const int *order, int s, const int *counts, int m,
+                        int from_end, float noise, uint64_t seed, uint32_t image, const uint32_t *samples,
+                        float *out);
+    // Region perturbation samples t = t0 .. t0 + m - 1: x with every pixel whose patch
+    // (pc_region_of, side `patch`) has rank[patch] <= t taken from base (the first t + 1 patches of
+    // the order; rank = position of the patch in it).
+    //                           x, base (3, s, s), rank (patches) int32 -> out (m, 3, s, s)
+    void (*region_samples)(PcBackend *be, const float *x, const float *base, const int *rank, int s, int patch,
+                           int t0, int m, float *out);
+    // The uniform-noise baseline: out[c, p] = pc_uniform_baseline_value(u, lo, hi, c), u the Philox
+    // uniform of (seed, image, sample) at element c * s * s + p.     -> out (3, s, s)
+    void (*uniform_baseline)(PcBackend *be, int s, float lo, float hi, uint64_t seed, uint32_t image,
+                             uint32_t sample, float *out);
+
     void (*destroy)(PcBackend *be);
 
     // ---- errors of the void ops ----------------------------------------------------------

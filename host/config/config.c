@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "config_internal.h"
 #include "method_config.h"
+#include "metric_config.h"
 #include "safe_text.h"
 
 #include <errno.h>
@@ -19,92 +20,9 @@
 
 
 static const PcConfigKeyDef g_keys[K_COUNT] = {
-    {"model", "arch", "vgg16", "network: vgg11|vgg13|vgg16|vgg19 (optionally _bn), resnet18|resnet34|resnet50|resnet101|resnet152, or vgg|resnet for a custom member (vgg_* / resnet_* keys)", 1},
-    {"model", "weights", "", "state dict with torchvision tensor names: .safetensors or torch.save .pth (required)", 1},
-    {"model", "classes", "", "class-name file (one name a line, line k = class k), or a class count; optional", 1},
-    {"model", "layers", "", "target layers, earliest first, comma-separated; empty = the arch's default (VGG: the ReLU before each max-pool; ResNet: relu,layer1,...,layer4)", 1},
-    {"model", "num_classes", "", "class count of the classifier; empty = from classes, else 1000", 1},
-    {"model", "vgg_cfg", "", "arch = vgg: conv widths and M (2x2 max-pool), e.g. 16,16,M,32,32,M", 1},
-    {"model", "vgg_classifier", "4096,4096", "arch = vgg: hidden widths of the classifier", 1},
-    {"model", "vgg_bn", "no", "arch = vgg: batch norm after every conv (yes|no)", 1},
-    {"model", "resnet_block", "bottleneck", "arch = resnet: basic|bottleneck", 1},
-    {"model", "resnet_stem", "64", "arch = resnet: stem width (conv1 output channels)", 1},
-    {"model", "resnet_stages", "", "arch = resnet: planes x blocks / stride per stage, e.g. 64x3/1,128x4/2,256x6/2,512x3/2", 1},
-    {"data", "list", "", "image list, one file name (relative to root) a line (required)", 1},
-    {"data", "root", "", "image folder; empty = the list's folder", 1},
-    {"data", "labels", "", "ground-truth labels, lines '<name> <class> ...'; optional", 1},
-    {"data", "offset", "0", "first list entry to use (0-based)", 1},
-    {"data", "limit", "0", "number of list entries from offset; 0 = all (--limit N sets this)", 1},
-    {"preprocess", "resize", "bilinear", "bilinear (reference: no antialias) | antialias | crop256 (shorter side 256, centre crop)", 1},
-    {"preprocess", "size", "224", "network input side in pixels", 1},
-    {"saliency", "methods", "pcamp,pcamm,pcampm", "method ids: pcamp (PCAM+), pcamm (PCAM-), pcampm (PCAM+-), gradcam, gradcampp, smoothgradcampp, layercam, zoomcam, ixg, ig, smoothgrad, scorecam, sscam, iscam, rise, occlusion, ext:NAME (maps made elsewhere, [external NAME]) (docs/configuration.md: method ids)", 1},
-    {"saliency", "lnorm", "code", "layer normalisation: code (reference code) | paper", 1},
-    {"saliency", "normalize", "code", "map normalisation: code (divide by the 99.9th percentile) | paper (by its distance to the 0.1th)", 1},
-    {"saliency", "ablations", "none", "none, or any of levels, cams, no_lnorm (extra method ids per variant)", 1},
-    {"saliency", "class", "predicted", "class to explain: predicted (argmax) | label (ground truth; images without one use the prediction)", 1},
-    {"saliency", "batch", "auto", "masked images per forward pass | auto (CPU 32, GPU by memory: 256 from 40 GB)", 1},
-    {"metrics", "insertion", "yes", "compute the insertion curve and AUC (yes|no)", 1},
-    {"metrics", "deletion", "yes", "compute the deletion curve and AUC (yes|no)", 1},
-    {"metrics", "steps", "224", "steps of each curve", 1},
-    {"metrics", "baseline", "blur", "blur (Gaussian blur of the input) | grey (pixel value 0.5) | zero (0 after normalisation = the dataset mean)", 1},
-    {"metrics", "blur_kernel", "11", "blur kernel side (odd)", 1},
-    {"metrics", "blur_sigma", "5", "blur standard deviation in pixels", 1},
-    {"metrics", "batch", "auto", "curve samples per forward pass | auto (as [saliency] batch)", 1},
-    {"output", "file", "", "HDF5 output; empty = <config name>.h5 in the current folder", 0},
-    {"output", "maps", "float16", "saliency maps stored as float16 | float32 | none", 1},
-    {"output", "overlays", "0", "PNG heat-map overlays for the first K images (<output>_overlays/)", 0},
-    {"run", "device", "auto", "auto (CUDA when available) | cpu | cuda | cuda:K (GPU ordinal K; cuda = cuda:0)", 0},
-    {"run", "precision", "fp32", "fp32 | tf32 | fp16 | bf16 (CUDA only; the CPU computes in fp32) | fp8 | int8 (8-bit convs, [precision]; the CPU emulates them)", 1},
-    {"run", "threads", "0", "CPU worker threads; 0 = all cores (or PC_THREADS)", 0},
-    {"run", "decoders", "2", "image decode threads feeding the backend", 0},
-    {"run", "shard", "0/1", "i/n: process only the images whose list index mod n == i (one output per shard) | auto (i/n of a Slurm array task)", 1},
-    // settings of the baseline methods (read by method_config.c; docs/configuration.md: method ids)
-    {"run", "seed", "0", "seed of the random methods' noise (Philox, keyed by seed, image list position, sample)", 1},
-    {"cam", "layer", "", "layer of gradcam, gradcampp, smoothgradcampp, scorecam, sscam, iscam; empty = VGG: the ReLU before the last max-pool, ResNet: layer4", 1},
-    {"layercam", "layers", "", "layercam's layers, earliest first; empty = the default target layers (VGG: ReLU before each max-pool; ResNet: relu,layer1..4)", 1},
-    {"zoomcam", "layers", "", "zoomcam's layers, earliest first; empty = VGG: every conv ReLU output; ResNet: relu,layer1..4", 1},
-    {"ig", "steps", "50", "Integrated Gradients: Gauss-Legendre points", 1},
-    {"smoothgrad", "samples", "50", "SmoothGrad: noisy samples", 1},
-    {"smoothgrad", "sigma", "1.0", "SmoothGrad: noise standard deviation (absolute, normalised input space)", 1},
-    {"smoothgradcampp", "samples", "4", "Smooth Grad-CAM++: noisy samples", 1},
-    {"smoothgradcampp", "sigma", "0.3", "Smooth Grad-CAM++: noise standard deviation", 1},
-    {"sscam", "samples", "35", "SS-CAM: noisy samples (each a forward pass per channel of the [cam] layer)", 1},
-    {"sscam", "sigma", "2", "SS-CAM: standard deviation of the noise added to the [0, 1] channel masks", 1},
-    {"iscam", "samples", "10", "IS-CAM: integration steps (each a forward pass per channel of the [cam] layer)", 1},
-    // the cascading-randomisation sanity check (read by method_config.c; docs/measures.md: Sanity check). Not
-    // result keys: /sanity is added to (or replaced in) a finished output without recomputing it
-    {"sanity", "enabled", "no", "after the run, the cascading-randomisation sanity check into /sanity (yes|no; --sanity sets yes)", 0},
-    {"sanity", "methods", "", "method ids of the sanity check; empty = the run's [saliency] methods", 0},
-    {"sanity", "images", "1", "the sanity check explains the first N images of the run", 0},
-    // sensitivity-max (read by method_config.c; host/metrics/sensitivity.h)
-    {"robustness", "sensitivity", "no", "sensitivity-max of every method (yes|no; about samples + 1 times the cost of each map)", 1},
-    {"robustness", "samples", "10", "sensitivity-max: perturbed inputs per image (captum's n_perturb_samples)", 1},
-    {"robustness", "radius", "0.02", "sensitivity-max: L-infinity radius of the uniform perturbation (normalised input space)", 1},
-    {"rise", "masks", "6000", "RISE: random masks (drawn once per run from [run] seed, stored in /methods/rise/masks)", 1},
-    {"rise", "cells", "8", "RISE: grid cells per side of a mask", 1},
-    {"rise", "p", "0.1", "RISE: probability that a grid cell is 1, in (0, 1]", 1},
-    {"occlusion", "window", "64", "Occlusion: side of the zeroed square window, in pixels", 1},
-    {"occlusion", "stride", "8", "Occlusion: step between window positions, in pixels", 1},
-    // localisation (SPEC §10): ground-truth object masks
-    {"data", "masks", "", "folder of object masks: <name without extension>.png per image (any PNG, grey value not 0 = object; full list name or base name), for energy in mask and pointing; optional", 1},
-    // the 8-bit precisions (read by method_config.c; host/shared/quant_scheme.h, docs/precisions.md: 8-bit precisions). In the
-    // configuration texts only when [run] precision is fp8 or int8
-    {"precision", "calibration_images", "16", "fp8/int8: input scales calibrated on the first N images of the list (by list position, after offset and limit: the same for every shard and a resume)", 1},
-    {"precision", "clip", "1.0", "fp8/int8: input scale = clip * (largest |x| seen in calibration) / QMAX, clip in (0, 1]", 1},
-    {"precision", "keep", "", "fp8/int8: conv layers kept in 16 bits (CUDA) / fp32 (CPU), comma-separated, e.g. layer4.2.conv3", 1},
-    {"precision", "guard_images", "8", "fp8/int8: accuracy guard on the first N images of each process, against an fp32 reference; 0 = off", 0},
-    {"precision", "guard_max_dauc", "0.005", "fp8/int8: the guard stops the run when the mean |AUC(8-bit) - AUC(fp32)| over its maps and curves exceeds this", 0},
-    {"precision", "guard_min_agreement", "0.75", "fp8/int8: the guard stops the run when fewer than this fraction of its images keep the fp32 predicted class", 0},
-    {"precision", "apply", "all", "fp8/int8: all (every forward pass in 8 bits) | maps (the maps' passes in 8 bits, the class and the insertion/deletion curves on an unquantised net: fp16 on CUDA, fp32 on the CPU)", 1},
-    // localisation beside [data] masks (host/metrics/localisation.h); in the texts only when not 15, so the
-    // keys of earlier runs with masks stay
-    {"data", "pointing_tolerance", "15", "pointing game with a tolerance: a hit when an object pixel lies closer than this many pixels to the map's maximum (TorchRay's 15; 0 = the pixel itself)", 1},
-    // the sanity check's randomisation (host/metrics/sanity.h); not a result key, as the rest of [sanity]
-    {"sanity", "order", "cascading", "cascading (layers re-initialised cumulatively from the output down, Adebayo et al.) | independent (one layer at a time on the original network, Quantus MPRT layer_order=independent)", 0},
-    // In the configuration texts only when set (pc_config_canonical): the texts and keys of earlier
-    // runs stay as they were
-    {"saliency", "cam_layers", "", "layers of the isolated-CAM ids <variant>.cam.<layer> (ablations = cams), earliest first; empty = [model] layers. Layers outside [model] layers get their own masked passes; shared ones are computed once", 1},
-    {"data", "reference_classes", "", "reference top-1 class per image, lines '<name>,<class>' (e.g. ../data/authors_top1_vgg16.csv): the run counts how many of its predicted classes agree; optional", 0},
+#define PC_KEY_ROW(name, section, key, def, help, affects) {section, key, def, help, affects},
+    PC_CONFIG_KEYS(PC_KEY_ROW)
+#undef PC_KEY_ROW
 };
 
 // The method ids of saliency.h's variants, repeated here so the config module links on its own.
@@ -595,18 +513,17 @@ int pc_config_load_string(const char *text, const char *path, int n_sets, char *
             cmdline = 1;
             goto fail;
         }
-    PcMethodSettings ms;   // the baseline methods' settings (method_config.c), checked after the rest
-    PcSanitySettings ss;   // [sanity] (method_config.c)
-    PcRobustness rob;      // [robustness] (method_config.c)
-    PcPrecisionSettings ps;   // [precision] (method_config.c)
     if (cfg_check_model(cfg, err) || check_data(cfg, err) || check_preprocess(cfg, err) || check_saliency(cfg, err) ||
         check_metrics(cfg, err) || check_output(cfg, err) || check_run(cfg, err)) {
         int k = cfg->bad_key;
         cmdline = k >= 0 && cfg->origin[k] && !strncmp(cfg->origin[k], "--set ", 6);
         goto fail;
     }
-    if (pc_method_settings_from_config(cfg, &ms, err) || pc_sanity_settings_from_config(cfg, &ss, err) ||
-        pc_robustness_from_config(cfg, &rob, err) || pc_precision_settings_from_config(cfg, &ps, err)) {
+    // the sections their modules own, each read once, after the keys the rest depends on
+    if (pc_method_settings_from_config(cfg, &cfg->methods, err) || pc_sanity_settings_from_config(cfg, &cfg->sanity, err) ||
+        pc_robustness_from_config(cfg, &cfg->robustness, err) ||
+        pc_precision_settings_from_config(cfg, &cfg->precision_settings, err) ||
+        pc_perturb_options_from_config(cfg, &cfg->perturb, err)) {
         // method_config.c: a bad value, its origin first ("--set ig.steps=0: bad value ...")
         cmdline = !strncmp(err->msg, "--set ", 6);
         goto fail;
@@ -617,7 +534,7 @@ int pc_config_load_string(const char *text, const char *path, int n_sets, char *
     }
     fill_values(cfg);
     free(cfg->value[K_PREC_KEEP]);   // sorted, without repeats (method_config.h): one key per set of names
-    cfg->value[K_PREC_KEEP] = pc_precision_keep_text(&ps);
+    cfg->value[K_PREC_KEEP] = pc_precision_keep_text(&cfg->precision_settings);
     return 0;
 fail:
     pc_config_free(cfg);
@@ -716,7 +633,8 @@ void pc_config_print_help(FILE *out) {
             if (strcmp(g_keys[k].section, g_sections[s])) continue;
             char lhs[64];
             snprintf(lhs, sizeof lhs, "%s = %s", g_keys[k].key, g_keys[k].def[0] ? g_keys[k].def : "(empty)");
-            fprintf(out, "    %-34s %s\n", lhs, g_keys[k].help);
+            // at least two spaces before the meaning, also after a long default (readers split there)
+            fprintf(out, "    %-34s %s%s\n", lhs, strlen(lhs) >= 34 ? " " : "", g_keys[k].help);
         }
     }
     cfg_external_help(out);

@@ -13,7 +13,12 @@
 #include "insdel.h"
 #include "model.h"
 #include "maps_format.h"
+#include "metric_perturb.h"
+#include "methods.h"
+#include "quant_plan.h"
 #include "saliency.h"
+#include "sanity.h"
+#include "sensitivity.h"
 
 typedef enum { PC_CLASS_PREDICTED = 0, PC_CLASS_LABEL } PcClassSource;
 
@@ -103,6 +108,14 @@ typedef struct {
     // ---- [external NAME] (config_external.c) -------------------------------------------------
     int n_external;
     PcExternalSection external[PC_MAX_EXTERNAL];
+
+    // ---- the sections their modules own, read once when the configuration is loaded -----------
+    PcMethodSettings methods;       // [cam] ... [occlusion], [external NAME], [run] seed (method_config.c;
+                                    //   layers still names until pc_method_settings_resolve)
+    PcRobustness robustness;        // [robustness] (sensitivity.h)
+    PcSanitySettings sanity;        // [sanity] (sanity.h)
+    PcPrecisionSettings precision_settings;   // [precision] (quant_plan.h)
+    PcPerturbOptions perturb;       // [metrics] road, flip, region, adcc (metric_perturb.h)
 
     int bad_key;            // while checking: the key whose value failed (-1 none)
 } PcConfig;

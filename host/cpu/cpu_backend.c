@@ -95,6 +95,9 @@ PcBackend *pc_backend_cpu_create(const PcBackendOptions *opt, PcError *err) {
     be->masked_batch = cpu_masked_batch;
     be->occlusion_inputs = cpu_occlusion_inputs;
     be->weighted_map_sum = cpu_weighted_map_sum;
+    be->road_impute = cpu_road_impute;
+    be->region_samples = cpu_region_samples;
+    be->uniform_baseline = cpu_uniform_baseline;
     be->destroy = cpu_destroy;
     be->take_error = cpu_take_error;
     return be;

@@ -156,6 +156,14 @@ void cpu_masked_batch(PcBackend *be, const float *x, const float *masks, int m, 
 void cpu_occlusion_inputs(PcBackend *be, const float *x, int s, int window, int stride, int t0, int m, float *out);
 void cpu_weighted_map_sum(PcBackend *be, const float *maps, const float *w, int m, int n, float *out);
 
+// cpu_metric_ops.c
+void cpu_road_impute(PcBackend *be, const float *x, const int *order, int s, const int *counts, int m, int from_end,
+                     float noise, uint64_t seed, uint32_t image, const uint32_t *samples, float *out);
+void cpu_region_samples(PcBackend *be, const float *x, const float *base, const int *rank, int s, int patch, int t0,
+                        int m, float *out);
+void cpu_uniform_baseline(PcBackend *be, int s, float lo, float hi, uint64_t seed, uint32_t image, uint32_t sample,
+                          float *out);
+
 // ---- direct convolution for narrow layers (cpu_direct.c, AVX-512) ------------------------------
 #define DIRECT_CO 8         // output channels per register block
 

@@ -49,8 +49,10 @@ char *pc_mask_find(const char *dir, const char *name) {
 
 // The PNG's object pixels (H, W): 1 where its grey value is not 0, malloc'd in *grey; -1 with err
 // naming the file. 16-bit samples are kept (stripping them to 8 bits would turn values 1..255,
-// e.g. a 0/1 mask saved as uint16, into 0).
-static int read_grey(const char *path, FILE *f, unsigned char **grey, int *w, int *h, PcError *err) {
+// e.g. a 0/1 mask saved as uint16, into 0). The size in the header must be want_w x want_h, the
+// image's, before anything is allocated: a PNG of 75 bytes can claim 10^12 pixels.
+static int read_grey(const char *path, FILE *f, int want_w, int want_h, unsigned char **grey, int *w, int *h,
+                     PcError *err) {
     PngTrap trap = {.message = ""};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &trap, pc_png_trap_error, pc_png_trap_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
@@ -64,6 +66,12 @@ static int read_grey(const char *path, FILE *f, unsigned char **grey, int *w, in
     } else {
         png_init_io(png, f);
         png_read_info(png, info);
+        *w = (int)png_get_image_width(png, info);   // at most 2^31 - 1 (libpng checks)
+        *h = (int)png_get_image_height(png, info);
+        if (*w != want_w || *h != want_h) {
+            rc = pc_fail(err, "mask %s: %d x %d pixels, but its image has %d x %d", path, *w, *h, want_w, want_h);
+            goto done;
+        }
         png_set_expand(png);            // palette, grey < 8 bits and tRNS to 8-bit channels
         png_set_strip_alpha(png);
         png_byte ct = png_get_color_type(png, info);
@@ -79,6 +87,7 @@ static int read_grey(const char *path, FILE *f, unsigned char **grey, int *w, in
         png_read_image(png, rows);
         for (size_t i = 0; i < n; i++) buf[i] = (buf[i * bpp] | buf[i * bpp + bpp - 1]) != 0;
     }
+done:
     png_destroy_read_struct(&png, &info, NULL);
     free(rows);
     if (rc) free(buf);
@@ -104,7 +113,7 @@ int pc_mask_load(const char *path, int image_w, int image_h, PcResizeMode mode, 
     }
     unsigned char *grey = NULL;
     int w = 0, h = 0;
-    int rc = read_grey(path, f, &grey, &w, &h, err);
+    int rc = read_grey(path, f, image_w, image_h, &grey, &w, &h, err);
     fclose(f);
     if (rc) return -1;
     if (w != image_w || h != image_h) {

@@ -6,7 +6,7 @@
 // Families:
 //   polycam   pcamp, pcamm, pcampm and their ablation ids (<id>.level.<layer>, <id>.cam.<layer>,
 //             <id>.no_lnorm): all computed together from one set of masked passes (pc_explain);
-//             compute is NULL, run.c derives them from the PcExplanation.
+//             compute is NULL: their maps are picked from the PcExplanation (polycam_ids.h).
 //   gradient  one forward + backward pass family (BASELINES.md B2, B4): native computes the map at its own size, pc_method_compute brings it to S x S.
 //   forward   forward-only baselines (issue 10, BASELINES.md B3, B5), same interface: batches of
 //             perturbed inputs through `forward` only (methods_scorecam.c: scorecam, sscam, iscam).

@@ -115,15 +115,22 @@ static void in_shape(const PcNet *net, int input, int *c, int *h, int *w) {
     }
 }
 
+// A node of op on input (and input2, -1 for none), its ReLU flag and name; the rest zero.
+static PcNode new_node(PcNodeOp op, int input, int input2, int relu, const char *name) {
+    PcNode nd;
+    memset(&nd, 0, sizeof nd);
+    nd.op = op;
+    nd.input = input;
+    nd.input2 = input2;
+    nd.relu = relu;
+    snprintf(nd.name, sizeof nd.name, "%s", name ? name : "");
+    return nd;
+}
+
 // conv k x k (+ BN named bn) (+ ReLU); name is the output's torchvision name or "".
 static int add_conv(Builder *b, int input, int cout, int k, int stride, int pad, const char *weight_name,
                     const char *bn_name, int relu, const char *name) {
-    PcNode nd;
-    memset(&nd, 0, sizeof nd);
-    nd.op = PC_NODE_CONV;
-    nd.input = input;
-    nd.input2 = -1;
-    nd.relu = relu;
+    PcNode nd = new_node(PC_NODE_CONV, input, -1, relu, name);
     int cin, h, w;
     in_shape(b->net, input, &cin, &h, &w);
     nd.c = cout;
@@ -139,16 +146,11 @@ static int add_conv(Builder *b, int input, int cout, int k, int stride, int pad,
     cp->has_bn = bn_name && bn_name[0];
     snprintf(cp->bn_name, sizeof cp->bn_name, "%s", cp->has_bn ? bn_name : "");
     snprintf(cp->weight_name, sizeof cp->weight_name, "%s", weight_name);
-    snprintf(nd.name, sizeof nd.name, "%s", name ? name : "");
     return add_node(b, &nd);
 }
 
 static int add_maxpool(Builder *b, int input, int k, int stride, int pad, const char *name) {
-    PcNode nd;
-    memset(&nd, 0, sizeof nd);
-    nd.op = PC_NODE_MAXPOOL;
-    nd.input = input;
-    nd.input2 = -1;
+    PcNode nd = new_node(PC_NODE_MAXPOOL, input, -1, 0, name);
     in_shape(b->net, input, &nd.c, &nd.h, &nd.w);
     int h = nd.h, w = nd.w;
     nd.h = (h + 2 * pad - k) / stride + 1;
@@ -158,48 +160,31 @@ static int add_maxpool(Builder *b, int input, int k, int stride, int pad, const 
         b->failed = 1;
     }
     nd.p.pool.k = k, nd.p.pool.stride = stride, nd.p.pool.pad = pad;
-    snprintf(nd.name, sizeof nd.name, "%s", name);
     return add_node(b, &nd);
 }
 
 static int add_avgpool(Builder *b, int input, int out_h, int out_w, const char *name) {
-    PcNode nd;
-    memset(&nd, 0, sizeof nd);
-    nd.op = PC_NODE_ADAPTIVE_AVG;
-    nd.input = input;
-    nd.input2 = -1;
+    PcNode nd = new_node(PC_NODE_ADAPTIVE_AVG, input, -1, 0, name);
     in_shape(b->net, input, &nd.c, &nd.h, &nd.w);
     nd.h = out_h, nd.w = out_w;
     nd.p.apool.out_h = out_h, nd.p.apool.out_w = out_w;
-    snprintf(nd.name, sizeof nd.name, "%s", name);
     return add_node(b, &nd);
 }
 
 static int add_linear(Builder *b, int input, int out, const char *weight_name, int relu,
                       const char *name) {
-    PcNode nd;
-    memset(&nd, 0, sizeof nd);
-    nd.op = PC_NODE_LINEAR;
-    nd.input = input;
-    nd.input2 = -1;
-    nd.relu = relu;
+    PcNode nd = new_node(PC_NODE_LINEAR, input, -1, relu, name);
     int c, h, w;
     in_shape(b->net, input, &c, &h, &w);
     nd.c = out, nd.h = 1, nd.w = 1;
     nd.p.linear.in = c * h * w;
     nd.p.linear.out = out;
     snprintf(nd.p.linear.weight_name, sizeof nd.p.linear.weight_name, "%s", weight_name);
-    snprintf(nd.name, sizeof nd.name, "%s", name);
     return add_node(b, &nd);
 }
 
 static int add_add_relu(Builder *b, int a, int c2, const char *name) {
-    PcNode nd;
-    memset(&nd, 0, sizeof nd);
-    nd.op = PC_NODE_ADD;
-    nd.input = a;
-    nd.input2 = c2;
-    nd.relu = 1;
+    PcNode nd = new_node(PC_NODE_ADD, a, c2, 1, name);
     in_shape(b->net, a, &nd.c, &nd.h, &nd.w);
     int c, h, w;
     in_shape(b->net, c2, &c, &h, &w);
@@ -207,7 +192,6 @@ static int add_add_relu(Builder *b, int a, int c2, const char *name) {
         if (!b->failed) pc_fail(b->err, "%s: residual shapes differ", name);
         b->failed = 1;
     }
-    snprintf(nd.name, sizeof nd.name, "%s", name);
     return add_node(b, &nd);
 }
 

@@ -24,7 +24,6 @@
 // The arena of copied-out tensors may exceed the storages only through views that overlap (the
 // same storage seen by several tensors); beyond this multiple of the file size a file is refused.
 #define PTH_MAX_ARENA_FACTOR 4
-#define PTH_MAX_PICKLE ((size_t)256 << 20)
 
 // The pickle that opens a legacy (pre-1.6) torch.save file: PROTO 2, LONG1 of 10 bytes holding
 // the magic number 0x1950a86a20f9469cfc6c.
@@ -369,12 +368,15 @@ static int legacy_open(const char *path, PcStateDict *sd, PcError *err) {
     memset(pk, 0, sizeof pk);
     char where[1200];
     int rc = size < pos || p[pos - 1] != '.' ? pc_fail(err, "%s: legacy format: damaged magic number", path) : 0;
+    size_t budget = pth_mem_limit(size);   // shared by the pickles: the file's, not each pickle's
     for (int i = 1; i < 5 && !rc; i++) {
         snprintf(where, sizeof where, "%s: legacy format, %s pickle at byte %zu", path, what[i], pos);
-        rc = pth_unpickle_next(p + pos, size - pos, where, want[i], &pk[i], &used, err);
+        rc = pth_unpickle_next(p + pos, size - pos, where, want[i], budget, &pk[i], &used, err);
         pos += used;
         if (!rc && i == 1 && pk[1].value_int != 1001)
             rc = pc_fail(err, "%s: legacy format version %lld (1001 is read)", path, (long long)pk[1].value_int);
+        if (i < 3) pth_pickle_free(&pk[i]);   // only the version was needed
+        else budget = pk[i].mem < budget ? budget - pk[i].mem : 1;   // 1: nothing more (0 would mean the default)
     }
     Storage *st = NULL;
     int n_st = 0;
@@ -446,9 +448,15 @@ int pc_pth_open(const char *path, PcStateDict *sd, PcError *err) {
             rc = pc_fail(err, "%s: storages written big-endian (byteorder record); re-save on a little-endian machine", path);
         free(b);
     }
-    if (!rc) {
+    if (!rc) {   // data.pkl: at most the file's size (no inflated pickles) and PTH_MAX_PICKLE
+        zip_stat_t ps;
+        zip_stat_init(&ps);
+        if (zip_stat_index(z, pkl_idx, 0, &ps) == 0 && (ps.valid & ZIP_STAT_SIZE) && ps.size > PTH_MAX_PICKLE &&
+            ps.size <= file_size)
+            rc = pc_fail(err, "%s: %s/data.pkl holds %llu bytes, more than the %d MiB limit on a pickle", path, prefix,
+                         (unsigned long long)ps.size, PTH_MAX_PICKLE_MIB);
         size_t cap = file_size < PTH_MAX_PICKLE ? file_size : PTH_MAX_PICKLE;
-        pkl = read_entry(z, pkl_idx, cap, path, &pkl_size, err);
+        pkl = rc ? NULL : read_entry(z, pkl_idx, cap, path, &pkl_size, err);
         if (!pkl) rc = -1;
     }
     if (!rc) {

@@ -2,9 +2,12 @@
 // over the pickle opcodes of protocol 2 that torch.save emits; every object it builds is plain
 // data (None, bool, int, str, tuple, list, dict) or one of three recognised results: a storage
 // reference (BINPERSID), a tensor (REDUCE of _rebuild_tensor_v2) and an empty OrderedDict.
-// Memory stays linear in the pickle size: each opcode makes at most one object, strings are
-// checked against the bytes left before they are copied, memo indices are bounded by the pickle
-// size and MARK nesting by PTH_MAX_MARK_DEPTH. Nothing recurses over the objects.
+// Memory is bounded (pth_pickle.h): every object, string, item array, the stack and the memo are
+// counted against a budget of PTH_MEM_FACTOR times the pickle's size + 1 MiB, at most
+// PTH_MEM_CAP_MIB; objects come from one arena (no per-object overhead); None, bools and () are
+// shared; strings are checked against the bytes left before they are copied; the stack is capped
+// at PTH_MAX_STACK items, MARK nesting at PTH_MAX_MARK_DEPTH, the pickle at PTH_MAX_PICKLE_MIB.
+// Nothing recurses over the objects.
 #include "pth_pickle.h"
 
 #include <stdint.h>
@@ -17,22 +20,33 @@ typedef enum { G_ORDERED_DICT = 1, G_REBUILD_TENSOR, G_REBUILD_TENSOR_V2, G_REBU
 
 typedef struct Val {
     VKind kind;
-    int64_t i;                  // V_BOOL, V_INT; V_GLOBAL: the GKind
     PcDtype dtype;              // V_GLOBAL of a storage class
-    char *s;                    // V_STR (NUL-terminated copy), V_GLOBAL "module.name"
-    size_t slen;
-    struct Val **items;         // V_TUPLE, V_LIST; V_DICT: key, value, key, value, ...
-    int64_t n, cap;
-    PthStorageRef *storage;     // V_STORAGE
-    PthTensorRef *tensor;       // V_TENSOR
+    int64_t i;                  // V_BOOL, V_INT; V_GLOBAL: the GKind
+    union {
+        struct {                // V_STR (NUL-terminated copy), V_GLOBAL "module.name"
+            char *s;
+            size_t slen;
+        };
+        struct {                // V_TUPLE, V_LIST; V_DICT: key, value, key, value, ...
+            struct Val **items;
+            int32_t n, cap;     // < 2^31: the memory budget allows at most 8 Mi items
+        };
+        PthStorageRef *storage; // V_STORAGE
+        PthTensorRef *tensor;   // V_TENSOR
+    };
 } Val;
 
-// Everything the machine allocates, freed together (no recursion over shared objects).
+// Everything the machine allocates comes from chunks of one arena, freed together (no
+// recursion over shared objects, no per-object allocation overhead).
+typedef struct Chunk {
+    struct Chunk *next;
+    size_t used, cap;           // bytes of the data that follows the header
+} Chunk;
+#define CHUNK_HEAD ((sizeof(Chunk) + 15) & ~(size_t)15)
+#define CHUNK_BYTES ((size_t)64 << 10)
+
 typedef struct {
-    Val **vals;
-    size_t n_vals, cap_vals;
-    void **blobs;
-    size_t n_blobs, cap_blobs;
+    Chunk *head;                // the chunk small allocations come from
 } Pool;
 
 typedef struct {
@@ -48,44 +62,33 @@ typedef struct {
     Val **memo;
     size_t n_memo, n_puts;
     PthWant want;
+    size_t mem, mem_limit;      // bytes allocated so far (arena, stack, memo) and the budget
+    int capped;                 // the input is longer than PTH_MAX_PICKLE: n was cut to it
+    Val none, yes, no, empty;   // immutable values shared by every None, True, False and ()
 } Machine;
+
+// The capacity grow() gives an array of capacity cap that needs `need` slots.
+static size_t grown(size_t cap, size_t need) {
+    size_t c = cap ? cap : 16;
+    while (c < need) c *= 2;
+    return c;
+}
 
 static void *grow(void *ptr, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return ptr;
-    size_t c = *cap ? *cap : 16;
-    while (c < need) c *= 2;
+    size_t c = grown(*cap, need);
     void *q = realloc(ptr, c * elem);
     if (!q) pc_die("alloc", "realloc", __FILE__, __LINE__, "pickle reader");
     *cap = c;
     return q;
 }
 
-static void *pool_blob(Pool *pl, size_t bytes) {
-    pl->blobs = grow(pl->blobs, &pl->cap_blobs, pl->n_blobs + 1, sizeof *pl->blobs);
-    void *b = xcalloc(1, bytes);
-    pl->blobs[pl->n_blobs++] = b;
-    return b;
-}
-
-static Val *new_val(Machine *m, VKind kind) {
-    Pool *pl = m->pool;
-    pl->vals = grow(pl->vals, &pl->cap_vals, pl->n_vals + 1, sizeof *pl->vals);
-    Val *v = xcalloc(1, sizeof *v);
-    v->kind = kind;
-    pl->vals[pl->n_vals++] = v;
-    return v;
-}
-
 static void pool_free(Pool *pl) {
     if (!pl) return;
-    for (size_t i = 0; i < pl->n_vals; i++) {
-        free(pl->vals[i]->items);
-        free(pl->vals[i]->s);
-        free(pl->vals[i]);
+    for (Chunk *c = pl->head, *next; c; c = next) {
+        next = c->next;
+        free(c);
     }
-    for (size_t i = 0; i < pl->n_blobs; i++) free(pl->blobs[i]);
-    free(pl->vals);
-    free(pl->blobs);
     free(pl);
 }
 
@@ -96,6 +99,50 @@ static int fail(Machine *m, const char *fmt, const char *arg) {
     return pc_fail(m->err, "%s: byte %zu: %s", m->where, m->op_pos, what);
 }
 
+// Counts `bytes` more against the memory budget; past it the pickle is refused, naming the limit.
+static int charge(Machine *m, size_t bytes) {
+    if (bytes <= m->mem_limit - m->mem) {
+        m->mem += bytes;
+        return 0;
+    }
+    char what[300];
+    snprintf(what, sizeof what, "reading it needs more than %zu bytes of memory, the limit (%d times the size of the "
+             "pickle or legacy file + 1 MiB, at most %d MiB)", m->mem_limit, PTH_MEM_FACTOR, PTH_MEM_CAP_MIB);
+    return fail(m, "%s", what);
+}
+
+// Zeroed memory from the arena (NULL and err past the budget). Large blocks get a chunk of their own.
+static void *pool_alloc(Machine *m, size_t bytes) {
+    bytes = (bytes + 7) & ~(size_t)7;
+    Pool *pl = m->pool;
+    Chunk *c = pl->head;
+    if (c && bytes <= c->cap - c->used) {
+        void *p = (unsigned char *)c + CHUNK_HEAD + c->used;
+        c->used += bytes;
+        return p;
+    }
+    int own = bytes > CHUNK_BYTES / 4;
+    size_t cap = own ? bytes : CHUNK_BYTES;
+    if (charge(m, CHUNK_HEAD + cap)) return NULL;
+    Chunk *nc = xcalloc(1, CHUNK_HEAD + cap);
+    nc->cap = cap;
+    nc->used = bytes;
+    if (own && c) {   // behind the head, which keeps its free space
+        nc->next = c->next;
+        c->next = nc;
+    } else {
+        nc->next = c;
+        pl->head = nc;
+    }
+    return (unsigned char *)nc + CHUNK_HEAD;
+}
+
+static Val *new_val(Machine *m, VKind kind) {
+    Val *v = pool_alloc(m, sizeof *v);
+    if (v) v->kind = kind;
+    return v;
+}
+
 static const char *kind_name(VKind k) {
     static const char *const names[] = {"None", "bool", "int", "str", "tuple", "list", "dict",
                                         "class", "storage", "tensor"};
@@ -104,9 +151,18 @@ static const char *kind_name(VKind k) {
 
 // ---- stack ------------------------------------------------------------------------------------
 
-static void push(Machine *m, Val *v) {
-    m->stack = grow(m->stack, &m->cap, m->sp + 1, sizeof *m->stack);
+// Pushes v; v NULL (its allocation failed, err is set) and a stack past its limit fail.
+static int push(Machine *m, Val *v) {
+    if (!v) return -1;
+    if (m->sp == PTH_MAX_STACK)
+        return fail(m, "stack deeper than %s items (the reader's limit; torch.save's pickles stay below 2100)",
+                    PTH_STR(PTH_MAX_STACK));
+    if (m->sp == m->cap) {
+        if (charge(m, (grown(m->cap, m->sp + 1) - m->cap) * sizeof *m->stack)) return -1;
+        m->stack = grow(m->stack, &m->cap, m->sp + 1, sizeof *m->stack);
+    }
     m->stack[m->sp++] = v;
+    return 0;
 }
 
 // The lowest stack slot the current opcode may pop (above the innermost MARK).
@@ -135,26 +191,37 @@ static int pop_mark(Machine *m, size_t *first) {
     return 0;
 }
 
-static void append_items(Val *to, Val *const *items, size_t k) {
+// Appends k items to a tuple, list or dict. A full array is replaced by one twice as large from
+// the arena (the old one stays there until the end: at most as much again, counted).
+static int append_items(Machine *m, Val *to, Val *const *items, size_t k) {
+    if (k == 0) return 0;
     if ((size_t)(to->cap - to->n) < k) {
-        size_t cap = (size_t)to->cap;
-        to->items = grow(to->items, &cap, (size_t)to->n + k, sizeof *to->items);
-        to->cap = (int64_t)cap;
+        size_t cap = to->cap ? 2 * (size_t)to->cap : k;   // a tuple is made once, at its size
+        while (cap < (size_t)to->n + k) cap *= 2;
+        if (cap > INT32_MAX) return fail(m, "%s", "a container with more than 2^31 items");
+        Val **a = pool_alloc(m, cap * sizeof *a);
+        if (!a) return -1;
+        if (to->n) memcpy(a, to->items, (size_t)to->n * sizeof *a);
+        to->items = a;
+        to->cap = (int32_t)cap;
     }
     if (k) memcpy(to->items + to->n, items, k * sizeof *items);   // MARK + TUPLE: k = 0, items may be NULL
-    to->n += (int64_t)k;
+    to->n += (int32_t)k;
+    return 0;
 }
 
 static Val *make_tuple(Machine *m, Val *const *items, size_t k) {
+    if (k == 0) return &m->empty;   // tuples are never changed: one () serves all
     Val *t = new_val(m, V_TUPLE);
-    append_items(t, items, k);
-    return t;
+    return t && !append_items(m, t, items, k) ? t : NULL;
 }
 
 // ---- operand readers --------------------------------------------------------------------------
 
 static int need(Machine *m, size_t k) {
-    if (k > m->n - m->pos) return fail(m, "%s", "the pickle ends inside an opcode (truncated)");
+    if (k > m->n - m->pos)
+        return fail(m, "%s", m->capped ? "the pickle is longer than " PTH_STR(PTH_MAX_PICKLE_MIB) " MiB, the limit"
+                                       : "the pickle ends inside an opcode (truncated)");
     return 0;
 }
 
@@ -188,7 +255,8 @@ static int op_global(Machine *m) {
     if (read_line(m, mod, sizeof mod) || read_line(m, name, sizeof name)) return -1;
     snprintf(full, sizeof full, "%s.%s", mod, name);
     Val *g = new_val(m, V_GLOBAL);
-    g->s = strdup(full);
+    if (!g || !(g->s = pool_alloc(m, strlen(full) + 1))) return -1;
+    strcpy(g->s, full);
     if (!strcmp(mod, "collections") && !strcmp(name, "OrderedDict")) {
         g->i = G_ORDERED_DICT;
     } else if (!strcmp(mod, "torch._utils") && !strcmp(name, "_rebuild_tensor_v2")) {
@@ -212,8 +280,7 @@ static int op_global(Machine *m) {
         return fail(m, "refers to %s, which has no place in a state dict of tensors (refused: a weights file "
                        "is read as data, its pickle is never executed)", full);
     }
-    push(m, g);
-    return 0;
+    return push(m, g);
 }
 
 static int is_int(const Val *v) { return v->kind == V_INT; }
@@ -234,15 +301,14 @@ static int op_persid(Machine *m) {
     for (size_t i = 0; i < key->slen; i++) {
         char c = key->s[i];
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'))
-            return fail(m, "storage key '%s' is not a plain name", key->s);
+            return fail(m, "%s", "storage key is not a plain name (letters, digits and '_')");
     }
     Val *s = new_val(m, V_STORAGE);
-    s->storage = pool_blob(m->pool, sizeof *s->storage);
+    if (!s || !(s->storage = pool_alloc(m, sizeof *s->storage))) return -1;
     s->storage->key = key->s;
     s->storage->dtype = pid->items[1]->dtype;
     s->storage->numel = pid->items[4]->i;
-    push(m, s);
-    return 0;
+    return push(m, s);
 }
 
 // Reads a tuple of ints (a tensor's size or stride) into out[]; k gets its length.
@@ -267,7 +333,8 @@ static int rebuild_tensor(Machine *m, const Val *args, int v1) {
     if (a[0]->kind != V_STORAGE || !is_int(a[1]) || a[1]->i < 0 ||
         (!v1 && (a[4]->kind != V_BOOL || a[5]->kind != V_DICT || a[5]->n != 0)))
         return fail(m, "%s", "_rebuild_tensor_v2 arguments are not (storage, offset, size, stride, bool, {})");
-    PthTensorRef *t = pool_blob(m->pool, sizeof *t);
+    PthTensorRef *t = pool_alloc(m, sizeof *t);
+    if (!t) return -1;
     int nstride = 0;
     if (int_tuple(m, a[2], t->shape, &t->ndim, "size") || int_tuple(m, a[3], t->stride, &nstride, "stride"))
         return -1;
@@ -275,9 +342,9 @@ static int rebuild_tensor(Machine *m, const Val *args, int v1) {
     t->storage = a[0]->storage;
     t->offset = a[1]->i;
     Val *v = new_val(m, V_TENSOR);
+    if (!v) return -1;
     v->tensor = t;
-    push(m, v);
-    return 0;
+    return push(m, v);
 }
 
 static int op_reduce(Machine *m) {
@@ -289,19 +356,19 @@ static int op_reduce(Machine *m) {
     case G_ORDERED_DICT: {
         // OrderedDict() (Python 3), or OrderedDict([[key, value], ...]) (Python 2 pickles)
         Val *d = new_val(m, V_DICT);
+        if (!d) return -1;
         if (args->n == 1 && args->items[0]->kind == V_LIST) {
             const Val *items = args->items[0];
             for (int64_t i = 0; i < items->n; i++) {
                 const Val *kv = items->items[i];
                 if ((kv->kind != V_LIST && kv->kind != V_TUPLE) || kv->n != 2)
                     return fail(m, "%s", "OrderedDict built from items that are not pairs");
-                append_items(d, kv->items, 2);
+                if (append_items(m, d, kv->items, 2)) return -1;
             }
         } else if (args->n != 0) {
             return fail(m, "%s", "OrderedDict built with unexpected arguments");
         }
-        push(m, d);
-        return 0;
+        return push(m, d);
     }
     case G_REBUILD_TENSOR:
     case G_REBUILD_TENSOR_V2:
@@ -309,8 +376,7 @@ static int op_reduce(Machine *m) {
     case G_REBUILD_PARAMETER:   // _rebuild_parameter(data, requires_grad, backward_hooks): the tensor
         if (args->n != 3 || args->items[0]->kind != V_TENSOR)
             return fail(m, "%s", "_rebuild_parameter arguments are not (tensor, bool, {})");
-        push(m, args->items[0]);
-        return 0;
+        return push(m, args->items[0]);
     case G_STORAGE_CLASS:
         break;
     }
@@ -329,7 +395,7 @@ static int op_setitems(Machine *m, int with_mark) {
     if (first <= fence(m) || first == 0) return fail(m, "%s", "SETITEM(S) without a dict");
     Val *d = m->stack[first - 1];
     if (d->kind != V_DICT) return fail(m, "SETITEM(S) on a %s", kind_name(d->kind));
-    append_items(d, m->stack + first, m->sp - first);
+    if (append_items(m, d, m->stack + first, m->sp - first)) return -1;
     m->sp = first;
     return 0;
 }
@@ -345,7 +411,7 @@ static int op_appends(Machine *m, int with_mark) {
     if (first <= fence(m) || first == 0) return fail(m, "%s", "APPEND(S) without a list");
     Val *l = m->stack[first - 1];
     if (l->kind != V_LIST) return fail(m, "APPEND(S) on a %s", kind_name(l->kind));
-    append_items(l, m->stack + first, m->sp - first);
+    if (append_items(m, l, m->stack + first, m->sp - first)) return -1;
     m->sp = first;
     return 0;
 }
@@ -358,10 +424,11 @@ static int op_tuple(Machine *m, int k) {   // k < 0: TUPLE (items since the MARK
         if (m->sp < fence(m) + (size_t)k) return fail(m, "%s", "stack underflow (a corrupt pickle)");
         first = m->sp - (size_t)k;
     }
-    Val *t = make_tuple(m, m->stack + first, m->sp - first);
+    // (the stack may not exist yet when the tuple is empty: no pointer arithmetic on NULL)
+    Val *t = make_tuple(m, m->sp > first ? m->stack + first : NULL, m->sp - first);
+    if (!t) return -1;
     m->sp = first;
-    push(m, t);
-    return 0;
+    return push(m, t);
 }
 
 static int op_memo(Machine *m, int put, size_t idx) {
@@ -374,6 +441,7 @@ static int op_memo(Machine *m, int put, size_t idx) {
         if (!v) return -1;
         if (idx >= m->n_memo) {
             size_t cap = m->n_memo;
+            if (charge(m, (grown(cap, idx + 1) - cap) * sizeof *m->memo)) return -1;
             m->memo = grow(m->memo, &cap, idx + 1, sizeof *m->memo);
             memset(m->memo + m->n_memo, 0, (cap - m->n_memo) * sizeof *m->memo);
             m->n_memo = cap;
@@ -382,18 +450,23 @@ static int op_memo(Machine *m, int put, size_t idx) {
         return 0;
     }
     if (idx >= m->n_memo || !m->memo[idx]) return fail(m, "%s", "memo entry read before it was stored");
-    push(m, m->memo[idx]);
-    return 0;
+    return push(m, m->memo[idx]);
 }
 
 static int op_int(Machine *m, int64_t v) {
     Val *x = new_val(m, V_INT);
+    if (!x) return -1;
     x->i = v;
-    push(m, x);
-    return 0;
+    return push(m, x);
 }
 
 // ---- the loop ---------------------------------------------------------------------------------
+
+static int has_control(const Val *str) {
+    for (size_t i = 0; i < str->slen; i++)
+        if ((unsigned char)str->s[i] < 0x20 || str->s[i] == 0x7f) return 1;
+    return 0;
+}
 
 // The result at STOP: a dict of str -> tensor, a list of str, or anything (checked by the caller).
 static int collect(Machine *m, Val *d, PthPickle *out) {
@@ -404,9 +477,11 @@ static int collect(Machine *m, Val *d, PthPickle *out) {
     if (m->want == PTH_WANT_STR_LIST) {
         if (d->kind != V_LIST) return fail(m, "the storage key list is a %s", kind_name(d->kind));
         out->n_keys = (int)d->n;
-        out->keys = pool_blob(m->pool, (size_t)(d->n ? d->n : 1) * sizeof *out->keys);
+        out->keys = pool_alloc(m, (size_t)(d->n ? d->n : 1) * sizeof *out->keys);
+        if (!out->keys) return -1;
         for (int64_t i = 0; i < d->n; i++) {
             if (d->items[i]->kind != V_STR) return fail(m, "%s", "a storage key is not a string");
+            if (has_control(d->items[i])) return fail(m, "%s", "a storage key holds a control character");
             out->keys[i] = d->items[i]->s;
         }
         return 0;
@@ -415,11 +490,14 @@ static int collect(Machine *m, Val *d, PthPickle *out) {
         return fail(m, "the pickle holds a %s, not a state dict (export whole models or training checkpoints with "
                        "tools/export_torchvision.py)", kind_name(d->kind));
     out->n = (int)(d->n / 2);
-    out->tensors = pool_blob(m->pool, (size_t)(out->n ? out->n : 1) * sizeof *out->tensors);
+    out->tensors = pool_alloc(m, (size_t)(out->n ? out->n : 1) * sizeof *out->tensors);
+    if (!out->tensors) return -1;
     for (int i = 0; i < out->n; i++) {
         const Val *k = d->items[2 * i], *v = d->items[2 * i + 1];
         if (k->kind != V_STR || strlen(k->s) != k->slen || k->slen == 0)
             return fail(m, "%s", "a state-dict key is not a non-empty string");
+        if (has_control(k))   // the names go into messages and result files: one line each
+            return fail(m, "%s", "a state-dict key holds a newline or another control character");
         if (v->kind != V_TENSOR)
             return fail(m, "state-dict entry '%s' is not a tensor (a state dict of tensors is read; convert "
                            "other checkpoints with tools/export_torchvision.py)", k->s);
@@ -450,15 +528,15 @@ static int op_string(Machine *m, unsigned char op) {
     size_t k = op == 'U' ? 1 : 4;
     if (need(m, k)) return -1;
     size_t len = (size_t)read_le(m, k);
-    if (len > m->n - m->pos) return fail(m, "%s", "string longer than the rest of the pickle");
+    if (len > m->n - m->pos)
+        return fail(m, "%s", m->capped ? "the pickle is longer than " PTH_STR(PTH_MAX_PICKLE_MIB) " MiB, the limit"
+                                       : "string longer than the rest of the pickle");
     Val *s = new_val(m, V_STR);
-    s->s = xmalloc(len + 1);
+    if (!s || !(s->s = pool_alloc(m, len + 1))) return -1;
     memcpy(s->s, m->p + m->pos, len);
-    s->s[len] = 0;
     s->slen = len;
     m->pos += len;
-    push(m, s);
-    return 0;
+    return push(m, s);
 }
 
 // LONG1: a one-byte length k <= 8, then k bytes of a little-endian two's-complement integer.
@@ -499,16 +577,12 @@ static int step(Machine *m, int *stopped, PthPickle *out) {
     unsigned char op = m->p[m->pos++];
     switch (op) {
     case 0x80: return op_proto(m);                                              // PROTO
-    case '}': push(m, new_val(m, V_DICT)); return 0;                            // EMPTY_DICT
-    case ']': push(m, new_val(m, V_LIST)); return 0;                            // EMPTY_LIST
-    case ')': push(m, new_val(m, V_TUPLE)); return 0;                           // EMPTY_TUPLE
-    case 'N': push(m, new_val(m, V_NONE)); return 0;                            // NONE
-    case 0x88: case 0x89: {                                                     // NEWTRUE, NEWFALSE
-        Val *b = new_val(m, V_BOOL);
-        b->i = op == 0x88;
-        push(m, b);
-        return 0;
-    }
+    case '}': return push(m, new_val(m, V_DICT));                               // EMPTY_DICT
+    case ']': return push(m, new_val(m, V_LIST));                               // EMPTY_LIST
+    case ')': return push(m, &m->empty);                                        // EMPTY_TUPLE
+    case 'N': return push(m, &m->none);                                         // NONE
+    case 0x88: return push(m, &m->yes);                                         // NEWTRUE
+    case 0x89: return push(m, &m->no);                                          // NEWFALSE
     case 'q': return need(m, 1) ? -1 : op_memo(m, 1, (size_t)read_le(m, 1));   // BINPUT
     case 'r': return need(m, 4) ? -1 : op_memo(m, 1, (size_t)read_le(m, 4));   // LONG_BINPUT
     case 'h': return need(m, 1) ? -1 : op_memo(m, 0, (size_t)read_le(m, 1));   // BINGET
@@ -537,19 +611,33 @@ static int step(Machine *m, int *stopped, PthPickle *out) {
 }
 
 int pth_unpickle(const unsigned char *p, size_t n, const char *where, PthPickle *out, PcError *err) {
-    return pth_unpickle_next(p, n, where, PTH_WANT_STATE_DICT, out, NULL, err);
+    return pth_unpickle_next(p, n, where, PTH_WANT_STATE_DICT, 0, out, NULL, err);
 }
 
-int pth_unpickle_next(const unsigned char *p, size_t n, const char *where, PthWant want, PthPickle *out,
-                      size_t *used, PcError *err) {
+size_t pth_mem_limit(size_t n) {
+    const size_t cap = (size_t)PTH_MEM_CAP_MIB << 20, base = (size_t)1 << 20;
+    return n < (cap - base) / PTH_MEM_FACTOR ? PTH_MEM_FACTOR * n + base : cap;
+}
+
+int pth_unpickle_next(const unsigned char *p, size_t n, const char *where, PthWant want, size_t mem_limit,
+                      PthPickle *out, size_t *used, PcError *err) {
     memset(out, 0, sizeof *out);
-    Machine m = {.p = p, .n = n, .where = where, .err = err, .want = want};
+    // A pickle longer than PTH_MAX_PICKLE is read up to the cap (legacy files hand the rest of the
+    // file over: the pickle ends where its STOP is).
+    Machine m = {.p = p, .n = n < PTH_MAX_PICKLE ? n : PTH_MAX_PICKLE, .capped = n > PTH_MAX_PICKLE, .where = where,
+                 .err = err, .want = want};
+    m.mem_limit = mem_limit ? mem_limit : pth_mem_limit(m.n);
+    m.none.kind = V_NONE;
+    m.yes.kind = m.no.kind = V_BOOL;
+    m.yes.i = 1;
+    m.empty.kind = V_TUPLE;
     m.pool = xcalloc(1, sizeof(Pool));
     int stopped = 0, rc = 0;
     while (!rc && !stopped) {
-        if (m.pos >= n) {
-            m.op_pos = n;
-            rc = fail(&m, "%s", "the pickle ends before its STOP opcode (truncated)");
+        if (m.pos >= m.n) {
+            m.op_pos = m.n;
+            rc = fail(&m, "%s", m.capped ? "the pickle is longer than " PTH_STR(PTH_MAX_PICKLE_MIB) " MiB, the limit"
+                                         : "the pickle ends before its STOP opcode (truncated)");
             break;
         }
         rc = step(&m, &stopped, out);
@@ -562,6 +650,7 @@ int pth_unpickle_next(const unsigned char *p, size_t n, const char *where, PthWa
         return -1;
     }
     out->pool = m.pool;
+    out->mem = m.mem;
     if (used) *used = m.pos;
     return 0;
 }

@@ -264,10 +264,22 @@ static int json_skip_value(JsonCursor *c, int depth) {
     return 0;
 }
 
+// 1 when a decoded string holds a control character ("\n" and the like are legal JSON escapes):
+// tensor names, keys and dtypes are quoted in one-line messages, so such a string is refused.
+static int has_control(const char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) return 1;
+    return 0;
+}
+
 // The value of a tensor entry's "dtype" key: F32, F16, BF16 or I64.
 static int json_tensor_dtype(JsonCursor *c, PcTensor *t) {
     char *dt = NULL;
     if (json_string(c, &dt)) return -1;
+    if (has_control(dt)) {
+        free(dt);
+        return json_fail(c, "control character in a dtype");
+    }
     if (dtype_from_name(dt, &t->dtype)) {
         pc_fail(c->err, "%s: tensor '%s': unsupported dtype %s (F32, F16, BF16, I64 accepted)", c->path, t->name,
                 dt);
@@ -312,7 +324,9 @@ static int json_tensor_key(JsonCursor *c, PcTensor *t, int64_t offs[2], int have
     char *key = NULL;
     if (json_string(c, &key)) return -1;
     int rc;
-    if (json_expect(c, ':')) {
+    if (has_control(key)) {
+        rc = json_fail(c, "control character in a key");
+    } else if (json_expect(c, ':')) {
         rc = -1;
     } else if (strcmp(key, "dtype") == 0 && !have[0]) {
         rc = json_tensor_dtype(c, t);
@@ -399,9 +413,10 @@ static int parse_header(const char *path, const char *hdr, size_t hdr_len, const
         for (;;) {
             char *name = NULL;
             if (json_string(&c, &name)) return -1;
-            if (json_expect(&c, ':')) {
+            if (has_control(name) || json_expect(&c, ':')) {
+                int bad = has_control(name);
                 free(name);
-                return -1;
+                return bad ? json_fail(&c, "control character in a tensor name") : -1;
             }
             if (strcmp(name, "__metadata__") == 0) {
                 free(name);

@@ -335,6 +335,41 @@ static void table_sensitivity(Ctx *c, const ReportModel *models, int nm, const c
     }
 }
 
+// ---- perturbation metrics (docs/metrics.md) -------------------------------------------------------
+
+// Per model whose files have them: one row per method, one cell (mean [interval]) per scalar
+// extra set with a table column (results/extra_sets.h), the sets of the model's first file.
+static void table_perturbation(Ctx *c, const ReportModel *models, int nm, const char **ids, int n_ids) {
+    for (int k = 0; k < nm; k++) {
+        const ReportModel *m = &models[k];
+        const PcStoreLayout *l = &c->fs[m->files[0]].r.layout;
+        int cols[PC_MAX_EXTRA], nc = 0;
+        for (int x = 0; x < l->n_extra; x++)
+            if (l->extra[x].width == 1 && l->extra[x].column) cols[nc++] = x;
+        if (!nc) continue;
+        fprintf(c->md, "\n## Perturbation metrics: %s (docs/metrics.md)\n\n| Method |", m->label);
+        for (int j = 0; j < nc; j++) fprintf(c->md, " %s |", l->extra[cols[j]].column);
+        fprintf(c->md, " N |\n|---|");
+        for (int j = 0; j <= nc; j++) fprintf(c->md, "---:|");
+        fprintf(c->md, "\n");
+        for (int r = 0; r < n_ids; r++) {
+            row_label(c->md, ids[r]);
+            int nmin = -1;
+            for (int j = 0; j < nc; j++) {
+                int file;
+                double *v = pc_report_values(c->fs, m, ids[r], l->extra[cols[j]].name, &file);
+                Cell cell;
+                cell_compute(c, k, v, m->n_images, NULL, &cell);
+                free(v);
+                md_cell(c->md, &cell, 4);
+                if (cell.ci.n > 0) csv_row(c->csv, "means", m->label, ids[r], "", "", l->extra[cols[j]].name, &cell, NAN);
+                nmin = nmin < 0 || cell.ci.n < nmin ? cell.ci.n : nmin;
+            }
+            fprintf(c->md, " %d |\n", nmin);
+        }
+    }
+}
+
 // ---- paired comparisons --------------------------------------------------------------------------
 
 // Mean paired difference (id - reference) of one metric with its interval and the Wilcoxon p.
@@ -437,6 +472,7 @@ int pc_report_tables(FILE *md, FILE *csv, const ReportFile *fs, int nf, const Re
     else fprintf(md, "\n## Tables 1 and 4\n\n(No file has insertion or deletion curves: `[metrics] insertion = no, deletion = no`.)\n");
     for (int k = 0; k < nm && curves; k++) table_ablation(&c, &models[k], k);
     table_sensitivity(&c, models, nm, ids, n_ids);
+    table_perturbation(&c, models, nm, ids, n_ids);
     if (curves) {
         const char *rn = pc_paper_method_name(opt->reference);
         fprintf(md, "\n## Paired comparisons against ");

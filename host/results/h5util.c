@@ -152,9 +152,12 @@ char *pc_h5_read_root_attr(hid_t loc, const char *name) {
     if (H5Aexists(loc, name) <= 0) return NULL;
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
     if (a < 0) return NULL;
-    hid_t ft = H5Aget_type(a);
+    hid_t ft = H5Aget_type(a), sp = H5Aget_space(a);
     char *out = NULL;
-    if (H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) > 0) {
+    // one string: an array of them would be read over the one pointer (or buffer) below
+    const int one = H5Sget_simple_extent_npoints(sp) == 1;
+    H5Sclose(sp);
+    if (one && H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) > 0) {
         hid_t t = pc_h5_str_type(H5Tget_cset(ft));   // HDF5 does not convert ASCII <-> UTF-8
         char *v = NULL;
         if (H5Aread(a, t, &v) >= 0 && v) {
@@ -162,7 +165,7 @@ char *pc_h5_read_root_attr(hid_t loc, const char *name) {
             H5free_memory(v);
         }
         H5Tclose(t);
-    } else if (H5Tget_class(ft) == H5T_STRING) {
+    } else if (one && H5Tget_class(ft) == H5T_STRING) {
         size_t n = H5Tget_size(ft);
         out = xcalloc(n + 1, 1);
         if (H5Aread(a, ft, out) < 0) {

@@ -21,7 +21,7 @@ int pc_h5_set_str_attr(hid_t loc, const char *name, const char *value);
 int pc_h5_set_i64_attr(hid_t loc, const char *name, int64_t value);
 // 1-D int64 attribute of n values.
 int pc_h5_set_i64s_attr(hid_t loc, const char *name, const int64_t *v, int n);
-// A string attribute (malloc'd), NULL when absent.
+// A string attribute (malloc'd), NULL when absent or not one string (an array of them, a number).
 char *pc_h5_read_root_attr(hid_t loc, const char *name);
 int64_t pc_h5_read_i64_attr(hid_t loc, const char *name, int64_t fallback);
 // n int64 values of a 1-D attribute: 0, or -1 when absent or of another size.

@@ -17,6 +17,7 @@
 #include "h5util.h"
 #include "refclass.h"
 #include "safe_text.h"
+#include "extra_sets.h"
 
 #define STATUS_BYTES 512
 enum { SET_MAP, SET_INS_AUC, SET_INS_SCORES, SET_DEL_AUC, SET_DEL_SCORES, SET_SENS, SET_ENERGY, SET_POINTING,
@@ -27,6 +28,12 @@ static const char *const set_suffix[N_SETS] = {"map", "insertion/auc", "insertio
                                                "localisation/pointing_tol", "localisation/rank"};
 
 // ---- results ----------------------------------------------------------------------------------
+
+int pc_layout_extra_width(const PcStoreLayout *l) {
+    int w = 0;
+    for (int k = 0; k < l->n_extra; k++) w += l->extra[k].width;
+    return w;
+}
 
 void pc_result_init(PcImageResult *r, const PcStoreLayout *l) {
     memset(r, 0, sizeof *r);
@@ -42,6 +49,7 @@ void pc_result_init(PcImageResult *r, const PcStoreLayout *l) {
     r->sens_avg = xcalloc(m, sizeof(double));
     r->pointing_tol = xcalloc(m, sizeof(int));
     r->rank = xcalloc(m, sizeof(double));
+    r->extra = xcalloc(m * (size_t)pc_layout_extra_width(l) + 1, sizeof(double));
 }
 
 void pc_result_reset(PcImageResult *r, const PcStoreLayout *l, int index) {
@@ -53,6 +61,7 @@ void pc_result_reset(PcImageResult *r, const PcStoreLayout *l, int index) {
     memset(r->maps, 0, m * (size_t)l->size * (size_t)l->size * sizeof(float));
     for (size_t i = 0; i < m; i++) r->ins_auc[i] = r->del_auc[i] = r->sens[i] = r->energy[i] = NAN;
     for (size_t i = 0; i < m; i++) r->pointing[i] = r->pointing_tol[i] = -1;
+    for (size_t i = 0; i < m * (size_t)pc_layout_extra_width(l); i++) r->extra[i] = NAN;
     for (size_t i = 0; i < m; i++) r->sens_avg[i] = r->rank[i] = NAN;
     for (size_t i = 0; i < t; i++) r->ins_scores[i] = r->del_scores[i] = NAN;
 }
@@ -115,6 +124,7 @@ void pc_result_free(PcImageResult *r) {
     free(r->sens_avg);
     free(r->pointing_tol);
     free(r->rank);
+    free(r->extra);
     memset(r, 0, sizeof *r);
 }
 
@@ -128,7 +138,8 @@ size_t pc_result_bytes(const PcStoreLayout *l) {
                         (l->sensitivity ? sizeof(double) : 0) +
                         (l->localisation ? sizeof(double) + sizeof(int32_t) : 0) +
                         (l->sensitivity_avg ? sizeof(double) : 0) +
-                        (l->loc_more ? sizeof(double) + sizeof(int32_t) : 0);
+                        (l->loc_more ? sizeof(double) + sizeof(int32_t) : 0) +
+                        (size_t)pc_layout_extra_width(l) * sizeof(double);
     return sizeof(int32_t) + sizeof(float) + STATUS_BYTES + (size_t)l->n_methods * per_method;
 }
 
@@ -171,6 +182,8 @@ void pc_result_pack(const PcStoreLayout *l, const PcImageResult *r, unsigned cha
             memcpy(out, &hit, 4), out += 4;
             memcpy(out, &r->rank[m], 8), out += 8;
         }
+        const size_t xw = (size_t)pc_layout_extra_width(l);   // the extra sets, doubles
+        memcpy(out, r->extra + m * xw, xw * 8), out += xw * 8;
     }
 }
 
@@ -213,6 +226,8 @@ void pc_result_unpack(const PcStoreLayout *l, const unsigned char *in, PcImageRe
             memcpy(&r->rank[m], in, 8), in += 8;
             r->pointing_tol[m] = hit;
         }
+        const size_t xw = (size_t)pc_layout_extra_width(l);
+        memcpy(r->extra + m * xw, in, xw * 8), in += xw * 8;
     }
 }
 
@@ -224,6 +239,7 @@ struct PcLayoutWriter {
     hid_t file, half_type, str_type;
     hid_t d_class, d_score, d_status, d_done;
     hid_t *sets;            // (N_SETS, n_methods)
+    hid_t *xsets;           // (n_methods, n_extra)
     uint16_t *half_buf;     // (S, S)
 };
 
@@ -246,11 +262,13 @@ static int close_set(hid_t *d) {
 static hid_t writer_release(PcLayoutWriter *w, int *bad) {
     int rc = close_set(&w->d_class) | close_set(&w->d_score) | close_set(&w->d_status) | close_set(&w->d_done);
     for (int i = 0; w->sets && i < N_SETS * w->l.n_methods; i++) rc |= close_set(&w->sets[i]);
+    for (int i = 0; w->xsets && i < w->l.n_extra * w->l.n_methods; i++) rc |= close_set(&w->xsets[i]);
     if (rc && bad) *bad = 1;
     if (w->half_type >= 0) H5Tclose(w->half_type);
     if (w->str_type >= 0) H5Tclose(w->str_type);
     hid_t f = w->file;
     free(w->sets);
+    free(w->xsets);
     free(w->half_buf);
     free(w->path);
     free(w);
@@ -312,6 +330,39 @@ static int create_images(PcLayoutWriter *w, const PcStoreImages *im, PcError *er
     return ok ? 0 : pc_fail(err, "%s: cannot create or write the /images datasets%s", w->path, why);
 }
 
+static hid_t extra_file_type(PcExtraType t) {
+    return t == PC_EXTRA_F64 ? H5T_IEEE_F64LE : t == PC_EXTRA_F32 ? H5T_IEEE_F32LE : H5T_STD_I8LE;
+}
+
+// The extra sets of method m in its group g (the groups on the way created), with their
+// descriptions. 0, or -1.
+static int create_extra(PcLayoutWriter *w, hid_t g, int m) {
+    const PcStoreLayout *l = &w->l;
+    const double nand = NAN;
+    const signed char minus_one = -1;
+    const float nanf_ = NAN;
+    for (int k = 0; k < l->n_extra; k++) {
+        const PcExtraSet *e = &l->extra[k];
+        char grp[48];
+        snprintf(grp, sizeof grp, "%s", e->name);
+        char *slash = strrchr(grp, '/');
+        if (slash) {
+            *slash = 0;
+            hid_t gg = H5Lexists(g, grp, H5P_DEFAULT) > 0 ? H5Gopen2(g, grp, H5P_DEFAULT)
+                                                          : H5Gcreate2(g, grp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            if (gg < 0) return -1;
+            H5Gclose(gg);
+        }
+        hsize_t dims[2] = {(hsize_t)l->n_images, (hsize_t)e->width};
+        const void *fill = e->type == PC_EXTRA_I8 ? (const void *)&minus_one
+                           : e->type == PC_EXTRA_F32 ? (const void *)&nanf_ : (const void *)&nand;
+        hid_t d = pc_h5_create_dataset(g, e->name, extra_file_type(e->type), e->width > 1 ? 2 : 1, dims, NULL, fill);
+        w->xsets[(size_t)m * l->n_extra + k] = d;
+        if (d < 0 || (e->description && pc_h5_set_str_attr(d, "description", e->description))) return -1;
+    }
+    return 0;
+}
+
 // /methods/<id>/{map, insertion/{auc,scores}, deletion/{auc,scores}, sensitivity} of one method.
 static int create_method(PcLayoutWriter *w, hid_t gm, int m) {
     const PcStoreLayout *l = &w->l;
@@ -363,6 +414,7 @@ static int create_method(PcLayoutWriter *w, hid_t gm, int m) {
         ok = sets[SET_POINT_TOL] >= 0 && sets[SET_RANK] >= 0 &&
              !pc_h5_set_i64_attr(sets[SET_POINT_TOL], "tolerance", l->pointing_tol);
     }
+    if (ok && l->n_extra) ok = create_extra(w, g, m) == 0;
     if (g >= 0) H5Gclose(g);
     return ok ? 0 : -1;
 }
@@ -415,6 +467,8 @@ PcLayoutWriter *pc_layout_create(const char *path, const PcStoreLayout *l, const
     w->file = w->half_type = w->str_type = w->d_class = w->d_score = w->d_status = w->d_done = -1;
     w->sets = xmalloc((size_t)N_SETS * (size_t)(l->n_methods > 0 ? l->n_methods : 1) * sizeof(hid_t));
     for (int i = 0; i < N_SETS * l->n_methods; i++) w->sets[i] = -1;
+    w->xsets = xmalloc((size_t)(l->n_extra * l->n_methods + 1) * sizeof(hid_t));
+    for (int i = 0; i < l->n_extra * l->n_methods; i++) w->xsets[i] = -1;
     w->half_buf = xmalloc((size_t)l->size * (size_t)l->size * sizeof(uint16_t));
     w->half_type = pc_h5_half_type();
     w->str_type = pc_h5_str_type(H5T_CSET_UTF8);
@@ -472,6 +526,15 @@ int pc_layout_write(PcLayoutWriter *w, const PcImageResult *r, int n_done, PcErr
         if (ok && l->loc_more)
             ok = pc_h5_write_row(sets[SET_POINT_TOL], i, H5T_NATIVE_INT, &r->pointing_tol[m]) == 0 &&
                  pc_h5_write_row(sets[SET_RANK], i, H5T_NATIVE_DOUBLE, &r->rank[m]) == 0;
+        const double *xv = r->extra + (size_t)m * pc_layout_extra_width(l);
+        for (int k = 0; ok && k < l->n_extra; k++) {
+            // doubles in memory; i8 sets (flags, at most PC_ROAD_MAX wide): NaN (not computed) is stored as -1
+            double row[64];
+            const int conv = l->extra[k].type == PC_EXTRA_I8 && l->extra[k].width <= 64;
+            for (int j = 0; conv && j < l->extra[k].width; j++) row[j] = isnan(xv[j]) ? -1.0 : xv[j];
+            ok = pc_h5_write_row(w->xsets[(size_t)m * l->n_extra + k], i, H5T_NATIVE_DOUBLE, conv ? row : xv) == 0;
+            xv += l->extra[k].width;
+        }
         if (!ok)
             return pc_fail(err, "%s: cannot write /methods/%s of image %d%s", w->path, l->method_ids[m], r->index,
                            pc_h5_why());
@@ -586,6 +649,21 @@ static int read_layout(PcResultFile *rf, PcError *err) {
         l->pointing_tol = (int)pc_h5_read_i64_attr(dt, "tolerance", 0);
         H5Dclose(dt);
     }
+    const PcExtraSet *all;   // the perturbation metrics' sets the file has (extra_sets.h)
+    const int n_all = pc_extra_sets_all(&all);
+    for (int k = 0; k < n_all && l->n_extra < PC_MAX_EXTRA; k++) {
+        snprintf(name, sizeof name, "/methods/%s/%s", rf->ids[0], all[k].name);
+        hid_t d = pc_h5_open_if(rf->f, name);
+        if (d < 0) continue;
+        hid_t sp = H5Dget_space(d);
+        hsize_t dims[2] = {0, 1};
+        const int rank = sp >= 0 ? H5Sget_simple_extent_dims(sp, dims, NULL) : -1;
+        if (sp >= 0) H5Sclose(sp);
+        H5Dclose(d);
+        if (rank < 1 || rank > 2 || dims[1] < 1 || dims[1] > (1 << 24)) continue;
+        l->extra[l->n_extra] = all[k];
+        l->extra[l->n_extra++].width = rank == 2 ? (int)dims[1] : 1;
+    }
     return 0;
 }
 
@@ -655,6 +733,19 @@ static int open_sets(PcResultFile *rf, PcError *err) {
             if ((rf->sets[m * N_SETS + k] = pc_h5_open_checked(rf->f, name, &w, err)) < 0) return -1;
         }
     }
+    // the extra sets: (N) or (N, width) as the first method's, in every method
+    rf->xsets = xmalloc((size_t)(l->n_extra * l->n_methods + 1) * sizeof(hid_t));
+    for (int i = 0; i < l->n_extra * l->n_methods; i++) rf->xsets[i] = -1;
+    for (int m = 0; m < l->n_methods; m++)
+        for (int k = 0; k < l->n_extra; k++) {
+            char name[256], why[128];
+            snprintf(name, sizeof name, "/methods/%s/%s", l->method_ids[m], l->extra[k].name);
+            snprintf(why, sizeof why, "N = %d images, width %d", rf->n, l->extra[k].width);
+            PcH5Want w = {.file = rf->path, .kind = l->extra[k].type == PC_EXTRA_I8 ? PC_H5_INT : PC_H5_FLOAT,
+                          .rank = l->extra[k].width > 1 ? 2 : 1, .dims = {(hsize_t)rf->n, (hsize_t)l->extra[k].width},
+                          .why = why};
+            if ((rf->xsets[m * l->n_extra + k] = pc_h5_open_checked(rf->f, name, &w, err)) < 0) return -1;
+        }
     return 0;
 }
 
@@ -705,6 +796,13 @@ int pc_results_read(const PcResultFile *rf, int row, PcImageResult *r, PcError *
         if (ok && l->loc_more)
             ok = pc_h5_read_row(sets[SET_POINT_TOL], i, H5T_NATIVE_INT, &r->pointing_tol[m]) == 0 &&
                  pc_h5_read_row(sets[SET_RANK], i, H5T_NATIVE_DOUBLE, &r->rank[m]) == 0;
+        double *xv = r->extra + (size_t)m * pc_layout_extra_width(l);
+        for (int k = 0; ok && k < l->n_extra; k++) {
+            ok = pc_h5_read_row(rf->xsets[m * l->n_extra + k], i, H5T_NATIVE_DOUBLE, xv) == 0;
+            for (int j = 0; l->extra[k].type == PC_EXTRA_I8 && j < l->extra[k].width; j++)
+                if (xv[j] < 0) xv[j] = NAN;   // -1: not computed
+            xv += l->extra[k].width;
+        }
     }
     return ok ? 0 : pc_fail(err, "%s: cannot read the results of image %d (%s)", rf->path, row, rf->names[row]);
 }
@@ -766,6 +864,9 @@ void pc_results_close(PcResultFile *rf) {
     for (int i = 0; rf->sets && i < N_SETS * rf->layout.n_methods; i++)
         if (rf->sets[i] >= 0) H5Dclose(rf->sets[i]);
     free(rf->sets);
+    for (int i = 0; rf->xsets && i < rf->layout.n_extra * rf->layout.n_methods; i++)
+        if (rf->xsets[i] >= 0) H5Dclose(rf->xsets[i]);
+    free(rf->xsets);
     hid_t h[] = {rf->d_class, rf->d_score};
     for (int i = 0; i < 2; i++)
         if (h[i] >= 0) H5Dclose(h[i]);

@@ -36,6 +36,19 @@
 
 
 
+// A per-method dataset of a further metric (metric_store.h): /methods/<id>/<name>, (N, width), or
+// (N) when width is 1, stored as `type` (fill NaN, or -1 for i8), attribute "description". In
+// memory, a method's sets are consecutive doubles of PcImageResult.extra (i8: 1 / 0, NaN = -1).
+typedef enum { PC_EXTRA_F64 = 0, PC_EXTRA_F32, PC_EXTRA_I8 } PcExtraType;
+typedef struct {
+    char name[48];          // "road/morf_scores"
+    int width;              // values per image
+    PcExtraType type;
+    const char *column;     // table column of a scalar set ("ROAD MoRF"), NULL = none
+    const char *description;
+} PcExtraSet;
+#define PC_MAX_EXTRA 32
+
 typedef struct {
     int n_images;
     int size;                               // S
@@ -49,7 +62,12 @@ typedef struct {
     int sensitivity_avg;                    // /methods/<id>/sensitivity_avg stored (with sensitivity)
     int loc_more;                           // localisation/pointing_tol and rank stored (with localisation)
     int pointing_tol;                       // the tolerance of pointing_tol, pixels (its attribute)
+    int n_extra;                            // perturbation metrics' sets (metric_store.h)
+    PcExtraSet extra[PC_MAX_EXTRA];
 } PcStoreLayout;
+
+// Doubles per method in PcImageResult.extra: the sum of the extra sets' widths.
+int pc_layout_extra_width(const PcStoreLayout *l);
 
 // What is known of every image before the run (written when the file is created).
 typedef struct {
@@ -104,6 +122,7 @@ typedef struct {
     double *sens_avg;       // (n_methods) avg-sensitivity, NaN when not computed
     int *pointing_tol;      // (n_methods) pointing hit within the tolerance, -1 when not computed
     double *rank;           // (n_methods) relevance rank accuracy, NaN when not computed
+    double *extra;          // (n_methods, extra width) the extra sets' values, NaN when not computed
 } PcImageResult;
 
 void pc_result_init(PcImageResult *r, const PcStoreLayout *layout);
@@ -174,6 +193,7 @@ typedef struct {
     hid_t d_class, d_score;
     hid_t *sets;                // (11, n_methods): map, ins auc, ins scores, del auc, del scores, sensitivity,
                                 // energy, pointing, sensitivity_avg, pointing_tol, rank
+    hid_t *xsets;               // (n_methods, layout.n_extra) the extra sets
 } PcResultFile;
 
 // Opens a result file (finished or .partial) and reads its attributes and /images. Every dataset is

@@ -134,6 +134,30 @@ void pc_table_row(const PcResultFile *rf, int m, const unsigned char *use, PcTab
     fill_localisation(rf, m, use, row);
 }
 
+// The perturbation metrics' summary columns: the file's scalar extra sets that name a column
+// (extra_sets.h), means over the used images where the value is finite.
+static void fill_columns(const PcResultFile *rf, const unsigned char *use, PcTable *t) {
+    const PcStoreLayout *l = &rf->layout;
+    for (int k = 0; k < l->n_extra && t->n_cols < 32; k++) {
+        const PcExtraSet *e = &l->extra[k];
+        if (e->width != 1 || !e->column) continue;
+        const int c = t->n_cols++;
+        snprintf(t->col_names[c], sizeof t->col_names[c], "%s", e->column);
+        snprintf(t->col_keys[c], sizeof t->col_keys[c], "%s", e->name);
+        for (char *p = t->col_keys[c]; *p; p++)
+            if (*p == '/') *p = '_';
+        for (int m = 0; m < t->n_rows; m++) {
+            double *v = pc_results_extra(rf, m, e->name), mean = 0;
+            PcTableRow *row = &t->rows[m];
+            row->col_n[c] = 0;
+            for (int i = 0; v && i < rf->n; i++)   // a running mean, as the other columns
+                if (use[i] && isfinite(v[i])) row->col_n[c]++, mean += (v[i] - mean) / row->col_n[c];
+            row->col[c] = row->col_n[c] ? mean : NAN;
+            free(v);
+        }
+    }
+}
+
 // The table of an open result file: means over the done images whose status is "ok" (or names
 // NaN maps, layout.h: pc_status_usable) and whose AUCs are usable, so an image with a NaN map of
 // a method leaves that method's row only.
@@ -151,6 +175,7 @@ static void fill_rows(const PcResultFile *rf, PcTable *t) {
     t->n_rows = rf->layout.n_methods;
     t->rows = xcalloc((size_t)(t->n_rows > 0 ? t->n_rows : 1), sizeof(PcTableRow));
     for (int m = 0; m < t->n_rows; m++) pc_table_row(rf, m, use, &t->rows[m]);
+    fill_columns(rf, use, t);
     free(use);
 }
 
@@ -182,6 +207,35 @@ static int has_sens(const PcTable *t) { return t->n_rows > 0 && t->rows[0].has_s
 static int has_avg(const PcTable *t) { return t->n_rows > 0 && t->rows[0].has_sens && t->rows[0].has_sens_avg; }
 static int has_more(const PcTable *t) { return t->n_rows > 0 && t->rows[0].has_loc && t->rows[0].has_loc_more; }
 
+// The perturbation metrics' table (docs/metrics.md), when the file has them: means, and the
+// smallest image count behind a row's means. ids: the rows' escaped ids.
+static void print_columns(FILE *out, const PcTable *t, int w, const char *ids, size_t id_len) {
+    if (!t->n_cols) return;
+    fprintf(out, "\nPerturbation metrics (docs/metrics.md; means over the ok images):\n\n| %-*s |", w, "Method");
+    for (int c = 0; c < t->n_cols; c++) fprintf(out, " %9s |", t->col_names[c]);
+    fprintf(out, "    N |\n|-");
+    for (int i = 0; i < w; i++) fputc('-', out);
+    fprintf(out, "-|");
+    for (int c = 0; c < t->n_cols; c++) {
+        const int cw = (int)strlen(t->col_names[c]) > 9 ? (int)strlen(t->col_names[c]) : 9;
+        for (int i = 0; i <= cw; i++) fputc('-', out);
+        fprintf(out, ":|");
+    }
+    fprintf(out, "-----:|\n");
+    for (int r = 0; r < t->n_rows; r++) {
+        const PcTableRow *row = &t->rows[r];
+        int n = row->col_n[0];
+        fprintf(out, "| %-*s |", w, ids + (size_t)r * id_len);
+        for (int c = 0; c < t->n_cols; c++) {
+            char v[32];
+            cell(v, sizeof v, 1, row->col[c]);
+            fprintf(out, " %*s |", (int)strlen(t->col_names[c]) > 9 ? (int)strlen(t->col_names[c]) : 9, v);
+            n = row->col_n[c] < n ? row->col_n[c] : n;
+        }
+        fprintf(out, " %4d |\n", n);
+    }
+}
+
 void pc_table_print_markdown(FILE *out, const PcTable *t) {
     int w = 6;
     const int sens = has_sens(t);
@@ -211,6 +265,7 @@ void pc_table_print_markdown(FILE *out, const PcTable *t) {
         if (avg) fprintf(out, " %8s |", sm);
         fputc('\n', out);
     }
+    print_columns(out, t, w, ids[0], sizeof ids[0]);
     if (!t->n_rows || !t->rows[0].has_loc) {
         free(ids);
         return;
@@ -242,9 +297,11 @@ void pc_table_print_markdown(FILE *out, const PcTable *t) {
 // sensitivity_avg, and pointing_tol_hits, pointing_tol, rank, in files that have them.
 static void write_rows(FILE *f, const PcTable *t) {
     const int loc = t->n_rows && t->rows[0].has_loc, avg = has_avg(t), more = has_more(t);
-    fprintf(f, "method,insertion,deletion,ins_del,n%s%s%s%s\n", has_sens(t) ? ",sensitivity,n_sensitivity" : "",
+    fprintf(f, "method,insertion,deletion,ins_del,n%s%s%s%s", has_sens(t) ? ",sensitivity,n_sensitivity" : "",
             loc ? ",energy,pointing_hits,pointing_n" : "", avg ? ",sensitivity_avg" : "",
             more ? ",pointing_tol_hits,pointing_tol,rank" : "");
+    for (int c = 0; c < t->n_cols; c++) fprintf(f, ",%s,n_%s", t->col_keys[c], t->col_keys[c]);
+    fputc('\n', f);
     for (int r = 0; r < t->n_rows; r++) {
         const PcTableRow *row = &t->rows[r];
         pc_csv_field(f, row->id);   // RFC 4180, with the formula guard (safe_text.h)
@@ -272,6 +329,11 @@ static void write_rows(FILE *f, const PcTable *t) {
         if (more) {
             fprintf(f, ",%d,%d,", row->hits_tol, row->tol);
             if (isfinite(row->rank)) fprintf(f, "%.6f", row->rank);
+        }
+        for (int c = 0; c < t->n_cols; c++) {   // the perturbation metrics (docs/metrics.md)
+            fputc(',', f);
+            if (isfinite(row->col[c])) fprintf(f, "%.6f", row->col[c]);
+            fprintf(f, ",%d", row->col_n[c]);
         }
         fputc('\n', f);
     }

@@ -32,6 +32,8 @@ typedef struct {
     int hits_tol;           // hits within the tolerance among the n_loc images
     double rank;            // mean rank accuracy over the n_rank of those where it is finite
     int n_rank;
+    double col[32];         // the perturbation metrics' columns (PcTable.col_names): means over the
+    int col_n[32];          // ok images where the value is finite, and their counts
 } PcTableRow;
 
 typedef struct {
@@ -42,6 +44,9 @@ typedef struct {
     int complete;           // the run finished
     int n_rows;
     PcTableRow *rows;       // (n_rows) in the file's method order
+    int n_cols;             // perturbation metrics' summary columns (metric_store.h), 0 = none
+    char col_names[32][32]; // "ROAD MoRF", ... (Markdown)
+    char col_keys[32][48];  // "road_morf", ... (CSV)
 } PcTable;
 
 // Row of method m of an open result file over the images with use[i] != 0 (the one rule of --table
@@ -62,7 +67,8 @@ int pc_unit_value_usable(double v);
 
 // Reads a result file (finished or .partial).
 int pc_table_from_file(const char *h5_path, PcTable *t, PcError *err);
-// Table 1; then, when the file has localisation, the localisation table (method, energy, hits/n).
+// Table 1; then, when the file has localisation, the localisation table (method, energy, hits/n);
+// then, when it has perturbation metrics, their table (one column per scalar set with a column).
 void pc_table_print_markdown(FILE *out, const PcTable *t);
 int pc_table_write_csv(const char *csv_path, const PcTable *t, PcError *err);
 void pc_table_free(PcTable *t);

@@ -15,6 +15,14 @@
 pc_die() { echo "$PC_SCRIPT: $*" >&2; exit 1; }
 pc_usage_error() { echo "$PC_SCRIPT: $*" >&2; echo "(see $PC_SCRIPT --help)" >&2; exit 2; }
 
+# pc_no_control WHAT VALUE: refuses a value holding a newline or another control character. Every
+# value submit takes ends up in the sbatch scripts (#SBATCH lines, comments, assignments), where a
+# newline would end the line and start a shell command; printf %q shows it on one line.
+pc_no_control() {
+    [[ $2 != *[[:cntrl:]]* ]] ||
+        pc_die "$1 $(printf '%q' "$2") holds a newline or another control character (refused: it would be written into the sbatch scripts)"
+}
+
 # pc_need_slurm: the client commands every script uses, with the reason when one is missing.
 pc_need_slurm() {
     local tool

@@ -58,6 +58,61 @@ num_classes = 10
 EOF
 }
 
+# synth_data [root]: the start of a [data] section for the bundled synthetic images
+# (data/synthetic): their list and labels, and with "root" their folder.
+synth_data() {
+    echo "[data]"
+    if [ "${1:-}" = root ]; then echo "root = $src/data/synthetic"; fi
+    echo "list = $src/data/synthetic/images.txt"
+    echo "labels = $src/data/synthetic/labels.txt"
+}
+
+# fp8_cpu_sections: the [run] and [precision] sections of the 8-bit tests: fp8 on the CPU, two
+# calibration images, the accuracy guard on one image with a loose bound.
+fp8_cpu_sections() {
+    cat <<EOF
+[run]
+device = cpu
+precision = fp8
+[precision]
+calibration_images = 2
+guard_images = 1
+guard_max_dauc = 0.2
+EOF
+}
+
+# small_cpu_sections: 64 x 64 inputs, 8 steps, one thread on the CPU: the runs of the tests that
+# start several processes (cli_multi, cli_slurm).
+small_cpu_sections() {
+    cat <<EOF
+[preprocess]
+size = 64
+[metrics]
+steps = 8
+[run]
+device = cpu
+threads = 1
+EOF
+}
+
+# not <command...>: succeeds when the command fails (for check).
+not() { ! "$@"; }
+
+# expect_line <description> <message> <polycam-eval arguments...>: the run fails with exit status
+# ${want_rc:-1}, one line on stderr holding <message>, and no output file (run in the current
+# folder: out.txt, err.txt, bad.h5).
+expect_line() {
+    local desc=$1 want=$2
+    shift 2
+    rm -f bad.h5
+    "$bin" "$@" --set output.file=bad.h5 >out.txt 2>err.txt
+    local rc=$?
+    check "$desc: exit ${want_rc:-1} (got $rc)" [ $rc -eq "${want_rc:-1}" ]
+    check "$desc: message has \"$want\" (got \"$(head -c 300 err.txt)\")" grep -qF -- "$want" err.txt
+    check "$desc: one line" [ "$(wc -l <err.txt)" -eq 1 ]
+    check "$desc: no output" [ ! -e bad.h5 ]
+}
+
 # h5vals <file> <dataset>: the values of a dataset, one per line.
 h5vals() {
     h5dump -y -w 0 -d "$2" "$1" 2>/dev/null | sed -n '/DATA {/,/^ *}/p' | sed '1d;$d' | tr ',' '\n' |
