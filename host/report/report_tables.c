@@ -347,7 +347,9 @@ static void table_perturbation(Ctx *c, const ReportModel *models, int nm, const 
         for (int x = 0; x < l->n_extra; x++)
             if (l->extra[x].width == 1 && l->extra[x].column) cols[nc++] = x;
         if (!nc) continue;
-        fprintf(c->md, "\n## Perturbation metrics: %s (docs/metrics.md)\n\n| Method |", m->label);
+        fprintf(c->md, "\n## Perturbation metrics: ");
+        pc_md_write(c->md, m->label);
+        fprintf(c->md, " (docs/metrics.md)\n\n| Method |");
         for (int j = 0; j < nc; j++) fprintf(c->md, " %s |", l->extra[cols[j]].column);
         fprintf(c->md, " N |\n|---|");
         for (int j = 0; j <= nc; j++) fprintf(c->md, "---:|");

@@ -146,13 +146,9 @@ static void fill_columns(const PcResultFile *rf, const unsigned char *use, PcTab
         snprintf(t->col_keys[c], sizeof t->col_keys[c], "%s", e->name);
         for (char *p = t->col_keys[c]; *p; p++)
             if (*p == '/') *p = '_';
-        for (int m = 0; m < t->n_rows; m++) {
-            double *v = pc_results_extra(rf, m, e->name), mean = 0;
-            PcTableRow *row = &t->rows[m];
-            row->col_n[c] = 0;
-            for (int i = 0; v && i < rf->n; i++)   // a running mean, as the other columns
-                if (use[i] && isfinite(v[i])) row->col_n[c]++, mean += (v[i] - mean) / row->col_n[c];
-            row->col[c] = row->col_n[c] ? mean : NAN;
+        for (int m = 0; m < t->n_rows; m++) {   // the rule of pc_table_values (finite), a running mean
+            double *v = pc_table_values(rf, m, e->name, use);
+            t->rows[m].col[c] = mean_of(v, rf->n, &t->rows[m].col_n[c]);
             free(v);
         }
     }
