@@ -145,27 +145,53 @@ for v in -inf 1e308; do
     hostile auc val /methods/gradcam/deletion/auc 0 $v
     "$bin" --table "$tmp/auc.h5" >"$tmp/auc.out" 2>&1
     rc=$?; check "--table with a deletion AUC of $v: exit 0 ($rc)" [ $rc -eq 0 ]
-    "$bin" --report "$tmp/rep_auc" "$tmp/auc.h5" >/dev/null 2>&1
+    "$bin" --report "$tmp/rep_auc" "$tmp/auc.h5" --set report.reference=pcamp >/dev/null 2>&1
     rc=$?; check "--report with a deletion AUC of $v: exit 0 ($rc)" [ $rc -eq 0 ]
     table_n=$(awk -F'|' '$2 ~ /^ gradcam / { gsub(/ /, "", $6); print $6; exit }' "$tmp/auc.out")
     report_n=$(awk -F'|' '/^## Tables 1/{t=1} t && $2 ~ /^ gradcam / { gsub(/ /, "", $6); print $6; exit }' "$tmp/rep_auc/report.md")
-    check "AUC $v: N = 1 in --table ($table_n) and --report ($report_n)" [ "$table_n" = 1 ] && [ "$report_n" = 1 ]
+    check "AUC $v: N = 1 in --table ($table_n) and --report ($report_n)" [ "$table_n:$report_n" = 1:1 ]
     check "AUC $v: no long number in the report" bash -c "! grep -qE '[0-9]{12}' '$tmp/rep_auc/report.md'"
+    # the interval and the paired test count as the mean does: over one value, so no interval; the
+    # insertion too
+    for metric in insertion deletion; do
+        check "AUC $v: $metric over 1 image in report.csv, no interval" \
+            grep -qE "^means,[^,]*,gradcam,,,$metric,1,0\.[0-9]+,,," "$tmp/rep_auc/report.csv"
+    done
+    check "AUC $v: the paired deletion difference and its Wilcoxon p over 1 image" \
+        grep -qE "^paired,[^,]*,gradcam,pcamp,,deletion,1,-?0\.[0-9]+,,,,,,,[0-9.]+$" "$tmp/rep_auc/report.csv"
+    check "AUC $v: no huge number in report.csv" bash -c "! grep -qF 'e+' '$tmp/rep_auc/report.csv'"
 done
 
-# 5. report output: links of a file named "run 1.h5" percent-encoded; Markdown text escaped
+# 5. report output: figure links of a file named "run 1.h5" percent-encoded; Markdown text escaped;
+# a model label (from the file's config) and a method id with Markdown characters escaped in
+# report.md, the label RFC 4180-quoted with the formula guard in report.csv
 cp "$tmp/full.h5" "$tmp/run 1.h5"
 cp "$tmp/full.h5" "$tmp/a*b[c].h5"
 "$bin" --report "$tmp/rep_space" "$tmp/run 1.h5" "$tmp/a*b[c].h5" >/dev/null 2>"$tmp/space.err"
 rc=$?; check "report of 'run 1.h5': exit 0: $(tail -n 1 "$tmp/space.err")" [ $rc -eq 0 ]
+hostile label str @config 0 '[model]\narch = =cmd,"x"*<b>|y\n[run]\nseed = 1\n'
+"$edit" move "$tmp/label.h5" /methods/pcamp '/methods/p*c[1]_&x' || echo "FAIL: hostile_h5 move"
+"$edit" str "$tmp/label.h5" @method_ids 0 'p*c[1]_&x' || echo "FAIL: hostile_h5 str"
+"$bin" --report "$tmp/rep_label" "$tmp/label.h5" >/dev/null 2>"$tmp/label.err"
+rc=$?; check "report of a model label '=cmd,\"x\"*<b>|y': exit 0: $(tail -n 1 "$tmp/label.err")" [ $rc -eq 0 ]
 if grep -q '^(No figures' "$tmp/rep_space/report.md"; then
     echo "built without cairo: no figure links to check"
 else
-    check "figure link percent-encoded" grep -qF '(curves_run%201_insertion.png)' "$tmp/rep_space/report.md"
-    check "... to the file written" [ -s "$tmp/rep_space/curves_run 1_insertion.png" ]
-    check "figure link of 'a*b[c]' percent-encoded" grep -qF '(grid_a%2Ab%5Bc%5D.png)' "$tmp/rep_space/report.md"
+    check "figure link percent-encoded" grep -qF '(sanity_grid_run%201.png)' "$tmp/rep_space/report.md"
+    check "... to the file written" [ -s "$tmp/rep_space/sanity_grid_run 1.png" ]
+    check "figure link of 'a*b[c]' percent-encoded" grep -qF '(sanity_grid_a%2Ab%5Bc%5D.png)' "$tmp/rep_space/report.md"
+    check "curve figure of the label: its title escaped, its file name made safe" grep -qF \
+        '![=cmd,"x"\*\<b\>\|y: mean insertion curve of every method](curves__cmd__x___b__y_insertion.png)' \
+        "$tmp/rep_label/report.md"
+    check "... to the file written" [ -s "$tmp/rep_label/curves__cmd__x___b__y_insertion.png" ]
 fi
-check "a file label's Markdown characters escaped" grep -qF '| a\*b\[c\] Ins |' "$tmp/rep_space/report.md"
+check "a file label's Markdown characters escaped" grep -qF '| a\*b\[c\] energy |' "$tmp/rep_space/report.md"
+check "a model label's Markdown characters escaped" grep -qF '| =cmd,"x"\*\<b\>\|y Ins |' "$tmp/rep_label/report.md"
+check "a method id's Markdown characters escaped (Tables 1 and 4, localisation)" \
+    [ "$(grep -cF '| p\*c\[1\]_\&x |' "$tmp/rep_label/report.md")" = 2 ]
+check "no raw HTML from the file in report.md" bash -c "! grep -qF '<b>' '$tmp/rep_label/report.md'"
+check "report.csv: the label quoted, formula-guarded" \
+    grep -qF "means,\"'=cmd,\"\"x\"\"*<b>|y\",p*c[1]_&x,,,insertion,2," "$tmp/rep_label/report.csv"
 
 # 6. inputs of a run: a list entry outside the allowed set, a --set value with a newline
 printf 'synth_000.jpg\n=cmd|x.jpg\n' >"$tmp/bad_list.txt"

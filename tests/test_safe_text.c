@@ -83,6 +83,9 @@ static void test_markdown(void) {
           written(pc_md_code, "results/demo.h5"));
     CHECK(!strcmp(written(pc_md_code, "a`b|c"), "a\\`b\\|c"), "no code span for a backtick: %s",
           written(pc_md_code, "a`b|c"));
+    CHECK(pc_md_code_ok("resnet*<b>") && !pc_md_code_ok("a`b") && !pc_md_code_ok("a|b") && !pc_md_code_ok("a\tb") &&
+              !pc_md_code_ok("\xff"),
+          "pc_md_code_ok: what a code span can hold");
     char buf[8];
     size_t n = pc_md_escape(buf, sizeof buf, "||||||");
     CHECK(n == 6 && !strcmp(buf, "\\|\\|\\|"), "escape cut at a whole character: %s", buf);

@@ -169,8 +169,7 @@ static void row_of(const ReportFile *rf, const char *id, PcTableRow *row) {
     row->ins = row->del = row->sens = row->sens_avg = row->energy = row->rank = NAN;
 }
 
-// " <label><suffix> |" per column, the label as Markdown text.
-static void label_cell(FILE *md, const char *label, const char *suffix) {
+void pc_report_label_cell(FILE *md, const char *label, const char *suffix) {
     fputc(' ', md);
     pc_md_write(md, label);
     fprintf(md, "%s |", suffix);
@@ -192,13 +191,13 @@ static void table_localisation(FILE *md, const ReportFile *fs, int nf, const cha
     if (!any) return;
     fprintf(md, "\n## Localisation: energy in the object mask and pointing game (SPEC §10)\n\n| Method |");
     for (int k = 0; k < nf; k++) {
-        label_cell(md, fs[k].label, " energy");
-        label_cell(md, fs[k].label, " pointing");
+        pc_report_label_cell(md, fs[k].label, " energy");
+        pc_report_label_cell(md, fs[k].label, " pointing");
         if (!fs[k].r.layout.loc_more) continue;
         char tol[48];
         snprintf(tol, sizeof tol, " pointing %d px", fs[k].r.layout.pointing_tol);
-        label_cell(md, fs[k].label, tol);
-        label_cell(md, fs[k].label, " rank accuracy");
+        pc_report_label_cell(md, fs[k].label, tol);
+        pc_report_label_cell(md, fs[k].label, " rank accuracy");
     }
     fprintf(md, "\n|---|");
     for (int k = 0; k < nf; k++) fprintf(md, "---:|---:|%s", fs[k].r.layout.loc_more ? "---:|---:|" : "");
@@ -259,8 +258,9 @@ static void find_levels(const ReportFile *rf, Levels *lv) {
 
 // ---- figures -----------------------------------------------------------------------------------
 
-// Mean curve of method id's insertion or deletion scores over the used images into y (T): 1, 0 when
-// absent or no image is used, -1 with err when the scores cannot be read.
+// Mean curve of method id's insertion or deletion scores into y (T) over the images behind its means
+// (--table's rule: pc_table_values) whose scores are all softmax probabilities (pc_unit_value_usable):
+// 1, 0 when absent or no image is used, -1 with err when the scores cannot be read.
 int pc_report_mean_curve(const ReportFile *rf, const char *id, int deletion, double *y, PcError *err) {
     int m = pc_report_method_index(rf, id), T = rf->r.layout.steps, k = 0, any = 0;
     for (int i = 0; i < rf->r.n && !any; i++) any = rf->use[i];
@@ -268,16 +268,18 @@ int pc_report_mean_curve(const ReportFile *rf, const char *id, int deletion, dou
     err->msg[0] = 0;
     float *v = pc_results_scores(&rf->r, m, deletion, err);
     if (!v) return err->msg[0] ? -1 : 0;
+    double *auc = pc_table_values(&rf->r, m, deletion ? "deletion" : "insertion", rf->use);
     for (int t = 0; t < T; t++) y[t] = 0;
     for (int i = 0; i < rf->r.n; i++) {
-        if (!rf->use[i]) continue;
-        int finite = 1;
-        for (int t = 0; t < T && finite; t++) finite = isfinite(v[(size_t)i * T + t]);
-        if (!finite) continue;
+        if (!rf->use[i] || (auc && isnan(auc[i]))) continue;
+        int usable = 1;
+        for (int t = 0; t < T && usable; t++) usable = pc_unit_value_usable(v[(size_t)i * T + t]);
+        if (!usable) continue;
         for (int t = 0; t < T; t++) y[t] += v[(size_t)i * T + t];
         k++;
     }
     free(v);
+    free(auc);
     for (int t = 0; t < T && k; t++) y[t] /= k;
     return k > 0;
 }

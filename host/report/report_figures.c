@@ -11,6 +11,7 @@
 
 #include "plot.h"
 #include "report_internal.h"
+#include "safe_text.h"
 
 // A model label as a file name part: characters other than [A-Za-z0-9._-] become '_'.
 static void file_part(const char *in, char *out, size_t cap) {
@@ -100,7 +101,7 @@ static int figure_grid(FILE *md, const char *dir, const ReportFile *fs, int nf, 
         snprintf(base, sizeof base, "%s/grid", dir);
         const char *title = "saliency maps of every method of every file (viridis, each scaled to its own range)";
         rc = pc_plot_grid(base, title, rows, nc, t, t, tiles, present, names, labels, err);
-        if (!rc) fprintf(md, "\n![saliency maps](grid.png)\n");
+        if (!rc) pc_md_image(md, "saliency maps", "grid.png");
         free(labels);
     }
     free(col);
@@ -147,13 +148,14 @@ static int curve_chart(FILE *md, const char *dir, const ReportFile *fs, const Re
             break;
         }
     if (rc == 0 && ns >= min_series) {
-        char base[4096], file[128];
+        char base[4096], file[128], png[140];
         file_part(name, file, sizeof file);
         snprintf(base, sizeof base, "%s/%s", dir, file);
+        snprintf(png, sizeof png, "%s.png", file);
         PcChart c = {title, deletion ? "fraction of pixels deleted" : "fraction of pixels inserted",
                      "softmax score of the class", 0, 1, 0, 0, 0, 0};
         rc = pc_plot_lines(base, &c, s, ns, err);
-        if (!rc) fprintf(md, "\n![%s](%s.png)\n", title, file);
+        if (!rc) pc_md_image(md, title, png);   // the title holds the model's label: escaped
     }
     for (int i = 0; i < 2 * ns; i++) free(bufs[i]);
     free(bufs);

@@ -22,9 +22,13 @@ typedef struct {
 
 // Index of method id in the file, or -1.
 int pc_report_method_index(const ReportFile *rf, const char *id);
-// Mean curve of id's insertion (deletion = 0) or deletion scores over the used images with finite
-// scores into y (T = rf->r.layout.steps); 0 when absent.
+// Mean curve of id's insertion (deletion = 0) or deletion scores into y (T = rf->r.layout.steps) over
+// the images behind the method's means (pc_table_values) whose scores are all usable (softmax
+// probabilities: table.h, pc_unit_value_usable); 0 when absent.
 int pc_report_mean_curve(const ReportFile *rf, const char *id, int deletion, double *y, PcError *err);
+// A table header cell " <label><suffix> |", the label (a file's or a model's name: text the
+// program did not make) as Markdown text (safe_text.h).
+void pc_report_label_cell(FILE *md, const char *label, const char *suffix);
 // Box-filter (or nearest) resize of an (s, s, 3) tile to (t, t, 3).
 void pc_report_shrink_tile(const unsigned char *in, int s, unsigned char *out, int t);
 
@@ -54,7 +58,8 @@ void pc_report_models_free(ReportModel *m, int n);
 // The value of a config key in a file's canonical config text ("model", "arch"); "" when absent.
 void pc_report_config_value(const ReportFile *rf, const char *section, const char *key, char *out, size_t cap);
 // Per-image values of method id over the model's images: what = insertion | deletion | ins_del |
-// sensitivity; NaN where the image has none. The first of the model's files that holds id (and
+// sensitivity | sensitivity_avg; NaN where the image has none or --table's rule leaves it out
+// (table.h: pc_table_values, so every mean, interval and paired test counts as --table). The first of the model's files that holds id (and
 // that value) supplies them; *file gets its index (-1, and NULL returned, when none does).
 double *pc_report_values(const ReportFile *fs, const ReportModel *m, const char *id, const char *what, int *file);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "report_internal.h"
+#include "table.h"
 
 void pc_report_config_value(const ReportFile *rf, const char *section, const char *key, char *out, size_t cap) {
     out[0] = 0;
@@ -43,9 +44,13 @@ static void model_label(const ReportFile *rf, const char *arch, char *out, size_
     pc_report_config_value(rf, "model", "weights", w, sizeof w);
     const char *b = strrchr(w, '/');
     b = b ? b + 1 : w;
+    if (!b[0]) {   // no weights file named: the result file's name
+        snprintf(out, cap, "%s", rf->label);
+        return;
+    }
     const char *dot = strrchr(b, '.');
     int n = dot && dot != b ? (int)(dot - b) : (int)strlen(b);
-    snprintf(out, cap, "%.*s", n, b[0] ? b : rf->label);
+    snprintf(out, cap, "%.*s", n, b);
 }
 
 static int same_model(const ReportFile *a, const ReportFile *b) {
@@ -157,35 +162,18 @@ void pc_report_models_free(ReportModel *m, int n) {
     free(m);
 }
 
-// One per-image value series of method m of a file: NULL when the file has none.
-static double *file_values(const ReportFile *rf, int m, const char *what) {
-    if (!strcmp(what, "insertion")) return pc_results_auc(&rf->r, m, 0);
-    if (!strcmp(what, "deletion")) return pc_results_auc(&rf->r, m, 1);
-    if (!strcmp(what, "ins_del")) {
-        double *ins = pc_results_auc(&rf->r, m, 0), *del = pc_results_auc(&rf->r, m, 1);
-        if (ins && del)
-            for (int i = 0; i < rf->r.n; i++) ins[i] -= del[i];
-        free(del);
-        if (ins && !del) {
-            free(ins);
-            ins = NULL;
-        }
-        return ins;
-    }
-    return pc_results_extra(&rf->r, m, what);
-}
-
 double *pc_report_values(const ReportFile *fs, const ReportModel *m, const char *id, const char *what, int *file) {
     *file = -1;
     for (int f = 0; f < m->n_files; f++) {
         const ReportFile *rf = &fs[m->files[f]];
         int mi = pc_report_method_index(rf, id);
-        double *v = mi >= 0 ? file_values(rf, mi, what) : NULL;
+        // the rule of --table: a value it leaves out is NaN here (table.h)
+        double *v = mi >= 0 ? pc_table_values(&rf->r, mi, what, rf->use) : NULL;
         if (!v) continue;
         double *out = xmalloc(((size_t)m->n_images + 1) * sizeof(double));
         for (int i = 0; i < m->n_images; i++) {
             int row = m->rows[f][i];
-            out[i] = row >= 0 && isfinite(v[row]) ? v[row] : NAN;
+            out[i] = row >= 0 ? v[row] : NAN;
         }
         free(v);
         *file = m->files[f];

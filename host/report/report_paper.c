@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "report_internal.h"
+#include "safe_text.h"
 
 typedef struct {
     char *name;
@@ -62,6 +63,18 @@ static void free_names(NameClass *v, int n) {
     free(v);
 }
 
+// "`arch = <arch>`" into out for a why-not line (Markdown): the arch comes from a file's config, so
+// escaped text instead of a code span when a code span cannot hold it (safe_text.h).
+static const char *arch_md(const char *arch, char *out, size_t cap) {
+    if (pc_md_code_ok(arch)) {
+        snprintf(out, cap, "`arch = %s`", arch);
+    } else {
+        size_t n = (size_t)snprintf(out, cap, "arch = ");
+        if (n < cap) pc_md_escape(out + n, cap - n, arch);
+    }
+    return out;
+}
+
 static const NameClass *lookup(const NameClass *v, int n, const char *name) {
     NameClass key = {(char *)name, 0};
     return v ? bsearch(&key, v, (size_t)n, sizeof(NameClass), cmp_nc) : NULL;
@@ -79,13 +92,15 @@ static void settings_differ(const ReportFile *rf, char *out, size_t cap) {
                 {"saliency", "class", "predicted", 0}};
     out[0] = 0;
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
-        char v[256];
+        char v[256], shown[1024];
         pc_report_config_value(rf, keys[k].section, keys[k].key, v, sizeof v);
         int same = keys[k].numeric ? v[0] && strtod(v, NULL) == strtod(keys[k].want, NULL) : !strcmp(v, keys[k].want);
         if (same) continue;
         size_t used = strlen(out);
-        snprintf(out + used, cap - used, "%s[%s] %s = %s (the paper: %s)", used ? ", " : "", keys[k].section, keys[k].key,
-                 v[0] ? v : "?", keys[k].want);
+        pc_md_escape(shown, sizeof shown, v[0] ? v : "?");   // the file's value, as Markdown text
+        if (snprintf(out + used, cap - used, "%s[%s] %s = %s (the paper: %s)", used ? ", " : "", keys[k].section,
+                     keys[k].key, shown, keys[k].want) >= (int)(cap - used))
+            break;   // out is full
     }
 }
 
@@ -97,8 +112,9 @@ static void class_check(FILE *md, const ReportModel *m, int *agree, int *compare
     NameClass *auth = load_names(file, &n_auth);
     *agree = *compared = 0;
     if (!auth) {
-        fprintf(md, "\n%s: data/%s was not found: the predicted classes are not compared with the authors'.\n",
-                m->label, file);
+        fprintf(md, "\n");
+        pc_md_write(md, m->label);
+        fprintf(md, ": data/%s was not found: the predicted classes are not compared with the authors'.\n", file);
         return;
     }
     for (int i = 0; i < m->n_images; i++) {
@@ -107,13 +123,18 @@ static void class_check(FILE *md, const ReportModel *m, int *agree, int *compare
         (*compared)++;
         *agree += a->cls == m->cls[i];
     }
-    fprintf(md, "\n**%s: %d of %d predicted classes agree with the authors'** (data/%s, the classes the authors' "
-                "%s explained).\n", m->label, *agree, *compared, file, m->paper);
+    fprintf(md, "\n**");
+    pc_md_write(md, m->label);
+    fprintf(md, ": %d of %d predicted classes agree with the authors'** (data/%s, the classes the authors' "
+                "%s explained).\n", *agree, *compared, file, m->paper);
     if (*agree < *compared) {
         fprintf(md, "\nImages whose class differs:\n\n| Image | Ours | Authors' |\n|---|---:|---:|\n");
         for (int i = 0; i < m->n_images; i++) {
             const NameClass *a = lookup(auth, n_auth, m->names[i]);
-            if (a && m->cls[i] >= 0 && a->cls != m->cls[i]) fprintf(md, "| %s | %d | %d |\n", m->names[i], m->cls[i], a->cls);
+            if (!a || m->cls[i] < 0 || a->cls == m->cls[i]) continue;
+            fprintf(md, "| ");
+            pc_md_write(md, m->names[i]);   // the image name as Markdown text
+            fprintf(md, " | %d | %d |\n", m->cls[i], a->cls);
         }
     }
     free_names(auth, n_auth);
@@ -128,10 +149,11 @@ static void auto_reason(FILE *md, const ReportFile *fs, ReportModel *m, const Na
     int on_list = list && m->n_images > 0 && on == m->n_images;
     int agree = 0, compared = 0;
     if (on_list) class_check(md, m, &agree, &compared);
-    char diff[1024];
+    char diff[1024], arch[160];
     settings_differ(&fs[m->files[0]], diff, sizeof diff);
     if (!m->standard)
-        snprintf(why, cap, "the model is `arch = %s`%s, not torchvision's vgg16 or resnet50 with 1000 classes", m->arch,
+        snprintf(why, cap, "the model is %s%s, not torchvision's vgg16 or resnet50 with 1000 classes",
+                 arch_md(m->arch, arch, sizeof arch),
                  !strcmp(m->arch, "vgg") || !strcmp(m->arch, "resnet") ? " (a custom network: synthetic or other)" : "");
     else if (diff[0])
         snprintf(why, cap, "its settings are not the paper's: %s", diff);
@@ -162,7 +184,7 @@ void pc_report_paper_setting(FILE *md, FILE *csv, const ReportFile *fs, ReportMo
     for (int k = 0; k < nm; k++) {
         ReportModel *m = &models[k];
         if (!heading && m->paper[0]) fprintf(md, "\n## The paper's setting\n"), heading = 1;
-        char why[sizeof m->why_not] = "";
+        char why[sizeof m->why_not] = "", arch[160];
         if (m->paper[0]) auto_reason(md, fs, m, list, n_list, why, sizeof why);
         m->show_paper = 0;
         if (opt->paper == PC_REPORT_PAPER_NO)
@@ -173,8 +195,8 @@ void pc_report_paper_setting(FILE *md, FILE *csv, const ReportFile *fs, ReportMo
             snprintf(m->why_not, sizeof m->why_not, "the paper's tables (paper_tables.csv) were not found (looked in %s)",
                      looked);
         else if (!m->paper[0])
-            snprintf(m->why_not, sizeof m->why_not, "`arch = %s` is of neither of the paper's families (VGG, ResNet)",
-                     m->arch);
+            snprintf(m->why_not, sizeof m->why_not, "%s is of neither of the paper's families (VGG, ResNet)",
+                     arch_md(m->arch, arch, sizeof arch));
         else if (opt->paper == PC_REPORT_PAPER_YES) {
             m->show_paper = 1;
             snprintf(m->note, sizeof m->note, "forced with `report.paper = yes`, compared with the paper's %s%s%.160s",

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "report_internal.h"
+#include "safe_text.h"
 #include "stats.h"
 
 #define LEVEL 0.95
@@ -50,32 +51,28 @@ static void cell_compute(Ctx *c, int model, const double *v, int n, const PcPape
     }
 }
 
+// v with `decimals` decimals (sign: always signed), in exponent form from 1e9 on: a huge mean (a
+// sensitivity-max has no upper bound) stays one short cell. Returns buf.
+static const char *num(char *buf, size_t cap, double v, int decimals, int sign) {
+    if (fabs(v) < 1e9) snprintf(buf, cap, sign ? "%+.*f" : "%.*f", decimals, v);
+    else snprintf(buf, cap, sign ? "%+.*e" : "%.*e", decimals, v);
+    return buf;
+}
+
 static void md_cell(FILE *md, const Cell *c, int decimals) {
     if (c->ci.n == 0 || !isfinite(c->ci.mean)) {
         fprintf(md, " - |");
         return;
     }
-    fprintf(md, " %.*f", decimals, c->ci.mean);
-    if (isfinite(c->ci.lo)) fprintf(md, " [%.*f, %.*f]", decimals, c->ci.lo, decimals, c->ci.hi);
+    char a[48], b[48];
+    fprintf(md, " %s", num(a, sizeof a, c->ci.mean, decimals, 0));
+    if (isfinite(c->ci.lo))
+        fprintf(md, " [%s, %s]", num(a, sizeof a, c->ci.lo, decimals, 0), num(b, sizeof b, c->ci.hi, decimals, 0));
     if (c->paper) {
         fprintf(md, "; paper %.*f, ", c->paper->decimals, c->paper->value);
-        fprintf(md, c->beyond ? "**Δ %+.*f (!)**" : "Δ %+.*f", decimals, c->diff);
+        fprintf(md, c->beyond ? "**Δ %s (!)**" : "Δ %s", num(a, sizeof a, c->diff, decimals, 1));
     }
     fprintf(md, " |");
-}
-
-// A CSV field: quoted when it holds a comma, quote or line break.
-static void csv_field(FILE *csv, const char *s) {
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, csv);
-        return;
-    }
-    fputc('"', csv);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', csv);
-        fputc(*s, csv);
-    }
-    fputc('"', csv);
 }
 
 static void csv_num(FILE *csv, double v) {
@@ -90,15 +87,17 @@ void pc_report_csv_header(FILE *csv) {
 
 static void csv_row(FILE *csv, const char *section, const char *model, const char *method, const char *reference,
                     const char *layer, const char *metric, const Cell *c, double p) {
-    csv_field(csv, section);
+    // RFC 4180 with the formula guard (safe_text.h): the model label, the ids and the layer came
+    // from the files
+    pc_csv_field(csv, section);
     fputc(',', csv);
-    csv_field(csv, model);
+    pc_csv_field(csv, model);
     fputc(',', csv);
-    csv_field(csv, method);
+    pc_csv_field(csv, method);
     fputc(',', csv);
-    csv_field(csv, reference);
+    pc_csv_field(csv, reference);
     fputc(',', csv);
-    csv_field(csv, layer);
+    pc_csv_field(csv, layer);
     fprintf(csv, ",%s,%d", metric, c->ci.n);
     csv_num(csv, c->ci.mean);
     csv_num(csv, c->ci.lo);
@@ -143,18 +142,24 @@ static int main_ids(const ReportFile *fs, int nf, const char **out, int max) {
     return n;
 }
 
+// "| id (paper name) |", the id as Markdown text.
 static void row_label(FILE *md, const char *id) {
     const char *name = pc_paper_method_name(id);
-    if (name) fprintf(md, "| %s (%s) |", id, name);
-    else fprintf(md, "| %s |", id);
+    fprintf(md, "| ");
+    pc_md_write(md, id);
+    if (name) fprintf(md, " (%s)", name);
+    fprintf(md, " |");
 }
 
 static void table_main(Ctx *c, const ReportModel *models, int nm, const char **ids, int n_ids) {
     FILE *md = c->md;
     fprintf(md, "\n## Tables 1 and 4: insertion / deletion AUCs\n\n| Method |");
-    for (int k = 0; k < nm; k++)
-        fprintf(md, " %s Ins | %s Del | %s Ins-Del | %s N |", models[k].label, models[k].label, models[k].label,
-                models[k].label);
+    for (int k = 0; k < nm; k++) {
+        pc_report_label_cell(md, models[k].label, " Ins");
+        pc_report_label_cell(md, models[k].label, " Del");
+        pc_report_label_cell(md, models[k].label, " Ins-Del");
+        pc_report_label_cell(md, models[k].label, " N");
+    }
     fprintf(md, "\n|---|");
     for (int k = 0; k < nm; k++) fprintf(md, "---:|---:|---:|---:|");
     fprintf(md, "\n");
@@ -220,7 +225,9 @@ static int find_variants(const ReportFile *fs, const ReportModel *m, Variant *vs
 // One row of an ablation table: id's three metrics, the paper's cells (table, method, layer) when given.
 static void ablation_row(Ctx *c, const ReportModel *m, int model, const char *label, const char *id, int table,
                          const char *pmethod, const char *player) {
-    fprintf(c->md, "| %s |", label);
+    fprintf(c->md, "| ");
+    pc_md_write(c->md, label);   // variant and layer come from the ids
+    fprintf(c->md, " |");
     int n = 0;
     for (int t = 0; t < 3; t++) {
         int file;
@@ -241,8 +248,10 @@ static void table_ablation(Ctx *c, const ReportModel *m, int model) {
     int nv = find_variants(c->fs, m, vs, 8);
     if (!nv) return;
     int table = m->show_paper ? (!strcmp(m->paper, "vgg16") ? 2 : !strcmp(m->paper, "resnet50") ? 3 : 0) : 0;
-    if (table) fprintf(c->md, "\n## Table %d: per-level ablation, %s\n\n", table, m->label);
-    else fprintf(c->md, "\n## Tables 2 and 3: per-level ablation, %s\n\n", m->label);
+    if (table) fprintf(c->md, "\n## Table %d: per-level ablation, ", table);
+    else fprintf(c->md, "\n## Tables 2 and 3: per-level ablation, ");
+    pc_md_write(c->md, m->label);
+    fprintf(c->md, "\n\n");
     fprintf(c->md, "Rows: Poly-CAM at each level (deepest first), the CAM of each layer alone, the map without "
                    "LNorm.\n\n| Method | Ins | Del | Ins-Del | N |\n|---|---:|---:|---:|---:|\n");
     const char *const *players = m->show_paper ? pc_paper_layers(m->paper) : NULL;
@@ -294,8 +303,9 @@ static void table_sensitivity(Ctx *c, const ReportModel *models, int nm, const c
     if (!any) return;
     fprintf(c->md, "\n## Table 5: sensitivity-max (lower is more robust)\n\n| Method |");
     for (int k = 0; k < nm; k++) {
-        fprintf(c->md, " %s Sens-max | %s N |", models[k].label, models[k].label);
-        if (k < 64 && avg[k]) fprintf(c->md, " %s Sens-avg |", models[k].label);
+        pc_report_label_cell(c->md, models[k].label, " Sens-max");
+        pc_report_label_cell(c->md, models[k].label, " N");
+        if (k < 64 && avg[k]) pc_report_label_cell(c->md, models[k].label, " Sens-avg");
     }
     fprintf(c->md, "\n|---|");
     for (int k = 0; k < nm; k++) fprintf(c->md, "---:|---:|%s", k < 64 && avg[k] ? "---:|" : "");
@@ -337,7 +347,9 @@ static void table_perturbation(Ctx *c, const ReportModel *models, int nm, const 
         for (int x = 0; x < l->n_extra; x++)
             if (l->extra[x].width == 1 && l->extra[x].column) cols[nc++] = x;
         if (!nc) continue;
-        fprintf(c->md, "\n## Perturbation metrics: %s (docs/metrics.md)\n\n| Method |", m->label);
+        fprintf(c->md, "\n## Perturbation metrics: ");
+        pc_md_write(c->md, m->label);
+        fprintf(c->md, " (docs/metrics.md)\n\n| Method |");
         for (int j = 0; j < nc; j++) fprintf(c->md, " %s |", l->extra[cols[j]].column);
         fprintf(c->md, " N |\n|---|");
         for (int j = 0; j <= nc; j++) fprintf(c->md, "---:|");
@@ -383,12 +395,16 @@ static double paired_cell(Ctx *c, const ReportModel *m, int model, const char *i
 
 static void paired_model(Ctx *c, const ReportModel *m, int model, const char **ids, int n_ids) {
     const char *ref = c->opt->reference;
-    fprintf(c->md, "\n### %s\n\n", m->label);
+    fprintf(c->md, "\n### ");
+    pc_md_write(c->md, m->label);
+    fprintf(c->md, "\n\n");
     int has_ref = 0;
     for (int f = 0; f < m->n_files && !has_ref; f++) has_ref = pc_report_method_index(&c->fs[m->files[f]], ref) >= 0;
     if (!has_ref) {
-        fprintf(c->md, "`%s` is not among %s's methods: no paired comparison (`--set report.reference=ID`).\n", ref,
-                m->label);
+        pc_md_code(c->md, ref);
+        fprintf(c->md, " is not among ");
+        pc_md_write(c->md, m->label);
+        fprintf(c->md, "'s methods: no paired comparison (`--set report.reference=ID`).\n");
         return;
     }
     // sensitivity-max too, where the reference has it (Table 5's metric)
@@ -413,8 +429,10 @@ static void paired_model(Ctx *c, const ReportModel *m, int model, const char **i
                 fprintf(c->md, " - | - |");
                 continue;
             }
-            fprintf(c->md, " %+.4f", cell.ci.mean);
-            if (isfinite(cell.ci.lo)) fprintf(c->md, " [%+.4f, %+.4f]", cell.ci.lo, cell.ci.hi);
+            char a[48], b[48];
+            fprintf(c->md, " %s", num(a, sizeof a, cell.ci.mean, 4, 1));
+            if (isfinite(cell.ci.lo))
+                fprintf(c->md, " [%s, %s]", num(a, sizeof a, cell.ci.lo, 4, 1), num(b, sizeof b, cell.ci.hi, 4, 1));
             fprintf(c->md, isfinite(p) ? " | %.3g |" : " | - |", p);
             if (cell.ci.n > n) n = cell.ci.n;
             csv_row(c->csv, "paired", m->label, ids[r], ref, "", t < 3 ? g_metrics[t] : "sensitivity_max", &cell, p);
@@ -428,11 +446,12 @@ static void paired_model(Ctx *c, const ReportModel *m, int model, const char **i
 static void paper_lines(FILE *md, const ReportModel *models, int nm) {
     for (int k = 0; k < nm; k++) {
         const ReportModel *m = &models[k];
-        if (!m->show_paper)
-            fprintf(md, "\nPaper values left out for %s: %s (`--set report.paper=yes` shows them).\n", m->label,
-                    m->why_not);
-        else if (m->note[0])
-            fprintf(md, "\nPaper values for %s: %s.\n", m->label, m->note);
+        if (m->show_paper && !m->note[0]) continue;
+        fprintf(md, "\nPaper values %s ", m->show_paper ? "for" : "left out for");
+        pc_md_write(md, m->label);
+        // why_not and note are Markdown already (report_paper.c escapes what they quote of a file)
+        if (!m->show_paper) fprintf(md, ": %s (`--set report.paper=yes` shows them).\n", m->why_not);
+        else fprintf(md, ": %s.\n", m->note);
     }
 }
 
@@ -458,12 +477,14 @@ int pc_report_tables(FILE *md, FILE *csv, const ReportFile *fs, int nf, const Re
     table_perturbation(&c, models, nm, ids, n_ids);
     if (curves) {
         const char *rn = pc_paper_method_name(opt->reference);
-        fprintf(md, "\n## Paired comparisons against `%s`%s%s%s\n\n", opt->reference, rn ? " (" : "", rn ? rn : "",
-                rn ? ")" : "");
-        fprintf(md, "Δ = the method's AUC − `%s`'s on the same image, mean over the images both have [95 %% BCa "
+        fprintf(md, "\n## Paired comparisons against ");
+        pc_md_code(md, opt->reference);
+        fprintf(md, "%s%s%s\n\nΔ = the method's AUC − ", rn ? " (" : "", rn ? rn : "", rn ? ")" : "");
+        pc_md_code(md, opt->reference);
+        fprintf(md, "'s on the same image, mean over the images both have [95 %% BCa "
                     "bootstrap interval]; p: two-sided Wilcoxon signed-rank test of the differences (scipy's "
                     "defaults: zero differences dropped, exact distribution up to 50 images without zeros, else the "
-                    "normal approximation with the tie correction).\n", opt->reference);
+                    "normal approximation with the tie correction).\n");
         for (int k = 0; k < nm; k++) paired_model(&c, &models[k], k, ids, n_ids);
     }
     pc_bootstrap_free(&bs);

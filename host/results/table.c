@@ -19,7 +19,13 @@
 #define UNIT_SLACK 1e-3
 int pc_unit_value_usable(double v) { return isfinite(v) && v >= -UNIT_SLACK && v <= 1 + UNIT_SLACK; }
 
-// Mean energy in mask and pointing hits of method m over the used images that have both.
+// Image i enters the localisation of a row: its pointing is 0 or 1 and its energy usable.
+static int loc_usable(const int *hit, const double *energy, int i) {
+    return (hit[i] == 0 || hit[i] == 1) && pc_unit_value_usable(energy[i]);
+}
+
+// Mean energy in mask and pointing hits of method m over the used images that have both; the hits
+// within the tolerance and the mean rank accuracy (a fraction: usable as an AUC is) over the same.
 static void fill_localisation(const PcResultFile *rf, int m, const unsigned char *use, PcTableRow *row) {
     row->energy = NAN;
     if (!rf->layout.localisation) return;
@@ -28,7 +34,7 @@ static void fill_localisation(const PcResultFile *rf, int m, const unsigned char
     row->has_loc = energy && hit;
     double s = 0;
     for (int i = 0; row->has_loc && i < rf->n; i++) {
-        if (!use[i] || (hit[i] != 0 && hit[i] != 1) || !pc_unit_value_usable(energy[i])) continue;
+        if (!use[i] || !loc_usable(hit, energy, i)) continue;
         s += energy[i];
         row->hits += hit[i] == 1;
         row->n_loc++;
@@ -41,9 +47,9 @@ static void fill_localisation(const PcResultFile *rf, int m, const unsigned char
     row->tol = rf->layout.pointing_tol;
     double sr = 0;
     for (int i = 0; row->has_loc_more && i < rf->n; i++) {
-        if (!use[i] || hit[i] < 0 || !isfinite(energy[i])) continue;   // the n_loc images
+        if (!use[i] || !loc_usable(hit, energy, i)) continue;   // the n_loc images
         row->hits_tol += tol[i] == 1;
-        if (isfinite(rank[i])) sr += rank[i], row->n_rank++;
+        if (pc_unit_value_usable(rank[i])) sr += rank[i], row->n_rank++;
     }
     if (row->n_rank) row->rank = sr / row->n_rank;
     free(tol);
@@ -52,16 +58,62 @@ static void fill_localisation(const PcResultFile *rf, int m, const unsigned char
     free(hit);
 }
 
+// 1 when image i enters the AUC means: each stored AUC of it usable (NULL: not stored).
+static int aucs_usable(const double *ins, const double *del, int i) {
+    return (!ins || pc_unit_value_usable(ins[i])) && (!del || pc_unit_value_usable(del[i]));
+}
+
+// Values of the AUC series `which` (0 insertion, 1 deletion, 2 their difference) by the rule.
+static double *auc_values(const PcResultFile *rf, int m, int which, const unsigned char *use) {
+    double *ins = pc_results_auc(rf, m, 0), *del = pc_results_auc(rf, m, 1);
+    double *out = which == 1 ? del : ins;
+    if (!out || (which == 2 && !del)) {
+        free(ins);
+        free(del);
+        return NULL;
+    }
+    for (int i = 0; i < rf->n; i++) {
+        const int usable = (!use || use[i]) && aucs_usable(ins, del, i);
+        out[i] = !usable ? NAN : which == 2 ? ins[i] - del[i] : out[i];
+    }
+    free(out == ins ? del : ins);
+    return out;
+}
+
+double *pc_table_values(const PcResultFile *rf, int m, const char *what, const unsigned char *use) {
+    static const char *const aucs[3] = {"insertion", "deletion", "ins_del"};
+    for (int k = 0; k < 3; k++)
+        if (!strcmp(what, aucs[k])) return auc_values(rf, m, k, use);
+    // sensitivity-max and avg-sensitivity: finite and >= 0 (no upper bound); any other per-image
+    // set of the method (/methods/<id>/<what>, one value per image): finite
+    const int sens = !strcmp(what, "sensitivity"), avg = !strcmp(what, "sensitivity_avg");
+    if ((sens && !rf->layout.sensitivity) || (avg && !rf->layout.sensitivity_avg)) return NULL;
+    double *v = pc_results_extra(rf, m, what);
+    for (int i = 0; v && i < rf->n; i++)
+        if ((use && !use[i]) || !isfinite(v[i]) || ((sens || avg) && v[i] < 0)) v[i] = NAN;
+    return v;
+}
+
+// Running mean of the non-NaN values of v (no overflow of a sum of huge values); *n their count.
+static double mean_of(const double *v, int n_values, int *n) {
+    double mean = 0;
+    *n = 0;
+    for (int i = 0; v && i < n_values; i++)
+        if (!isnan(v[i])) (*n)++, mean += (v[i] - mean) / *n;
+    return *n ? mean : NAN;
+}
+
 void pc_table_row(const PcResultFile *rf, int m, const unsigned char *use, PcTableRow *row) {
-    const int n = rf->n;
     memset(row, 0, sizeof *row);
     snprintf(row->id, sizeof row->id, "%s", rf->ids[m]);
-    double *ins = pc_results_auc(rf, m, 0), *del = pc_results_auc(rf, m, 1);
+    double *ins = pc_table_values(rf, m, "insertion", use), *del = pc_table_values(rf, m, "deletion", use);
     row->has_ins = ins != NULL;
     row->has_del = del != NULL;
+    // both series are NaN on the same images (those left out); a file without AUCs counts the used
+    const double *v = ins ? ins : del;
     double si = 0, sd = 0;
-    for (int i = 0; i < n; i++) {
-        if (!use[i] || (ins && !pc_unit_value_usable(ins[i])) || (del && !pc_unit_value_usable(del[i]))) continue;
+    for (int i = 0; i < rf->n; i++) {
+        if (!use[i] || (v && isnan(v[i]))) continue;
         if (ins) si += ins[i];
         if (del) sd += del[i];
         row->n++;
@@ -70,22 +122,14 @@ void pc_table_row(const PcResultFile *rf, int m, const unsigned char *use, PcTab
     row->del = row->n && del ? sd / row->n : NAN;
     free(ins);
     free(del);
-    // sensitivity-max: finite and >= 0; a running mean (no overflow of a sum of huge values)
-    double *sens = rf->layout.sensitivity ? pc_results_extra(rf, m, "sensitivity") : NULL;
-    double mean = 0;
+    double *sens = pc_table_values(rf, m, "sensitivity", use);
     row->has_sens = sens != NULL;
-    for (int i = 0; sens && i < n; i++)
-        if (use[i] && isfinite(sens[i]) && sens[i] >= 0) row->n_sens++, mean += (sens[i] - mean) / row->n_sens;
-    row->sens = row->n_sens ? mean : NAN;
+    row->sens = mean_of(sens, rf->n, &row->n_sens);
     free(sens);
-    // avg-sensitivity: the same rule
-    double *avg = rf->layout.sensitivity_avg ? pc_results_extra(rf, m, "sensitivity_avg") : NULL;
-    int na = 0;
-    mean = 0;
+    double *avg = pc_table_values(rf, m, "sensitivity_avg", use);
+    int na;
     row->has_sens_avg = avg != NULL;
-    for (int i = 0; avg && i < n; i++)
-        if (use[i] && isfinite(avg[i]) && avg[i] >= 0) na++, mean += (avg[i] - mean) / na;
-    row->sens_avg = na ? mean : NAN;
+    row->sens_avg = mean_of(avg, rf->n, &na);
     free(avg);
     fill_localisation(rf, m, use, row);
 }
@@ -102,13 +146,9 @@ static void fill_columns(const PcResultFile *rf, const unsigned char *use, PcTab
         snprintf(t->col_keys[c], sizeof t->col_keys[c], "%s", e->name);
         for (char *p = t->col_keys[c]; *p; p++)
             if (*p == '/') *p = '_';
-        for (int m = 0; m < t->n_rows; m++) {
-            double *v = pc_results_extra(rf, m, e->name), mean = 0;
-            PcTableRow *row = &t->rows[m];
-            row->col_n[c] = 0;
-            for (int i = 0; v && i < rf->n; i++)   // a running mean, as the other columns
-                if (use[i] && isfinite(v[i])) row->col_n[c]++, mean += (v[i] - mean) / row->col_n[c];
-            row->col[c] = row->col_n[c] ? mean : NAN;
+        for (int m = 0; m < t->n_rows; m++) {   // the rule of pc_table_values (finite), a running mean
+            double *v = pc_table_values(rf, m, e->name, use);
+            t->rows[m].col[c] = mean_of(v, rf->n, &t->rows[m].col_n[c]);
             free(v);
         }
     }

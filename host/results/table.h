@@ -52,8 +52,16 @@ typedef struct {
 // Row of method m of an open result file over the images with use[i] != 0 (the one rule of --table
 // and --report, docs/hostile-inputs.md): an image enters the AUC means and N when every stored AUC
 // of it is usable (pc_unit_value_usable), the sensitivity mean when its value is finite and >= 0,
-// the localisation when its pointing is 0 or 1 and its energy usable.
+// the localisation when its pointing is 0 or 1 and its energy usable (its rank accuracy, a
+// fraction, when usable).
 void pc_table_row(const PcResultFile *rf, int m, const unsigned char *use, PcTableRow *row);
+// Per-image values of method m by that rule, NaN where an image is left out (use[i] == 0, use NULL =
+// every image; or its value breaks the rule): what = "insertion", "deletion", "ins_del" (NaN unless
+// every stored AUC of the image is usable), "sensitivity", "sensitivity_avg" (finite and >= 0), or
+// another per-image dataset of the method, /methods/<id>/<what> (finite). NULL when the file does
+// not store it. malloc'd (rf->n values). --report's tables, intervals and
+// paired tests take their values from here.
+double *pc_table_values(const PcResultFile *rf, int m, const char *what, const unsigned char *use);
 // 1 for a finite value in [0, 1] (0.001 of slack for rounding): what an AUC or an energy in mask is.
 int pc_unit_value_usable(double v);
 

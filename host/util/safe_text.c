@@ -130,7 +130,7 @@ void pc_md_write(FILE *f, const char *s) {
     if (buf != small) free(buf);
 }
 
-void pc_md_code(FILE *f, const char *s) {
+int pc_md_code_ok(const char *s) {
     int plain = 1;
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; p[i] && plain;) {
@@ -139,7 +139,11 @@ void pc_md_code(FILE *f, const char *s) {
         plain = k && !is_control(cp) && cp != '`' && cp != '|';
         i += k ? (size_t)k : 1;
     }
-    if (plain) fprintf(f, "`%s`", s);
+    return plain;
+}
+
+void pc_md_code(FILE *f, const char *s) {
+    if (pc_md_code_ok(s)) fprintf(f, "`%s`", s);
     else pc_md_write(f, s);
 }
 

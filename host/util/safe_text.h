@@ -43,6 +43,9 @@ size_t pc_md_escape(char *out, size_t cap, const char *s);
 // A Markdown code span `s`, or escaped text (pc_md_write) when s holds a backtick, a '|' or a
 // control character (which a code span cannot carry).
 void pc_md_code(FILE *f, const char *s);
+// 1 when s can stand in a code span as it is (what pc_md_code decides): valid UTF-8 without a
+// backtick, a '|' or a control character.
+int pc_md_code_ok(const char *s);
 // A link target: every byte outside A-Z a-z 0-9 - . _ ~ / percent-encoded ("run 1" -> "run%201").
 void pc_url_write(FILE *f, const char *s);
 // Figure line "\n![title](file)\n": the title as Markdown text, the file name percent-encoded (a
