@@ -185,7 +185,9 @@ static const int g_labels[N_IMG] = {0, 1, 2, 3}, g_index[N_IMG] = {0, 1, 2, 3};
 static void known_map(int i, int m, float *map, unsigned char *mask) {
     for (int k = 0; k < SIDE * SIDE; k++) {
         int y = k / SIDE, x = k % SIDE;
-        map[k] = (float)((x * (i + 2) + y * (m + 3) + 7 * i) % 11) / 10.0f;
+        // method 1 a signed map (as Input x Gradient's): its energies fall outside [0, 1], and the
+        // table must still count them (SPEC §10; a range check once left them out)
+        map[k] = (float)((x * (i + 2) + y * (m + 3) + 7 * i) % 11) / 10.0f - (m == 1 ? 0.5f : 0.0f);
         mask[k] = x >= 2 + i && x < 9 && y >= 3 && y < 10 + m;   // the mask per image (m only varies the map)
     }
     if (m == 0) mask[0] = 1;
@@ -284,6 +286,16 @@ static void check_read_back(const char *path, const PcStoreLayout *l, LocSums *s
         free(e);
         free(p);
     }
+    // the signed map's energies leave [0, 1] (what the table must keep)
+    int outside = 0;
+    for (int i = 0; i < N_IMG; i++) {
+        float map[SIDE * SIDE];
+        unsigned char mask[SIDE * SIDE];
+        known_map(i, 1, map, mask);
+        const double e1 = pc_energy_in_mask(map, mask, SIDE * SIDE);
+        outside += i != 2 && i != 3 && i != 1 && (e1 < 0 || e1 > 1);
+    }
+    CHECK(outside > 0, "the signed map has energies outside [0, 1] (%d)", outside);
     // the hand-made maps are not degenerate: some hits, some misses
     CHECK(s->hits[0] + s->hits[1] > 0 && s->hits[0] + s->hits[1] < s->n_loc[0] + s->n_loc[1], "hits %d + %d of %d",
           s->hits[0], s->hits[1], s->n_loc[0] + s->n_loc[1]);

@@ -13,15 +13,17 @@
 #include "layout.h"
 #include "safe_text.h"
 
-// The rule of docs/hostile-inputs.md: an AUC or an energy in mask is a mean of values in [0, 1];
+// The rule of docs/hostile-inputs.md: an AUC is a mean of softmax probabilities, in [0, 1];
 // anything else (NaN, inf, 1e308: a damaged or hand-made file) is left out of the means and of
-// their N, like a NaN map. The slack allows for rounding.
+// their N, like a NaN map. The slack allows for rounding. An energy in mask has no such range: a
+// signed map (Input x Gradient, IG) gives any real (SPEC §10: sum(s g) / sum(s)), so it only has to
+// be finite.
 #define UNIT_SLACK 1e-3
 int pc_unit_value_usable(double v) { return isfinite(v) && v >= -UNIT_SLACK && v <= 1 + UNIT_SLACK; }
 
-// Image i enters the localisation of a row: its pointing is 0 or 1 and its energy usable.
+// Image i enters the localisation of a row: its pointing is 0 or 1 and its energy finite.
 static int loc_usable(const int *hit, const double *energy, int i) {
-    return (hit[i] == 0 || hit[i] == 1) && pc_unit_value_usable(energy[i]);
+    return (hit[i] == 0 || hit[i] == 1) && isfinite(energy[i]);
 }
 
 // Mean energy in mask and pointing hits of method m over the used images that have both; the hits

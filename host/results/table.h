@@ -52,8 +52,8 @@ typedef struct {
 // Row of method m of an open result file over the images with use[i] != 0 (the one rule of --table
 // and --report, docs/hostile-inputs.md): an image enters the AUC means and N when every stored AUC
 // of it is usable (pc_unit_value_usable), the sensitivity mean when its value is finite and >= 0,
-// the localisation when its pointing is 0 or 1 and its energy usable (its rank accuracy, a
-// fraction, when usable).
+// the localisation when its pointing is 0 or 1 and its energy finite (a signed map's energy is
+// any real; its rank accuracy, a fraction, when usable).
 void pc_table_row(const PcResultFile *rf, int m, const unsigned char *use, PcTableRow *row);
 // Per-image values of method m by that rule, NaN where an image is left out (use[i] == 0, use NULL =
 // every image; or its value breaks the rule): what = "insertion", "deletion", "ins_del" (NaN unless
