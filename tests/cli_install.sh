@@ -30,7 +30,7 @@ for f in README.md docs/SPEC.md docs/BASELINES.md docs/usage.md docs/configurati
     check "$f installed (the documentation README links to)" [ -f "$share/$f" ]
 done
 check "installed configs write to the current folder, not into the prefix" \
-    bash -c "! grep -q '^file *= *[^ ]' '$share'/configs/*.ini"
+    bash -c "! awk '/^\\[/ { out = \$0 == \"[output]\" } out && /^file *= *[^ ]/' '$share'/configs/*.ini | grep -q ."
 check "module file prepends P/bin to PATH" \
     grep -qx "prepend-path PATH $prefix/bin" "$prefix/share/modulefiles/polycam-eval/"*
 if [ -d "$src/scripts/slurm" ]; then
