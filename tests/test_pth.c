@@ -708,10 +708,23 @@ static void test_damaged(const char *file, int checksummed) {
 #endif
 #endif
 
+// This process's resident memory now (VmRSS of /proc/self/status), bytes; 0 when unknown.
+static double rss_now(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %lf kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return kb * 1024.0;
+}
+
 // Opens path in a child process (its own peak RSS, from wait4): it must be refused in one line
-// naming the file and `needle`, with a peak RSS of at most 8 times the file's size + 64 MiB (the
-// child starts with this process's pages, a few MiB). Under ASan (shadow memory, quarantine)
-// the RSS bound is not checked.
+// naming the file and `needle`, with a peak RSS of at most 8 times the file's size + 64 MiB on top
+// of the pages the child starts with. Those are this process's resident pages at the fork (a
+// fork's high-water mark starts there): a few MiB here, about 100 MiB on a machine whose malloc
+// kept the earlier tests' buffers (CI, 2026-12-07), so they are measured, not assumed. Under ASan
+// (shadow memory, quarantine) the RSS bound is not checked.
 static void expect_fails_small(const char *path, size_t file_size, const char *needle, const char *what) {
     int fd[2];
     if (pipe(fd) != 0) {
@@ -719,6 +732,7 @@ static void expect_fails_small(const char *path, size_t file_size, const char *n
         return;
     }
     fflush(stdout);
+    const double start = rss_now();
     pid_t pid = fork();
     if (pid == 0) {
         close(fd[0]);
@@ -741,11 +755,13 @@ static void expect_fails_small(const char *path, size_t file_size, const char *n
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "%s: the child did not fail cleanly (status %d)", what, status);
     CHECK(strstr(msg, path) && !strchr(msg, '\n'), "%s: not one line naming the file: %s", what, msg);
     CHECK(strstr(msg, needle) != NULL, "%s: message lacks '%s': %s", what, needle, msg);
-    double peak = (double)ru.ru_maxrss * 1024.0, bound = 8.0 * (double)file_size + 64.0 * 1048576.0;
+    double peak = (double)ru.ru_maxrss * 1024.0, bound = start + 8.0 * (double)file_size + 64.0 * 1048576.0;
 #ifndef PC_UNDER_ASAN
-    CHECK(peak <= bound, "%s: peak RSS %.0f MiB > 8 x %.1f MiB + 64 MiB", what, peak / 1048576, file_size / 1048576.0);
+    CHECK(peak <= bound, "%s: peak RSS %.0f MiB > %.0f MiB at the fork + 8 x %.1f MiB + 64 MiB", what, peak / 1048576,
+          start / 1048576, file_size / 1048576.0);
 #endif
-    printf("  %-34s peak RSS %.1f MiB (bound %.0f MiB) -> %.200s\n", what, peak / 1048576, bound / 1048576, msg);
+    printf("  %-34s peak RSS %.1f MiB (bound %.0f MiB = %.0f at the fork + 8 x size + 64) -> %.200s\n", what,
+           peak / 1048576, bound / 1048576, start / 1048576, msg);
 }
 
 // Pickles of 20 MB meant to exhaust memory: 20 million None (the stack), a list of 7 million

@@ -35,6 +35,33 @@ int pc_layout_extra_width(const PcStoreLayout *l) {
     return w;
 }
 
+int pc_layout_difference(const PcStoreLayout *a, const PcStoreLayout *b, char *why, size_t cap) {
+    const int ia[] = {a->size, a->steps, a->n_methods, (int)a->maps, a->insertion, a->deletion, a->sensitivity,
+                      a->localisation, a->sensitivity_avg, a->loc_more, a->n_extra};
+    const int ib[] = {b->size, b->steps, b->n_methods, (int)b->maps, b->insertion, b->deletion, b->sensitivity,
+                      b->localisation, b->sensitivity_avg, b->loc_more, b->n_extra};
+    static const char *const what[] = {"map_side", "steps", "method count", "map format", "insertion curves",
+                                       "deletion curves", "sensitivity", "localisation", "sensitivity_avg",
+                                       "pointing_tol and rank", "further metric sets"};
+    for (size_t k = 0; k < sizeof ia / sizeof ia[0]; k++)
+        if (ia[k] != ib[k]) {
+            snprintf(why, cap, "%s %d there, %d here", what[k], ia[k], ib[k]);
+            return 1;
+        }
+    for (int m = 0; m < a->n_methods; m++)
+        if (strcmp(a->method_ids[m], b->method_ids[m])) {
+            snprintf(why, cap, "method %d is %s there, %s here", m + 1, a->method_ids[m], b->method_ids[m]);
+            return 1;
+        }
+    for (int k = 0; k < a->n_extra; k++)
+        if (strcmp(a->extra[k].name, b->extra[k].name) || a->extra[k].width != b->extra[k].width) {
+            snprintf(why, cap, "set %s (width %d) there, %s (width %d) here", a->extra[k].name, a->extra[k].width,
+                     b->extra[k].name, b->extra[k].width);
+            return 1;
+        }
+    return 0;
+}
+
 void pc_result_init(PcImageResult *r, const PcStoreLayout *l) {
     memset(r, 0, sizeof *r);
     size_t m = (size_t)l->n_methods;

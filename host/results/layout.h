@@ -68,6 +68,11 @@ typedef struct {
 
 // Doubles per method in PcImageResult.extra: the sum of the extra sets' widths.
 int pc_layout_extra_width(const PcStoreLayout *l);
+// 0 when a and b store the same per-image rows (methods, map side and format, steps, curves and
+// every further set with its width; n_images may differ), else 1 with the first difference in why
+// ("map_side 8 there, 16 here"). Files merged into one must agree: a row is read into memory sized
+// by the first file's layout.
+int pc_layout_difference(const PcStoreLayout *a, const PcStoreLayout *b, char *why, size_t cap);
 
 // What is known of every image before the run (written when the file is created).
 typedef struct {

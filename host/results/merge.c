@@ -104,6 +104,7 @@ static int check_shards(const Shard *sh, int n_in, char *const *inputs, PcError 
     const int fits = n_shards >= 1 && n_shards <= n_in;
     unsigned char *seen = xcalloc((size_t)(fits ? n_shards : 1), 1);
     int rc = 0;
+    char diff_layout[200];
     for (int k = 0; k < n_in && !rc; k++) {
         const char *w0 = sh[0].rf.weights_checksum ? sh[0].rf.weights_checksum : "";
         const char *wk = sh[k].rf.weights_checksum ? sh[k].rf.weights_checksum : "";
@@ -116,6 +117,9 @@ static int check_shards(const Shard *sh, int n_in, char *const *inputs, PcError 
                              "same device)", inputs[0], inputs[k], diff);
             else rc = pc_fail(err, "%s and %s come from different configurations (beyond [run] shard): %s (there = %s, now = "
                          "%s)", inputs[0], inputs[k], diff, inputs[0], inputs[k]);
+        } else if (pc_layout_difference(&sh[0].rf.layout, &sh[k].rf.layout, diff_layout, sizeof diff_layout)) {
+            rc = pc_fail(err, "%s and %s store different rows, although their configurations agree (one was edited?): "
+                         "%s (there = %s, here = %s)", inputs[0], inputs[k], diff_layout, inputs[0], inputs[k]);
         } else if (strcmp(w0, wk)) {
             rc = pc_fail(err, "%s and %s were made with different weights: [model] weights: checksum %s there, %s in "
                          "the second", inputs[0], inputs[k], w0, wk);
