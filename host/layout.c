@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "h5util.h"
+#include "results_journal.h"
 
 #define STATUS_BYTES 512
 enum { SET_MAP, SET_INS_AUC, SET_INS_SCORES, SET_DEL_AUC, SET_DEL_SCORES, SET_SENS, SET_ENERGY, SET_POINTING, N_SETS };
@@ -542,6 +543,9 @@ int pc_results_open(PcResultFile *rf, const char *path, PcError *err) {
 }
 
 int pc_results_read(const PcResultFile *rf, int row, PcImageResult *r, PcError *err) {
+    const int added = pc_journal_rows_read(rf->journal, row, r);
+    if (added) return added > 0 ? 0 : pc_fail(err, "%s: cannot read the results of image %d (%s) back from its journal",
+                                              rf->path, row, rf->names[row]);
     const PcStoreLayout *l = &rf->layout;
     hsize_t i = (hsize_t)row;
     int ok = pc_h5_read_row(rf->d_class, i, H5T_NATIVE_INT, &r->cls) == 0 &&
@@ -568,7 +572,9 @@ int pc_results_read(const PcResultFile *rf, int row, PcImageResult *r, PcError *
 double *pc_results_auc(const PcResultFile *rf, int m, int deletion) {
     char name[256];
     snprintf(name, sizeof name, "/methods/%s/%s/auc", rf->ids[m], deletion ? "deletion" : "insertion");
-    return pc_h5_read_f64(rf->f, name, (size_t)rf->n);
+    double *v = pc_h5_read_f64(rf->f, name, (size_t)rf->n);
+    pc_journal_rows_f64(rf->journal, m, deletion ? "deletion/auc" : "insertion/auc", v);
+    return v;
 }
 
 float *pc_results_scores(const PcResultFile *rf, int m, int deletion) {
@@ -580,19 +586,24 @@ float *pc_results_scores(const PcResultFile *rf, int m, int deletion) {
         free(v);
         return NULL;
     }
+    pc_journal_rows_scores(rf->journal, m, deletion, v);
     return v;
 }
 
 int pc_results_map(const PcResultFile *rf, int m, int row, float *out) {
     hid_t d = rf->sets[(size_t)m * N_SETS + SET_MAP];
     if (d < 0 || rf->layout.maps == PC_MAPS_NONE) return -1;
+    const int added = pc_journal_rows_map(rf->journal, m, row, out);
+    if (added) return added > 0 ? 0 : -1;
     return pc_h5_read_row(d, (hsize_t)row, H5T_NATIVE_FLOAT, out);
 }
 
 double *pc_results_extra(const PcResultFile *rf, int m, const char *what) {
     char name[256];
     snprintf(name, sizeof name, "/methods/%s/%s", rf->ids[m], what);
-    return pc_h5_read_f64(rf->f, name, (size_t)rf->n);
+    double *v = pc_h5_read_f64(rf->f, name, (size_t)rf->n);
+    pc_journal_rows_f64(rf->journal, m, what, v);
+    return v;
 }
 
 int *pc_results_pointing(const PcResultFile *rf, int m) {
@@ -603,10 +614,12 @@ int *pc_results_pointing(const PcResultFile *rf, int m) {
         free(v);
         return NULL;
     }
+    pc_journal_rows_pointing(rf->journal, m, v);
     return v;
 }
 
 void pc_results_close(PcResultFile *rf) {
+    pc_journal_rows_free(rf->journal);
     for (int i = 0; rf->sets && i < N_SETS * rf->layout.n_methods; i++)
         if (rf->sets[i] >= 0) H5Dclose(rf->sets[i]);
     free(rf->sets);

@@ -158,6 +158,8 @@ void pc_layout_close(PcLayoutWriter *w);
 
 // ---- reading ----------------------------------------------------------------------------------
 
+typedef struct PcJournalRows PcJournalRows;   // results_journal.h
+
 typedef struct {
     char *path;
     hid_t f;
@@ -172,6 +174,7 @@ typedef struct {
     hid_t d_class, d_score;
     hid_t *sets;                // (8, n_methods): map, ins auc, ins scores, del auc, del scores, sensitivity,
                                 // energy, pointing
+    PcJournalRows *journal;     // images of a .partial read from its journal (results_journal.h), or NULL
 } PcResultFile;
 
 // Opens a result file (finished or .partial) and reads its attributes and /images.

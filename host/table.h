@@ -30,11 +30,12 @@ typedef struct {
     int n_ok;               // done with status "ok" or naming NaN maps (layout.h: pc_status_usable)
     int n_nan_map;          // of those, the images with a NaN map of some method
     int complete;           // the run finished
+    int n_journal;          // of the n_done, images read from the journal of a .partial (results_journal.h)
     int n_rows;
     PcTableRow *rows;       // (n_rows) in the file's method order
 } PcTable;
 
-// Reads a result file (finished or .partial).
+// Reads a result file (finished or .partial; a .partial with the images its journal holds).
 int pc_table_from_file(const char *h5_path, PcTable *t, PcError *err);
 // Table 1; then, when the file has localisation, the localisation table (method, energy, hits/n).
 void pc_table_print_markdown(FILE *out, const PcTable *t);
