@@ -88,14 +88,14 @@ num_classes = 4
 EOF
 }
 
-# wait_for <seconds> <what> <pid|-> <command...>: polls the command every 0.05 s until it succeeds
-# (returns 0). When the process <pid> ends first (- : no process to watch) or <seconds> pass, it
-# counts one failed check "waited for <what>: ..." and returns 1, so the caller can skip what
-# needed the condition. Waits are on the condition a step needs, never on a time: the timeouts
-# are only there to end a test that would hang, and are generous (a loaded 2-core machine runs
-# these tests several times slower than an idle one).
+# wait_for <seconds> <what> <pid|-> <command...>: polls the command every 0.05 s (wait_poll=S
+# before the call: every S s) until it succeeds (returns 0). When the process <pid> ends first (- :
+# no process to watch) or <seconds> pass, it counts one failed check "waited for <what>: ..." and
+# returns 1, so the caller can skip what needed the condition. Waits are on the condition a step
+# needs, never on a time: the timeouts are only there to end a test that would hang, and are
+# generous (a loaded 2-core machine runs these tests several times slower than an idle one).
 wait_for() {
-    local secs=$1 what=$2 pid=$3 start=$SECONDS
+    local secs=$1 what=$2 pid=$3 start=$SECONDS poll=${wait_poll:-0.05}
     shift 3
     while ! "$@"; do
         if [ "$pid" != - ] && ! kill -0 "$pid" 2>/dev/null; then
@@ -107,7 +107,7 @@ wait_for() {
             check "waited for $what: not there after $secs s" false
             return 1
         fi
-        sleep 0.05
+        sleep "$poll"
     done
     return 0
 }
@@ -118,6 +118,16 @@ in_file() { grep -qE -- "$1" "$2" 2>/dev/null; }
 
 # stopped <pid>: the process is stopped (SIGSTOP), as /proc says.
 stopped() { [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = T ]; }
+
+# signal_pending <pid> <signal number>: the signal waits to be delivered to the process (as it does
+# while the process is stopped), as /proc says.
+signal_pending() {
+    local mask
+    for mask in $(awk '$1 == "SigPnd:" || $1 == "ShdPnd:" { print $2 }' "/proc/$1/status" 2>/dev/null); do
+        [ $((0x$mask >> ($2 - 1) & 1)) -eq 1 ] && return 0
+    done
+    return 1
+}
 
 # pause_run <pid>: stops the process (SIGSTOP) and waits until it is: from then on its files do not
 # change until kill -CONT (signals sent meanwhile stay pending). Fails like wait_for.
