@@ -10,6 +10,7 @@
 
 #include "h5util.h"
 #include "journal.h"
+#include "store.h"
 
 typedef struct {
     long offset;            // where its record starts in the journal (for the map, read when asked)
@@ -117,7 +118,9 @@ int pc_results_add_journal(PcResultFile *rf, int *added, PcError *err) {
         return valid;
     }
     int rc = 0;
-    if (strcmp(h.key, rf->config_key))
+    // the .partial's key is the journal's, or a newer form of it (a journal older than the weights
+    // checksum, resumed: store.c rebuilt the .partial with the new key)
+    if (!pc_store_keys_match(h.key, rf->config_key))
         rc = pc_fail(err, "%s: left out: it is the journal of another run than %s (another configuration)", path,
                      rf->path);
     pc_journal_header_free(&h);

@@ -4,7 +4,8 @@
 // record: the readers see 4 done images with the journal's values, the table's means include them,
 // a resume replays the same 4, and nothing was written: the .partial, the journal and the lock
 // file are byte for byte and time for time as they were, also while a writer holds the lock. A
-// journal of another configuration is left out with one line.
+// journal of another configuration is left out with one line; one older than the weights checksum,
+// continued by a run that has one, counts.
 #define _GNU_SOURCE
 #include <math.h>
 #include <sys/stat.h>
@@ -198,11 +199,40 @@ static void test_other_run_left_out(void) {
     pc_results_close(&rf);
 }
 
+// A journal older than the weights checksum, resumed by a run that has one: the .partial the resume
+// rebuilt carries the newer key, and the journal still counts (as the resume continued it).
+static void test_older_journal_key(void) {
+    char path[PATH_MAX + 80], partial[PATH_MAX + 96], journal[PATH_MAX + 96];
+    snprintf(path, sizeof path, "%s", tmp_path("older.h5"));
+    snprintf(partial, sizeof partial, "%s.partial", path);
+    snprintf(journal, sizeof journal, "%s.journal", path);
+    crash_after(path, 1);   // fixture meta: no weights checksum in the key
+    PcStoreLayout l = layout(PC_MAPS_F16);
+    PcStoreImages im = images();
+    PcStoreMeta me = meta(k_key);
+    me.weights_checksum = "0123456789abcdef";
+    PcStore *st = NULL;
+    PcError err;
+    CHECK(pc_store_open(&st, path, &l, &im, &me, PC_STORE_CONTINUE, &err) == 0 && pc_store_n_replayed(st) == 1,
+          "a run with a weights checksum resumes the older journal: %s", st ? "" : err.msg);
+    pc_store_close(st);
+    append_record(journal, 2);
+    PcResultFile rf;
+    int added = -1;
+    CHECK(pc_results_open(&rf, partial, &err) == 0 && strstr(rf.config_key, "weights_checksum = 0123456789abcdef"),
+          "the rebuilt .partial has the newer key");
+    int rc = pc_results_add_journal(&rf, &added, &err);
+    CHECK(rc == 0 && added == 1 && rf.n_done == 2, "the older journal counts: rc %d, %d added, %d done (%s)", rc, added,
+          rf.n_done, rc ? err.msg : "");
+    pc_results_close(&rf);
+}
+
 int main(void) {
     if (store_fixture_begin("results_journal")) return 1;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     test_counts_the_journal();
     test_other_run_left_out();
+    test_older_journal_key();
     store_fixture_end();
     return test_summary();
 }
