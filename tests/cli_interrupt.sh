@@ -2,8 +2,10 @@
 # cli_interrupt.sh: the graceful stop (docs/usage.md "Stopping a run"). SIGTERM in the middle of a run
 # finishes the current image and exits 3 with one line "interrupted by SIGTERM; rerun the same
 # command to continue (N/M images done)", leaving the journal; SIGUSR1 does the same on the resumed
-# run; two SIGINTs stop at once (exit 3, still resumable); the final rerun completes with exit 0 and
-# the same datasets as an uninterrupted run (h5diff).
+# run; a second stop signal (SIGINT, then SIGTERM) stops at once (exit 3, still resumable); the
+# final rerun completes with exit 0 and the same datasets as an uninterrupted run (h5diff). Each
+# signal is sent while the run is paused (SIGSTOP) where the step needs it (a journal record
+# stored, the resume started), so no step depends on how fast the run goes.
 # Then the same with the baselines, sensitivity-max and [data] masks (SIGTERM, then SIGKILL).
 # Plumbing test: tiny_vgg on four synthetic images, two target layers, 8 curve steps.
 # Usage: bash cli_interrupt.sh <polycam-eval binary> <source dir>
@@ -30,18 +32,12 @@ rc=$?
 check "uninterrupted run exits 0: $(tail -n 2 "$tmp/ref.err")" [ $rc -eq 0 ]
 
 out=$tmp/run.h5
-records() {   # journal records (each starts with the bytes "JRCR")
-    [ -f "$out.journal" ] && grep -a -o JRCR "$out.journal" | wc -l || echo 0
-}
-# wait_records <pid> <n>: until the journal holds n records (or the process ended, or 300 s)
+records() { journal_records "$out.journal"; }   # whole records in the journal
+# wait_records <pid> <n>: until the journal holds n whole records, then the run is paused
+# (SIGSTOP; kill -CONT continues it): a signal sent meanwhile finds it where the condition held,
+# however slowly this script runs next to it.
 wait_records() {
-    local i
-    for i in $(seq 3000); do
-        [ "$(records)" -ge "$2" ] && return 0
-        kill -0 "$1" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
+    wait_for 600 "$2 whole record(s) in $out.journal" "$1" has_records "$out.journal" "$2" && pause_run "$1"
 }
 # the lines of a stderr file that are not progress output
 other_lines() {
@@ -53,6 +49,7 @@ other_lines() {
 pid=$!
 wait_records "$pid" 1
 kill -TERM "$pid" 2>/dev/null
+kill -CONT "$pid" 2>/dev/null
 wait "$pid"
 rc=$?
 check "SIGTERM: exit 3 (got $rc): $(tail -n 1 "$tmp/term.err")" [ $rc -eq 3 ]
@@ -64,15 +61,10 @@ check "SIGTERM: journal kept with the images done ($n_term)" [ "$n_term" -ge 1 -
 check "SIGTERM: the count in the line matches the journal" grep -q "($n_term/4 images done)" "$tmp/term.err"
 check "SIGTERM: no final file yet" [ ! -e "$out" ]
 
-# wait_resuming <pid> <stderr file>: until the resumed run says it is resuming (its files rebuilt)
+# wait_resuming <pid> <stderr file>: until the resumed run says it is resuming (its files rebuilt),
+# then the run is paused (SIGSTOP), as in wait_records
 wait_resuming() {
-    local i
-    for i in $(seq 3000); do
-        grep -q "^resuming" "$2" && return 0
-        kill -0 "$1" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
+    wait_for 600 "the rerun to say it is resuming ($2)" "$1" in_file "^resuming" "$2" && pause_run "$1"
 }
 
 # 2. The rerun continues; SIGUSR1 as soon as it has resumed stops it the same way (before or after
@@ -81,6 +73,7 @@ wait_resuming() {
 pid=$!
 wait_resuming "$pid" "$tmp/usr1.err"
 kill -USR1 "$pid" 2>/dev/null
+kill -CONT "$pid" 2>/dev/null
 wait "$pid"
 rc=$?
 n_usr1=$(records)
@@ -89,21 +82,22 @@ check "SIGUSR1: the line, with the journal's count ($n_usr1)" \
     grep -q "^polycam-eval: interrupted by SIGUSR1; rerun the same command to continue ($n_usr1/4 images done)$" "$tmp/usr1.err"
 check "SIGUSR1: at most the image in progress was added ($n_term -> $n_usr1)" [ "$n_usr1" -ge "$n_term" -a "$n_usr1" -le $((n_term + 1)) ]
 
-# 3. Two SIGINTs: the second stops at once, in the middle of an image.
+# 3. A second stop signal stops at once, in the middle of an image. Both are sent while the run is
+# paused in its first image, so the second is there the moment the first has been handled,
+# however long the image takes: a SIGINT and a SIGTERM (two SIGINTs sent while the first is still
+# pending merge into one, as the kernel keeps one pending signal of a kind; the handler treats
+# every stop signal after the first alike, stop.h).
 if [ ! -e "$out" ]; then
     "$bin" --config "$tmp/tiny.ini" --set "output.file=$out" >/dev/null 2>"$tmp/int.err" &
     pid=$!
     wait_resuming "$pid" "$tmp/int.err"
     kill -INT "$pid" 2>/dev/null
-    # the second one well inside the image in progress (on a fast CPU an image of this plumbing
-    # run takes about 0.2 s: with 0.2 s between the signals the first could finish it and exit),
-    # but after the first has been handled (a pending signal of the same kind would merge with it)
-    sleep 0.02
-    kill -INT "$pid" 2>/dev/null
+    kill -TERM "$pid" 2>/dev/null
+    kill -CONT "$pid" 2>/dev/null
     wait "$pid"
     rc=$?
-    check "two SIGINTs: exit 3 (got $rc): $(tail -n 1 "$tmp/int.err")" [ $rc -eq 3 ]
-    check "two SIGINTs: stopped at once, says how to continue" grep -q "stopped at once; rerun the same command to continue" "$tmp/int.err"
+    check "two stop signals: exit 3 (got $rc): $(tail -n 1 "$tmp/int.err")" [ $rc -eq 3 ]
+    check "two stop signals: stopped at once, says how to continue" grep -q "stopped at once; rerun the same command to continue" "$tmp/int.err"
 fi
 
 # 4. The plain rerun finishes: the same data as the uninterrupted run.
@@ -126,6 +120,7 @@ out=$tmp/brun.h5
 pid=$!
 wait_records "$pid" 1
 kill -TERM "$pid" 2>/dev/null
+kill -CONT "$pid" 2>/dev/null
 wait "$pid"
 rc=$?
 check "baselines: SIGTERM exits 3 ($rc)" [ $rc -eq 3 ]

@@ -56,10 +56,8 @@ check "... and the result is unchanged" cmp -s "$tmp/m_before.h5" "$tmp/m/rn.h5"
 # stopped with SIGTERM once a shard has stored an image, then rerun
 bash "$multi" "$tmp/rn.ini" 3 --device cpu --run-dir "$tmp/s" >"$tmp/s.out" 2>"$tmp/s.err" &
 pid=$!
-for _ in $(seq 600); do
-    grep -qa JRCR "$tmp"/s/shard_*.h5.journal 2>/dev/null && break
-    sleep 0.05
-done
+shard_record() { for j in "$tmp"/s/shard_*.h5.journal; do has_records "$j" 1 && return 0; done; return 1; }
+wait_for 600 "a whole record in a shard's journal ($tmp/s)" $pid shard_record
 kill -TERM $pid
 wait $pid
 rc=$?

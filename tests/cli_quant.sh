@@ -70,8 +70,11 @@ check "... reading its scales back" grep -q "input scales read back from" "$tmp/
 # a resume reads the scales from the journal: stop after the start, change calibration image 0
 "$bin" --config "$tmp/q.ini" --set "output.file=$tmp/res.h5" >/dev/null 2>"$tmp/res1.err" &
 pid=$!
-for _ in $(seq 1 600); do grep -q "8-bit guard passed" "$tmp/res1.err" && break; sleep 0.05; done
+# paused (SIGSTOP) where the guard passed, so the SIGTERM finds the run before its last image
+wait_for 600 "the 8-bit guard to pass ($tmp/res1.err)" "$pid" in_file "8-bit guard passed" "$tmp/res1.err" &&
+    pause_run "$pid"
 kill -TERM "$pid" 2>/dev/null
+kill -CONT "$pid" 2>/dev/null
 wait "$pid"
 rc=$?
 check "SIGTERM after the guard: interrupted (exit 3, got $rc)" [ $rc -eq 3 ]
@@ -141,7 +144,8 @@ cp "$src/data/synthetic/synth_001.jpg" "$tmp/img/synth_001.jpg"
 "$bin" --config "$tmp/q.ini" --set "output.file=$tmp/gstop.h5" --set precision.guard_images=3 \
     --set saliency.methods=pcampm >/dev/null 2>"$tmp/gstop.err" &
 pid=$!
-for _ in $(seq 1 1200); do grep -q "^8-bit: " "$tmp/gstop.err" && break; sleep 0.05; done
+# paused (SIGSTOP) once it says its 8-bit set-up, before its guard: the steps below find it there
+wait_for 600 "the 8-bit start line ($tmp/gstop.err)" "$pid" in_file "^8-bit: " "$tmp/gstop.err" && pause_run "$pid"
 # a second run on the same output meanwhile: refused at once by the writer lock, which the 8-bit
 # run takes before its calibration (it was refused only after its own calibration and guard)
 "$bin" --config "$tmp/q.ini" --set "output.file=$tmp/gstop.h5" --set precision.guard_images=3 \
@@ -153,6 +157,7 @@ check "... refused by the lock: $(cat "$tmp/gstop2.err")" grep -q \
 check "... in one line (no calibration, no guard)" [ "$(wc -l <"$tmp/gstop2.err")" -eq 1 ]
 check "... before calibrating (the first run still in its guard)" not grep -q "8-bit guard passed" "$tmp/gstop.err"
 kill -TERM "$pid" 2>/dev/null
+kill -CONT "$pid" 2>/dev/null
 wait "$pid"
 rc=$?
 check "SIGTERM during the guard: exit 3 ($rc)" [ $rc -eq 3 ]

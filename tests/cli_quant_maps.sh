@@ -68,8 +68,11 @@ check "finished apply = all file, rerun with maps: refused (exit $rc): $(tail -n
     grep -q "^polycam-eval: $tmp/gc_all.h5 was made with a different configuration: .*apply = maps.*; use --force" "$tmp/chg.err"
 "$bin" --config "$tmp/q.ini" --set "output.file=$tmp/res.h5" --set precision.apply=maps >/dev/null 2>"$tmp/res1.err" &
 pid=$!
-for _ in $(seq 1 600); do grep -q "8-bit guard passed" "$tmp/res1.err" && break; sleep 0.05; done
+# paused (SIGSTOP) where the guard passed, so the SIGTERM finds the run before its last image
+wait_for 600 "the 8-bit guard to pass ($tmp/res1.err)" "$pid" in_file "8-bit guard passed" "$tmp/res1.err" &&
+    pause_run "$pid"
 kill -TERM "$pid" 2>/dev/null
+kill -CONT "$pid" 2>/dev/null
 wait "$pid"
 if [ -f "$tmp/res.h5.journal" ]; then
     q res >/dev/null 2>"$tmp/res2.err"

@@ -140,20 +140,77 @@ second_group() { md_group "$1" 7; }   # "id ins del diff n" of the second model'
 check "... and vgg's rows are its own 3 images (its --table CSV)" \
     [ "$(second_group "$tmp/rep9/report.md")" = "$(csv_rows "$tmp/vgg.h5.csv")" ]
 
-# The output name of a run that is not finished: its .partial, with the images done so far.
-"$bin" --config "$tmp/run.ini" --set "output.file=$tmp/going.h5" --set data.limit=16 >/dev/null 2>&1 &
+# The output name of a run that is not finished: its .partial and the images its journal holds,
+# what a resume would count (the run appends an image to its journal before it writes it into the
+# .partial; counting the .partial alone missed it, issue 25). The run is paused (SIGSTOP) once its
+# journal holds a whole record and reported while it holds its lock; the count must equal the
+# journal's whole records, read from its bytes (journal_records), whatever the moment of the
+# pause. The report writes nothing (the files are as they were, the lock stays the run's), and the
+# run, continued, finishes.
+going=$tmp/going.h5
+going_run=("$bin" --config "$tmp/run.ini" --set "output.file=$going" --set data.offset=0 --set data.limit=4)
+report_done() {   # report_done <out dir>: the Done column of the .partial's row
+    awk -F'|' -v f="\`$going.partial\`" '{ c = $2; gsub(/^ +| +$/, "", c) } c == f { gsub(/ /, "", $4); print $4 }' "$1/report.md"
+}
+file_states() { stat -c '%n %s %y %z' "$going.partial" "$going.journal" "$going.lock" && md5sum "$going".*; }
+"${going_run[@]}" >/dev/null 2>"$tmp/going.err" &
 pid=$!
-for _ in $(seq 3000); do
-    [ "$(grep -a -o JRCR "$tmp/going.h5.journal" 2>/dev/null | wc -l)" -ge 1 ] && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.1
-done
-kill -9 $pid 2>/dev/null
-wait $pid 2>/dev/null
-if [ ! -e "$tmp/going.h5" ]; then
-    "$bin" --report "$tmp/rep8" "$tmp/going.h5" >/dev/null 2>"$tmp/rep8.err"
-    rc=$?; check "report of an unfinished run's output name: $(tail -n 1 "$tmp/rep8.err")" [ $rc -eq 0 ]
-    check "... reads its .partial, listed as running" grep -q "going.h5.partial\` | [0-9]* | [1-9][0-9]* | running" "$tmp/rep8/report.md"
+if wait_for 600 "a whole record in $going.journal" $pid has_records "$going.journal" 1 && pause_run $pid; then
+    n=$(journal_records "$going.journal")
+    # what the .partial alone shows (at most n; often n - 1: the image the run was writing)
+    alone=$(HDF5_USE_FILE_LOCKING=FALSE h5vals "$going.partial" /images/done | grep -c '^1$')
+    before=$(file_states)
+    "$bin" --report "$tmp/rep10" "$going" >/dev/null 2>"$tmp/rep10.err"
+    rc=$?; check "report of a running output: $(tail -n 1 "$tmp/rep10.err")" [ $rc -eq 0 ]
+    check "... reads its .partial, listed as running" grep -q "going.h5.partial\` | 4 | [0-9]* | running" "$tmp/rep10/report.md"
+    check "... with exactly the journal's $n whole records done ($(report_done "$tmp/rep10"); the .partial alone: $alone)" [ "$(report_done "$tmp/rep10")" = "$n" ]
+    if [ "$alone" -lt "$n" ]; then
+        check "... saying $((n - alone)) of them are read from the journal" \
+            grep -q "going.h5.partial\`: $((n - alone)) of its done images are read from its journal" "$tmp/rep10/report.md"
+    fi
+    "$bin" --table "$going.partial" >"$tmp/table10.out" 2>"$tmp/table10.err"
+    rc=$?; check "--table of the .partial: $(tail -n 1 "$tmp/table10.err")" [ $rc -eq 0 ]
+    check "... $n done: $(grep 'images,' "$tmp/table10.out")" grep -q "^$going.partial: 4 images, $n done, " "$tmp/table10.out"
+    check "... and no CSV for a running file" [ ! -e "$going.partial.csv" ]
+    check "the report and the table wrote nothing (.partial, journal, lock as they were)" [ "$(file_states)" = "$before" ]
+    "${going_run[@]}" >/dev/null 2>"$tmp/second.err"
+    check "the run still holds its lock: a second writer is refused" grep -q "another polycam-eval (pid $pid)" "$tmp/second.err"
+    kill -CONT $pid
+    wait $pid
+    rc=$?
+    check "the paused run, continued, finishes (exit $rc): $(tail -n 1 "$tmp/going.err")" [ $rc -eq 0 -a -e "$going" ]
+fi
+# Killed with its .partial behind its journal by more than the image in progress: the .partial
+# put back as it was before the last records (what a kill between the journal's appends and the
+# .partial's flushes leaves). The report and the table count the journal's records, say how many
+# they read from it, and a resume finds the same count.
+rm -f "$going" "$going".*
+"${going_run[@]}" >/dev/null 2>&1 &
+pid=$!
+if wait_for 600 "a whole record in $going.journal" $pid has_records "$going.journal" 1 && pause_run $pid; then
+    cp "$going.partial" "$tmp/older.partial"
+    alone=$(HDF5_USE_FILE_LOCKING=FALSE h5vals "$tmp/older.partial" /images/done | grep -c '^1$')
+    more=$(($(journal_records "$going.journal") + 1))
+    kill -CONT $pid
+    if wait_for 600 "record $more in $going.journal" $pid has_records "$going.journal" $more && pause_run $pid; then
+        kill -9 $pid
+        wait $pid 2>/dev/null
+        n=$(journal_records "$going.journal")
+        cp "$tmp/older.partial" "$going.partial"
+        "$bin" --report "$tmp/rep11" "$going" >/dev/null 2>"$tmp/rep11.err"
+        rc=$?; check "report of a killed run's output: $(tail -n 1 "$tmp/rep11.err")" [ $rc -eq 0 ]
+        check "... with exactly the journal's $n whole records done ($(report_done "$tmp/rep11"); the .partial alone: $alone)" \
+            [ "$(report_done "$tmp/rep11")" = "$n" -a "$alone" -lt "$n" ]
+        check "... saying $((n - alone)) of them are read from the journal" \
+            grep -q "going.h5.partial\`: $((n - alone)) of its done images are read from its journal" "$tmp/rep11/report.md"
+        "$bin" --table "$going.partial" >"$tmp/table11.out" 2>&1
+        check "--table: $n done, $((n - alone)) from the journal: $(grep 'images,' "$tmp/table11.out")" grep -q \
+            "^$going.partial: 4 images, $n done, .*(run not finished; $((n - alone)) of the done images read from its journal)" \
+            "$tmp/table11.out"
+        "${going_run[@]}" >/dev/null 2>"$tmp/resume11.err"
+        rc=$?; check "the resume finishes: $(tail -n 1 "$tmp/resume11.err")" [ $rc -eq 0 ]
+        check "... having found the same $n images done" grep -q "^resuming $going: $n images already done" "$tmp/resume11.err"
+    fi
 fi
 
 # Bad input: one line naming the file, exit 1.

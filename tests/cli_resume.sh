@@ -25,35 +25,30 @@ device = cpu
 EOF
 
 ref=$tmp/ref.h5
-t0=$(date +%s.%N)
 "$bin" --config "$tmp/tiny.ini" --set "output.file=$ref" >/dev/null 2>"$tmp/ref.err"
 rc=$?
 check "uninterrupted run exits 0: $(tail -n 2 "$tmp/ref.err")" [ $rc -eq 0 ]
-t1=$(date +%s.%N)
-total=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-echo "uninterrupted run: $total s"
 
-# Kill at fractions of the uninterrupted run time: very early (set-up / first image), in the middle
-# of images, and late (around the last images and the final rename).
+# Killed four times, each run resuming the last: once its output is open (set-up done, first image
+# under way), then once its journal holds one more whole record than before (the kill lands right
+# after an image was stored: while the .partial is written, or early in the next image). Each run
+# is paused (SIGSTOP) where its condition held and killed there, so every kill lands mid-run,
+# however fast or slow the run goes.
 out=$tmp/killed.h5
 killed=0
-for frac in 0.03 0.15 0.30 0.30; do
-    delay=$(awk -v t="$total" -v f="$frac" 'BEGIN { printf "%.2f", t * f }')
+for want in 0 1 2 3; do
     "$bin" --config "$tmp/tiny.ini" --set "output.file=$out" --resume >/dev/null 2>>"$tmp/killed.err" &
     pid=$!
-    sleep "$delay"
-    if kill -9 "$pid" 2>/dev/null; then killed=$((killed + 1)); fi
+    if [ "$want" -eq 0 ]; then
+        wait_for 600 "$out.journal" $pid test -e "$out.journal"
+    else
+        wait_for 600 "$want whole record(s) in $out.journal" $pid has_records "$out.journal" "$want"
+    fi && pause_run $pid && kill -9 "$pid" 2>/dev/null && killed=$((killed + 1))
     wait "$pid" 2>/dev/null
-    if [ -f "$out" ]; then break; fi   # it finished before the kill
 done
-echo "killed $killed times"
-check "at least three kills landed mid-run ($killed)" [ "$killed" -ge 3 ]
-unfinished=0
-[ -f "$out" ] || unfinished=1
-check "the killed runs left a journal" [ "$unfinished" -eq 0 -o -f "$out.journal" ]
-# records in the journal (each starts with the bytes "JRCR")
-records=0
-[ -f "$out.journal" ] && records=$(grep -a -o JRCR "$out.journal" | wc -l)
+check "the four kills landed mid-run ($killed)" [ "$killed" -eq 4 ]
+check "the killed runs left a journal and no final file" [ -f "$out.journal" -a ! -e "$out" ]
+records=$(journal_records "$out.journal")   # whole records: a record torn by the kill is not one
 echo "journal records before the final resume: $records"
 
 # The plain command (no --resume) continues.
@@ -68,11 +63,12 @@ check "journal and partial removed" [ ! -e "$out.journal" -a ! -e "$out.partial"
 check "resumed file has the same datasets as the uninterrupted one (h5diff)" same_data "$ref" "$out"
 if ! same_data "$ref" "$out"; then h5diff "$ref" "$out" /methods /methods | head -n 20; fi
 
-# Kill during the first moments, then a second run started later: torn records are dropped.
+# Killed once its journal holds two images, then a second run started later: torn records are
+# dropped.
 out2=$tmp/killed2.h5
 "$bin" --config "$tmp/tiny.ini" --set "output.file=$out2" >/dev/null 2>&1 &
 pid=$!
-sleep "$(awk -v t="$total" 'BEGIN { printf "%.2f", t * 0.6 }')"
+wait_for 600 "2 whole records in $out2.journal" $pid has_records "$out2.journal" 2 && pause_run $pid
 kill -9 "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
 # simulate a kill in the middle of a journal write: cut the journal's last record short

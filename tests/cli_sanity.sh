@@ -70,8 +70,10 @@ check "--sanity with --table: exit 2" [ $? -eq 2 ]
 # SIGTERM during the check: it stops after the current step, exit 3, /sanity left as it was.
 "$bin" "${base[@]}" --set sanity.methods=pcamp --sanity >/dev/null 2>"$tmp/int.err" &
 pid=$!
-for _ in $(seq 1200); do grep -q 'sanity step 0/' "$tmp/int.err" && break; sleep 0.1; done
+# (paused with SIGSTOP where the condition holds, so the signal finds it there)
+wait_for 600 "sanity step 0 ($tmp/int.err)" "$pid" in_file 'sanity step 0/' "$tmp/int.err" && pause_run "$pid"
 kill -TERM "$pid"
+kill -CONT "$pid"
 wait "$pid"
 rc=$?
 check "SIGTERM during the check: exit 3 ($rc)" [ $rc -eq 3 ]
@@ -86,8 +88,9 @@ check "--force removes the steps journal" [ ! -e "$out.sanity.journal" ]
 # as a SIGKILL leaves, is computed again) and /sanity equals the uninterrupted check's.
 "$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>"$tmp/int2.err" &
 pid=$!
-for _ in $(seq 3000); do grep -q 'sanity step 4/' "$tmp/int2.err" && break; sleep 0.02; done
+wait_for 600 "sanity step 4 ($tmp/int2.err)" "$pid" in_file 'sanity step 4/' "$tmp/int2.err" && pause_run "$pid"
 kill -TERM "$pid"
+kill -CONT "$pid"
 wait "$pid"
 rc=$?
 check "SIGTERM in the middle of the check: exit 3 ($rc)" [ $rc -eq 3 ]
@@ -135,7 +138,8 @@ check "full journal: /sanity equals the uninterrupted one" h5diff -q "$out" "$tm
 "$bin" "${base[@]}" --set sanity.methods=ixg --sanity >/dev/null 2>&1   # back to the 1-method /sanity
 "$bin" "${base[@]}" --set sanity.methods=gradcam,ixg --sanity >/dev/null 2>"$tmp/kill.err" &
 pid=$!
-for _ in $(seq 1200); do grep -q 'sanity step 21/' "$tmp/kill.err" && break; sleep 0.02; done
+# (no pause: the kill is meant to land anywhere around the final write, and either outcome is checked)
+wait_poll=0.02 wait_for 600 "sanity step 21 ($tmp/kill.err)" "$pid" in_file 'sanity step 21/' "$tmp/kill.err"
 kill -9 "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
 check "SIGKILL at the end of the check: the results read as before" \

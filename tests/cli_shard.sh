@@ -81,7 +81,7 @@ check "shards of another config refused" grep -q "come from different configurat
 check "... naming the key: $(cat "$tmp/e3")" grep -q "\[metrics\] 'steps = 4' there, \[metrics\] 'steps = 2' now" "$tmp/e3"
 "$bin" --config "$tmp/rn.ini" --set "output.file=$tmp/p.h5" --set run.shard=1/3 >/dev/null 2>&1 &
 pid=$!
-for _ in $(seq 100); do [ -f "$tmp/p.h5.partial" ] && break; sleep 0.05; done
+wait_for 600 "$tmp/p.h5.partial" $pid test -f "$tmp/p.h5.partial"
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
 "$bin" --merge "$tmp/m2.h5" "$tmp/s0.h5" "$tmp/p.h5.partial" "$tmp/s2.h5" >/dev/null 2>"$tmp/e4"

@@ -64,8 +64,8 @@ chmod 600 "$cl/munge/munge.key"
 munged -F --force --socket="$cl/munge/sock" --key-file="$cl/munge/munge.key" --pid-file="$cl/munge/pid" \
     --log-file="$cl/munge/munged.log" --seed-file="$cl/munge/seed" 2>"$cl/munged.err" &
 daemons+=($!)
-for _ in $(seq 50); do [ -S "$cl/munge/sock" ] && break; sleep 0.1; done
-[ -S "$cl/munge/sock" ] || die "munged did not start: $(cat "$cl/munged.err"; tail -n 2 "$cl/munge/munged.log" 2>/dev/null)"
+wait_for 120 "munged's socket" "${daemons[-1]}" test -S "$cl/munge/sock" ||
+    die "munged did not start: $(cat "$cl/munged.err"; tail -n 2 "$cl/munge/munged.log" 2>/dev/null)"
 
 node=$(slurmd -C 2>/dev/null | head -n 1 | sed 's/^NodeName=[^ ]* //')
 [[ $node == CPUs=* ]] || die "slurmd -C does not describe this machine: $(slurmd -C 2>&1 | head -n 1)"
@@ -104,12 +104,13 @@ EOF
 export SLURM_CONF=$cl/slurm.conf
 slurmctld -D -c >"$cl/slurmctld.err" 2>&1 &
 daemons+=($!)
-for _ in $(seq 100); do scontrol ping 2>/dev/null | grep -q "is UP" && break; sleep 0.1; done
-scontrol ping 2>/dev/null | grep -q "is UP" || die "slurmctld did not start: $(cat "$cl/slurmctld.err"; logs)"
+ctld_up() { scontrol ping 2>/dev/null | grep -q "is UP"; }
+wait_poll=0.2 wait_for 120 "slurmctld to answer" "${daemons[-1]}" ctld_up ||
+    die "slurmctld did not start: $(cat "$cl/slurmctld.err"; logs)"
 slurmd -D -N localhost >"$cl/slurmd.err" 2>&1 &
 daemons+=($!)
-for _ in $(seq 150); do [ "$(sinfo -h -n localhost -o %t 2>/dev/null)" = idle ] && break; sleep 0.2; done
-[ "$(sinfo -h -n localhost -o %t 2>/dev/null)" = idle ] ||
+node_idle() { [ "$(sinfo -h -n localhost -o %t 2>/dev/null)" = idle ]; }
+wait_poll=0.2 wait_for 120 "slurmd to register the node" "${daemons[-1]}" node_idle ||
     die "slurmd did not register (node state '$(sinfo -h -n localhost -o %t 2>&1)'): $(cat "$cl/slurmd.err"; logs)"
 echo "single-node Slurm up on ports $port, $((port + 1)): $(sinfo -h -o '%P %D %c CPUs %t')"
 
@@ -129,26 +130,13 @@ rc=$?
 check "unsharded run: $(tail -n 1 "$tmp/full.err")" [ $rc -eq 0 ]
 [ $rc -eq 0 ] || finish
 
-# wait_for SECONDS WHAT COMMAND...: polls COMMAND until it succeeds; 1 (with a line) on timeout
-wait_for() {
-    local end=$((SECONDS + $1)) what=$2
-    shift 2
-    until "$@"; do
-        [ $SECONDS -lt $end ] || { echo "timed out waiting for $what"; return 1; }
-        sleep 0.1
-    done
-}
-# check_wait DESCRIPTION SECONDS RUN_DIR COMMAND...: one assertion that COMMAND succeeds in time;
-# on failure the run's status, logs and the queue are shown
+# check_wait DESCRIPTION SECONDS RUN_DIR COMMAND...: one assertion that COMMAND succeeds in time
+# (wait_for); on failure the run's status, logs and the queue are shown
 check_wait() {
-    local desc=$1 secs=$2 run=$3 rc
+    local desc=$1 secs=$2 run=$3
     shift 3
-    wait_for "$secs" "$desc" "$@"
-    rc=$?
-    check "$desc" [ $rc -eq 0 ]
-    [ $rc -eq 0 ] || diagnose "$run"
+    if wait_poll=0.1 wait_for "$secs" "$desc" - "$@"; then check "$desc" true; else diagnose "$run"; fi
 }
-records() { grep -ao JRCR "$1" 2>/dev/null | wc -l; }
 merged() { [ -f "$1/table.md" ]; }
 queue_empty() { [ -z "$(squeue -h)" ]; }
 # same_table FILE: the table rows of FILE equal those of the unsharded run
@@ -159,11 +147,8 @@ diagnose() { "$slurm/status" "$1"; tail -n 5 "$1"/logs/*; squeue; }
 # the records it had stored. The pids are left in RUN/frozen_<SHARD>.pids.
 freeze() {
     local j=$1/shard_$2.h5.journal task id p
-    local end=$((SECONDS + 90))
-    until grep -qsa JRCR "$j"; do     # a tight loop: the window is one shard's run
-        [ $SECONDS -lt $end ] || { echo "timed out waiting for shard $2 of $1 to store an image" >&2; return 1; }
-        sleep 0.02
-    done
+    # a tight loop: the window is one shard's run
+    wait_poll=0.02 wait_for 600 "shard $2 of $1 to store an image" - has_records "$j" 1 >&2 || return 1
     task=$(awk '$1 == "array" { print $2 }' "$1/jobs")_$2
     id=$(squeue -h -j "$task" -o %A)      # the task's own job id: listpids takes no array syntax
     scontrol listpids "$id" 2>"$1/frozen_$2.err" | awk '$1 ~ /^[0-9]+$/ { print $1 }' >"$1/frozen_$2.pids"
@@ -173,7 +158,7 @@ freeze() {
     fi
     [ -s "$1/frozen_$2.pids" ] || { echo "scontrol listpids $id ($task) lists no process${3:+ named $3}: $(cat "$1/frozen_$2.err")" >&2; return 1; }
     xargs kill -STOP <"$1/frozen_$2.pids"
-    records "$j"
+    journal_records "$j"
 }
 
 # ---- 1. bad input: refused before anything is submitted ---------------------------------------
@@ -215,7 +200,7 @@ check "... one array and one merge job recorded" [ "$(awk '{ print $1 }' "$r1/jo
 check "... the run folder keeps the sbatch files" [ -f "$r1/shard.sbatch" -a -f "$r1/merge.sbatch" ]
 check "... the merge job waits for the array" \
     grep -q "Dependency=afterok:$(awk '$1 == "array" { print $2 }' "$r1/jobs")" <<<"$(scontrol show job "$(awk '$1 == "merge" { print $2 }' "$r1/jobs")")"
-check_wait "run 1 ends merged" 150 "$r1" merged "$r1"
+check_wait "run 1 ends merged" 600 "$r1" merged "$r1"
 check "merged file equals the unsharded run (h5diff /images, /methods)" same_data "$tmp/full.h5" "$r1/run.h5"
 check "table.md equals the unsharded run's table" same_table "$r1/table.md"
 for i in 0 1 2; do
@@ -252,9 +237,11 @@ check "scontrol requeue ${a2}_1 ($(cat "$tmp/rq.err"))" [ $rc -eq 0 ]
 scancel --batch --signal=USR1 "${a2}_2" 2>"$tmp/usr1.err"
 rc=$?
 check "scancel --batch --signal=USR1 ${a2}_2 ($(cat "$tmp/usr1.err"))" [ $rc -eq 0 ]
-sleep 1
+# the script passes the signal on to its polycam-eval (SIGTERM), which keeps it pending while held
+pc2=$(for p in $(cat "$r2/frozen_2.pids"); do echo "$p"; done | head -n 1)
+wait_for 120 "shard 2's script to pass SIGUSR1 on as SIGTERM (pending in polycam-eval $pc2)" - signal_pending "$pc2" 15
 xargs kill -CONT <"$r2/frozen_2.pids"
-check_wait "run 2 ends merged" 150 "$r2" merged "$r2"
+check_wait "run 2 ends merged" 600 "$r2" merged "$r2"
 log=$(ls "$r2"/logs/shard_1.*.out 2>/dev/null | head -n 1)
 check "shard 1 ran again after the requeue" grep -q "restart 1" "$log"
 check "... and continued from its journal ($(grep -m 1 '^resuming' "$log"))" grep -q "^resuming .*images already done" "$log"
@@ -277,7 +264,7 @@ rc=$?
 check "shard 1 caught in the middle of its run ($n of 10 images stored)" [ $rc -eq 0 -a "${n:-0}" -ge 1 -a "${n:-0}" -lt 10 ]
 scancel "${a3}_1"
 only_merge_left() { [ "$(squeue -h -o %i)" = "$m3" ]; }
-check_wait "shards 0 and 2 finish, the merge job stays pending" 150 "$r3" only_merge_left
+check_wait "shards 0 and 2 finish, the merge job stays pending" 600 "$r3" only_merge_left
 "$slurm/status" "$r3" >"$tmp/st3" 2>&1
 check "status reports shard 1 cancelled ($(grep '^1 ' "$tmp/st3"))" grep -Eq "^1 +not queued, CANCELLED: resubmit" "$tmp/st3"
 check "status: 2 of 3 shards finished" grep -q "^all .*2 of 3 shards finished" "$tmp/st3"
@@ -288,12 +275,12 @@ rc=$?
 check "resubmit exits 0 ($(head -n 1 "$tmp/rs.out"))" [ $rc -eq 0 ]
 check "... resubmits shard 1 alone" grep -q "^resubmitted shard(s) 1 as array job" "$tmp/rs.out"
 check "... cancels the old merge job" grep -q "cancelled the old merge job $m3" "$tmp/rs.out"
-check_wait "run 3 ends merged" 150 "$r3" merged "$r3"
+check_wait "run 3 ends merged" 600 "$r3" merged "$r3"
 log=$(ls -t "$r3"/logs/shard_1.*.out | head -n 1)
 check "the resubmitted shard continued from its journal" grep -q "^resuming .*images already done" "$log"
 check "merged file equals the unsharded run" same_data "$tmp/full.h5" "$r3/run.h5"
 check "... and its table" same_table "$r3/table.md"
 "$slurm/resubmit" "$r3" >"$tmp/rs2.out" 2>&1
 check "resubmit of a finished run: nothing to do ($(cat "$tmp/rs2.out"))" grep -q "^nothing to resubmit" "$tmp/rs2.out"
-check_wait "no job left in the queue" 30 "$r3" queue_empty
+check_wait "no job left in the queue" 120 "$r3" queue_empty
 finish

@@ -36,20 +36,13 @@ make_ini "$tmp/slow.ini" "$tmp/many.txt" 64
 make_ini "$tmp/bad.ini" "$tmp/with_bad.txt" 64
 make_ini "$tmp/quick.ini" "$tmp/many.txt" 4
 
-wait_for() {   # wait_for <seconds> <command...>: polls every 0.05 s
-    local n=$(($1 * 20))
-    shift
-    for _ in $(seq "$n"); do "$@" && return 0; sleep 0.05; done
-    return 1
-}
-records() { if [ -f "$1" ]; then grep -a -o JRCR "$1" | wc -l; else echo 0; fi; }
-at_least_records() { [ "$(records "$1")" -ge "$2" ]; }
 
 # 1. Two runs on one output: the second is refused, naming the first; the first completes.
 out=$tmp/one.h5
 "$bin" --config "$tmp/slow.ini" --set "output.file=$out" >/dev/null 2>"$tmp/a.err" &
 pid=$!
-wait_for 60 test -e "$out.journal"
+# paused (SIGSTOP) once it has its journal: the second run and --force below find it running
+wait_for 600 "$out.journal" $pid test -e "$out.journal" && pause_run $pid
 "$bin" --config "$tmp/slow.ini" --set "output.file=$out" >/dev/null 2>"$tmp/b.err"
 rc=$?
 if [ -e "$out" ] && ! grep -q "another polycam-eval" "$tmp/b.err"; then
@@ -61,6 +54,7 @@ else
     "$bin" --config "$tmp/slow.ini" --set "output.file=$out" --force >/dev/null 2>"$tmp/c.err"
     check "--force does not take over a live run either" grep -q "another polycam-eval (pid $pid)" "$tmp/c.err"
 fi
+kill -CONT $pid
 wait $pid
 rc=$?
 check "first writer exits 0 (rc $rc): $(tail -n 1 "$tmp/a.err")" [ $rc -eq 0 ]
@@ -145,7 +139,7 @@ rm -f "$out.update"
 out=$tmp/res.h5
 "$bin" --config "$tmp/bad.ini" --set "output.file=$out" >/dev/null 2>"$tmp/r1.err" &
 pid=$!
-wait_for 120 at_least_records "$out.journal" 2
+wait_for 600 "2 whole records in $out.journal" $pid has_records "$out.journal" 2 && pause_run $pid
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
 if [ -e "$out" ]; then

@@ -249,8 +249,11 @@ int pc_print_table(const char *h5_path, PcError *err) {
     char nan[96] = "";
     if (t.n_nan_map)
         snprintf(nan, sizeof nan, " (%d with a NaN map of some method, left out of those rows)", t.n_nan_map);
+    char running[96] = " (run not finished)";
+    if (t.n_journal)
+        snprintf(running, sizeof running, " (run not finished; %d of the done images read from its journal)", t.n_journal);
     printf("\n%s: %d images, %d done, %d ok%s%s\n\n", h5_path, t.n_images, t.n_done, t.n_ok, nan,
-           t.complete ? "" : " (run not finished)");
+           t.complete ? "" : running);
     pc_table_print_markdown(stdout, &t);
     pc_refagreement_print_file(stdout, h5_path);   // [data] reference_classes: the class agreement
     errno = 0;

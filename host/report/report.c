@@ -20,6 +20,7 @@
 #include "plot.h"
 #include "report_internal.h"
 #include "report_sanity.h"
+#include "results_journal.h"
 #include "safe_text.h"
 #include "stats.h"
 #include "table.h"
@@ -70,6 +71,8 @@ static int file_read(ReportFile *rf, const char *path, PcError *err) {
         return pc_fail(err, "%s: not a polycam-eval result file (%s)", path, e.msg);
     }
     rf->opened = 1;
+    // a running or interrupted output: the images its journal holds count, as a resume counts them
+    if (pc_results_add_journal(&rf->r, &rf->from_journal, &e)) fprintf(stderr, "warning: %s\n", e.msg);
     int n = rf->r.n;
     rf->ok = xcalloc((size_t)n + 1, 1);
     rf->use = xcalloc((size_t)n + 1, 1);
@@ -357,6 +360,13 @@ static void describe_files(FILE *md, const ReportFile *fs, int nf, int kept, int
         fprintf(md, " | %d | %d | %s | %d |\n", fs[k].r.n, fs[k].r.n_done,
                 fs[k].r.complete ? "complete" : "running (images done so far)", used);
     }
+    for (int k = 0; k < nf; k++)
+        if (fs[k].from_journal) {
+            fprintf(md, "\n");
+            pc_md_code(md, fs[k].r.path);
+            fprintf(md, ": %d of its done images are read from its journal (stored by the run, not yet in the "
+                        ".partial).\n", fs[k].from_journal);
+        }
     if (own)
         fprintf(md, "\n**The files share no readable image**: each file's numbers are the means over its own "
                     "readable images, so the column groups do not compare image for image.\n");

@@ -18,6 +18,7 @@ typedef struct {
     unsigned char *ok;      // (n) done with status "ok"
     unsigned char *use;     // (n) ok and held (ok) by every file of the report
     int opened;
+    int from_journal;       // done images read from the journal of a .partial (results_journal.h)
 } ReportFile;
 
 // Index of method id in the file, or -1.

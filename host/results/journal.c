@@ -143,10 +143,10 @@ static int read_header(FILE *f, PcJournalHeader *hd) {
     return fread(&stored, 8, 1, f) == 1 && stored == h;
 }
 
-int pc_journal_open(PcJournal *j, const char *path, PcJournalHeader *hd, PcError *err) {
+static int journal_open(PcJournal *j, const char *path, const char *mode, PcJournalHeader *hd, PcError *err) {
     memset(j, 0, sizeof *j);
     memset(hd, 0, sizeof *hd);
-    j->f = fopen(path, "r+b");
+    j->f = fopen(path, mode);
     if (!j->f) return pc_fail(err, "%s: cannot open (%s)", path, strerror(errno));
     j->path = strdup(path);
     if (!read_header(j->f, hd)) {
@@ -156,6 +156,14 @@ int pc_journal_open(PcJournal *j, const char *path, PcJournalHeader *hd, PcError
     }
     j->good_end = ftell(j->f);
     return 1;
+}
+
+int pc_journal_open(PcJournal *j, const char *path, PcJournalHeader *hd, PcError *err) {
+    return journal_open(j, path, "r+b", hd, err);
+}
+
+int pc_journal_open_read(PcJournal *j, const char *path, PcJournalHeader *hd, PcError *err) {
+    return journal_open(j, path, "rb", hd, err);
 }
 
 // ---- records ----------------------------------------------------------------------------------

@@ -49,6 +49,9 @@ int pc_journal_create(PcJournal *j, const char *path, const PcJournalHeader *h, 
 // Opens an existing journal: 1 = valid, header returned, positioned at the first record; 0 = a
 // torn header or not a journal (nothing open: start afresh); -1 = cannot open (err).
 int pc_journal_open(PcJournal *j, const char *path, PcJournalHeader *h, PcError *err);
+// pc_journal_open for reading only (a report of a running output, results_journal.h): the file is
+// never written, so pc_journal_append and pc_journal_cut must not be called on it.
+int pc_journal_open_read(PcJournal *j, const char *path, PcJournalHeader *h, PcError *err);
 // Appends one record and flushes it to the operating system.
 int pc_journal_append(PcJournal *j, int index, const void *payload, size_t bytes, PcError *err);
 // The next intact record (index < n_images, exactly `bytes` of payload): 1, or 0 at the end.

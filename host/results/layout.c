@@ -155,6 +155,25 @@ void pc_result_free(PcImageResult *r) {
     memset(r, 0, sizeof *r);
 }
 
+void pc_result_copy(PcImageResult *dst, const PcImageResult *src, const PcStoreLayout *l) {
+    const size_t m = (size_t)l->n_methods, t = m * (size_t)l->steps;
+    dst->cls = src->cls;
+    dst->score = src->score;
+    memcpy(dst->status, src->status, sizeof dst->status);
+    if (dst->maps && src->maps) memcpy(dst->maps, src->maps, m * (size_t)l->size * (size_t)l->size * sizeof(float));
+    memcpy(dst->ins_auc, src->ins_auc, m * sizeof(double));
+    memcpy(dst->del_auc, src->del_auc, m * sizeof(double));
+    memcpy(dst->ins_scores, src->ins_scores, t * sizeof(float));
+    memcpy(dst->del_scores, src->del_scores, t * sizeof(float));
+    memcpy(dst->sens, src->sens, m * sizeof(double));
+    memcpy(dst->energy, src->energy, m * sizeof(double));
+    memcpy(dst->pointing, src->pointing, m * sizeof(int));
+    memcpy(dst->sens_avg, src->sens_avg, m * sizeof(double));
+    memcpy(dst->pointing_tol, src->pointing_tol, m * sizeof(int));
+    memcpy(dst->rank, src->rank, m * sizeof(double));
+    memcpy(dst->extra, src->extra, m * (size_t)pc_layout_extra_width(l) * sizeof(double));
+}
+
 static size_t map_elem_bytes(const PcStoreLayout *l) {
     return l->maps == PC_MAPS_F16 ? 2 : l->maps == PC_MAPS_F32 ? 4 : 0;
 }
@@ -798,7 +817,46 @@ int pc_results_open(PcResultFile *rf, const char *path, PcError *err) {
     return 0;
 }
 
+// ---- rows an overlay adds (PcRowsOverlay) -------------------------------------------------------
+
+static const PcImageResult *added_row(const PcResultFile *rf, int row) {
+    return rf->overlay.values && row >= 0 && row < rf->n ? rf->overlay.values(rf->overlay.ctx, row) : NULL;
+}
+
+static int any_added(const PcResultFile *rf) {
+    for (int i = 0; rf->overlay.values && i < rf->n; i++)
+        if (added_row(rf, i)) return 1;
+    return 0;
+}
+
+// The value of method m that dataset /methods/<id>/<what> stores for an added row r (NaN when the
+// layout has no such one-value-per-image set).
+static double added_value(const PcStoreLayout *l, const PcImageResult *r, int m, const char *what) {
+    if (!strcmp(what, "insertion/auc")) return r->ins_auc[m];
+    if (!strcmp(what, "deletion/auc")) return r->del_auc[m];
+    if (!strcmp(what, "sensitivity")) return r->sens[m];
+    if (!strcmp(what, "sensitivity_avg")) return r->sens_avg[m];
+    if (!strcmp(what, "localisation/energy")) return r->energy[m];
+    if (!strcmp(what, "localisation/rank")) return r->rank[m];
+    const double *xv = r->extra + (size_t)m * pc_layout_extra_width(l);
+    for (int k = 0; k < l->n_extra; xv += l->extra[k++].width)
+        if (!strcmp(what, l->extra[k].name) && l->extra[k].width == 1) return xv[0];
+    return NAN;
+}
+
+static void overlay_f64(const PcResultFile *rf, int m, const char *what, double *v) {
+    for (int i = 0; v && i < rf->n; i++) {
+        const PcImageResult *r = added_row(rf, i);
+        if (r) v[i] = added_value(&rf->layout, r, m, what);
+    }
+}
+
 int pc_results_read(const PcResultFile *rf, int row, PcImageResult *r, PcError *err) {
+    if (added_row(rf, row))
+        return rf->overlay.read(rf->overlay.ctx, row, r) == 0
+                   ? 0
+                   : pc_fail(err, "%s: cannot read the results of image %d (%s) back from its journal", rf->path, row,
+                             rf->names[row]);
     const PcStoreLayout *l = &rf->layout;
     hsize_t i = (hsize_t)row;
     int ok = pc_h5_read_row(rf->d_class, i, H5T_NATIVE_INT, &r->cls) == 0 &&
@@ -837,7 +895,9 @@ int pc_results_read(const PcResultFile *rf, int row, PcImageResult *r, PcError *
 double *pc_results_auc(const PcResultFile *rf, int m, int deletion) {
     char name[256];
     snprintf(name, sizeof name, "/methods/%s/%s/auc", rf->ids[m], deletion ? "deletion" : "insertion");
-    return pc_h5_read_f64(rf->f, name, (size_t)rf->n);
+    double *v = pc_h5_read_f64(rf->f, name, (size_t)rf->n);
+    overlay_f64(rf, m, deletion ? "deletion/auc" : "insertion/auc", v);
+    return v;
 }
 
 float *pc_results_scores(const PcResultFile *rf, int m, int deletion, PcError *err) {
@@ -847,15 +907,22 @@ float *pc_results_scores(const PcResultFile *rf, int m, int deletion, PcError *e
     if (d < 0 || t <= 0 || rf->n <= 0) return NULL;
     // nothing written yet (a .partial before its first image): every value is the NaN fill
     H5D_space_status_t st;
-    if (H5Dget_space_status(d, &st) >= 0 && st == H5D_SPACE_STATUS_NOT_ALLOCATED) return NULL;
+    const int unwritten = H5Dget_space_status(d, &st) >= 0 && st == H5D_SPACE_STATUS_NOT_ALLOCATED;
+    if (unwritten && !any_added(rf)) return NULL;
     char name[256];
     snprintf(name, sizeof name, "/methods/%s/%s/scores", rf->ids[m], deletion ? "deletion" : "insertion");
     if (pc_h5_budget(d, rf->path, name, (double)rf->n * t * sizeof(float), err)) return NULL;
     float *v = xmalloc((size_t)rf->n * t * sizeof(float));
-    if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
+    if (unwritten) {
+        for (size_t k = 0; k < (size_t)rf->n * t; k++) v[k] = NAN;
+    } else if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
         free(v);
         pc_fail(err, "%s: cannot read %s", rf->path, name);
         return NULL;
+    }
+    for (int i = 0; i < rf->n; i++) {
+        const PcImageResult *r = added_row(rf, i);
+        if (r) memcpy(v + (size_t)i * t, (deletion ? r->del_scores : r->ins_scores) + (size_t)m * t, t * sizeof(float));
     }
     return v;
 }
@@ -863,13 +930,24 @@ float *pc_results_scores(const PcResultFile *rf, int m, int deletion, PcError *e
 int pc_results_map(const PcResultFile *rf, int m, int row, float *out) {
     hid_t d = rf->sets[(size_t)m * N_SETS + SET_MAP];
     if (d < 0 || rf->layout.maps == PC_MAPS_NONE) return -1;
+    if (added_row(rf, row)) {   // the whole record, maps too (the overlay keeps the last one read)
+        PcImageResult r;
+        pc_result_init(&r, &rf->layout);
+        int rc = rf->overlay.read(rf->overlay.ctx, row, &r);
+        const size_t ss = (size_t)rf->layout.size * (size_t)rf->layout.size;
+        if (rc == 0) memcpy(out, r.maps + (size_t)m * ss, ss * sizeof(float));
+        pc_result_free(&r);
+        return rc;
+    }
     return pc_h5_read_row(d, (hsize_t)row, H5T_NATIVE_FLOAT, out);
 }
 
 double *pc_results_extra(const PcResultFile *rf, int m, const char *what) {
     char name[256];
     snprintf(name, sizeof name, "/methods/%s/%s", rf->ids[m], what);
-    return pc_h5_read_f64(rf->f, name, (size_t)rf->n);
+    double *v = pc_h5_read_f64(rf->f, name, (size_t)rf->n);
+    overlay_f64(rf, m, what, v);
+    return v;
 }
 
 static int *read_hits(const PcResultFile *rf, int m, int set) {
@@ -880,6 +958,10 @@ static int *read_hits(const PcResultFile *rf, int m, int set) {
         free(v);
         return NULL;
     }
+    for (int i = 0; i < rf->n; i++) {
+        const PcImageResult *r = added_row(rf, i);
+        if (r) v[i] = set == SET_POINT_TOL ? r->pointing_tol[m] : r->pointing[m];
+    }
     return v;
 }
 
@@ -888,6 +970,7 @@ int *pc_results_pointing(const PcResultFile *rf, int m) { return read_hits(rf, m
 int *pc_results_pointing_tol(const PcResultFile *rf, int m) { return read_hits(rf, m, SET_POINT_TOL); }
 
 void pc_results_close(PcResultFile *rf) {
+    if (rf->overlay.free) rf->overlay.free(rf->overlay.ctx);
     for (int i = 0; rf->sets && i < N_SETS * rf->layout.n_methods; i++)
         if (rf->sets[i] >= 0) H5Dclose(rf->sets[i]);
     free(rf->sets);

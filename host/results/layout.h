@@ -134,6 +134,9 @@ void pc_result_init(PcImageResult *r, const PcStoreLayout *layout);
 // Clears r for image index: status "ok", class -1, NaN scores and energies, pointing -1, zero maps.
 void pc_result_reset(PcImageResult *r, const PcStoreLayout *layout, int index);
 void pc_result_free(PcImageResult *r);
+// Copies src's values into dst (both sized by pc_result_init for l); the maps too unless either's
+// maps is NULL. dst's index stays.
+void pc_result_copy(PcImageResult *dst, const PcImageResult *src, const PcStoreLayout *l);
 
 // /images/status of an image whose methods all ran but some gave a NaN map (a constant map before
 // torchcam's min-max, as the library does): the ids of every such method, then this suffix,
@@ -184,6 +187,20 @@ void pc_layout_close(PcLayoutWriter *w);
 
 // ---- reading ----------------------------------------------------------------------------------
 
+// Rows that replace the file's own in every reader below: a running output's images that its
+// journal holds and its .partial does not show yet (results_journal.h installs it). Without one
+// (values == NULL) the readers return the file as it is.
+typedef struct {
+    void *ctx;
+    // Row's values (maps NULL), or NULL when row is not an added row.
+    const PcImageResult *(*values)(void *ctx, int row);
+    // Row's whole result, maps too, into r (sized by pc_result_init): 0, or -1 when it cannot be
+    // read back. Called only for rows that values() returns.
+    int (*read)(void *ctx, int row, PcImageResult *r);
+    void (*free)(void *ctx);
+} PcRowsOverlay;
+
+
 typedef struct {
     char *path;
     hid_t f;
@@ -199,6 +216,7 @@ typedef struct {
     hid_t *sets;                // (11, n_methods): map, ins auc, ins scores, del auc, del scores, sensitivity,
                                 // energy, pointing, sensitivity_avg, pointing_tol, rank
     hid_t *xsets;               // (n_methods, layout.n_extra) the extra sets
+    PcRowsOverlay overlay;      // rows a reader adds over the file's (results_journal.h), or none
 } PcResultFile;
 
 // Opens a result file (finished or .partial) and reads its attributes and /images. Every dataset is

@@ -70,6 +70,8 @@ static int keys_match(const char *old_key, const char *new_key) {
     return !strncmp(old_key, new_key, head) && !strcmp(old_key + head, end ? end + 1 : "");
 }
 
+int pc_store_keys_match(const char *old_key, const char *new_key) { return keys_match(old_key, new_key); }
+
 // The first line that differs between two fingerprints, with its section.
 static void first_difference(const char *a, const char *b, char *sec, size_t sec_n, const char **la_out,
                              size_t *la_n, const char **lb_out, size_t *lb_n) {

@@ -59,6 +59,10 @@ void pc_store_close(PcStore *st);
 // the store's own part. malloc'd.
 char *pc_store_key_config_part(const char *fingerprint);
 
+// 1 when a run of fingerprint new_key continues one of old_key: equal, or old_key from a file
+// written before the weights checksum was part of it and equal on the rest.
+int pc_store_keys_match(const char *old_key, const char *new_key);
+
 // "[metrics] 'steps = 8' there, [metrics] 'steps = 4' now": the first line of fingerprint b that
 // differs from a, with its section.
 void pc_store_key_difference(const char *a, const char *b, char *out, size_t n);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "layout.h"
+#include "results_journal.h"
 #include "safe_text.h"
 
 // The rule of docs/hostile-inputs.md: an AUC is a mean of softmax probabilities, in [0, 1];
@@ -191,6 +192,9 @@ int pc_table_from_file(const char *h5_path, PcTable *t, PcError *err) {
     if (running) return -1;
     PcResultFile rf;
     int rc = pc_results_open(&rf, h5_path, err);
+    PcError e;
+    // a .partial: the images its journal holds count, as a resume counts them
+    if (rc == 0 && pc_results_add_journal(&rf, &t->n_journal, &e)) fprintf(stderr, "warning: %s\n", e.msg);
     if (rc == 0) fill_rows(&rf, t);
     pc_results_close(&rf);
     return rc;

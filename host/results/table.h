@@ -42,6 +42,7 @@ typedef struct {
     int n_ok;               // done with status "ok" or naming NaN maps (layout.h: pc_status_usable)
     int n_nan_map;          // of those, the images with a NaN map of some method
     int complete;           // the run finished
+    int n_journal;          // of the n_done, images read from the journal of a .partial (results_journal.h)
     int n_rows;
     PcTableRow *rows;       // (n_rows) in the file's method order
     int n_cols;             // perturbation metrics' summary columns (metric_store.h), 0 = none
@@ -65,7 +66,7 @@ double *pc_table_values(const PcResultFile *rf, int m, const char *what, const u
 // 1 for a finite value in [0, 1] (0.001 of slack for rounding): what an AUC or an energy in mask is.
 int pc_unit_value_usable(double v);
 
-// Reads a result file (finished or .partial).
+// Reads a result file (finished or .partial; a .partial with the images its journal holds).
 int pc_table_from_file(const char *h5_path, PcTable *t, PcError *err);
 // Table 1; then, when the file has localisation, the localisation table (method, energy, hits/n);
 // then, when it has perturbation metrics, their table (one column per scalar set with a column).

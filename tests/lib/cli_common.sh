@@ -142,3 +142,82 @@ resnet_stages = 8x1/1,16x2/2,32x1/2,32x1/2
 num_classes = 4
 EOF
 }
+
+# wait_for <seconds> <what> <pid|-> <command...>: polls the command every 0.05 s (wait_poll=S
+# before the call: every S s) until it succeeds (returns 0). When the process <pid> ends first (- :
+# no process to watch) or <seconds> pass, it counts one failed check "waited for <what>: ..." and
+# returns 1, so the caller can skip what needed the condition. Waits are on the condition a step
+# needs, never on a time: the timeouts are only there to end a test that would hang, and are
+# generous (a loaded 2-core machine runs these tests several times slower than an idle one).
+wait_for() {
+    local secs=$1 what=$2 pid=$3 start=$SECONDS poll=${wait_poll:-0.05}
+    shift 3
+    while ! "$@"; do
+        if [ "$pid" != - ] && ! kill -0 "$pid" 2>/dev/null; then
+            "$@" && return 0   # it was met just before the end
+            check "waited for $what: the process $pid ended first" false
+            return 1
+        fi
+        if [ $((SECONDS - start)) -ge "$secs" ]; then
+            check "waited for $what: not there after $secs s" false
+            return 1
+        fi
+        sleep "$poll"
+    done
+    return 0
+}
+
+# in_file <pattern> <file>: the file has a line matching the extended regular expression (a
+# condition for wait_for).
+in_file() { grep -qE -- "$1" "$2" 2>/dev/null; }
+
+# stopped <pid>: the process is stopped (SIGSTOP), as /proc says.
+stopped() { [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = T ]; }
+
+# signal_pending <pid> <signal number>: the signal waits to be delivered to the process (as it does
+# while the process is stopped), as /proc says.
+signal_pending() {
+    local mask
+    for mask in $(awk '$1 == "SigPnd:" || $1 == "ShdPnd:" { print $2 }' "/proc/$1/status" 2>/dev/null); do
+        [ $((0x$mask >> ($2 - 1) & 1)) -eq 1 ] && return 0
+    done
+    return 1
+}
+
+# pause_run <pid>: stops the process (SIGSTOP) and waits until it is: from then on its files do not
+# change until kill -CONT (signals sent meanwhile stay pending). Fails like wait_for.
+pause_run() {
+    kill -STOP "$1" 2>/dev/null
+    wait_for 120 "process $1 to stop (SIGSTOP)" "$1" stopped "$1"
+}
+
+# journal_records <file.journal>: the number of whole records in a run's journal (0 when there is
+# none yet), read from its bytes as host/journal.h lays them out: the header (magic "PCJRNL02",
+# u64 key length, key, u64 start-time length, start time, u64 image count, the names each ending
+# in '\0', u64 checksum), then records of 24 bytes (magic "JRCR", u32 index, u64 payload bytes,
+# u64 checksum) and the payload, every record of a run the same size. A record cut short (a kill
+# in the middle of its write, or the writer appending it now) is not counted, as a resume drops
+# it. Checksums are not verified: a kill cuts a record short, it does not change its bytes.
+journal_records() {
+    local f=$1 size off len n names payload
+    [ -f "$f" ] || { echo 0; return; }
+    size=$(stat -c %s "$f")
+    [ "$size" -ge 32 ] && [ "$(head -c 8 "$f")" = PCJRNL02 ] || { echo 0; return; }
+    len=$(od -An -tu8 -j 8 -N 8 "$f" | tr -d ' ')
+    off=$((16 + len))
+    len=$(od -An -tu8 -j "$off" -N 8 "$f" | tr -d ' ')
+    off=$((off + 8 + len))
+    n=$(od -An -tu8 -j "$off" -N 8 "$f" | tr -d ' ')
+    off=$((off + 8))
+    names=$(tail -c +$((off + 1)) "$f" | tr '\0' '\n' | head -n "${n:-0}" | wc -c)
+    off=$((off + names + 8))
+    if [ "$size" -lt $((off + 24)) ] || [ "$(tail -c +$((off + 1)) "$f" | head -c 4)" != JRCR ]; then
+        echo 0
+        return
+    fi
+    payload=$(od -An -tu8 -j $((off + 8)) -N 8 "$f" | tr -d ' ')
+    echo $(((size - off) / (24 + payload)))
+}
+
+# has_records <file.journal> <n>: the journal holds at least n whole records (for wait_for).
+has_records() { [ "$(journal_records "$1")" -ge "$2" ]; }
