@@ -99,6 +99,17 @@ SHARD=1 hostile sdel reshape /methods/gradcam/deletion/scores 50000,4
 refused "deletion scores (50000, 4) of a shard, --merge" "sdel.h5: /methods/gradcam/deletion/scores has shape \(50000, 4\), expected \(1, 4\)" \
     "$tmp/sdel.h5" --merge "$tmp/m_sdel.h5" "$tmp/s0.h5" "$tmp/sdel.h5"
 check "... no merged file" [ ! -e "$tmp/m_sdel.h5" ]
+# a shard consistent in itself (steps = 2 and curves of 2 steps) whose configuration still says 4:
+# merged with the other shard, its rows would be read into memory sized by the first (a heap
+# overflow that fuzz_results found, tests/fuzz/crashes/results/merge_shards_disagree_on_map_side)
+SHARD=1 hostile ssteps attr steps 2
+for m in pcamp gradcam; do for c in insertion deletion; do
+    "$edit" reshape "$tmp/ssteps.h5" /methods/$m/$c/scores 1,2 || echo "FAIL: hostile_h5 reshape on ssteps"
+done; done
+refused "a shard of steps = 2 whose configuration says 4, --merge" \
+    "s0.h5 and .*ssteps.h5 store different rows, although their configurations agree \(one was edited\?\): steps 4 there, 2 here" \
+    "$tmp/ssteps.h5" --merge "$tmp/m_ssteps.h5" "$tmp/s0.h5" "$tmp/ssteps.h5"
+check "... no merged file" [ ! -e "$tmp/m_ssteps.h5" ]
 hostile side attr map_side 100000
 refused "map_side = 100000" "side.h5: map_side = 100000, expected 1..4096" "$tmp/side.h5" $(report_of side)
 hostile point reshape /methods/pcamp/localisation/pointing 50000

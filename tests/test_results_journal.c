@@ -78,7 +78,7 @@ static void check_added_values(PcResultFile *rf) {
     pc_result_init(&got, &l);
     for (int m = 0; m < N_METHODS; m++) {
         double *ins = pc_results_auc(rf, m, 0), *del = pc_results_auc(rf, m, 1);
-        float *sc = pc_results_scores(rf, m, 1);
+        float *sc = pc_results_scores(rf, m, 1, NULL);
         for (int i = 0; i < N_IMAGES; i++) {
             fill_result(&want, &l, i);
             CHECK(ins && del && (ins[i] == want.ins_auc[m] || (isnan(ins[i]) && isnan(want.ins_auc[m]))) &&
