@@ -22,6 +22,38 @@ int cfg_bad_value(PcConfig *cfg, int k, const char *expected, PcError *err) {
                    pc_config_key(k)->key, expected);
 }
 
+const char *cfg_origin_named(const PcConfig *cfg, const char *sec, const char *key) {
+    for (int k = 0; k < pc_config_n_keys(); k++) {
+        const PcConfigKeyDef *d = pc_config_key(k);
+        if (!strcmp(d->section, sec) && !strcmp(d->key, key))
+            return cfg->origin && cfg->origin[k] ? cfg->origin[k] : "default";
+    }
+    return "default";
+}
+
+int cfg_bad_named(const PcConfig *cfg, const char *sec, const char *key, const char *expected, PcError *err) {
+    return pc_fail(err, "%s: bad value '%s' for [%s] %s (expected %s)", cfg_origin_named(cfg, sec, key),
+                   pc_config_get(cfg, sec, key), sec, key, expected);
+}
+
+int cfg_int_named(const PcConfig *cfg, const char *sec, const char *key, long lo, long hi, int *out, PcError *err) {
+    long v;
+    if (cfg_parse_long(pc_config_get(cfg, sec, key), lo, hi, &v) == 0) return *out = (int)v, 0;
+    char expect[64];
+    snprintf(expect, sizeof expect, "an integer in %ld..%ld", lo, hi);
+    return cfg_bad_named(cfg, sec, key, expect, err);
+}
+
+int cfg_bool_named(const PcConfig *cfg, const char *sec, const char *key, int *out, PcError *err) {
+    static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off", "0"};
+    const char *v = pc_config_get(cfg, sec, key);
+    for (int i = 0; i < 4; i++) {
+        if (!strcasecmp(v, yes[i])) return *out = 1, 0;
+        if (!strcasecmp(v, no[i])) return *out = 0, 0;
+    }
+    return cfg_bad_named(cfg, sec, key, "yes or no", err);
+}
+
 int cfg_parse_long(const char *s, long lo, long hi, long *out) {
     if (!s || !*s) return -1;
     char *end;

@@ -15,6 +15,14 @@ int cfg_get_int(PcConfig *cfg, int k, long lo, long hi, long *out, PcError *err)
 int cfg_get_batch(PcConfig *cfg, int k, int *out, PcError *err);
 int cfg_get_bool(PcConfig *cfg, int k, int *out, PcError *err);
 int cfg_get_choice(PcConfig *cfg, int k, const char *const *choices, int *out, PcError *err);
+// The same reading by section and key name, for the settings parsers (method_config.c,
+// metric_config.c) that hold a const configuration: the message as cfg_bad_value's, the origin
+// that of the key (its file line, --set, or "default").
+// Where [sec] key's value comes from: "x.ini:12", "--set" or "default".
+const char *cfg_origin_named(const PcConfig *cfg, const char *sec, const char *key);
+int cfg_bad_named(const PcConfig *cfg, const char *sec, const char *key, const char *expected, PcError *err);
+int cfg_int_named(const PcConfig *cfg, const char *sec, const char *key, long lo, long hi, int *out, PcError *err);
+int cfg_bool_named(const PcConfig *cfg, const char *sec, const char *key, int *out, PcError *err);
 // Comma-separated list into trimmed items (at most max); -1 when an item is empty or too long.
 int cfg_split_list(const char *s, char items[][64], int max);
 // A path value resolved against the config's folder (file) or the current folder (--set); NULL when empty.

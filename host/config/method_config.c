@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include "method_config.h"
 
+#include "config_values.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -11,32 +13,12 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *origin_of(const PcConfig *cfg, const char *section, const char *key) {
-    for (int k = 0; k < pc_config_n_keys(); k++) {
-        const PcConfigKeyDef *d = pc_config_key(k);
-        if (!strcmp(d->section, section) && !strcmp(d->key, key))
-            return cfg->origin && cfg->origin[k] ? cfg->origin[k] : "default";
-    }
-    return "default";
-}
-
 static int bad(const PcConfig *cfg, const char *sec, const char *key, const char *expected, PcError *err) {
-    return pc_fail(err, "%s: bad value '%s' for [%s] %s (expected %s)", origin_of(cfg, sec, key),
-                   pc_config_get(cfg, sec, key), sec, key, expected);
+    return cfg_bad_named(cfg, sec, key, expected, err);
 }
 
 static int get_int(const PcConfig *cfg, const char *sec, const char *key, long lo, long hi, int *out, PcError *err) {
-    const char *v = pc_config_get(cfg, sec, key);
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || errno || x < lo || x > hi) {
-        char expect[64];
-        snprintf(expect, sizeof expect, "an integer in %ld..%ld", lo, hi);
-        return bad(cfg, sec, key, expect, err);
-    }
-    *out = (int)x;
-    return 0;
+    return cfg_int_named(cfg, sec, key, lo, hi, out, err);
 }
 
 static int get_pos_float(const PcConfig *cfg, const char *sec, const char *key, float *out, PcError *err) {
@@ -151,7 +133,7 @@ int pc_method_config_ids_named(const PcConfig *cfg, const PcMethodDesc **out, ch
             char ids[512];
             pc_method_list_ids(ids, sizeof ids);
             return pc_fail(err, "%s: bad value '%s' for [saliency] methods (expected a comma-separated list of %s)",
-                           origin_of(cfg, "saliency", "methods"), list, ids);
+                           cfg_origin_named(cfg, "saliency", "methods"), list, ids);
         }
         int dup = 0;
         for (int i = 0; i < n; i++) dup |= !strcmp(seen[i], id);
@@ -189,7 +171,7 @@ static int sanity_methods(const PcConfig *cfg, PcSanitySettings *s, PcError *err
             char ids[512];
             pc_method_list_ids(ids, sizeof ids);
             return pc_fail(err, "%s: bad value '%s' for [%s] methods (expected a comma-separated list of %s)",
-                           origin_of(cfg, key, "methods"), list, key, ids);
+                           cfg_origin_named(cfg, key, "methods"), list, key, ids);
         }
         int dup = 0;
         for (int i = 0; i < s->n_methods; i++) dup |= !strcmp(s->ids[i], id);
@@ -302,7 +284,7 @@ int pc_precision_settings_from_config(const PcConfig *cfg, PcPrecisionSettings *
     s->n_keep = keep[0] ? split_names(keep, s->keep, PC_MAX_KEEP) : 0;
     if (s->n_keep < 0) return bad(cfg, "precision", "keep", "a comma-separated list of conv layer names", err);
     canonical_keep(s);
-    snprintf(s->keep_origin, sizeof s->keep_origin, "%s", origin_of(cfg, "precision", "keep"));
+    snprintf(s->keep_origin, sizeof s->keep_origin, "%s", cfg_origin_named(cfg, "precision", "keep"));
     if (get_int(cfg, "precision", "guard_images", 0, 100000, &s->guard_images, err)) return -1;
     if (get_double_in(cfg, "precision", "guard_max_dauc", 0.0, 1.0, 0, "a number in [0, 1]", &s->guard_max_dauc, err))
         return -1;

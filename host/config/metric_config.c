@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "metric_config.h"
 
+#include "config_values.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,42 +11,16 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *origin_of(const PcConfig *cfg, const char *key) {
-    for (int k = 0; k < pc_config_n_keys(); k++) {
-        const PcConfigKeyDef *d = pc_config_key(k);
-        if (!strcmp(d->section, "metrics") && !strcmp(d->key, key))
-            return cfg->origin && cfg->origin[k] ? cfg->origin[k] : "default";
-    }
-    return "default";
-}
-
 static int bad(const PcConfig *cfg, const char *key, const char *expected, PcError *err) {
-    return pc_fail(err, "%s: bad value '%s' for [metrics] %s (expected %s)", origin_of(cfg, key),
-                   pc_config_get(cfg, "metrics", key), key, expected);
+    return cfg_bad_named(cfg, "metrics", key, expected, err);
 }
 
 static int get_bool(const PcConfig *cfg, const char *key, int *out, PcError *err) {
-    static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off", "0"};
-    const char *v = pc_config_get(cfg, "metrics", key);
-    for (int i = 0; i < 4; i++) {
-        if (!strcasecmp(v, yes[i])) return *out = 1, 0;
-        if (!strcasecmp(v, no[i])) return *out = 0, 0;
-    }
-    return bad(cfg, key, "yes or no", err);
+    return cfg_bool_named(cfg, "metrics", key, out, err);
 }
 
 static int get_int(const PcConfig *cfg, const char *key, long lo, long hi, int *out, PcError *err) {
-    const char *v = pc_config_get(cfg, "metrics", key);
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || errno || x < lo || x > hi) {
-        char expect[64];
-        snprintf(expect, sizeof expect, "an integer in %ld..%ld", lo, hi);
-        return bad(cfg, key, expect, err);
-    }
-    *out = (int)x;
-    return 0;
+    return cfg_int_named(cfg, "metrics", key, lo, hi, out, err);
 }
 
 static int get_baseline(const PcConfig *cfg, const char *key, PcPerturbBaseline *out, PcError *err) {
