@@ -17,19 +17,9 @@
     exit(1);
 }
 
-int cu_fail(PcError *err, const char *fmt, ...) {
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 int cu_try_fail(PcError *err, int oom, const char *stmt, const char *file, int line,
                 const char *what, const char *reason) {
-    cu_fail(err, "%s: %s at %s:%d: %s", what, stmt, file, line, reason);
+    pc_fail(err, "%s: %s at %s:%d: %s", what, stmt, file, line, reason);
     return oom ? PC_ERR_OOM : -1;
 }
 
@@ -127,7 +117,7 @@ static void cuda_synchronize(PcBackend *be) { cudaCheck(cudaStreamSynchronize(cu
 int cuda_take_error(PcBackend *be, PcError *err) {
     CudaContext *ctx = cu_ctx(be);
     if (!ctx->oom_bytes) return 0;
-    cu_fail(err, "out of GPU memory (an op asked for %.1f MiB)", (double)ctx->oom_bytes / 1048576.0);
+    pc_fail(err, "out of GPU memory (an op asked for %.1f MiB)", (double)ctx->oom_bytes / 1048576.0);
     ctx->oom_bytes = 0;
     return PC_ERR_OOM;
 }
@@ -156,12 +146,12 @@ static int context_init(CudaContext *ctx, const PcBackendOptions *opt, char *dev
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess) {
         cudaGetLastError();
-        return cu_fail(err, "no CUDA device: %s", cudaGetErrorString(e));
+        return pc_fail(err, "no CUDA device: %s", cudaGetErrorString(e));
     }
-    if (count <= 0) return cu_fail(err, "no CUDA device: none found");
+    if (count <= 0) return pc_fail(err, "no CUDA device: none found");
     ctx->device = opt ? opt->device : 0;
     if (ctx->device < 0 || ctx->device >= count)
-        return cu_fail(err, "CUDA device %d does not exist (%d device%s)", ctx->device, count,
+        return pc_fail(err, "CUDA device %d does not exist (%d device%s)", ctx->device, count,
                        count == 1 ? "" : "s");
     ctx->precision = opt ? opt->precision : PC_PREC_FP32;
     CU_TRY_CUDA(err, cudaSetDevice(ctx->device), "CUDA set-up");
@@ -175,15 +165,15 @@ static int context_init(CudaContext *ctx, const PcBackendOptions *opt, char *dev
     *preferred_batch = prop.totalGlobalMem >= ((size_t)40 << 30) ? 256
                        : prop.totalGlobalMem >= ((size_t)16 << 30) ? 128 : 64;
     if ((ctx->precision == PC_PREC_BF16 || ctx->precision == PC_PREC_TF32) && prop.major < 8)
-        return cu_fail(err, "precision %s needs compute capability 8.0 or newer (device is %d.%d)",
+        return pc_fail(err, "precision %s needs compute capability 8.0 or newer (device is %d.%d)",
                        ctx->precision == PC_PREC_BF16 ? "bf16" : "tf32", prop.major, prop.minor);
     // fp8: E4M3 tensor cores and conversions from compute capability 8.9 (Ada, Hopper); cuDNN's
     // fp8 convolution engines want 9.0. int8 tensor cores exist from 7.5.
     if (ctx->precision == PC_PREC_FP8 && prop.major * 10 + prop.minor < 89)
-        return cu_fail(err, "precision fp8 needs compute capability 8.9 or newer (device %s is %d.%d)", prop.name,
+        return pc_fail(err, "precision fp8 needs compute capability 8.9 or newer (device %s is %d.%d)", prop.name,
                        prop.major, prop.minor);
     if (ctx->precision == PC_PREC_INT8 && prop.major * 10 + prop.minor < 75)
-        return cu_fail(err, "precision int8 needs compute capability 7.5 or newer (device %s is %d.%d)", prop.name,
+        return pc_fail(err, "precision int8 needs compute capability 7.5 or newer (device %s is %d.%d)", prop.name,
                        prop.major, prop.minor);
     CU_TRY_CUDA(err, cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking), "CUDA set-up");
     CU_TRY_CUDNN(err, cudnnCreate(&ctx->cudnn), "CUDA set-up");
@@ -198,7 +188,7 @@ static int context_init(CudaContext *ctx, const PcBackendOptions *opt, char *dev
     CU_TRY_CUDA(err, cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, ctx->device),
                 "CUDA set-up");
     if (!pools)
-        return cu_fail(err, "CUDA device %d has no stream-ordered allocator (cudaMallocAsync)", ctx->device);
+        return pc_fail(err, "CUDA device %d has no stream-ordered allocator (cudaMallocAsync)", ctx->device);
     cudaMemPool_t pool;
     CU_TRY_CUDA(err, cudaDeviceGetDefaultMemPool(&pool, ctx->device), "CUDA set-up");
     uint64_t keep = UINT64_MAX;
@@ -220,7 +210,7 @@ extern "C" PcBackend *pc_backend_cuda_create(const PcBackendOptions *opt, PcErro
     if (!ctx || !be) {
         free(ctx);
         free(be);
-        cu_fail(err, "out of host memory creating the CUDA backend");
+        pc_fail(err, "out of host memory creating the CUDA backend");
         return NULL;
     }
     if (context_init(ctx, opt, be->device_name, sizeof be->device_name, &be->preferred_batch, err) != 0) {

@@ -170,7 +170,7 @@ static CuGrad *grad_state(PcBackendNet *bn, const CuNetView *v, PcError *err) {
     if (*slot) return *slot;
     CuGrad *g = (CuGrad *)calloc(1, sizeof *g);
     if (!g) {
-        cu_fail(err, "backward: out of host memory");
+        pc_fail(err, "backward: out of host memory");
         return NULL;
     }
     g->n_nodes = v->n_nodes;
@@ -178,7 +178,7 @@ static CuGrad *grad_state(PcBackendNet *bn, const CuNetView *v, PcError *err) {
     g->wdesc = (cudnnFilterDescriptor_t *)calloc((size_t)v->n_nodes, sizeof *g->wdesc);
     g->cdesc = (cudnnConvolutionDescriptor_t *)calloc((size_t)v->n_nodes, sizeof *g->cdesc);
     g->plans = (GradPlan *)calloc((size_t)v->max_batch + 1, sizeof *g->plans);
-    int rc = !g->wdesc || !g->cdesc || !g->plans ? cu_fail(err, "backward: out of host memory") : 0;
+    int rc = !g->wdesc || !g->cdesc || !g->plans ? pc_fail(err, "backward: out of host memory") : 0;
     for (int i = 0; i < v->n_nodes && !rc; i++)
         if (v->nodes[i].op == PC_NODE_CONV) rc = conv_descs(g, v, i, err);
     if (rc) {
@@ -203,7 +203,7 @@ static GradPlan *grad_plan(CuGrad *g, const CuNetView *v, int n, PcError *err) {
     int nn = v->n_nodes;
     p->desc = (cudnnTensorDescriptor_t *)calloc((size_t)nn, sizeof *p->desc);
     p->choice = (BwdChoice *)calloc((size_t)nn, sizeof *p->choice);
-    int rc = !p->desc || !p->choice ? cu_fail(err, "backward: out of host memory") : 0;
+    int rc = !p->desc || !p->choice ? pc_fail(err, "backward: out of host memory") : 0;
     if (!rc) rc = f32_desc(&p->in_desc, n, v->in_c, v->in_h, v->in_w, err);
     for (int i = 0; i < nn && !rc; i++) {
         const PcNode *nd = &v->nodes[i];
@@ -326,7 +326,7 @@ static int choose_bwd(Pass *p, int j, cudnnTensorDescriptor_t dyd, cudnnTensorDe
             last = st;
         }
     }
-    return cu_fail(p->err, "%s: no cuDNN algorithm runs the backward-data convolution for batch %d (last: %s)",
+    return pc_fail(p->err, "%s: no cuDNN algorithm runs the backward-data convolution for batch %d (last: %s)",
                    lbl, p->n, cudnnGetErrorString(last));
 }
 
@@ -342,7 +342,7 @@ static int conv_back(Pass *p, int j) {
     cudnnStatus_t st = bwd_exec(p, j, ch, dyd, dxd, dx, beta);
     char lbl[160];
     if (st != CUDNN_STATUS_SUCCESS)
-        return cu_fail(p->err, "%s: cuDNN backward data: %s", node_label(p->v, j, lbl, sizeof lbl),
+        return pc_fail(p->err, "%s: cuDNN backward data: %s", node_label(p->v, j, lbl, sizeof lbl),
                        cudnnGetErrorString(st));
     return 0;
 }
@@ -448,7 +448,7 @@ static int node_back(Pass *p, int j) {
         return rc ? rc : add_back(p, j, nd->input2);
     }
     }
-    return cu_fail(p->err, "%s: unknown node op %d", node_label(p->v, j, lbl, sizeof lbl), (int)nd->op);
+    return pc_fail(p->err, "%s: unknown node op %d", node_label(p->v, j, lbl, sizeof lbl), (int)nd->op);
 }
 
 // Copies node k's gradient (k = -1: the input) into every buffer that asked for it; zeros when no
@@ -473,16 +473,16 @@ static int deliver(Pass *p, int k, int n_taps, const int *tap_nodes, float *cons
 static int check_args(const CuNetView *v, int n, const int *cls, int n_taps, const int *tap_nodes,
                       int stop, PcError *err) {
     if (n > v->max_batch)
-        return cu_fail(err, "backward: batch %d exceeds the prepared maximum %d", n, v->max_batch);
+        return pc_fail(err, "backward: batch %d exceeds the prepared maximum %d", n, v->max_batch);
     for (int t = 0; t < n_taps; t++)
         if (tap_nodes[t] < 0 || tap_nodes[t] >= v->n_nodes)
-            return cu_fail(err, "backward: tap node %d out of range (0..%d)", tap_nodes[t], v->n_nodes - 1);
+            return pc_fail(err, "backward: tap node %d out of range (0..%d)", tap_nodes[t], v->n_nodes - 1);
     if (stop >= v->n_nodes) return 0;   // no gradient asked for: no class needed
-    if (!cls) return cu_fail(err, "backward: no classes given");
+    if (!cls) return pc_fail(err, "backward: no classes given");
     const int k = v->nodes[v->n_nodes - 1].c;
     for (int i = 0; i < n; i++)
         if (cls[i] < 0 || cls[i] >= k)
-            return cu_fail(err, "backward: class %d of image %d out of range (0..%d)", cls[i], i, k - 1);
+            return pc_fail(err, "backward: class %d of image %d out of range (0..%d)", cls[i], i, k - 1);
     return 0;
 }
 
@@ -494,7 +494,7 @@ static int forward_keep(PcBackend *be, Pass *p, float *logits, int n_taps, const
     unsigned char *need = (unsigned char *)calloc((size_t)nn, 1);
     int *fn = (int *)malloc(((size_t)n_taps + nn) * sizeof(int));
     float **fb = (float **)malloc(((size_t)n_taps + nn) * sizeof(float *));
-    int rc = !need || !fn || !fb ? cu_fail(p->err, "backward: out of host memory") : 0;
+    int rc = !need || !fn || !fb ? pc_fail(p->err, "backward: out of host memory") : 0;
     int m = 0;
     for (int t = 0; t < n_taps && !rc; t++)
         if (taps && taps[t]) fn[m] = tap_nodes[t], fb[m++] = taps[t];
@@ -558,7 +558,7 @@ int cuda_backward(PcBackend *be, PcBackendNet *bn, const float *x, int n, const 
     p.ctx = cu_ctx(be), p.bn = bn, p.v = &v, p.n = n, p.stop = stop, p.x = x, p.err = err;
     p.act = (float **)calloc((size_t)nn, sizeof(float *));
     p.grad = (float **)calloc((size_t)nn + 1, sizeof(float *));
-    int rc = !p.act || !p.grad ? cu_fail(err, "backward: out of host memory") : 0;
+    int rc = !p.act || !p.grad ? pc_fail(err, "backward: out of host memory") : 0;
     if (!rc) rc = forward_keep(be, &p, logits, n_taps, tap_nodes, taps);
     if (!rc && stop < nn) {
         p.g = grad_state(bn, &v, err);

@@ -13,8 +13,8 @@
 //    user-visible condition (out of memory, an unsupported configuration); fill the PcError with
 //    "what: statement at file:line: reason" and return -1, or PC_ERR_OOM when the library ran
 //    out of memory (the engine then retries with a smaller batch).
-// This library never calls into the host library (pc_host links it, not the reverse), so it has
-// its own small error formatter cu_fail.
+// Errors are formatted with pc_fail of host/util/common.h (the layers below cuda/: backend.h
+// brings it, and pc_cuda links pc_backend and through it pc_util).
 #ifndef PC_CUDA_COMMON_CUH
 #define PC_CUDA_COMMON_CUH
 
@@ -40,8 +40,6 @@ const char *cu_cublas_status_string(cublasStatus_t s);
 // Every kernel launch is followed by this: catches bad launch configurations at the call site.
 #define cudaCheckLaunch() cudaCheck(cudaGetLastError())
 
-// Formats into err (may be NULL) and returns -1, like pc_fail of host/util/common.h.
-int cu_fail(PcError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // "what: stmt at file:line: reason" into err; returns PC_ERR_OOM when oom, else -1.
 int cu_try_fail(PcError *err, int oom, const char *stmt, const char *file, int line,
                 const char *what, const char *reason);

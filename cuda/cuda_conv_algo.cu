@@ -68,7 +68,7 @@ static int time_conv(const ConvCall *cc, const ConvChoice *ch, float *ms, PcErro
     if (e1) cudaEventDestroy(e1);
     if (e != cudaSuccess) {
         cudaGetLastError();
-        return cu_fail(err, "timing a convolution: %s", cudaGetErrorString(e));
+        return pc_fail(err, "timing a convolution: %s", cudaGetErrorString(e));
     }
     if (st != CUDNN_STATUS_SUCCESS) *ms = INFINITY;   // ran once, refused now: never chosen
     return 0;
@@ -148,7 +148,7 @@ static int try_candidate(const ConvCall *cc, const ConvChoice *ch, Best *best, P
         return 0;
     }
     cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess) return cu_fail(err, "%s: convolution launch failed: %s", cc->lbl, cudaGetErrorString(e));
+    if (e != cudaSuccess) return pc_fail(err, "%s: convolution launch failed: %s", cc->lbl, cudaGetErrorString(e));
     if (!cc->ctx->tune) return 1;
     float ms = INFINITY;
     int rc = time_conv(cc, ch, &ms, err);
@@ -193,7 +193,7 @@ int cu_choose_conv(CudaContext *ctx, PcBackendNet *bn, int i, int n, cudnnTensor
     if (best.have) {   // y holds the last candidate's result: recompute it with the one kept
         cudnnStatus_t st = call_exec(&cc, &best.choice);
         if (st != CUDNN_STATUS_SUCCESS)
-            return cu_fail(err, "%s: cuDNN convolution: %s", cc.lbl, cudnnGetErrorString(st));
+            return pc_fail(err, "%s: cuDNN convolution: %s", cc.lbl, cudnnGetErrorString(st));
         *out = best.choice;
         return 0;
     }
@@ -201,6 +201,6 @@ int cu_choose_conv(CudaContext *ctx, PcBackendNet *bn, int i, int n, cudnnTensor
         out->state = -1;   // residual fusion unavailable: conv and add run separately
         return 0;
     }
-    return cu_fail(err, "%s: no cuDNN algorithm runs this convolution for batch %d (last: %s)", cc.lbl, n,
+    return pc_fail(err, "%s: no cuDNN algorithm runs this convolution for batch %d (last: %s)", cc.lbl, n,
                    cudnnGetErrorString(best.last));
 }

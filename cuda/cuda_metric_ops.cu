@@ -36,13 +36,9 @@ __global__ void k_road_init(const float *x, const unsigned char *u, int m, int s
     if (uj[p]) {
         const int y = (int)(p / s), xx = (int)(p % s);
         for (int n = 0; n < PC_ROAD_NEIGHBOURS; n++) {
-            int dy, dx;
+            int q;
             double w;
-            pc_road_neighbour(n, &dy, &dx, &w);
-            const int yy = y + dy, x2 = xx + dx;
-            if (yy < 0 || yy >= s || x2 < 0 || x2 >= s) continue;
-            const size_t q = (size_t)yy * s + x2;
-            if (!uj[q]) b += w * (double)x[c * ss + q];
+            if (pc_road_neighbour_at(n, y, xx, s, &q, &w) && !uj[q]) b += w * (double)x[c * ss + q];
         }
     }
     X[idx] = 0.0;
@@ -63,13 +59,9 @@ __global__ void k_road_apply(const unsigned char *u, int m, int s, const double 
     const int y = (int)(p / s), xx = (int)(p % s);
     double v = pc_road_weight_sum(y, xx, s) * P[idx];
     for (int n = 0; n < PC_ROAD_NEIGHBOURS; n++) {
-        int dy, dx;
+        int q;
         double w;
-        pc_road_neighbour(n, &dy, &dx, &w);
-        const int yy = y + dy, x2 = xx + dx;
-        if (yy < 0 || yy >= s || x2 < 0 || x2 >= s) continue;
-        const size_t q = (size_t)yy * s + x2;
-        if (uj[q]) v -= w * P[base + q];
+        if (pc_road_neighbour_at(n, y, xx, s, &q, &w) && uj[q]) v -= w * P[base + q];
     }
     AP[idx] = v;
 }

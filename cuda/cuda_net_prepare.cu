@@ -24,7 +24,7 @@ static void *upload_converted(CuDtype dt, size_t count, Get get, PcError *err, c
     size_t bytes = count > 0 ? count * 2 : 2;
     void *host = malloc(bytes);
     if (!host) {
-        cu_fail(err, "%s: out of host memory", what);
+        pc_fail(err, "%s: out of host memory", what);
         return NULL;
     }
     for (size_t i = 0; i < count; i++) store_half(dt, host, i, get(i));
@@ -35,7 +35,7 @@ static void *upload_converted(CuDtype dt, size_t count, Get get, PcError *err, c
     if (e != cudaSuccess) {
         cudaGetLastError();
         if (dev) cudaFree(dev);
-        cu_fail(err, "%s: %s", what, cudaGetErrorString(e));
+        pc_fail(err, "%s: %s", what, cudaGetErrorString(e));
         return NULL;
     }
     return dev;
@@ -114,12 +114,12 @@ static int prepare_conv(CudaContext *ctx, PcBackendNet *bn, const PcNet *net, in
     int ic, ih, iw;
     in_shape(bn, nd->input, &ic, &ih, &iw);
     if (ic != cp->cin || cp->cout != nd->c)
-        return cu_fail(err, "%s: conv %d->%d channels does not match its input (%d) / output (%d)",
+        return pc_fail(err, "%s: conv %d->%d channels does not match its input (%d) / output (%d)",
                        lbl, cp->cin, cp->cout, ic, nd->c);
     if (!cp->weight || !cp->bias || cp->weight < net->params || cp->bias < net->params ||
         cp->weight + (size_t)cp->cout * cp->cin * cp->k * cp->k > net->params + net->n_params ||
         cp->bias + cp->cout > net->params + net->n_params)
-        return cu_fail(err, "%s: weight or bias outside the parameter arena", lbl);
+        return pc_fail(err, "%s: weight or bias outside the parameter arena", lbl);
     c->bias_f32 = bn->params + (cp->bias - net->params);
     c->w_f32 = bn->params + (cp->weight - net->params);
     CuDtype dt = c->dt;
@@ -169,7 +169,7 @@ static int prepare_conv(CudaContext *ctx, PcBackendNet *bn, const PcNet *net, in
     cudnnDestroyTensorDescriptor(xd);
     CU_TRY_CUDNN(err, st, lbl);
     if (oc != nd->c || oh != nd->h || ow != nd->w)
-        return cu_fail(err, "%s: conv output %dx%dx%d, node says %dx%dx%d", lbl, oc, oh, ow, nd->c,
+        return pc_fail(err, "%s: conv output %dx%dx%d, node says %dx%dx%d", lbl, oc, oh, ow, nd->c,
                        nd->h, nd->w);
     (void)ctx;
     return 0;
@@ -184,12 +184,12 @@ static int prepare_linear(PcBackendNet *bn, const PcNet *net, int i, PcError *er
     int ic, ih, iw;
     in_shape(bn, nd->input, &ic, &ih, &iw);
     if ((long)ic * ih * iw != lp->in || lp->out != nd->c)
-        return cu_fail(err, "%s: linear %d->%d does not match its input (%d values) / output (%d)",
+        return pc_fail(err, "%s: linear %d->%d does not match its input (%d values) / output (%d)",
                        lbl, lp->in, lp->out, ic * ih * iw, nd->c);
     if (!lp->weight || !lp->bias || lp->weight < net->params || lp->bias < net->params ||
         lp->weight + (size_t)lp->out * lp->in > net->params + net->n_params ||
         lp->bias + lp->out > net->params + net->n_params)
-        return cu_fail(err, "%s: weight or bias outside the parameter arena", lbl);
+        return pc_fail(err, "%s: weight or bias outside the parameter arena", lbl);
     c->bias_f32 = bn->params + (lp->bias - net->params);
     c->w_f32 = bn->params + (lp->weight - net->params);
     CuDtype in_dt = nd->input < 0 ? CU_F32 : bn->cn[nd->input].dt;
@@ -218,7 +218,7 @@ static int prepare_linear(PcBackendNet *bn, const PcNet *net, int i, PcError *er
 static PcBackendNet *net_alloc(PcBackend *be, const PcNet *net, int max_batch, PcError *err) {
     PcBackendNet *bn = (PcBackendNet *)calloc(1, sizeof *bn);
     if (!bn) {
-        cu_fail(err, "net_prepare: out of host memory");
+        pc_fail(err, "net_prepare: out of host memory");
         return NULL;
     }
     bn->n_nodes = net->n_nodes;
@@ -229,7 +229,7 @@ static PcBackendNet *net_alloc(PcBackend *be, const PcNet *net, int max_batch, P
     bn->plans = (CuPlan *)calloc((size_t)max_batch + 1, sizeof(CuPlan));
     if (!bn->nodes || !bn->cn || !bn->plans) {
         cuda_net_release(be, bn);
-        cu_fail(err, "net_prepare: out of host memory");
+        pc_fail(err, "net_prepare: out of host memory");
         return NULL;
     }
     memcpy(bn->nodes, net->nodes, (size_t)net->n_nodes * sizeof(PcNode));
@@ -265,7 +265,7 @@ static int check_nodes(PcBackendNet *bn, PcError *err) {
     for (int i = 0; i < bn->n_nodes; i++) {
         const PcNode *nd = &bn->nodes[i];
         if (nd->input < -1 || nd->input >= i || (nd->op == PC_NODE_ADD && (nd->input2 < -1 || nd->input2 >= i)))
-            return cu_fail(err, "%s: input node out of order", node_label(bn, i, lbl, sizeof lbl));
+            return pc_fail(err, "%s: input node out of order", node_label(bn, i, lbl, sizeof lbl));
         if (nd->op == PC_NODE_LINEAR) {
             bn->cn[i].dt = CU_F32;
             bn->cn[i].nhwc = 0;
@@ -273,13 +273,13 @@ static int check_nodes(PcBackendNet *bn, PcError *err) {
             bn->cn[i].dt = bn->act_dt;
             bn->cn[i].nhwc = bn->nhwc;
             if (nd->input >= 0 && bn->nodes[nd->input].op == PC_NODE_LINEAR)
-                return cu_fail(err, "%s: a spatial layer after a linear layer is not supported",
+                return pc_fail(err, "%s: a spatial layer after a linear layer is not supported",
                                node_label(bn, i, lbl, sizeof lbl));
         }
     }
     const PcNode *out = &bn->nodes[bn->n_nodes - 1];
     if (out->op != PC_NODE_LINEAR && out->h * out->w != 1)
-        return cu_fail(err, "net_prepare: the last node must produce (N, classes) logits");
+        return pc_fail(err, "net_prepare: the last node must produce (N, classes) logits");
     return 0;
 }
 
@@ -291,12 +291,12 @@ static int upload_params(const PcNet *net, PcBackendNet *bn, PcError *err) {
         e = cudaMemcpy(bn->params, net->params, net->n_params * sizeof(float), cudaMemcpyHostToDevice);
     if (e != cudaSuccess) {
         cudaGetLastError();
-        return cu_fail(err, "net_prepare: uploading %zu parameters: %s", net->n_params, cudaGetErrorString(e));
+        return pc_fail(err, "net_prepare: uploading %zu parameters: %s", net->n_params, cudaGetErrorString(e));
     }
     if (cudnnCreateActivationDescriptor(&bn->relu) != CUDNN_STATUS_SUCCESS ||
         cudnnSetActivationDescriptor(bn->relu, CUDNN_ACTIVATION_RELU, CUDNN_PROPAGATE_NAN, 0.0) !=
             CUDNN_STATUS_SUCCESS)
-        return cu_fail(err, "net_prepare: cuDNN activation descriptor");
+        return pc_fail(err, "net_prepare: cuDNN activation descriptor");
     return 0;
 }
 
@@ -317,7 +317,7 @@ static int prepare_layers(CudaContext *ctx, const PcNet *net, PcBackendNet *bn, 
     cudaError_t e = cudaDeviceSynchronize();
     if (e != cudaSuccess) {
         cudaGetLastError();
-        return cu_fail(err, "net_prepare: %s", cudaGetErrorString(e));
+        return pc_fail(err, "net_prepare: %s", cudaGetErrorString(e));
     }
     return 0;
 }
@@ -325,7 +325,7 @@ static int prepare_layers(CudaContext *ctx, const PcNet *net, PcBackendNet *bn, 
 PcBackendNet *cuda_net_prepare(PcBackend *be, const PcNet *net, int max_batch, PcError *err) {
     CudaContext *ctx = cu_ctx(be);
     if (!net || net->n_nodes <= 0 || max_batch <= 0) {
-        cu_fail(err, "net_prepare: empty network or max_batch %d", max_batch);
+        pc_fail(err, "net_prepare: empty network or max_batch %d", max_batch);
         return NULL;
     }
     PcBackendNet *bn = net_alloc(be, net, max_batch, err);

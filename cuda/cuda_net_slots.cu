@@ -66,7 +66,7 @@ int cu_plan_slots(PcBackendNet *bn, PcError *err) {
         free(last);
         free(sp.bytes);
         free(sp.busy);
-        return cu_fail(err, "out of host memory planning activations");
+        return pc_fail(err, "out of host memory planning activations");
     }
     last_uses(bn, last);
     for (int i = 0; i < nn; i++) bn->cn[i].last_use = last[i];
@@ -85,7 +85,7 @@ int cu_plan_slots(PcBackendNet *bn, PcError *err) {
     bn->slot_bytes = sp.bytes;
     free(sp.busy);
     bn->slot_ptr = (void **)calloc((size_t)sp.n + 1, sizeof(void *));
-    if (!bn->slot_ptr) return cu_fail(err, "out of host memory planning activations");
+    if (!bn->slot_ptr) return pc_fail(err, "out of host memory planning activations");
     for (int s = 0; s < sp.n; s++) {
         CU_TRY_CUDA(err, cudaMalloc(&bn->slot_ptr[s], bn->slot_bytes[s]), "activation buffers");
         CU_TRY_CUDA(err, cudaMemset(bn->slot_ptr[s], 0, bn->slot_bytes[s]), "activation buffers");

@@ -46,7 +46,7 @@ static CuPlan *plan_get(PcBackendNet *bn, int n, PcError *err) {
     p->desc = (cudnnTensorDescriptor_t *)calloc((size_t)nn, sizeof(cudnnTensorDescriptor_t));
     p->plain = (ConvChoice *)calloc((size_t)nn, sizeof(ConvChoice));
     p->add = (ConvChoice *)calloc((size_t)nn, sizeof(ConvChoice));
-    int rc = !p->desc || !p->plain || !p->add ? cu_fail(err, "out of host memory planning batch %d", n) : 0;
+    int rc = !p->desc || !p->plain || !p->add ? pc_fail(err, "out of host memory planning batch %d", n) : 0;
     if (!rc) rc = set_desc(&p->in_desc, bn->act_dt, bn->nhwc, n, bn->in_c_store, bn->in_h, bn->in_w, err, "input");
     for (int i = 0; i < nn && !rc; i++) {
         const PcNode *nd = &bn->nodes[i];
@@ -95,7 +95,7 @@ static int run_conv(CudaContext *ctx, PcBackendNet *bn, CuPlan *plan, int i, int
     cudnnStatus_t st = cu_conv_exec(ctx, bn, i, ch, n, xd, x, plan->desc[i], y, NULL, nd->relu);
     char lbl[160];
     if (st != CUDNN_STATUS_SUCCESS)
-        return cu_fail(err, "%s: cuDNN convolution: %s", node_label(bn, i, lbl, sizeof lbl),
+        return pc_fail(err, "%s: cuDNN convolution: %s", node_label(bn, i, lbl, sizeof lbl),
                        cudnnGetErrorString(st));
     return 0;
 }
@@ -140,7 +140,7 @@ static int last_needed(const PcBackendNet *bn, int want_logits, int n_taps, cons
     *last = want_logits ? nn - 1 : -1;
     for (int t = 0; t < n_taps; t++) {
         if (tap_nodes[t] < 0 || tap_nodes[t] >= nn)
-            return cu_fail(err, "forward: tap node %d out of range (0..%d)", tap_nodes[t], nn - 1);
+            return pc_fail(err, "forward: tap node %d out of range (0..%d)", tap_nodes[t], nn - 1);
         if (tap_nodes[t] > *last) *last = tap_nodes[t];
     }
     return 0;
@@ -193,7 +193,7 @@ static int run_add(CudaContext *ctx, PcBackendNet *bn, CuPlan *plan, int j, int 
                                             slot_of(bn, c->add_other, xin), 1);
             char lbl[160];
             if (st != CUDNN_STATUS_SUCCESS)
-                rc = cu_fail(err, "%s: fused cuDNN convolution + add: %s", node_label(bn, cv, lbl, sizeof lbl),
+                rc = pc_fail(err, "%s: fused cuDNN convolution + add: %s", node_label(bn, cv, lbl, sizeof lbl),
                              cudnnGetErrorString(st));
             fused = 1;
         }
@@ -232,7 +232,7 @@ static int run_node(CudaContext *ctx, PcBackendNet *bn, CuPlan *plan, int i, int
         cu_adaptive_avgpool(ctx->stream, a, y, c->dt, c->nhwc, n, ic, ih, iw, nd->h, nd->w, nd->relu);
         return 0;
     case PC_NODE_LINEAR: return linear_exec(ctx, bn, i, n, a, (float *)y, err);
-    default: return cu_fail(err, "%s: unknown node op %d", node_label(bn, i, lbl, sizeof lbl), (int)nd->op);
+    default: return pc_fail(err, "%s: unknown node op %d", node_label(bn, i, lbl, sizeof lbl), (int)nd->op);
     }
 }
 
@@ -242,7 +242,7 @@ static int forward(PcBackend *be, PcBackendNet *bn, const float *x, int n_img, f
     CudaContext *ctx = cu_ctx(be);
     if (n_img <= 0) return 0;
     if (n_img > bn->max_batch)
-        return cu_fail(err, "forward: batch %d exceeds the prepared maximum %d", n_img, bn->max_batch);
+        return pc_fail(err, "forward: batch %d exceeds the prepared maximum %d", n_img, bn->max_batch);
     const int n = run_batch(bn, n_img);   // the batch the layers run at
     const int nn = bn->n_nodes;
     int last;
@@ -256,7 +256,7 @@ static int forward(PcBackend *be, PcBackendNet *bn, const float *x, int n_img, f
     if (!plan) return -1;
     if (ctx->oom_bytes) return cuda_take_error(be, err);   // an op before this pass lacked memory
     unsigned char *tapped = (unsigned char *)calloc((size_t)nn, 2);
-    if (!tapped) return cu_fail(err, "forward: out of host memory");
+    if (!tapped) return pc_fail(err, "forward: out of host memory");
     unsigned char *deferred = tapped + nn;   // convs left to their ADD node (fused residual)
     for (int t = 0; t < n_taps; t++) tapped[tap_nodes[t]] = 1;
     // an 8-bit conv is never fused into its residual add (the add kernel runs)

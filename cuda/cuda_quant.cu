@@ -126,7 +126,7 @@ static int quant_alloc(PcBackendNet *bn, PcError *err) {
     }
     if (!qs || !qs->node || !qs->plans) {
         cu_quant_free(bn);
-        return cu_fail(err, "net_set_quant: out of host memory");
+        return pc_fail(err, "net_set_quant: out of host memory");
     }
     return 0;
 }
@@ -140,11 +140,11 @@ int cu_quant_active(const PcBackendNet *bn, int i) {
 static int check_scales(const CudaContext *ctx, const PcBackendNet *bn, const PcQuant *q, PcError *err) {
     const PcQuantFormat want = pc_quant_format_of(ctx->precision);
     if (q->format != want)
-        return cu_fail(err, "net_set_quant: scales for %s, the backend runs %s",
+        return pc_fail(err, "net_set_quant: scales for %s, the backend runs %s",
                        q->format == PC_QUANT_FP8 ? "fp8" : q->format == PC_QUANT_INT8 ? "int8" : "no format",
                        want == PC_QUANT_FP8 ? "fp8" : want == PC_QUANT_INT8 ? "int8" : "no 8-bit precision");
     if (q->n_nodes != bn->n_nodes || (q->n_nodes > 0 && !q->in_scale))
-        return cu_fail(err, "net_set_quant: %d scales for a network of %d nodes", q->n_nodes, bn->n_nodes);
+        return pc_fail(err, "net_set_quant: %d scales for a network of %d nodes", q->n_nodes, bn->n_nodes);
     char lbl[160];
     for (int i = 0; i < bn->n_nodes; i++) {
         float s = q->in_scale[i];
@@ -152,11 +152,11 @@ static int check_scales(const CudaContext *ctx, const PcBackendNet *bn, const Pc
         const PcNode *nd = &bn->nodes[i];
         node_label(bn, i, lbl, sizeof lbl);
         if (!pc_quant_scale_ok(s))   // the CPU twin's rule: 1 / s finite, no inf * 0 on an input
-            return cu_fail(err, "net_set_quant: %s: input scale %g is not a normal finite number > 0 (with a finite "
+            return pc_fail(err, "net_set_quant: %s: input scale %g is not a normal finite number > 0 (with a finite "
                            "reciprocal)", lbl, (double)s);
         if (nd->op != PC_NODE_CONV ||
             !pc_quant_eligible(nd->input, nd->p.conv.cin, nd->p.conv.cout))
-            return cu_fail(err, "net_set_quant: %s cannot run in 8 bits (a conv not reading the network input, "
+            return pc_fail(err, "net_set_quant: %s cannot run in 8 bits (a conv not reading the network input, "
                            "channels multiples of 16), but has input scale %g", lbl, (double)s);
     }
     return 0;
@@ -189,9 +189,9 @@ static int quantise_node(PcBackendNet *bn, int i, float s_x, PcQuantFormat f, Pc
     float *w = (float *)malloc((size_t)K * per * sizeof(float)), *s_w = (float *)malloc((size_t)K * sizeof(float));
     float *desc = (float *)malloc((size_t)K * sizeof(float));
     unsigned char *codes = (unsigned char *)malloc((size_t)K * per);
-    int rc = !w || !s_w || !desc || !codes ? cu_fail(err, "net_set_quant: %s: out of host memory", lbl) : 0;
+    int rc = !w || !s_w || !desc || !codes ? pc_fail(err, "net_set_quant: %s: out of host memory", lbl) : 0;
     cudaError_t e = rc ? cudaSuccess : cudaMemcpy(w, c->w_f32, (size_t)K * per * sizeof(float), cudaMemcpyDeviceToHost);
-    if (e != cudaSuccess) rc = cu_fail(err, "net_set_quant: %s: %s", lbl, cudaGetErrorString(e));
+    if (e != cudaSuccess) rc = pc_fail(err, "net_set_quant: %s: %s", lbl, cudaGetErrorString(e));
     if (!rc) {
         // (K, C, R, S) f32 -> codes (K, R, S, C); q_w = Q(w * (1 / s_w[k])), an exact value of the
         // format, whose code the conversion then gives without rounding
@@ -244,7 +244,7 @@ int cuda_net_set_quant(PcBackend *be, PcBackendNet *bn, const PcQuant *q, PcErro
         }
         return 0;
     }
-    if (!eight) return cu_fail(err, "net_set_quant: the backend runs a precision other than fp8 / int8");
+    if (!eight) return pc_fail(err, "net_set_quant: the backend runs a precision other than fp8 / int8");
     if (check_scales(ctx, bn, q, err)) return -1;
     cudaCheck(cudaStreamSynchronize(ctx->stream));   // queued passes may read the old buffers
     if (!bn->quant && quant_alloc(bn, err)) return -1;
@@ -314,7 +314,7 @@ int cu_quant_conv(CudaContext *ctx, PcBackendNet *bn, int i, int n_run, const vo
             // not a conv cuDNN cannot run (the engine retries with fewer images; this size's
             // choice is made again next time)
             cu_qplan_free(qp);
-            cu_fail(err, "8-bit conv: out of GPU memory for its accumulator (%.1f MiB) after the fused graph was "
+            pc_fail(err, "8-bit conv: out of GPU memory for its accumulator (%.1f MiB) after the fused graph was "
                     "refused", (double)acc_bytes / 1048576.0);
             return PC_ERR_OOM;
         }
@@ -337,7 +337,7 @@ int cu_quant_conv(CudaContext *ctx, PcBackendNet *bn, int i, int n_run, const vo
         p.acc = (float *)cu_scratch(ctx, acc_bytes);
         if (!p.acc) {
             ctx->oom_bytes = oom_before;
-            cu_fail(err, "8-bit conv: out of GPU memory for its accumulator (%.1f MiB)", (double)acc_bytes / 1048576.0);
+            pc_fail(err, "8-bit conv: out of GPU memory for its accumulator (%.1f MiB)", (double)acc_bytes / 1048576.0);
             return PC_ERR_OOM;
         }
     }

@@ -46,7 +46,7 @@ static void bag_free(Bag *b) {
 }
 
 static int bag_new(Bag *b, cudnnBackendDescriptorType_t type, cudnnBackendDescriptor_t *out, PcError *err) {
-    if (b->n >= CU_QPLAN_KEEP) return cu_fail(err, "8-bit conv graph: too many descriptors");
+    if (b->n >= CU_QPLAN_KEEP) return pc_fail(err, "8-bit conv graph: too many descriptors");
     CU_TRY_CUDNN_BE(err, cudnnBackendCreateDescriptor(type, out), "8-bit conv graph");
     b->d[b->n++] = *out;
     return 0;
@@ -252,7 +252,7 @@ static cudnnStatus_t legacy_exec(CudaContext *ctx, const CuQPlan *qp, const CuQP
 }
 
 int cu_qgraph_exec(CudaContext *ctx, const CuQPlan *qp, const CuQPtrs *p, PcError *err) {
-    if (qp->state != 1) return cu_fail(err, "8-bit conv: no plan");
+    if (qp->state != 1) return pc_fail(err, "8-bit conv: no plan");
     if (qp->variant == CU_QV_LEGACY) {
         CU_TRY_CUDNN_BE(err, legacy_exec(ctx, qp, p), "8-bit conv (legacy API)");
         return 0;
@@ -280,14 +280,14 @@ static int try_legacy(CudaContext *ctx, const CuQShape *s, const CuQPtrs *p, CuQ
     size_t ws = 0;
     CU_TRY_CUDNN_BE(err, cudnnGetConvolutionForwardWorkspaceSize(ctx->cudnn, out->lx, out->lw, out->lc, out->ly,
                                                                  out->lalgo, &ws), what);
-    if (ws > ctx->workspace_limit) return cu_fail(err, "%s: workspace %zu bytes over the limit", what, ws);
+    if (ws > ctx->workspace_limit) return pc_fail(err, "%s: workspace %zu bytes over the limit", what, ws);
     int rc = cu_workspace_reserve(ctx, ws, err);
     if (rc) return rc;
     out->ws = (int64_t)ws;
     out->variant = CU_QV_LEGACY;
     CU_TRY_CUDNN_BE(err, legacy_exec(ctx, out, p), what);
     cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess) return cu_fail(err, "%s: launch failed: %s", what, cudaGetErrorString(e));
+    if (e != cudaSuccess) return pc_fail(err, "%s: launch failed: %s", what, cudaGetErrorString(e));
     out->state = 1;
     return 1;
 }
@@ -353,7 +353,7 @@ static int heuristics(CudaContext *ctx, cudnnBackendDescriptor_t g, cudnnBackend
     for (int j = (int)got; j < k; j++) cudnnBackendDestroyDescriptor(cfgs[j]);
     *n = (int)got;
     bag_free(&h);
-    if (got == 0) return cu_fail(err, "%s: no engine config for this graph", what);
+    if (got == 0) return pc_fail(err, "%s: no engine config for this graph", what);
     return 0;
 }
 
@@ -377,14 +377,14 @@ static int try_config(CudaContext *ctx, cudnnBackendDescriptor_t cfg, int varian
     if (st != CUDNN_STATUS_SUCCESS) {
         cu_try_fail_cudnn_be(err, st, "execution plan (finalize)", __FILE__, __LINE__, "8-bit conv");
     } else if ((size_t)*ws > ctx->workspace_limit) {
-        cu_fail(err, "8-bit conv: engine wants %.1f MiB of workspace (limit %.1f MiB)", (double)*ws / 1048576.0,
+        pc_fail(err, "8-bit conv: engine wants %.1f MiB of workspace (limit %.1f MiB)", (double)*ws / 1048576.0,
                 (double)ctx->workspace_limit / 1048576.0);
     } else if ((rc = cu_workspace_reserve(ctx, (size_t)*ws, err)) != 0) {
         // out of memory for the workspace: a hard error (the engine retries smaller batches)
     } else if (execute(ctx, *plan, variant, p, err) == 0) {
         cudaError_t e = cudaGetLastError();
         if (e == cudaSuccess) return 1;
-        cu_fail(err, "8-bit conv: engine launch failed: %s", cudaGetErrorString(e));
+        pc_fail(err, "8-bit conv: engine launch failed: %s", cudaGetErrorString(e));
     } else {
         (void)cudaGetLastError();   // a refused engine's launch error is not the next one's
     }
@@ -474,7 +474,7 @@ int cu_qgraph_choose(CudaContext *ctx, const CuQShape *s, const CuQPtrs *p, CuQP
         if (verbose) fprintf(stderr, "[8-bit conv] variant %d refused: %s\n", v, why[v]);
     }
     out->state = -1;
-    return cu_fail(err, "variants refused: fused: %s | fp32 accumulator: %s | int32 conv: %s | conv only: %s | "
+    return pc_fail(err, "variants refused: fused: %s | fp32 accumulator: %s | int32 conv: %s | conv only: %s | "
                    "legacy API: %s", why[CU_QV_FUSED], why[CU_QV_F32ACC], why[CU_QV_I32], why[CU_QV_CONV_ONLY],
                    why[CU_QV_LEGACY]);
 }

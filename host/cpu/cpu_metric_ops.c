@@ -27,12 +27,10 @@ static int road_unknowns(const unsigned char *removed, int s, int *var, int *kd_
         if (var[p] < 0) continue;
         const int y = p / s, x = p % s;
         for (int k = 0; k < PC_ROAD_NEIGHBOURS; k++) {
-            int dy, dx;
+            int q;
             double w;
-            pc_road_neighbour(k, &dy, &dx, &w);
-            const int yy = y + dy, xx = x + dx;
-            if (yy < 0 || yy >= s || xx < 0 || xx >= s || var[yy * s + xx] < 0) continue;
-            const int d = abs(var[yy * s + xx] - var[p]);
+            if (!pc_road_neighbour_at(k, y, x, s, &q, &w) || var[q] < 0) continue;
+            const int d = abs(var[q] - var[p]);
             if (d > kd) kd = d;
         }
     }
@@ -51,12 +49,10 @@ static void road_system(const float *x, int s, const int *var, int n, int kd, do
         const int y = p / s, x0 = p % s;
         ab[(size_t)kd + (size_t)i * ldab] = pc_road_weight_sum(y, x0, s);
         for (int k = 0; k < PC_ROAD_NEIGHBOURS; k++) {
-            int dy, dx;
+            int q;
             double w;
-            pc_road_neighbour(k, &dy, &dx, &w);
-            const int yy = y + dy, xx = x0 + dx;
-            if (yy < 0 || yy >= s || xx < 0 || xx >= s) continue;
-            const int q = yy * s + xx, j = var[q];
+            if (!pc_road_neighbour_at(k, y, x0, s, &q, &w)) continue;
+            const int j = var[q];
             if (j < 0) {
                 for (int c = 0; c < 3; c++) b[i + (size_t)c * n] += w * (double)x[(size_t)c * ss + q];
             } else if (i < j) {

@@ -26,17 +26,23 @@ static inline PC_HD void pc_road_neighbour(int n, int *dy, int *dx, double *w) {
     *w = (ty[n] != 0 && tx[n] != 0) ? 1.0 / 12.0 : 1.0 / 6.0;
 }
 
+// Neighbour n of pixel (y, x) of an s x s image: 1 with its flat index y' * s + x' in *q and its
+// weight in *w, or 0 when it lies outside the image.
+static inline PC_HD int pc_road_neighbour_at(int n, int y, int x, int s, int *q, double *w) {
+    int dy, dx;
+    pc_road_neighbour(n, &dy, &dx, w);
+    const int yy = y + dy, xx = x + dx;
+    *q = yy * s + xx;
+    return yy >= 0 && yy < s && xx >= 0 && xx < s;
+}
+
 // The sum of the weights of pixel (y, x)'s neighbours inside an s x s image: the diagonal of
 // the imputation system (1 inside, less at the border).
 static inline PC_HD double pc_road_weight_sum(int y, int x, int s) {
-    double sum = 0.0;
-    for (int n = 0; n < PC_ROAD_NEIGHBOURS; n++) {
-        int dy, dx;
-        double w;
-        pc_road_neighbour(n, &dy, &dx, &w);
-        const int yy = y + dy, xx = x + dx;
-        if (yy >= 0 && yy < s && xx >= 0 && xx < s) sum += w;
-    }
+    double sum = 0.0, w;
+    int q;
+    for (int n = 0; n < PC_ROAD_NEIGHBOURS; n++)
+        if (pc_road_neighbour_at(n, y, x, s, &q, &w)) sum += w;
     return sum;
 }
 
