@@ -1,7 +1,6 @@
 // cuda_backend.cu: the CUDA backend's context (device, stream, cuDNN / cuBLAS handles, workspace,
 // stream-ordered scratch pool), its memory functions and its vtable. pc_backend_cuda_create
 // returns NULL with a one-line error, and prints nothing, when there is no usable device.
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,6 +10,10 @@
 
 #define PC_VERSION "0.1.0"
 
+#ifdef __cplusplus   // cuda/ (nvcc compiles .cu as C++) calls pc_fail and the allocators
+extern "C" {
+#endif
+
 // One-line error message carried back to the caller.
 typedef struct {
     char msg[1024];
@@ -60,5 +64,9 @@ int pc_commit_file(FILE *f, const char *tmp, const char *path, PcError *err);
 
 // Number of worker threads the CPU code may use (PC_THREADS env, else online cores).
 int pc_default_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
