@@ -1,6 +1,6 @@
 // cuda_backward_pool.cuh: the per-element work of the pooling backward kernels of
 // cuda_backward.cu, __host__ __device__ so that their index arithmetic also runs on the host
-// (tests/test_cuda_backward_host.cu checks it against PyTorch-style scatter loops without a GPU).
+// (tests/backends/test_cuda_backward_host.cu checks it against PyTorch-style scatter loops without a GPU).
 // All tensors f32, planes P = N * C of (H, W) stored one after the other (NCHW).
 #ifndef PC_CUDA_BACKWARD_POOL_CUH
 #define PC_CUDA_BACKWARD_POOL_CUH

@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libjpeg62-turbo-dev libhdf5-dev hdf5-tools libinih-dev
       libopenblas-dev libpng-dev libzip-dev libcairo2-dev)
 case "${1:-}" in
-  # tests/cli_slurm.sh runs scripts/slurm/ on a single-node Slurm; tools/fuzz.sh needs clang's libFuzzer
+  # tests/cli/cli_slurm.sh runs scripts/slurm/ on a single-node Slurm; tools/fuzz.sh needs clang's libFuzzer
   --tests) pkgs+=(slurm-wlm munge clang-14 libclang-rt-14-dev) ;;
   "") ;;
   *) echo "usage: install-deps.sh [--tests]" >&2; exit 2 ;;

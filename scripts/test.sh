@@ -28,7 +28,7 @@ echo "== sanitizer build (ASan + UBSan, CPU backend)"
 cmake -S "$root" -B "$root/build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPC_SANITIZE=ON -DPC_ENABLE_CUDA=OFF
 cmake --build "$root/build-asan" -j"$jobs"
 echo "== tests (sanitizer build: input handling, weights, forward, backward, random numbers, ops, config, store, hostile result files, CLI errors)"
-(cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
+(cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$root/tests/lib/lsan.supp:print_suppressions=0" \
    ctest --output-on-failure -R '^(test_(safetensors|pth|npz|external|image_[a-z]+|ops|cuda_ops_cpu|config|dataset|store|store_failures|forward_tiny|synth_classify|backward|philox|similarity|sanity|localisation|status|quant_guard|safe_text|run_data)|cli_(bad_inputs|config_errors|shard|store|hostile)|fuzz_replay_[a-z_]+)$')
 
 # Bounded fuzzing of every reader of files polycam-eval did not write (docs/fuzzing.md): each

@@ -5,7 +5,7 @@
 # includes itself through others (an include circle). Exit 0 when all hold, 1 otherwise, each
 # violation on one line ("host/metrics/sanity.c:14: includes h5util.h of results, ...").
 #   tools/check_layers.sh [--list] [ROOT]   --list: also print every cross-folder include
-# CI runs it (scripts/test.sh); tests/cli_layers.sh checks that it fails on an upward include.
+# CI runs it (scripts/test.sh); tests/cli/cli_layers.sh checks that it fails on an upward include.
 set -euo pipefail
 list=0
 if [ "${1:-}" = "--list" ]; then list=1; shift; fi

@@ -48,9 +48,9 @@ run_one() {
     cp -n "$root/tests/fuzz/corpus/$t"/* "$w/corpus/" 2>/dev/null
     # -rss_limit_mb / -malloc_limit_mb: an input that makes a reader take more than 2 GB is a
     # finding (readers' memory is bounded by their input); -timeout: 30 s for one input.
-    # fontconfig's process-lifetime caches (the report's text) are not leaks: tests/lsan.supp
+    # fontconfig's process-lifetime caches (the report's text) are not leaks: tests/lib/lsan.supp
     (cd "$w" && ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0 UBSAN_OPTIONS=print_stacktrace=1 \
-        LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
+        LSAN_OPTIONS="suppressions=$root/tests/lib/lsan.supp:print_suppressions=0" \
         nice "$build/tests/fuzz/fuzz_$t" -max_total_time="$secs" -rss_limit_mb=2048 -malloc_limit_mb=2048 \
         -timeout=30 -print_final_stats=1 "${keep[@]}" -artifact_prefix="$w/" "$w/corpus" >"$w/fuzz.log" 2>&1)
     echo $? >"$w/rc"

@@ -12,7 +12,7 @@ exe=$root/build-fuzz/tests/fuzz/fuzz_$t
 [ -x "$exe" ] || { echo "fuzz_triage.sh: $exe not built (tools/fuzz.sh builds it)" >&2; exit 1; }
 for f in "$dir"/crash-* "$dir"/leak-* "$dir"/timeout-* "$dir"/oom-*; do
     [ -f "$f" ] || continue
-    out=$(ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
+    out=$(ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$root/tests/lib/lsan.supp:print_suppressions=0" \
           timeout 120 "$exe" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=30 "$f" 2>&1)
     kind=$(grep -m 1 -oE 'ERROR: [A-Za-z]+: [a-z-]+( [a-z-]+)?|runtime error: [^(]*|libFuzzer: (out-of-memory|timeout|deadly signal)' <<<"$out")
     frame=$(grep -E "#[0-9]+ .* in [A-Za-z_0-9]+ $root/host/" <<<"$out" |

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """make_grad_fixtures.py: writes tests/fixtures/gradients.h5, the PyTorch autograd oracle for
-polycam-eval's data gradients (backend `backward`, tests/test_backward.c).
+polycam-eval's data gradients (backend `backward`, tests/backends/test_backward.c).
 
 For each network -- the full-size torchvision VGG16 and ResNet50 with the fixtures' hash weights
 (rules from reference_golden.h5 hashnets/*/rules), tiny_vgg / tiny_resnet and synth_vgg /
@@ -38,7 +38,7 @@ float64 result's distance to it.
 What remains is ambiguous in float32 itself: window values one or two float32 ulps apart, and ReLU
 pre-activations within float32 rounding of 0, which any float32 computation (ours, or PyTorch's:
 the f32_vs_f64_* attributes) may resolve either way; each moves the gradient around one unit.
-tests/test_backward.c allows 0.1% of a tensor's elements past 1e-4 for this reason.
+tests/backends/test_backward.c allows 0.1% of a tensor's elements past 1e-4 for this reason.
 """
 import argparse
 import json

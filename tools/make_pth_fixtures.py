@@ -5,7 +5,7 @@ Run from the repository root with Debian's python3-torch (1.13), no venv needed:
     /usr/bin/python3 tools/make_pth_fixtures.py
 It reads the committed safetensors models (data/models/*.safetensors, parsed here with struct/json:
 no safetensors package) and writes, with torch.save's default zip format (PyTorch >= 1.6):
-  data/models/synth_resnet.pth            the demo model (tests/cli_pth.sh compares runs with both files)
+  data/models/synth_resnet.pth            the demo model (tests/cli/cli_pth.sh compares runs with both files)
   tests/fixtures/pth/tiny_resnet.pth   float32 + int64 num_batches_tracked (batch-norm nets)
   tests/fixtures/pth/tiny_vgg_f16.pth  every floating tensor as float16
   tests/fixtures/pth/views.pth         tensors that are views of one storage: offsets, transposes,

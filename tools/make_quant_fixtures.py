@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """make_quant_fixtures.py: the oracle of the 8-bit roundings of host/shared/quant_scheme.h, written to
-tests/fixtures/quant_rounding.h5 (read by tests/test_quant.c, which compares exactly).
+tests/fixtures/quant_rounding.h5 (read by tests/unit/test_quant.c, which compares exactly).
 
 E4M3 (fp8): ml_dtypes' float8_e4m3fn (the OCP "e4m3fn" format: bias 7, 3 mantissa bits, largest
 448, subnormals down to 2^-9, no infinities), converted from float32 with its round-to-nearest-even.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""make_stats_fixtures.py: tests/fixtures/stats.h5, the oracle of host/report/stats.c (tests/test_stats.c):
+"""make_stats_fixtures.py: tests/fixtures/stats.h5, the oracle of host/report/stats.c (tests/unit/test_stats.c):
 bootstrap BCa intervals of means from scipy.stats.bootstrap and Wilcoxon signed-rank p-values from
 scipy.stats.wilcoxon, on the resample indices polycam-eval draws (host/report/stats.h), drawn here through
 tools/philox.py.

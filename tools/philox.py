@@ -15,7 +15,7 @@ last bit (libm differences in float64 log / cos / sin before the rounding to flo
 Usage as a module:
     from philox import uniform, normal
     eps = normal(seed, image, sample, 3 * 224 * 224).reshape(3, 224, 224)
-Run as a script, prints a few values (the ones tests/test_philox.c checks against).
+Run as a script, prints a few values (the ones tests/unit/test_philox.c checks against).
 """
 import numpy as np
 

@@ -1,6 +1,6 @@
 // config_keys.h: every configuration key, once: X(enum name, section, key, default, help, affects
 // results). the key enum below is made of it and config_keys.c the table (defaults, --help,
-// the checks, the canonical text), so the two cannot drift apart; tests/cli_config_doc.sh holds
+// the checks, the canonical text), so the two cannot drift apart; tests/cli/cli_config_doc.sh holds
 // docs/configuration.md to the same list. A new key is one line here (its enum name is used where
 // its value is read), plus its row in the docs. Comments are /* */: a // comment would swallow
 // the line continuation.

@@ -9,7 +9,7 @@
 //             skimage.measure.compare_ssim did (data_range 2: the float dtype's range)
 //   hog       spearmanr of skimage.feature.hog(pixels_per_cell=(16, 16)) of the [0, 1] maps
 //             (9 orientations, 3 x 3 cells per block, L2-Hys: the defaults as they called it)
-// Checked against scipy 1.10 / scikit-image 0.19.3 on fixed inputs (tests/test_similarity.c).
+// Checked against scipy 1.10 / scikit-image 0.19.3 on fixed inputs (tests/methods/test_similarity.c).
 #ifndef PC_SIMILARITY_H
 #define PC_SIMILARITY_H
 

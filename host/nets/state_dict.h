@@ -1,6 +1,6 @@
 // state_dict.h: a read-only state dict (torchvision tensor names -> typed data), as the weight
 // readers produce it: a safetensors file (safetensors.h), a torch.save checkpoint (pth.h), or the
-// fixtures' hash rule (tests/hashweights.h) in memory.
+// fixtures' hash rule (tests/lib/hashweights.h) in memory.
 #ifndef PC_STATE_DICT_H
 #define PC_STATE_DICT_H
 

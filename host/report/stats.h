@@ -1,7 +1,7 @@
 // stats.h: the report's statistics over images (docs/report.md): a 95 % bootstrap confidence
 // interval of a mean (BCa, as scipy.stats.bootstrap 1.14.1 computes it) and the Wilcoxon
 // signed-rank p-value of paired differences (as scipy.stats.wilcoxon 1.14.1 with its defaults).
-// Checked against scipy / numpy by tests/test_stats.c (fixture: tools/make_stats_fixtures.py).
+// Checked against scipy / numpy by tests/unit/test_stats.c (fixture: tools/make_stats_fixtures.py).
 //
 // Resample indices (the contract tools/make_stats_fixtures.py reproduces with tools/philox.py):
 //   resample r (0 <= r < R, R <= 65536) of n items draws its n indices from the Philox stream

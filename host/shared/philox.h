@@ -5,7 +5,7 @@
 // 1, 2, 3", SC11), a counter-based generator: 4 x 32 output bits are a pure function of a 128-bit
 // counter and a 64-bit key, so any thread can compute any element independently, and a draw
 // depends only on what it is for, never on the order in which draws were made. Checked against
-// the Random123 known-answer vectors (tests/test_philox.c).
+// the Random123 known-answer vectors (tests/unit/test_philox.c).
 //
 // Keying (the contract shared with cuda/ and with the Python twin tools/philox.py):
 //   key     = (k0, k1) = (low 32 bits of seed, high 32 bits of seed)

@@ -1,9 +1,9 @@
-# cli_common.sh: the shared preamble of the tests/cli_*.sh scripts, sourced as their first line:
-#     source "$(dirname "$0")/lib/cli_common.sh"
+# cli_common.sh: the shared preamble of the tests/cli/cli_*.sh scripts, sourced as their first line:
+#     source "$(dirname "$0")/../lib/cli_common.sh"
 # It reads the script's arguments (<polycam-eval binary> <source dir>) into bin and src, names the
 # test after its script (cli_x.sh -> cli_x), and gives it the pass/fail counters with check and
 # finish, a temporary folder $tmp removed on exit, and readers of HDF5 output via the hdf5-tools.
-# Kept outside tests/ itself: tests/CMakeLists.txt runs every tests/cli_*.sh as a test.
+# Kept in tests/lib, not tests/cli: tests/CMakeLists.txt runs every tests/cli/cli_*.sh as a test.
 set -u
 bin=$1
 src=$2
