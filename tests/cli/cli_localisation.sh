@@ -15,11 +15,6 @@ vals() {
     h5dump -m %.10g -y -w 0 -d "$2" "$1" 2>/dev/null | sed -n '/DATA {/,/^ *}/p' | sed '1d;$d' | tr ',' '\n' |
         sed 's/^ *//; s/ *$//' | grep -v '^$'
 }
-# close <tolerance> <list a> <list b>: same length, every |a - b| <= tolerance
-close() {
-    [ -n "$2" ] && [ "$(echo "$2" | wc -l)" -eq "$(echo "$3" | wc -l)" ] &&
-        paste <(echo "$2") <(echo "$3") | awk -v t="$1" '{ d = $1 - $2; if (d < 0) d = -d; if (d > t) bad = 1 } END { exit bad }'
-}
 mean_of() { awk '{ s += $1 } END { printf "%.4f", s / NR }'; }
 hits_of() { awk '{ h += ($1 == 1) } END { printf "%d/%d", h, NR }'; }
 
@@ -30,19 +25,7 @@ weights = $src/data/models/synth_resnet.safetensors
 resnet_stem = 16
 resnet_stages = 8x1/1,16x2/2,32x1/2,32x1/2
 classes = $src/data/synthetic/classes.txt
-[data]
-list = $src/data/synthetic/images.txt
-masks = $src/data/synthetic/masks
-limit = 2
-[saliency]
-methods = pcampm,gradcam
-[metrics]
-insertion = no
-deletion = no
-[output]
-maps = float32
-[run]
-device = cpu
+$(masks_run_sections)
 EOF
 
 "$bin" --config "$tmp/loc.ini" --set "output.file=$tmp/a.h5" >"$tmp/a.out" 2>"$tmp/a.err"

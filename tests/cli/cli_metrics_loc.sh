@@ -12,11 +12,6 @@
 source "$(dirname "$0")/../lib/cli_common.sh"
 need_tools h5dump h5ls
 
-# close <tolerance> <list a> <list b>: same length, every |a - b| <= tolerance
-close() {
-    [ -n "$2" ] && [ "$(echo "$2" | wc -l)" -eq "$(echo "$3" | wc -l)" ] &&
-        paste <(echo "$2") <(echo "$3") | awk -v t="$1" '{ d = $1 - $2; if (d < 0) d = -d; if (d > t) bad = 1 } END { exit bad }'
-}
 # vals <file> <dataset>: the dataset's values, one per line (its attributes left out)
 vals() {
     h5dump -A 0 -y -w 0 -d "$2" "$1" 2>/dev/null | sed -n '/DATA {/,/^ *}/p' | sed '1d;$d' | tr ',' '\n' |
@@ -26,19 +21,7 @@ hits_of() { awk '{ h += ($1 == 1) } END { printf "%d/%d", h, NR }'; }
 
 cat >"$tmp/loc.ini" <<EOF2
 $(synth_resnet_model)
-[data]
-list = $src/data/synthetic/images.txt
-masks = $src/data/synthetic/masks
-limit = 2
-[saliency]
-methods = pcampm,gradcam
-[metrics]
-insertion = no
-deletion = no
-[output]
-maps = float32
-[run]
-device = cpu
+$(masks_run_sections)
 EOF2
 
 "$bin" --config "$tmp/loc.ini" --set "output.file=$tmp/a.h5" >"$tmp/a.out" 2>"$tmp/a.err"

@@ -131,6 +131,33 @@ same_data() {
 
 # synth_resnet_model: the [model] section of the bundled synth_resnet (data/models), for configs
 # written by the tests.
+# masks_run_sections: the sections after [model] of a run of PCAM± and Grad-CAM on the first 2
+# synthetic images with their masks ([data] masks), no curves, float32 maps, on the CPU
+# (cli_localisation, cli_metrics_loc).
+masks_run_sections() {
+    cat <<EOF
+[data]
+list = $src/data/synthetic/images.txt
+masks = $src/data/synthetic/masks
+limit = 2
+[saliency]
+methods = pcampm,gradcam
+[metrics]
+insertion = no
+deletion = no
+[output]
+maps = float32
+[run]
+device = cpu
+EOF
+}
+
+# close <tolerance> <list a> <list b>: same length, every |a - b| <= tolerance
+close() {
+    [ -n "$2" ] && [ "$(echo "$2" | wc -l)" -eq "$(echo "$3" | wc -l)" ] &&
+        paste <(echo "$2") <(echo "$3") | awk -v t="$1" '{ d = $1 - $2; if (d < 0) d = -d; if (d > t) bad = 1 } END { exit bad }'
+}
+
 synth_resnet_model() {
     cat <<EOF
 [model]
