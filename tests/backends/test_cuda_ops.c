@@ -14,7 +14,9 @@
 // (code and paper, ratios 1, 2, 4, non-integer), mul_relu, blur (incl. kernels wider than the
 // image), argsort (ties, -0, NaN: identical order), insertion / deletion samples (identical),
 // rise_masks, masked_batch, occlusion_inputs (bit identical: the RISE resize is computed in double
-// with explicitly rounded operations on both) and weighted_map_sum (1e-5 relative: summation order).
+// with explicitly rounded operations on both), weighted_map_sum (1e-5 relative: summation order)
+// and the perturbation metrics' road_impute (5e-6 relative), region_samples and uniform_baseline
+// (bit identical).
 // Skips (exit 77, "SKIP: no CUDA device") when the CUDA backend is not compiled in or no device is
 // present. `test_cuda_ops --cpu` (CTest test_cuda_ops_cpu) runs the same table with the CPU backend
 // on both sides, where every output must match bit for bit: the table itself runs without a GPU.
@@ -26,6 +28,7 @@
 #include "backend.h"
 #include "cpu_backend.h"
 #include "cuda_backend.h"
+#include "metric_math.h"
 #include "testutil.h"
 
 #define OP_MAX_BUF 4
@@ -435,6 +438,64 @@ static void call_gemv(const OpRow *row, PcBackend *be, void *const *in, void *co
     be->weighted_map_sum(be, IN(0), IN(1), row->p[0], row->p[1], OUT(0));
 }
 
+// road_impute: p = {s, m, from_end}; a smooth random map's descending order (the reference's
+// argsort), so removed regions are blobs; sample j removes 10 (j + 1) % of the pixels
+static void make_road(const OpRow *row, OpCase *c, TestRng *r, PcBackend *ref) {
+    const int s = row->p[0];
+    const size_t ss = (size_t)s * s;
+    float *x = add_in(c, F(3 * ss)), *map = xmalloc(F(ss));
+    for (size_t i = 0; i < 3 * ss; i++) x[i] = 4 * test_rand01(r) - 2;
+    const float a = 6.0f * test_rand01(r) + 1.0f, b = 6.0f * test_rand01(r) + 1.0f;
+    for (size_t p = 0; p < ss; p++)
+        map[p] = sinf(a * (float)(p / s) / s) * cosf(b * (float)(p % s) / s) + 0.01f * test_rand01(r);
+    ref->argsort_desc(ref, map, (int)ss, (int *)add_in(c, ss * sizeof(int)));   // CPU: host memory
+    free(map);
+    add_out(c, "", F((size_t)row->p[1] * 3 * ss));
+    snprintf(c->label, sizeof c->label, "s=%d m=%d %s", s, row->p[1], row->p[2] ? "LeRF" : "MoRF");
+}
+static void call_road(const OpRow *row, PcBackend *be, void *const *in, void *const *out) {
+    const int s = row->p[0], m = row->p[1], from_end = row->p[2];
+    int counts[16];
+    uint32_t samples[16];
+    for (int j = 0; j < m && j < 16; j++) {
+        counts[j] = (int)((double)s * s * (10.0 * (j + 1)) / 100.0);
+        samples[j] = ((uint32_t)PC_STREAM_ROAD << 16) | ((uint32_t)from_end << 8) | (uint32_t)j;
+    }
+    be->road_impute(be, IN(0), (const int *)in[1], s, counts, m, from_end, 0.01f, 7, 3, samples, OUT(0));
+}
+
+// region_samples: p = {s, patch, t0, m}; the patches' ranks a random permutation
+static void make_region(const OpRow *row, OpCase *c, TestRng *r, PcBackend *ref) {
+    (void)ref;
+    const int s = row->p[0], side = pc_region_per_side(s, row->p[1]), np = side * side;
+    const size_t xs = (size_t)3 * s * s;
+    float *x = add_in(c, F(xs)), *base = add_in(c, F(xs));
+    for (size_t i = 0; i < xs; i++) x[i] = test_rand01(r), base[i] = -test_rand01(r);
+    int *rank = (int *)add_in(c, (size_t)np * sizeof(int));
+    for (int i = 0; i < np; i++) rank[i] = i;
+    for (int i = np - 1; i > 0; i--) {
+        int j = (int)(test_rand01(r) * (i + 1)), t = rank[i];
+        rank[i] = rank[j], rank[j] = t;
+    }
+    add_out(c, "", F((size_t)row->p[3] * xs));
+    snprintf(c->label, sizeof c->label, "s=%d patch=%d t0=%d m=%d", s, row->p[1], row->p[2], row->p[3]);
+}
+static void call_region(const OpRow *row, PcBackend *be, void *const *in, void *const *out) {
+    const int *p = row->p;
+    be->region_samples(be, IN(0), IN(1), (const int *)in[2], p[0], p[1], p[2], p[3], OUT(0));
+}
+
+// uniform_baseline: p = {s}; no input (Philox uniforms of stream PC_STREAM_PERTURB_BASE)
+static void make_uniform(const OpRow *row, OpCase *c, TestRng *r, PcBackend *ref) {
+    (void)r, (void)ref;
+    add_out(c, "", F((size_t)3 * row->p[0] * row->p[0]));
+    snprintf(c->label, sizeof c->label, "s=%d", row->p[0]);
+}
+static void call_uniform(const OpRow *row, PcBackend *be, void *const *in, void *const *out) {
+    (void)in;
+    be->uniform_baseline(be, row->p[0], 0.0f, 1.0f, 11, 5, (uint32_t)PC_STREAM_PERTURB_BASE << 16, OUT(0));
+}
+
 // ---- the table ---------------------------------------------------------------------------------
 
 // A row: op name, case (make_<fn>, call_<fn>), comparison kind and tolerance of its outputs, the
@@ -537,6 +598,19 @@ static const OpRow OPS[] = {
     // weighted_map_sum: p = {m, n}
     ROW("weighted_map_sum", gemv, CMP_REL, 1e-5, 64, 224 * 224),
     ROW("weighted_map_sum", gemv, CMP_REL, 1e-5, 3, 100),
+    // the perturbation metrics' ops (docs/metrics.md): road_impute within 5e-6 relative, 1e-5
+    // absolute on these inputs (CPU: banded Cholesky, exact in double; CUDA: conjugate gradients
+    // to a relative residual of 1e-10), the noise term included; region_samples and
+    // uniform_baseline bit identical (the same index arithmetic, exact Philox uniforms).
+    // road_impute: p = {s, m, from_end}; region_samples: p = {s, patch, t0, m}; uniform: p = {s}
+    {.op = "road_impute", .make = make_road, .call = call_road, .cmp = {{CMP_REL, 5e-6}}, .p = {64, 9, 0},
+     .seed = 4242u},
+    ROW("road_impute", road, CMP_REL, 5e-6, 64, 9, 1),
+    ROW("road_impute", road, CMP_REL, 5e-6, 224, 3, 0),
+    ROW("region_samples", region, CMP_BITS, 0, 224, 16, 0, 7),
+    ROW("region_samples", region, CMP_BITS, 0, 224, 9, 40, 5),   // padded grid (224 % 9 != 0)
+    ROW("region_samples", region, CMP_BITS, 0, 50, 8, 3, 4),
+    ROW("uniform_baseline", uniform, CMP_BITS, 0, 224),
 };
 
 // alloc gives zeroed memory; upload / download round trip
