@@ -27,9 +27,9 @@ grep -h '^SKIP:' "$root/build/Testing/Temporary/LastTest.log" 2>/dev/null | sort
 echo "== sanitizer build (ASan + UBSan, CPU backend)"
 cmake -S "$root" -B "$root/build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPC_SANITIZE=ON -DPC_ENABLE_CUDA=OFF
 cmake --build "$root/build-asan" -j"$jobs"
-echo "== tests (sanitizer build: input handling, weights, forward, backward, random numbers, ops, config, store, hostile result files, CLI errors)"
+echo "== tests (sanitizer build: input handling, weights, forward, backward, random numbers, ops, config, store, a running output's journal, hostile result files, CLI errors)"
 (cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$root/tests/lib/lsan.supp:print_suppressions=0" \
-   ctest --output-on-failure -R '^(test_(safetensors|pth|npz|external|image_[a-z]+|ops|cuda_ops_cpu|config|dataset|store|store_failures|forward_tiny|synth_classify|backward|philox|similarity|sanity|localisation|status|quant_guard|safe_text|run_data)|cli_(bad_inputs|config_errors|shard|store|hostile)|fuzz_replay_[a-z_]+)$')
+   ctest --output-on-failure -R '^(test_(safetensors|pth|npz|external|image_[a-z]+|ops|cuda_ops_cpu|config|dataset|store|store_failures|forward_tiny|synth_classify|backward|philox|similarity|sanity|localisation|status|quant_guard|safe_text|run_data|results_journal)|cli_(bad_inputs|config_errors|shard|store|hostile)|fuzz_replay_[a-z_]+)$')
 
 # Bounded fuzzing of every reader of files polycam-eval did not write (docs/fuzzing.md): each
 # libFuzzer target for PC_FUZZ_SECONDS (default 40), its executions and coverage printed; a crash
