@@ -43,13 +43,7 @@ list = $src/data/synthetic/images.txt
 labels = $src/data/synthetic/labels.txt
 offset = 1
 limit = 6
-[preprocess]
-size = 64
-[metrics]
-steps = 8
-[run]
-device = cpu
-threads = 1
+$(small_cpu_sections)
 EOF
 "$bin" --config "$tmp/rn.ini" --set "output.file=$tmp/full.h5" >/dev/null 2>"$tmp/full.err"
 rc=$?
