@@ -72,12 +72,7 @@ done
 check "cost line counts the perturbation passes" grep -q "^cost: about" "$tmp/a.err"
 
 # two shards merged give the same datasets (noise keyed by seed and list position)
-for i in 0 1; do
-    "$bin" --config "$tmp/run.ini" --set "output.file=$tmp/s$i.h5" --set "run.shard=$i/2" >/dev/null 2>&1
-    check "shard $i/2 exits 0" [ $? -eq 0 ]
-done
-"$bin" --merge "$tmp/m.h5" "$tmp/s0.h5" "$tmp/s1.h5" >/dev/null 2>"$tmp/merge.err"
-rc=$?; check "merge exits 0: $(tail -n 1 "$tmp/merge.err")" [ $rc -eq 0 ]
+shards_merged "$tmp/run.ini" "$tmp/m.h5"
 for set in road/morf_scores road/lerf_top1 flip/lerf_scores region/morf_curve adcc/masked_score; do
     check "merged shards' /methods/gradcam/$set equals the unsharded run's" \
         h5diff -q "$tmp/a.h5" "$tmp/m.h5" "/methods/gradcam/$set" "/methods/gradcam/$set"

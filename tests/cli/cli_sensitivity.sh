@@ -47,12 +47,7 @@ check "CSV header has sensitivity (then sensitivity_avg)" grep -q "^method,inser
 
 # two shards merged give the same numbers (noise keyed by seed, list position, perturbation and
 # call; the merge carries the datasets)
-for i in 0 1; do
-    "$bin" --config "$tmp/run.ini" --set "output.file=$tmp/s$i.h5" --set "run.shard=$i/2" >/dev/null 2>&1
-    check "shard $i/2 exits 0" [ $? -eq 0 ]
-done
-"$bin" --merge "$tmp/m.h5" "$tmp/s0.h5" "$tmp/s1.h5" >/dev/null 2>"$tmp/merge.err"
-rc=$?; check "merge exits 0: $(tail -n 1 "$tmp/merge.err")" [ $rc -eq 0 ]
+shards_merged "$tmp/run.ini" "$tmp/m.h5"
 for id in pcampm gradcam ixg; do
     check "$id: merged shards' sensitivities equal the unsharded run's" \
         h5diff -q "$tmp/a.h5" "$tmp/m.h5" "/methods/$id/sensitivity" "/methods/$id/sensitivity"

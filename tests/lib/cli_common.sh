@@ -131,6 +131,18 @@ same_data() {
 
 # synth_resnet_model: the [model] section of the bundled synth_resnet (data/models), for configs
 # written by the tests.
+# shards_merged <ini> <merged.h5>: the run of <ini> in two shards ($tmp/s0.h5, $tmp/s1.h5), merged
+# into <merged.h5>; checks that each shard and the merge exit 0.
+shards_merged() {
+    local i rc
+    for i in 0 1; do
+        "$bin" --config "$1" --set "output.file=$tmp/s$i.h5" --set "run.shard=$i/2" >/dev/null 2>&1
+        check "shard $i/2 exits 0" [ $? -eq 0 ]
+    done
+    "$bin" --merge "$2" "$tmp/s0.h5" "$tmp/s1.h5" >/dev/null 2>"$tmp/merge.err"
+    rc=$?; check "merge exits 0: $(tail -n 1 "$tmp/merge.err")" [ $rc -eq 0 ]
+}
+
 # masks_run_sections: the sections after [model] of a run of PCAM± and Grad-CAM on the first 2
 # synthetic images with their masks ([data] masks), no curves, float32 maps, on the CPU
 # (cli_localisation, cli_metrics_loc).
